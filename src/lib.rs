@@ -1,0 +1,13 @@
+//! enroute: ENUM/DNS number translation and SIP redirect routing.
+//!
+//! Module map (each module's own doc says what it owns and must not touch):
+//! - [`config`]: the TOML configuration, validated as a whole.
+//! - [`zone`]: local zones: names, master files, the in-memory index.
+//! - [`naptr`]: NAPTR rdata and RFC 3402 substitution expressions.
+//! - [`resolve`]: numbers and the dial plan, DDDS, gateways, and the one [`resolve::Router`].
+
+pub mod config;
+pub mod naptr;
+pub mod resolve;
+pub mod server;
+pub mod zone;

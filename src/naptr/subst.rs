@@ -1,0 +1,334 @@
+//! RFC 3402 §3.2 substitution expressions: `delim ere delim repl delim [i]`.
+//!
+//! Owns parsing (any delimiter, escaped delimiters, the `i` flag, back-references
+//! `\1`–`\9`), compiling the ERE with the `regex` crate under size limits (the text
+//! comes from the network), and expansion.
+//!
+//! Written by hand because no crate implements RFC 3402's grammar.
+//!
+//! POSIX ERE versus Rust's `regex`: POSIX picks the leftmost-*longest* match, `regex` the
+//! leftmost-*first* (Perl-like). The overall match of the anchored patterns ENUM uses
+//! (`^.*$`, `^\+(.*)$`, `^\+44(.*)$`, `^\+([0-9]+)$`) is the same under both; the two can
+//! differ only where an alternation or a nested quantifier lets a capture group end at
+//! more than one place, e.g. `^(1|12)(.*)$` on `+123…`: POSIX gives `\1 = 12`, Rust
+//! `\1 = 1`. Write the longer alternative first (`(12|1)`) to get the same answer from
+//! both. Rust also accepts a few extensions ERE lacks (`\d`, `(?i)`), which is harmless.
+//!
+//! The result of a match is the expanded replacement alone (text outside the match is
+//! not kept), as Kamailio's and Asterisk's ENUM clients do.
+
+use std::borrow::Cow;
+
+/// Parse failures, each one a reason DDDS counts as "bad regexp".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubstError {
+    #[error("empty regexp")]
+    Empty,
+    #[error("delimiter {0:?} is not allowed (digits, backslash and 'i' cannot delimit)")]
+    BadDelimiter(char),
+    #[error("expected three {0:?} delimiters")]
+    MissingDelimiter(char),
+    #[error("unknown flag {0:?} after the last delimiter (only 'i' is defined)")]
+    BadFlag(char),
+    #[error("regexp is not valid UTF-8")]
+    NotUtf8,
+    #[error("back-reference \\0 is not allowed (RFC 3402 allows \\1 to \\9)")]
+    BackrefZero,
+    #[error("back-reference \\{0} names a group the pattern does not have")]
+    BackrefOutOfRange(u8),
+    #[error("dangling backslash at the end of the replacement")]
+    DanglingEscape,
+    #[error("invalid pattern: {0}")]
+    Pattern(String),
+}
+
+/// A parsed substitution expression, borrowing from the NAPTR rdata.
+#[derive(Debug, Clone)]
+pub struct SubstExpr<'a> {
+    /// The ERE with escaped delimiters resolved.
+    pub pattern: Cow<'a, str>,
+    /// The replacement, still with its escapes; see [`SubstExpr::expand`].
+    replacement: &'a str,
+    pub case_insensitive: bool,
+    delim: u8,
+    /// Highest back-reference used in the replacement.
+    max_backref: u8,
+}
+
+/// Characters that mean something to the regex parser: an escaped delimiter that is one
+/// of these keeps its backslash so it stays literal.
+const REGEX_META: &[u8] = b".^$*+?()[]{}|\\";
+
+impl<'a> SubstExpr<'a> {
+    pub fn parse(raw: &'a [u8]) -> Result<Self, SubstError> {
+        let text = std::str::from_utf8(raw).map_err(|_| SubstError::NotUtf8)?;
+        let bytes = text.as_bytes();
+        let &delim = bytes.first().ok_or(SubstError::Empty)?;
+        if delim.is_ascii_digit() || delim == b'\\' || delim == b'i' || !delim.is_ascii() {
+            return Err(SubstError::BadDelimiter(delim as char));
+        }
+        // Positions of the two remaining unescaped delimiters.
+        let mut cuts = [0usize; 2];
+        let mut found = 0;
+        let mut i = 1;
+        while i < bytes.len() && found < 2 {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b if b == delim => {
+                    cuts[found] = i;
+                    found += 1;
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+        }
+        if found < 2 {
+            return Err(SubstError::MissingDelimiter(delim as char));
+        }
+        let raw_pattern = &text[1..cuts[0]];
+        let replacement = &text[cuts[0] + 1..cuts[1]];
+        let mut case_insensitive = false;
+        for c in text[cuts[1] + 1..].chars() {
+            match c {
+                'i' => case_insensitive = true,
+                other => return Err(SubstError::BadFlag(other)),
+            }
+        }
+        let pattern = unescape_delim(raw_pattern, delim);
+        let max_backref = scan_replacement(replacement, delim)?;
+        Ok(SubstExpr {
+            pattern,
+            replacement,
+            case_insensitive,
+            delim,
+            max_backref,
+        })
+    }
+
+    /// `^.*$` matches every AUS (which never holds a newline) and captures nothing: the
+    /// commonest ENUM pattern, so DDDS skips the regex engine for it.
+    pub fn matches_everything(&self) -> bool {
+        self.pattern == "^.*$" && self.max_backref == 0
+    }
+
+    /// Compiles the pattern with limits suitable for untrusted input and checks that
+    /// every back-reference names an existing group.
+    pub fn compile(&self) -> Result<regex::Regex, SubstError> {
+        let re = regex::RegexBuilder::new(&self.pattern)
+            .case_insensitive(self.case_insensitive)
+            .size_limit(256 * 1024)
+            .dfa_size_limit(256 * 1024)
+            .nest_limit(32)
+            .build()
+            .map_err(|e| SubstError::Pattern(first_line(&e.to_string())))?;
+        let groups = re.captures_len() - 1;
+        if self.max_backref as usize > groups {
+            return Err(SubstError::BackrefOutOfRange(self.max_backref));
+        }
+        Ok(re)
+    }
+
+    /// Appends the replacement to `out`, taking back-references from `caps` (`None`
+    /// when the pattern was matched without captures).
+    pub fn expand(&self, aus: &str, caps: Option<&regex::Captures<'_>>, out: &mut String) {
+        let _ = aus;
+        let b = self.replacement.as_bytes();
+        let mut i = 0;
+        let mut lit_start = 0;
+        while i < b.len() {
+            if b[i] == b'\\' && i + 1 < b.len() {
+                out.push_str(&self.replacement[lit_start..i]);
+                let next = b[i + 1];
+                if next.is_ascii_digit() {
+                    let n = (next - b'0') as usize;
+                    if let Some(m) = caps.and_then(|c| c.get(n)) {
+                        out.push_str(m.as_str());
+                    }
+                } else {
+                    // `\<delim>`, `\\` and any other escaped character stand for themselves.
+                    let ch_len = self.replacement[i + 1..]
+                        .chars()
+                        .next()
+                        .map_or(1, char::len_utf8);
+                    out.push_str(&self.replacement[i + 1..i + 1 + ch_len]);
+                    i += ch_len - 1;
+                }
+                i += 2;
+                lit_start = i;
+            } else {
+                i += 1;
+            }
+        }
+        out.push_str(&self.replacement[lit_start..]);
+        let _ = self.delim;
+    }
+
+    /// Checks this expression's back-references against a regex compiled from the same
+    /// pattern (for callers that cache compiled patterns).
+    pub fn compile_check(&self, re: &regex::Regex) -> Result<(), SubstError> {
+        if self.max_backref as usize > re.captures_len() - 1 {
+            return Err(SubstError::BackrefOutOfRange(self.max_backref));
+        }
+        Ok(())
+    }
+
+    pub fn uses_backrefs(&self) -> bool {
+        self.max_backref > 0
+    }
+}
+
+fn unescape_delim(pattern: &str, delim: u8) -> Cow<'_, str> {
+    let needle = [b'\\', delim];
+    if REGEX_META.contains(&delim) || !pattern.as_bytes().windows(2).any(|w| w == needle) {
+        return Cow::Borrowed(pattern);
+    }
+    let mut out = String::with_capacity(pattern.len());
+    let b = pattern.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            if b[i + 1] != delim {
+                out.push('\\');
+            }
+            let c = pattern[i + 1..].chars().next().unwrap_or('\\');
+            out.push(c);
+            i += 1 + c.len_utf8();
+        } else {
+            let c = pattern[i..].chars().next().unwrap_or('\\');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Checks the replacement's escapes and returns the highest back-reference.
+fn scan_replacement(repl: &str, _delim: u8) -> Result<u8, SubstError> {
+    let b = repl.as_bytes();
+    let mut max = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            let next = *b.get(i + 1).ok_or(SubstError::DanglingEscape)?;
+            if next == b'0' {
+                return Err(SubstError::BackrefZero);
+            }
+            if next.is_ascii_digit() {
+                max = max.max(next - b'0');
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(max)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Applies a parsed expression to `aus` with an already compiled regex; returns whether
+/// it matched. On a match the expansion is appended to `out`.
+pub fn apply(expr: &SubstExpr<'_>, re: &regex::Regex, aus: &str, out: &mut String) -> bool {
+    if expr.uses_backrefs() {
+        match re.captures(aus) {
+            Some(caps) => {
+                expr.expand(aus, Some(&caps), out);
+                true
+            }
+            None => false,
+        }
+    } else if re.is_match(aus) {
+        expr.expand(aus, None, out);
+        true
+    } else {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(regexp: &str, aus: &str) -> Result<Option<String>, SubstError> {
+        let e = SubstExpr::parse(regexp.as_bytes())?;
+        let re = e.compile()?;
+        let mut out = String::new();
+        Ok(apply(&e, &re, aus, &mut out).then_some(out))
+    }
+
+    #[test]
+    fn table() {
+        let aus = "+441632960001";
+        let cases: &[(&str, Result<Option<&str>, SubstError>)] = &[
+            (
+                "!^.*$!sip:info@example.com!",
+                Ok(Some("sip:info@example.com")),
+            ),
+            (
+                "/^.*$/sip:slash@example.com/",
+                Ok(Some("sip:slash@example.com")),
+            ),
+            (
+                "#^.*$#sip:hash@example.com#",
+                Ok(Some("sip:hash@example.com")),
+            ),
+            (
+                r"!^\+(.*)$!sip:\1@example.com!",
+                Ok(Some("sip:441632960001@example.com")),
+            ),
+            (
+                r"!^\+44(1632)(.*)$!sip:\2@\1.example.com!",
+                Ok(Some("sip:960001@1632.example.com")),
+            ),
+            // `i` flag: the pattern letters match either case
+            (
+                "!^\\+44(.*)$!sip:\\1@EX.com!i",
+                Ok(Some("sip:1632960001@EX.com")),
+            ),
+            // escaped delimiter in the replacement and in the pattern
+            (r"/^\+(.*)$/sip:\1@a\/b/", Ok(Some("sip:441632960001@a/b"))),
+            (r"/^\+44\/?(.*)$/x:\1/", Ok(Some("x:1632960001"))),
+            ("!^\\+1(.*)$!sip:\\1@us.example!", Ok(None)),
+            (r"!^.*$!sip:\0@x!", Err(SubstError::BackrefZero)),
+            (r"!^.*$!sip:\1@x!", Err(SubstError::BackrefOutOfRange(1))),
+            ("!^.*$!sip:x!g", Err(SubstError::BadFlag('g'))),
+            ("!^.*$sip:x", Err(SubstError::MissingDelimiter('!'))),
+            ("1^.*$1x1", Err(SubstError::BadDelimiter('1'))),
+        ];
+        for (regexp, want) in cases {
+            let got = run(regexp, aus);
+            let want = want.clone().map(|o| o.map(str::to_string));
+            assert_eq!(got, want, "regexp {regexp}");
+        }
+        assert!(matches!(run("!^(.*$!x!", aus), Err(SubstError::Pattern(_))));
+    }
+
+    #[test]
+    fn case_flag_applies_to_pattern() {
+        assert_eq!(
+            run("!^TEL(.*)$!x\\1!i", "tel123").unwrap().as_deref(),
+            Some("x123")
+        );
+        assert_eq!(run("!^TEL(.*)$!x\\1!", "tel123").unwrap(), None);
+    }
+
+    #[test]
+    fn leftmost_first_difference_documented() {
+        // POSIX would give \1 = "12"; Rust's leftmost-first gives "1".
+        assert_eq!(
+            run(r"!^\+(1|12)(.*)$!\1!", "+123").unwrap().as_deref(),
+            Some("1")
+        );
+        // Longer alternative first: both engines agree.
+        assert_eq!(
+            run(r"!^\+(12|1)(.*)$!\1!", "+123").unwrap().as_deref(),
+            Some("12")
+        );
+    }
+}

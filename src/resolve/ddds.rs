@@ -1,0 +1,736 @@
+//! DDDS for ENUM (RFC 3402 §4, RFC 3403, RFC 6116 §3): from NAPTR records to ranked
+//! contacts.
+//!
+//! Owns: enumservice matching (case-insensitive, subtypes, compound `E2U+a+b` fields,
+//! legacy RFC 2916 `sip+E2U`), flags (`u` terminal, empty non-terminal, anything else
+//! discards the record), the order cut-off of RFC 3403 §4.1 (only the lowest ORDER with
+//! a usable record contributes, PREFERENCE ranks within it), non-terminal chains (at most
+//! [`MAX_HOPS`] deep, loops detected), applying the regexp, checking the result is a URI
+//! of the service's scheme, expanding PSTN results into gateway URIs, and the per-reason
+//! accounting of every skipped record.
+//!
+//! Must not touch: where records come from. Non-terminal targets are fetched through the
+//! [`NaptrSource`] the caller passes, so the same code runs on local zones, the cache and
+//! (later) upstream DNS.
+
+use super::gateway::Gateways;
+use super::uri;
+use crate::naptr::NaptrRef;
+use crate::naptr::subst::{self, SubstError, SubstExpr};
+use crate::zone::name::Name;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Most non-terminal hops followed from the first lookup (SPEC §10.6).
+pub const MAX_HOPS: usize = 5;
+
+/// Why a record was not used. Counted per reason so operators can see why a number
+/// fails (the metrics issue exports these counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// rdata that does not parse as NAPTR.
+    Malformed,
+    /// Service field not among `enum.services`, or not an enumservice.
+    Service,
+    /// Flags other than `u` or empty.
+    Flags,
+    /// Regexp that does not parse or compile, or a terminal record without one.
+    Regexp,
+    /// Regexp did not match the AUS.
+    NoMatch,
+    /// Both a regexp and a replacement (RFC 3403 §4.1).
+    RegexpAndReplacement,
+    /// Result is not a URI of the service's scheme.
+    Uri,
+    /// A PSTN result with no gateway for its number.
+    NoGateway,
+    /// Every contact it gave was filtered (sips-only request, equal to the Request-URI).
+    Filtered,
+    /// Non-terminal chain revisits a name.
+    Loop,
+    /// Non-terminal chain deeper than [`MAX_HOPS`].
+    Depth,
+    /// Non-terminal target had no usable record.
+    EmptyChain,
+    /// Order higher than the one that produced contacts (RFC 3403 §4.1 cut-off).
+    HigherOrder,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 13] = [
+        SkipReason::Malformed,
+        SkipReason::Service,
+        SkipReason::Flags,
+        SkipReason::Regexp,
+        SkipReason::NoMatch,
+        SkipReason::RegexpAndReplacement,
+        SkipReason::Uri,
+        SkipReason::NoGateway,
+        SkipReason::Filtered,
+        SkipReason::Loop,
+        SkipReason::Depth,
+        SkipReason::EmptyChain,
+        SkipReason::HigherOrder,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Malformed => "malformed",
+            SkipReason::Service => "service",
+            SkipReason::Flags => "flags",
+            SkipReason::Regexp => "regexp",
+            SkipReason::NoMatch => "no_match",
+            SkipReason::RegexpAndReplacement => "regexp_and_replacement",
+            SkipReason::Uri => "uri",
+            SkipReason::NoGateway => "no_gateway",
+            SkipReason::Filtered => "filtered",
+            SkipReason::Loop => "loop",
+            SkipReason::Depth => "depth",
+            SkipReason::EmptyChain => "empty_chain",
+            SkipReason::HigherOrder => "higher_order",
+        }
+    }
+}
+
+/// The configured enumservices, parsed once: each as lower-case `type[:subtype]`.
+#[derive(Debug, Clone)]
+pub struct Services {
+    wanted: Vec<String>,
+}
+
+impl Services {
+    /// From config strings like `E2U+sip`, `E2U+pstn:tel` (already validated).
+    pub fn new(configured: &[String]) -> Self {
+        let mut wanted = Vec::new();
+        for s in configured {
+            for part in s.split('+').skip(1) {
+                wanted.push(part.to_ascii_lowercase());
+            }
+        }
+        Services { wanted }
+    }
+
+    /// The wanted enumservices a record's service field names, or `None` when the field
+    /// is not an ENUM service field at all. `E2U+sip+pstn:tel` yields each part;
+    /// RFC 2916's `sip+E2U` counts as `E2U+sip`.
+    fn matches<'s>(&'s self, field: &[u8]) -> Option<impl Iterator<Item = &'s str> + 's> {
+        let field = std::str::from_utf8(field).ok()?;
+        let mut parts = field.split('+');
+        let first = parts.next()?;
+        let types: Vec<&str> = if first.eq_ignore_ascii_case("E2U") {
+            parts.collect()
+        } else {
+            // legacy: type+E2U
+            let rest: Vec<&str> = parts.collect();
+            if rest.len() == 1 && rest[0].eq_ignore_ascii_case("E2U") {
+                vec![first]
+            } else {
+                return None;
+            }
+        };
+        if types.is_empty() || types.iter().any(|t| t.is_empty()) {
+            return None;
+        }
+        let hits: Vec<&'s str> = self
+            .wanted
+            .iter()
+            .filter(|w| types.iter().any(|t| t.eq_ignore_ascii_case(w)))
+            .map(String::as_str)
+            .collect();
+        Some(hits.into_iter())
+    }
+}
+
+/// Where q-ranks come from: (order, preference) of each record on the chain that led
+/// to a contact, compared lexicographically. Fixed size: no allocation per contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct RankKey {
+    len: u8,
+    steps: [(u16, u16); MAX_HOPS + 1],
+}
+
+impl RankKey {
+    fn push(mut self, order: u16, pref: u16) -> Self {
+        if (self.len as usize) < self.steps.len() {
+            self.steps[self.len as usize] = (order, pref);
+            self.len += 1;
+        }
+        self
+    }
+}
+
+/// A contact before q-values are assigned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub uri: String,
+    pub rank: RankKey,
+}
+
+/// What the request allows in Contacts (SPEC §4, §10.16).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContactFilter<'a> {
+    /// A `sips:` Request-URI: only `sips:` contacts.
+    pub sips_only: bool,
+    /// Contacts equal to this are dropped (RFC 3261 §8.3).
+    pub request_uri: Option<&'a str>,
+}
+
+impl ContactFilter<'_> {
+    pub fn allows(&self, uri_text: &str) -> bool {
+        if self.sips_only
+            && !uri_text
+                .get(..5)
+                .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+        {
+            return false;
+        }
+        !self
+            .request_uri
+            .is_some_and(|r| uri::equivalent(r, uri_text))
+    }
+}
+
+/// The answer to a NAPTR lookup of a non-terminal target.
+pub enum SourceAnswer<'a> {
+    /// Records (wire rdata) and their TTL.
+    Records(Vec<&'a [u8]>, u32),
+    /// No records (NXDOMAIN or NODATA), with the negative TTL.
+    Empty(u32),
+    /// The lookup could not be done (upstream unavailable, failure).
+    Unavailable(String),
+}
+
+/// Fetches NAPTR records for non-terminal targets.
+pub trait NaptrSource<'a> {
+    fn naptr(&mut self, name: &Name) -> SourceAnswer<'a>;
+}
+
+/// A step of the explanation kept when tracing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecordTrace {
+    /// The domain the record belongs to.
+    pub domain: String,
+    /// The record in presentation format.
+    pub naptr: String,
+    /// "used", or the skip reason.
+    pub outcome: &'static str,
+    /// What it produced or why it was skipped.
+    pub detail: String,
+    pub depth: usize,
+}
+
+/// Per-call state: inputs, the accumulated TTL and the optional trace.
+pub struct Ddds<'c> {
+    pub aus: &'c str,
+    pub services: &'c Services,
+    pub gateways: &'c Gateways,
+    pub filter: ContactFilter<'c>,
+    /// Lowest TTL of every RRset consulted.
+    pub ttl: u32,
+    pub trace: Option<Vec<RecordTrace>>,
+    /// Skips by reason (indexes into [`SkipReason::ALL`]).
+    pub skips: [u32; SkipReason::ALL.len()],
+    visited: Vec<Name>,
+}
+
+impl<'c> Ddds<'c> {
+    pub fn new(
+        aus: &'c str,
+        services: &'c Services,
+        gateways: &'c Gateways,
+        filter: ContactFilter<'c>,
+        trace: bool,
+    ) -> Self {
+        Ddds {
+            aus,
+            services,
+            gateways,
+            filter,
+            ttl: u32::MAX,
+            trace: trace.then(Vec::new),
+            skips: [0; SkipReason::ALL.len()],
+            visited: Vec::new(),
+        }
+    }
+
+    /// Evaluates the NAPTR RRset found at `domain`; appends contacts to `out` and returns
+    /// how many it added. `domain` is only used for the trace and loop detection.
+    pub fn evaluate<'s>(
+        &mut self,
+        domain: &Name,
+        rdatas: &[&[u8]],
+        ttl: u32,
+        source: &mut dyn NaptrSource<'s>,
+        out: &mut Vec<Candidate>,
+    ) -> usize {
+        self.visited.clear();
+        self.visited.push(domain.to_lowercase());
+        self.eval_set(domain, rdatas, ttl, source, out, RankKey::default(), 0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn eval_set<'s>(
+        &mut self,
+        domain: &Name,
+        rdatas: &[&[u8]],
+        ttl: u32,
+        source: &mut dyn NaptrSource<'s>,
+        out: &mut Vec<Candidate>,
+        rank: RankKey,
+        depth: usize,
+    ) -> usize {
+        self.ttl = self.ttl.min(ttl);
+        let mut recs: Vec<NaptrRef<'_>> = Vec::with_capacity(rdatas.len());
+        for rd in rdatas {
+            match NaptrRef::parse(rd) {
+                Some(n) => recs.push(n),
+                None => self.skip(
+                    domain,
+                    None,
+                    SkipReason::Malformed,
+                    "not NAPTR data".into(),
+                    depth,
+                ),
+            }
+        }
+        // Stable: equal (order, preference) keep their RRset order.
+        recs.sort_by_key(|n| (n.order, n.preference));
+        let mut added = 0;
+        let mut answered_order = 0;
+        let mut i = 0;
+        while i < recs.len() {
+            let order = recs[i].order;
+            if added > 0 {
+                // A lower order already produced contacts: the rest are not consulted.
+                for n in &recs[i..] {
+                    self.skip(
+                        domain,
+                        Some(n),
+                        SkipReason::HigherOrder,
+                        format!("order {answered_order} already gave contacts"),
+                        depth,
+                    );
+                }
+                break;
+            }
+            answered_order = order;
+            let mut j = i;
+            while j < recs.len() && recs[j].order == order {
+                let n = recs[j];
+                added += self.eval_record(
+                    domain,
+                    &n,
+                    source,
+                    out,
+                    rank.push(n.order, n.preference),
+                    depth,
+                );
+                j += 1;
+            }
+            i = j;
+        }
+        added
+    }
+
+    fn skip(
+        &mut self,
+        domain: &Name,
+        n: Option<&NaptrRef<'_>>,
+        why: SkipReason,
+        detail: String,
+        depth: usize,
+    ) {
+        let idx = SkipReason::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.skips[idx] += 1;
+        if let Some(t) = &mut self.trace {
+            t.push(RecordTrace {
+                domain: domain.to_string(),
+                naptr: n.map(|n| n.to_presentation()).unwrap_or_default(),
+                outcome: why.as_str(),
+                detail,
+                depth,
+            });
+        }
+    }
+
+    fn used(
+        &mut self,
+        domain: &Name,
+        n: &NaptrRef<'_>,
+        detail: impl FnOnce() -> String,
+        depth: usize,
+    ) {
+        if let Some(t) = &mut self.trace {
+            t.push(RecordTrace {
+                domain: domain.to_string(),
+                naptr: n.to_presentation(),
+                outcome: "used",
+                detail: detail(),
+                depth,
+            });
+        }
+    }
+
+    fn eval_record<'s>(
+        &mut self,
+        domain: &Name,
+        n: &NaptrRef<'_>,
+        source: &mut dyn NaptrSource<'s>,
+        out: &mut Vec<Candidate>,
+        rank: RankKey,
+        depth: usize,
+    ) -> usize {
+        let terminal = match n.flags {
+            [] => false,
+            [f] if f.eq_ignore_ascii_case(&b'u') => true,
+            other => {
+                let f = String::from_utf8_lossy(other).into_owned();
+                self.skip(
+                    domain,
+                    Some(n),
+                    SkipReason::Flags,
+                    format!("flags {f:?} are not \"u\" or empty"),
+                    depth,
+                );
+                return 0;
+            }
+        };
+        let has_regexp = !n.regexp.is_empty();
+        if has_regexp && n.has_replacement() {
+            self.skip(
+                domain,
+                Some(n),
+                SkipReason::RegexpAndReplacement,
+                "both regexp and replacement are set".into(),
+                depth,
+            );
+            return 0;
+        }
+        let services = self.services;
+        let matched: Vec<&str> = match services.matches(n.services) {
+            Some(m) => m.collect(),
+            None if !terminal && n.services.is_empty() => Vec::new(),
+            None => {
+                self.skip(
+                    domain,
+                    Some(n),
+                    SkipReason::Service,
+                    format!(
+                        "{:?} is not an ENUM service field",
+                        String::from_utf8_lossy(n.services)
+                    ),
+                    depth,
+                );
+                return 0;
+            }
+        };
+        if matched.is_empty() && (terminal || !n.services.is_empty()) {
+            self.skip(
+                domain,
+                Some(n),
+                SkipReason::Service,
+                format!(
+                    "{} is not in enum.services",
+                    String::from_utf8_lossy(n.services)
+                ),
+                depth,
+            );
+            return 0;
+        }
+        if terminal {
+            if !has_regexp {
+                self.skip(
+                    domain,
+                    Some(n),
+                    SkipReason::Regexp,
+                    "terminal record without a regexp".into(),
+                    depth,
+                );
+                return 0;
+            }
+            let mut result = String::new();
+            match apply_regexp(n.regexp, self.aus, &mut result) {
+                Err(e) => {
+                    self.skip(domain, Some(n), SkipReason::Regexp, e.to_string(), depth);
+                    0
+                }
+                Ok(false) => {
+                    self.skip(
+                        domain,
+                        Some(n),
+                        SkipReason::NoMatch,
+                        format!("does not match {}", self.aus),
+                        depth,
+                    );
+                    0
+                }
+                Ok(true) => self.terminal_result(domain, n, &matched, result, out, rank, depth),
+            }
+        } else {
+            self.follow(domain, n, source, out, rank, depth)
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn terminal_result(
+        &mut self,
+        domain: &Name,
+        n: &NaptrRef<'_>,
+        matched: &[&str],
+        result: String,
+        out: &mut Vec<Candidate>,
+        rank: RankKey,
+        depth: usize,
+    ) -> usize {
+        let Some(parsed) = uri::parse(&result) else {
+            self.skip(
+                domain,
+                Some(n),
+                SkipReason::Uri,
+                format!("{result:?} is not a URI"),
+                depth,
+            );
+            return 0;
+        };
+        let fits = matched.iter().any(|svc| match *svc {
+            "sip" | "pstn:sip" => parsed.is_sip(),
+            "pstn:tel" | "pstn" => parsed.is_tel(),
+            _ => true,
+        });
+        if !fits {
+            self.skip(
+                domain,
+                Some(n),
+                SkipReason::Uri,
+                format!(
+                    "{result:?} does not fit service {}",
+                    String::from_utf8_lossy(n.services)
+                ),
+                depth,
+            );
+            return 0;
+        }
+        if parsed.is_tel() {
+            let Some(number) = uri::tel_global_number(&parsed) else {
+                self.skip(
+                    domain,
+                    Some(n),
+                    SkipReason::Uri,
+                    format!("{result:?} is not a global tel number"),
+                    depth,
+                );
+                return 0;
+            };
+            let params = uri::np_params(&parsed);
+            let Some(gw) = self.gateways.find(&number) else {
+                self.skip(
+                    domain,
+                    Some(n),
+                    SkipReason::NoGateway,
+                    format!("no [[gateway]] prefix matches {number}"),
+                    depth,
+                );
+                return 0;
+            };
+            let before = out.len();
+            for template in &gw.uris {
+                let uri = Gateways::expand(template, &number, &params);
+                if self.filter.allows(&uri) {
+                    out.push(Candidate { uri, rank });
+                }
+            }
+            let added = out.len() - before;
+            if added == 0 {
+                self.skip(
+                    domain,
+                    Some(n),
+                    SkipReason::Filtered,
+                    format!("gateway {} URIs not allowed for this request", gw.prefix),
+                    depth,
+                );
+            } else {
+                let uris: Vec<String> = out[before..].iter().map(|c| c.uri.clone()).collect();
+                self.used(
+                    domain,
+                    n,
+                    || format!("{result} via gateway {}: {}", gw.prefix, uris.join(", ")),
+                    depth,
+                );
+            }
+            return added;
+        }
+        if !self.filter.allows(&result) {
+            let why = if self.filter.sips_only {
+                "not sips: for a sips: request"
+            } else {
+                "equals the Request-URI"
+            };
+            self.skip(
+                domain,
+                Some(n),
+                SkipReason::Filtered,
+                format!("{result} {why}"),
+                depth,
+            );
+            return 0;
+        }
+        self.used(domain, n, || result.clone(), depth);
+        out.push(Candidate { uri: result, rank });
+        1
+    }
+
+    fn follow<'s>(
+        &mut self,
+        domain: &Name,
+        n: &NaptrRef<'_>,
+        source: &mut dyn NaptrSource<'s>,
+        out: &mut Vec<Candidate>,
+        rank: RankKey,
+        depth: usize,
+    ) -> usize {
+        let target = if n.has_replacement() {
+            n.replacement_name()
+        } else if !n.regexp.is_empty() {
+            let mut result = String::new();
+            match apply_regexp(n.regexp, self.aus, &mut result) {
+                Err(e) => {
+                    self.skip(domain, Some(n), SkipReason::Regexp, e.to_string(), depth);
+                    return 0;
+                }
+                Ok(false) => {
+                    self.skip(
+                        domain,
+                        Some(n),
+                        SkipReason::NoMatch,
+                        format!("does not match {}", self.aus),
+                        depth,
+                    );
+                    return 0;
+                }
+                Ok(true) => match Name::from_text(&result) {
+                    Ok(name) => name,
+                    Err(e) => {
+                        self.skip(
+                            domain,
+                            Some(n),
+                            SkipReason::Regexp,
+                            format!("result {result:?} is not a domain name: {e}"),
+                            depth,
+                        );
+                        return 0;
+                    }
+                },
+            }
+        } else {
+            self.skip(
+                domain,
+                Some(n),
+                SkipReason::Malformed,
+                "non-terminal record with neither regexp nor replacement".into(),
+                depth,
+            );
+            return 0;
+        };
+        if depth + 1 > MAX_HOPS {
+            self.skip(
+                domain,
+                Some(n),
+                SkipReason::Depth,
+                format!("chain longer than {MAX_HOPS} hops at {target}"),
+                depth,
+            );
+            return 0;
+        }
+        let key = target.to_lowercase();
+        if self.visited.contains(&key) {
+            self.skip(
+                domain,
+                Some(n),
+                SkipReason::Loop,
+                format!("{target} was already visited"),
+                depth,
+            );
+            return 0;
+        }
+        self.visited.push(key);
+        let added = match source.naptr(&target) {
+            SourceAnswer::Records(rdatas, ttl) => {
+                self.used(
+                    domain,
+                    n,
+                    || format!("non-terminal: following {target}"),
+                    depth,
+                );
+                self.eval_set(&target, &rdatas, ttl, source, out, rank, depth + 1)
+            }
+            SourceAnswer::Empty(ttl) => {
+                self.ttl = self.ttl.min(ttl);
+                0
+            }
+            SourceAnswer::Unavailable(why) => {
+                self.skip(
+                    domain,
+                    Some(n),
+                    SkipReason::EmptyChain,
+                    format!("{target}: {why}"),
+                    depth,
+                );
+                return 0;
+            }
+        };
+        self.visited.pop();
+        if added == 0 {
+            self.skip(
+                domain,
+                Some(n),
+                SkipReason::EmptyChain,
+                format!("{target} gave no usable record"),
+                depth,
+            );
+        }
+        added
+    }
+}
+
+const REGEX_CACHE_MAX: usize = 4096;
+
+thread_local! {
+    /// Compiled patterns by (case-insensitive flag, pattern). Per thread, so the hot path
+    /// takes no lock; bounded, and cleared whole when full (patterns in real zones are
+    /// few: they repeat across numbers, only the replacement differs).
+    static REGEX_CACHE: RefCell<[HashMap<String, Result<regex::Regex, SubstError>>; 2]> =
+        RefCell::new([HashMap::new(), HashMap::new()]);
+}
+
+/// Parses and applies a NAPTR regexp to `aus`; `Ok(true)` with the result in `out` on a
+/// match.
+pub fn apply_regexp(raw: &[u8], aus: &str, out: &mut String) -> Result<bool, SubstError> {
+    let expr = SubstExpr::parse(raw)?;
+    if expr.matches_everything() {
+        expr.expand(aus, None, out);
+        return Ok(true);
+    }
+    REGEX_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let map = &mut cache[expr.case_insensitive as usize];
+        if !map.contains_key(expr.pattern.as_ref()) {
+            if map.len() >= REGEX_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(expr.pattern.to_string(), expr.compile());
+        }
+        match &map[expr.pattern.as_ref()] {
+            Ok(re) => {
+                // The cached regex was compiled from this pattern; back-references were
+                // checked against its group count only when compiling, so check again
+                // for this replacement.
+                if expr.uses_backrefs() {
+                    expr.compile_check(re)?;
+                }
+                Ok(subst::apply(&expr, re, aus, out))
+            }
+            Err(e) => Err(e.clone()),
+        }
+    })
+}

@@ -1,0 +1,699 @@
+//! Resolution: from a dialled number to a routing [`Decision`].
+//!
+//! Owns: the one [`Router`] that SIP, `enroute route` and the admin API all call (SPEC
+//! §1: the three never disagree), the suffix chain (SPEC §10.1), local-zone lookups with
+//! CNAME following, q-values (§10.3), `max_contacts`, the gateway fallback, and the
+//! decision's trace. Submodules own numbers and the dial plan ([`number`]), DDDS
+//! ([`ddds`]), gateways ([`gateway`]) and URIs ([`uri`]).
+//!
+//! Must not touch: sockets, SIP messages, or zone storage. Local zones are read through a
+//! lock-free snapshot taken once per decision.
+
+pub mod ddds;
+pub mod gateway;
+pub mod number;
+pub mod uri;
+
+use crate::config::{Config, DialplanConfig};
+use crate::zone::index::{Lookup, TYPE_NAPTR};
+use crate::zone::name::Name;
+use crate::zone::{Zone, ZoneSet, Zones};
+use ddds::{
+    Candidate, ContactFilter, Ddds, NaptrSource, RecordTrace, Services, SkipReason, SourceAnswer,
+};
+use gateway::Gateways;
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Where a decision came from (SPEC §10.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Local,
+    Cache,
+    Upstream,
+    Gateway,
+    None,
+}
+
+impl Source {
+    pub const ALL: [Source; 5] = [
+        Source::Local,
+        Source::Cache,
+        Source::Upstream,
+        Source::Gateway,
+        Source::None,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Local => "local",
+            Source::Cache => "cache",
+            Source::Upstream => "upstream",
+            Source::Gateway => "gateway",
+            Source::None => "none",
+        }
+    }
+}
+
+/// A q-value in thousandths (1000 = 1.0), printed with one decimal as SIP shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Q(pub u16);
+
+impl Q {
+    /// q for a dense rank: 1.0, 0.9, … never below 0.1 (SPEC §10.3).
+    pub fn for_rank(rank: usize) -> Q {
+        Q(1000u16.saturating_sub((rank.min(9) as u16) * 100))
+    }
+}
+
+impl std::fmt::Display for Q {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0 / 1000, (self.0 % 1000) / 100)
+    }
+}
+
+impl Serialize for Q {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(f64::from(self.0) / 1000.0)
+    }
+}
+
+/// One Contact of a 302.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Contact {
+    pub uri: String,
+    pub q: Q,
+}
+
+/// One step of a decision's explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum TraceStep {
+    /// How the input became a number.
+    Number {
+        dialled: String,
+        scheme: Option<&'static str>,
+        rule: Option<usize>,
+        result: String,
+    },
+    /// A NAPTR lookup of the number's domain under one suffix.
+    Lookup {
+        suffix: String,
+        domain: String,
+        /// "local" or "upstream".
+        via: &'static str,
+        zone: Option<String>,
+        /// answer, wildcard, nxdomain, nodata, delegated, not_queried
+        result: &'static str,
+        ttl: Option<u32>,
+        records: Vec<String>,
+        note: Option<String>,
+    },
+    /// A NAPTR record used or skipped.
+    Record(RecordTrace),
+    /// The gateway fallback for a number without a usable record.
+    Gateway {
+        prefix: String,
+        number: String,
+        uris: Vec<String>,
+    },
+    /// Contacts dropped by `sip.max_contacts`.
+    Truncated { kept: usize, dropped: usize },
+}
+
+/// A routing decision: exactly what the SIP answer carries, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub input: String,
+    /// The E.164 number, when the input was one.
+    pub number: Option<String>,
+    /// SIP status: 302, 404, 416, 484, 503.
+    pub status: u16,
+    /// The SIP reason phrase.
+    pub reason: &'static str,
+    /// Why, in words.
+    pub detail: String,
+    pub contacts: Vec<Contact>,
+    pub source: Source,
+    pub zone: Option<String>,
+    pub suffix: Option<String>,
+    /// Seconds the decision may be reused.
+    pub ttl: u32,
+    pub trace: Vec<TraceStep>,
+}
+
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        302 => "Moved Temporarily",
+        404 => "Not Found",
+        416 => "Unsupported URI Scheme",
+        484 => "Address Incomplete",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// Counters of what the router did; the metrics layer reads them.
+#[derive(Default)]
+pub struct RouteStats {
+    /// By [`Source::ALL`] index.
+    pub decisions: [AtomicU64; 5],
+    /// By [`SkipReason::ALL`] index.
+    pub skips: [AtomicU64; SkipReason::ALL.len()],
+}
+
+impl RouteStats {
+    pub fn skips(&self, reason: SkipReason) -> u64 {
+        let i = SkipReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        self.skips[i].load(Ordering::Relaxed)
+    }
+    pub fn decisions(&self, source: Source) -> u64 {
+        let i = Source::ALL.iter().position(|s| *s == source).unwrap_or(0);
+        self.decisions[i].load(Ordering::Relaxed)
+    }
+}
+
+/// The routing inputs taken from the configuration.
+pub struct RoutingPlan {
+    pub dialplan: DialplanConfig,
+    pub services: Services,
+    pub suffixes: Vec<Name>,
+    pub gateways: Gateways,
+    pub max_contacts: usize,
+}
+
+impl RoutingPlan {
+    pub fn from_config(c: &Config) -> Self {
+        RoutingPlan {
+            dialplan: c.dialplan.clone(),
+            services: Services::new(&c.enum_.services),
+            suffixes: c.enum_.suffixes.clone(),
+            gateways: Gateways::new(&c.gateways),
+            max_contacts: c.sip.max_contacts,
+        }
+    }
+}
+
+/// The one routing function's owner.
+pub struct Router {
+    zones: Arc<ZoneSet>,
+    /// Swapped whole on reload; read once per decision.
+    plan: arc_swap::ArcSwap<RoutingPlan>,
+    stats: Arc<RouteStats>,
+}
+
+/// Labels of an ENUM domain are at most 100 digits plus the suffix's labels.
+const MAX_LABELS: usize = 128;
+
+static DIGIT_LABELS: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
+
+/// Result of looking up NAPTR for one name in the local zones.
+enum LocalAnswer<'z> {
+    Records {
+        zone: &'z Zone,
+        rdatas: Vec<&'z [u8]>,
+        ttl: u32,
+        wildcard: bool,
+    },
+    Negative {
+        zone: &'z Zone,
+        ttl: u32,
+        nxdomain: bool,
+    },
+    Delegated {
+        zone: &'z Zone,
+    },
+    NotLocal,
+}
+
+/// NAPTR lookup in the local zones for a name given root-side, following CNAMEs within
+/// local zones (at most 8, as resolvers bound chains).
+fn local_naptr<'z, L: AsRef<[u8]>>(zones: &'z Zones, root_side: &[L]) -> LocalAnswer<'z> {
+    let Some(zone) = zones.find(root_side) else {
+        return LocalAnswer::NotLocal;
+    };
+    let mut zone: &Zone = zone;
+    let mut ttl = u32::MAX;
+    let mut owned: Vec<Box<[u8]>>;
+    let mut below: Vec<&[u8]> = root_side[zone.origin_len()..]
+        .iter()
+        .map(AsRef::as_ref)
+        .collect();
+    for _ in 0..8 {
+        match zone.tree.lookup(&below, TYPE_NAPTR) {
+            Lookup::Answer {
+                rrset, wildcard, ..
+            } => {
+                return LocalAnswer::Records {
+                    zone,
+                    rdatas: rrset.rdatas().collect(),
+                    ttl: ttl.min(rrset.ttl),
+                    wildcard,
+                };
+            }
+            Lookup::Cname { rrset, .. } => {
+                ttl = ttl.min(rrset.ttl);
+                let Some((target, _)) = rrset.rdatas().next().and_then(Name::from_wire) else {
+                    break;
+                };
+                owned = target.labels().iter().rev().cloned().collect();
+                match zones.find(&owned) {
+                    Some(z) => {
+                        zone = z;
+                        below = owned[zone.origin_len()..].iter().map(|l| &l[..]).collect();
+                    }
+                    None => return LocalAnswer::NotLocal,
+                }
+            }
+            Lookup::NoData { .. } => {
+                return LocalAnswer::Negative {
+                    zone,
+                    ttl: ttl.min(zone.soa.negative_ttl()),
+                    nxdomain: false,
+                };
+            }
+            Lookup::NxDomain => {
+                return LocalAnswer::Negative {
+                    zone,
+                    ttl: ttl.min(zone.soa.negative_ttl()),
+                    nxdomain: true,
+                };
+            }
+            Lookup::Referral { .. } => return LocalAnswer::Delegated { zone },
+        }
+    }
+    LocalAnswer::Delegated { zone }
+}
+
+/// Non-terminal targets, from the local zones.
+struct LocalSource<'z> {
+    zones: &'z Zones,
+}
+
+impl<'z> NaptrSource<'z> for LocalSource<'z> {
+    fn naptr(&mut self, name: &Name) -> SourceAnswer<'z> {
+        let root_side: Vec<&[u8]> = name.labels().iter().rev().map(|l| &l[..]).collect();
+        match local_naptr(self.zones, &root_side) {
+            LocalAnswer::Records { rdatas, ttl, .. } => SourceAnswer::Records(rdatas, ttl),
+            LocalAnswer::Negative { ttl, .. } => SourceAnswer::Empty(ttl),
+            LocalAnswer::Delegated { zone } => SourceAnswer::Unavailable(format!(
+                "delegated below {}; no upstream ENUM resolver configured",
+                zone.origin
+            )),
+            LocalAnswer::NotLocal => SourceAnswer::Unavailable(
+                "not in a local zone; no upstream ENUM resolver configured".into(),
+            ),
+        }
+    }
+}
+
+impl Router {
+    pub fn new(config: &Config, zones: Arc<ZoneSet>) -> Self {
+        Router {
+            zones,
+            plan: arc_swap::ArcSwap::from_pointee(RoutingPlan::from_config(config)),
+            stats: Arc::new(RouteStats::default()),
+        }
+    }
+
+    pub fn zones(&self) -> &Arc<ZoneSet> {
+        &self.zones
+    }
+
+    pub fn stats(&self) -> &Arc<RouteStats> {
+        &self.stats
+    }
+
+    pub fn plan(&self) -> arc_swap::Guard<Arc<RoutingPlan>> {
+        self.plan.load()
+    }
+
+    /// Replaces the dial plan, services, suffixes, gateways and contact limit.
+    pub fn set_plan(&self, plan: RoutingPlan) {
+        self.plan.store(Arc::new(plan));
+    }
+
+    /// Decides how to route `input`: a Request-URI (`sip:`, `sips:`, `tel:`) or a number
+    /// as dialled. With `trace`, the decision explains every step (costs allocations; the
+    /// SIP path leaves it off).
+    pub fn route(&self, input: &str, trace: bool) -> Decision {
+        let mut d = Decision {
+            input: input.to_string(),
+            number: None,
+            status: 404,
+            reason: "",
+            detail: String::new(),
+            contacts: Vec::new(),
+            source: Source::None,
+            zone: None,
+            suffix: None,
+            ttl: 0,
+            trace: Vec::new(),
+        };
+        self.decide(input, trace, &mut d);
+        d.reason = reason_phrase(d.status);
+        let i = Source::ALL.iter().position(|s| *s == d.source).unwrap_or(0);
+        self.stats.decisions[i].fetch_add(1, Ordering::Relaxed);
+        d
+    }
+
+    fn decide(&self, input: &str, trace: bool, d: &mut Decision) {
+        let plan = self.plan.load();
+        let plan: &RoutingPlan = &plan;
+        let dialled = match number::extract(input) {
+            Ok(x) => x,
+            Err(e) => {
+                d.status = e.status();
+                d.detail = e.to_string();
+                return;
+            }
+        };
+        let normalized = match number::normalize(&dialled.text, &plan.dialplan) {
+            Ok(n) => n,
+            Err(e) => {
+                d.status = e.status();
+                d.detail = e.to_string();
+                if trace {
+                    d.trace.push(TraceStep::Number {
+                        dialled: dialled.text.clone(),
+                        scheme: dialled.scheme,
+                        rule: None,
+                        result: e.to_string(),
+                    });
+                }
+                return;
+            }
+        };
+        if trace {
+            d.trace.push(TraceStep::Number {
+                dialled: normalized.dialled.clone(),
+                scheme: dialled.scheme,
+                rule: normalized.rule,
+                result: normalized.e164.clone(),
+            });
+        }
+        let e164 = normalized.e164;
+        let filter = ContactFilter {
+            sips_only: dialled.scheme == Some("sips"),
+            request_uri: dialled.scheme.is_some().then_some(input.trim()),
+        };
+        let zones = self.zones.load();
+        let mut ddds = Ddds::new(&e164, &plan.services, &plan.gateways, filter, trace);
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut negative_ttl = u32::MAX;
+
+        // Suffix chain (SPEC §10.1): local zones' ENUM suffixes not configured, then
+        // the configured ones.
+        let configured = &plan.suffixes;
+        let local_only = zones
+            .enum_suffixes()
+            .iter()
+            .filter(|s| !configured.iter().any(|c| c.eq_ignore_case(s)));
+        let mut labels: [&[u8]; MAX_LABELS] = [b""; MAX_LABELS];
+        for suffix in local_only.chain(configured.iter()) {
+            let n_suffix = suffix.label_count();
+            let digits = &e164.as_bytes()[1..];
+            if n_suffix + digits.len() > MAX_LABELS {
+                continue;
+            }
+            for (slot, l) in labels.iter_mut().zip(suffix.labels().iter().rev()) {
+                *slot = l;
+            }
+            for (slot, digit) in labels[n_suffix..].iter_mut().zip(digits) {
+                *slot = DIGIT_LABELS[(digit - b'0') as usize];
+            }
+            let name = &labels[..n_suffix + digits.len()];
+            let answer = local_naptr(&zones, name);
+            let domain = || {
+                let mut s = String::new();
+                for l in name.iter().rev() {
+                    s.push_str(&String::from_utf8_lossy(l));
+                    s.push('.');
+                }
+                s
+            };
+            match answer {
+                LocalAnswer::NotLocal => {
+                    if trace {
+                        d.trace.push(TraceStep::Lookup {
+                            suffix: suffix.to_string(),
+                            domain: domain(),
+                            via: "upstream",
+                            zone: None,
+                            result: "not_queried",
+                            ttl: None,
+                            records: Vec::new(),
+                            note: Some("no local zone holds this name and no upstream ENUM resolver is configured".into()),
+                        });
+                    }
+                }
+                LocalAnswer::Delegated { zone } => {
+                    if trace {
+                        d.trace.push(TraceStep::Lookup {
+                            suffix: suffix.to_string(),
+                            domain: domain(),
+                            via: "local",
+                            zone: Some(zone.origin.to_string()),
+                            result: "delegated",
+                            ttl: None,
+                            records: Vec::new(),
+                            note: Some("the name is delegated away from the local zone and no upstream ENUM resolver is configured".into()),
+                        });
+                    }
+                }
+                LocalAnswer::Negative {
+                    zone,
+                    ttl,
+                    nxdomain,
+                } => {
+                    negative_ttl = negative_ttl.min(ttl);
+                    if trace {
+                        d.trace.push(TraceStep::Lookup {
+                            suffix: suffix.to_string(),
+                            domain: domain(),
+                            via: "local",
+                            zone: Some(zone.origin.to_string()),
+                            result: if nxdomain { "nxdomain" } else { "nodata" },
+                            ttl: Some(ttl),
+                            records: Vec::new(),
+                            note: None,
+                        });
+                    }
+                }
+                LocalAnswer::Records {
+                    zone,
+                    rdatas,
+                    ttl,
+                    wildcard,
+                } => {
+                    let domain_name = if trace || rdatas.iter().any(|r| is_non_terminal(r)) {
+                        Name::from_text(&domain()).unwrap_or_default()
+                    } else {
+                        Name::root()
+                    };
+                    if trace {
+                        d.trace.push(TraceStep::Lookup {
+                            suffix: suffix.to_string(),
+                            domain: domain_name.to_string(),
+                            via: "local",
+                            zone: Some(zone.origin.to_string()),
+                            result: if wildcard { "wildcard" } else { "answer" },
+                            ttl: Some(ttl),
+                            records: rdatas
+                                .iter()
+                                .map(|r| crate::zone::rdata_presentation(TYPE_NAPTR, r))
+                                .collect(),
+                            note: None,
+                        });
+                    }
+                    let mut source = LocalSource { zones: &zones };
+                    let added =
+                        ddds.evaluate(&domain_name, &rdatas, ttl, &mut source, &mut candidates);
+                    if let Some(t) = ddds.trace.as_mut() {
+                        d.trace.extend(t.drain(..).map(TraceStep::Record));
+                    }
+                    if added > 0 {
+                        d.source = Source::Local;
+                        d.zone = Some(zone.origin.to_string());
+                        d.suffix = Some(suffix.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        for (i, n) in ddds.skips.iter().enumerate() {
+            if *n > 0 {
+                self.stats.skips[i].fetch_add(u64::from(*n), Ordering::Relaxed);
+            }
+        }
+        d.number = Some(e164.clone());
+        if !candidates.is_empty() {
+            d.ttl = ddds.ttl;
+            d.status = 302;
+            d.detail = format!("{} routes from ENUM", candidates.len());
+            rank(plan.max_contacts, candidates, trace, d);
+            return;
+        }
+        // No usable record anywhere: the gateway for the called number.
+        let ttl = negative_ttl.min(ddds.ttl);
+        d.ttl = if ttl == u32::MAX { 0 } else { ttl };
+        if let Some(gw) = plan.gateways.find(&e164) {
+            let uris: Vec<String> = gw
+                .uris
+                .iter()
+                .map(|t| Gateways::expand(t, &e164, ""))
+                .filter(|u| filter.allows(u))
+                .collect();
+            if trace {
+                d.trace.push(TraceStep::Gateway {
+                    prefix: gw.prefix.clone(),
+                    number: e164.clone(),
+                    uris: uris.clone(),
+                });
+            }
+            if !uris.is_empty() {
+                d.status = 302;
+                d.source = Source::Gateway;
+                d.detail = format!("no usable ENUM record; gateway {}", gw.prefix);
+                let candidates = uris
+                    .into_iter()
+                    .map(|uri| Candidate {
+                        uri,
+                        rank: Default::default(),
+                    })
+                    .collect();
+                rank(plan.max_contacts, candidates, trace, d);
+                return;
+            }
+        }
+        d.status = 404;
+        d.source = Source::None;
+        d.detail = format!("no usable ENUM record for {e164} and no gateway for it");
+    }
+}
+
+/// Sorts by rank, gives dense q-values, and applies `max_contacts` (SPEC §10.3).
+fn rank(max_contacts: usize, mut candidates: Vec<Candidate>, trace: bool, d: &mut Decision) {
+    candidates.sort_by_key(|c| c.rank);
+    let total = candidates.len();
+    let mut rank = 0;
+    let mut prev = None;
+    for c in candidates.into_iter().take(max_contacts) {
+        if prev.is_some_and(|p| p != c.rank) {
+            rank += 1;
+        }
+        prev = Some(c.rank);
+        d.contacts.push(Contact {
+            uri: c.uri,
+            q: Q::for_rank(rank),
+        });
+    }
+    if trace && total > d.contacts.len() {
+        d.trace.push(TraceStep::Truncated {
+            kept: d.contacts.len(),
+            dropped: total - d.contacts.len(),
+        });
+    }
+}
+
+fn is_non_terminal(rdata: &[u8]) -> bool {
+    crate::naptr::NaptrRef::parse(rdata).is_some_and(|n| n.flags.is_empty())
+}
+
+impl Decision {
+    /// Human-readable form, as `enroute route` prints it.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "{} {}", self.status, self.reason);
+        for c in &self.contacts {
+            let _ = writeln!(s, "Contact: <{}>;q={}", c.uri, c.q);
+        }
+        let _ = writeln!(s, "number: {}", self.number.as_deref().unwrap_or("-"));
+        let _ = writeln!(s, "source: {}", self.source.as_str());
+        let _ = writeln!(s, "zone: {}", self.zone.as_deref().unwrap_or("-"));
+        let _ = writeln!(s, "suffix: {}", self.suffix.as_deref().unwrap_or("-"));
+        let _ = writeln!(s, "ttl: {}", self.ttl);
+        let _ = writeln!(s, "detail: {}", self.detail);
+        if !self.trace.is_empty() {
+            let _ = writeln!(s, "trace:");
+        }
+        for t in &self.trace {
+            match t {
+                TraceStep::Number {
+                    dialled,
+                    scheme,
+                    rule,
+                    result,
+                } => {
+                    let _ = writeln!(
+                        s,
+                        "  number: {}{dialled:?} -> {result}{}",
+                        scheme.map(|x| format!("{x}: ")).unwrap_or_default(),
+                        rule.map(|r| format!(" (dial-plan rule {r})"))
+                            .unwrap_or_default()
+                    );
+                }
+                TraceStep::Lookup {
+                    suffix,
+                    domain,
+                    via,
+                    zone,
+                    result,
+                    ttl,
+                    records,
+                    note,
+                } => {
+                    let _ = writeln!(
+                        s,
+                        "  lookup {domain} NAPTR (suffix {suffix}, {via}{}): {result}{}",
+                        zone.as_ref()
+                            .map(|z| format!(" zone {z}"))
+                            .unwrap_or_default(),
+                        ttl.map(|t| format!(", ttl {t}")).unwrap_or_default()
+                    );
+                    for r in records {
+                        let _ = writeln!(s, "    NAPTR {r}");
+                    }
+                    if let Some(n) = note {
+                        let _ = writeln!(s, "    ({n})");
+                    }
+                }
+                TraceStep::Record(r) => {
+                    let _ = writeln!(
+                        s,
+                        "  {}record {} at {}: {}: {}",
+                        "  ".repeat(r.depth),
+                        r.naptr,
+                        r.domain,
+                        r.outcome,
+                        r.detail
+                    );
+                }
+                TraceStep::Gateway {
+                    prefix,
+                    number,
+                    uris,
+                } => {
+                    let _ = writeln!(
+                        s,
+                        "  gateway {prefix} for {number}: {}",
+                        if uris.is_empty() {
+                            "no allowed URI".into()
+                        } else {
+                            uris.join(", ")
+                        }
+                    );
+                }
+                TraceStep::Truncated { kept, dropped } => {
+                    let _ = writeln!(s, "  sip.max_contacts kept {kept}, dropped {dropped}");
+                }
+            }
+        }
+        s
+    }
+}

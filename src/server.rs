@@ -1,0 +1,84 @@
+//! The running service: start-up, signals, reload and shutdown (SPEC §2 `serve`).
+//!
+//! Owns: the process lifecycle. SIGHUP re-reads the configuration file's zones and dial
+//! plan and swaps them in (a zone that fails to load keeps its previous copy, all or
+//! nothing); SIGINT/SIGTERM end the process with exit 0. The SIP, DNS and admin
+//! listeners attach here as they are built (issues 3, 5 and 6).
+//!
+//! Must not touch: routing rules or zone contents; it only swaps what other modules load.
+
+use crate::config::{Config, ZoneSource};
+use crate::resolve::{Router, RoutingPlan};
+use crate::zone::Zone;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Reloads zones and the dial plan from `config`'s file. Returns how many zones were
+/// replaced; failures are logged with every `FILE:LINE: message`.
+pub fn reload(config_file: Option<&std::path::Path>, router: &Router) -> usize {
+    let config = match config_file {
+        Some(p) => match Config::load(p) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("reload: config error, nothing changed: {e}");
+                return 0;
+            }
+        },
+        None => Config::builtin(),
+    };
+    let mut replaced = 0;
+    for z in &config.zones {
+        let ZoneSource::File(path) = &z.source else {
+            continue;
+        };
+        match Zone::load_file(path, &z.origin) {
+            Ok((zone, warnings)) => {
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+                tracing::info!(zone = %zone.origin, serial = zone.soa.serial, records = zone.stats.records, "zone reloaded");
+                router.zones().replace(zone);
+                replaced += 1;
+            }
+            Err(e) => {
+                for d in e.diagnostics.iter().filter(|d| !d.warning) {
+                    tracing::error!(zone = %z.origin, "reload rejected: {d}");
+                }
+            }
+        }
+    }
+    router.set_plan(RoutingPlan::from_config(&config));
+    replaced
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return ExitCode::from(1);
+    };
+    tracing::info!(
+        config = %config.file.as_ref().map_or("(built-in defaults)".to_string(), |p| p.display().to_string()),
+        "enroute {} ready: routing core loaded (SIP, DNS and admin listeners are not part of this build yet)",
+        env!("CARGO_PKG_VERSION")
+    );
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let file = config.file.clone();
+                let r = router.clone();
+                let n = tokio::task::spawn_blocking(move || reload(file.as_deref(), &r)).await.unwrap_or(0);
+                tracing::info!(zones = n, "SIGHUP: reload done");
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,605 @@
+//! The in-memory zone index: a label trie built in bulk, read without locks.
+//!
+//! Owns: the node layout, the bulk builder ([`ZoneBuilder`]), per-node RRset packing,
+//! and the RFC 1034 §4.3.2 / RFC 4592 lookup ([`ZoneTree::lookup`]): exact matches,
+//! wildcards, empty non-terminals (which hide wildcards), NXDOMAIN versus NODATA,
+//! CNAME and delegation cuts.
+//!
+//! Must not touch: master-file syntax (see `master`), which zone a name belongs to (see
+//! `zone::ZoneSet`), or what the records mean (DDDS).
+//!
+//! Why not hickory's in-memory authority: its negative answers scan the zone and its
+//! wildcard handling deviates from RFC 4592 (see issue 2). Layout: every node holds its
+//! children inline in one shared `Arc<[Node]>`, sorted, so a lookup is one binary search
+//! per label (O(digits) for ENUM) and a later single-name update can copy just the path
+//! from the apex (siblings are shared by reference count). RRsets of a node live in one
+//! packed byte block: `[type u16][ttl u32][count u16]` then `count × [len u16][rdata]`,
+//! with rdata in uncompressed wire form, ready to be copied into a DNS answer.
+
+use super::name::{Label, cmp_labels};
+use std::sync::Arc;
+
+pub const TYPE_A: u16 = 1;
+pub const TYPE_NS: u16 = 2;
+pub const TYPE_CNAME: u16 = 5;
+pub const TYPE_SOA: u16 = 6;
+pub const TYPE_AAAA: u16 = 28;
+pub const TYPE_NAPTR: u16 = 35;
+pub const TYPE_DS: u16 = 43;
+
+/// One name in the zone (or an empty non-terminal on the way to one).
+#[derive(Clone)]
+pub struct Node {
+    label: Label,
+    children: Option<Arc<[Node]>>,
+    data: Option<Arc<[u8]>>,
+}
+
+impl Node {
+    fn empty(label: Label) -> Self {
+        Node {
+            label,
+            children: None,
+            data: None,
+        }
+    }
+
+    pub fn label(&self) -> &Label {
+        &self.label
+    }
+
+    pub fn children(&self) -> &[Node] {
+        self.children.as_deref().unwrap_or(&[])
+    }
+
+    #[inline]
+    pub fn child(&self, label: &[u8]) -> Option<&Node> {
+        let kids = self.children.as_deref()?;
+        kids.binary_search_by(|n| cmp_labels(n.label.as_bytes(), label))
+            .ok()
+            .map(|i| &kids[i])
+    }
+
+    /// True when the node owns no RRset (an empty non-terminal, RFC 4592 §2.2.2).
+    pub fn is_empty_non_terminal(&self) -> bool {
+        self.data.is_none()
+    }
+
+    pub fn rrsets(&self) -> RrSetIter<'_> {
+        RrSetIter {
+            data: self.data.as_deref().unwrap_or(&[]),
+        }
+    }
+
+    #[inline]
+    pub fn rrset(&self, rtype: u16) -> Option<RrSet<'_>> {
+        self.rrsets().find(|r| r.rtype == rtype)
+    }
+}
+
+/// One RRset borrowed from a node.
+#[derive(Clone, Copy, Debug)]
+pub struct RrSet<'a> {
+    pub rtype: u16,
+    pub ttl: u32,
+    pub count: u16,
+    body: &'a [u8],
+}
+
+impl<'a> RrSet<'a> {
+    /// The rdata of each record, in wire form, in zone-file order.
+    pub fn rdatas(&self) -> RdataIter<'a> {
+        RdataIter {
+            body: self.body,
+            left: self.count,
+        }
+    }
+}
+
+pub struct RdataIter<'a> {
+    body: &'a [u8],
+    left: u16,
+}
+
+impl<'a> Iterator for RdataIter<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.left == 0 || self.body.len() < 2 {
+            return None;
+        }
+        let len = u16::from_be_bytes([self.body[0], self.body[1]]) as usize;
+        let rd = self.body.get(2..2 + len)?;
+        self.body = &self.body[2 + len..];
+        self.left -= 1;
+        Some(rd)
+    }
+}
+
+pub struct RrSetIter<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Iterator for RrSetIter<'a> {
+    type Item = RrSet<'a>;
+    fn next(&mut self) -> Option<RrSet<'a>> {
+        let d = self.data;
+        if d.len() < 8 {
+            return None;
+        }
+        let rtype = u16::from_be_bytes([d[0], d[1]]);
+        let ttl = u32::from_be_bytes([d[2], d[3], d[4], d[5]]);
+        let count = u16::from_be_bytes([d[6], d[7]]);
+        let mut end = 8;
+        for _ in 0..count {
+            let len = u16::from_be_bytes([d[end], d[end + 1]]) as usize;
+            end += 2 + len;
+        }
+        self.data = &d[end..];
+        Some(RrSet {
+            rtype,
+            ttl,
+            count,
+            body: &d[8..end],
+        })
+    }
+}
+
+/// What a lookup found, per RFC 1034 §4.3.2 with RFC 4592 wildcards.
+#[derive(Clone, Copy, Debug)]
+pub enum Lookup<'a> {
+    /// The RRset of the asked type; `wildcard` when synthesized from `*`.
+    Answer {
+        rrset: RrSet<'a>,
+        node: &'a Node,
+        wildcard: bool,
+    },
+    /// The name (or its wildcard) owns a CNAME and another type was asked.
+    Cname {
+        rrset: RrSet<'a>,
+        node: &'a Node,
+        wildcard: bool,
+    },
+    /// The name exists (or a wildcard covers it) but has no RRset of that type.
+    NoData { node: &'a Node, wildcard: bool },
+    /// Neither the name nor a covering wildcard exists.
+    NxDomain,
+    /// The name is at or below a zone cut: `depth` labels below the apex is the cut.
+    Referral {
+        ns: RrSet<'a>,
+        node: &'a Node,
+        depth: usize,
+    },
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node({:?})", self.label)
+    }
+}
+
+/// The trie of one zone, rooted at its apex.
+#[derive(Clone, Debug)]
+pub struct ZoneTree {
+    apex: Node,
+}
+
+impl ZoneTree {
+    pub fn apex(&self) -> &Node {
+        &self.apex
+    }
+
+    /// Looks up a name given as labels below the apex, closest to the apex first
+    /// (`["4","4","1","6"]` for `6.1.4.4.<origin>`), and an RR type.
+    #[inline]
+    pub fn lookup<L: AsRef<[u8]>>(&self, below_apex: &[L], qtype: u16) -> Lookup<'_> {
+        let mut node = &self.apex;
+        for (depth, label) in below_apex.iter().enumerate() {
+            if depth > 0 {
+                if let Some(ns) = node.rrset(TYPE_NS) {
+                    return Lookup::Referral { ns, node, depth };
+                }
+            }
+            match node.child(label.as_ref()) {
+                Some(child) => node = child,
+                None => {
+                    // `node` is the closest encloser (RFC 4592 §3.3.1); only its own `*`
+                    // child can synthesize an answer. An empty non-terminal on the path
+                    // has no `*` child unless one was put there, so it hides wildcards
+                    // further up, as RFC 4592 §2.2.2 requires.
+                    return match node.child(b"*") {
+                        Some(star) => answer_at(star, qtype, true),
+                        None => Lookup::NxDomain,
+                    };
+                }
+            }
+        }
+        // A DS query at a cut is answered by the parent side (RFC 4035 §3.1.4.1).
+        if !below_apex.is_empty() && qtype != TYPE_DS {
+            if let Some(ns) = node.rrset(TYPE_NS) {
+                return Lookup::Referral {
+                    ns,
+                    node,
+                    depth: below_apex.len(),
+                };
+            }
+        }
+        answer_at(node, qtype, false)
+    }
+
+    /// Visits every node with data, depth first, with its labels below the apex
+    /// (closest to the apex first).
+    pub fn walk(&self, mut visit: impl FnMut(&[&Label], &Node)) {
+        fn rec<'a>(
+            node: &'a Node,
+            path: &mut Vec<&'a Label>,
+            visit: &mut impl FnMut(&[&Label], &Node),
+        ) {
+            if node.data.is_some() {
+                visit(path, node);
+            }
+            for child in node.children() {
+                path.push(&child.label);
+                rec(child, path, visit);
+                path.pop();
+            }
+        }
+        let mut path = Vec::new();
+        rec(&self.apex, &mut path, &mut visit);
+    }
+}
+
+#[inline]
+fn answer_at(node: &Node, qtype: u16, wildcard: bool) -> Lookup<'_> {
+    let mut cname = None;
+    for rrset in node.rrsets() {
+        if rrset.rtype == qtype {
+            return Lookup::Answer {
+                rrset,
+                node,
+                wildcard,
+            };
+        }
+        if rrset.rtype == TYPE_CNAME {
+            cname = Some(rrset);
+        }
+    }
+    match cname {
+        Some(rrset) => Lookup::Cname {
+            rrset,
+            node,
+            wildcard,
+        },
+        None => Lookup::NoData { node, wildcard },
+    }
+}
+
+/// Where a record came from, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub file: u16,
+    pub line: u32,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    key_off: u32,
+    key_len: u16,
+    rtype: u16,
+    ttl: u32,
+    data_off: u32,
+    data_len: u16,
+    src: Origin,
+}
+
+/// A problem found while building, with where the record came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildIssue {
+    pub src: Origin,
+    pub error: bool,
+    pub message: String,
+}
+
+/// Statistics of a built tree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TreeStats {
+    pub records: usize,
+    pub naptr_records: usize,
+    pub nodes: usize,
+}
+
+/// Collects records into flat arenas, then sorts once and builds the trie bottom-up.
+///
+/// Keys are the owner's labels below the apex, closest to the apex first, each as
+/// `[len][lower-case bytes]`: byte order of such keys groups every subtree contiguously
+/// and orders siblings exactly as [`cmp_labels`] does.
+#[derive(Default)]
+pub struct ZoneBuilder {
+    keys: Vec<u8>,
+    rdata: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl ZoneBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_capacity(records: usize, bytes: usize) -> Self {
+        ZoneBuilder {
+            keys: Vec::with_capacity(records * 12),
+            rdata: Vec::with_capacity(bytes),
+            entries: Vec::with_capacity(records),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Adds one record. `key` is in the builder's key format (see the type's doc);
+    /// `rdata` is wire form (at most 65535 bytes).
+    pub fn add(&mut self, key: &[u8], rtype: u16, ttl: u32, rdata: &[u8], src: Origin) {
+        let key_off = self.keys.len() as u32;
+        self.keys.extend_from_slice(key);
+        let data_off = self.rdata.len() as u32;
+        self.rdata.extend_from_slice(rdata);
+        self.entries.push(Entry {
+            key_off,
+            key_len: key.len() as u16,
+            rtype,
+            ttl,
+            data_off,
+            data_len: rdata.len() as u16,
+            src,
+        });
+    }
+
+    /// Adds a record whose owner is given as labels below the apex.
+    pub fn add_labels<L: AsRef<[u8]>>(
+        &mut self,
+        below_apex: &[L],
+        rtype: u16,
+        ttl: u32,
+        rdata: &[u8],
+        src: Origin,
+    ) {
+        let mut key = Vec::with_capacity(below_apex.len() * 2);
+        for l in below_apex {
+            let l = l.as_ref();
+            key.push(l.len() as u8);
+            key.extend(l.iter().map(u8::to_ascii_lowercase));
+        }
+        self.add(&key, rtype, ttl, rdata, src);
+    }
+
+    fn key(&self, e: &Entry) -> &[u8] {
+        &self.keys[e.key_off as usize..e.key_off as usize + e.key_len as usize]
+    }
+
+    fn data(&self, e: &Entry) -> &[u8] {
+        &self.rdata[e.data_off as usize..e.data_off as usize + e.data_len as usize]
+    }
+
+    /// Sorts and builds. Zone-level rules (one SOA at the apex, CNAME alone at its
+    /// name) are reported as issues; the caller decides whether errors are fatal.
+    pub fn build(mut self) -> (ZoneTree, TreeStats, Vec<BuildIssue>) {
+        let mut entries = std::mem::take(&mut self.entries);
+        // Stable: records of one RRset keep their file order. Adaptive: a zone written in
+        // name order (as generated zones are) sorts in linear time.
+        entries.sort_by(|a, b| self.key(a).cmp(self.key(b)).then(a.rtype.cmp(&b.rtype)));
+        let mut issues = Vec::new();
+        let mut stats = TreeStats::default();
+        let apex = self.build_node(Label::new(b""), &entries, 0, &mut issues, &mut stats);
+        let soa_count = apex.rrset(TYPE_SOA).map_or(0, |r| r.count);
+        if soa_count == 0 {
+            issues.push(BuildIssue {
+                src: Origin { file: 0, line: 1 },
+                error: true,
+                message: "zone has no SOA record at its apex".into(),
+            });
+        }
+        (ZoneTree { apex }, stats, issues)
+    }
+
+    fn build_node(
+        &self,
+        label: Label,
+        entries: &[Entry],
+        depth: usize,
+        issues: &mut Vec<BuildIssue>,
+        stats: &mut TreeStats,
+    ) -> Node {
+        stats.nodes += 1;
+        let mut node = Node::empty(label);
+        // Entries whose key ends here sort first (a key sorts before its extensions).
+        let own = entries
+            .iter()
+            .take_while(|e| e.key_len as usize == depth)
+            .count();
+        if own > 0 {
+            node.data = Some(self.pack(&entries[..own], depth == 0, issues, stats));
+        }
+        let rest = &entries[own..];
+        let mut children = Vec::new();
+        let mut i = 0;
+        while i < rest.len() {
+            let key = self.key(&rest[i]);
+            let len = key[depth] as usize;
+            let lab = &key[depth..depth + 1 + len];
+            let mut j = i + 1;
+            while j < rest.len() && self.key(&rest[j]).get(depth..depth + 1 + len) == Some(lab) {
+                j += 1;
+            }
+            children.push(self.build_node(
+                Label::new(&lab[1..]),
+                &rest[i..j],
+                depth + 1 + len,
+                issues,
+                stats,
+            ));
+            i = j;
+        }
+        if !children.is_empty() {
+            node.children = Some(children.into());
+        }
+        node
+    }
+
+    fn pack(
+        &self,
+        own: &[Entry],
+        at_apex: bool,
+        issues: &mut Vec<BuildIssue>,
+        stats: &mut TreeStats,
+    ) -> Arc<[u8]> {
+        let mut out = Vec::with_capacity(own.iter().map(|e| e.data_len as usize + 10).sum());
+        let mut i = 0;
+        let types = {
+            let mut t: Vec<u16> = own.iter().map(|e| e.rtype).collect();
+            t.dedup();
+            t
+        };
+        if types.contains(&TYPE_CNAME) && types.len() > 1 {
+            let e = own.iter().find(|e| e.rtype == TYPE_CNAME).copied();
+            if let Some(e) = e {
+                issues.push(BuildIssue {
+                    src: e.src,
+                    error: true,
+                    message: "CNAME cannot share its name with other records (RFC 1034 §3.6.2)"
+                        .into(),
+                });
+            }
+        }
+        while i < own.len() {
+            let rtype = own[i].rtype;
+            let mut j = i;
+            while j < own.len() && own[j].rtype == rtype {
+                j += 1;
+            }
+            let set = &own[i..j];
+            let ttl = set[0].ttl;
+            if let Some(e) = set.iter().find(|e| e.ttl != ttl) {
+                issues.push(BuildIssue {
+                    src: e.src,
+                    error: false,
+                    message: format!(
+                        "TTL {} differs from the {} of its RRset; {} is used (RFC 2181 §5.2)",
+                        e.ttl, ttl, ttl
+                    ),
+                });
+            }
+            if rtype == TYPE_SOA {
+                if !at_apex {
+                    issues.push(BuildIssue {
+                        src: set[0].src,
+                        error: true,
+                        message: "SOA record outside the zone apex".into(),
+                    });
+                }
+                if set.len() > 1 {
+                    issues.push(BuildIssue {
+                        src: set[1].src,
+                        error: true,
+                        message: "duplicate SOA record: a zone has exactly one".into(),
+                    });
+                }
+            }
+            let header = out.len();
+            out.extend_from_slice(&rtype.to_be_bytes());
+            out.extend_from_slice(&ttl.to_be_bytes());
+            out.extend_from_slice(&[0, 0]);
+            let mut count: u16 = 0;
+            let body_start = out.len();
+            for (k, e) in set.iter().enumerate() {
+                let data = self.data(e);
+                // RFC 2181 §5: an RRset is a set; identical records collapse.
+                if set[..k].iter().any(|p| self.data(p) == data) {
+                    continue;
+                }
+                let _ = body_start;
+                out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+                out.extend_from_slice(data);
+                count += 1;
+            }
+            out[header + 6..header + 8].copy_from_slice(&count.to_be_bytes());
+            stats.records += count as usize;
+            if rtype == TYPE_NAPTR {
+                stats.naptr_records += count as usize;
+            }
+            i = j;
+        }
+        out.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src() -> Origin {
+        Origin { file: 0, line: 1 }
+    }
+
+    fn tree(names: &[(&[&str], u16)]) -> ZoneTree {
+        let mut b = ZoneBuilder::new();
+        b.add_labels::<&str>(&[], TYPE_SOA, 60, b"soa", src());
+        for (labels, t) in names {
+            b.add_labels(labels, *t, 60, b"x", src());
+        }
+        let (t, _, issues) = b.build();
+        assert!(issues.iter().all(|i| !i.error), "{issues:?}");
+        t
+    }
+
+    #[test]
+    fn rfc4592_semantics() {
+        // *.1          wildcard for everything under 1
+        // 1.2.3.1      a number below: 2.1 and 3.2.1 become empty non-terminals
+        let t = tree(&[
+            (&["1", "*"], TYPE_NAPTR),
+            (&["1", "2", "3", "1"], TYPE_NAPTR),
+        ]);
+        assert!(matches!(
+            t.lookup(&["1", "9"], TYPE_NAPTR),
+            Lookup::Answer { wildcard: true, .. }
+        ));
+        assert!(matches!(
+            t.lookup(&["1", "9", "9"], TYPE_NAPTR),
+            Lookup::Answer { wildcard: true, .. }
+        ));
+        // ENT hides the wildcard below it
+        assert!(matches!(
+            t.lookup(&["1", "2", "9"], TYPE_NAPTR),
+            Lookup::NxDomain
+        ));
+        // the ENT itself: NODATA
+        assert!(matches!(
+            t.lookup(&["1", "2"], TYPE_NAPTR),
+            Lookup::NoData {
+                wildcard: false,
+                ..
+            }
+        ));
+        // other type at a wildcard-covered name: NODATA, not NXDOMAIN
+        assert!(matches!(
+            t.lookup(&["1", "9"], TYPE_A),
+            Lookup::NoData { wildcard: true, .. }
+        ));
+        // other type at an existing name
+        assert!(matches!(
+            t.lookup(&["1", "2", "3", "1"], TYPE_A),
+            Lookup::NoData {
+                wildcard: false,
+                ..
+            }
+        ));
+        assert!(matches!(t.lookup(&["2"], TYPE_NAPTR), Lookup::NxDomain));
+        // case-insensitive
+        let t = tree(&[(&["Abc"], TYPE_A)]);
+        assert!(matches!(t.lookup(&["aBC"], TYPE_A), Lookup::Answer { .. }));
+    }
+}

@@ -1,0 +1,315 @@
+//! Local zones: records, master files and the in-memory index.
+//!
+//! Owns: [`Zone`] (one authoritative zone: origin, SOA facts, the [`index::ZoneTree`]),
+//! [`ZoneSet`] (every configured zone behind one lock-free `ArcSwap` snapshot, replaced
+//! whole zone at a time), loading a zone from a master file all-or-nothing, and export
+//! back to master-file text.
+//!
+//! Must not touch: what NAPTR records mean (that is `resolve`), sockets (`dns`), or the
+//! durable store. Readers never block: they take a snapshot (`ZoneSet::load`) and keep
+//! using it while a reload swaps in a new one.
+
+pub mod index;
+pub mod master;
+pub mod name;
+
+use arc_swap::ArcSwap;
+use index::{TYPE_NAPTR, TYPE_SOA, TreeStats, ZoneTree};
+use master::Diagnostic;
+use name::Name;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The SOA facts the router and (later) the DNS listener need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Soa {
+    pub ttl: u32,
+    pub serial: u32,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    pub minimum: u32,
+}
+
+impl Soa {
+    fn from_rdata(ttl: u32, rdata: &[u8]) -> Option<Soa> {
+        let (_, a) = Name::from_wire(rdata)?;
+        let (_, b) = Name::from_wire(&rdata[a..])?;
+        let nums = rdata.get(a + b..a + b + 20)?;
+        let n = |i: usize| u32::from_be_bytes([nums[i], nums[i + 1], nums[i + 2], nums[i + 3]]);
+        Some(Soa {
+            ttl,
+            serial: n(0),
+            refresh: n(4),
+            retry: n(8),
+            expire: n(12),
+            minimum: n(16),
+        })
+    }
+
+    /// TTL of a negative answer from this zone: min(SOA TTL, MINIMUM) (RFC 2308 §5).
+    pub fn negative_ttl(&self) -> u32 {
+        self.ttl.min(self.minimum)
+    }
+}
+
+/// One authoritative zone.
+pub struct Zone {
+    pub origin: Name,
+    /// Origin labels, lower case, closest to the root first: matched against queries.
+    origin_root_side: Vec<Box<[u8]>>,
+    pub tree: ZoneTree,
+    pub soa: Soa,
+    pub stats: TreeStats,
+}
+
+/// A zone that failed to load: every error, each with its file and line.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .diagnostics.iter().filter(|d| !d.warning).map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct ZoneLoadError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Zone {
+    /// Parses and indexes master-file text. All or nothing: any error rejects the zone.
+    /// On success returns the zone and its warnings.
+    pub fn from_master(
+        text: &[u8],
+        display: &str,
+        origin: &Name,
+        base_dir: Option<&Path>,
+    ) -> Result<(Zone, Vec<Diagnostic>), ZoneLoadError> {
+        let parsed = master::parse(text, display, origin, base_dir);
+        Self::finish(parsed, origin)
+    }
+
+    /// Reads, parses and indexes a master file.
+    pub fn load_file(path: &Path, origin: &Name) -> Result<(Zone, Vec<Diagnostic>), ZoneLoadError> {
+        Self::finish(master::parse_path(path, origin), origin)
+    }
+
+    /// Builds from a parse result, turning build issues into diagnostics.
+    pub fn finish(
+        mut parsed: master::Parsed,
+        origin: &Name,
+    ) -> Result<(Zone, Vec<Diagnostic>), ZoneLoadError> {
+        if parsed.diagnostics.iter().any(|d| d.line == 0 && !d.warning) {
+            // The file could not be read: nothing else is worth saying.
+            return Err(ZoneLoadError {
+                diagnostics: parsed.diagnostics,
+            });
+        }
+        let builder = std::mem::take(&mut parsed.builder);
+        let (tree, stats, issues) = builder.build();
+        let mut diagnostics = parsed.diagnostics;
+        diagnostics.extend(issues.into_iter().map(|i| Diagnostic {
+            file: parsed.files[i.src.file as usize].clone(),
+            line: i.src.line,
+            warning: !i.error,
+            message: i.message,
+        }));
+        diagnostics.sort_by(|a, b| a.file.cmp(&b.file).then(a.line.cmp(&b.line)));
+        if diagnostics.iter().any(|d| !d.warning) {
+            return Err(ZoneLoadError { diagnostics });
+        }
+        let soa = tree
+            .apex()
+            .rrset(TYPE_SOA)
+            .and_then(|r| Soa::from_rdata(r.ttl, r.rdatas().next()?))
+            .ok_or_else(|| ZoneLoadError {
+                diagnostics: vec![Diagnostic {
+                    file: parsed.files[0].clone(),
+                    line: 1,
+                    warning: false,
+                    message: "zone has no usable SOA record".into(),
+                }],
+            })?;
+        Ok((
+            Zone {
+                origin_root_side: origin
+                    .labels()
+                    .iter()
+                    .rev()
+                    .map(|l| l.to_ascii_lowercase().into_boxed_slice())
+                    .collect(),
+                origin: origin.clone(),
+                tree,
+                soa,
+                stats,
+            },
+            diagnostics,
+        ))
+    }
+
+    /// Number of origin labels; a query's labels past this many are below the apex.
+    pub fn origin_len(&self) -> usize {
+        self.origin_root_side.len()
+    }
+
+    fn contains_root_side<L: AsRef<[u8]>>(&self, name: &[L]) -> bool {
+        name.len() >= self.origin_root_side.len()
+            && self
+                .origin_root_side
+                .iter()
+                .zip(name)
+                .all(|(o, n)| o[..].eq_ignore_ascii_case(n.as_ref()))
+    }
+
+    /// The zone as master-file text, in index order (apex first).
+    pub fn to_master(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(out, "$ORIGIN {}", self.origin);
+        self.tree.walk(|path, node| {
+            let mut owner = String::new();
+            for l in path.iter().rev() {
+                let _ = name::write_label(&mut owner, l.as_bytes());
+                owner.push('.');
+            }
+            if owner.is_empty() {
+                owner.push('@');
+            } else {
+                owner.pop();
+            }
+            // SOA first at the apex, as every master-file reader expects.
+            let mut sets: Vec<_> = node.rrsets().collect();
+            sets.sort_by_key(|r| r.rtype != TYPE_SOA);
+            for set in sets {
+                for rd in set.rdatas() {
+                    let _ = writeln!(
+                        out,
+                        "{owner}\t{}\tIN\t{}\t{}",
+                        set.ttl,
+                        master::type_name(set.rtype),
+                        rdata_presentation(set.rtype, rd)
+                    );
+                }
+            }
+        });
+        out
+    }
+}
+
+/// Presentation form of one record's data (hickory's formatter for all but NAPTR).
+pub fn rdata_presentation(rtype: u16, rdata: &[u8]) -> String {
+    use hickory_proto::rr::{RData, RecordType};
+    use hickory_proto::serialize::binary::{BinDecoder, Restrict};
+    if rtype == TYPE_NAPTR {
+        if let Some(n) = crate::naptr::NaptrRef::parse(rdata) {
+            return n.to_presentation();
+        }
+    }
+    let mut dec = BinDecoder::new(rdata);
+    match RData::read(
+        &mut dec,
+        RecordType::from(rtype),
+        Restrict::new(rdata.len() as u16),
+    ) {
+        Ok(rd) if !matches!(rd, RData::Unknown { .. }) => rd.to_string(),
+        _ => {
+            let hex: String = rdata.iter().map(|b| format!("{b:02x}")).collect();
+            format!("\\# {} {hex}", rdata.len())
+        }
+    }
+}
+
+/// An immutable set of zones: what one reader sees.
+#[derive(Default)]
+pub struct Zones {
+    /// Longest origin first, so the first match is the most specific zone.
+    zones: Vec<Arc<Zone>>,
+    /// The ENUM suffix of each zone (its origin without the leading digit labels, e.g.
+    /// `e164.arpa.` for `6.1.4.4.e164.arpa.`), once each, in configuration order.
+    enum_suffixes: Vec<Name>,
+}
+
+impl Zones {
+    pub fn new(mut zones: Vec<Arc<Zone>>) -> Self {
+        let mut enum_suffixes: Vec<Name> = Vec::new();
+        for z in &zones {
+            let labels = z.origin.labels();
+            let digits = labels
+                .iter()
+                .take_while(|l| l.len() == 1 && l[0].is_ascii_digit())
+                .count();
+            let mut suffix = Name::root();
+            for l in labels[digits..].iter().rev() {
+                suffix = suffix.prepend(l);
+            }
+            if !enum_suffixes.iter().any(|s| s.eq_ignore_case(&suffix)) {
+                enum_suffixes.push(suffix);
+            }
+        }
+        zones.sort_by_key(|z| std::cmp::Reverse(z.origin_len()));
+        Zones {
+            zones,
+            enum_suffixes,
+        }
+    }
+
+    /// ENUM suffixes served by local zones (SPEC §10.1).
+    pub fn enum_suffixes(&self) -> &[Name] {
+        &self.enum_suffixes
+    }
+
+    /// The most specific zone containing a name given root-side
+    /// (`["arpa","e164","4","4",…]`).
+    #[inline]
+    pub fn find<L: AsRef<[u8]>>(&self, root_side: &[L]) -> Option<&Arc<Zone>> {
+        self.zones.iter().find(|z| z.contains_root_side(root_side))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Zone>> {
+        self.zones.iter()
+    }
+
+    pub fn get(&self, origin: &Name) -> Option<&Arc<Zone>> {
+        self.zones.iter().find(|z| z.origin.eq_ignore_case(origin))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
+}
+
+/// Every local zone, swapped atomically. Readers call [`ZoneSet::load`]; writers
+/// replace a zone or the whole set.
+pub struct ZoneSet {
+    current: ArcSwap<Zones>,
+}
+
+impl ZoneSet {
+    pub fn new(zones: Vec<Zone>) -> Self {
+        ZoneSet {
+            current: ArcSwap::from_pointee(Zones::new(zones.into_iter().map(Arc::new).collect())),
+        }
+    }
+
+    /// A snapshot to read from; lock-free, and stays valid across swaps.
+    #[inline]
+    pub fn load(&self) -> arc_swap::Guard<Arc<Zones>> {
+        self.current.load()
+    }
+
+    /// Puts `zone` in place of the zone with the same origin (or adds it).
+    pub fn replace(&self, zone: Zone) {
+        let zone = Arc::new(zone);
+        self.current.rcu(|cur| {
+            let mut v: Vec<Arc<Zone>> = cur
+                .zones
+                .iter()
+                .filter(|z| !z.origin.eq_ignore_case(&zone.origin))
+                .cloned()
+                .collect();
+            v.push(zone.clone());
+            Zones::new(v)
+        });
+    }
+
+    /// Replaces the whole set.
+    pub fn store(&self, zones: Vec<Zone>) {
+        self.current.store(Arc::new(Zones::new(
+            zones.into_iter().map(Arc::new).collect(),
+        )));
+    }
+}
