@@ -559,16 +559,16 @@ impl Config {
                         format!("invalid regex: {}", one_line(&e.to_string())),
                     )
                 })?;
-            if let Some(n) = max_group_ref(&r.replace) {
-                if n >= pattern.captures_len() {
-                    return Err(invalid(
-                        format!("dialplan.rules[{i}].replace"),
-                        format!(
-                            "refers to group ${n} but the match has {} groups",
-                            pattern.captures_len() - 1
-                        ),
-                    ));
-                }
+            if let Some(n) = max_group_ref(&r.replace)
+                && n >= pattern.captures_len()
+            {
+                return Err(invalid(
+                    format!("dialplan.rules[{i}].replace"),
+                    format!(
+                        "refers to group ${n} but the match has {} groups",
+                        pattern.captures_len() - 1
+                    ),
+                ));
             }
             rules.push(DialRule {
                 pattern,
@@ -819,10 +819,11 @@ fn max_group_ref(replace: &str) -> Option<usize> {
             while j < b.len() && b[j].is_ascii_digit() {
                 j += 1;
             }
-            if j > start && (!end_brace || b.get(j) == Some(&b'}')) {
-                if let Ok(n) = replace[start..j].parse::<usize>() {
-                    max = Some(max.map_or(n, |m: usize| m.max(n)));
-                }
+            if j > start
+                && (!end_brace || b.get(j) == Some(&b'}'))
+                && let Ok(n) = replace[start..j].parse::<usize>()
+            {
+                max = Some(max.map_or(n, |m: usize| m.max(n)));
             }
             i = j.max(i + 1);
         } else {

@@ -232,6 +232,44 @@ fn first_line(s: &str) -> String {
         .join(" ")
 }
 
+const REGEX_CACHE_MAX: usize = 4096;
+
+thread_local! {
+    /// Compiled patterns by (case-insensitive flag, pattern). Per thread, so the hot path
+    /// takes no lock; bounded, and cleared whole when full. Real zones use few distinct
+    /// patterns (they repeat across numbers; only the replacement differs), so zone
+    /// validation and DDDS compile each one once per thread.
+    static REGEX_CACHE: std::cell::RefCell<[std::collections::HashMap<String, Result<regex::Regex, SubstError>>; 2]> =
+        std::cell::RefCell::new([std::collections::HashMap::new(), std::collections::HashMap::new()]);
+}
+
+impl SubstExpr<'_> {
+    /// Runs `f` with the compiled pattern, compiling it at most once per thread, and
+    /// checks this expression's back-references against it.
+    pub fn with_compiled<R>(&self, f: impl FnOnce(&regex::Regex) -> R) -> Result<R, SubstError> {
+        REGEX_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let map = &mut cache[self.case_insensitive as usize];
+            if !map.contains_key(self.pattern.as_ref()) {
+                if map.len() >= REGEX_CACHE_MAX {
+                    map.clear();
+                }
+                map.insert(self.pattern.to_string(), self.compile());
+            }
+            match &map[self.pattern.as_ref()] {
+                Ok(re) => {
+                    self.compile_check(re)?;
+                    Ok(f(re))
+                }
+                // A pattern error is cached as such; a back-reference error depends on
+                // the replacement, so recompute it for this expression.
+                Err(SubstError::BackrefOutOfRange(_)) => self.compile().map(|re| f(&re)),
+                Err(e) => Err(e.clone()),
+            }
+        })
+    }
+}
+
 /// Applies a parsed expression to `aus` with an already compiled regex; returns whether
 /// it matched. On a match the expansion is appended to `out`.
 pub fn apply(expr: &SubstExpr<'_>, re: &regex::Regex, aus: &str, out: &mut String) -> bool {

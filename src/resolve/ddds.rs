@@ -18,8 +18,6 @@ use super::uri;
 use crate::naptr::NaptrRef;
 use crate::naptr::subst::{self, SubstError, SubstExpr};
 use crate::zone::name::Name;
-use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// Most non-terminal hops followed from the first lookup (SPEC §10.6).
 pub const MAX_HOPS: usize = 5;
@@ -693,16 +691,6 @@ impl<'c> Ddds<'c> {
     }
 }
 
-const REGEX_CACHE_MAX: usize = 4096;
-
-thread_local! {
-    /// Compiled patterns by (case-insensitive flag, pattern). Per thread, so the hot path
-    /// takes no lock; bounded, and cleared whole when full (patterns in real zones are
-    /// few: they repeat across numbers, only the replacement differs).
-    static REGEX_CACHE: RefCell<[HashMap<String, Result<regex::Regex, SubstError>>; 2]> =
-        RefCell::new([HashMap::new(), HashMap::new()]);
-}
-
 /// Parses and applies a NAPTR regexp to `aus`; `Ok(true)` with the result in `out` on a
 /// match.
 pub fn apply_regexp(raw: &[u8], aus: &str, out: &mut String) -> Result<bool, SubstError> {
@@ -711,26 +699,5 @@ pub fn apply_regexp(raw: &[u8], aus: &str, out: &mut String) -> Result<bool, Sub
         expr.expand(aus, None, out);
         return Ok(true);
     }
-    REGEX_CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        let map = &mut cache[expr.case_insensitive as usize];
-        if !map.contains_key(expr.pattern.as_ref()) {
-            if map.len() >= REGEX_CACHE_MAX {
-                map.clear();
-            }
-            map.insert(expr.pattern.to_string(), expr.compile());
-        }
-        match &map[expr.pattern.as_ref()] {
-            Ok(re) => {
-                // The cached regex was compiled from this pattern; back-references were
-                // checked against its group count only when compiling, so check again
-                // for this replacement.
-                if expr.uses_backrefs() {
-                    expr.compile_check(re)?;
-                }
-                Ok(subst::apply(&expr, re, aus, out))
-            }
-            Err(e) => Err(e.clone()),
-        }
-    })
+    expr.with_compiled(|re| subst::apply(&expr, re, aus, out))
 }

@@ -576,10 +576,11 @@ impl Router {
     }
 }
 
-/// Sorts by rank, gives dense q-values, and applies `max_contacts` (SPEC §10.3).
-fn rank(max_contacts: usize, mut candidates: Vec<Candidate>, trace: bool, d: &mut Decision) {
+/// Sorts candidates by rank (stable), gives dense q-values by rank and keeps the first
+/// `max_contacts` (SPEC §10.3: the cut counts every contact, ties included).
+pub fn rank_contacts(max_contacts: usize, mut candidates: Vec<Candidate>) -> Vec<Contact> {
     candidates.sort_by_key(|c| c.rank);
-    let total = candidates.len();
+    let mut contacts = Vec::with_capacity(candidates.len().min(max_contacts));
     let mut rank = 0;
     let mut prev = None;
     for c in candidates.into_iter().take(max_contacts) {
@@ -587,11 +588,17 @@ fn rank(max_contacts: usize, mut candidates: Vec<Candidate>, trace: bool, d: &mu
             rank += 1;
         }
         prev = Some(c.rank);
-        d.contacts.push(Contact {
+        contacts.push(Contact {
             uri: c.uri,
             q: Q::for_rank(rank),
         });
     }
+    contacts
+}
+
+fn rank(max_contacts: usize, candidates: Vec<Candidate>, trace: bool, d: &mut Decision) {
+    let total = candidates.len();
+    d.contacts = rank_contacts(max_contacts, candidates);
     if trace && total > d.contacts.len() {
         d.trace.push(TraceStep::Truncated {
             kept: d.contacts.len(),

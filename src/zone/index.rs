@@ -194,10 +194,10 @@ impl ZoneTree {
     pub fn lookup<L: AsRef<[u8]>>(&self, below_apex: &[L], qtype: u16) -> Lookup<'_> {
         let mut node = &self.apex;
         for (depth, label) in below_apex.iter().enumerate() {
-            if depth > 0 {
-                if let Some(ns) = node.rrset(TYPE_NS) {
-                    return Lookup::Referral { ns, node, depth };
-                }
+            if depth > 0
+                && let Some(ns) = node.rrset(TYPE_NS)
+            {
+                return Lookup::Referral { ns, node, depth };
             }
             match node.child(label.as_ref()) {
                 Some(child) => node = child,
@@ -214,14 +214,15 @@ impl ZoneTree {
             }
         }
         // A DS query at a cut is answered by the parent side (RFC 4035 §3.1.4.1).
-        if !below_apex.is_empty() && qtype != TYPE_DS {
-            if let Some(ns) = node.rrset(TYPE_NS) {
-                return Lookup::Referral {
-                    ns,
-                    node,
-                    depth: below_apex.len(),
-                };
-            }
+        if !below_apex.is_empty()
+            && qtype != TYPE_DS
+            && let Some(ns) = node.rrset(TYPE_NS)
+        {
+            return Lookup::Referral {
+                ns,
+                node,
+                depth: below_apex.len(),
+            };
         }
         answer_at(node, qtype, false)
     }

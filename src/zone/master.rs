@@ -763,7 +763,10 @@ fn char_string(raw: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let mut i = 0;
     while i < raw.len() {
         if raw[i] == b'\\' {
-            let (b, used) = unescape(&raw[i..]).ok_or("bad escape sequence")?;
+            let (b, used) = unescape(&raw[i..]).ok_or(
+                "bad escape sequence: a backslash before a digit starts \\DDD (three digits); \
+                 write \\\\1 for a regexp back-reference",
+            )?;
             out.push(b);
             i += used;
         } else {
@@ -823,10 +826,10 @@ fn parse_type(t: &[u8]) -> Result<u16, String> {
         }
     }
     let s = String::from_utf8_lossy(t).to_ascii_uppercase();
-    if let Some(num) = s.strip_prefix("TYPE") {
-        if let Ok(v) = num.parse::<u16>() {
-            return Ok(v);
-        }
+    if let Some(num) = s.strip_prefix("TYPE")
+        && let Ok(v) = num.parse::<u16>()
+    {
+        return Ok(v);
     }
     match RecordType::from_str(&s) {
         Ok(rt) if !matches!(rt, RecordType::Unknown(_)) => Ok(u16::from(rt)),
@@ -877,7 +880,7 @@ mod tests {
                  6 NAPTR 100 10 \"u\" \"E2U+sip\"\n\
                  7 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:\\0@b!\" .\n";
         let e = errors(z);
-        let lines: Vec<&str> = e.iter().map(|s| s.splitn(3, ':').nth(1).unwrap()).collect();
+        let lines: Vec<&str> = e.iter().map(|s| s.split(':').nth(1).unwrap()).collect();
         assert_eq!(lines, ["3", "4", "5", "6", "8", "9", "10", "7"], "{e:#?}");
         assert!(e[0].contains("regexp"));
         assert!(e[1].contains("both a regexp and a replacement"));

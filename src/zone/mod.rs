@@ -194,10 +194,10 @@ impl Zone {
 pub fn rdata_presentation(rtype: u16, rdata: &[u8]) -> String {
     use hickory_proto::rr::{RData, RecordType};
     use hickory_proto::serialize::binary::{BinDecoder, Restrict};
-    if rtype == TYPE_NAPTR {
-        if let Some(n) = crate::naptr::NaptrRef::parse(rdata) {
-            return n.to_presentation();
-        }
+    if rtype == TYPE_NAPTR
+        && let Some(n) = crate::naptr::NaptrRef::parse(rdata)
+    {
+        return n.to_presentation();
     }
     let mut dec = BinDecoder::new(rdata);
     match RData::read(
