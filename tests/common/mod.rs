@@ -75,10 +75,10 @@ impl Knot {
         let deadline = Instant::now() + Duration::from_secs(60);
         for (origin, _) in zones {
             loop {
-                if let Some(resp) = dns_query(port, origin, 6) {
-                    if !resp.answers.is_empty() {
-                        break;
-                    }
+                if let Some(resp) = dns_query(port, origin, 6)
+                    && !resp.answers.is_empty()
+                {
+                    break;
                 }
                 if Instant::now() > deadline {
                     let log = std::fs::read_to_string(knot.dir.path().join("knotd.log"))
