@@ -136,8 +136,8 @@ pub struct Decision {
     pub detail: String,
     pub contacts: Vec<Contact>,
     pub source: Source,
-    pub zone: Option<String>,
-    pub suffix: Option<String>,
+    pub zone: Option<Arc<str>>,
+    pub suffix: Option<Arc<str>>,
     /// Seconds the decision may be reused.
     pub ttl: u32,
     pub trace: Vec<TraceStep>,
@@ -181,7 +181,8 @@ impl RouteStats {
 pub struct RoutingPlan {
     pub dialplan: DialplanConfig,
     pub services: Services,
-    pub suffixes: Vec<Name>,
+    /// `enum.suffixes` with their presentation form.
+    pub suffixes: Vec<(Name, Arc<str>)>,
     pub gateways: Gateways,
     pub max_contacts: usize,
 }
@@ -191,7 +192,12 @@ impl RoutingPlan {
         RoutingPlan {
             dialplan: c.dialplan.clone(),
             services: Services::new(&c.enum_.services),
-            suffixes: c.enum_.suffixes.clone(),
+            suffixes: c
+                .enum_
+                .suffixes
+                .iter()
+                .map(|n| (n.clone(), n.to_string().into()))
+                .collect(),
             gateways: Gateways::new(&c.gateways),
             max_contacts: c.sip.max_contacts,
         }
@@ -412,9 +418,9 @@ impl Router {
         let local_only = zones
             .enum_suffixes()
             .iter()
-            .filter(|s| !configured.iter().any(|c| c.eq_ignore_case(s)));
+            .filter(|(s, _)| !configured.iter().any(|(c, _)| c.eq_ignore_case(s)));
         let mut labels: [&[u8]; MAX_LABELS] = [b""; MAX_LABELS];
-        for suffix in local_only.chain(configured.iter()) {
+        for (suffix, suffix_text) in local_only.chain(configured.iter()) {
             let n_suffix = suffix.label_count();
             let digits = &e164.as_bytes()[1..];
             if n_suffix + digits.len() > MAX_LABELS {
@@ -518,8 +524,8 @@ impl Router {
                     }
                     if added > 0 {
                         d.source = Source::Local;
-                        d.zone = Some(zone.origin.to_string());
-                        d.suffix = Some(suffix.to_string());
+                        d.zone = Some(zone.origin_text.clone());
+                        d.suffix = Some(suffix_text.clone());
                         break;
                     }
                 }

@@ -84,7 +84,7 @@ pub fn extract(input: &str) -> Result<Dialled, NumberError> {
         Some(other) => return Err(NumberError::UnsupportedScheme(other.to_string())),
     };
     Ok(Dialled {
-        text: strip_separators(&text),
+        text: strip_separators(text),
         scheme,
     })
 }
@@ -100,12 +100,15 @@ fn with_context(number: &str, params: &str) -> String {
         n.eq_ignore_ascii_case("phone-context").then_some(v)
     });
     match ctx {
-        Some(c) if c.starts_with('+') => format!("{}{}", strip_separators(c), number),
+        Some(c) if c.starts_with('+') => format!("{}{}", strip_separators(c.to_string()), number),
         _ => number.to_string(),
     }
 }
 
-fn strip_separators(s: &str) -> String {
+fn strip_separators(s: String) -> String {
+    if !s.contains(['-', '.', '(', ')']) {
+        return s;
+    }
     s.chars()
         .filter(|c| !matches!(c, '-' | '.' | '(' | ')'))
         .collect()

@@ -56,6 +56,8 @@ impl Soa {
 /// One authoritative zone.
 pub struct Zone {
     pub origin: Name,
+    /// `origin` in presentation form, shared by every decision that names the zone.
+    pub origin_text: Arc<str>,
     /// Origin labels, lower case, closest to the root first: matched against queries.
     origin_root_side: Vec<Box<[u8]>>,
     pub tree: ZoneTree,
@@ -133,6 +135,7 @@ impl Zone {
                     .map(|l| l.to_ascii_lowercase().into_boxed_slice())
                     .collect(),
                 origin: origin.clone(),
+                origin_text: origin.to_string().into(),
                 tree,
                 soa,
                 stats,
@@ -219,13 +222,14 @@ pub struct Zones {
     /// Longest origin first, so the first match is the most specific zone.
     zones: Vec<Arc<Zone>>,
     /// The ENUM suffix of each zone (its origin without the leading digit labels, e.g.
-    /// `e164.arpa.` for `6.1.4.4.e164.arpa.`), once each, in configuration order.
-    enum_suffixes: Vec<Name>,
+    /// `e164.arpa.` for `6.1.4.4.e164.arpa.`), once each, in configuration order, with
+    /// its presentation form.
+    enum_suffixes: Vec<(Name, Arc<str>)>,
 }
 
 impl Zones {
     pub fn new(mut zones: Vec<Arc<Zone>>) -> Self {
-        let mut enum_suffixes: Vec<Name> = Vec::new();
+        let mut enum_suffixes: Vec<(Name, Arc<str>)> = Vec::new();
         for z in &zones {
             let labels = z.origin.labels();
             let digits = labels
@@ -236,8 +240,9 @@ impl Zones {
             for l in labels[digits..].iter().rev() {
                 suffix = suffix.prepend(l);
             }
-            if !enum_suffixes.iter().any(|s| s.eq_ignore_case(&suffix)) {
-                enum_suffixes.push(suffix);
+            if !enum_suffixes.iter().any(|(s, _)| s.eq_ignore_case(&suffix)) {
+                let text = suffix.to_string().into();
+                enum_suffixes.push((suffix, text));
             }
         }
         zones.sort_by_key(|z| std::cmp::Reverse(z.origin_len()));
@@ -248,7 +253,7 @@ impl Zones {
     }
 
     /// ENUM suffixes served by local zones (SPEC §10.1).
-    pub fn enum_suffixes(&self) -> &[Name] {
+    pub fn enum_suffixes(&self) -> &[(Name, Arc<str>)] {
         &self.enum_suffixes
     }
 

@@ -1,0 +1,127 @@
+//! Benchmark driver for `scripts/bench` (not a test): zone load time and memory, and
+//! routing decisions per second on one core.
+//!
+//! `bench load FILE ORIGIN` loads a master file the way `serve` does and prints
+//! `load_s`, `rss_kb` (after load, text freed), `peak_rss_kb` and record counts.
+//! `bench route FILE ORIGIN SECONDS` loads the file plus a block of wildcard ranges, then
+//! measures `Router::route` (the function SIP calls) for exact hits, wildcard hits and
+//! absent numbers on one thread.
+
+use enroute::config::{Config, GatewayConfig};
+use enroute::resolve::Router;
+use enroute::zone::name::Name;
+use enroute::zone::{Zone, ZoneSet};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn status_kb(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn load(path: &str, origin: &Name, extra: &str) -> (Zone, f64) {
+    let t = Instant::now();
+    let mut text = std::fs::read(path).expect("read zone");
+    text.extend_from_slice(extra.as_bytes());
+    let parsed = enroute::zone::master::parse(&text, path, origin, None);
+    drop(text);
+    let (zone, _) = Zone::finish(parsed, origin).expect("zone loads");
+    (zone, t.elapsed().as_secs_f64())
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (cmd, path, origin) = (args[1].as_str(), args[2].as_str(), Name::from_text(&args[3]).unwrap());
+    match cmd {
+        "load" => {
+            let (zone, secs) = load(path, &origin, "");
+            println!("load_s={secs:.2}");
+            println!("rss_kb={}", status_kb("VmRSS:"));
+            println!("peak_rss_kb={}", status_kb("VmHWM:"));
+            println!("records={}", zone.stats.records);
+            println!("naptr_records={}", zone.stats.naptr_records);
+            println!("names={}", zone.stats.nodes);
+            black_box(&zone);
+        }
+        "route" => {
+            let seconds: f64 = args[4].parse().unwrap();
+            // Wildcard ranges +1777 000..999 xxxx, where the generated zone has no numbers.
+            let mut extra = String::new();
+            for p in 0..1000 {
+                let labels: String = format!("{p:03}").chars().rev().map(|c| format!("{c}.")).collect();
+                extra.push_str(&format!(
+                    "*.{labels}7.7.7.1 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^\\\\+(.*)$!sip:\\\\1@wild.example.net!\" .\n"
+                ));
+            }
+            let (zone, _) = load(path, &origin, &extra);
+            let numbers: Vec<String> = std::fs::read_to_string(std::path::Path::new(path).with_file_name("numbers.txt"))
+                .expect("numbers.txt from gen-zone.py")
+                .lines()
+                .map(str::to_string)
+                .collect();
+            let present: std::collections::HashSet<&str> = numbers.iter().map(String::as_str).collect();
+            let mut rng = Lcg(6116);
+            let mut exact: Vec<&str> = numbers.iter().map(String::as_str).collect();
+            for i in (1..exact.len()).rev() {
+                exact.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+            }
+            let wildcard: Vec<String> = (0..1_000_000).map(|_| format!("+1777{:07}", rng.next() % 10_000_000)).collect();
+            let mut absent = Vec::new();
+            while absent.len() < 1_000_000 {
+                let n = format!("+1555{:07}", rng.next() % 10_000_000);
+                if !present.contains(n.as_str()) {
+                    absent.push(n);
+                }
+            }
+            let mut config = Config::builtin();
+            config.gateways = vec![GatewayConfig { prefix: "+1".into(), uris: vec!["sip:{e164}@pstn-gw.example.net;user=phone".into()] }];
+            let router = Router::new(&config, Arc::new(ZoneSet::new(vec![zone])));
+            let classes: [(&str, Vec<&str>, u16); 3] = [
+                ("exact", exact, 302),
+                ("wildcard", wildcard.iter().map(String::as_str).collect(), 302),
+                ("absent", absent.iter().map(String::as_str).collect(), 302),
+            ];
+            for (name, inputs, want) in classes {
+                // check once that the class does what it says
+                let d = router.route(inputs[0], false);
+                assert_eq!(d.status, want, "{name}: {d:?}");
+                if name == "absent" {
+                    assert_eq!(d.source, enroute::resolve::Source::Gateway);
+                } else {
+                    assert_eq!(d.source, enroute::resolve::Source::Local);
+                }
+                let deadline = Duration::from_secs_f64(seconds);
+                let t = Instant::now();
+                let mut n = 0u64;
+                'outer: loop {
+                    for chunk in inputs.chunks(4096) {
+                        for input in chunk {
+                            black_box(router.route(black_box(input), false));
+                        }
+                        n += chunk.len() as u64;
+                        if t.elapsed() >= deadline {
+                            break 'outer;
+                        }
+                    }
+                }
+                let secs = t.elapsed().as_secs_f64();
+                println!("{name}_decisions_per_s={:.0}", n as f64 / secs);
+                println!("{name}_ns_per_decision={:.0}", secs * 1e9 / n as f64);
+            }
+        }
+        other => panic!("unknown command {other}"),
+    }
+}
