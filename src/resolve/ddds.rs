@@ -109,34 +109,34 @@ impl Services {
         Services { wanted }
     }
 
-    /// The wanted enumservices a record's service field names, or `None` when the field
-    /// is not an ENUM service field at all. `E2U+sip+pstn:tel` yields each part;
-    /// RFC 2916's `sip+E2U` counts as `E2U+sip`.
-    fn matches<'s>(&'s self, field: &[u8]) -> Option<impl Iterator<Item = &'s str> + 's> {
+    /// Which wanted enumservices (bit i = `wanted[i]`) a record's service field names, or
+    /// `None` when the field is not an ENUM service field at all. `E2U+sip+pstn:tel`
+    /// yields each part; RFC 2916's `sip+E2U` counts as `E2U+sip`. No allocation: this
+    /// runs for every record of every decision.
+    fn matches(&self, field: &[u8]) -> Option<u32> {
         let field = std::str::from_utf8(field).ok()?;
-        let mut parts = field.split('+');
-        let first = parts.next()?;
-        let types: Vec<&str> = if first.eq_ignore_ascii_case("E2U") {
-            parts.collect()
-        } else {
-            // legacy: type+E2U
-            let rest: Vec<&str> = parts.collect();
-            if rest.len() == 1 && rest[0].eq_ignore_ascii_case("E2U") {
-                vec![first]
-            } else {
-                return None;
-            }
-        };
-        if types.is_empty() || types.iter().any(|t| t.is_empty()) {
+        let (first, rest) = field.split_once('+')?;
+        let legacy = !first.eq_ignore_ascii_case("E2U");
+        if legacy && !rest.eq_ignore_ascii_case("E2U") {
             return None;
         }
-        let hits: Vec<&'s str> = self
-            .wanted
-            .iter()
-            .filter(|w| types.iter().any(|t| t.eq_ignore_ascii_case(w)))
-            .map(String::as_str)
-            .collect();
-        Some(hits.into_iter())
+        let types = if legacy { first } else { rest };
+        let mut mask = 0u32;
+        for t in types.split('+') {
+            if t.is_empty() {
+                return None;
+            }
+            for (i, w) in self.wanted.iter().enumerate().take(32) {
+                if t.eq_ignore_ascii_case(w) {
+                    mask |= 1 << i;
+                }
+            }
+        }
+        Some(mask)
+    }
+
+    fn name(&self, i: usize) -> &str {
+        &self.wanted[i]
     }
 }
 
@@ -287,7 +287,7 @@ impl<'c> Ddds<'c> {
                     domain,
                     None,
                     SkipReason::Malformed,
-                    "not NAPTR data".into(),
+                    || "not NAPTR data".into(),
                     depth,
                 ),
             }
@@ -306,7 +306,7 @@ impl<'c> Ddds<'c> {
                         domain,
                         Some(n),
                         SkipReason::HigherOrder,
-                        format!("order {answered_order} already gave contacts"),
+                        || format!("order {answered_order} already gave contacts"),
                         depth,
                     );
                 }
@@ -336,7 +336,7 @@ impl<'c> Ddds<'c> {
         domain: &Name,
         n: Option<&NaptrRef<'_>>,
         why: SkipReason,
-        detail: String,
+        detail: impl FnOnce() -> String,
         depth: usize,
     ) {
         let idx = SkipReason::ALL.iter().position(|r| *r == why).unwrap_or(0);
@@ -346,7 +346,7 @@ impl<'c> Ddds<'c> {
                 domain: domain.to_string(),
                 naptr: n.map(|n| n.to_presentation()).unwrap_or_default(),
                 outcome: why.as_str(),
-                detail,
+                detail: detail(),
                 depth,
             });
         }
@@ -388,7 +388,7 @@ impl<'c> Ddds<'c> {
                     domain,
                     Some(n),
                     SkipReason::Flags,
-                    format!("flags {f:?} are not \"u\" or empty"),
+                    || format!("flags {f:?} are not \"u\" or empty"),
                     depth,
                 );
                 return 0;
@@ -400,38 +400,41 @@ impl<'c> Ddds<'c> {
                 domain,
                 Some(n),
                 SkipReason::RegexpAndReplacement,
-                "both regexp and replacement are set".into(),
+                || "both regexp and replacement are set".into(),
                 depth,
             );
             return 0;
         }
-        let services = self.services;
-        let matched: Vec<&str> = match services.matches(n.services) {
-            Some(m) => m.collect(),
-            None if !terminal && n.services.is_empty() => Vec::new(),
+        let matched = match self.services.matches(n.services) {
+            Some(m) => m,
+            None if !terminal && n.services.is_empty() => 0,
             None => {
                 self.skip(
                     domain,
                     Some(n),
                     SkipReason::Service,
-                    format!(
-                        "{:?} is not an ENUM service field",
-                        String::from_utf8_lossy(n.services)
-                    ),
+                    || {
+                        format!(
+                            "{:?} is not an ENUM service field",
+                            String::from_utf8_lossy(n.services)
+                        )
+                    },
                     depth,
                 );
                 return 0;
             }
         };
-        if matched.is_empty() && (terminal || !n.services.is_empty()) {
+        if matched == 0 && (terminal || !n.services.is_empty()) {
             self.skip(
                 domain,
                 Some(n),
                 SkipReason::Service,
-                format!(
-                    "{} is not in enum.services",
-                    String::from_utf8_lossy(n.services)
-                ),
+                || {
+                    format!(
+                        "{} is not in enum.services",
+                        String::from_utf8_lossy(n.services)
+                    )
+                },
                 depth,
             );
             return 0;
@@ -442,15 +445,16 @@ impl<'c> Ddds<'c> {
                     domain,
                     Some(n),
                     SkipReason::Regexp,
-                    "terminal record without a regexp".into(),
+                    || "terminal record without a regexp".into(),
                     depth,
                 );
                 return 0;
             }
             let mut result = String::new();
-            match apply_regexp(n.regexp, self.aus, &mut result) {
+            let aus = self.aus;
+            match apply_regexp(n.regexp, aus, &mut result) {
                 Err(e) => {
-                    self.skip(domain, Some(n), SkipReason::Regexp, e.to_string(), depth);
+                    self.skip(domain, Some(n), SkipReason::Regexp, || e.to_string(), depth);
                     0
                 }
                 Ok(false) => {
@@ -458,12 +462,12 @@ impl<'c> Ddds<'c> {
                         domain,
                         Some(n),
                         SkipReason::NoMatch,
-                        format!("does not match {}", self.aus),
+                        || format!("does not match {aus}"),
                         depth,
                     );
                     0
                 }
-                Ok(true) => self.terminal_result(domain, n, &matched, result, out, rank, depth),
+                Ok(true) => self.terminal_result(domain, n, matched, result, out, rank, depth),
             }
         } else {
             self.follow(domain, n, source, out, rank, depth)
@@ -475,7 +479,7 @@ impl<'c> Ddds<'c> {
         &mut self,
         domain: &Name,
         n: &NaptrRef<'_>,
-        matched: &[&str],
+        matched: u32,
         result: String,
         out: &mut Vec<Candidate>,
         rank: RankKey,
@@ -486,25 +490,30 @@ impl<'c> Ddds<'c> {
                 domain,
                 Some(n),
                 SkipReason::Uri,
-                format!("{result:?} is not a URI"),
+                || format!("{result:?} is not a URI"),
                 depth,
             );
             return 0;
         };
-        let fits = matched.iter().any(|svc| match *svc {
-            "sip" | "pstn:sip" => parsed.is_sip(),
-            "pstn:tel" | "pstn" => parsed.is_tel(),
-            _ => true,
-        });
+        let fits =
+            (0..32)
+                .filter(|i| matched & (1 << i) != 0)
+                .any(|i| match self.services.name(i) {
+                    "sip" | "pstn:sip" => parsed.is_sip(),
+                    "pstn:tel" | "pstn" => parsed.is_tel(),
+                    _ => true,
+                });
         if !fits {
             self.skip(
                 domain,
                 Some(n),
                 SkipReason::Uri,
-                format!(
-                    "{result:?} does not fit service {}",
-                    String::from_utf8_lossy(n.services)
-                ),
+                || {
+                    format!(
+                        "{result:?} does not fit service {}",
+                        String::from_utf8_lossy(n.services)
+                    )
+                },
                 depth,
             );
             return 0;
@@ -515,7 +524,7 @@ impl<'c> Ddds<'c> {
                     domain,
                     Some(n),
                     SkipReason::Uri,
-                    format!("{result:?} is not a global tel number"),
+                    || format!("{result:?} is not a global tel number"),
                     depth,
                 );
                 return 0;
@@ -526,7 +535,7 @@ impl<'c> Ddds<'c> {
                     domain,
                     Some(n),
                     SkipReason::NoGateway,
-                    format!("no [[gateway]] prefix matches {number}"),
+                    || format!("no [[gateway]] prefix matches {number}"),
                     depth,
                 );
                 return 0;
@@ -544,7 +553,7 @@ impl<'c> Ddds<'c> {
                     domain,
                     Some(n),
                     SkipReason::Filtered,
-                    format!("gateway {} URIs not allowed for this request", gw.prefix),
+                    || format!("gateway {} URIs not allowed for this request", gw.prefix),
                     depth,
                 );
             } else {
@@ -568,7 +577,7 @@ impl<'c> Ddds<'c> {
                 domain,
                 Some(n),
                 SkipReason::Filtered,
-                format!("{result} {why}"),
+                || format!("{result} {why}"),
                 depth,
             );
             return 0;
@@ -591,9 +600,10 @@ impl<'c> Ddds<'c> {
             n.replacement_name()
         } else if !n.regexp.is_empty() {
             let mut result = String::new();
-            match apply_regexp(n.regexp, self.aus, &mut result) {
+            let aus = self.aus;
+            match apply_regexp(n.regexp, aus, &mut result) {
                 Err(e) => {
-                    self.skip(domain, Some(n), SkipReason::Regexp, e.to_string(), depth);
+                    self.skip(domain, Some(n), SkipReason::Regexp, || e.to_string(), depth);
                     return 0;
                 }
                 Ok(false) => {
@@ -601,7 +611,7 @@ impl<'c> Ddds<'c> {
                         domain,
                         Some(n),
                         SkipReason::NoMatch,
-                        format!("does not match {}", self.aus),
+                        || format!("does not match {aus}"),
                         depth,
                     );
                     return 0;
@@ -613,7 +623,7 @@ impl<'c> Ddds<'c> {
                             domain,
                             Some(n),
                             SkipReason::Regexp,
-                            format!("result {result:?} is not a domain name: {e}"),
+                            || format!("result {result:?} is not a domain name: {e}"),
                             depth,
                         );
                         return 0;
@@ -625,7 +635,7 @@ impl<'c> Ddds<'c> {
                 domain,
                 Some(n),
                 SkipReason::Malformed,
-                "non-terminal record with neither regexp nor replacement".into(),
+                || "non-terminal record with neither regexp nor replacement".into(),
                 depth,
             );
             return 0;
@@ -635,7 +645,7 @@ impl<'c> Ddds<'c> {
                 domain,
                 Some(n),
                 SkipReason::Depth,
-                format!("chain longer than {MAX_HOPS} hops at {target}"),
+                || format!("chain longer than {MAX_HOPS} hops at {target}"),
                 depth,
             );
             return 0;
@@ -646,7 +656,7 @@ impl<'c> Ddds<'c> {
                 domain,
                 Some(n),
                 SkipReason::Loop,
-                format!("{target} was already visited"),
+                || format!("{target} was already visited"),
                 depth,
             );
             return 0;
@@ -671,7 +681,7 @@ impl<'c> Ddds<'c> {
                     domain,
                     Some(n),
                     SkipReason::EmptyChain,
-                    format!("{target}: {why}"),
+                    || format!("{target}: {why}"),
                     depth,
                 );
                 return 0;
@@ -683,7 +693,7 @@ impl<'c> Ddds<'c> {
                 domain,
                 Some(n),
                 SkipReason::EmptyChain,
-                format!("{target} gave no usable record"),
+                || format!("{target} gave no usable record"),
                 depth,
             );
         }

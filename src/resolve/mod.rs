@@ -132,8 +132,8 @@ pub struct Decision {
     pub status: u16,
     /// The SIP reason phrase.
     pub reason: &'static str,
-    /// Why, in words.
-    pub detail: String,
+    /// Why, in words (detailed when traced; a fixed phrase on the SIP path).
+    pub detail: std::borrow::Cow<'static, str>,
     pub contacts: Vec<Contact>,
     pub source: Source,
     pub zone: Option<Arc<str>>,
@@ -352,7 +352,7 @@ impl Router {
             number: None,
             status: 404,
             reason: "",
-            detail: String::new(),
+            detail: "".into(),
             contacts: Vec::new(),
             source: Source::None,
             zone: None,
@@ -374,7 +374,7 @@ impl Router {
             Ok(x) => x,
             Err(e) => {
                 d.status = e.status();
-                d.detail = e.to_string();
+                d.detail = e.to_string().into();
                 return;
             }
         };
@@ -382,7 +382,7 @@ impl Router {
             Ok(n) => n,
             Err(e) => {
                 d.status = e.status();
-                d.detail = e.to_string();
+                d.detail = e.to_string().into();
                 if trace {
                     d.trace.push(TraceStep::Number {
                         dialled: dialled.text.clone(),
@@ -536,12 +536,16 @@ impl Router {
                 self.stats.skips[i].fetch_add(u64::from(*n), Ordering::Relaxed);
             }
         }
-        d.number = Some(e164.clone());
         if !candidates.is_empty() {
             d.ttl = ddds.ttl;
             d.status = 302;
-            d.detail = format!("{} routes from ENUM", candidates.len());
+            d.detail = if trace {
+                format!("{} routes from ENUM", candidates.len()).into()
+            } else {
+                "routes from ENUM".into()
+            };
             rank(plan.max_contacts, candidates, trace, d);
+            d.number = Some(e164);
             return;
         }
         // No usable record anywhere: the gateway for the called number.
@@ -564,7 +568,11 @@ impl Router {
             if !uris.is_empty() {
                 d.status = 302;
                 d.source = Source::Gateway;
-                d.detail = format!("no usable ENUM record; gateway {}", gw.prefix);
+                d.detail = if trace {
+                    format!("no usable ENUM record; gateway {}", gw.prefix).into()
+                } else {
+                    "no usable ENUM record; gateway".into()
+                };
                 let candidates = uris
                     .into_iter()
                     .map(|uri| Candidate {
@@ -573,12 +581,18 @@ impl Router {
                     })
                     .collect();
                 rank(plan.max_contacts, candidates, trace, d);
+                d.number = Some(e164);
                 return;
             }
         }
         d.status = 404;
         d.source = Source::None;
-        d.detail = format!("no usable ENUM record for {e164} and no gateway for it");
+        d.detail = if trace {
+            format!("no usable ENUM record for {e164} and no gateway for it").into()
+        } else {
+            "no usable ENUM record and no gateway".into()
+        };
+        d.number = Some(e164);
     }
 }
 
