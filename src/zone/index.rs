@@ -90,16 +90,16 @@ impl Node {
     #[inline]
     pub fn child(&self, label: &[u8]) -> Option<&Node> {
         let kids = self.children.as_deref()?;
-        if let [d @ b'0'..=b'9'] = label {
-            if self.digit_map != 0 {
-                let bit = 1u16 << (d - b'0');
-                if self.digit_map & bit == 0 {
-                    return None;
-                }
-                let idx =
-                    self.first_digit as usize + (self.digit_map & (bit - 1)).count_ones() as usize;
-                return kids.get(idx);
+        if let [d @ b'0'..=b'9'] = label
+            && self.digit_map != 0
+        {
+            let bit = 1u16 << (d - b'0');
+            if self.digit_map & bit == 0 {
+                return None;
             }
+            let idx =
+                self.first_digit as usize + (self.digit_map & (bit - 1)).count_ones() as usize;
+            return kids.get(idx);
         }
         kids.binary_search_by(|n| cmp_labels(n.label.as_bytes(), label))
             .ok()
