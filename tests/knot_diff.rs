@@ -1,6 +1,7 @@
-//! Differential test against a real peer: Knot DNS serving the same master file. For a
-//! generated zone of 12,000 numbers with wildcards, empty non-terminals, a delegation and
-//! several record types, every name class gets the same answer (rcode, AA, answer
+//! Differential test against a real peer: Knot DNS serving the same master files. For a
+//! generated zone of 12,000 numbers with wildcards, empty non-terminals and several record
+//! types (looked up through the digit index), and a second zone with a delegation (looked
+//! up by the walk alone), every name class gets the same answer (rcode, AA, answer
 //! records; for referrals the NS set) from the index as from Knot over the wire.
 
 mod common;
@@ -13,6 +14,14 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use std::collections::BTreeSet;
 
 const ORIGIN: &str = "5.5.5.1.e164.arpa.";
+/// A second zone: the same kind of numbers plus a delegation (ENUM tier-2 style).
+const CUT_ORIGIN: &str = "6.6.6.1.e164.arpa.";
+const CUT_ZONE: &str = "$ORIGIN 6.6.6.1.e164.arpa.\n$TTL 600\n\
+@ SOA ns1.example.net. hostmaster.example.net. 5 3600 900 604800 120\n@ NS ns1.example.net.\n\
+1.0.0.0 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:a@x.example!\" .\n\
+*.2 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:w@x.example!\" .\n\
+3 NS ns.3.6.6.6.1.e164.arpa.\nns.3 A 192.0.2.53\n\
+sub NS ns.sub.example.net.\n";
 
 /// Deterministic generator (64-bit LCG) so failures reproduce.
 struct Rng(u64);
@@ -48,8 +57,7 @@ fn generate() -> Generated {
     let mut rng = Rng(4592);
     let mut text = format!(
         "$ORIGIN {ORIGIN}\n$TTL 3600\n@ SOA ns1.example.net. hostmaster.example.net. 2026112401 3600 900 604800 300\n\
-         @ NS ns1.example.net.\n@ NS ns2.example.net.\n@ TXT \"apex text\"\n\
-         sub NS ns.sub.{ORIGIN}\nns.sub A 192.0.2.53\n"
+         @ NS ns1.example.net.\n@ NS ns2.example.net.\n@ TXT \"apex text\"\n"
     );
     let mut numbers = BTreeSet::new();
     while numbers.len() < 12_000 {
@@ -178,11 +186,22 @@ fn our_answer(set: &ZoneSet, qname: &str, qtype: u16) -> Answer {
 #[test]
 fn index_answers_match_knot() {
     let g = generate();
-    let knot = common::Knot::start(&[(ORIGIN, &g.text)]);
+    let knot = common::Knot::start(&[(ORIGIN, &g.text), (CUT_ORIGIN, CUT_ZONE)]);
     let origin = Name::from_text(ORIGIN).unwrap();
     let (zone, warnings) = Zone::from_master(g.text.as_bytes(), "gen.zone", &origin, None).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
-    let set = ZoneSet::new(vec![zone]);
+    assert!(
+        zone.tree.has_digit_index(),
+        "the generated zone must exercise the digit index"
+    );
+    let cut_origin = Name::from_text(CUT_ORIGIN).unwrap();
+    let (cut_zone, _) =
+        Zone::from_master(CUT_ZONE.as_bytes(), "cut.zone", &cut_origin, None).unwrap();
+    assert!(
+        !cut_zone.tree.has_digit_index(),
+        "a zone with a delegation walks"
+    );
+    let set = ZoneSet::new(vec![zone, cut_zone]);
 
     let mut rng = Rng(8482);
     let fq = |digits: &str| format!("{}.{ORIGIN}", owner(digits));
@@ -217,8 +236,18 @@ fn index_answers_match_knot() {
     for qtype in [6, 2, TYPE_NAPTR, 16, 1] {
         queries.push(("apex", ORIGIN.to_string(), qtype));
     }
-    queries.push(("delegation", format!("sub.{ORIGIN}"), TYPE_NAPTR));
-    queries.push(("below delegation", format!("x.y.sub.{ORIGIN}"), 1));
+    for (class, name, qtype) in [
+        ("cut zone: number", "1.0.0.0", TYPE_NAPTR),
+        ("cut zone: absent", "2.0.0.0", TYPE_NAPTR),
+        ("cut zone: wildcard", "5.4.2", TYPE_NAPTR),
+        ("cut zone: ENT", "0.0", TYPE_NAPTR),
+        ("delegation", "3", TYPE_NAPTR),
+        ("delegation", "9.9.3", TYPE_NAPTR),
+        ("delegation", "sub", 1),
+        ("delegation", "x.y.sub", 1),
+    ] {
+        queries.push((class, format!("{name}.{CUT_ORIGIN}"), qtype));
+    }
     queries.push(("outside", "4.4.e164.arpa.".to_string(), TYPE_NAPTR));
     queries.push(("outside", "example.net.".to_string(), 1));
     queries.push((
@@ -270,5 +299,8 @@ fn index_answers_match_knot() {
     );
     assert!(seen("wildcard range, other type", "NoError"));
     assert!(seen("outside", "Refused"));
+    assert!(seen("delegation", "NoError"));
+    assert!(seen("cut zone: number", "NoError+data"));
+    assert!(seen("cut zone: wildcard", "NoError+data"));
     eprintln!("{} queries compared: {classes:?}", queries.len());
 }

@@ -41,8 +41,7 @@ impl<'a> NaptrRef<'a> {
         let services = string()?;
         let regexp = string()?;
         let replacement = &rdata[pos..];
-        let (_, used) = Name::from_wire(replacement)?;
-        if used != replacement.len() {
+        if crate::zone::name::wire_name_len(replacement)? != replacement.len() {
             return None;
         }
         Some(NaptrRef {

@@ -279,7 +279,7 @@ impl<'c> Ddds<'c> {
         depth: usize,
     ) -> usize {
         self.ttl = self.ttl.min(ttl);
-        let mut recs: Vec<NaptrRef<'_>> = Vec::with_capacity(rdatas.len());
+        let mut recs: smallvec::SmallVec<[NaptrRef<'_>; 8]> = smallvec::SmallVec::new();
         for rd in rdatas {
             match NaptrRef::parse(rd) {
                 Some(n) => recs.push(n),

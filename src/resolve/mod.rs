@@ -378,15 +378,17 @@ impl Router {
                 return;
             }
         };
-        let normalized = match number::normalize(&dialled.text, &plan.dialplan) {
+        let scheme = dialled.scheme;
+        let dialled_text = trace.then(|| dialled.text.clone());
+        let normalized = match number::normalize(dialled.text, &plan.dialplan) {
             Ok(n) => n,
             Err(e) => {
                 d.status = e.status();
                 d.detail = e.to_string().into();
-                if trace {
+                if let Some(text) = dialled_text {
                     d.trace.push(TraceStep::Number {
-                        dialled: dialled.text.clone(),
-                        scheme: dialled.scheme,
+                        dialled: text,
+                        scheme,
                         rule: None,
                         result: e.to_string(),
                     });
@@ -394,18 +396,18 @@ impl Router {
                 return;
             }
         };
-        if trace {
+        if let Some(text) = dialled_text {
             d.trace.push(TraceStep::Number {
-                dialled: normalized.dialled.clone(),
-                scheme: dialled.scheme,
-                rule: normalized.rule,
+                dialled: text,
+                scheme,
+                rule: normalized.rule.as_ref().map(|r| r.0),
                 result: normalized.e164.clone(),
             });
         }
         let e164 = normalized.e164;
         let filter = ContactFilter {
-            sips_only: dialled.scheme == Some("sips"),
-            request_uri: dialled.scheme.is_some().then_some(input.trim()),
+            sips_only: scheme == Some("sips"),
+            request_uri: scheme.is_some().then_some(input.trim()),
         };
         let zones = self.zones.load();
         let mut ddds = Ddds::new(&e164, &plan.services, &plan.gateways, filter, trace);

@@ -46,10 +46,9 @@ pub struct Dialled {
 pub struct Normalized {
     /// `+` and digits.
     pub e164: String,
-    /// The dialled text the dial plan saw.
-    pub dialled: String,
-    /// Index of the dial-plan rule that produced it, if one did.
-    pub rule: Option<usize>,
+    /// The dial-plan rule that produced it (its index) and the text it was given; `None`
+    /// when the dialled text already was E.164.
+    pub rule: Option<(usize, String)>,
 }
 
 /// Reads the dialled number from a Request-URI or from a bare number as typed.
@@ -190,33 +189,31 @@ fn local_verdict(text: &str, plan: &DialplanConfig, rule: Option<usize>) -> Numb
 }
 
 /// Runs a dialled string through the dial plan (SPEC §3, §10.4).
-pub fn normalize(dialled: &str, plan: &DialplanConfig) -> Result<Normalized, NumberError> {
+pub fn normalize(dialled: String, plan: &DialplanConfig) -> Result<Normalized, NumberError> {
     if dialled.starts_with('+') {
-        check_global(dialled, plan)?;
+        check_global(&dialled, plan)?;
         return Ok(Normalized {
-            e164: dialled.to_string(),
-            dialled: dialled.to_string(),
+            e164: dialled,
             rule: None,
         });
     }
     for (i, rule) in plan.rules.iter().enumerate() {
-        if rule.pattern.is_match(dialled) {
+        if rule.pattern.is_match(&dialled) {
             let out = rule
                 .pattern
-                .replace(dialled, rule.replace.as_str())
+                .replace(&dialled, rule.replace.as_str())
                 .into_owned();
             if out.starts_with('+') {
                 check_global(&out, plan)?;
                 return Ok(Normalized {
                     e164: out,
-                    dialled: dialled.to_string(),
-                    rule: Some(i),
+                    rule: Some((i, dialled)),
                 });
             }
             return Err(local_verdict(&out, plan, Some(i)));
         }
     }
-    Err(local_verdict(dialled, plan, None))
+    Err(local_verdict(&dialled, plan, None))
 }
 
 #[cfg(test)]
@@ -242,7 +239,7 @@ mod tests {
 
     fn run(input: &str) -> Result<String, u16> {
         let d = extract(input).map_err(|e| e.status())?;
-        normalize(&d.text, &plan())
+        normalize(d.text, &plan())
             .map(|n| n.e164)
             .map_err(|e| e.status())
     }
@@ -292,13 +289,13 @@ mod tests {
         let mut p = plan();
         p.min_digits = 1;
         p.max_digits = 20;
-        assert_eq!(normalize("+7", &p).unwrap().e164, "+7");
+        assert_eq!(normalize("+7".into(), &p).unwrap().e164, "+7");
         assert_eq!(
-            normalize("+12345678901234567890", &p).unwrap().e164,
+            normalize("+12345678901234567890".into(), &p).unwrap().e164,
             "+12345678901234567890"
         );
         assert_eq!(
-            normalize("+123456789012345678901", &p)
+            normalize("+123456789012345678901".into(), &p)
                 .unwrap_err()
                 .status(),
             404

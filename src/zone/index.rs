@@ -194,19 +194,11 @@ impl<'a> Iterator for RrSetIter<'a> {
 #[derive(Clone, Copy, Debug)]
 pub enum Lookup<'a> {
     /// The RRset of the asked type; `wildcard` when synthesized from `*`.
-    Answer {
-        rrset: RrSet<'a>,
-        node: &'a Node,
-        wildcard: bool,
-    },
+    Answer { rrset: RrSet<'a>, wildcard: bool },
     /// The name (or its wildcard) owns a CNAME and another type was asked.
-    Cname {
-        rrset: RrSet<'a>,
-        node: &'a Node,
-        wildcard: bool,
-    },
+    Cname { rrset: RrSet<'a>, wildcard: bool },
     /// The name exists (or a wildcard covers it) but has no RRset of that type.
-    NoData { node: &'a Node, wildcard: bool },
+    NoData { wildcard: bool },
     /// Neither the name nor a covering wildcard exists.
     NxDomain,
     /// The name is at or below a zone cut: `depth` labels below the apex is the cut.
@@ -227,6 +219,68 @@ impl std::fmt::Debug for Node {
 #[derive(Clone, Debug)]
 pub struct ZoneTree {
     apex: Node,
+    /// Exact-name index of every name below the apex made of at most
+    /// [`DIGIT_KEY_MAX`] single-digit labels (every ENUM number): packed digits to the
+    /// name's RRsets. A hit skips the walk's ~one cache miss per label; anything else
+    /// (misses, wildcards, empty non-terminals) takes the walk. Absent when the zone has
+    /// a delegation below its apex, where a name's own data is not the whole answer.
+    digits: Option<DigitIndex>,
+}
+
+/// Most digit labels a packed key holds.
+pub const DIGIT_KEY_MAX: usize = 17;
+
+/// Packs up to [`DIGIT_KEY_MAX`] digit labels (closest to the apex first) into a key
+/// that keeps leading zeros apart: count in the top bits, decimal value below.
+#[inline]
+pub fn digit_key<L: AsRef<[u8]>>(below_apex: &[L]) -> Option<u64> {
+    if below_apex.len() > DIGIT_KEY_MAX {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for l in below_apex {
+        match l.as_ref() {
+            [d @ b'0'..=b'9'] => value = value * 10 + u64::from(d - b'0'),
+            _ => return None,
+        }
+    }
+    Some(((below_apex.len() as u64) << 58) | value)
+}
+
+/// Hasher for packed digit keys: one multiply and a shift mix (the keys are already
+/// unique integers; SipHash would cost more than the lookup it serves).
+#[derive(Default, Clone, Copy)]
+pub struct DigitKeyHasher(u64);
+
+impl std::hash::Hasher for DigitKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        let h = (x ^ self.0 ^ (x >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+type DigitIndex =
+    std::collections::HashMap<u64, Arc<[u8]>, std::hash::BuildHasherDefault<DigitKeyHasher>>;
+
+/// A name's RRsets found through the digit index.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeData<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> NodeData<'a> {
+    pub fn rrsets(&self) -> RrSetIter<'a> {
+        RrSetIter { data: self.data }
+    }
 }
 
 impl ZoneTree {
@@ -234,10 +288,27 @@ impl ZoneTree {
         &self.apex
     }
 
+    /// Whether exact all-digit lookups go through the digit index.
+    pub fn has_digit_index(&self) -> bool {
+        self.digits.is_some()
+    }
+
+    /// The RRsets of an all-digit name below the apex, when the digit index has it.
+    /// `None` means "take [`ZoneTree::lookup`]", not "absent".
+    #[inline]
+    pub fn exact_digits<L: AsRef<[u8]>>(&self, below_apex: &[L]) -> Option<NodeData<'_>> {
+        let index = self.digits.as_ref()?;
+        let key = digit_key(below_apex)?;
+        index.get(&key).map(|d| NodeData { data: d })
+    }
+
     /// Looks up a name given as labels below the apex, closest to the apex first
     /// (`["4","4","1","6"]` for `6.1.4.4.<origin>`), and an RR type.
     #[inline]
     pub fn lookup<L: AsRef<[u8]>>(&self, below_apex: &[L], qtype: u16) -> Lookup<'_> {
+        if let Some(data) = self.exact_digits(below_apex) {
+            return answer_in(data.rrsets(), qtype, false);
+        }
         let mut node = &self.apex;
         for (depth, label) in below_apex.iter().enumerate() {
             if depth > 0
@@ -253,7 +324,7 @@ impl ZoneTree {
                     // has no `*` child unless one was put there, so it hides wildcards
                     // further up, as RFC 4592 §2.2.2 requires.
                     return match node.child(b"*") {
-                        Some(star) => answer_at(star, qtype, true),
+                        Some(star) => answer_in(star.rrsets(), qtype, true),
                         None => Lookup::NxDomain,
                     };
                 }
@@ -270,7 +341,7 @@ impl ZoneTree {
                 depth: below_apex.len(),
             };
         }
-        answer_at(node, qtype, false)
+        answer_in(node.rrsets(), qtype, false)
     }
 
     /// Visits every node with data, depth first, with its labels below the apex
@@ -295,28 +366,21 @@ impl ZoneTree {
     }
 }
 
+/// The answer from one name's RRsets (RFC 1034 §4.3.2 step 3.a/3.c).
 #[inline]
-fn answer_at(node: &Node, qtype: u16, wildcard: bool) -> Lookup<'_> {
+fn answer_in(rrsets: RrSetIter<'_>, qtype: u16, wildcard: bool) -> Lookup<'_> {
     let mut cname = None;
-    for rrset in node.rrsets() {
+    for rrset in rrsets {
         if rrset.rtype == qtype {
-            return Lookup::Answer {
-                rrset,
-                node,
-                wildcard,
-            };
+            return Lookup::Answer { rrset, wildcard };
         }
         if rrset.rtype == TYPE_CNAME {
             cname = Some(rrset);
         }
     }
     match cname {
-        Some(rrset) => Lookup::Cname {
-            rrset,
-            node,
-            wildcard,
-        },
-        None => Lookup::NoData { node, wildcard },
+        Some(rrset) => Lookup::Cname { rrset, wildcard },
+        None => Lookup::NoData { wildcard },
     }
 }
 
@@ -352,6 +416,8 @@ pub struct TreeStats {
     pub records: usize,
     pub naptr_records: usize,
     pub nodes: usize,
+    /// Names with an NS RRset below the apex (delegations).
+    pub cuts: usize,
 }
 
 /// Collects records into flat arenas, then sorts once and builds the trie bottom-up.
@@ -440,7 +506,20 @@ impl ZoneBuilder {
         entries.sort_by(|a, b| self.key(a).cmp(self.key(b)).then(a.rtype.cmp(&b.rtype)));
         let mut issues = Vec::new();
         let mut stats = TreeStats::default();
-        let apex = self.build_node(Label::new(b""), &entries, 0, &mut issues, &mut stats);
+        let mut digits = DigitIndex::default();
+        let apex = self.build_node(
+            Label::new(b""),
+            &entries,
+            0,
+            Some((0, 0)),
+            &mut digits,
+            &mut issues,
+            &mut stats,
+        );
+        let digits = (stats.cuts == 0 && !digits.is_empty()).then(|| {
+            digits.shrink_to_fit();
+            digits
+        });
         let soa_count = apex.rrset(TYPE_SOA).map_or(0, |r| r.count);
         if soa_count == 0 {
             issues.push(BuildIssue {
@@ -449,14 +528,19 @@ impl ZoneBuilder {
                 message: "zone has no SOA record at its apex".into(),
             });
         }
-        (ZoneTree { apex }, stats, issues)
+        (ZoneTree { apex, digits }, stats, issues)
     }
 
+    /// `digits` is the packed value and count of this node's name when every label so
+    /// far is a single digit (and not too many of them), else `None`.
+    #[allow(clippy::too_many_arguments)]
     fn build_node(
         &self,
         label: Label,
         entries: &[Entry],
         depth: usize,
+        digits: Option<(u64, usize)>,
+        index: &mut DigitIndex,
         issues: &mut Vec<BuildIssue>,
         stats: &mut TreeStats,
     ) -> Node {
@@ -468,7 +552,11 @@ impl ZoneBuilder {
             .take_while(|e| e.key_len as usize == depth)
             .count();
         if own > 0 {
-            node.data = Some(self.pack(&entries[..own], depth == 0, issues, stats));
+            let data = self.pack(&entries[..own], depth == 0, issues, stats);
+            if let Some((value, count)) = digits.filter(|(_, c)| *c > 0) {
+                index.insert(((count as u64) << 58) | value, data.clone());
+            }
+            node.data = Some(data);
         }
         let rest = &entries[own..];
         let mut children = Vec::new();
@@ -481,10 +569,18 @@ impl ZoneBuilder {
             while j < rest.len() && self.key(&rest[j]).get(depth..depth + 1 + len) == Some(lab) {
                 j += 1;
             }
+            let child_digits = match (digits, &lab[1..]) {
+                (Some((value, count)), [d @ b'0'..=b'9']) if count < DIGIT_KEY_MAX => {
+                    Some((value * 10 + u64::from(d - b'0'), count + 1))
+                }
+                _ => None,
+            };
             children.push(self.build_node(
                 Label::new(&lab[1..]),
                 &rest[i..j],
                 depth + 1 + len,
+                child_digits,
+                index,
                 issues,
                 stats,
             ));
@@ -536,6 +632,9 @@ impl ZoneBuilder {
                         e.ttl, ttl, ttl
                     ),
                 });
+            }
+            if rtype == TYPE_NS && !at_apex {
+                stats.cuts += 1;
             }
             if rtype == TYPE_SOA {
                 if !at_apex {
@@ -598,6 +697,37 @@ mod tests {
         let (t, _, issues) = b.build();
         assert!(issues.iter().all(|i| !i.error), "{issues:?}");
         t
+    }
+
+    #[test]
+    fn digit_index_keeps_leading_zeros_apart() {
+        assert_ne!(digit_key(&["0", "1"]), digit_key(&["1"]));
+        assert_ne!(digit_key(&["0"]), digit_key(&["0", "0"]));
+        assert_eq!(digit_key(&["1", "x"]), None);
+        assert_eq!(digit_key(&["1"; 18]), None);
+        let t = tree(&[
+            (&["0", "1"], TYPE_NAPTR),
+            (&["1"], TYPE_A),
+            (&["0", "0"], TYPE_NAPTR),
+        ]);
+        assert!(t.has_digit_index());
+        assert!(matches!(
+            t.lookup(&["0", "1"], TYPE_NAPTR),
+            Lookup::Answer { .. }
+        ));
+        assert!(matches!(
+            t.lookup(&["1"], TYPE_NAPTR),
+            Lookup::NoData { .. }
+        ));
+        assert!(matches!(t.lookup(&["1"], TYPE_A), Lookup::Answer { .. }));
+        assert!(matches!(
+            t.lookup(&["0"], TYPE_NAPTR),
+            Lookup::NoData { .. }
+        ));
+        assert!(matches!(
+            t.lookup(&["0", "2"], TYPE_NAPTR),
+            Lookup::NxDomain
+        ));
     }
 
     #[test]

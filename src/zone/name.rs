@@ -284,6 +284,24 @@ impl std::fmt::Display for Name {
     }
 }
 
+/// Length of the uncompressed wire-form name at the start of `wire`, without
+/// allocating; `None` when malformed.
+#[inline]
+pub fn wire_name_len(wire: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let len = *wire.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            return (i <= MAX_NAME_WIRE).then_some(i);
+        }
+        if len > MAX_LABEL {
+            return None;
+        }
+        i += len;
+    }
+}
+
 /// Decodes one `\X` or `\DDD` escape at the start of `s`; returns the byte and the
 /// number of input bytes used.
 pub fn unescape(s: &[u8]) -> Option<(u8, usize)> {
