@@ -108,8 +108,10 @@ fn main() {
                 uris: vec!["sip:{e164}@pstn-gw.example.net;user=phone".into()],
             }];
             let router = Router::new(&config, Arc::new(ZoneSet::new(vec![zone])));
-            let classes: [(&str, Vec<&str>, u16); 4] = [
+            let hot: Vec<&str> = exact.iter().take(100).copied().collect();
+            let classes: [(&str, Vec<&str>, u16); 5] = [
                 ("exact", exact, 302),
+                ("exact_hot100", hot, 302),
                 ("exact_in_zone_order", sequential, 302),
                 (
                     "wildcard",

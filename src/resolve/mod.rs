@@ -221,7 +221,7 @@ static DIGIT_LABELS: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"
 enum LocalAnswer<'z> {
     Records {
         zone: &'z Zone,
-        rdatas: Vec<&'z [u8]>,
+        rdatas: smallvec::SmallVec<[&'z [u8]; 8]>,
         ttl: u32,
         wildcard: bool,
     },
@@ -242,57 +242,57 @@ fn local_naptr<'z, L: AsRef<[u8]>>(zones: &'z Zones, root_side: &[L]) -> LocalAn
     let Some(zone) = zones.find(root_side) else {
         return LocalAnswer::NotLocal;
     };
-    let mut zone: &Zone = zone;
-    let mut ttl = u32::MAX;
-    let mut owned: Vec<Box<[u8]>>;
-    let mut below: Vec<&[u8]> = root_side[zone.origin_len()..]
-        .iter()
-        .map(AsRef::as_ref)
-        .collect();
-    for _ in 0..8 {
-        match zone.tree.lookup(&below, TYPE_NAPTR) {
-            Lookup::Answer {
-                rrset, wildcard, ..
-            } => {
-                return LocalAnswer::Records {
-                    zone,
-                    rdatas: rrset.rdatas().collect(),
-                    ttl: ttl.min(rrset.ttl),
-                    wildcard,
-                };
-            }
-            Lookup::Cname { rrset, .. } => {
-                ttl = ttl.min(rrset.ttl);
-                let Some((target, _)) = rrset.rdatas().next().and_then(Name::from_wire) else {
-                    break;
-                };
-                owned = target.labels().iter().rev().cloned().collect();
-                match zones.find(&owned) {
-                    Some(z) => {
-                        zone = z;
-                        below = owned[zone.origin_len()..].iter().map(|l| &l[..]).collect();
-                    }
-                    None => return LocalAnswer::NotLocal,
+    let first = zone
+        .tree
+        .lookup(&root_side[zone.origin_len()..], TYPE_NAPTR);
+    resolve_lookup(zones, zone, first, u32::MAX, 0)
+}
+
+/// Turns one lookup into a [`LocalAnswer`], following a CNAME into the local zones (at
+/// most 8 hops, as resolvers bound chains). Allocates only to follow a CNAME.
+fn resolve_lookup<'z>(
+    zones: &'z Zones,
+    zone: &'z Zone,
+    found: Lookup<'z>,
+    ttl: u32,
+    hops: usize,
+) -> LocalAnswer<'z> {
+    match found {
+        Lookup::Answer { rrset, wildcard } => LocalAnswer::Records {
+            zone,
+            rdatas: rrset.rdatas().collect(),
+            ttl: ttl.min(rrset.ttl),
+            wildcard,
+        },
+        Lookup::Cname { rrset, .. } => {
+            let ttl = ttl.min(rrset.ttl);
+            let target = rrset.rdatas().next().and_then(Name::from_wire);
+            let Some((target, _)) = target.filter(|_| hops < 8) else {
+                return LocalAnswer::Delegated { zone };
+            };
+            let owned: Vec<&[u8]> = target.labels().iter().rev().map(|l| &l[..]).collect();
+            match zones.find(&owned) {
+                Some(next) => {
+                    let found = next.tree.lookup(&owned[next.origin_len()..], TYPE_NAPTR);
+                    // The target's labels are only borrowed for the lookup; what it
+                    // returns borrows the zone, not them.
+                    resolve_lookup(zones, next, found, ttl, hops + 1)
                 }
+                None => LocalAnswer::NotLocal,
             }
-            Lookup::NoData { .. } => {
-                return LocalAnswer::Negative {
-                    zone,
-                    ttl: ttl.min(zone.soa.negative_ttl()),
-                    nxdomain: false,
-                };
-            }
-            Lookup::NxDomain => {
-                return LocalAnswer::Negative {
-                    zone,
-                    ttl: ttl.min(zone.soa.negative_ttl()),
-                    nxdomain: true,
-                };
-            }
-            Lookup::Referral { .. } => return LocalAnswer::Delegated { zone },
         }
+        Lookup::NoData { .. } => LocalAnswer::Negative {
+            zone,
+            ttl: ttl.min(zone.soa.negative_ttl()),
+            nxdomain: false,
+        },
+        Lookup::NxDomain => LocalAnswer::Negative {
+            zone,
+            ttl: ttl.min(zone.soa.negative_ttl()),
+            nxdomain: true,
+        },
+        Lookup::Referral { .. } => LocalAnswer::Delegated { zone },
     }
-    LocalAnswer::Delegated { zone }
 }
 
 /// Non-terminal targets, from the local zones.
@@ -304,7 +304,9 @@ impl<'z> NaptrSource<'z> for LocalSource<'z> {
     fn naptr(&mut self, name: &Name) -> SourceAnswer<'z> {
         let root_side: Vec<&[u8]> = name.labels().iter().rev().map(|l| &l[..]).collect();
         match local_naptr(self.zones, &root_side) {
-            LocalAnswer::Records { rdatas, ttl, .. } => SourceAnswer::Records(rdatas, ttl),
+            LocalAnswer::Records { rdatas, ttl, .. } => {
+                SourceAnswer::Records(rdatas.into_vec(), ttl)
+            }
             LocalAnswer::Negative { ttl, .. } => SourceAnswer::Empty(ttl),
             LocalAnswer::Delegated { zone } => SourceAnswer::Unavailable(format!(
                 "delegated below {}; no upstream ENUM resolver configured",
@@ -421,20 +423,17 @@ impl Router {
             .enum_suffixes()
             .iter()
             .filter(|(s, _)| !configured.iter().any(|(c, _)| c.eq_ignore_case(s)));
-        let mut labels: [&[u8]; MAX_LABELS] = [b""; MAX_LABELS];
+        let mut labels: smallvec::SmallVec<[&[u8]; 32]> = smallvec::SmallVec::new();
         for (suffix, suffix_text) in local_only.chain(configured.iter()) {
             let n_suffix = suffix.label_count();
             let digits = &e164.as_bytes()[1..];
             if n_suffix + digits.len() > MAX_LABELS {
                 continue;
             }
-            for (slot, l) in labels.iter_mut().zip(suffix.labels().iter().rev()) {
-                *slot = l;
-            }
-            for (slot, digit) in labels[n_suffix..].iter_mut().zip(digits) {
-                *slot = DIGIT_LABELS[(digit - b'0') as usize];
-            }
-            let name = &labels[..n_suffix + digits.len()];
+            labels.clear();
+            labels.extend(suffix.labels().iter().rev().map(|l| &l[..]));
+            labels.extend(digits.iter().map(|d| DIGIT_LABELS[(d - b'0') as usize]));
+            let name = &labels[..];
             let answer = local_naptr(&zones, name);
             let domain = || {
                 let mut s = String::new();
