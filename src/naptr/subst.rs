@@ -50,7 +50,6 @@ pub struct SubstExpr<'a> {
     /// The replacement, still with its escapes; see [`SubstExpr::expand`].
     replacement: &'a str,
     pub case_insensitive: bool,
-    delim: u8,
     /// Highest back-reference used in the replacement.
     max_backref: u8,
 }
@@ -95,12 +94,11 @@ impl<'a> SubstExpr<'a> {
             }
         }
         let pattern = unescape_delim(raw_pattern, delim);
-        let max_backref = scan_replacement(replacement, delim)?;
+        let max_backref = scan_replacement(replacement)?;
         Ok(SubstExpr {
             pattern,
             replacement,
             case_insensitive,
-            delim,
             max_backref,
         })
     }
@@ -130,8 +128,7 @@ impl<'a> SubstExpr<'a> {
 
     /// Appends the replacement to `out`, taking back-references from `caps` (`None`
     /// when the pattern was matched without captures).
-    pub fn expand(&self, aus: &str, caps: Option<&regex::Captures<'_>>, out: &mut String) {
-        let _ = aus;
+    pub fn expand(&self, caps: Option<&regex::Captures<'_>>, out: &mut String) {
         let b = self.replacement.as_bytes();
         let mut i = 0;
         let mut lit_start = 0;
@@ -160,7 +157,6 @@ impl<'a> SubstExpr<'a> {
             }
         }
         out.push_str(&self.replacement[lit_start..]);
-        let _ = self.delim;
     }
 
     /// Checks this expression's back-references against a regex compiled from the same
@@ -203,7 +199,7 @@ fn unescape_delim(pattern: &str, delim: u8) -> Cow<'_, str> {
 }
 
 /// Checks the replacement's escapes and returns the highest back-reference.
-fn scan_replacement(repl: &str, _delim: u8) -> Result<u8, SubstError> {
+fn scan_replacement(repl: &str) -> Result<u8, SubstError> {
     let b = repl.as_bytes();
     let mut max = 0;
     let mut i = 0;
@@ -276,13 +272,13 @@ pub fn apply(expr: &SubstExpr<'_>, re: &regex::Regex, aus: &str, out: &mut Strin
     if expr.uses_backrefs() {
         match re.captures(aus) {
             Some(caps) => {
-                expr.expand(aus, Some(&caps), out);
+                expr.expand(Some(&caps), out);
                 true
             }
             None => false,
         }
     } else if re.is_match(aus) {
-        expr.expand(aus, None, out);
+        expr.expand(None, out);
         true
     } else {
         false

@@ -734,7 +734,7 @@ pub fn apply_regexp(raw: &[u8], aus: &str, out: &mut String) -> Result<bool, Sub
     }
     let expr = SubstExpr::parse(raw)?;
     if expr.matches_everything() {
-        expr.expand(aus, None, out);
+        expr.expand(None, out);
         return Ok(true);
     }
     expr.with_compiled(|re| subst::apply(&expr, re, aus, out))

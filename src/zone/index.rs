@@ -657,14 +657,12 @@ impl ZoneBuilder {
             out.extend_from_slice(&ttl.to_be_bytes());
             out.extend_from_slice(&[0, 0]);
             let mut count: u16 = 0;
-            let body_start = out.len();
             for (k, e) in set.iter().enumerate() {
                 let data = self.data(e);
                 // RFC 2181 §5: an RRset is a set; identical records collapse.
                 if set[..k].iter().any(|p| self.data(p) == data) {
                     continue;
                 }
-                let _ = body_start;
                 out.extend_from_slice(&(data.len() as u16).to_be_bytes());
                 out.extend_from_slice(data);
                 count += 1;
