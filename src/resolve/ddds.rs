@@ -229,7 +229,11 @@ pub struct Ddds<'c> {
     pub trace: Option<Vec<RecordTrace>>,
     /// Skips by reason (indexes into [`SkipReason::ALL`]).
     pub skips: [u32; SkipReason::ALL.len()],
+    /// Names on the current non-terminal chain (lower case), for loop detection; the
+    /// start name is added only when a chain is first followed, so a decision without
+    /// non-terminals allocates nothing here.
     visited: Vec<Name>,
+    start: Name,
 }
 
 impl<'c> Ddds<'c> {
@@ -249,6 +253,7 @@ impl<'c> Ddds<'c> {
             trace: trace.then(Vec::new),
             skips: [0; SkipReason::ALL.len()],
             visited: Vec::new(),
+            start: Name::root(),
         }
     }
 
@@ -263,7 +268,7 @@ impl<'c> Ddds<'c> {
         out: &mut Vec<Candidate>,
     ) -> usize {
         self.visited.clear();
-        self.visited.push(domain.to_lowercase());
+        self.start = domain.clone();
         self.eval_set(domain, rdatas, ttl, source, out, RankKey::default(), 0)
     }
 
@@ -651,6 +656,9 @@ impl<'c> Ddds<'c> {
             return 0;
         }
         let key = target.to_lowercase();
+        if self.visited.is_empty() {
+            self.visited.push(self.start.to_lowercase());
+        }
         if self.visited.contains(&key) {
             self.skip(
                 domain,

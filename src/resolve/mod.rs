@@ -601,20 +601,24 @@ impl Router {
 /// `max_contacts` (SPEC §10.3: the cut counts every contact, ties included).
 pub fn rank_contacts(max_contacts: usize, mut candidates: Vec<Candidate>) -> Vec<Contact> {
     candidates.sort_by_key(|c| c.rank);
-    let mut contacts = Vec::with_capacity(candidates.len().min(max_contacts));
+    candidates.truncate(max_contacts);
     let mut rank = 0;
     let mut prev = None;
-    for c in candidates.into_iter().take(max_contacts) {
-        if prev.is_some_and(|p| p != c.rank) {
-            rank += 1;
-        }
-        prev = Some(c.rank);
-        contacts.push(Contact {
-            uri: c.uri,
-            q: Q::for_rank(rank),
-        });
-    }
-    contacts
+    // `into_iter().map().collect()` reuses the candidates' buffer (same alignment, a
+    // smaller element): no allocation here.
+    candidates
+        .into_iter()
+        .map(|c| {
+            if prev.is_some_and(|p| p != c.rank) {
+                rank += 1;
+            }
+            prev = Some(c.rank);
+            Contact {
+                uri: c.uri,
+                q: Q::for_rank(rank),
+            }
+        })
+        .collect()
 }
 
 fn rank(max_contacts: usize, candidates: Vec<Candidate>, trace: bool, d: &mut Decision) {

@@ -33,22 +33,25 @@ impl Uri<'_> {
 }
 
 /// Splits `s` into a URI; `None` when it is not one (bad scheme, sip without host, tel
-/// without a number, characters that never appear in URIs).
+/// without a number, characters that never appear in URIs). One forward pass over the
+/// bytes for sip/sips: DDDS checks every result it produces with this.
 pub fn parse(s: &str) -> Option<Uri<'_>> {
-    let (scheme, rest) = s.split_once(':')?;
-    let mut chars = scheme.bytes();
-    if !chars.next()?.is_ascii_alphabetic()
-        || !chars.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    let b = s.as_bytes();
+    let colon = b.iter().position(|&c| c == b':')?;
+    let (scheme_bytes, rest_bytes) = (&b[..colon], &b[colon + 1..]);
+    let (&first, tail) = scheme_bytes.split_first()?;
+    if !first.is_ascii_alphabetic()
+        || !tail
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
     {
         return None;
     }
-    if rest.is_empty()
-        || rest
-            .bytes()
-            .any(|b| b <= b' ' || b == b'<' || b == b'>' || b == b'"' || b >= 0x7f)
-    {
+    if rest_bytes.is_empty() {
         return None;
     }
+    let scheme = &s[..colon];
+    let rest = &s[colon + 1..];
     let mut uri = Uri {
         scheme,
         user: None,
@@ -56,69 +59,95 @@ pub fn parse(s: &str) -> Option<Uri<'_>> {
         params: "",
         rest,
     };
-    if uri.is_sip() {
-        let no_headers = rest.split('?').next().unwrap_or(rest);
-        let (user, hostpart) = match no_headers.rfind('@') {
-            Some(at) => (Some(&no_headers[..at]), &no_headers[at + 1..]),
-            None => (None, no_headers),
-        };
-        if user == Some("") {
+    let is_sip = scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips");
+    if is_sip {
+        // One pass: reject bytes URIs never hold, find the end of the URI proper (`?`
+        // starts headers) and the last `@` before it.
+        let mut end = rest_bytes.len();
+        let mut at = None;
+        for (i, &c) in rest_bytes.iter().enumerate() {
+            match c {
+                0..=b' ' | b'<' | b'>' | b'"' | 0x7f.. => return None,
+                b'?' if end == rest_bytes.len() => end = i,
+                b'@' if end == rest_bytes.len() => at = Some(i),
+                _ => {}
+            }
+        }
+        let host_start = at.map_or(0, |i| i + 1);
+        if at == Some(0) {
             return None;
         }
-        let (hostport, params) = hostpart.split_once(';').unwrap_or((hostpart, ""));
+        let hostpart = &rest_bytes[host_start..end];
+        let semi = hostpart.iter().position(|&c| c == b';');
+        let host_end = host_start + semi.unwrap_or(hostpart.len());
+        let hostport = &rest[host_start..host_end];
         if !valid_hostport(hostport) {
             return None;
         }
-        uri.user = user;
+        uri.user = at.map(|i| &rest[..i]);
         uri.hostport = hostport;
-        uri.params = params;
-    } else if uri.is_tel() {
-        let (number, params) = rest.split_once(';').unwrap_or((rest, ""));
-        let digits = number.strip_prefix('+').unwrap_or(number);
-        if digits.is_empty()
-            || !digits
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b"*#-.()".contains(&b))
-            || !digits
-                .bytes()
-                .any(|b| b.is_ascii_hexdigit() || b == b'*' || b == b'#')
+        uri.params = if semi.is_some() { &rest[host_end + 1..end] } else { "" };
+    } else {
+        if rest_bytes
+            .iter()
+            .any(|&c| c <= b' ' || c == b'<' || c == b'>' || c == b'"' || c >= 0x7f)
         {
             return None;
         }
-        uri.user = Some(number);
-        uri.params = params;
+        if uri.is_tel() {
+            let (number, params) = rest.split_once(';').unwrap_or((rest, ""));
+            let digits = number.strip_prefix('+').unwrap_or(number);
+            if digits.is_empty()
+                || !digits
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b"*#-.()".contains(&b))
+                || !digits
+                    .bytes()
+                    .any(|b| b.is_ascii_hexdigit() || b == b'*' || b == b'#')
+            {
+                return None;
+            }
+            uri.user = Some(number);
+            uri.params = params;
+        }
     }
     Some(uri)
 }
 
+/// `host[:port]`: a hostname or IPv4 address (letters, digits, `-`, `.`, `_`) or an
+/// IPv6 reference in brackets, and an optional port of 1-5 digits up to 65535.
 fn valid_hostport(hp: &str) -> bool {
-    let (host, port) = if let Some(v6) = hp.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((addr, after)) => {
-                if addr.parse::<std::net::Ipv6Addr>().is_err() {
-                    return false;
-                }
-                (addr, after.strip_prefix(':'))
-            }
-            None => return false,
+    if let Some(v6) = hp.strip_prefix('[') {
+        let Some((addr, after)) = v6.split_once(']') else {
+            return false;
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
         }
-    } else {
-        match hp.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hp, None),
+        return match after.strip_prefix(':') {
+            None => after.is_empty(),
+            Some(p) => valid_port(p),
+        };
+    }
+    let b = hp.as_bytes();
+    let mut colon = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b':' if colon.is_none() => colon = Some(i),
+            c if colon.is_none() && (c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')) => {}
+            c if colon.is_some() && c.is_ascii_digit() => {}
+            _ => return false,
         }
-    };
-    if host.is_empty() {
-        return false;
     }
-    if !hp.starts_with('[')
-        && !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-    {
-        return false;
+    match colon {
+        Some(0) => false,
+        Some(i) => valid_port(&hp[i + 1..]),
+        None => !b.is_empty(),
     }
-    port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok())
+}
+
+fn valid_port(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok()
 }
 
 /// A global tel number without visual separators (`+441632960999`), or `None` for a
@@ -225,6 +254,14 @@ mod tests {
         assert_eq!(tel_global_number(&t).as_deref(), Some("+441632960999"));
         assert_eq!(np_params(&t), ";npdi;rn=+441632000000");
         assert!(parse("tel:;x").is_none());
+        assert!(parse("sip:a@host:70000").is_none());
+        assert!(parse("sip:a@host:").is_none());
+        assert!(parse("sip:a@:5060").is_none());
+        assert!(parse("sip:a@ho/st").is_none());
+        assert!(parse("sip:@host").is_none());
+        let h = parse("sips:b@[::1]:5061;transport=tls?subject=x").unwrap();
+        assert_eq!((h.hostport, h.params), ("[::1]:5061", "transport=tls"));
+        assert!(parse("sip:b@[::1]x").is_none());
         assert!(parse("mailto:x@y").is_some());
     }
 
