@@ -139,18 +139,24 @@ fn init_logging(config: &Config) {
     };
 }
 
-fn route(number: &str, config: Option<&Path>, json: bool) -> ExitCode {
-    let config = match load_config(config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+/// Configuration, logging and every file zone, as each command that routes needs them;
+/// a failure has been printed and carries exit code 2.
+fn load_all(config_path: Option<&Path>) -> Result<(Config, Vec<Zone>), ExitCode> {
+    let config = load_config(config_path)?;
     init_logging(&config);
-    let zones = match load_zones(&config) {
-        Ok(z) => z,
+    match load_zones(&config) {
+        Ok(zones) => Ok((config, zones)),
         Err(e) => {
             eprintln!("enroute: zone load failed:\n{e}");
-            return ExitCode::from(2);
+            Err(ExitCode::from(2))
         }
+    }
+}
+
+fn route(number: &str, config: Option<&Path>, json: bool) -> ExitCode {
+    let (config, zones) = match load_all(config) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let router = Router::new(&config, Arc::new(ZoneSet::new(zones)));
     let decision = router.route(number, true);
@@ -248,10 +254,6 @@ fn guess_origin(file: &Path, text: &[u8]) -> Option<String> {
 }
 
 fn zone_export(origin: &str, config: Option<&Path>) -> ExitCode {
-    let config = match load_config(config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
     let origin = match Name::from_text(origin) {
         Ok(n) => n,
         Err(e) => {
@@ -259,12 +261,9 @@ fn zone_export(origin: &str, config: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let zones = match load_zones(&config) {
-        Ok(z) => z,
-        Err(e) => {
-            eprintln!("enroute: zone load failed:\n{e}");
-            return ExitCode::from(2);
-        }
+    let (_, zones) = match load_all(config) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     match zones.iter().find(|z| z.origin.eq_ignore_case(&origin)) {
         Some(z) => {
@@ -279,17 +278,9 @@ fn zone_export(origin: &str, config: Option<&Path>) -> ExitCode {
 }
 
 fn serve(config_path: Option<&Path>) -> ExitCode {
-    let config = match load_config(config_path) {
-        Ok(c) => c,
+    let (config, zones) = match load_all(config_path) {
+        Ok(x) => x,
         Err(code) => return code,
-    };
-    init_logging(&config);
-    let zones = match load_zones(&config) {
-        Ok(z) => z,
-        Err(e) => {
-            eprintln!("enroute: zone load failed:\n{e}");
-            return ExitCode::from(2);
-        }
     };
     let zone_set = Arc::new(ZoneSet::new(zones));
     let router = Arc::new(Router::new(&config, zone_set.clone()));

@@ -455,27 +455,36 @@ impl<'c> Ddds<'c> {
                 );
                 return 0;
             }
-            let mut result = String::new();
-            let aus = self.aus;
-            match apply_regexp(n.regexp, aus, &mut result) {
-                Err(e) => {
-                    self.skip(domain, Some(n), SkipReason::Regexp, || e.to_string(), depth);
-                    0
-                }
-                Ok(false) => {
-                    self.skip(
-                        domain,
-                        Some(n),
-                        SkipReason::NoMatch,
-                        || format!("does not match {aus}"),
-                        depth,
-                    );
-                    0
-                }
-                Ok(true) => self.terminal_result(domain, n, matched, result, out, rank, depth),
+            match self.run_regexp(domain, n, depth) {
+                Some(result) => self.terminal_result(domain, n, matched, result, out, rank, depth),
+                None => 0,
             }
         } else {
             self.follow(domain, n, source, out, rank, depth)
+        }
+    }
+
+    /// Applies the record's regexp to the AUS; on failure records the skip (bad regexp
+    /// or no match) and returns `None`.
+    fn run_regexp(&mut self, domain: &Name, n: &NaptrRef<'_>, depth: usize) -> Option<String> {
+        let mut result = String::new();
+        let aus = self.aus;
+        match apply_regexp(n.regexp, aus, &mut result) {
+            Ok(true) => Some(result),
+            Ok(false) => {
+                self.skip(
+                    domain,
+                    Some(n),
+                    SkipReason::NoMatch,
+                    || format!("does not match {aus}"),
+                    depth,
+                );
+                None
+            }
+            Err(e) => {
+                self.skip(domain, Some(n), SkipReason::Regexp, || e.to_string(), depth);
+                None
+            }
         }
     }
 
@@ -604,36 +613,21 @@ impl<'c> Ddds<'c> {
         let target = if n.has_replacement() {
             n.replacement_name()
         } else if !n.regexp.is_empty() {
-            let mut result = String::new();
-            let aus = self.aus;
-            match apply_regexp(n.regexp, aus, &mut result) {
+            let Some(result) = self.run_regexp(domain, n, depth) else {
+                return 0;
+            };
+            match Name::from_text(&result) {
+                Ok(name) => name,
                 Err(e) => {
-                    self.skip(domain, Some(n), SkipReason::Regexp, || e.to_string(), depth);
-                    return 0;
-                }
-                Ok(false) => {
                     self.skip(
                         domain,
                         Some(n),
-                        SkipReason::NoMatch,
-                        || format!("does not match {aus}"),
+                        SkipReason::Regexp,
+                        || format!("result {result:?} is not a domain name: {e}"),
                         depth,
                     );
                     return 0;
                 }
-                Ok(true) => match Name::from_text(&result) {
-                    Ok(name) => name,
-                    Err(e) => {
-                        self.skip(
-                            domain,
-                            Some(n),
-                            SkipReason::Regexp,
-                            || format!("result {result:?} is not a domain name: {e}"),
-                            depth,
-                        );
-                        return 0;
-                    }
-                },
             }
         } else {
             self.skip(

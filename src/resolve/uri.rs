@@ -86,7 +86,11 @@ pub fn parse(s: &str) -> Option<Uri<'_>> {
         }
         uri.user = at.map(|i| &rest[..i]);
         uri.hostport = hostport;
-        uri.params = if semi.is_some() { &rest[host_end + 1..end] } else { "" };
+        uri.params = if semi.is_some() {
+            &rest[host_end + 1..end]
+        } else {
+            ""
+        };
     } else {
         if rest_bytes
             .iter()
@@ -134,7 +138,8 @@ fn valid_hostport(hp: &str) -> bool {
     for (i, &c) in b.iter().enumerate() {
         match c {
             b':' if colon.is_none() => colon = Some(i),
-            c if colon.is_none() && (c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')) => {}
+            c if colon.is_none()
+                && (c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')) => {}
             c if colon.is_some() && c.is_ascii_digit() => {}
             _ => return false,
         }
