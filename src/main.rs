@@ -130,9 +130,12 @@ fn load_zones(config: &Config) -> Result<Vec<Zone>, String> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal; journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match config.log.format {
         enroute::config::LogFormat::Json => builder.json().try_init(),
         enroute::config::LogFormat::Text => builder.try_init(),
@@ -154,6 +157,10 @@ fn load_all(config_path: Option<&Path>) -> Result<(Config, Vec<Zone>), ExitCode>
 }
 
 fn route(number: &str, config: Option<&Path>, json: bool) -> ExitCode {
+    if number.trim().is_empty() {
+        eprintln!("enroute: route needs a number or a sip:, sips: or tel: URI");
+        return ExitCode::from(2);
+    }
     let (config, zones) = match load_all(config) {
         Ok(x) => x,
         Err(code) => return code,
@@ -171,10 +178,11 @@ fn route(number: &str, config: Option<&Path>, json: bool) -> ExitCode {
     } else {
         print!("{}", decision.to_text());
     }
-    match decision.status {
-        302 => ExitCode::SUCCESS,
-        416 => ExitCode::from(2),
-        _ => ExitCode::from(1),
+    // SPEC §10.22: 0 for a 302, 1 for any other decision.
+    if decision.status == 302 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
