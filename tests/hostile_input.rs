@@ -119,3 +119,75 @@ fn any_routing_input_gets_a_decision() {
         assert_eq!(d.status == 302, !d.contacts.is_empty(), "{input:?}");
     }
 }
+
+#[test]
+fn garbage_rdata_for_every_type_hickory_parses() {
+    let origin = Name::from_text("example.").unwrap();
+    let types = [
+        "CAA",
+        "SSHFP",
+        "TLSA",
+        "HINFO",
+        "SVCB",
+        "HTTPS",
+        "CERT",
+        "CSYNC",
+        "OPENPGPKEY",
+        "SMIMEA",
+        "NULL",
+        "ANAME",
+        "TYPE65280",
+        "NAPTR",
+        "SOA",
+        "MX",
+        "SRV",
+        "TXT",
+        "A",
+        "AAAA",
+        "NS",
+        "CNAME",
+        "PTR",
+        "DNAME",
+    ];
+    let words = [
+        "0",
+        "1",
+        "65536",
+        "-1",
+        "issue",
+        "\"x\"",
+        "\\#",
+        "4",
+        "deadbeef",
+        "zz",
+        ".",
+        "@",
+        "a.b.",
+        "alpn=h2",
+        "port=99999",
+        "mandatory=alpn",
+        "ipv4hint=1.2.3.4",
+        "\"\\255\"",
+        "(",
+        ")",
+        "\"",
+        "2001:db8::1",
+        "1.2.3.4",
+    ];
+    let mut rng = Rng(7);
+    for i in 0..20_000 {
+        let t = types[i % types.len()];
+        let n = rng.below(6);
+        let data: Vec<&str> = (0..n).map(|_| words[rng.below(words.len())]).collect();
+        let text = format!(
+            "$TTL 60\n@ SOA ns. h. 1 2 3 4 5\nx {t} {}\n",
+            data.join(" ")
+        );
+        // Either outcome is fine; a panic fails the test.
+        if let Err(e) = Zone::from_master(text.as_bytes(), "g.zone", &origin, None) {
+            for d in &e.diagnostics {
+                assert!(d.line == 3 || d.line == 4, "{text}: {d}");
+            }
+        }
+    }
+}
