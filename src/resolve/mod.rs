@@ -413,7 +413,7 @@ impl Router {
         };
         let zones = self.zones.load();
         let mut ddds = Ddds::new(&e164, &plan.services, &plan.gateways, filter, trace);
-        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(4);
         let mut negative_ttl = u32::MAX;
 
         // Suffix chain (SPEC §10.1): local zones' ENUM suffixes not configured, then

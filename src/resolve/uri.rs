@@ -66,10 +66,11 @@ pub fn parse(s: &str) -> Option<Uri<'_>> {
         let mut end = rest_bytes.len();
         let mut at = None;
         for (i, &c) in rest_bytes.iter().enumerate() {
-            match c {
-                0..=b' ' | b'<' | b'>' | b'"' | 0x7f.. => return None,
-                b'?' if end == rest_bytes.len() => end = i,
-                b'@' if end == rest_bytes.len() => at = Some(i),
+            match URI_CLASS[c as usize] {
+                PLAIN => {}
+                BAD => return None,
+                QUESTION if end == rest_bytes.len() => end = i,
+                AT if end == rest_bytes.len() => at = Some(i),
                 _ => {}
             }
         }
@@ -118,6 +119,45 @@ pub fn parse(s: &str) -> Option<Uri<'_>> {
     Some(uri)
 }
 
+const PLAIN: u8 = 0;
+const BAD: u8 = 1;
+const QUESTION: u8 = 2;
+const AT: u8 = 3;
+
+/// Byte classes for the one-pass scan of a SIP URI: bytes that never appear in one
+/// (controls, space, `<`, `>`, `"`, non-ASCII), and the two delimiters it looks for.
+static URI_CLASS: [u8; 256] = {
+    let mut t = [PLAIN; 256];
+    let mut i = 0;
+    while i < 256 {
+        if i <= b' ' as usize
+            || i >= 0x7f
+            || i == b'<' as usize
+            || i == b'>' as usize
+            || i == b'"' as usize
+        {
+            t[i] = BAD;
+        }
+        i += 1;
+    }
+    t[b'?' as usize] = QUESTION;
+    t[b'@' as usize] = AT;
+    t
+};
+
+/// Bytes allowed in a hostname or IPv4 address (RFC 3261 §25.1, plus `_` seen in the
+/// wild).
+static HOST_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_';
+        i += 1;
+    }
+    t
+};
+
 /// `host[:port]`: a hostname or IPv4 address (letters, digits, `-`, `.`, `_`) or an
 /// IPv6 reference in brackets, and an optional port of 1-5 digits up to 65535.
 fn valid_hostport(hp: &str) -> bool {
@@ -134,25 +174,25 @@ fn valid_hostport(hp: &str) -> bool {
         };
     }
     let b = hp.as_bytes();
-    let mut colon = None;
-    for (i, &c) in b.iter().enumerate() {
-        match c {
-            b':' if colon.is_none() => colon = Some(i),
-            c if colon.is_none()
-                && (c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')) => {}
-            c if colon.is_some() && c.is_ascii_digit() => {}
-            _ => return false,
-        }
+    let host_len = b
+        .iter()
+        .position(|&c| !HOST_CHAR[c as usize])
+        .unwrap_or(b.len());
+    if host_len == 0 {
+        return false;
     }
-    match colon {
-        Some(0) => false,
-        Some(i) => valid_port(&hp[i + 1..]),
-        None => !b.is_empty(),
+    match b.get(host_len) {
+        None => true,
+        Some(b':') => valid_port(&hp[host_len + 1..]),
+        Some(_) => false,
     }
 }
 
 fn valid_port(p: &str) -> bool {
-    !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok()
+    !p.is_empty()
+        && p.len() <= 5
+        && p.bytes().all(|c| c.is_ascii_digit())
+        && p.parse::<u16>().is_ok()
 }
 
 /// A global tel number without visual separators (`+441632960999`), or `None` for a
