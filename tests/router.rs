@@ -110,3 +110,30 @@ fn a_swapped_zone_is_used_by_the_next_decision() {
     assert_eq!(old.soa.serial, 1);
     assert_eq!(r.zones().load().iter().next().unwrap().soa.serial, 2);
 }
+
+#[test]
+fn a_reused_decision_equals_a_fresh_one() {
+    let r = router();
+    let inputs = [
+        "+441632960001",
+        "+441632960002",
+        "sip:+441632960003@pbx.example.net",
+        "sips:+441632969999@pbx.example.net",
+        "+441632969999",
+        "12",
+        "sip:alice@example.net",
+        "mailto:x@y",
+        "+441632960002",
+        "tel:960001;phone-context=+44-1632",
+        "",
+    ];
+    let mut reused = enroute::resolve::Decision::default();
+    for round in 0..3 {
+        for (i, input) in inputs.iter().enumerate() {
+            let trace = (i + round) % 2 == 0;
+            r.route_into(input, trace, &mut reused);
+            let fresh = r.route(input, trace);
+            assert_eq!(reused, fresh, "{input} (trace {trace})");
+        }
+    }
+}

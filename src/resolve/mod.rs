@@ -125,6 +125,8 @@ pub enum TraceStep {
 /// A routing decision: exactly what the SIP answer carries, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
+    /// The input as given; filled when the decision was traced (CLI, admin API), empty on
+    /// the SIP path, which has the Request-URI itself.
     pub input: String,
     /// The E.164 number, when the input was one.
     pub number: Option<String>,
@@ -141,6 +143,71 @@ pub struct Decision {
     /// Seconds the decision may be reused.
     pub ttl: u32,
     pub trace: Vec<TraceStep>,
+    /// Buffers kept between decisions by [`Router::route_into`]; not part of the value.
+    #[serde(skip)]
+    scratch: Scratch,
+}
+
+/// Emptied buffers a reused [`Decision`] carries to its next routing, so that the SIP
+/// path (one decision per worker, reused) allocates only what grows.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    number: String,
+    candidates: Vec<Candidate>,
+    spare_uris: Vec<String>,
+}
+
+/// Scratch space is not part of a decision's value.
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Scratch) -> bool {
+        true
+    }
+}
+impl Eq for Scratch {}
+
+/// Contact strings kept for reuse, at most.
+const SPARE_URIS: usize = 32;
+
+impl Default for Decision {
+    fn default() -> Self {
+        Decision {
+            input: String::new(),
+            number: None,
+            status: 404,
+            reason: "",
+            detail: "".into(),
+            contacts: Vec::new(),
+            source: Source::None,
+            zone: None,
+            suffix: None,
+            ttl: 0,
+            trace: Vec::new(),
+            scratch: Scratch::default(),
+        }
+    }
+}
+
+impl Decision {
+    /// Empties the decision for reuse, keeping its buffers.
+    fn reset(&mut self) {
+        self.input.clear();
+        if let Some(n) = self.number.take() {
+            self.scratch.number = n;
+        }
+        self.status = 404;
+        self.reason = "";
+        self.detail = "".into();
+        for c in self.contacts.drain(..) {
+            if self.scratch.spare_uris.len() < SPARE_URIS {
+                self.scratch.spare_uris.push(c.uri);
+            }
+        }
+        self.source = Source::None;
+        self.zone = None;
+        self.suffix = None;
+        self.ttl = 0;
+        self.trace.clear();
+    }
 }
 
 pub fn reason_phrase(status: u16) -> &'static str {
@@ -349,41 +416,42 @@ impl Router {
     /// as dialled. With `trace`, the decision explains every step (costs allocations; the
     /// SIP path leaves it off).
     pub fn route(&self, input: &str, trace: bool) -> Decision {
-        let mut d = Decision {
-            input: input.to_string(),
-            number: None,
-            status: 404,
-            reason: "",
-            detail: "".into(),
-            contacts: Vec::new(),
-            source: Source::None,
-            zone: None,
-            suffix: None,
-            ttl: 0,
-            trace: Vec::new(),
-        };
-        self.decide(input, trace, &mut d);
+        let mut d = Decision::default();
+        self.route_into(input, trace, &mut d);
+        d
+    }
+
+    /// As [`Router::route`], into a decision that a caller reuses: its buffers (number,
+    /// contact list, contact strings) are recycled, so a worker that keeps one decision
+    /// routes without allocating once they have grown. Without `trace`, `input` is not
+    /// copied into the decision (the SIP path has the Request-URI already).
+    pub fn route_into(&self, input: &str, trace: bool, d: &mut Decision) {
+        d.reset();
+        if trace {
+            d.input.push_str(input);
+        }
+        self.decide(input, trace, d);
         d.reason = reason_phrase(d.status);
         let i = Source::ALL.iter().position(|s| *s == d.source).unwrap_or(0);
         self.stats.decisions[i].fetch_add(1, Ordering::Relaxed);
-        d
     }
 
     fn decide(&self, input: &str, trace: bool, d: &mut Decision) {
         let plan = self.plan.load();
         let plan: &RoutingPlan = &plan;
-        let dialled = match number::extract(input) {
-            Ok(x) => x,
+        let mut e164 = std::mem::take(&mut d.scratch.number);
+        let scheme = match number::extract_into(input, &mut e164) {
+            Ok(scheme) => scheme,
             Err(e) => {
                 d.status = e.status();
                 d.detail = e.to_string().into();
+                d.scratch.number = e164;
                 return;
             }
         };
-        let scheme = dialled.scheme;
-        let dialled_text = trace.then(|| dialled.text.clone());
-        let normalized = match number::normalize(dialled.text, &plan.dialplan) {
-            Ok(n) => n,
+        let dialled_text = trace.then(|| e164.clone());
+        let rule = match number::normalize_in_place(&mut e164, &plan.dialplan) {
+            Ok(rule) => rule,
             Err(e) => {
                 d.status = e.status();
                 d.detail = e.to_string().into();
@@ -395,6 +463,7 @@ impl Router {
                         result: e.to_string(),
                     });
                 }
+                d.scratch.number = e164;
                 return;
             }
         };
@@ -402,18 +471,19 @@ impl Router {
             d.trace.push(TraceStep::Number {
                 dialled: text,
                 scheme,
-                rule: normalized.rule.as_ref().map(|r| r.0),
-                result: normalized.e164.clone(),
+                rule,
+                result: e164.clone(),
             });
         }
-        let e164 = normalized.e164;
         let filter = ContactFilter {
             sips_only: scheme == Some("sips"),
             request_uri: scheme.is_some().then_some(input.trim()),
         };
         let zones = self.zones.load();
-        let mut ddds = Ddds::new(&e164, &plan.services, &plan.gateways, filter, trace);
-        let mut candidates: Vec<Candidate> = Vec::with_capacity(4);
+        let mut ddds = Ddds::new(&e164, &plan.services, &plan.gateways, filter, trace)
+            .with_spare(std::mem::take(&mut d.scratch.spare_uris));
+        let mut candidates = std::mem::take(&mut d.scratch.candidates);
+        candidates.clear();
         let mut negative_ttl = u32::MAX;
 
         // Suffix chain (SPEC §10.1): local zones' ENUM suffixes not configured, then
@@ -532,104 +602,107 @@ impl Router {
                 }
             }
         }
-        for (i, n) in ddds.skips.iter().enumerate() {
-            if *n > 0 {
-                self.stats.skips[i].fetch_add(u64::from(*n), Ordering::Relaxed);
+        if ddds.skips.iter().any(|n| *n > 0) {
+            for (i, n) in ddds.skips.iter().enumerate() {
+                if *n > 0 {
+                    self.stats.skips[i].fetch_add(u64::from(*n), Ordering::Relaxed);
+                }
             }
         }
+        let ddds_ttl = ddds.ttl;
+        d.scratch.spare_uris = ddds.take_spare();
+        drop(ddds);
         if !candidates.is_empty() {
-            d.ttl = ddds.ttl;
+            d.ttl = ddds_ttl;
             d.status = 302;
             d.detail = if trace {
                 format!("{} routes from ENUM", candidates.len()).into()
             } else {
                 "routes from ENUM".into()
             };
-            rank(plan.max_contacts, candidates, trace, d);
-            d.number = Some(e164);
-            return;
-        }
-        // No usable record anywhere: the gateway for the called number.
-        let ttl = negative_ttl.min(ddds.ttl);
-        d.ttl = if ttl == u32::MAX { 0 } else { ttl };
-        if let Some(gw) = plan.gateways.find(&e164) {
-            let uris: Vec<String> = gw
-                .uris
-                .iter()
-                .map(|t| Gateways::expand(t, &e164, ""))
-                .filter(|u| filter.allows(u))
-                .collect();
-            if trace {
-                d.trace.push(TraceStep::Gateway {
-                    prefix: gw.prefix.clone(),
-                    number: e164.clone(),
-                    uris: uris.clone(),
-                });
-            }
-            if !uris.is_empty() {
-                d.status = 302;
-                d.source = Source::Gateway;
-                d.detail = if trace {
-                    format!("no usable ENUM record; gateway {}", gw.prefix).into()
-                } else {
-                    "no usable ENUM record; gateway".into()
-                };
-                let candidates = uris
-                    .into_iter()
-                    .map(|uri| Candidate {
-                        uri,
-                        rank: Default::default(),
-                    })
-                    .collect();
-                rank(plan.max_contacts, candidates, trace, d);
-                d.number = Some(e164);
-                return;
-            }
-        }
-        d.status = 404;
-        d.source = Source::None;
-        d.detail = if trace {
-            format!("no usable ENUM record for {e164} and no gateway for it").into()
         } else {
-            "no usable ENUM record and no gateway".into()
-        };
+            // No usable record anywhere: the gateway for the called number.
+            let ttl = negative_ttl.min(ddds_ttl);
+            d.ttl = if ttl == u32::MAX { 0 } else { ttl };
+            let gw = plan.gateways.find(&e164);
+            if let Some(gw) = gw {
+                candidates.extend(
+                    gw.uris
+                        .iter()
+                        .map(|t| Gateways::expand(t, &e164, ""))
+                        .filter(|u| filter.allows(u))
+                        .map(|uri| Candidate {
+                            uri,
+                            rank: Default::default(),
+                        }),
+                );
+                if trace {
+                    d.trace.push(TraceStep::Gateway {
+                        prefix: gw.prefix.clone(),
+                        number: e164.clone(),
+                        uris: candidates.iter().map(|c| c.uri.clone()).collect(),
+                    });
+                }
+            }
+            match gw.filter(|_| !candidates.is_empty()) {
+                Some(gw) => {
+                    d.status = 302;
+                    d.source = Source::Gateway;
+                    d.detail = if trace {
+                        format!("no usable ENUM record; gateway {}", gw.prefix).into()
+                    } else {
+                        "no usable ENUM record; gateway".into()
+                    };
+                }
+                None => {
+                    d.status = 404;
+                    d.source = Source::None;
+                    d.detail = if trace {
+                        format!("no usable ENUM record for {e164} and no gateway for it").into()
+                    } else {
+                        "no usable ENUM record and no gateway".into()
+                    };
+                }
+            }
+        }
+        let total = candidates.len();
+        push_ranked(plan.max_contacts, &mut candidates, &mut d.contacts);
+        if trace && total > d.contacts.len() {
+            d.trace.push(TraceStep::Truncated {
+                kept: d.contacts.len(),
+                dropped: total - d.contacts.len(),
+            });
+        }
+        d.scratch.candidates = candidates;
         d.number = Some(e164);
     }
 }
 
-/// Sorts candidates by rank (stable), gives dense q-values by rank and keeps the first
-/// `max_contacts` (SPEC §10.3: the cut counts every contact, ties included).
-pub fn rank_contacts(max_contacts: usize, mut candidates: Vec<Candidate>) -> Vec<Contact> {
+/// Sorts `candidates` by rank (stable), gives dense q-values by rank and appends the
+/// first `max_contacts` to `contacts` (SPEC §10.3: the cut counts every contact, ties
+/// included). Leaves `candidates` empty with its capacity.
+fn push_ranked(max_contacts: usize, candidates: &mut Vec<Candidate>, contacts: &mut Vec<Contact>) {
     candidates.sort_by_key(|c| c.rank);
     candidates.truncate(max_contacts);
     let mut rank = 0;
     let mut prev = None;
-    // `into_iter().map().collect()` reuses the candidates' buffer (same alignment, a
-    // smaller element): no allocation here.
-    candidates
-        .into_iter()
-        .map(|c| {
-            if prev.is_some_and(|p| p != c.rank) {
-                rank += 1;
-            }
-            prev = Some(c.rank);
-            Contact {
-                uri: c.uri,
-                q: Q::for_rank(rank),
-            }
-        })
-        .collect()
+    contacts.extend(candidates.drain(..).map(|c| {
+        if prev.is_some_and(|p| p != c.rank) {
+            rank += 1;
+        }
+        prev = Some(c.rank);
+        Contact {
+            uri: c.uri,
+            q: Q::for_rank(rank),
+        }
+    }));
 }
 
-fn rank(max_contacts: usize, candidates: Vec<Candidate>, trace: bool, d: &mut Decision) {
-    let total = candidates.len();
-    d.contacts = rank_contacts(max_contacts, candidates);
-    if trace && total > d.contacts.len() {
-        d.trace.push(TraceStep::Truncated {
-            kept: d.contacts.len(),
-            dropped: total - d.contacts.len(),
-        });
-    }
+/// The ranked contacts for a list of candidates (see [`push_ranked`]).
+pub fn rank_contacts(max_contacts: usize, mut candidates: Vec<Candidate>) -> Vec<Contact> {
+    let mut contacts = Vec::with_capacity(candidates.len().min(max_contacts));
+    push_ranked(max_contacts, &mut candidates, &mut contacts);
+    contacts
 }
 
 fn is_non_terminal(rdata: &[u8]) -> bool {

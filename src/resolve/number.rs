@@ -53,69 +53,71 @@ pub struct Normalized {
 
 /// Reads the dialled number from a Request-URI or from a bare number as typed.
 pub fn extract(input: &str) -> Result<Dialled, NumberError> {
+    let mut text = String::new();
+    let scheme = extract_into(input, &mut text)?;
+    Ok(Dialled { text, scheme })
+}
+
+/// As [`extract`], writing the dialled text into `out` (cleared first), so that a caller
+/// routing many numbers reuses one buffer; returns the scheme.
+pub fn extract_into(input: &str, out: &mut String) -> Result<Option<&'static str>, NumberError> {
+    out.clear();
     let input = input.trim();
     let (scheme, body) = match input.split_once(':') {
         Some((s, rest)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic()) => {
-            (Some(s.to_ascii_lowercase()), rest)
+            let scheme = ["sip", "sips", "tel"]
+                .into_iter()
+                .find(|k| s.eq_ignore_ascii_case(k))
+                .ok_or_else(|| NumberError::UnsupportedScheme(s.to_ascii_lowercase()))?;
+            (Some(scheme), rest)
         }
         _ => (None, input),
     };
-    let (text, scheme) = match scheme.as_deref() {
-        None => (percent_decode(body)?, None),
-        Some(s @ ("sip" | "sips")) => {
+    let number_part = match scheme {
+        Some("sip" | "sips") => {
             let at = body.rfind('@').ok_or_else(|| {
                 NumberError::NotANumber("the Request-URI has no user part".into())
             })?;
-            let user = percent_decode(&body[..at])?;
-            // The user part may carry tel-style parameters (RFC 3261 §19.1.6).
-            let (number, params) = user.split_once(';').unwrap_or((&user, ""));
-            let number = number.split(':').next().unwrap_or(number);
-            (
-                with_context(number, params),
-                Some(if s == "sip" { "sip" } else { "sips" }),
-            )
+            &body[..at]
         }
-        Some("tel") => {
-            let decoded = percent_decode(body)?;
-            let (number, params) = decoded.split_once(';').unwrap_or((&decoded, ""));
-            (with_context(number, params), Some("tel"))
-        }
-        Some(other) => return Err(NumberError::UnsupportedScheme(other.to_string())),
+        _ => body,
     };
-    Ok(Dialled {
-        text: strip_separators(text),
-        scheme,
-    })
+    let decoded = percent_decode(number_part)?;
+    // A sip user part or a tel URI may carry `;`-parameters (RFC 3261 §19.1.6, RFC 3966).
+    let (number, params) = match scheme {
+        Some(_) => decoded.split_once(';').unwrap_or((&decoded, "")),
+        None => (&*decoded, ""),
+    };
+    let number = match scheme {
+        Some("sip" | "sips") => number.split(':').next().unwrap_or(number),
+        _ => number,
+    };
+    write_with_context(number, params, out);
+    if out.contains(['-', '.', '(', ')']) {
+        out.retain(|c| !matches!(c, '-' | '.' | '(' | ')'));
+    }
+    Ok(scheme)
 }
 
-/// Applies `phone-context=+CC…` to a local number (RFC 3966 §5.1.5); a domain context
-/// leaves the number local, for the dial plan.
-fn with_context(number: &str, params: &str) -> String {
-    if number.starts_with('+') {
-        return number.to_string();
+/// Writes a number with `phone-context=+CC…` applied to a local number (RFC 3966
+/// §5.1.5); a domain context leaves the number local, for the dial plan.
+fn write_with_context(number: &str, params: &str, out: &mut String) {
+    if !number.starts_with('+') {
+        let ctx = params.split(';').find_map(|p| {
+            let (n, v) = p.split_once('=')?;
+            n.eq_ignore_ascii_case("phone-context").then_some(v)
+        });
+        if let Some(c) = ctx.filter(|c| c.starts_with('+')) {
+            out.push_str(c);
+        }
     }
-    let ctx = params.split(';').find_map(|p| {
-        let (n, v) = p.split_once('=')?;
-        n.eq_ignore_ascii_case("phone-context").then_some(v)
-    });
-    match ctx {
-        Some(c) if c.starts_with('+') => format!("{}{}", strip_separators(c.to_string()), number),
-        _ => number.to_string(),
-    }
+    out.push_str(number);
 }
 
-fn strip_separators(s: String) -> String {
-    if !s.contains(['-', '.', '(', ')']) {
-        return s;
-    }
-    s.chars()
-        .filter(|c| !matches!(c, '-' | '.' | '(' | ')'))
-        .collect()
-}
-
-fn percent_decode(s: &str) -> Result<String, NumberError> {
+/// Decodes `%XX` escapes; borrows when there are none (the usual case).
+fn percent_decode(s: &str) -> Result<std::borrow::Cow<'_, str>, NumberError> {
     if !s.contains('%') {
-        return Ok(s.to_string());
+        return Ok(std::borrow::Cow::Borrowed(s));
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -135,6 +137,7 @@ fn percent_decode(s: &str) -> Result<String, NumberError> {
         }
     }
     String::from_utf8(out)
+        .map(std::borrow::Cow::Owned)
         .map_err(|_| NumberError::NotANumber(format!("{s:?} is not UTF-8 once decoded")))
 }
 
@@ -188,32 +191,41 @@ fn local_verdict(text: &str, plan: &DialplanConfig, rule: Option<usize>) -> Numb
     }
 }
 
-/// Runs a dialled string through the dial plan (SPEC §3, §10.4).
-pub fn normalize(dialled: String, plan: &DialplanConfig) -> Result<Normalized, NumberError> {
-    if dialled.starts_with('+') {
-        check_global(&dialled, plan)?;
-        return Ok(Normalized {
-            e164: dialled,
-            rule: None,
-        });
+/// Runs the dialled text through the dial plan in place (SPEC §3, §10.4): on success
+/// `text` is `+digits` and the result names the rule that made it, if one did.
+pub fn normalize_in_place(
+    text: &mut String,
+    plan: &DialplanConfig,
+) -> Result<Option<usize>, NumberError> {
+    if text.starts_with('+') {
+        check_global(text, plan)?;
+        return Ok(None);
     }
     for (i, rule) in plan.rules.iter().enumerate() {
-        if rule.pattern.is_match(&dialled) {
+        if rule.pattern.is_match(text) {
             let out = rule
                 .pattern
-                .replace(&dialled, rule.replace.as_str())
+                .replace(text, rule.replace.as_str())
                 .into_owned();
             if out.starts_with('+') {
                 check_global(&out, plan)?;
-                return Ok(Normalized {
-                    e164: out,
-                    rule: Some((i, dialled)),
-                });
+                *text = out;
+                return Ok(Some(i));
             }
             return Err(local_verdict(&out, plan, Some(i)));
         }
     }
-    Err(local_verdict(&dialled, plan, None))
+    Err(local_verdict(text, plan, None))
+}
+
+/// Runs a dialled string through the dial plan (SPEC §3, §10.4).
+pub fn normalize(mut dialled: String, plan: &DialplanConfig) -> Result<Normalized, NumberError> {
+    let original = dialled.clone();
+    let rule = normalize_in_place(&mut dialled, plan)?;
+    Ok(Normalized {
+        e164: dialled,
+        rule: rule.map(|i| (i, original)),
+    })
 }
 
 #[cfg(test)]
