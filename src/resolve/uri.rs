@@ -37,7 +37,7 @@ impl Uri<'_> {
 /// bytes for sip/sips: DDDS checks every result it produces with this.
 pub fn parse(s: &str) -> Option<Uri<'_>> {
     let b = s.as_bytes();
-    let colon = b.iter().position(|&c| c == b':')?;
+    let colon = memchr::memchr(b':', b)?;
     let (scheme_bytes, rest_bytes) = (&b[..colon], &b[colon + 1..]);
     let (&first, tail) = scheme_bytes.split_first()?;
     if !first.is_ascii_alphabetic()
@@ -66,17 +66,14 @@ pub fn parse(s: &str) -> Option<Uri<'_>> {
         if has_bad_byte(rest_bytes) {
             return None;
         }
-        let end = rest_bytes
-            .iter()
-            .position(|&c| c == b'?')
-            .unwrap_or(rest_bytes.len());
-        let at = rest_bytes[..end].iter().rposition(|&c| c == b'@');
+        let end = memchr::memchr(b'?', rest_bytes).unwrap_or(rest_bytes.len());
+        let at = memchr::memrchr(b'@', &rest_bytes[..end]);
         let host_start = at.map_or(0, |i| i + 1);
         if at == Some(0) {
             return None;
         }
         let hostpart = &rest_bytes[host_start..end];
-        let semi = hostpart.iter().position(|&c| c == b';');
+        let semi = memchr::memchr(b';', hostpart);
         let host_end = host_start + semi.unwrap_or(hostpart.len());
         let hostport = &rest[host_start..host_end];
         if !valid_hostport(hostport) {
@@ -152,7 +149,7 @@ fn valid_hostport(hp: &str) -> bool {
         };
     }
     let b = hp.as_bytes();
-    let host_len = b.iter().position(|&c| c == b':').unwrap_or(b.len());
+    let host_len = memchr::memchr(b':', b).unwrap_or(b.len());
     let host = &b[..host_len];
     // Branch-free over the host, so it vectorizes.
     if host.is_empty() || !host.iter().fold(true, |ok, &c| ok & HOST_CHAR[c as usize]) {
