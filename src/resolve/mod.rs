@@ -138,8 +138,8 @@ pub struct Decision {
     pub detail: std::borrow::Cow<'static, str>,
     pub contacts: Vec<Contact>,
     pub source: Source,
-    pub zone: Option<Arc<str>>,
-    pub suffix: Option<Arc<str>>,
+    pub zone: Option<String>,
+    pub suffix: Option<String>,
     /// Seconds the decision may be reused.
     pub ttl: u32,
     pub trace: Vec<TraceStep>,
@@ -153,6 +153,8 @@ pub struct Decision {
 #[derive(Debug, Clone, Default)]
 struct Scratch {
     number: String,
+    zone: String,
+    suffix: String,
     candidates: Vec<Candidate>,
     spare_uris: Vec<String>,
 }
@@ -164,6 +166,14 @@ impl PartialEq for Scratch {
     }
 }
 impl Eq for Scratch {}
+
+/// Takes `buf`, fills it with `text` and returns it (no allocation once it has grown).
+fn refill(buf: &mut String, text: &str) -> String {
+    let mut s = std::mem::take(buf);
+    s.clear();
+    s.push_str(text);
+    s
+}
 
 /// Contact strings kept for reuse, at most.
 const SPARE_URIS: usize = 32;
@@ -203,8 +213,12 @@ impl Decision {
             }
         }
         self.source = Source::None;
-        self.zone = None;
-        self.suffix = None;
+        if let Some(z) = self.zone.take() {
+            self.scratch.zone = z;
+        }
+        if let Some(sfx) = self.suffix.take() {
+            self.scratch.suffix = sfx;
+        }
         self.ttl = 0;
         self.trace.clear();
     }
@@ -595,8 +609,10 @@ impl Router {
                     }
                     if added > 0 {
                         d.source = Source::Local;
-                        d.zone = Some(zone.origin_text.clone());
-                        d.suffix = Some(suffix_text.clone());
+                        // Copied into recycled buffers: sharing the zone's Arc would make
+                        // every SIP worker write the same reference count.
+                        d.zone = Some(refill(&mut d.scratch.zone, &zone.origin_text));
+                        d.suffix = Some(refill(&mut d.scratch.suffix, suffix_text));
                         break;
                     }
                 }
