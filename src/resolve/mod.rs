@@ -527,33 +527,42 @@ impl Router {
                 }
                 s
             };
+            // The trace entry for this lookup (built only when tracing).
+            let step = |via, zone: Option<&Zone>, result, ttl, records, note: Option<&str>| {
+                TraceStep::Lookup {
+                    suffix: suffix.to_string(),
+                    domain: domain(),
+                    via,
+                    zone: zone.map(|z| z.origin.to_string()),
+                    result,
+                    ttl,
+                    records,
+                    note: note.map(str::to_string),
+                }
+            };
             match answer {
                 LocalAnswer::NotLocal => {
                     if trace {
-                        d.trace.push(TraceStep::Lookup {
-                            suffix: suffix.to_string(),
-                            domain: domain(),
-                            via: "upstream",
-                            zone: None,
-                            result: "not_queried",
-                            ttl: None,
-                            records: Vec::new(),
-                            note: Some("no local zone holds this name and no upstream ENUM resolver is configured".into()),
-                        });
+                        d.trace.push(step(
+                            "upstream",
+                            None,
+                            "not_queried",
+                            None,
+                            Vec::new(),
+                            Some("no local zone holds this name and no upstream ENUM resolver is configured"),
+                        ));
                     }
                 }
                 LocalAnswer::Delegated { zone } => {
                     if trace {
-                        d.trace.push(TraceStep::Lookup {
-                            suffix: suffix.to_string(),
-                            domain: domain(),
-                            via: "local",
-                            zone: Some(zone.origin.to_string()),
-                            result: "delegated",
-                            ttl: None,
-                            records: Vec::new(),
-                            note: Some("the name is delegated away from the local zone and no upstream ENUM resolver is configured".into()),
-                        });
+                        d.trace.push(step(
+                            "local",
+                            Some(zone),
+                            "delegated",
+                            None,
+                            Vec::new(),
+                            Some("the name is delegated away from the local zone and no upstream ENUM resolver is configured"),
+                        ));
                     }
                 }
                 LocalAnswer::Negative {
@@ -563,16 +572,15 @@ impl Router {
                 } => {
                     negative_ttl = negative_ttl.min(ttl);
                     if trace {
-                        d.trace.push(TraceStep::Lookup {
-                            suffix: suffix.to_string(),
-                            domain: domain(),
-                            via: "local",
-                            zone: Some(zone.origin.to_string()),
-                            result: if nxdomain { "nxdomain" } else { "nodata" },
-                            ttl: Some(ttl),
-                            records: Vec::new(),
-                            note: None,
-                        });
+                        let result = if nxdomain { "nxdomain" } else { "nodata" };
+                        d.trace.push(step(
+                            "local",
+                            Some(zone),
+                            result,
+                            Some(ttl),
+                            Vec::new(),
+                            None,
+                        ));
                     }
                 }
                 LocalAnswer::Records {
@@ -587,19 +595,13 @@ impl Router {
                         Name::root()
                     };
                     if trace {
-                        d.trace.push(TraceStep::Lookup {
-                            suffix: suffix.to_string(),
-                            domain: domain_name.to_string(),
-                            via: "local",
-                            zone: Some(zone.origin.to_string()),
-                            result: if wildcard { "wildcard" } else { "answer" },
-                            ttl: Some(ttl),
-                            records: rdatas
-                                .iter()
-                                .map(|r| crate::zone::rdata_presentation(TYPE_NAPTR, r))
-                                .collect(),
-                            note: None,
-                        });
+                        let result = if wildcard { "wildcard" } else { "answer" };
+                        let records = rdatas
+                            .iter()
+                            .map(|r| crate::zone::rdata_presentation(TYPE_NAPTR, r))
+                            .collect();
+                        d.trace
+                            .push(step("local", Some(zone), result, Some(ttl), records, None));
                     }
                     let mut source = LocalSource { zones: &zones };
                     let added =
