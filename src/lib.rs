@@ -10,4 +10,5 @@ pub mod config;
 pub mod naptr;
 pub mod resolve;
 pub mod server;
+pub mod sip;
 pub mod zone;
