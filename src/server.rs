@@ -1,9 +1,11 @@
 //! The running service: start-up, signals, reload and shutdown (SPEC §2 `serve`).
 //!
-//! Owns: the process lifecycle. SIGHUP re-reads the configuration file's zones and dial
-//! plan and swaps them in (a zone that fails to load keeps its previous copy, all or
-//! nothing); SIGINT/SIGTERM end the process with exit 0. The SIP, DNS and admin
-//! listeners attach here as they are built (issues 3, 5 and 6).
+//! Owns: the process lifecycle. Binds the SIP listeners at start (a bind failure ends
+//! the process with exit 1 naming the address); SIGHUP re-reads the configuration file's
+//! zones and dial plan and swaps them in (a zone that fails to load keeps its previous
+//! copy, all or nothing); SIGINT/SIGTERM stop accepting, let every task finish the
+//! message in hand, and exit 0. The DNS and admin listeners attach here as they are
+//! built (issues 5 and 6).
 //!
 //! Must not touch: routing rules or zone contents; it only swaps what other modules load.
 
@@ -54,6 +56,27 @@ pub fn reload(config_file: Option<&std::path::Path>, router: &Router) -> usize {
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
+    let sockets = match crate::sip::transport::bind(&config.sip.listen).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot bind a sip.listen address: {e}");
+            eprintln!("enroute: cannot bind a sip.listen address: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let shared = Arc::new(crate::sip::transport::Shared {
+        router: router.clone(),
+        settings: crate::sip::redirect::Settings {
+            allow: config.sip.allow.clone(),
+            server: format!("enroute/{}", env!("CARGO_PKG_VERSION")),
+        },
+        tag_key: std::collections::hash_map::RandomState::new(),
+        max_message_bytes: config.sip.max_message_bytes,
+        tcp_idle: std::time::Duration::from_secs(config.sip.tcp_idle_s),
+        stats: Default::default(),
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let sip = tokio::spawn(crate::sip::transport::serve(sockets, shared, stopped));
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
@@ -64,7 +87,7 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
     };
     tracing::info!(
         config = %config.file.as_ref().map_or("(built-in defaults)".to_string(), |p| p.display().to_string()),
-        "enroute {} ready: routing core loaded (SIP, DNS and admin listeners are not part of this build yet)",
+        "enroute {} ready (the DNS and admin listeners are not part of this build yet)",
         env!("CARGO_PKG_VERSION")
     );
     loop {
@@ -79,6 +102,13 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
             _ = int.recv() => break,
         }
     }
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: no new messages, finishing those in hand");
+    let _ = stop.send(true);
+    if tokio::time::timeout(std::time::Duration::from_secs(10), sip)
+        .await
+        .is_err()
+    {
+        tracing::warn!("SIP tasks did not finish within 10 s");
+    }
     ExitCode::SUCCESS
 }

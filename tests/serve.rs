@@ -1,6 +1,8 @@
 //! `enroute serve` as an operator runs it: starts on a config, reloads zone files on
 //! SIGHUP (a bad file keeps the old copy), and exits 0 on SIGTERM.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -49,8 +51,10 @@ fn serve_reloads_on_sighup_and_exits_0_on_sigterm() {
     std::fs::write(dir.path().join("z.zone"), zone(1, "")).unwrap();
     std::fs::write(
         dir.path().join("e.toml"),
-        // free ports are not needed yet: this build binds no listener
-        "[[zone]]\norigin = \"2.3.6.1.4.4.e164.arpa.\"\nfile = \"z.zone\"\n[log]\nlevel = \"info\"\n",
+        format!(
+            "[sip]\nlisten = [\"udp:127.0.0.1:{}\"]\n[[zone]]\norigin = \"2.3.6.1.4.4.e164.arpa.\"\nfile = \"z.zone\"\n[log]\nlevel = \"info\"\n",
+            common::free_port()
+        ),
     )
     .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_enroute"))

@@ -3,3 +3,5 @@
 //! Submodules: [`message`] (framing and parsing).
 
 pub mod message;
+pub mod redirect;
+pub mod transport;

@@ -125,3 +125,81 @@ pub fn dns_query(port: u16, name: &str, qtype: u16) -> Option<hickory_proto::op:
     }
     None
 }
+
+/// A running `enroute serve` in a temp dir, killed on drop. Its stderr lines arrive on
+/// `log`.
+pub struct Enroute {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub sip_udp: u16,
+    pub sip_tcp: u16,
+    pub log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Enroute {
+    /// Starts the server with `extra` appended to a config that listens for SIP on free
+    /// loopback ports and serves `zone_text` as `2.3.6.1.4.4.e164.arpa.`; waits until
+    /// SIP listens.
+    pub fn start(zone_text: &str, extra: &str) -> Enroute {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let (udp, tcp) = (free_port(), free_port());
+        std::fs::write(dir.path().join("z.zone"), zone_text).unwrap();
+        let config = format!(
+            "[sip]\nlisten = [\"udp:127.0.0.1:{udp}\", \"tcp:127.0.0.1:{tcp}\"]\n{extra}\n\
+             [[zone]]\norigin = \"2.3.6.1.4.4.e164.arpa.\"\nfile = \"z.zone\"\n"
+        );
+        std::fs::write(dir.path().join("e.toml"), config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_enroute"))
+            .args(["serve", "--config", "e.toml"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let server = Enroute {
+            child,
+            dir,
+            sip_udp: udp,
+            sip_tcp: tcp,
+            log,
+        };
+        server.wait_for("ready");
+        server
+    }
+
+    /// Waits up to 20 s for a log line containing `needle`.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?} within 20 s"),
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Enroute {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,234 @@
+//! SIP over UDP and TCP: sockets, framing, limits and shutdown.
+//!
+//! Owns: one task per UDP socket (a datagram is a message; over `sip.max_message_bytes`
+//! it is dropped and counted), one task per TCP listener and per connection
+//! (Content-Length framing, several messages per read, messages split across reads,
+//! `sip.tcp_idle_s`, 513 then close for an oversized message, a connection limit), and
+//! stopping all of them on shutdown after the message in hand.
+//!
+//! Must not touch: what the answer is (see `sip::redirect`). No lock is held across an
+//! await: each task owns its buffers and its [`Handler`].
+
+use super::redirect::{Handler, Outcome, Settings};
+use crate::config::{Listen, Transport};
+use crate::resolve::Router;
+use std::collections::hash_map::RandomState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::watch;
+
+/// Most TCP connections at once; more wait in the kernel's accept queue.
+const MAX_CONNECTIONS: usize = 4096;
+
+/// Counters the metrics layer will export.
+#[derive(Default)]
+pub struct SipStats {
+    pub requests: AtomicU64,
+    pub responses: AtomicU64,
+    pub dropped: AtomicU64,
+    pub oversized: AtomicU64,
+}
+
+/// Everything the SIP tasks share.
+pub struct Shared {
+    pub router: Arc<Router>,
+    pub settings: Settings,
+    pub tag_key: RandomState,
+    pub max_message_bytes: usize,
+    pub tcp_idle: Duration,
+    pub stats: SipStats,
+}
+
+/// Binds every `sip.listen` entry; fails on the first that cannot be bound.
+pub async fn bind(listen: &[Listen]) -> std::io::Result<Vec<Bound>> {
+    let mut out = Vec::new();
+    for l in listen {
+        match l.transport {
+            Transport::Udp => out.push(Bound::Udp(UdpSocket::bind(l.addr).await?)),
+            Transport::Tcp => out.push(Bound::Tcp(TcpListener::bind(l.addr).await?)),
+            Transport::Tls => {
+                tracing::warn!(addr = %l.addr, "SIP over TLS is not in this build yet; listener skipped");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A bound socket, ready to serve.
+pub enum Bound {
+    Udp(UdpSocket),
+    Tcp(TcpListener),
+}
+
+/// Serves every socket until `shutdown` turns true; returns when all tasks have ended.
+pub async fn serve(sockets: Vec<Bound>, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in sockets {
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        match s {
+            Bound::Udp(sock) => {
+                tracing::info!(addr = %sock.local_addr().map_or("?".into(), |a| a.to_string()), "SIP listening on udp");
+                tasks.spawn(udp_loop(sock, shared, shutdown));
+            }
+            Bound::Tcp(l) => {
+                tracing::info!(addr = %l.local_addr().map_or("?".into(), |a| a.to_string()), "SIP listening on tcp");
+                tasks.spawn(tcp_accept(l, shared, shutdown));
+            }
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+fn count(shared: &Shared, outcome: &Outcome) {
+    match outcome {
+        Outcome::Reply { .. } => {
+            shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+            shared.stats.responses.fetch_add(1, Ordering::Relaxed);
+        }
+        Outcome::Drop(_) => {
+            shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut buf = vec![0u8; shared.max_message_bytes + 1];
+    let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key);
+    loop {
+        let (n, source) = tokio::select! {
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                // ICMP errors from earlier sends surface here on some systems: go on.
+                Err(_) => continue,
+            },
+            _ = shutdown.changed() => return,
+        };
+        if n > shared.max_message_bytes {
+            shared.stats.oversized.fetch_add(1, Ordering::Relaxed);
+            shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let Some((outcome, _)) = handler.handle(&buf[..n], source, false) else {
+            continue;
+        };
+        count(&shared, &outcome);
+        if let Outcome::Reply { bytes, dest, .. } = outcome {
+            let _ = sock.send_to(&bytes, dest).await;
+        }
+    }
+}
+
+async fn tcp_accept(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue; }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        conns.spawn(async move {
+            tcp_conn(stream, peer, shared, shutdown).await;
+            drop(permit);
+        });
+        while conns.try_join_next().is_some() {}
+    }
+    // Let connections finish the message in hand.
+    while conns.join_next().await.is_some() {}
+}
+
+async fn tcp_conn(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        // Answer every complete message in the buffer.
+        loop {
+            match handler.handle(&buf, peer, true) {
+                None => break,
+                Some((_, used)) if used > shared.max_message_bytes => {
+                    shared.stats.oversized.fetch_add(1, Ordering::Relaxed);
+                    let _ = stream.write_all(&too_large(&buf, &shared)).await;
+                    return;
+                }
+                Some((outcome, used)) => {
+                    count(&shared, &outcome);
+                    let close = matches!(outcome, Outcome::Drop(_))
+                        && used >= buf.len()
+                        && !buf.is_empty()
+                        && !buf.starts_with(b"ACK");
+                    if let Outcome::Reply { bytes, .. } = &outcome
+                        && stream.write_all(bytes).await.is_err()
+                    {
+                        return;
+                    }
+                    buf.drain(..used.min(buf.len()));
+                    if close || buf.is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+        if buf.len() > shared.max_message_bytes {
+            // Too large to ever complete: 513 when its start reads (SPEC §10.19), then close.
+            shared.stats.oversized.fetch_add(1, Ordering::Relaxed);
+            let _ = stream.write_all(&too_large(&buf, &shared)).await;
+            return;
+        }
+        let read = tokio::select! {
+            r = tokio::time::timeout(shared.tcp_idle, stream.read(&mut chunk)) => r,
+            _ = shutdown.changed() => return,
+        };
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// A 513 for an oversized message, built from its top Via and dialog headers.
+fn too_large(buf: &[u8], shared: &Shared) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&buf[..buf.len().min(8192)]);
+    let mut out = String::from("SIP/2.0 513 Message Too Large\r\n");
+    for line in text.split('\n').skip(1).map(|l| l.trim_end_matches('\r')) {
+        if line.is_empty() {
+            break;
+        }
+        let name = line.split(':').next().unwrap_or("").trim();
+        if ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str(&format!(
+        "Server: {}\r\nContent-Length: 0\r\n\r\n",
+        shared.settings.server
+    ));
+    out.into_bytes()
+}
