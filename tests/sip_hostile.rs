@@ -1,0 +1,398 @@
+//! Hostile SIP input against a running server (SPEC §4 "Wire input is hostile"): 46
+//! hand-written messages in the spirit of RFC 4475 (torture tests) and RFC 5118 (IPv6),
+//! must-accept and must-reject, each with the answer it must get (or none), then 10,000
+//! seeded random mutations of valid messages. Afterwards the server still answers a
+//! normal INVITE and its RSS stays bounded.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+const ZONE: &str = r#"$ORIGIN 2.3.6.1.4.4.e164.arpa.
+$TTL 300
+@ SOA ns.example. h.example. 1 3600 900 604800 60
+1.0.0.0.6.9 NAPTR 100 10 "u" "E2U+sip" "!^.*$!sip:alice@pbx.example.net!" .
+"#;
+
+const VIA: &str = "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK";
+
+/// (name, message, expected status; 0 = no answer)
+fn cases() -> Vec<(&'static str, String, u16)> {
+    let base = |extra: &str, branch: &str| {
+        format!(
+            "INVITE sip:+441632960001@example.net SIP/2.0\r\n{VIA}{branch};rport\r\nMax-Forwards: 70\r\n\
+             From: <sip:a@example.org>;tag=1\r\nTo: <sip:+441632960001@example.net>\r\n\
+             Call-ID: {branch}@example.org\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+    };
+    let replace = |from: &str, to: &str, branch: &str| base("", branch).replace(from, to);
+    vec![
+        // must accept (RFC 4475 §3.1.1 spirit)
+        ("plain", base("", "h01"), 302),
+        (
+            "compact forms",
+            format!(
+                "INVITE sip:+441632960001@example.net SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKh02;rport\r\nf: <sip:a@example.org>;tag=1\r\nt: <sip:b@example.net>\r\ni: h02@x\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n"
+            ),
+            302,
+        ),
+        (
+            "lower-case names",
+            base("", "h03")
+                .replace("Call-ID", "call-id")
+                .replace("CSeq", "cseq")
+                .replace("From", "from"),
+            302,
+        ),
+        (
+            "upper-case names",
+            base("", "h04")
+                .replace("Call-ID", "CALL-ID")
+                .replace("Max-Forwards", "MAX-FORWARDS"),
+            302,
+        ),
+        (
+            "folded header",
+            base("Subject: a\r\n  folded\r\n\tsubject\r\n", "h05"),
+            302,
+        ),
+        (
+            "folded Via",
+            replace(";rport\r\n", ";rport\r\n  ;received=1.2.3.4\r\n", "h06"),
+            302,
+        ),
+        (
+            "space before colon",
+            replace("Call-ID:", "Call-ID   :", "h07"),
+            302,
+        ),
+        (
+            "no space after colon",
+            replace("CSeq: 1", "CSeq:1", "h08"),
+            302,
+        ),
+        (
+            "multiple Via values",
+            replace(
+                ";rport\r\n",
+                ";rport, SIP/2.0/TCP [2001:db8::1]:5061;branch=z9hG4bKx\r\n",
+                "h09",
+            ),
+            302,
+        ),
+        (
+            "IPv6 sent-by (RFC 5118)",
+            replace("127.0.0.1:5060", "[2001:db8::9:1]:5060", "h10"),
+            302,
+        ),
+        (
+            "IPv6 in R-URI host",
+            replace(
+                "sip:+441632960001@example.net SIP",
+                "sip:+441632960001@[2001:db8::10] SIP",
+                "h11",
+            ),
+            302,
+        ),
+        (
+            "escaped user",
+            replace(
+                "sip:+441632960001@example.net SIP",
+                "sip:%2B441632960001@example.net SIP",
+                "h12",
+            ),
+            302,
+        ),
+        (
+            "visual separators",
+            replace(
+                "sip:+441632960001@example.net SIP",
+                "sip:+44-1632-960-001@example.net SIP",
+                "h13",
+            ),
+            302,
+        ),
+        (
+            "tel R-URI",
+            replace(
+                "sip:+441632960001@example.net SIP",
+                "tel:+441632960001 SIP",
+                "h14",
+            ),
+            302,
+        ),
+        (
+            "quoted display name with comma",
+            replace("From: <", "From: \"Smith, J \\\"x\\\"\" <", "h15"),
+            302,
+        ),
+        (
+            "unknown headers",
+            base("X-Weird: ;;;,,,\"\r\nP-Foo: \x7e\r\n", "h16"),
+            302,
+        ),
+        (
+            "body with Content-Length",
+            base("Content-Type: application/sdp\r\n", "h17").replace(
+                "Content-Length: 0\r\n\r\n",
+                "Content-Length: 5\r\n\r\nv=0\r\n",
+            ),
+            302,
+        ),
+        (
+            "Max-Forwards 0",
+            replace("Max-Forwards: 70", "Max-Forwards: 0", "h18"),
+            302,
+        ),
+        (
+            "no Max-Forwards",
+            replace("Max-Forwards: 70\r\n", "", "h19"),
+            302,
+        ),
+        (
+            "To already tagged",
+            replace(
+                "To: <sip:+441632960001@example.net>",
+                "To: <sip:+441632960001@example.net>;tag=abc",
+                "h20",
+            ),
+            302,
+        ),
+        (
+            "RFC 2543 branch",
+            replace("branch=z9hG4bKh21", "branch=1", "h21"),
+            302,
+        ),
+        ("LF line ends", base("", "h22").replace("\r\n", "\n"), 302),
+        ("leading CRLF", format!("\r\n\r\n{}", base("", "h23")), 302),
+        (
+            "sips R-URI, sip-only routes",
+            replace(
+                "INVITE sip:+441632960001",
+                "INVITE sips:+441632960001",
+                "h24",
+            ),
+            404,
+        ),
+        (
+            "OPTIONS",
+            base("", "h25")
+                .replace("INVITE sip:", "OPTIONS sip:")
+                .replace("1 INVITE", "1 OPTIONS"),
+            200,
+        ),
+        (
+            "Require on CANCEL ignored",
+            base("Require: 100rel\r\n", "h26")
+                .replace("INVITE sip:", "CANCEL sip:")
+                .replace("1 INVITE", "1 CANCEL"),
+            481,
+        ),
+        // must reject (RFC 4475 §3.1.2, §3.3 spirit)
+        (
+            "CSeq method mismatch",
+            replace("CSeq: 1 INVITE", "CSeq: 1 ACK", "r01"),
+            400,
+        ),
+        (
+            "CSeq not a number",
+            replace("CSeq: 1 INVITE", "CSeq: one INVITE", "r02"),
+            400,
+        ),
+        (
+            "CSeq too large",
+            replace("CSeq: 1 INVITE", "CSeq: 99999999999 INVITE", "r03"),
+            400,
+        ),
+        (
+            "missing From",
+            replace("From: <sip:a@example.org>;tag=1\r\n", "", "r04"),
+            400,
+        ),
+        (
+            "missing To",
+            replace("To: <sip:+441632960001@example.net>\r\n", "", "r05"),
+            400,
+        ),
+        (
+            "missing CSeq",
+            replace("CSeq: 1 INVITE\r\n", "", "r06"),
+            400,
+        ),
+        (
+            "duplicate Call-ID",
+            base("Call-ID: other@x\r\n", "r07"),
+            400,
+        ),
+        (
+            "duplicate Content-Length",
+            base("Content-Length: 0\r\n", "r08"),
+            400,
+        ),
+        (
+            "negative Content-Length",
+            replace("Content-Length: 0", "Content-Length: -5", "r09"),
+            400,
+        ),
+        (
+            "Content-Length longer than body",
+            replace("Content-Length: 0", "Content-Length: 9999", "r10"),
+            400,
+        ),
+        (
+            "Max-Forwards above 255",
+            replace("Max-Forwards: 70", "Max-Forwards: 300", "r11"),
+            400,
+        ),
+        (
+            "Max-Forwards not a number",
+            replace("Max-Forwards: 70", "Max-Forwards: seventy", "r12"),
+            400,
+        ),
+        (
+            "space in Request-URI",
+            replace(
+                "sip:+441632960001@example.net SIP",
+                "sip:+44163296 0001@example.net SIP",
+                "r13",
+            ),
+            400,
+        ),
+        ("header without colon", base("NoColonHere\r\n", "r14"), 400),
+        (
+            "SIP/3.0",
+            replace("SIP/2.0\r\nVia", "SIP/3.0\r\nVia", "r15"),
+            505,
+        ),
+        (
+            "unknown scheme",
+            replace(
+                "sip:+441632960001@example.net SIP",
+                "http://example.net SIP",
+                "r16",
+            ),
+            416,
+        ),
+        (
+            "unknown Require",
+            base("Require: nothing-known\r\n", "r17"),
+            420,
+        ),
+        (
+            "unknown method",
+            base("", "r18")
+                .replace("INVITE sip:", "NEWMETHOD sip:")
+                .replace("1 INVITE", "1 NEWMETHOD"),
+            501,
+        ),
+        // dropped
+        (
+            "no Via",
+            replace(&format!("{VIA}r19;rport\r\n"), "", "r19"),
+            0,
+        ),
+        (
+            "response",
+            "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKz\r\n\r\n".into(),
+            0,
+        ),
+        ("binary garbage", "\u{0}\u{1}\u{2}\u{3}".into(), 0),
+        (
+            "ACK",
+            base("", "r20")
+                .replace("INVITE sip:", "ACK sip:")
+                .replace("1 INVITE", "1 ACK"),
+            0,
+        ),
+    ]
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn hostile_messages_get_their_answers_and_mutations_never_hurt() {
+    let server = common::Enroute::start(ZONE, "");
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let dest = ("127.0.0.1", server.sip_udp);
+    let mut buf = vec![0u8; 65536];
+    let cases = cases();
+    assert!(cases.len() >= 40);
+    let mut failures = Vec::new();
+    for (name, msg, want) in &cases {
+        sock.send_to(msg.as_bytes(), dest).unwrap();
+        let got = match sock.recv(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n])
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1),
+            Err(_) => 0,
+        };
+        if got != *want {
+            failures.push(format!("{name}: want {want}, got {got}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    // 10,000 seeded mutations of the valid messages; answers are drained, not checked.
+    let valid: Vec<&String> = cases.iter().filter(|c| c.2 == 302).map(|c| &c.1).collect();
+    let mut x: u64 = 0x5151_2026;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    sock.set_nonblocking(true).unwrap();
+    let rss_before = rss_kb(server.pid());
+    for i in 0..10_000 {
+        let mut m = valid[i % valid.len()].as_bytes().to_vec();
+        for _ in 0..1 + next() % 6 {
+            let pos = (next() as usize) % (m.len() + 1);
+            match next() % 5 {
+                0 if pos < m.len() => {
+                    m.remove(pos);
+                }
+                1 => m.insert(pos, next() as u8),
+                2 if pos < m.len() => m[pos] = b"\r\n:;,<>\"\\ @%0"[(next() % 13) as usize],
+                3 => {
+                    let end = (pos + (next() as usize % 200)).min(m.len());
+                    let chunk = m[pos..end].to_vec();
+                    m.splice(pos..pos, chunk);
+                }
+                _ => m.truncate(pos),
+            }
+        }
+        let _ = sock.send_to(&m, dest);
+        if i % 64 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+            while sock.recv(&mut buf).is_ok() {}
+        }
+    }
+    sock.set_nonblocking(false).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    while sock.recv(&mut buf).is_ok() {}
+
+    // still alive and answering
+    let ok = cases[0].1.replace("z9hG4bKh01", "z9hG4bKafter");
+    sock.send_to(ok.as_bytes(), dest).unwrap();
+    let n = sock
+        .recv(&mut buf)
+        .expect("the server answers after the mutations");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 302"));
+    let rss_after = rss_kb(server.pid());
+    assert!(
+        rss_after < rss_before + 20_000,
+        "RSS grew from {rss_before} kB to {rss_after} kB"
+    );
+}
