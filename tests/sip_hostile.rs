@@ -32,9 +32,7 @@ fn cases() -> Vec<(&'static str, String, u16)> {
         ("plain", base("", "h01"), 302),
         (
             "compact forms",
-            format!(
-                "INVITE sip:+441632960001@example.net SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKh02;rport\r\nf: <sip:a@example.org>;tag=1\r\nt: <sip:b@example.net>\r\ni: h02@x\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n"
-            ),
+            "INVITE sip:+441632960001@example.net SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKh02;rport\r\nf: <sip:a@example.org>;tag=1\r\nt: <sip:b@example.net>\r\ni: h02@x\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n".to_string(),
             302,
         ),
         (
