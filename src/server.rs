@@ -66,6 +66,7 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
     };
     let shared = Arc::new(crate::sip::transport::Shared {
         router: router.clone(),
+        max_transactions: config.sip.max_transactions,
         settings: crate::sip::redirect::Settings {
             allow: config.sip.allow.clone(),
             server: format!("enroute/{}", env!("CARGO_PKG_VERSION")),

@@ -413,3 +413,79 @@ fn tcp_oversized_message_gets_513_and_close() {
         302
     );
 }
+
+#[test]
+fn udp_final_answer_retransmitted_until_ack() {
+    let server = common::Enroute::start(ZONE, GATEWAY);
+    let c = Udp::new(server.sip_udp);
+    let p = c.port();
+    let invite = request("INVITE", "sip:+441632960001@example.net", p, "g1", "");
+    let first = c.ask(&invite);
+    assert_eq!(status(&first), 302);
+    // Timer G: the same bytes again after T1 (500 ms), then after 2·T1
+    let t0 = std::time::Instant::now();
+    let again = c.recv().expect("retransmitted on Timer G");
+    assert_eq!(again, first, "retransmissions are byte-identical");
+    let dt = t0.elapsed();
+    assert!(
+        dt >= Duration::from_millis(300) && dt <= Duration::from_millis(900),
+        "{dt:?}"
+    );
+    let third = c.recv().expect("second retransmission");
+    assert_eq!(third, first);
+    // the ACK (same branch, RFC 3261 §17.1.1.3) stops them
+    c.send(&request(
+        "ACK",
+        "sip:+441632960001@example.net",
+        p,
+        "g1",
+        "",
+    ));
+    let sock = &c.sock;
+    sock.set_read_timeout(Some(Duration::from_millis(2500)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    // one retransmission may already be in flight when the ACK arrives
+    let mut late = 0;
+    while sock.recv(&mut buf).is_ok() {
+        late += 1;
+        assert!(late <= 1, "retransmissions continued after the ACK");
+    }
+
+    // RFC 2543 branch: matched on Call-ID, From tag and CSeq
+    let old = request("INVITE", "sip:+441632960001@example.net", p, "g2", "")
+        .replace("branch=z9hG4bKg2", "branch=2543x");
+    assert_eq!(status(&c.ask(&old)), 302);
+    let ack = request("ACK", "sip:+441632960001@example.net", p, "g2", "")
+        .replace("branch=z9hG4bKg2", "branch=2543y");
+    c.send(&ack);
+    sock.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let mut late = 0;
+    while sock.recv(&mut buf).is_ok() {
+        late += 1;
+        assert!(late <= 1, "RFC 2543 ACK did not stop retransmissions");
+    }
+}
+
+#[test]
+fn overload_answers_503_with_retry_after() {
+    let server = common::Enroute::start(ZONE, "max_transactions = 2\n");
+    let c = Udp::new(server.sip_udp);
+    let p = c.port();
+    let mut statuses = Vec::new();
+    for b in ["l1", "l2", "l3"] {
+        let r = c.ask(&request(
+            "INVITE",
+            "sip:+441632960001@example.net",
+            p,
+            b,
+            "",
+        ));
+        if status(&r) == 503 {
+            assert_eq!(header(&r, "Retry-After"), ["5"]);
+        }
+        statuses.push(status(&r));
+    }
+    assert_eq!(statuses, [302, 302, 503]);
+}

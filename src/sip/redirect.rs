@@ -64,10 +64,17 @@ impl Drop {
 #[derive(Debug)]
 pub enum Outcome {
     /// Send these bytes (to `dest` over UDP; on the same connection otherwise).
+    /// `invite_tx` identifies the INVITE server transaction a final answer belongs to,
+    /// for retransmission until ACK over UDP (RFC 3261 §17.2.1).
     Reply {
         bytes: Vec<u8>,
         dest: SocketAddr,
         status: u16,
+        invite_tx: Option<u64>,
+    },
+    /// An ACK for the INVITE transaction `tx`: stop retransmitting; never answered.
+    Ack {
+        tx: u64,
     },
     Drop(Drop),
 }
@@ -87,6 +94,9 @@ pub struct Handler<'r> {
     /// Key for deterministic To-tags (random per process).
     pub tag_key: &'r std::collections::hash_map::RandomState,
     decision: Decision,
+    /// Set by the transport when it holds `sip.max_transactions` INVITE transactions:
+    /// new INVITEs get 503 with Retry-After instead of growing state.
+    pub overloaded: bool,
 }
 
 impl<'r> Handler<'r> {
@@ -100,6 +110,7 @@ impl<'r> Handler<'r> {
             settings,
             tag_key,
             decision: Decision::default(),
+            overloaded: false,
         }
     }
 
@@ -139,11 +150,16 @@ impl<'r> Handler<'r> {
             return Outcome::Drop(Drop::NoVia);
         };
         if !self.allowed(source) {
-            return if is_ack {
-                Outcome::Drop(Drop::Denied)
-            } else {
-                self.reply(req, source, 403, "Forbidden", &[])
-            };
+            if is_ack {
+                return Outcome::Drop(Drop::Denied);
+            }
+            // No transaction state for sources we do not serve: a spoofed source must
+            // not make us retransmit toward it.
+            let mut out = self.reply(req, source, 403, "Forbidden", &[]);
+            if let Outcome::Reply { invite_tx, .. } = &mut out {
+                *invite_tx = None;
+            }
+            return out;
         }
         if !req.version.eq_ignore_ascii_case("SIP/2.0") {
             return if is_ack {
@@ -160,7 +176,9 @@ impl<'r> Handler<'r> {
             };
         }
         if is_ack {
-            return Outcome::Drop(Drop::Ack);
+            return Outcome::Ack {
+                tx: self.tx_key(req),
+            };
         }
         if req.method != "CANCEL" {
             let unsupported: Vec<String> = req
@@ -178,6 +196,13 @@ impl<'r> Handler<'r> {
             }
         }
         match req.method {
+            "INVITE" if self.overloaded => self.reply(
+                req,
+                source,
+                503,
+                "Service Unavailable",
+                &["Retry-After: 5\r\n"],
+            ),
             "INVITE" => {
                 self.router.route_into(req.uri, false, &mut self.decision);
                 let d = std::mem::take(&mut self.decision);
@@ -220,6 +245,43 @@ impl<'r> Handler<'r> {
                 &[&format!("Allow: {ALLOW}\r\n")],
             ),
         }
+    }
+
+    /// Identifies an INVITE server transaction and the ACK that ends it: the top Via's
+    /// branch and sent-by when the branch has RFC 3261's magic cookie (the ACK to a
+    /// non-2xx answer reuses the INVITE's branch, §17.1.1.3), else RFC 2543 matching on
+    /// Call-ID, From tag and CSeq number (§17.2.3).
+    pub fn tx_key(&self, req: &Request<'_>) -> u64 {
+        let vias = req.vias();
+        let top = vias.first().map(|v| v.as_ref()).unwrap_or("");
+        let mut h = self.tag_key.build_hasher();
+        match message::param(top, "branch").filter(|b| b.starts_with("z9hG4bK")) {
+            Some(branch) => {
+                h.write(b"3261");
+                h.write(branch.as_bytes());
+                h.write_u8(0);
+                h.write(top.split(';').next().unwrap_or("").as_bytes());
+            }
+            None => {
+                h.write(b"2543");
+                for n in [Name::CallId, Name::From] {
+                    let v = req.header(n).map(|h| h.value()).unwrap_or_default();
+                    let part = if n == Name::From {
+                        message::param(&v, "tag").unwrap_or("").to_string()
+                    } else {
+                        v.to_string()
+                    };
+                    h.write(part.as_bytes());
+                    h.write_u8(0);
+                }
+                let cseq = req
+                    .header(Name::CSeq)
+                    .map(|h| h.value())
+                    .unwrap_or_default();
+                h.write(cseq.split_whitespace().next().unwrap_or("").as_bytes());
+            }
+        }
+        h.finish()
     }
 
     /// A deterministic To-tag: the same request (and its retransmissions) gets the same
@@ -285,10 +347,12 @@ impl<'r> Handler<'r> {
             "Server: {}\r\nContent-Length: 0\r\n\r\n",
             self.settings.server
         );
+        let invite_tx = (req.method == "INVITE" && status >= 200).then(|| self.tx_key(req));
         Outcome::Reply {
             bytes: out.into_bytes(),
             dest,
             status,
+            invite_tx,
         }
     }
 
@@ -342,6 +406,7 @@ impl<'r> Handler<'r> {
             bytes,
             dest,
             status: 400,
+            invite_tx: None,
         }
     }
 }

@@ -9,7 +9,7 @@
 //! Must not touch: what the answer is (see `sip::redirect`). No lock is held across an
 //! await: each task owns its buffers and its [`Handler`].
 
-use super::redirect::{Handler, Outcome, Settings};
+use super::redirect::{Drop, Handler, Outcome, Settings};
 use crate::config::{Listen, Transport};
 use crate::resolve::Router;
 use std::collections::hash_map::RandomState;
@@ -31,11 +31,15 @@ pub struct SipStats {
     pub responses: AtomicU64,
     pub dropped: AtomicU64,
     pub oversized: AtomicU64,
+    /// Final INVITE answers re-sent on Timer G.
+    pub retransmissions: AtomicU64,
 }
 
 /// Everything the SIP tasks share.
 pub struct Shared {
     pub router: Arc<Router>,
+    /// INVITE transactions held per UDP socket before new INVITEs get 503.
+    pub max_transactions: usize,
     pub settings: Settings,
     pub tag_key: RandomState,
     pub max_message_bytes: usize,
@@ -90,24 +94,111 @@ fn count(shared: &Shared, outcome: &Outcome) {
             shared.stats.requests.fetch_add(1, Ordering::Relaxed);
             shared.stats.responses.fetch_add(1, Ordering::Relaxed);
         }
+        Outcome::Ack { .. } => {
+            shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+        }
         Outcome::Drop(_) => {
             shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
+/// RFC 3261 §17: T1, T2 and Timer H (64·T1).
+const T1: Duration = Duration::from_millis(500);
+const T2: Duration = Duration::from_secs(4);
+const TIMER_H: Duration = Duration::from_secs(32);
+
+/// A final INVITE answer sent over UDP and not yet acknowledged (RFC 3261 §17.2.1).
+struct Unacked {
+    bytes: Vec<u8>,
+    dest: SocketAddr,
+    interval: Duration,
+    next: tokio::time::Instant,
+    give_up: tokio::time::Instant,
+}
+
+/// The INVITE server transactions of one UDP socket: retransmission on Timer G until the
+/// ACK arrives or Timer H fires. Bounded by `sip.max_transactions`.
+#[derive(Default)]
+struct Transactions {
+    unacked: std::collections::HashMap<u64, Unacked>,
+    /// (when, transaction): entries whose time no longer matches are stale.
+    timers: std::collections::BinaryHeap<std::cmp::Reverse<(tokio::time::Instant, u64)>>,
+}
+
+impl Transactions {
+    fn start(&mut self, tx: u64, bytes: &[u8], dest: SocketAddr) {
+        if self.unacked.contains_key(&tx) {
+            return; // a retransmitted INVITE: the timers already run
+        }
+        let now = tokio::time::Instant::now();
+        let next = now + T1;
+        self.unacked.insert(
+            tx,
+            Unacked {
+                bytes: bytes.to_vec(),
+                dest,
+                interval: T1,
+                next,
+                give_up: now + TIMER_H,
+            },
+        );
+        self.timers.push(std::cmp::Reverse((next, tx)));
+    }
+
+    fn next_due(&self) -> Option<tokio::time::Instant> {
+        self.timers.peek().map(|std::cmp::Reverse((t, _))| *t)
+    }
+
+    /// Retransmits what is due; returns how many were sent.
+    async fn fire(&mut self, sock: &UdpSocket) -> u64 {
+        let now = tokio::time::Instant::now();
+        let mut sent = 0;
+        while let Some(std::cmp::Reverse((t, tx))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(u) = self.unacked.get_mut(&tx) else {
+                continue;
+            };
+            if u.next != t {
+                continue;
+            }
+            if now >= u.give_up {
+                self.unacked.remove(&tx);
+                continue;
+            }
+            let _ = sock.send_to(&u.bytes, u.dest).await;
+            sent += 1;
+            u.interval = (u.interval * 2).min(T2);
+            u.next = now + u.interval;
+            self.timers.push(std::cmp::Reverse((u.next, tx)));
+        }
+        sent
+    }
+}
+
 async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut buf = vec![0u8; shared.max_message_bytes + 1];
     let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key);
+    let mut txs = Transactions::default();
     loop {
+        let due = txs.next_due();
         let (n, source) = tokio::select! {
             r = sock.recv_from(&mut buf) => match r {
                 Ok(x) => x,
                 // ICMP errors from earlier sends surface here on some systems: go on.
                 Err(_) => continue,
             },
+            _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                let sent = txs.fire(&sock).await;
+                shared.stats.retransmissions.fetch_add(sent, Ordering::Relaxed);
+                continue;
+            }
             _ = shutdown.changed() => return,
         };
+        handler.overloaded = txs.unacked.len() >= shared.max_transactions;
         if n > shared.max_message_bytes {
             shared.stats.oversized.fetch_add(1, Ordering::Relaxed);
             shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -117,8 +208,22 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
             continue;
         };
         count(&shared, &outcome);
-        if let Outcome::Reply { bytes, dest, .. } = outcome {
-            let _ = sock.send_to(&bytes, dest).await;
+        match outcome {
+            Outcome::Reply {
+                bytes,
+                dest,
+                invite_tx,
+                ..
+            } => {
+                let _ = sock.send_to(&bytes, dest).await;
+                if let Some(tx) = invite_tx {
+                    txs.start(tx, &bytes, dest);
+                }
+            }
+            Outcome::Ack { tx } => {
+                txs.unacked.remove(&tx);
+            }
+            Outcome::Drop(_) => {}
         }
     }
 }
@@ -176,10 +281,12 @@ async fn tcp_conn(
                 }
                 Some((outcome, used)) => {
                     count(&shared, &outcome);
-                    let close = matches!(outcome, Outcome::Drop(_))
-                        && used >= buf.len()
-                        && !buf.is_empty()
-                        && !buf.starts_with(b"ACK");
+                    // After bytes that cannot be framed there is no way to find the
+                    // next message on this stream: close it.
+                    let close = matches!(
+                        outcome,
+                        Outcome::Drop(Drop::Garbage | Drop::Response | Drop::NoVia)
+                    );
                     if let Outcome::Reply { bytes, .. } = &outcome
                         && stream.write_all(bytes).await.is_err()
                     {
