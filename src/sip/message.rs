@@ -92,12 +92,19 @@ pub struct Header<'a> {
     pub raw_name: &'a str,
     /// The value as it stands, trimmed; may hold folded line breaks.
     raw_value: &'a str,
+    /// Whether continuation lines were joined into this header.
+    folded: bool,
 }
 
 impl<'a> Header<'a> {
     /// The value with folded lines joined by single spaces (borrowed when not folded).
+    #[inline]
     pub fn value(&self) -> Cow<'a, str> {
-        unfold(self.raw_value)
+        if self.folded {
+            unfold(self.raw_value)
+        } else {
+            Cow::Borrowed(self.raw_value)
+        }
     }
 }
 
@@ -178,12 +185,23 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
             ParseError::Garbage
         }
     })?;
-    // (offset in `head`, line without its line ending)
-    let mut lines = head.split_inclusive('\n').scan(0usize, |pos, raw| {
-        let at = *pos;
-        *pos += raw.len();
-        Some((at, raw.trim_end_matches(['\r', '\n'])))
-    });
+    // (offset in `head`, line without its line ending), split with memchr
+    let mut lines = {
+        let hb = head.as_bytes();
+        let mut pos = 0usize;
+        std::iter::from_fn(move || {
+            if pos >= hb.len() {
+                return None;
+            }
+            let at = pos;
+            let end = memchr::memchr(b'\n', &hb[pos..]).map_or(hb.len(), |p| pos + p + 1);
+            pos = end;
+            let mut line = &head[at..end];
+            line = line.strip_suffix('\n').unwrap_or(line);
+            line = line.strip_suffix('\r').unwrap_or(line);
+            Some((at, line))
+        })
+    };
     let (_, start) = lines.next().ok_or(ParseError::Garbage)?;
     if start.starts_with("SIP/") {
         return Err(ParseError::Response);
@@ -214,14 +232,17 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     }
 
     let mut headers: smallvec::SmallVec<[Header<'_>; 24]> = smallvec::SmallVec::new();
-    let mut current: Option<(usize, usize, &str, Name)> = None; // (value start, value end, name, kind)
+    let mut current: Option<(usize, usize, &str, Name, bool)> = None; // (value start, value end, name, kind, folded)
     for (line_start, line) in lines {
         if line.is_empty() {
             continue;
         }
         if line.starts_with([' ', '\t']) {
             match &mut current {
-                Some((_, e, _, _)) => *e = line_start + line.len(),
+                Some((_, e, _, _, folded)) => {
+                    *e = line_start + line.len();
+                    *folded = true;
+                }
                 None => return Err(ParseError::Bad("folded line before any header")),
             }
             continue;
@@ -240,6 +261,7 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
             line_start + line.len(),
             raw_name,
             name,
+            false,
         ));
     }
     push_header(&mut headers, head, current.take())?;
@@ -282,9 +304,9 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
 fn push_header<'a>(
     headers: &mut smallvec::SmallVec<[Header<'a>; 24]>,
     head: &'a str,
-    current: Option<(usize, usize, &'a str, Name)>,
+    current: Option<(usize, usize, &'a str, Name, bool)>,
 ) -> Result<(), ParseError> {
-    if let Some((s, e, raw_name, name)) = current {
+    if let Some((s, e, raw_name, name, folded)) = current {
         if headers.len() >= MAX_HEADERS {
             return Err(ParseError::Bad("too many header lines"));
         }
@@ -292,6 +314,7 @@ fn push_header<'a>(
             name,
             raw_name,
             raw_value: head[s..e].trim_matches([' ', '\t', '\r', '\n']),
+            folded,
         });
     }
     Ok(())
@@ -353,30 +376,35 @@ pub fn split_commas(v: &str) -> impl Iterator<Item = &str> {
 pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
     let b = value.as_bytes();
     let (mut quoted, mut angle) = (false, false);
+    // Start of the parameter being scanned (after its `;`), if any.
+    let mut start: Option<usize> = None;
     let mut i = 0;
-    let mut starts = Vec::new();
+    let check = |s: usize, e: usize| -> Option<&'v str> {
+        let p = value[s..e].trim();
+        let (n, v) = p
+            .split_once('=')
+            .map_or((p, ""), |(n, v)| (n.trim(), v.trim()));
+        n.eq_ignore_ascii_case(name).then_some(v)
+    };
     while i < b.len() {
         match b[i] {
             b'\\' if quoted => i += 1,
             b'"' => quoted = !quoted,
             b'<' if !quoted => angle = true,
             b'>' if !quoted => angle = false,
-            b';' if !quoted && !angle => starts.push(i + 1),
+            b';' if !quoted && !angle => {
+                if let Some(s) = start
+                    && let Some(v) = check(s, i)
+                {
+                    return Some(v);
+                }
+                start = Some(i + 1);
+            }
             _ => {}
         }
         i += 1;
     }
-    for (k, &s) in starts.iter().enumerate() {
-        let end = starts.get(k + 1).map_or(b.len(), |e| e - 1);
-        let p = value[s..end].trim();
-        let (n, v) = p
-            .split_once('=')
-            .map_or((p, ""), |(n, v)| (n.trim(), v.trim()));
-        if n.eq_ignore_ascii_case(name) {
-            return Some(v);
-        }
-    }
-    None
+    start.and_then(|s| check(s, b.len()))
 }
 
 #[cfg(test)]

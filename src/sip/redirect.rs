@@ -13,6 +13,7 @@
 use super::message::{self, Name, ParseError, Request, Status};
 use crate::resolve::{Decision, Router};
 use ipnet::IpNet;
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
@@ -155,7 +156,7 @@ impl<'r> Handler<'r> {
             }
             // No transaction state for sources we do not serve: a spoofed source must
             // not make us retransmit toward it.
-            let mut out = self.reply(req, source, 403, "Forbidden", &[]);
+            let mut out = self.reply(req, &vias, source, 403, "Forbidden", |_| {});
             if let Outcome::Reply { invite_tx, .. } = &mut out {
                 *invite_tx = None;
             }
@@ -165,19 +166,19 @@ impl<'r> Handler<'r> {
             return if is_ack {
                 Outcome::Drop(Drop::Ack)
             } else {
-                self.reply(req, source, 505, "Version Not Supported", &[])
+                self.reply(req, &vias, source, 505, "Version Not Supported", |_| {})
             };
         }
         if let Some(why) = check_headers(req, top) {
             return if is_ack {
                 Outcome::Drop(Drop::Ack)
             } else {
-                self.reply(req, source, 400, why, &[])
+                self.reply(req, &vias, source, 400, why, |_| {})
             };
         }
         if is_ack {
             return Outcome::Ack {
-                tx: self.tx_key(req),
+                tx: self.tx_key(req, &vias),
             };
         }
         if req.method != "CANCEL" {
@@ -192,58 +193,58 @@ impl<'r> Handler<'r> {
                 .collect();
             if !unsupported.is_empty() {
                 let extra = format!("Unsupported: {}\r\n", unsupported.join(", "));
-                return self.reply(req, source, 420, "Bad Extension", &[&extra]);
+                return self.reply(req, &vias, source, 420, "Bad Extension", |o| {
+                    o.push_str(&extra)
+                });
             }
         }
         match req.method {
-            "INVITE" if self.overloaded => self.reply(
-                req,
-                source,
-                503,
-                "Service Unavailable",
-                &["Retry-After: 5\r\n"],
-            ),
+            "INVITE" if self.overloaded => {
+                self.reply(req, &vias, source, 503, "Service Unavailable", |o| {
+                    o.push_str("Retry-After: 5\r\n")
+                })
+            }
             "INVITE" => {
                 self.router.route_into(req.uri, false, &mut self.decision);
                 let d = std::mem::take(&mut self.decision);
-                let mut extra = String::new();
-                for c in &d.contacts {
-                    let _ = write!(extra, "Contact: <{}>;q={}\r\n", c.uri, c.q);
-                }
-                if d.status == 503 {
-                    extra.push_str("Retry-After: 5\r\n");
-                }
-                let out = self.reply(req, source, d.status, d.reason, &[&extra]);
+                let out = self.reply(req, &vias, source, d.status, d.reason, |o| {
+                    for c in &d.contacts {
+                        o.push_str("Contact: <");
+                        o.push_str(&c.uri);
+                        let _ = write!(o, ">;q={}\r\n", c.q);
+                    }
+                    if d.status == 503 {
+                        o.push_str("Retry-After: 5\r\n");
+                    }
+                });
                 self.decision = d;
                 out
             }
-            "OPTIONS" => self.reply(
-                req,
-                source,
-                200,
-                "OK",
-                &[&format!(
+            "OPTIONS" => self.reply(req, &vias, source, 200, "OK", |o| {
+                let _ = write!(
+                    o,
                     "Allow: {ALLOW}\r\nAccept: application/sdp\r\nSupported: \r\n"
-                )],
-            ),
+                );
+            }),
             "CANCEL" | "BYE" => {
                 // Every INVITE is answered at once, so no transaction is pending to cancel.
-                self.reply(req, source, 481, "Call/Transaction Does Not Exist", &[])
+                self.reply(
+                    req,
+                    &vias,
+                    source,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    |_| {},
+                )
             }
-            m if KNOWN.contains(&m) => self.reply(
-                req,
-                source,
-                405,
-                "Method Not Allowed",
-                &[&format!("Allow: {ALLOW}\r\n")],
-            ),
-            _ => self.reply(
-                req,
-                source,
-                501,
-                "Not Implemented",
-                &[&format!("Allow: {ALLOW}\r\n")],
-            ),
+            m if KNOWN.contains(&m) => {
+                self.reply(req, &vias, source, 405, "Method Not Allowed", |o| {
+                    let _ = write!(o, "Allow: {ALLOW}\r\n");
+                })
+            }
+            _ => self.reply(req, &vias, source, 501, "Not Implemented", |o| {
+                let _ = write!(o, "Allow: {ALLOW}\r\n");
+            }),
         }
     }
 
@@ -251,8 +252,7 @@ impl<'r> Handler<'r> {
     /// branch and sent-by when the branch has RFC 3261's magic cookie (the ACK to a
     /// non-2xx answer reuses the INVITE's branch, §17.1.1.3), else RFC 2543 matching on
     /// Call-ID, From tag and CSeq number (§17.2.3).
-    pub fn tx_key(&self, req: &Request<'_>) -> u64 {
-        let vias = req.vias();
+    pub fn tx_key(&self, req: &Request<'_>, vias: &[Cow<'_, str>]) -> u64 {
         let top = vias.first().map(|v| v.as_ref()).unwrap_or("");
         let mut h = self.tag_key.build_hasher();
         match message::param(top, "branch").filter(|b| b.starts_with("z9hG4bK")) {
@@ -286,68 +286,73 @@ impl<'r> Handler<'r> {
 
     /// A deterministic To-tag: the same request (and its retransmissions) gets the same
     /// tag; different dialogs get different ones (RFC 3261 §8.2.6.2).
-    fn to_tag(&self, call_id: &str, from_tag: &str, branch: &str) -> String {
+    fn to_tag(&self, call_id: &str, from_tag: &str, branch: &str) -> u64 {
         let mut h = self.tag_key.build_hasher();
         h.write(call_id.as_bytes());
         h.write_u8(0);
         h.write(from_tag.as_bytes());
         h.write_u8(0);
         h.write(branch.as_bytes());
-        format!("{:016x}", h.finish())
+        h.finish()
     }
 
-    /// Builds a response to a parsed request.
+    /// Builds a response to a parsed request; `extra` appends header lines.
+    #[allow(clippy::too_many_arguments)]
     fn reply(
         &self,
         req: &Request<'_>,
+        vias: &[Cow<'_, str>],
         source: SocketAddr,
         status: u16,
         reason: &str,
-        extra: &[&str],
+        extra: impl FnOnce(&mut String),
     ) -> Outcome {
-        let vias = req.vias();
         let get = |n: Name| req.header(n).map(|h| h.value());
         let (dest, top) = via_for_response(&vias[0], source);
         let mut out = String::with_capacity(512);
-        let _ = write!(out, "SIP/2.0 {status} {reason}\r\n");
-        let _ = write!(out, "Via: {top}\r\n");
+        // Plain appends: this runs for every answer, and `write!` costs more than the copy.
+        let line = |out: &mut String, name: &str, value: &str| {
+            out.push_str(name);
+            out.push_str(value);
+            out.push_str("\r\n");
+        };
+        let _ = write!(out, "SIP/2.0 {status} ");
+        out.push_str(reason);
+        out.push_str("\r\n");
+        line(&mut out, "Via: ", &top);
         for v in &vias[1..] {
-            let _ = write!(out, "Via: {v}\r\n");
+            line(&mut out, "Via: ", v);
         }
-        if let Some(f) = get(Name::From) {
-            let _ = write!(out, "From: {f}\r\n");
+        let from = get(Name::From);
+        if let Some(f) = &from {
+            line(&mut out, "From: ", f);
         }
         if let Some(t) = get(Name::To) {
             if message::param(&t, "tag").is_some() || status == 100 {
-                let _ = write!(out, "To: {t}\r\n");
+                line(&mut out, "To: ", &t);
             } else {
-                let from_tag = get(Name::From)
-                    .and_then(|f| message::param(&f, "tag").map(str::to_string))
-                    .unwrap_or_default();
+                let from_tag = from
+                    .as_deref()
+                    .and_then(|f| message::param(f, "tag"))
+                    .unwrap_or("");
                 let call_id = get(Name::CallId).unwrap_or_default();
                 let branch = message::param(&vias[0], "branch").unwrap_or("");
-                let _ = write!(
-                    out,
-                    "To: {t};tag={}\r\n",
-                    self.to_tag(&call_id, &from_tag, branch)
-                );
+                let tag = self.to_tag(&call_id, from_tag, branch);
+                out.push_str("To: ");
+                out.push_str(&t);
+                let _ = write!(out, ";tag={tag:016x}\r\n");
             }
         }
         if let Some(c) = get(Name::CallId) {
-            let _ = write!(out, "Call-ID: {c}\r\n");
+            line(&mut out, "Call-ID: ", &c);
         }
         if let Some(c) = get(Name::CSeq) {
-            let _ = write!(out, "CSeq: {c}\r\n");
+            line(&mut out, "CSeq: ", &c);
         }
-        for e in extra {
-            out.push_str(e);
-        }
-        let _ = write!(
-            out,
-            "Server: {}\r\nContent-Length: 0\r\n\r\n",
-            self.settings.server
-        );
-        let invite_tx = (req.method == "INVITE" && status >= 200).then(|| self.tx_key(req));
+        extra(&mut out);
+        line(&mut out, "Server: ", &self.settings.server);
+        out.push_str("Content-Length: 0\r\n\r\n");
+        let invite_tx = (req.method == "INVITE" && status >= 200).then(|| self.tx_key(req, vias));
         Outcome::Reply {
             bytes: out.into_bytes(),
             dest,
