@@ -56,14 +56,15 @@ pub fn reload(config_file: Option<&std::path::Path>, router: &Router) -> usize {
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
-    let sockets = match crate::sip::transport::bind(&config.sip.listen).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot bind a sip.listen address: {e}");
-            eprintln!("enroute: cannot bind a sip.listen address: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let sockets =
+        match crate::sip::transport::bind(&config.sip.listen, config.sip.tls.as_ref()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("SIP listeners not started: {e}");
+                eprintln!("enroute: SIP listeners not started: {e}");
+                return ExitCode::from(1);
+            }
+        };
     let shared = Arc::new(crate::sip::transport::Shared {
         router: router.clone(),
         max_transactions: config.sip.max_transactions,

@@ -10,7 +10,7 @@
 //! await: each task owns its buffers and its [`Handler`].
 
 use super::redirect::{Drop, Handler, Outcome, Settings};
-use crate::config::{Listen, Transport};
+use crate::config::{Listen, TlsConfig, Transport};
 use crate::resolve::Router;
 use std::collections::hash_map::RandomState;
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
 /// Most TCP connections at once; more wait in the kernel's accept queue.
@@ -47,25 +47,76 @@ pub struct Shared {
     pub stats: SipStats,
 }
 
-/// Binds every `sip.listen` entry; fails on the first that cannot be bound.
-pub async fn bind(listen: &[Listen]) -> std::io::Result<Vec<Bound>> {
+/// Why the listeners could not start; the message names the address or file.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("cannot bind {addr}: {error}")]
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("sip.tls: {0}")]
+    Tls(String),
+}
+
+/// Binds every `sip.listen` entry; fails on the first that cannot be bound. `tls` is
+/// `[sip.tls]`, needed when a `tls:` listener is configured.
+pub async fn bind(listen: &[Listen], tls: Option<&TlsConfig>) -> Result<Vec<Bound>, BindError> {
     let mut out = Vec::new();
+    let mut acceptor = None;
     for l in listen {
+        let err = |error| BindError::Bind {
+            addr: l.addr,
+            error,
+        };
         match l.transport {
-            Transport::Udp => out.push(Bound::Udp(UdpSocket::bind(l.addr).await?)),
-            Transport::Tcp => out.push(Bound::Tcp(TcpListener::bind(l.addr).await?)),
+            Transport::Udp => out.push(Bound::Udp(UdpSocket::bind(l.addr).await.map_err(err)?)),
+            Transport::Tcp => out.push(Bound::Tcp(TcpListener::bind(l.addr).await.map_err(err)?)),
             Transport::Tls => {
-                tracing::warn!(addr = %l.addr, "SIP over TLS is not in this build yet; listener skipped");
+                if acceptor.is_none() {
+                    let cfg = tls.ok_or_else(|| {
+                        BindError::Tls("a tls: listener needs [sip.tls] cert and key".into())
+                    })?;
+                    acceptor = Some(tls_acceptor(cfg)?);
+                }
+                let listener = TcpListener::bind(l.addr).await.map_err(err)?;
+                out.push(Bound::Tls(listener, acceptor.clone().expect("set above")));
             }
         }
     }
     Ok(out)
 }
 
+/// Loads the certificate chain and key (PEM) into a rustls server configuration.
+fn tls_acceptor(cfg: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, BindError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cfg.cert)
+        .and_then(|it| it.collect())
+        .map_err(|e| BindError::Tls(format!("cert {}: {e}", cfg.cert.display())))?;
+    if certs.is_empty() {
+        return Err(BindError::Tls(format!(
+            "cert {}: no certificate in the file",
+            cfg.cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&cfg.key)
+        .map_err(|e| BindError::Tls(format!("key {}: {e}", cfg.key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| BindError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| BindError::Tls(format!("cert and key do not make a usable pair: {e}")))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// A bound socket, ready to serve.
 pub enum Bound {
     Udp(UdpSocket),
     Tcp(TcpListener),
+    Tls(TcpListener, tokio_rustls::TlsAcceptor),
 }
 
 /// Serves every socket until `shutdown` turns true; returns when all tasks have ended.
@@ -81,7 +132,11 @@ pub async fn serve(sockets: Vec<Bound>, shared: Arc<Shared>, shutdown: watch::Re
             }
             Bound::Tcp(l) => {
                 tracing::info!(addr = %l.local_addr().map_or("?".into(), |a| a.to_string()), "SIP listening on tcp");
-                tasks.spawn(tcp_accept(l, shared, shutdown));
+                tasks.spawn(tcp_accept(l, None, shared, shutdown));
+            }
+            Bound::Tls(l, acceptor) => {
+                tracing::info!(addr = %l.local_addr().map_or("?".into(), |a| a.to_string()), "SIP listening on tls");
+                tasks.spawn(tcp_accept(l, Some(acceptor), shared, shutdown));
             }
         }
     }
@@ -228,8 +283,10 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
     }
 }
 
+/// Accepts TCP connections (wrapped in TLS when `tls` is set) up to the limit.
 async fn tcp_accept(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -249,8 +306,21 @@ async fn tcp_accept(
         };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
+        let tls = tls.clone();
         conns.spawn(async move {
-            tcp_conn(stream, peer, shared, shutdown).await;
+            let _ = stream.set_nodelay(true);
+            match tls {
+                None => stream_conn(stream, peer, shared, shutdown).await,
+                Some(acceptor) => {
+                    // The handshake gets the idle timeout too: a silent client cannot
+                    // hold a connection slot.
+                    if let Ok(Ok(tls_stream)) =
+                        tokio::time::timeout(shared.tcp_idle, acceptor.accept(stream)).await
+                    {
+                        stream_conn(tls_stream, peer, shared, shutdown).await;
+                    }
+                }
+            }
             drop(permit);
         });
         while conns.try_join_next().is_some() {}
@@ -259,13 +329,13 @@ async fn tcp_accept(
     while conns.join_next().await.is_some() {}
 }
 
-async fn tcp_conn(
-    mut stream: TcpStream,
+/// One TCP or TLS connection: frames messages and answers them on the same stream.
+async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
     let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];

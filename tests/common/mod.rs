@@ -141,13 +141,31 @@ impl Enroute {
     /// loopback ports and serves `zone_text` as `2.3.6.1.4.4.e164.arpa.`; waits until
     /// SIP listens.
     pub fn start(zone_text: &str, extra: &str) -> Enroute {
+        Self::start_with(zone_text, extra, &[], |_| {})
+    }
+
+    /// As [`Enroute::start`], with more `sip.listen` entries and a hook that may write
+    /// files (certificates) into the server's directory first.
+    pub fn start_with(
+        zone_text: &str,
+        extra: &str,
+        more_listen: &[String],
+        prepare: impl FnOnce(&std::path::Path),
+    ) -> Enroute {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let (udp, tcp) = (free_port(), free_port());
         std::fs::write(dir.path().join("z.zone"), zone_text).unwrap();
+        prepare(dir.path());
+        let mut listen = vec![
+            format!("\"udp:127.0.0.1:{udp}\""),
+            format!("\"tcp:127.0.0.1:{tcp}\""),
+        ];
+        listen.extend(more_listen.iter().map(|l| format!("\"{l}\"")));
         let config = format!(
-            "[sip]\nlisten = [\"udp:127.0.0.1:{udp}\", \"tcp:127.0.0.1:{tcp}\"]\n{extra}\n\
-             [[zone]]\norigin = \"2.3.6.1.4.4.e164.arpa.\"\nfile = \"z.zone\"\n"
+            "[sip]\nlisten = [{}]\n{extra}\n\
+             [[zone]]\norigin = \"2.3.6.1.4.4.e164.arpa.\"\nfile = \"z.zone\"\n",
+            listen.join(", ")
         );
         std::fs::write(dir.path().join("e.toml"), config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_enroute"))
