@@ -33,12 +33,14 @@ pub struct SipStats {
     pub oversized: AtomicU64,
     /// Final INVITE answers re-sent on Timer G.
     pub retransmissions: AtomicU64,
+    /// INVITE transactions held across all UDP sockets (bounded by `sip.max_transactions`).
+    pub transactions: std::sync::atomic::AtomicUsize,
 }
 
 /// Everything the SIP tasks share.
 pub struct Shared {
     pub router: Arc<Router>,
-    /// INVITE transactions held per UDP socket before new INVITEs get 503.
+    /// INVITE transactions held (all UDP sockets together) before new INVITEs get 503.
     pub max_transactions: usize,
     pub settings: Settings,
     pub tag_key: RandomState,
@@ -70,7 +72,11 @@ pub async fn bind(listen: &[Listen], tls: Option<&TlsConfig>) -> Result<Vec<Boun
             error,
         };
         match l.transport {
-            Transport::Udp => out.push(Bound::Udp(UdpSocket::bind(l.addr).await.map_err(err)?)),
+            Transport::Udp => {
+                for sock in udp_sockets(l.addr).map_err(err)? {
+                    out.push(Bound::Udp(sock));
+                }
+            }
             Transport::Tcp => out.push(Bound::Tcp(TcpListener::bind(l.addr).await.map_err(err)?)),
             Transport::Tls => {
                 if acceptor.is_none() {
@@ -83,6 +89,29 @@ pub async fn bind(listen: &[Listen], tls: Option<&TlsConfig>) -> Result<Vec<Boun
                 out.push(Bound::Tls(listener, acceptor.clone().expect("set above")));
             }
         }
+    }
+    Ok(out)
+}
+
+/// One UDP socket per core on the same address with SO_REUSEPORT: the kernel spreads
+/// datagrams over them by the sender's address and port, so each runtime worker answers
+/// its share, and one peer's retransmissions and ACKs always reach the same socket (and
+/// its transaction table).
+fn udp_sockets(addr: SocketAddr) -> std::io::Result<Vec<UdpSocket>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if addr.is_ipv6() {
+            s.set_only_v6(true)?;
+        }
+        s.set_reuse_port(true)?;
+        // Room for bursts: a full 64 KiB message queue per socket (the kernel caps it).
+        let _ = s.set_recv_buffer_size(4 << 20);
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        out.push(UdpSocket::from_std(s.into())?);
     }
     Ok(out)
 }
@@ -182,10 +211,17 @@ struct Transactions {
 }
 
 impl Transactions {
-    fn start(&mut self, tx: u64, bytes: &[u8], dest: SocketAddr) {
+    fn start(
+        &mut self,
+        tx: u64,
+        bytes: &[u8],
+        dest: SocketAddr,
+        held: &std::sync::atomic::AtomicUsize,
+    ) {
         if self.unacked.contains_key(&tx) {
             return; // a retransmitted INVITE: the timers already run
         }
+        held.fetch_add(1, Ordering::Relaxed);
         let now = tokio::time::Instant::now();
         let next = now + T1;
         self.unacked.insert(
@@ -205,8 +241,15 @@ impl Transactions {
         self.timers.peek().map(|std::cmp::Reverse((t, _))| *t)
     }
 
+    /// Ends a transaction (its ACK arrived).
+    fn end(&mut self, tx: u64, held: &std::sync::atomic::AtomicUsize) {
+        if self.unacked.remove(&tx).is_some() {
+            held.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// Retransmits what is due; returns how many were sent.
-    async fn fire(&mut self, sock: &UdpSocket) -> u64 {
+    async fn fire(&mut self, sock: &UdpSocket, held: &std::sync::atomic::AtomicUsize) -> u64 {
         let now = tokio::time::Instant::now();
         let mut sent = 0;
         while let Some(std::cmp::Reverse((t, tx))) = self.timers.peek().copied() {
@@ -221,7 +264,9 @@ impl Transactions {
                 continue;
             }
             if now >= u.give_up {
+                // Timer H: no ACK came.
                 self.unacked.remove(&tx);
+                held.fetch_sub(1, Ordering::Relaxed);
                 continue;
             }
             let _ = sock.send_to(&u.bytes, u.dest).await;
@@ -247,13 +292,14 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 Err(_) => continue,
             },
             _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
-                let sent = txs.fire(&sock).await;
+                let sent = txs.fire(&sock, &shared.stats.transactions).await;
                 shared.stats.retransmissions.fetch_add(sent, Ordering::Relaxed);
                 continue;
             }
             _ = shutdown.changed() => return,
         };
-        handler.overloaded = txs.unacked.len() >= shared.max_transactions;
+        handler.overloaded =
+            shared.stats.transactions.load(Ordering::Relaxed) >= shared.max_transactions;
         if n > shared.max_message_bytes {
             shared.stats.oversized.fetch_add(1, Ordering::Relaxed);
             shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -272,12 +318,10 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
             } => {
                 let _ = sock.send_to(&bytes, dest).await;
                 if let Some(tx) = invite_tx {
-                    txs.start(tx, &bytes, dest);
+                    txs.start(tx, &bytes, dest, &shared.stats.transactions);
                 }
             }
-            Outcome::Ack { tx } => {
-                txs.unacked.remove(&tx);
-            }
+            Outcome::Ack { tx } => txs.end(tx, &shared.stats.transactions),
             Outcome::Drop(_) => {}
         }
     }
