@@ -348,63 +348,57 @@ impl<'a> Request<'a> {
     }
 }
 
+/// Positions of `sep` in `v` outside quoted strings (with their `\` escapes) and angle
+/// brackets (RFC 3261 §25.1): where a header value may be split.
+fn top_level(v: &str, sep: u8) -> impl Iterator<Item = usize> + '_ {
+    let b = v.as_bytes();
+    let (mut quoted, mut angle, mut i) = (false, false, 0);
+    std::iter::from_fn(move || {
+        while i < b.len() {
+            let at = i;
+            i += 1;
+            match b[at] {
+                b'\\' if quoted => i += 1,
+                b'"' => quoted = !quoted,
+                b'<' if !quoted => angle = true,
+                b'>' if !quoted => angle = false,
+                c if c == sep && !quoted && !angle => return Some(at),
+                _ => {}
+            }
+        }
+        None
+    })
+}
+
 /// Splits a header value on commas outside quoted strings and angle brackets.
 pub fn split_commas(v: &str) -> impl Iterator<Item = &str> {
-    let b = v.as_bytes();
-    let mut parts = Vec::new();
-    let (mut start, mut quoted, mut angle, mut i) = (0, false, false, 0);
-    while i < b.len() {
-        match b[i] {
-            b'\\' if quoted => i += 1,
-            b'"' => quoted = !quoted,
-            b'<' if !quoted => angle = true,
-            b'>' if !quoted => angle = false,
-            b',' if !quoted && !angle => {
-                parts.push(v[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    parts.push(v[start..].trim());
-    parts.into_iter().filter(|p| !p.is_empty())
+    let mut start = 0;
+    top_level(v, b',')
+        .chain(std::iter::once(v.len()))
+        .map(move |end| {
+            let part = v[start..end].trim();
+            start = end + 1;
+            part
+        })
+        .filter(|p| !p.is_empty())
 }
 
 /// The value of parameter `name` in `;`-separated parameters after the main value
 /// (outside quotes and angle brackets): `Some("")` for a flag without `=`.
 pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
-    let b = value.as_bytes();
-    let (mut quoted, mut angle) = (false, false);
-    // Start of the parameter being scanned (after its `;`), if any.
-    let mut start: Option<usize> = None;
-    let mut i = 0;
-    let check = |s: usize, e: usize| -> Option<&'v str> {
-        let p = value[s..e].trim();
+    let mut cuts = top_level(value, b';');
+    let mut start = cuts.next()? + 1;
+    loop {
+        let next = cuts.next();
+        let p = value[start..next.unwrap_or(value.len())].trim();
         let (n, v) = p
             .split_once('=')
             .map_or((p, ""), |(n, v)| (n.trim(), v.trim()));
-        n.eq_ignore_ascii_case(name).then_some(v)
-    };
-    while i < b.len() {
-        match b[i] {
-            b'\\' if quoted => i += 1,
-            b'"' => quoted = !quoted,
-            b'<' if !quoted => angle = true,
-            b'>' if !quoted => angle = false,
-            b';' if !quoted && !angle => {
-                if let Some(s) = start
-                    && let Some(v) = check(s, i)
-                {
-                    return Some(v);
-                }
-                start = Some(i + 1);
-            }
-            _ => {}
+        if n.eq_ignore_ascii_case(name) {
+            return Some(v);
         }
-        i += 1;
+        start = next? + 1;
     }
-    start.and_then(|s| check(s, b.len()))
 }
 
 #[cfg(test)]
@@ -439,6 +433,19 @@ mod tests {
         assert_eq!(r.body, b"v=0\r");
         assert_eq!(r.len, INVITE.len() - 1);
         assert_eq!(param(&r.vias()[0], "rport"), Some(""));
+    }
+
+    #[test]
+    fn separators_inside_quotes_and_brackets_do_not_split() {
+        let v = "\"a;tag=x, y\" <sip:b;tag=y,z>;tag=z;lr";
+        assert_eq!(param(v, "tag"), Some("z"));
+        assert_eq!(param(v, "lr"), Some(""));
+        assert_eq!(param(v, "maddr"), None);
+        assert_eq!(split_commas(v).count(), 1);
+        assert_eq!(
+            split_commas("a, b ,,c").collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub enum BindError {
 /// `[sip.tls]`, needed when a `tls:` listener is configured.
 pub async fn bind(listen: &[Listen], tls: Option<&TlsConfig>) -> Result<Vec<Bound>, BindError> {
     let mut out = Vec::new();
-    let mut acceptor = None;
+    let mut acceptor: Option<tokio_rustls::TlsAcceptor> = None;
     for l in listen {
         let err = |error| BindError::Bind {
             addr: l.addr,
@@ -79,14 +79,19 @@ pub async fn bind(listen: &[Listen], tls: Option<&TlsConfig>) -> Result<Vec<Boun
             }
             Transport::Tcp => out.push(Bound::Tcp(TcpListener::bind(l.addr).await.map_err(err)?)),
             Transport::Tls => {
-                if acceptor.is_none() {
-                    let cfg = tls.ok_or_else(|| {
-                        BindError::Tls("a tls: listener needs [sip.tls] cert and key".into())
-                    })?;
-                    acceptor = Some(tls_acceptor(cfg)?);
-                }
+                let tls_acceptor = match &acceptor {
+                    Some(a) => a.clone(),
+                    None => {
+                        let cfg = tls.ok_or_else(|| {
+                            BindError::Tls("a tls: listener needs [sip.tls] cert and key".into())
+                        })?;
+                        let a = tls_acceptor(cfg)?;
+                        acceptor = Some(a.clone());
+                        a
+                    }
+                };
                 let listener = TcpListener::bind(l.addr).await.map_err(err)?;
-                out.push(Bound::Tls(listener, acceptor.clone().expect("set above")));
+                out.push(Bound::Tls(listener, tls_acceptor));
             }
         }
     }
