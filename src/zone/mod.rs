@@ -267,14 +267,6 @@ impl Zones {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Zone>> {
         self.zones.iter()
     }
-
-    pub fn get(&self, origin: &Name) -> Option<&Arc<Zone>> {
-        self.zones.iter().find(|z| z.origin.eq_ignore_case(origin))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.zones.is_empty()
-    }
 }
 
 /// Every local zone, swapped atomically. Readers call [`ZoneSet::load`]; writers
@@ -309,12 +301,5 @@ impl ZoneSet {
             v.push(zone.clone());
             Zones::new(v)
         });
-    }
-
-    /// Replaces the whole set.
-    pub fn store(&self, zones: Vec<Zone>) {
-        self.current.store(Arc::new(Zones::new(
-            zones.into_iter().map(Arc::new).collect(),
-        )));
     }
 }
