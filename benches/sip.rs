@@ -44,7 +44,7 @@ fn bench(c: &mut Criterion) {
         allow: vec!["0.0.0.0/0".parse().unwrap()],
         server: "enroute/bench".into(),
     };
-    let key = std::collections::hash_map::RandomState::new();
+    let key = enroute::sip::redirect::TagKey::default();
     let mut handler = Handler::new(&router, &settings, &key);
     let src = "192.0.2.1:5060".parse().unwrap();
     let mut group = c.benchmark_group("invite_to_302");
@@ -59,10 +59,40 @@ fn bench(c: &mut Criterion) {
             other => panic!("{name}: {other:?}"),
         }
         group.bench_function(name, |b| {
-            b.iter(|| black_box(handler.handle(black_box(&msg), src, false)))
+            b.iter(|| {
+                let out = handler.handle(black_box(&msg), src, false);
+                black_box(out.map(|(o, n)| match o {
+                    Outcome::Reply { bytes, .. } => bytes.len() + n,
+                    _ => n,
+                }))
+            })
         });
     }
     group.finish();
+
+    // The parts, for finding where the time goes.
+    let mut parts = c.benchmark_group("invite_parts");
+    let msg = invite("+441632960002", 776);
+    parts.bench_function("parse_only", |b| {
+        b.iter(
+            || match enroute::sip::message::parse(black_box(&msg), false) {
+                Ok(enroute::sip::message::Status::Complete(r)) => black_box(r.len),
+                _ => 0,
+            },
+        )
+    });
+    let mut decision = enroute::resolve::Decision::default();
+    parts.bench_function("route_only", |b| {
+        b.iter(|| {
+            router.route_into(
+                black_box("sip:+441632960002@192.0.2.10:5060;user=phone"),
+                false,
+                &mut decision,
+            );
+            black_box(decision.status)
+        })
+    });
+    parts.finish();
 }
 
 criterion_group!(benches, bench);

@@ -72,7 +72,7 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
             allow: config.sip.allow.clone(),
             server: format!("enroute/{}", env!("CARGO_PKG_VERSION")),
         },
-        tag_key: std::collections::hash_map::RandomState::new(),
+        tag_key: Default::default(),
         max_message_bytes: config.sip.max_message_bytes,
         tcp_idle: std::time::Duration::from_secs(config.sip.tcp_idle_s),
         stats: Default::default(),

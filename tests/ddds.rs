@@ -388,6 +388,45 @@ fn max_contacts_and_q_floor() {
 }
 
 #[test]
+fn preference_outranks_chain_depth() {
+    // Same order: the non-terminal (preference 10) beats the terminal (preference 20),
+    // however deep the chain behind it is (RFC 3403 §2.4.1: preference first).
+    let o = run_with(
+        &[
+            (
+                100,
+                20,
+                "u",
+                "E2U+sip",
+                "!^.*$!sip:direct@example.net!",
+                ".",
+            ),
+            (100, 10, "", "E2U+sip", "", "a.chain.example."),
+        ],
+        &[(
+            "a.chain.example.",
+            &[(
+                100,
+                50,
+                "u",
+                "E2U+sip",
+                "!^.*$!sip:chained@example.net!",
+                ".",
+            )],
+        )],
+        ContactFilter::default(),
+        10,
+    );
+    assert_eq!(
+        o.contacts,
+        [
+            ("sip:chained@example.net".to_string(), "1.0".to_string()),
+            ("sip:direct@example.net".to_string(), "0.9".to_string()),
+        ]
+    );
+}
+
+#[test]
 fn non_terminal_chains() {
     // start -> a -> b (terminal)
     let o = run_with(
@@ -573,7 +612,7 @@ fn request_filters() {
         &[],
         ContactFilter {
             sips_only: false,
-            request_uri: Some("SIP:self@PBX.example"),
+            request_uri: enroute::resolve::uri::parse("SIP:self@PBX.example"),
         },
         10,
     );

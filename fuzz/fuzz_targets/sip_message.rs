@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 struct World {
     router: Router,
     settings: Settings,
-    key: std::collections::hash_map::RandomState,
+    key: enroute::sip::redirect::TagKey,
 }
 
 fn world() -> &'static World {

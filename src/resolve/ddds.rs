@@ -141,10 +141,13 @@ impl Services {
 }
 
 /// Where q-ranks come from: (order, preference) of each record on the chain that led
-/// to a contact, compared lexicographically. Fixed size: no allocation per contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+/// to a contact, compared lexicographically over the steps taken (a preferred
+/// non-terminal outranks a less preferred terminal however deep its chain goes).
+/// Fixed size: no allocation per contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RankKey {
-    len: u8,
+    /// Steps in use; unused steps stay `(0, 0)`.
+    len: u32,
     steps: [(u16, u16); MAX_HOPS + 1],
 }
 
@@ -155,6 +158,22 @@ impl RankKey {
             self.len += 1;
         }
         self
+    }
+
+    fn used(&self) -> &[(u16, u16)] {
+        &self.steps[..self.len as usize]
+    }
+}
+
+impl Ord for RankKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.used().cmp(other.used())
+    }
+}
+
+impl PartialOrd for RankKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -170,8 +189,8 @@ pub struct Candidate {
 pub struct ContactFilter<'a> {
     /// A `sips:` Request-URI: only `sips:` contacts.
     pub sips_only: bool,
-    /// Contacts equal to this are dropped (RFC 3261 §8.3).
-    pub request_uri: Option<&'a str>,
+    /// Contacts equal to this are dropped (RFC 3261 §8.3); parsed once per decision.
+    pub request_uri: Option<uri::Uri<'a>>,
 }
 
 impl ContactFilter<'_> {
@@ -185,7 +204,17 @@ impl ContactFilter<'_> {
         }
         !self
             .request_uri
-            .is_some_and(|r| uri::equivalent(r, uri_text))
+            .is_some_and(|r| uri::equivalent_to(&r, uri_text))
+    }
+
+    /// [`ContactFilter::allows`] for a URI already parsed.
+    pub fn allows_uri(&self, u: &uri::Uri<'_>) -> bool {
+        if self.sips_only && !u.is_sips() {
+            return false;
+        }
+        !self
+            .request_uri
+            .is_some_and(|r| uri::equivalent_uris(&r, u))
     }
 }
 
@@ -599,7 +628,7 @@ impl<'c> Ddds<'c> {
             }
             return added;
         }
-        if !self.filter.allows(&result) {
+        if !self.filter.allows_uri(&parsed) {
             let why = if self.filter.sips_only {
                 "not sips: for a sips: request"
             } else {

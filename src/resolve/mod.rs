@@ -73,6 +73,22 @@ impl std::fmt::Display for Q {
     }
 }
 
+impl Q {
+    /// Appends the same text as `Display` (`1.0`, `0.5`) without the formatter: the SIP
+    /// answer writes one per Contact.
+    pub fn write_digits(self, out: &mut Vec<u8>) {
+        if self.0 >= 10_000 {
+            out.extend_from_slice(self.to_string().as_bytes());
+            return;
+        }
+        out.extend_from_slice(&[
+            b'0' + (self.0 / 1000) as u8,
+            b'.',
+            b'0' + ((self.0 % 1000) / 100) as u8,
+        ]);
+    }
+}
+
 impl Serialize for Q {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(f64::from(self.0) / 1000.0)
@@ -491,7 +507,7 @@ impl Router {
         }
         let filter = ContactFilter {
             sips_only: scheme == Some("sips"),
-            request_uri: scheme.is_some().then_some(input.trim()),
+            request_uri: scheme.is_some().then(|| uri::parse(input.trim())).flatten(),
         };
         let zones = self.zones.load();
         let mut ddds = Ddds::new(&e164, &plan.services, &plan.gateways, filter, trace)

@@ -63,7 +63,8 @@ pub fn extract(input: &str) -> Result<Dialled, NumberError> {
 pub fn extract_into(input: &str, out: &mut String) -> Result<Option<&'static str>, NumberError> {
     out.clear();
     let input = input.trim();
-    let (scheme, body) = match input.split_once(':') {
+    let colon = memchr::memchr(b':', input.as_bytes());
+    let (scheme, body) = match colon.map(|c| (&input[..c], &input[c + 1..])) {
         Some((s, rest)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic()) => {
             let scheme = ["sip", "sips", "tel"]
                 .into_iter()
@@ -75,7 +76,7 @@ pub fn extract_into(input: &str, out: &mut String) -> Result<Option<&'static str
     };
     let number_part = match scheme {
         Some("sip" | "sips") => {
-            let at = body.rfind('@').ok_or_else(|| {
+            let at = memchr::memrchr(b'@', body.as_bytes()).ok_or_else(|| {
                 NumberError::NotANumber("the Request-URI has no user part".into())
             })?;
             &body[..at]
@@ -85,15 +86,23 @@ pub fn extract_into(input: &str, out: &mut String) -> Result<Option<&'static str
     let decoded = percent_decode(number_part)?;
     // A sip user part or a tel URI may carry `;`-parameters (RFC 3261 §19.1.6, RFC 3966).
     let (number, params) = match scheme {
-        Some(_) => decoded.split_once(';').unwrap_or((&decoded, "")),
+        Some(_) => match memchr::memchr(b';', decoded.as_bytes()) {
+            Some(semi) => (&decoded[..semi], &decoded[semi + 1..]),
+            None => (&*decoded, ""),
+        },
         None => (&*decoded, ""),
     };
     let number = match scheme {
-        Some("sip" | "sips") => number.split(':').next().unwrap_or(number),
+        Some("sip" | "sips") => {
+            memchr::memchr(b':', number.as_bytes()).map_or(number, |c| &number[..c])
+        }
         _ => number,
     };
     write_with_context(number, params, out);
-    if out.contains(['-', '.', '(', ')']) {
+    if out
+        .bytes()
+        .fold(false, |v, b| v | matches!(b, b'-' | b'.' | b'(' | b')'))
+    {
         out.retain(|c| !matches!(c, '-' | '.' | '(' | ')'));
     }
     Ok(scheme)
@@ -116,7 +125,7 @@ fn write_with_context(number: &str, params: &str, out: &mut String) {
 
 /// Decodes `%XX` escapes; borrows when there are none (the usual case).
 fn percent_decode(s: &str) -> Result<std::borrow::Cow<'_, str>, NumberError> {
-    if !s.contains('%') {
+    if memchr::memchr(b'%', s.as_bytes()).is_none() {
         return Ok(std::borrow::Cow::Borrowed(s));
     }
     let b = s.as_bytes();

@@ -200,14 +200,25 @@ pub fn np_params(uri: &Uri<'_>) -> String {
 /// other parameters only when both have them; headers are ignored. tel URIs compare by
 /// number (separators dropped) and parameters.
 pub fn equivalent(a: &str, b: &str) -> bool {
-    let (Some(x), Some(y)) = (parse(a), parse(b)) else {
-        return a == b;
-    };
+    match parse(a) {
+        Some(x) => equivalent_to(&x, b),
+        None => a == b,
+    }
+}
+
+/// [`equivalent`] with the first URI already parsed (the Request-URI is parsed once per
+/// decision, not once per contact).
+pub fn equivalent_to(x: &Uri<'_>, b: &str) -> bool {
+    parse(b).is_some_and(|y| equivalent_uris(x, &y))
+}
+
+/// [`equivalent`] on two parsed URIs.
+pub fn equivalent_uris(x: &Uri<'_>, y: &Uri<'_>) -> bool {
     if !x.scheme.eq_ignore_ascii_case(y.scheme) {
         return false;
     }
     if x.is_tel() {
-        return tel_global_number(&x) == tel_global_number(&y)
+        return tel_global_number(x) == tel_global_number(y)
             && x.user.map(strip_visual) == y.user.map(strip_visual)
             && params_equal(x.params, y.params, &[]);
     }

@@ -56,6 +56,9 @@ pub enum Name {
     Other,
 }
 
+/// How many names [`Name`] knows besides `Other` (the size of a request's index).
+const KNOWN_NAMES: usize = Name::Other as usize;
+
 impl Name {
     fn classify(raw: &[u8]) -> Name {
         if raw.len() == 1 {
@@ -114,7 +117,16 @@ pub struct Request<'a> {
     pub method: &'a str,
     pub uri: &'a str,
     pub version: &'a str,
-    pub headers: smallvec::SmallVec<[Header<'a>; 24]>,
+    /// The head (start line and header lines) the header positions point into.
+    head: &'a str,
+    /// Every header line's name and trimmed value as positions in `head`: small to
+    /// store and to move; [`Header`]s are made from them when asked for.
+    lines: smallvec::SmallVec<[RawHeader; 24]>,
+    /// For each known [`Name`]: the index of its first header line (`u8::MAX`: none) and
+    /// how many lines carry it, filled while parsing so lookups and the RFC 3261 §8.2
+    /// duplicate checks do not rescan the headers.
+    first: [u8; KNOWN_NAMES],
+    count: [u8; KNOWN_NAMES],
     pub body: &'a [u8],
     /// Bytes of the buffer this message took (headers and body).
     pub len: usize,
@@ -138,29 +150,55 @@ fn unfold(v: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Finds the blank line ending the headers; returns (end of headers, start of body).
-fn header_end(buf: &[u8]) -> Option<(usize, usize)> {
+/// Token characters (RFC 3261 §25.1) as a table: every header-name byte is tested.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
     let mut i = 0;
-    while let Some(p) = memchr::memchr(b'\n', &buf[i..]) {
-        let nl = i + p;
-        // "\n\n" or "\n\r\n" after a line ends the headers
-        match buf.get(nl + 1) {
-            Some(b'\n') => return Some((nl + 1, nl + 2)),
-            Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some((nl + 1, nl + 3)),
-            Some(_) => i = nl + 1,
-            None => return None,
-        }
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
     }
-    None
+    t
+};
+
+#[inline]
+fn is_token(b: u8) -> bool {
+    TOKEN[b as usize]
 }
 
-fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+/// A header line's place in the head, found before the head is known to be UTF-8.
+#[derive(Debug, Clone, Copy)]
+struct RawHeader {
+    name: (u32, u32),
+    value: (u32, u32),
+    kind: Name,
+    folded: bool,
+}
+
+/// What input without the blank line that ends the headers means.
+fn without_end(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError> {
+    if buf.is_empty() || (stream && looks_like_start(buf)) {
+        return Ok(Status::Partial);
+    }
+    if looks_like_start(buf) {
+        Err(ParseError::Bad("headers do not end with an empty line"))
+    } else {
+        Err(ParseError::Garbage)
+    }
 }
 
 /// Parses one request from the start of `buf`. `stream`: the transport is TCP/TLS, so a
 /// body shorter than Content-Length means "wait for more" and Content-Length is required;
 /// over UDP the datagram is the message.
+///
+/// One pass finds the line ends, the blank line and each header's name and value; the
+/// head is then checked to be UTF-8 once. Errors keep a fixed precedence (framing, UTF-8,
+/// start line, header lines, Content-Length) whatever their order in the input.
 pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError> {
     // Leading CRLFs are keep-alives (RFC 5626 §3.5.1) and allowed before a message.
     let skip = buf
@@ -168,15 +206,34 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
         .take_while(|b| matches!(b, b'\r' | b'\n'))
         .count();
     let buf = &buf[skip..];
-    let Some((hend, body_start)) = header_end(buf) else {
-        if buf.is_empty() || (stream && looks_like_start(buf)) {
-            return Ok(Status::Partial);
-        }
-        return if looks_like_start(buf) {
-            Err(ParseError::Bad("headers do not end with an empty line"))
-        } else {
-            Err(ParseError::Garbage)
+    if buf.len() > u32::MAX as usize {
+        return Err(ParseError::Bad("message too large"));
+    }
+    let Some(start_nl) = memchr::memchr(b'\n', buf) else {
+        return without_end(buf, stream);
+    };
+    let mut raw: smallvec::SmallVec<[RawHeader; 24]> = smallvec::SmallVec::new();
+    let mut first = [u8::MAX; KNOWN_NAMES];
+    let mut count = [0u8; KNOWN_NAMES];
+    let mut line_error: Option<&'static str> = None;
+    let mut pos = start_nl + 1;
+    let (hend, body_start) = loop {
+        let Some(p) = memchr::memchr(b'\n', &buf[pos..]) else {
+            return without_end(buf, stream);
         };
+        let nl = pos + p;
+        let end = if nl > pos && buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        if end == pos {
+            break (pos, nl + 1);
+        }
+        if line_error.is_none() {
+            line_error = header_line(buf, pos, end, &mut raw, &mut first, &mut count).err();
+        }
+        pos = nl + 1;
     };
     let head = std::str::from_utf8(&buf[..hend]).map_err(|_| {
         if looks_like_start(buf) {
@@ -185,31 +242,18 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
             ParseError::Garbage
         }
     })?;
-    // (offset in `head`, line without its line ending), split with memchr
-    let mut lines = {
-        let hb = head.as_bytes();
-        let mut pos = 0usize;
-        std::iter::from_fn(move || {
-            if pos >= hb.len() {
-                return None;
-            }
-            let at = pos;
-            let end = memchr::memchr(b'\n', &hb[pos..]).map_or(hb.len(), |p| pos + p + 1);
-            pos = end;
-            let mut line = &head[at..end];
-            line = line.strip_suffix('\n').unwrap_or(line);
-            line = line.strip_suffix('\r').unwrap_or(line);
-            Some((at, line))
-        })
-    };
-    let (_, start) = lines.next().ok_or(ParseError::Garbage)?;
+    let start = head[..start_nl]
+        .strip_suffix('\r')
+        .unwrap_or(&head[..start_nl]);
     if start.starts_with("SIP/") {
         return Err(ParseError::Response);
     }
-    let mut parts = start.split(' ');
-    let (Some(method), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let mut spaces = memchr::memchr_iter(b' ', start.as_bytes());
+    let parts = match (spaces.next(), spaces.next(), spaces.next()) {
+        (Some(a), Some(b), None) => Some((&start[..a], &start[a + 1..b], &start[b + 1..])),
+        _ => None,
+    };
+    let Some((method, uri, version)) = parts else {
         return Err(
             if start.bytes().take_while(|b| is_token(*b)).count() > 0 && start.contains("SIP/") {
                 ParseError::Bad("malformed request line")
@@ -227,61 +271,60 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     {
         return Err(ParseError::Garbage);
     }
-    if uri.is_empty() || !uri.contains(':') || uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
+    // Branch-free over the bytes so it vectorizes.
+    let bad_byte = uri
+        .bytes()
+        .fold(false, |bad, b| bad | (b <= b' ') | (b == 0x7f));
+    if uri.is_empty() || bad_byte || memchr::memchr(b':', uri.as_bytes()).is_none() {
         return Err(ParseError::Bad("malformed Request-URI"));
     }
-
-    let mut headers: smallvec::SmallVec<[Header<'_>; 24]> = smallvec::SmallVec::new();
-    let mut current: Option<(usize, usize, &str, Name, bool)> = None; // (value start, value end, name, kind, folded)
-    for (line_start, line) in lines {
-        if line.is_empty() {
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            match &mut current {
-                Some((_, e, _, _, folded)) => {
-                    *e = line_start + line.len();
-                    *folded = true;
-                }
-                None => return Err(ParseError::Bad("folded line before any header")),
-            }
-            continue;
-        }
-        push_header(&mut headers, head, current.take())?;
-        let colon = line
-            .find(':')
-            .ok_or(ParseError::Bad("header line without a colon"))?;
-        let raw_name = line[..colon].trim_end_matches([' ', '\t']);
-        if raw_name.is_empty() || !raw_name.bytes().all(is_token) {
-            return Err(ParseError::Bad("malformed header name"));
-        }
-        let name = Name::classify(raw_name.as_bytes());
-        current = Some((
-            line_start + colon + 1,
-            line_start + line.len(),
-            raw_name,
-            name,
-            false,
-        ));
+    if let Some(why) = line_error {
+        return Err(ParseError::Bad(why));
     }
-    push_header(&mut headers, head, current.take())?;
+
+    // Values lose the white space around them (folded line breaks included).
+    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    for r in raw.iter_mut() {
+        let (mut s, mut e) = (r.value.0 as usize, r.value.1 as usize);
+        while s < e && space(buf[s]) {
+            s += 1;
+        }
+        while e > s && space(buf[e - 1]) {
+            e -= 1;
+        }
+        r.value = (s as u32, e as u32);
+    }
+    let request = Request {
+        method,
+        uri,
+        version,
+        head,
+        lines: raw,
+        first,
+        count,
+        body: &[],
+        len: 0,
+    };
 
     // Content-Length: at most one, a number (RFC 4475 §3.1.2.7, §3.3.9).
-    let mut content_length = None;
-    for h in headers.iter().filter(|h| h.name == Name::ContentLength) {
-        if content_length.is_some() {
-            return Err(ParseError::Bad("duplicate Content-Length"));
+    let content_length = match count[Name::ContentLength as usize] {
+        0 => None,
+        1 => {
+            let v = request
+                .header(Name::ContentLength)
+                .map(|h| h.value())
+                .unwrap_or_default();
+            let v = v.trim();
+            if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ParseError::Bad("malformed Content-Length"));
+            }
+            Some(
+                v.parse::<usize>()
+                    .map_err(|_| ParseError::Bad("malformed Content-Length"))?,
+            )
         }
-        let v = h.value();
-        let v = v.trim();
-        if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ParseError::Bad("malformed Content-Length"));
-        }
-        content_length = Some(
-            v.parse::<usize>()
-                .map_err(|_| ParseError::Bad("malformed Content-Length"))?,
-        );
-    }
+        _ => return Err(ParseError::Bad("duplicate Content-Length")),
+    };
     let rest = &buf[body_start..];
     let body_len = match (content_length, stream) {
         (Some(n), _) if n <= rest.len() => n,
@@ -291,32 +334,60 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
         (None, false) => rest.len(),
     };
     Ok(Status::Complete(Request {
-        method,
-        uri,
-        version,
-        headers,
         body: &rest[..body_len],
         len: skip + body_start + body_len,
+        ..request
     }))
 }
 
-/// Ends the header being read: `(value start, value end, name, kind)` within `head`.
-fn push_header<'a>(
-    headers: &mut smallvec::SmallVec<[Header<'a>; 24]>,
-    head: &'a str,
-    current: Option<(usize, usize, &'a str, Name, bool)>,
-) -> Result<(), ParseError> {
-    if let Some((s, e, raw_name, name, folded)) = current {
-        if headers.len() >= MAX_HEADERS {
-            return Err(ParseError::Bad("too many header lines"));
-        }
-        headers.push(Header {
-            name,
-            raw_name,
-            raw_value: head[s..e].trim_matches([' ', '\t', '\r', '\n']),
-            folded,
+/// Reads the header line `buf[start..end]` (without its line end): a new header, or a
+/// folded continuation of the previous one.
+fn header_line(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    raw: &mut smallvec::SmallVec<[RawHeader; 24]>,
+    first: &mut [u8; KNOWN_NAMES],
+    count: &mut [u8; KNOWN_NAMES],
+) -> Result<(), &'static str> {
+    if matches!(buf[start], b' ' | b'\t') {
+        let last = raw.last_mut().ok_or("folded line before any header")?;
+        last.value.1 = end as u32;
+        last.folded = true;
+        return Ok(());
+    }
+    let mut i = start;
+    while i < end && is_token(buf[i]) {
+        i += 1;
+    }
+    let name_end = i;
+    while i < end && matches!(buf[i], b' ' | b'\t') {
+        i += 1;
+    }
+    if name_end == start || i == end || buf[i] != b':' {
+        return Err(if memchr::memchr(b':', &buf[start..end]).is_none() {
+            "header line without a colon"
+        } else {
+            "malformed header name"
         });
     }
+    if raw.len() >= MAX_HEADERS {
+        return Err("too many header lines");
+    }
+    let kind = Name::classify(&buf[start..name_end]);
+    let k = kind as usize;
+    if k < KNOWN_NAMES {
+        if count[k] == 0 {
+            first[k] = raw.len() as u8; // < MAX_HEADERS (128)
+        }
+        count[k] = count[k].saturating_add(1);
+    }
+    raw.push(RawHeader {
+        name: (start as u32, name_end as u32),
+        value: (i as u32 + 1, end as u32),
+        kind,
+        folded: false,
+    });
     Ok(())
 }
 
@@ -327,12 +398,46 @@ fn looks_like_start(buf: &[u8]) -> bool {
 }
 
 impl<'a> Request<'a> {
-    pub fn headers(&self, name: Name) -> impl Iterator<Item = &Header<'a>> {
-        self.headers.iter().filter(move |h| h.name == name)
+    #[inline]
+    fn at(&self, r: &RawHeader) -> Header<'a> {
+        let head: &'a str = self.head;
+        Header {
+            name: r.kind,
+            raw_name: &head[r.name.0 as usize..r.name.1 as usize],
+            raw_value: &head[r.value.0 as usize..r.value.1 as usize],
+            folded: r.folded,
+        }
     }
 
-    pub fn header(&self, name: Name) -> Option<&Header<'a>> {
-        self.headers.iter().find(|h| h.name == name)
+    /// Every header line in order.
+    pub fn all_headers(&self) -> impl Iterator<Item = Header<'a>> + '_ {
+        self.lines.iter().map(|r| self.at(r))
+    }
+
+    /// The header lines with this name, in order.
+    pub fn headers(&self, name: Name) -> impl Iterator<Item = Header<'a>> + '_ {
+        self.lines
+            .iter()
+            .filter(move |r| r.kind == name)
+            .map(|r| self.at(r))
+    }
+
+    /// The first header line with this name.
+    #[inline]
+    pub fn header(&self, name: Name) -> Option<Header<'a>> {
+        match self.first.get(name as usize) {
+            Some(&i) => self.lines.get(usize::from(i)).map(|r| self.at(r)),
+            None => self.headers(name).next(),
+        }
+    }
+
+    /// How many header lines carry this known name (saturating at 255).
+    #[inline]
+    pub fn count(&self, name: Name) -> usize {
+        match self.count.get(name as usize) {
+            Some(&n) => usize::from(n),
+            None => self.headers(name).count(),
+        }
     }
 
     /// Every Via value in order, each comma-separated value on its own (RFC 3261 §7.3.1).
@@ -348,22 +453,39 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Positions of `sep` in `v` outside quoted strings (with their `\` escapes) and angle
-/// brackets (RFC 3261 §25.1): where a header value may be split.
+/// Positions of `sep` in `v` outside quoted strings (with their `\\` escapes) and angle
+/// brackets (RFC 3261 §25.1): where a header value may be split. Jumps from one
+/// interesting byte to the next with `memchr`: a name-addr's URI and display name are
+/// skipped whole.
 fn top_level(v: &str, sep: u8) -> impl Iterator<Item = usize> + '_ {
     let b = v.as_bytes();
-    let (mut quoted, mut angle, mut i) = (false, false, 0);
+    let mut i = 0;
     std::iter::from_fn(move || {
         while i < b.len() {
-            let at = i;
-            i += 1;
+            let at = i + memchr::memchr3(sep, b'"', b'<', &b[i..])?;
+            i = at + 1;
             match b[at] {
-                b'\\' if quoted => i += 1,
-                b'"' => quoted = !quoted,
-                b'<' if !quoted => angle = true,
-                b'>' if !quoted => angle = false,
-                c if c == sep && !quoted && !angle => return Some(at),
-                _ => {}
+                b'"' => {
+                    // to the closing quote, stepping over escaped characters
+                    loop {
+                        let Some(q) = memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) else {
+                            i = b.len();
+                            break;
+                        };
+                        let q = i + q;
+                        if b[q] == b'\\' {
+                            i = q + 2;
+                        } else {
+                            i = q + 1;
+                            break;
+                        }
+                    }
+                }
+                b'<' => match memchr::memchr(b'>', &b[i..]) {
+                    Some(gt) => i += gt + 1,
+                    None => i = b.len(),
+                },
+                _ => return Some(at),
             }
         }
         None
@@ -383,22 +505,33 @@ pub fn split_commas(v: &str) -> impl Iterator<Item = &str> {
         .filter(|p| !p.is_empty())
 }
 
-/// The value of parameter `name` in `;`-separated parameters after the main value
-/// (outside quotes and angle brackets): `Some("")` for a flag without `=`.
-pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
+/// The `;`-separated parameters after a header's main value (outside quotes and angle
+/// brackets), in order, as trimmed `(name, value)`; a flag without `=` has value `""`.
+pub fn params(value: &str) -> impl Iterator<Item = (&str, &str)> {
     let mut cuts = top_level(value, b';');
-    let mut start = cuts.next()? + 1;
-    loop {
+    let mut start = cuts.next().map(|c| c + 1);
+    std::iter::from_fn(move || {
+        let s = start?;
         let next = cuts.next();
-        let p = value[start..next.unwrap_or(value.len())].trim();
-        let (n, v) = p
-            .split_once('=')
-            .map_or((p, ""), |(n, v)| (n.trim(), v.trim()));
-        if n.eq_ignore_ascii_case(name) {
-            return Some(v);
-        }
-        start = next? + 1;
-    }
+        start = next.map(|c| c + 1);
+        let p = &value[s..next.unwrap_or(value.len())];
+        Some(match memchr::memchr(b'=', p.as_bytes()) {
+            Some(eq) => (p[..eq].trim(), p[eq + 1..].trim()),
+            None => (p.trim(), ""),
+        })
+    })
+}
+
+/// The main value before the first top-level `;` (the whole value when it has none).
+pub fn before_params(value: &str) -> &str {
+    top_level(value, b';').next().map_or(value, |c| &value[..c])
+}
+
+/// The value of parameter `name` (see [`params`]): `Some("")` for a flag without `=`.
+pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
+    params(value)
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 #[cfg(test)]
@@ -428,7 +561,7 @@ mod tests {
         assert_eq!(r.header(Name::CallId).unwrap().value(), "a84b4c76e66710");
         let from = r.header(Name::From).unwrap().value();
         assert_eq!(param(&from, "tag"), Some("1928301774"));
-        let subj = r.headers.iter().find(|h| h.raw_name == "Subject").unwrap();
+        let subj = r.all_headers().find(|h| h.raw_name == "Subject").unwrap();
         assert_eq!(subj.value(), "folded continues here");
         assert_eq!(r.body, b"v=0\r");
         assert_eq!(r.len, INVITE.len() - 1);

@@ -13,10 +13,13 @@
 use super::message::{self, Name, ParseError, Request, Status};
 use crate::resolve::{Decision, Router};
 use ipnet::IpNet;
-use std::borrow::Cow;
-use std::fmt::Write;
 use std::hash::{BuildHasher, Hasher};
-use std::net::SocketAddr;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+
+/// The per-process random key of To-tags and transaction keys. foldhash rather than
+/// SipHash: both are keyed per process, and this runs twice per INVITE.
+pub type TagKey = foldhash::quality::RandomState;
 
 /// Methods this server knows (RFC 3261 and common extensions); others get 501.
 const KNOWN: &[&str] = &[
@@ -63,12 +66,13 @@ impl Drop {
 
 /// What to do with one message.
 #[derive(Debug)]
-pub enum Outcome {
-    /// Send these bytes (to `dest` over UDP; on the same connection otherwise).
-    /// `invite_tx` identifies the INVITE server transaction a final answer belongs to,
-    /// for retransmission until ACK over UDP (RFC 3261 §17.2.1).
+pub enum Outcome<'h> {
+    /// Send these bytes (to `dest` over UDP; on the same connection otherwise). They live
+    /// in the handler's reused buffer until its next message. `invite_tx` identifies the
+    /// INVITE server transaction a final answer belongs to, for retransmission until ACK
+    /// over UDP (RFC 3261 §17.2.1).
     Reply {
-        bytes: Vec<u8>,
+        bytes: &'h [u8],
         dest: SocketAddr,
         status: u16,
         invite_tx: Option<u64>,
@@ -88,29 +92,73 @@ pub struct Settings {
     pub server: String,
 }
 
-/// The per-worker state: the router, settings, the tag key and a reused decision.
+/// The per-worker state: the router, settings, the tag key, a reused decision and a
+/// reused response buffer (so an answer allocates nothing once the worker is warm).
 pub struct Handler<'r> {
     pub router: &'r Router,
     pub settings: &'r Settings,
-    /// Key for deterministic To-tags (random per process).
-    pub tag_key: &'r std::collections::hash_map::RandomState,
+    /// Key for deterministic To-tags and transaction keys (random per process).
+    pub tag_key: &'r TagKey,
     decision: Decision,
+    out: Vec<u8>,
     /// Set by the transport when it holds `sip.max_transactions` INVITE transactions:
     /// new INVITEs get 503 with Retry-After instead of growing state.
     pub overloaded: bool,
 }
 
+/// What the answer needs of the top Via, read in one pass over its parameters.
+struct TopVia<'v> {
+    /// The whole value (`SIP/2.0/UDP host:port;params`).
+    value: &'v str,
+    /// `host[:port]` after the protocol.
+    sent_by: &'v str,
+    branch: Option<&'v str>,
+    rport: bool,
+}
+
+impl<'v> TopVia<'v> {
+    fn read(value: &'v str) -> Self {
+        // `SIP / 2.0 / UDP host:port`: sent-by follows the transport token, which
+        // follows the last `/` (RFC 3261 §20.42 allows white space around the slashes).
+        let head = message::before_params(value);
+        let after_slash = head.rfind('/').map_or("", |i| head[i + 1..].trim_start());
+        let sent_by = after_slash
+            .split_once([' ', '\t'])
+            .map_or("", |(_, rest)| rest.trim());
+        let mut top = TopVia {
+            value,
+            sent_by,
+            branch: None,
+            rport: false,
+        };
+        for (name, v) in message::params(value) {
+            if name.eq_ignore_ascii_case("branch") {
+                top.branch.get_or_insert(v);
+            } else if name.eq_ignore_ascii_case("rport") {
+                top.rport = true;
+            }
+        }
+        top
+    }
+}
+
+/// What a request needs for any answer, read once.
+struct Dialog<'v> {
+    top: TopVia<'v>,
+    from: Option<&'v str>,
+    to: Option<&'v str>,
+    call_id: Option<&'v str>,
+    cseq: Option<&'v str>,
+}
+
 impl<'r> Handler<'r> {
-    pub fn new(
-        router: &'r Router,
-        settings: &'r Settings,
-        tag_key: &'r std::collections::hash_map::RandomState,
-    ) -> Self {
+    pub fn new(router: &'r Router, settings: &'r Settings, tag_key: &'r TagKey) -> Self {
         Handler {
             router,
             settings,
             tag_key,
             decision: Decision::default(),
+            out: Vec::with_capacity(1024),
             overloaded: false,
         }
     }
@@ -122,7 +170,7 @@ impl<'r> Handler<'r> {
         buf: &[u8],
         source: SocketAddr,
         stream: bool,
-    ) -> Option<(Outcome, usize)> {
+    ) -> Option<(Outcome<'_>, usize)> {
         match message::parse(buf, stream) {
             Ok(Status::Partial) => None,
             Ok(Status::Complete(req)) => {
@@ -138,25 +186,44 @@ impl<'r> Handler<'r> {
     fn allowed(&self, source: SocketAddr) -> bool {
         let ip = source.ip();
         let ip = match ip {
-            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
         self.settings.allow.iter().any(|n| n.contains(&ip))
     }
 
-    fn request(&mut self, req: &Request<'_>, source: SocketAddr) -> Outcome {
+    fn request(&mut self, req: &Request<'_>, source: SocketAddr) -> Outcome<'_> {
         let is_ack = req.method == "ACK";
-        let vias = req.vias();
-        let Some(top) = vias.first() else {
+        // Folded values are rare; unfolded copies live here for the answer's duration.
+        let get = |n: Name| req.header(n).map(|h| h.value());
+        let first_via = get(Name::Via);
+        let Some(top) = first_via
+            .as_deref()
+            .and_then(|v| message::split_commas(v).next())
+        else {
             return Outcome::Drop(Drop::NoVia);
         };
+        let (from, to, call_id, cseq) = (
+            get(Name::From),
+            get(Name::To),
+            get(Name::CallId),
+            get(Name::CSeq),
+        );
+        let dialog = Dialog {
+            top: TopVia::read(top),
+            from: from.as_deref(),
+            to: to.as_deref(),
+            call_id: call_id.as_deref(),
+            cseq: cseq.as_deref(),
+        };
+        let d = &dialog;
         if !self.allowed(source) {
             if is_ack {
                 return Outcome::Drop(Drop::Denied);
             }
             // No transaction state for sources we do not serve: a spoofed source must
             // not make us retransmit toward it.
-            let mut out = self.reply(req, &vias, source, 403, "Forbidden", |_| {});
+            let mut out = self.reply(req, d, source, 403, "Forbidden", |_| {});
             if let Outcome::Reply { invite_tx, .. } = &mut out {
                 *invite_tx = None;
             }
@@ -166,195 +233,123 @@ impl<'r> Handler<'r> {
             return if is_ack {
                 Outcome::Drop(Drop::Ack)
             } else {
-                self.reply(req, &vias, source, 505, "Version Not Supported", |_| {})
+                self.reply(req, d, source, 505, "Version Not Supported", |_| {})
             };
         }
-        if let Some(why) = check_headers(req, top) {
+        if let Some(why) = check_headers(req, d) {
             return if is_ack {
                 Outcome::Drop(Drop::Ack)
             } else {
-                self.reply(req, &vias, source, 400, why, |_| {})
+                self.reply(req, d, source, 400, why, |_| {})
             };
         }
         if is_ack {
             return Outcome::Ack {
-                tx: self.tx_key(req, &vias),
+                tx: tx_key(self.tag_key, d),
             };
         }
-        if req.method != "CANCEL" {
-            let unsupported: Vec<String> = req
-                .headers(Name::Require)
-                .flat_map(|h| {
-                    let v = h.value();
-                    message::split_commas(&v)
-                        .map(str::to_string)
-                        .collect::<Vec<_>>()
-                })
-                .collect();
+        if req.method != "CANCEL" && req.count(Name::Require) > 0 {
+            let mut unsupported = Vec::new();
+            for h in req.headers(Name::Require) {
+                let v = h.value();
+                for option in message::split_commas(&v) {
+                    if !unsupported.is_empty() {
+                        unsupported.extend_from_slice(b", ");
+                    }
+                    unsupported.extend_from_slice(option.as_bytes());
+                }
+            }
             if !unsupported.is_empty() {
-                let extra = format!("Unsupported: {}\r\n", unsupported.join(", "));
-                return self.reply(req, &vias, source, 420, "Bad Extension", |o| {
-                    o.push_str(&extra)
+                return self.reply(req, d, source, 420, "Bad Extension", |o| {
+                    line(o, "Unsupported: ", &unsupported)
                 });
             }
         }
         match req.method {
             "INVITE" if self.overloaded => {
-                self.reply(req, &vias, source, 503, "Service Unavailable", |o| {
-                    o.push_str("Retry-After: 5\r\n")
+                self.reply(req, d, source, 503, "Service Unavailable", |o| {
+                    o.extend_from_slice(b"Retry-After: 5\r\n")
                 })
             }
             "INVITE" => {
                 self.router.route_into(req.uri, false, &mut self.decision);
-                let d = std::mem::take(&mut self.decision);
-                let out = self.reply(req, &vias, source, d.status, d.reason, |o| {
-                    for c in &d.contacts {
-                        o.push_str("Contact: <");
-                        o.push_str(&c.uri);
-                        let _ = write!(o, ">;q={}\r\n", c.q);
-                    }
-                    if d.status == 503 {
-                        o.push_str("Retry-After: 5\r\n");
-                    }
-                });
-                self.decision = d;
-                out
-            }
-            "OPTIONS" => self.reply(req, &vias, source, 200, "OK", |o| {
-                let _ = write!(
-                    o,
-                    "Allow: {ALLOW}\r\nAccept: application/sdp\r\nSupported: \r\n"
+                let decision = &self.decision;
+                let (dest, invite_tx) = build_reply(
+                    &mut self.out,
+                    self.tag_key,
+                    &self.settings.server,
+                    req,
+                    d,
+                    source,
+                    decision.status,
+                    decision.reason,
+                    |o| {
+                        for c in &decision.contacts {
+                            o.extend_from_slice(b"Contact: <");
+                            o.extend_from_slice(c.uri.as_bytes());
+                            o.extend_from_slice(b">;q=");
+                            c.q.write_digits(o);
+                            o.extend_from_slice(b"\r\n");
+                        }
+                        if decision.status == 503 {
+                            o.extend_from_slice(b"Retry-After: 5\r\n");
+                        }
+                    },
                 );
+                Outcome::Reply {
+                    bytes: &self.out,
+                    dest,
+                    status: self.decision.status,
+                    invite_tx,
+                }
+            }
+            "OPTIONS" => self.reply(req, d, source, 200, "OK", |o| {
+                line(o, "Allow: ", ALLOW.as_bytes());
+                o.extend_from_slice(b"Accept: application/sdp\r\nSupported: \r\n");
             }),
             "CANCEL" | "BYE" => {
                 // Every INVITE is answered at once, so no transaction is pending to cancel.
                 self.reply(
                     req,
-                    &vias,
+                    d,
                     source,
                     481,
                     "Call/Transaction Does Not Exist",
                     |_| {},
                 )
             }
-            m if KNOWN.contains(&m) => {
-                self.reply(req, &vias, source, 405, "Method Not Allowed", |o| {
-                    let _ = write!(o, "Allow: {ALLOW}\r\n");
-                })
-            }
-            _ => self.reply(req, &vias, source, 501, "Not Implemented", |o| {
-                let _ = write!(o, "Allow: {ALLOW}\r\n");
+            m if KNOWN.contains(&m) => self.reply(req, d, source, 405, "Method Not Allowed", |o| {
+                line(o, "Allow: ", ALLOW.as_bytes())
+            }),
+            _ => self.reply(req, d, source, 501, "Not Implemented", |o| {
+                line(o, "Allow: ", ALLOW.as_bytes())
             }),
         }
     }
 
-    /// Identifies an INVITE server transaction and the ACK that ends it: the top Via's
-    /// branch and sent-by when the branch has RFC 3261's magic cookie (the ACK to a
-    /// non-2xx answer reuses the INVITE's branch, §17.1.1.3), else RFC 2543 matching on
-    /// Call-ID, From tag and CSeq number (§17.2.3).
-    pub fn tx_key(&self, req: &Request<'_>, vias: &[Cow<'_, str>]) -> u64 {
-        let top = vias.first().map(|v| v.as_ref()).unwrap_or("");
-        let mut h = self.tag_key.build_hasher();
-        match message::param(top, "branch").filter(|b| b.starts_with("z9hG4bK")) {
-            Some(branch) => {
-                h.write(b"3261");
-                h.write(branch.as_bytes());
-                h.write_u8(0);
-                h.write(top.split(';').next().unwrap_or("").as_bytes());
-            }
-            None => {
-                h.write(b"2543");
-                for n in [Name::CallId, Name::From] {
-                    let v = req.header(n).map(|h| h.value()).unwrap_or_default();
-                    let part = if n == Name::From {
-                        message::param(&v, "tag").unwrap_or("").to_string()
-                    } else {
-                        v.to_string()
-                    };
-                    h.write(part.as_bytes());
-                    h.write_u8(0);
-                }
-                let cseq = req
-                    .header(Name::CSeq)
-                    .map(|h| h.value())
-                    .unwrap_or_default();
-                h.write(cseq.split_whitespace().next().unwrap_or("").as_bytes());
-            }
-        }
-        h.finish()
-    }
-
-    /// A deterministic To-tag: the same request (and its retransmissions) gets the same
-    /// tag; different dialogs get different ones (RFC 3261 §8.2.6.2).
-    fn to_tag(&self, call_id: &str, from_tag: &str, branch: &str) -> u64 {
-        let mut h = self.tag_key.build_hasher();
-        h.write(call_id.as_bytes());
-        h.write_u8(0);
-        h.write(from_tag.as_bytes());
-        h.write_u8(0);
-        h.write(branch.as_bytes());
-        h.finish()
-    }
-
-    /// Builds a response to a parsed request; `extra` appends header lines.
-    #[allow(clippy::too_many_arguments)]
+    /// Builds a response into the handler's buffer; `extra` appends header lines.
     fn reply(
-        &self,
+        &mut self,
         req: &Request<'_>,
-        vias: &[Cow<'_, str>],
+        d: &Dialog<'_>,
         source: SocketAddr,
         status: u16,
         reason: &str,
-        extra: impl FnOnce(&mut String),
-    ) -> Outcome {
-        let get = |n: Name| req.header(n).map(|h| h.value());
-        let (dest, top) = via_for_response(&vias[0], source);
-        let mut out = String::with_capacity(512);
-        // Plain appends: this runs for every answer, and `write!` costs more than the copy.
-        let line = |out: &mut String, name: &str, value: &str| {
-            out.push_str(name);
-            out.push_str(value);
-            out.push_str("\r\n");
-        };
-        let _ = write!(out, "SIP/2.0 {status} ");
-        out.push_str(reason);
-        out.push_str("\r\n");
-        line(&mut out, "Via: ", &top);
-        for v in &vias[1..] {
-            line(&mut out, "Via: ", v);
-        }
-        let from = get(Name::From);
-        if let Some(f) = &from {
-            line(&mut out, "From: ", f);
-        }
-        if let Some(t) = get(Name::To) {
-            if message::param(&t, "tag").is_some() || status == 100 {
-                line(&mut out, "To: ", &t);
-            } else {
-                let from_tag = from
-                    .as_deref()
-                    .and_then(|f| message::param(f, "tag"))
-                    .unwrap_or("");
-                let call_id = get(Name::CallId).unwrap_or_default();
-                let branch = message::param(&vias[0], "branch").unwrap_or("");
-                let tag = self.to_tag(&call_id, from_tag, branch);
-                out.push_str("To: ");
-                out.push_str(&t);
-                let _ = write!(out, ";tag={tag:016x}\r\n");
-            }
-        }
-        if let Some(c) = get(Name::CallId) {
-            line(&mut out, "Call-ID: ", &c);
-        }
-        if let Some(c) = get(Name::CSeq) {
-            line(&mut out, "CSeq: ", &c);
-        }
-        extra(&mut out);
-        line(&mut out, "Server: ", &self.settings.server);
-        out.push_str("Content-Length: 0\r\n\r\n");
-        let invite_tx = (req.method == "INVITE" && status >= 200).then(|| self.tx_key(req, vias));
+        extra: impl FnOnce(&mut Vec<u8>),
+    ) -> Outcome<'_> {
+        let (dest, invite_tx) = build_reply(
+            &mut self.out,
+            self.tag_key,
+            &self.settings.server,
+            req,
+            d,
+            source,
+            status,
+            reason,
+            extra,
+        );
         Outcome::Reply {
-            bytes: out.into_bytes(),
+            bytes: &self.out,
             dest,
             status,
             invite_tx,
@@ -362,17 +357,17 @@ impl<'r> Handler<'r> {
     }
 
     /// 400 for a message the parser rejected, when its top Via can still be read.
-    fn salvage_400(&self, buf: &[u8], source: SocketAddr, why: &'static str) -> Outcome {
+    fn salvage_400(&mut self, buf: &[u8], source: SocketAddr, why: &'static str) -> Outcome<'_> {
         let text = String::from_utf8_lossy(&buf[..buf.len().min(65535)]);
         let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
         let _start = lines.next();
         let mut via = None;
-        let mut copied = String::new();
-        for line in lines {
-            if line.is_empty() {
+        let mut copied = Vec::new();
+        for l in lines {
+            if l.is_empty() {
                 break;
             }
-            let Some((name, value)) = line.split_once(':') else {
+            let Some((name, value)) = l.split_once(':') else {
                 continue;
             };
             let name = name.trim();
@@ -382,18 +377,20 @@ impl<'r> Handler<'r> {
             };
             if is("Via", "v") && via.is_none() {
                 via = message::split_commas(value).next().map(str::to_string);
-            } else if is("From", "f") || is("To", "t") || is("Call-ID", "i") || is("CSeq", "CSeq") {
-                let canonical = if is("From", "f") {
-                    "From"
-                } else if is("To", "t") {
-                    "To"
-                } else if is("Call-ID", "i") {
-                    "Call-ID"
-                } else {
-                    "CSeq"
-                };
-                let _ = write!(copied, "{canonical}: {value}\r\n");
+                continue;
             }
+            let canonical = if is("From", "f") {
+                "From: "
+            } else if is("To", "t") {
+                "To: "
+            } else if is("Call-ID", "i") {
+                "Call-ID: "
+            } else if is("CSeq", "CSeq") {
+                "CSeq: "
+            } else {
+                continue;
+            };
+            line(&mut copied, canonical, value.as_bytes());
         }
         let Some(via) = via else {
             return Outcome::Drop(Drop::NoVia);
@@ -401,14 +398,18 @@ impl<'r> Handler<'r> {
         if !self.allowed(source) {
             return Outcome::Drop(Drop::Denied);
         }
-        let (dest, top) = via_for_response(&via, source);
-        let bytes = format!(
-            "SIP/2.0 400 {why}\r\nVia: {top}\r\n{copied}Server: {}\r\nContent-Length: 0\r\n\r\n",
-            self.settings.server
-        )
-        .into_bytes();
+        let top = TopVia::read(&via);
+        let out = &mut self.out;
+        out.clear();
+        out.extend_from_slice(b"SIP/2.0 400 ");
+        out.extend_from_slice(why.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        let dest = write_top_via(out, &top, source);
+        out.extend_from_slice(&copied);
+        line(out, "Server: ", self.settings.server.as_bytes());
+        out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
         Outcome::Reply {
-            bytes,
+            bytes: &self.out,
             dest,
             status: 400,
             invite_tx: None,
@@ -416,35 +417,173 @@ impl<'r> Handler<'r> {
     }
 }
 
+/// Appends `name` (with its `": "`), `value` and CRLF.
+#[inline]
+fn line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a response per RFC 3261 §8.2.6 into `out` (cleared first): status line, the
+/// Vias (top one with `received`/`rport`), From, To (with a To-tag when it had none),
+/// Call-ID, CSeq, `extra` lines, Server, Content-Length: 0. Returns the UDP destination
+/// and, for a final answer to an INVITE, its transaction key.
+#[allow(clippy::too_many_arguments)]
+fn build_reply(
+    out: &mut Vec<u8>,
+    key: &TagKey,
+    server: &str,
+    req: &Request<'_>,
+    d: &Dialog<'_>,
+    source: SocketAddr,
+    status: u16,
+    reason: &str,
+    extra: impl FnOnce(&mut Vec<u8>),
+) -> (SocketAddr, Option<u64>) {
+    out.clear();
+    out.extend_from_slice(b"SIP/2.0 ");
+    push_u16(out, status);
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let dest = write_top_via(out, &d.top, source);
+    // The other Vias in order, one value per line (RFC 3261 §8.2.6.2 copies them all).
+    let mut first = true;
+    for h in req.headers(Name::Via) {
+        let v = h.value();
+        for part in message::split_commas(&v) {
+            if std::mem::take(&mut first) {
+                continue; // the top Via, written above
+            }
+            line(out, "Via: ", part.as_bytes());
+        }
+    }
+    if let Some(f) = d.from {
+        line(out, "From: ", f.as_bytes());
+    }
+    if let Some(t) = d.to {
+        out.extend_from_slice(b"To: ");
+        out.extend_from_slice(t.as_bytes());
+        if message::param(t, "tag").is_none() && status != 100 {
+            let from_tag = d.from.and_then(|f| message::param(f, "tag")).unwrap_or("");
+            let tag = to_tag(key, d.call_id.unwrap_or(""), from_tag, d.top.branch);
+            out.extend_from_slice(b";tag=");
+            push_hex(out, tag);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(c) = d.call_id {
+        line(out, "Call-ID: ", c.as_bytes());
+    }
+    if let Some(c) = d.cseq {
+        line(out, "CSeq: ", c.as_bytes());
+    }
+    extra(out);
+    line(out, "Server: ", server.as_bytes());
+    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    let invite_tx = (req.method == "INVITE" && status >= 200).then(|| tx_key(key, d));
+    (dest, invite_tx)
+}
+
+/// Identifies an INVITE server transaction and the ACK that ends it: the top Via's
+/// branch and sent-by when the branch has RFC 3261's magic cookie (the ACK to a non-2xx
+/// answer reuses the INVITE's branch, §17.1.1.3), else RFC 2543 matching on Call-ID,
+/// From tag and CSeq number (§17.2.3).
+fn tx_key(key: &TagKey, d: &Dialog<'_>) -> u64 {
+    let mut h = key.build_hasher();
+    match d.top.branch.filter(|b| b.starts_with("z9hG4bK")) {
+        Some(branch) => {
+            h.write(b"3261");
+            h.write(branch.as_bytes());
+            h.write_u8(0);
+            h.write(d.top.sent_by.as_bytes());
+        }
+        None => {
+            h.write(b"2543");
+            h.write(d.call_id.unwrap_or("").as_bytes());
+            h.write_u8(0);
+            let from_tag = d.from.and_then(|f| message::param(f, "tag")).unwrap_or("");
+            h.write(from_tag.as_bytes());
+            h.write_u8(0);
+            let cseq_number = d.cseq.and_then(|c| c.split_whitespace().next());
+            h.write(cseq_number.unwrap_or("").as_bytes());
+        }
+    }
+    h.finish()
+}
+
+/// A deterministic To-tag: the same request (and its retransmissions) gets the same
+/// tag; different dialogs get different ones (RFC 3261 §8.2.6.2).
+fn to_tag(key: &TagKey, call_id: &str, from_tag: &str, branch: Option<&str>) -> u64 {
+    let mut h = key.build_hasher();
+    h.write(call_id.as_bytes());
+    h.write_u8(0);
+    h.write(from_tag.as_bytes());
+    h.write_u8(0);
+    h.write(branch.unwrap_or("").as_bytes());
+    h.finish()
+}
+
+fn push_u16(out: &mut Vec<u8>, n: u16) {
+    let mut b = itoa::Buffer::new();
+    out.extend_from_slice(b.format(n).as_bytes());
+}
+
+/// 16 lower-case hex digits.
+fn push_hex(out: &mut Vec<u8>, v: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    for (i, d) in digits.iter_mut().enumerate() {
+        *d = HEX[((v >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out.extend_from_slice(&digits);
+}
+
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut b = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(b.format(octet).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
 /// RFC 3261 §8.2 header checks; `Some(reason phrase)` for a 400.
-fn check_headers(req: &Request<'_>, top_via: &str) -> Option<&'static str> {
-    if !top_via
+fn check_headers(req: &Request<'_>, d: &Dialog<'_>) -> Option<&'static str> {
+    if !d
+        .top
+        .value
         .get(..8)
         .is_some_and(|p| p.eq_ignore_ascii_case("SIP/2.0/"))
     {
         return Some("Malformed Via");
     }
-    for (name, why) in [
-        (Name::From, "Missing From header"),
-        (Name::To, "Missing To header"),
-        (Name::CallId, "Missing Call-ID header"),
-        (Name::CSeq, "Missing CSeq header"),
+    for (name, missing, duplicate) in [
+        (Name::From, "Missing From header", "Duplicate From header"),
+        (Name::To, "Missing To header", "Duplicate To header"),
+        (
+            Name::CallId,
+            "Missing Call-ID header",
+            "Duplicate Call-ID header",
+        ),
+        (Name::CSeq, "Missing CSeq header", "Duplicate CSeq header"),
     ] {
-        match req.headers(name).count() {
-            0 => return Some(why),
+        match req.count(name) {
+            0 => return Some(missing),
             1 => {}
-            _ => {
-                return Some(match name {
-                    Name::From => "Duplicate From header",
-                    Name::To => "Duplicate To header",
-                    Name::CallId => "Duplicate Call-ID header",
-                    _ => "Duplicate CSeq header",
-                });
-            }
+            _ => return Some(duplicate),
         }
     }
-    let cseq = req.header(Name::CSeq)?.value();
-    let mut parts = cseq.split_whitespace();
+    let mut parts = d.cseq?.split_whitespace();
     let (Some(num), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
         return Some("Malformed CSeq");
     };
@@ -465,49 +604,44 @@ fn check_headers(req: &Request<'_>, top_via: &str) -> Option<&'static str> {
     None
 }
 
-/// The top Via for the response (with `received`/`rport` per RFC 3581 §4 and RFC 3261
-/// §18.2.1) and the UDP destination (RFC 3581 §4: source address and port when `rport`
-/// is present; else RFC 3261 §18.2.2: the source address, sent-by port or 5060).
-fn via_for_response(via: &str, source: SocketAddr) -> (SocketAddr, String) {
-    let sent_by = via
-        .split_once(char::is_whitespace)
-        .map(|(_, rest)| rest.trim_start())
-        .and_then(|rest| rest.split(';').next())
-        .unwrap_or("")
-        .trim();
-    let (host, port) = split_host_port(sent_by);
-    let rport = message::param(via, "rport");
-    let mut top = String::with_capacity(via.len() + 48);
-    // Rebuild parameters: fill rport, add received when needed.
-    let mut segments = via.split(';');
-    top.push_str(segments.next().unwrap_or(via).trim_end());
-    let ip_text = source.ip().to_string();
+/// Writes the top Via line for the response (with `received`/`rport` per RFC 3581 §4 and
+/// RFC 3261 §18.2.1) and returns the UDP destination (RFC 3581 §4: source address and
+/// port when `rport` is present; else RFC 3261 §18.2.2: the source address, sent-by
+/// port or 5060).
+fn write_top_via(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) -> SocketAddr {
+    let (host, port) = split_host_port(top.sent_by);
     let host_is_source = host
         .trim_matches(['[', ']'])
-        .parse::<std::net::IpAddr>()
-        .ok()
-        == Some(source.ip());
-    for seg in segments {
-        let seg = seg.trim();
-        let name = seg.split('=').next().unwrap_or(seg).trim();
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| ip == source.ip());
+    out.extend_from_slice(b"Via: ");
+    // Rebuild the parameters: fill rport, drop any received (added below when needed).
+    out.extend_from_slice(message::before_params(top.value).trim_end().as_bytes());
+    for (name, v) in message::params(top.value) {
         if name.eq_ignore_ascii_case("rport") {
-            let _ = write!(top, ";rport={}", source.port());
+            out.extend_from_slice(b";rport=");
+            push_u16(out, source.port());
         } else if name.eq_ignore_ascii_case("received") {
-            continue; // replaced below
+            continue;
         } else {
-            top.push(';');
-            top.push_str(seg);
+            out.push(b';');
+            out.extend_from_slice(name.as_bytes());
+            if !v.is_empty() {
+                out.push(b'=');
+                out.extend_from_slice(v.as_bytes());
+            }
         }
     }
-    if rport.is_some() || !host_is_source {
-        let _ = write!(top, ";received={ip_text}");
+    if top.rport || !host_is_source {
+        out.extend_from_slice(b";received=");
+        push_ip(out, source.ip());
     }
-    let dest = if rport.is_some() {
+    out.extend_from_slice(b"\r\n");
+    if top.rport {
         source
     } else {
         SocketAddr::new(source.ip(), port.unwrap_or(5060))
-    };
-    (dest, top)
+    }
 }
 
 fn split_host_port(sent_by: &str) -> (&str, Option<u16>) {

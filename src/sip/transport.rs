@@ -12,7 +12,6 @@
 use super::redirect::{Drop, Handler, Outcome, Settings};
 use crate::config::{Listen, TlsConfig, Transport};
 use crate::resolve::Router;
-use std::collections::hash_map::RandomState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,7 +42,7 @@ pub struct Shared {
     /// INVITE transactions held (all UDP sockets together) before new INVITEs get 503.
     pub max_transactions: usize,
     pub settings: Settings,
-    pub tag_key: RandomState,
+    pub tag_key: super::redirect::TagKey,
     pub max_message_bytes: usize,
     pub tcp_idle: Duration,
     pub stats: SipStats,
@@ -321,9 +320,9 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 invite_tx,
                 ..
             } => {
-                let _ = sock.send_to(&bytes, dest).await;
+                let _ = sock.send_to(bytes, dest).await;
                 if let Some(tx) = invite_tx {
-                    txs.start(tx, &bytes, dest, &shared.stats.transactions);
+                    txs.start(tx, bytes, dest, &shared.stats.transactions);
                 }
             }
             Outcome::Ack { tx } => txs.end(tx, &shared.stats.transactions),
