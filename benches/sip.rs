@@ -49,6 +49,7 @@ fn bench(c: &mut Criterion) {
     let src = "192.0.2.1:5060".parse().unwrap();
     let mut group = c.benchmark_group("invite_to_302");
     for (name, number) in [
+        ("one_contact", "+441632960001"),
         ("two_contacts", "+441632960002"),
         ("wildcard", "+441632971234"),
         ("gateway", "+441632969999"),

@@ -100,6 +100,12 @@ pub struct Header<'a> {
 }
 
 impl<'a> Header<'a> {
+    /// The value as it stands (trimmed; folded line breaks kept).
+    #[inline]
+    pub fn raw_value(&self) -> &'a str {
+        self.raw_value
+    }
+
     /// The value with folded lines joined by single spaces (borrowed when not folded).
     #[inline]
     pub fn value(&self) -> Cow<'a, str> {

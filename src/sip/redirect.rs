@@ -110,10 +110,14 @@ pub struct Handler<'r> {
 struct TopVia<'v> {
     /// The whole value (`SIP/2.0/UDP host:port;params`).
     value: &'v str,
+    /// The value before its parameters (`SIP/2.0/UDP host:port`).
+    head: &'v str,
     /// `host[:port]` after the protocol.
     sent_by: &'v str,
     branch: Option<&'v str>,
     rport: bool,
+    /// A `received` parameter is present (replaced in the answer).
+    received: bool,
 }
 
 impl<'v> TopVia<'v> {
@@ -121,21 +125,27 @@ impl<'v> TopVia<'v> {
         // `SIP / 2.0 / UDP host:port`: sent-by follows the transport token, which
         // follows the last `/` (RFC 3261 §20.42 allows white space around the slashes).
         let head = message::before_params(value);
-        let after_slash = head.rfind('/').map_or("", |i| head[i + 1..].trim_start());
+        let after_slash = memchr::memrchr(b'/', head.as_bytes())
+            .map_or("", |i| head[i + 1..].trim_start());
         let sent_by = after_slash
-            .split_once([' ', '\t'])
-            .map_or("", |(_, rest)| rest.trim());
+            .bytes()
+            .position(|b| b == b' ' || b == b'\t')
+            .map_or("", |sp| after_slash[sp..].trim());
         let mut top = TopVia {
             value,
+            head,
             sent_by,
             branch: None,
             rport: false,
+            received: false,
         };
         for (name, v) in message::params(value) {
             if name.eq_ignore_ascii_case("branch") {
                 top.branch.get_or_insert(v);
             } else if name.eq_ignore_ascii_case("rport") {
                 top.rport = true;
+            } else if name.eq_ignore_ascii_case("received") {
+                top.received = true;
             }
         }
         top
@@ -449,8 +459,12 @@ fn build_reply(
     out.extend_from_slice(b"\r\n");
     let dest = write_top_via(out, &d.top, source);
     // The other Vias in order, one value per line (RFC 3261 §8.2.6.2 copies them all).
+    let only_top = req.count(Name::Via) == 1
+        && req
+            .header(Name::Via)
+            .is_some_and(|h| memchr::memchr(b',', h.raw_value().as_bytes()).is_none());
     let mut first = true;
-    for h in req.headers(Name::Via) {
+    for h in req.headers(Name::Via).filter(|_| !only_top) {
         let v = h.value();
         for part in message::split_commas(&v) {
             if std::mem::take(&mut first) {
@@ -506,7 +520,7 @@ fn tx_key(key: &TagKey, d: &Dialog<'_>) -> u64 {
             let from_tag = d.from.and_then(|f| message::param(f, "tag")).unwrap_or("");
             h.write(from_tag.as_bytes());
             h.write_u8(0);
-            let cseq_number = d.cseq.and_then(|c| c.split_whitespace().next());
+            let cseq_number = d.cseq.and_then(|c| c.split_ascii_whitespace().next());
             h.write(cseq_number.unwrap_or("").as_bytes());
         }
     }
@@ -583,7 +597,7 @@ fn check_headers(req: &Request<'_>, d: &Dialog<'_>) -> Option<&'static str> {
             _ => return Some(duplicate),
         }
     }
-    let mut parts = d.cseq?.split_whitespace();
+    let mut parts = d.cseq?.split_ascii_whitespace();
     let (Some(num), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
         return Some("Malformed CSeq");
     };
@@ -615,8 +629,27 @@ fn write_top_via(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) -> Soc
         .parse::<IpAddr>()
         .is_ok_and(|ip| ip == source.ip());
     out.extend_from_slice(b"Via: ");
-    // Rebuild the parameters: fill rport, drop any received (added below when needed).
-    out.extend_from_slice(message::before_params(top.value).trim_end().as_bytes());
+    if !top.rport && !top.received {
+        // Nothing to rewrite (the usual case without rport): the value as it came.
+        out.extend_from_slice(top.value.as_bytes());
+    } else {
+        rewrite_via_params(out, top, source);
+    }
+    if top.rport || !host_is_source {
+        out.extend_from_slice(b";received=");
+        push_ip(out, source.ip());
+    }
+    out.extend_from_slice(b"\r\n");
+    if top.rport {
+        source
+    } else {
+        SocketAddr::new(source.ip(), port.unwrap_or(5060))
+    }
+}
+
+/// The top Via's value with `rport` filled with the source port and `received` dropped.
+fn rewrite_via_params(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) {
+    out.extend_from_slice(top.head.trim_end().as_bytes());
     for (name, v) in message::params(top.value) {
         if name.eq_ignore_ascii_case("rport") {
             out.extend_from_slice(b";rport=");
@@ -631,16 +664,6 @@ fn write_top_via(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) -> Soc
                 out.extend_from_slice(v.as_bytes());
             }
         }
-    }
-    if top.rport || !host_is_source {
-        out.extend_from_slice(b";received=");
-        push_ip(out, source.ip());
-    }
-    out.extend_from_slice(b"\r\n");
-    if top.rport {
-        source
-    } else {
-        SocketAddr::new(source.ip(), port.unwrap_or(5060))
     }
 }
 
