@@ -489,3 +489,82 @@ fn overload_answers_503_with_retry_after() {
     }
     assert_eq!(statuses, [302, 302, 503]);
 }
+
+/// IPv6 listeners (RFC 5118): UDP and TCP on [::1], `received` written without brackets,
+/// sent-by compared as an address (RFC 5954: `[0:0:0:0:0:0:0:1]` is `[::1]`).
+#[test]
+fn ipv6_udp_and_tcp_listeners() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        // Some CI containers have no IPv6 loopback; say so rather than pass silently.
+        eprintln!("SKIPPED ipv6_udp_and_tcp_listeners: no IPv6 loopback on this host");
+        return;
+    }
+    let (u6, t6) = (common::free_port(), common::free_port());
+    let server = common::Enroute::start_with(
+        ZONE,
+        GATEWAY,
+        &[format!("udp:[::1]:{u6}"), format!("tcp:[::1]:{t6}")],
+        |_| {},
+    );
+    let v6_request = |transport: &str, sent_by: &str, branch: &str, rport: &str| {
+        request("INVITE", "sip:+441632960001@example.net", 0, branch, "").replace(
+            &format!("SIP/2.0/UDP 127.0.0.1:0;branch=z9hG4bK{branch};rport"),
+            &format!("SIP/2.0/{transport} {sent_by};branch=z9hG4bK{branch}{rport}"),
+        )
+    };
+
+    // UDP with rport: answered to the source, rport filled, received = the bare address
+    let sock = UdpSocket::bind("[::1]:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let p = sock.local_addr().unwrap().port();
+    let msg = v6_request("UDP", &format!("[::1]:{p}"), "v6a", ";rport");
+    sock.send_to(msg.as_bytes(), ("::1", u6)).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).expect("an answer over IPv6 UDP");
+    let r = String::from_utf8_lossy(&buf[..n]);
+    assert_eq!(status(&r), 302, "{r}");
+    assert_eq!(
+        header(&r, "Via"),
+        [format!(
+            "SIP/2.0/UDP [::1]:{p};branch=z9hG4bKv6a;rport={p};received=::1"
+        )]
+    );
+    assert_eq!(
+        header(&r, "Contact")[0],
+        "<sip:alice@pbx.example.net>;q=1.0"
+    );
+
+    // UDP without rport: to the sent-by port; the long form of ::1 is the source, so no
+    // received parameter
+    let listener = UdpSocket::bind("[::1]:0").unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let lp = listener.local_addr().unwrap().port();
+    let msg = v6_request("UDP", &format!("[0:0:0:0:0:0:0:1]:{lp}"), "v6b", "");
+    sock.send_to(msg.as_bytes(), ("::1", u6)).unwrap();
+    let n = listener
+        .recv(&mut buf)
+        .expect("answer goes to the sent-by port");
+    let r = String::from_utf8_lossy(&buf[..n]);
+    assert_eq!(status(&r), 302, "{r}");
+    assert_eq!(
+        header(&r, "Via"),
+        [format!(
+            "SIP/2.0/UDP [0:0:0:0:0:0:0:1]:{lp};branch=z9hG4bKv6b"
+        )]
+    );
+
+    // TCP over IPv6
+    let mut s = TcpStream::connect(("::1", t6)).unwrap();
+    let msg = v6_request("TCP", "[::1]:5999", "v6c", "");
+    s.write_all(msg.as_bytes()).unwrap();
+    let answers = tcp_read(&mut s, 1);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(status(&answers[0]), 302, "{}", answers[0]);
+    assert_eq!(
+        header(&answers[0], "Contact")[0],
+        "<sip:alice@pbx.example.net>;q=1.0"
+    );
+}

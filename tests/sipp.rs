@@ -1,6 +1,7 @@
 //! SIPp (Debian `sip-tester`) as the UAC against `enroute serve`: INVITE -> 302 -> ACK
-//! with the Contacts checked by SIPp's own regexp actions, over UDP and TCP, and a
-//! number without record or gateway getting 404. SIPp exits 0 only when every call
+//! with the Contacts checked by SIPp's own regexp actions, over UDP and TCP, a number
+//! without record or gateway getting 404, and calls whose 302s SIPp drops half of the
+//! time (recovered only by the server's retransmissions and identical re-answers). SIPp exits 0 only when every call
 //! succeeded.
 
 mod common;
@@ -32,6 +33,18 @@ fn run(
     number: &str,
     calls: u32,
 ) -> (i32, String) {
+    let (code, err, _) = run_with_screen(scenario, target_port, transport, number, calls);
+    (code, err)
+}
+
+/// As [`run`], also returning SIPp's final screen (its per-message counters).
+fn run_with_screen(
+    scenario: &str,
+    target_port: u16,
+    transport: &str,
+    number: &str,
+    calls: u32,
+) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sipp")
@@ -44,16 +57,36 @@ fn run(
         .args(["-t", transport])
         .args(["-m", &calls.to_string(), "-r", "20", "-l", "10"])
         .args(["-timeout", "30", "-timeout_error", "-nostdin", "-trace_err"])
+        .arg("-trace_screen")
         .current_dir(dir.path())
         .output()
         .unwrap();
     let mut err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut screen = String::new();
     for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
-        if e.file_name().to_string_lossy().ends_with("_errors.log") {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with("_errors.log") {
             err.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        } else if name.ends_with("_screen.log") {
+            screen = std::fs::read_to_string(e.path()).unwrap_or_default();
         }
     }
-    (out.status.code().unwrap_or(-1), err)
+    (out.status.code().unwrap_or(-1), err, screen)
+}
+
+/// The counters SIPp's screen shows on the line of a scenario message, e.g.
+/// `302 <----  10  0  0  0  7` (messages, retransmissions, timeouts, unexpected, lost).
+fn screen_counts(screen: &str, line_start: &str) -> Vec<u64> {
+    screen
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with(line_start))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[test]
@@ -73,4 +106,29 @@ fn sipp_no_record_no_gateway_gets_404() {
     let server = common::Enroute::start(ZONE, "");
     let (code, err) = run("uac-404.xml", server.sip_udp, "u1", "+441632969999", 10);
     assert_eq!(code, 0, "SIPp 404 scenario failed:\n{err}");
+}
+
+#[test]
+fn sipp_lost_302s_are_recovered_by_retransmission() {
+    let server = common::Enroute::start(ZONE, "");
+    let (code, err, screen) = run_with_screen(
+        "uac-302-lost.xml",
+        server.sip_udp,
+        "u1",
+        "+441632960001",
+        20,
+    );
+    assert_eq!(
+        code, 0,
+        "a call did not recover from lost 302s:\n{err}\n{screen}"
+    );
+    // `302` is both the name and the first number: [302, messages, retrans, timeout,
+    // unexpected, lost]
+    let counts = screen_counts(&screen, "302 <");
+    assert_eq!(counts.len(), 6, "302 line not found in:\n{screen}");
+    assert_eq!(counts[1], 20, "every call got its 302:\n{screen}");
+    assert!(
+        counts[5] > 0,
+        "SIPp lost no 302, so nothing was retransmitted (P < 1e-6):\n{screen}"
+    );
 }

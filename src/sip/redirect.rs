@@ -125,8 +125,8 @@ impl<'v> TopVia<'v> {
         // `SIP / 2.0 / UDP host:port`: sent-by follows the transport token, which
         // follows the last `/` (RFC 3261 §20.42 allows white space around the slashes).
         let head = message::before_params(value);
-        let after_slash = memchr::memrchr(b'/', head.as_bytes())
-            .map_or("", |i| head[i + 1..].trim_start());
+        let after_slash =
+            memchr::memrchr(b'/', head.as_bytes()).map_or("", |i| head[i + 1..].trim_start());
         let sent_by = after_slash
             .bytes()
             .position(|b| b == b' ' || b == b'\t')
