@@ -208,7 +208,20 @@ fn udp_rows_of_spec_table() {
         "a1",
         "",
     ));
-    // CANCEL and BYE: 481
+    // CANCEL of an answered INVITE whose ACK has not come: 200, the INVITE keeps its
+    // 302 (RFC 3261 §9.2); after the ACK the transaction is gone: 481
+    let uri = "sip:+441632960001@example.net";
+    assert_eq!(status(&c.ask(&request("INVITE", uri, p, "c1", ""))), 302);
+    let r = c.ask(&request("CANCEL", uri, p, "c1", ""));
+    assert_eq!(
+        (status(&r), header(&r, "CSeq")[0]),
+        (200, "1 CANCEL"),
+        "{r}"
+    );
+    c.send(&request("ACK", uri, p, "c1", ""));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(status(&c.ask(&request("CANCEL", uri, p, "c1", ""))), 481);
+    // CANCEL and BYE without a transaction: 481
     assert_eq!(
         status(&c.ask(&request(
             "CANCEL",
@@ -500,7 +513,7 @@ fn ipv6_udp_and_tcp_listeners() {
         return;
     }
     let (u6, t6) = (common::free_port(), common::free_port());
-    let server = common::Enroute::start_with(
+    let _server = common::Enroute::start_with(
         ZONE,
         GATEWAY,
         &[format!("udp:[::1]:{u6}"), format!("tcp:[::1]:{t6}")],

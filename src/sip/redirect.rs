@@ -181,11 +181,24 @@ impl<'r> Handler<'r> {
         source: SocketAddr,
         stream: bool,
     ) -> Option<(Outcome<'_>, usize)> {
+        self.handle_with(buf, source, stream, &|_| false)
+    }
+
+    /// As [`Handler::handle`]; `is_open(tx)` says whether the INVITE server transaction
+    /// `tx` still exists (answered, ACK not yet received), so that a CANCEL matching it
+    /// gets 200 rather than 481 (RFC 3261 §9.2).
+    pub fn handle_with(
+        &mut self,
+        buf: &[u8],
+        source: SocketAddr,
+        stream: bool,
+        is_open: &dyn Fn(u64) -> bool,
+    ) -> Option<(Outcome<'_>, usize)> {
         match message::parse(buf, stream) {
             Ok(Status::Partial) => None,
             Ok(Status::Complete(req)) => {
                 let len = req.len;
-                Some((self.request(&req, source), len))
+                Some((self.request(&req, source, is_open), len))
             }
             Err(ParseError::Garbage) => Some((Outcome::Drop(Drop::Garbage), buf.len())),
             Err(ParseError::Response) => Some((Outcome::Drop(Drop::Response), buf.len())),
@@ -202,7 +215,12 @@ impl<'r> Handler<'r> {
         self.settings.allow.iter().any(|n| n.contains(&ip))
     }
 
-    fn request(&mut self, req: &Request<'_>, source: SocketAddr) -> Outcome<'_> {
+    fn request(
+        &mut self,
+        req: &Request<'_>,
+        source: SocketAddr,
+        is_open: &dyn Fn(u64) -> bool,
+    ) -> Outcome<'_> {
         let is_ack = req.method == "ACK";
         // Folded values are rare; unfolded copies live here for the answer's duration.
         let get = |n: Name| req.header(n).map(|h| h.value());
@@ -317,17 +335,20 @@ impl<'r> Handler<'r> {
                 line(o, "Allow: ", ALLOW.as_bytes());
                 o.extend_from_slice(b"Accept: application/sdp\r\nSupported: \r\n");
             }),
-            "CANCEL" | "BYE" => {
-                // Every INVITE is answered at once, so no transaction is pending to cancel.
-                self.reply(
-                    req,
-                    d,
-                    source,
-                    481,
-                    "Call/Transaction Does Not Exist",
-                    |_| {},
-                )
+            // Every INVITE is answered at once, so a CANCEL never stops one; it still
+            // gets 200 while the INVITE's transaction exists (final answer sent, no ACK
+            // yet: its branch and sent-by, or RFC 2543 keys, match), 481 otherwise.
+            "CANCEL" if is_open(tx_key(self.tag_key, d)) => {
+                self.reply(req, d, source, 200, "OK", |_| {})
             }
+            "CANCEL" | "BYE" => self.reply(
+                req,
+                d,
+                source,
+                481,
+                "Call/Transaction Does Not Exist",
+                |_| {},
+            ),
             m if KNOWN.contains(&m) => self.reply(req, d, source, 405, "Method Not Allowed", |o| {
                 line(o, "Allow: ", ALLOW.as_bytes())
             }),

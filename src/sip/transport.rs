@@ -241,6 +241,11 @@ impl Transactions {
         self.timers.push(std::cmp::Reverse((next, tx)));
     }
 
+    /// Whether the INVITE transaction `tx` is still waiting for its ACK.
+    fn is_open(&self, tx: u64) -> bool {
+        self.unacked.contains_key(&tx)
+    }
+
     fn next_due(&self) -> Option<tokio::time::Instant> {
         self.timers.peek().map(|std::cmp::Reverse((t, _))| *t)
     }
@@ -309,7 +314,8 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
             shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let Some((outcome, _)) = handler.handle(&buf[..n], source, false) else {
+        let open = |tx: u64| txs.is_open(tx);
+        let Some((outcome, _)) = handler.handle_with(&buf[..n], source, false, &open) else {
             continue;
         };
         count(&shared, &outcome);
