@@ -71,20 +71,19 @@ impl Name {
                 _ => Name::Other,
             };
         }
-        const NAMES: &[(&[u8], Name)] = &[
-            (b"via", Name::Via),
-            (b"from", Name::From),
-            (b"to", Name::To),
-            (b"call-id", Name::CallId),
-            (b"cseq", Name::CSeq),
-            (b"max-forwards", Name::MaxForwards),
-            (b"content-length", Name::ContentLength),
-            (b"require", Name::Require),
-        ];
-        NAMES
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(raw))
-            .map_or(Name::Other, |(_, k)| *k)
+        // By length first: one or two comparisons per header line.
+        let is = |name: &[u8]| raw.eq_ignore_ascii_case(name);
+        match raw.len() {
+            2 if is(b"to") => Name::To,
+            3 if is(b"via") => Name::Via,
+            4 if is(b"from") => Name::From,
+            4 if is(b"cseq") => Name::CSeq,
+            7 if is(b"call-id") => Name::CallId,
+            7 if is(b"require") => Name::Require,
+            12 if is(b"max-forwards") => Name::MaxForwards,
+            14 if is(b"content-length") => Name::ContentLength,
+            _ => Name::Other,
+        }
     }
 }
 
