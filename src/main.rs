@@ -165,8 +165,21 @@ fn route(number: &str, config: Option<&Path>, json: bool) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let router = Router::new(&config, Arc::new(ZoneSet::new(zones)));
-    let decision = router.route(number, true);
+    // Upstream lookups are asynchronous: a small runtime for this one decision.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("enroute: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let decision = runtime.block_on(async {
+        let router = Router::new(&config, Arc::new(ZoneSet::new(zones)));
+        router.route_full(number, true).await
+    });
     if json {
         match serde_json::to_string_pretty(&decision) {
             Ok(s) => println!("{s}"),

@@ -100,7 +100,9 @@ fn mutated_configs_name_a_key_or_a_line() {
 fn any_routing_input_gets_a_decision() {
     let origin = Name::from_text("2.3.6.1.4.4.e164.arpa.").unwrap();
     let (zone, _) = Zone::from_master(ZONE.as_bytes(), "z", &origin, None).unwrap();
-    let config = Config::parse(CONFIG, "c.toml", Path::new("config"), None).unwrap();
+    let mut config = Config::parse(CONFIG, "c.toml", Path::new("config"), None).unwrap();
+    // Local data only: this synchronous router has no upstream to wait for.
+    config.enum_.suffixes.clear();
     let router = Router::new(&config, Arc::new(ZoneSet::new(vec![zone])));
     let seeds = [
         "+441632960001",

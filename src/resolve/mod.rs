@@ -9,9 +9,11 @@
 //! Must not touch: sockets, SIP messages, or zone storage. Local zones are read through a
 //! lock-free snapshot taken once per decision.
 
+pub mod cache;
 pub mod ddds;
 pub mod gateway;
 pub mod number;
+pub mod upstream;
 pub mod uri;
 
 use crate::config::{Config, DialplanConfig};
@@ -23,6 +25,7 @@ use ddds::{
 };
 use gateway::Gateways;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -136,6 +139,8 @@ pub enum TraceStep {
     },
     /// Contacts dropped by `sip.max_contacts`.
     Truncated { kept: usize, dropped: usize },
+    /// The decision cache: `hit` (with the seconds left) or `miss`.
+    Cache { result: &'static str, ttl: Option<u32> },
 }
 
 /// A routing decision: exactly what the SIP answer carries, and why.
@@ -282,6 +287,10 @@ pub struct RoutingPlan {
     pub suffixes: Vec<(Name, Arc<str>)>,
     pub gateways: Gateways,
     pub max_contacts: usize,
+    /// The upstream resolver, when there is a configured suffix to ask (built from
+    /// `enum.nameservers` and `enum.timeout_ms`); `None` when none can be built.
+    pub upstream: Option<Arc<upstream::Upstream>>,
+    pub on_failure: crate::config::OnFailure,
 }
 
 impl RoutingPlan {
@@ -297,6 +306,46 @@ impl RoutingPlan {
                 .collect(),
             gateways: Gateways::new(&c.gateways),
             max_contacts: c.sip.max_contacts,
+            upstream: if c.enum_.suffixes.is_empty() {
+                None
+            } else {
+                match upstream::Upstream::new(
+                    &c.enum_.nameservers,
+                    std::time::Duration::from_millis(c.enum_.timeout_ms.max(1)),
+                ) {
+                    Ok(u) => Some(Arc::new(u)),
+                    Err(e) => {
+                        tracing::warn!("upstream ENUM disabled: {e}");
+                        None
+                    }
+                }
+            },
+            on_failure: c.enum_.on_failure,
+        }
+    }
+}
+
+/// Marks a decision that cannot be made from local data and the cache: it needs
+/// upstream DNS ([`Router::route_full`]).
+const PENDING: u16 = 0;
+
+/// Upstream state while one decision is made.
+struct UpCtx<'a> {
+    /// Answers fetched so far (the asynchronous path); `None` on the synchronous path,
+    /// where any upstream name is "missing".
+    fetched: Option<&'a HashMap<String, upstream::Answer>>,
+    /// Names needed from upstream and not fetched yet (lower case, absolute).
+    missing: Vec<String>,
+    /// The first upstream failure seen (timeout, servfail…).
+    failed: Option<&'static str>,
+}
+
+impl UpCtx<'_> {
+    fn sync() -> Self {
+        UpCtx {
+            fetched: None,
+            missing: Vec::new(),
+            failed: None,
         }
     }
 }
@@ -307,6 +356,8 @@ pub struct Router {
     /// Swapped whole on reload; read once per decision.
     plan: arc_swap::ArcSwap<RoutingPlan>,
     stats: Arc<RouteStats>,
+    /// Decisions that needed upstream DNS.
+    cache: Arc<cache::DecisionCache>,
 }
 
 /// Labels of an ENUM domain are at most 100 digits plus the suffix's labels.
@@ -395,12 +446,54 @@ fn resolve_lookup<'z>(
 /// Non-terminal targets, from the local zones.
 struct LocalSource<'z> {
     zones: &'z Zones,
+    /// Upstream answers fetched so far (asynchronous path).
+    fetched: Option<&'z HashMap<String, upstream::Answer>>,
+    /// Whether names outside the local zones may be asked upstream.
+    upstream: bool,
+    /// Names needed from upstream and not fetched yet.
+    missing: Vec<String>,
+    failed: Option<&'static str>,
+}
+
+impl<'z> LocalSource<'z> {
+    fn new(
+        zones: &'z Zones,
+        fetched: Option<&'z HashMap<String, upstream::Answer>>,
+        upstream: bool,
+    ) -> Self {
+        LocalSource {
+            zones,
+            fetched,
+            upstream,
+            missing: Vec::new(),
+            failed: None,
+        }
+    }
 }
 
 impl<'z> NaptrSource<'z> for LocalSource<'z> {
     fn naptr(&mut self, name: &Name) -> SourceAnswer<'z> {
         let root_side: Vec<&[u8]> = name.labels().iter().rev().map(|l| &l[..]).collect();
-        match local_naptr(self.zones, &root_side) {
+        let local = local_naptr(self.zones, &root_side);
+        if self.upstream && matches!(local, LocalAnswer::NotLocal | LocalAnswer::Delegated { .. })
+        {
+            let key = name.to_string().to_ascii_lowercase();
+            return match self.fetched.and_then(|f| f.get(&key)) {
+                Some(upstream::Answer::Records { rdatas, ttl }) => {
+                    SourceAnswer::Records(rdatas.iter().map(|r| &r[..]).collect(), *ttl)
+                }
+                Some(upstream::Answer::Negative { ttl, .. }) => SourceAnswer::Empty(*ttl),
+                Some(upstream::Answer::Failed(f)) => {
+                    self.failed = self.failed.or(Some(f.as_str()));
+                    SourceAnswer::Unavailable(format!("upstream lookup failed: {}", f.as_str()))
+                }
+                None => {
+                    self.missing.push(key);
+                    SourceAnswer::Unavailable("waiting for upstream DNS".into())
+                }
+            };
+        }
+        match local {
             LocalAnswer::Records { rdatas, ttl, .. } => {
                 SourceAnswer::Records(rdatas.into_vec(), ttl)
             }
@@ -422,7 +515,20 @@ impl Router {
             zones,
             plan: arc_swap::ArcSwap::from_pointee(RoutingPlan::from_config(config)),
             stats: Arc::new(RouteStats::default()),
+            cache: Arc::new(cache::DecisionCache::new(
+                config.cache.capacity,
+                cache::Limits {
+                    max_ttl_s: config.cache.max_ttl_s,
+                    negative_ttl_s: config.cache.negative_ttl_s,
+                    failure_ttl_s: config.cache.failure_ttl_s,
+                },
+            )),
         }
+    }
+
+    /// The decision cache (flushed by reloads and admin changes).
+    pub fn cache(&self) -> &Arc<cache::DecisionCache> {
+        &self.cache
     }
 
     pub fn zones(&self) -> &Arc<ZoneSet> {
@@ -440,6 +546,8 @@ impl Router {
     /// Replaces the dial plan, services, suffixes, gateways and contact limit.
     pub fn set_plan(&self, plan: RoutingPlan) {
         self.plan.store(Arc::new(plan));
+        // Decisions made under the old suffixes, services or gateways no longer hold.
+        self.cache.invalidate_all();
     }
 
     /// Decides how to route `input`: a Request-URI (`sip:`, `sips:`, `tel:`) or a number
@@ -460,13 +568,118 @@ impl Router {
         if trace {
             d.input.push_str(input);
         }
-        self.decide(input, trace, d);
+        let mut up = UpCtx::sync();
+        self.decide(input, trace, d, &mut up);
+        if d.status == PENDING {
+            match d.number.as_deref().and_then(|n| self.cache.get(n)) {
+                Some(hit) => d.copy_cached(&hit, trace),
+                None => return, // the caller goes on with `route_full`
+            }
+        }
+        self.finish(d);
+    }
+
+    fn finish(&self, d: &mut Decision) {
         d.reason = reason_phrase(d.status);
         let i = Source::ALL.iter().position(|s| *s == d.source).unwrap_or(0);
         self.stats.decisions[i].fetch_add(1, Ordering::Relaxed);
     }
 
-    fn decide(&self, input: &str, trace: bool, d: &mut Decision) {
+    /// The whole decision, asking upstream DNS when local zones and the cache cannot
+    /// answer: concurrent calls for one number share one lookup (untraced), and the
+    /// result is cached by its kind's TTL. `enum.timeout_ms` bounds the lookup.
+    pub async fn route_full(&self, input: &str, trace: bool) -> Decision {
+        let mut d = Decision::default();
+        self.route_into(input, trace, &mut d);
+        if !d.is_pending() {
+            return d;
+        }
+        let number = d.number.clone().unwrap_or_default();
+        if trace {
+            // Traced (CLI, admin API): every upstream step in the trace, then stored.
+            let (mut decision, kind) = self.resolve_upstream(input, true).await;
+            decision.trace.insert(
+                0,
+                TraceStep::Cache {
+                    result: "miss",
+                    ttl: None,
+                },
+            );
+            let mut stored = decision.clone();
+            stored.trace.clear();
+            stored.input.clear();
+            self.cache.store(&number, stored, kind);
+            return decision;
+        }
+        let (cached, hit) = self
+            .cache
+            .get_or_resolve(&number, || self.resolve_upstream(input, false))
+            .await;
+        let mut out = Decision::default();
+        out.copy_cached(&cached, false);
+        if hit {
+            self.finish(&mut out);
+        } else {
+            out.source = cached.decision.source;
+            out.ttl = cached.decision.ttl;
+        }
+        out
+    }
+
+    /// Decides with upstream answers, fetching the names the decision asks for until it
+    /// needs none (suffix by suffix, hop by hop), within `enum.timeout_ms` in all.
+    async fn resolve_upstream(&self, input: &str, trace: bool) -> (Decision, cache::Kind) {
+        let plan = self.plan.load_full();
+        let Some(upstream) = plan.upstream.clone() else {
+            let d = self.route(input, trace);
+            return (d, cache::Kind::Negative);
+        };
+        let deadline = tokio::time::Instant::now() + upstream.timeout;
+        let mut fetched: HashMap<String, upstream::Answer> = HashMap::new();
+        // Each round adds at least one name; suffixes plus hops bound the rounds.
+        for _round in 0..32 {
+            let mut d = Decision::default();
+            if trace {
+                d.input.push_str(input);
+            }
+            let mut up = UpCtx {
+                fetched: Some(&fetched),
+                missing: Vec::new(),
+                failed: None,
+            };
+            self.decide(input, trace, &mut d, &mut up);
+            if up.missing.is_empty() {
+                self.finish(&mut d);
+                let kind = if d.status == 302 && d.source == Source::Upstream {
+                    cache::Kind::Positive
+                } else if up.failed.is_some() {
+                    cache::Kind::Failure
+                } else {
+                    cache::Kind::Negative
+                };
+                return (d, kind);
+            }
+            let missing = std::mem::take(&mut up.missing);
+            for key in missing {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let answer = match Name::from_text(&key) {
+                    Ok(name) if !left.is_zero() => upstream.naptr(&name, left).await,
+                    Ok(_) => upstream::Answer::Failed(upstream::Failure::Timeout),
+                    Err(e) => upstream::Answer::Failed(upstream::Failure::Other(e.to_string())),
+                };
+                fetched.insert(key, answer);
+            }
+        }
+        let mut d = Decision {
+            status: 503,
+            detail: "upstream ENUM lookup did not converge".into(),
+            ..Decision::default()
+        };
+        self.finish(&mut d);
+        (d, cache::Kind::Failure)
+    }
+
+    fn decide(&self, input: &str, trace: bool, d: &mut Decision, up: &mut UpCtx<'_>) {
         let plan = self.plan.load();
         let plan: &RoutingPlan = &plan;
         let mut e164 = std::mem::take(&mut d.scratch.number);
@@ -524,7 +737,10 @@ impl Router {
             .iter()
             .filter(|(s, _)| !configured.iter().any(|(c, _)| c.eq_ignore_case(s)));
         let mut labels: smallvec::SmallVec<[&[u8]; 32]> = smallvec::SmallVec::new();
-        for (suffix, suffix_text) in local_only.chain(configured.iter()) {
+        let chain = local_only
+            .map(|(s, t)| (s, t, false))
+            .chain(configured.iter().map(|(s, t)| (s, t, true)));
+        for (suffix, suffix_text, is_configured) in chain {
             let n_suffix = suffix.label_count();
             let digits = &e164.as_bytes()[1..];
             if n_suffix + digits.len() > MAX_LABELS {
@@ -556,16 +772,91 @@ impl Router {
                     note: note.map(str::to_string),
                 }
             };
+            let upstream_name = matches!(
+                answer,
+                LocalAnswer::NotLocal | LocalAnswer::Delegated { .. }
+            ) && is_configured
+                && plan.upstream.is_some();
+            if upstream_name {
+                let key = domain().to_ascii_lowercase();
+                let Some(found) = up.fetched.and_then(|f| f.get(&key)) else {
+                    up.missing.push(key);
+                    break;
+                };
+                let servers = plan.upstream.as_ref().map(|u| u.servers.as_str());
+                match found {
+                    upstream::Answer::Records { rdatas, ttl } => {
+                        let rdatas: smallvec::SmallVec<[&[u8]; 8]> =
+                            rdatas.iter().map(|r| &r[..]).collect();
+                        if trace {
+                            let records = rdatas
+                                .iter()
+                                .map(|r| crate::zone::rdata_presentation(TYPE_NAPTR, r))
+                                .collect();
+                            d.trace
+                                .push(step("upstream", None, "answer", Some(*ttl), records, servers));
+                        }
+                        let domain_name = Name::from_text(&key).unwrap_or_default();
+                        let mut source = LocalSource::new(&zones, up.fetched, plan.upstream.is_some());
+                        let added =
+                            ddds.evaluate(&domain_name, &rdatas, *ttl, &mut source, &mut candidates);
+                        if let Some(t) = ddds.trace.as_mut() {
+                            d.trace.extend(t.drain(..).map(TraceStep::Record));
+                        }
+                        up.failed = up.failed.or(source.failed);
+                        if !source.missing.is_empty() {
+                            up.missing.append(&mut source.missing);
+                            break;
+                        }
+                        if added > 0 {
+                            d.source = Source::Upstream;
+                            d.suffix = Some(refill(&mut d.scratch.suffix, suffix_text));
+                            break;
+                        }
+                    }
+                    upstream::Answer::Negative { nxdomain, ttl } => {
+                        negative_ttl = negative_ttl.min(*ttl);
+                        if trace {
+                            let result = if *nxdomain { "nxdomain" } else { "nodata" };
+                            d.trace
+                                .push(step("upstream", None, result, Some(*ttl), Vec::new(), servers));
+                        }
+                    }
+                    upstream::Answer::Failed(f) => {
+                        up.failed = up.failed.or(Some(f.as_str()));
+                        if trace {
+                            let note = match f {
+                                upstream::Failure::Other(text) => format!("{}: {text}", servers.unwrap_or("")),
+                                _ => servers.unwrap_or("").to_string(),
+                            };
+                            d.trace.push(step(
+                                "upstream",
+                                None,
+                                f.as_str(),
+                                None,
+                                Vec::new(),
+                                Some(&note),
+                            ));
+                        }
+                    }
+                }
+                continue;
+            }
             match answer {
                 LocalAnswer::NotLocal => {
                     if trace {
+                        let (via, note) = if is_configured {
+                            ("upstream", "no local zone holds this name and no upstream ENUM resolver is configured")
+                        } else {
+                            ("local", "no local zone holds this name; the suffix is not in enum.suffixes, so it is not asked upstream")
+                        };
                         d.trace.push(step(
-                            "upstream",
+                            via,
                             None,
                             "not_queried",
                             None,
                             Vec::new(),
-                            Some("no local zone holds this name and no upstream ENUM resolver is configured"),
+                            Some(note),
                         ));
                     }
                 }
@@ -619,11 +910,16 @@ impl Router {
                         d.trace
                             .push(step("local", Some(zone), result, Some(ttl), records, None));
                     }
-                    let mut source = LocalSource { zones: &zones };
+                    let mut source = LocalSource::new(&zones, up.fetched, plan.upstream.is_some());
                     let added =
                         ddds.evaluate(&domain_name, &rdatas, ttl, &mut source, &mut candidates);
                     if let Some(t) = ddds.trace.as_mut() {
                         d.trace.extend(t.drain(..).map(TraceStep::Record));
+                    }
+                    up.failed = up.failed.or(source.failed);
+                    if !source.missing.is_empty() {
+                        up.missing.append(&mut source.missing);
+                        break;
                     }
                     if added > 0 {
                         d.source = Source::Local;
@@ -646,6 +942,33 @@ impl Router {
         let ddds_ttl = ddds.ttl;
         d.scratch.spare_uris = ddds.take_spare();
         drop(ddds);
+        if !up.missing.is_empty() {
+            // Upstream answers are needed first: nothing is decided yet.
+            candidates.clear();
+            d.scratch.candidates = candidates;
+            d.status = PENDING;
+            d.number = Some(e164);
+            return;
+        }
+        let reject = up.failed.is_some()
+            && candidates.is_empty()
+            && plan.on_failure == crate::config::OnFailure::Reject;
+        if reject {
+            d.status = 503;
+            d.source = Source::None;
+            d.detail = if trace {
+                format!(
+                    "upstream ENUM lookup failed ({}); enum.on_failure = reject",
+                    up.failed.unwrap_or("")
+                )
+                .into()
+            } else {
+                "upstream ENUM lookup failed".into()
+            };
+            d.scratch.candidates = candidates;
+            d.number = Some(e164);
+            return;
+        }
         if !candidates.is_empty() {
             d.ttl = ddds_ttl;
             d.status = 302;
@@ -687,6 +1010,12 @@ impl Router {
                     } else {
                         "no usable ENUM record; gateway".into()
                     };
+                }
+                None if up.failed.is_some() => {
+                    // We do not know the number is absent: try again later.
+                    d.status = 503;
+                    d.source = Source::None;
+                    d.detail = "upstream ENUM lookup failed and no gateway for the number".into();
                 }
                 None => {
                     d.status = 404;
@@ -744,6 +1073,43 @@ fn is_non_terminal(rdata: &[u8]) -> bool {
 }
 
 impl Decision {
+    /// Whether the decision waits for upstream DNS (see [`Router::route_full`]).
+    pub fn is_pending(&self) -> bool {
+        self.status == PENDING
+    }
+
+    /// Becomes the cached decision (source `cache`), reusing this one's buffers.
+    fn copy_cached(&mut self, cached: &cache::Cached, trace: bool) {
+        let c = &cached.decision;
+        self.status = c.status;
+        self.reason = reason_phrase(c.status);
+        self.number = c.number.clone();
+        self.detail = c.detail.clone();
+        for old in self.contacts.drain(..) {
+            if self.scratch.spare_uris.len() < SPARE_URIS {
+                self.scratch.spare_uris.push(old.uri);
+            }
+        }
+        for contact in &c.contacts {
+            let mut uri = self.scratch.spare_uris.pop().unwrap_or_default();
+            uri.clear();
+            uri.push_str(&contact.uri);
+            self.contacts.push(Contact { uri, q: contact.q });
+        }
+        self.source = Source::Cache;
+        self.zone = c.zone.clone();
+        self.suffix = c.suffix.clone();
+        let age = cached.stored.elapsed().as_secs();
+        let left = u64::from(cached.ttl).saturating_sub(age) as u32;
+        self.ttl = left;
+        if trace {
+            self.trace.push(TraceStep::Cache {
+                result: "hit",
+                ttl: Some(left),
+            });
+        }
+    }
+
     /// Human-readable form, as `enroute route` prints it.
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
@@ -826,6 +1192,13 @@ impl Decision {
                         } else {
                             uris.join(", ")
                         }
+                    );
+                }
+                TraceStep::Cache { result, ttl } => {
+                    let _ = writeln!(
+                        s,
+                        "  cache: {result}{}",
+                        ttl.map(|t| format!(" ({t} s left)")).unwrap_or_default()
                     );
                 }
                 TraceStep::Truncated { kept, dropped } => {

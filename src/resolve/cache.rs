@@ -1,0 +1,171 @@
+//! The decision cache: routing decisions that needed upstream DNS, keyed by the E.164
+//! number, with one lookup per number at a time.
+//!
+//! Owns: the moka cache (bounded by `cache.capacity`, each entry expiring after its own
+//! TTL: the answer's lowest TTL capped by `max_ttl_s`, negative answers by
+//! `negative_ttl_s`, failures for `failure_ttl_s`), the in-flight map that makes
+//! concurrent misses for one number share one lookup, and dropping one entry or all
+//! (reload, admin changes). Local answers are never cached (SPEC §10.17): the index
+//! answers them faster than a cache would.
+//!
+//! Must not touch: how a decision is made (the `Router` passes the lookup in) or DNS.
+//! The in-flight lock is held only to find or remove an entry, never across an await.
+
+use super::Decision;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What kind of outcome a decision was, which sets how long it is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Contacts from upstream records: the lowest TTL, capped by `max_ttl_s`.
+    Positive,
+    /// NXDOMAIN/NODATA/no usable record: the negative TTL, capped by `negative_ttl_s`.
+    Negative,
+    /// Upstream failed (timeout, SERVFAIL): `failure_ttl_s`.
+    Failure,
+}
+
+/// A cached decision and how long it is kept.
+#[derive(Debug)]
+pub struct Cached {
+    pub decision: Decision,
+    pub kind: Kind,
+    /// Seconds the entry lives (0: not cached).
+    pub ttl: u32,
+    pub stored: std::time::Instant,
+}
+
+struct PerEntryTtl;
+
+impl moka::Expiry<Box<str>, Arc<Cached>> for PerEntryTtl {
+    fn expire_after_create(
+        &self,
+        _key: &Box<str>,
+        value: &Arc<Cached>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_secs(u64::from(value.ttl)))
+    }
+}
+
+/// TTL limits from `[cache]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_ttl_s: u32,
+    pub negative_ttl_s: u32,
+    pub failure_ttl_s: u32,
+}
+
+type Flight = Arc<tokio::sync::OnceCell<Arc<Cached>>>;
+
+/// Decisions by number, shared by every worker.
+pub struct DecisionCache {
+    entries: moka::sync::Cache<Box<str>, Arc<Cached>>,
+    inflight: Mutex<HashMap<Box<str>, Flight>>,
+    limits: Limits,
+}
+
+impl DecisionCache {
+    pub fn new(capacity: u64, limits: Limits) -> Self {
+        DecisionCache {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(PerEntryTtl)
+                .build(),
+            inflight: Mutex::new(HashMap::new()),
+            limits,
+        }
+    }
+
+    /// The entry's lifetime for a decision of `kind` whose records said `ttl`.
+    pub fn ttl_for(&self, kind: Kind, ttl: u32) -> u32 {
+        match kind {
+            Kind::Positive => ttl.min(self.limits.max_ttl_s),
+            Kind::Negative => ttl.min(self.limits.negative_ttl_s),
+            Kind::Failure => self.limits.failure_ttl_s,
+        }
+    }
+
+    /// The cached decision for `number`, if any (no lookup).
+    pub fn get(&self, number: &str) -> Option<Arc<Cached>> {
+        self.entries.get(number)
+    }
+
+    /// The cached decision for `number`, or the result of `resolve` — run once for all
+    /// callers asking for the same number meanwhile — stored when its TTL allows.
+    /// Returns whether it was a cache hit.
+    pub async fn get_or_resolve<F, Fut>(&self, number: &str, resolve: F) -> (Arc<Cached>, bool)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = (Decision, Kind)>,
+    {
+        if let Some(hit) = self.entries.get(number) {
+            return (hit, true);
+        }
+        let flight = {
+            let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(number.into()).or_default().clone()
+        };
+        let value = flight
+            .get_or_init(|| async {
+                let (decision, kind) = resolve().await;
+                let ttl = self.ttl_for(kind, decision.ttl);
+                let cached = Arc::new(Cached {
+                    decision,
+                    kind,
+                    ttl,
+                    stored: std::time::Instant::now(),
+                });
+                if ttl > 0 {
+                    self.entries.insert(number.into(), cached.clone());
+                }
+                cached
+            })
+            .await
+            .clone();
+        {
+            let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            if map.get(number).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                map.remove(number);
+            }
+        }
+        (value, false)
+    }
+
+    /// Stores a decision made outside [`DecisionCache::get_or_resolve`] (a traced one).
+    pub fn store(&self, number: &str, decision: Decision, kind: Kind) {
+        let ttl = self.ttl_for(kind, decision.ttl);
+        if ttl > 0 {
+            let cached = Arc::new(Cached {
+                decision,
+                kind,
+                ttl,
+                stored: std::time::Instant::now(),
+            });
+            self.entries.insert(number.into(), cached);
+        }
+    }
+
+    /// Drops the decision for one number.
+    pub fn invalidate(&self, number: &str) {
+        self.entries.invalidate(number);
+    }
+
+    /// Drops every decision (reload, prefix changes).
+    pub fn invalidate_all(&self) {
+        self.entries.invalidate_all();
+    }
+
+    /// Entries held (approximate, as moka counts).
+    pub fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
