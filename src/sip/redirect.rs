@@ -81,7 +81,92 @@ pub enum Outcome<'h> {
     Ack {
         tx: u64,
     },
+    /// An INVITE whose answer needs upstream DNS: send `trying` (100 Trying) now, route
+    /// `invite.uri` with `Router::route_full`, answer with `invite.answer`.
+    Pending {
+        trying: &'h [u8],
+        invite: PendingInvite,
+    },
+    /// A CANCEL for the pending INVITE `tx`: send `ok` (its 200), then the INVITE's 487.
+    Cancel {
+        ok: &'h [u8],
+        tx: u64,
+    },
     Drop(Drop),
+}
+
+/// Where an INVITE server transaction stands, as the transport knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxState {
+    /// No such transaction.
+    None,
+    /// Waiting for an upstream lookup (100 Trying sent).
+    Pending,
+    /// Final answer sent, ACK not received yet.
+    Completed,
+}
+
+/// An INVITE waiting for its answer: the parts of the response copied out of the
+/// request (the receive buffer is reused), so the final answer or 487 can be built later.
+#[derive(Debug, Clone)]
+pub struct PendingInvite {
+    /// The Request-URI to route.
+    pub uri: String,
+    /// The transaction key (RFC 3261 branch or RFC 2543 match).
+    pub tx: u64,
+    /// Where a UDP answer goes.
+    pub dest: SocketAddr,
+    /// Via and From lines, rendered.
+    head: Vec<u8>,
+    /// The To line with the To-tag every final answer carries.
+    to: Vec<u8>,
+    /// Call-ID and CSeq lines.
+    tail: Vec<u8>,
+    server: String,
+}
+
+impl PendingInvite {
+    /// A final answer for this INVITE: status line, the copied headers, `extra` lines,
+    /// Server and Content-Length: 0.
+    pub fn respond(&self, status: u16, reason: &str, extra: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(b"SIP/2.0 ");
+        push_u16(&mut out, status);
+        out.push(b' ');
+        out.extend_from_slice(reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(&self.to);
+        out.extend_from_slice(&self.tail);
+        extra(&mut out);
+        line(&mut out, "Server: ", self.server.as_bytes());
+        out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        out
+    }
+
+    /// The answer a decision makes (302 with Contacts, 404, 503 with Retry-After …).
+    pub fn answer(&self, decision: &Decision) -> Vec<u8> {
+        self.respond(decision.status, decision.reason, |o| write_contacts(o, decision))
+    }
+
+    /// 487 Request Terminated, after a CANCEL (RFC 3261 §9.2).
+    pub fn terminated(&self) -> Vec<u8> {
+        self.respond(487, "Request Terminated", |_| {})
+    }
+}
+
+/// Contact lines (and Retry-After for a 503) for a decision.
+fn write_contacts(o: &mut Vec<u8>, decision: &Decision) {
+    for c in &decision.contacts {
+        o.extend_from_slice(b"Contact: <");
+        o.extend_from_slice(c.uri.as_bytes());
+        o.extend_from_slice(b">;q=");
+        c.q.write_digits(o);
+        o.extend_from_slice(b"\r\n");
+    }
+    if decision.status == 503 {
+        o.extend_from_slice(b"Retry-After: 5\r\n");
+    }
 }
 
 /// Settings the handler needs, taken from `[sip]`.
@@ -181,24 +266,24 @@ impl<'r> Handler<'r> {
         source: SocketAddr,
         stream: bool,
     ) -> Option<(Outcome<'_>, usize)> {
-        self.handle_with(buf, source, stream, &|_| false)
+        self.handle_with(buf, source, stream, &|_| TxState::None)
     }
 
-    /// As [`Handler::handle`]; `is_open(tx)` says whether the INVITE server transaction
-    /// `tx` still exists (answered, ACK not yet received), so that a CANCEL matching it
-    /// gets 200 rather than 481 (RFC 3261 §9.2).
+    /// As [`Handler::handle`]; `tx_state(tx)` says where the INVITE server transaction
+    /// `tx` stands, so that a CANCEL matching it gets 200 (and a pending INVITE its 487)
+    /// rather than 481 (RFC 3261 §9.2).
     pub fn handle_with(
         &mut self,
         buf: &[u8],
         source: SocketAddr,
         stream: bool,
-        is_open: &dyn Fn(u64) -> bool,
+        tx_state: &dyn Fn(u64) -> TxState,
     ) -> Option<(Outcome<'_>, usize)> {
         match message::parse(buf, stream) {
             Ok(Status::Partial) => None,
             Ok(Status::Complete(req)) => {
                 let len = req.len;
-                Some((self.request(&req, source, is_open), len))
+                Some((self.request(&req, source, tx_state), len))
             }
             Err(ParseError::Garbage) => Some((Outcome::Drop(Drop::Garbage), buf.len())),
             Err(ParseError::Response) => Some((Outcome::Drop(Drop::Response), buf.len())),
@@ -219,7 +304,7 @@ impl<'r> Handler<'r> {
         &mut self,
         req: &Request<'_>,
         source: SocketAddr,
-        is_open: &dyn Fn(u64) -> bool,
+        tx_state: &dyn Fn(u64) -> TxState,
     ) -> Outcome<'_> {
         let is_ack = req.method == "ACK";
         // Folded values are rare; unfolded copies live here for the answer's duration.
@@ -301,6 +386,24 @@ impl<'r> Handler<'r> {
             }
             "INVITE" => {
                 self.router.route_into(req.uri, false, &mut self.decision);
+                if self.decision.is_pending() {
+                    let invite = self.pending_invite(req, d, source);
+                    build_reply(
+                        &mut self.out,
+                        self.tag_key,
+                        &self.settings.server,
+                        req,
+                        d,
+                        source,
+                        100,
+                        "Trying",
+                        |_| {},
+                    );
+                    return Outcome::Pending {
+                        trying: &self.out,
+                        invite,
+                    };
+                }
                 let decision = &self.decision;
                 let (dest, invite_tx) = build_reply(
                     &mut self.out,
@@ -311,18 +414,7 @@ impl<'r> Handler<'r> {
                     source,
                     decision.status,
                     decision.reason,
-                    |o| {
-                        for c in &decision.contacts {
-                            o.extend_from_slice(b"Contact: <");
-                            o.extend_from_slice(c.uri.as_bytes());
-                            o.extend_from_slice(b">;q=");
-                            c.q.write_digits(o);
-                            o.extend_from_slice(b"\r\n");
-                        }
-                        if decision.status == 503 {
-                            o.extend_from_slice(b"Retry-After: 5\r\n");
-                        }
-                    },
+                    |o| write_contacts(o, decision),
                 );
                 Outcome::Reply {
                     bytes: &self.out,
@@ -335,13 +427,30 @@ impl<'r> Handler<'r> {
                 line(o, "Allow: ", ALLOW.as_bytes());
                 o.extend_from_slice(b"Accept: application/sdp\r\nSupported: \r\n");
             }),
-            // Every INVITE is answered at once, so a CANCEL never stops one; it still
-            // gets 200 while the INVITE's transaction exists (final answer sent, no ACK
-            // yet: its branch and sent-by, or RFC 2543 keys, match), 481 otherwise.
-            "CANCEL" if is_open(tx_key(self.tag_key, d)) => {
-                self.reply(req, d, source, 200, "OK", |_| {})
+            // RFC 3261 §9.2: a CANCEL matching a transaction gets 200; a pending INVITE
+            // then ends with 487 (the transport sends it); no transaction: 481.
+            "CANCEL" => {
+                let tx = tx_key(self.tag_key, d);
+                match tx_state(tx) {
+                    TxState::Pending => {
+                        let ok = self.reply(req, d, source, 200, "OK", |_| {});
+                        let Outcome::Reply { bytes, .. } = ok else {
+                            return ok;
+                        };
+                        Outcome::Cancel { ok: bytes, tx }
+                    }
+                    TxState::Completed => self.reply(req, d, source, 200, "OK", |_| {}),
+                    TxState::None => self.reply(
+                        req,
+                        d,
+                        source,
+                        481,
+                        "Call/Transaction Does Not Exist",
+                        |_| {},
+                    ),
+                }
             }
-            "CANCEL" | "BYE" => self.reply(
+            "BYE" => self.reply(
                 req,
                 d,
                 source,
@@ -384,6 +493,36 @@ impl<'r> Handler<'r> {
             dest,
             status,
             invite_tx,
+        }
+    }
+
+    /// Copies what the answers to a pending INVITE need out of the request: the final
+    /// answer as it would be built now, cut around its To line.
+    fn pending_invite(&self, req: &Request<'_>, d: &Dialog<'_>, source: SocketAddr) -> PendingInvite {
+        let mut full = Vec::with_capacity(512);
+        let (dest, tx) = build_reply(
+            &mut full,
+            self.tag_key,
+            &self.settings.server,
+            req,
+            d,
+            source,
+            200,
+            "X",
+            |_| {},
+        );
+        let text = &full[b"SIP/2.0 200 X\r\n".len()..];
+        let to_start = memchr::memmem::find(text, b"\r\nTo: ").map_or(0, |i| i + 2);
+        let to_end = memchr::memmem::find(&text[to_start..], b"\r\n").map_or(to_start, |e| to_start + e + 2);
+        let server_at = memchr::memmem::rfind(text, b"Server: ").unwrap_or(text.len()).max(to_end);
+        PendingInvite {
+            uri: req.uri.to_string(),
+            tx: tx.unwrap_or_else(|| tx_key(self.tag_key, d)),
+            dest,
+            head: text[..to_start].to_vec(),
+            to: text[to_start..to_end].to_vec(),
+            tail: text[to_end..server_at].to_vec(),
+            server: self.settings.server.clone(),
         }
     }
 

@@ -9,7 +9,7 @@
 //! Must not touch: what the answer is (see `sip::redirect`). No lock is held across an
 //! await: each task owns its buffers and its [`Handler`].
 
-use super::redirect::{Drop, Handler, Outcome, Settings};
+use super::redirect::{Drop, Handler, Outcome, PendingInvite, Settings, TxState};
 use crate::config::{Listen, TlsConfig, Transport};
 use crate::resolve::Router;
 use std::net::SocketAddr;
@@ -178,7 +178,7 @@ pub async fn serve(sockets: Vec<Bound>, shared: Arc<Shared>, shutdown: watch::Re
 
 fn count(shared: &Shared, outcome: &Outcome) {
     match outcome {
-        Outcome::Reply { .. } => {
+        Outcome::Reply { .. } | Outcome::Pending { .. } | Outcome::Cancel { .. } => {
             shared.stats.requests.fetch_add(1, Ordering::Relaxed);
             shared.stats.responses.fetch_add(1, Ordering::Relaxed);
         }
@@ -210,6 +210,9 @@ struct Unacked {
 #[derive(Default)]
 struct Transactions {
     unacked: std::collections::HashMap<u64, Unacked>,
+    /// INVITEs waiting for an upstream lookup: their 100 Trying (re-sent to a
+    /// retransmitted INVITE) and what their final answer or 487 is built from.
+    pending: std::collections::HashMap<u64, (Vec<u8>, Arc<PendingInvite>)>,
     /// (when, transaction): entries whose time no longer matches are stale.
     timers: std::collections::BinaryHeap<std::cmp::Reverse<(tokio::time::Instant, u64)>>,
 }
@@ -241,9 +244,15 @@ impl Transactions {
         self.timers.push(std::cmp::Reverse((next, tx)));
     }
 
-    /// Whether the INVITE transaction `tx` is still waiting for its ACK.
-    fn is_open(&self, tx: u64) -> bool {
-        self.unacked.contains_key(&tx)
+    /// Where the INVITE transaction `tx` stands.
+    fn state(&self, tx: u64) -> TxState {
+        if self.pending.contains_key(&tx) {
+            TxState::Pending
+        } else if self.unacked.contains_key(&tx) {
+            TxState::Completed
+        } else {
+            TxState::None
+        }
     }
 
     fn next_due(&self) -> Option<tokio::time::Instant> {
@@ -288,10 +297,24 @@ impl Transactions {
     }
 }
 
+/// A finished upstream lookup for a pending INVITE: its transaction and final answer.
+type Done = (u64, Vec<u8>);
+
+/// Starts the lookup for a pending INVITE; the answer comes back on `done`.
+fn spawn_lookup(shared: &Arc<Shared>, invite: Arc<PendingInvite>, done: tokio::sync::mpsc::UnboundedSender<Done>) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let decision = shared.router.route_full(&invite.uri, false).await;
+        let _ = done.send((invite.tx, invite.answer(&decision)));
+    });
+}
+
 async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut buf = vec![0u8; shared.max_message_bytes + 1];
     let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key);
     let mut txs = Transactions::default();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+    let held = &shared.stats.transactions;
     loop {
         let due = txs.next_due();
         let (n, source) = tokio::select! {
@@ -300,22 +323,31 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 // ICMP errors from earlier sends surface here on some systems: go on.
                 Err(_) => continue,
             },
+            Some((tx, bytes)) = done_rx.recv() => {
+                // The lookup ended: answer unless a CANCEL already did (487).
+                if let Some((_, invite)) = txs.pending.remove(&tx) {
+                    held.fetch_sub(1, Ordering::Relaxed);
+                    let _ = sock.send_to(&bytes, invite.dest).await;
+                    shared.stats.responses.fetch_add(1, Ordering::Relaxed);
+                    txs.start(tx, &bytes, invite.dest, held);
+                }
+                continue;
+            }
             _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
-                let sent = txs.fire(&sock, &shared.stats.transactions).await;
+                let sent = txs.fire(&sock, held).await;
                 shared.stats.retransmissions.fetch_add(sent, Ordering::Relaxed);
                 continue;
             }
             _ = shutdown.changed() => return,
         };
-        handler.overloaded =
-            shared.stats.transactions.load(Ordering::Relaxed) >= shared.max_transactions;
+        handler.overloaded = held.load(Ordering::Relaxed) >= shared.max_transactions;
         if n > shared.max_message_bytes {
             shared.stats.oversized.fetch_add(1, Ordering::Relaxed);
             shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let open = |tx: u64| txs.is_open(tx);
-        let Some((outcome, _)) = handler.handle_with(&buf[..n], source, false, &open) else {
+        let state = |tx: u64| txs.state(tx);
+        let Some((outcome, _)) = handler.handle_with(&buf[..n], source, false, &state) else {
             continue;
         };
         count(&shared, &outcome);
@@ -325,13 +357,58 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 dest,
                 invite_tx,
                 ..
-            } => {
-                let _ = sock.send_to(bytes, dest).await;
-                if let Some(tx) = invite_tx {
-                    txs.start(tx, bytes, dest, &shared.stats.transactions);
+            } => match invite_tx.map(|tx| (tx, txs.state(tx))) {
+                // A retransmitted INVITE: the answer already given, byte for byte.
+                Some((tx, TxState::Completed)) => {
+                    if let Some(u) = txs.unacked.get(&tx) {
+                        let _ = sock.send_to(&u.bytes, u.dest).await;
+                    }
+                }
+                Some((tx, TxState::Pending)) => {
+                    if let Some((trying, invite)) = txs.pending.get(&tx) {
+                        let _ = sock.send_to(trying, invite.dest).await;
+                    }
+                }
+                Some((tx, TxState::None)) => {
+                    let _ = sock.send_to(bytes, dest).await;
+                    txs.start(tx, bytes, dest, held);
+                }
+                None => {
+                    let _ = sock.send_to(bytes, dest).await;
+                }
+            },
+            Outcome::Pending { trying, invite } => {
+                let tx = invite.tx;
+                match txs.state(tx) {
+                    TxState::Pending => {
+                        // A retransmission while the lookup runs: 100 again, no new lookup.
+                        let _ = sock.send_to(trying, invite.dest).await;
+                    }
+                    TxState::Completed => {
+                        if let Some(u) = txs.unacked.get(&tx) {
+                            let _ = sock.send_to(&u.bytes, u.dest).await;
+                        }
+                    }
+                    TxState::None => {
+                        let _ = sock.send_to(trying, invite.dest).await;
+                        held.fetch_add(1, Ordering::Relaxed);
+                        let invite = Arc::new(invite);
+                        txs.pending.insert(tx, (trying.to_vec(), invite.clone()));
+                        spawn_lookup(&shared, invite, done_tx.clone());
+                    }
                 }
             }
-            Outcome::Ack { tx } => txs.end(tx, &shared.stats.transactions),
+            Outcome::Cancel { ok, tx } => {
+                if let Some((_, invite)) = txs.pending.remove(&tx) {
+                    held.fetch_sub(1, Ordering::Relaxed);
+                    let _ = sock.send_to(ok, invite.dest).await;
+                    // The lookup goes on (its answer fills the cache) but is not sent.
+                    let terminated = invite.terminated();
+                    let _ = sock.send_to(&terminated, invite.dest).await;
+                    txs.start(tx, &terminated, invite.dest, held);
+                }
+            }
+            Outcome::Ack { tx } => txs.end(tx, held),
             Outcome::Drop(_) => {}
         }
     }
@@ -393,10 +470,30 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
+    // INVITEs of this connection waiting for upstream DNS (bounded with the UDP ones).
+    let mut pending: std::collections::HashMap<u64, Arc<PendingInvite>> = Default::default();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+    let held = &shared.stats.transactions;
+    // Pending INVITEs still count against the transaction limit if the peer leaves.
+    struct Release<'a>(&'a std::sync::atomic::AtomicUsize, usize);
+    impl std::ops::Drop for Release<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(self.1, Ordering::Relaxed);
+        }
+    }
+    let mut release = Release(held, 0);
     loop {
         // Answer every complete message in the buffer.
         loop {
-            match handler.handle(&buf, peer, true) {
+            handler.overloaded = held.load(Ordering::Relaxed) >= shared.max_transactions;
+            let state = |tx: u64| {
+                if pending.contains_key(&tx) {
+                    TxState::Pending
+                } else {
+                    TxState::None
+                }
+            };
+            match handler.handle_with(&buf, peer, true, &state) {
                 None => break,
                 Some((_, used)) if used > shared.max_message_bytes => {
                     shared.stats.oversized.fetch_add(1, Ordering::Relaxed);
@@ -411,9 +508,34 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                         outcome,
                         Outcome::Drop(Drop::Garbage | Drop::Response | Drop::NoVia)
                     );
-                    if let Outcome::Reply { bytes, .. } = &outcome
-                        && stream.write_all(bytes).await.is_err()
-                    {
+                    let written = match outcome {
+                        Outcome::Reply { bytes, .. } => stream.write_all(bytes).await,
+                        Outcome::Pending { trying, invite } => {
+                            let tx = invite.tx;
+                            let w = stream.write_all(trying).await;
+                            if let std::collections::hash_map::Entry::Vacant(slot) = pending.entry(tx) {
+                                let invite = Arc::new(invite);
+                                slot.insert(invite.clone());
+                                held.fetch_add(1, Ordering::Relaxed);
+                                release.1 += 1;
+                                spawn_lookup(&shared, invite, done_tx.clone());
+                            }
+                            w
+                        }
+                        Outcome::Cancel { ok, tx } => {
+                            let mut w = stream.write_all(ok).await;
+                            if let Some(invite) = pending.remove(&tx) {
+                                held.fetch_sub(1, Ordering::Relaxed);
+                                release.1 -= 1;
+                                if w.is_ok() {
+                                    w = stream.write_all(&invite.terminated()).await;
+                                }
+                            }
+                            w
+                        }
+                        Outcome::Ack { .. } | Outcome::Drop(_) => Ok(()),
+                    };
+                    if written.is_err() {
                         return;
                     }
                     buf.drain(..used.min(buf.len()));
@@ -431,6 +553,17 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         }
         let read = tokio::select! {
             r = tokio::time::timeout(shared.tcp_idle, stream.read(&mut chunk)) => r,
+            Some((tx, bytes)) = done_rx.recv() => {
+                if pending.remove(&tx).is_some() {
+                    held.fetch_sub(1, Ordering::Relaxed);
+                    release.1 -= 1;
+                    shared.stats.responses.fetch_add(1, Ordering::Relaxed);
+                    if stream.write_all(&bytes).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
             _ = shutdown.changed() => return,
         };
         match read {
