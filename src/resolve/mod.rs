@@ -140,7 +140,10 @@ pub enum TraceStep {
     /// Contacts dropped by `sip.max_contacts`.
     Truncated { kept: usize, dropped: usize },
     /// The decision cache: `hit` (with the seconds left) or `miss`.
-    Cache { result: &'static str, ttl: Option<u32> },
+    Cache {
+        result: &'static str,
+        ttl: Option<u32>,
+    },
 }
 
 /// A routing decision: exactly what the SIP answer carries, and why.
@@ -475,8 +478,7 @@ impl<'z> NaptrSource<'z> for LocalSource<'z> {
     fn naptr(&mut self, name: &Name) -> SourceAnswer<'z> {
         let root_side: Vec<&[u8]> = name.labels().iter().rev().map(|l| &l[..]).collect();
         let local = local_naptr(self.zones, &root_side);
-        if self.upstream && matches!(local, LocalAnswer::NotLocal | LocalAnswer::Delegated { .. })
-        {
+        if self.upstream && matches!(local, LocalAnswer::NotLocal | LocalAnswer::Delegated { .. }) {
             let key = name.to_string().to_ascii_lowercase();
             return match self.fetched.and_then(|f| f.get(&key)) {
                 Some(upstream::Answer::Records { rdatas, ttl }) => {
@@ -793,13 +795,25 @@ impl Router {
                                 .iter()
                                 .map(|r| crate::zone::rdata_presentation(TYPE_NAPTR, r))
                                 .collect();
-                            d.trace
-                                .push(step("upstream", None, "answer", Some(*ttl), records, servers));
+                            d.trace.push(step(
+                                "upstream",
+                                None,
+                                "answer",
+                                Some(*ttl),
+                                records,
+                                servers,
+                            ));
                         }
                         let domain_name = Name::from_text(&key).unwrap_or_default();
-                        let mut source = LocalSource::new(&zones, up.fetched, plan.upstream.is_some());
-                        let added =
-                            ddds.evaluate(&domain_name, &rdatas, *ttl, &mut source, &mut candidates);
+                        let mut source =
+                            LocalSource::new(&zones, up.fetched, plan.upstream.is_some());
+                        let added = ddds.evaluate(
+                            &domain_name,
+                            &rdatas,
+                            *ttl,
+                            &mut source,
+                            &mut candidates,
+                        );
                         if let Some(t) = ddds.trace.as_mut() {
                             d.trace.extend(t.drain(..).map(TraceStep::Record));
                         }
@@ -818,15 +832,23 @@ impl Router {
                         negative_ttl = negative_ttl.min(*ttl);
                         if trace {
                             let result = if *nxdomain { "nxdomain" } else { "nodata" };
-                            d.trace
-                                .push(step("upstream", None, result, Some(*ttl), Vec::new(), servers));
+                            d.trace.push(step(
+                                "upstream",
+                                None,
+                                result,
+                                Some(*ttl),
+                                Vec::new(),
+                                servers,
+                            ));
                         }
                     }
                     upstream::Answer::Failed(f) => {
                         up.failed = up.failed.or(Some(f.as_str()));
                         if trace {
                             let note = match f {
-                                upstream::Failure::Other(text) => format!("{}: {text}", servers.unwrap_or("")),
+                                upstream::Failure::Other(text) => {
+                                    format!("{}: {text}", servers.unwrap_or(""))
+                                }
                                 _ => servers.unwrap_or("").to_string(),
                             };
                             d.trace.push(step(
@@ -846,18 +868,18 @@ impl Router {
                 LocalAnswer::NotLocal => {
                     if trace {
                         let (via, note) = if is_configured {
-                            ("upstream", "no local zone holds this name and no upstream ENUM resolver is configured")
+                            (
+                                "upstream",
+                                "no local zone holds this name and no upstream ENUM resolver is configured",
+                            )
                         } else {
-                            ("local", "no local zone holds this name; the suffix is not in enum.suffixes, so it is not asked upstream")
+                            (
+                                "local",
+                                "no local zone holds this name; the suffix is not in enum.suffixes, so it is not asked upstream",
+                            )
                         };
-                        d.trace.push(step(
-                            via,
-                            None,
-                            "not_queried",
-                            None,
-                            Vec::new(),
-                            Some(note),
-                        ));
+                        d.trace
+                            .push(step(via, None, "not_queried", None, Vec::new(), Some(note)));
                     }
                 }
                 LocalAnswer::Delegated { zone } => {

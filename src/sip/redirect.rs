@@ -146,7 +146,9 @@ impl PendingInvite {
 
     /// The answer a decision makes (302 with Contacts, 404, 503 with Retry-After …).
     pub fn answer(&self, decision: &Decision) -> Vec<u8> {
-        self.respond(decision.status, decision.reason, |o| write_contacts(o, decision))
+        self.respond(decision.status, decision.reason, |o| {
+            write_contacts(o, decision)
+        })
     }
 
     /// 487 Request Terminated, after a CANCEL (RFC 3261 §9.2).
@@ -498,7 +500,12 @@ impl<'r> Handler<'r> {
 
     /// Copies what the answers to a pending INVITE need out of the request: the final
     /// answer as it would be built now, cut around its To line.
-    fn pending_invite(&self, req: &Request<'_>, d: &Dialog<'_>, source: SocketAddr) -> PendingInvite {
+    fn pending_invite(
+        &self,
+        req: &Request<'_>,
+        d: &Dialog<'_>,
+        source: SocketAddr,
+    ) -> PendingInvite {
         let mut full = Vec::with_capacity(512);
         let (dest, tx) = build_reply(
             &mut full,
@@ -513,8 +520,11 @@ impl<'r> Handler<'r> {
         );
         let text = &full[b"SIP/2.0 200 X\r\n".len()..];
         let to_start = memchr::memmem::find(text, b"\r\nTo: ").map_or(0, |i| i + 2);
-        let to_end = memchr::memmem::find(&text[to_start..], b"\r\n").map_or(to_start, |e| to_start + e + 2);
-        let server_at = memchr::memmem::rfind(text, b"Server: ").unwrap_or(text.len()).max(to_end);
+        let to_end =
+            memchr::memmem::find(&text[to_start..], b"\r\n").map_or(to_start, |e| to_start + e + 2);
+        let server_at = memchr::memmem::rfind(text, b"Server: ")
+            .unwrap_or(text.len())
+            .max(to_end);
         PendingInvite {
             uri: req.uri.to_string(),
             tx: tx.unwrap_or_else(|| tx_key(self.tag_key, d)),

@@ -301,7 +301,11 @@ impl Transactions {
 type Done = (u64, Vec<u8>);
 
 /// Starts the lookup for a pending INVITE; the answer comes back on `done`.
-fn spawn_lookup(shared: &Arc<Shared>, invite: Arc<PendingInvite>, done: tokio::sync::mpsc::UnboundedSender<Done>) {
+fn spawn_lookup(
+    shared: &Arc<Shared>,
+    invite: Arc<PendingInvite>,
+    done: tokio::sync::mpsc::UnboundedSender<Done>,
+) {
     let shared = shared.clone();
     tokio::spawn(async move {
         let decision = shared.router.route_full(&invite.uri, false).await;
@@ -513,7 +517,9 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                         Outcome::Pending { trying, invite } => {
                             let tx = invite.tx;
                             let w = stream.write_all(trying).await;
-                            if let std::collections::hash_map::Entry::Vacant(slot) = pending.entry(tx) {
+                            if let std::collections::hash_map::Entry::Vacant(slot) =
+                                pending.entry(tx)
+                            {
                                 let invite = Arc::new(invite);
                                 slot.insert(invite.clone());
                                 held.fetch_add(1, Ordering::Relaxed);

@@ -43,6 +43,12 @@ impl Knot {
     /// Starts knotd on 127.0.0.1:`port` serving `(origin, master file text)` pairs and
     /// waits until every zone answers SOA.
     pub fn start(zones: &[(&str, &str)]) -> Knot {
+        Self::start_with(zones, &[])
+    }
+
+    /// As [`Knot::start`], plus zones configured without a file (`broken`): Knot answers
+    /// SERVFAIL for names in them.
+    pub fn start_with(zones: &[(&str, &str)], broken: &[&str]) -> Knot {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let d = dir.path().display();
@@ -59,6 +65,11 @@ impl Knot {
             std::fs::write(dir.path().join(&file), text).unwrap();
             conf.push_str(&format!(
                 "  - domain: \"{origin}\"\n    file: \"{d}/{file}\"\n"
+            ));
+        }
+        for origin in broken {
+            conf.push_str(&format!(
+                "  - domain: \"{origin}\"\n    file: \"{d}/missing-{origin}db\"\n"
             ));
         }
         std::fs::write(dir.path().join("knot.conf"), conf).unwrap();
@@ -89,6 +100,99 @@ impl Knot {
             }
         }
         knot
+    }
+}
+
+impl Knot {
+    /// Replaces zone `index`'s file (as given to `start`, origin `origin`) and has Knot
+    /// reload it (give the new text a higher SOA serial).
+    pub fn replace_zone(&self, index: usize, origin: &str, text: &str) {
+        std::fs::write(self.dir.path().join(format!("zone{index}.db")), text).unwrap();
+        let out = Command::new(find_program("knotc"))
+            .arg("-s")
+            .arg(self.dir.path().join("knot.sock"))
+            .args(["-b", "zone-reload", origin])
+            .output()
+            .expect("run knotc");
+        assert!(
+            out.status.success(),
+            "knotc zone-reload: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A UDP relay on a free loopback port that counts the DNS queries it receives and
+/// forwards them to `target` (or drops them when `target` is `None`: a dead upstream
+/// that never answers). Stops with the guard.
+pub struct CountingRelay {
+    pub port: u16,
+    pub queries: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CountingRelay {
+    pub fn start(target: Option<u16>) -> CountingRelay {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let port = sock.local_addr().unwrap().port();
+        let queries = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (q, st) = (queries.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            // query id -> client address, for relaying answers back
+            let mut clients = std::collections::HashMap::new();
+            let mut buf = vec![0u8; 65535];
+            while !st.load(Ordering::Relaxed) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                if n < 12 {
+                    continue;
+                }
+                let id = u16::from_be_bytes([buf[0], buf[1]]);
+                let is_response = buf[2] & 0x80 != 0;
+                match target {
+                    Some(_) if is_response => {
+                        if let Some(client) = clients.remove(&id) {
+                            let _ = sock.send_to(&buf[..n], client);
+                        }
+                    }
+                    Some(t) => {
+                        q.fetch_add(1, Ordering::Relaxed);
+                        clients.insert(id, from);
+                        let _ = sock.send_to(&buf[..n], ("127.0.0.1", t));
+                    }
+                    None => {
+                        q.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        CountingRelay {
+            port,
+            queries,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.queries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for CountingRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -162,8 +266,14 @@ impl Enroute {
             format!("\"tcp:127.0.0.1:{tcp}\""),
         ];
         listen.extend(more_listen.iter().map(|l| format!("\"{l}\"")));
+        // Hermetic unless the test configures upstream ENUM itself: no system resolver.
+        let no_upstream = if extra.contains("[enum]") {
+            ""
+        } else {
+            "[enum]\nsuffixes = []\n"
+        };
         let config = format!(
-            "[sip]\nlisten = [{}]\n{extra}\n\
+            "[sip]\nlisten = [{}]\n{extra}\n{no_upstream}\
              [[zone]]\norigin = \"2.3.6.1.4.4.e164.arpa.\"\nfile = \"z.zone\"\n",
             listen.join(", ")
         );

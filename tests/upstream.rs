@@ -1,0 +1,407 @@
+//! Upstream ENUM over DNS (SPEC §5) against a real Knot DNS on loopback serving two
+//! test ENUM trees (`e164.test.`, `e164.example.`): the suffix chain, DDDS over the wire,
+//! failure policies (a socket that never answers, Knot's SERVFAIL for a zone it could
+//! not load), the decision cache (hits with Knot stopped, negative caching and its
+//! expiry, short TTLs), one lookup for many concurrent INVITEs, and SIP's 100 Trying,
+//! CANCEL/487 and retransmissions while a lookup runs.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SOA: &str = "@ SOA ns h 1 3600 900 604800 2\n@ NS ns\nns A 127.0.0.1\n";
+
+fn test_tree() -> String {
+    format!(
+        "$ORIGIN e164.test.\n$TTL 60\n{SOA}\
+         2.0.0.0.6.9.2.3.6.1.4.4 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:first@a.example!\" .\n\
+         2.0.0.0.6.9.2.3.6.1.4.4 NAPTR 100 20 \"u\" \"E2U+sip\" \"!^.*$!sip:second@b.example!\" .\n\
+         2.0.0.0.6.9.2.3.6.1.4.4 NAPTR 200 10 \"u\" \"E2U+sip\" \"!^.*$!sip:never@c.example!\" .\n\
+         3.0.0.0.6.9.2.3.6.1.4.4 NAPTR 10 10 \"u\" \"E2U+sip\" \"!^\\\\+44(.*)$!sip:0\\\\1@pbx.example!\" .\n\
+         4.0.0.0.6.9.2.3.6.1.4.4 NAPTR 10 10 \"\" \"E2U+sip\" \"\" pool.e164.example.\n\
+         5.0.0.0.6.9.2.3.6.1.4.4 1 NAPTR 10 10 \"u\" \"E2U+sip\" \"!^.*$!sip:old@ttl.example!\" .\n"
+    )
+}
+
+fn example_tree(extra: &str) -> String {
+    format!(
+        "$ORIGIN e164.example.\n$TTL 60\n{SOA}\
+         1.0.0.0.6.9.2.3.6.1.4.4 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:second-suffix@example.net!\" .\n\
+         pool NAPTR 100 10 \"u\" \"E2U+sip\" \"!^\\\\+(.*)$!sip:\\\\1@pool.example!\" .\n{extra}"
+    )
+}
+
+fn knot() -> common::Knot {
+    common::Knot::start_with(
+        &[
+            ("e164.test.", &test_tree()),
+            ("e164.example.", &example_tree("")),
+        ],
+        &["e164.broken."],
+    )
+}
+
+/// `enroute route --json` with `config` (TOML) in a temp dir.
+fn route(config: &str, number: &str) -> (i32, serde_json::Value, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("e.toml"), config).unwrap();
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_enroute"))
+        .args(["route", "--json", "--config", "e.toml", number])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v, took)
+}
+
+fn contacts(v: &serde_json::Value) -> Vec<(String, f64)> {
+    v["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["uri"].as_str().unwrap().to_string(),
+                c["q"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn upstream_results(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step"] == "lookup" && s["via"] == "upstream")
+        .map(|s| {
+            (
+                s["suffix"].as_str().unwrap().to_string(),
+                s["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn config(nameserver: u16, suffixes: &str, extra: &str) -> String {
+    format!(
+        "[enum]\nsuffixes = [{suffixes}]\nnameservers = [\"127.0.0.1:{nameserver}\"]\ntimeout_ms = 400\n{extra}"
+    )
+}
+
+const TWO: &str = "\"e164.test.\", \"e164.example.\"";
+const GATEWAY: &str = "[[gateway]]\nprefix = \"+44\"\nuris = [\"sip:{e164}@gw.example.net\"]\n";
+
+#[test]
+fn suffix_chain_and_ddds_over_the_wire() {
+    let knot = knot();
+    let cfg = config(knot.port, TWO, "");
+
+    // NXDOMAIN under the first suffix, answered by the second
+    let (code, v, _) = route(&cfg, "+441632960001");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        contacts(&v),
+        [("sip:second-suffix@example.net".into(), 1.0)]
+    );
+    assert_eq!(
+        (v["source"].as_str(), v["suffix"].as_str()),
+        (Some("upstream"), Some("e164.example."))
+    );
+    assert_eq!(
+        upstream_results(&v),
+        [
+            ("e164.test.".into(), "nxdomain".into()),
+            ("e164.example.".into(), "answer".into())
+        ]
+    );
+    assert_eq!(v["trace"][0]["step"], "cache");
+    assert_eq!(v["trace"][0]["result"], "miss");
+
+    // order cut-off and preference ranking, first suffix wins
+    let (_, v, _) = route(&cfg, "+441632960002");
+    assert_eq!(
+        contacts(&v),
+        [
+            ("sip:first@a.example".into(), 1.0),
+            ("sip:second@b.example".into(), 0.9)
+        ]
+    );
+    assert_eq!(v["suffix"], "e164.test.");
+    assert_eq!(v["ttl"], 60);
+
+    // back-reference
+    let (_, v, _) = route(&cfg, "+441632960003");
+    assert_eq!(contacts(&v), [("sip:01632960003@pbx.example".into(), 1.0)]);
+
+    // a non-terminal from one upstream tree into the other
+    let (_, v, _) = route(&cfg, "+441632960004");
+    assert_eq!(
+        contacts(&v),
+        [("sip:441632960004@pool.example".into(), 1.0)]
+    );
+
+    // absent from both trees, no gateway: 404 after two NXDOMAINs
+    let (code, v, _) = route(&cfg, "+441632969999");
+    assert_eq!((code, v["status"].as_u64()), (1, Some(404)));
+    assert_eq!(
+        upstream_results(&v),
+        [
+            ("e164.test.".into(), "nxdomain".into()),
+            ("e164.example.".into(), "nxdomain".into())
+        ]
+    );
+}
+
+#[test]
+fn failure_policies_for_timeout_and_servfail() {
+    let knot = knot();
+    let dead = common::CountingRelay::start(None);
+    for (name, port, suffixes, result) in [
+        ("timeout", dead.port, "\"e164.test.\"", "timeout"),
+        ("servfail", knot.port, "\"e164.broken.\"", "servfail"),
+    ] {
+        // on_failure = gateway (the default): the gateway answers
+        let cfg = config(port, suffixes, GATEWAY);
+        let (code, v, took) = route(&cfg, "+441632960002");
+        assert_eq!((code, v["status"].as_u64()), (0, Some(302)), "{name}: {v}");
+        assert_eq!(v["source"], "gateway", "{name}");
+        assert_eq!(upstream_results(&v)[0].1, result, "{name}: {v}");
+        assert!(took < Duration::from_secs(3), "{name}: {took:?}");
+        // on_failure = reject: 503
+        let cfg = config(
+            port,
+            suffixes,
+            &format!("on_failure = \"reject\"\n{GATEWAY}"),
+        );
+        let (code, v, _) = route(&cfg, "+441632960002");
+        assert_eq!((code, v["status"].as_u64()), (1, Some(503)), "{name}: {v}");
+        // NXDOMAIN is not a failure: with the same policy an absent number gets 404
+    }
+    assert!(dead.count() > 0, "the dead upstream was asked");
+    let cfg = config(knot.port, TWO, "on_failure = \"reject\"\n");
+    let (_, v, _) = route(&cfg, "+441632969999");
+    assert_eq!(v["status"], 404, "{v}");
+}
+
+/// A SIP client on UDP.
+struct Sip {
+    sock: UdpSocket,
+    server: u16,
+}
+
+impl Sip {
+    fn new(server: u16) -> Sip {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(3000)))
+            .unwrap();
+        Sip { sock, server }
+    }
+    fn send(&self, method: &str, number: &str, branch: &str) {
+        let port = self.sock.local_addr().unwrap().port();
+        let msg = format!(
+            "{method} sip:{number}@example.net SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:caller@example.org>;tag=f{branch}\r\n\
+             To: <sip:{number}@example.net>\r\n\
+             Call-ID: {branch}@example.org\r\n\
+             CSeq: 1 {method}\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        self.sock
+            .send_to(msg.as_bytes(), ("127.0.0.1", self.server))
+            .unwrap();
+    }
+    fn recv(&self) -> Option<String> {
+        let mut buf = vec![0u8; 65536];
+        let n = self.sock.recv(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+    /// Sends an INVITE; returns every answer up to the final one, and the time it took.
+    fn invite(&self, number: &str, branch: &str) -> (Vec<String>, Duration) {
+        let started = Instant::now();
+        self.send("INVITE", number, branch);
+        let mut got = Vec::new();
+        while let Some(r) = self.recv() {
+            let provisional = r.starts_with("SIP/2.0 1");
+            got.push(r);
+            if !provisional {
+                // Acknowledged, so that Timer G retransmissions do not follow.
+                self.send("ACK", number, branch);
+                break;
+            }
+        }
+        (got, started.elapsed())
+    }
+}
+
+fn status(r: &str) -> u16 {
+    r.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn statuses(rs: &[String]) -> Vec<u16> {
+    rs.iter().map(|r| status(r)).collect()
+}
+
+const LOCAL_ZONE: &str = "$ORIGIN 2.3.6.1.4.4.e164.arpa.\n$TTL 300\n\
+    @ SOA ns.example. h.example. 1 3600 900 604800 60\n\
+    1.0.0.0.6.9 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:local@pbx.example.net!\" .\n";
+
+#[test]
+fn sip_cache_hit_negative_caching_and_short_ttl() {
+    let knot = knot();
+    let server = common::Enroute::start(LOCAL_ZONE, &config(knot.port, TWO, ""));
+    let c = Sip::new(server.sip_udp);
+
+    // a miss: 100 Trying, then the 302 from upstream
+    let (r, _) = c.invite("+441632960002", "m1");
+    assert_eq!(statuses(&r), [100, 302], "{r:?}");
+    assert!(
+        r[1].contains("Contact: <sip:first@a.example>;q=1.0"),
+        "{}",
+        r[1]
+    );
+
+    // a negative answer (NXDOMAIN, SOA minimum 2 s) is cached: the record added in
+    // Knot is not seen at once, and is seen once the negative TTL has passed
+    let (r, _) = c.invite("+441632960009", "n1");
+    assert_eq!(statuses(&r), [100, 404], "{r:?}");
+    knot.replace_zone(
+        1,
+        "e164.example.",
+        &example_tree(
+            "9.0.0.0.6.9.2.3.6.1.4.4 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:late@example.net!\" .\n",
+        )
+        .replace("SOA ns h 1 ", "SOA ns h 2 "),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (r, _) = c.invite("+441632960009", "n2");
+    assert_eq!(
+        statuses(&r),
+        [404],
+        "cached negative answer, no lookup: {r:?}"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let (r, _) = c.invite("+441632960009", "n3");
+    assert_eq!(statuses(&r), [100, 302], "negative TTL over: {r:?}");
+    assert!(r[1].contains("sip:late@example.net"));
+
+    // a short TTL (1 s): a change in Knot is seen after it
+    let (r, _) = c.invite("+441632960005", "t1");
+    assert!(r.last().unwrap().contains("sip:old@ttl.example"), "{r:?}");
+    knot.replace_zone(
+        0,
+        "e164.test.",
+        &test_tree()
+            .replace("sip:old@ttl.example", "sip:new@ttl.example")
+            .replace("SOA ns h 1 ", "SOA ns h 2 "),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let (r, _) = c.invite("+441632960005", "t2");
+    assert!(r.last().unwrap().contains("sip:new@ttl.example"), "{r:?}");
+
+    // Knot stopped: the cached number still routes, at once and without 100 Trying
+    drop(knot);
+    let (r, took) = c.invite("+441632960002", "m2");
+    assert_eq!(statuses(&r), [302], "{r:?}");
+    assert!(r[0].contains("Contact: <sip:first@a.example>;q=1.0"));
+    assert!(took < Duration::from_millis(500), "{took:?}");
+}
+
+#[test]
+fn one_lookup_for_100_concurrent_invites() {
+    let knot = knot();
+    let relay = common::CountingRelay::start(Some(knot.port));
+    let server = common::Enroute::start(LOCAL_ZONE, &config(relay.port, TWO, ""));
+    let clients: Vec<Sip> = (0..100).map(|_| Sip::new(server.sip_udp)).collect();
+    for (i, c) in clients.iter().enumerate() {
+        c.send("INVITE", "+441632960003", &format!("c{i}"));
+    }
+    for (i, c) in clients.iter().enumerate() {
+        let mut last = String::new();
+        while let Some(r) = c.recv() {
+            last = r;
+            if !last.starts_with("SIP/2.0 1") {
+                break;
+            }
+        }
+        assert_eq!(status(&last), 302, "client {i}: {last}");
+        assert!(last.contains("sip:01632960003@pbx.example"));
+    }
+    assert_eq!(
+        relay.count(),
+        1,
+        "one NAPTR query for 100 INVITEs of one number"
+    );
+}
+
+#[test]
+fn dead_upstream_keeps_local_answers_fast_and_cancel_ends_the_invite() {
+    let dead = common::CountingRelay::start(None);
+    let server = common::Enroute::start(
+        LOCAL_ZONE,
+        &format!(
+            "[enum]\nsuffixes = [\"e164.test.\"]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout_ms = 3000\n",
+            dead.port
+        ),
+    );
+    let waiting = Sip::new(server.sip_udp);
+    // an INVITE whose lookup hangs: 100 Trying at once
+    waiting.send("INVITE", "+441632960002", "w1");
+    let r = waiting.recv().expect("100 Trying");
+    assert_eq!(status(&r), 100, "{r}");
+    // its retransmission gets 100 again and starts no second lookup
+    std::thread::sleep(Duration::from_millis(200));
+    waiting.send("INVITE", "+441632960002", "w1");
+    assert_eq!(status(&waiting.recv().unwrap()), 100);
+
+    // meanwhile local numbers answer at once
+    let local = Sip::new(server.sip_udp);
+    for i in 0..20 {
+        let (r, took) = local.invite("+441632960001", &format!("l{i}"));
+        assert_eq!(statuses(&r), [302], "{r:?}");
+        assert!(
+            took < Duration::from_millis(100),
+            "local answer took {took:?}"
+        );
+    }
+    assert_eq!(
+        dead.count(),
+        1,
+        "one query for the INVITE and its retransmission"
+    );
+
+    // CANCEL before the answer: 200 for the CANCEL, 487 for the INVITE
+    waiting.send("CANCEL", "+441632960002", "w1");
+    let mut got = vec![waiting.recv().unwrap(), waiting.recv().unwrap()];
+    got.sort_by_key(|r| r.contains("CSeq: 1 CANCEL"));
+    assert_eq!(status(&got[0]), 487, "{got:?}");
+    assert!(got[0].contains("CSeq: 1 INVITE"));
+    assert!(got[0].contains("To: <sip:+441632960002@example.net>;tag="));
+    assert_eq!(status(&got[1]), 200, "{got:?}");
+    // the lookup's end (timeout) sends nothing more for the cancelled INVITE
+    waiting.send("ACK", "+441632960002", "w1");
+    std::thread::sleep(Duration::from_millis(3200));
+    waiting
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        waiting.recv().is_none(),
+        "no answer after the 487 was acknowledged"
+    );
+}
