@@ -7,8 +7,15 @@
 //! Contacts with q, Server, Content-Length: 0), and where a UDP answer goes.
 //!
 //! Must not touch: sockets (see `sip::transport`) or routing rules (the Router decides).
-//! The answer is computed synchronously from local data; transactions that wait on
-//! upstream lookups arrive with issue 4.
+//!
+//! Transactions: answers known at once (local zones, the cache) are computed here
+//! synchronously; over UDP the transport keeps each final INVITE answer for Timer G
+//! and re-sends it byte for byte to retransmissions. An INVITE that needs upstream DNS
+//! becomes [`Outcome::Pending`]: 100 Trying now, and a [`PendingInvite`] holding the
+//! copied headers from which the transport builds the final answer (or the 487 after a
+//! CANCEL) when the lookup ends. Kept stateful rather than RFC 3261 §8.2.7 stateless
+//! with signed To-tags: the state is small, bounded by `sip.max_transactions`, and makes
+//! retransmissions byte-identical even when the cache or zones change in between.
 
 use super::message::{self, Name, ParseError, Request, Status};
 use crate::resolve::{Decision, Router};
