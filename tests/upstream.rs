@@ -6,6 +6,8 @@
 //! CANCEL/487 and retransmissions while a lookup runs.
 
 mod common;
+#[path = "common/ddds_cases.rs"]
+mod ddds_cases;
 
 use std::net::UdpSocket;
 use std::process::Command;
@@ -404,4 +406,90 @@ fn dead_upstream_keeps_local_answers_fast_and_cancel_ends_the_invite() {
         waiting.recv().is_none(),
         "no answer after the 487 was acknowledged"
     );
+}
+
+/// The DDDS tables of the routing-core tests, served by Knot: each case under its own
+/// suffix (`rN.e164.test.`, `sN.e164.test.`) so that the application unique string is
+/// the same `+441632960001` as in-process.
+#[test]
+fn ddds_tables_over_the_wire() {
+    let esc = |t: &str| t.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut zone = format!("$ORIGIN e164.test.\n$TTL 60\n{SOA}");
+    let mut cases: Vec<(String, Option<&str>, Option<&str>, String)> = Vec::new();
+    for (i, (regexp, want, reason)) in ddds_cases::REGEXP_FORMS.iter().enumerate() {
+        zone.push_str(&format!(
+            "1.0.0.0.6.9.2.3.6.1.4.4.r{i} NAPTR 100 10 \"u\" \"E2U+sip\" \"{}\" .\n",
+            esc(regexp)
+        ));
+        cases.push((format!("r{i}"), *want, *reason, format!("regexp {regexp}")));
+    }
+    for (i, (svc, regexp, want, reason)) in ddds_cases::SERVICE_MATCHING.iter().enumerate() {
+        zone.push_str(&format!(
+            "1.0.0.0.6.9.2.3.6.1.4.4.s{i} NAPTR 100 10 \"u\" \"{}\" \"{}\" .\n",
+            esc(svc),
+            esc(regexp)
+        ));
+        cases.push((format!("s{i}"), *want, *reason, format!("service {svc:?}")));
+    }
+    let knot = common::Knot::start(&[("e164.test.", &zone)]);
+    let gateway = "[[gateway]]\nprefix = \"+44\"\nuris = [\"sip:{e164}@gw.example.net;user=phone\"]\n\
+                   [enum]\nservices = [\"E2U+sip\", \"E2U+pstn:tel\", \"E2U+pstn:sip\"]\n";
+    for (label, want, reason, what) in cases {
+        let cfg = format!(
+            "{gateway}suffixes = [\"{label}.e164.test.\"]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout_ms = 1000\n",
+            knot.port
+        );
+        let (_, v, _) = route(&cfg, "+441632960001");
+        assert_eq!(
+            upstream_results(&v),
+            [(format!("{label}.e164.test."), "answer".to_string())],
+            "{what}: {v}"
+        );
+        let got = contacts(&v);
+        match want {
+            Some(w) => assert_eq!(got[0].0, w, "{what}: {v}"),
+            None => {
+                // skipped, counted by reason; the number falls back to the gateway
+                let outcomes: Vec<&str> = v["trace"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s["step"] == "record")
+                    .map(|s| s["outcome"].as_str().unwrap())
+                    .collect();
+                assert_eq!(outcomes, [reason.unwrap()], "{what}: {v}");
+                assert_eq!(v["source"], "gateway", "{what}");
+            }
+        }
+    }
+}
+
+/// Not-found answers and failures are counted apart (the metrics issue exports them).
+#[test]
+fn upstream_results_are_counted_apart() {
+    let knot = knot();
+    let dead = common::CountingRelay::start(None);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (port, number, result) in [
+        (knot.port, "+441632969999", "nxdomain"),
+        (knot.port, "+441632960002", "answer"),
+        (dead.port, "+441632960002", "timeout"),
+    ] {
+        let text = config(port, "\"e164.test.\"", "");
+        let cfg = enroute::config::Config::parse(&text, "e.toml", std::path::Path::new("."), None)
+            .unwrap();
+        let router = enroute::resolve::Router::new(
+            &cfg,
+            std::sync::Arc::new(enroute::zone::ZoneSet::new(vec![])),
+        );
+        rt.block_on(router.route_full(number, false));
+        let stats = router.stats();
+        for r in enroute::resolve::UPSTREAM_RESULTS {
+            let want = u64::from(r == result);
+            assert_eq!(stats.upstream(r), want, "{number} via {port}: {r}");
+        }
+    }
 }

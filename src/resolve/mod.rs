@@ -266,7 +266,18 @@ pub struct RouteStats {
     pub decisions: [AtomicU64; 5],
     /// By [`SkipReason::ALL`] index.
     pub skips: [AtomicU64; SkipReason::ALL.len()],
+    /// Upstream NAPTR lookups by [`UPSTREAM_RESULTS`] index: not-found answers kept apart
+    /// from failures.
+    pub upstream: [AtomicU64; UPSTREAM_RESULTS.len()],
+    /// When the last upstream failure was logged (seconds since the Unix epoch): at
+    /// most one warning per second, the rest counted.
+    last_failure_log: AtomicU64,
 }
+
+/// The results an upstream lookup is counted under.
+pub const UPSTREAM_RESULTS: [&str; 7] = [
+    "answer", "nxdomain", "nodata", "timeout", "servfail", "refused", "error",
+];
 
 impl RouteStats {
     pub fn skips(&self, reason: SkipReason) -> u64 {
@@ -276,6 +287,38 @@ impl RouteStats {
             .unwrap_or(0);
         self.skips[i].load(Ordering::Relaxed)
     }
+    /// Upstream lookups that ended with `result` (see [`UPSTREAM_RESULTS`]).
+    pub fn upstream(&self, result: &str) -> u64 {
+        UPSTREAM_RESULTS
+            .iter()
+            .position(|r| *r == result)
+            .map_or(0, |i| self.upstream[i].load(Ordering::Relaxed))
+    }
+
+    /// Counts one upstream lookup; failures are logged (one warning per second at
+    /// most), not-found answers only at debug level: NXDOMAIN is an answer.
+    fn count_upstream(&self, name: &str, server: &str, answer: &upstream::Answer) {
+        let result = answer.result();
+        if let Some(i) = UPSTREAM_RESULTS.iter().position(|r| *r == result) {
+            self.upstream[i].fetch_add(1, Ordering::Relaxed);
+        }
+        match answer {
+            upstream::Answer::Failed(f) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                if self.last_failure_log.swap(now, Ordering::Relaxed) != now {
+                    let detail = match f {
+                        upstream::Failure::Other(text) => text.as_str(),
+                        _ => "",
+                    };
+                    tracing::warn!(%name, %server, result, detail, "upstream ENUM lookup failed");
+                }
+            }
+            _ => tracing::debug!(%name, %server, result, "upstream ENUM answer"),
+        }
+    }
+
     pub fn decisions(&self, source: Source) -> u64 {
         let i = Source::ALL.iter().position(|s| *s == source).unwrap_or(0);
         self.decisions[i].load(Ordering::Relaxed)
@@ -669,6 +712,7 @@ impl Router {
                     Ok(_) => upstream::Answer::Failed(upstream::Failure::Timeout),
                     Err(e) => upstream::Answer::Failed(upstream::Failure::Other(e.to_string())),
                 };
+                self.stats.count_upstream(&key, &upstream.servers, &answer);
                 fetched.insert(key, answer);
             }
         }
