@@ -191,6 +191,22 @@ fn failure_policies_for_timeout_and_servfail() {
         // NXDOMAIN is not a failure: with the same policy an absent number gets 404
     }
     assert!(dead.count() > 0, "the dead upstream was asked");
+
+    // servers in order with a retry each, within one time budget: a dead first server
+    // costs two tries, then the second answers
+    let before = dead.count();
+    let cfg = format!(
+        "[enum]\nsuffixes = [\"e164.test.\"]\nnameservers = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\ntimeout_ms = 1200\n",
+        dead.port, knot.port
+    );
+    let (code, v, took) = route(&cfg, "+441632960002");
+    assert_eq!(
+        (code, contacts(&v)[0].0.as_str()),
+        (0, "sip:first@a.example"),
+        "{v}"
+    );
+    assert_eq!(dead.count() - before, 2, "two tries at the first server");
+    assert!(took < Duration::from_millis(1500), "{took:?}");
     let cfg = config(knot.port, TWO, "on_failure = \"reject\"\n");
     let (_, v, _) = route(&cfg, "+441632969999");
     assert_eq!(v["status"], 404, "{v}");

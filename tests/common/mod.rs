@@ -49,6 +49,17 @@ impl Knot {
     /// As [`Knot::start`], plus zones configured without a file (`broken`): Knot answers
     /// SERVFAIL for names in them.
     pub fn start_with(zones: &[(&str, &str)], broken: &[&str]) -> Knot {
+        // A free port can be taken by a parallel test before knotd binds it: retry then.
+        for _ in 0..5 {
+            if let Some(knot) = Self::try_start(zones, broken) {
+                return knot;
+            }
+        }
+        panic!("knotd could not bind a free loopback port in 5 tries");
+    }
+
+    /// One start on a fresh port; `None` when knotd exits at once (its port was taken).
+    fn try_start(zones: &[(&str, &str)], broken: &[&str]) -> Option<Knot> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let d = dir.path().display();
@@ -82,7 +93,7 @@ impl Knot {
             .stderr(log)
             .spawn()
             .expect("start knotd");
-        let knot = Knot { child, port, dir };
+        let mut knot = Knot { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(60);
         for (origin, _) in zones {
             loop {
@@ -90,6 +101,9 @@ impl Knot {
                     && !resp.answers.is_empty()
                 {
                     break;
+                }
+                if matches!(knot.child.try_wait(), Ok(Some(_))) {
+                    return None;
                 }
                 if Instant::now() > deadline {
                     let log = std::fs::read_to_string(knot.dir.path().join("knotd.log"))
@@ -99,7 +113,7 @@ impl Knot {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        knot
+        Some(knot)
     }
 }
 
@@ -254,8 +268,24 @@ impl Enroute {
         zone_text: &str,
         extra: &str,
         more_listen: &[String],
-        prepare: impl FnOnce(&std::path::Path),
+        prepare: impl Fn(&std::path::Path),
     ) -> Enroute {
+        // A free port can be taken by a parallel test before the server binds it (the
+        // server then exits): retry on fresh ports.
+        for _ in 0..5 {
+            if let Some(server) = Self::try_start(zone_text, extra, more_listen, &prepare) {
+                return server;
+            }
+        }
+        panic!("enroute could not bind free loopback ports in 5 tries");
+    }
+
+    fn try_start(
+        zone_text: &str,
+        extra: &str,
+        more_listen: &[String],
+        prepare: &impl Fn(&std::path::Path),
+    ) -> Option<Enroute> {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let (udp, tcp) = (free_port(), free_port());
@@ -303,8 +333,24 @@ impl Enroute {
             sip_tcp: tcp,
             log,
         };
-        server.wait_for("ready");
-        server
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match server.log.recv_timeout(left) {
+                Ok(l) if l.contains("ready") => return Some(server),
+                Ok(l) => seen.push(l),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+                    if seen.iter().any(|l| l.contains("cannot bind")) =>
+                {
+                    return None;
+                }
+                Err(_) => panic!(
+                    "enroute did not get ready within 20 s; log:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
     }
 
     /// Waits up to 20 s for a log line containing `needle`.
