@@ -129,6 +129,11 @@ impl<'a> SubstExpr<'a> {
     /// Appends the replacement to `out`, taking back-references from `caps` (`None`
     /// when the pattern was matched without captures).
     pub fn expand(&self, caps: Option<&regex::Captures<'_>>, out: &mut String) {
+        self.expand_with(|n| caps.and_then(|c| c.get(n)).map(|m| m.as_str()), out);
+    }
+
+    /// As [`SubstExpr::expand`], with group `n` given by `group`.
+    pub fn expand_with<'t>(&self, group: impl Fn(usize) -> Option<&'t str>, out: &mut String) {
         let b = self.replacement.as_bytes();
         let mut i = 0;
         let mut lit_start = 0;
@@ -138,8 +143,8 @@ impl<'a> SubstExpr<'a> {
                 let next = b[i + 1];
                 if next.is_ascii_digit() {
                     let n = (next - b'0') as usize;
-                    if let Some(m) = caps.and_then(|c| c.get(n)) {
-                        out.push_str(m.as_str());
+                    if let Some(m) = group(n) {
+                        out.push_str(m);
                     }
                 } else {
                     // `\<delim>`, `\\` and any other escaped character stand for themselves.
@@ -170,6 +175,32 @@ impl<'a> SubstExpr<'a> {
 
     pub fn uses_backrefs(&self) -> bool {
         self.max_backref > 0
+    }
+
+    /// For the commonest ENUM pattern, `^<literal>(.*)$` (`^\+(.*)$`, `^\+44(.*)$`), the
+    /// literal: such a pattern matches an application unique string exactly when the
+    /// string starts with the literal, and group 1 is the rest (the AUS holds no line
+    /// breaks, so `.` matches all of it). Only digits, letters, `-` and the escaped `\+`,
+    /// `\.` are taken as literal; anything else goes to the regex engine.
+    pub fn prefix_capture(&self) -> Option<String> {
+        let body = self.pattern.strip_prefix('^')?.strip_suffix("(.*)$")?;
+        let b = body.as_bytes();
+        let mut lit = String::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'\\' if matches!(b.get(i + 1), Some(b'+' | b'.')) => {
+                    lit.push(b[i + 1] as char);
+                    i += 2;
+                }
+                c if c.is_ascii_alphanumeric() || c == b'-' => {
+                    lit.push(c as char);
+                    i += 1;
+                }
+                _ => return None,
+            }
+        }
+        (self.max_backref <= 1).then_some(lit)
     }
 }
 

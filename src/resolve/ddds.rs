@@ -787,6 +787,30 @@ pub fn apply_regexp(raw: &[u8], aus: &str, out: &mut String) -> Result<bool, Sub
         expr.expand(None, out);
         return Ok(true);
     }
+    if let Some(prefix) = expr.prefix_capture() {
+        // `^literal(.*)$` without the regex engine (same answer; see `prefix_capture`).
+        let head = aus.get(..prefix.len());
+        let matched = head.is_some_and(|h| {
+            if expr.case_insensitive {
+                h.eq_ignore_ascii_case(&prefix)
+            } else {
+                h == prefix
+            }
+        });
+        if !matched {
+            return Ok(false);
+        }
+        let rest = &aus[prefix.len()..];
+        expr.expand_with(
+            |n| match n {
+                0 => Some(aus),
+                1 => Some(rest),
+                _ => None,
+            },
+            out,
+        );
+        return Ok(true);
+    }
     expr.with_compiled(|re| subst::apply(&expr, re, aus, out))
 }
 
@@ -804,6 +828,13 @@ mod tests {
             "!^.*$!sip:\\!x@b!",
             "1^.*$1x1",
             "!^.*$!sip:a@b",
+            "!^\\+(.*)$!sip:\\1@b.example!",
+            "!^\\+44(.*)$!sip:0\\1@b.example!",
+            "!^\\+1(.*)$!sip:\\1@us.example!",
+            "!^\\+(.*)$!sip:\\2@b!",
+            "!^\\+(.*)$!sip:\\0@b!",
+            "!^\\+44-?(.*)$!sip:\\1@b!",
+            "!^\\+(.*)$!\\1!i",
         ] {
             let mut fast = String::new();
             let fast_result = apply_regexp(raw.as_bytes(), "+441632960001", &mut fast);
