@@ -509,3 +509,26 @@ fn upstream_results_are_counted_apart() {
         }
     }
 }
+
+/// SIGTERM while INVITEs wait on DNS: they get 503 with Retry-After, not silence.
+#[test]
+fn shutdown_answers_pending_invites_with_503() {
+    let dead = common::CountingRelay::start(None);
+    let mut server = common::Enroute::start(
+        LOCAL_ZONE,
+        &format!(
+            "[enum]\nsuffixes = [\"e164.test.\"]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout_ms = 5000\n",
+            dead.port
+        ),
+    );
+    let c = Sip::new(server.sip_udp);
+    c.send("INVITE", "+441632960002", "s1");
+    assert_eq!(status(&c.recv().expect("100 Trying")), 100);
+    let pid = server.pid().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let r = c.recv().expect("an answer before the server exits");
+    assert_eq!(status(&r), 503, "{r}");
+    assert!(r.contains("Retry-After: 5\r\n"), "{r}");
+    assert!(r.contains("CSeq: 1 INVITE"));
+    assert!(server.child.wait().unwrap().success());
+}

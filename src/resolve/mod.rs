@@ -597,7 +597,9 @@ impl Router {
 
     /// Decides how to route `input`: a Request-URI (`sip:`, `sips:`, `tel:`) or a number
     /// as dialled. With `trace`, the decision explains every step (costs allocations; the
-    /// SIP path leaves it off).
+    /// SIP path leaves it off). Synchronous: from local zones and the cache only; a
+    /// decision that needs upstream DNS comes back [`Decision::is_pending`] — use
+    /// [`Router::route_full`] to finish it.
     pub fn route(&self, input: &str, trace: bool) -> Decision {
         let mut d = Decision::default();
         self.route_into(input, trace, &mut d);

@@ -342,7 +342,17 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 shared.stats.retransmissions.fetch_add(sent, Ordering::Relaxed);
                 continue;
             }
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                // INVITEs still waiting on DNS will not get their answer from us: tell
+                // them to try again (or another server) rather than leave them to time out.
+                for (_, invite) in txs.pending.values() {
+                    let bytes = invite.respond(503, "Service Unavailable", |o| {
+                        o.extend_from_slice(b"Retry-After: 5\r\n")
+                    });
+                    let _ = sock.send_to(&bytes, invite.dest).await;
+                }
+                return;
+            }
         };
         handler.overloaded = held.load(Ordering::Relaxed) >= shared.max_transactions;
         if n > shared.max_message_bytes {
