@@ -532,3 +532,85 @@ fn shutdown_answers_pending_invites_with_503() {
     assert!(r.contains("CSeq: 1 INVITE"));
     assert!(server.child.wait().unwrap().success());
 }
+
+/// Upstream answers are hostile input too: garbage, wrong IDs, answers to other
+/// questions, cut-off messages and truncated answers with no TCP behind them must end as
+/// failures (the gateway policy answers), never a panic or a wrong route.
+#[test]
+fn hostile_upstream_answers_are_failures() {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let mode = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (m, st) = (mode.clone(), stop.clone());
+    let server = std::thread::spawn(move || {
+        use std::sync::atomic::Ordering;
+        let mut buf = [0u8; 4096];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        while !st.load(Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let q = &buf[..n];
+            let mut reply: Vec<u8> = match m.load(Ordering::Relaxed) {
+                // random bytes
+                0 => (0..64)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        seed as u8
+                    })
+                    .collect(),
+                // the query echoed as a response, but with another ID
+                1 => {
+                    let mut r = q.to_vec();
+                    r[0] ^= 0xff;
+                    r[2] |= 0x80;
+                    r
+                }
+                // the right ID, a response to another question
+                2 => {
+                    let mut r = q.to_vec();
+                    r[2] |= 0x80;
+                    if let Some(p) = r.iter().position(|b| *b == b'1') {
+                        r[p] = b'7';
+                    }
+                    r
+                }
+                // the right ID and a header promising a question that is not there
+                3 => {
+                    let mut r = q[..12].to_vec();
+                    r[2] |= 0x80;
+                    r
+                }
+                // truncated (TC), and no TCP listener behind it
+                _ => {
+                    let mut r = q.to_vec();
+                    r[2] |= 0x82;
+                    r
+                }
+            };
+            reply.truncate(512);
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    for variant in 0..5 {
+        mode.store(variant, std::sync::atomic::Ordering::Relaxed);
+        let cfg = config(port, "\"e164.test.\"", GATEWAY);
+        let (code, v, took) = route(&cfg, "+441632960002");
+        assert_eq!(
+            (code, v["source"].as_str()),
+            (0, Some("gateway")),
+            "variant {variant}: {v}"
+        );
+        let results = upstream_results(&v);
+        assert_eq!(results.len(), 1, "variant {variant}: {v}");
+        assert_ne!(results[0].1, "answer", "variant {variant}: {v}");
+        assert!(took < Duration::from_secs(3), "variant {variant}: {took:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    server.join().unwrap();
+}
