@@ -114,8 +114,12 @@ impl Endpoint {
                 loop {
                     let n = match s.recv(&mut buf).await {
                         Ok(n) => n,
-                        // ICMP errors (port unreachable) surface here: keep reading.
-                        Err(_) => continue,
+                        // ICMP errors (port unreachable) surface here: keep reading, after
+                        // a pause so that a socket that keeps failing cannot spin a core.
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                            continue;
+                        }
                     };
                     if n < 12 {
                         continue;
