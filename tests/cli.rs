@@ -1,6 +1,8 @@
 //! The `enroute` binary as a user runs it: `route`, `zone check`, `zone export`, config
 //! errors and exit codes (SPEC §2, §10.8, §10.22). Each test works in its own temp dir.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -78,19 +80,7 @@ impl Env {
     }
 }
 
-fn contacts(v: &serde_json::Value) -> Vec<(String, f64)> {
-    v["contacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["uri"].as_str().unwrap().to_string(),
-                c["q"].as_f64().unwrap(),
-            )
-        })
-        .collect()
-}
+use common::json_contacts as contacts;
 
 #[test]
 fn route_json_shape_and_exit_codes() {

@@ -32,46 +32,12 @@ fn request(method: &str, uri: &str, port: u16, branch: &str, extra: &str) -> Str
     )
 }
 
-struct Udp {
-    sock: UdpSocket,
-    server: u16,
+/// A SIP client whose answers must come within 1.5 s.
+fn client(server: u16) -> common::SipUdp {
+    common::SipUdp::new(server, Duration::from_millis(1500))
 }
 
-impl Udp {
-    fn new(server: u16) -> Udp {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(1500)))
-            .unwrap();
-        Udp { sock, server }
-    }
-    fn port(&self) -> u16 {
-        self.sock.local_addr().unwrap().port()
-    }
-    fn send(&self, msg: &str) {
-        self.sock
-            .send_to(msg.as_bytes(), ("127.0.0.1", self.server))
-            .unwrap();
-    }
-    fn recv(&self) -> Option<String> {
-        let mut buf = vec![0u8; 65536];
-        self.sock
-            .recv(&mut buf)
-            .ok()
-            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
-    }
-    fn ask(&self, msg: &str) -> String {
-        self.send(msg);
-        self.recv()
-            .unwrap_or_else(|| panic!("no answer to:\n{msg}"))
-    }
-}
-
-fn status(resp: &str) -> u16 {
-    resp.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
+use common::sip_status as status;
 
 fn header<'a>(resp: &'a str, name: &str) -> Vec<&'a str> {
     resp.split("\r\n")
@@ -84,7 +50,7 @@ fn header<'a>(resp: &'a str, name: &str) -> Vec<&'a str> {
 #[test]
 fn udp_rows_of_spec_table() {
     let server = common::Enroute::start(ZONE, GATEWAY);
-    let c = Udp::new(server.sip_udp);
+    let c = client(server.sip_udp);
     let p = c.port();
 
     // 302 with one Contact per route, best first
@@ -318,7 +284,7 @@ fn udp_without_rport_answers_the_sent_by_port() {
 #[test]
 fn sources_outside_sip_allow_get_403() {
     let server = common::Enroute::start(ZONE, "allow = [\"127.0.0.2/32\"]\n");
-    let c = Udp::new(server.sip_udp);
+    let c = client(server.sip_udp);
     let r = c.ask(&request(
         "INVITE",
         "sip:+441632960001@example.net",
@@ -414,7 +380,7 @@ fn tcp_oversized_message_gets_513_and_close() {
     let mut buf = [0u8; 16];
     assert_eq!(s.read(&mut buf).unwrap_or(0), 0);
     // the server still answers
-    let c = Udp::new(server.sip_udp);
+    let c = client(server.sip_udp);
     assert_eq!(
         status(&c.ask(&request(
             "INVITE",
@@ -430,7 +396,7 @@ fn tcp_oversized_message_gets_513_and_close() {
 #[test]
 fn udp_final_answer_retransmitted_until_ack() {
     let server = common::Enroute::start(ZONE, GATEWAY);
-    let c = Udp::new(server.sip_udp);
+    let c = client(server.sip_udp);
     let p = c.port();
     let invite = request("INVITE", "sip:+441632960001@example.net", p, "g1", "");
     let first = c.ask(&invite);
@@ -484,7 +450,7 @@ fn udp_final_answer_retransmitted_until_ack() {
 #[test]
 fn overload_answers_503_with_retry_after() {
     let server = common::Enroute::start(ZONE, "max_transactions = 2\n");
-    let c = Udp::new(server.sip_udp);
+    let c = client(server.sip_udp);
     let p = c.port();
     let mut statuses = Vec::new();
     for b in ["l1", "l2", "l3"] {

@@ -66,19 +66,7 @@ fn route(config: &str, number: &str) -> (i32, serde_json::Value, Duration) {
     (out.status.code().unwrap_or(-1), v, took)
 }
 
-fn contacts(v: &serde_json::Value) -> Vec<(String, f64)> {
-    v["contacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["uri"].as_str().unwrap().to_string(),
-                c["q"].as_f64().unwrap(),
-            )
-        })
-        .collect()
-}
+use common::json_contacts as contacts;
 
 fn upstream_results(v: &serde_json::Value) -> Vec<(String, String)> {
     v["trace"]
@@ -98,6 +86,13 @@ fn upstream_results(v: &serde_json::Value) -> Vec<(String, String)> {
 fn config(nameserver: u16, suffixes: &str, extra: &str) -> String {
     format!(
         "[enum]\nsuffixes = [{suffixes}]\nnameservers = [\"127.0.0.1:{nameserver}\"]\ntimeout_ms = 400\n{extra}"
+    )
+}
+
+/// `e164.test.` through one server with a whole-lookup budget of `timeout_ms`.
+fn one_server(port: u16, timeout_ms: u32) -> String {
+    format!(
+        "[enum]\nsuffixes = [\"e164.test.\"]\nnameservers = [\"127.0.0.1:{port}\"]\ntimeout_ms = {timeout_ms}\n"
     )
 }
 
@@ -212,22 +207,20 @@ fn failure_policies_for_timeout_and_servfail() {
     assert_eq!(v["status"], 404, "{v}");
 }
 
-/// A SIP client on UDP.
+/// A SIP client on UDP that speaks in calls: INVITE, ACK, CANCEL for a number.
 struct Sip {
-    sock: UdpSocket,
-    server: u16,
+    client: common::SipUdp,
 }
 
 impl Sip {
     fn new(server: u16) -> Sip {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(3000)))
-            .unwrap();
-        Sip { sock, server }
+        Sip {
+            client: common::SipUdp::new(server, Duration::from_millis(3000)),
+        }
     }
     fn send(&self, method: &str, number: &str, branch: &str) {
-        let port = self.sock.local_addr().unwrap().port();
-        let msg = format!(
+        let port = self.client.port();
+        self.client.send(&format!(
             "{method} sip:{number}@example.net SIP/2.0\r\n\
              Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch};rport\r\n\
              Max-Forwards: 70\r\n\
@@ -236,15 +229,10 @@ impl Sip {
              Call-ID: {branch}@example.org\r\n\
              CSeq: 1 {method}\r\n\
              Content-Length: 0\r\n\r\n"
-        );
-        self.sock
-            .send_to(msg.as_bytes(), ("127.0.0.1", self.server))
-            .unwrap();
+        ));
     }
     fn recv(&self) -> Option<String> {
-        let mut buf = vec![0u8; 65536];
-        let n = self.sock.recv(&mut buf).ok()?;
-        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+        self.client.recv()
     }
     /// Sends an INVITE; returns every answer up to the final one, and the time it took.
     fn invite(&self, number: &str, branch: &str) -> (Vec<String>, Duration) {
@@ -264,12 +252,7 @@ impl Sip {
     }
 }
 
-fn status(r: &str) -> u16 {
-    r.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
+use common::sip_status as status;
 
 fn statuses(rs: &[String]) -> Vec<u16> {
     rs.iter().map(|r| status(r)).collect()
@@ -370,13 +353,7 @@ fn one_lookup_for_100_concurrent_invites() {
 #[test]
 fn dead_upstream_keeps_local_answers_fast_and_cancel_ends_the_invite() {
     let dead = common::CountingRelay::start(None);
-    let server = common::Enroute::start(
-        LOCAL_ZONE,
-        &format!(
-            "[enum]\nsuffixes = [\"e164.test.\"]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout_ms = 3000\n",
-            dead.port
-        ),
-    );
+    let server = common::Enroute::start(LOCAL_ZONE, &one_server(dead.port, 3000));
     let waiting = Sip::new(server.sip_udp);
     // an INVITE whose lookup hangs: 100 Trying at once
     waiting.send("INVITE", "+441632960002", "w1");
@@ -415,6 +392,7 @@ fn dead_upstream_keeps_local_answers_fast_and_cancel_ends_the_invite() {
     waiting.send("ACK", "+441632960002", "w1");
     std::thread::sleep(Duration::from_millis(3200));
     waiting
+        .client
         .sock
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
@@ -514,13 +492,7 @@ fn upstream_results_are_counted_apart() {
 #[test]
 fn shutdown_answers_pending_invites_with_503() {
     let dead = common::CountingRelay::start(None);
-    let mut server = common::Enroute::start(
-        LOCAL_ZONE,
-        &format!(
-            "[enum]\nsuffixes = [\"e164.test.\"]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout_ms = 5000\n",
-            dead.port
-        ),
-    );
+    let mut server = common::Enroute::start(LOCAL_ZONE, &one_server(dead.port, 5000));
     let c = Sip::new(server.sip_udp);
     c.send("INVITE", "+441632960002", "s1");
     assert_eq!(status(&c.recv().expect("100 Trying")), 100);

@@ -851,23 +851,19 @@ impl Router {
                             ));
                         }
                         let domain_name = Name::from_text(&key).unwrap_or_default();
-                        let mut source =
-                            LocalSource::new(&zones, up.fetched, plan.upstream.is_some());
-                        let added = ddds.evaluate(
+                        let source = LocalSource::new(&zones, up.fetched, true);
+                        let Some(added) = evaluate_rrset(
+                            &mut ddds,
+                            source,
                             &domain_name,
                             &rdatas,
                             *ttl,
-                            &mut source,
                             &mut candidates,
-                        );
-                        if let Some(t) = ddds.trace.as_mut() {
-                            d.trace.extend(t.drain(..).map(TraceStep::Record));
-                        }
-                        up.failed = up.failed.or(source.failed);
-                        if !source.missing.is_empty() {
-                            up.missing.append(&mut source.missing);
+                            &mut d.trace,
+                            up,
+                        ) else {
                             break;
-                        }
+                        };
                         if added > 0 {
                             d.source = Source::Upstream;
                             d.suffix = Some(refill(&mut d.scratch.suffix, suffix_text));
@@ -978,17 +974,19 @@ impl Router {
                         d.trace
                             .push(step("local", Some(zone), result, Some(ttl), records, None));
                     }
-                    let mut source = LocalSource::new(&zones, up.fetched, plan.upstream.is_some());
-                    let added =
-                        ddds.evaluate(&domain_name, &rdatas, ttl, &mut source, &mut candidates);
-                    if let Some(t) = ddds.trace.as_mut() {
-                        d.trace.extend(t.drain(..).map(TraceStep::Record));
-                    }
-                    up.failed = up.failed.or(source.failed);
-                    if !source.missing.is_empty() {
-                        up.missing.append(&mut source.missing);
+                    let source = LocalSource::new(&zones, up.fetched, plan.upstream.is_some());
+                    let Some(added) = evaluate_rrset(
+                        &mut ddds,
+                        source,
+                        &domain_name,
+                        &rdatas,
+                        ttl,
+                        &mut candidates,
+                        &mut d.trace,
+                        up,
+                    ) else {
                         break;
-                    }
+                    };
                     if added > 0 {
                         d.source = Source::Local;
                         // Copied into recycled buffers: sharing the zone's Arc would make
@@ -1109,6 +1107,34 @@ impl Router {
     }
 }
 
+/// Runs DDDS on one NAPTR RRset: its record steps join the decision's `trace`, an
+/// upstream failure met on a non-terminal chain joins `up`. Returns the contacts added,
+/// or `None` when the chain needs upstream names not fetched yet (they are in
+/// `up.missing`, and the decision waits for them).
+#[allow(clippy::too_many_arguments)]
+fn evaluate_rrset(
+    ddds: &mut Ddds<'_>,
+    mut source: LocalSource<'_>,
+    domain: &Name,
+    rdatas: &[&[u8]],
+    ttl: u32,
+    candidates: &mut Vec<Candidate>,
+    trace: &mut Vec<TraceStep>,
+    up: &mut UpCtx<'_>,
+) -> Option<usize> {
+    let added = ddds.evaluate(domain, rdatas, ttl, &mut source, candidates);
+    if let Some(t) = ddds.trace.as_mut() {
+        trace.extend(t.drain(..).map(TraceStep::Record));
+    }
+    up.failed = up.failed.or(source.failed);
+    if source.missing.is_empty() {
+        Some(added)
+    } else {
+        up.missing.append(&mut source.missing);
+        None
+    }
+}
+
 /// Sorts `candidates` by rank (stable), gives dense q-values by rank and appends the
 /// first `max_contacts` to `contacts` (SPEC §10.3: the cut counts every contact, ties
 /// included). Leaves `candidates` empty with its capacity.
@@ -1151,7 +1177,10 @@ impl Decision {
         let c = &cached.decision;
         self.status = c.status;
         self.reason = reason_phrase(c.status);
-        self.number = c.number.clone();
+        if self.number.is_none() {
+            // (the synchronous path has it already, from the Request-URI)
+            self.number = c.number.clone();
+        }
         self.detail = c.detail.clone();
         for old in self.contacts.drain(..) {
             if self.scratch.spare_uris.len() < SPARE_URIS {

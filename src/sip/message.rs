@@ -444,18 +444,6 @@ impl<'a> Request<'a> {
             None => self.headers(name).count(),
         }
     }
-
-    /// Every Via value in order, each comma-separated value on its own (RFC 3261 §7.3.1).
-    pub fn vias(&self) -> Vec<Cow<'a, str>> {
-        let mut out = Vec::new();
-        for h in self.headers(Name::Via) {
-            match h.value() {
-                Cow::Borrowed(v) => out.extend(split_commas(v).map(Cow::Borrowed)),
-                Cow::Owned(v) => out.extend(split_commas(&v).map(|s| Cow::Owned(s.to_string()))),
-            }
-        }
-        out
-    }
 }
 
 /// Positions of `sep` in `v` outside quoted strings (with their `\\` escapes) and angle
@@ -543,6 +531,16 @@ pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
 mod tests {
     use super::*;
 
+    /// Every Via value in order, one per comma-separated value (RFC 3261 §7.3.1).
+    fn vias(r: &Request<'_>) -> Vec<String> {
+        r.headers(Name::Via)
+            .flat_map(|h| {
+                let v = h.value();
+                split_commas(&v).map(str::to_string).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     const INVITE: &str = "INVITE sip:+441632960001@example.net SIP/2.0\r\n\
         Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds;rport\r\n\
         v: SIP/2.0/TCP [2001:db8::1];branch=z9hG4bKa, SIP/2.0/UDP h.example;branch=z9hG4bKb\r\n\
@@ -561,8 +559,8 @@ mod tests {
         };
         assert_eq!(r.method, "INVITE");
         assert_eq!(r.uri, "sip:+441632960001@example.net");
-        assert_eq!(r.vias().len(), 3);
-        assert_eq!(r.vias()[1], "SIP/2.0/TCP [2001:db8::1];branch=z9hG4bKa");
+        assert_eq!(vias(&r).len(), 3);
+        assert_eq!(vias(&r)[1], "SIP/2.0/TCP [2001:db8::1];branch=z9hG4bKa");
         assert_eq!(r.header(Name::CallId).unwrap().value(), "a84b4c76e66710");
         let from = r.header(Name::From).unwrap().value();
         assert_eq!(param(&from, "tag"), Some("1928301774"));
@@ -570,7 +568,7 @@ mod tests {
         assert_eq!(subj.value(), "folded continues here");
         assert_eq!(r.body, b"v=0\r");
         assert_eq!(r.len, INVITE.len() - 1);
-        assert_eq!(param(&r.vias()[0], "rport"), Some(""));
+        assert_eq!(param(&vias(&r)[0], "rport"), Some(""));
     }
 
     #[test]

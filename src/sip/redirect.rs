@@ -137,17 +137,11 @@ impl PendingInvite {
     /// Server and Content-Length: 0.
     pub fn respond(&self, status: u16, reason: &str, extra: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
-        out.extend_from_slice(b"SIP/2.0 ");
-        push_u16(&mut out, status);
-        out.push(b' ');
-        out.extend_from_slice(reason.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        status_line(&mut out, status, reason);
         out.extend_from_slice(&self.head);
         out.extend_from_slice(&self.to);
         out.extend_from_slice(&self.tail);
-        extra(&mut out);
-        line(&mut out, "Server: ", self.server.as_bytes());
-        out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        finish(&mut out, &self.server, extra);
         out
     }
 
@@ -345,7 +339,7 @@ impl<'r> Handler<'r> {
             }
             // No transaction state for sources we do not serve: a spoofed source must
             // not make us retransmit toward it.
-            let mut out = self.reply(req, d, source, 403, "Forbidden", |_| {});
+            let mut out = self.reply(req, d, source, 403, "Forbidden", |_, _| {});
             if let Outcome::Reply { invite_tx, .. } = &mut out {
                 *invite_tx = None;
             }
@@ -355,14 +349,14 @@ impl<'r> Handler<'r> {
             return if is_ack {
                 Outcome::Drop(Drop::Ack)
             } else {
-                self.reply(req, d, source, 505, "Version Not Supported", |_| {})
+                self.reply(req, d, source, 505, "Version Not Supported", |_, _| {})
             };
         }
         if let Some(why) = check_headers(req, d) {
             return if is_ack {
                 Outcome::Drop(Drop::Ack)
             } else {
-                self.reply(req, d, source, 400, why, |_| {})
+                self.reply(req, d, source, 400, why, |_, _| {})
             };
         }
         if is_ack {
@@ -382,14 +376,14 @@ impl<'r> Handler<'r> {
                 }
             }
             if !unsupported.is_empty() {
-                return self.reply(req, d, source, 420, "Bad Extension", |o| {
+                return self.reply(req, d, source, 420, "Bad Extension", |o, _| {
                     line(o, "Unsupported: ", &unsupported)
                 });
             }
         }
         match req.method {
             "INVITE" if self.overloaded => {
-                self.reply(req, d, source, 503, "Service Unavailable", |o| {
+                self.reply(req, d, source, 503, "Service Unavailable", |o, _| {
                     o.extend_from_slice(b"Retry-After: 5\r\n")
                 })
             }
@@ -397,42 +391,16 @@ impl<'r> Handler<'r> {
                 self.router.route_into(req.uri, false, &mut self.decision);
                 if self.decision.is_pending() {
                     let invite = self.pending_invite(req, d, source);
-                    build_reply(
-                        &mut self.out,
-                        self.tag_key,
-                        &self.settings.server,
-                        req,
-                        d,
-                        source,
-                        100,
-                        "Trying",
-                        |_| {},
-                    );
+                    self.write_reply(req, d, source, 100, "Trying", |_, _| {});
                     return Outcome::Pending {
                         trying: &self.out,
                         invite,
                     };
                 }
-                let decision = &self.decision;
-                let (dest, invite_tx) = build_reply(
-                    &mut self.out,
-                    self.tag_key,
-                    &self.settings.server,
-                    req,
-                    d,
-                    source,
-                    decision.status,
-                    decision.reason,
-                    |o| write_contacts(o, decision),
-                );
-                Outcome::Reply {
-                    bytes: &self.out,
-                    dest,
-                    status: self.decision.status,
-                    invite_tx,
-                }
+                let (status, reason) = (self.decision.status, self.decision.reason);
+                self.reply(req, d, source, status, reason, write_contacts)
             }
-            "OPTIONS" => self.reply(req, d, source, 200, "OK", |o| {
+            "OPTIONS" => self.reply(req, d, source, 200, "OK", |o, _| {
                 line(o, "Allow: ", ALLOW.as_bytes());
                 o.extend_from_slice(b"Accept: application/sdp\r\nSupported: \r\n");
             }),
@@ -442,20 +410,17 @@ impl<'r> Handler<'r> {
                 let tx = tx_key(self.tag_key, d);
                 match tx_state(tx) {
                     TxState::Pending => {
-                        let ok = self.reply(req, d, source, 200, "OK", |_| {});
-                        let Outcome::Reply { bytes, .. } = ok else {
-                            return ok;
-                        };
-                        Outcome::Cancel { ok: bytes, tx }
+                        self.write_reply(req, d, source, 200, "OK", |_, _| {});
+                        Outcome::Cancel { ok: &self.out, tx }
                     }
-                    TxState::Completed => self.reply(req, d, source, 200, "OK", |_| {}),
+                    TxState::Completed => self.reply(req, d, source, 200, "OK", |_, _| {}),
                     TxState::None => self.reply(
                         req,
                         d,
                         source,
                         481,
                         "Call/Transaction Does Not Exist",
-                        |_| {},
+                        |_, _| {},
                     ),
                 }
             }
@@ -465,12 +430,14 @@ impl<'r> Handler<'r> {
                 source,
                 481,
                 "Call/Transaction Does Not Exist",
-                |_| {},
+                |_, _| {},
             ),
-            m if KNOWN.contains(&m) => self.reply(req, d, source, 405, "Method Not Allowed", |o| {
-                line(o, "Allow: ", ALLOW.as_bytes())
-            }),
-            _ => self.reply(req, d, source, 501, "Not Implemented", |o| {
+            m if KNOWN.contains(&m) => {
+                self.reply(req, d, source, 405, "Method Not Allowed", |o, _| {
+                    line(o, "Allow: ", ALLOW.as_bytes())
+                })
+            }
+            _ => self.reply(req, d, source, 501, "Not Implemented", |o, _| {
                 line(o, "Allow: ", ALLOW.as_bytes())
             }),
         }
@@ -484,19 +451,9 @@ impl<'r> Handler<'r> {
         source: SocketAddr,
         status: u16,
         reason: &str,
-        extra: impl FnOnce(&mut Vec<u8>),
+        extra: impl FnOnce(&mut Vec<u8>, &Decision),
     ) -> Outcome<'_> {
-        let (dest, invite_tx) = build_reply(
-            &mut self.out,
-            self.tag_key,
-            &self.settings.server,
-            req,
-            d,
-            source,
-            status,
-            reason,
-            extra,
-        );
+        let (dest, invite_tx) = self.write_reply(req, d, source, status, reason, extra);
         Outcome::Reply {
             bytes: &self.out,
             dest,
@@ -505,40 +462,59 @@ impl<'r> Handler<'r> {
         }
     }
 
-    /// Copies what the answers to a pending INVITE need out of the request: the final
-    /// answer as it would be built now, cut around its To line.
+    /// Writes a response into the handler's buffer (see [`build_reply`]); `extra` may
+    /// read the decision just made. Returns the UDP destination and, for a final answer
+    /// to an INVITE, its transaction key.
+    fn write_reply(
+        &mut self,
+        req: &Request<'_>,
+        d: &Dialog<'_>,
+        source: SocketAddr,
+        status: u16,
+        reason: &str,
+        extra: impl FnOnce(&mut Vec<u8>, &Decision),
+    ) -> (SocketAddr, Option<u64>) {
+        let Handler {
+            out,
+            tag_key,
+            settings,
+            decision,
+            ..
+        } = self;
+        build_reply(
+            out,
+            tag_key,
+            &settings.server,
+            req,
+            d,
+            source,
+            status,
+            reason,
+            |o| extra(o, decision),
+        )
+    }
+
+    /// Copies what the answers to a pending INVITE need out of the request, section by
+    /// section as every answer writes them.
     fn pending_invite(
         &self,
         req: &Request<'_>,
         d: &Dialog<'_>,
         source: SocketAddr,
     ) -> PendingInvite {
-        let mut full = Vec::with_capacity(512);
-        let (dest, tx) = build_reply(
-            &mut full,
-            self.tag_key,
-            &self.settings.server,
-            req,
-            d,
-            source,
-            200,
-            "X",
-            |_| {},
-        );
-        let text = &full[b"SIP/2.0 200 X\r\n".len()..];
-        let to_start = memchr::memmem::find(text, b"\r\nTo: ").map_or(0, |i| i + 2);
-        let to_end =
-            memchr::memmem::find(&text[to_start..], b"\r\n").map_or(to_start, |e| to_start + e + 2);
-        let server_at = memchr::memmem::rfind(text, b"Server: ")
-            .unwrap_or(text.len())
-            .max(to_end);
+        let mut head = Vec::with_capacity(256);
+        let dest = write_vias_and_from(&mut head, req, d, source);
+        let mut to = Vec::with_capacity(96);
+        write_to(&mut to, self.tag_key, d, true);
+        let mut tail = Vec::with_capacity(96);
+        write_call_id_and_cseq(&mut tail, d);
         PendingInvite {
             uri: req.uri.to_string(),
-            tx: tx.unwrap_or_else(|| tx_key(self.tag_key, d)),
+            tx: tx_key(self.tag_key, d),
             dest,
-            head: text[..to_start].to_vec(),
-            to: text[to_start..to_end].to_vec(),
-            tail: text[to_end..server_at].to_vec(),
+            head,
+            to,
+            tail,
             server: self.settings.server.clone(),
         }
     }
@@ -588,13 +564,10 @@ impl<'r> Handler<'r> {
         let top = TopVia::read(&via);
         let out = &mut self.out;
         out.clear();
-        out.extend_from_slice(b"SIP/2.0 400 ");
-        out.extend_from_slice(why.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        status_line(out, 400, why);
         let dest = write_top_via(out, &top, source);
         out.extend_from_slice(&copied);
-        line(out, "Server: ", self.settings.server.as_bytes());
-        out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        finish(out, &self.settings.server, |_| {});
         Outcome::Reply {
             bytes: &self.out,
             dest,
@@ -629,13 +602,32 @@ fn build_reply(
     extra: impl FnOnce(&mut Vec<u8>),
 ) -> (SocketAddr, Option<u64>) {
     out.clear();
+    status_line(out, status, reason);
+    let dest = write_vias_and_from(out, req, d, source);
+    write_to(out, key, d, status != 100);
+    write_call_id_and_cseq(out, d);
+    finish(out, server, extra);
+    let invite_tx = (req.method == "INVITE" && status >= 200).then(|| tx_key(key, d));
+    (dest, invite_tx)
+}
+
+fn status_line(out: &mut Vec<u8>, status: u16, reason: &str) {
     out.extend_from_slice(b"SIP/2.0 ");
     push_u16(out, status);
     out.push(b' ');
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
+}
+
+/// The Via lines (the top one rewritten, the others copied in order, one value per
+/// line: RFC 3261 §8.2.6.2) and From. Returns where a UDP answer goes.
+fn write_vias_and_from(
+    out: &mut Vec<u8>,
+    req: &Request<'_>,
+    d: &Dialog<'_>,
+    source: SocketAddr,
+) -> SocketAddr {
     let dest = write_top_via(out, &d.top, source);
-    // The other Vias in order, one value per line (RFC 3261 §8.2.6.2 copies them all).
     let only_top = req.count(Name::Via) == 1
         && req
             .header(Name::Via)
@@ -653,28 +645,39 @@ fn build_reply(
     if let Some(f) = d.from {
         line(out, "From: ", f.as_bytes());
     }
-    if let Some(t) = d.to {
-        out.extend_from_slice(b"To: ");
-        out.extend_from_slice(t.as_bytes());
-        if message::param(t, "tag").is_none() && status != 100 {
-            let from_tag = d.from.and_then(|f| message::param(f, "tag")).unwrap_or("");
-            let tag = to_tag(key, d.call_id.unwrap_or(""), from_tag, d.top.branch);
-            out.extend_from_slice(b";tag=");
-            push_hex(out, tag);
-        }
-        out.extend_from_slice(b"\r\n");
+    dest
+}
+
+/// The To line; with `with_tag`, a deterministic To-tag is added when it has none.
+fn write_to(out: &mut Vec<u8>, key: &TagKey, d: &Dialog<'_>, with_tag: bool) {
+    let Some(t) = d.to else {
+        return;
+    };
+    out.extend_from_slice(b"To: ");
+    out.extend_from_slice(t.as_bytes());
+    if with_tag && message::param(t, "tag").is_none() {
+        let from_tag = d.from.and_then(|f| message::param(f, "tag")).unwrap_or("");
+        let tag = to_tag(key, d.call_id.unwrap_or(""), from_tag, d.top.branch);
+        out.extend_from_slice(b";tag=");
+        push_hex(out, tag);
     }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn write_call_id_and_cseq(out: &mut Vec<u8>, d: &Dialog<'_>) {
     if let Some(c) = d.call_id {
         line(out, "Call-ID: ", c.as_bytes());
     }
     if let Some(c) = d.cseq {
         line(out, "CSeq: ", c.as_bytes());
     }
+}
+
+/// `extra` lines, Server, and the end of the head (no body).
+fn finish(out: &mut Vec<u8>, server: &str, extra: impl FnOnce(&mut Vec<u8>)) {
     extra(out);
     line(out, "Server: ", server.as_bytes());
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
-    let invite_tx = (req.method == "INVITE" && status >= 200).then(|| tx_key(key, d));
-    (dest, invite_tx)
 }
 
 /// Identifies an INVITE server transaction and the ACK that ends it: the top Via's

@@ -225,28 +225,26 @@ impl Transactions {
         dest: SocketAddr,
         held: &std::sync::atomic::AtomicUsize,
     ) {
-        if self.unacked.contains_key(&tx) {
+        let std::collections::hash_map::Entry::Vacant(slot) = self.unacked.entry(tx) else {
             return; // a retransmitted INVITE: the timers already run
-        }
+        };
         held.fetch_add(1, Ordering::Relaxed);
         let now = tokio::time::Instant::now();
         let next = now + T1;
-        self.unacked.insert(
-            tx,
-            Unacked {
-                bytes: bytes.to_vec(),
-                dest,
-                interval: T1,
-                next,
-                give_up: now + TIMER_H,
-            },
-        );
+        slot.insert(Unacked {
+            bytes: bytes.to_vec(),
+            dest,
+            interval: T1,
+            next,
+            give_up: now + TIMER_H,
+        });
         self.timers.push(std::cmp::Reverse((next, tx)));
     }
 
     /// Where the INVITE transaction `tx` stands.
     fn state(&self, tx: u64) -> TxState {
-        if self.pending.contains_key(&tx) {
+        // Pending INVITEs are rare (only upstream lookups): skip hashing for them.
+        if !self.pending.is_empty() && self.pending.contains_key(&tx) {
             TxState::Pending
         } else if self.unacked.contains_key(&tx) {
             TxState::Completed

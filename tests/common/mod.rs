@@ -377,3 +377,60 @@ impl Drop for Enroute {
         let _ = self.child.wait();
     }
 }
+
+/// A SIP client on one UDP socket of its own, talking to 127.0.0.1:`server`.
+pub struct SipUdp {
+    pub sock: UdpSocket,
+    pub server: u16,
+}
+
+impl SipUdp {
+    /// Receives wait at most `wait` each.
+    pub fn new(server: u16, wait: Duration) -> SipUdp {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(wait)).unwrap();
+        SipUdp { sock, server }
+    }
+    pub fn port(&self) -> u16 {
+        self.sock.local_addr().unwrap().port()
+    }
+    pub fn send(&self, msg: &str) {
+        self.sock
+            .send_to(msg.as_bytes(), ("127.0.0.1", self.server))
+            .unwrap();
+    }
+    pub fn recv(&self) -> Option<String> {
+        let mut buf = vec![0u8; 65536];
+        let n = self.sock.recv(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+    /// Sends `msg` and returns the first answer (panics without one).
+    pub fn ask(&self, msg: &str) -> String {
+        self.send(msg);
+        self.recv()
+            .unwrap_or_else(|| panic!("no answer to:\n{msg}"))
+    }
+}
+
+/// The status code of a SIP response (0 when it does not read as one).
+pub fn sip_status(resp: &str) -> u16 {
+    resp.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The `contacts` of a JSON decision as (uri, q) pairs.
+pub fn json_contacts(v: &serde_json::Value) -> Vec<(String, f64)> {
+    v["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["uri"].as_str().unwrap().to_string(),
+                c["q"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
