@@ -5,8 +5,12 @@
 //! - [`zone`]: local zones: names, master files, the in-memory index.
 //! - [`naptr`]: NAPTR rdata and RFC 3402 substitution expressions.
 //! - [`resolve`]: numbers and the dial plan, DDDS, gateways, and the one [`resolve::Router`].
+//! - [`sip`]: the SIP redirect server.
+//! - [`dns`]: the authoritative DNS listener, zone transfers, NOTIFY, secondary zones.
+//! - [`server`]: the `serve` lifecycle.
 
 pub mod config;
+pub mod dns;
 pub mod naptr;
 pub mod resolve;
 pub mod server;

@@ -119,8 +119,19 @@ fn load_zones(config: &Config) -> Result<Vec<Zone>, String> {
                 }
                 zones.push(zone);
             }
-            enroute::config::ZoneSource::Primary(addr) => {
-                tracing::warn!(zone = %z.origin, primary = %addr, "secondary zones are not served yet; zone skipped");
+            enroute::config::ZoneSource::Primary(_) => {}
+        }
+    }
+    // Secondary zones start from the copy kept on disk (until SOA expire); their tasks
+    // transfer a fresh one as soon as the server runs.
+    for sec in enroute::server::secondary_zones(config) {
+        match enroute::dns::secondary::load_copy(&sec) {
+            Some((zone, _)) => {
+                tracing::info!(zone = %sec.origin, serial = zone.soa.serial, "secondary zone: serving the kept copy until the primary answers");
+                zones.push(zone);
+            }
+            None => {
+                tracing::info!(zone = %sec.origin, primary = %sec.primary, "secondary zone: no kept copy; waiting for the first transfer");
             }
         }
     }

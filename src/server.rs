@@ -1,23 +1,32 @@
 //! The running service: start-up, signals, reload and shutdown (SPEC §2 `serve`).
 //!
-//! Owns: the process lifecycle. Binds the SIP listeners at start (a bind failure ends
-//! the process with exit 1 naming the address); SIGHUP re-reads the configuration file's
-//! zones and dial plan and swaps them in (a zone that fails to load keeps its previous
-//! copy, all or nothing); SIGINT/SIGTERM stop accepting, let every task finish the
-//! message in hand, and exit 0. The DNS and admin listeners attach here as they are
-//! built (issues 5 and 6).
+//! Owns: the process lifecycle. Binds the SIP and DNS listeners at start (a bind failure
+//! ends the process with exit 1 naming the address) and starts the secondary-zone
+//! tasks; SIGHUP re-reads the configuration file's zones and dial plan and swaps them in
+//! (a zone that fails to load keeps its previous copy, all or nothing) and NOTIFYs
+//! `dns.notify` for every zone whose serial changed; SIGINT/SIGTERM stop accepting, let
+//! every task finish the message in hand, and exit 0. The admin listener attaches here
+//! with issue 6.
 //!
 //! Must not touch: routing rules or zone contents; it only swaps what other modules load.
 
 use crate::config::{Config, ZoneSource};
+use crate::dns::answer::{Authority, SecondaryOf};
+use crate::dns::notify::Notifier;
+use crate::dns::secondary::SecondaryZone;
 use crate::resolve::{Router, RoutingPlan};
 use crate::zone::Zone;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 /// Reloads zones and the dial plan from `config`'s file. Returns how many zones were
-/// replaced; failures are logged with every `FILE:LINE: message`.
-pub fn reload(config_file: Option<&std::path::Path>, router: &Router) -> usize {
+/// replaced; failures are logged with every `FILE:LINE: message`. Zones whose serial
+/// changed are announced to `notifier`.
+pub fn reload(
+    config_file: Option<&std::path::Path>,
+    router: &Router,
+    notifier: &Arc<Notifier>,
+) -> usize {
     let config = match config_file {
         Some(p) => match Config::load(p) {
             Ok(c) => c,
@@ -39,7 +48,12 @@ pub fn reload(config_file: Option<&std::path::Path>, router: &Router) -> usize {
                     tracing::warn!("{w}");
                 }
                 tracing::info!(zone = %zone.origin, serial = zone.soa.serial, records = zone.stats.records, "zone reloaded");
+                let (origin, serial) = (zone.origin.clone(), zone.soa.serial);
+                let before = router.zones().serial(&origin);
                 router.zones().replace(zone);
+                if before != Some(serial) {
+                    notifier.zone_changed(&origin, serial);
+                }
                 replaced += 1;
             }
             Err(e) => {
@@ -77,8 +91,40 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
         tcp_idle: std::time::Duration::from_secs(config.sip.tcp_idle_s),
         stats: Default::default(),
     });
+    let dns_sockets = match crate::dns::bind(&config.dns.listen).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("DNS listeners not started: {e}");
+            eprintln!("enroute: DNS listeners not started: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let notifier = Arc::new(Notifier::new(config.dns.notify.clone()));
+    let secondaries = secondary_zones(&config);
+    let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
+    let authority = Arc::new(Authority {
+        zones: router.zones().clone(),
+        allow_transfer: config.dns.allow_transfer.clone(),
+        secondaries: secondaries
+            .iter()
+            .map(|s| SecondaryOf {
+                origin: s.origin.clone(),
+                primary: s.primary,
+            })
+            .collect(),
+        refresh: refresh_tx,
+        stats: Default::default(),
+    });
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let sip = tokio::spawn(crate::sip::transport::serve(sockets, shared, stopped));
+    let sip = tokio::spawn(crate::sip::transport::serve(sockets, shared, stopped.clone()));
+    let dns = tokio::spawn(crate::dns::serve(dns_sockets, authority, stopped.clone()));
+    let keep = tokio::spawn(crate::dns::secondary::run(
+        secondaries,
+        router.zones().clone(),
+        notifier.clone(),
+        refresh_rx,
+        stopped,
+    ));
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
@@ -89,15 +135,15 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
     };
     tracing::info!(
         config = %config.file.as_ref().map_or("(built-in defaults)".to_string(), |p| p.display().to_string()),
-        "enroute {} ready (the DNS and admin listeners are not part of this build yet)",
+        "enroute {} ready (the admin listener is not part of this build yet)",
         env!("CARGO_PKG_VERSION")
     );
     loop {
         tokio::select! {
             _ = hup.recv() => {
                 let file = config.file.clone();
-                let r = router.clone();
-                let n = tokio::task::spawn_blocking(move || reload(file.as_deref(), &r)).await.unwrap_or(0);
+                let (r, n) = (router.clone(), notifier.clone());
+                let n = tokio::task::spawn_blocking(move || reload(file.as_deref(), &r, &n)).await.unwrap_or(0);
                 tracing::info!(zones = n, "SIGHUP: reload done");
             }
             _ = term.recv() => break,
@@ -106,11 +152,36 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
     }
     tracing::info!("shutting down: no new messages, finishing those in hand");
     let _ = stop.send(true);
-    if tokio::time::timeout(std::time::Duration::from_secs(10), sip)
+    let all = async {
+        let _ = tokio::join!(sip, dns, keep);
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(10), all)
         .await
         .is_err()
     {
-        tracing::warn!("SIP tasks did not finish within 10 s");
+        tracing::warn!("SIP/DNS tasks did not finish within 10 s");
     }
     ExitCode::SUCCESS
+}
+
+/// Where secondary zones keep their copies: `secondary/` beside the store.
+pub fn secondary_dir(config: &Config) -> std::path::PathBuf {
+    config
+        .store
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("secondary")
+}
+
+/// The configured secondary zones (`primary = "IP:PORT"`).
+pub fn secondary_zones(config: &Config) -> Vec<SecondaryZone> {
+    let dir = secondary_dir(config);
+    config
+        .zones
+        .iter()
+        .filter_map(|z| match z.source {
+            ZoneSource::Primary(addr) => Some(SecondaryZone::new(z.origin.clone(), addr, &dir)),
+            ZoneSource::File(_) => None,
+        })
+        .collect()
 }

@@ -183,30 +183,12 @@ fn our_answer(set: &ZoneSet, qname: &str, qtype: u16) -> Answer {
     }
 }
 
-#[test]
-fn index_answers_match_knot() {
-    let g = generate();
-    let knot = common::Knot::start(&[(ORIGIN, &g.text), (CUT_ORIGIN, CUT_ZONE)]);
-    let origin = Name::from_text(ORIGIN).unwrap();
-    let (zone, warnings) = Zone::from_master(g.text.as_bytes(), "gen.zone", &origin, None).unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
-    assert!(
-        zone.tree.has_digit_index(),
-        "the generated zone must exercise the digit index"
-    );
-    let cut_origin = Name::from_text(CUT_ORIGIN).unwrap();
-    let (cut_zone, _) =
-        Zone::from_master(CUT_ZONE.as_bytes(), "cut.zone", &cut_origin, None).unwrap();
-    assert!(
-        !cut_zone.tree.has_digit_index(),
-        "a zone with a delegation walks"
-    );
-    let set = ZoneSet::new(vec![zone, cut_zone]);
-
+/// Every name class of both zones: (class, qname, qtype).
+fn build_queries(g: &Generated) -> Vec<(&'static str, String, u16)> {
     let mut rng = Rng(8482);
     let fq = |digits: &str| format!("{}.{ORIGIN}", owner(digits));
     // (class, qname, qtype)
-    let mut queries: Vec<(&str, String, u16)> = Vec::new();
+    let mut queries: Vec<(&'static str, String, u16)> = Vec::new();
     for n in &g.numbers {
         queries.push(("exact", fq(n), TYPE_NAPTR));
     }
@@ -256,6 +238,31 @@ fn index_answers_match_knot() {
         TYPE_NAPTR,
     ));
 
+    queries
+}
+
+#[test]
+fn index_answers_match_knot() {
+    let g = generate();
+    let knot = common::Knot::start(&[(ORIGIN, &g.text), (CUT_ORIGIN, CUT_ZONE)]);
+    let origin = Name::from_text(ORIGIN).unwrap();
+    let (zone, warnings) = Zone::from_master(g.text.as_bytes(), "gen.zone", &origin, None).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(
+        zone.tree.has_digit_index(),
+        "the generated zone must exercise the digit index"
+    );
+    let cut_origin = Name::from_text(CUT_ORIGIN).unwrap();
+    let (cut_zone, _) =
+        Zone::from_master(CUT_ZONE.as_bytes(), "cut.zone", &cut_origin, None).unwrap();
+    assert!(
+        !cut_zone.tree.has_digit_index(),
+        "a zone with a delegation walks"
+    );
+    let set = ZoneSet::new(vec![zone, cut_zone]);
+
+    let queries = build_queries(&g);
+
     let mut classes: std::collections::BTreeMap<&str, (usize, BTreeSet<String>)> =
         Default::default();
     let mut mismatches = Vec::new();
@@ -303,4 +310,120 @@ fn index_answers_match_knot() {
     assert!(seen("cut zone: number", "NoError+data"));
     assert!(seen("cut zone: wildcard", "NoError+data"));
     eprintln!("{} queries compared: {classes:?}", queries.len());
+}
+
+/// A whole DNS answer as a client sees it: header bits and every section's records
+/// (owner in lower case, type, TTL, uncompressed rdata), OPT left out.
+#[derive(Debug, PartialEq, Eq)]
+struct Wire {
+    rcode: String,
+    aa: bool,
+    tc: bool,
+    answer: BTreeSet<(String, u16, u32, Vec<u8>)>,
+    authority: BTreeSet<(String, u16, u32, Vec<u8>)>,
+    additional: BTreeSet<(String, u16, u32, Vec<u8>)>,
+}
+
+fn wire_view(m: &hickory_proto::op::Message) -> Wire {
+    let set = |rs: &[hickory_proto::rr::Record]| {
+        rs.iter()
+            .filter(|r| u16::from(r.record_type()) != 41)
+            .map(|r| {
+                (
+                    r.name.to_ascii().to_ascii_lowercase(),
+                    u16::from(r.record_type()),
+                    r.ttl,
+                    rdata_wire(r),
+                )
+            })
+            .collect()
+    };
+    Wire {
+        rcode: format!("{:?}", m.metadata.response_code),
+        aa: m.metadata.authoritative,
+        tc: m.metadata.truncation,
+        answer: set(&m.answers),
+        authority: set(&m.authorities),
+        additional: set(&m.additionals),
+    }
+}
+
+/// One query over a new TCP connection (RFC 1035 §4.2.2 framing).
+fn tcp_ask(port: u16, qname: &str, qtype: u16) -> hickory_proto::op::Message {
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name as HName, RecordType};
+    use std::io::{Read, Write};
+    use std::str::FromStr;
+    let mut msg = Message::query();
+    msg.add_query(Query::query(
+        HName::from_str(qname).unwrap(),
+        RecordType::from(qtype),
+    ));
+    let wire = msg.to_vec().unwrap();
+    conn.write_all(&(wire.len() as u16).to_be_bytes()).unwrap();
+    conn.write_all(&wire).unwrap();
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).unwrap();
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    conn.read_exact(&mut buf).unwrap();
+    let resp = Message::from_vec(&buf).unwrap();
+    assert_eq!(resp.metadata.id, msg.metadata.id);
+    resp
+}
+
+/// The DNS listener against Knot serving the same files, over UDP and TCP: for every
+/// name class, the same rcode, AA and TC flags, and the same answer, authority (SOA for
+/// negative answers, NS for referrals) and additional (glue) records.
+#[test]
+fn listener_answers_match_knot_over_udp_and_tcp() {
+    let g = generate();
+    let knot = common::Knot::start(&[(ORIGIN, &g.text), (CUT_ORIGIN, CUT_ZONE)]);
+    let server = common::Enroute::start_with(
+        "",
+        &format!(
+            "[[zone]]\norigin = \"{ORIGIN}\"\nfile = \"gen.zone\"\n\
+             [[zone]]\norigin = \"{CUT_ORIGIN}\"\nfile = \"cut.zone\"\n"
+        ),
+        &[],
+        |dir| {
+            std::fs::write(dir.join("gen.zone"), &g.text).unwrap();
+            std::fs::write(dir.join("cut.zone"), CUT_ZONE).unwrap();
+        },
+    );
+    let queries = build_queries(&g);
+    let mut mismatches = Vec::new();
+    let mut compared = 0;
+    let mut rcodes = BTreeSet::new();
+    // All go over UDP; every sixth and every rare class over TCP too.
+    for (i, (class, qname, qtype)) in queries.iter().enumerate() {
+        let theirs = common::dns_query(knot.port, qname, *qtype).expect("knot answers");
+        let ours = common::dns_query(server.dns, qname, *qtype).expect("enroute answers");
+        let (t, o) = (wire_view(&theirs), wire_view(&ours));
+        rcodes.insert(t.rcode.clone());
+        if t != o {
+            mismatches.push(format!("UDP {class}: {qname} type {qtype}\n  knot: {t:?}\n  ours: {o:?}"));
+        }
+        compared += 1;
+        if i % 6 == 0 || !class.starts_with("exact") && !class.starts_with("random") {
+            let t = wire_view(&tcp_ask(knot.port, qname, *qtype));
+            let o = wire_view(&tcp_ask(server.dns, qname, *qtype));
+            if t != o {
+                mismatches.push(format!("TCP {class}: {qname} type {qtype}\n  knot: {t:?}\n  ours: {o:?}"));
+            }
+            compared += 1;
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {compared} answers differ; first ones:\n{}",
+        mismatches.len(),
+        mismatches[..mismatches.len().min(6)].join("\n")
+    );
+    for rcode in ["NoError", "NXDomain", "Refused"] {
+        assert!(rcodes.contains(rcode), "{rcode} never seen: {rcodes:?}");
+    }
+    eprintln!("{compared} wire answers compared with Knot");
 }

@@ -101,7 +101,7 @@ pub async fn bind(listen: &[Listen], tls: Option<&TlsConfig>) -> Result<Vec<Boun
 /// datagrams over them by the sender's address and port, so each runtime worker answers
 /// its share, and one peer's retransmissions and ACKs always reach the same socket (and
 /// its transaction table).
-fn udp_sockets(addr: SocketAddr) -> std::io::Result<Vec<UdpSocket>> {
+pub(crate) fn udp_sockets(addr: SocketAddr) -> std::io::Result<Vec<UdpSocket>> {
     use socket2::{Domain, Protocol, Socket, Type};
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = Vec::with_capacity(n);

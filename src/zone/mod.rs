@@ -288,6 +288,27 @@ impl ZoneSet {
         self.current.load()
     }
 
+    /// Withdraws the zone with this origin (a secondary past its SOA expire).
+    pub fn remove(&self, origin: &Name) {
+        self.current.rcu(|cur| {
+            Zones::new(
+                cur.zones
+                    .iter()
+                    .filter(|z| !z.origin.eq_ignore_case(origin))
+                    .cloned()
+                    .collect(),
+            )
+        });
+    }
+
+    /// The serial of the zone with this origin, when it is served.
+    pub fn serial(&self, origin: &Name) -> Option<u32> {
+        self.load()
+            .iter()
+            .find(|z| z.origin.eq_ignore_case(origin))
+            .map(|z| z.soa.serial)
+    }
+
     /// Puts `zone` in place of the zone with the same origin (or adds it).
     pub fn replace(&self, zone: Zone) {
         let zone = Arc::new(zone);

@@ -118,6 +118,86 @@ impl Knot {
 }
 
 impl Knot {
+    /// Starts knotd with `files` (name, text) written into its directory (`{dir}` in
+    /// `conf` stands for it) and `conf` appended after the server/log/template sections
+    /// (remotes, ACLs, `zone:`); `{port}` in `conf` is its own port. Waits until every
+    /// origin in `wait` answers SOA.
+    pub fn start_conf(files: &[(&str, &str)], conf: &str, wait: &[&str]) -> Knot {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let d = dir.path().display().to_string();
+            for (name, text) in files {
+                std::fs::write(dir.path().join(name), text).unwrap();
+            }
+            let full = format!(
+                "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+                 database:\n    storage: \"{d}/db\"\n\
+                 control:\n    listen: \"{d}/knot.sock\"\n\
+                 log:\n  - target: stderr\n    any: info\n\
+                 template:\n  - id: default\n    storage: \"{d}\"\n    semantic-checks: off\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n{}",
+                conf.replace("{dir}", &d).replace("{port}", &port.to_string())
+            );
+            std::fs::write(dir.path().join("knot.conf"), full).unwrap();
+            let log = std::fs::File::create(dir.path().join("knotd.log")).unwrap();
+            let child = Command::new(find_program("knotd"))
+                .arg("-c")
+                .arg(dir.path().join("knot.conf"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start knotd");
+            let mut knot = Knot { child, port, dir };
+            if knot.wait_soa(wait, Duration::from_secs(30)) {
+                return knot;
+            }
+            if !matches!(knot.child.try_wait(), Ok(Some(_))) {
+                panic!("knotd did not serve {wait:?} within 30 s; log:\n{}", knot.log());
+            }
+        }
+        panic!("knotd could not bind a free loopback port in 5 tries");
+    }
+
+    /// Waits until every origin answers SOA; false if knotd exited.
+    pub fn wait_soa(&mut self, origins: &[&str], limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        for origin in origins {
+            loop {
+                if let Some(resp) = dns_query(self.port, origin, 6)
+                    && !resp.answers.is_empty()
+                {
+                    break;
+                }
+                if matches!(self.child.try_wait(), Ok(Some(_))) || Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        true
+    }
+
+    /// knotd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("knotd.log")).unwrap_or_default()
+    }
+
+    /// Runs knotc against this server.
+    pub fn knotc(&self, args: &[&str]) -> String {
+        let out = Command::new(find_program("knotc"))
+            .arg("-s")
+            .arg(self.dir.path().join("knot.sock"))
+            .args(args)
+            .output()
+            .expect("run knotc");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     /// Replaces zone `index`'s file (as given to `start`, origin `origin`) and has Knot
     /// reload it (give the new text a higher SOA serial).
     pub fn replace_zone(&self, index: usize, origin: &str, text: &str) {
@@ -251,6 +331,8 @@ pub struct Enroute {
     pub dir: tempfile::TempDir,
     pub sip_udp: u16,
     pub sip_tcp: u16,
+    /// DNS (UDP and TCP) port, unless the test configured `[dns]` itself.
+    pub dns: u16,
     pub log: std::sync::mpsc::Receiver<String>,
 }
 
@@ -288,7 +370,7 @@ impl Enroute {
     ) -> Option<Enroute> {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
-        let (udp, tcp) = (free_port(), free_port());
+        let (udp, tcp, dns) = (free_port(), free_port(), free_port());
         std::fs::write(dir.path().join("z.zone"), zone_text).unwrap();
         prepare(dir.path());
         let mut listen = vec![
@@ -302,9 +384,20 @@ impl Enroute {
         } else {
             "[enum]\nsuffixes = []\n"
         };
+        // The DNS listener on free ports too, unless the test sets `[dns]`.
+        let dns_listen = if extra.contains("[dns]") {
+            String::new()
+        } else {
+            format!("[dns]\nlisten = [\"udp:127.0.0.1:{dns}\", \"tcp:127.0.0.1:{dns}\"]\n")
+        };
+        // An empty zone text means no file zone (a test that configures its own).
+        let zone = if zone_text.is_empty() {
+            ""
+        } else {
+            "[[zone]]\norigin = \"2.3.6.1.4.4.e164.arpa.\"\nfile = \"z.zone\"\n"
+        };
         let config = format!(
-            "[sip]\nlisten = [{}]\n{extra}\n{no_upstream}\
-             [[zone]]\norigin = \"2.3.6.1.4.4.e164.arpa.\"\nfile = \"z.zone\"\n",
+            "[sip]\nlisten = [{}]\n{extra}\n{no_upstream}{dns_listen}{zone}",
             listen.join(", ")
         );
         std::fs::write(dir.path().join("e.toml"), config).unwrap();
@@ -331,6 +424,7 @@ impl Enroute {
             dir,
             sip_udp: udp,
             sip_tcp: tcp,
+            dns,
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(20);

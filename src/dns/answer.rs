@@ -1,0 +1,325 @@
+//! Authoritative answers from the in-memory index: the one place a DNS query becomes a
+//! response (SPEC §6, §10.14).
+//!
+//! Owns: RFC 1034 §4.3.2 answer assembly over [`crate::zone::index::ZoneTree::lookup`]
+//! — AA answers, NXDOMAIN vs NODATA with the SOA in authority (RFC 2308 §3: TTL
+//! min(SOA TTL, MINIMUM)), referrals with glue below a cut, CNAMEs followed inside the
+//! zone, REFUSED outside our zones, minimal ANY (RFC 8482), EDNS(0) sizes and TC — and
+//! the decisions around transfers and NOTIFY: who may AXFR (`dns.allow_transfer`), and
+//! which NOTIFY a secondary accepts (only from its primary, SPEC §10.25).
+//!
+//! Must not touch: sockets (see `dns::listener`), zone storage, or the transfer stream
+//! itself (see `dns::xfr`). Reads one lock-free zone snapshot per query.
+
+use super::wire::*;
+use crate::zone::index::{Lookup, TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_NS, TYPE_SOA};
+use crate::zone::name::Name;
+use crate::zone::{Zone, ZoneSet};
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// RFC 6895 rcode for "not authoritative for the zone" (AXFR of a name that is not a
+/// zone apex).
+const RCODE_NOTAUTH: u16 = 9;
+
+/// Types tried, in order, for a minimal ANY answer (RFC 8482 §4.2: one RRset).
+const ANY_ORDER: [u16; 6] = [35, TYPE_SOA, TYPE_NS, TYPE_A, TYPE_AAAA, 16];
+
+/// Counters the metrics layer exports.
+#[derive(Default)]
+pub struct DnsStats {
+    /// Answers by rcode (0..=15; BADVERS counts under 15).
+    pub rcodes: [AtomicU64; 16],
+    /// Packets not answered: responses, shorter than a header.
+    pub dropped: AtomicU64,
+    /// UDP answers sent with TC.
+    pub truncated: AtomicU64,
+    pub axfr: AtomicU64,
+    pub notify_in: AtomicU64,
+}
+
+/// What the listener does after [`Authority::answer`].
+pub enum Action {
+    /// Send the buffer.
+    Reply,
+    /// Stream the zone (TCP only): the buffer holds nothing yet.
+    Transfer(Arc<Zone>),
+    /// Send nothing.
+    Drop,
+}
+
+/// A secondary zone's primary, for NOTIFY acceptance.
+#[derive(Clone, Debug)]
+pub struct SecondaryOf {
+    pub origin: Name,
+    pub primary: SocketAddr,
+}
+
+/// Everything the DNS listeners share.
+pub struct Authority {
+    pub zones: Arc<ZoneSet>,
+    pub allow_transfer: Vec<IpNet>,
+    pub secondaries: Vec<SecondaryOf>,
+    /// Where an accepted NOTIFY goes (the secondary's refresh task).
+    pub refresh: tokio::sync::mpsc::UnboundedSender<Name>,
+    pub stats: DnsStats,
+}
+
+impl Authority {
+    /// Answers one message into `out`. `tcp` lifts the UDP size limit and allows
+    /// transfers.
+    pub fn answer(&self, packet: &[u8], src: SocketAddr, tcp: bool, out: &mut Vec<u8>) -> Action {
+        if packet.len() < 12 || is_response(packet) {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return Action::Drop;
+        }
+        let q = match Query::parse(packet) {
+            Ok(q) => q,
+            Err(_) => {
+                Response::header_only(out, packet, RCODE_FORMERR);
+                self.count(RCODE_FORMERR as u16);
+                return Action::Reply;
+            }
+        };
+        let limit = if tcp { 65535 } else { q.udp_limit() };
+        let mut r = Response::new(out, &q, limit);
+        let rcode = self.fill(&q, src, tcp, &mut r);
+        let rcode = match rcode {
+            Ok(rcode) => rcode,
+            Err(zone) => return Action::Transfer(zone),
+        };
+        r.set_rcode(rcode);
+        if r.truncated() {
+            self.stats.truncated.fetch_add(1, Ordering::Relaxed);
+        }
+        r.finish();
+        self.count(rcode);
+        Action::Reply
+    }
+
+    fn count(&self, rcode: u16) {
+        self.stats.rcodes[usize::from(rcode.min(15))].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes the sections; returns the rcode, or the zone to transfer.
+    fn fill(
+        &self,
+        q: &Query<'_>,
+        src: SocketAddr,
+        tcp: bool,
+        r: &mut Response<'_>,
+    ) -> Result<u16, Arc<Zone>> {
+        if let Some(e) = q.edns
+            && e.version > 0
+        {
+            return Ok(RCODE_BADVERS);
+        }
+        match q.opcode {
+            OPCODE_QUERY => {}
+            OPCODE_NOTIFY => return Ok(self.notify(q, src, r)),
+            _ => return Ok(RCODE_NOTIMP.into()),
+        }
+        if q.qclass != CLASS_IN && q.qclass != CLASS_ANY {
+            return Ok(RCODE_REFUSED.into());
+        }
+        // Root-side labels (`arpa`, `e164`, …), as the zone set and the index take them.
+        let root_side: smallvec::SmallVec<[&[u8]; 32]> = q.labels().rev().collect();
+        let zones = self.zones.load();
+        let Some(zone) = zones.find(&root_side) else {
+            return Ok(RCODE_REFUSED.into());
+        };
+        let apex_labels = zone.origin_len();
+        if q.qtype == TYPE_AXFR || q.qtype == TYPE_IXFR {
+            if root_side.len() != apex_labels {
+                return Ok(RCODE_NOTAUTH);
+            }
+            if !allowed(&self.allow_transfer, src.ip()) {
+                return Ok(RCODE_REFUSED.into());
+            }
+            if tcp {
+                self.stats.axfr.fetch_add(1, Ordering::Relaxed);
+                return Err(zone.clone());
+            }
+            if q.qtype == TYPE_AXFR {
+                return Ok(RCODE_FORMERR.into());
+            }
+            // IXFR over UDP: our SOA alone tells the client to come over TCP (RFC 1995 §4).
+            r.set_aa(true);
+            if let Some(soa) = zone.tree.apex().rrset(TYPE_SOA) {
+                r.rrset(&[], apex_labels, TYPE_SOA, soa.ttl, soa.rdatas());
+            }
+            return Ok(RCODE_NOERROR.into());
+        }
+        r.set_aa(true);
+        let below: &[&[u8]] = &root_side[apex_labels..];
+        let qname_labels = root_side.len();
+        let lookup = if q.qtype == TYPE_ANY {
+            let mut found = zone.tree.lookup(below, ANY_ORDER[0]);
+            for t in &ANY_ORDER[1..] {
+                if matches!(found, Lookup::Answer { .. }) {
+                    break;
+                }
+                found = zone.tree.lookup(below, *t);
+            }
+            found
+        } else {
+            zone.tree.lookup(below, q.qtype)
+        };
+        match lookup {
+            Lookup::Answer { rrset, .. } => {
+                r.rrset(&[], qname_labels, rrset.rtype, rrset.ttl, rrset.rdatas());
+                Ok(RCODE_NOERROR.into())
+            }
+            Lookup::Cname { rrset, .. } => {
+                r.rrset(&[], qname_labels, TYPE_CNAME, rrset.ttl, rrset.rdatas());
+                let target = rrset.rdatas().next().and_then(Name::from_wire);
+                Ok(self.chase(zone, target.map(|(n, _)| n), q.qtype, r))
+            }
+            Lookup::NoData { .. } => {
+                negative(zone, r);
+                Ok(RCODE_NOERROR.into())
+            }
+            Lookup::NxDomain => {
+                negative(zone, r);
+                Ok(RCODE_NXDOMAIN.into())
+            }
+            Lookup::Referral { ns, depth, .. } => {
+                r.set_aa(false);
+                r.section(AUTHORITY);
+                r.rrset(&[], apex_labels + depth, TYPE_NS, ns.ttl, ns.rdatas());
+                r.section(ADDITIONAL);
+                for rd in ns.rdatas() {
+                    let Some((target, _)) = Name::from_wire(rd) else {
+                        continue;
+                    };
+                    glue(zone, &target, r);
+                }
+                Ok(RCODE_NOERROR.into())
+            }
+        }
+    }
+
+    /// Follows a CNAME chain inside the zone (8 hops at most), appending each step; the
+    /// rcode is that of the last name (RFC 6604).
+    fn chase(
+        &self,
+        zone: &Arc<Zone>,
+        mut target: Option<Name>,
+        qtype: u16,
+        r: &mut Response<'_>,
+    ) -> u16 {
+        for _ in 0..8 {
+            let Some(t) = target.take() else {
+                break;
+            };
+            if !t.is_at_or_below(&zone.origin) {
+                break;
+            }
+            let below: Vec<&[u8]> = t.relative_root_side(&zone.origin).collect();
+            let owner: Vec<&[u8]> = t.labels().iter().map(|l| &l[..]).collect();
+            match zone.tree.lookup(&below, qtype) {
+                Lookup::Answer { rrset, .. } => {
+                    for rd in rrset.rdatas() {
+                        r.record_full(&owner, rrset.rtype, rrset.ttl, rd);
+                    }
+                    return RCODE_NOERROR.into();
+                }
+                Lookup::Cname { rrset, .. } => {
+                    for rd in rrset.rdatas() {
+                        r.record_full(&owner, TYPE_CNAME, rrset.ttl, rd);
+                    }
+                    target = rrset.rdatas().next().and_then(Name::from_wire).map(|(n, _)| n);
+                }
+                Lookup::NoData { .. } => {
+                    negative(zone, r);
+                    return RCODE_NOERROR.into();
+                }
+                Lookup::NxDomain => {
+                    negative(zone, r);
+                    return RCODE_NXDOMAIN.into();
+                }
+                Lookup::Referral { .. } => break,
+            }
+        }
+        RCODE_NOERROR.into()
+    }
+
+    /// NOTIFY (RFC 1996): accepted for a secondary zone from its primary's address, which
+    /// triggers a refresh; REFUSED otherwise (SPEC §10.25).
+    fn notify(&self, q: &Query<'_>, src: SocketAddr, r: &mut Response<'_>) -> u16 {
+        self.stats.notify_in.fetch_add(1, Ordering::Relaxed);
+        let Ok(name) = Name::from_text(&q.qname_text()) else {
+            return RCODE_FORMERR.into();
+        };
+        let Some(sec) = self
+            .secondaries
+            .iter()
+            .find(|s| s.origin.eq_ignore_case(&name))
+        else {
+            return RCODE_REFUSED.into();
+        };
+        if !same_ip(sec.primary.ip(), src.ip()) {
+            tracing::warn!(zone = %sec.origin, from = %src, "NOTIFY not from the zone's primary: refused");
+            return RCODE_REFUSED.into();
+        }
+        tracing::info!(zone = %sec.origin, from = %src, "NOTIFY from the primary: refreshing");
+        let _ = self.refresh.send(sec.origin.clone());
+        r.set_aa(true);
+        RCODE_NOERROR.into()
+    }
+}
+
+/// The SOA in authority for NXDOMAIN/NODATA, with the negative TTL (RFC 2308 §3).
+fn negative(zone: &Zone, r: &mut Response<'_>) {
+    r.section(AUTHORITY);
+    if let Some(soa) = zone.tree.apex().rrset(TYPE_SOA) {
+        r.rrset(
+            &[],
+            zone.origin_len(),
+            TYPE_SOA,
+            zone.soa.negative_ttl(),
+            soa.rdatas(),
+        );
+    }
+}
+
+/// A and AAAA of a name server inside the zone (glue below the cut, or an in-zone
+/// address), written in the additional section when they fit, as Knot does.
+fn glue(zone: &Zone, target: &Name, r: &mut Response<'_>) {
+    if !target.is_at_or_below(&zone.origin) {
+        return;
+    }
+    let mut node = zone.tree.apex();
+    for l in target.relative_root_side(&zone.origin) {
+        match node.child(l) {
+            Some(n) => node = n,
+            None => return,
+        }
+    }
+    let owner: Vec<&[u8]> = target.labels().iter().map(|l| &l[..]).collect();
+    for t in [TYPE_A, TYPE_AAAA] {
+        if let Some(set) = node.rrset(t) {
+            for rd in set.rdatas() {
+                r.record_full(&owner, t, set.ttl, rd);
+            }
+        }
+    }
+}
+
+fn allowed(nets: &[IpNet], ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    nets.iter().any(|n| n.contains(&ip))
+}
+
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    let norm = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    norm(a) == norm(b)
+}
