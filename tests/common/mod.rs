@@ -201,7 +201,12 @@ impl Knot {
     /// Replaces zone `index`'s file (as given to `start`, origin `origin`) and has Knot
     /// reload it (give the new text a higher SOA serial).
     pub fn replace_zone(&self, index: usize, origin: &str, text: &str) {
-        std::fs::write(self.dir.path().join(format!("zone{index}.db")), text).unwrap();
+        self.replace_zone_file(&format!("zone{index}.db"), origin, text);
+    }
+
+    /// Replaces the zone file `file` (in Knot's directory) and has Knot reload `origin`.
+    pub fn replace_zone_file(&self, file: &str, origin: &str, text: &str) {
+        std::fs::write(self.dir.path().join(file), text).unwrap();
         let out = Command::new(find_program("knotc"))
             .arg("-s")
             .arg(self.dir.path().join("knot.sock"))
@@ -368,7 +373,6 @@ impl Enroute {
         more_listen: &[String],
         prepare: &impl Fn(&std::path::Path),
     ) -> Option<Enroute> {
-        use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let (udp, tcp, dns) = (free_port(), free_port(), free_port());
         std::fs::write(dir.path().join("z.zone"), zone_text).unwrap();
@@ -401,50 +405,32 @@ impl Enroute {
             listen.join(", ")
         );
         std::fs::write(dir.path().join("e.toml"), config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_enroute"))
-            .args(["serve", "--config", "e.toml"])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, log) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-        let server = Enroute {
+        let (child, log) = spawn_ready(dir.path())?;
+        Some(Enroute {
             child,
             dir,
             sip_udp: udp,
             sip_tcp: tcp,
             dns,
             log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match server.log.recv_timeout(left) {
-                Ok(l) if l.contains("ready") => return Some(server),
-                Ok(l) => seen.push(l),
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
-                    if seen.iter().any(|l| l.contains("cannot bind")) =>
-                {
-                    return None;
-                }
-                Err(_) => panic!(
-                    "enroute did not get ready within 20 s; log:\n{}",
-                    seen.join("\n")
-                ),
+        })
+    }
+
+    /// Kills the server and starts it again in the same directory on the same config
+    /// (same ports); waits until it is ready.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for _ in 0..50 {
+            if let Some((child, log)) = spawn_ready(self.dir.path()) {
+                self.child = child;
+                self.log = log;
+                return;
             }
+            // The old sockets may linger for a moment.
+            std::thread::sleep(Duration::from_millis(100));
         }
+        panic!("enroute did not restart");
     }
 
     /// Waits up to 20 s for a log line containing `needle`.
@@ -462,6 +448,52 @@ impl Enroute {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// Starts `enroute serve --config e.toml` in `dir` and waits for "ready"; `None` when it
+/// could not bind its ports.
+fn spawn_ready(dir: &Path) -> Option<(Child, std::sync::mpsc::Receiver<String>)> {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_enroute"))
+        .args(["serve", "--config", "e.toml"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match log.recv_timeout(left) {
+            Ok(l) if l.contains("ready") => return Some((child, log)),
+            Ok(l) => seen.push(l),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+                if seen.iter().any(|l| l.contains("cannot bind")) =>
+            {
+                let _ = child.wait();
+                return None;
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "enroute did not get ready within 20 s; log:\n{}",
+                    seen.join("\n")
+                )
+            }
+        }
     }
 }
 
