@@ -116,7 +116,11 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
         stats: Default::default(),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let sip = tokio::spawn(crate::sip::transport::serve(sockets, shared, stopped.clone()));
+    let sip = tokio::spawn(crate::sip::transport::serve(
+        sockets,
+        shared,
+        stopped.clone(),
+    ));
     let dns = tokio::spawn(crate::dns::serve(dns_sockets, authority, stopped.clone()));
     let keep = tokio::spawn(crate::dns::secondary::run(
         secondaries,

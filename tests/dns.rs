@@ -91,7 +91,10 @@ fn send_notify(port: u16, origin: &str) -> Option<ResponseCode> {
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut msg = Message::new(4321, MessageType::Query, OpCode::Notify);
     msg.metadata.authoritative = true;
-    msg.add_query(Query::query(Name::from_str(origin).unwrap(), RecordType::SOA));
+    msg.add_query(Query::query(
+        Name::from_str(origin).unwrap(),
+        RecordType::SOA,
+    ));
     sock.send_to(&msg.to_vec().unwrap(), ("127.0.0.1", port))
         .unwrap();
     let mut buf = [0u8; 1500];
@@ -186,14 +189,19 @@ fn notify_goes_out_after_a_serial_change_and_is_retried_until_acknowledged() {
         .set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     let mut buf = [0u8; 1500];
-    assert!(catcher.recv_from(&mut buf).is_err(), "NOTIFY without a change");
+    assert!(
+        catcher.recv_from(&mut buf).is_err(),
+        "NOTIFY without a change"
+    );
 
     std::fs::write(server.dir.path().join("z.zone"), zone(8, "alice2")).unwrap();
     sighup(&server);
     catcher
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let (n, from) = catcher.recv_from(&mut buf).expect("NOTIFY after the reload");
+    let (n, from) = catcher
+        .recv_from(&mut buf)
+        .expect("NOTIFY after the reload");
     let first = Message::from_vec(&buf[..n]).unwrap();
     assert_eq!(first.metadata.op_code, OpCode::Notify);
     assert_eq!(first.metadata.message_type, MessageType::Query);
@@ -272,7 +280,11 @@ fn knot_as_a_secondary_of_enroute() {
         knot.log()
     );
     let k = common::dns_query(knot.port, &format!("1.0.0.0.6.9.{ORIGIN}"), 35).unwrap();
-    assert!(k.answers[0].to_string().contains("sip:alice2@"), "{:?}", k.answers);
+    assert!(
+        k.answers[0].to_string().contains("sip:alice2@"),
+        "{:?}",
+        k.answers
+    );
 }
 
 #[test]
@@ -296,7 +308,10 @@ fn enroute_as_a_secondary_of_knot_routes_sip_and_keeps_its_copy() {
             knot.port
         ),
     );
-    assert!(wait_serial(ours, 7, Duration::from_secs(10)), "no first transfer");
+    assert!(
+        wait_serial(ours, 7, Duration::from_secs(10)),
+        "no first transfer"
+    );
     assert!(contact(server.sip_udp, "+441632960001").contains("sip:alice@pbx.example.net"));
     assert!(contact(server.sip_udp, "+441632960002").contains("sip:01632960002@pbx"));
     assert!(contact(server.sip_udp, "+441632971234").contains("sip:wild@pbx"));
@@ -316,7 +331,10 @@ fn enroute_as_a_secondary_of_knot_routes_sip_and_keeps_its_copy() {
     if let Ok(sock) = sock {
         sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let mut msg = Message::new(99, MessageType::Query, OpCode::Notify);
-        msg.add_query(Query::query(Name::from_str(ORIGIN).unwrap(), RecordType::SOA));
+        msg.add_query(Query::query(
+            Name::from_str(ORIGIN).unwrap(),
+            RecordType::SOA,
+        ));
         sock.send_to(&msg.to_vec().unwrap(), ("127.0.0.1", ours))
             .unwrap();
         let mut buf = [0u8; 512];
@@ -329,7 +347,10 @@ fn enroute_as_a_secondary_of_knot_routes_sip_and_keeps_its_copy() {
     // From the primary's address it is accepted.
     assert_eq!(send_notify(ours, ORIGIN), Some(ResponseCode::NoError));
     // NOTIFY for a zone we are primary of (or do not have) is refused.
-    assert_eq!(send_notify(ours, "example.net."), Some(ResponseCode::Refused));
+    assert_eq!(
+        send_notify(ours, "example.net."),
+        Some(ResponseCode::Refused)
+    );
 
     // The copy survives a restart while the primary is gone.
     drop(knot);
@@ -365,10 +386,16 @@ fn secondary_enroute_follows_a_primary_enroute() {
         if contact(secondary.sip_udp, "+441632960001").contains("sip:bob@pbx") {
             break;
         }
-        assert!(Instant::now() < deadline, "the secondary did not route the change within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "the secondary did not route the change within 10 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!("change routed on the secondary after {:?}", changed.elapsed());
+    eprintln!(
+        "change routed on the secondary after {:?}",
+        changed.elapsed()
+    );
     assert_eq!(serial(secondary_dns), Some(8));
 }
 
@@ -411,11 +438,18 @@ fn hostile_packets_get_formerr_or_nothing_and_the_server_keeps_answering() {
         if let Ok((n, _)) = sock.recv_from(&mut buf) {
             answered += 1;
             // Whatever comes back is a well-formed response with our ID.
-            assert!(n >= 12 && buf[2] & 0x80 != 0, "not a response: {:?}", &buf[..n]);
+            assert!(
+                n >= 12 && buf[2] & 0x80 != 0,
+                "not a response: {:?}",
+                &buf[..n]
+            );
             assert_eq!(&buf[..2], &p[..2]);
         }
     }
-    assert!(answered > 100, "most mangled queries still get an answer: {answered}");
+    assert!(
+        answered > 100,
+        "most mangled queries still get an answer: {answered}"
+    );
     // Still answering properly over UDP and TCP.
     let r = common::dns_query(server.dns, &format!("1.0.0.0.6.9.{ORIGIN}"), 35).unwrap();
     assert_eq!(r.answers.len(), 1);

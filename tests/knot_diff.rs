@@ -404,14 +404,18 @@ fn listener_answers_match_knot_over_udp_and_tcp() {
         let (t, o) = (wire_view(&theirs), wire_view(&ours));
         rcodes.insert(t.rcode.clone());
         if t != o {
-            mismatches.push(format!("UDP {class}: {qname} type {qtype}\n  knot: {t:?}\n  ours: {o:?}"));
+            mismatches.push(format!(
+                "UDP {class}: {qname} type {qtype}\n  knot: {t:?}\n  ours: {o:?}"
+            ));
         }
         compared += 1;
         if i % 6 == 0 || !class.starts_with("exact") && !class.starts_with("random") {
             let t = wire_view(&tcp_ask(knot.port, qname, *qtype));
             let o = wire_view(&tcp_ask(server.dns, qname, *qtype));
             if t != o {
-                mismatches.push(format!("TCP {class}: {qname} type {qtype}\n  knot: {t:?}\n  ours: {o:?}"));
+                mismatches.push(format!(
+                    "TCP {class}: {qname} type {qtype}\n  knot: {t:?}\n  ours: {o:?}"
+                ));
             }
             compared += 1;
         }

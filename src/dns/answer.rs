@@ -230,7 +230,11 @@ impl Authority {
                     for rd in rrset.rdatas() {
                         r.record_full(&owner, TYPE_CNAME, rrset.ttl, rd);
                     }
-                    target = rrset.rdatas().next().and_then(Name::from_wire).map(|(n, _)| n);
+                    target = rrset
+                        .rdatas()
+                        .next()
+                        .and_then(Name::from_wire)
+                        .map(|(n, _)| n);
                 }
                 Lookup::NoData { .. } => {
                     negative(zone, r);

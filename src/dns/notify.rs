@@ -68,7 +68,11 @@ async fn send_until_acked(n: &Notifier, target: SocketAddr, zone: &Name, serial:
     let Ok(name) = hickory_proto::rr::Name::from_str(&zone.to_string()) else {
         return false;
     };
-    let bind = if target.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+    let bind = if target.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
     let Ok(sock) = tokio::net::UdpSocket::bind(bind).await else {
         return false;
     };

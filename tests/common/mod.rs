@@ -136,7 +136,8 @@ impl Knot {
                  control:\n    listen: \"{d}/knot.sock\"\n\
                  log:\n  - target: stderr\n    any: info\n\
                  template:\n  - id: default\n    storage: \"{d}\"\n    semantic-checks: off\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n{}",
-                conf.replace("{dir}", &d).replace("{port}", &port.to_string())
+                conf.replace("{dir}", &d)
+                    .replace("{port}", &port.to_string())
             );
             std::fs::write(dir.path().join("knot.conf"), full).unwrap();
             let log = std::fs::File::create(dir.path().join("knotd.log")).unwrap();
@@ -153,7 +154,10 @@ impl Knot {
                 return knot;
             }
             if !matches!(knot.child.try_wait(), Ok(Some(_))) {
-                panic!("knotd did not serve {wait:?} within 30 s; log:\n{}", knot.log());
+                panic!(
+                    "knotd did not serve {wait:?} within 30 s; log:\n{}",
+                    knot.log()
+                );
             }
         }
         panic!("knotd could not bind a free loopback port in 5 tries");
