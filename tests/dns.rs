@@ -455,3 +455,71 @@ fn hostile_packets_get_formerr_or_nothing_and_the_server_keeps_answering() {
     assert_eq!(r.answers.len(), 1);
     assert_eq!(axfr(server.dns, ORIGIN).unwrap().len(), 7);
 }
+
+#[test]
+fn zone_swaps_neither_drop_nor_stall_queries() {
+    let server = Enroute::start(&zone(7, "alice"), "");
+    let port = server.dns;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            let mut msg = Message::query();
+            msg.add_query(Query::query(
+                Name::from_str(&format!("1.0.0.0.6.9.{ORIGIN}")).unwrap(),
+                RecordType::NAPTR,
+            ));
+            let (mut asked, mut lost, mut slowest) = (0, 0, Duration::ZERO);
+            let mut seen = std::collections::BTreeSet::new();
+            let mut buf = [0u8; 1500];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                msg.metadata.id = msg.metadata.id.wrapping_add(1);
+                let t = Instant::now();
+                sock.send_to(&msg.to_vec().unwrap(), ("127.0.0.1", port))
+                    .unwrap();
+                asked += 1;
+                match sock.recv_from(&mut buf) {
+                    Ok((n, _)) => {
+                        slowest = slowest.max(t.elapsed());
+                        let r = Message::from_vec(&buf[..n]).unwrap();
+                        assert_eq!(r.metadata.id, msg.metadata.id);
+                        assert_eq!(r.answers.len(), 1, "every answer is a whole copy");
+                        seen.insert(r.answers[0].data.to_string());
+                    }
+                    Err(_) => lost += 1,
+                }
+            }
+            (asked, lost, slowest, seen)
+        })
+    };
+    for serial in 8..14 {
+        std::fs::write(
+            server.dir.path().join("z.zone"),
+            zone(serial, &format!("alice{serial}")),
+        )
+        .unwrap();
+        sighup(&server);
+        server.wait_for("SIGHUP: reload done");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (asked, lost, slowest, seen) = asker.join().unwrap();
+    assert_eq!(
+        lost, 0,
+        "{lost} of {asked} queries went unanswered during reloads"
+    );
+    assert!(
+        seen.len() >= 2,
+        "the reloads were seen by the queries: {seen:?}"
+    );
+    assert!(
+        slowest < Duration::from_millis(250),
+        "a query stalled {slowest:?} during a swap"
+    );
+    eprintln!(
+        "{asked} queries across 6 swaps, slowest {slowest:?}, {} copies seen",
+        seen.len()
+    );
+}
