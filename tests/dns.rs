@@ -523,3 +523,43 @@ fn zone_swaps_neither_drop_nor_stall_queries() {
         seen.len()
     );
 }
+
+#[test]
+fn large_answers_are_truncated_over_udp_and_whole_over_tcp_and_any_is_minimal() {
+    let mut text = zone(7, "alice");
+    for i in 0..20 {
+        text.push_str(&format!(
+            "8.0.0.0.6.9 NAPTR 100 {i} \"u\" \"E2U+sip\" \"!^.*$!sip:user{i}@a-long-host-name-for-padding.example.net!\" .\n"
+        ));
+    }
+    let server = Enroute::start(&text, "");
+    let name = format!("8.0.0.0.6.9.{ORIGIN}");
+    // No EDNS: 512 bytes at most, so TC and no partial RRset.
+    let udp = common::dns_query(server.dns, &name, 35).unwrap();
+    assert!(udp.metadata.truncation, "{udp:?}");
+    assert!(udp.answers.is_empty());
+    // The client's retry over TCP gets all 20.
+    let mut conn = TcpStream::connect(("127.0.0.1", server.dns)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut msg = Message::query();
+    msg.add_query(Query::query(
+        Name::from_str(&name).unwrap(),
+        RecordType::NAPTR,
+    ));
+    let wire = msg.to_vec().unwrap();
+    conn.write_all(&(wire.len() as u16).to_be_bytes()).unwrap();
+    conn.write_all(&wire).unwrap();
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).unwrap();
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    conn.read_exact(&mut buf).unwrap();
+    let tcp = Message::from_vec(&buf).unwrap();
+    assert!(!tcp.metadata.truncation);
+    assert_eq!(tcp.answers.len(), 20);
+    // ANY: one RRset (RFC 8482), here the NAPTR set of a number.
+    let any = common::dns_query(server.dns, &format!("1.0.0.0.6.9.{ORIGIN}"), 255).unwrap();
+    assert_eq!(any.metadata.response_code, ResponseCode::NoError);
+    assert!(any.metadata.authoritative);
+    assert_eq!(any.answers.len(), 1);
+    assert_eq!(any.answers[0].record_type(), RecordType::NAPTR);
+}
