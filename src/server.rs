@@ -49,7 +49,7 @@ pub fn reload(
                 }
                 tracing::info!(zone = %zone.origin, serial = zone.soa.serial, records = zone.stats.records, "zone reloaded");
                 let (origin, serial) = (zone.origin.clone(), zone.soa.serial);
-                let before = router.zones().serial(&origin);
+                let before = router.zones().soa(&origin).map(|s| s.serial);
                 router.zones().replace(zone);
                 if before != Some(serial) {
                     notifier.zone_changed(&origin, serial);

@@ -539,21 +539,7 @@ fn large_answers_are_truncated_over_udp_and_whole_over_tcp_and_any_is_minimal() 
     assert!(udp.metadata.truncation, "{udp:?}");
     assert!(udp.answers.is_empty());
     // The client's retry over TCP gets all 20.
-    let mut conn = TcpStream::connect(("127.0.0.1", server.dns)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut msg = Message::query();
-    msg.add_query(Query::query(
-        Name::from_str(&name).unwrap(),
-        RecordType::NAPTR,
-    ));
-    let wire = msg.to_vec().unwrap();
-    conn.write_all(&(wire.len() as u16).to_be_bytes()).unwrap();
-    conn.write_all(&wire).unwrap();
-    let mut len = [0u8; 2];
-    conn.read_exact(&mut len).unwrap();
-    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
-    conn.read_exact(&mut buf).unwrap();
-    let tcp = Message::from_vec(&buf).unwrap();
+    let tcp = common::dns_query_tcp(server.dns, &name, 35);
     assert!(!tcp.metadata.truncation);
     assert_eq!(tcp.answers.len(), 20);
     // ANY: one RRset (RFC 8482), here the NAPTR set of a number.

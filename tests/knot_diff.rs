@@ -348,32 +348,6 @@ fn wire_view(m: &hickory_proto::op::Message) -> Wire {
     }
 }
 
-/// One query over a new TCP connection (RFC 1035 §4.2.2 framing).
-fn tcp_ask(port: u16, qname: &str, qtype: u16) -> hickory_proto::op::Message {
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    use hickory_proto::op::{Message, Query};
-    use hickory_proto::rr::{Name as HName, RecordType};
-    use std::io::{Read, Write};
-    use std::str::FromStr;
-    let mut msg = Message::query();
-    msg.add_query(Query::query(
-        HName::from_str(qname).unwrap(),
-        RecordType::from(qtype),
-    ));
-    let wire = msg.to_vec().unwrap();
-    conn.write_all(&(wire.len() as u16).to_be_bytes()).unwrap();
-    conn.write_all(&wire).unwrap();
-    let mut len = [0u8; 2];
-    conn.read_exact(&mut len).unwrap();
-    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
-    conn.read_exact(&mut buf).unwrap();
-    let resp = Message::from_vec(&buf).unwrap();
-    assert_eq!(resp.metadata.id, msg.metadata.id);
-    resp
-}
-
 /// The DNS listener against Knot serving the same files, over UDP and TCP: for every
 /// name class, the same rcode, AA and TC flags, and the same answer, authority (SOA for
 /// negative answers, NS for referrals) and additional (glue) records.
@@ -410,8 +384,8 @@ fn listener_answers_match_knot_over_udp_and_tcp() {
         }
         compared += 1;
         if i % 6 == 0 || !class.starts_with("exact") && !class.starts_with("random") {
-            let t = wire_view(&tcp_ask(knot.port, qname, *qtype));
-            let o = wire_view(&tcp_ask(server.dns, qname, *qtype));
+            let t = wire_view(&common::dns_query_tcp(knot.port, qname, *qtype));
+            let o = wire_view(&common::dns_query_tcp(server.dns, qname, *qtype));
             if t != o {
                 mismatches.push(format!(
                     "TCP {class}: {qname} type {qtype}\n  knot: {t:?}\n  ours: {o:?}"

@@ -109,7 +109,7 @@ impl Authority {
         q: &Query<'_>,
         src: SocketAddr,
         tcp: bool,
-        r: &mut Response<'_>,
+        r: &mut Response<'_, '_>,
     ) -> Result<u16, Arc<Zone>> {
         if let Some(e) = q.edns
             && e.version > 0
@@ -208,7 +208,7 @@ impl Authority {
         zone: &Arc<Zone>,
         mut target: Option<Name>,
         qtype: u16,
-        r: &mut Response<'_>,
+        r: &mut Response<'_, '_>,
     ) -> u16 {
         for _ in 0..8 {
             let Some(t) = target.take() else {
@@ -252,7 +252,7 @@ impl Authority {
 
     /// NOTIFY (RFC 1996): accepted for a secondary zone from its primary's address, which
     /// triggers a refresh; REFUSED otherwise (SPEC §10.25).
-    fn notify(&self, q: &Query<'_>, src: SocketAddr, r: &mut Response<'_>) -> u16 {
+    fn notify(&self, q: &Query<'_>, src: SocketAddr, r: &mut Response<'_, '_>) -> u16 {
         self.stats.notify_in.fetch_add(1, Ordering::Relaxed);
         let Ok(name) = Name::from_text(&q.qname_text()) else {
             return RCODE_FORMERR.into();
@@ -276,7 +276,7 @@ impl Authority {
 }
 
 /// The SOA in authority for NXDOMAIN/NODATA, with the negative TTL (RFC 2308 §3).
-fn negative(zone: &Zone, r: &mut Response<'_>) {
+fn negative(zone: &Zone, r: &mut Response<'_, '_>) {
     r.section(AUTHORITY);
     if let Some(soa) = zone.tree.apex().rrset(TYPE_SOA) {
         r.rrset(
@@ -291,7 +291,7 @@ fn negative(zone: &Zone, r: &mut Response<'_>) {
 
 /// A and AAAA of a name server inside the zone (glue below the cut, or an in-zone
 /// address), written in the additional section when they fit, as Knot does.
-fn glue(zone: &Zone, target: &Name, r: &mut Response<'_>) {
+fn glue(zone: &Zone, target: &Name, r: &mut Response<'_, '_>) {
     if !target.is_at_or_below(&zone.origin) {
         return;
     }

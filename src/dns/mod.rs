@@ -153,6 +153,8 @@ async fn tcp_conn(
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::new();
     let mut out = Vec::new();
+    // Length prefix + answer, written in one call (one segment with TCP_NODELAY).
+    let mut framed = Vec::new();
     loop {
         let len = tokio::select! {
             r = tokio::time::timeout(TCP_IDLE, stream.read_u16()) => match r {
@@ -168,7 +170,7 @@ async fn tcp_conn(
         }
         match auth.answer(&buf, src, true, &mut out) {
             Action::Reply => {
-                let mut framed = Vec::with_capacity(out.len() + 2);
+                framed.clear();
                 framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
                 framed.extend_from_slice(&out);
                 stream.write_all(&framed).await?;

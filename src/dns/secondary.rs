@@ -112,18 +112,20 @@ async fn keep(
     let mut last_ok = std::fs::metadata(&z.file)
         .and_then(|m| m.modified())
         .ok()
-        .filter(|_| current(&zones, &z.origin).is_some());
+        .filter(|_| zones.soa(&z.origin).is_some());
     loop {
-        let served = current(&zones, &z.origin);
-        let wait = match check(&z, served.as_ref().map(|s| s.1), &zones, &notifier).await {
+        let served = zones.soa(&z.origin).map(|soa| soa.serial);
+        let wait = match check(&z, served, &zones, &notifier).await {
             Ok(()) => {
                 last_ok = Some(SystemTime::now());
                 touch(&z.file);
-                current(&zones, &z.origin).map_or(NO_ZONE_RETRY, |(soa, _)| secs(soa.refresh))
+                zones
+                    .soa(&z.origin)
+                    .map_or(NO_ZONE_RETRY, |soa| secs(soa.refresh))
             }
             Err(e) => {
                 tracing::warn!(zone = %z.origin, primary = %z.primary, "refresh failed: {e}");
-                if let (Some((soa, _)), Some(ok)) = (current(&zones, &z.origin), last_ok) {
+                if let (Some(soa), Some(ok)) = (zones.soa(&z.origin), last_ok) {
                     let age = SystemTime::now().duration_since(ok).unwrap_or_default();
                     if age > secs(soa.expire) {
                         tracing::error!(zone = %z.origin, "SOA expire passed without reaching the primary: zone withdrawn");
@@ -131,7 +133,9 @@ async fn keep(
                         last_ok = None;
                     }
                 }
-                current(&zones, &z.origin).map_or(NO_ZONE_RETRY, |(soa, _)| secs(soa.retry))
+                zones
+                    .soa(&z.origin)
+                    .map_or(NO_ZONE_RETRY, |soa| secs(soa.retry))
             }
         };
         tokio::select! {
@@ -144,15 +148,6 @@ async fn keep(
 
 fn secs(s: u32) -> Duration {
     Duration::from_secs(u64::from(s.max(1)))
-}
-
-/// The served zone's SOA and serial.
-fn current(zones: &ZoneSet, origin: &Name) -> Option<(crate::zone::Soa, u32)> {
-    zones
-        .load()
-        .iter()
-        .find(|zn| zn.origin.eq_ignore_case(origin))
-        .map(|zn| (zn.soa, zn.soa.serial))
 }
 
 /// One refresh: SOA serial from the primary, AXFR when newer (or nothing served yet).

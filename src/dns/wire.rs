@@ -222,11 +222,11 @@ fn skip_name(packet: &[u8], mut p: usize) -> Option<usize> {
 }
 
 /// An answer being written into a caller's buffer.
-pub struct Response<'b> {
+pub struct Response<'b, 'q> {
     buf: &'b mut Vec<u8>,
-    /// Where the question name starts (12) and its labels, for compression pointers.
-    qname_labels: [(u16, u8); MAX_LABELS],
-    qname_count: usize,
+    /// The question name's labels (offset, length), borrowed from the query, for
+    /// compression pointers; empty when the message has no question.
+    qname_labels: &'q [(u16, u8)],
     limit: usize,
     counts: [u16; 3],
     section: usize,
@@ -241,10 +241,10 @@ pub const ANSWER: usize = 0;
 pub const AUTHORITY: usize = 1;
 pub const ADDITIONAL: usize = 2;
 
-impl<'b> Response<'b> {
+impl<'b, 'q> Response<'b, 'q> {
     /// Starts an answer to `q`: header (ID, opcode and RD echoed, QR set) and the
     /// question as received. `limit` is the most bytes the whole message may take.
-    pub fn new(buf: &'b mut Vec<u8>, q: &Query<'_>, limit: usize) -> Self {
+    pub fn new(buf: &'b mut Vec<u8>, q: &'q Query<'_>, limit: usize) -> Self {
         buf.clear();
         buf.extend_from_slice(&q.id.to_be_bytes());
         let flags: u16 = 0x8000 | (u16::from(q.opcode) << 11) | if q.rd { 0x0100 } else { 0 };
@@ -259,8 +259,7 @@ impl<'b> Response<'b> {
         }
         Response {
             buf,
-            qname_labels: q.labels,
-            qname_count: q.label_count,
+            qname_labels: &q.labels[..q.label_count],
             limit,
             counts: [0; 3],
             section: ANSWER,
@@ -276,8 +275,7 @@ impl<'b> Response<'b> {
         let counts = [count(6), count(8), count(10)];
         Response {
             buf,
-            qname_labels: [(0, 0); MAX_LABELS],
-            qname_count: 0,
+            qname_labels: &[],
             limit,
             counts,
             section: ANSWER,
@@ -291,7 +289,7 @@ impl<'b> Response<'b> {
     pub fn drop_question(&mut self) {
         self.buf.truncate(12);
         self.buf[4..6].copy_from_slice(&[0, 0]);
-        self.qname_count = 0;
+        self.qname_labels = &[];
     }
 
     /// Ends a transfer message: counts only (no OPT, never TC).
@@ -348,7 +346,7 @@ impl<'b> Response<'b> {
         if suffix_labels == 0 {
             self.buf.push(0);
         } else {
-            let first = self.qname_count - suffix_labels;
+            let first = self.qname_labels.len() - suffix_labels;
             let at = self.qname_labels[first].0 - 1;
             self.buf.extend_from_slice(&(0xc000 | at).to_be_bytes());
         }

@@ -58,7 +58,7 @@ fn build_stream(packet: &[u8], zone: &Zone, tx: tokio::sync::mpsc::Sender<Vec<u8
     let mut stream = Stream {
         q: &q,
         buf: Vec::with_capacity(MAX_MESSAGE),
-        resp: None,
+        open: false,
         first: true,
         tx: &tx,
         failed: false,
@@ -85,8 +85,8 @@ fn build_stream(packet: &[u8], zone: &Zone, tx: tokio::sync::mpsc::Sender<Vec<u8
 struct Stream<'a, 'q> {
     q: &'a Query<'q>,
     buf: Vec<u8>,
-    /// Records in the message being filled (`None` before the first record).
-    resp: Option<usize>,
+    /// Whether a message is being filled (its header and counts are in `buf`).
+    open: bool,
     first: bool,
     tx: &'a tokio::sync::mpsc::Sender<Vec<u8>>,
     failed: bool,
@@ -100,12 +100,11 @@ impl Stream<'_, '_> {
         loop {
             let mut r = self.reopen();
             if r.record_full(owner, rtype, ttl, rdata) {
-                let len = r.len();
                 r.finish_transfer();
-                self.resp = Some(len);
+                self.open = true;
                 return;
             }
-            if self.resp.is_none() {
+            if !self.open {
                 // One record larger than a message: cannot be sent (rdata ≤ 65535 makes
                 // this a near-impossible case); end the stream.
                 self.failed = true;
@@ -116,22 +115,20 @@ impl Stream<'_, '_> {
     }
 
     /// A response over the bytes written so far (or a fresh one).
-    fn reopen(&mut self) -> Response<'_> {
-        match self.resp {
-            None => {
-                let mut r = Response::new(&mut self.buf, self.q, MAX_MESSAGE);
-                if !self.first {
-                    r.drop_question();
-                }
-                r.set_aa(true);
-                r
-            }
-            Some(_) => Response::resume(&mut self.buf, MAX_MESSAGE),
+    fn reopen(&mut self) -> Response<'_, '_> {
+        if self.open {
+            return Response::resume(&mut self.buf, MAX_MESSAGE);
         }
+        let mut r = Response::new(&mut self.buf, self.q, MAX_MESSAGE);
+        if !self.first {
+            r.drop_question();
+        }
+        r.set_aa(true);
+        r
     }
 
     fn flush(&mut self) {
-        if self.resp.take().is_some() {
+        if std::mem::take(&mut self.open) {
             self.first = false;
             let msg = std::mem::replace(&mut self.buf, Vec::with_capacity(MAX_MESSAGE));
             if self.tx.blocking_send(msg).is_err() {

@@ -301,12 +301,12 @@ impl ZoneSet {
         });
     }
 
-    /// The serial of the zone with this origin, when it is served.
-    pub fn serial(&self, origin: &Name) -> Option<u32> {
+    /// The SOA facts of the zone with this origin, when it is served.
+    pub fn soa(&self, origin: &Name) -> Option<Soa> {
         self.load()
             .iter()
             .find(|z| z.origin.eq_ignore_case(origin))
-            .map(|z| z.soa.serial)
+            .map(|z| z.soa)
     }
 
     /// Puts `zone` in place of the zone with the same origin (or adds it).

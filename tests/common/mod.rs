@@ -49,75 +49,27 @@ impl Knot {
     /// As [`Knot::start`], plus zones configured without a file (`broken`): Knot answers
     /// SERVFAIL for names in them.
     pub fn start_with(zones: &[(&str, &str)], broken: &[&str]) -> Knot {
-        // A free port can be taken by a parallel test before knotd binds it: retry then.
-        for _ in 0..5 {
-            if let Some(knot) = Self::try_start(zones, broken) {
-                return knot;
-            }
-        }
-        panic!("knotd could not bind a free loopback port in 5 tries");
-    }
-
-    /// One start on a fresh port; `None` when knotd exits at once (its port was taken).
-    fn try_start(zones: &[(&str, &str)], broken: &[&str]) -> Option<Knot> {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let d = dir.path().display();
-        let mut conf = format!(
-            "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
-             database:\n    storage: \"{d}/db\"\n\
-             control:\n    listen: \"{d}/knot.sock\"\n\
-             log:\n  - target: stderr\n    any: warning\n\
-             template:\n  - id: default\n    storage: \"{d}\"\n    semantic-checks: off\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n\
-             zone:\n"
-        );
-        for (i, (origin, text)) in zones.iter().enumerate() {
-            let file = format!("zone{i}.db");
-            std::fs::write(dir.path().join(&file), text).unwrap();
+        let files: Vec<(String, &str)> = zones
+            .iter()
+            .enumerate()
+            .map(|(i, (_, text))| (format!("zone{i}.db"), *text))
+            .collect();
+        let mut conf = String::from("zone:\n");
+        for (i, (origin, _)) in zones.iter().enumerate() {
             conf.push_str(&format!(
-                "  - domain: \"{origin}\"\n    file: \"{d}/{file}\"\n"
+                "  - domain: \"{origin}\"\n    file: \"{{dir}}/zone{i}.db\"\n"
             ));
         }
         for origin in broken {
             conf.push_str(&format!(
-                "  - domain: \"{origin}\"\n    file: \"{d}/missing-{origin}db\"\n"
+                "  - domain: \"{origin}\"\n    file: \"{{dir}}/missing-{origin}db\"\n"
             ));
         }
-        std::fs::write(dir.path().join("knot.conf"), conf).unwrap();
-        let log = std::fs::File::create(dir.path().join("knotd.log")).unwrap();
-        let child = Command::new(find_program("knotd"))
-            .arg("-c")
-            .arg(dir.path().join("knot.conf"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start knotd");
-        let mut knot = Knot { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for (origin, _) in zones {
-            loop {
-                if let Some(resp) = dns_query(port, origin, 6)
-                    && !resp.answers.is_empty()
-                {
-                    break;
-                }
-                if matches!(knot.child.try_wait(), Ok(Some(_))) {
-                    return None;
-                }
-                if Instant::now() > deadline {
-                    let log = std::fs::read_to_string(knot.dir.path().join("knotd.log"))
-                        .unwrap_or_default();
-                    panic!("knotd did not serve {origin} within 60 s; log:\n{log}");
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        Some(knot)
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        let origins: Vec<&str> = zones.iter().map(|(o, _)| *o).collect();
+        Self::start_conf(&files, &conf, &origins)
     }
-}
 
-impl Knot {
     /// Starts knotd with `files` (name, text) written into its directory (`{dir}` in
     /// `conf` stands for it) and `conf` appended after the server/log/template sections
     /// (remotes, ACLs, `zone:`); `{port}` in `conf` is its own port. Waits until every
@@ -150,7 +102,7 @@ impl Knot {
                 .spawn()
                 .expect("start knotd");
             let mut knot = Knot { child, port, dir };
-            if knot.wait_soa(wait, Duration::from_secs(30)) {
+            if knot.wait_soa(wait, Duration::from_secs(60)) {
                 return knot;
             }
             if !matches!(knot.child.try_wait(), Ok(Some(_))) {
@@ -331,6 +283,31 @@ pub fn dns_query(port: u16, name: &str, qtype: u16) -> Option<hickory_proto::op:
         }
     }
     None
+}
+
+/// One query over a new TCP connection to 127.0.0.1:`port` (RFC 1035 §4.2.2 framing).
+pub fn dns_query_tcp(port: u16, name: &str, qtype: u16) -> hickory_proto::op::Message {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    use std::io::{Read, Write};
+    use std::str::FromStr;
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut msg = Message::query();
+    msg.add_query(Query::query(
+        Name::from_str(name).unwrap(),
+        RecordType::from(qtype),
+    ));
+    let wire = msg.to_vec().unwrap();
+    conn.write_all(&(wire.len() as u16).to_be_bytes()).unwrap();
+    conn.write_all(&wire).unwrap();
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).unwrap();
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    conn.read_exact(&mut buf).unwrap();
+    let resp = Message::from_vec(&buf).unwrap();
+    assert_eq!(resp.metadata.id, msg.metadata.id);
+    resp
 }
 
 /// A running `enroute serve` in a temp dir, killed on drop. Its stderr lines arrive on
