@@ -44,7 +44,27 @@ pub struct Node {
     /// `"0"`, such as `*`, come first).
     first_digit: u8,
     label: Label,
+    /// Whether the data is a plain record set, a managed prefix route's wildcard, or a
+    /// copy of one (see [`NodeKind`]).
+    kind: NodeKind,
     data: Option<Arc<[u8]>>,
+}
+
+/// What a node's data is, for prefix routes (SPEC §7). A prefix route is a wildcard; an
+/// empty non-terminal under it would hide it (RFC 4592 §2.2.2), so such an ENT gets a
+/// `*` child holding a copy of the covering prefix's data, kept in step by
+/// [`ZoneTree::with_data`] and [`ZoneTree::refresh_copies`]. Copies share the prefix's
+/// bytes (one `Arc`), so they cost a node each, not a record set each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum NodeKind {
+    /// Records of the zone as stored.
+    #[default]
+    Plain,
+    /// The `*` node of a prefix route managed through the admin API.
+    Prefix,
+    /// A `*` node derived from the covering prefix route; never stored.
+    Copy,
 }
 
 impl Node {
@@ -52,6 +72,7 @@ impl Node {
         Node {
             label,
             children: None,
+            kind: NodeKind::Plain,
             data: None,
             digit_map: 0,
             first_digit: 0,
@@ -109,6 +130,22 @@ impl Node {
     /// True when the node owns no RRset (an empty non-terminal, RFC 4592 §2.2.2).
     pub fn is_empty_non_terminal(&self) -> bool {
         self.data.is_none()
+    }
+
+    pub fn kind(&self) -> NodeKind {
+        self.kind
+    }
+
+    /// The node's packed RRsets, shared (see [`pack_rrsets`] for the layout).
+    pub fn data(&self) -> Option<&Arc<[u8]>> {
+        self.data.as_ref()
+    }
+
+    /// The data copies under this node inherit: its own managed prefix route's.
+    fn prefix_data(&self) -> Option<&Arc<[u8]>> {
+        self.child(b"*")
+            .filter(|c| c.kind == NodeKind::Prefix)
+            .and_then(|c| c.data.as_ref())
     }
 
     pub fn rrsets(&self) -> RrSetIter<'_> {
@@ -224,8 +261,16 @@ pub struct ZoneTree {
     /// name's RRsets. A hit skips the walk's ~one cache miss per label; anything else
     /// (misses, wildcards, empty non-terminals) takes the walk. Absent when the zone has
     /// a delegation below its apex, where a name's own data is not the whole answer.
-    digits: Option<DigitIndex>,
+    digits: Option<Arc<DigitIndex>>,
+    /// Names changed since `digits` was built (by [`ZoneTree::with_data`]): `None` means
+    /// "no longer has data". Checked first; absent when empty so that the common case is
+    /// one pointer test. Folded into `digits` when it grows past [`OVERLAY_MAX`].
+    overlay: Option<Arc<DigitIndexOverlay>>,
 }
+
+/// Changed names held beside the digit index before it is rebuilt: a PUT copies the
+/// overlay (a few hundred KiB at most), never the million-entry index.
+const OVERLAY_MAX: usize = 4096;
 
 /// Most digit labels a packed key holds.
 pub const DIGIT_KEY_MAX: usize = 17;
@@ -270,6 +315,11 @@ impl std::hash::Hasher for DigitKeyHasher {
 
 type DigitIndex =
     std::collections::HashMap<u64, Arc<[u8]>, std::hash::BuildHasherDefault<DigitKeyHasher>>;
+type DigitIndexOverlay = std::collections::HashMap<
+    u64,
+    Option<Arc<[u8]>>,
+    std::hash::BuildHasherDefault<DigitKeyHasher>,
+>;
 
 /// A name's RRsets found through the digit index.
 #[derive(Clone, Copy, Debug)]
@@ -299,6 +349,12 @@ impl ZoneTree {
     pub fn exact_digits<L: AsRef<[u8]>>(&self, below_apex: &[L]) -> Option<NodeData<'_>> {
         let index = self.digits.as_ref()?;
         let key = digit_key(below_apex)?;
+        if let Some(changed) = &self.overlay
+            && let Some(now) = changed.get(&key)
+        {
+            // Removed since the index was built: the walk gives the answer.
+            return now.as_ref().map(|d| NodeData { data: d });
+        }
         index.get(&key).map(|d| NodeData { data: d })
     }
 
@@ -364,6 +420,270 @@ impl ZoneTree {
         let mut path = Vec::new();
         rec(&self.apex, &mut path, &mut visit);
     }
+
+    /// The node of exactly this name (no wildcard), when it exists.
+    pub fn node_at<L: AsRef<[u8]>>(&self, below_apex: &[L]) -> Option<&Node> {
+        let mut node = &self.apex;
+        for l in below_apex {
+            node = node.child(l.as_ref())?;
+        }
+        Some(node)
+    }
+
+    /// A new tree in which the name `below_apex` owns `data` (`None`: nothing), marked
+    /// `kind`. Only the path from the apex is copied; every other node is shared with
+    /// `self`, so readers of the old tree are untouched. Names that end up with neither
+    /// data nor children are removed, and the wildcard copies of prefix routes along the
+    /// path are kept in step ([`NodeKind`]). `stats` is updated to match.
+    pub fn with_data<L: AsRef<[u8]>>(
+        &self,
+        below_apex: &[L],
+        data: Option<Arc<[u8]>>,
+        kind: NodeKind,
+        stats: &mut TreeStats,
+    ) -> ZoneTree {
+        let labels: Vec<&[u8]> = below_apex.iter().map(|l| l.as_ref()).collect();
+        let mut delta = StatsDelta::default();
+        let apex = edit_path(&self.apex, &labels, &data, kind, None, &mut delta, true)
+            .expect("the apex is never removed");
+        delta.apply(stats);
+        let mut tree = ZoneTree {
+            apex,
+            digits: self.digits.clone(),
+            overlay: self.overlay.clone(),
+        };
+        if stats.cuts == 0
+            && let Some(key) = digit_key(&labels).filter(|_| !labels.is_empty())
+        {
+            let mut overlay = tree.overlay.as_deref().cloned().unwrap_or_default();
+            let now = tree.node_at(&labels).and_then(|n| n.data.clone());
+            overlay.insert(key, now);
+            if overlay.len() > OVERLAY_MAX || tree.digits.is_none() {
+                let mut index = tree.digits.as_deref().cloned().unwrap_or_default();
+                for (k, v) in overlay.drain() {
+                    match v {
+                        Some(d) => index.insert(k, d),
+                        None => index.remove(&k),
+                    };
+                }
+                tree.digits = Some(Arc::new(index));
+                tree.overlay = None;
+            } else {
+                tree.overlay = Some(Arc::new(overlay));
+            }
+        }
+        tree
+    }
+
+    /// A new tree with every wildcard copy under the name `below_apex` recomputed: after
+    /// a prefix route there was added, changed or removed. Copies the whole subtree.
+    pub fn refresh_copies<L: AsRef<[u8]>>(
+        &self,
+        below_apex: &[L],
+        stats: &mut TreeStats,
+    ) -> ZoneTree {
+        fn descend(
+            node: &Node,
+            rest: &[&[u8]],
+            inherited: Option<&Arc<[u8]>>,
+            delta: &mut StatsDelta,
+        ) -> Node {
+            let Some((first, more)) = rest.split_first() else {
+                return refresh_subtree(node, inherited, delta);
+            };
+            let below = node.prefix_data().or(inherited);
+            let mut kids: Vec<Node> = node.children().to_vec();
+            if let Ok(i) = kids.binary_search_by(|c| cmp_labels(c.label.as_bytes(), first)) {
+                kids[i] = descend(&kids[i], more, below, delta);
+            }
+            let mut n = node.clone();
+            n.set_children(kids);
+            n
+        }
+        fn refresh_subtree(
+            node: &Node,
+            inherited: Option<&Arc<[u8]>>,
+            delta: &mut StatsDelta,
+        ) -> Node {
+            let mut n = node.clone();
+            if node.children.is_some() {
+                let below = node.prefix_data().or(inherited);
+                let kids: Vec<Node> = node
+                    .children()
+                    .iter()
+                    .map(|c| refresh_subtree(c, below, delta))
+                    .collect();
+                n.set_children(kids);
+            }
+            fix_copy(&mut n, inherited, delta);
+            n
+        }
+        let labels: Vec<&[u8]> = below_apex.iter().map(|l| l.as_ref()).collect();
+        let mut delta = StatsDelta::default();
+        let apex = descend(&self.apex, &labels, None, &mut delta);
+        delta.apply(stats);
+        ZoneTree {
+            apex,
+            digits: self.digits.clone(),
+            overlay: self.overlay.clone(),
+        }
+    }
+}
+
+/// Changes to [`TreeStats`] made by an edit, applied once at the end.
+#[derive(Default)]
+struct StatsDelta {
+    records: isize,
+    naptr_records: isize,
+    nodes: isize,
+}
+
+impl StatsDelta {
+    fn data(&mut self, data: Option<&Arc<[u8]>>, sign: isize) {
+        if let Some(d) = data {
+            for set in (RrSetIter { data: d }) {
+                self.records += sign * set.count as isize;
+                if set.rtype == TYPE_NAPTR {
+                    self.naptr_records += sign * set.count as isize;
+                }
+            }
+        }
+    }
+
+    fn apply(&self, stats: &mut TreeStats) {
+        let add = |v: &mut usize, d: isize| *v = v.saturating_add_signed(d);
+        add(&mut stats.records, self.records);
+        add(&mut stats.naptr_records, self.naptr_records);
+        add(&mut stats.nodes, self.nodes);
+    }
+}
+
+/// One step of [`ZoneTree::with_data`]: `node` with the name `rest` below it changed.
+/// `inherited` is the data of the nearest prefix route strictly above `node`. Returns
+/// `None` when the node is left with nothing (and is not the apex).
+fn edit_path(
+    node: &Node,
+    rest: &[&[u8]],
+    data: &Option<Arc<[u8]>>,
+    kind: NodeKind,
+    inherited: Option<&Arc<[u8]>>,
+    delta: &mut StatsDelta,
+    apex: bool,
+) -> Option<Node> {
+    let mut n = node.clone();
+    match rest.split_first() {
+        Some((first, more)) => {
+            let below = node.prefix_data().or(inherited);
+            let mut kids: Vec<Node> = node.children().to_vec();
+            match kids.binary_search_by(|c| cmp_labels(c.label.as_bytes(), first)) {
+                Ok(i) => match edit_path(&kids[i], more, data, kind, below, delta, false) {
+                    Some(c) => kids[i] = c,
+                    None => {
+                        kids.remove(i);
+                    }
+                },
+                Err(i) if data.is_some() => {
+                    delta.nodes += 1;
+                    let fresh = Node::empty(Label::new(first));
+                    if let Some(c) = edit_path(&fresh, more, data, kind, below, delta, false) {
+                        kids.insert(i, c);
+                    }
+                }
+                Err(_) => {}
+            }
+            n.set_children(kids);
+        }
+        None => {
+            delta.data(n.data.as_ref(), -1);
+            delta.data(data.as_ref(), 1);
+            n.data = data.clone();
+            n.kind = if data.is_some() {
+                kind
+            } else {
+                NodeKind::Plain
+            };
+        }
+    }
+    fix_copy(&mut n, inherited, delta);
+    let only_copies = n.children().iter().all(|c| c.kind == NodeKind::Copy);
+    if !apex && n.data.is_none() && only_copies {
+        // Nothing left here; a copy below an empty name goes with it.
+        for c in n.children() {
+            delta.data(c.data.as_ref(), -1);
+            delta.nodes -= 1;
+        }
+        delta.nodes -= 1;
+        return None;
+    }
+    Some(n)
+}
+
+/// Adds, updates or removes `n`'s wildcard copy: an empty non-terminal under a prefix
+/// route (`inherited`) without a wildcard of its own gets one (SPEC §7).
+fn fix_copy(n: &mut Node, inherited: Option<&Arc<[u8]>>, delta: &mut StatsDelta) {
+    let kids = n.children();
+    let star = kids.iter().position(|c| c.label.as_bytes() == b"*");
+    let own_star = star.is_some_and(|i| kids[i].kind != NodeKind::Copy);
+    let is_ent = n.data.is_none() && kids.iter().any(|c| c.kind != NodeKind::Copy);
+    let want = if is_ent && !own_star { inherited } else { None };
+    let have = star
+        .filter(|i| kids[*i].kind == NodeKind::Copy)
+        .and_then(|i| kids[i].data.as_ref());
+    let same = match (want, have) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    if same {
+        return;
+    }
+    let mut kids = kids.to_vec();
+    if let Some(i) = star.filter(|i| kids[*i].kind == NodeKind::Copy) {
+        delta.data(kids[i].data.as_ref(), -1);
+        delta.nodes -= 1;
+        kids.remove(i);
+    }
+    if let Some(d) = want {
+        let mut copy = Node::empty(Label::new(b"*"));
+        copy.kind = NodeKind::Copy;
+        copy.data = Some(d.clone());
+        delta.data(Some(d), 1);
+        delta.nodes += 1;
+        let at = kids
+            .binary_search_by(|c| cmp_labels(c.label.as_bytes(), b"*"))
+            .unwrap_or_else(|i| i);
+        kids.insert(at, copy);
+    }
+    n.set_children(kids);
+}
+
+/// Packs RRsets into a node's data block: `(type, ttl, rdatas)` each, sorted by type as
+/// the builder does. Identical rdatas within a set collapse (RFC 2181 §5).
+pub fn pack_rrsets(sets: &[(u16, u32, Vec<&[u8]>)]) -> Option<Arc<[u8]>> {
+    let mut order: Vec<usize> = (0..sets.len()).filter(|i| !sets[*i].2.is_empty()).collect();
+    if order.is_empty() {
+        return None;
+    }
+    order.sort_by_key(|i| sets[*i].0);
+    let mut out = Vec::new();
+    for i in order {
+        let (rtype, ttl, rdatas) = &sets[i];
+        let header = out.len();
+        out.extend_from_slice(&rtype.to_be_bytes());
+        out.extend_from_slice(&ttl.to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
+        let mut count: u16 = 0;
+        for (k, rd) in rdatas.iter().enumerate() {
+            if rdatas[..k].contains(rd) {
+                continue;
+            }
+            out.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+            out.extend_from_slice(rd);
+            count += 1;
+        }
+        out[header + 6..header + 8].copy_from_slice(&count.to_be_bytes());
+    }
+    Some(out.into())
 }
 
 /// The answer from one name's RRsets (RFC 1034 §4.3.2 step 3.a/3.c).
@@ -518,7 +838,7 @@ impl ZoneBuilder {
         );
         let digits = (stats.cuts == 0 && !digits.is_empty()).then(|| {
             digits.shrink_to_fit();
-            digits
+            Arc::new(digits)
         });
         let soa_count = apex.rrset(TYPE_SOA).map_or(0, |r| r.count);
         if soa_count == 0 {
@@ -528,7 +848,15 @@ impl ZoneBuilder {
                 message: "zone has no SOA record at its apex".into(),
             });
         }
-        (ZoneTree { apex, digits }, stats, issues)
+        (
+            ZoneTree {
+                apex,
+                digits,
+                overlay: None,
+            },
+            stats,
+            issues,
+        )
     }
 
     /// `digits` is the packed value and count of this node's name when every label so
@@ -774,5 +1102,157 @@ mod tests {
         // case-insensitive
         let t = tree(&[(&["Abc"], TYPE_A)]);
         assert!(matches!(t.lookup(&["aBC"], TYPE_A), Lookup::Answer { .. }));
+    }
+
+    /// Every name with data, its kind and its data: what two trees must agree on.
+    fn dump(t: &ZoneTree) -> Vec<(String, NodeKind, Vec<u8>)> {
+        let mut out = Vec::new();
+        t.walk(|path, node| {
+            let name: Vec<String> = path.iter().map(|l| format!("{l:?}")).collect();
+            out.push((
+                name.join("."),
+                node.kind(),
+                node.data().map(|d| d.to_vec()).unwrap_or_default(),
+            ));
+        });
+        out
+    }
+
+    /// What a sequence of edits should give, computed independently of the edit code:
+    /// the numbers, each prefix's wildcard, and a wildcard copy (plain records here) at
+    /// every empty non-terminal strictly below a prefix that has no wildcard of its own.
+    /// Returns the tree and the names that must be copies.
+    fn oracle(
+        numbers: &[Vec<u8>],
+        prefixes: &[(Vec<u8>, u8)],
+    ) -> (ZoneTree, TreeStats, Vec<String>) {
+        let mut b = ZoneBuilder::new();
+        b.add_labels::<&str>(&[], TYPE_SOA, 60, b"soa", src());
+        for n in numbers {
+            let labels: Vec<&[u8]> = n.chunks(1).collect();
+            b.add_labels(&labels, TYPE_NAPTR, 60, b"num", src());
+        }
+        let mut ents = std::collections::BTreeSet::new();
+        for n in numbers.iter().chain(prefixes.iter().map(|(p, _)| p)) {
+            for len in 1..n.len() {
+                ents.insert(n[..len].to_vec());
+            }
+        }
+        for (p, _) in prefixes {
+            ents.insert(p.clone());
+        }
+        let mut copies = Vec::new();
+        for e in ents {
+            if numbers.contains(&e) || prefixes.iter().any(|(p, _)| *p == e) {
+                continue;
+            }
+            let cover = prefixes
+                .iter()
+                .filter(|(p, _)| p.len() < e.len() && e.starts_with(p))
+                .max_by_key(|(p, _)| p.len());
+            if let Some((_, v)) = cover {
+                let mut labels: Vec<&[u8]> = e.chunks(1).collect();
+                labels.push(b"*");
+                b.add_labels(&labels, TYPE_NAPTR, 60, &[b'p', *v], src());
+                let mut name: Vec<String> = e.iter().map(|d| (*d as char).to_string()).collect();
+                name.push("*".into());
+                copies.push(name.join("."));
+            }
+        }
+        for (p, v) in prefixes {
+            let mut labels: Vec<&[u8]> = p.chunks(1).collect();
+            labels.push(b"*");
+            b.add_labels(&labels, TYPE_NAPTR, 60, &[b'p', *v], src());
+        }
+        let (t, stats, _) = b.build();
+        (t, stats, copies)
+    }
+
+    fn names_of(t: &ZoneTree, kind: NodeKind) -> Vec<String> {
+        let mut v: Vec<String> = dump(t)
+            .into_iter()
+            .filter(|d| d.1 == kind)
+            .map(|d| d.0)
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn edits_match_a_rebuild_and_keep_prefix_copies_in_step() {
+        let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut numbers: Vec<Vec<u8>> = Vec::new();
+        let mut prefixes: Vec<(Vec<u8>, u8)> = Vec::new();
+        let (mut tree, mut stats, _) = oracle(&numbers, &prefixes);
+        for step in 0..600 {
+            let len = 1 + next(4) as usize;
+            let name: Vec<u8> = (0..len).map(|_| b'0' + next(3) as u8).collect();
+            let labels: Vec<&[u8]> = name.chunks(1).collect();
+            match next(4) {
+                0 | 1 => {
+                    if !numbers.contains(&name) {
+                        numbers.push(name.clone());
+                    }
+                    let d = pack_rrsets(&[(TYPE_NAPTR, 60, vec![&b"num"[..]])]);
+                    tree = tree.with_data(&labels, d, NodeKind::Plain, &mut stats);
+                }
+                2 => {
+                    numbers.retain(|n| n != &name);
+                    tree = tree.with_data(&labels, None, NodeKind::Plain, &mut stats);
+                }
+                _ => {
+                    let mut star = labels.clone();
+                    star.push(b"*");
+                    if next(3) == 0 {
+                        prefixes.retain(|(p, _)| p != &name);
+                        tree = tree.with_data(&star, None, NodeKind::Plain, &mut stats);
+                    } else {
+                        let v = next(200) as u8;
+                        prefixes.retain(|(p, _)| p != &name);
+                        prefixes.push((name.clone(), v));
+                        let d = pack_rrsets(&[(TYPE_NAPTR, 60, vec![&[b'p', v][..]])]);
+                        tree = tree.with_data(&star, d, NodeKind::Prefix, &mut stats);
+                    }
+                    tree = tree.refresh_copies(&labels, &mut stats);
+                }
+            }
+            let (want, want_stats, mut copies) = oracle(&numbers, &prefixes);
+            let plain = |t: &ZoneTree| -> Vec<(String, Vec<u8>)> {
+                dump(t).into_iter().map(|d| (d.0, d.2)).collect()
+            };
+            assert_eq!(plain(&tree), plain(&want), "step {step}");
+            copies.sort();
+            assert_eq!(names_of(&tree, NodeKind::Copy), copies, "step {step}");
+            let mut stars: Vec<String> = prefixes
+                .iter()
+                .map(|(p, _)| {
+                    p.iter()
+                        .map(|d| format!("{}.", *d as char))
+                        .collect::<String>()
+                        + "*"
+                })
+                .collect();
+            stars.sort();
+            assert_eq!(names_of(&tree, NodeKind::Prefix), stars, "step {step}");
+            assert_eq!(stats, want_stats, "step {step}");
+            // The digit index (with its overlay) answers like the walk.
+            for n in &numbers {
+                let l: Vec<&[u8]> = n.chunks(1).collect();
+                assert!(matches!(
+                    tree.lookup(&l, TYPE_NAPTR),
+                    Lookup::Answer {
+                        wildcard: false,
+                        ..
+                    }
+                ));
+            }
+        }
+        assert!(prefixes.iter().any(|_| true) && dump(&tree).iter().any(|d| d.1 == NodeKind::Copy));
     }
 }
