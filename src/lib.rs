@@ -7,12 +7,18 @@
 //! - [`resolve`]: numbers and the dial plan, DDDS, gateways, and the one [`resolve::Router`].
 //! - [`sip`]: the SIP redirect server.
 //! - [`dns`]: the authoritative DNS listener, zone transfers, NOTIFY, secondary zones.
+//! - [`store`]: the durable SQLite store, the zone data of record.
+//! - [`keeper`]: keeps the served zones in step with the store (start-up, reload, admin).
+//! - [`admin`]: the admin HTTP API.
 //! - [`server`]: the `serve` lifecycle.
 
+pub mod admin;
 pub mod config;
 pub mod dns;
+pub mod keeper;
 pub mod naptr;
 pub mod resolve;
 pub mod server;
 pub mod sip;
+pub mod store;
 pub mod zone;

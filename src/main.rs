@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use enroute::config::Config;
 use enroute::resolve::Router;
+use enroute::store::Store;
 use enroute::zone::name::Name;
 use enroute::zone::{Zone, ZoneSet};
 use std::path::{Path, PathBuf};
@@ -106,22 +107,14 @@ fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
     })
 }
 
-/// Loads every configured file zone; any error is fatal (all or nothing).
-fn load_zones(config: &Config) -> Result<Vec<Zone>, String> {
-    let mut zones = Vec::new();
-    for z in &config.zones {
-        match &z.source {
-            enroute::config::ZoneSource::File(path) => {
-                let (zone, warnings) =
-                    Zone::load_file(path, &z.origin).map_err(|e| e.to_string())?;
-                for w in warnings {
-                    tracing::warn!("{w}");
-                }
-                zones.push(zone);
-            }
-            enroute::config::ZoneSource::Primary(_) => {}
-        }
-    }
+/// Loads every configured zone as it is served: the store's copy or the newer file
+/// (written to the store when `store` is given, SPEC §6), then the kept copies of
+/// secondary zones. Any error is fatal (all or nothing).
+fn load_zones(config: &Config, store: Option<&mut Store>) -> Result<Vec<Zone>, String> {
+    let mut zones = match store {
+        Some(store) => enroute::keeper::load_zones_of_record(config, store)?,
+        None => enroute::keeper::read_zones_of_record(config)?,
+    };
     // Secondary zones start from the copy kept on disk (until SOA expire); their tasks
     // transfer a fresh one as soon as the server runs.
     for sec in enroute::server::secondary_zones(config) {
@@ -153,12 +146,13 @@ fn init_logging(config: &Config) {
     };
 }
 
-/// Configuration, logging and every file zone, as each command that routes needs them;
-/// a failure has been printed and carries exit code 2.
+/// Configuration, logging and every zone, as each command that routes needs them
+/// (read-only: the store is not written); a failure has been printed and carries exit
+/// code 2.
 fn load_all(config_path: Option<&Path>) -> Result<(Config, Vec<Zone>), ExitCode> {
     let config = load_config(config_path)?;
     init_logging(&config);
-    match load_zones(&config) {
+    match load_zones(&config, None) {
         Ok(zones) => Ok((config, zones)),
         Err(e) => {
             eprintln!("enroute: zone load failed:\n{e}");
@@ -310,9 +304,24 @@ fn zone_export(origin: &str, config: Option<&Path>) -> ExitCode {
 }
 
 fn serve(config_path: Option<&Path>) -> ExitCode {
-    let (config, zones) = match load_all(config_path) {
-        Ok(x) => x,
+    let config = match load_config(config_path) {
+        Ok(c) => c,
         Err(code) => return code,
+    };
+    init_logging(&config);
+    let mut store = match Store::open(&config.store) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("enroute: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let zones = match load_zones(&config, Some(&mut store)) {
+        Ok(z) => z,
+        Err(e) => {
+            eprintln!("enroute: zone load failed:\n{e}");
+            return ExitCode::from(2);
+        }
     };
     let zone_set = Arc::new(ZoneSet::new(zones));
     let router = Arc::new(Router::new(&config, zone_set.clone()));
@@ -329,5 +338,5 @@ fn serve(config_path: Option<&Path>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(enroute::server::run(config, router))
+    runtime.block_on(enroute::server::run(config, router, store))
 }

@@ -5,28 +5,27 @@
 //! tasks; SIGHUP re-reads the configuration file's zones and dial plan and swaps them in
 //! (a zone that fails to load keeps its previous copy, all or nothing) and NOTIFYs
 //! `dns.notify` for every zone whose serial changed; SIGINT/SIGTERM stop accepting, let
-//! every task finish the message in hand, and exit 0. The admin listener attaches here
-//! with issue 6.
+//! every task finish the message in hand, and exit 0. The admin listener (`admin.listen`)
+//! is bound beside them; zone changes from SIGHUP go through the [`Keeper`] like admin
+//! changes do.
 //!
 //! Must not touch: routing rules or zone contents; it only swaps what other modules load.
 
+use crate::admin::AdminState;
 use crate::config::{Config, ZoneSource};
 use crate::dns::answer::{Authority, SecondaryOf};
 use crate::dns::notify::Notifier;
 use crate::dns::secondary::SecondaryZone;
+use crate::keeper::Keeper;
 use crate::resolve::{Router, RoutingPlan};
-use crate::zone::Zone;
+use crate::store::Store;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Reloads zones and the dial plan from `config`'s file. Returns how many zones were
-/// replaced; failures are logged with every `FILE:LINE: message`. Zones whose serial
-/// changed are announced to `notifier`.
-pub fn reload(
-    config_file: Option<&std::path::Path>,
-    router: &Router,
-    notifier: &Arc<Notifier>,
-) -> usize {
+/// Reloads zones and the dial plan from `config`'s file: each zone file newer than the
+/// store's copy replaces it (through the keeper, which NOTIFYs); failures are logged
+/// with every `FILE:LINE: message`. Returns how many zones were replaced.
+pub fn reload(config_file: Option<&std::path::Path>, router: &Router, keeper: &Keeper) -> usize {
     let config = match config_file {
         Some(p) => match Config::load(p) {
             Ok(c) => c,
@@ -37,38 +36,13 @@ pub fn reload(
         },
         None => Config::builtin(),
     };
-    let mut replaced = 0;
-    for z in &config.zones {
-        let ZoneSource::File(path) = &z.source else {
-            continue;
-        };
-        match Zone::load_file(path, &z.origin) {
-            Ok((zone, warnings)) => {
-                for w in warnings {
-                    tracing::warn!("{w}");
-                }
-                tracing::info!(zone = %zone.origin, serial = zone.soa.serial, records = zone.stats.records, "zone reloaded");
-                let (origin, serial) = (zone.origin.clone(), zone.soa.serial);
-                let before = router.zones().soa(&origin).map(|s| s.serial);
-                router.zones().replace(zone);
-                if before != Some(serial) {
-                    notifier.zone_changed(&origin, serial);
-                }
-                replaced += 1;
-            }
-            Err(e) => {
-                for d in e.diagnostics.iter().filter(|d| !d.warning) {
-                    tracing::error!(zone = %z.origin, "reload rejected: {d}");
-                }
-            }
-        }
-    }
+    let replaced = keeper.reload_files(&config);
     router.set_plan(RoutingPlan::from_config(&config));
     replaced
 }
 
 /// Runs until SIGINT or SIGTERM.
-pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
+pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
     let sockets =
         match crate::sip::transport::bind(&config.sip.listen, config.sip.tls.as_ref()).await {
@@ -99,7 +73,40 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let admin_listener = match tokio::net::TcpListener::bind(config.admin.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            let msg = format!(
+                "admin listener not started: cannot bind {}: {e}",
+                config.admin.listen
+            );
+            tracing::error!("{msg}");
+            eprintln!("enroute: {msg}");
+            return ExitCode::from(1);
+        }
+    };
+    let token = match crate::admin::load_token(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("enroute: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let notifier = Arc::new(Notifier::new(config.dns.notify.clone()));
+    let keeper = Arc::new(Keeper::new(
+        store,
+        router.zones().clone(),
+        router.cache().clone(),
+        notifier.clone(),
+        &config,
+    ));
+    let admin_state = Arc::new(AdminState::new(
+        &config,
+        keeper.clone(),
+        router.clone(),
+        token,
+    ));
     let secondaries = secondary_zones(&config);
     let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
     let authority = Arc::new(Authority {
@@ -122,6 +129,11 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
         stopped.clone(),
     ));
     let dns = tokio::spawn(crate::dns::serve(dns_sockets, authority, stopped.clone()));
+    let admin = tokio::spawn(crate::admin::serve(
+        admin_listener,
+        admin_state.clone(),
+        stopped.clone(),
+    ));
     let keep = tokio::spawn(crate::dns::secondary::run(
         secondaries,
         router.zones().clone(),
@@ -139,15 +151,19 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
     };
     tracing::info!(
         config = %config.file.as_ref().map_or("(built-in defaults)".to_string(), |p| p.display().to_string()),
-        "enroute {} ready (the admin listener is not part of this build yet)",
+        admin = %config.admin.listen,
+        "enroute {} ready",
         env!("CARGO_PKG_VERSION")
     );
+    admin_state
+        .listening
+        .store(true, std::sync::atomic::Ordering::Release);
     loop {
         tokio::select! {
             _ = hup.recv() => {
                 let file = config.file.clone();
-                let (r, n) = (router.clone(), notifier.clone());
-                let n = tokio::task::spawn_blocking(move || reload(file.as_deref(), &r, &n)).await.unwrap_or(0);
+                let (r, k) = (router.clone(), keeper.clone());
+                let n = tokio::task::spawn_blocking(move || reload(file.as_deref(), &r, &k)).await.unwrap_or(0);
                 tracing::info!(zones = n, "SIGHUP: reload done");
             }
             _ = term.recv() => break,
@@ -157,7 +173,7 @@ pub async fn run(config: Config, router: Arc<Router>) -> ExitCode {
     tracing::info!("shutting down: no new messages, finishing those in hand");
     let _ = stop.send(true);
     let all = async {
-        let _ = tokio::join!(sip, dns, keep);
+        let _ = tokio::join!(sip, dns, keep, admin);
     };
     if tokio::time::timeout(std::time::Duration::from_secs(10), all)
         .await

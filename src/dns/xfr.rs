@@ -284,10 +284,7 @@ async fn fetch_inner(primary: SocketAddr, origin: &Name) -> Result<Zone, XfrErro
         .map_err(|e| XfrError::Zone(e.to_string()))
 }
 
-/// RFC 1982 serial arithmetic: whether `a` is newer than `b`.
-pub fn serial_newer(a: u32, b: u32) -> bool {
-    a != b && a.wrapping_sub(b) < 0x8000_0000
-}
+pub use crate::zone::serial_newer;
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ pub mod master;
 pub mod name;
 
 use arc_swap::ArcSwap;
-use index::{TYPE_NAPTR, TYPE_SOA, TreeStats, ZoneTree};
+use index::{NodeKind, TYPE_NAPTR, TYPE_SOA, TreeStats, ZoneTree};
 use master::Diagnostic;
 use name::Name;
 use std::path::Path;
@@ -53,7 +53,8 @@ impl Soa {
     }
 }
 
-/// One authoritative zone.
+/// One authoritative zone. Cloning shares the index (every node is reference-counted).
+#[derive(Clone)]
 pub struct Zone {
     pub origin: Name,
     /// `origin` in presentation form, shared by every decision that names the zone.
@@ -144,6 +145,139 @@ impl Zone {
         ))
     }
 
+    /// Builds a zone from the store's records and marks its managed prefix routes.
+    pub fn from_store(store: &crate::store::Store, origin: &Name) -> Result<Zone, ZoneStoreError> {
+        let text = origin.to_string();
+        let mut builder = index::ZoneBuilder::new();
+        let src = index::Origin { file: 0, line: 0 };
+        let prefixes = store.read_zone(&text, |owner, rtype, ttl, rdata| {
+            builder.add(owner, rtype, ttl, rdata, src)
+        })?;
+        if builder.is_empty() {
+            return Err(ZoneStoreError::Missing(text));
+        }
+        let parsed = master::Parsed {
+            builder,
+            files: vec![format!("store:{text}")],
+            diagnostics: Vec::new(),
+        };
+        let (mut zone, _) = Self::finish(parsed, origin)?;
+        for p in &prefixes {
+            let labels = crate::store::owner_labels(p);
+            zone = zone.prefix_marked(&labels);
+        }
+        Ok(zone)
+    }
+
+    /// After the wildcard of the prefix route at `prefix` (labels below the apex) was
+    /// stored: marks it managed and recomputes the copies under it (or, when it has no
+    /// wildcard any more, removes them).
+    pub fn prefix_marked<L: AsRef<[u8]>>(&self, prefix: &[L]) -> Zone {
+        let mut star: Vec<&[u8]> = prefix.iter().map(|l| l.as_ref()).collect();
+        star.push(b"*");
+        let mut stats = self.stats;
+        let data = self.tree.node_at(&star).and_then(|n| n.data().cloned());
+        let kind = if data.is_some() {
+            NodeKind::Prefix
+        } else {
+            NodeKind::Plain
+        };
+        let tree = self
+            .tree
+            .with_data(&star, data, kind, &mut stats)
+            .refresh_copies(&star[..star.len() - 1], &mut stats);
+        Zone {
+            tree,
+            stats,
+            ..self.clone()
+        }
+    }
+
+    /// A copy in which the name `below_apex` owns `data` (`None`: nothing), marked `kind`.
+    pub fn with_data<L: AsRef<[u8]>>(
+        &self,
+        below_apex: &[L],
+        data: Option<Arc<[u8]>>,
+        kind: NodeKind,
+    ) -> Zone {
+        let mut stats = self.stats;
+        let tree = self.tree.with_data(below_apex, data, kind, &mut stats);
+        Zone {
+            tree,
+            stats,
+            ..self.clone()
+        }
+    }
+
+    /// The apex SOA's rdata.
+    pub fn soa_rdata(&self) -> Option<&[u8]> {
+        let set = self.tree.apex().rrset(TYPE_SOA)?;
+        set.rdatas().next()
+    }
+
+    /// A copy whose SOA carries `serial`.
+    pub fn with_serial(&self, serial: u32) -> Zone {
+        let Some(old) = self.soa_rdata() else {
+            return self.clone();
+        };
+        let rdata = soa_with_serial(old, serial);
+        let apex = self.tree.apex();
+        let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = apex
+            .rrsets()
+            .map(|s| {
+                if s.rtype == TYPE_SOA {
+                    (s.rtype, s.ttl, vec![&rdata[..]])
+                } else {
+                    (s.rtype, s.ttl, s.rdatas().collect())
+                }
+            })
+            .collect();
+        sets.sort_by_key(|s| s.0);
+        let data = index::pack_rrsets(&sets);
+        let mut zone = self.with_data::<&[u8]>(&[], data, NodeKind::Plain);
+        zone.soa.serial = serial;
+        zone
+    }
+
+    /// The digits of the E.164 prefix the origin stands for: `441632` for
+    /// `2.3.6.1.4.4.e164.arpa.` (its leading single-digit labels, reversed).
+    pub fn number_prefix(&self) -> String {
+        self.origin
+            .labels()
+            .iter()
+            .take_while(|l| l.len() == 1 && l[0].is_ascii_digit())
+            .map(|l| l[0] as char)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect()
+    }
+
+    /// Labels below the apex (closest first) of the name for `digits` (an E.164 number
+    /// without `+`), when the number falls in this zone.
+    pub fn number_labels(&self, digits: &str) -> Option<Vec<u8>> {
+        let rest = digits.strip_prefix(self.number_prefix().as_str())?;
+        Some(rest.bytes().collect())
+    }
+
+    /// The E.164 number (`+digits`) a name below the apex stands for, when every label
+    /// is one digit and the name is not the apex.
+    pub fn number_of<L: AsRef<[u8]>>(&self, below_apex: &[L]) -> Option<String> {
+        if below_apex.is_empty() {
+            return None;
+        }
+        let mut s = String::with_capacity(16);
+        s.push('+');
+        s.push_str(&self.number_prefix());
+        for l in below_apex {
+            match l.as_ref() {
+                [d @ b'0'..=b'9'] => s.push(*d as char),
+                _ => return None,
+            }
+        }
+        Some(s)
+    }
+
     /// Number of origin labels; a query's labels past this many are below the apex.
     pub fn origin_len(&self) -> usize {
         self.origin_root_side.len()
@@ -191,6 +325,34 @@ impl Zone {
         });
         out
     }
+}
+
+/// A zone the store could not give back.
+#[derive(Debug, thiserror::Error)]
+pub enum ZoneStoreError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the store holds no records for zone {0}")]
+    Missing(String),
+    #[error("zone in the store does not load: {0}")]
+    Invalid(#[from] ZoneLoadError),
+}
+
+/// SOA rdata with its serial replaced (the serial follows MNAME and RNAME).
+pub fn soa_with_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
+    let mut out = rdata.to_vec();
+    let skip = name::wire_name_len(rdata).and_then(|a| Some(a + name::wire_name_len(&rdata[a..])?));
+    if let Some(at) = skip
+        && let Some(field) = out.get_mut(at..at + 4)
+    {
+        field.copy_from_slice(&serial.to_be_bytes());
+    }
+    out
+}
+
+/// Serial arithmetic (RFC 1982 §3.2): `a` is newer than `b`.
+pub fn serial_newer(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000_0000
 }
 
 /// Presentation form of one record's data (hickory's formatter for all but NAPTR).

@@ -319,6 +319,8 @@ pub struct Enroute {
     pub sip_tcp: u16,
     /// DNS (UDP and TCP) port, unless the test configured `[dns]` itself.
     pub dns: u16,
+    /// Admin HTTP port, unless the test configured `[admin]` itself.
+    pub admin: u16,
     pub log: std::sync::mpsc::Receiver<String>,
 }
 
@@ -355,7 +357,7 @@ impl Enroute {
         prepare: &impl Fn(&std::path::Path),
     ) -> Option<Enroute> {
         let dir = tempfile::tempdir().unwrap();
-        let (udp, tcp, dns) = (free_port(), free_port(), free_port());
+        let (udp, tcp, dns, admin) = (free_port(), free_port(), free_port(), free_port());
         std::fs::write(dir.path().join("z.zone"), zone_text).unwrap();
         prepare(dir.path());
         let mut listen = vec![
@@ -375,6 +377,18 @@ impl Enroute {
         } else {
             format!("[dns]\nlisten = [\"udp:127.0.0.1:{dns}\", \"tcp:127.0.0.1:{dns}\"]\n")
         };
+        // The admin API on a free port with its token file, and the store, inside the
+        // test's directory unless the test sets them.
+        let admin_listen = if extra.contains("[admin]") {
+            String::new()
+        } else {
+            format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\n")
+        };
+        let store = if extra.contains("[store]") {
+            ""
+        } else {
+            "[store]\npath = \"data/enroute.db\"\n"
+        };
         // An empty zone text means no file zone (a test that configures its own).
         let zone = if zone_text.is_empty() {
             ""
@@ -382,7 +396,7 @@ impl Enroute {
             "[[zone]]\norigin = \"2.3.6.1.4.4.e164.arpa.\"\nfile = \"z.zone\"\n"
         };
         let config = format!(
-            "[sip]\nlisten = [{}]\n{extra}\n{no_upstream}{dns_listen}{zone}",
+            "[sip]\nlisten = [{}]\n{extra}\n{no_upstream}{dns_listen}{admin_listen}{store}{zone}",
             listen.join(", ")
         );
         std::fs::write(dir.path().join("e.toml"), config).unwrap();
@@ -393,6 +407,7 @@ impl Enroute {
             sip_udp: udp,
             sip_tcp: tcp,
             dns,
+            admin,
             log,
         })
     }

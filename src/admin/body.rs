@@ -1,0 +1,783 @@
+//! The admin API's request and response bodies (SPEC §7, §10.7–10.8): number bodies
+//! to NAPTR records and back, and bulk imports (CSV, NDJSON).
+//!
+//! Owns: JSON shapes, validation with the failing field named (and the line, for
+//! imports), and the NAPTR forms a route is written as:
+//! - `{"uri": U}` → flags `u`, `!^.*$!U!` (the delimiter is the first of `! | # / ~ %`
+//!   that `U` does not contain; a backslash in `U` is escaped);
+//! - `{"pstn": true, "rn"?, "npdi"?}` → `E2U+pstn:tel`, `!^(.*)$!tel:\1;rn=…;npdi!`
+//!   (a back-reference, so the same route serves a prefix's every number);
+//! - `{"regexp": R, "flags"?, "service"}` → R byte for byte, after RFC 3402 checks.
+//!
+//! Reading records back gives the first form that reproduces the rdata exactly, else
+//! the raw form, so a GET body can be PUT back unchanged.
+//!
+//! Must not touch: the store or the zones (that is `keeper`).
+
+use crate::keeper::{ImportItem, Routes};
+use crate::naptr::{self, NaptrRef};
+use crate::zone::name::Name;
+use serde::{Deserialize, Serialize};
+
+/// TTL of a number's records when the body gives none.
+pub const DEFAULT_TTL: u32 = 300;
+/// Most routes one number may have (a NAPTR RRset must fit a 64 KiB TCP answer).
+pub const MAX_ROUTES: usize = 64;
+/// Errors listed in one answer; the rest are counted.
+pub const MAX_ERRORS: usize = 100;
+
+/// One validation failure: which field, on which import line, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub field: String,
+    pub detail: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        FieldError {
+            line: None,
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A number (or prefix) body as PUT and imported.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NumberBody {
+    /// Only in NDJSON import lines and in answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    pub routes: Vec<RouteBody>,
+}
+
+/// One route. Exactly one of `uri`, `pstn` and `regexp`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pstn: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npdi: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regexp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default = "default_order")]
+    pub order: u16,
+    #[serde(default = "default_preference")]
+    pub preference: u16,
+}
+
+fn default_order() -> u16 {
+    100
+}
+
+fn default_preference() -> u16 {
+    10
+}
+
+/// A number as answered: the body plus its zone and records in presentation form.
+#[derive(Debug, Clone, Serialize)]
+pub struct NumberView {
+    pub number: String,
+    pub zone: String,
+    pub ttl: u32,
+    pub routes: Vec<RouteBody>,
+    pub naptr: Vec<String>,
+}
+
+/// Decodes a JSON body, naming the field that does not fit (`routes[1].order`).
+pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        FieldError::new(field, e.into_inner().to_string())
+    })
+}
+
+/// Checks a number or prefix as given in a path or body: `+` and 1..=`max_digits`
+/// digits (`%2B` has been decoded by then; a leading space is what a literal `+`
+/// becomes in a query string).
+pub fn parse_e164(text: &str, field: &str, max_digits: usize) -> Result<String, FieldError> {
+    let t = text.trim_start_matches(' ');
+    let digits = t.strip_prefix('+').ok_or_else(|| {
+        FieldError::new(field, format!("{text:?} must be '+' followed by digits"))
+    })?;
+    if digits.is_empty() || digits.len() > max_digits || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(FieldError::new(
+            field,
+            format!("{text:?} must be '+' followed by 1 to {max_digits} digits"),
+        ));
+    }
+    Ok(format!("+{digits}"))
+}
+
+impl NumberBody {
+    /// Validates and encodes the routes as NAPTR rdata.
+    pub fn to_routes(&self, field_prefix: &str) -> Result<Routes, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.routes.len() > MAX_ROUTES {
+            errors.push(FieldError::new(
+                format!("{field_prefix}routes"),
+                format!("at most {MAX_ROUTES} routes per number"),
+            ));
+        }
+        if self.routes.is_empty() {
+            errors.push(FieldError::new(
+                format!("{field_prefix}routes"),
+                "at least one route is needed (DELETE removes a number)",
+            ));
+        }
+        let ttl = self.ttl.unwrap_or(DEFAULT_TTL);
+        if ttl > i32::MAX as u32 {
+            errors.push(FieldError::new(
+                format!("{field_prefix}ttl"),
+                "must be at most 2147483647 (RFC 2181 §8)",
+            ));
+        }
+        let mut naptrs = Vec::with_capacity(self.routes.len());
+        for (i, r) in self.routes.iter().enumerate() {
+            match r.to_naptr(&format!("{field_prefix}routes[{i}]")) {
+                Ok(n) => naptrs.push(n),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Routes { ttl, naptrs })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Characters tried, in order, as the regexp delimiter of a literal URI.
+const DELIMITERS: &[u8] = b"!|#/~%";
+
+impl RouteBody {
+    /// Encodes this route as NAPTR rdata; `at` names it in errors (`routes[0]`).
+    pub fn to_naptr(&self, at: &str) -> Result<Vec<u8>, FieldError> {
+        let forms = [
+            self.uri.is_some(),
+            self.pstn.is_some(),
+            self.regexp.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if forms != 1 {
+            return Err(FieldError::new(
+                at,
+                "a route has exactly one of \"uri\", \"pstn\" and \"regexp\"",
+            ));
+        }
+        if (self.rn.is_some() || self.npdi.is_some()) && self.pstn.is_none() {
+            return Err(FieldError::new(
+                format!("{at}.rn"),
+                "\"rn\" and \"npdi\" belong to a \"pstn\" route",
+            ));
+        }
+        let (flags, service, regexp): (String, String, Vec<u8>) = if let Some(uri) = &self.uri {
+            let scheme = uri_scheme(uri).ok_or_else(|| {
+                FieldError::new(
+                    format!("{at}.uri"),
+                    format!("{uri:?} is not a URI (scheme:…)"),
+                )
+            })?;
+            if let Some(c) = uri.chars().find(|c| c.is_control() || *c == ' ') {
+                return Err(FieldError::new(
+                    format!("{at}.uri"),
+                    format!("{c:?} is not allowed in a URI"),
+                ));
+            }
+            let service = match &self.service {
+                Some(s) => s.clone(),
+                None => default_service(&scheme).ok_or_else(|| {
+                    FieldError::new(
+                        format!("{at}.service"),
+                        format!("no default service for {scheme}: URIs; give \"service\""),
+                    )
+                })?,
+            };
+            let delim = DELIMITERS
+                .iter()
+                .copied()
+                .find(|d| !uri.as_bytes().contains(d))
+                .ok_or_else(|| {
+                    FieldError::new(format!("{at}.uri"), "the URI uses every regexp delimiter (! | # / ~ %); give \"regexp\" instead")
+                })?;
+            let mut re = vec![delim];
+            re.extend_from_slice(b"^.*$");
+            re.push(delim);
+            for b in uri.bytes() {
+                if b == b'\\' {
+                    re.push(b'\\');
+                }
+                re.push(b);
+            }
+            re.push(delim);
+            (
+                self.flags.clone().unwrap_or_else(|| "u".into()),
+                service,
+                re,
+            )
+        } else if let Some(pstn) = self.pstn {
+            if !pstn {
+                return Err(FieldError::new(
+                    format!("{at}.pstn"),
+                    "must be true (leave it out for a SIP route)",
+                ));
+            }
+            let mut re = b"!^(.*)$!tel:\\1".to_vec();
+            if let Some(rn) = &self.rn {
+                let rn = parse_e164(rn, &format!("{at}.rn"), 20)?;
+                re.extend_from_slice(b";rn=");
+                re.extend_from_slice(rn.as_bytes());
+            }
+            if self.npdi == Some(true) {
+                re.extend_from_slice(b";npdi");
+            }
+            re.push(b'!');
+            (
+                self.flags.clone().unwrap_or_else(|| "u".into()),
+                self.service
+                    .clone()
+                    .unwrap_or_else(|| "E2U+pstn:tel".into()),
+                re,
+            )
+        } else {
+            let regexp = self.regexp.as_deref().unwrap_or_default();
+            let service = self.service.clone().ok_or_else(|| {
+                FieldError::new(
+                    format!("{at}.service"),
+                    "a \"regexp\" route needs \"service\"",
+                )
+            })?;
+            (
+                self.flags.clone().unwrap_or_else(|| "u".into()),
+                service,
+                regexp.as_bytes().to_vec(),
+            )
+        };
+        for (name, value) in [
+            ("flags", flags.len()),
+            ("service", service.len()),
+            ("regexp", regexp.len()),
+        ] {
+            if value > 255 {
+                let field = if name == "regexp" && self.uri.is_some() {
+                    "uri"
+                } else {
+                    name
+                };
+                return Err(FieldError::new(
+                    format!("{at}.{field}"),
+                    format!("{name} is {value} bytes; a NAPTR field holds at most 255"),
+                ));
+            }
+        }
+        let mut rdata = Vec::with_capacity(16 + regexp.len() + service.len());
+        naptr::encode(
+            self.order,
+            self.preference,
+            flags.as_bytes(),
+            service.as_bytes(),
+            &regexp,
+            &Name::root(),
+            &mut rdata,
+        );
+        let parsed = NaptrRef::parse(&rdata)
+            .ok_or_else(|| FieldError::new(at, "does not encode as a NAPTR record"))?;
+        naptr::validate(&parsed).map_err(|e| {
+            let field = if e.contains("flags") {
+                "flags"
+            } else if e.contains("service") {
+                "service"
+            } else if self.uri.is_some() {
+                "uri"
+            } else {
+                "regexp"
+            };
+            FieldError::new(format!("{at}.{field}"), e)
+        })?;
+        if flags.eq_ignore_ascii_case("u") && regexp.is_empty() {
+            return Err(FieldError::new(
+                format!("{at}.regexp"),
+                "a terminal (\"u\") route needs a regexp",
+            ));
+        }
+        Ok(rdata)
+    }
+
+    /// The body form of one NAPTR record: the first form that encodes back to exactly
+    /// `rdata`, else the raw form.
+    pub fn from_naptr(rdata: &[u8]) -> RouteBody {
+        let Some(n) = NaptrRef::parse(rdata) else {
+            return RouteBody::default();
+        };
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let raw = RouteBody {
+            regexp: Some(text(n.regexp)),
+            flags: Some(text(n.flags)),
+            service: Some(text(n.services)),
+            order: n.order,
+            preference: n.preference,
+            ..RouteBody::default()
+        };
+        let candidates = [uri_form(&n), pstn_form(&n)];
+        for c in candidates.into_iter().flatten() {
+            if c.to_naptr("").ok().as_deref() == Some(rdata) {
+                return c;
+            }
+        }
+        raw
+    }
+}
+
+fn uri_form(n: &NaptrRef<'_>) -> Option<RouteBody> {
+    let re = std::str::from_utf8(n.regexp).ok()?;
+    let d = re.chars().next()?;
+    let inner = re.strip_prefix(d)?.strip_suffix(d)?;
+    let uri = inner.strip_prefix("^.*$")?.strip_prefix(d)?;
+    let uri = uri.replace("\\\\", "\\");
+    let scheme = uri_scheme(&uri)?;
+    let service = std::str::from_utf8(n.services).ok()?;
+    Some(RouteBody {
+        service: (default_service(&scheme).as_deref() != Some(service)).then(|| service.into()),
+        flags: (n.flags != b"u").then(|| String::from_utf8_lossy(n.flags).into_owned()),
+        uri: Some(uri),
+        order: n.order,
+        preference: n.preference,
+        ..RouteBody::default()
+    })
+}
+
+fn pstn_form(n: &NaptrRef<'_>) -> Option<RouteBody> {
+    let re = std::str::from_utf8(n.regexp).ok()?;
+    let params = re.strip_prefix("!^(.*)$!tel:\\1")?.strip_suffix('!')?;
+    let mut rn = None;
+    let mut npdi = None;
+    for p in params.split(';').skip(1) {
+        match p.split_once('=') {
+            Some(("rn", v)) => rn = Some(v.to_string()),
+            None if p == "npdi" => npdi = Some(true),
+            _ => return None,
+        }
+    }
+    let service = std::str::from_utf8(n.services).ok()?;
+    Some(RouteBody {
+        pstn: Some(true),
+        rn,
+        npdi,
+        service: (service != "E2U+pstn:tel").then(|| service.into()),
+        flags: (n.flags != b"u").then(|| String::from_utf8_lossy(n.flags).into_owned()),
+        order: n.order,
+        preference: n.preference,
+        ..RouteBody::default()
+    })
+}
+
+/// The scheme of a URI, lower case, when it has one (RFC 3986 §3.1).
+fn uri_scheme(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let mut chars = scheme.chars();
+    let ok = chars.next()?.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && !rest.is_empty();
+    ok.then(|| scheme.to_ascii_lowercase())
+}
+
+/// The ENUM service a URI scheme implies (RFC 6116 §3.4, RFC 3764, RFC 4415).
+fn default_service(scheme: &str) -> Option<String> {
+    Some(
+        match scheme {
+            "sip" | "sips" => "E2U+sip",
+            "tel" => "E2U+pstn:tel",
+            "mailto" => "E2U+email:mailto",
+            "h323" => "E2U+h323",
+            "http" => "E2U+web:http",
+            "https" => "E2U+web:https",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+/// A number's records as answered.
+pub fn view(number: String, zone: &str, ttl: u32, naptrs: &[&[u8]]) -> NumberView {
+    NumberView {
+        number,
+        zone: zone.to_string(),
+        ttl,
+        routes: naptrs.iter().map(|rd| RouteBody::from_naptr(rd)).collect(),
+        naptr: naptrs
+            .iter()
+            .filter_map(|rd| NaptrRef::parse(rd).map(|n| n.to_presentation()))
+            .collect(),
+    }
+}
+
+/// A bulk import that failed: every error (up to [`MAX_ERRORS`]) and how many in all.
+#[derive(Debug)]
+pub struct ImportErrors {
+    pub errors: Vec<FieldError>,
+    pub total: usize,
+}
+
+impl ImportErrors {
+    fn push(&mut self, e: FieldError) {
+        self.total += 1;
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(e);
+        }
+    }
+}
+
+/// Parses `application/x-ndjson`: one number body with `"number"` per line; blank lines
+/// are skipped. Lines count from 1.
+pub fn parse_ndjson(body: &[u8], max_digits: usize) -> Result<Vec<ImportItem>, ImportErrors> {
+    let mut items = Vec::new();
+    let mut errs = ImportErrors {
+        errors: Vec::new(),
+        total: 0,
+    };
+    let mut seen = std::collections::HashMap::new();
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        let line_no = i + 1;
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let at = |mut e: FieldError| {
+            e.line = Some(line_no);
+            e
+        };
+        let parsed: NumberBody = match decode_json(line) {
+            Ok(b) => b,
+            Err(e) => {
+                errs.push(at(e));
+                continue;
+            }
+        };
+        let number = match parsed.number.as_deref() {
+            Some(n) => match parse_e164(n, "number", max_digits) {
+                Ok(n) => n,
+                Err(e) => {
+                    errs.push(at(e));
+                    continue;
+                }
+            },
+            None => {
+                errs.push(at(FieldError::new("number", "each line needs \"number\"")));
+                continue;
+            }
+        };
+        if let Some(first) = seen.insert(number.clone(), line_no) {
+            errs.push(at(FieldError::new(
+                "number",
+                format!("{number} is also on line {first}; give each number once"),
+            )));
+            continue;
+        }
+        match parsed.to_routes("") {
+            Ok(routes) => items.push(ImportItem {
+                line: line_no,
+                number,
+                routes,
+            }),
+            Err(list) => list.into_iter().for_each(|e| errs.push(at(e))),
+        }
+    }
+    if errs.total > 0 { Err(errs) } else { Ok(items) }
+}
+
+/// Parses `text/csv` with a header naming columns among
+/// `number,uri,order,preference,ttl,service` (`number` and `uri` required): one route per
+/// row; a number's rows (wherever they are) replace its routes, in row order.
+pub fn parse_csv(body: &[u8], max_digits: usize) -> Result<Vec<ImportItem>, ImportErrors> {
+    let mut errs = ImportErrors {
+        errors: Vec::new(),
+        total: 0,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let header = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            errs.push(FieldError {
+                line: Some(1),
+                field: "header".into(),
+                detail: e.to_string(),
+            });
+            return Err(errs);
+        }
+    };
+    const COLUMNS: [&str; 6] = ["number", "uri", "order", "preference", "ttl", "service"];
+    let mut col = [None; 6];
+    for (i, name) in header.iter().enumerate() {
+        match COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(name)) {
+            Some(k) if col[k].is_none() => col[k] = Some(i),
+            Some(_) => errs.push(FieldError {
+                line: Some(1),
+                field: name.to_string(),
+                detail: "column named twice".into(),
+            }),
+            None => errs.push(FieldError {
+                line: Some(1),
+                field: name.to_string(),
+                detail: format!("unknown column; columns are {}", COLUMNS.join(",")),
+            }),
+        }
+    }
+    for req in [0, 1] {
+        if col[req].is_none() {
+            errs.push(FieldError {
+                line: Some(1),
+                field: COLUMNS[req].into(),
+                detail: "required column missing from the header".into(),
+            });
+        }
+    }
+    if errs.total > 0 {
+        return Err(errs);
+    }
+    let (c_num, c_uri) = (col[0].unwrap_or(0), col[1].unwrap_or(0));
+    let mut items: Vec<ImportItem> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize);
+                errs.push(FieldError {
+                    line,
+                    field: String::new(),
+                    detail: e.to_string(),
+                });
+                if errs.total > MAX_ERRORS {
+                    break;
+                }
+                continue;
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let field = |k: usize| -> Option<&str> {
+            col[k]
+                .and_then(|i| record.get(i))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .filter(|s| !s.is_empty())
+        };
+        let at = |mut e: FieldError| {
+            e.line = Some(line);
+            e
+        };
+        let number = match record.get(c_num).map(std::str::from_utf8) {
+            Some(Ok(n)) => match parse_e164(n, "number", max_digits) {
+                Ok(n) => n,
+                Err(e) => {
+                    errs.push(at(e));
+                    continue;
+                }
+            },
+            _ => {
+                errs.push(at(FieldError::new("number", "not UTF-8")));
+                continue;
+            }
+        };
+        let num = |k: usize, name: &str| -> Result<Option<u32>, FieldError> {
+            field(k)
+                .map(|v| {
+                    v.parse::<u32>()
+                        .map_err(|_| FieldError::new(name, format!("{v:?} is not a number")))
+                })
+                .transpose()
+        };
+        let parsed = (|| -> Result<(RouteBody, Option<u32>), FieldError> {
+            let small = |v: Option<u32>, name: &str, dflt: u16| -> Result<u16, FieldError> {
+                match v {
+                    None => Ok(dflt),
+                    Some(v) => u16::try_from(v)
+                        .map_err(|_| FieldError::new(name, format!("{v} is above 65535"))),
+                }
+            };
+            let route = RouteBody {
+                uri: Some(
+                    record
+                        .get(c_uri)
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                service: field(5).map(str::to_string),
+                order: small(num(2, "order")?, "order", default_order())?,
+                preference: small(num(3, "preference")?, "preference", default_preference())?,
+                ..RouteBody::default()
+            };
+            Ok((route, num(4, "ttl")?))
+        })();
+        let (route, ttl) = match parsed {
+            Ok(x) => x,
+            Err(e) => {
+                errs.push(at(e));
+                continue;
+            }
+        };
+        let rdata = match route.to_naptr("") {
+            Ok(r) => r,
+            Err(mut e) => {
+                e.field = e.field.trim_start_matches('.').to_string();
+                errs.push(at(e));
+                continue;
+            }
+        };
+        let ttl = ttl.unwrap_or(DEFAULT_TTL);
+        if ttl > i32::MAX as u32 {
+            errs.push(at(FieldError::new("ttl", "must be at most 2147483647")));
+            continue;
+        }
+        match index.get(&number) {
+            Some(&k) => {
+                let item = &mut items[k];
+                if item.routes.ttl != ttl {
+                    errs.push(at(FieldError::new(
+                        "ttl",
+                        format!(
+                            "{ttl} differs from {} given for {number} on line {}; a number's routes share one TTL (RFC 2181 §5.2)",
+                            item.routes.ttl, item.line
+                        ),
+                    )));
+                } else if item.routes.naptrs.len() >= MAX_ROUTES {
+                    errs.push(at(FieldError::new(
+                        "number",
+                        format!("more than {MAX_ROUTES} routes for {number}"),
+                    )));
+                } else {
+                    item.routes.naptrs.push(rdata);
+                }
+            }
+            None => {
+                index.insert(number.clone(), items.len());
+                items.push(ImportItem {
+                    line,
+                    number,
+                    routes: Routes {
+                        ttl,
+                        naptrs: vec![rdata],
+                    },
+                });
+            }
+        }
+    }
+    if errs.total > 0 { Err(errs) } else { Ok(items) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(json: &str) -> RouteBody {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn uri_routes_round_trip_and_escape_backslashes() {
+        for json in [
+            r#"{"uri":"sip:alice@pbx.example.net","order":100,"preference":10}"#,
+            r#"{"uri":"sip:a!b@x.example","order":1,"preference":2}"#,
+            r#"{"uri":"sip:back\\slash@x.example","order":1,"preference":2}"#,
+            r#"{"uri":"tel:+441632960123;npdi","order":1,"preference":2}"#,
+            r#"{"pstn":true,"rn":"+441632000000","npdi":true,"order":100,"preference":20}"#,
+            r#"{"regexp":"!^\\+44(.*)$!sip:\\1@pbx.example!","service":"E2U+sip","order":10,"preference":10}"#,
+        ] {
+            let r = route(json);
+            let rd = r.to_naptr("routes[0]").unwrap();
+            assert_eq!(RouteBody::from_naptr(&rd), r, "{json}");
+        }
+        let rd = route(r#"{"uri":"sip:back\\slash@x"}"#)
+            .to_naptr("r")
+            .unwrap();
+        let n = NaptrRef::parse(&rd).unwrap();
+        assert_eq!(n.regexp, br"!^.*$!sip:back\\slash@x!");
+        let rd = route(r#"{"regexp":"!^\\+44(.*)$!sip:\\1@p!","service":"E2U+sip"}"#)
+            .to_naptr("r")
+            .unwrap();
+        assert_eq!(
+            NaptrRef::parse(&rd).unwrap().regexp,
+            br"!^\+44(.*)$!sip:\1@p!"
+        );
+    }
+
+    #[test]
+    fn bad_routes_name_their_field() {
+        let cases = [
+            (r#"{"uri":"nocolon"}"#, "routes[0].uri"),
+            (r#"{"uri":"foo:bar"}"#, "routes[0].service"),
+            (r#"{"uri":"sip:a@b","pstn":true}"#, "routes[0]"),
+            (
+                r#"{"regexp":"!^(.*)$!sip:\\2@x!","service":"E2U+sip"}"#,
+                "routes[0].regexp",
+            ),
+            (
+                r#"{"regexp":"!(!x!","service":"E2U+sip"}"#,
+                "routes[0].regexp",
+            ),
+            (
+                r#"{"uri":"sip:a@b","service":"E2U+s p"}"#,
+                "routes[0].service",
+            ),
+            (r#"{"pstn":true,"rn":"441"}"#, "routes[0].rn"),
+        ];
+        for (json, field) in cases {
+            let e = route(json).to_naptr("routes[0]").unwrap_err();
+            assert_eq!(e.field, field, "{json}: {e:?}");
+        }
+        let e =
+            decode_json::<NumberBody>(br#"{"routes":[{"uri":"sip:a@b","order":-1}]}"#).unwrap_err();
+        assert_eq!(e.field, "routes[0].order");
+    }
+
+    #[test]
+    fn csv_groups_rows_and_reports_lines() {
+        let csv = "number,uri,order,preference,ttl\n+441632960001,sip:a@x,10,10,60\n+441632960002,sip:b@x,,,\n+441632960001,sip:c@x,20,10,60\n";
+        let items = parse_csv(csv.as_bytes(), 15).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].routes.naptrs.len(), 2);
+        assert_eq!(items[1].routes.ttl, DEFAULT_TTL);
+        let bad = "number,uri\n+441632960001,sip:a@x\n4416,sip:b@x\n+441632960003,nocolon\n";
+        let e = parse_csv(bad.as_bytes(), 15).unwrap_err();
+        let lines: Vec<_> = e
+            .errors
+            .iter()
+            .map(|e| (e.line, e.field.as_str()))
+            .collect();
+        assert_eq!(lines, vec![(Some(3), "number"), (Some(4), "uri")]);
+        let e = parse_csv(b"number,url\n", 15).unwrap_err();
+        assert_eq!(e.errors[0].field, "url");
+    }
+
+    #[test]
+    fn ndjson_lines() {
+        let body = b"{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n\n{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n{\"routes\":[]}\n";
+        let e = parse_ndjson(body, 15).unwrap_err();
+        let lines: Vec<_> = e.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![Some(3), Some(4)]);
+    }
+}

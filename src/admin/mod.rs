@@ -1,0 +1,784 @@
+//! The admin HTTP API (SPEC §7) with axum: numbers, prefixes, bulk import, zones,
+//! routing decisions, cache flushes, health and readiness.
+//!
+//! Owns: routes and their HTTP semantics, bearer-token auth (constant-time compare; a
+//! generated token file, mode 0600, when none is configured), body-size limits (413),
+//! and the RFC 9457 `application/problem+json` shape of every error — including the
+//! ones axum itself would answer in plain text, which a last layer rewrites.
+//!
+//! Must not touch: the store or the zones directly (every change goes through
+//! [`Keeper`], which commits before it serves), or routing (it asks the one `Router`).
+
+pub mod body;
+pub mod openapi;
+
+use crate::config::Config;
+use crate::keeper::{EditError, Keeper, naptr_at};
+use crate::resolve::Router as RouteEngine;
+use crate::store::Store;
+use crate::zone::name::Name;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use body::{FieldError, NumberBody, decode_json, parse_e164};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What every handler shares.
+pub struct AdminState {
+    pub keeper: Arc<Keeper>,
+    pub router: Arc<RouteEngine>,
+    /// The bearer token, compared in constant time.
+    pub token: String,
+    /// Set once every listener is bound; `/readyz` also waits for every zone.
+    pub listening: AtomicBool,
+    /// Origins of every configured zone (readiness waits for all of them).
+    pub configured: Vec<Name>,
+    pub max_body_bytes: usize,
+    pub store_path: std::path::PathBuf,
+    /// Longest number accepted in paths and bodies (`dialplan.max_digits`).
+    pub max_digits: usize,
+}
+
+impl AdminState {
+    pub fn new(
+        config: &Config,
+        keeper: Arc<Keeper>,
+        router: Arc<RouteEngine>,
+        token: String,
+    ) -> Self {
+        AdminState {
+            keeper,
+            router,
+            token,
+            listening: AtomicBool::new(false),
+            configured: config.zones.iter().map(|z| z.origin.clone()).collect(),
+            max_body_bytes: usize::try_from(config.admin.max_body_bytes).unwrap_or(usize::MAX),
+            store_path: config.store.clone(),
+            max_digits: config.dialplan.max_digits.max(15),
+        }
+    }
+}
+
+type Shared = Arc<AdminState>;
+
+/// An RFC 9457 problem: the answer to every failed request.
+#[derive(Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    /// How many errors there were in all (imports list at most 100).
+    pub total: Option<usize>,
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            detail: detail.into(),
+            errors: Vec::new(),
+            total: None,
+            headers: Vec::new(),
+        }
+    }
+
+    fn fields(status: StatusCode, errors: Vec<FieldError>) -> Problem {
+        let detail = match errors.first() {
+            Some(e) if e.field.is_empty() => e.detail.clone(),
+            Some(e) => format!("{}: {}", e.field, e.detail),
+            None => "invalid request".into(),
+        };
+        Problem {
+            status,
+            detail,
+            errors,
+            total: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
+impl From<FieldError> for Problem {
+    fn from(e: FieldError) -> Problem {
+        Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, vec![e])
+    }
+}
+
+impl From<EditError> for Problem {
+    fn from(e: EditError) -> Problem {
+        let status = match &e {
+            EditError::NotInZone(_) | EditError::Line { .. } | EditError::Zone(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            EditError::ReadOnly(_) => StatusCode::CONFLICT,
+            EditError::NotFound(_) => StatusCode::NOT_FOUND,
+            EditError::Store(_) | EditError::StoreZone(_) => {
+                tracing::error!("admin: {e}");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let mut p = Problem::new(status, e.to_string());
+        match e {
+            EditError::Line { line, message } => p.errors.push(FieldError {
+                line: Some(line),
+                field: "number".into(),
+                detail: message,
+            }),
+            EditError::Zone(z) => {
+                p.detail = "the master file does not load; nothing changed".into();
+                p.errors = z
+                    .diagnostics
+                    .iter()
+                    .filter(|d| !d.warning)
+                    .map(|d| FieldError {
+                        line: Some(d.line as usize),
+                        field: "body".into(),
+                        detail: d.message.clone(),
+                    })
+                    .collect();
+            }
+            EditError::NotInZone(_) => p.errors.push(FieldError {
+                line: None,
+                field: "e164".into(),
+                detail: p.detail.clone(),
+            }),
+            _ => {}
+        }
+        p
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": "about:blank",
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = json!(self.errors);
+        }
+        if let Some(total) = self.total {
+            body["total_errors"] = json!(total);
+        }
+        let mut resp = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response();
+        for (k, v) in self.headers {
+            resp.headers_mut().insert(k, v);
+        }
+        resp
+    }
+}
+
+/// Reads the admin token: `ENROUTE_ADMIN_TOKEN`, else `admin.token_file` (trimmed), else
+/// a new random one written there with mode 0600 (SPEC §10.10).
+pub fn load_token(config: &Config) -> Result<String, String> {
+    if let Ok(t) = std::env::var("ENROUTE_ADMIN_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Ok(t.trim().to_string());
+    }
+    let path = &config.admin.token_file;
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("admin.token_file {}: {e}", path.display())),
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("cannot generate an admin token: {e}"))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("admin.token_file {}: {e}", dir.display()))?;
+    }
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("admin.token_file {}: {e}", path.display()))?;
+    f.write_all(format!("{token}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("admin.token_file {}: {e}", path.display()))?;
+    tracing::info!(token_file = %path.display(), "admin: no token configured; generated one (mode 0600)");
+    Ok(token)
+}
+
+/// Equal in time independent of where the inputs differ (only the length shows).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_token(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        });
+    match given {
+        Some(t) if constant_time_eq(t.as_bytes(), s.token.as_bytes()) => next.run(req).await,
+        other => {
+            let (detail, challenge) = match other {
+                None => ("a bearer token is required", "Bearer realm=\"enroute\""),
+                Some(_) => (
+                    "the bearer token is not valid",
+                    "Bearer realm=\"enroute\", error=\"invalid_token\"",
+                ),
+            };
+            let mut p = Problem::new(StatusCode::UNAUTHORIZED, detail);
+            p.headers.push((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            ));
+            p.into_response()
+        }
+    }
+}
+
+/// Rewrites an error answered in plain text (axum's own rejections, 405s) as a problem.
+async fn problems_only(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if status.as_u16() < 400 || is_problem {
+        return resp;
+    }
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut p = Problem::new(status, detail);
+    if let Some(a) = allow {
+        p.headers.push((header::ALLOW, a));
+    }
+    p.into_response()
+}
+
+/// The whole API.
+pub fn app(state: Shared) -> Router {
+    let v1 = Router::new()
+        .route(
+            "/v1/numbers/{e164}",
+            get(get_number).put(put_number).delete(delete_number),
+        )
+        .route("/v1/numbers", get(list_numbers))
+        .route("/v1/numbers:import", post(import))
+        .route(
+            "/v1/prefixes/{prefix}",
+            get(get_prefix).put(put_prefix).delete(delete_prefix),
+        )
+        .route("/v1/route/{number}", get(route))
+        .route("/v1/zones", get(list_zones))
+        .route("/v1/zones/{origin}", get(get_zone).put(put_zone))
+        .route("/v1/cache", delete(flush_cache))
+        .route("/v1/cache/{e164}", delete(flush_cached_number))
+        .route("/v1/openapi.json", get(openapi_doc))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(v1)
+        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
+        })
+        .layer(middleware::from_fn(problems_only))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `stop` turns true; requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Shared,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let app = app(state);
+    let shutdown = async move {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!("admin listener: {e}");
+    }
+}
+
+/// Reads the request body up to the configured limit: 413 beyond it.
+async fn read_body(s: &AdminState, req: Request) -> Result<(HeaderMap, Bytes), Problem> {
+    let (parts, body) = req.into_parts();
+    let too_big = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than admin.max_body_bytes ({})",
+                s.max_body_bytes
+            ),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > s.max_body_bytes as u64) {
+        return Err(too_big());
+    }
+    let bytes = axum::body::to_bytes(body, s.max_body_bytes)
+        .await
+        .map_err(|_| too_big())?;
+    Ok((parts.headers, bytes))
+}
+
+/// Runs a keeper change (which blocks on the store's fsync) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EditError> + Send + 'static,
+) -> Result<T, Problem> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(Problem::from),
+        Err(e) => Err(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the change did not finish: {e}"),
+        )),
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(s): State<Shared>) -> Response {
+    let zones = s.keeper.zones().load();
+    let missing: Vec<String> = s
+        .configured
+        .iter()
+        .filter(|o| !zones.iter().any(|z| z.origin.eq_ignore_case(o)))
+        .map(|o| o.to_string())
+        .collect();
+    if !s.listening.load(Ordering::Acquire) {
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "listeners are starting")
+            .into_response();
+    }
+    if !missing.is_empty() {
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("zones not loaded yet: {}", missing.join(", ")),
+        )
+        .into_response();
+    }
+    axum::Json(json!({"status": "ready", "zones": zones.iter().count()})).into_response()
+}
+
+fn number_view(s: &AdminState, number: &str) -> Result<body::NumberView, Problem> {
+    let (zone, digits) = s
+        .keeper
+        .find(number)
+        .ok_or_else(|| Problem::from(EditError::NotInZone(number.to_string())))?;
+    let labels: Vec<&[u8]> = digits.chunks(1).collect();
+    let (ttl, naptrs) = naptr_at(&zone, &labels)
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("{number} has no routes")))?;
+    Ok(body::view(
+        number.to_string(),
+        &zone.origin_text,
+        ttl,
+        &naptrs,
+    ))
+}
+
+async fn get_number(
+    State(s): State<Shared>,
+    Path(e164): Path<String>,
+) -> Result<Response, Problem> {
+    let number = parse_e164(&e164, "e164", s.max_digits)?;
+    Ok(axum::Json(number_view(&s, &number)?).into_response())
+}
+
+/// Decodes a number or prefix body, checking a `number` in it against the path.
+fn decode_routes(bytes: &[u8], path_number: &str) -> Result<crate::keeper::Routes, Problem> {
+    let parsed: NumberBody = decode_json(bytes)?;
+    if let Some(n) = &parsed.number
+        && n.trim_start_matches(' ').trim_start_matches('+') != path_number.trim_start_matches('+')
+    {
+        return Err(FieldError {
+            line: None,
+            field: "number".into(),
+            detail: format!("{n:?} differs from the path's {path_number}"),
+        }
+        .into());
+    }
+    parsed
+        .to_routes("")
+        .map_err(|errs| Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, errs))
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if mime.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("expected Content-Type application/json, got {ct:?}"),
+        ))
+    }
+}
+
+async fn put_number(
+    State(s): State<Shared>,
+    Path(e164): Path<String>,
+    req: Request,
+) -> Result<Response, Problem> {
+    let number = parse_e164(&e164, "e164", s.max_digits)?;
+    let (headers, bytes) = read_body(&s, req).await?;
+    require_json(&headers)?;
+    let routes = decode_routes(&bytes, &number)?;
+    let keeper = s.keeper.clone();
+    let n = number.clone();
+    blocking(move || keeper.set_number(&n, Some(&routes))).await?;
+    Ok(axum::Json(number_view(&s, &number)?).into_response())
+}
+
+async fn delete_number(
+    State(s): State<Shared>,
+    Path(e164): Path<String>,
+) -> Result<Response, Problem> {
+    let number = parse_e164(&e164, "e164", s.max_digits)?;
+    let keeper = s.keeper.clone();
+    blocking(move || keeper.set_number(&number, None)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn prefix_view(s: &AdminState, prefix: &str) -> Result<serde_json::Value, Problem> {
+    let (zone, digits) = s
+        .keeper
+        .find(prefix)
+        .ok_or_else(|| Problem::from(EditError::NotInZone(prefix.to_string())))?;
+    let mut labels: Vec<&[u8]> = digits.chunks(1).collect();
+    labels.push(b"*");
+    let (ttl, naptrs) = naptr_at(&zone, &labels).ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("no prefix route for {prefix}"),
+        )
+    })?;
+    let v = body::view(prefix.to_string(), &zone.origin_text, ttl, &naptrs);
+    Ok(
+        json!({"prefix": v.number, "zone": v.zone, "ttl": v.ttl, "routes": v.routes, "naptr": v.naptr}),
+    )
+}
+
+async fn get_prefix(State(s): State<Shared>, Path(p): Path<String>) -> Result<Response, Problem> {
+    let prefix = parse_e164(&p, "e164prefix", s.max_digits)?;
+    Ok(axum::Json(prefix_view(&s, &prefix)?).into_response())
+}
+
+async fn put_prefix(
+    State(s): State<Shared>,
+    Path(p): Path<String>,
+    req: Request,
+) -> Result<Response, Problem> {
+    let prefix = parse_e164(&p, "e164prefix", s.max_digits)?;
+    let (headers, bytes) = read_body(&s, req).await?;
+    require_json(&headers)?;
+    let routes = decode_routes(&bytes, &prefix)?;
+    let keeper = s.keeper.clone();
+    let pf = prefix.clone();
+    blocking(move || keeper.set_prefix(&pf, Some(&routes))).await?;
+    Ok(axum::Json(prefix_view(&s, &prefix)?).into_response())
+}
+
+async fn delete_prefix(
+    State(s): State<Shared>,
+    Path(p): Path<String>,
+) -> Result<Response, Problem> {
+    let prefix = parse_e164(&p, "e164prefix", s.max_digits)?;
+    let keeper = s.keeper.clone();
+    blocking(move || keeper.set_prefix(&prefix, None)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /v1/numbers?prefix=&limit=&after=` (SPEC §10.8).
+async fn list_numbers(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, Problem> {
+    let mut prefix = "+".to_string();
+    let mut limit = 100usize;
+    let mut after = None;
+    for (k, v) in form_pairs(q.as_deref().unwrap_or("")) {
+        // A literal '+' in a query string decodes as a space; here it means plus.
+        let v = v.replace(' ', "+");
+        match k.as_str() {
+            "prefix" => {
+                prefix = if v == "+" {
+                    v
+                } else {
+                    parse_e164(&v, "prefix", s.max_digits)?
+                };
+            }
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| {
+                        Problem::from(FieldError {
+                            line: None,
+                            field: "limit".into(),
+                            detail: format!("{v:?} is not a number from 1 to 1000"),
+                        })
+                    })?;
+            }
+            "after" => after = Some(parse_e164(&v, "after", s.max_digits)?),
+            _ => {}
+        }
+    }
+    let path = s.store_path.clone();
+    let page = {
+        let (prefix, after) = (prefix.clone(), after.clone());
+        tokio::task::spawn_blocking(move || -> Result<Vec<(String, String)>, String> {
+            match Store::open_reader(&path).map_err(|e| e.to_string())? {
+                Some(store) => store
+                    .list_numbers(&prefix, after.as_deref(), limit + 1)
+                    .map_err(|e| e.to_string()),
+                None => Ok(Vec::new()),
+            }
+        })
+        .await
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
+    };
+    let more = page.len() > limit;
+    let mut items = Vec::with_capacity(limit.min(page.len()));
+    for (number, _) in page.iter().take(limit) {
+        if let Ok(v) = number_view(&s, number) {
+            items.push(v);
+        }
+    }
+    let next = if more {
+        page.get(limit - 1).map(|(n, _)| n.clone())
+    } else {
+        None
+    };
+    Ok(axum::Json(json!({"items": items, "next": next})).into_response())
+}
+
+/// `application/x-www-form-urlencoded` pairs, percent-decoded (`+` becomes a space).
+fn form_pairs(q: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// `POST /v1/numbers:import` (SPEC §10.7).
+async fn import(State(s): State<Shared>, req: Request) -> Result<Response, Problem> {
+    let (headers, bytes) = read_body(&s, req).await?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let csv = match mime.as_str() {
+        "text/csv" => true,
+        "application/x-ndjson" => false,
+        _ => {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("import takes text/csv or application/x-ndjson, not {ct:?}"),
+            ));
+        }
+    };
+    let keeper = s.keeper.clone();
+    let max_digits = s.max_digits;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let parsed = if csv {
+            body::parse_csv(&bytes, max_digits)
+        } else {
+            body::parse_ndjson(&bytes, max_digits)
+        };
+        drop(bytes);
+        match parsed {
+            Ok(items) => keeper.import(&items).map_err(Problem::from),
+            Err(errs) => {
+                let mut p = Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, errs.errors);
+                if let Some(first) = p.errors.first() {
+                    p.detail = format!(
+                        "line {}: {}{}; nothing imported",
+                        first.line.unwrap_or(0),
+                        if first.field.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{}: ", first.field)
+                        },
+                        first.detail
+                    );
+                }
+                p.total = Some(errs.total);
+                Err(p)
+            }
+        }
+    })
+    .await
+    .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let (numbers, routes) = outcome?;
+    Ok(axum::Json(json!({"numbers": numbers, "routes": routes})).into_response())
+}
+
+async fn route(State(s): State<Shared>, Path(number): Path<String>) -> Result<Response, Problem> {
+    if number.trim().is_empty() {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "the path needs a number or URI",
+        ));
+    }
+    let decision = s.router.route_full(&number, true).await;
+    Ok(axum::Json(decision).into_response())
+}
+
+async fn list_zones(State(s): State<Shared>) -> Response {
+    let zones = s.keeper.zones().load();
+    let items: Vec<_> = zones
+        .iter()
+        .map(|z| {
+            json!({
+                "origin": &*z.origin_text,
+                "serial": z.soa.serial,
+                "records": z.stats.records,
+                "type": if s.keeper.is_secondary(&z.origin) { "secondary" } else { "primary" },
+            })
+        })
+        .collect();
+    axum::Json(json!({"items": items})).into_response()
+}
+
+fn parse_origin(text: &str) -> Result<Name, Problem> {
+    let t = if text.ends_with('.') {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    };
+    Name::from_text(&t).map_err(|e| {
+        FieldError {
+            line: None,
+            field: "origin".into(),
+            detail: format!("{text:?}: {e}"),
+        }
+        .into()
+    })
+}
+
+async fn get_zone(
+    State(s): State<Shared>,
+    Path(origin): Path<String>,
+) -> Result<Response, Problem> {
+    let origin = parse_origin(&origin)?;
+    let zone = s
+        .keeper
+        .zones()
+        .load()
+        .iter()
+        .find(|z| z.origin.eq_ignore_case(&origin))
+        .cloned()
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no zone {origin}")))?;
+    let text = tokio::task::spawn_blocking(move || zone.to_master())
+        .await
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/dns")], text).into_response())
+}
+
+async fn put_zone(
+    State(s): State<Shared>,
+    Path(origin): Path<String>,
+    req: Request,
+) -> Result<Response, Problem> {
+    let origin = parse_origin(&origin)?;
+    let (headers, bytes) = read_body(&s, req).await?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("text/dns") && !mime.eq_ignore_ascii_case("text/plain") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("a zone is text/dns (RFC 4027), not {ct:?}"),
+        ));
+    }
+    let keeper = s.keeper.clone();
+    let o = origin.clone();
+    let serial = blocking(move || keeper.replace_zone(&o, &bytes)).await?;
+    let records = s
+        .keeper
+        .zones()
+        .load()
+        .iter()
+        .find(|z| z.origin.eq_ignore_case(&origin))
+        .map_or(0, |z| z.stats.records);
+    Ok(
+        axum::Json(json!({"origin": origin.to_string(), "serial": serial, "records": records}))
+            .into_response(),
+    )
+}
+
+async fn flush_cache(State(s): State<Shared>) -> Response {
+    s.router.cache().invalidate_all();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn flush_cached_number(
+    State(s): State<Shared>,
+    Path(e164): Path<String>,
+) -> Result<Response, Problem> {
+    let number = parse_e164(&e164, "e164", s.max_digits)?;
+    s.router.cache().invalidate(&number);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn openapi_doc() -> Response {
+    axum::Json(openapi::document()).into_response()
+}

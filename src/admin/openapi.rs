@@ -1,0 +1,161 @@
+//! The OpenAPI 3.1 document served at `/v1/openapi.json`.
+//!
+//! Written by hand as JSON rather than generated: the API is small, its bodies are a
+//! few shapes, and a derive-based generator would annotate every handler and body type
+//! for what one function states. `tests/admin.rs` checks the document against the live
+//! router (every documented route answers, nothing undocumented does), and schemathesis
+//! checks every answer against these schemas.
+//!
+//! Must not touch: request handling.
+
+use serde_json::{Value, json};
+
+/// The document.
+pub fn document() -> Value {
+    let problem = json!({"$ref": "#/components/responses/Problem"});
+    let e164 = json!({"name": "e164", "in": "path", "required": true,
+        "description": "'+' and digits (%2B or a literal '+')",
+        "schema": {"type": "string", "pattern": "^\\+[0-9]{1,20}$"}});
+    let prefix = json!({"name": "prefix", "in": "path", "required": true,
+        "description": "'+' and the digits every covered number starts with",
+        "schema": {"type": "string", "pattern": "^\\+[0-9]{1,20}$"}});
+    let json_body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let ok = |schema: &str| json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let errors = |codes: &[&str]| {
+        let mut m = serde_json::Map::new();
+        for c in codes {
+            m.insert((*c).to_string(), problem.clone());
+        }
+        m
+    };
+    let with = |mut base: serde_json::Map<String, Value>, code: &str, v: Value| {
+        base.insert(code.to_string(), v);
+        Value::Object(base)
+    };
+    let no_content = json!({"description": "Done"});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "enroute admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Numbers, prefix routes, bulk import, zones and routing decisions of an enroute ENUM/SIP routing service. Every 2xx to a change means it is committed to disk and already served by SIP, DNS and routing."
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": {"get": {"operationId": "healthz", "security": [],
+                "responses": {"200": {"description": "The process is up", "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}}}}}}},
+            "/readyz": {"get": {"operationId": "readyz", "security": [],
+                "responses": {"200": {"description": "Every zone is loaded and every listener is up", "content": {"application/json": {"schema": {"type": "object", "required": ["status", "zones"], "properties": {"status": {"const": "ready"}, "zones": {"type": "integer", "minimum": 0}}}}}}, "503": problem}}},
+            "/v1/numbers/{e164}": {
+                "parameters": [e164],
+                "get": {"operationId": "getNumber", "responses": with(errors(&["401", "404", "422"]), "200", ok("NumberView"))},
+                "put": {"operationId": "putNumber", "requestBody": json_body("NumberBody"),
+                    "responses": with(errors(&["401", "409", "413", "415", "422"]), "200", ok("NumberView"))},
+                "delete": {"operationId": "deleteNumber", "responses": with(errors(&["401", "404", "409", "422"]), "204", no_content.clone())}
+            },
+            "/v1/numbers": {"get": {"operationId": "listNumbers",
+                "parameters": [
+                    {"name": "prefix", "in": "query", "schema": {"type": "string", "pattern": "^[+ ][0-9]{0,20}$"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    {"name": "after", "in": "query", "schema": {"type": "string", "pattern": "^[+ ][0-9]{1,20}$"}}
+                ],
+                "responses": with(errors(&["401", "422"]), "200", ok("NumberList"))}},
+            "/v1/numbers:import": {"post": {"operationId": "importNumbers",
+                "requestBody": {"required": true, "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/x-ndjson": {"schema": {"type": "string"}}
+                }},
+                "responses": with(errors(&["401", "409", "413", "415", "422"]), "200", ok("ImportResult"))}},
+            "/v1/prefixes/{prefix}": {
+                "parameters": [prefix],
+                "get": {"operationId": "getPrefix", "responses": with(errors(&["401", "404", "422"]), "200", ok("PrefixView"))},
+                "put": {"operationId": "putPrefix", "requestBody": json_body("NumberBody"),
+                    "responses": with(errors(&["401", "409", "413", "415", "422"]), "200", ok("PrefixView"))},
+                "delete": {"operationId": "deletePrefix", "responses": with(errors(&["401", "404", "409", "422"]), "204", no_content.clone())}
+            },
+            "/v1/route/{number}": {"get": {"operationId": "route",
+                "parameters": [{"name": "number", "in": "path", "required": true, "description": "a number as dialled, or a sip:, sips: or tel: URI", "schema": {"type": "string", "minLength": 1}}],
+                "responses": with(errors(&["400", "401"]), "200", ok("Decision"))}},
+            "/v1/zones": {"get": {"operationId": "listZones", "responses": with(errors(&["401"]), "200", ok("ZoneList"))}},
+            "/v1/zones/{origin}": {
+                "parameters": [{"name": "origin", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "get": {"operationId": "exportZone", "responses": with(errors(&["401", "404", "422"]), "200",
+                    json!({"description": "The zone as served, as an RFC 1035 master file", "content": {"text/dns": {"schema": {"type": "string"}}}}))},
+                "put": {"operationId": "replaceZone",
+                    "requestBody": {"required": true, "content": {"text/dns": {"schema": {"type": "string"}}}},
+                    "responses": with(errors(&["401", "404", "409", "413", "415", "422"]), "200", ok("ZoneReplaced"))}
+            },
+            "/v1/cache": {"delete": {"operationId": "flushCache", "responses": with(errors(&["401"]), "204", no_content.clone())}},
+            "/v1/cache/{e164}": {"parameters": [e164], "delete": {"operationId": "flushCachedNumber", "responses": with(errors(&["401", "422"]), "204", no_content)}},
+            "/v1/openapi.json": {"get": {"operationId": "openapi", "responses": with(errors(&["401"]), "200", json!({"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}))}}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Problem": {"description": "RFC 9457 problem details", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
+            "schemas": {
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+                    "errors": {"type": "array", "items": {"type": "object", "required": ["field", "detail"], "properties": {
+                        "line": {"type": "integer", "minimum": 0}, "field": {"type": "string"}, "detail": {"type": "string"}}}},
+                    "total_errors": {"type": "integer"}
+                }},
+                "Route": {"type": "object", "additionalProperties": false,
+                    "description": "Exactly one of uri, pstn and regexp.",
+                    "properties": {
+                        "uri": {"type": "string", "description": "sip:, sips:, tel: or another URI; service defaults from the scheme"},
+                        "pstn": {"type": "boolean", "description": "to the PSTN: tel:<number> through the gateways"},
+                        "rn": {"type": "string", "description": "routing number (RFC 4694), with pstn"},
+                        "npdi": {"type": "boolean", "description": "number portability dip done (RFC 4694), with pstn"},
+                        "regexp": {"type": "string", "description": "an RFC 3402 substitution expression, kept byte for byte"},
+                        "flags": {"type": "string"},
+                        "service": {"type": "string", "description": "e.g. E2U+sip"},
+                        "order": {"type": "integer", "minimum": 0, "maximum": 65535, "default": 100},
+                        "preference": {"type": "integer", "minimum": 0, "maximum": 65535, "default": 10}
+                    }},
+                "NumberBody": {"type": "object", "additionalProperties": false, "required": ["routes"], "properties": {
+                    "number": {"type": "string", "description": "optional; must match the path"},
+                    "ttl": {"type": "integer", "minimum": 0, "maximum": 2147483647, "default": 300},
+                    "routes": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"$ref": "#/components/schemas/Route"}}
+                }},
+                "NumberView": {"type": "object", "required": ["number", "zone", "ttl", "routes", "naptr"], "properties": {
+                    "number": {"type": "string"}, "zone": {"type": "string"}, "ttl": {"type": "integer"},
+                    "routes": {"type": "array", "items": {"$ref": "#/components/schemas/Route"}},
+                    "naptr": {"type": "array", "items": {"type": "string"}, "description": "the records in presentation format"}
+                }},
+                "PrefixView": {"type": "object", "required": ["prefix", "zone", "ttl", "routes", "naptr"], "properties": {
+                    "prefix": {"type": "string"}, "zone": {"type": "string"}, "ttl": {"type": "integer"},
+                    "routes": {"type": "array", "items": {"$ref": "#/components/schemas/Route"}},
+                    "naptr": {"type": "array", "items": {"type": "string"}}
+                }},
+                "NumberList": {"type": "object", "required": ["items", "next"], "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/NumberView"}},
+                    "next": {"type": ["string", "null"], "description": "pass as 'after' for the next page"}
+                }},
+                "ImportResult": {"type": "object", "required": ["numbers", "routes"], "properties": {
+                    "numbers": {"type": "integer"}, "routes": {"type": "integer"}}},
+                "ZoneList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
+                    "type": "object", "required": ["origin", "serial", "records", "type"], "properties": {
+                        "origin": {"type": "string"}, "serial": {"type": "integer"}, "records": {"type": "integer"},
+                        "type": {"enum": ["primary", "secondary"]}}}}}},
+                "ZoneReplaced": {"type": "object", "required": ["origin", "serial", "records"], "properties": {
+                    "origin": {"type": "string"}, "serial": {"type": "integer"}, "records": {"type": "integer"}}},
+                "Decision": {"type": "object",
+                    "required": ["input", "number", "status", "reason", "contacts", "source", "zone", "suffix", "ttl", "trace"],
+                    "properties": {
+                        "input": {"type": "string"},
+                        "number": {"type": ["string", "null"]},
+                        "status": {"type": "integer"},
+                        "reason": {"type": "string"},
+                        "detail": {"type": "string"},
+                        "contacts": {"type": "array", "items": {"type": "object", "required": ["uri", "q"], "properties": {
+                            "uri": {"type": "string"}, "q": {"type": ["string", "number"]}}}},
+                        "source": {"enum": ["local", "cache", "upstream", "gateway", "none"]},
+                        "zone": {"type": ["string", "null"]},
+                        "suffix": {"type": ["string", "null"]},
+                        "ttl": {"type": "integer"},
+                        "trace": {"type": "array", "items": {"type": "object"}}
+                    }}
+            }
+        }
+    })
+}

@@ -1,0 +1,520 @@
+//! Keeps the served zones in step with the store (SPEC §6, §7).
+//!
+//! Owns: which copy of a zone is of record at start-up and on SIGHUP (a configured
+//! master file replaces the stored zone when the store lacks it or the file's serial is
+//! newer, else the store wins), and every change the admin API makes. A change is
+//! committed to the store first (fsynced), then the edited zone is swapped into the
+//! [`ZoneSet`] the SIP, DNS and route paths read, its serial grown, NOTIFY sent and the
+//! affected cached decisions dropped — so a caller that gets `Ok` can promise all four.
+//! Changes are serialised by one mutex around the store's writer connection; callers
+//! hold it on a blocking thread, never across an await.
+//!
+//! Must not touch: HTTP and JSON (that is `admin`), secondary zones (read-only here:
+//! `dns::secondary` keeps them), or routing rules.
+
+use crate::config::{Config, ZoneSource};
+use crate::dns::notify::Notifier;
+use crate::resolve::cache::DecisionCache;
+use crate::store::{Store, StoreError, owner_key};
+use crate::zone::index::{NodeKind, TYPE_NAPTR, pack_rrsets};
+use crate::zone::name::Name;
+use crate::zone::{Zone, ZoneLoadError, ZoneSet, ZoneStoreError, serial_newer};
+use std::sync::{Arc, Mutex};
+
+/// Why a change was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("{0} is not in any local zone")]
+    NotInZone(String),
+    #[error("zone {0} is a secondary zone, read-only here (its primary is the place to change it)")]
+    ReadOnly(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("line {line}: {message}")]
+    Line { line: usize, message: String },
+    #[error("{0}")]
+    Zone(#[from] ZoneLoadError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    StoreZone(#[from] ZoneStoreError),
+}
+
+/// The routes of one number (or prefix) as records: NAPTR rdatas in wire form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routes {
+    pub ttl: u32,
+    pub naptrs: Vec<Vec<u8>>,
+}
+
+/// One number of a bulk import, with the line it started on (for messages).
+#[derive(Debug, Clone)]
+pub struct ImportItem {
+    pub line: usize,
+    /// `+` and digits.
+    pub number: String,
+    pub routes: Routes,
+}
+
+/// What the stored copy of a zone is, as [`served_copy`] decides it.
+enum Choice {
+    /// The master file: store it (replacing what the store had, if anything).
+    File(Zone),
+    /// The store's copy.
+    Store,
+}
+
+/// Above this many numbers in one zone, an import rebuilds the zone from the store
+/// rather than editing the index name by name.
+const REBUILD_ABOVE: usize = 2000;
+
+/// Loads every configured file zone the way `serve` starts: the store decides unless
+/// the file is newer (and then the file is written to the store). Any error is fatal
+/// and names the file and line.
+pub fn load_zones_of_record(config: &Config, store: &mut Store) -> Result<Vec<Zone>, String> {
+    let mut zones = Vec::new();
+    for z in &config.zones {
+        let ZoneSource::File(path) = &z.source else {
+            continue;
+        };
+        let (file_zone, warnings) = Zone::load_file(path, &z.origin).map_err(|e| e.to_string())?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        match served_copy(store, file_zone).map_err(|e| e.to_string())? {
+            Choice::File(zone) => {
+                store_zone(store, &zone).map_err(|e| e.to_string())?;
+                zones.push(zone);
+            }
+            Choice::Store => {
+                zones.push(Zone::from_store(store, &z.origin).map_err(|e| e.to_string())?)
+            }
+        }
+    }
+    Ok(zones)
+}
+
+/// The zones as `serve` would serve them, without writing anything (CLI commands): the
+/// store's copy where it wins, else the file.
+pub fn read_zones_of_record(config: &Config) -> Result<Vec<Zone>, String> {
+    let store = Store::open_reader(&config.store).map_err(|e| e.to_string())?;
+    let mut zones = Vec::new();
+    for z in &config.zones {
+        let ZoneSource::File(path) = &z.source else {
+            continue;
+        };
+        let (file_zone, warnings) = Zone::load_file(path, &z.origin).map_err(|e| e.to_string())?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        let zone = match &store {
+            Some(store) => match served_copy(store, file_zone).map_err(|e| e.to_string())? {
+                Choice::File(zone) => zone,
+                Choice::Store => Zone::from_store(store, &z.origin).map_err(|e| e.to_string())?,
+            },
+            None => file_zone,
+        };
+        zones.push(zone);
+    }
+    Ok(zones)
+}
+
+/// SPEC §6: the file when the store lacks the zone or the file's serial is newer.
+fn served_copy(store: &Store, file_zone: Zone) -> Result<Choice, StoreError> {
+    let origin = file_zone.origin_text.to_string();
+    Ok(match store.serial(&origin)? {
+        None => Choice::File(file_zone),
+        Some(stored) if serial_newer(file_zone.soa.serial, stored) => {
+            tracing::warn!(
+                zone = %origin, file_serial = file_zone.soa.serial, stored_serial = stored,
+                "the zone file's serial is newer than the store's: the file replaces the stored zone (changes made through the API are gone)"
+            );
+            Choice::File(file_zone)
+        }
+        Some(stored) => {
+            if stored != file_zone.soa.serial {
+                tracing::info!(zone = %origin, file_serial = file_zone.soa.serial, stored_serial = stored, "the store's copy of the zone is newer than the file: serving the store");
+            }
+            Choice::Store
+        }
+    })
+}
+
+/// Replaces the store's copy of a zone with `zone` (every record as served, except
+/// derived wildcard copies; prefix marks are dropped) in one transaction.
+fn store_zone(store: &mut Store, zone: &Zone) -> Result<(), StoreError> {
+    let mut w = store.write()?;
+    let id = w.zone(&zone.origin_text)?;
+    w.clear_zone(id)?;
+    let mut failed = None;
+    zone.tree.walk(|path, node| {
+        if failed.is_some() || node.kind() == NodeKind::Copy {
+            return;
+        }
+        let labels: Vec<&[u8]> = path.iter().map(|l| l.as_bytes()).collect();
+        let owner = owner_key(&labels);
+        let number = zone.number_of(&labels);
+        for set in node.rrsets() {
+            for rd in set.rdatas() {
+                if let Err(e) = w.insert(id, &owner, number.as_deref(), set.rtype, set.ttl, rd) {
+                    failed = Some(e);
+                    return;
+                }
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    w.set_serial(id, zone.soa.serial)?;
+    w.commit()
+}
+
+/// The one writer of zones of record, shared by the admin API and SIGHUP.
+pub struct Keeper {
+    store: Mutex<Store>,
+    zones: Arc<ZoneSet>,
+    cache: Arc<DecisionCache>,
+    notifier: Arc<Notifier>,
+    /// Origins of secondary zones: read-only through the API (SPEC §10.9).
+    secondaries: Vec<Name>,
+}
+
+impl Keeper {
+    pub fn new(
+        store: Store,
+        zones: Arc<ZoneSet>,
+        cache: Arc<DecisionCache>,
+        notifier: Arc<Notifier>,
+        config: &Config,
+    ) -> Keeper {
+        Keeper {
+            store: Mutex::new(store),
+            zones,
+            cache,
+            notifier,
+            secondaries: config
+                .zones
+                .iter()
+                .filter(|z| matches!(z.source, ZoneSource::Primary(_)))
+                .map(|z| z.origin.clone())
+                .collect(),
+        }
+    }
+
+    pub fn zones(&self) -> &Arc<ZoneSet> {
+        &self.zones
+    }
+
+    /// Whether `origin` is a secondary zone.
+    pub fn is_secondary(&self, origin: &Name) -> bool {
+        self.secondaries.iter().any(|s| s.eq_ignore_case(origin))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The served zone holding `number` (`+digits`) and the digits of its name there
+    /// (one label each, closest to the apex first).
+    pub fn find(&self, number: &str) -> Option<(Arc<Zone>, Vec<u8>)> {
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        let zones = self.zones.load();
+        zones
+            .iter()
+            .find_map(|z| z.number_labels(digits).map(|l| (z.clone(), l)))
+    }
+
+    /// Like [`Keeper::find`], for a change: secondary zones are read-only.
+    pub fn locate(&self, number: &str) -> Result<(Arc<Zone>, Vec<u8>), EditError> {
+        match self.find(number) {
+            Some((z, _)) if self.is_secondary(&z.origin) => {
+                Err(EditError::ReadOnly(z.origin_text.to_string()))
+            }
+            Some(found) => Ok(found),
+            None => Err(EditError::NotInZone(number.to_string())),
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) the routes of one number. Returns the zone's new
+    /// serial; removing a number that has no routes is `NotFound`.
+    pub fn set_number(&self, number: &str, routes: Option<&Routes>) -> Result<u32, EditError> {
+        let mut store = self.lock();
+        let (zone, digits) = self.locate(number)?;
+        let labels: Vec<&[u8]> = digits.chunks(1).collect();
+        if routes.is_none() && naptr_at(&zone, &labels).is_none() {
+            return Err(EditError::NotFound(number.to_string()));
+        }
+        let serial = zone.soa.serial.wrapping_add(1);
+        let mut w = store.write()?;
+        let id = w.zone(&zone.origin_text)?;
+        write_routes(&mut w, id, &owner_key(&labels), Some(number), routes)?;
+        write_serial(&mut w, id, &zone, serial)?;
+        w.commit()?;
+        let edited = with_routes(&zone, &labels, routes, NodeKind::Plain).with_serial(serial);
+        self.publish(edited);
+        self.cache.invalidate(number);
+        Ok(serial)
+    }
+
+    /// Sets or removes a prefix route (`+digits`): the wildcard below the prefix's name,
+    /// marked managed so that empty non-terminals under it get copies.
+    pub fn set_prefix(&self, prefix: &str, routes: Option<&Routes>) -> Result<u32, EditError> {
+        let mut store = self.lock();
+        let (zone, digits) = self.locate(prefix)?;
+        let labels: Vec<&[u8]> = digits.chunks(1).collect();
+        let mut star = labels.clone();
+        star.push(b"*");
+        if routes.is_none() && naptr_at(&zone, &star).is_none() {
+            return Err(EditError::NotFound(prefix.to_string()));
+        }
+        let serial = zone.soa.serial.wrapping_add(1);
+        let mut w = store.write()?;
+        let id = w.zone(&zone.origin_text)?;
+        write_routes(&mut w, id, &owner_key(&star), None, routes)?;
+        w.set_prefix(id, &owner_key(&labels), routes.is_some())?;
+        write_serial(&mut w, id, &zone, serial)?;
+        w.commit()?;
+        let kind = if routes.is_some() {
+            NodeKind::Prefix
+        } else {
+            NodeKind::Plain
+        };
+        let edited = with_routes(&zone, &star, routes, kind)
+            .prefix_marked(&labels)
+            .with_serial(serial);
+        self.publish(edited);
+        self.cache.invalidate_all();
+        Ok(serial)
+    }
+
+    /// Replaces the routes of every number in `items`, all or nothing. Returns (numbers,
+    /// routes).
+    pub fn import(&self, items: &[ImportItem]) -> Result<(usize, usize), EditError> {
+        let mut store = self.lock();
+        // Group by zone (in first-seen order), checking every number first.
+        let mut groups: Vec<(Arc<Zone>, Vec<(usize, Vec<u8>)>)> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let (zone, digits) = self.locate(&item.number).map_err(|e| EditError::Line {
+                line: item.line,
+                message: e.to_string(),
+            })?;
+            match groups.iter_mut().find(|(z, _)| Arc::ptr_eq(z, &zone)) {
+                Some((_, v)) => v.push((i, digits)),
+                None => groups.push((zone, vec![(i, digits)])),
+            }
+        }
+        let mut w = store.write()?;
+        let mut serials = Vec::with_capacity(groups.len());
+        for (zone, members) in &groups {
+            let id = w.zone(&zone.origin_text)?;
+            for (i, digits) in members {
+                let labels: Vec<&[u8]> = digits.chunks(1).collect();
+                let item = &items[*i];
+                write_routes(
+                    &mut w,
+                    id,
+                    &owner_key(&labels),
+                    Some(&item.number),
+                    Some(&item.routes),
+                )?;
+            }
+            let serial = zone.soa.serial.wrapping_add(1);
+            write_serial(&mut w, id, zone, serial)?;
+            serials.push(serial);
+        }
+        w.commit()?;
+        for ((zone, members), serial) in groups.iter().zip(serials) {
+            let edited = if members.len() > REBUILD_ABOVE {
+                Zone::from_store(&store, &zone.origin)?
+            } else {
+                let mut z = (**zone).clone();
+                for (i, digits) in members {
+                    let labels: Vec<&[u8]> = digits.chunks(1).collect();
+                    z = with_routes(&z, &labels, Some(&items[*i].routes), NodeKind::Plain);
+                }
+                z.with_serial(serial)
+            };
+            self.publish(edited);
+        }
+        if items.len() > REBUILD_ABOVE {
+            self.cache.invalidate_all();
+        } else {
+            for item in items {
+                self.cache.invalidate(&item.number);
+            }
+        }
+        Ok((
+            items.len(),
+            items.iter().map(|i| i.routes.naptrs.len()).sum(),
+        ))
+    }
+
+    /// Replaces a whole zone with master-file text (SPEC §10.9: the new serial is
+    /// max(uploaded, current + 1)). Returns the serial.
+    pub fn replace_zone(&self, origin: &Name, text: &[u8]) -> Result<u32, EditError> {
+        let mut store = self.lock();
+        if self.is_secondary(origin) {
+            return Err(EditError::ReadOnly(origin.to_string()));
+        }
+        let current = self
+            .zones
+            .load()
+            .iter()
+            .find(|z| z.origin.eq_ignore_case(origin))
+            .cloned()
+            .ok_or_else(|| EditError::NotFound(format!("zone {origin}")))?;
+        let (zone, _warnings) = Zone::from_master(text, "body", &current.origin, None)?;
+        let next = current.soa.serial.wrapping_add(1);
+        let serial = if serial_newer(zone.soa.serial, next) {
+            zone.soa.serial
+        } else {
+            next
+        };
+        let zone = if zone.soa.serial == serial {
+            zone
+        } else {
+            zone.with_serial(serial)
+        };
+        store_zone(&mut store, &zone)?;
+        self.publish(zone);
+        self.cache.invalidate_all();
+        Ok(serial)
+    }
+
+    /// SIGHUP: every configured file zone whose file is newer than the store's copy
+    /// replaces it (all or nothing per zone). Returns how many zones were replaced.
+    pub fn reload_files(&self, config: &Config) -> usize {
+        let mut store = self.lock();
+        let mut replaced = 0;
+        for z in &config.zones {
+            let ZoneSource::File(path) = &z.source else {
+                continue;
+            };
+            let file_zone = match Zone::load_file(path, &z.origin) {
+                Ok((zone, warnings)) => {
+                    for w in warnings {
+                        tracing::warn!("{w}");
+                    }
+                    zone
+                }
+                Err(e) => {
+                    for d in e.diagnostics.iter().filter(|d| !d.warning) {
+                        tracing::error!(zone = %z.origin, "reload rejected: {d}");
+                    }
+                    continue;
+                }
+            };
+            let served = self.zones.soa(&z.origin).is_some();
+            let result = served_copy(&store, file_zone).and_then(|choice| match choice {
+                Choice::File(zone) => store_zone(&mut store, &zone).map(|()| Some(zone)),
+                Choice::Store => Ok(None),
+            });
+            match result {
+                Ok(Some(zone)) => {
+                    tracing::info!(zone = %zone.origin, serial = zone.soa.serial, records = zone.stats.records, "zone reloaded");
+                    self.publish(zone);
+                    replaced += 1;
+                }
+                Ok(None) if !served => {
+                    // Newly configured and already in the store.
+                    match Zone::from_store(&store, &z.origin) {
+                        Ok(zone) => {
+                            self.publish(zone);
+                            replaced += 1;
+                        }
+                        Err(e) => tracing::error!(zone = %z.origin, "reload: {e}"),
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(zone = %z.origin, "reload: {e}"),
+            }
+        }
+        if replaced > 0 {
+            self.cache.invalidate_all();
+        }
+        replaced
+    }
+
+    /// Serves `zone` (in place of the copy with its origin) and NOTIFYs when its serial
+    /// changed.
+    fn publish(&self, zone: Zone) {
+        let (origin, serial) = (zone.origin.clone(), zone.soa.serial);
+        let before = self.zones.soa(&origin).map(|s| s.serial);
+        self.zones.replace(zone);
+        if before != Some(serial) {
+            self.notifier.zone_changed(&origin, serial);
+        }
+    }
+}
+
+/// The NAPTR RRset at an exact name (not a copy).
+pub fn naptr_at<'z>(zone: &'z Zone, labels: &[&[u8]]) -> Option<(u32, Vec<&'z [u8]>)> {
+    let node = zone.tree.node_at(labels)?;
+    if node.kind() == NodeKind::Copy {
+        return None;
+    }
+    let set = node.rrset(TYPE_NAPTR)?;
+    Some((set.ttl, set.rdatas().collect()))
+}
+
+/// `zone` with the NAPTR RRset at `labels` replaced by `routes` (other types kept).
+fn with_routes(zone: &Zone, labels: &[&[u8]], routes: Option<&Routes>, kind: NodeKind) -> Zone {
+    let node = zone
+        .tree
+        .node_at(labels)
+        .filter(|n| n.kind() != NodeKind::Copy);
+    let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = node
+        .map(|n| {
+            n.rrsets()
+                .filter(|s| s.rtype != TYPE_NAPTR)
+                .map(|s| (s.rtype, s.ttl, s.rdatas().collect()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(r) = routes {
+        sets.push((
+            TYPE_NAPTR,
+            r.ttl,
+            r.naptrs.iter().map(|n| n.as_slice()).collect(),
+        ));
+    }
+    let data = pack_rrsets(&sets);
+    let kind = if data.is_some() {
+        kind
+    } else {
+        NodeKind::Plain
+    };
+    zone.with_data(labels, data, kind)
+}
+
+fn write_routes(
+    w: &mut crate::store::Write<'_>,
+    zone: i64,
+    owner: &[u8],
+    number: Option<&str>,
+    routes: Option<&Routes>,
+) -> Result<(), StoreError> {
+    w.delete_rrset(zone, owner, TYPE_NAPTR)?;
+    if let Some(r) = routes {
+        for rd in &r.naptrs {
+            w.insert(zone, owner, number, TYPE_NAPTR, r.ttl, rd)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_serial(
+    w: &mut crate::store::Write<'_>,
+    zone: i64,
+    served: &Zone,
+    serial: u32,
+) -> Result<(), StoreError> {
+    if let Some(old) = served.soa_rdata() {
+        let new = crate::zone::soa_with_serial(old, serial);
+        let ttl = served.soa.ttl;
+        w.delete_rrset(zone, &[], crate::zone::index::TYPE_SOA)?;
+        w.insert(zone, &[], None, crate::zone::index::TYPE_SOA, ttl, &new)?;
+    }
+    w.set_serial(zone, serial)
+}

@@ -1,0 +1,514 @@
+//! The durable store: SQLite (`store.path`), the zone data of record (SPEC §6).
+//!
+//! Owns: the schema and its migrations, reading a zone's records back, and the
+//! transactions that start-up, SIGHUP and the admin API commit. Records are kept as the
+//! index keeps them (owner as labels below the apex, rdata in uncompressed wire form),
+//! so a zone goes from the store to the index without parsing text, and a NAPTR regexp
+//! is stored as the exact bytes the DNS answer carries (no escaping layer to get wrong).
+//!
+//! Must not touch: the in-memory index, HTTP, or what records mean. `keeper` decides
+//! what to write and keeps the served zones in step.
+//!
+//! Durability: WAL journal with `synchronous = FULL`, so `COMMIT` returns only after the
+//! WAL is fsynced: an acknowledged change survives a power cut, not only a killed
+//! process. (`NORMAL` would fsync only at checkpoints and may lose the last commits on
+//! power loss, which would break "a 2xx means committed to disk".)
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` is how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: zones, their records, and which wildcards are managed prefix routes.
+    "CREATE TABLE zones (
+        id INTEGER PRIMARY KEY,
+        origin TEXT NOT NULL UNIQUE,
+        serial INTEGER NOT NULL
+     );
+     CREATE TABLE records (
+        zone INTEGER NOT NULL REFERENCES zones(id),
+        owner BLOB NOT NULL,      -- labels below the apex, closest first, [len][bytes] each
+        number TEXT,              -- '+digits' when the owner is an E.164 number
+        rtype INTEGER NOT NULL,
+        ttl INTEGER NOT NULL,
+        rdata BLOB NOT NULL       -- uncompressed wire form
+     );
+     CREATE INDEX records_by_owner ON records (zone, owner);
+     CREATE INDEX records_by_number ON records (number) WHERE number IS NOT NULL;
+     CREATE TABLE prefixes (
+        zone INTEGER NOT NULL REFERENCES zones(id),
+        owner BLOB NOT NULL,      -- the prefix's name (its wildcard is owner + '*')
+        PRIMARY KEY (zone, owner)
+     ) WITHOUT ROWID;",
+];
+
+/// A store failure, with the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("store {path}: cannot create its directory: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "store {path}: schema version {found} is newer than this enroute knows ({known}); \
+         use the newer release or restore a backup"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+}
+
+/// One stored record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Owner as labels below the apex, closest first, each `[len][bytes]`.
+    pub owner: Vec<u8>,
+    pub rtype: u16,
+    pub ttl: u32,
+    pub rdata: Vec<u8>,
+}
+
+/// Encodes labels below the apex (closest first) as a stored owner key.
+pub fn owner_key<L: AsRef<[u8]>>(below_apex: &[L]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(below_apex.len() * 2);
+    for l in below_apex {
+        let l = l.as_ref();
+        key.push(l.len() as u8);
+        key.extend(l.iter().map(u8::to_ascii_lowercase));
+    }
+    key
+}
+
+/// Splits a stored owner key into its labels.
+pub fn owner_labels(key: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < key.len() {
+        let len = key[i] as usize;
+        let Some(l) = key.get(i + 1..i + 1 + len) else {
+            break;
+        };
+        out.push(l);
+        i += 1 + len;
+    }
+    out
+}
+
+/// An open store. One writer per process (the keeper holds it behind a mutex); readers
+/// open their own connections ([`Store::open_reader`]), which WAL lets run beside it.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating the file and its directory when missing) and migrates.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store for reading (CLI commands, admin GETs); `None` when the
+    /// file does not exist.
+    pub fn open_reader(path: &Path) -> Result<Option<Store>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sqlite(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| sqlite(path, e))?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| store.err(e))?;
+        if version as usize != MIGRATIONS.len() {
+            // Not yet created by a server (or from another release): nothing to read.
+            return Ok(None);
+        }
+        Ok(Some(store))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        sqlite(&self.path, e)
+    }
+
+    fn configure(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| self.err(e))?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(store = %self.path.display(), mode, "store: WAL mode not available");
+        }
+        self.conn
+            .execute_batch(
+                "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction().map_err(|e| sqlite(&self.path, e))?;
+            tx.execute_batch(sql).map_err(|e| sqlite(&self.path, e))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(|e| sqlite(&self.path, e))?;
+            tx.commit().map_err(|e| sqlite(&self.path, e))?;
+            tracing::info!(store = %self.path.display(), version = i + 1, "store schema migrated");
+        }
+        Ok(())
+    }
+
+    /// The stored serial of a zone, `None` when the store does not hold it.
+    pub fn serial(&self, origin: &str) -> Result<Option<u32>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT serial FROM zones WHERE origin = ?1",
+                [origin],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|s| s.map(|s| s as u32))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Feeds every record of a zone to `each` (in owner order, an RRset's records in the
+    /// order they were stored) and returns the owners of its managed prefix routes.
+    pub fn read_zone(
+        &self,
+        origin: &str,
+        mut each: impl FnMut(&[u8], u16, u32, &[u8]),
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let Some(id) = self.zone_id(origin)? else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT owner, rtype, ttl, rdata FROM records WHERE zone = ?1 ORDER BY owner, rowid",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([id]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| sqlite(&self.path, e))? {
+            let owner = r.get_ref(0).and_then(|v| Ok(v.as_blob()?));
+            let rdata = r.get_ref(3).and_then(|v| Ok(v.as_blob()?));
+            let (rtype, ttl): (i64, i64) = (
+                r.get(1).map_err(|e| sqlite(&self.path, e))?,
+                r.get(2).map_err(|e| sqlite(&self.path, e))?,
+            );
+            match (owner, rdata) {
+                (Ok(o), Ok(d)) => each(o, rtype as u16, ttl as u32, d),
+                (Err(e), _) | (_, Err(e)) => return Err(sqlite(&self.path, e)),
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT owner FROM prefixes WHERE zone = ?1 ORDER BY owner")
+            .map_err(|e| self.err(e))?;
+        let prefixes = stmt
+            .query_map([id], |r| r.get::<_, Vec<u8>>(0))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        Ok(prefixes)
+    }
+
+    /// The records of one owner in a zone, in stored order.
+    pub fn records_at(&self, origin: &str, owner: &[u8]) -> Result<Vec<Record>, StoreError> {
+        let Some(id) = self.zone_id(origin)? else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT rtype, ttl, rdata FROM records WHERE zone = ?1 AND owner = ?2 ORDER BY rowid",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![id, owner], |r| {
+            Ok(Record {
+                owner: owner.to_vec(),
+                rtype: r.get::<_, i64>(0)? as u16,
+                ttl: r.get::<_, i64>(1)? as u32,
+                rdata: r.get(2)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    /// Whether `owner` is a managed prefix route of the zone.
+    pub fn is_prefix(&self, origin: &str, owner: &[u8]) -> Result<bool, StoreError> {
+        let Some(id) = self.zone_id(origin)? else {
+            return Ok(false);
+        };
+        self.conn
+            .query_row(
+                "SELECT 1 FROM prefixes WHERE zone = ?1 AND owner = ?2",
+                params![id, owner],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Numbers with NAPTR records, sorted, starting with `prefix`, after `after`
+    /// (exclusive), at most `limit`; each with its zone's origin.
+    pub fn list_numbers(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        // Every number starting with `prefix` sorts in [prefix, prefix + U+FFFF).
+        let upper = format!("{prefix}\u{ffff}");
+        let lower = after.filter(|a| *a >= prefix).unwrap_or(prefix);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT r.number, z.origin FROM records r JOIN zones z ON z.id = r.zone
+                 WHERE r.number >= ?1 AND r.number < ?2 AND r.number > ?3 AND r.rtype = 35
+                 ORDER BY r.number LIMIT ?4",
+            )
+            .map_err(|e| self.err(e))?;
+        let after = after.unwrap_or("");
+        stmt.query_map(params![lower, upper, after, limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    fn zone_id(&self, origin: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT id FROM zones WHERE origin = ?1", [origin], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`: the write lock is taken at once,
+    /// so a commit never fails on a lock upgrade).
+    pub fn write(&mut self) -> Result<Write<'_>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sqlite(&self.path, e))?;
+        Ok(Write {
+            tx,
+            path: &self.path,
+        })
+    }
+}
+
+fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One write transaction: nothing is visible or durable until [`Write::commit`];
+/// dropped without it, everything is rolled back.
+pub struct Write<'s> {
+    tx: rusqlite::Transaction<'s>,
+    path: &'s Path,
+}
+
+impl Write<'_> {
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        sqlite(self.path, e)
+    }
+
+    /// The zone's id, creating its row (serial 0) when missing.
+    pub fn zone(&mut self, origin: &str) -> Result<i64, StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO zones (origin, serial) VALUES (?1, 0) ON CONFLICT(origin) DO NOTHING",
+                [origin],
+            )
+            .map_err(|e| self.err(e))?;
+        self.tx
+            .query_row("SELECT id FROM zones WHERE origin = ?1", [origin], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Removes every record and prefix route of a zone (before a whole-zone replace).
+    pub fn clear_zone(&mut self, zone: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute("DELETE FROM records WHERE zone = ?1", [zone])
+            .map_err(|e| self.err(e))?;
+        self.tx
+            .execute("DELETE FROM prefixes WHERE zone = ?1", [zone])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records the zone's serial.
+    pub fn set_serial(&mut self, zone: i64, serial: u32) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE zones SET serial = ?2 WHERE id = ?1",
+                params![zone, serial as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Removes the records of one type at an owner.
+    pub fn delete_rrset(&mut self, zone: i64, owner: &[u8], rtype: u16) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("DELETE FROM records WHERE zone = ?1 AND owner = ?2 AND rtype = ?3")
+            .and_then(|mut s| s.execute(params![zone, owner, rtype as i64]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Adds one record. `number` is the owner as an E.164 number when it is one.
+    pub fn insert(
+        &mut self,
+        zone: i64,
+        owner: &[u8],
+        number: Option<&str>,
+        rtype: u16,
+        ttl: u32,
+        rdata: &[u8],
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO records (zone, owner, number, rtype, ttl, rdata) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    zone,
+                    owner,
+                    number,
+                    rtype as i64,
+                    ttl as i64,
+                    rdata
+                ])
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Marks or unmarks `owner` as a managed prefix route.
+    pub fn set_prefix(&mut self, zone: i64, owner: &[u8], on: bool) -> Result<(), StoreError> {
+        let sql = if on {
+            "INSERT INTO prefixes (zone, owner) VALUES (?1, ?2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM prefixes WHERE zone = ?1 AND owner = ?2"
+        };
+        self.tx
+            .execute(sql, params![zone, owner])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Makes everything in the transaction durable (fsynced) and visible.
+    pub fn commit(self) -> Result<(), StoreError> {
+        let path = self.path;
+        self.tx.commit().map_err(|e| sqlite(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_uncommitted_writes_vanish() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/enroute.db");
+        let mut store = Store::open(&path).unwrap();
+        let owner = owner_key(&["9", "6"]);
+        {
+            let mut w = store.write().unwrap();
+            let z = w.zone("2.3.6.1.4.4.e164.arpa.").unwrap();
+            w.insert(z, &owner, Some("+44163296"), 35, 60, b"\x00\x01")
+                .unwrap();
+            w.set_serial(z, 7).unwrap();
+            w.commit().unwrap();
+        }
+        {
+            let mut w = store.write().unwrap();
+            let z = w.zone("2.3.6.1.4.4.e164.arpa.").unwrap();
+            w.insert(z, &owner, None, 1, 60, b"gone").unwrap();
+            // dropped: rolled back
+        }
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.serial("2.3.6.1.4.4.e164.arpa.").unwrap(), Some(7));
+        let mut seen = Vec::new();
+        store
+            .read_zone("2.3.6.1.4.4.e164.arpa.", |o, t, ttl, d| {
+                seen.push((o.to_vec(), t, ttl, d.to_vec()))
+            })
+            .unwrap();
+        assert_eq!(seen, vec![(owner.clone(), 35, 60, b"\x00\x01".to_vec())]);
+        assert_eq!(owner_labels(&owner), vec![&b"9"[..], b"6"]);
+        assert_eq!(
+            store.list_numbers("+4416", None, 10).unwrap(),
+            vec![(
+                "+44163296".to_string(),
+                "2.3.6.1.4.4.e164.arpa.".to_string()
+            )]
+        );
+        assert!(
+            store
+                .list_numbers("+4416", Some("+44163296"), 10)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
