@@ -56,10 +56,13 @@ pub struct ImportItem {
     pub routes: Routes,
 }
 
+/// The numbers of one import that fall in one zone: (item index, digits below the apex).
+type ZoneGroup = (Arc<Zone>, Vec<(usize, Vec<u8>)>);
+
 /// What the stored copy of a zone is, as [`served_copy`] decides it.
 enum Choice {
     /// The master file: store it (replacing what the store had, if anything).
-    File(Zone),
+    File(Box<Zone>),
     /// The store's copy.
     Store,
 }
@@ -84,7 +87,7 @@ pub fn load_zones_of_record(config: &Config, store: &mut Store) -> Result<Vec<Zo
         match served_copy(store, file_zone).map_err(|e| e.to_string())? {
             Choice::File(zone) => {
                 store_zone(store, &zone).map_err(|e| e.to_string())?;
-                zones.push(zone);
+                zones.push(*zone);
             }
             Choice::Store => {
                 zones.push(Zone::from_store(store, &z.origin).map_err(|e| e.to_string())?)
@@ -109,7 +112,7 @@ pub fn read_zones_of_record(config: &Config) -> Result<Vec<Zone>, String> {
         }
         let zone = match &store {
             Some(store) => match served_copy(store, file_zone).map_err(|e| e.to_string())? {
-                Choice::File(zone) => zone,
+                Choice::File(zone) => *zone,
                 Choice::Store => Zone::from_store(store, &z.origin).map_err(|e| e.to_string())?,
             },
             None => file_zone,
@@ -123,13 +126,13 @@ pub fn read_zones_of_record(config: &Config) -> Result<Vec<Zone>, String> {
 fn served_copy(store: &Store, file_zone: Zone) -> Result<Choice, StoreError> {
     let origin = file_zone.origin_text.to_string();
     Ok(match store.serial(&origin)? {
-        None => Choice::File(file_zone),
+        None => Choice::File(Box::new(file_zone)),
         Some(stored) if serial_newer(file_zone.soa.serial, stored) => {
             tracing::warn!(
                 zone = %origin, file_serial = file_zone.soa.serial, stored_serial = stored,
                 "the zone file's serial is newer than the store's: the file replaces the stored zone (changes made through the API are gone)"
             );
-            Choice::File(file_zone)
+            Choice::File(Box::new(file_zone))
         }
         Some(stored) => {
             if stored != file_zone.soa.serial {
@@ -293,7 +296,7 @@ impl Keeper {
     pub fn import(&self, items: &[ImportItem]) -> Result<(usize, usize), EditError> {
         let mut store = self.lock();
         // Group by zone (in first-seen order), checking every number first.
-        let mut groups: Vec<(Arc<Zone>, Vec<(usize, Vec<u8>)>)> = Vec::new();
+        let mut groups: Vec<ZoneGroup> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let (zone, digits) = self.locate(&item.number).map_err(|e| EditError::Line {
                 line: item.line,
@@ -304,6 +307,11 @@ impl Keeper {
                 None => groups.push((zone, vec![(i, digits)])),
             }
         }
+        tracing::info!(
+            numbers = items.len(),
+            zones = groups.len(),
+            "import: checked; writing to the store"
+        );
         let mut w = store.write()?;
         let mut serials = Vec::with_capacity(groups.len());
         for (zone, members) in &groups {
@@ -324,6 +332,7 @@ impl Keeper {
             serials.push(serial);
         }
         w.commit()?;
+        tracing::info!(numbers = items.len(), "import: committed");
         for ((zone, members), serial) in groups.iter().zip(serials) {
             let edited = if members.len() > REBUILD_ABOVE {
                 Zone::from_store(&store, &zone.origin)?
@@ -407,7 +416,7 @@ impl Keeper {
             };
             let served = self.zones.soa(&z.origin).is_some();
             let result = served_copy(&store, file_zone).and_then(|choice| match choice {
-                Choice::File(zone) => store_zone(&mut store, &zone).map(|()| Some(zone)),
+                Choice::File(zone) => store_zone(&mut store, &zone).map(|()| Some(*zone)),
                 Choice::Store => Ok(None),
             });
             match result {

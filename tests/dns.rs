@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Enroute, Knot, SipUdp, free_port, sip_status};
+use common::{Enroute, Knot, free_port, sip_contact};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use std::io::{Read, Write};
@@ -103,27 +103,8 @@ fn send_notify(port: u16, origin: &str) -> Option<ResponseCode> {
     Some(resp.metadata.response_code)
 }
 
-fn invite(number: &str, branch: &str, port: u16) -> String {
-    format!(
-        "INVITE sip:{number}@127.0.0.1 SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch}\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:{number}@127.0.0.1>\r\n\
-         Call-ID: {branch}@t\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
-    )
-}
-
-/// The Contact of the SIP answer for `number`, or the status line when it is not 302.
 fn contact(server: u16, number: &str) -> String {
-    let client = SipUdp::new(server, Duration::from_secs(3));
-    let branch = format!("{number}{:?}", Instant::now()).replace(['+', ' ', '.'], "");
-    let r = client.ask(&invite(number, &branch, client.port()));
-    if sip_status(&r) != 302 {
-        return r.lines().next().unwrap_or("").to_string();
-    }
-    r.lines()
-        .find(|l| l.starts_with("Contact:"))
-        .unwrap_or("")
-        .to_string()
+    sip_contact(server, number)
 }
 
 fn sighup(server: &Enroute) {

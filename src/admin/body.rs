@@ -46,7 +46,7 @@ impl FieldError {
 }
 
 /// A number (or prefix) body as PUT and imported.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NumberBody {
     /// Only in NDJSON import lines and in answers.
@@ -55,6 +55,14 @@ pub struct NumberBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u32>,
     pub routes: Vec<RouteBody>,
+    /// Read-only fields of an answer, accepted and ignored so that a GET body can be PUT
+    /// back as it is.
+    #[serde(default, skip_serializing)]
+    pub zone: Option<serde::de::IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub naptr: Option<serde::de::IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub prefix: Option<serde::de::IgnoredAny>,
 }
 
 /// One route. Exactly one of `uri`, `pstn` and `regexp`.
@@ -332,7 +340,7 @@ impl RouteBody {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let raw = RouteBody {
             regexp: Some(text(n.regexp)),
-            flags: Some(text(n.flags)),
+            flags: (n.flags != b"u").then(|| text(n.flags)),
             service: Some(text(n.services)),
             order: n.order,
             preference: n.preference,

@@ -114,6 +114,9 @@ pub fn document() -> Value {
                     }},
                 "NumberBody": {"type": "object", "additionalProperties": false, "required": ["routes"], "properties": {
                     "number": {"type": "string", "description": "optional; must match the path"},
+                    "zone": {"readOnly": true, "description": "ignored (answers carry it)"},
+                    "naptr": {"readOnly": true, "description": "ignored (answers carry it)"},
+                    "prefix": {"readOnly": true, "description": "ignored (answers carry it)"},
                     "ttl": {"type": "integer", "minimum": 0, "maximum": 2147483647, "default": 300},
                     "routes": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"$ref": "#/components/schemas/Route"}}
                 }},

@@ -556,3 +556,151 @@ pub fn json_contacts(v: &serde_json::Value) -> Vec<(String, f64)> {
         })
         .collect()
 }
+
+/// An INVITE for `number` from a UAC at 127.0.0.1:`port`.
+pub fn invite(number: &str, branch: &str, port: u16) -> String {
+    format!(
+        "INVITE sip:{number}@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:{number}@127.0.0.1>\r\n\
+         Call-ID: {branch}@t\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// The Contact line of the SIP answer (over UDP) for `number`, or the status line when it
+/// is not a 302.
+pub fn sip_contact(server: u16, number: &str) -> String {
+    let client = SipUdp::new(server, Duration::from_secs(3));
+    let branch = format!("{number}{:?}", Instant::now()).replace(['+', ' ', '.'], "");
+    let r = client.ask(&invite(number, &branch, client.port()));
+    if sip_status(&r) != 302 {
+        return r.lines().next().unwrap_or("").to_string();
+    }
+    r.lines()
+        .find(|l| l.starts_with("Contact:"))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// One HTTP/1.1 answer.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text()))
+    }
+}
+
+/// Sends one HTTP/1.1 request to 127.0.0.1:`port` (connection closed after it) and reads
+/// the whole answer, chunked or not.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || matches!(method, "PUT" | "POST") {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    let mut wire = req.into_bytes();
+    wire.extend_from_slice(body);
+    // The server may answer (413) and close before reading the whole body.
+    let _ = s.write_all(&wire);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        while let Some(nl) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&rest[..nl]).trim(), 16).unwrap_or(0);
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[nl + 2..nl + 2 + size]);
+            rest = &rest[nl + 2 + size + 2..];
+        }
+        body = out;
+    }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl Enroute {
+    /// The admin token the server generated in its directory.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// An authenticated admin request; `content_type` only when there is a body.
+    pub fn api(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> HttpResponse {
+        let auth = format!("Bearer {}", self.token());
+        let mut headers = vec![("Authorization", auth.as_str())];
+        if !content_type.is_empty() {
+            headers.push(("Content-Type", content_type));
+        }
+        http(self.admin, method, path, &headers, body)
+    }
+
+    /// `PUT /v1/numbers/{number}` with a JSON body.
+    pub fn put_number(&self, number: &str, body: &str) -> HttpResponse {
+        self.api(
+            "PUT",
+            &format!("/v1/numbers/{number}"),
+            "application/json",
+            body.as_bytes(),
+        )
+    }
+}

@@ -1,0 +1,702 @@
+//! The admin HTTP API over real HTTP on loopback: every route's success and error
+//! answers, changes visible to SIP and DNS as soon as the 2xx arrives, the store's
+//! durability across SIGKILL, the file-vs-store serial rule, and NAPTR regexps kept
+//! byte for byte through the store, the master-file export and the DNS wire.
+
+mod common;
+
+use common::{Enroute, HttpResponse, Knot, dns_query, free_port, http, sip_contact};
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+const ORIGIN: &str = "2.3.6.1.4.4.e164.arpa.";
+
+fn zone(serial: u32) -> String {
+    format!(
+        "$ORIGIN {ORIGIN}\n$TTL 300\n\
+         @ IN SOA ns1.example.net. hostmaster.example.net. {serial} 3600 900 604800 60\n\
+         @ IN NS ns1.example.net.\n\
+         0.0.0.0.6.9 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:alice@pbx.example.net!\" .\n\
+         1.0.0.0.6.9 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:bob@pbx.example.net!\" .\n"
+    )
+}
+
+fn problem(r: &HttpResponse, status: u16) -> serde_json::Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/problem+json"),
+        "{}",
+        r.text()
+    );
+    let v = r.json();
+    assert_eq!(v["status"], status);
+    assert!(v["title"].is_string() && v["detail"].is_string(), "{v}");
+    v
+}
+
+fn soa_serial(port: u16) -> u32 {
+    let m = dns_query(port, ORIGIN, 6).expect("SOA answer");
+    match &m.answers[0].data {
+        hickory_proto::rr::RData::SOA(soa) => soa.serial,
+        other => panic!("not a SOA: {other:?}"),
+    }
+}
+
+/// The NAPTR regexps DNS answers for a number's name (wire bytes, as strings).
+fn dns_regexps(port: u16, name: &str) -> Vec<Vec<u8>> {
+    let m = dns_query(port, name, 35).expect("DNS answer");
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            hickory_proto::rr::RData::NAPTR(n) => Some(n.regexp.to_vec()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn auth_health_and_errors_as_problems() {
+    let server = Enroute::start(&zone(1), "");
+    // No token needed for health and readiness.
+    let r = http(server.admin, "GET", "/healthz", &[], b"");
+    assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("ok")));
+    let r = http(server.admin, "GET", "/readyz", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The generated token file is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(server.dir.path().join("admin.token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(server.token().len(), 64);
+    // Everything under /v1 needs it.
+    let r = http(server.admin, "GET", "/v1/zones", &[], b"");
+    problem(&r, 401);
+    assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
+    let r = http(
+        server.admin,
+        "GET",
+        "/v1/zones",
+        &[("Authorization", "Bearer wrong")],
+        b"",
+    );
+    problem(&r, 401);
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let wrong_len = format!("Bearer {}x", server.token());
+    let r = http(
+        server.admin,
+        "GET",
+        "/v1/zones",
+        &[("Authorization", &wrong_len)],
+        b"",
+    );
+    problem(&r, 401);
+    // Unknown routes and methods: problems too.
+    problem(&server.api("GET", "/v1/nothing", "", b""), 404);
+    let r = server.api(
+        "POST",
+        "/v1/numbers/+441632960000",
+        "application/json",
+        b"{}",
+    );
+    problem(&r, 405);
+    // Bodies: type, syntax, fields.
+    let r = server.api(
+        "PUT",
+        "/v1/numbers/+441632960000",
+        "text/plain",
+        b"{\"routes\":[]}",
+    );
+    problem(&r, 415);
+    let v = problem(&server.put_number("+441632960000", "{\"routes\":"), 422);
+    assert!(v["detail"].as_str().unwrap().contains("EOF"), "{v}");
+    let v = problem(
+        &server.put_number(
+            "+441632960000",
+            r#"{"routes":[{"uri":"sip:a@b"},{"uri":"sip:c@d","preference":70000}]}"#,
+        ),
+        422,
+    );
+    assert_eq!(v["errors"][0]["field"], "routes[1].preference");
+    let v = problem(
+        &server.put_number("+441632960000", r#"{"routes":[{"uri":"foo:bar"}]}"#),
+        422,
+    );
+    assert_eq!(v["errors"][0]["field"], "routes[0].service");
+    let v = problem(
+        &server.put_number(
+            "+441632960000",
+            r#"{"routes":[{"regexp":"!^(.*)$!sip:\\2@x!","service":"E2U+sip"}]}"#,
+        ),
+        422,
+    );
+    assert_eq!(v["errors"][0]["field"], "routes[0].regexp");
+    let v = problem(
+        &server.put_number(
+            "+441632960000",
+            r#"{"routes":[{"uri":"sip:a@b"}],"colour":1}"#,
+        ),
+        422,
+    );
+    assert!(v["detail"].as_str().unwrap().contains("colour"), "{v}");
+    let v = problem(
+        &server.put_number("+4916329600", r#"{"routes":[{"uri":"sip:a@b"}]}"#),
+        422,
+    );
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not in any local zone")
+    );
+    let v = problem(
+        &server.put_number("4416", r#"{"routes":[{"uri":"sip:a@b"}]}"#),
+        422,
+    );
+    assert_eq!(v["errors"][0]["field"], "e164");
+    problem(
+        &server.api("GET", "/v1/numbers/+441632969999", "", b""),
+        404,
+    );
+    problem(
+        &server.api("DELETE", "/v1/numbers/+441632969999", "", b""),
+        404,
+    );
+    problem(&server.api("GET", "/v1/numbers?limit=0", "", b""), 422);
+    // Nothing of this changed the zone.
+    assert_eq!(soa_serial(server.dns), 1);
+}
+
+#[test]
+fn body_limit_is_413() {
+    let admin = free_port();
+    let mut server = Enroute::start(
+        &zone(1),
+        &format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"admin.token\"\nmax_body_bytes = 1000\n"
+        ),
+    );
+    server.admin = admin;
+    let big = format!(
+        "{{\"routes\":[{{\"uri\":\"sip:{}@x\"}}]}}",
+        "a".repeat(2000)
+    );
+    let v = problem(&server.put_number("+441632960000", &big), 413);
+    assert!(v["detail"].as_str().unwrap().contains("max_body_bytes"));
+    let ok = server.put_number("+441632960000", r#"{"routes":[{"uri":"sip:a@x"}]}"#);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+}
+
+#[test]
+fn numbers_prefixes_route_and_cache_over_http_sip_and_dns() {
+    // NOTIFYs go to a socket of the test's.
+    let watcher = UdpSocket::bind("127.0.0.1:0").unwrap();
+    watcher
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let server = Enroute::start(
+        &zone(1),
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{p}\", \"tcp:127.0.0.1:{p}\"]\nnotify = [\"127.0.0.1:{n}\"]\n\
+             [[gateway]]\nprefix = \"+\"\nuris = [\"sip:{{e164}}@gw.example.net\"]\n",
+            p = free_port(),
+            n = watcher.local_addr().unwrap().port()
+        ),
+    );
+    let dns = server_dns_port(&server);
+    // PUT: a 200 with the body as stored, then SIP, DNS and route all see it at once.
+    let r = server.put_number(
+        "+441632960777",
+        r#"{"ttl":60,"routes":[{"uri":"sip:carol@pbx.example.net","order":10},{"pstn":true,"rn":"+441632000000","npdi":true,"order":20}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["zone"], ORIGIN);
+    assert_eq!(v["ttl"], 60);
+    assert_eq!(v["routes"][0]["uri"], "sip:carol@pbx.example.net");
+    assert_eq!(v["routes"][1]["pstn"], true);
+    assert_eq!(v["routes"][1]["rn"], "+441632000000");
+    assert_eq!(
+        v["naptr"][1],
+        r#"20 10 "u" "E2U+pstn:tel" "!^(.*)$!tel:\\1;rn=+441632000000;npdi!" ."#
+    );
+    assert!(sip_contact(server.sip_udp, "+441632960777").contains("sip:carol@pbx.example.net"));
+    assert_eq!(
+        dns_regexps(dns, "7.7.7.0.6.9.2.3.6.1.4.4.e164.arpa."),
+        vec![
+            b"!^.*$!sip:carol@pbx.example.net!".to_vec(),
+            b"!^(.*)$!tel:\\1;rn=+441632000000;npdi!".to_vec()
+        ]
+    );
+    assert_eq!(soa_serial(dns), 2);
+    assert_eq!(notified_zone(&watcher), ORIGIN, "a NOTIFY after the PUT");
+    let r = server.api("GET", "/v1/route/+441632960777", "", b"");
+    assert_eq!(r.status, 200);
+    let d = r.json();
+    assert_eq!(
+        (d["status"].as_u64(), d["source"].as_str()),
+        (Some(302), Some("local"))
+    );
+    assert_eq!(d["contacts"][0]["uri"], "sip:carol@pbx.example.net");
+    // GET gives what PUT stored; PUT of that body again changes nothing but the serial.
+    let got = server
+        .api("GET", "/v1/numbers/%2B441632960777", "", b"")
+        .json();
+    assert_eq!(got["routes"], v["routes"]);
+    let again = server.put_number(
+        "+441632960777",
+        &got.to_string().replace("\"number\":\"+441632960777\",", ""),
+    );
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["naptr"], v["naptr"]);
+    assert_eq!(soa_serial(dns), 3);
+    // A prefix route: numbers under it with no record of their own route by it, also
+    // below empty non-terminals that numbers under the prefix create.
+    let r = server.api(
+        "PUT",
+        "/v1/prefixes/+4416329",
+        "application/json",
+        br#"{"routes":[{"uri":"sip:range@pbx.example.net"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["prefix"], "+4416329");
+    for n in ["+441632961234", "+441632960778", "+441632960002"] {
+        assert!(
+            sip_contact(server.sip_udp, n).contains("sip:range@pbx.example.net"),
+            "{n}: {}",
+            sip_contact(server.sip_udp, n)
+        );
+    }
+    // The copy is plain RFC 4592 over DNS too: 8.7.7.0.6.9 sits under the ENT 7.7.0.6.9.
+    assert_eq!(
+        dns_regexps(dns, "8.7.7.0.6.9.2.3.6.1.4.4.e164.arpa."),
+        vec![b"!^.*$!sip:range@pbx.example.net!".to_vec()]
+    );
+    // Numbers of their own keep them.
+    assert!(sip_contact(server.sip_udp, "+441632960000").contains("alice"));
+    // A number added later under the prefix makes new ENTs: still covered.
+    assert_eq!(
+        server
+            .put_number(
+                "+441632955555",
+                r#"{"routes":[{"uri":"sip:dave@x.example"}]}"#
+            )
+            .status,
+        200
+    );
+    assert!(sip_contact(server.sip_udp, "+441632955556").contains("range"));
+    // Deleting the prefix removes every copy: back to the gateway.
+    assert_eq!(
+        server
+            .api("DELETE", "/v1/prefixes/+4416329", "", b"")
+            .status,
+        204
+    );
+    assert!(sip_contact(server.sip_udp, "+441632960778").contains("gw.example.net"));
+    assert!(sip_contact(server.sip_udp, "+441632955556").contains("gw.example.net"));
+    problem(&server.api("GET", "/v1/prefixes/+4416329", "", b""), 404);
+    // DELETE a number: 204, gone from SIP and DNS.
+    assert_eq!(
+        server
+            .api("DELETE", "/v1/numbers/+441632960777", "", b"")
+            .status,
+        204
+    );
+    assert!(sip_contact(server.sip_udp, "+441632960777").contains("gw.example.net"));
+    let m = dns_query(dns, "7.7.7.0.6.9.2.3.6.1.4.4.e164.arpa.", 35).unwrap();
+    assert_eq!(
+        m.metadata.response_code,
+        hickory_proto::op::ResponseCode::NXDomain
+    );
+    // Lists: sorted, paged, '+' literal or %2B.
+    let page = server
+        .api("GET", "/v1/numbers?prefix=+4416329&limit=2", "", b"")
+        .json();
+    let numbers: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["+441632955555", "+441632960000"]);
+    assert_eq!(page["next"], "+441632960000");
+    let page2 = server
+        .api(
+            "GET",
+            "/v1/numbers?prefix=%2B4416329&limit=2&after=%2B441632960000",
+            "",
+            b"",
+        )
+        .json();
+    assert_eq!(page2["items"][0]["number"], "+441632960001");
+    assert!(page2["next"].is_null());
+    // Zones and cache.
+    let zones = server.api("GET", "/v1/zones", "", b"").json();
+    assert_eq!(zones["items"][0]["origin"], ORIGIN);
+    assert_eq!(
+        zones["items"][0]["serial"].as_u64(),
+        Some(soa_serial(dns) as u64)
+    );
+    let export = server.api("GET", &format!("/v1/zones/{ORIGIN}"), "", b"");
+    assert_eq!(export.header("content-type"), Some("text/dns"));
+    assert!(export.text().contains("sip:dave@x.example"));
+    assert_eq!(server.api("DELETE", "/v1/cache", "", b"").status, 204);
+    assert_eq!(
+        server
+            .api("DELETE", "/v1/cache/+441632960001", "", b"")
+            .status,
+        204
+    );
+    let doc = server.api("GET", "/v1/openapi.json", "", b"").json();
+    assert_eq!(doc["openapi"], "3.1.0");
+}
+
+/// The DNS port a test configured itself (`[dns]` in its extra config).
+fn server_dns_port(server: &Enroute) -> u16 {
+    let conf = std::fs::read_to_string(server.dir.path().join("e.toml")).unwrap();
+    let dns = conf.find("[dns]").unwrap();
+    let at = dns + conf[dns..].find("udp:127.0.0.1:").unwrap() + "udp:127.0.0.1:".len();
+    conf[at..].split('"').next().unwrap().parse().unwrap()
+}
+
+/// The zone of the next NOTIFY the watcher gets (acknowledged, so it is sent once).
+fn notified_zone(watcher: &UdpSocket) -> String {
+    use hickory_proto::op::{Message, MessageType, OpCode};
+    use hickory_proto::serialize::binary::{BinDecodable, BinEncodable};
+    let mut buf = [0u8; 1500];
+    let (n, from) = watcher.recv_from(&mut buf).expect("a NOTIFY");
+    let m = Message::from_bytes(&buf[..n]).unwrap();
+    assert_eq!(m.metadata.op_code, OpCode::Notify);
+    let mut ack = m.clone();
+    ack.metadata.message_type = MessageType::Response;
+    watcher.send_to(&ack.to_bytes().unwrap(), from).unwrap();
+    m.queries[0].name().to_string()
+}
+
+#[test]
+fn regexp_backslashes_round_trip_through_store_export_and_wire() {
+    let mut server = Enroute::start(&zone(1), "");
+    // JSON "\\+44" is the two bytes '\' '+' in the regexp: an escaped plus in the ERE.
+    let body = r#"{"routes":[{"regexp":"!^\\+44(.*)$!sip:\\1@pbx.example.net!","service":"E2U+sip","order":10,"preference":5},{"uri":"sip:back\\slash@pbx.example.net","order":20}]}"#;
+    let r = server.put_number("+441632960500", body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let wire = [
+        br"!^\+44(.*)$!sip:\1@pbx.example.net!".to_vec(),
+        br"!^.*$!sip:back\\slash@pbx.example.net!".to_vec(),
+    ];
+    let name = "0.0.5.0.6.9.2.3.6.1.4.4.e164.arpa.";
+    assert_eq!(dns_regexps(server.dns, name), wire);
+    let v = r.json();
+    assert_eq!(
+        v["routes"][0]["regexp"],
+        r"!^\+44(.*)$!sip:\1@pbx.example.net!"
+    );
+    assert_eq!(v["routes"][1]["uri"], r"sip:back\slash@pbx.example.net");
+    // The back-reference really routes: \1 is what follows +44.
+    assert!(
+        sip_contact(server.sip_udp, "+441632960500").contains("sip:1632960500@pbx.example.net")
+    );
+    // Export: presentation form doubles each backslash (RFC 1035 §5.1).
+    let export = server
+        .api("GET", &format!("/v1/zones/{ORIGIN}"), "", b"")
+        .text();
+    assert!(
+        export.contains(r#""!^\\+44(.*)$!sip:\\1@pbx.example.net!""#),
+        "{export}"
+    );
+    assert!(
+        export.contains(r#""!^.*$!sip:back\\\\slash@pbx.example.net!""#),
+        "{export}"
+    );
+    // Knot reads the export and answers the same bytes.
+    let knot = Knot::start(&[(ORIGIN, &export)]);
+    assert_eq!(dns_regexps(knot.port, name), wire);
+    // The export put back through the API, and a restart from the store: same bytes.
+    let r = server.api(
+        "PUT",
+        &format!("/v1/zones/{ORIGIN}"),
+        "text/dns",
+        export.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    server.restart();
+    assert_eq!(dns_regexps(server.dns, name), wire);
+    let again = server
+        .api("GET", "/v1/numbers/+441632960500", "", b"")
+        .json();
+    assert_eq!(again["routes"], v["routes"]);
+}
+
+#[test]
+fn zone_replace_rules() {
+    let server = Enroute::start(&zone(1), "");
+    // A broken master file: 422 with the line, nothing changed.
+    let broken = zone(50).replace(
+        "1.0.0.0.6.9 IN NAPTR 100 10",
+        "1.0.0.0.6.9 IN NAPTR 100 ten",
+    );
+    let v = problem(
+        &server.api(
+            "PUT",
+            &format!("/v1/zones/{ORIGIN}"),
+            "text/dns",
+            broken.as_bytes(),
+        ),
+        422,
+    );
+    assert_eq!(v["errors"][0]["line"], 6, "{v}");
+    assert_eq!(soa_serial(server.dns), 1);
+    assert!(sip_contact(server.sip_udp, "+441632960001").contains("bob"));
+    // A lower serial than served: the new serial is current + 1.
+    let lower = zone(0).replace("bob@", "robert@");
+    let r = server.api(
+        "PUT",
+        &format!("/v1/zones/{ORIGIN}"),
+        "text/dns",
+        lower.as_bytes(),
+    );
+    assert_eq!((r.status, r.json()["serial"].as_u64()), (200, Some(2)));
+    assert_eq!(soa_serial(server.dns), 2);
+    assert!(sip_contact(server.sip_udp, "+441632960001").contains("robert"));
+    // A higher one is kept.
+    let r = server.api(
+        "PUT",
+        &format!("/v1/zones/{ORIGIN}"),
+        "text/dns",
+        zone(90).as_bytes(),
+    );
+    assert_eq!(r.json()["serial"].as_u64(), Some(90));
+    problem(
+        &server.api(
+            "PUT",
+            "/v1/zones/9.9.e164.arpa.",
+            "text/dns",
+            zone(1).as_bytes(),
+        ),
+        404,
+    );
+    problem(
+        &server.api(
+            "PUT",
+            &format!("/v1/zones/{ORIGIN}"),
+            "application/json",
+            b"{}",
+        ),
+        415,
+    );
+    problem(&server.api("GET", "/v1/zones/9.9.e164.arpa.", "", b""), 404);
+}
+
+#[test]
+fn store_wins_until_the_file_is_newer() {
+    let mut server = Enroute::start(&zone(10), "");
+    assert_eq!(
+        server
+            .put_number(
+                "+441632960002",
+                r#"{"routes":[{"uri":"sip:api@x.example"}]}"#
+            )
+            .status,
+        200
+    );
+    // Restart with the same file: the store (serial 11) wins.
+    server.restart();
+    assert_eq!(soa_serial(server.dns), 11);
+    assert!(sip_contact(server.sip_udp, "+441632960002").contains("api@x.example"));
+    // SIGHUP with a file of a serial not newer: still the store.
+    std::fs::write(
+        server.dir.path().join("z.zone"),
+        zone(11).replace("alice", "file11"),
+    )
+    .unwrap();
+    hup(&server);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(sip_contact(server.sip_udp, "+441632960000").contains("alice"));
+    assert!(sip_contact(server.sip_udp, "+441632960002").contains("api@x.example"));
+    // A newer file replaces the stored zone (API changes gone, with a warning).
+    std::fs::write(
+        server.dir.path().join("z.zone"),
+        zone(12).replace("alice", "file12"),
+    )
+    .unwrap();
+    hup(&server);
+    server.wait_for("replaces the stored zone");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while soa_serial(server.dns) != 12 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(sip_contact(server.sip_udp, "+441632960000").contains("file12"));
+    assert!(!sip_contact(server.sip_udp, "+441632960002").contains("api@"));
+    // And that is what a restart serves.
+    server.restart();
+    assert_eq!(soa_serial(server.dns), 12);
+}
+
+fn hup(server: &Enroute) {
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &server.pid().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn acknowledged_puts_survive_sigkill() {
+    let mut server = Enroute::start(&zone(1), "");
+    let numbers: Vec<String> = (0..200).map(|i| format!("+44163297{i:04}")).collect();
+    for (i, n) in numbers.iter().enumerate() {
+        let r = server.put_number(
+            n,
+            &format!(r#"{{"routes":[{{"uri":"sip:u{i}@durable.example"}}]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // SIGKILL: no chance to flush anything that was not already on disk.
+    server.restart();
+    assert_eq!(soa_serial(server.dns), 201);
+    for (i, n) in numbers.iter().enumerate() {
+        let want = format!("sip:u{i}@durable.example");
+        assert!(
+            sip_contact(server.sip_udp, n).contains(&want),
+            "{n} over SIP"
+        );
+        let name: String = n[1..]
+            .chars()
+            .rev()
+            .map(|c| format!("{c}."))
+            .collect::<String>()
+            + "e164.arpa.";
+        assert_eq!(
+            dns_regexps(server.dns, &name),
+            vec![format!("!^.*$!{want}!").into_bytes()],
+            "{n} over DNS"
+        );
+    }
+}
+
+#[test]
+fn import_is_all_or_nothing_even_under_sigkill() {
+    let mut server = Enroute::start(&zone(1), "");
+    // Errors name their lines; nothing is imported.
+    let bad = "number,uri,order\n+441632980001,sip:a@x,10\n+441632980002,nocolon,10\n+491632980003,sip:c@x,10\n";
+    let v = problem(
+        &server.api("POST", "/v1/numbers:import", "text/csv", bad.as_bytes()),
+        422,
+    );
+    assert_eq!(v["errors"][0]["line"], 3, "{v}");
+    let v = problem(
+        &server.api(
+            "POST",
+            "/v1/numbers:import",
+            "text/csv",
+            bad.replace("nocolon", "sip:b@x").as_bytes(),
+        ),
+        422,
+    );
+    assert_eq!(v["errors"][0]["line"], 4, "{v}");
+    problem(
+        &server.api("POST", "/v1/numbers:import", "application/json", b"[]"),
+        415,
+    );
+    assert_eq!(soa_serial(server.dns), 1);
+    problem(
+        &server.api("GET", "/v1/numbers/+441632980001", "", b""),
+        404,
+    );
+    // NDJSON works too.
+    let nd = "{\"number\":\"+441632980001\",\"routes\":[{\"uri\":\"sip:nd@x.example\"}]}\n";
+    let r = server.api(
+        "POST",
+        "/v1/numbers:import",
+        "application/x-ndjson",
+        nd.as_bytes(),
+    );
+    assert_eq!((r.status, r.json()["numbers"].as_u64()), (200, Some(1)));
+    assert!(sip_contact(server.sip_udp, "+441632980001").contains("nd@x.example"));
+    // 100,000 lines, killed while the import runs: after a restart all or none of it.
+    let mut csv = String::from("number,uri,order,preference,ttl\n");
+    for i in 0..100_000 {
+        csv.push_str(&format!(
+            "+44163291{i:05},sip:bulk{i}@x.example,10,10,300\n"
+        ));
+    }
+    let records_before = records(&server);
+    let (admin, token) = (server.admin, server.token());
+    let body = csv.clone();
+    let sender = std::thread::spawn(move || {
+        let auth = format!("Bearer {token}");
+        let h = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "text/csv"),
+        ];
+        std::panic::catch_unwind(|| {
+            http(admin, "POST", "/v1/numbers:import", &h, body.as_bytes()).status
+        })
+        .ok()
+    });
+    // Killed inside the store transaction: after the checks, before the commit.
+    server.wait_for("import: checked; writing to the store");
+    std::thread::sleep(Duration::from_millis(100));
+    server.restart();
+    let _ = sender.join();
+    let after = records(&server);
+    assert!(
+        after == records_before || after == records_before + 100_000,
+        "records before {records_before}, after {after}: a partial import"
+    );
+    // The whole import, when it completes, is served.
+    let started = Instant::now();
+    let r = server.api("POST", "/v1/numbers:import", "text/csv", csv.as_bytes());
+    eprintln!("100,000-line import: {:?}", started.elapsed());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["numbers"].as_u64(), Some(100_000));
+    assert_eq!(records(&server), records_before + 100_000);
+    assert!(sip_contact(server.sip_udp, "+4416329112345").contains("bulk12345@x.example"));
+}
+
+fn records(server: &Enroute) -> u64 {
+    server.api("GET", "/v1/zones", "", b"").json()["items"][0]["records"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn openapi_document_matches_the_router() {
+    let server = Enroute::start(&zone(1), "");
+    let doc = server.api("GET", "/v1/openapi.json", "", b"").json();
+    let paths = doc["paths"].as_object().unwrap();
+    let methods = ["get", "put", "post", "delete", "patch"];
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{e164}", "+441632960000")
+            .replace("{prefix}", "+4416329")
+            .replace("{number}", "+441632960000")
+            .replace("{origin}", ORIGIN);
+        for m in methods {
+            let r = server.api(&m.to_uppercase(), &concrete, "application/json", b"");
+            let documented = item.get(m).is_some();
+            let unrouted =
+                r.status == 405 || (r.status == 404 && r.json()["detail"] == "no such route");
+            assert_eq!(
+                documented,
+                !unrouted,
+                "{} {path}: documented {documented}, answered {} {}",
+                m.to_uppercase(),
+                r.status,
+                r.text()
+            );
+        }
+    }
+    // Routes the router has are all in the document (spot-check a neighbour path).
+    assert!(paths.contains_key("/v1/numbers:import"));
+    let r = server.api("GET", "/v1/numbers/+441632960000/extra", "", b"");
+    assert_eq!(r.status, 404);
+}
