@@ -505,6 +505,18 @@ fn store_wins_until_the_file_is_newer() {
             .status,
         200
     );
+    // The CLI reads the zone as served (from the store) while the server runs.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_enroute"))
+            .args(args)
+            .args(["--config", "e.toml"])
+            .current_dir(server.dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(cli(&["zone", "export", ORIGIN]).contains("sip:api@x.example"));
+    assert!(cli(&["route", "+441632960002", "--json"]).contains("sip:api@x.example"));
     // Restart with the same file: the store (serial 11) wins.
     server.restart();
     assert_eq!(soa_serial(server.dns), 11);
