@@ -255,6 +255,7 @@ impl Keeper {
         write_serial(&mut w, id, &zone, serial)?;
         w.commit()?;
         let edited = with_routes(&zone, &labels, routes, NodeKind::Plain).with_serial(serial);
+        drop(zone);
         self.publish(edited);
         self.cache.invalidate(number);
         Ok(serial)
@@ -286,6 +287,7 @@ impl Keeper {
         let edited = with_routes(&zone, &star, routes, kind)
             .prefix_marked(&labels)
             .with_serial(serial);
+        drop(zone);
         self.publish(edited);
         self.cache.invalidate_all();
         Ok(serial)
@@ -333,17 +335,19 @@ impl Keeper {
         }
         w.commit()?;
         tracing::info!(numbers = items.len(), "import: committed");
-        for ((zone, members), serial) in groups.iter().zip(serials) {
+        for ((zone, members), serial) in groups.into_iter().zip(serials) {
             let edited = if members.len() > REBUILD_ABOVE {
                 Zone::from_store(&store, &zone.origin)?
             } else {
-                let mut z = (**zone).clone();
-                for (i, digits) in members {
+                let mut z = (*zone).clone();
+                for (i, digits) in &members {
                     let labels: Vec<&[u8]> = digits.chunks(1).collect();
                     z = with_routes(&z, &labels, Some(&items[*i].routes), NodeKind::Plain);
                 }
                 z.with_serial(serial)
             };
+            // The served copy may be freed only once nothing here holds it.
+            drop(zone);
             self.publish(edited);
         }
         if items.len() > REBUILD_ABOVE {
@@ -386,6 +390,7 @@ impl Keeper {
             zone.with_serial(serial)
         };
         store_zone(&mut store, &zone)?;
+        drop(current);
         self.publish(zone);
         self.cache.invalidate_all();
         Ok(serial)
@@ -449,11 +454,43 @@ impl Keeper {
     /// changed.
     fn publish(&self, zone: Zone) {
         let (origin, serial) = (zone.origin.clone(), zone.soa.serial);
-        let before = self.zones.soa(&origin).map(|s| s.serial);
+        let old = self
+            .zones
+            .load()
+            .iter()
+            .find(|z| z.origin.eq_ignore_case(&origin))
+            .cloned();
         self.zones.replace(zone);
-        if before != Some(serial) {
+        if old.as_ref().map(|z| z.soa.serial) != Some(serial) {
             self.notifier.zone_changed(&origin, serial);
         }
+        // Free the old copy here rather than on whichever SIP or DNS worker lets go of it
+        // last: after a rebuild it is a whole zone (a million nodes take tens of ms to
+        // free). Readers hold a snapshot for one request, so this wait is short; after
+        // a second it gives up and lets the last reader free it.
+        if let Some(old) = old {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+            while Arc::strong_count(&old) > 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            if Arc::strong_count(&old) > 1 {
+                tracing::debug!(zone = %origin, "old zone copy still held after 1 s; its last reader frees it");
+            }
+            drop(old);
+        }
+    }
+}
+
+/// Lowers the CPU priority of the calling thread (nice 10). Bulk work (imports, whole
+/// zone loads) runs on a thread of its own at this priority, so that on a busy machine
+/// SIP and DNS answers keep their latency while it runs; the thread ends with the work,
+/// as raising the priority back would need a privilege.
+pub fn lower_this_threads_priority() {
+    // SAFETY: setpriority on our own thread id has no memory effects; a failure only
+    // leaves the priority as it was.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
     }
 }
 

@@ -73,7 +73,9 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
             return ExitCode::from(1);
         }
     };
-    let admin_listener = match tokio::net::TcpListener::bind(config.admin.listen).await {
+    let admin_listener = match std::net::TcpListener::bind(config.admin.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+    {
         Ok(l) => l,
         Err(e) => {
             let msg = format!(
@@ -129,11 +131,7 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         stopped.clone(),
     ));
     let dns = tokio::spawn(crate::dns::serve(dns_sockets, authority, stopped.clone()));
-    let admin = tokio::spawn(crate::admin::serve(
-        admin_listener,
-        admin_state.clone(),
-        stopped.clone(),
-    ));
+    let admin = crate::admin::spawn(admin_listener, admin_state.clone(), stopped.clone());
     let keep = tokio::spawn(crate::dns::secondary::run(
         secondaries,
         router.zones().clone(),

@@ -43,6 +43,8 @@ pub struct AdminState {
     pub store_path: std::path::PathBuf,
     /// Longest number accepted in paths and bodies (`dialplan.max_digits`).
     pub max_digits: usize,
+    /// The runtime SIP, DNS and upstream lookups run on (the API runs on its own).
+    pub main: tokio::runtime::Handle,
 }
 
 impl AdminState {
@@ -61,6 +63,7 @@ impl AdminState {
             max_body_bytes: usize::try_from(config.admin.max_body_bytes).unwrap_or(usize::MAX),
             store_path: config.store.clone(),
             max_digits: config.dialplan.max_digits.max(15),
+            main: tokio::runtime::Handle::current(),
         }
     }
 }
@@ -320,6 +323,41 @@ pub fn app(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// Serves the API on a thread of its own, with its own single-threaded runtime at a
+/// lower CPU priority, until `stop` turns true (requests in flight finish). Admin work
+/// (a 60 MB upload, JSON, exports) then never runs on the SIP and DNS workers nor
+/// competes with them on equal terms. The returned receiver completes when it has
+/// stopped.
+pub fn spawn(
+    listener: std::net::TcpListener,
+    state: Shared,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new()
+        .name("enroute-admin".into())
+        .spawn(move || {
+            crate::keeper::lower_this_threads_priority();
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => serve(l, state, stop).await,
+                        Err(e) => tracing::error!("admin listener: {e}"),
+                    }
+                }),
+                Err(e) => tracing::error!("admin listener: cannot start its runtime: {e}"),
+            }
+            let _ = done.send(());
+        });
+    if let Err(e) = started {
+        tracing::error!("admin listener: cannot start its thread: {e}");
+    }
+    finished
+}
+
 /// Serves the API on `listener` until `stop` turns true; requests in flight finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -379,6 +417,30 @@ async fn blocking<T: Send + 'static>(
             format!("the change did not finish: {e}"),
         )),
     }
+}
+
+/// Runs bulk work (an import, a zone replace) on a thread of its own at a lower CPU
+/// priority ([`crate::keeper::lower_this_threads_priority`]).
+async fn bulk<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("enroute-bulk".into())
+        .spawn(move || {
+            crate::keeper::lower_this_threads_priority();
+            let _ = tx.send(f());
+        })
+        .map_err(|e| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot start the work: {e}"),
+            )
+        })?;
+    rx.await.map_err(|_| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the change did not finish",
+        )
+    })
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -635,7 +697,7 @@ async fn import(State(s): State<Shared>, req: Request) -> Result<Response, Probl
     };
     let keeper = s.keeper.clone();
     let max_digits = s.max_digits;
-    let outcome = tokio::task::spawn_blocking(move || {
+    let outcome = bulk(move || {
         let parsed = if csv {
             body::parse_csv(&bytes, max_digits)
         } else {
@@ -663,8 +725,7 @@ async fn import(State(s): State<Shared>, req: Request) -> Result<Response, Probl
             }
         }
     })
-    .await
-    .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    .await?;
     let (numbers, routes) = outcome?;
     Ok(axum::Json(json!({"numbers": numbers, "routes": routes})).into_response())
 }
@@ -676,7 +737,13 @@ async fn route(State(s): State<Shared>, Path(number): Path<String>) -> Result<Re
             "the path needs a number or URI",
         ));
     }
-    let decision = s.router.route_full(&number, true).await;
+    // On the main runtime, where the upstream resolver's sockets live.
+    let router = s.router.clone();
+    let decision = s
+        .main
+        .spawn(async move { router.route_full(&number, true).await })
+        .await
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(axum::Json(decision).into_response())
 }
 
@@ -751,7 +818,9 @@ async fn put_zone(
     }
     let keeper = s.keeper.clone();
     let o = origin.clone();
-    let serial = blocking(move || keeper.replace_zone(&o, &bytes)).await?;
+    let serial = bulk(move || keeper.replace_zone(&o, &bytes))
+        .await?
+        .map_err(Problem::from)?;
     let records = s
         .keeper
         .zones()
