@@ -228,8 +228,19 @@ impl Keeper {
             .find_map(|z| z.number_labels(digits).map(|l| (z.clone(), l)))
     }
 
-    /// Like [`Keeper::find`], for a change: secondary zones are read-only.
+    /// Like [`Keeper::find`], for a change: secondary zones are read-only, also before
+    /// their first transfer.
     pub fn locate(&self, number: &str) -> Result<(Arc<Zone>, Vec<u8>), EditError> {
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        if let Some(s) = self.secondaries.iter().find(|s| {
+            let p = crate::zone::number_prefix(s);
+            !p.is_empty() && digits.starts_with(&p)
+        }) && self
+            .find(number)
+            .is_none_or(|(z, _)| z.origin.eq_ignore_case(s))
+        {
+            return Err(EditError::ReadOnly(s.to_string()));
+        }
         match self.find(number) {
             Some((z, _)) if self.is_secondary(&z.origin) => {
                 Err(EditError::ReadOnly(z.origin_text.to_string()))
@@ -366,10 +377,10 @@ impl Keeper {
     /// Replaces a whole zone with master-file text (SPEC §10.9: the new serial is
     /// max(uploaded, current + 1)). Returns the serial.
     pub fn replace_zone(&self, origin: &Name, text: &[u8]) -> Result<u32, EditError> {
-        let mut store = self.lock();
         if self.is_secondary(origin) {
             return Err(EditError::ReadOnly(origin.to_string()));
         }
+        let mut store = self.lock();
         let current = self
             .zones
             .load()

@@ -712,3 +712,40 @@ fn openapi_document_matches_the_router() {
     let r = server.api("GET", "/v1/numbers/+441632960000/extra", "", b"");
     assert_eq!(r.status, 404);
 }
+
+#[test]
+fn not_ready_until_every_zone_is_loaded_and_secondaries_are_read_only() {
+    // A secondary of a primary that does not answer: no copy yet.
+    let dead = free_port();
+    let server = Enroute::start(
+        &zone(1),
+        &format!(
+            "[[zone]]\norigin = \"5.5.5.2.0.2.1.e164.arpa.\"\nprimary = \"127.0.0.1:{dead}\"\n"
+        ),
+    );
+    let v = problem(&http(server.admin, "GET", "/readyz", &[], b""), 503);
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("5.5.5.2.0.2.1.e164.arpa."),
+        "{v}"
+    );
+    // Changes to it are refused as read-only, not as "outside every zone".
+    let v = problem(
+        &server.put_number("+12025550100", r#"{"routes":[{"uri":"sip:a@b"}]}"#),
+        409,
+    );
+    assert!(v["detail"].as_str().unwrap().contains("secondary"), "{v}");
+    problem(
+        &server.api(
+            "PUT",
+            "/v1/zones/5.5.5.2.0.2.1.e164.arpa.",
+            "text/dns",
+            zone(1).as_bytes(),
+        ),
+        409,
+    );
+    // The primary zone is served meanwhile.
+    assert!(sip_contact(server.sip_udp, "+441632960000").contains("alice"));
+}

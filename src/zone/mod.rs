@@ -242,15 +242,7 @@ impl Zone {
     /// The digits of the E.164 prefix the origin stands for: `441632` for
     /// `2.3.6.1.4.4.e164.arpa.` (its leading single-digit labels, reversed).
     pub fn number_prefix(&self) -> String {
-        self.origin
-            .labels()
-            .iter()
-            .take_while(|l| l.len() == 1 && l[0].is_ascii_digit())
-            .map(|l| l[0] as char)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect()
+        number_prefix(&self.origin)
     }
 
     /// Labels below the apex (closest first) of the name for `digits` (an E.164 number
@@ -348,6 +340,19 @@ pub fn soa_with_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
         field.copy_from_slice(&serial.to_be_bytes());
     }
     out
+}
+
+/// The digits of the E.164 prefix a zone origin stands for: `441632` for
+/// `2.3.6.1.4.4.e164.arpa.` (its leading single-digit labels, reversed).
+pub fn number_prefix(origin: &Name) -> String {
+    let mut digits: Vec<char> = origin
+        .labels()
+        .iter()
+        .take_while(|l| l.len() == 1 && l[0].is_ascii_digit())
+        .map(|l| l[0] as char)
+        .collect();
+    digits.reverse();
+    digits.into_iter().collect()
 }
 
 /// Serial arithmetic (RFC 1982 §3.2): `a` is newer than `b`.
