@@ -147,15 +147,16 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         tracing::error!("cannot install signal handlers");
         return ExitCode::from(1);
     };
+    // Every listener is bound: /readyz now answers by the zones alone.
+    admin_state
+        .listening
+        .store(true, std::sync::atomic::Ordering::Release);
     tracing::info!(
         config = %config.file.as_ref().map_or("(built-in defaults)".to_string(), |p| p.display().to_string()),
         admin = %config.admin.listen,
         "enroute {} ready",
         env!("CARGO_PKG_VERSION")
     );
-    admin_state
-        .listening
-        .store(true, std::sync::atomic::Ordering::Release);
     loop {
         tokio::select! {
             _ = hup.recv() => {
