@@ -229,24 +229,20 @@ impl Keeper {
     }
 
     /// Like [`Keeper::find`], for a change: secondary zones are read-only, also before
-    /// their first transfer.
+    /// their first transfer (a secondary more specific than the zone that would take the
+    /// number wins, as it will once its copy arrives).
     pub fn locate(&self, number: &str) -> Result<(Arc<Zone>, Vec<u8>), EditError> {
         let digits = number.strip_prefix('+').unwrap_or(number);
-        if let Some(s) = self.secondaries.iter().find(|s| {
+        let found = self.find(number);
+        let taken = found.as_ref().map_or(0, |(z, _)| z.number_prefix().len());
+        let secondary = self.secondaries.iter().find(|s| {
             let p = crate::zone::number_prefix(s);
-            !p.is_empty() && digits.starts_with(&p)
-        }) && self
-            .find(number)
-            .is_none_or(|(z, _)| z.origin.eq_ignore_case(s))
-        {
-            return Err(EditError::ReadOnly(s.to_string()));
-        }
-        match self.find(number) {
-            Some((z, _)) if self.is_secondary(&z.origin) => {
-                Err(EditError::ReadOnly(z.origin_text.to_string()))
-            }
-            Some(found) => Ok(found),
-            None => Err(EditError::NotInZone(number.to_string())),
+            !p.is_empty() && digits.starts_with(&p) && p.len() >= taken
+        });
+        match (found, secondary) {
+            (_, Some(s)) => Err(EditError::ReadOnly(s.to_string())),
+            (Some(found), None) => Ok(found),
+            (None, None) => Err(EditError::NotInZone(number.to_string())),
         }
     }
 
