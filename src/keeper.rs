@@ -75,32 +75,36 @@ const REBUILD_ABOVE: usize = 2000;
 /// the file is newer (and then the file is written to the store). Any error is fatal
 /// and names the file and line.
 pub fn load_zones_of_record(config: &Config, store: &mut Store) -> Result<Vec<Zone>, String> {
-    let mut zones = Vec::new();
-    for z in &config.zones {
-        let ZoneSource::File(path) = &z.source else {
-            continue;
-        };
-        let (file_zone, warnings) = Zone::load_file(path, &z.origin).map_err(|e| e.to_string())?;
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
-        match served_copy(store, file_zone).map_err(|e| e.to_string())? {
+    each_file_zone(config, |z, file_zone| {
+        match served_copy(store, file_zone)? {
             Choice::File(zone) => {
-                store_zone(store, &zone).map_err(|e| e.to_string())?;
-                zones.push(*zone);
+                store_zone(store, &zone)?;
+                Ok(*zone)
             }
-            Choice::Store => {
-                zones.push(Zone::from_store(store, &z.origin).map_err(|e| e.to_string())?)
-            }
+            Choice::Store => Ok(Zone::from_store(store, &z.origin)?),
         }
-    }
-    Ok(zones)
+    })
 }
 
 /// The zones as `serve` would serve them, without writing anything (CLI commands): the
 /// store's copy where it wins, else the file.
 pub fn read_zones_of_record(config: &Config) -> Result<Vec<Zone>, String> {
     let store = Store::open_reader(&config.store).map_err(|e| e.to_string())?;
+    each_file_zone(config, |z, file_zone| match &store {
+        Some(store) => match served_copy(store, file_zone)? {
+            Choice::File(zone) => Ok(*zone),
+            Choice::Store => Ok(Zone::from_store(store, &z.origin)?),
+        },
+        None => Ok(file_zone),
+    })
+}
+
+/// Parses each configured file zone (logging its warnings) and hands it to `pick`,
+/// which returns the copy to serve.
+fn each_file_zone(
+    config: &Config,
+    mut pick: impl FnMut(&crate::config::ZoneConfig, Zone) -> Result<Zone, EditError>,
+) -> Result<Vec<Zone>, String> {
     let mut zones = Vec::new();
     for z in &config.zones {
         let ZoneSource::File(path) = &z.source else {
@@ -110,14 +114,7 @@ pub fn read_zones_of_record(config: &Config) -> Result<Vec<Zone>, String> {
         for w in warnings {
             tracing::warn!("{w}");
         }
-        let zone = match &store {
-            Some(store) => match served_copy(store, file_zone).map_err(|e| e.to_string())? {
-                Choice::File(zone) => *zone,
-                Choice::Store => Zone::from_store(store, &z.origin).map_err(|e| e.to_string())?,
-            },
-            None => file_zone,
-        };
-        zones.push(zone);
+        zones.push(pick(z, file_zone).map_err(|e| e.to_string())?);
     }
     Ok(zones)
 }

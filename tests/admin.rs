@@ -527,7 +527,7 @@ fn store_wins_until_the_file_is_newer() {
         zone(11).replace("alice", "file11"),
     )
     .unwrap();
-    hup(&server);
+    server.sighup();
     std::thread::sleep(Duration::from_millis(500));
     assert!(sip_contact(server.sip_udp, "+441632960000").contains("alice"));
     assert!(sip_contact(server.sip_udp, "+441632960002").contains("api@x.example"));
@@ -537,7 +537,7 @@ fn store_wins_until_the_file_is_newer() {
         zone(12).replace("alice", "file12"),
     )
     .unwrap();
-    hup(&server);
+    server.sighup();
     server.wait_for("replaces the stored zone");
     let deadline = Instant::now() + Duration::from_secs(10);
     while soa_serial(server.dns) != 12 && Instant::now() < deadline {
@@ -548,16 +548,6 @@ fn store_wins_until_the_file_is_newer() {
     // And that is what a restart serves.
     server.restart();
     assert_eq!(soa_serial(server.dns), 12);
-}
-
-fn hup(server: &Enroute) {
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-HUP", &server.pid().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
 }
 
 #[test]

@@ -6,10 +6,9 @@
 
 mod common;
 
-use common::{Enroute, Knot, free_port, sip_contact};
+use common::{Enroute, Knot, free_port, read_framed, sip_contact, write_framed};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -58,18 +57,11 @@ fn axfr(port: u16, origin: &str) -> Result<Vec<hickory_proto::rr::Record>, Respo
         Name::from_str(origin).unwrap(),
         RecordType::AXFR,
     ));
-    let wire = msg.to_vec().unwrap();
-    conn.write_all(&(wire.len() as u16).to_be_bytes()).unwrap();
-    conn.write_all(&wire).unwrap();
+    write_framed(&mut conn, &msg);
     let mut records = Vec::new();
     let mut soas = 0;
     loop {
-        let mut len = [0u8; 2];
-        conn.read_exact(&mut len).unwrap();
-        let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
-        conn.read_exact(&mut buf).unwrap();
-        let resp = Message::from_vec(&buf).unwrap();
-        assert_eq!(resp.metadata.id, msg.metadata.id);
+        let resp = read_framed(&mut conn, msg.metadata.id);
         if resp.metadata.response_code != ResponseCode::NoError {
             return Err(resp.metadata.response_code);
         }
@@ -101,20 +93,6 @@ fn send_notify(port: u16, origin: &str) -> Option<ResponseCode> {
     let (n, _) = sock.recv_from(&mut buf).ok()?;
     let resp = Message::from_vec(&buf[..n]).ok()?;
     Some(resp.metadata.response_code)
-}
-
-fn contact(server: u16, number: &str) -> String {
-    sip_contact(server, number)
-}
-
-fn sighup(server: &Enroute) {
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-HUP", &server.pid().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
 }
 
 #[test]
@@ -176,7 +154,7 @@ fn notify_goes_out_after_a_serial_change_and_is_retried_until_acknowledged() {
     );
 
     std::fs::write(server.dir.path().join("z.zone"), zone(8, "alice2")).unwrap();
-    sighup(&server);
+    server.sighup();
     catcher
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -254,7 +232,7 @@ fn knot_as_a_secondary_of_enroute() {
     }
     // A change on enroute reaches Knot by NOTIFY + transfer.
     std::fs::write(server.dir.path().join("z.zone"), zone(8, "alice2")).unwrap();
-    sighup(&server);
+    server.sighup();
     assert!(
         wait_serial(knot.port, 8, Duration::from_secs(15)),
         "Knot did not follow serial 8; log:\n{}",
@@ -293,9 +271,9 @@ fn enroute_as_a_secondary_of_knot_routes_sip_and_keeps_its_copy() {
         wait_serial(ours, 7, Duration::from_secs(10)),
         "no first transfer"
     );
-    assert!(contact(server.sip_udp, "+441632960001").contains("sip:alice@pbx.example.net"));
-    assert!(contact(server.sip_udp, "+441632960002").contains("sip:01632960002@pbx"));
-    assert!(contact(server.sip_udp, "+441632971234").contains("sip:wild@pbx"));
+    assert!(sip_contact(server.sip_udp, "+441632960001").contains("sip:alice@pbx.example.net"));
+    assert!(sip_contact(server.sip_udp, "+441632960002").contains("sip:01632960002@pbx"));
+    assert!(sip_contact(server.sip_udp, "+441632971234").contains("sip:wild@pbx"));
 
     // Knot's zone changes: reload + NOTIFY; enroute serves the new serial and routes by it.
     knot.replace_zone_file("primary.db", ORIGIN, &zone(9, "alice9"));
@@ -304,7 +282,7 @@ fn enroute_as_a_secondary_of_knot_routes_sip_and_keeps_its_copy() {
         "serial 9 not followed; knot log:\n{}",
         knot.log()
     );
-    assert!(contact(server.sip_udp, "+441632960001").contains("sip:alice9@pbx.example.net"));
+    assert!(sip_contact(server.sip_udp, "+441632960001").contains("sip:alice9@pbx.example.net"));
 
     // NOTIFY from anyone but the primary is refused (SPEC §10.25): it comes from
     // 127.0.0.1 but Knot's address is 127.0.0.1 too, so use another loopback address.
@@ -337,7 +315,7 @@ fn enroute_as_a_secondary_of_knot_routes_sip_and_keeps_its_copy() {
     drop(knot);
     server.restart();
     assert_eq!(serial(ours), Some(9), "kept copy not served after restart");
-    assert!(contact(server.sip_udp, "+441632960001").contains("sip:alice9@pbx.example.net"));
+    assert!(sip_contact(server.sip_udp, "+441632960001").contains("sip:alice9@pbx.example.net"));
 }
 
 #[test]
@@ -358,13 +336,13 @@ fn secondary_enroute_follows_a_primary_enroute() {
         ),
     );
     assert!(wait_serial(secondary_dns, 7, Duration::from_secs(10)));
-    assert!(contact(secondary.sip_udp, "+441632960001").contains("sip:alice@pbx"));
+    assert!(sip_contact(secondary.sip_udp, "+441632960001").contains("sip:alice@pbx"));
     let changed = Instant::now();
     std::fs::write(primary.dir.path().join("z.zone"), zone(8, "bob")).unwrap();
-    sighup(&primary);
+    primary.sighup();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if contact(secondary.sip_udp, "+441632960001").contains("sip:bob@pbx") {
+        if sip_contact(secondary.sip_udp, "+441632960001").contains("sip:bob@pbx") {
             break;
         }
         assert!(
@@ -481,7 +459,7 @@ fn zone_swaps_neither_drop_nor_stall_queries() {
             zone(serial, &format!("alice{serial}")),
         )
         .unwrap();
-        sighup(&server);
+        server.sighup();
         server.wait_for("SIGHUP: reload done");
         std::thread::sleep(Duration::from_millis(150));
     }

@@ -469,20 +469,42 @@ async fn readyz(State(s): State<Shared>) -> Response {
     axum::Json(json!({"status": "ready", "zones": zones.iter().count()})).into_response()
 }
 
-fn number_view(s: &AdminState, number: &str) -> Result<body::NumberView, Problem> {
+/// The routes of a number, or of a prefix (its wildcard) when `prefix` is set.
+fn routes_view(s: &AdminState, e164: &str, prefix: bool) -> Result<body::NumberView, Problem> {
     let (zone, digits) = s
         .keeper
-        .find(number)
-        .ok_or_else(|| Problem::from(EditError::NotInZone(number.to_string())))?;
-    let labels: Vec<&[u8]> = digits.chunks(1).collect();
-    let (ttl, naptrs) = naptr_at(&zone, &labels)
-        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("{number} has no routes")))?;
+        .find(e164)
+        .ok_or_else(|| Problem::from(EditError::NotInZone(e164.to_string())))?;
+    let mut labels: Vec<&[u8]> = digits.chunks(1).collect();
+    if prefix {
+        labels.push(b"*");
+    }
+    let (ttl, naptrs) = naptr_at(&zone, &labels).ok_or_else(|| {
+        let what = if prefix {
+            "no prefix route for"
+        } else {
+            "no routes for"
+        };
+        Problem::new(StatusCode::NOT_FOUND, format!("{what} {e164}"))
+    })?;
     Ok(body::view(
-        number.to_string(),
+        e164.to_string(),
         &zone.origin_text,
         ttl,
         &naptrs,
     ))
+}
+
+fn number_view(s: &AdminState, number: &str) -> Result<body::NumberView, Problem> {
+    routes_view(s, number, false)
+}
+
+/// A prefix answer: a number answer with `prefix` in place of `number`.
+fn prefix_view(s: &AdminState, prefix: &str) -> Result<serde_json::Value, Problem> {
+    let v = routes_view(s, prefix, true)?;
+    Ok(
+        json!({"prefix": v.number, "zone": v.zone, "ttl": v.ttl, "routes": v.routes, "naptr": v.naptr}),
+    )
 }
 
 async fn get_number(
@@ -511,6 +533,17 @@ fn decode_routes(bytes: &[u8], path_number: &str) -> Result<crate::keeper::Route
         .map_err(|errs| Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, errs))
 }
 
+/// Reads a JSON number or prefix body (limit, content type, fields) for `path_number`.
+async fn read_routes(
+    s: &AdminState,
+    req: Request,
+    path_number: &str,
+) -> Result<crate::keeper::Routes, Problem> {
+    let (headers, bytes) = read_body(s, req).await?;
+    require_json(&headers)?;
+    decode_routes(&bytes, path_number)
+}
+
 fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -533,9 +566,7 @@ async fn put_number(
     req: Request,
 ) -> Result<Response, Problem> {
     let number = parse_e164(&e164, "e164", s.max_digits)?;
-    let (headers, bytes) = read_body(&s, req).await?;
-    require_json(&headers)?;
-    let routes = decode_routes(&bytes, &number)?;
+    let routes = read_routes(&s, req, &number).await?;
     let keeper = s.keeper.clone();
     let n = number.clone();
     blocking(move || keeper.set_number(&n, Some(&routes))).await?;
@@ -552,25 +583,6 @@ async fn delete_number(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn prefix_view(s: &AdminState, prefix: &str) -> Result<serde_json::Value, Problem> {
-    let (zone, digits) = s
-        .keeper
-        .find(prefix)
-        .ok_or_else(|| Problem::from(EditError::NotInZone(prefix.to_string())))?;
-    let mut labels: Vec<&[u8]> = digits.chunks(1).collect();
-    labels.push(b"*");
-    let (ttl, naptrs) = naptr_at(&zone, &labels).ok_or_else(|| {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            format!("no prefix route for {prefix}"),
-        )
-    })?;
-    let v = body::view(prefix.to_string(), &zone.origin_text, ttl, &naptrs);
-    Ok(
-        json!({"prefix": v.number, "zone": v.zone, "ttl": v.ttl, "routes": v.routes, "naptr": v.naptr}),
-    )
-}
-
 async fn get_prefix(State(s): State<Shared>, Path(p): Path<String>) -> Result<Response, Problem> {
     let prefix = parse_e164(&p, "e164prefix", s.max_digits)?;
     Ok(axum::Json(prefix_view(&s, &prefix)?).into_response())
@@ -582,9 +594,7 @@ async fn put_prefix(
     req: Request,
 ) -> Result<Response, Problem> {
     let prefix = parse_e164(&p, "e164prefix", s.max_digits)?;
-    let (headers, bytes) = read_body(&s, req).await?;
-    require_json(&headers)?;
-    let routes = decode_routes(&bytes, &prefix)?;
+    let routes = read_routes(&s, req, &prefix).await?;
     let keeper = s.keeper.clone();
     let pf = prefix.clone();
     blocking(move || keeper.set_prefix(&pf, Some(&routes))).await?;

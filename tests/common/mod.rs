@@ -285,11 +285,30 @@ pub fn dns_query(port: u16, name: &str, qtype: u16) -> Option<hickory_proto::op:
     None
 }
 
+/// Writes one DNS message with the two-byte length of RFC 1035 §4.2.2.
+pub fn write_framed(conn: &mut std::net::TcpStream, msg: &hickory_proto::op::Message) {
+    use std::io::Write;
+    let wire = msg.to_vec().unwrap();
+    conn.write_all(&(wire.len() as u16).to_be_bytes()).unwrap();
+    conn.write_all(&wire).unwrap();
+}
+
+/// Reads one length-framed DNS message and checks it answers `id`.
+pub fn read_framed(conn: &mut std::net::TcpStream, id: u16) -> hickory_proto::op::Message {
+    use std::io::Read;
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).unwrap();
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    conn.read_exact(&mut buf).unwrap();
+    let resp = hickory_proto::op::Message::from_vec(&buf).unwrap();
+    assert_eq!(resp.metadata.id, id);
+    resp
+}
+
 /// One query over a new TCP connection to 127.0.0.1:`port` (RFC 1035 §4.2.2 framing).
 pub fn dns_query_tcp(port: u16, name: &str, qtype: u16) -> hickory_proto::op::Message {
     use hickory_proto::op::{Message, Query};
     use hickory_proto::rr::{Name, RecordType};
-    use std::io::{Read, Write};
     use std::str::FromStr;
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -298,16 +317,8 @@ pub fn dns_query_tcp(port: u16, name: &str, qtype: u16) -> hickory_proto::op::Me
         Name::from_str(name).unwrap(),
         RecordType::from(qtype),
     ));
-    let wire = msg.to_vec().unwrap();
-    conn.write_all(&(wire.len() as u16).to_be_bytes()).unwrap();
-    conn.write_all(&wire).unwrap();
-    let mut len = [0u8; 2];
-    conn.read_exact(&mut len).unwrap();
-    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
-    conn.read_exact(&mut buf).unwrap();
-    let resp = Message::from_vec(&buf).unwrap();
-    assert_eq!(resp.metadata.id, msg.metadata.id);
-    resp
+    write_framed(&mut conn, &msg);
+    read_framed(&mut conn, msg.metadata.id)
 }
 
 /// A running `enroute serve` in a temp dir, killed on drop. Its stderr lines arrive on
@@ -444,6 +455,17 @@ impl Enroute {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends SIGHUP (reload).
+    pub fn sighup(&self) {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &self.pid().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
     }
 }
 
