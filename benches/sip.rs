@@ -45,7 +45,14 @@ fn bench(c: &mut Criterion) {
         server: "enroute/bench".into(),
     };
     let key = enroute::sip::redirect::TagKey::default();
-    let mut handler = Handler::new(&router, &settings, &key);
+    // Counting as the server does (`metrics.enabled`); ENROUTE_METRICS=off measures
+    // the same path without it.
+    let stats = enroute::sip::SipStats::default();
+    if std::env::var("ENROUTE_METRICS").is_ok_and(|v| v == "off") {
+        enroute::metrics::set_enabled(false);
+    }
+    let mut handler =
+        Handler::new(&router, &settings, &key).counting(&stats, enroute::config::Transport::Udp);
     let src = "192.0.2.1:5060".parse().unwrap();
     let mut group = c.benchmark_group("invite_to_302");
     for (name, number) in [

@@ -58,6 +58,7 @@ struct RawConfig {
     admin: RawAdmin,
     store: RawStore,
     log: RawLog,
+    metrics: RawMetrics,
 }
 
 #[derive(Deserialize)]
@@ -257,6 +258,20 @@ impl Default for RawLog {
     }
 }
 
+/// `[metrics]`: not in SPEC §3; added so that counting can be measured on vs off and
+/// turned off where nobody scrapes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMetrics {
+    enabled: bool,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        RawMetrics { enabled: true }
+    }
+}
+
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -400,6 +415,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub store: PathBuf,
     pub log: LogConfig,
+    /// `metrics.enabled`: count and serve `/metrics` (default true).
+    pub metrics_enabled: bool,
 }
 
 /// Most digits a number may have: its ENUM domain must stay within 255 bytes.
@@ -751,6 +768,7 @@ impl Config {
             zones,
             admin,
             store: path(&raw.store.path),
+            metrics_enabled: raw.metrics.enabled,
             log: LogConfig {
                 format: raw.log.format,
                 level: raw.log.level,

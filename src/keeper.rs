@@ -401,28 +401,39 @@ impl Keeper {
     }
 
     /// SIGHUP: every configured file zone whose file is newer than the store's copy
-    /// replaces it (all or nothing per zone). Returns how many zones were replaced.
-    pub fn reload_files(&self, config: &Config) -> usize {
-        let mut store = self.lock();
-        let mut replaced = 0;
+    /// replaces it. All or nothing: every file is parsed first, and one that fails
+    /// (each error logged as `FILE:LINE: message`) leaves every zone as it was. Returns
+    /// how many zones were replaced.
+    pub fn reload_files(&self, config: &Config) -> Result<usize, String> {
+        let mut parsed = Vec::new();
+        let mut failed = 0;
         for z in &config.zones {
             let ZoneSource::File(path) = &z.source else {
                 continue;
             };
-            let file_zone = match Zone::load_file(path, &z.origin) {
+            match Zone::load_file(path, &z.origin) {
                 Ok((zone, warnings)) => {
                     for w in warnings {
                         tracing::warn!("{w}");
                     }
-                    zone
+                    parsed.push((z, zone));
                 }
                 Err(e) => {
+                    failed += 1;
                     for d in e.diagnostics.iter().filter(|d| !d.warning) {
                         tracing::error!(zone = %z.origin, "reload rejected: {d}");
                     }
-                    continue;
                 }
-            };
+            }
+        }
+        if failed > 0 {
+            return Err(format!(
+                "{failed} zone file(s) failed to load; every zone kept as it was"
+            ));
+        }
+        let mut store = self.lock();
+        let mut replaced = 0;
+        for (z, file_zone) in parsed {
             let served = self.zones.soa(&z.origin).is_some();
             let result = served_copy(&store, file_zone).and_then(|choice| match choice {
                 Choice::File(zone) => store_zone(&mut store, &zone).map(|()| Some(*zone)),
@@ -451,7 +462,7 @@ impl Keeper {
         if replaced > 0 {
             self.cache.invalidate_all();
         }
-        replaced
+        Ok(replaced)
     }
 
     /// Serves `zone` (in place of the copy with its origin) and NOTIFYs when its serial

@@ -9,6 +9,8 @@
 //! - [`dns`]: the authoritative DNS listener, zone transfers, NOTIFY, secondary zones.
 //! - [`store`]: the durable SQLite store, the zone data of record.
 //! - [`keeper`]: keeps the served zones in step with the store (start-up, reload, admin).
+//! - [`logging`]: log set-up (text or JSON) and rate limits for repeated errors.
+//! - [`metrics`]: counters, histograms and the Prometheus `/metrics` text.
 //! - [`admin`]: the admin HTTP API.
 //! - [`server`]: the `serve` lifecycle.
 
@@ -16,6 +18,8 @@ pub mod admin;
 pub mod config;
 pub mod dns;
 pub mod keeper;
+pub mod logging;
+pub mod metrics;
 pub mod naptr;
 pub mod resolve;
 pub mod server;

@@ -131,27 +131,12 @@ fn load_zones(config: &Config, store: Option<&mut Store>) -> Result<Vec<Zone>, S
     Ok(zones)
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    // Colours only for a person at a terminal; journald and log files get plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let _ = match config.log.format {
-        enroute::config::LogFormat::Json => builder.json().try_init(),
-        enroute::config::LogFormat::Text => builder.try_init(),
-    };
-}
-
 /// Configuration, logging and every zone, as each command that routes needs them
 /// (read-only: the store is not written); a failure has been printed and carries exit
 /// code 2.
 fn load_all(config_path: Option<&Path>) -> Result<(Config, Vec<Zone>), ExitCode> {
     let config = load_config(config_path)?;
-    init_logging(&config);
+    enroute::logging::init(&config);
     match load_zones(&config, None) {
         Ok(zones) => Ok((config, zones)),
         Err(e) => {
@@ -308,7 +293,7 @@ fn serve(config_path: Option<&Path>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    init_logging(&config);
+    enroute::logging::init(&config);
     let mut store = match Store::open(&config.store) {
         Ok(s) => s,
         Err(e) => {

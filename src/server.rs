@@ -13,37 +13,47 @@
 
 use crate::admin::AdminState;
 use crate::config::{Config, ZoneSource};
+use crate::dns::answer::DnsStats;
 use crate::dns::answer::{Authority, SecondaryOf};
 use crate::dns::notify::Notifier;
 use crate::dns::secondary::SecondaryZone;
 use crate::keeper::Keeper;
+use crate::metrics::{self, Exporter, ProcessStats};
 use crate::resolve::{Router, RoutingPlan};
 use crate::store::Store;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Reloads zones and the dial plan from `config`'s file: each zone file newer than the
-/// store's copy replaces it (through the keeper, which NOTIFYs); failures are logged
-/// with every `FILE:LINE: message`. Returns how many zones were replaced.
-pub fn reload(config_file: Option<&std::path::Path>, router: &Router, keeper: &Keeper) -> usize {
+/// SIGHUP: re-reads the configuration file, its zone files, dial plan and gateways, all
+/// or nothing. Everything is read and checked first; one error (logged as
+/// `FILE:LINE: message`, every one of them) and nothing changes. Then each zone file
+/// newer than the store's copy replaces it (through the keeper, which NOTIFYs) and the
+/// routing plan is swapped. Returns how many zones were replaced.
+///
+/// Listeners, the store path, the admin token and `metrics.enabled` are read at start
+/// only: changing them needs a restart.
+pub fn reload(
+    config_file: Option<&std::path::Path>,
+    router: &Router,
+    keeper: &Keeper,
+) -> Result<usize, String> {
     let config = match config_file {
-        Some(p) => match Config::load(p) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!("reload: config error, nothing changed: {e}");
-                return 0;
-            }
-        },
+        Some(p) => Config::load(p).map_err(|e| {
+            tracing::error!("reload rejected: {e}");
+            "configuration error".to_string()
+        })?,
         None => Config::builtin(),
     };
-    let replaced = keeper.reload_files(&config);
-    router.set_plan(RoutingPlan::from_config(&config));
-    replaced
+    let plan = RoutingPlan::from_config(&config);
+    let replaced = keeper.reload_files(&config)?;
+    router.set_plan(plan);
+    Ok(replaced)
 }
 
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
+    metrics::set_enabled(config.metrics_enabled);
     let sockets =
         match crate::sip::transport::bind(&config.sip.listen, config.sip.tls.as_ref()).await {
             Ok(s) => s,
@@ -103,11 +113,26 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         notifier.clone(),
         &config,
     ));
+    let process = Arc::new(ProcessStats::new());
+    let sip_stats = shared.stats.clone();
+    let dns_stats = Arc::new(DnsStats::default());
+    let exporter = config.metrics_enabled.then(|| {
+        Arc::new(Exporter::new(vec![
+            process.clone() as Arc<dyn metrics::Source>,
+            sip_stats,
+            router.stats().clone(),
+            router.cache().clone(),
+            dns_stats.clone(),
+            notifier.clone(),
+            router.zones().clone(),
+        ]))
+    });
     let admin_state = Arc::new(AdminState::new(
         &config,
         keeper.clone(),
         router.clone(),
         token,
+        exporter,
     ));
     let secondaries = secondary_zones(&config);
     let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -122,7 +147,7 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
             })
             .collect(),
         refresh: refresh_tx,
-        stats: Default::default(),
+        stats: dns_stats,
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let sip = tokio::spawn(crate::sip::transport::serve(
@@ -162,8 +187,20 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
             _ = hup.recv() => {
                 let file = config.file.clone();
                 let (r, k) = (router.clone(), keeper.clone());
-                let n = tokio::task::spawn_blocking(move || reload(file.as_deref(), &r, &k)).await.unwrap_or(0);
-                tracing::info!(zones = n, "SIGHUP: reload done");
+                let applied = tokio::task::spawn_blocking(move || reload(file.as_deref(), &r, &k)).await;
+                match applied {
+                    Ok(Ok(n)) => {
+                        process.reloads.inc(0);
+                        process.last_reload_ok.store(true, std::sync::atomic::Ordering::Relaxed);
+                        tracing::info!(zones = n, "SIGHUP: reload done");
+                    }
+                    Ok(Err(e)) => {
+                        process.reloads.inc(1);
+                        process.last_reload_ok.store(false, std::sync::atomic::Ordering::Relaxed);
+                        tracing::error!("SIGHUP: reload rejected, nothing changed: {e}");
+                    }
+                    Err(e) => tracing::error!("SIGHUP: reload failed: {e}"),
+                }
             }
             _ = term.recv() => break,
             _ = int.recv() => break,

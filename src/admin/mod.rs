@@ -19,7 +19,7 @@ use crate::store::Store;
 use crate::zone::name::Name;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +45,8 @@ pub struct AdminState {
     pub max_digits: usize,
     /// The runtime SIP, DNS and upstream lookups run on (the API runs on its own).
     pub main: tokio::runtime::Handle,
+    /// What `/metrics` renders; `None` when `metrics.enabled` is off.
+    pub metrics: Option<Arc<crate::metrics::Exporter>>,
 }
 
 impl AdminState {
@@ -53,6 +55,7 @@ impl AdminState {
         keeper: Arc<Keeper>,
         router: Arc<RouteEngine>,
         token: String,
+        metrics: Option<Arc<crate::metrics::Exporter>>,
     ) -> Self {
         AdminState {
             keeper,
@@ -64,6 +67,7 @@ impl AdminState {
             store_path: config.store.clone(),
             max_digits: config.dialplan.max_digits.max(15),
             main: tokio::runtime::Handle::current(),
+            metrics,
         }
     }
 }
@@ -272,6 +276,7 @@ async fn problems_only(req: Request, next: Next) -> Response {
         return resp;
     }
     let allow = resp.headers().get(header::ALLOW).cloned();
+    let matched = resp.extensions().get::<MatchedPath>().cloned();
     let text = axum::body::to_bytes(resp.into_body(), 4096)
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
@@ -285,7 +290,62 @@ async fn problems_only(req: Request, next: Next) -> Response {
     if let Some(a) = allow {
         p.headers.push((header::ALLOW, a));
     }
-    p.into_response()
+    let mut resp = p.into_response();
+    if let Some(m) = matched {
+        resp.extensions_mut().insert(m);
+    }
+    resp
+}
+
+/// Carries the matched route template from the request to the response, where
+/// [`count_requests`] (outside the router, where requests are not routed yet) reads it.
+async fn tag_route(req: Request, next: Next) -> Response {
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let mut resp = next.run(req).await;
+    if let Some(m) = matched {
+        resp.extensions_mut().insert(m);
+    }
+    resp
+}
+
+/// `enroute_admin_requests_total{route,status}`: the route template (SPEC §10.12),
+/// `unmatched` for paths and methods no route serves (any client can send those).
+async fn count_requests(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    if let Some(m) = &s.metrics {
+        let route = resp
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", |p| p.as_str());
+        m.admin_requests
+            .with_label_values(&[route, resp.status().as_str()])
+            .inc();
+    }
+    resp
+}
+
+/// `GET /metrics`: Prometheus text; 404 when `metrics.enabled` is off.
+async fn metrics_text(State(s): State<Shared>) -> Response {
+    match &s.metrics {
+        Some(m) => {
+            let exporter = m.clone();
+            // Reading /proc and summing shards is blocking work, if brief.
+            let text = tokio::task::spawn_blocking(move || exporter.render())
+                .await
+                .unwrap_or_default();
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                )],
+                text,
+            )
+                .into_response()
+        }
+        None => {
+            Problem::new(StatusCode::NOT_FOUND, "metrics are off (metrics.enabled)").into_response()
+        }
+    }
 }
 
 /// The whole API.
@@ -307,10 +367,13 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/cache", delete(flush_cache))
         .route("/v1/cache/{e164}", delete(flush_cached_number))
         .route("/v1/openapi.json", get(openapi_doc))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .route_layer(middleware::from_fn(tag_route));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route_layer(middleware::from_fn(tag_route))
         .merge(v1)
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -320,6 +383,10 @@ pub fn app(state: Shared) -> Router {
             )
         })
         .layer(middleware::from_fn(problems_only))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
 }
 

@@ -12,13 +12,13 @@
 //! itself (see `dns::xfr`). Reads one lock-free zone snapshot per query.
 
 use super::wire::*;
+use crate::metrics::{Counters, Family};
 use crate::zone::index::{Lookup, TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_NS, TYPE_SOA};
 use crate::zone::name::Name;
 use crate::zone::{Zone, ZoneSet};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// RFC 6895 rcode for "not authoritative for the zone" (AXFR of a name that is not a
 /// zone apex).
@@ -27,17 +27,112 @@ const RCODE_NOTAUTH: u16 = 9;
 /// Types tried, in order, for a minimal ANY answer (RFC 8482 §4.2: one RRset).
 const ANY_ORDER: [u16; 6] = [35, TYPE_SOA, TYPE_NS, TYPE_A, TYPE_AAAA, 16];
 
+/// Query type labels: the types an ENUM server is asked for, then `other` (a label per
+/// type number would let any client grow the metric without bound).
+pub const QTYPE_LABELS: [(u16, &str); 17] = [
+    (1, "A"),
+    (2, "NS"),
+    (5, "CNAME"),
+    (6, "SOA"),
+    (12, "PTR"),
+    (15, "MX"),
+    (16, "TXT"),
+    (28, "AAAA"),
+    (33, "SRV"),
+    (35, "NAPTR"),
+    (43, "DS"),
+    (48, "DNSKEY"),
+    (251, "IXFR"),
+    (252, "AXFR"),
+    (255, "ANY"),
+    (256, "URI"),
+    (0, "other"),
+];
+
+/// Rcode labels by rcode (RFC 6895); BADVERS (16) counts in the last slot.
+pub const RCODE_LABELS: [&str; 12] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH", "NOTZONE", "BADVERS",
+];
+
+const QUERY_SLOTS: usize = QTYPE_LABELS.len() * RCODE_LABELS.len();
+
 /// Counters the metrics layer exports.
 #[derive(Default)]
 pub struct DnsStats {
-    /// Answers by rcode (0..=15; BADVERS counts under 15).
-    pub rcodes: [AtomicU64; 16],
-    /// Packets not answered: responses, shorter than a header.
-    pub dropped: AtomicU64,
+    /// Answers by qtype ([`QTYPE_LABELS`] index) × rcode ([`RCODE_LABELS`] index).
+    queries: Counters<QUERY_SLOTS>,
+    /// Packets not answered: responses, shorter than a header, over the TCP connection
+    /// limit.
+    pub dropped: Counters<1>,
     /// UDP answers sent with TC.
-    pub truncated: AtomicU64,
-    pub axfr: AtomicU64,
-    pub notify_in: AtomicU64,
+    truncated: Counters<1>,
+    /// NOTIFY messages received (accepted or not).
+    notify_in: Counters<1>,
+    /// One warning per second at most for refused NOTIFYs (any host can send them).
+    refused_notify_log: crate::logging::RateLimit,
+}
+
+impl DnsStats {
+    /// Counts one answer to a query of `qtype` with `rcode`.
+    #[inline]
+    pub fn query(&self, qtype: u16, rcode: u16) {
+        let t = QTYPE_LABELS[..QTYPE_LABELS.len() - 1]
+            .iter()
+            .position(|(n, _)| *n == qtype)
+            .unwrap_or(QTYPE_LABELS.len() - 1);
+        let r = usize::from(rcode).min(RCODE_LABELS.len() - 1);
+        self.queries.inc(t * RCODE_LABELS.len() + r);
+    }
+
+    /// Answers with `rcode` so far, any qtype.
+    pub fn answers(&self, rcode: u16) -> u64 {
+        let r = usize::from(rcode).min(RCODE_LABELS.len() - 1);
+        (0..QTYPE_LABELS.len())
+            .map(|t| self.queries.get(t * RCODE_LABELS.len() + r))
+            .sum()
+    }
+}
+
+impl crate::metrics::Source for DnsStats {
+    fn families(&self, out: &mut Vec<Family>) {
+        let mut queries = Family::counter(
+            "enroute_dns_queries_total",
+            "DNS queries answered, by query type and rcode (zone transfers included).",
+            &["qtype", "rcode"],
+        );
+        for (t, (_, qtype)) in QTYPE_LABELS.iter().enumerate() {
+            for (r, rcode) in RCODE_LABELS.iter().enumerate() {
+                let n = self.queries.get(t * RCODE_LABELS.len() + r);
+                // NAPTR NOERROR exists from the start: the failure-ratio alert divides by it.
+                if n > 0 || (*qtype == "NAPTR" && r == 0) {
+                    queries.value(&[qtype, rcode], n as f64);
+                }
+            }
+        }
+        out.push(queries);
+        for (name, help, c) in [
+            (
+                "enroute_dns_dropped_total",
+                "DNS messages not answered (responses, runts, over the TCP connection limit).",
+                &self.dropped,
+            ),
+            (
+                "enroute_dns_truncated_total",
+                "UDP answers sent truncated (TC), for the client to retry over TCP.",
+                &self.truncated,
+            ),
+            (
+                "enroute_dns_notify_received_total",
+                "NOTIFY messages received.",
+                &self.notify_in,
+            ),
+        ] {
+            let mut f = Family::counter(name, help, &[]);
+            f.value(&[], c.get(0) as f64);
+            out.push(f);
+        }
+    }
 }
 
 /// What the listener does after [`Authority::answer`].
@@ -64,7 +159,7 @@ pub struct Authority {
     pub secondaries: Vec<SecondaryOf>,
     /// Where an accepted NOTIFY goes (the secondary's refresh task).
     pub refresh: tokio::sync::mpsc::UnboundedSender<Name>,
-    pub stats: DnsStats,
+    pub stats: Arc<DnsStats>,
 }
 
 impl Authority {
@@ -72,14 +167,14 @@ impl Authority {
     /// transfers.
     pub fn answer(&self, packet: &[u8], src: SocketAddr, tcp: bool, out: &mut Vec<u8>) -> Action {
         if packet.len() < 12 || is_response(packet) {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.dropped.inc(0);
             return Action::Drop;
         }
         let q = match Query::parse(packet) {
             Ok(q) => q,
             Err(_) => {
                 Response::header_only(out, packet, RCODE_FORMERR);
-                self.count(RCODE_FORMERR as u16);
+                self.stats.query(0, RCODE_FORMERR.into());
                 return Action::Reply;
             }
         };
@@ -88,19 +183,19 @@ impl Authority {
         let rcode = self.fill(&q, src, tcp, &mut r);
         let rcode = match rcode {
             Ok(rcode) => rcode,
-            Err(zone) => return Action::Transfer(zone),
+            Err(zone) => {
+                self.stats.query(q.qtype, RCODE_NOERROR.into());
+                return Action::Transfer(zone);
+            }
         };
         r.set_rcode(rcode);
         if r.truncated() {
-            self.stats.truncated.fetch_add(1, Ordering::Relaxed);
+            self.stats.truncated.inc(0);
         }
         r.finish();
-        self.count(rcode);
+        self.stats.query(q.qtype, rcode);
+        tracing::debug!(qtype = q.qtype, rcode, %src, tcp, "DNS answer");
         Action::Reply
-    }
-
-    fn count(&self, rcode: u16) {
-        self.stats.rcodes[usize::from(rcode.min(15))].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Writes the sections; returns the rcode, or the zone to transfer.
@@ -139,7 +234,6 @@ impl Authority {
                 return Ok(RCODE_REFUSED.into());
             }
             if tcp {
-                self.stats.axfr.fetch_add(1, Ordering::Relaxed);
                 return Err(zone.clone());
             }
             if q.qtype == TYPE_AXFR {
@@ -253,7 +347,7 @@ impl Authority {
     /// NOTIFY (RFC 1996): accepted for a secondary zone from its primary's address, which
     /// triggers a refresh; REFUSED otherwise (SPEC §10.25).
     fn notify(&self, q: &Query<'_>, src: SocketAddr, r: &mut Response<'_, '_>) -> u16 {
-        self.stats.notify_in.fetch_add(1, Ordering::Relaxed);
+        self.stats.notify_in.inc(0);
         let Ok(name) = Name::from_text(&q.qname_text()) else {
             return RCODE_FORMERR.into();
         };
@@ -265,7 +359,9 @@ impl Authority {
             return RCODE_REFUSED.into();
         };
         if !same_ip(sec.primary.ip(), src.ip()) {
-            tracing::warn!(zone = %sec.origin, from = %src, "NOTIFY not from the zone's primary: refused");
+            if let Some(suppressed) = self.stats.refused_notify_log.check() {
+                tracing::warn!(zone = %sec.origin, from = %src, suppressed, "NOTIFY not from the zone's primary: refused");
+            }
             return RCODE_REFUSED.into();
         }
         tracing::info!(zone = %sec.origin, from = %src, "NOTIFY from the primary: refreshing");

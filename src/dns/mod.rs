@@ -127,7 +127,7 @@ async fn tcp_accept(l: TcpListener, auth: Arc<Authority>, mut shutdown: watch::R
         };
         if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
             drop(stream);
-            auth.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            auth.stats.dropped.inc(0);
             continue;
         }
         open.fetch_add(1, Ordering::Relaxed);

@@ -116,3 +116,23 @@ fn rand_id() -> u16 {
     );
     h.finish() as u16
 }
+
+impl crate::metrics::Source for Notifier {
+    fn families(&self, out: &mut Vec<crate::metrics::Family>) {
+        use crate::metrics::Family;
+        let mut sent = Family::counter(
+            "enroute_dns_notify_sent_total",
+            "NOTIFY messages sent to dns.notify targets (retries included).",
+            &[],
+        );
+        sent.value(&[], self.sent.load(Ordering::Relaxed) as f64);
+        out.push(sent);
+        let mut acked = Family::counter(
+            "enroute_dns_notify_acknowledged_total",
+            "NOTIFY messages a secondary acknowledged.",
+            &[],
+        );
+        acked.value(&[], self.acknowledged.load(Ordering::Relaxed) as f64);
+        out.push(acked);
+    }
+}

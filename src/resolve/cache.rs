@@ -66,6 +66,8 @@ pub struct DecisionCache {
     entries: moka::sync::Cache<Box<str>, Arc<Cached>>,
     inflight: Mutex<HashMap<Box<str>, Flight>>,
     limits: Limits,
+    /// Lookups through [`DecisionCache::get`]: [hits, misses].
+    counts: crate::metrics::Counters<2>,
 }
 
 impl DecisionCache {
@@ -77,6 +79,7 @@ impl DecisionCache {
                 .build(),
             inflight: Mutex::new(HashMap::new()),
             limits,
+            counts: Default::default(),
         }
     }
 
@@ -89,9 +92,25 @@ impl DecisionCache {
         }
     }
 
-    /// The cached decision for `number`, if any (no lookup).
+    /// The cached decision for `number`, if any (no lookup). A hit is counted; a miss
+    /// is counted where the lookup it leads to starts ([`DecisionCache::get_or_resolve`],
+    /// [`DecisionCache::count_miss`]), since the SIP path asks twice before it.
     pub fn get(&self, number: &str) -> Option<Arc<Cached>> {
-        self.entries.get(number)
+        let hit = self.entries.get(number);
+        if hit.is_some() {
+            self.counts.inc(0);
+        }
+        hit
+    }
+
+    /// Counts a miss that leads to a lookup outside [`DecisionCache::get_or_resolve`].
+    pub fn count_miss(&self) {
+        self.counts.inc(1);
+    }
+
+    /// (hits, misses) so far.
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        (self.counts.get(0), self.counts.get(1))
     }
 
     /// The cached decision for `number`, or the result of `resolve` — run once for all
@@ -103,8 +122,10 @@ impl DecisionCache {
         Fut: Future<Output = (Decision, Kind)>,
     {
         if let Some(hit) = self.entries.get(number) {
+            self.counts.inc(0);
             return (hit, true);
         }
+        self.counts.inc(1);
         let flight = {
             let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
             map.entry(number.into()).or_default().clone()
@@ -167,5 +188,33 @@ impl DecisionCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl crate::metrics::Source for DecisionCache {
+    fn families(&self, out: &mut Vec<crate::metrics::Family>) {
+        use crate::metrics::Family;
+        let (hits, misses) = self.hits_and_misses();
+        let mut f = Family::counter(
+            "enroute_cache_hits_total",
+            "Decisions that needed upstream DNS found in the cache.",
+            &[],
+        );
+        f.value(&[], hits as f64);
+        out.push(f);
+        let mut f = Family::counter(
+            "enroute_cache_misses_total",
+            "Decisions that needed upstream DNS not found in the cache.",
+            &[],
+        );
+        f.value(&[], misses as f64);
+        out.push(f);
+        let mut f = Family::gauge(
+            "enroute_cache_entries",
+            "Routing decisions held in the cache.",
+            &[],
+        );
+        f.value(&[], self.len() as f64);
+        out.push(f);
     }
 }

@@ -17,6 +17,7 @@ pub mod upstream;
 pub mod uri;
 
 use crate::config::{Config, DialplanConfig};
+use crate::metrics::{Counters, Family, Histogram};
 use crate::zone::index::{Lookup, TYPE_NAPTR};
 use crate::zone::name::Name;
 use crate::zone::{Zone, ZoneSet, Zones};
@@ -27,7 +28,6 @@ use gateway::Gateways;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where a decision came from (SPEC §10.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -259,19 +259,48 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+/// Whether the domain `name` lies under `suffix` (both absolute, any case).
+fn under_suffix(name: &str, suffix: &str) -> bool {
+    let (n, s) = (name.as_bytes(), suffix.as_bytes());
+    n.len() > s.len()
+        && n[n.len() - s.len()..].eq_ignore_ascii_case(s)
+        && (s == b"." || n[n.len() - s.len() - 1] == b'.')
+}
+
+/// Decision outcomes as counted: by the SIP status they give.
+pub const OUTCOMES: [(u16, &str); 6] = [
+    (302, "redirect"),
+    (404, "not_found"),
+    (484, "incomplete"),
+    (416, "unsupported_scheme"),
+    (503, "unavailable"),
+    (0, "other"),
+];
+
+const DECISION_SLOTS: usize = OUTCOMES.len() * Source::ALL.len();
+
+/// Counters of one upstream ENUM suffix.
+#[derive(Default)]
+pub struct SuffixStats {
+    /// By [`UPSTREAM_RESULTS`] index.
+    results: Counters<{ UPSTREAM_RESULTS.len() }>,
+    duration: Histogram,
+}
+
 /// Counters of what the router did; the metrics layer reads them.
 #[derive(Default)]
 pub struct RouteStats {
-    /// By [`Source::ALL`] index.
-    pub decisions: [AtomicU64; 5],
+    /// By outcome ([`OUTCOMES`] index) × source ([`Source::ALL`] index).
+    decisions: Counters<DECISION_SLOTS>,
+    /// Time to a decision (local, cached or upstream).
+    duration: Histogram,
     /// By [`SkipReason::ALL`] index.
-    pub skips: [AtomicU64; SkipReason::ALL.len()],
-    /// Upstream NAPTR lookups by [`UPSTREAM_RESULTS`] index: not-found answers kept apart
-    /// from failures.
-    pub upstream: [AtomicU64; UPSTREAM_RESULTS.len()],
-    /// When the last upstream failure was logged (seconds since the Unix epoch): at
-    /// most one warning per second, the rest counted.
-    last_failure_log: AtomicU64,
+    skips: Counters<{ SkipReason::ALL.len() }>,
+    /// Upstream NAPTR lookups by suffix (`other` for names a non-terminal record led
+    /// outside every suffix). Looked up per upstream lookup, not per decision.
+    suffixes: std::sync::Mutex<Vec<(Arc<str>, Arc<SuffixStats>)>>,
+    /// One warning per second at most for upstream failures.
+    failure_log: crate::logging::RateLimit,
 }
 
 /// The results an upstream lookup is counted under.
@@ -279,49 +308,151 @@ pub const UPSTREAM_RESULTS: [&str; 7] = [
     "answer", "nxdomain", "nodata", "timeout", "servfail", "refused", "error",
 ];
 
+fn source_index(source: Source) -> usize {
+    Source::ALL.iter().position(|s| *s == source).unwrap_or(0)
+}
+
 impl RouteStats {
     pub fn skips(&self, reason: SkipReason) -> u64 {
         let i = SkipReason::ALL
             .iter()
             .position(|r| *r == reason)
             .unwrap_or(0);
-        self.skips[i].load(Ordering::Relaxed)
-    }
-    /// Upstream lookups that ended with `result` (see [`UPSTREAM_RESULTS`]).
-    pub fn upstream(&self, result: &str) -> u64 {
-        UPSTREAM_RESULTS
-            .iter()
-            .position(|r| *r == result)
-            .map_or(0, |i| self.upstream[i].load(Ordering::Relaxed))
+        self.skips.get(i)
     }
 
-    /// Counts one upstream lookup; failures are logged (one warning per second at
-    /// most), not-found answers only at debug level: NXDOMAIN is an answer.
-    fn count_upstream(&self, name: &str, server: &str, answer: &upstream::Answer) {
+    /// Upstream lookups that ended with `result` (see [`UPSTREAM_RESULTS`]), all
+    /// suffixes together.
+    pub fn upstream(&self, result: &str) -> u64 {
+        let Some(i) = UPSTREAM_RESULTS.iter().position(|r| *r == result) else {
+            return 0;
+        };
+        self.suffix_list()
+            .iter()
+            .map(|(_, s)| s.results.get(i))
+            .sum()
+    }
+
+    fn suffix_list(&self) -> Vec<(Arc<str>, Arc<SuffixStats>)> {
+        self.suffixes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The counters of `suffix` (created on first use; kept across reloads so the
+    /// counters never go back).
+    fn suffix(&self, suffix: &str) -> Arc<SuffixStats> {
+        let mut list = self.suffixes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, s)) = list.iter().find(|(n, _)| &**n == suffix) {
+            return s.clone();
+        }
+        let s = Arc::new(SuffixStats::default());
+        list.push((suffix.into(), s.clone()));
+        s
+    }
+
+    /// Counts one upstream lookup of `name` under `suffix` that took `elapsed`;
+    /// failures are logged (one warning per second at most, with how many were left
+    /// out), not-found answers only at debug level: NXDOMAIN is an answer.
+    fn count_upstream(
+        &self,
+        suffix: &str,
+        name: &str,
+        server: &str,
+        answer: &upstream::Answer,
+        elapsed: Option<std::time::Duration>,
+    ) {
         let result = answer.result();
+        let stats = self.suffix(suffix);
         if let Some(i) = UPSTREAM_RESULTS.iter().position(|r| *r == result) {
-            self.upstream[i].fetch_add(1, Ordering::Relaxed);
+            stats.results.inc(i);
+        }
+        if let Some(e) = elapsed {
+            stats.duration.observe(e);
         }
         match answer {
             upstream::Answer::Failed(f) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                if self.last_failure_log.swap(now, Ordering::Relaxed) != now {
+                if let Some(suppressed) = self.failure_log.check() {
                     let detail = match f {
                         upstream::Failure::Other(text) => text.as_str(),
                         _ => "",
                     };
-                    tracing::warn!(%name, %server, result, detail, "upstream ENUM lookup failed");
+                    tracing::warn!(%name, %server, result, detail, suppressed, "upstream ENUM lookup failed");
                 }
             }
             _ => tracing::debug!(%name, %server, result, "upstream ENUM answer"),
         }
     }
 
+    /// Decisions from `source`, any outcome.
     pub fn decisions(&self, source: Source) -> u64 {
-        let i = Source::ALL.iter().position(|s| *s == source).unwrap_or(0);
-        self.decisions[i].load(Ordering::Relaxed)
+        let s = source_index(source);
+        (0..OUTCOMES.len())
+            .map(|o| self.decisions.get(o * Source::ALL.len() + s))
+            .sum()
+    }
+
+    fn count_decision(&self, status: u16, source: Source) {
+        let o = OUTCOMES
+            .iter()
+            .position(|(code, _)| *code == status)
+            .unwrap_or(OUTCOMES.len() - 1);
+        self.decisions
+            .inc(o * Source::ALL.len() + source_index(source));
+    }
+}
+
+impl crate::metrics::Source for RouteStats {
+    fn families(&self, out: &mut Vec<Family>) {
+        let mut decisions = Family::counter(
+            "enroute_route_decisions_total",
+            "Routing decisions (SIP, CLI and admin API) by outcome and where they came from.",
+            &["outcome", "source"],
+        );
+        for (o, (_, outcome)) in OUTCOMES.iter().enumerate() {
+            for (s, source) in Source::ALL.iter().enumerate() {
+                let n = self.decisions.get(o * Source::ALL.len() + s);
+                if n > 0 || o == 0 {
+                    decisions.value(&[outcome, source.as_str()], n as f64);
+                }
+            }
+        }
+        out.push(decisions);
+        let mut duration = Family::histogram(
+            "enroute_route_duration_seconds",
+            "Time to a routing decision, upstream lookups included.",
+            &[],
+        );
+        duration.histogram_value(&[], &self.duration);
+        out.push(duration);
+        let mut skips = Family::counter(
+            "enroute_ddds_skipped_total",
+            "NAPTR records the DDDS did not use, by reason.",
+            &["reason"],
+        );
+        for (i, reason) in SkipReason::ALL.iter().enumerate() {
+            skips.value(&[reason.as_str()], self.skips.get(i) as f64);
+        }
+        out.push(skips);
+        let mut lookups = Family::counter(
+            "enroute_enum_lookups_total",
+            "Upstream ENUM NAPTR lookups by suffix and result.",
+            &["suffix", "result"],
+        );
+        let mut durations = Family::histogram(
+            "enroute_enum_lookup_duration_seconds",
+            "Upstream ENUM NAPTR lookup time by suffix.",
+            &["suffix"],
+        );
+        for (suffix, s) in self.suffix_list() {
+            for (i, result) in UPSTREAM_RESULTS.iter().enumerate() {
+                lookups.value(&[&suffix, result], s.results.get(i) as f64);
+            }
+            durations.histogram_value(&[&suffix], &s.duration);
+        }
+        out.push(lookups);
+        out.push(durations);
     }
 }
 
@@ -611,6 +742,7 @@ impl Router {
     /// routes without allocating once they have grown. Without `trace`, `input` is not
     /// copied into the decision (the SIP path has the Request-URI already).
     pub fn route_into(&self, input: &str, trace: bool, d: &mut Decision) {
+        let started = crate::metrics::start_timer();
         d.reset();
         if trace {
             d.input.push_str(input);
@@ -624,26 +756,39 @@ impl Router {
             }
         }
         self.finish(d);
+        if let Some(t) = started {
+            self.stats.duration.observe(t.elapsed());
+        }
     }
 
     fn finish(&self, d: &mut Decision) {
         d.reason = reason_phrase(d.status);
-        let i = Source::ALL.iter().position(|s| *s == d.source).unwrap_or(0);
-        self.stats.decisions[i].fetch_add(1, Ordering::Relaxed);
+        self.stats.count_decision(d.status, d.source);
     }
 
     /// The whole decision, asking upstream DNS when local zones and the cache cannot
     /// answer: concurrent calls for one number share one lookup (untraced), and the
     /// result is cached by its kind's TTL. `enum.timeout_ms` bounds the lookup.
     pub async fn route_full(&self, input: &str, trace: bool) -> Decision {
+        let started = crate::metrics::start_timer();
         let mut d = Decision::default();
         self.route_into(input, trace, &mut d);
         if !d.is_pending() {
             return d;
         }
+        let d = self.route_upstream(input, trace, d).await;
+        if let Some(t) = started {
+            self.stats.duration.observe(t.elapsed());
+        }
+        d
+    }
+
+    /// The rest of [`Router::route_full`] for a decision left pending.
+    async fn route_upstream(&self, input: &str, trace: bool, d: Decision) -> Decision {
         let number = d.number.clone().unwrap_or_default();
         if trace {
             // Traced (CLI, admin API): every upstream step in the trace, then stored.
+            self.cache.count_miss();
             let (mut decision, kind) = self.resolve_upstream(input, true).await;
             decision.trace.insert(
                 0,
@@ -709,12 +854,21 @@ impl Router {
             let missing = std::mem::take(&mut up.missing);
             for key in missing {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let started = crate::metrics::start_timer();
                 let answer = match Name::from_text(&key) {
                     Ok(name) if !left.is_zero() => upstream.naptr(&name, left).await,
                     Ok(_) => upstream::Answer::Failed(upstream::Failure::Timeout),
                     Err(e) => upstream::Answer::Failed(upstream::Failure::Other(e.to_string())),
                 };
-                self.stats.count_upstream(&key, &upstream.servers, &answer);
+                let suffix = plan
+                    .suffixes
+                    .iter()
+                    .map(|(_, text)| &**text)
+                    .find(|text| under_suffix(&key, text))
+                    .unwrap_or("other");
+                let elapsed = started.map(|t| t.elapsed());
+                self.stats
+                    .count_upstream(suffix, &key, &upstream.servers, &answer, elapsed);
                 fetched.insert(key, answer);
             }
         }
@@ -1001,7 +1155,7 @@ impl Router {
         if ddds.skips.iter().any(|n| *n > 0) {
             for (i, n) in ddds.skips.iter().enumerate() {
                 if *n > 0 {
-                    self.stats.skips[i].fetch_add(u64::from(*n), Ordering::Relaxed);
+                    self.stats.skips.add(i, u64::from(*n));
                 }
             }
         }

@@ -1,7 +1,191 @@
 //! The SIP redirect server (RFC 3261 UAS acting as a redirect server, SPEC §4).
 //!
-//! Submodules: [`message`] (framing and parsing).
+//! Submodules: [`message`] (framing and parsing), [`redirect`] (one request in, one
+//! answer out), [`transport`] (sockets, transactions). This file holds what they count
+//! ([`SipStats`]) and how those counts become metrics.
 
 pub mod message;
 pub mod redirect;
 pub mod transport;
+
+use crate::config::Transport;
+use crate::metrics::{Counters, Family};
+
+/// Method labels: the methods [`redirect`] knows, then `other` (a label per unknown
+/// method would let any client grow the metric without bound).
+pub const METHOD_LABELS: [&str; 15] = [
+    "INVITE",
+    "ACK",
+    "CANCEL",
+    "BYE",
+    "OPTIONS",
+    "REGISTER",
+    "INFO",
+    "MESSAGE",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "PRACK",
+    "UPDATE",
+    "REFER",
+    "PUBLISH",
+    "other",
+];
+
+pub const TRANSPORT_LABELS: [&str; 3] = ["udp", "tcp", "tls"];
+
+/// Response codes this server sends; anything else counts under the last slot (`other`).
+pub const RESPONSE_CODES: [u16; 18] = [
+    100, 200, 302, 400, 403, 404, 405, 416, 420, 481, 484, 487, 500, 501, 503, 505, 513, 0,
+];
+
+/// Why a message got no answer: [`redirect::Drop`]'s reasons, then `oversized`.
+pub const DROP_REASONS: [&str; 6] = [
+    "garbage",
+    "response",
+    "ack",
+    "malformed",
+    "denied",
+    "oversized",
+];
+
+const REQUEST_SLOTS: usize = METHOD_LABELS.len() * TRANSPORT_LABELS.len();
+
+/// What the SIP side counts (SPEC §8 `sip_*`, `transactions_active`).
+#[derive(Default)]
+pub struct SipStats {
+    /// Requests by transport × method.
+    requests: Counters<REQUEST_SLOTS>,
+    /// Responses sent, by [`RESPONSE_CODES`] index.
+    responses: Counters<{ RESPONSE_CODES.len() }>,
+    /// Messages not answered, by [`DROP_REASONS`] index.
+    dropped: Counters<{ DROP_REASONS.len() }>,
+    /// Final INVITE answers sent again: on Timer G, or to a retransmitted INVITE.
+    retransmissions: Counters<1>,
+    /// INVITE transactions held (bounded by `sip.max_transactions`).
+    pub transactions: std::sync::atomic::AtomicUsize,
+}
+
+fn transport_index(t: Transport) -> usize {
+    match t {
+        Transport::Udp => 0,
+        Transport::Tcp => 1,
+        Transport::Tls => 2,
+    }
+}
+
+impl SipStats {
+    /// Counts a request of `method` (as on the wire) received over `transport`.
+    #[inline]
+    pub fn request(&self, method: &str, transport: Transport) {
+        let m = METHOD_LABELS[..METHOD_LABELS.len() - 1]
+            .iter()
+            .position(|k| *k == method)
+            .unwrap_or(METHOD_LABELS.len() - 1);
+        self.requests
+            .inc(transport_index(transport) * METHOD_LABELS.len() + m);
+    }
+
+    /// Counts a response sent with `code`.
+    #[inline]
+    pub fn response(&self, code: u16) {
+        let i = RESPONSE_CODES[..RESPONSE_CODES.len() - 1]
+            .iter()
+            .position(|c| *c == code)
+            .unwrap_or(RESPONSE_CODES.len() - 1);
+        self.responses.inc(i);
+    }
+
+    #[inline]
+    pub fn dropped(&self, reason: &str) {
+        if let Some(i) = DROP_REASONS.iter().position(|r| *r == reason) {
+            self.dropped.inc(i);
+        }
+    }
+
+    pub fn retransmitted(&self, n: u64) {
+        self.retransmissions.add(0, n);
+    }
+
+    /// Requests of `method` over `transport` so far.
+    pub fn requests(&self, method: &str, transport: Transport) -> u64 {
+        METHOD_LABELS
+            .iter()
+            .position(|k| *k == method)
+            .map_or(0, |m| {
+                self.requests
+                    .get(transport_index(transport) * METHOD_LABELS.len() + m)
+            })
+    }
+
+    /// Responses with `code` so far.
+    pub fn responses(&self, code: u16) -> u64 {
+        RESPONSE_CODES
+            .iter()
+            .position(|c| *c == code)
+            .map_or(0, |i| self.responses.get(i))
+    }
+}
+
+impl crate::metrics::Source for SipStats {
+    fn families(&self, out: &mut Vec<Family>) {
+        let mut requests = Family::counter(
+            "enroute_sip_requests_total",
+            "SIP requests received, by method and transport.",
+            &["method", "transport"],
+        );
+        for (t, transport) in TRANSPORT_LABELS.iter().enumerate() {
+            for (m, method) in METHOD_LABELS.iter().enumerate() {
+                let n = self.requests.get(t * METHOD_LABELS.len() + m);
+                // Every INVITE series exists from the start (alerts compare rates of
+                // it); others appear once seen.
+                if n > 0 || *method == "INVITE" {
+                    requests.value(&[method, transport], n as f64);
+                }
+            }
+        }
+        out.push(requests);
+        let mut responses = Family::counter(
+            "enroute_sip_responses_total",
+            "SIP responses sent, by status code.",
+            &["code"],
+        );
+        for (i, code) in RESPONSE_CODES.iter().enumerate() {
+            let n = self.responses.get(i);
+            if n > 0 || *code == 302 {
+                let label = if *code == 0 {
+                    "other".to_string()
+                } else {
+                    code.to_string()
+                };
+                responses.value(&[&label], n as f64);
+            }
+        }
+        out.push(responses);
+        let mut retrans = Family::counter(
+            "enroute_sip_retransmissions_total",
+            "Final INVITE answers sent again (Timer G, or a retransmitted INVITE).",
+            &[],
+        );
+        retrans.value(&[], self.retransmissions.get(0) as f64);
+        out.push(retrans);
+        let mut dropped = Family::counter(
+            "enroute_sip_dropped_total",
+            "SIP messages not answered, by reason.",
+            &["reason"],
+        );
+        for (i, reason) in DROP_REASONS.iter().enumerate() {
+            dropped.value(&[reason], self.dropped.get(i) as f64);
+        }
+        out.push(dropped);
+        let mut active = Family::gauge(
+            "enroute_transactions_active",
+            "INVITE server transactions held (waiting for upstream DNS or for the ACK).",
+            &[],
+        );
+        active.value(
+            &[],
+            self.transactions.load(std::sync::atomic::Ordering::Relaxed) as f64,
+        );
+        out.push(active);
+    }
+}

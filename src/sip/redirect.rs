@@ -17,7 +17,9 @@
 //! with signed To-tags: the state is small, bounded by `sip.max_transactions`, and makes
 //! retransmissions byte-identical even when the cache or zones change in between.
 
+use super::SipStats;
 use super::message::{self, Name, ParseError, Request, Status};
+use crate::config::Transport;
 use crate::resolve::{Decision, Router};
 use ipnet::IpNet;
 use std::hash::{BuildHasher, Hasher};
@@ -29,22 +31,7 @@ use std::net::{IpAddr, SocketAddr};
 pub type TagKey = foldhash::quality::RandomState;
 
 /// Methods this server knows (RFC 3261 and common extensions); others get 501.
-const KNOWN: &[&str] = &[
-    "INVITE",
-    "ACK",
-    "CANCEL",
-    "BYE",
-    "OPTIONS",
-    "REGISTER",
-    "INFO",
-    "MESSAGE",
-    "SUBSCRIBE",
-    "NOTIFY",
-    "PRACK",
-    "UPDATE",
-    "REFER",
-    "PUBLISH",
-];
+const KNOWN: &[&str] = super::METHOD_LABELS.split_last().expect("non-empty").1;
 const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS";
 
 /// Why a message got no answer; counted by the transport.
@@ -192,6 +179,8 @@ pub struct Handler<'r> {
     /// Set by the transport when it holds `sip.max_transactions` INVITE transactions:
     /// new INVITEs get 503 with Retry-After instead of growing state.
     pub overloaded: bool,
+    /// Where requests, answers and drops are counted, and the transport they came over.
+    counting: Option<(&'r SipStats, Transport)>,
 }
 
 /// What the answer needs of the top Via, read in one pass over its parameters.
@@ -258,7 +247,22 @@ impl<'r> Handler<'r> {
             decision: Decision::default(),
             out: Vec::with_capacity(1024),
             overloaded: false,
+            counting: None,
         }
+    }
+
+    /// Counts every request, answer and drop of this handler into `stats` under
+    /// `transport`.
+    pub fn counting(mut self, stats: &'r SipStats, transport: Transport) -> Self {
+        self.counting = Some((stats, transport));
+        self
+    }
+
+    fn count_drop(&self, why: Drop) -> Outcome<'static> {
+        if let Some((stats, _)) = self.counting {
+            stats.dropped(why.as_str());
+        }
+        Outcome::Drop(why)
     }
 
     /// Handles the message at the start of `buf`. Returns the outcome and how many bytes
@@ -288,8 +292,8 @@ impl<'r> Handler<'r> {
                 let len = req.len;
                 Some((self.request(&req, source, tx_state), len))
             }
-            Err(ParseError::Garbage) => Some((Outcome::Drop(Drop::Garbage), buf.len())),
-            Err(ParseError::Response) => Some((Outcome::Drop(Drop::Response), buf.len())),
+            Err(ParseError::Garbage) => Some((self.count_drop(Drop::Garbage), buf.len())),
+            Err(ParseError::Response) => Some((self.count_drop(Drop::Response), buf.len())),
             Err(ParseError::Bad(why)) => Some((self.salvage_400(buf, source, why), buf.len())),
         }
     }
@@ -310,6 +314,9 @@ impl<'r> Handler<'r> {
         tx_state: &dyn Fn(u64) -> TxState,
     ) -> Outcome<'_> {
         let is_ack = req.method == "ACK";
+        if let Some((stats, transport)) = self.counting {
+            stats.request(req.method, transport);
+        }
         // Folded values are rare; unfolded copies live here for the answer's duration.
         let get = |n: Name| req.header(n).map(|h| h.value());
         let first_via = get(Name::Via);
@@ -317,7 +324,7 @@ impl<'r> Handler<'r> {
             .as_deref()
             .and_then(|v| message::split_commas(v).next())
         else {
-            return Outcome::Drop(Drop::NoVia);
+            return self.count_drop(Drop::NoVia);
         };
         let (from, to, call_id, cseq) = (
             get(Name::From),
@@ -335,7 +342,7 @@ impl<'r> Handler<'r> {
         let d = &dialog;
         if !self.allowed(source) {
             if is_ack {
-                return Outcome::Drop(Drop::Denied);
+                return self.count_drop(Drop::Denied);
             }
             // No transaction state for sources we do not serve: a spoofed source must
             // not make us retransmit toward it.
@@ -347,14 +354,14 @@ impl<'r> Handler<'r> {
         }
         if !req.version.eq_ignore_ascii_case("SIP/2.0") {
             return if is_ack {
-                Outcome::Drop(Drop::Ack)
+                self.count_drop(Drop::Ack)
             } else {
                 self.reply(req, d, source, 505, "Version Not Supported", |_, _| {})
             };
         }
         if let Some(why) = check_headers(req, d) {
             return if is_ack {
-                Outcome::Drop(Drop::Ack)
+                self.count_drop(Drop::Ack)
             } else {
                 self.reply(req, d, source, 400, why, |_, _| {})
             };
@@ -454,6 +461,7 @@ impl<'r> Handler<'r> {
         extra: impl FnOnce(&mut Vec<u8>, &Decision),
     ) -> Outcome<'_> {
         let (dest, invite_tx) = self.write_reply(req, d, source, status, reason, extra);
+        tracing::debug!(method = req.method, uri = req.uri, status, %source, "SIP answer");
         Outcome::Reply {
             bytes: &self.out,
             dest,
@@ -474,6 +482,9 @@ impl<'r> Handler<'r> {
         reason: &str,
         extra: impl FnOnce(&mut Vec<u8>, &Decision),
     ) -> (SocketAddr, Option<u64>) {
+        if let Some((stats, _)) = self.counting {
+            stats.response(status);
+        }
         let Handler {
             out,
             tag_key,
@@ -556,10 +567,13 @@ impl<'r> Handler<'r> {
             line(&mut copied, canonical, value.as_bytes());
         }
         let Some(via) = via else {
-            return Outcome::Drop(Drop::NoVia);
+            return self.count_drop(Drop::NoVia);
         };
         if !self.allowed(source) {
-            return Outcome::Drop(Drop::Denied);
+            return self.count_drop(Drop::Denied);
+        }
+        if let Some((stats, _)) = self.counting {
+            stats.response(400);
         }
         let top = TopVia::read(&via);
         let out = &mut self.out;

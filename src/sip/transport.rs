@@ -14,7 +14,7 @@ use crate::config::{Listen, TlsConfig, Transport};
 use crate::resolve::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -23,18 +23,7 @@ use tokio::sync::watch;
 /// Most TCP connections at once; more wait in the kernel's accept queue.
 const MAX_CONNECTIONS: usize = 4096;
 
-/// Counters the metrics layer will export.
-#[derive(Default)]
-pub struct SipStats {
-    pub requests: AtomicU64,
-    pub responses: AtomicU64,
-    pub dropped: AtomicU64,
-    pub oversized: AtomicU64,
-    /// Final INVITE answers re-sent on Timer G.
-    pub retransmissions: AtomicU64,
-    /// INVITE transactions held across all UDP sockets (bounded by `sip.max_transactions`).
-    pub transactions: std::sync::atomic::AtomicUsize,
-}
+pub use super::SipStats;
 
 /// Everything the SIP tasks share.
 pub struct Shared {
@@ -45,7 +34,7 @@ pub struct Shared {
     pub tag_key: super::redirect::TagKey,
     pub max_message_bytes: usize,
     pub tcp_idle: Duration,
-    pub stats: SipStats,
+    pub stats: Arc<SipStats>,
 }
 
 /// Why the listeners could not start; the message names the address or file.
@@ -176,21 +165,6 @@ pub async fn serve(sockets: Vec<Bound>, shared: Arc<Shared>, shutdown: watch::Re
     while tasks.join_next().await.is_some() {}
 }
 
-fn count(shared: &Shared, outcome: &Outcome) {
-    match outcome {
-        Outcome::Reply { .. } | Outcome::Pending { .. } | Outcome::Cancel { .. } => {
-            shared.stats.requests.fetch_add(1, Ordering::Relaxed);
-            shared.stats.responses.fetch_add(1, Ordering::Relaxed);
-        }
-        Outcome::Ack { .. } => {
-            shared.stats.requests.fetch_add(1, Ordering::Relaxed);
-        }
-        Outcome::Drop(_) => {
-            shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
 /// RFC 3261 §17: T1, T2 and Timer H (64·T1).
 const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
@@ -295,8 +269,8 @@ impl Transactions {
     }
 }
 
-/// A finished upstream lookup for a pending INVITE: its transaction and final answer.
-type Done = (u64, Vec<u8>);
+/// A finished lookup: the transaction, its final answer and that answer's status.
+type Done = (u64, Vec<u8>, u16);
 
 /// Starts the lookup for a pending INVITE; the answer comes back on `done`.
 fn spawn_lookup(
@@ -307,13 +281,14 @@ fn spawn_lookup(
     let shared = shared.clone();
     tokio::spawn(async move {
         let decision = shared.router.route_full(&invite.uri, false).await;
-        let _ = done.send((invite.tx, invite.answer(&decision)));
+        let _ = done.send((invite.tx, invite.answer(&decision), decision.status));
     });
 }
 
 async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut buf = vec![0u8; shared.max_message_bytes + 1];
-    let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key);
+    let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key)
+        .counting(&shared.stats, Transport::Udp);
     let mut txs = Transactions::default();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
     let held = &shared.stats.transactions;
@@ -325,19 +300,19 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 // ICMP errors from earlier sends surface here on some systems: go on.
                 Err(_) => continue,
             },
-            Some((tx, bytes)) = done_rx.recv() => {
+            Some((tx, bytes, status)) = done_rx.recv() => {
                 // The lookup ended: answer unless a CANCEL already did (487).
                 if let Some((_, invite)) = txs.pending.remove(&tx) {
+                    shared.stats.response(status);
                     held.fetch_sub(1, Ordering::Relaxed);
                     let _ = sock.send_to(&bytes, invite.dest).await;
-                    shared.stats.responses.fetch_add(1, Ordering::Relaxed);
                     txs.start(tx, &bytes, invite.dest, held);
                 }
                 continue;
             }
             _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
                 let sent = txs.fire(&sock, held).await;
-                shared.stats.retransmissions.fetch_add(sent, Ordering::Relaxed);
+                shared.stats.retransmitted(sent);
                 continue;
             }
             _ = shutdown.changed() => {
@@ -348,21 +323,20 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                         o.extend_from_slice(b"Retry-After: 5\r\n")
                     });
                     let _ = sock.send_to(&bytes, invite.dest).await;
+                    shared.stats.response(503);
                 }
                 return;
             }
         };
         handler.overloaded = held.load(Ordering::Relaxed) >= shared.max_transactions;
         if n > shared.max_message_bytes {
-            shared.stats.oversized.fetch_add(1, Ordering::Relaxed);
-            shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            shared.stats.dropped("oversized");
             continue;
         }
         let state = |tx: u64| txs.state(tx);
         let Some((outcome, _)) = handler.handle_with(&buf[..n], source, false, &state) else {
             continue;
         };
-        count(&shared, &outcome);
         match outcome {
             Outcome::Reply {
                 bytes,
@@ -373,6 +347,7 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 // A retransmitted INVITE: the answer already given, byte for byte.
                 Some((tx, TxState::Completed)) => {
                     if let Some(u) = txs.unacked.get(&tx) {
+                        shared.stats.retransmitted(1);
                         let _ = sock.send_to(&u.bytes, u.dest).await;
                     }
                 }
@@ -416,6 +391,7 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                     let _ = sock.send_to(ok, invite.dest).await;
                     // The lookup goes on (its answer fills the cache) but is not sent.
                     let terminated = invite.terminated();
+                    shared.stats.response(487);
                     let _ = sock.send_to(&terminated, invite.dest).await;
                     txs.start(tx, &terminated, invite.dest, held);
                 }
@@ -453,14 +429,14 @@ async fn tcp_accept(
         conns.spawn(async move {
             let _ = stream.set_nodelay(true);
             match tls {
-                None => stream_conn(stream, peer, shared, shutdown).await,
+                None => stream_conn(stream, peer, Transport::Tcp, shared, shutdown).await,
                 Some(acceptor) => {
                     // The handshake gets the idle timeout too: a silent client cannot
                     // hold a connection slot.
                     if let Ok(Ok(tls_stream)) =
                         tokio::time::timeout(shared.tcp_idle, acceptor.accept(stream)).await
                     {
-                        stream_conn(tls_stream, peer, shared, shutdown).await;
+                        stream_conn(tls_stream, peer, Transport::Tls, shared, shutdown).await;
                     }
                 }
             }
@@ -476,10 +452,12 @@ async fn tcp_accept(
 async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     mut stream: S,
     peer: SocketAddr,
+    transport: Transport,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key);
+    let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key)
+        .counting(&shared.stats, transport);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     // INVITEs of this connection waiting for upstream DNS (bounded with the UDP ones).
@@ -508,12 +486,12 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             match handler.handle_with(&buf, peer, true, &state) {
                 None => break,
                 Some((_, used)) if used > shared.max_message_bytes => {
-                    shared.stats.oversized.fetch_add(1, Ordering::Relaxed);
+                    shared.stats.dropped("oversized");
+                    shared.stats.response(513);
                     let _ = stream.write_all(&too_large(&buf, &shared)).await;
                     return;
                 }
                 Some((outcome, used)) => {
-                    count(&shared, &outcome);
                     // After bytes that cannot be framed there is no way to find the
                     // next message on this stream: close it.
                     let close = matches!(
@@ -542,6 +520,7 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                                 held.fetch_sub(1, Ordering::Relaxed);
                                 release.1 -= 1;
                                 if w.is_ok() {
+                                    shared.stats.response(487);
                                     w = stream.write_all(&invite.terminated()).await;
                                 }
                             }
@@ -561,17 +540,18 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         }
         if buf.len() > shared.max_message_bytes {
             // Too large to ever complete: 513 when its start reads (SPEC §10.19), then close.
-            shared.stats.oversized.fetch_add(1, Ordering::Relaxed);
+            shared.stats.dropped("oversized");
+            shared.stats.response(513);
             let _ = stream.write_all(&too_large(&buf, &shared)).await;
             return;
         }
         let read = tokio::select! {
             r = tokio::time::timeout(shared.tcp_idle, stream.read(&mut chunk)) => r,
-            Some((tx, bytes)) = done_rx.recv() => {
+            Some((tx, bytes, status)) = done_rx.recv() => {
                 if pending.remove(&tx).is_some() {
+                    shared.stats.response(status);
                     held.fetch_sub(1, Ordering::Relaxed);
                     release.1 -= 1;
-                    shared.stats.responses.fetch_add(1, Ordering::Relaxed);
                     if stream.write_all(&bytes).await.is_err() {
                         return;
                     }

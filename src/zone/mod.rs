@@ -491,3 +491,26 @@ impl ZoneSet {
         });
     }
 }
+
+impl crate::metrics::Source for ZoneSet {
+    fn families(&self, out: &mut Vec<crate::metrics::Family>) {
+        use crate::metrics::Family;
+        let zones = self.load();
+        let mut records = Family::gauge(
+            "enroute_zone_records",
+            "Resource records served in each zone.",
+            &["zone"],
+        );
+        let mut serial = Family::gauge(
+            "enroute_zone_serial",
+            "SOA serial of each zone as served.",
+            &["zone"],
+        );
+        for z in zones.iter() {
+            records.value(&[&z.origin_text], z.stats.records as f64);
+            serial.value(&[&z.origin_text], f64::from(z.soa.serial));
+        }
+        out.push(records);
+        out.push(serial);
+    }
+}
