@@ -7,9 +7,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use common::{Families, parse_exposition};
+
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -17,83 +17,6 @@ const ZONE: &str = "$ORIGIN 2.3.6.1.4.4.e164.arpa.\n$TTL 60\n\
     @ SOA ns.example. h.example. 1 3600 900 604800 60\n@ NS ns.example.\n\
     1.0.0.0.6.9 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:a@x.example!\" .\n\
     1.0.0.0.6.9 NAPTR 100 10 \"u\" \"E2U+h323\" \"!^.*$!h323:a@x.example!\" .\n";
-
-/// One sample: metric name (with `_bucket`/`_count`… suffixes), labels, value.
-#[derive(Debug)]
-pub struct Sample {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub value: f64,
-}
-
-/// Families by name: (type, samples).
-pub type Families = BTreeMap<String, (String, Vec<Sample>)>;
-
-fn python() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/schemathesis/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/test, which installs prometheus_client from PyPI",
-        p.display()
-    );
-    p
-}
-
-/// Parses exposition text with `prometheus_client.parser` (the reference parser).
-pub fn parse_exposition(text: &str) -> Families {
-    const SCRIPT: &str = r#"
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-out = []
-for f in text_string_to_metric_families(sys.stdin.read()):
-    out.append({"name": f.name, "type": f.type,
-                "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in f.samples]})
-print(json.dumps(out))
-"#;
-    let mut child = Command::new(python())
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "prometheus_client rejected the exposition: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut families = Families::new();
-    for f in v.as_array().unwrap() {
-        let samples = f["samples"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| Sample {
-                name: s["name"].as_str().unwrap().to_string(),
-                labels: s["labels"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                    .collect(),
-                value: s["value"].as_f64().unwrap_or(f64::NAN),
-            })
-            .collect();
-        families.insert(
-            f["name"].as_str().unwrap().to_string(),
-            (f["type"].as_str().unwrap().to_string(), samples),
-        );
-    }
-    families
-}
 
 /// The value of the sample `name` whose labels include `labels` (summed over the rest).
 fn value(families: &Families, family: &str, name: &str, labels: &[(&str, &str)]) -> f64 {

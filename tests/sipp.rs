@@ -6,24 +6,12 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 const ZONE: &str = r#"$ORIGIN 2.3.6.1.4.4.e164.arpa.
 $TTL 300
 @ SOA ns.example. h.example. 1 3600 900 604800 60
 1.0.0.0.6.9 NAPTR 100 10 "u" "E2U+sip" "!^.*$!sip:alice@pbx.example.net!" .
             NAPTR 100 20 "u" "E2U+sip" "!^.*$!sip:alice@backup.example.net!" .
 "#;
-
-fn sipp() -> &'static str {
-    for p in ["/usr/bin/sipp", "/usr/local/bin/sipp"] {
-        if Path::new(p).exists() {
-            return p;
-        }
-    }
-    panic!("sipp is not installed: run scripts/test, which installs sip-tester");
-}
 
 /// Runs one bounded SIPp client; returns its exit code and its error output.
 fn run(
@@ -33,45 +21,8 @@ fn run(
     number: &str,
     calls: u32,
 ) -> (i32, String) {
-    let (code, err, _) = run_with_screen(scenario, target_port, transport, number, calls);
+    let (code, err, _) = common::sipp_run(scenario, target_port, transport, number, calls);
     (code, err)
-}
-
-/// As [`run`], also returning SIPp's final screen (its per-message counters).
-fn run_with_screen(
-    scenario: &str,
-    target_port: u16,
-    transport: &str,
-    number: &str,
-    calls: u32,
-) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(scenario);
-    let out = Command::new(sipp())
-        .arg(format!("127.0.0.1:{target_port}"))
-        .args(["-sf", scenario.to_str().unwrap()])
-        .args(["-s", number])
-        .args(["-i", "127.0.0.1", "-p", &common::free_port().to_string()])
-        .args(["-t", transport])
-        .args(["-m", &calls.to_string(), "-r", "20", "-l", "10"])
-        .args(["-timeout", "30", "-timeout_error", "-nostdin", "-trace_err"])
-        .arg("-trace_screen")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let mut err = String::from_utf8_lossy(&out.stderr).into_owned();
-    let mut screen = String::new();
-    for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with("_errors.log") {
-            err.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-        } else if name.ends_with("_screen.log") {
-            screen = std::fs::read_to_string(e.path()).unwrap_or_default();
-        }
-    }
-    (out.status.code().unwrap_or(-1), err, screen)
 }
 
 /// The counters SIPp's screen shows on the line of a scenario message, e.g.
@@ -111,7 +62,7 @@ fn sipp_no_record_no_gateway_gets_404() {
 #[test]
 fn sipp_lost_302s_are_recovered_by_retransmission() {
     let server = common::Enroute::start(ZONE, "");
-    let (code, err, screen) = run_with_screen(
+    let (code, err, screen) = common::sipp_run(
         "uac-302-lost.xml",
         server.sip_udp,
         "u1",

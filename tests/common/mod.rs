@@ -726,3 +726,125 @@ impl Enroute {
         )
     }
 }
+
+/// The SIPp binary (Debian `sip-tester`).
+pub fn sipp() -> &'static str {
+    for p in ["/usr/bin/sipp", "/usr/local/bin/sipp"] {
+        if Path::new(p).exists() {
+            return p;
+        }
+    }
+    panic!("sipp is not installed: run scripts/test, which installs sip-tester");
+}
+
+/// Runs one bounded SIPp client with `tests/sipp/SCENARIO` (`-s number`, 20 calls/s, at
+/// most 10 at once, 30 s timeout); returns its exit code, its error output (and error
+/// log) and its final screen (its per-message counters).
+pub fn sipp_run(
+    scenario: &str,
+    target_port: u16,
+    transport: &str,
+    number: &str,
+    calls: u32,
+) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(scenario);
+    let out = Command::new(sipp())
+        .arg(format!("127.0.0.1:{target_port}"))
+        .args(["-sf", scenario.to_str().unwrap()])
+        .args(["-s", number])
+        .args(["-i", "127.0.0.1", "-p", &free_port().to_string()])
+        .args(["-t", transport])
+        .args(["-m", &calls.to_string(), "-r", "20", "-l", "10"])
+        .args(["-timeout", "30", "-timeout_error", "-nostdin", "-trace_err"])
+        .arg("-trace_screen")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let mut err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut screen = String::new();
+    for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with("_errors.log") {
+            err.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        } else if name.ends_with("_screen.log") {
+            screen = std::fs::read_to_string(e.path()).unwrap_or_default();
+        }
+    }
+    (out.status.code().unwrap_or(-1), err, screen)
+}
+
+/// One sample: metric name (with `_bucket`/`_count`… suffixes), labels, value.
+#[derive(Debug)]
+pub struct Sample {
+    pub name: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Families by name: (type, samples).
+pub type Families = std::collections::BTreeMap<String, (String, Vec<Sample>)>;
+
+/// The Python of the repo's venv (`scripts/test` installs prometheus_client there).
+fn python() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/schemathesis/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/test, which installs prometheus_client from PyPI",
+        p.display()
+    );
+    p
+}
+
+/// Parses exposition text with `prometheus_client.parser` (the reference parser).
+pub fn parse_exposition(text: &str) -> Families {
+    const SCRIPT: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = []
+for f in text_string_to_metric_families(sys.stdin.read()):
+    out.append({"name": f.name, "type": f.type,
+                "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in f.samples]})
+print(json.dumps(out))
+"#;
+    let mut child = Command::new(python())
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client rejected the exposition: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut families = Families::new();
+    for f in v.as_array().unwrap() {
+        let samples = f["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| Sample {
+                name: s["name"].as_str().unwrap().to_string(),
+                labels: s["labels"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                    .collect(),
+                value: s["value"].as_f64().unwrap_or(f64::NAN),
+            })
+            .collect();
+        families.insert(
+            f["name"].as_str().unwrap().to_string(),
+            (f["type"].as_str().unwrap().to_string(), samples),
+        );
+    }
+    families
+}
