@@ -411,7 +411,7 @@ fn metrics_follow_sip_dns_upstream_and_admin_traffic() {
 }
 
 #[test]
-fn metrics_off_counts_nothing_and_hides_the_endpoint() {
+fn metrics_off_hides_the_endpoint_and_still_routes() {
     let server = common::Enroute::start(ZONE, "[metrics]\nenabled = false\n");
     assert_eq!(
         common::sip_contact(server.sip_udp, "+441632960001"),

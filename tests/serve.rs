@@ -128,3 +128,50 @@ fn sighup_reload_is_all_or_nothing() {
     assert!(gateway_of("+441632969999").contains("@new-gw.example"));
     assert_eq!(metric(&server, "enroute_reload_last_success"), 1.0);
 }
+
+/// README "Operations": an online backup with the sqlite3 shell while enroute runs and
+/// takes writes; later changes; restore = stop, put the backup in place (no -wal/-shm),
+/// start: the zone is served as it was at the backup.
+#[test]
+fn store_backup_while_running_and_restore_as_the_readme_says() {
+    let mut server = common::Enroute::start(&zone(1, ""), "");
+    let put = |server: &common::Enroute, number: &str, user: &str| {
+        let r = server.put_number(
+            number,
+            &format!(r#"{{"routes":[{{"uri":"sip:{user}@x.example"}}]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    put(&server, "+441632960011", "kept");
+    let db = server.dir.path().join("data/enroute.db");
+    let backup = server.dir.path().join("backup.db");
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg(format!(".backup '{}'", backup.display()))
+        .output()
+        .expect("sqlite3 (Debian package sqlite3; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    put(&server, "+441632960012", "after-backup");
+    assert!(common::sip_contact(server.sip_udp, "+441632960012").contains("after-backup"));
+
+    signal(server.pid(), "-TERM");
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    std::fs::copy(&backup, &db).unwrap();
+    for ext in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+    server.restart();
+    assert_eq!(
+        common::sip_contact(server.sip_udp, "+441632960011"),
+        "Contact: <sip:kept@x.example>;q=1.0"
+    );
+    // The change after the backup is gone: the number goes to no record, no gateway.
+    assert!(
+        common::sip_contact(server.sip_udp, "+441632960012").contains("404"),
+        "restored store still has the later change"
+    );
+}

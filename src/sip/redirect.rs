@@ -34,7 +34,7 @@ pub type TagKey = foldhash::quality::RandomState;
 const KNOWN: &[&str] = super::METHOD_LABELS.split_last().expect("non-empty").1;
 const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS";
 
-/// Why a message got no answer; counted by the transport.
+/// Why a message got no answer; counted by the handler (`enroute_sip_dropped_total{reason}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drop {
     Garbage,
