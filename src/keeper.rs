@@ -119,6 +119,14 @@ fn each_file_zone(
     Ok(zones)
 }
 
+/// A reload found zone files that do not load (each error was logged as
+/// `FILE:LINE: message`); every zone was kept as it was.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} zone file(s) failed to load; every zone kept as it was")]
+pub struct ZoneFilesRejected {
+    pub failed: usize,
+}
+
 /// SPEC §6: the file when the store lacks the zone or the file's serial is newer.
 fn served_copy(store: &Store, file_zone: Zone) -> Result<Choice, StoreError> {
     let origin = file_zone.origin_text.to_string();
@@ -404,7 +412,7 @@ impl Keeper {
     /// replaces it. All or nothing: every file is parsed first, and one that fails
     /// (each error logged as `FILE:LINE: message`) leaves every zone as it was. Returns
     /// how many zones were replaced.
-    pub fn reload_files(&self, config: &Config) -> Result<usize, String> {
+    pub fn reload_files(&self, config: &Config) -> Result<usize, ZoneFilesRejected> {
         let mut parsed = Vec::new();
         let mut failed = 0;
         for z in &config.zones {
@@ -427,9 +435,7 @@ impl Keeper {
             }
         }
         if failed > 0 {
-            return Err(format!(
-                "{failed} zone file(s) failed to load; every zone kept as it was"
-            ));
+            return Err(ZoneFilesRejected { failed });
         }
         let mut store = self.lock();
         let mut replaced = 0;

@@ -2,12 +2,12 @@
 //!
 //! Owns: the process lifecycle. Binds the SIP and DNS listeners at start (a bind failure
 //! ends the process with exit 1 naming the address) and starts the secondary-zone
-//! tasks; SIGHUP re-reads the configuration file's zones and dial plan and swaps them in
-//! (a zone that fails to load keeps its previous copy, all or nothing) and NOTIFYs
-//! `dns.notify` for every zone whose serial changed; SIGINT/SIGTERM stop accepting, let
-//! every task finish the message in hand, and exit 0. The admin listener (`admin.listen`)
-//! is bound beside them; zone changes from SIGHUP go through the [`Keeper`] like admin
-//! changes do.
+//! tasks; SIGHUP re-reads the configuration file, its zone files, dial plan and
+//! gateways and swaps them in, all or nothing (one bad file and nothing changes), and
+//! NOTIFYs `dns.notify` for every zone whose serial changed; SIGINT/SIGTERM stop
+//! accepting, let every task finish the message in hand, and exit 0. The admin listener
+//! (`admin.listen`, also `/metrics`) is bound beside them; zone changes from SIGHUP go
+//! through the [`Keeper`] like admin changes do.
 //!
 //! Must not touch: routing rules or zone contents; it only swaps what other modules load.
 
@@ -36,18 +36,24 @@ pub fn reload(
     config_file: Option<&std::path::Path>,
     router: &Router,
     keeper: &Keeper,
-) -> Result<usize, String> {
+) -> Result<usize, ReloadError> {
     let config = match config_file {
-        Some(p) => Config::load(p).map_err(|e| {
-            tracing::error!("reload rejected: {e}");
-            "configuration error".to_string()
-        })?,
+        Some(p) => Config::load(p).inspect_err(|e| tracing::error!("reload rejected: {e}"))?,
         None => Config::builtin(),
     };
     let plan = RoutingPlan::from_config(&config);
     let replaced = keeper.reload_files(&config)?;
     router.set_plan(plan);
     Ok(replaced)
+}
+
+/// Why a SIGHUP reload changed nothing (the details were logged, `FILE:LINE: message`).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Zones(#[from] crate::keeper::ZoneFilesRejected),
 }
 
 /// Runs until SIGINT or SIGTERM.

@@ -3,7 +3,7 @@
 //! project's own Python parser (`prometheus_client`, installed by `scripts/test`) and
 //! linted by `promtool check metrics`; names, types, label values and counts must be
 //! what a dashboard would show. Also: `metrics.enabled = false`, logs (JSON lines,
-//! per-request lines at debug only, repeated errors rate-limited) and an atomic SIGHUP.
+//! per-request lines at debug only, repeated errors rate-limited).
 
 mod common;
 

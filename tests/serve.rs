@@ -1,5 +1,6 @@
 //! `enroute serve` as an operator runs it: starts on a config, reloads zone files on
-//! SIGHUP (a bad file keeps the old copy), and exits 0 on SIGTERM.
+//! SIGHUP all or nothing (a bad file or config keeps the old state), exits 0 on SIGTERM,
+//! and its store is backed up and restored as the README says.
 
 mod common;
 
