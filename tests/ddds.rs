@@ -499,7 +499,7 @@ fn request_filters() {
         &[],
         ContactFilter {
             sips_only: false,
-            request_uri: enroute::resolve::uri::parse("SIP:self@PBX.example"),
+            request_uri: Some("SIP:self@PBX.example"),
         },
         10,
     );

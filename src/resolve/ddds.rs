@@ -189,33 +189,60 @@ pub struct Candidate {
 pub struct ContactFilter<'a> {
     /// A `sips:` Request-URI: only `sips:` contacts.
     pub sips_only: bool,
-    /// Contacts equal to this are dropped (RFC 3261 §8.3); parsed once per decision.
-    pub request_uri: Option<uri::Uri<'a>>,
+    /// Contacts equal to this Request-URI (RFC 3261 §19.1.4) are dropped (RFC 3261
+    /// §8.3). Kept as text: it is parsed only for a contact that could equal it, which
+    /// a contact on another host cannot (most decisions never parse it).
+    pub request_uri: Option<&'a str>,
 }
 
 impl ContactFilter<'_> {
+    /// [`ContactFilter::allows_uri`] for a URI as text (one that does not parse as a
+    /// URI equals no Request-URI).
     pub fn allows(&self, uri_text: &str) -> bool {
-        if self.sips_only
-            && !uri_text
-                .get(..5)
-                .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
-        {
-            return false;
+        match uri::parse(uri_text) {
+            Some(u) => self.allows_uri(&u),
+            None => {
+                !self.sips_only
+                    || uri_text
+                        .get(..5)
+                        .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+            }
         }
-        !self
-            .request_uri
-            .is_some_and(|r| uri::equivalent_to(&r, uri_text))
     }
 
-    /// [`ContactFilter::allows`] for a URI already parsed.
+    /// Whether a contact may go into the answer.
     pub fn allows_uri(&self, u: &uri::Uri<'_>) -> bool {
         if self.sips_only && !u.is_sips() {
             return false;
         }
-        !self
-            .request_uri
-            .is_some_and(|r| uri::equivalent_uris(&r, u))
+        let Some(raw) = self.request_uri else {
+            return true;
+        };
+        // Equivalent sip/sips URIs have the same host[:port], ignoring case: when the
+        // Request-URI's text does not even contain the contact's, they differ.
+        if u.is_sip() && !contains_ignore_case(raw, u.hostport) {
+            return true;
+        }
+        !uri::parse(raw).is_some_and(|r| uri::equivalent_uris(&r, u))
     }
+}
+
+/// Whether `needle` occurs in `hay`, ASCII case ignored: candidates found by their
+/// first byte (either case) with memchr, then compared.
+fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = n.first() else {
+        return true;
+    };
+    let Some(last_start) = h.len().checked_sub(n.len()) else {
+        return false;
+    };
+    memchr::memchr2_iter(
+        first.to_ascii_lowercase(),
+        first.to_ascii_uppercase(),
+        &h[..=last_start],
+    )
+    .any(|i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 /// The answer to a NAPTR lookup of a non-terminal target.
@@ -817,6 +844,38 @@ pub fn apply_regexp(raw: &[u8], aus: &str, out: &mut String) -> Result<bool, Sub
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn case_blind_substring_search() {
+        assert!(contains_ignore_case(
+            "sip:+4416@PBX.Example:5060;user=phone",
+            "pbx.example:5060"
+        ));
+        assert!(contains_ignore_case("sip:a@h.example", "h.EXAMPLE"));
+        assert!(contains_ignore_case("abc", ""));
+        assert!(!contains_ignore_case("sip:a@h.example", "h.example.net"));
+        assert!(!contains_ignore_case("ab", "abc"));
+        assert!(!contains_ignore_case("sip:phone@x", "pbx"));
+    }
+
+    #[test]
+    fn contact_equal_to_the_request_uri_is_dropped_without_parsing_others() {
+        let filter = ContactFilter {
+            sips_only: false,
+            request_uri: Some("sip:+441632960001@PBX.example;user=phone"),
+        };
+        assert!(!filter.allows("sip:+441632960001@pbx.example;user=phone"));
+        assert!(filter.allows("sip:+441632960001@other.example"));
+        assert!(filter.allows("sip:alice@pbx.example"));
+        assert!(filter.allows("tel:+441632960001"));
+        let sips = ContactFilter {
+            sips_only: true,
+            request_uri: None,
+        };
+        assert!(!sips.allows("sip:a@x.example"));
+        assert!(sips.allows("SIPS:a@x.example"));
+        assert!(!sips.allows("not a uri"));
+    }
 
     #[test]
     fn literal_fast_path_agrees_with_the_parser() {

@@ -922,7 +922,7 @@ impl Router {
         }
         let filter = ContactFilter {
             sips_only: scheme == Some("sips"),
-            request_uri: scheme.is_some().then(|| uri::parse(input.trim())).flatten(),
+            request_uri: scheme.is_some().then(|| input.trim()),
         };
         let zones = self.zones.load();
         let mut ddds = Ddds::new(&e164, &plan.services, &plan.gateways, filter, trace)

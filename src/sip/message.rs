@@ -501,9 +501,17 @@ pub fn split_commas(v: &str) -> impl Iterator<Item = &str> {
 /// The `;`-separated parameters after a header's main value (outside quotes and angle
 /// brackets), in order, as trimmed `(name, value)`; a flag without `=` has value `""`.
 pub fn params(value: &str) -> impl Iterator<Item = (&str, &str)> {
+    head_and_params(value).1
+}
+
+/// The main value before the first top-level `;` and its parameters (see [`params`]),
+/// in one scan of the value.
+pub fn head_and_params(value: &str) -> (&str, impl Iterator<Item = (&str, &str)>) {
     let mut cuts = top_level(value, b';');
-    let mut start = cuts.next().map(|c| c + 1);
-    std::iter::from_fn(move || {
+    let first = cuts.next();
+    let head = first.map_or(value, |c| &value[..c]);
+    let mut start = first.map(|c| c + 1);
+    let params = std::iter::from_fn(move || {
         let s = start?;
         let next = cuts.next();
         start = next.map(|c| c + 1);
@@ -512,7 +520,8 @@ pub fn params(value: &str) -> impl Iterator<Item = (&str, &str)> {
             Some(eq) => (p[..eq].trim(), p[eq + 1..].trim()),
             None => (p.trim(), ""),
         })
-    })
+    });
+    (head, params)
 }
 
 /// The main value before the first top-level `;` (the whole value when it has none).

@@ -195,13 +195,16 @@ struct TopVia<'v> {
     rport: bool,
     /// A `received` parameter is present (replaced in the answer).
     received: bool,
+    /// Every parameter (name, value), for rewriting `rport`/`received` without scanning
+    /// the value again.
+    params: smallvec::SmallVec<[(&'v str, &'v str); 6]>,
 }
 
 impl<'v> TopVia<'v> {
     fn read(value: &'v str) -> Self {
         // `SIP / 2.0 / UDP host:port`: sent-by follows the transport token, which
         // follows the last `/` (RFC 3261 §20.42 allows white space around the slashes).
-        let head = message::before_params(value);
+        let (head, params) = message::head_and_params(value);
         let after_slash =
             memchr::memrchr(b'/', head.as_bytes()).map_or("", |i| head[i + 1..].trim_start());
         let sent_by = after_slash
@@ -215,8 +218,10 @@ impl<'v> TopVia<'v> {
             branch: None,
             rport: false,
             received: false,
+            params: smallvec::SmallVec::new(),
         };
-        for (name, v) in message::params(value) {
+        for (name, v) in params {
+            top.params.push((name, v));
             if name.eq_ignore_ascii_case("branch") {
                 top.branch.get_or_insert(v);
             } else if name.eq_ignore_ascii_case("rport") {
@@ -844,7 +849,7 @@ fn write_top_via(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) -> Soc
 /// The top Via's value with `rport` filled with the source port and `received` dropped.
 fn rewrite_via_params(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) {
     out.extend_from_slice(top.head.trim_end().as_bytes());
-    for (name, v) in message::params(top.value) {
+    for &(name, v) in &top.params {
         if name.eq_ignore_ascii_case("rport") {
             out.extend_from_slice(b";rport=");
             push_u16(out, source.port());
