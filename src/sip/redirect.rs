@@ -195,9 +195,10 @@ struct TopVia<'v> {
     rport: bool,
     /// A `received` parameter is present (replaced in the answer).
     received: bool,
-    /// Every parameter (name, value), for rewriting `rport`/`received` without scanning
-    /// the value again.
-    params: smallvec::SmallVec<[(&'v str, &'v str); 6]>,
+    /// The parameters (name, value), for rewriting `rport`/`received` without scanning
+    /// the value again; empty when there are more than fit (the rewrite then scans),
+    /// so a hostile Via cannot make this allocate.
+    params: smallvec::SmallVec<[(&'v str, &'v str); 8]>,
 }
 
 impl<'v> TopVia<'v> {
@@ -220,8 +221,13 @@ impl<'v> TopVia<'v> {
             received: false,
             params: smallvec::SmallVec::new(),
         };
+        let mut fits = true;
         for (name, v) in params {
-            top.params.push((name, v));
+            if fits && top.params.len() < top.params.inline_size() {
+                top.params.push((name, v));
+            } else {
+                fits = false;
+            }
             if name.eq_ignore_ascii_case("branch") {
                 top.branch.get_or_insert(v);
             } else if name.eq_ignore_ascii_case("rport") {
@@ -229,6 +235,9 @@ impl<'v> TopVia<'v> {
             } else if name.eq_ignore_ascii_case("received") {
                 top.received = true;
             }
+        }
+        if !fits {
+            top.params.clear();
         }
         top
     }
@@ -849,19 +858,27 @@ fn write_top_via(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) -> Soc
 /// The top Via's value with `rport` filled with the source port and `received` dropped.
 fn rewrite_via_params(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) {
     out.extend_from_slice(top.head.trim_end().as_bytes());
-    for &(name, v) in &top.params {
+    let mut write = |name: &str, v: &str| {
         if name.eq_ignore_ascii_case("rport") {
             out.extend_from_slice(b";rport=");
             push_u16(out, source.port());
-        } else if name.eq_ignore_ascii_case("received") {
-            continue;
-        } else {
+        } else if !name.eq_ignore_ascii_case("received") {
             out.push(b';');
             out.extend_from_slice(name.as_bytes());
             if !v.is_empty() {
                 out.push(b'=');
                 out.extend_from_slice(v.as_bytes());
             }
+        }
+    };
+    if top.params.is_empty() {
+        // More parameters than [`TopVia`] keeps: scan the value again.
+        for (name, v) in message::params(top.value) {
+            write(name, v);
+        }
+    } else {
+        for &(name, v) in &top.params {
+            write(name, v);
         }
     }
 }
@@ -875,5 +892,32 @@ fn split_host_port(sent_by: &str) -> (&str, Option<u16>) {
     match sent_by.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') => (h, p.parse().ok()),
         _ => (sent_by, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rport_rewrite_is_the_same_with_few_or_many_parameters() {
+        let source: SocketAddr = "192.0.2.7:5099".parse().unwrap();
+        for extra in [0usize, 3, 20] {
+            let head = "SIP/2.0/UDP host.example:5060;branch=z9hG4bKx";
+            let more: String = (0..extra).map(|i| format!(";p{i}=v{i}")).collect();
+            let value = format!("{head}{more};received=10.0.0.1;rport");
+            let top = TopVia::read(&value);
+            // Past the inline capacity nothing is kept: the rewrite scans again.
+            assert_eq!(top.params.is_empty(), extra + 3 > 8, "{extra}");
+            assert!(!top.params.spilled());
+            assert!(top.rport && top.received);
+            assert_eq!(top.branch, Some("z9hG4bKx"));
+            let mut out = Vec::new();
+            rewrite_via_params(&mut out, &top, source);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{head}{more};rport=5099")
+            );
+        }
     }
 }
