@@ -155,11 +155,6 @@ impl Histogram {
         self.slots.add(SUM_SLOT, ns);
     }
 
-    /// Observations so far.
-    pub fn count(&self) -> u64 {
-        (0..SUM_SLOT).map(|i| self.slots.get(i)).sum()
-    }
-
     fn proto(&self) -> proto::Histogram {
         let mut h = proto::Histogram::default();
         let mut cumulative = 0;
@@ -255,6 +250,50 @@ impl Family {
             m.set_gauge(g);
         }
         self.metrics.push(m);
+        self
+    }
+
+    /// [`Family::value`], by value: `Family::counter(…).with(&[], n)`.
+    pub fn with(mut self, values: &[&str], v: f64) -> Self {
+        self.value(values, v);
+        self
+    }
+
+    /// One sample per label in `labels` (the family's one label), from counter `i` of
+    /// `counts` for the `i`-th; zero counters are left out unless `keep(i)`.
+    pub fn per_label<const N: usize>(
+        mut self,
+        counts: &Counters<N>,
+        labels: &[&str],
+        keep: impl Fn(usize) -> bool,
+    ) -> Self {
+        for (i, label) in labels.iter().enumerate() {
+            let n = counts.get(i);
+            if n > 0 || keep(i) {
+                self.value(&[label], n as f64);
+            }
+        }
+        self
+    }
+
+    /// One sample per cell of a two-label grid (the family's labels, in `rows`, `cols`
+    /// order), from counter `row * cols.len() + col` of `counts`; zero counters are
+    /// left out unless `keep(row, col)`.
+    pub fn per_cell<const N: usize>(
+        mut self,
+        counts: &Counters<N>,
+        rows: &[&str],
+        cols: &[&str],
+        keep: impl Fn(usize, usize) -> bool,
+    ) -> Self {
+        for (r, row) in rows.iter().enumerate() {
+            for (c, col) in cols.iter().enumerate() {
+                let n = counts.get(r * cols.len() + c);
+                if n > 0 || keep(r, c) {
+                    self.value(&[row, col], n as f64);
+                }
+            }
+        }
         self
     }
 
@@ -389,32 +428,31 @@ impl ProcessStats {
 
 impl Source for ProcessStats {
     fn families(&self, out: &mut Vec<Family>) {
-        let mut info = Family::gauge(
-            "enroute_build_info",
-            "Always 1; the version of the running binary.",
-            &["version"],
+        out.push(
+            Family::gauge(
+                "enroute_build_info",
+                "Always 1; the version of the running binary.",
+                &["version"],
+            )
+            .with(&[env!("CARGO_PKG_VERSION")], 1.0),
         );
-        info.value(&[env!("CARGO_PKG_VERSION")], 1.0);
-        out.push(info);
-        let mut reloads = Family::counter(
-            "enroute_reloads_total",
-            "SIGHUP reloads by result (ok: applied; failed: rejected, old state kept).",
-            &["result"],
+        out.push(
+            Family::counter(
+                "enroute_reloads_total",
+                "SIGHUP reloads by result (ok: applied; failed: rejected, old state kept).",
+                &["result"],
+            )
+            .per_label(&self.reloads, &["ok", "failed"], |_| true),
         );
-        reloads
-            .value(&["ok"], self.reloads.get(0) as f64)
-            .value(&["failed"], self.reloads.get(1) as f64);
-        out.push(reloads);
-        let mut last = Family::gauge(
-            "enroute_reload_last_success",
-            "1 when the last SIGHUP reload applied (or none happened), 0 when it was rejected.",
-            &[],
+        let ok = self.last_reload_ok.load(Ordering::Relaxed);
+        out.push(
+            Family::gauge(
+                "enroute_reload_last_success",
+                "1 when the last SIGHUP reload applied (or none happened), 0 when it was rejected.",
+                &[],
+            )
+            .with(&[], f64::from(u8::from(ok))),
         );
-        last.value(
-            &[],
-            f64::from(u8::from(self.last_reload_ok.load(Ordering::Relaxed))),
-        );
-        out.push(last);
     }
 }
 
@@ -435,7 +473,6 @@ mod tests {
         assert_eq!(b[1].cumulative_count(), 2); // ≤ 10 µs
         assert_eq!(b.last().unwrap().cumulative_count(), 2); // 9 s is only in +Inf
         assert!((p.get_sample_sum() - 9.00001).abs() < 1e-9);
-        assert_eq!(h.count(), 3);
     }
 
     #[test]

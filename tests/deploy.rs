@@ -19,27 +19,13 @@ fn deploy(path: &str) -> PathBuf {
         .join(path)
 }
 
-fn promtool(args: &[&str], dir: &Path) {
-    let out = Command::new("promtool")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("promtool (Debian package prometheus; scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "promtool {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn prometheus_config_and_alert_rules_pass_promtool() {
     let dir = deploy("prometheus");
-    promtool(&["check", "config", "prometheus.yml"], &dir);
-    promtool(&["check", "rules", "alerts.yml"], &dir);
+    common::promtool(&["check", "config", "prometheus.yml"], &dir, "");
+    common::promtool(&["check", "rules", "alerts.yml"], &dir, "");
     // The alerts fire on the series they are meant for, and only there.
-    promtool(&["test", "rules", "alerts_test.yml"], &dir);
+    common::promtool(&["test", "rules", "alerts_test.yml"], &dir, "");
 }
 
 #[test]

@@ -10,7 +10,6 @@ mod common;
 use common::{Families, parse_exposition};
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const ZONE: &str = "$ORIGIN 2.3.6.1.4.4.e164.arpa.\n$TTL 60\n\
@@ -389,24 +388,10 @@ fn metrics_follow_sip_dns_upstream_and_admin_traffic() {
     );
 
     // promtool's linter (Prometheus's own Go parser) accepts the exposition.
-    let mut lint = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus; scripts/test installs it)");
-    lint.stdin
-        .take()
-        .unwrap()
-        .write_all(scrape(&server).as_bytes())
-        .unwrap();
-    let out = lint.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    common::promtool(
+        &["check", "metrics"],
+        std::path::Path::new("."),
+        &scrape(&server),
     );
 }
 

@@ -84,33 +84,22 @@ impl DnsStats {
         let r = usize::from(rcode).min(RCODE_LABELS.len() - 1);
         self.queries.inc(t * RCODE_LABELS.len() + r);
     }
-
-    /// Answers with `rcode` so far, any qtype.
-    pub fn answers(&self, rcode: u16) -> u64 {
-        let r = usize::from(rcode).min(RCODE_LABELS.len() - 1);
-        (0..QTYPE_LABELS.len())
-            .map(|t| self.queries.get(t * RCODE_LABELS.len() + r))
-            .sum()
-    }
 }
 
 impl crate::metrics::Source for DnsStats {
     fn families(&self, out: &mut Vec<Family>) {
-        let mut queries = Family::counter(
-            "enroute_dns_queries_total",
-            "DNS queries answered, by query type and rcode (zone transfers included).",
-            &["qtype", "rcode"],
+        let qtypes = QTYPE_LABELS.map(|(_, label)| label);
+        // NAPTR NOERROR exists from the start: the failure-ratio alert divides by it.
+        out.push(
+            Family::counter(
+                "enroute_dns_queries_total",
+                "DNS queries answered, by query type and rcode (zone transfers included).",
+                &["qtype", "rcode"],
+            )
+            .per_cell(&self.queries, &qtypes, &RCODE_LABELS, |t, r| {
+                qtypes[t] == "NAPTR" && r == 0
+            }),
         );
-        for (t, (_, qtype)) in QTYPE_LABELS.iter().enumerate() {
-            for (r, rcode) in RCODE_LABELS.iter().enumerate() {
-                let n = self.queries.get(t * RCODE_LABELS.len() + r);
-                // NAPTR NOERROR exists from the start: the failure-ratio alert divides by it.
-                if n > 0 || (*qtype == "NAPTR" && r == 0) {
-                    queries.value(&[qtype, rcode], n as f64);
-                }
-            }
-        }
-        out.push(queries);
         for (name, help, c) in [
             (
                 "enroute_dns_dropped_total",
@@ -128,9 +117,7 @@ impl crate::metrics::Source for DnsStats {
                 &self.notify_in,
             ),
         ] {
-            let mut f = Family::counter(name, help, &[]);
-            f.value(&[], c.get(0) as f64);
-            out.push(f);
+            out.push(Family::counter(name, help, &[]).with(&[], c.get(0) as f64));
         }
     }
 }

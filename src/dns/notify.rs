@@ -120,19 +120,25 @@ fn rand_id() -> u16 {
 impl crate::metrics::Source for Notifier {
     fn families(&self, out: &mut Vec<crate::metrics::Family>) {
         use crate::metrics::Family;
-        let mut sent = Family::counter(
-            "enroute_dns_notify_sent_total",
-            "NOTIFY messages sent to dns.notify targets (retries included).",
-            &[],
+        let (sent, acked) = (
+            self.sent.load(Ordering::Relaxed),
+            self.acknowledged.load(Ordering::Relaxed),
         );
-        sent.value(&[], self.sent.load(Ordering::Relaxed) as f64);
-        out.push(sent);
-        let mut acked = Family::counter(
-            "enroute_dns_notify_acknowledged_total",
-            "NOTIFY messages a secondary acknowledged.",
-            &[],
+        out.push(
+            Family::counter(
+                "enroute_dns_notify_sent_total",
+                "NOTIFY messages sent to dns.notify targets (retries included).",
+                &[],
+            )
+            .with(&[], sent as f64),
         );
-        acked.value(&[], self.acknowledged.load(Ordering::Relaxed) as f64);
-        out.push(acked);
+        out.push(
+            Family::counter(
+                "enroute_dns_notify_acknowledged_total",
+                "NOTIFY messages a secondary acknowledged.",
+                &[],
+            )
+            .with(&[], acked as f64),
+        );
     }
 }

@@ -108,11 +108,6 @@ impl DecisionCache {
         self.counts.inc(1);
     }
 
-    /// (hits, misses) so far.
-    pub fn hits_and_misses(&self) -> (u64, u64) {
-        (self.counts.get(0), self.counts.get(1))
-    }
-
     /// The cached decision for `number`, or the result of `resolve` — run once for all
     /// callers asking for the same number meanwhile — stored when its TTL allows.
     /// Returns whether it was a cache hit.
@@ -194,27 +189,30 @@ impl DecisionCache {
 impl crate::metrics::Source for DecisionCache {
     fn families(&self, out: &mut Vec<crate::metrics::Family>) {
         use crate::metrics::Family;
-        let (hits, misses) = self.hits_and_misses();
-        let mut f = Family::counter(
-            "enroute_cache_hits_total",
-            "Decisions that needed upstream DNS found in the cache.",
-            &[],
+        let (hits, misses) = (self.counts.get(0), self.counts.get(1));
+        out.push(
+            Family::counter(
+                "enroute_cache_hits_total",
+                "Decisions that needed upstream DNS found in the cache.",
+                &[],
+            )
+            .with(&[], hits as f64),
         );
-        f.value(&[], hits as f64);
-        out.push(f);
-        let mut f = Family::counter(
-            "enroute_cache_misses_total",
-            "Decisions that needed upstream DNS not found in the cache.",
-            &[],
+        out.push(
+            Family::counter(
+                "enroute_cache_misses_total",
+                "Decisions that needed upstream DNS not found in the cache.",
+                &[],
+            )
+            .with(&[], misses as f64),
         );
-        f.value(&[], misses as f64);
-        out.push(f);
-        let mut f = Family::gauge(
-            "enroute_cache_entries",
-            "Routing decisions held in the cache.",
-            &[],
+        out.push(
+            Family::gauge(
+                "enroute_cache_entries",
+                "Routing decisions held in the cache.",
+                &[],
+            )
+            .with(&[], self.len() as f64),
         );
-        f.value(&[], self.len() as f64);
-        out.push(f);
     }
 }

@@ -405,20 +405,16 @@ impl RouteStats {
 
 impl crate::metrics::Source for RouteStats {
     fn families(&self, out: &mut Vec<Family>) {
-        let mut decisions = Family::counter(
-            "enroute_route_decisions_total",
-            "Routing decisions (SIP, CLI and admin API) by outcome and where they came from.",
-            &["outcome", "source"],
+        let outcomes = OUTCOMES.map(|(_, label)| label);
+        let sources = Source::ALL.map(Source::as_str);
+        out.push(
+            Family::counter(
+                "enroute_route_decisions_total",
+                "Routing decisions (SIP, CLI and admin API) by outcome and where they came from.",
+                &["outcome", "source"],
+            )
+            .per_cell(&self.decisions, &outcomes, &sources, |o, _| o == 0),
         );
-        for (o, (_, outcome)) in OUTCOMES.iter().enumerate() {
-            for (s, source) in Source::ALL.iter().enumerate() {
-                let n = self.decisions.get(o * Source::ALL.len() + s);
-                if n > 0 || o == 0 {
-                    decisions.value(&[outcome, source.as_str()], n as f64);
-                }
-            }
-        }
-        out.push(decisions);
         let mut duration = Family::histogram(
             "enroute_route_duration_seconds",
             "Time to a routing decision, upstream lookups included.",
@@ -426,15 +422,18 @@ impl crate::metrics::Source for RouteStats {
         );
         duration.histogram_value(&[], &self.duration);
         out.push(duration);
-        let mut skips = Family::counter(
-            "enroute_ddds_skipped_total",
-            "NAPTR records the DDDS did not use, by reason.",
-            &["reason"],
+        out.push(
+            Family::counter(
+                "enroute_ddds_skipped_total",
+                "NAPTR records the DDDS did not use, by reason.",
+                &["reason"],
+            )
+            .per_label(
+                &self.skips,
+                &SkipReason::ALL.map(SkipReason::as_str),
+                |_| true,
+            ),
         );
-        for (i, reason) in SkipReason::ALL.iter().enumerate() {
-            skips.value(&[reason.as_str()], self.skips.get(i) as f64);
-        }
-        out.push(skips);
         let mut lookups = Family::counter(
             "enroute_enum_lookups_total",
             "Upstream ENUM NAPTR lookups by suffix and result.",

@@ -105,87 +105,62 @@ impl SipStats {
     pub fn retransmitted(&self, n: u64) {
         self.retransmissions.add(0, n);
     }
-
-    /// Requests of `method` over `transport` so far.
-    pub fn requests(&self, method: &str, transport: Transport) -> u64 {
-        METHOD_LABELS
-            .iter()
-            .position(|k| *k == method)
-            .map_or(0, |m| {
-                self.requests
-                    .get(transport_index(transport) * METHOD_LABELS.len() + m)
-            })
-    }
-
-    /// Responses with `code` so far.
-    pub fn responses(&self, code: u16) -> u64 {
-        RESPONSE_CODES
-            .iter()
-            .position(|c| *c == code)
-            .map_or(0, |i| self.responses.get(i))
-    }
 }
 
 impl crate::metrics::Source for SipStats {
     fn families(&self, out: &mut Vec<Family>) {
-        let mut requests = Family::counter(
-            "enroute_sip_requests_total",
-            "SIP requests received, by method and transport.",
-            &["method", "transport"],
+        // INVITE per transport and 302 exist from the start (alerts compare their
+        // rates); other series appear once seen.
+        out.push(
+            Family::counter(
+                "enroute_sip_requests_total",
+                "SIP requests received, by method and transport.",
+                &["transport", "method"],
+            )
+            .per_cell(&self.requests, &TRANSPORT_LABELS, &METHOD_LABELS, |_, m| {
+                METHOD_LABELS[m] == "INVITE"
+            }),
         );
-        for (t, transport) in TRANSPORT_LABELS.iter().enumerate() {
-            for (m, method) in METHOD_LABELS.iter().enumerate() {
-                let n = self.requests.get(t * METHOD_LABELS.len() + m);
-                // Every INVITE series exists from the start (alerts compare rates of
-                // it); others appear once seen.
-                if n > 0 || *method == "INVITE" {
-                    requests.value(&[method, transport], n as f64);
-                }
+        let codes = RESPONSE_CODES.map(|c| {
+            if c == 0 {
+                "other".to_string()
+            } else {
+                c.to_string()
             }
-        }
-        out.push(requests);
-        let mut responses = Family::counter(
-            "enroute_sip_responses_total",
-            "SIP responses sent, by status code.",
-            &["code"],
+        });
+        let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+        out.push(
+            Family::counter(
+                "enroute_sip_responses_total",
+                "SIP responses sent, by status code.",
+                &["code"],
+            )
+            .per_label(&self.responses, &codes, |i| RESPONSE_CODES[i] == 302),
         );
-        for (i, code) in RESPONSE_CODES.iter().enumerate() {
-            let n = self.responses.get(i);
-            if n > 0 || *code == 302 {
-                let label = if *code == 0 {
-                    "other".to_string()
-                } else {
-                    code.to_string()
-                };
-                responses.value(&[&label], n as f64);
-            }
-        }
-        out.push(responses);
-        let mut retrans = Family::counter(
-            "enroute_sip_retransmissions_total",
-            "Final INVITE answers sent again (Timer G, or a retransmitted INVITE).",
-            &[],
+        out.push(
+            Family::counter(
+                "enroute_sip_retransmissions_total",
+                "Final INVITE answers sent again (Timer G, or a retransmitted INVITE).",
+                &[],
+            )
+            .with(&[], self.retransmissions.get(0) as f64),
         );
-        retrans.value(&[], self.retransmissions.get(0) as f64);
-        out.push(retrans);
-        let mut dropped = Family::counter(
-            "enroute_sip_dropped_total",
-            "SIP messages not answered, by reason.",
-            &["reason"],
+        out.push(
+            Family::counter(
+                "enroute_sip_dropped_total",
+                "SIP messages not answered, by reason.",
+                &["reason"],
+            )
+            .per_label(&self.dropped, &DROP_REASONS, |_| true),
         );
-        for (i, reason) in DROP_REASONS.iter().enumerate() {
-            dropped.value(&[reason], self.dropped.get(i) as f64);
-        }
-        out.push(dropped);
-        let mut active = Family::gauge(
-            "enroute_transactions_active",
-            "INVITE server transactions held (waiting for upstream DNS or for the ACK).",
-            &[],
+        let held = self.transactions.load(std::sync::atomic::Ordering::Relaxed);
+        out.push(
+            Family::gauge(
+                "enroute_transactions_active",
+                "INVITE server transactions held (waiting for upstream DNS or for the ACK).",
+                &[],
+            )
+            .with(&[], held as f64),
         );
-        active.value(
-            &[],
-            self.transactions.load(std::sync::atomic::Ordering::Relaxed) as f64,
-        );
-        out.push(active);
     }
 }
