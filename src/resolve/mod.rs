@@ -921,7 +921,7 @@ impl Router {
         }
         let filter = ContactFilter {
             sips_only: scheme == Some("sips"),
-            request_uri: scheme.is_some().then(|| input.trim()),
+            request_uri: scheme.is_some().then(|| input.trim_ascii()),
         };
         let zones = self.zones.load();
         let mut ddds = Ddds::new(&e164, &plan.services, &plan.gateways, filter, trace)

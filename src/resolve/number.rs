@@ -62,7 +62,7 @@ pub fn extract(input: &str) -> Result<Dialled, NumberError> {
 /// routing many numbers reuses one buffer; returns the scheme.
 pub fn extract_into(input: &str, out: &mut String) -> Result<Option<&'static str>, NumberError> {
     out.clear();
-    let input = input.trim();
+    let input = input.trim_ascii();
     let colon = memchr::memchr(b':', input.as_bytes());
     let (scheme, body) = match colon.map(|c| (&input[..c], &input[c + 1..])) {
         Some((s, rest)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic()) => {

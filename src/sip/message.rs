@@ -299,27 +299,14 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
         }
         r.value = (s as u32, e as u32);
     }
-    let request = Request {
-        method,
-        uri,
-        version,
-        head,
-        lines: raw,
-        first,
-        count,
-        body: &[],
-        len: 0,
-    };
-
     // Content-Length: at most one, a number (RFC 4475 §3.1.2.7, §3.3.9).
     let content_length = match count[Name::ContentLength as usize] {
         0 => None,
         1 => {
-            let v = request
-                .header(Name::ContentLength)
-                .map(|h| h.value())
-                .unwrap_or_default();
-            let v = v.trim();
+            let r = &raw[usize::from(first[Name::ContentLength as usize])];
+            let v = &head[r.value.0 as usize..r.value.1 as usize];
+            let v = if r.folded { unfold(v) } else { Cow::Borrowed(v) };
+            let v = v.trim_ascii();
             if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(ParseError::Bad("malformed Content-Length"));
             }
@@ -338,10 +325,17 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
         (None, true) => 0,
         (None, false) => rest.len(),
     };
+    // Built once, in place: the header index is a few hundred bytes to move.
     Ok(Status::Complete(Request {
+        method,
+        uri,
+        version,
+        head,
+        lines: raw,
+        first,
+        count,
         body: &rest[..body_len],
         len: skip + body_start + body_len,
-        ..request
     }))
 }
 
@@ -361,14 +355,15 @@ fn header_line(
         last.folded = true;
         return Ok(());
     }
-    let mut i = start;
-    while i < end && is_token(buf[i]) {
-        i += 1;
-    }
-    let name_end = i;
-    while i < end && matches!(buf[i], b' ' | b'\t') {
-        i += 1;
-    }
+    let line = &buf[start..end];
+    // Iterator form: no bounds checks in the loop (every header name byte passes here).
+    let name_len = line.iter().position(|&b| !is_token(b)).unwrap_or(line.len());
+    let name_end = start + name_len;
+    let i = name_end
+        + line[name_len..]
+            .iter()
+            .position(|&b| !matches!(b, b' ' | b'\t'))
+            .unwrap_or(line.len() - name_len);
     if name_end == start || i == end || buf[i] != b':' {
         return Err(if memchr::memchr(b':', &buf[start..end]).is_none() {
             "header line without a colon"
@@ -491,7 +486,7 @@ pub fn split_commas(v: &str) -> impl Iterator<Item = &str> {
     top_level(v, b',')
         .chain(std::iter::once(v.len()))
         .map(move |end| {
-            let part = v[start..end].trim();
+            let part = v[start..end].trim_ascii();
             start = end + 1;
             part
         })
@@ -517,8 +512,8 @@ pub fn head_and_params(value: &str) -> (&str, impl Iterator<Item = (&str, &str)>
         start = next.map(|c| c + 1);
         let p = &value[s..next.unwrap_or(value.len())];
         Some(match memchr::memchr(b'=', p.as_bytes()) {
-            Some(eq) => (p[..eq].trim(), p[eq + 1..].trim()),
-            None => (p.trim(), ""),
+            Some(eq) => (p[..eq].trim_ascii(), p[eq + 1..].trim_ascii()),
+            None => (p.trim_ascii(), ""),
         })
     });
     (head, params)

@@ -207,11 +207,11 @@ impl<'v> TopVia<'v> {
         // follows the last `/` (RFC 3261 §20.42 allows white space around the slashes).
         let (head, params) = message::head_and_params(value);
         let after_slash =
-            memchr::memrchr(b'/', head.as_bytes()).map_or("", |i| head[i + 1..].trim_start());
+            memchr::memrchr(b'/', head.as_bytes()).map_or("", |i| head[i + 1..].trim_ascii_start());
         let sent_by = after_slash
             .bytes()
             .position(|b| b == b' ' || b == b'\t')
-            .map_or("", |sp| after_slash[sp..].trim());
+            .map_or("", |sp| after_slash[sp..].trim_ascii());
         let mut top = TopVia {
             value,
             head,
@@ -558,8 +558,8 @@ impl<'r> Handler<'r> {
             let Some((name, value)) = l.split_once(':') else {
                 continue;
             };
-            let name = name.trim();
-            let value = value.trim();
+            let name = name.trim_ascii();
+            let value = value.trim_ascii();
             let is = |long: &str, short: &str| {
                 name.eq_ignore_ascii_case(long) || name.eq_ignore_ascii_case(short)
             };
@@ -817,7 +817,7 @@ fn check_headers(req: &Request<'_>, d: &Dialog<'_>) -> Option<&'static str> {
     }
     if let Some(mf) = req.header(Name::MaxForwards) {
         let v = mf.value();
-        let v = v.trim();
+        let v = v.trim_ascii();
         match v.parse::<u32>() {
             Ok(n) if n <= 255 && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {}
             _ => return Some("Malformed Max-Forwards"),
@@ -857,7 +857,7 @@ fn write_top_via(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) -> Soc
 
 /// The top Via's value with `rport` filled with the source port and `received` dropped.
 fn rewrite_via_params(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) {
-    out.extend_from_slice(top.head.trim_end().as_bytes());
+    out.extend_from_slice(top.head.trim_ascii_end().as_bytes());
     let mut write = |name: &str, v: &str| {
         if name.eq_ignore_ascii_case("rport") {
             out.extend_from_slice(b";rport=");

@@ -575,7 +575,7 @@ fn too_large(buf: &[u8], shared: &Shared) -> Vec<u8> {
         if line.is_empty() {
             break;
         }
-        let name = line.split(':').next().unwrap_or("").trim();
+        let name = line.split(':').next().unwrap_or("").trim_ascii();
         if ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"]
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n))
