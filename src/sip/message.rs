@@ -59,29 +59,77 @@ pub enum Name {
 /// How many names [`Name`] knows besides `Other` (the size of a request's index).
 const KNOWN_NAMES: usize = Name::Other as usize;
 
+/// Up to 8 bytes of a header name as one integer with ASCII letters lower-cased (the
+/// bytes little-endian, OR 0x20 each). Exact for token characters against names made
+/// of letters and `-`: a token byte ORed with 0x20 equals a lower-case letter only
+/// when it is that letter in either case, and equals `-` only when it is `-`.
+const fn folded(name: &[u8]) -> u64 {
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < name.len() && i < 8 {
+        v |= ((name[i] | 0x20) as u64) << (8 * i);
+        i += 1;
+    }
+    v
+}
+
+/// `n` (1..=8) bytes of `rest` from `at` as in [`folded`]; bytes past the input are 0.
+#[inline]
+fn folded_at(rest: &[u8], at: usize, n: usize) -> u64 {
+    let tail = rest.get(at..).unwrap_or(&[]);
+    let word = match tail.first_chunk::<8>() {
+        Some(chunk) => u64::from_le_bytes(*chunk),
+        None => {
+            let mut b = [0u8; 8];
+            let k = tail.len().min(8);
+            b[..k].copy_from_slice(&tail[..k]);
+            u64::from_le_bytes(b)
+        }
+    };
+    let keep = if n >= 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
+    (word | 0x2020_2020_2020_2020) & keep
+}
+
 impl Name {
-    fn classify(raw: &[u8]) -> Name {
-        if raw.len() == 1 {
-            return match raw[0].to_ascii_lowercase() {
+    /// Classifies the header name `rest[..len]` (token characters; `rest` runs on to
+    /// the end of the input): by length, then one or two integer comparisons of the
+    /// folded name (see [`folded`]) instead of byte-wise case-blind comparisons.
+    fn classify(rest: &[u8], len: usize) -> Name {
+        const TO: u64 = folded(b"to");
+        const VIA: u64 = folded(b"via");
+        const FROM: u64 = folded(b"from");
+        const CSEQ: u64 = folded(b"cseq");
+        const CALL_ID: u64 = folded(b"call-id");
+        const REQUIRE: u64 = folded(b"require");
+        const MAX_FORWARDS: (u64, u64) = (folded(b"max-forw"), folded(b"ards"));
+        const CONTENT_LENGTH: (u64, u64) = (folded(b"content-"), folded(b"length"));
+        match len {
+            1 => match rest[0].to_ascii_lowercase() {
                 b'v' => Name::Via,
                 b'f' => Name::From,
                 b't' => Name::To,
                 b'i' => Name::CallId,
                 b'l' => Name::ContentLength,
                 _ => Name::Other,
-            };
-        }
-        // By length first: one or two comparisons per header line.
-        let is = |name: &[u8]| raw.eq_ignore_ascii_case(name);
-        match raw.len() {
-            2 if is(b"to") => Name::To,
-            3 if is(b"via") => Name::Via,
-            4 if is(b"from") => Name::From,
-            4 if is(b"cseq") => Name::CSeq,
-            7 if is(b"call-id") => Name::CallId,
-            7 if is(b"require") => Name::Require,
-            12 if is(b"max-forwards") => Name::MaxForwards,
-            14 if is(b"content-length") => Name::ContentLength,
+            },
+            2 if folded_at(rest, 0, 2) == TO => Name::To,
+            3 if folded_at(rest, 0, 3) == VIA => Name::Via,
+            4 => match folded_at(rest, 0, 4) {
+                FROM => Name::From,
+                CSEQ => Name::CSeq,
+                _ => Name::Other,
+            },
+            7 => match folded_at(rest, 0, 7) {
+                CALL_ID => Name::CallId,
+                REQUIRE => Name::Require,
+                _ => Name::Other,
+            },
+            12 if (folded_at(rest, 0, 8), folded_at(rest, 8, 4)) == MAX_FORWARDS => {
+                Name::MaxForwards
+            }
+            14 if (folded_at(rest, 0, 8), folded_at(rest, 8, 6)) == CONTENT_LENGTH => {
+                Name::ContentLength
+            }
             _ => Name::Other,
         }
     }
@@ -374,7 +422,7 @@ fn header_line(
     if raw.len() >= MAX_HEADERS {
         return Err("too many header lines");
     }
-    let kind = Name::classify(&buf[start..name_end]);
+    let kind = Name::classify(&buf[start..], name_len);
     let k = kind as usize;
     if k < KNOWN_NAMES {
         if count[k] == 0 {
@@ -555,6 +603,42 @@ mod tests {
         CSeq: 314159 INVITE\r\n\
         Subject: folded\r\n  continues here\r\n\
         l: 4\r\n\r\nv=0\r\n";
+
+    #[test]
+    fn header_names_classified_in_any_case_and_only_exactly() {
+        let cases: &[(&str, Name)] = &[
+            ("To", Name::To),
+            ("tO", Name::To),
+            ("t", Name::To),
+            ("VIA", Name::Via),
+            ("v", Name::Via),
+            ("From", Name::From),
+            ("CSeq", Name::CSeq),
+            ("cseq", Name::CSeq),
+            ("Call-ID", Name::CallId),
+            ("i", Name::CallId),
+            ("Require", Name::Require),
+            ("Max-Forwards", Name::MaxForwards),
+            ("Content-Length", Name::ContentLength),
+            ("CONTENT-LENGTH", Name::ContentLength),
+            ("l", Name::ContentLength),
+            ("Tox", Name::Other),
+            ("Vi", Name::Other),
+            ("Content-Lengths", Name::Other),
+            ("Content_Length", Name::Other),
+            ("Call.ID", Name::Other),
+            ("Contact", Name::Other),
+            ("Content-Type", Name::Other),
+            ("X-Very-Long-Header-Name", Name::Other),
+            ("c", Name::Other),
+        ];
+        for (name, want) in cases {
+            // At the end of the input (fewer than 16 bytes follow) and within it.
+            assert_eq!(Name::classify(name.as_bytes(), name.len()), *want, "{name}");
+            let line = format!("{name}: value of some length\r\n");
+            assert_eq!(Name::classify(line.as_bytes(), name.len()), *want, "{name}");
+        }
+    }
 
     #[test]
     fn parses_compact_folded_multi_valued() {

@@ -832,10 +832,12 @@ fn check_headers(req: &Request<'_>, d: &Dialog<'_>) -> Option<&'static str> {
 /// port or 5060).
 fn write_top_via(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) -> SocketAddr {
     let (host, port) = split_host_port(top.sent_by);
-    let host_is_source = host
-        .trim_matches(['[', ']'])
-        .parse::<IpAddr>()
-        .is_ok_and(|ip| ip == source.ip());
+    // With `rport`, `received` is added whatever the host is: no need to read it.
+    let host_is_source = !top.rport
+        && host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip == source.ip());
     out.extend_from_slice(b"Via: ");
     if !top.rport && !top.received {
         // Nothing to rewrite (the usual case without rport): the value as it came.
