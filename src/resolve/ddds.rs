@@ -1009,7 +1009,15 @@ mod tests {
             "#^\\.4(.*)$#x\\1#",
             "!^(.*)$!sip:\\1@b!",
         ];
-        let inputs = ["+441632960001", "+15550001", "+44", "+4", "", "ABC1", "abc1"];
+        let inputs = [
+            "+441632960001",
+            "+15550001",
+            "+44",
+            "+4",
+            "",
+            "ABC1",
+            "abc1",
+        ];
         for raw in regexps {
             for aus in inputs {
                 let mut fast = String::new();
@@ -1033,7 +1041,10 @@ mod tests {
             "/^\\+44(.*)$/sip:0\\1@b/",
             "!^ab-1\\.(.*)$!\\1!i",
         ] {
-            assert!(fast_regexp(taken.as_bytes(), "+44", &mut o).is_some(), "{taken}");
+            assert!(
+                fast_regexp(taken.as_bytes(), "+44", &mut o).is_some(),
+                "{taken}"
+            );
         }
         for general in [
             "+^.*$+x+",
@@ -1042,7 +1053,10 @@ mod tests {
             "!^\\+44-?(.*)$!sip:\\1@b!",
             "!^(1|12)(.*)$!\\2!",
         ] {
-            assert!(fast_regexp(general.as_bytes(), "+44", &mut o).is_none(), "{general}");
+            assert!(
+                fast_regexp(general.as_bytes(), "+44", &mut o).is_none(),
+                "{general}"
+            );
         }
     }
 }

@@ -125,7 +125,8 @@ struct SipParts {
 fn sip_parts(b: &[u8]) -> SipParts {
     let at = memchr::memrchr(b'@', b);
     let host_start = at.map_or(0, |i| i + 1);
-    let host_end = memchr::memchr2(b';', b'?', &b[host_start..]).map_or(b.len(), |i| host_start + i);
+    let host_end =
+        memchr::memchr2(b';', b'?', &b[host_start..]).map_or(b.len(), |i| host_start + i);
     let end = match b.get(host_end) {
         Some(b';') => memchr::memchr(b'?', &b[host_end..]).map_or(b.len(), |i| host_end + i),
         _ => host_end,

@@ -86,7 +86,11 @@ fn folded_at(rest: &[u8], at: usize, n: usize) -> u64 {
             u64::from_le_bytes(b)
         }
     };
-    let keep = if n >= 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
+    let keep = if n >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * n)) - 1
+    };
     (word | 0x2020_2020_2020_2020) & keep
 }
 
@@ -353,7 +357,11 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
         1 => {
             let r = &raw[usize::from(first[Name::ContentLength as usize])];
             let v = &head[r.value.0 as usize..r.value.1 as usize];
-            let v = if r.folded { unfold(v) } else { Cow::Borrowed(v) };
+            let v = if r.folded {
+                unfold(v)
+            } else {
+                Cow::Borrowed(v)
+            };
             let v = v.trim_ascii();
             if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(ParseError::Bad("malformed Content-Length"));
@@ -405,7 +413,10 @@ fn header_line(
     }
     let line = &buf[start..end];
     // Iterator form: no bounds checks in the loop (every header name byte passes here).
-    let name_len = line.iter().position(|&b| !is_token(b)).unwrap_or(line.len());
+    let name_len = line
+        .iter()
+        .position(|&b| !is_token(b))
+        .unwrap_or(line.len());
     let name_end = start + name_len;
     let i = name_end
         + line[name_len..]

@@ -683,9 +683,8 @@ fn write_to(out: &mut Vec<u8>, key: &TagKey, d: &Dialog<'_>, with_tag: bool) {
     };
     out.extend_from_slice(b"To: ");
     out.extend_from_slice(t.as_bytes());
-    if with_tag && message::param(t, "tag").is_none() {
-        let from_tag = d.from.and_then(|f| message::param(f, "tag")).unwrap_or("");
-        let tag = to_tag(key, d.call_id.unwrap_or(""), from_tag, d.top.branch);
+    if with_tag && !has_tag(t) {
+        let tag = to_tag(key, d);
         out.extend_from_slice(b";tag=");
         push_hex(out, tag);
     }
@@ -735,15 +734,33 @@ fn tx_key(key: &TagKey, d: &Dialog<'_>) -> u64 {
     h.finish()
 }
 
+/// Whether a To value has a `tag` parameter. A bare `<uri>`, the To of a new request,
+/// has no parameters at all, which one search shows.
+fn has_tag(to: &str) -> bool {
+    let b = to.as_bytes();
+    if b.first() == Some(&b'<') && memchr::memchr(b'>', b) == Some(b.len() - 1) {
+        return false;
+    }
+    message::param(to, "tag").is_some()
+}
+
 /// A deterministic To-tag: the same request (and its retransmissions) gets the same
-/// tag; different dialogs get different ones (RFC 3261 §8.2.6.2).
-fn to_tag(key: &TagKey, call_id: &str, from_tag: &str, branch: Option<&str>) -> u64 {
+/// tag; different dialogs get different ones (RFC 3261 §8.2.6.2). An RFC 3261 branch is
+/// unique per transaction, so with the Call-ID it names the request; without one (RFC
+/// 2543) the From tag joins them.
+fn to_tag(key: &TagKey, d: &Dialog<'_>) -> u64 {
     let mut h = key.build_hasher();
-    h.write(call_id.as_bytes());
+    h.write(d.call_id.unwrap_or("").as_bytes());
     h.write_u8(0);
-    h.write(from_tag.as_bytes());
-    h.write_u8(0);
-    h.write(branch.unwrap_or("").as_bytes());
+    match d.top.branch.filter(|b| b.starts_with("z9hG4bK")) {
+        Some(branch) => h.write(branch.as_bytes()),
+        None => {
+            let from_tag = d.from.and_then(|f| message::param(f, "tag")).unwrap_or("");
+            h.write(from_tag.as_bytes());
+            h.write_u8(0);
+            h.write(d.top.branch.unwrap_or("").as_bytes());
+        }
+    }
     h.finish()
 }
 
@@ -900,6 +917,64 @@ fn split_host_port(sent_by: &str) -> (&str, Option<u16>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn to_tag_presence_agrees_with_the_parameter_reader() {
+        for to in [
+            "<sip:a@b;user=phone>",
+            "<sip:a@b>;tag=1",
+            "<sip:a@b;tag=uri>",
+            "<sip:a@b> ;tag=2",
+            "<sip:a@b>x",
+            "<sip:a@b><c>;tag=3",
+            "<sip:a@b",
+            "\"B\" <sip:a@b>;TAG=4",
+            "sip:a@b;tag=5",
+            "sip:a@b",
+            "<",
+            "",
+        ] {
+            assert_eq!(has_tag(to), message::param(to, "tag").is_some(), "{to}");
+        }
+    }
+
+    #[test]
+    fn to_tags_are_per_request() {
+        let key = TagKey::default();
+        let tag = |via: &str, from: &str, call_id: &str| {
+            let d = Dialog {
+                top: TopVia::read(via),
+                from: Some(from),
+                to: Some("<sip:b@x>"),
+                call_id: Some(call_id),
+                cseq: Some("1 INVITE"),
+            };
+            to_tag(&key, &d)
+        };
+        let via = "SIP/2.0/UDP h:5060;branch=z9hG4bK1";
+        let old = "SIP/2.0/UDP h:5060;branch=1";
+        assert_eq!(
+            tag(via, "<sip:a@x>;tag=1", "c"),
+            tag(via, "<sip:a@x>;tag=1", "c")
+        );
+        assert_ne!(
+            tag(via, "<sip:a@x>;tag=1", "c"),
+            tag("SIP/2.0/UDP h:5060;branch=z9hG4bK2", "<sip:a@x>;tag=1", "c")
+        );
+        assert_ne!(
+            tag(via, "<sip:a@x>;tag=1", "c"),
+            tag(via, "<sip:a@x>;tag=1", "d")
+        );
+        // Without an RFC 3261 branch the From tag tells dialogs apart.
+        assert_eq!(
+            tag(old, "<sip:a@x>;tag=1", "c"),
+            tag(old, "<sip:a@x>;tag=1", "c")
+        );
+        assert_ne!(
+            tag(old, "<sip:a@x>;tag=1", "c"),
+            tag(old, "<sip:a@x>;tag=2", "c")
+        );
+    }
 
     #[test]
     fn rport_rewrite_is_the_same_with_few_or_many_parameters() {
