@@ -203,42 +203,67 @@ struct TopVia<'v> {
 
 impl<'v> TopVia<'v> {
     fn read(value: &'v str) -> Self {
-        // `SIP / 2.0 / UDP host:port`: sent-by follows the transport token, which
-        // follows the last `/` (RFC 3261 §20.42 allows white space around the slashes).
-        let (head, params) = message::head_and_params(value);
-        let after_slash =
-            memchr::memrchr(b'/', head.as_bytes()).map_or("", |i| head[i + 1..].trim_ascii_start());
-        let sent_by = after_slash
-            .bytes()
-            .position(|b| b == b' ' || b == b'\t')
-            .map_or("", |sp| after_slash[sp..].trim_ascii());
         let mut top = TopVia {
             value,
-            head,
-            sent_by,
+            head: value,
+            sent_by: "",
             branch: None,
             rport: false,
             received: false,
             params: smallvec::SmallVec::new(),
         };
         let mut fits = true;
-        for (name, v) in params {
+        let mut note = |name: &'v str, v: &'v str| {
             if fits && top.params.len() < top.params.inline_size() {
                 top.params.push((name, v));
             } else {
                 fits = false;
             }
-            if name.eq_ignore_ascii_case("branch") {
-                top.branch.get_or_insert(v);
-            } else if name.eq_ignore_ascii_case("rport") {
-                top.rport = true;
-            } else if name.eq_ignore_ascii_case("received") {
-                top.received = true;
+            match name.len() {
+                6 if name.eq_ignore_ascii_case("branch") => {
+                    top.branch.get_or_insert(v);
+                }
+                5 if name.eq_ignore_ascii_case("rport") => top.rport = true,
+                8 if name.eq_ignore_ascii_case("received") => top.received = true,
+                _ => {}
+            }
+        };
+        let b = value.as_bytes();
+        if memchr::memchr2(b'"', b'<', b).is_none() {
+            // No quoted strings or brackets (the usual Via): every `;` separates, and a
+            // byte loop over the few parameter bytes beats a search per parameter.
+            let head_end = memchr::memchr(b';', b).unwrap_or(b.len());
+            top.head = &value[..head_end];
+            let mut start = head_end + 1;
+            while start <= b.len() {
+                let seg = &b[start..];
+                let end = start + seg.iter().position(|&c| c == b';').unwrap_or(seg.len());
+                let p = &value[start..end];
+                match p.bytes().position(|c| c == b'=') {
+                    Some(eq) => note(p[..eq].trim_ascii(), p[eq + 1..].trim_ascii()),
+                    None => note(p.trim_ascii(), ""),
+                }
+                start = end + 1;
+            }
+        } else {
+            let (head, params) = message::head_and_params(value);
+            top.head = head;
+            for (name, v) in params {
+                note(name, v);
             }
         }
         if !fits {
             top.params.clear();
         }
+        // `SIP / 2.0 / UDP host:port`: sent-by follows the transport token, which
+        // follows the last `/` (RFC 3261 §20.42 allows white space around the slashes).
+        let head = top.head;
+        let after_slash =
+            memchr::memrchr(b'/', head.as_bytes()).map_or("", |i| head[i + 1..].trim_ascii_start());
+        top.sent_by = after_slash
+            .bytes()
+            .position(|b| b == b' ' || b == b'\t')
+            .map_or("", |sp| after_slash[sp..].trim_ascii());
         top
     }
 }
@@ -917,6 +942,35 @@ fn split_host_port(sent_by: &str) -> (&str, Option<u16>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_via_fast_path_reads_what_the_parameter_reader_reads() {
+        for via in [
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776;rport",
+            "SIP/2.0/UDP h ; branch = z9hG4bKa ; RPORT ; received=10.0.0.1",
+            "SIP / 2.0 / TCP h:5061;branch=z9hG4bKa;branch=second;x",
+            "SIP/2.0/UDP h;",
+            "SIP/2.0/UDP h;;=v;flag",
+            "SIP/2.0/UDP h",
+            "SIP/2.0/UDP [2001:db8::1]:5060;received=2001:db8::2;rport=5",
+        ] {
+            let top = TopVia::read(via);
+            let (head, params) = message::head_and_params(via);
+            let params: Vec<(&str, &str)> = params.collect();
+            assert_eq!(top.head, head, "{via}");
+            assert_eq!(top.params.as_slice(), params.as_slice(), "{via}");
+            let get = |n: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(n));
+            assert_eq!(top.branch, get("branch").map(|(_, v)| *v), "{via}");
+            assert_eq!(top.rport, get("rport").is_some(), "{via}");
+            assert_eq!(top.received, get("received").is_some(), "{via}");
+        }
+        let quoted = TopVia::read("SIP/2.0/UDP h;x=\"a;b\";branch=z9hG4bKq");
+        assert_eq!(
+            quoted.params.as_slice(),
+            [("x", "\"a;b\""), ("branch", "z9hG4bKq")]
+        );
+        assert_eq!(quoted.sent_by, "h");
+    }
 
     #[test]
     fn to_tag_presence_agrees_with_the_parameter_reader() {
