@@ -472,15 +472,7 @@ fn request_filters() {
         ),
     ];
     // sips: request: only sips contacts, q ranked after filtering
-    let o = run_with(
-        recs,
-        &[],
-        ContactFilter {
-            sips_only: true,
-            request_uri: None,
-        },
-        10,
-    );
+    let o = run_with(recs, &[], ContactFilter::new(true, None), 10);
     let got: Vec<(&str, &str)> = o
         .contacts
         .iter()
@@ -497,10 +489,7 @@ fn request_filters() {
     let o = run_with(
         recs,
         &[],
-        ContactFilter {
-            sips_only: false,
-            request_uri: Some("SIP:self@PBX.example"),
-        },
+        ContactFilter::new(false, Some("SIP:self@PBX.example")),
         10,
     );
     assert_eq!(uris(&o)[0], "sips:secure@pbx.example");

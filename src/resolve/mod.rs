@@ -919,12 +919,12 @@ impl Router {
                 result: e164.clone(),
             });
         }
-        let filter = ContactFilter {
-            sips_only: scheme == Some("sips"),
-            request_uri: scheme.is_some().then(|| input.trim_ascii()),
-        };
+        let filter = ContactFilter::new(
+            scheme == Some("sips"),
+            scheme.is_some().then(|| input.trim_ascii()),
+        );
         let zones = self.zones.load();
-        let mut ddds = Ddds::new(&e164, &plan.services, &plan.gateways, filter, trace)
+        let mut ddds = Ddds::new(&e164, &plan.services, &plan.gateways, filter.clone(), trace)
             .with_spare(std::mem::take(&mut d.scratch.spare_uris));
         let mut candidates = std::mem::take(&mut d.scratch.candidates);
         candidates.clear();
