@@ -833,9 +833,7 @@ fn ascii_str(b: &[u8]) -> Option<&str> {
 /// tests).
 #[inline]
 fn fast_regexp(raw: &[u8], aus: &str, out: &mut String) -> Option<bool> {
-    let text = ascii_str(raw)?;
-    let b = text.as_bytes();
-    let (&delim, body) = b.split_first()?;
+    let (&delim, body) = raw.split_first()?;
     if !fast_delimiter(delim) {
         return None;
     }
@@ -858,22 +856,31 @@ fn fast_regexp(raw: &[u8], aus: &str, out: &mut String) -> Option<bool> {
         }
         (Some(&body[..k]), 1 + 1 + k + 5 + 1)
     };
-    // `memchr` for the searches over the replacement: a byte loop costs more over
-    // tens of bytes.
-    let rest = &b[repl_start..];
-    let repl_len = memchr::memchr(delim, rest)?;
-    let repl = &text[repl_start..repl_start + repl_len];
-    let case_insensitive = match &rest[repl_len + 1..] {
-        [] => false,
-        [b'i'] => true,
+    // The replacement ends at the last delimiter, which ends the field or precedes `i`;
+    // one pass over it (no early exit, so it compiles to vector code) checks that no
+    // delimiter is inside and whether any backslash is.
+    let (repl, case_insensitive) = match raw[repl_start..].split_last()? {
+        (&d, r) if d == delim => (r, false),
+        (&b'i', r) => match r.split_last()? {
+            (&d, r) if d == delim => (r, true),
+            _ => return None,
+        },
         _ => return None,
     };
-    // Escapes: only `\1`, and only with a capture group.
-    let escaped_ok = memchr::memchr_iter(b'\\', repl.as_bytes())
-        .all(|at| prefix.is_some() && repl.as_bytes().get(at + 1) == Some(&b'1'));
-    if !escaped_ok {
+    let seen = repl.iter().fold(0u8, |seen, &c| {
+        seen | u8::from(c == delim) | (u8::from(c == b'\\') << 1)
+    });
+    if seen & 1 != 0 {
         return None;
     }
+    // Escapes: only `\1`, and only with a capture group.
+    if seen & 2 != 0
+        && (prefix.is_none()
+            || !memchr::memchr_iter(b'\\', repl).all(|at| repl.get(at + 1) == Some(&b'1')))
+    {
+        return None;
+    }
+    let repl = ascii_str(repl)?;
     let Some(prefix) = prefix else {
         out.push_str(repl);
         return Some(true);
