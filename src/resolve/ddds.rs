@@ -56,6 +56,8 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// Every reason, each at the index of its discriminant (`reason as usize`), which
+    /// the per-reason counts use.
     pub const ALL: [SkipReason; 13] = [
         SkipReason::Malformed,
         SkipReason::Service,
@@ -95,6 +97,11 @@ impl SkipReason {
 #[derive(Debug, Clone)]
 pub struct Services {
     wanted: Vec<String>,
+    /// Bits (as in [`Services::matches`]) of the services whose results must be sip or
+    /// sips URIs (`sip`, `pstn:sip`), tel URIs (`pstn`, `pstn:tel`), or any URI.
+    sip_results: u32,
+    tel_results: u32,
+    any_results: u32,
 }
 
 impl Services {
@@ -106,7 +113,28 @@ impl Services {
                 wanted.push(part.to_ascii_lowercase());
             }
         }
-        Services { wanted }
+        let (mut sip_results, mut tel_results, mut any_results) = (0, 0, 0);
+        for (i, w) in wanted.iter().enumerate().take(32) {
+            match w.as_str() {
+                "sip" | "pstn:sip" => sip_results |= 1 << i,
+                "pstn:tel" | "pstn" => tel_results |= 1 << i,
+                _ => any_results |= 1 << i,
+            }
+        }
+        Services {
+            wanted,
+            sip_results,
+            tel_results,
+            any_results,
+        }
+    }
+
+    /// Whether a result URI fits one of the services a record named (`matched`, as
+    /// [`Services::matches`] gives): sip URIs for `sip`, tel URIs for `pstn`.
+    fn fits(&self, matched: u32, uri: &uri::Uri<'_>) -> bool {
+        matched & self.any_results != 0
+            || (matched & self.sip_results != 0 && uri.is_sip())
+            || (matched & self.tel_results != 0 && uri.is_tel())
     }
 
     /// Which wanted enumservices (bit i = `wanted[i]`) a record's service field names, or
@@ -133,10 +161,6 @@ impl Services {
             }
         }
         Some(mask)
-    }
-
-    fn name(&self, i: usize) -> &str {
-        &self.wanted[i]
     }
 }
 
@@ -425,8 +449,7 @@ impl<'c> Ddds<'c> {
         detail: impl FnOnce() -> String,
         depth: usize,
     ) {
-        let idx = SkipReason::ALL.iter().position(|r| *r == why).unwrap_or(0);
-        self.skips[idx] += 1;
+        self.skips[why as usize] += 1;
         if let Some(t) = &mut self.trace {
             t.push(RecordTrace {
                 domain: domain.to_string(),
@@ -593,15 +616,7 @@ impl<'c> Ddds<'c> {
             );
             return 0;
         };
-        let fits =
-            (0..32)
-                .filter(|i| matched & (1 << i) != 0)
-                .any(|i| match self.services.name(i) {
-                    "sip" | "pstn:sip" => parsed.is_sip(),
-                    "pstn:tel" | "pstn" => parsed.is_tel(),
-                    _ => true,
-                });
-        if !fits {
+        if !self.services.fits(matched, &parsed) {
             self.skip(
                 domain,
                 Some(n),
@@ -974,6 +989,13 @@ mod tests {
         assert!(!sips.allows("sip:a@x.example"));
         assert!(sips.allows("SIPS:a@x.example"));
         assert!(!sips.allows("not a uri"));
+    }
+
+    #[test]
+    fn skip_reasons_sit_at_their_discriminants() {
+        for (i, r) in SkipReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
     }
 
     #[test]
