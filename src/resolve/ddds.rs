@@ -216,10 +216,11 @@ pub struct ContactFilter<'a> {
     /// Contacts equal to this Request-URI (RFC 3261 §19.1.4) are dropped (RFC 3261
     /// §8.3). Kept as text: it is parsed only for a contact that could equal it.
     request_uri: Option<&'a str>,
-    /// The Request-URI's host[:port] (`Some(None)`: not a sip/sips URI), found at the
-    /// first sip contact: a sip contact on another host[:port] cannot equal it, which
-    /// one comparison shows.
-    request_hostport: std::cell::Cell<Option<Option<&'a str>>>,
+    /// Where the Request-URI's host[:port] is (`Some(None)`: not a sip/sips URI), found
+    /// at the first sip contact: a sip contact on another host[:port] cannot equal it,
+    /// which one comparison shows. Offsets rather than a `&str`, so that the filter's
+    /// lifetime stays covariant.
+    request_hostport: std::cell::Cell<Option<Option<(usize, usize)>>>,
 }
 
 impl<'a> ContactFilter<'a> {
@@ -263,7 +264,7 @@ impl<'a> ContactFilter<'a> {
         // Equivalent sip/sips URIs have the same scheme and host[:port], ignoring case
         // (as [`uri::equivalent_uris`] compares them).
         if u.is_sip() {
-            let hostport = match self.request_hostport.get() {
+            let at = match self.request_hostport.get() {
                 Some(known) => known,
                 None => {
                     let found = uri::sip_hostport(raw);
@@ -271,6 +272,7 @@ impl<'a> ContactFilter<'a> {
                     found
                 }
             };
+            let hostport = at.and_then(|(start, end)| raw.get(start..end));
             if !hostport.is_some_and(|hp| hp.eq_ignore_ascii_case(u.hostport)) {
                 return true;
             }

@@ -139,21 +139,21 @@ fn sip_parts(b: &[u8]) -> SipParts {
     }
 }
 
-/// host[:port] of a sip/sips URI given as text, not checked (`None` for other schemes):
-/// for telling candidate contacts from the Request-URI, whose host[:port] an equivalent
-/// URI repeats (RFC 3261 §19.1.4, ignoring case). The host follows the last `@` (see
-/// [`sip_parts`]) and ends at the first `;` or `?`.
-pub fn sip_hostport(s: &str) -> Option<&str> {
+/// Where host[:port] is in a sip/sips URI given as text (byte offsets `start..end`),
+/// not checked (`None` for other schemes): for telling candidate contacts from the
+/// Request-URI, whose host[:port] an equivalent URI repeats (RFC 3261 §19.1.4,
+/// ignoring case). The host follows the last `@` (see [`sip_parts`]) and ends at the
+/// first `;` or `?`.
+pub fn sip_hostport(s: &str) -> Option<(usize, usize)> {
     let colon = s.bytes().position(|c| c == b':')?;
     let scheme = &s[..colon];
     if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
         return None;
     }
-    let rest = &s[colon + 1..];
-    let b = rest.as_bytes();
+    let b = &s.as_bytes()[colon + 1..];
     let start = memchr::memrchr(b'@', b).map_or(0, |i| i + 1);
     let end = memchr::memchr2(b';', b'?', &b[start..]).map_or(b.len(), |i| start + i);
-    Some(&rest[start..end])
+    Some((colon + 1 + start, colon + 1 + end))
 }
 
 /// Whether `b` holds a byte no URI contains (controls, space, `<`, `>`, `"`,
@@ -351,7 +351,8 @@ mod tests {
             "sip:h.example",
             "sip:a@h?x=1",
         ] {
-            assert_eq!(sip_hostport(uri), parse(uri).map(|u| u.hostport), "{uri}");
+            let hp = sip_hostport(uri).map(|(s, e)| &uri[s..e]);
+            assert_eq!(hp, parse(uri).map(|u| u.hostport), "{uri}");
         }
         assert_eq!(sip_hostport("tel:+441632960001"), None);
     }
