@@ -18,17 +18,29 @@ pub struct Uri<'a> {
     pub params: &'a str,
     /// Everything after the scheme for schemes this module does not know.
     pub rest: &'a str,
+    /// The scheme as parsed, so that the checks below compare no text.
+    kind: Scheme,
+}
+
+/// The schemes routing tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Sip,
+    Sips,
+    Tel,
+    Other,
 }
 
 impl Uri<'_> {
+    /// sip or sips.
     pub fn is_sip(&self) -> bool {
-        self.scheme.eq_ignore_ascii_case("sip") || self.scheme.eq_ignore_ascii_case("sips")
+        matches!(self.kind, Scheme::Sip | Scheme::Sips)
     }
     pub fn is_sips(&self) -> bool {
-        self.scheme.eq_ignore_ascii_case("sips")
+        self.kind == Scheme::Sips
     }
     pub fn is_tel(&self) -> bool {
-        self.scheme.eq_ignore_ascii_case("tel")
+        self.kind == Scheme::Tel
     }
 }
 
@@ -38,17 +50,38 @@ impl Uri<'_> {
 /// produces with this.
 pub fn parse(s: &str) -> Option<Uri<'_>> {
     let b = s.as_bytes();
-    // The scheme is a few bytes: a byte loop finds its colon sooner than `memchr`'s setup.
-    let colon = b.iter().position(|&c| c == b':')?;
-    let (scheme_bytes, rest_bytes) = (&b[..colon], &b[colon + 1..]);
-    let (&first, tail) = scheme_bytes.split_first()?;
-    if !first.is_ascii_alphabetic()
-        || !tail
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
-    {
-        return None;
-    }
+    // `sip:` and `sips:`, what DDDS produces nearly always, are recognized first;
+    // otherwise the scheme is a few bytes, where a byte loop finds its colon sooner
+    // than `memchr`'s setup.
+    let (colon, kind) = match b {
+        [s, i, p, b':', ..] if [*s, *i, *p].eq_ignore_ascii_case(b"sip") => (3, Scheme::Sip),
+        [s, i, p, x, b':', ..] if [*s, *i, *p, *x].eq_ignore_ascii_case(b"sips") => {
+            (4, Scheme::Sips)
+        }
+        _ => {
+            let colon = b.iter().position(|&c| c == b':')?;
+            let (&first, tail) = b[..colon].split_first()?;
+            if !first.is_ascii_alphabetic()
+                || !tail
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+            {
+                return None;
+            }
+            let scheme = &b[..colon];
+            let kind = if scheme.eq_ignore_ascii_case(b"sip") {
+                Scheme::Sip
+            } else if scheme.eq_ignore_ascii_case(b"sips") {
+                Scheme::Sips
+            } else if scheme.eq_ignore_ascii_case(b"tel") {
+                Scheme::Tel
+            } else {
+                Scheme::Other
+            };
+            (colon, kind)
+        }
+    };
+    let rest_bytes = &b[colon + 1..];
     if rest_bytes.is_empty() {
         return None;
     }
@@ -60,9 +93,9 @@ pub fn parse(s: &str) -> Option<Uri<'_>> {
         hostport: "",
         params: "",
         rest,
+        kind,
     };
-    let is_sip = scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips");
-    if is_sip {
+    if uri.is_sip() {
         if has_bad_byte(rest_bytes) {
             return None;
         }
