@@ -144,8 +144,8 @@ impl Services {
     fn matches(&self, field: &[u8]) -> Option<u32> {
         let plus = field.iter().position(|&b| b == b'+')?;
         let (first, rest) = (&field[..plus], &field[plus + 1..]);
-        let legacy = !is_e2u(first);
-        if legacy && !is_e2u(rest) {
+        let legacy = !first.eq_ignore_ascii_case(b"E2U");
+        if legacy && !rest.eq_ignore_ascii_case(b"E2U") {
             return None;
         }
         let types = if legacy { first } else { rest };
@@ -162,12 +162,6 @@ impl Services {
         }
         Some(mask)
     }
-}
-
-/// `E2U` in any case, compared as bytes (three tests rather than a case-folding loop).
-#[inline]
-fn is_e2u(b: &[u8]) -> bool {
-    matches!(b, [e, b'2', u] if e | 0x20 == b'e' && u | 0x20 == b'u')
 }
 
 /// Where q-ranks come from: (order, preference) of each record on the chain that led
