@@ -105,14 +105,9 @@ impl<const N: usize> Counters<N> {
     }
 }
 
-/// Upper bounds (seconds) of the latency buckets: from 5 µs, where a local-zone route
-/// decision lands, to 5 s, past `enum.timeout_ms`'s default.
-pub const LATENCY_BOUNDS: [f64; 19] = [
-    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
-    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-];
-
-/// The bounds in nanoseconds, for the comparison on the hot path.
+/// Upper bounds of the latency buckets in nanoseconds (compared on the hot path; the
+/// exposition gives them in seconds): from 5 µs, where a local-zone route decision
+/// lands, to 5 s, past `enum.timeout_ms`'s default.
 const LATENCY_BOUNDS_NS: [u64; 19] = [
     5_000,
     10_000,
@@ -136,10 +131,10 @@ const LATENCY_BOUNDS_NS: [u64; 19] = [
 ];
 
 /// Slots: one per bound, `+Inf`, then the sum in nanoseconds.
-const HIST_SLOTS: usize = LATENCY_BOUNDS.len() + 2;
+const HIST_SLOTS: usize = LATENCY_BOUNDS_NS.len() + 2;
 const SUM_SLOT: usize = HIST_SLOTS - 1;
 
-/// A latency histogram with [`LATENCY_BOUNDS`]: two `fetch_add`s per observation on
+/// A latency histogram with [`LATENCY_BOUNDS_NS`]: two `fetch_add`s per observation on
 /// the thread's own shard.
 #[derive(Default)]
 pub struct Histogram {
@@ -158,15 +153,15 @@ impl Histogram {
     fn proto(&self) -> proto::Histogram {
         let mut h = proto::Histogram::default();
         let mut cumulative = 0;
-        let mut buckets = Vec::with_capacity(LATENCY_BOUNDS.len());
-        for (i, bound) in LATENCY_BOUNDS.iter().enumerate() {
+        let mut buckets = Vec::with_capacity(LATENCY_BOUNDS_NS.len());
+        for (i, bound) in LATENCY_BOUNDS_NS.iter().enumerate() {
             cumulative += self.slots.get(i);
             let mut b = proto::Bucket::default();
-            b.set_upper_bound(*bound);
+            b.set_upper_bound(*bound as f64 / 1e9);
             b.set_cumulative_count(cumulative);
             buckets.push(b);
         }
-        cumulative += self.slots.get(LATENCY_BOUNDS.len());
+        cumulative += self.slots.get(LATENCY_BOUNDS_NS.len());
         h.set_bucket(buckets);
         h.set_sample_count(cumulative);
         h.set_sample_sum(self.slots.get(SUM_SLOT) as f64 / 1e9);
@@ -427,6 +422,12 @@ impl ProcessStats {
         let s = ProcessStats::default();
         s.last_reload_ok.store(true, Ordering::Relaxed);
         s
+    }
+
+    /// Counts a SIGHUP reload that applied (`ok`) or was rejected.
+    pub fn record_reload(&self, ok: bool) {
+        self.reloads.inc(usize::from(!ok));
+        self.last_reload_ok.store(ok, Ordering::Relaxed);
     }
 }
 

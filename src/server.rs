@@ -13,8 +13,7 @@
 
 use crate::admin::AdminState;
 use crate::config::{Config, ZoneSource};
-use crate::dns::answer::DnsStats;
-use crate::dns::answer::{Authority, SecondaryOf};
+use crate::dns::answer::{Authority, DnsStats, SecondaryOf};
 use crate::dns::notify::Notifier;
 use crate::dns::secondary::SecondaryZone;
 use crate::keeper::Keeper;
@@ -196,13 +195,11 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
                 let applied = tokio::task::spawn_blocking(move || reload(file.as_deref(), &r, &k)).await;
                 match applied {
                     Ok(Ok(n)) => {
-                        process.reloads.inc(0);
-                        process.last_reload_ok.store(true, std::sync::atomic::Ordering::Relaxed);
+                        process.record_reload(true);
                         tracing::info!(zones = n, "SIGHUP: reload done");
                     }
                     Ok(Err(e)) => {
-                        process.reloads.inc(1);
-                        process.last_reload_ok.store(false, std::sync::atomic::Ordering::Relaxed);
+                        process.record_reload(false);
                         tracing::error!("SIGHUP: reload rejected, nothing changed: {e}");
                     }
                     Err(e) => tracing::error!("SIGHUP: reload failed: {e}"),

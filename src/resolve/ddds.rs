@@ -994,9 +994,12 @@ mod tests {
     }
 
     #[test]
-    fn skip_reasons_sit_at_their_discriminants() {
+    fn skip_reasons_and_sources_sit_at_their_discriminants() {
         for (i, r) in SkipReason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i, "{r:?}");
+        }
+        for (i, s) in crate::resolve::Source::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{s:?}");
         }
     }
 
@@ -1057,28 +1060,19 @@ mod tests {
         }
         // The forms the fast path takes, and only those.
         let mut o = String::new();
-        for taken in [
-            "!^.*$!sip:a@b!",
-            "!^.*$!sip:a@b!i",
-            "/^\\+44(.*)$/sip:0\\1@b/",
-            "!^ab-1\\.(.*)$!\\1!i",
+        for (raw, taken) in [
+            ("!^.*$!sip:a@b!", true),
+            ("!^.*$!sip:a@b!i", true),
+            ("/^\\+44(.*)$/sip:0\\1@b/", true),
+            ("!^ab-1\\.(.*)$!\\1!i", true),
+            ("+^.*$+x+", false),
+            ("!^\\+(.*)$!sip:\\2@b!", false),
+            ("!^.*$!sip:\\1@b!", false),
+            ("!^\\+44-?(.*)$!sip:\\1@b!", false),
+            ("!^(1|12)(.*)$!\\2!", false),
         ] {
-            assert!(
-                fast_regexp(taken.as_bytes(), "+44", &mut o).is_some(),
-                "{taken}"
-            );
-        }
-        for general in [
-            "+^.*$+x+",
-            "!^\\+(.*)$!sip:\\2@b!",
-            "!^.*$!sip:\\1@b!",
-            "!^\\+44-?(.*)$!sip:\\1@b!",
-            "!^(1|12)(.*)$!\\2!",
-        ] {
-            assert!(
-                fast_regexp(general.as_bytes(), "+44", &mut o).is_none(),
-                "{general}"
-            );
+            let got = fast_regexp(raw.as_bytes(), "+44", &mut o).is_some();
+            assert_eq!(got, taken, "{raw}");
         }
     }
 }

@@ -38,15 +38,16 @@ pub const RESPONSE_CODES: [u16; 18] = [
     100, 200, 302, 400, 403, 404, 405, 416, 420, 481, 484, 487, 500, 501, 503, 505, 513, 0,
 ];
 
-/// Why a message got no answer: [`redirect::Drop`]'s reasons, then `oversized`.
-pub const DROP_REASONS: [&str; 6] = [
-    "garbage",
-    "response",
-    "ack",
-    "malformed",
-    "denied",
-    "oversized",
-];
+/// Why a message got no answer: [`redirect::Drop`]'s labels, by its index.
+pub const DROP_REASONS: [&str; redirect::Drop::ALL.len()] = {
+    let mut labels = [""; redirect::Drop::ALL.len()];
+    let mut i = 0;
+    while i < labels.len() {
+        labels[i] = redirect::Drop::ALL[i].as_str();
+        i += 1;
+    }
+    labels
+};
 
 const REQUEST_SLOTS: usize = METHOD_LABELS.len() * TRANSPORT_LABELS.len();
 
@@ -95,11 +96,10 @@ impl SipStats {
         self.responses.inc(i);
     }
 
+    /// Counts a message not answered, for `reason`.
     #[inline]
-    pub fn dropped(&self, reason: &str) {
-        if let Some(i) = DROP_REASONS.iter().position(|r| *r == reason) {
-            self.dropped.inc(i);
-        }
+    pub fn dropped(&self, reason: redirect::Drop) {
+        self.dropped.inc(reason as usize);
     }
 
     pub fn retransmitted(&self, n: u64) {

@@ -44,16 +44,30 @@ pub enum Drop {
     NoVia,
     /// An ACK (or anything unanswerable) from a source not in `sip.allow`.
     Denied,
+    /// Larger than `sip.max_message_bytes` (counted by the transport, which sees the
+    /// size; the handler never returns it).
+    Oversized,
 }
 
 impl Drop {
-    pub fn as_str(self) -> &'static str {
+    /// Every reason, in declaration order (so `reason as usize` is its index).
+    pub const ALL: [Drop; 6] = [
+        Drop::Garbage,
+        Drop::Response,
+        Drop::Ack,
+        Drop::NoVia,
+        Drop::Denied,
+        Drop::Oversized,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
         match self {
             Drop::Garbage => "garbage",
             Drop::Response => "response",
             Drop::Ack => "ack",
             Drop::NoVia => "malformed",
             Drop::Denied => "denied",
+            Drop::Oversized => "oversized",
         }
     }
 }
@@ -299,7 +313,7 @@ impl<'r> Handler<'r> {
 
     fn count_drop(&self, why: Drop) -> Outcome<'static> {
         if let Some((stats, _)) = self.counting {
-            stats.dropped(why.as_str());
+            stats.dropped(why);
         }
         Outcome::Drop(why)
     }
@@ -942,6 +956,14 @@ fn split_host_port(sent_by: &str) -> (&str, Option<u16>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drop_reasons_sit_at_their_discriminants() {
+        for (i, d) in Drop::ALL.iter().enumerate() {
+            assert_eq!(*d as usize, i, "{d:?}");
+            assert_eq!(crate::sip::DROP_REASONS[i], d.as_str());
+        }
+    }
 
     #[test]
     fn top_via_fast_path_reads_what_the_parameter_reader_reads() {

@@ -330,7 +330,7 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
         };
         handler.overloaded = held.load(Ordering::Relaxed) >= shared.max_transactions;
         if n > shared.max_message_bytes {
-            shared.stats.dropped("oversized");
+            shared.stats.dropped(Drop::Oversized);
             continue;
         }
         let state = |tx: u64| txs.state(tx);
@@ -486,7 +486,7 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             match handler.handle_with(&buf, peer, true, &state) {
                 None => break,
                 Some((_, used)) if used > shared.max_message_bytes => {
-                    shared.stats.dropped("oversized");
+                    shared.stats.dropped(Drop::Oversized);
                     shared.stats.response(513);
                     let _ = stream.write_all(&too_large(&buf, &shared)).await;
                     return;
@@ -540,7 +540,7 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         }
         if buf.len() > shared.max_message_bytes {
             // Too large to ever complete: 513 when its start reads (SPEC §10.19), then close.
-            shared.stats.dropped("oversized");
+            shared.stats.dropped(Drop::Oversized);
             shared.stats.response(513);
             let _ = stream.write_all(&too_large(&buf, &shared)).await;
             return;
