@@ -1,5 +1,6 @@
 //! The one `Router` in process: counters by skip reason, request-dependent filtering,
-//! `sip.max_contacts`, and zone swaps seen by the next decision.
+//! `sip.max_contacts`, gateway fallback q-values, and zone swaps seen by the next
+//! decision.
 
 use enroute::config::Config;
 use enroute::resolve::ddds::SkipReason;
@@ -92,6 +93,30 @@ fn request_uri_and_sips_filters() {
     assert_eq!(uris(&d), ["sips:441632969999@tls-gw.example.net;q=1.0"]);
     let d = r.route("sip:+441632969999@pbx.example.net", false);
     assert_eq!(d.contacts.len(), 2);
+}
+
+#[test]
+fn gateway_fallback_contacts_fall_in_list_order() {
+    let r = router();
+    // no ENUM record: the gateway's URIs with q 1.0, 0.9 in the order configured
+    let d = r.route("sip:+441632969999@pbx.example.net", false);
+    assert_eq!(d.source, Source::Gateway);
+    assert_eq!(
+        uris(&d),
+        [
+            "sip:+441632969999@gw.example.net;user=phone;q=1.0",
+            "sips:441632969999@tls-gw.example.net;q=0.9"
+        ]
+    );
+    // the same from `enroute route` and over SIP: one routing function
+    let d = r.route("+441632969999", true);
+    assert_eq!(
+        d.contacts
+            .iter()
+            .map(|c| c.q.to_string())
+            .collect::<Vec<_>>(),
+        ["1.0", "0.9"]
+    );
 }
 
 #[test]

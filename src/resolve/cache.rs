@@ -1,41 +1,81 @@
-//! The decision cache: routing decisions that needed upstream DNS, keyed by the E.164
+//! The decision cache: what upstream DNS said about a number, keyed by the E.164
 //! number, with one lookup per number at a time.
 //!
 //! Owns: the moka cache (bounded by `cache.capacity`, each entry expiring after its own
-//! TTL: the answer's lowest TTL capped by `max_ttl_s`, negative answers by
+//! TTL: the answers' lowest record TTL capped by `max_ttl_s`, negative answers by
 //! `negative_ttl_s`, failures for `failure_ttl_s`), the in-flight map that makes
 //! concurrent misses for one number share one lookup, and dropping one entry or all
 //! (reload, admin changes). Local answers are never cached (SPEC §10.17): the index
 //! answers them faster than a cache would.
 //!
+//! An entry holds the upstream answers a decision was made from, by name, not the
+//! decision itself: what one request filters (a `sips:` Request-URI, a contact equal
+//! to its Request-URI) must never change what another request for the same number gets,
+//! so every request decides from the cached answers with its own filter.
+//!
 //! Must not touch: how a decision is made (the `Router` passes the lookup in) or DNS.
 //! The in-flight lock is held only to find or remove an entry, never across an await.
 
-use super::Decision;
+use super::upstream::Answer;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What kind of outcome a decision was, which sets how long it is kept.
+/// Upstream answers by name (lower case, absolute, presentation form), as fetched while
+/// deciding for one number: every suffix asked and every non-terminal hop followed.
+pub type Answers = HashMap<String, Answer>;
+
+/// What kind of outcome the answers are, which sets how long they are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Contacts from upstream records: the lowest TTL, capped by `max_ttl_s`.
+    /// Some name had records: their lowest TTL, capped by `max_ttl_s`.
     Positive,
-    /// NXDOMAIN/NODATA/no usable record: the negative TTL, capped by `negative_ttl_s`.
+    /// Only NXDOMAIN/NODATA: the lowest negative TTL, capped by `negative_ttl_s`.
     Negative,
-    /// Upstream failed (timeout, SERVFAIL): `failure_ttl_s`.
+    /// Some lookup failed (timeout, SERVFAIL): `failure_ttl_s`, whatever else came back,
+    /// since the decision was made without an answer it asked for.
     Failure,
 }
 
-/// A cached decision and how long it is kept.
+impl Kind {
+    /// The kind of a set of answers and the TTL their records (or negative answers) said.
+    pub fn of(answers: &Answers) -> (Kind, u32) {
+        let (mut positive, mut negative, mut failed) = (None::<u32>, None::<u32>, false);
+        for answer in answers.values() {
+            match answer {
+                Answer::Records { ttl, .. } => {
+                    positive = Some(positive.map_or(*ttl, |t| t.min(*ttl)))
+                }
+                Answer::Negative { ttl, .. } => {
+                    negative = Some(negative.map_or(*ttl, |t| t.min(*ttl)))
+                }
+                Answer::Failed(_) => failed = true,
+            }
+        }
+        match (failed, positive) {
+            (true, _) => (Kind::Failure, 0),
+            (false, Some(ttl)) => (Kind::Positive, ttl),
+            (false, None) => (Kind::Negative, negative.unwrap_or(0)),
+        }
+    }
+}
+
+/// Cached answers and how long they are kept.
 #[derive(Debug)]
 pub struct Cached {
-    pub decision: Decision,
+    pub answers: Answers,
     pub kind: Kind,
     /// Seconds the entry lives (0: not cached).
     pub ttl: u32,
     pub stored: std::time::Instant,
+}
+
+impl Cached {
+    /// Seconds the entry has left.
+    pub fn ttl_left(&self) -> u32 {
+        u64::from(self.ttl).saturating_sub(self.stored.elapsed().as_secs()) as u32
+    }
 }
 
 struct PerEntryTtl;
@@ -83,7 +123,7 @@ impl DecisionCache {
         }
     }
 
-    /// The entry's lifetime for a decision of `kind` whose records said `ttl`.
+    /// The entry's lifetime for answers of `kind` whose records said `ttl`.
     pub fn ttl_for(&self, kind: Kind, ttl: u32) -> u32 {
         match kind {
             Kind::Positive => ttl.min(self.limits.max_ttl_s),
@@ -92,7 +132,7 @@ impl DecisionCache {
         }
     }
 
-    /// The cached decision for `number`, if any (no lookup). A hit is counted; a miss
+    /// The cached answers for `number`, if any (no lookup). A hit is counted; a miss
     /// is counted where the lookup it leads to starts ([`DecisionCache::get_or_resolve`],
     /// [`DecisionCache::count_miss`]), since the SIP path asks twice before it.
     pub fn get(&self, number: &str) -> Option<Arc<Cached>> {
@@ -108,13 +148,13 @@ impl DecisionCache {
         self.counts.inc(1);
     }
 
-    /// The cached decision for `number`, or the result of `resolve` — run once for all
-    /// callers asking for the same number meanwhile — stored when its TTL allows.
+    /// The cached answers for `number`, or those `resolve` fetches — run once for all
+    /// callers asking for the same number meanwhile — stored when their TTL allows.
     /// Returns whether it was a cache hit.
     pub async fn get_or_resolve<F, Fut>(&self, number: &str, resolve: F) -> (Arc<Cached>, bool)
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = (Decision, Kind)>,
+        Fut: Future<Output = Answers>,
     {
         if let Some(hit) = self.entries.get(number) {
             self.counts.inc(0);
@@ -126,20 +166,7 @@ impl DecisionCache {
             map.entry(number.into()).or_default().clone()
         };
         let value = flight
-            .get_or_init(|| async {
-                let (decision, kind) = resolve().await;
-                let ttl = self.ttl_for(kind, decision.ttl);
-                let cached = Arc::new(Cached {
-                    decision,
-                    kind,
-                    ttl,
-                    stored: std::time::Instant::now(),
-                });
-                if ttl > 0 {
-                    self.entries.insert(number.into(), cached.clone());
-                }
-                cached
-            })
+            .get_or_init(|| async { self.store(number, resolve().await) })
             .await
             .clone();
         {
@@ -151,18 +178,21 @@ impl DecisionCache {
         (value, false)
     }
 
-    /// Stores a decision made outside [`DecisionCache::get_or_resolve`] (a traced one).
-    pub fn store(&self, number: &str, decision: Decision, kind: Kind) {
-        let ttl = self.ttl_for(kind, decision.ttl);
+    /// Keeps `answers` for `number` as long as their kind's TTL allows (not at all when
+    /// it is 0), replacing what was there; returns them as an entry either way.
+    pub fn store(&self, number: &str, answers: Answers) -> Arc<Cached> {
+        let (kind, ttl) = Kind::of(&answers);
+        let ttl = self.ttl_for(kind, ttl);
+        let cached = Arc::new(Cached {
+            answers,
+            kind,
+            ttl,
+            stored: std::time::Instant::now(),
+        });
         if ttl > 0 {
-            let cached = Arc::new(Cached {
-                decision,
-                kind,
-                ttl,
-                stored: std::time::Instant::now(),
-            });
-            self.entries.insert(number.into(), cached);
+            self.entries.insert(number.into(), cached.clone());
         }
+        cached
     }
 
     /// Drops the decision for one number.

@@ -176,6 +176,12 @@ pub struct RankKey {
 }
 
 impl RankKey {
+    /// The rank of the `i`-th entry of a list whose order is its preference (a
+    /// gateway's URIs in the fallback).
+    pub fn nth(i: usize) -> Self {
+        RankKey::default().push(0, i.min(usize::from(u16::MAX)) as u16)
+    }
+
     fn push(mut self, order: u16, pref: u16) -> Self {
         if (self.len as usize) < self.steps.len() {
             self.steps[self.len as usize] = (order, pref);

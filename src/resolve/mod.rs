@@ -22,11 +22,11 @@ use crate::zone::index::{Lookup, TYPE_NAPTR};
 use crate::zone::name::Name;
 use crate::zone::{Zone, ZoneSet, Zones};
 use ddds::{
-    Candidate, ContactFilter, Ddds, NaptrSource, RecordTrace, Services, SkipReason, SourceAnswer,
+    Candidate, ContactFilter, Ddds, NaptrSource, RankKey, RecordTrace, Services, SkipReason,
+    SourceAnswer,
 };
 use gateway::Gateways;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Where a decision came from (SPEC §10.8).
@@ -507,21 +507,17 @@ const PENDING: u16 = 0;
 struct UpCtx<'a> {
     /// Answers fetched so far (the asynchronous path); `None` on the synchronous path,
     /// where any upstream name is "missing".
-    fetched: Option<&'a HashMap<String, upstream::Answer>>,
+    fetched: Option<&'a cache::Answers>,
     /// Names needed from upstream and not fetched yet (lower case, absolute).
     missing: Vec<String>,
     /// The first upstream failure seen (timeout, servfail…).
     failed: Option<&'static str>,
 }
 
-impl UpCtx<'_> {
-    fn sync() -> Self {
-        UpCtx {
-            fetched: None,
-            missing: Vec::new(),
-            failed: None,
-        }
-    }
+/// What a decision still needs from upstream DNS.
+struct UpOutcome {
+    /// Names to fetch before the decision can be made (empty: it is made).
+    missing: Vec<String>,
 }
 
 /// The one routing function's owner.
@@ -621,7 +617,7 @@ fn resolve_lookup<'z>(
 struct LocalSource<'z> {
     zones: &'z Zones,
     /// Upstream answers fetched so far (asynchronous path).
-    fetched: Option<&'z HashMap<String, upstream::Answer>>,
+    fetched: Option<&'z cache::Answers>,
     /// Whether names outside the local zones may be asked upstream.
     upstream: bool,
     /// Names needed from upstream and not fetched yet.
@@ -630,11 +626,7 @@ struct LocalSource<'z> {
 }
 
 impl<'z> LocalSource<'z> {
-    fn new(
-        zones: &'z Zones,
-        fetched: Option<&'z HashMap<String, upstream::Answer>>,
-        upstream: bool,
-    ) -> Self {
+    fn new(zones: &'z Zones, fetched: Option<&'z cache::Answers>, upstream: bool) -> Self {
         LocalSource {
             zones,
             fetched,
@@ -740,21 +732,45 @@ impl Router {
     /// copied into the decision (the SIP path has the Request-URI already).
     pub fn route_into(&self, input: &str, trace: bool, d: &mut Decision) {
         let started = crate::metrics::start_timer();
-        d.reset();
-        if trace {
-            d.input.push_str(input);
-        }
-        let mut up = UpCtx::sync();
-        self.decide(input, trace, d, &mut up);
+        self.decide_fresh(input, trace, d, None);
         if d.status == PENDING {
-            match d.number.as_deref().and_then(|n| self.cache.get(n)) {
-                Some(hit) => d.copy_cached(&hit, trace),
-                None => return, // the caller goes on with `route_full`
+            let Some(hit) = d.number.as_deref().and_then(|n| self.cache.get(n)) else {
+                return; // the caller goes on with `route_full`
+            };
+            // What upstream said is cached: decide from it, with this request's filter.
+            self.decide_fresh(input, trace, d, Some(&hit.answers));
+            if d.status == PENDING {
+                return; // this request needs names the cached decision did not ask
             }
+            d.mark_cached(&hit, trace);
         }
         self.finish(d);
         if let Some(t) = started {
             self.stats.duration.observe(t.elapsed());
+        }
+    }
+
+    /// Empties `d` and decides into it with the upstream answers fetched so far (none:
+    /// the synchronous path, where any upstream name leaves the decision pending).
+    fn decide_fresh(
+        &self,
+        input: &str,
+        trace: bool,
+        d: &mut Decision,
+        fetched: Option<&cache::Answers>,
+    ) -> UpOutcome {
+        d.reset();
+        if trace {
+            d.input.push_str(input);
+        }
+        let mut up = UpCtx {
+            fetched,
+            missing: Vec::new(),
+            failed: None,
+        };
+        self.decide(input, trace, d, &mut up);
+        UpOutcome {
+            missing: up.missing,
         }
     }
 
@@ -765,7 +781,7 @@ impl Router {
 
     /// The whole decision, asking upstream DNS when local zones and the cache cannot
     /// answer: concurrent calls for one number share one lookup (untraced), and the
-    /// result is cached by its kind's TTL. `enum.timeout_ms` bounds the lookup.
+    /// answers are cached by their kind's TTL. `enum.timeout_ms` bounds the lookup.
     pub async fn route_full(&self, input: &str, trace: bool) -> Decision {
         let started = crate::metrics::start_timer();
         let mut d = Decision::default();
@@ -773,83 +789,84 @@ impl Router {
         if !d.is_pending() {
             return d;
         }
-        let d = self.route_upstream(input, trace, d).await;
+        let number = d.number.take().unwrap_or_default();
+        let mut d = self.route_upstream(input, &number, trace).await;
+        self.finish(&mut d);
         if let Some(t) = started {
             self.stats.duration.observe(t.elapsed());
         }
         d
     }
 
-    /// The rest of [`Router::route_full`] for a decision left pending.
-    async fn route_upstream(&self, input: &str, trace: bool, d: Decision) -> Decision {
-        let number = d.number.clone().unwrap_or_default();
+    /// The rest of [`Router::route_full`] for a decision left pending: the answers for
+    /// `number` from the cache or upstream, then the decision from them with this
+    /// request's own filter. Not yet counted ([`Router::finish`]).
+    async fn route_upstream(&self, input: &str, number: &str, trace: bool) -> Decision {
         if trace {
             // Traced (CLI, admin API): every upstream step in the trace, then stored.
             self.cache.count_miss();
-            let (mut decision, kind) = self.resolve_upstream(input, true).await;
-            decision.trace.insert(
+            let (answers, mut d) = self
+                .fetch_and_decide(input, true, cache::Answers::new())
+                .await;
+            self.cache.store(number, answers);
+            d.trace.insert(
                 0,
                 TraceStep::Cache {
                     result: "miss",
                     ttl: None,
                 },
             );
-            let mut stored = decision.clone();
-            stored.trace.clear();
-            stored.input.clear();
-            self.cache.store(&number, stored, kind);
-            return decision;
+            return d;
         }
         let (cached, hit) = self
             .cache
-            .get_or_resolve(&number, || self.resolve_upstream(input, false))
+            .get_or_resolve(number, || async {
+                self.fetch_and_decide(input, false, cache::Answers::new())
+                    .await
+                    .0
+            })
             .await;
-        let mut out = Decision::default();
-        out.copy_cached(&cached, false);
-        if hit {
-            self.finish(&mut out);
-        } else {
-            out.source = cached.decision.source;
-            out.ttl = cached.decision.ttl;
+        let mut d = Decision::default();
+        let outcome = self.decide_fresh(input, false, &mut d, Some(&cached.answers));
+        if !outcome.missing.is_empty() {
+            // Another request's filter stopped the shared lookup earlier than this one
+            // may stop: fetch the rest, starting from what is known.
+            let (answers, d) = self
+                .fetch_and_decide(input, false, cached.answers.clone())
+                .await;
+            self.cache.store(number, answers);
+            return d;
         }
-        out
+        if hit {
+            d.mark_cached(&cached, false);
+        }
+        d
     }
 
     /// Decides with upstream answers, fetching the names the decision asks for until it
     /// needs none (suffix by suffix, hop by hop), within `enum.timeout_ms` in all.
-    async fn resolve_upstream(&self, input: &str, trace: bool) -> (Decision, cache::Kind) {
+    /// Returns every answer fetched (those passed in included) and the decision made
+    /// from them, not yet counted.
+    async fn fetch_and_decide(
+        &self,
+        input: &str,
+        trace: bool,
+        mut fetched: cache::Answers,
+    ) -> (cache::Answers, Decision) {
         let plan = self.plan.load_full();
+        let mut d = Decision::default();
         let Some(upstream) = plan.upstream.clone() else {
-            let d = self.route(input, trace);
-            return (d, cache::Kind::Negative);
+            self.decide_fresh(input, trace, &mut d, None);
+            return (fetched, d);
         };
         let deadline = tokio::time::Instant::now() + upstream.timeout;
-        let mut fetched: HashMap<String, upstream::Answer> = HashMap::new();
         // Each round adds at least one name; suffixes plus hops bound the rounds.
         for _round in 0..32 {
-            let mut d = Decision::default();
-            if trace {
-                d.input.push_str(input);
+            let outcome = self.decide_fresh(input, trace, &mut d, Some(&fetched));
+            if outcome.missing.is_empty() {
+                return (fetched, d);
             }
-            let mut up = UpCtx {
-                fetched: Some(&fetched),
-                missing: Vec::new(),
-                failed: None,
-            };
-            self.decide(input, trace, &mut d, &mut up);
-            if up.missing.is_empty() {
-                self.finish(&mut d);
-                let kind = if d.status == 302 && d.source == Source::Upstream {
-                    cache::Kind::Positive
-                } else if up.failed.is_some() {
-                    cache::Kind::Failure
-                } else {
-                    cache::Kind::Negative
-                };
-                return (d, kind);
-            }
-            let missing = std::mem::take(&mut up.missing);
-            for key in missing {
+            for key in outcome.missing {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let started = crate::metrics::start_timer();
                 let answer = match Name::from_text(&key) {
@@ -869,13 +886,12 @@ impl Router {
                 fetched.insert(key, answer);
             }
         }
-        let mut d = Decision {
+        let d = Decision {
             status: 503,
             detail: "upstream ENUM lookup did not converge".into(),
             ..Decision::default()
         };
-        self.finish(&mut d);
-        (d, cache::Kind::Failure)
+        (fetched, d)
     }
 
     fn decide(&self, input: &str, trace: bool, d: &mut Decision, up: &mut UpCtx<'_>) {
@@ -1200,14 +1216,16 @@ impl Router {
             d.ttl = if ttl == u32::MAX { 0 } else { ttl };
             let gw = plan.gateways.find(&e164);
             if let Some(gw) = gw {
+                // In list order: q 1.0, 0.9, … (SPEC §10.30), ranked after filtering.
                 candidates.extend(
                     gw.uris
                         .iter()
-                        .map(|t| Gateways::expand(t, &e164, ""))
-                        .filter(|u| filter.allows(u))
-                        .map(|uri| Candidate {
+                        .enumerate()
+                        .map(|(i, t)| (i, Gateways::expand(t, &e164, "")))
+                        .filter(|(_, u)| filter.allows(u))
+                        .map(|(i, uri)| Candidate {
                             uri,
-                            rank: Default::default(),
+                            rank: RankKey::nth(i),
                         }),
                 );
                 if trace {
@@ -1323,38 +1341,20 @@ impl Decision {
         self.status == PENDING
     }
 
-    /// Becomes the cached decision (source `cache`), reusing this one's buffers.
-    fn copy_cached(&mut self, cached: &cache::Cached, trace: bool) {
-        let c = &cached.decision;
-        self.status = c.status;
-        self.reason = reason_phrase(c.status);
-        if self.number.is_none() {
-            // (the synchronous path has it already, from the Request-URI)
-            self.number = c.number.clone();
-        }
-        self.detail = c.detail.clone();
-        for old in self.contacts.drain(..) {
-            if self.scratch.spare_uris.len() < SPARE_URIS {
-                self.scratch.spare_uris.push(old.uri);
-            }
-        }
-        for contact in &c.contacts {
-            let mut uri = self.scratch.spare_uris.pop().unwrap_or_default();
-            uri.clear();
-            uri.push_str(&contact.uri);
-            self.contacts.push(Contact { uri, q: contact.q });
-        }
+    /// Marks a decision made from cached answers: source `cache`, the seconds the entry
+    /// has left, and (traced) a cache step first.
+    fn mark_cached(&mut self, cached: &cache::Cached, trace: bool) {
+        let left = cached.ttl_left();
         self.source = Source::Cache;
-        self.zone = c.zone.clone();
-        self.suffix = c.suffix.clone();
-        let age = cached.stored.elapsed().as_secs();
-        let left = u64::from(cached.ttl).saturating_sub(age) as u32;
         self.ttl = left;
         if trace {
-            self.trace.push(TraceStep::Cache {
-                result: "hit",
-                ttl: Some(left),
-            });
+            self.trace.insert(
+                0,
+                TraceStep::Cache {
+                    result: "hit",
+                    ttl: Some(left),
+                },
+            );
         }
     }
 

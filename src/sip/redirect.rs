@@ -9,13 +9,17 @@
 //! Must not touch: sockets (see `sip::transport`) or routing rules (the Router decides).
 //!
 //! Transactions: answers known at once (local zones, the cache) are computed here
-//! synchronously; over UDP the transport keeps each final INVITE answer for Timer G
-//! and re-sends it byte for byte to retransmissions. An INVITE that needs upstream DNS
-//! becomes [`Outcome::Pending`]: 100 Trying now, and a [`PendingInvite`] holding the
-//! copied headers from which the transport builds the final answer (or the 487 after a
-//! CANCEL) when the lookup ends. Kept stateful rather than RFC 3261 §8.2.7 stateless
-//! with signed To-tags: the state is small, bounded by `sip.max_transactions`, and makes
-//! retransmissions byte-identical even when the cache or zones change in between.
+//! synchronously; the transport keeps each final INVITE answer until ACK or Timer H
+//! (re-sent on Timer G over UDP). A retransmitted INVITE of a live transaction is
+//! recognised here before anything else and becomes [`Outcome::Retransmission`]: the
+//! transport re-sends what it holds, byte for byte, and nothing is routed again. An
+//! INVITE that needs upstream DNS becomes [`Outcome::Pending`]: 100 Trying now, and a
+//! [`PendingInvite`] holding the copied headers from which the transport builds the
+//! final answer (or the 487 after a CANCEL) when the lookup ends. Kept stateful rather
+//! than RFC 3261 §8.2.7 stateless with signed To-tags: the state is small, bounded by
+//! `sip.max_transactions`, and makes retransmissions byte-identical even when the cache
+//! or zones change in between. Only the 503 of a server at that bound is sent without
+//! state (holding it would pass the bound).
 
 use super::SipStats;
 use super::message::{self, Name, ParseError, Request, Status};
@@ -98,6 +102,12 @@ pub enum Outcome<'h> {
     /// A CANCEL for the pending INVITE `tx`: send `ok` (its 200), then the INVITE's 487.
     Cancel {
         ok: &'h [u8],
+        tx: u64,
+    },
+    /// A retransmitted INVITE of the live transaction `tx` (RFC 3261 §17.2.1): send what
+    /// the transaction holds (its final answer, or 100 Trying while it waits); it is
+    /// not routed again (SPEC §10.27).
+    Retransmission {
         tx: u64,
     },
     Drop(Drop),
@@ -289,6 +299,9 @@ struct Dialog<'v> {
     to: Option<&'v str>,
     call_id: Option<&'v str>,
     cseq: Option<&'v str>,
+    /// The INVITE server transaction key ([`tx_key`]) for INVITE, ACK and CANCEL; 0
+    /// for other methods, which have no use for it.
+    tx: u64,
 }
 
 impl<'r> Handler<'r> {
@@ -347,7 +360,7 @@ impl<'r> Handler<'r> {
             }
             Err(ParseError::Garbage) => Some((self.count_drop(Drop::Garbage), buf.len())),
             Err(ParseError::Response) => Some((self.count_drop(Drop::Response), buf.len())),
-            Err(ParseError::Bad(why)) => Some((self.salvage_400(buf, source, why), buf.len())),
+            Err(ParseError::Bad(why)) => Some((self.salvage(buf, source, 400, why), buf.len())),
         }
     }
 
@@ -385,13 +398,17 @@ impl<'r> Handler<'r> {
             get(Name::CallId),
             get(Name::CSeq),
         );
-        let dialog = Dialog {
+        let mut dialog = Dialog {
             top: TopVia::read(top),
             from: from.as_deref(),
             to: to.as_deref(),
             call_id: call_id.as_deref(),
             cseq: cseq.as_deref(),
+            tx: 0,
         };
+        if matches!(req.method, "INVITE" | "ACK" | "CANCEL") {
+            dialog.tx = tx_key(self.tag_key, &dialog);
+        }
         let d = &dialog;
         if !self.allowed(source) {
             if is_ack {
@@ -404,6 +421,10 @@ impl<'r> Handler<'r> {
                 *invite_tx = None;
             }
             return out;
+        }
+        if req.method == "INVITE" && tx_state(d.tx) != TxState::None {
+            // Whatever the answer was (302, 400, 505 …), the transaction holds it.
+            return Outcome::Retransmission { tx: d.tx };
         }
         if !req.version.eq_ignore_ascii_case("SIP/2.0") {
             return if is_ack {
@@ -420,9 +441,7 @@ impl<'r> Handler<'r> {
             };
         }
         if is_ack {
-            return Outcome::Ack {
-                tx: tx_key(self.tag_key, d),
-            };
+            return Outcome::Ack { tx: d.tx };
         }
         if req.method != "CANCEL" && req.count(Name::Require) > 0 {
             let mut unsupported = Vec::new();
@@ -443,9 +462,14 @@ impl<'r> Handler<'r> {
         }
         match req.method {
             "INVITE" if self.overloaded => {
-                self.reply(req, d, source, 503, "Service Unavailable", |o, _| {
+                // Sent without state: holding it would pass the bound (SPEC §10.29).
+                let mut out = self.reply(req, d, source, 503, "Service Unavailable", |o, _| {
                     o.extend_from_slice(b"Retry-After: 5\r\n")
-                })
+                });
+                if let Outcome::Reply { invite_tx, .. } = &mut out {
+                    *invite_tx = None;
+                }
+                out
             }
             "INVITE" => {
                 self.router.route_into(req.uri, false, &mut self.decision);
@@ -467,7 +491,7 @@ impl<'r> Handler<'r> {
             // RFC 3261 §9.2: a CANCEL matching a transaction gets 200; a pending INVITE
             // then ends with 487 (the transport sends it); no transaction: 481.
             "CANCEL" => {
-                let tx = tx_key(self.tag_key, d);
+                let tx = d.tx;
                 match tx_state(tx) {
                     TxState::Pending => {
                         self.write_reply(req, d, source, 200, "OK", |_, _| {});
@@ -574,7 +598,7 @@ impl<'r> Handler<'r> {
         write_call_id_and_cseq(&mut tail, d);
         PendingInvite {
             uri: req.uri.to_string(),
-            tx: tx_key(self.tag_key, d),
+            tx: d.tx,
             dest,
             head,
             to,
@@ -583,8 +607,17 @@ impl<'r> Handler<'r> {
         }
     }
 
-    /// 400 for a message the parser rejected, when its top Via can still be read.
-    fn salvage_400(&mut self, buf: &[u8], source: SocketAddr, why: &'static str) -> Outcome<'_> {
+    /// An answer to a message that cannot be handled as a request — 400 for one the
+    /// parser rejected, 513 for one over `sip.max_message_bytes` on a stream — built from
+    /// its top Via (with `received`/`rport` as for any answer) and its dialog headers,
+    /// when the top Via can be read; else a counted drop.
+    pub fn salvage(
+        &mut self,
+        buf: &[u8],
+        source: SocketAddr,
+        status: u16,
+        why: &str,
+    ) -> Outcome<'_> {
         let text = String::from_utf8_lossy(&buf[..buf.len().min(65535)]);
         let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
         let _start = lines.next();
@@ -626,19 +659,19 @@ impl<'r> Handler<'r> {
             return self.count_drop(Drop::Denied);
         }
         if let Some((stats, _)) = self.counting {
-            stats.response(400);
+            stats.response(status);
         }
         let top = TopVia::read(&via);
         let out = &mut self.out;
         out.clear();
-        status_line(out, 400, why);
+        status_line(out, status, why);
         let dest = write_top_via(out, &top, source);
         out.extend_from_slice(&copied);
         finish(out, &self.settings.server, |_| {});
         Outcome::Reply {
             bytes: &self.out,
             dest,
-            status: 400,
+            status,
             invite_tx: None,
         }
     }
@@ -674,7 +707,7 @@ fn build_reply(
     write_to(out, key, d, status != 100);
     write_call_id_and_cseq(out, d);
     finish(out, server, extra);
-    let invite_tx = (req.method == "INVITE" && status >= 200).then(|| tx_key(key, d));
+    let invite_tx = (req.method == "INVITE" && status >= 200).then_some(d.tx);
     (dest, invite_tx)
 }
 
@@ -1024,6 +1057,7 @@ mod tests {
                 to: Some("<sip:b@x>"),
                 call_id: Some(call_id),
                 cseq: Some("1 INVITE"),
+                tx: 0,
             };
             to_tag(&key, &d)
         };

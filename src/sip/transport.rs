@@ -3,8 +3,12 @@
 //! Owns: one task per UDP socket (a datagram is a message; over `sip.max_message_bytes`
 //! it is dropped and counted), one task per TCP listener and per connection
 //! (Content-Length framing, several messages per read, messages split across reads,
-//! `sip.tcp_idle_s`, 513 then close for an oversized message, a connection limit), and
-//! stopping all of them on shutdown after the message in hand.
+//! `sip.tcp_idle_s`, 513 then close for an oversized message, a connection limit), the
+//! INVITE server transactions each task holds (pending lookups, final answers kept
+//! until ACK or Timer H and re-sent to retransmissions, Timer G over UDP), the one
+//! bound on all of them together (`sip.max_transactions`, the slots behind
+//! `enroute_transactions_active`), and stopping every task on shutdown after the
+//! message in hand.
 //!
 //! Must not touch: what the answer is (see `sip::redirect`). No lock is held across an
 //! await: each task owns its buffers and its [`Handler`].
@@ -12,9 +16,10 @@
 use super::redirect::{Drop, Handler, Outcome, PendingInvite, Settings, TxState};
 use crate::config::{Listen, TlsConfig, Transport};
 use crate::resolve::Router;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -170,6 +175,45 @@ const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 const TIMER_H: Duration = Duration::from_secs(32);
 
+/// The per-transaction state of every SIP task together, bounded by
+/// `sip.max_transactions` (SPEC §10.29): a slot is taken before anything is held and
+/// given back when it is dropped, so `enroute_transactions_active` is the truth and
+/// never passes the bound. What finds no slot is answered without state.
+#[derive(Clone, Copy)]
+struct Slots<'a> {
+    held: &'a AtomicUsize,
+    max: usize,
+}
+
+impl<'a> Slots<'a> {
+    fn of(shared: &'a Shared) -> Self {
+        Slots {
+            held: &shared.stats.transactions,
+            max: shared.max_transactions,
+        }
+    }
+
+    /// Whether every slot is taken (new INVITEs then get 503 without state).
+    fn full(self) -> bool {
+        self.held.load(Ordering::Relaxed) >= self.max
+    }
+
+    /// Takes a slot if one is free.
+    fn take(self) -> bool {
+        self.held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn give_back(self, n: usize) {
+        if n > 0 {
+            self.held.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+}
+
 /// A final INVITE answer sent over UDP and not yet acknowledged (RFC 3261 §17.2.1).
 struct Unacked {
     bytes: Vec<u8>,
@@ -180,38 +224,38 @@ struct Unacked {
 }
 
 /// The INVITE server transactions of one UDP socket: retransmission on Timer G until the
-/// ACK arrives or Timer H fires. Bounded by `sip.max_transactions`.
+/// ACK arrives or Timer H fires. Each holds one of the [`Slots`].
 #[derive(Default)]
 struct Transactions {
-    unacked: std::collections::HashMap<u64, Unacked>,
+    unacked: HashMap<u64, Unacked>,
     /// INVITEs waiting for an upstream lookup: their 100 Trying (re-sent to a
     /// retransmitted INVITE) and what their final answer or 487 is built from.
-    pending: std::collections::HashMap<u64, (Vec<u8>, Arc<PendingInvite>)>,
+    pending: HashMap<u64, (Vec<u8>, Arc<PendingInvite>)>,
     /// (when, transaction): entries whose time no longer matches are stale.
     timers: std::collections::BinaryHeap<std::cmp::Reverse<(tokio::time::Instant, u64)>>,
 }
 
 impl Transactions {
-    fn start(
-        &mut self,
-        tx: u64,
-        bytes: &[u8],
-        dest: SocketAddr,
-        held: &std::sync::atomic::AtomicUsize,
-    ) {
-        let std::collections::hash_map::Entry::Vacant(slot) = self.unacked.entry(tx) else {
-            return; // a retransmitted INVITE: the timers already run
-        };
-        held.fetch_add(1, Ordering::Relaxed);
+    /// Holds the final answer `bytes` of transaction `tx` for retransmission, in a slot
+    /// the transaction already has (`has_slot`: it was pending) or a new one; without a
+    /// free slot nothing is held.
+    fn complete(&mut self, tx: u64, bytes: &[u8], dest: SocketAddr, has_slot: bool, slots: Slots) {
+        if !has_slot && !slots.take() {
+            return;
+        }
         let now = tokio::time::Instant::now();
         let next = now + T1;
-        slot.insert(Unacked {
+        let unacked = Unacked {
             bytes: bytes.to_vec(),
             dest,
             interval: T1,
             next,
             give_up: now + TIMER_H,
-        });
+        };
+        if self.unacked.insert(tx, unacked).is_some() {
+            // Defensive: a live transaction's INVITE is never answered anew.
+            slots.give_back(1);
+        }
         self.timers.push(std::cmp::Reverse((next, tx)));
     }
 
@@ -227,19 +271,29 @@ impl Transactions {
         }
     }
 
+    /// What a retransmission of `tx`'s INVITE gets, and where it goes.
+    fn held_answer(&self, tx: u64) -> Option<(&[u8], SocketAddr)> {
+        if let Some(u) = self.unacked.get(&tx) {
+            return Some((&u.bytes, u.dest));
+        }
+        self.pending
+            .get(&tx)
+            .map(|(trying, invite)| (&trying[..], invite.dest))
+    }
+
     fn next_due(&self) -> Option<tokio::time::Instant> {
         self.timers.peek().map(|std::cmp::Reverse((t, _))| *t)
     }
 
     /// Ends a transaction (its ACK arrived).
-    fn end(&mut self, tx: u64, held: &std::sync::atomic::AtomicUsize) {
+    fn end(&mut self, tx: u64, slots: Slots) {
         if self.unacked.remove(&tx).is_some() {
-            held.fetch_sub(1, Ordering::Relaxed);
+            slots.give_back(1);
         }
     }
 
     /// Retransmits what is due; returns how many were sent.
-    async fn fire(&mut self, sock: &UdpSocket, held: &std::sync::atomic::AtomicUsize) -> u64 {
+    async fn fire(&mut self, sock: &UdpSocket, slots: Slots<'_>) -> u64 {
         let now = tokio::time::Instant::now();
         let mut sent = 0;
         while let Some(std::cmp::Reverse((t, tx))) = self.timers.peek().copied() {
@@ -256,7 +310,7 @@ impl Transactions {
             if now >= u.give_up {
                 // Timer H: no ACK came.
                 self.unacked.remove(&tx);
-                held.fetch_sub(1, Ordering::Relaxed);
+                slots.give_back(1);
                 continue;
             }
             let _ = sock.send_to(&u.bytes, u.dest).await;
@@ -285,13 +339,20 @@ fn spawn_lookup(
     });
 }
 
+/// 503 for an INVITE that would need state when no slot is free.
+fn overloaded(invite: &PendingInvite) -> Vec<u8> {
+    invite.respond(503, "Service Unavailable", |o| {
+        o.extend_from_slice(b"Retry-After: 5\r\n")
+    })
+}
+
 async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut buf = vec![0u8; shared.max_message_bytes + 1];
     let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key)
         .counting(&shared.stats, Transport::Udp);
     let mut txs = Transactions::default();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
-    let held = &shared.stats.transactions;
+    let slots = Slots::of(&shared);
     loop {
         let due = txs.next_due();
         let (n, source) = tokio::select! {
@@ -301,17 +362,17 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 Err(_) => continue,
             },
             Some((tx, bytes, status)) = done_rx.recv() => {
-                // The lookup ended: answer unless a CANCEL already did (487).
+                // The lookup ended: answer unless a CANCEL already did (487). The
+                // transaction keeps its slot until ACK or Timer H.
                 if let Some((_, invite)) = txs.pending.remove(&tx) {
                     shared.stats.response(status);
-                    held.fetch_sub(1, Ordering::Relaxed);
                     let _ = sock.send_to(&bytes, invite.dest).await;
-                    txs.start(tx, &bytes, invite.dest, held);
+                    txs.complete(tx, &bytes, invite.dest, true, slots);
                 }
                 continue;
             }
             _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
-                let sent = txs.fire(&sock, held).await;
+                let sent = txs.fire(&sock, slots).await;
                 shared.stats.retransmitted(sent);
                 continue;
             }
@@ -319,16 +380,13 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 // INVITEs still waiting on DNS will not get their answer from us: tell
                 // them to try again (or another server) rather than leave them to time out.
                 for (_, invite) in txs.pending.values() {
-                    let bytes = invite.respond(503, "Service Unavailable", |o| {
-                        o.extend_from_slice(b"Retry-After: 5\r\n")
-                    });
-                    let _ = sock.send_to(&bytes, invite.dest).await;
+                    let _ = sock.send_to(&overloaded(invite), invite.dest).await;
                     shared.stats.response(503);
                 }
                 return;
             }
         };
-        handler.overloaded = held.load(Ordering::Relaxed) >= shared.max_transactions;
+        handler.overloaded = slots.full();
         if n > shared.max_message_bytes {
             shared.stats.dropped(Drop::Oversized);
             continue;
@@ -343,60 +401,45 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 dest,
                 invite_tx,
                 ..
-            } => match invite_tx.map(|tx| (tx, txs.state(tx))) {
-                // A retransmitted INVITE: the answer already given, byte for byte.
-                Some((tx, TxState::Completed)) => {
-                    if let Some(u) = txs.unacked.get(&tx) {
+            } => {
+                let _ = sock.send_to(bytes, dest).await;
+                if let Some(tx) = invite_tx {
+                    txs.complete(tx, bytes, dest, false, slots);
+                }
+            }
+            Outcome::Retransmission { tx } => {
+                // The answer already given, byte for byte (or 100 again while pending).
+                if let Some((bytes, dest)) = txs.held_answer(tx) {
+                    if txs.unacked.contains_key(&tx) {
                         shared.stats.retransmitted(1);
-                        let _ = sock.send_to(&u.bytes, u.dest).await;
                     }
-                }
-                Some((tx, TxState::Pending)) => {
-                    if let Some((trying, invite)) = txs.pending.get(&tx) {
-                        let _ = sock.send_to(trying, invite.dest).await;
-                    }
-                }
-                Some((tx, TxState::None)) => {
-                    let _ = sock.send_to(bytes, dest).await;
-                    txs.start(tx, bytes, dest, held);
-                }
-                None => {
                     let _ = sock.send_to(bytes, dest).await;
                 }
-            },
+            }
             Outcome::Pending { trying, invite } => {
-                let tx = invite.tx;
-                match txs.state(tx) {
-                    TxState::Pending => {
-                        // A retransmission while the lookup runs: 100 again, no new lookup.
-                        let _ = sock.send_to(trying, invite.dest).await;
-                    }
-                    TxState::Completed => {
-                        if let Some(u) = txs.unacked.get(&tx) {
-                            let _ = sock.send_to(&u.bytes, u.dest).await;
-                        }
-                    }
-                    TxState::None => {
-                        let _ = sock.send_to(trying, invite.dest).await;
-                        held.fetch_add(1, Ordering::Relaxed);
-                        let invite = Arc::new(invite);
-                        txs.pending.insert(tx, (trying.to_vec(), invite.clone()));
-                        spawn_lookup(&shared, invite, done_tx.clone());
-                    }
+                if !slots.take() {
+                    // Another socket took the last slot since `overloaded` was read.
+                    shared.stats.response(503);
+                    let _ = sock.send_to(&overloaded(&invite), invite.dest).await;
+                    continue;
                 }
+                let _ = sock.send_to(trying, invite.dest).await;
+                let invite = Arc::new(invite);
+                txs.pending
+                    .insert(invite.tx, (trying.to_vec(), invite.clone()));
+                spawn_lookup(&shared, invite, done_tx.clone());
             }
             Outcome::Cancel { ok, tx } => {
                 if let Some((_, invite)) = txs.pending.remove(&tx) {
-                    held.fetch_sub(1, Ordering::Relaxed);
                     let _ = sock.send_to(ok, invite.dest).await;
                     // The lookup goes on (its answer fills the cache) but is not sent.
                     let terminated = invite.terminated();
                     shared.stats.response(487);
                     let _ = sock.send_to(&terminated, invite.dest).await;
-                    txs.start(tx, &terminated, invite.dest, held);
+                    txs.complete(tx, &terminated, invite.dest, true, slots);
                 }
             }
-            Outcome::Ack { tx } => txs.end(tx, held),
+            Outcome::Ack { tx } => txs.end(tx, slots),
             Outcome::Drop(_) => {}
         }
     }
@@ -448,6 +491,99 @@ async fn tcp_accept(
     while conns.join_next().await.is_some() {}
 }
 
+/// The INVITE server transactions of one TCP or TLS connection (RFC 3261 §17.2.1 over
+/// a reliable transport): no Timer G, but a final answer is held until the ACK or
+/// Timer H so that a retransmitted INVITE (a stateless proxy in front may forward one)
+/// gets it again rather than a new decision. Every entry holds one of the [`Slots`];
+/// all are given back when the connection ends.
+struct StreamTransactions<'a> {
+    slots: Slots<'a>,
+    /// INVITEs waiting for upstream DNS: their 100 Trying and their answers' headers.
+    pending: HashMap<u64, (Vec<u8>, Arc<PendingInvite>)>,
+    /// Final answers not acknowledged yet, with their Timer H deadline.
+    completed: HashMap<u64, (Vec<u8>, tokio::time::Instant)>,
+    /// (Timer H deadline, transaction) in the order answered, which is deadline order.
+    expiry: std::collections::VecDeque<(tokio::time::Instant, u64)>,
+}
+
+impl<'a> StreamTransactions<'a> {
+    fn new(slots: Slots<'a>) -> Self {
+        StreamTransactions {
+            slots,
+            pending: HashMap::new(),
+            completed: HashMap::new(),
+            expiry: Default::default(),
+        }
+    }
+
+    fn state(&self, tx: u64) -> TxState {
+        if self.pending.contains_key(&tx) {
+            TxState::Pending
+        } else if self.completed.contains_key(&tx) {
+            TxState::Completed
+        } else {
+            TxState::None
+        }
+    }
+
+    /// Holds a final answer (see [`Transactions::complete`]).
+    fn complete(&mut self, tx: u64, bytes: &[u8], has_slot: bool) {
+        if !has_slot && !self.slots.take() {
+            return;
+        }
+        let give_up = tokio::time::Instant::now() + TIMER_H;
+        if self
+            .completed
+            .insert(tx, (bytes.to_vec(), give_up))
+            .is_some()
+        {
+            self.slots.give_back(1);
+        }
+        self.expiry.push_back((give_up, tx));
+    }
+
+    fn held_answer(&self, tx: u64) -> Option<&[u8]> {
+        match self.completed.get(&tx) {
+            Some((bytes, _)) => Some(bytes),
+            None => self.pending.get(&tx).map(|(trying, _)| &trying[..]),
+        }
+    }
+
+    fn end(&mut self, tx: u64) {
+        if self.completed.remove(&tx).is_some() {
+            self.slots.give_back(1);
+        }
+    }
+
+    /// The next Timer H deadline, if any answer is held.
+    fn next_expiry(&self) -> Option<tokio::time::Instant> {
+        self.expiry.front().map(|(t, _)| *t)
+    }
+
+    /// Drops the answers whose Timer H has fired.
+    fn expire(&mut self) {
+        let now = tokio::time::Instant::now();
+        while let Some(&(t, tx)) = self.expiry.front() {
+            if t > now {
+                break;
+            }
+            self.expiry.pop_front();
+            if self.completed.get(&tx).is_some_and(|(_, g)| *g == t) {
+                self.completed.remove(&tx);
+                self.slots.give_back(1);
+            }
+        }
+    }
+}
+
+impl std::ops::Drop for StreamTransactions<'_> {
+    /// The peer left: nothing of this connection is held any more.
+    fn drop(&mut self) {
+        self.slots
+            .give_back(self.pending.len() + self.completed.len());
+    }
+}
+
 /// One TCP or TLS connection: frames messages and answers them on the same stream.
 async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     mut stream: S,
@@ -460,35 +596,18 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         .counting(&shared.stats, transport);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
-    // INVITEs of this connection waiting for upstream DNS (bounded with the UDP ones).
-    let mut pending: std::collections::HashMap<u64, Arc<PendingInvite>> = Default::default();
+    let slots = Slots::of(&shared);
+    let mut txs = StreamTransactions::new(slots);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
-    let held = &shared.stats.transactions;
-    // Pending INVITEs still count against the transaction limit if the peer leaves.
-    struct Release<'a>(&'a std::sync::atomic::AtomicUsize, usize);
-    impl std::ops::Drop for Release<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_sub(self.1, Ordering::Relaxed);
-        }
-    }
-    let mut release = Release(held, 0);
     loop {
         // Answer every complete message in the buffer.
         loop {
-            handler.overloaded = held.load(Ordering::Relaxed) >= shared.max_transactions;
-            let state = |tx: u64| {
-                if pending.contains_key(&tx) {
-                    TxState::Pending
-                } else {
-                    TxState::None
-                }
-            };
+            handler.overloaded = slots.full();
+            let state = |tx: u64| txs.state(tx);
             match handler.handle_with(&buf, peer, true, &state) {
                 None => break,
                 Some((_, used)) if used > shared.max_message_bytes => {
-                    shared.stats.dropped(Drop::Oversized);
-                    shared.stats.response(513);
-                    let _ = stream.write_all(&too_large(&buf, &shared)).await;
+                    too_large(&mut stream, &mut handler, &buf, peer, &shared).await;
                     return;
                 }
                 Some((outcome, used)) => {
@@ -499,34 +618,52 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                         Outcome::Drop(Drop::Garbage | Drop::Response | Drop::NoVia)
                     );
                     let written = match outcome {
-                        Outcome::Reply { bytes, .. } => stream.write_all(bytes).await,
-                        Outcome::Pending { trying, invite } => {
-                            let tx = invite.tx;
-                            let w = stream.write_all(trying).await;
-                            if let std::collections::hash_map::Entry::Vacant(slot) =
-                                pending.entry(tx)
-                            {
-                                let invite = Arc::new(invite);
-                                slot.insert(invite.clone());
-                                held.fetch_add(1, Ordering::Relaxed);
-                                release.1 += 1;
-                                spawn_lookup(&shared, invite, done_tx.clone());
+                        Outcome::Reply {
+                            bytes, invite_tx, ..
+                        } => {
+                            if let Some(tx) = invite_tx {
+                                txs.complete(tx, bytes, false);
                             }
-                            w
+                            stream.write_all(bytes).await
+                        }
+                        Outcome::Retransmission { tx } => match txs.held_answer(tx) {
+                            Some(bytes) => {
+                                if txs.completed.contains_key(&tx) {
+                                    shared.stats.retransmitted(1);
+                                }
+                                stream.write_all(bytes).await
+                            }
+                            None => Ok(()),
+                        },
+                        Outcome::Pending { trying, invite } => {
+                            if slots.take() {
+                                let invite = Arc::new(invite);
+                                txs.pending
+                                    .insert(invite.tx, (trying.to_vec(), invite.clone()));
+                                spawn_lookup(&shared, invite, done_tx.clone());
+                                stream.write_all(trying).await
+                            } else {
+                                shared.stats.response(503);
+                                stream.write_all(&overloaded(&invite)).await
+                            }
                         }
                         Outcome::Cancel { ok, tx } => {
                             let mut w = stream.write_all(ok).await;
-                            if let Some(invite) = pending.remove(&tx) {
-                                held.fetch_sub(1, Ordering::Relaxed);
-                                release.1 -= 1;
+                            if let Some((_, invite)) = txs.pending.remove(&tx) {
+                                let terminated = invite.terminated();
+                                txs.complete(tx, &terminated, true);
                                 if w.is_ok() {
                                     shared.stats.response(487);
-                                    w = stream.write_all(&invite.terminated()).await;
+                                    w = stream.write_all(&terminated).await;
                                 }
                             }
                             w
                         }
-                        Outcome::Ack { .. } | Outcome::Drop(_) => Ok(()),
+                        Outcome::Ack { tx } => {
+                            txs.end(tx);
+                            Ok(())
+                        }
+                        Outcome::Drop(_) => Ok(()),
                     };
                     if written.is_err() {
                         return;
@@ -540,22 +677,24 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         }
         if buf.len() > shared.max_message_bytes {
             // Too large to ever complete: 513 when its start reads (SPEC §10.19), then close.
-            shared.stats.dropped(Drop::Oversized);
-            shared.stats.response(513);
-            let _ = stream.write_all(&too_large(&buf, &shared)).await;
+            too_large(&mut stream, &mut handler, &buf, peer, &shared).await;
             return;
         }
+        let expiry = txs.next_expiry();
         let read = tokio::select! {
             r = tokio::time::timeout(shared.tcp_idle, stream.read(&mut chunk)) => r,
             Some((tx, bytes, status)) = done_rx.recv() => {
-                if pending.remove(&tx).is_some() {
+                if txs.pending.remove(&tx).is_some() {
+                    txs.complete(tx, &bytes, true);
                     shared.stats.response(status);
-                    held.fetch_sub(1, Ordering::Relaxed);
-                    release.1 -= 1;
                     if stream.write_all(&bytes).await.is_err() {
                         return;
                     }
                 }
+                continue;
+            }
+            _ = tokio::time::sleep_until(expiry.unwrap_or_else(tokio::time::Instant::now)), if expiry.is_some() => {
+                txs.expire();
                 continue;
             }
             _ = shutdown.changed() => return,
@@ -567,26 +706,18 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     }
 }
 
-/// A 513 for an oversized message, built from its top Via and dialog headers.
-fn too_large(buf: &[u8], shared: &Shared) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&buf[..buf.len().min(8192)]);
-    let mut out = String::from("SIP/2.0 513 Message Too Large\r\n");
-    for line in text.split('\n').skip(1).map(|l| l.trim_end_matches('\r')) {
-        if line.is_empty() {
-            break;
-        }
-        let name = line.split(':').next().unwrap_or("").trim_ascii();
-        if ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"]
-            .iter()
-            .any(|n| name.eq_ignore_ascii_case(n))
-        {
-            out.push_str(line);
-            out.push_str("\r\n");
-        }
+/// Answers a message over `sip.max_message_bytes` with 513 (from its top Via and
+/// dialog headers, like any salvaged answer) when its start can be read; the caller
+/// then closes the connection.
+async fn too_large<S: AsyncWriteExt + Unpin>(
+    stream: &mut S,
+    handler: &mut Handler<'_>,
+    buf: &[u8],
+    peer: SocketAddr,
+    shared: &Shared,
+) {
+    shared.stats.dropped(Drop::Oversized);
+    if let Outcome::Reply { bytes, .. } = handler.salvage(buf, peer, 513, "Message Too Large") {
+        let _ = stream.write_all(bytes).await;
     }
-    out.push_str(&format!(
-        "Server: {}\r\nContent-Length: 0\r\n\r\n",
-        shared.settings.server
-    ));
-    out.into_bytes()
 }
