@@ -182,6 +182,8 @@ struct Scratch {
     suffix: String,
     candidates: Vec<Candidate>,
     spare_uris: Vec<String>,
+    /// An upstream name as cached answers are keyed (lower case, absolute).
+    upstream_key: String,
 }
 
 /// Scratch space is not part of a decision's value.
@@ -508,7 +510,8 @@ struct UpCtx<'a> {
     /// Answers fetched so far (the asynchronous path); `None` on the synchronous path,
     /// where any upstream name is "missing".
     fetched: Option<&'a cache::Answers>,
-    /// Names needed from upstream and not fetched yet (lower case, absolute).
+    /// Names needed from upstream and not fetched yet (lower case, absolute); on the
+    /// synchronous path only their number counts, and they are left empty.
     missing: Vec<String>,
     /// The first upstream failure seen (timeout, servfail…).
     failed: Option<&'static str>,
@@ -952,6 +955,7 @@ impl Router {
             .iter()
             .filter(|(s, _)| !configured.iter().any(|(c, _)| c.eq_ignore_case(s)));
         let mut labels: smallvec::SmallVec<[&[u8]; 32]> = smallvec::SmallVec::new();
+        let mut key = std::mem::take(&mut d.scratch.upstream_key);
         let chain = local_only
             .map(|(s, t)| (s, t, false))
             .chain(configured.iter().map(|(s, t)| (s, t, true)));
@@ -993,9 +997,20 @@ impl Router {
             ) && is_configured
                 && plan.upstream.is_some();
             if upstream_name {
-                let key = domain().to_ascii_lowercase();
-                let Some(found) = up.fetched.and_then(|f| f.get(&key)) else {
-                    up.missing.push(key);
+                // The name as the answers are keyed, in a buffer kept between decisions.
+                key.clear();
+                for l in name.iter().rev() {
+                    key.push_str(&String::from_utf8_lossy(l));
+                    key.push('.');
+                }
+                key.make_ascii_lowercase();
+                let Some(found) = up.fetched.and_then(|f| f.get(key.as_str())) else {
+                    // Only the asynchronous path fetches names; the synchronous one
+                    // only needs to know that one is missing.
+                    up.missing.push(match up.fetched {
+                        Some(_) => key.clone(),
+                        None => String::new(),
+                    });
                     break;
                 };
                 let servers = plan.upstream.as_ref().map(|u| u.servers.as_str());
@@ -1017,7 +1032,11 @@ impl Router {
                                 servers,
                             ));
                         }
-                        let domain_name = Name::from_text(&key).unwrap_or_default();
+                        let domain_name = if trace || rdatas.iter().any(|r| is_non_terminal(r)) {
+                            Name::from_text(&key).unwrap_or_default()
+                        } else {
+                            Name::root()
+                        };
                         let source = LocalSource::new(&zones, up.fetched, true);
                         let Some(added) = evaluate_rrset(
                             &mut ddds,
@@ -1165,6 +1184,7 @@ impl Router {
                 }
             }
         }
+        d.scratch.upstream_key = key;
         if ddds.skips.iter().any(|n| *n > 0) {
             for (i, n) in ddds.skips.iter().enumerate() {
                 if *n > 0 {
