@@ -353,6 +353,31 @@ fn slow_server_answers_after_the_retry_went_out() {
     );
 }
 
+/// An answer too large for UDP (40 NAPTRs, over the 1232-byte EDNS size) comes back
+/// truncated from Knot and is fetched again over TCP from the same server.
+#[test]
+fn truncated_upstream_answer_is_fetched_over_tcp() {
+    let mut zone = format!("$ORIGIN e164.test.\n$TTL 60\n{SOA}");
+    for i in 0..40 {
+        zone.push_str(&format!(
+            "2.0.0.0.6.9.2.3.6.1.4.4 NAPTR 100 {} \"u\" \"E2U+sip\" \"!^.*$!sip:r{i:02}@a-rather-long-host-name.example!\" .\n",
+            10 + i
+        ));
+    }
+    let knot = common::Knot::start(&[("e164.test.", &zone)]);
+    let cfg = format!("{}on_failure = \"reject\"\n", one_server(knot.port, 1000));
+    let (code, v, _) = route(&cfg, "+441632960002");
+    assert_eq!((code, v["status"].as_u64()), (0, Some(302)), "{v}");
+    assert_eq!(
+        upstream_results(&v),
+        [("e164.test.".into(), "answer".into())],
+        "{v}"
+    );
+    let got = contacts(&v);
+    assert_eq!(got.len(), 10, "sip.max_contacts of 40 records: {v}");
+    assert_eq!(got[0].0, "sip:r00@a-rather-long-host-name.example", "{v}");
+}
+
 /// A SIP client on UDP that speaks in calls: INVITE, ACK, CANCEL for a number.
 struct Sip {
     client: common::SipUdp,
