@@ -175,10 +175,9 @@ async fn check(
     // Anything in the zone may have changed: every cached decision is dropped. The
     // publisher may wait for readers to let go of the old copy, so not on this thread.
     let p = publisher.clone();
-    if let Err(e) = tokio::task::spawn_blocking(move || p.publish(zone, Stale::All)).await {
-        tracing::error!(zone = %z.origin, "publishing the new copy failed: {e}");
-        return Ok(());
-    }
+    tokio::task::spawn_blocking(move || p.publish(zone, Stale::All))
+        .await
+        .map_err(|e| xfr::XfrError::Io(std::io::Error::other(format!("publishing: {e}"))))?;
     tracing::info!(zone = %z.origin, primary = %z.primary, serial, records, ms = started.elapsed().as_millis() as u64, "AXFR in: serving the new copy");
     Ok(())
 }
