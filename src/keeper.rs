@@ -1,4 +1,5 @@
-//! Keeps the served zones in step with the store (SPEC §6, §7).
+//! Keeps the served zones in step with the store (SPEC §6, §7), and publishes every zone
+//! change.
 //!
 //! Owns: which copy of a zone is of record at start-up and on SIGHUP (a configured
 //! master file replaces the stored zone when the store lacks it or the file's serial is
@@ -9,8 +10,14 @@
 //! Changes are serialised by one mutex around the store's writer connection; callers
 //! hold it on a blocking thread, never across an await.
 //!
-//! Must not touch: HTTP and JSON (that is `admin`), secondary zones (read-only here:
-//! `dns::secondary` keeps them), or routing rules.
+//! The swap, NOTIFY, cache drop and freeing of the old copy are the [`Publisher`]'s, and
+//! it is the one path every zone change takes: the keeper's (admin, SIGHUP) and the
+//! secondary zones' transfers and withdrawals, which `dns::secondary` hands to it. The
+//! publisher needs no store, so the secondary tasks use it without the keeper's lock.
+//!
+//! Must not touch: HTTP and JSON (that is `admin`), the contents of secondary zones
+//! (read-only here: `dns::secondary` keeps them and only hands them to the
+//! [`Publisher`]), or routing rules.
 
 use crate::config::{Config, ZoneSource};
 use crate::dns::notify::Notifier;
@@ -181,26 +188,16 @@ fn store_zone(store: &mut Store, zone: &Zone) -> Result<(), StoreError> {
 /// The one writer of zones of record, shared by the admin API and SIGHUP.
 pub struct Keeper {
     store: Mutex<Store>,
-    zones: Arc<ZoneSet>,
-    cache: Arc<DecisionCache>,
-    notifier: Arc<Notifier>,
+    publisher: Arc<Publisher>,
     /// Origins of secondary zones: read-only through the API (SPEC §10.9).
     secondaries: Vec<Name>,
 }
 
 impl Keeper {
-    pub fn new(
-        store: Store,
-        zones: Arc<ZoneSet>,
-        cache: Arc<DecisionCache>,
-        notifier: Arc<Notifier>,
-        config: &Config,
-    ) -> Keeper {
+    pub fn new(store: Store, publisher: Arc<Publisher>, config: &Config) -> Keeper {
         Keeper {
             store: Mutex::new(store),
-            zones,
-            cache,
-            notifier,
+            publisher,
             secondaries: config
                 .zones
                 .iter()
@@ -211,7 +208,7 @@ impl Keeper {
     }
 
     pub fn zones(&self) -> &Arc<ZoneSet> {
-        &self.zones
+        self.publisher.zones()
     }
 
     /// Whether `origin` is a secondary zone.
@@ -227,7 +224,7 @@ impl Keeper {
     /// (one label each, closest to the apex first).
     pub fn find(&self, number: &str) -> Option<(Arc<Zone>, Vec<u8>)> {
         let digits = number.strip_prefix('+').unwrap_or(number);
-        let zones = self.zones.load();
+        let zones = self.zones().load();
         zones
             .iter()
             .find_map(|z| z.number_labels(digits).map(|l| (z.clone(), l)))
@@ -268,8 +265,7 @@ impl Keeper {
         w.commit()?;
         let edited = with_routes(&zone, &labels, routes, NodeKind::Plain).with_serial(serial);
         drop(zone);
-        self.publish(edited);
-        self.cache.invalidate(number);
+        self.publisher.publish(edited, Stale::Numbers(&[number]));
         Ok(serial)
     }
 
@@ -300,8 +296,7 @@ impl Keeper {
             .prefix_marked(&labels)
             .with_serial(serial);
         drop(zone);
-        self.publish(edited);
-        self.cache.invalidate_all();
+        self.publisher.publish(edited, Stale::All);
         Ok(serial)
     }
 
@@ -358,16 +353,22 @@ impl Keeper {
                 }
                 z.with_serial(serial)
             };
+            let numbers: Vec<&str> = if members.len() > REBUILD_ABOVE {
+                Vec::new()
+            } else {
+                members
+                    .iter()
+                    .map(|(i, _)| items[*i].number.as_str())
+                    .collect()
+            };
+            let stale = if members.len() > REBUILD_ABOVE {
+                Stale::All
+            } else {
+                Stale::Numbers(&numbers)
+            };
             // The served copy may be freed only once nothing here holds it.
             drop(zone);
-            self.publish(edited);
-        }
-        if items.len() > REBUILD_ABOVE {
-            self.cache.invalidate_all();
-        } else {
-            for item in items {
-                self.cache.invalidate(&item.number);
-            }
+            self.publisher.publish(edited, stale);
         }
         Ok((
             items.len(),
@@ -383,7 +384,7 @@ impl Keeper {
         }
         let mut store = self.lock();
         let current = self
-            .zones
+            .zones()
             .load()
             .iter()
             .find(|z| z.origin.eq_ignore_case(origin))
@@ -403,8 +404,7 @@ impl Keeper {
         };
         store_zone(&mut store, &zone)?;
         drop(current);
-        self.publish(zone);
-        self.cache.invalidate_all();
+        self.publisher.publish(zone, Stale::All);
         Ok(serial)
     }
 
@@ -440,7 +440,7 @@ impl Keeper {
         let mut store = self.lock();
         let mut replaced = 0;
         for (z, file_zone) in parsed {
-            let served = self.zones.soa(&z.origin).is_some();
+            let served = self.zones().soa(&z.origin).is_some();
             let result = served_copy(&store, file_zone).and_then(|choice| match choice {
                 Choice::File(zone) => store_zone(&mut store, &zone).map(|()| Some(*zone)),
                 Choice::Store => Ok(None),
@@ -448,14 +448,14 @@ impl Keeper {
             match result {
                 Ok(Some(zone)) => {
                     tracing::info!(zone = %zone.origin, serial = zone.soa.serial, records = zone.stats.records, "zone reloaded");
-                    self.publish(zone);
+                    self.publisher.publish(zone, Stale::All);
                     replaced += 1;
                 }
                 Ok(None) if !served => {
                     // Newly configured and already in the store.
                     match Zone::from_store(&store, &z.origin) {
                         Ok(zone) => {
-                            self.publish(zone);
+                            self.publisher.publish(zone, Stale::All);
                             replaced += 1;
                         }
                         Err(e) => tracing::error!(zone = %z.origin, "reload: {e}"),
@@ -465,40 +465,105 @@ impl Keeper {
                 Err(e) => tracing::error!(zone = %z.origin, "reload: {e}"),
             }
         }
-        if replaced > 0 {
-            self.cache.invalidate_all();
-        }
         Ok(replaced)
     }
+}
 
-    /// Serves `zone` (in place of the copy with its origin) and NOTIFYs when its serial
-    /// changed.
-    fn publish(&self, zone: Zone) {
+/// Which cached decisions a zone change makes stale. The cache holds upstream decisions
+/// only, but a decision may have gone upstream because a local zone lacked the number
+/// (or sent it on with a non-terminal record), so a local change can make it wrong.
+#[derive(Debug, Clone, Copy)]
+pub enum Stale<'a> {
+    /// Every decision: a whole zone replaced or transferred, a prefix changed.
+    All,
+    /// The decisions for these numbers (`+digits`).
+    Numbers(&'a [&'a str]),
+}
+
+/// The one path by which a zone change reaches the readers: the keeper's changes and
+/// the secondary zones' transfers and withdrawals alike. It swaps the copy into the
+/// [`ZoneSet`] (which the SIP, DNS and route paths read, and `/metrics` reports:
+/// `enroute_zone_serial`, `enroute_zone_records`), NOTIFYs `dns.notify` when the serial
+/// changed, drops the stale cached decisions and frees the old copy on the writer's
+/// thread. It holds no lock and needs no store.
+///
+/// [`Publisher::publish`] and [`Publisher::withdraw`] may block for up to a second
+/// while readers let go of the old copy: call them from a blocking thread
+/// (`spawn_blocking`), never on a runtime worker.
+pub struct Publisher {
+    zones: Arc<ZoneSet>,
+    cache: Arc<DecisionCache>,
+    notifier: Arc<Notifier>,
+}
+
+impl Publisher {
+    pub fn new(zones: Arc<ZoneSet>, cache: Arc<DecisionCache>, notifier: Arc<Notifier>) -> Self {
+        Publisher {
+            zones,
+            cache,
+            notifier,
+        }
+    }
+
+    /// The zones published to.
+    pub fn zones(&self) -> &Arc<ZoneSet> {
+        &self.zones
+    }
+
+    /// Serves `zone` (in place of the copy with its origin), NOTIFYs when its serial
+    /// changed, then drops the `stale` cached decisions and frees the old copy.
+    pub fn publish(&self, zone: Zone, stale: Stale<'_>) {
         let (origin, serial) = (zone.origin.clone(), zone.soa.serial);
-        let old = self
-            .zones
-            .load()
-            .iter()
-            .find(|z| z.origin.eq_ignore_case(&origin))
-            .cloned();
+        let old = self.current(&origin);
         self.zones.replace(zone);
         if old.as_ref().map(|z| z.soa.serial) != Some(serial) {
             self.notifier.zone_changed(&origin, serial);
         }
-        // Free the old copy here rather than on whichever SIP or DNS worker lets go of it
-        // last: after a rebuild it is a whole zone (a million nodes take tens of ms to
-        // free). Readers hold a snapshot for one request, so this wait is short; after
-        // a second it gives up and lets the last reader free it.
-        if let Some(old) = old {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-            while Arc::strong_count(&old) > 1 && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_micros(200));
+        // After the swap, so that a lookup that read the old copy cannot leave its
+        // decision behind a drop that came first.
+        match stale {
+            Stale::All => self.cache.invalidate_all(),
+            Stale::Numbers(numbers) => {
+                for n in numbers {
+                    self.cache.invalidate(n);
+                }
             }
-            if Arc::strong_count(&old) > 1 {
-                tracing::debug!(zone = %origin, "old zone copy still held after 1 s; its last reader frees it");
-            }
-            drop(old);
         }
+        free(old, &origin);
+    }
+
+    /// Stops serving the zone with this origin (a secondary past its SOA expire): its
+    /// names go to upstream DNS from now on, so every cached decision is dropped.
+    pub fn withdraw(&self, origin: &Name) {
+        let old = self.current(origin);
+        self.zones.remove(origin);
+        self.cache.invalidate_all();
+        free(old, origin);
+    }
+
+    fn current(&self, origin: &Name) -> Option<Arc<Zone>> {
+        self.zones
+            .load()
+            .iter()
+            .find(|z| z.origin.eq_ignore_case(origin))
+            .cloned()
+    }
+}
+
+/// Frees a replaced copy here rather than on whichever SIP or DNS worker lets go of it
+/// last: after a rebuild or a transfer it is a whole zone (a million nodes take tens of
+/// ms to free). Readers hold a snapshot for one request, so this wait is short; after a
+/// second it gives up and lets the last reader free it.
+fn free(old: Option<Arc<Zone>>, origin: &Name) {
+    if let Some(old) = old {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while Arc::strong_count(&old) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        if Arc::strong_count(&old) > 1 {
+            tracing::debug!(zone = %origin, "old zone copy still held after 1 s; its last reader frees it");
+        }
+        drop(old);
     }
 }
 

@@ -7,7 +7,8 @@
 //! NOTIFYs `dns.notify` for every zone whose serial changed; SIGINT/SIGTERM stop
 //! accepting, let every task finish the message in hand, and exit 0. The admin listener
 //! (`admin.listen`, also `/metrics`) is bound beside them; zone changes from SIGHUP go
-//! through the [`Keeper`] like admin changes do.
+//! through the [`Keeper`] like admin changes do, and the keeper's [`Publisher`] is the one
+//! the secondary-zone tasks publish their transfers through.
 //!
 //! Must not touch: routing rules or zone contents; it only swaps what other modules load.
 
@@ -16,7 +17,7 @@ use crate::config::{Config, ZoneSource};
 use crate::dns::answer::{Authority, DnsStats, SecondaryOf};
 use crate::dns::notify::Notifier;
 use crate::dns::secondary::SecondaryZone;
-use crate::keeper::Keeper;
+use crate::keeper::{Keeper, Publisher};
 use crate::metrics::{self, Exporter, ProcessStats};
 use crate::resolve::{Router, RoutingPlan};
 use crate::store::Store;
@@ -111,13 +112,13 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         }
     };
     let notifier = Arc::new(Notifier::new(config.dns.notify.clone()));
-    let keeper = Arc::new(Keeper::new(
-        store,
+    // Every zone change (admin, SIGHUP, secondary transfers) is published through this.
+    let publisher = Arc::new(Publisher::new(
         router.zones().clone(),
         router.cache().clone(),
         notifier.clone(),
-        &config,
     ));
+    let keeper = Arc::new(Keeper::new(store, publisher.clone(), &config));
     let process = Arc::new(ProcessStats::new());
     let sip_stats = shared.stats.clone();
     let dns_stats = Arc::new(DnsStats::default());
@@ -164,8 +165,7 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     let admin = crate::admin::spawn(admin_listener, admin_state.clone(), stopped.clone());
     let keep = tokio::spawn(crate::dns::secondary::run(
         secondaries,
-        router.zones().clone(),
-        notifier.clone(),
+        publisher,
         refresh_rx,
         stopped,
     ));

@@ -318,6 +318,101 @@ fn enroute_as_a_secondary_of_knot_routes_sip_and_keeps_its_copy() {
     assert!(sip_contact(server.sip_udp, "+441632960001").contains("sip:alice9@pbx.example.net"));
 }
 
+/// The final SIP answer for `number` (its Contact line for a 302, else its status
+/// line), and whether a 100 Trying came first (the decision needed upstream DNS and was
+/// not in the cache).
+fn final_contact(server: u16, number: &str) -> (String, bool) {
+    let client = common::SipUdp::new(server, Duration::from_secs(3));
+    let branch = format!("{number}{:?}", Instant::now()).replace(['+', ' ', '.'], "");
+    client.send(&common::invite(number, &branch, client.port()));
+    let mut trying = false;
+    loop {
+        let r = client.recv().expect("a SIP answer");
+        if r.starts_with("SIP/2.0 1") {
+            trying = true;
+            continue;
+        }
+        let line = if common::sip_status(&r) == 302 {
+            r.lines().find(|l| l.starts_with("Contact:"))
+        } else {
+            r.lines().next()
+        };
+        return (line.unwrap_or("").to_string(), trying);
+    }
+}
+
+/// A transferred copy is published like any other zone change: decisions cached while
+/// the secondary zone lacked a number are dropped, so the record the primary adds routes
+/// at once, and `/metrics` reports the transferred serial.
+#[test]
+fn transfer_drops_cached_decisions_and_updates_metrics() {
+    let ours = free_port();
+    // Knot is both the primary of the secondary zone and the upstream ENUM tree that is
+    // asked first (`e164.test.`, where the number is absent: NXDOMAIN).
+    let upstream = "$ORIGIN e164.test.\n$TTL 600\n\
+                    @ SOA ns h 1 3600 900 604800 600\n@ NS ns\nns A 127.0.0.1\n";
+    let knot = Knot::start_conf(
+        &[("primary.db", &zone(7, "alice")), ("upstream.db", upstream)],
+        &format!(
+            "remote:\n  - id: enroute\n    address: 127.0.0.1@{ours}\n\
+             acl:\n  - id: to_enroute\n    address: 127.0.0.1\n    action: transfer\n\
+             zone:\n  - domain: \"{ORIGIN}\"\n    file: \"{{dir}}/primary.db\"\n    notify: enroute\n    acl: to_enroute\n\
+             \x20 - domain: \"e164.test.\"\n    file: \"{{dir}}/upstream.db\"\n"
+        ),
+        &[ORIGIN, "e164.test."],
+    );
+    let server = Enroute::start(
+        "",
+        &format!(
+            "[enum]\nsuffixes = [\"e164.test.\", \"e164.arpa.\"]\nnameservers = [\"127.0.0.1:{0}\"]\ntimeout_ms = 1000\n\
+             [dns]\nlisten = [\"udp:127.0.0.1:{ours}\", \"tcp:127.0.0.1:{ours}\"]\n\
+             [store]\npath = \"data/enroute.db\"\n\
+             [[zone]]\norigin = \"{ORIGIN}\"\nprimary = \"127.0.0.1:{0}\"\n",
+            knot.port
+        ),
+    );
+    assert!(
+        wait_serial(ours, 7, Duration::from_secs(10)),
+        "no first transfer"
+    );
+    let metric_serial = || {
+        let text = common::http(server.admin, "GET", "/metrics", &[], b"").text();
+        let want = format!("enroute_zone_serial{{zone=\"{ORIGIN}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(want.as_str()).map(str::to_string))
+            .unwrap_or_else(|| panic!("no {want} in:\n{text}"))
+    };
+    assert_eq!(metric_serial(), "7");
+
+    // Not in either tree: NXDOMAIN upstream, then NXDOMAIN in the secondary zone. The
+    // decision needed upstream DNS, so it is cached (negative, 60 s).
+    let (absent, looked_up) = final_contact(server.sip_udp, "+441632960009");
+    assert!(
+        absent.contains(" 404 ") && looked_up,
+        "absent number: {absent}"
+    );
+    let (absent, looked_up) = final_contact(server.sip_udp, "+441632960009");
+    assert!(absent.contains(" 404 ") && !looked_up, "cached: {absent}");
+
+    // The primary adds it: NOTIFY, transfer, and the next INVITE routes by the record.
+    let added = format!(
+        "{}9.0.0.0.6.9 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:added@pbx.example.net!\" .\n",
+        zone(9, "alice")
+    );
+    knot.replace_zone_file("primary.db", ORIGIN, &added);
+    assert!(
+        wait_serial(ours, 9, Duration::from_secs(10)),
+        "serial 9 not followed; knot log:\n{}",
+        knot.log()
+    );
+    let (got, _) = final_contact(server.sip_udp, "+441632960009");
+    assert!(
+        got.contains("sip:added@pbx.example.net"),
+        "the transfer left a stale cached decision: {got}"
+    );
+    assert_eq!(metric_serial(), "9");
+}
+
 #[test]
 fn secondary_enroute_follows_a_primary_enroute() {
     let (primary_dns, secondary_dns) = (free_port(), free_port());

@@ -207,6 +207,177 @@ fn failure_policies_for_timeout_and_servfail() {
     assert_eq!(v["status"], 404, "{v}");
 }
 
+/// A slow but working server: a UDP relay that holds every query `delay` before
+/// forwarding it to `target` (Knot), then relays the answer back at once. With `forge`
+/// it first answers each query at once itself, with the query's ID but for another
+/// name (an off-path spoof that guessed the ID). Counts the queries; stops with the
+/// guard.
+struct DelayRelay {
+    port: u16,
+    queries: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DelayRelay {
+    fn start(target: u16, delay: Duration, forge: bool) -> DelayRelay {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let port = sock.local_addr().unwrap().port();
+        let queries = std::sync::Arc::new(AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (q, st) = (queries.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], target));
+            // (when to forward, the query); query ID -> client, for the answers
+            let mut held: std::collections::VecDeque<(Instant, Vec<u8>)> = Default::default();
+            let mut clients = std::collections::HashMap::new();
+            let mut buf = vec![0u8; 65535];
+            while !st.load(Ordering::Relaxed) {
+                while held.front().is_some_and(|(due, _)| *due <= Instant::now()) {
+                    let (_, query) = held.pop_front().unwrap();
+                    let _ = sock.send_to(&query, upstream);
+                }
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                if n < 12 {
+                    continue;
+                }
+                let id = u16::from_be_bytes([buf[0], buf[1]]);
+                if from == upstream {
+                    if let Some(client) = clients.remove(&id) {
+                        let _ = sock.send_to(&buf[..n], client);
+                    }
+                } else {
+                    q.fetch_add(1, Ordering::Relaxed);
+                    clients.insert(id, from);
+                    if forge {
+                        // QR set, first digit label of the question changed.
+                        let mut r = buf[..n].to_vec();
+                        r[2] |= 0x80;
+                        if let Some(p) = r[12..].iter().position(|b| b.is_ascii_digit()) {
+                            r[12 + p] = if r[12 + p] == b'9' { b'8' } else { b'9' };
+                        }
+                        let _ = sock.send_to(&r, from);
+                    }
+                    held.push_back((Instant::now() + delay, buf[..n].to_vec()));
+                }
+            }
+        });
+        DelayRelay {
+            port,
+            queries,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.queries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for DelayRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A server that answers in 600 ms with `timeout_ms = 1000` is an answer, not a failure:
+/// the first try's answer arrives after the retry went out (to the same server, or to
+/// the next one) and is taken, as the answer to any outstanding try of the lookup is.
+#[test]
+fn slow_server_answers_after_the_retry_went_out() {
+    let knot = knot();
+    let slow = DelayRelay::start(knot.port, Duration::from_millis(600), false);
+    let dead = common::CountingRelay::start(None);
+    let reject = "on_failure = \"reject\"\n";
+    for (what, servers, tries) in [
+        ("one slow server", format!("\"127.0.0.1:{}\"", slow.port), 2),
+        (
+            "a slow server, then a dead one",
+            format!("\"127.0.0.1:{}\", \"127.0.0.1:{}\"", slow.port, dead.port),
+            2,
+        ),
+    ] {
+        let before = slow.count();
+        let cfg = format!(
+            "[enum]\nsuffixes = [\"e164.test.\"]\nnameservers = [{servers}]\ntimeout_ms = 1000\n{reject}"
+        );
+        let (code, v, took) = route(&cfg, "+441632960002");
+        assert_eq!((code, v["status"].as_u64()), (0, Some(302)), "{what}: {v}");
+        assert_eq!(v["source"], "upstream", "{what}: {v}");
+        assert_eq!(contacts(&v)[0].0, "sip:first@a.example", "{what}: {v}");
+        assert_eq!(
+            upstream_results(&v),
+            [("e164.test.".into(), "answer".into())],
+            "{what}: {v}"
+        );
+        assert_eq!(
+            slow.count() - before,
+            tries,
+            "{what}: tries at the slow server"
+        );
+        assert!(took < Duration::from_millis(1500), "{what}: {took:?}");
+    }
+    assert!(dead.count() > 0, "the next server was tried meanwhile");
+
+    // A forged answer (the try's ID, another question) arriving first is dropped and
+    // leaves the try outstanding: the real answer still wins.
+    let forging = DelayRelay::start(knot.port, Duration::from_millis(100), true);
+    let cfg = format!(
+        "[enum]\nsuffixes = [\"e164.test.\"]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout_ms = 1000\n{reject}",
+        forging.port
+    );
+    let (code, v, _) = route(&cfg, "+441632960002");
+    assert_eq!(
+        (code, v["status"].as_u64()),
+        (0, Some(302)),
+        "forged first: {v}"
+    );
+    assert_eq!(
+        contacts(&v)[0].0,
+        "sip:first@a.example",
+        "forged first: {v}"
+    );
+    assert_eq!(
+        forging.count(),
+        1,
+        "one try: the forged answer ended nothing"
+    );
+}
+
+/// An answer too large for UDP (40 NAPTRs, over the 1232-byte EDNS size) comes back
+/// truncated from Knot and is fetched again over TCP from the same server.
+#[test]
+fn truncated_upstream_answer_is_fetched_over_tcp() {
+    let mut zone = format!("$ORIGIN e164.test.\n$TTL 60\n{SOA}");
+    for i in 0..40 {
+        zone.push_str(&format!(
+            "2.0.0.0.6.9.2.3.6.1.4.4 NAPTR 100 {} \"u\" \"E2U+sip\" \"!^.*$!sip:r{i:02}@a-rather-long-host-name.example!\" .\n",
+            10 + i
+        ));
+    }
+    let knot = common::Knot::start(&[("e164.test.", &zone)]);
+    let cfg = format!("{}on_failure = \"reject\"\n", one_server(knot.port, 1000));
+    let (code, v, _) = route(&cfg, "+441632960002");
+    assert_eq!((code, v["status"].as_u64()), (0, Some(302)), "{v}");
+    assert_eq!(
+        upstream_results(&v),
+        [("e164.test.".into(), "answer".into())],
+        "{v}"
+    );
+    let got = contacts(&v);
+    assert_eq!(got.len(), 10, "sip.max_contacts of 40 records: {v}");
+    assert_eq!(got[0].0, "sip:r00@a-rather-long-host-name.example", "{v}");
+}
+
 /// A SIP client on UDP that speaks in calls: INVITE, ACK, CANCEL for a number.
 struct Sip {
     client: common::SipUdp,

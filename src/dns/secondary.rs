@@ -6,13 +6,16 @@
 //! keeps that copy on disk (`<store dir>/secondary/<origin>zone`, written atomically,
 //! its modification time = the last successful check) so it survives a restart.
 //!
-//! Must not touch: answering queries (see `dns::answer`) or routing; a new copy goes
-//! into the shared [`ZoneSet`] like any other zone swap, so SIP and DNS read it at once.
+//! Must not touch: answering queries (see `dns::answer`), routing, or the served
+//! [`ZoneSet`] directly: a transferred copy and a withdrawal go through the keeper's
+//! [`Publisher`], the one path every zone change takes (swap, so that SIP and DNS read it
+//! at once; NOTIFY; stale cached decisions dropped; the old copy freed off the readers'
+//! threads).
 
-use super::notify::Notifier;
 use super::xfr;
+use crate::keeper::{Publisher, Stale};
+use crate::zone::Zone;
 use crate::zone::name::Name;
-use crate::zone::{Zone, ZoneSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,8 +51,7 @@ impl SecondaryZone {
 /// NOTIFY names.
 pub async fn run(
     zones_cfg: Vec<SecondaryZone>,
-    zones: Arc<ZoneSet>,
-    notifier: Arc<Notifier>,
+    publisher: Arc<Publisher>,
     mut refresh: mpsc::UnboundedReceiver<Name>,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -58,13 +60,7 @@ pub async fn run(
     for z in zones_cfg {
         let (tx, rx) = mpsc::unbounded_channel();
         kicks.push((z.origin.clone(), tx));
-        tasks.spawn(keep(
-            z,
-            zones.clone(),
-            notifier.clone(),
-            rx,
-            shutdown.clone(),
-        ));
+        tasks.spawn(keep(z, publisher.clone(), rx, shutdown.clone()));
     }
     let mut shutdown = shutdown;
     loop {
@@ -103,19 +99,19 @@ pub fn load_copy(z: &SecondaryZone) -> Option<(Zone, SystemTime)> {
 
 async fn keep(
     z: SecondaryZone,
-    zones: Arc<ZoneSet>,
-    notifier: Arc<Notifier>,
+    publisher: Arc<Publisher>,
     mut kick: mpsc::UnboundedReceiver<()>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // The copy from disk, when one was loaded at start, is already in `zones`.
+    let zones = publisher.zones().clone();
+    // The copy from disk, when one was loaded at start, is already served.
     let mut last_ok = std::fs::metadata(&z.file)
         .and_then(|m| m.modified())
         .ok()
         .filter(|_| zones.soa(&z.origin).is_some());
     loop {
         let served = zones.soa(&z.origin).map(|soa| soa.serial);
-        let wait = match check(&z, served, &zones, &notifier).await {
+        let wait = match check(&z, served, &publisher).await {
             Ok(()) => {
                 last_ok = Some(SystemTime::now());
                 touch(&z.file);
@@ -129,7 +125,12 @@ async fn keep(
                     let age = SystemTime::now().duration_since(ok).unwrap_or_default();
                     if age > secs(soa.expire) {
                         tracing::error!(zone = %z.origin, "SOA expire passed without reaching the primary: zone withdrawn");
-                        zones.remove(&z.origin);
+                        let (p, origin) = (publisher.clone(), z.origin.clone());
+                        if let Err(e) =
+                            tokio::task::spawn_blocking(move || p.withdraw(&origin)).await
+                        {
+                            tracing::error!(zone = %z.origin, "withdrawal failed: {e}");
+                        }
                         last_ok = None;
                     }
                 }
@@ -154,8 +155,7 @@ fn secs(s: u32) -> Duration {
 async fn check(
     z: &SecondaryZone,
     served: Option<u32>,
-    zones: &ZoneSet,
-    notifier: &Arc<Notifier>,
+    publisher: &Arc<Publisher>,
 ) -> Result<(), xfr::XfrError> {
     let serial = xfr::query_serial(z.primary, &z.origin).await?;
     if let Some(have) = served
@@ -172,9 +172,13 @@ async fn check(
     if let Ok(Err(e)) | Err(e) = saved.map_err(std::io::Error::other) {
         tracing::warn!(zone = %z.origin, file = %z.file.display(), "copy not kept on disk: {e}");
     }
-    zones.replace(zone);
+    // Anything in the zone may have changed: every cached decision is dropped. The
+    // publisher may wait for readers to let go of the old copy, so not on this thread.
+    let p = publisher.clone();
+    tokio::task::spawn_blocking(move || p.publish(zone, Stale::All))
+        .await
+        .map_err(|e| xfr::XfrError::Io(std::io::Error::other(format!("publishing: {e}"))))?;
     tracing::info!(zone = %z.origin, primary = %z.primary, serial, records, ms = started.elapsed().as_millis() as u64, "AXFR in: serving the new copy");
-    notifier.zone_changed(&z.origin, serial);
     Ok(())
 }
 

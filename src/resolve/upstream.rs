@@ -2,13 +2,22 @@
 //! `enum.nameservers` (the servers of the system resolver configuration when the list
 //! is empty, read with hickory-resolver).
 //!
-//! Owns: asking the servers in the configured order, two tries each, every try bounded
-//! so that the whole lookup fits in `enum.timeout_ms`; UDP with TCP when the answer is
+//! Owns: asking the servers in the configured order, two tries each, the tries spaced so
+//! that the whole lookup fits in `enum.timeout_ms`; UDP with TCP when the answer is
 //! truncated; and turning each outcome into records (NAPTR rdata in wire form with the
 //! RRset TTL), a negative answer (NXDOMAIN or NODATA with its RFC 2308 TTL:
 //! min(SOA TTL, SOA MINIMUM)), or a failure (timeout, SERVFAIL, REFUSED, anything else).
 //! NXDOMAIN is an answer, not an error. No cache here: decisions are cached by
 //! `resolve::cache` with the TTL rules of SPEC §5.
+//!
+//! A try that has not been answered when the next one goes out stays outstanding: a
+//! lookup takes the first valid answer to any of its tries, until its deadline, so a
+//! slow server (an answer in 600 ms with a 1000 ms budget) is an answer, not a failure.
+//! The next try goes to the same server once, then to the next server, while the
+//! earlier ones still wait. A valid answer matches an outstanding try's ID and question
+//! and comes from the server that try asked (the sockets are connected, so the kernel
+//! drops datagrams from anyone else); anything else (garbage, another ID, another
+//! question) is dropped and leaves the try outstanding.
 //!
 //! Written on hickory-proto (messages) rather than with hickory-resolver's lookups:
 //! measured for issue 4, hickory-resolver's UDP client opens, registers and closes a
@@ -31,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
 /// What one upstream NAPTR query gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,9 +92,37 @@ impl Answer {
 const SOCKETS_PER_SERVER: usize = 4;
 /// Queries waiting on one socket, at most (IDs are 16 bits).
 const MAX_WAITING: usize = 30_000;
+/// Tries per server.
+const TRIES_PER_SERVER: usize = 2;
+/// The least time between two tries.
+const MIN_TRY_SPACING: Duration = Duration::from_millis(20);
+
+/// One lookup as the receive tasks see it: the question its tries asked and where the
+/// answers go, tagged with the try they answer. The channel holds one answer per try
+/// (a try's waiter is removed when its answer is delivered), so it never fills.
+struct Lookup {
+    qname: hickory_resolver::proto::rr::Name,
+    answers: mpsc::Sender<(usize, Message)>,
+}
+
+/// Who waits for one query ID on one socket: a try of a lookup.
+struct Waiter {
+    lookup: Arc<Lookup>,
+    try_no: usize,
+}
+
+impl Waiter {
+    fn is(&self, lookup: &Arc<Lookup>, try_no: usize) -> bool {
+        Arc::ptr_eq(&self.lookup, lookup) && self.try_no == try_no
+    }
+}
 
 /// Who waits for which query ID on one socket.
-type Waiting = Mutex<HashMap<u16, oneshot::Sender<Vec<u8>>>>;
+type Waiting = Mutex<HashMap<u16, Waiter>>;
+
+fn lock(w: &Waiting) -> std::sync::MutexGuard<'_, HashMap<u16, Waiter>> {
+    w.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// One server's sockets and their receive tasks.
 struct Endpoint {
@@ -106,31 +143,10 @@ impl Endpoint {
         let mut tasks = Vec::new();
         for _ in 0..SOCKETS_PER_SERVER {
             let sock = Arc::new(UdpSocket::bind(bind).await?);
+            // Connected: only datagrams from `addr` are received.
             sock.connect(addr).await?;
             let waiting: Arc<Waiting> = Arc::default();
-            let (s, w) = (sock.clone(), waiting.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut buf = vec![0u8; 65535];
-                loop {
-                    let n = match s.recv(&mut buf).await {
-                        Ok(n) => n,
-                        // ICMP errors (port unreachable) surface here: keep reading, after
-                        // a pause so that a socket that keeps failing cannot spin a core.
-                        Err(_) => {
-                            tokio::time::sleep(Duration::from_millis(1)).await;
-                            continue;
-                        }
-                    };
-                    if n < 12 {
-                        continue;
-                    }
-                    let id = u16::from_be_bytes([buf[0], buf[1]]);
-                    let waiter = w.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-                    if let Some(tx) = waiter {
-                        let _ = tx.send(buf[..n].to_vec());
-                    }
-                }
-            }));
+            tasks.push(tokio::spawn(receive(sock.clone(), waiting.clone())));
             socks.push((sock, waiting));
         }
         Ok(Endpoint {
@@ -141,6 +157,91 @@ impl Endpoint {
         })
     }
 }
+
+/// Reads one socket until aborted, handing each valid answer to the try it answers.
+async fn receive(sock: Arc<UdpSocket>, waiting: Arc<Waiting>) {
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let n = match sock.recv(&mut buf).await {
+            Ok(n) => n,
+            // ICMP errors (port unreachable) surface here: keep reading, after a pause
+            // so that a socket that keeps failing cannot spin a core.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+        };
+        if n < 12 {
+            continue; // shorter than a DNS header
+        }
+        let id = u16::from_be_bytes([buf[0], buf[1]]);
+        let Some((lookup, try_no)) = lock(&waiting)
+            .get(&id)
+            .map(|w| (w.lookup.clone(), w.try_no))
+        else {
+            continue; // no try waits for this ID: late, stray or spoofed
+        };
+        // Parsed outside the lock. Garbage, or an answer to another question, leaves the
+        // try waiting for the real answer.
+        let Ok(message) = Message::from_vec(&buf[..n]) else {
+            continue;
+        };
+        if !answers(&message, id, &lookup.qname) {
+            continue;
+        }
+        let mut w = lock(&waiting);
+        // The lookup may have ended (and the ID been taken again) meanwhile.
+        if w.get(&id).is_some_and(|w| w.is(&lookup, try_no)) {
+            w.remove(&id);
+            drop(w);
+            let _ = lookup.answers.try_send((try_no, message));
+        }
+    }
+}
+
+/// One try sent: where its waiter is registered.
+struct Try {
+    server: usize,
+    sock: usize,
+    id: u16,
+    /// Not answered yet: its waiter is still registered.
+    open: bool,
+}
+
+/// The tries of one lookup. Dropping it (the lookup answered, gave up or was
+/// cancelled) removes the waiters of the tries still open.
+struct Tries<'a> {
+    endpoints: &'a [Endpoint],
+    lookup: Arc<Lookup>,
+    sent: Vec<Try>,
+}
+
+impl Tries<'_> {
+    fn open(&self) -> usize {
+        self.sent.iter().filter(|t| t.open).count()
+    }
+}
+
+impl Drop for Tries<'_> {
+    fn drop(&mut self) {
+        for (try_no, t) in self.sent.iter().enumerate().filter(|(_, t)| t.open) {
+            let mut w = lock(&self.endpoints[t.server].socks[t.sock].1);
+            if w.get(&t.id).is_some_and(|w| w.is(&self.lookup, try_no)) {
+                w.remove(&t.id);
+            }
+        }
+    }
+}
+
+/// What ended one wait of a lookup.
+enum Event {
+    Answer(usize, Message),
+    Tcp(Result<Message, Failure>),
+    NextTry,
+    Deadline,
+}
+
+type TcpTry = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Message, Failure>> + Send>>;
 
 /// The upstream client, shared by every worker.
 pub struct Upstream {
@@ -203,7 +304,9 @@ impl Upstream {
     }
 
     /// One NAPTR lookup for `name` (absolute) within `budget`: the servers in order, two
-    /// tries each on timeout; SERVFAIL or REFUSED moves to the next server.
+    /// tries each, the next try sent when the earlier ones are unanswered after their
+    /// share of the time left; the first valid answer to any try still outstanding wins.
+    /// SERVFAIL or REFUSED moves to the next server at once.
     pub async fn naptr(&self, name: &Name, budget: Duration) -> Answer {
         let Ok(qname) = hickory_resolver::proto::rr::Name::from_ascii(name.to_string()) else {
             return Answer::Failed(Failure::Other(format!("{name} is not a DNS name")));
@@ -223,44 +326,104 @@ impl Upstream {
             Err(e) => return Answer::Failed(Failure::Other(format!("cannot open a socket: {e}"))),
         };
         let deadline = tokio::time::Instant::now() + budget;
-        let tries = 2 * endpoints.len() as u32;
-        let mut last = Failure::Timeout;
-        let mut done = 0u32;
-        for ep in endpoints {
-            for _ in 0..2 {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                if left.is_zero() {
-                    return Answer::Failed(last);
+        let total = TRIES_PER_SERVER * endpoints.len();
+        let (tx, mut rx) = mpsc::channel(total.max(1));
+        let mut tries = Tries {
+            endpoints,
+            lookup: Arc::new(Lookup { qname, answers: tx }),
+            sent: Vec::with_capacity(total),
+        };
+        // The next try to send (server = next / TRIES_PER_SERVER), and when.
+        let mut next = 0usize;
+        let mut next_at = tokio::time::Instant::now();
+        // The last failure a server answered (or a send failed with).
+        let mut failed: Option<Failure> = None;
+        // A TCP query after a truncated answer (one at a time), and its server.
+        let mut tcp: Option<(usize, TcpTry)> = None;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Answer::Failed(failed.unwrap_or(Failure::Timeout));
+            }
+            if next < total && now >= next_at {
+                let left = deadline - now;
+                let per_try = (left / (total - next) as u32).max(MIN_TRY_SPACING);
+                match self.send_try(&mut tries, next / TRIES_PER_SERVER).await {
+                    Ok(()) => next_at = now + per_try,
+                    // Nothing to wait for: the next try at once.
+                    Err(f) => failed = Some(f),
                 }
-                let per_try = (left / (tries - done).max(1)).max(Duration::from_millis(20));
-                done += 1;
-                match self.ask(ep, &qname, per_try.min(left)).await {
-                    Ok(message) => match classify(&message) {
-                        Answer::Failed(f @ (Failure::ServFail | Failure::Refused)) => {
-                            last = f;
-                            break; // the next server
+                next += 1;
+                continue;
+            }
+            if next >= total && tries.open() == 0 && tcp.is_none() {
+                return Answer::Failed(failed.unwrap_or(Failure::Timeout));
+            }
+            let event = tokio::select! {
+                Some((try_no, m)) = rx.recv() => Event::Answer(try_no, m),
+                r = async {
+                    match tcp.as_mut() {
+                        Some((_, f)) => f.await,
+                        None => std::future::pending().await,
+                    }
+                }, if tcp.is_some() => Event::Tcp(r),
+                _ = tokio::time::sleep_until(next_at), if next < total => Event::NextTry,
+                _ = tokio::time::sleep_until(deadline) => Event::Deadline,
+            };
+            let (server, message) = match event {
+                Event::NextTry => continue,
+                Event::Deadline => {
+                    return Answer::Failed(failed.unwrap_or(Failure::Timeout));
+                }
+                Event::Tcp(Ok(m)) => match tcp.take() {
+                    Some((server, _)) => (server, m),
+                    None => continue,
+                },
+                Event::Tcp(Err(f)) => {
+                    tcp = None;
+                    failed = Some(f);
+                    continue;
+                }
+                Event::Answer(try_no, m) => {
+                    let Some(t) = tries.sent.get_mut(try_no) else {
+                        continue;
+                    };
+                    t.open = false;
+                    if m.metadata.truncation {
+                        if tcp.is_none() {
+                            let addr = tries.endpoints[t.server].addr;
+                            let query = ask_tcp(addr, t.id, tries.lookup.qname.clone());
+                            tcp = Some((t.server, Box::pin(query)));
                         }
-                        answer => return answer,
-                    },
-                    Err(f) => last = f, // timeout: try again
+                        continue;
+                    }
+                    (t.server, m)
                 }
+            };
+            match classify(&message) {
+                Answer::Failed(f @ (Failure::ServFail | Failure::Refused)) => {
+                    // This server's remaining tries are skipped: the next server, now.
+                    // (Its tries already sent stay outstanding.)
+                    failed = Some(f);
+                    let skip_to = (server + 1) * TRIES_PER_SERVER;
+                    if next < skip_to {
+                        next = skip_to;
+                        next_at = tokio::time::Instant::now();
+                    }
+                }
+                answer => return answer,
             }
         }
-        Answer::Failed(last)
     }
 
-    /// One try at one server: UDP, then TCP when the answer is truncated.
-    async fn ask(
-        &self,
-        ep: &Endpoint,
-        qname: &hickory_resolver::proto::rr::Name,
-        wait: Duration,
-    ) -> Result<Message, Failure> {
-        let i = ep.next.fetch_add(1, Ordering::Relaxed) % ep.socks.len();
-        let (sock, waiting) = &ep.socks[i];
-        let (tx, rx) = oneshot::channel();
+    /// Sends one try to server `server` and registers its waiter.
+    async fn send_try(&self, tries: &mut Tries<'_>, server: usize) -> Result<(), Failure> {
+        let ep = &tries.endpoints[server];
+        let sock_no = ep.next.fetch_add(1, Ordering::Relaxed) % ep.socks.len();
+        let (sock, waiting) = &ep.socks[sock_no];
+        let try_no = tries.sent.len();
         let id = {
-            let mut w = waiting.lock().unwrap_or_else(|p| p.into_inner());
+            let mut w = lock(waiting);
             if w.len() >= MAX_WAITING {
                 return Err(Failure::Other("too many queries in flight".into()));
             }
@@ -271,41 +434,39 @@ impl Upstream {
                     break;
                 }
             }
-            w.insert(id, tx);
+            w.insert(
+                id,
+                Waiter {
+                    lookup: tries.lookup.clone(),
+                    try_no,
+                },
+            );
             id
         };
-        let query = query_bytes(id, qname).map_err(Failure::Other)?;
-        let forget = || {
-            waiting
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-        };
-        if let Err(e) = sock.send(&query).await {
-            forget();
-            return Err(Failure::Other(format!("send to {}: {e}", ep.addr)));
-        }
-        let bytes = match tokio::time::timeout(wait, rx).await {
-            Ok(Ok(bytes)) => bytes,
-            _ => {
-                forget();
-                return Err(Failure::Timeout);
-            }
-        };
-        let message = Message::from_vec(&bytes)
-            .map_err(|e| Failure::Other(format!("bad answer from {}: {e}", ep.addr)))?;
-        if !answers(&message, id, qname) {
-            return Err(Failure::Other(format!(
-                "mismatched answer from {}",
-                ep.addr
-            )));
-        }
-        if message.metadata.truncation {
-            return tokio::time::timeout(wait, ask_tcp(ep.addr, id, qname, &query))
+        tries.sent.push(Try {
+            server,
+            sock: sock_no,
+            id,
+            open: true,
+        });
+        // Registered before it is sent (an answer cannot beat its waiter); a lookup
+        // dropped during the send removes the waiter with its other tries.
+        let sent = match query_bytes(id, &tries.lookup.qname) {
+            Ok(q) => sock
+                .send(&q)
                 .await
-                .unwrap_or(Err(Failure::Timeout));
+                .map_err(|e| Failure::Other(format!("send to {}: {e}", ep.addr))),
+            Err(e) => Err(Failure::Other(e)),
+        };
+        if sent.is_err() {
+            let t = tries.sent.last_mut().expect("just pushed");
+            t.open = false;
+            let mut w = lock(waiting);
+            if w.get(&id).is_some_and(|w| w.is(&tries.lookup, try_no)) {
+                w.remove(&id);
+            }
         }
-        Ok(message)
+        sent.map(|_| ())
     }
 }
 
@@ -329,23 +490,25 @@ fn answers(m: &Message, id: u16, qname: &hickory_resolver::proto::rr::Name) -> b
         && m.queries[0].name().eq_case(qname)
 }
 
+/// The query of a try whose UDP answer was truncated, again over TCP to the same server
+/// with the same ID; its answer is checked like a UDP one.
 async fn ask_tcp(
     addr: SocketAddr,
     id: u16,
-    qname: &hickory_resolver::proto::rr::Name,
-    query: &[u8],
+    qname: hickory_resolver::proto::rr::Name,
 ) -> Result<Message, Failure> {
+    let query = query_bytes(id, &qname).map_err(Failure::Other)?;
     let io = |e: std::io::Error| Failure::Other(format!("tcp {addr}: {e}"));
     let mut s = TcpStream::connect(addr).await.map_err(io)?;
     let mut framed = Vec::with_capacity(query.len() + 2);
     framed.extend_from_slice(&(query.len() as u16).to_be_bytes());
-    framed.extend_from_slice(query);
+    framed.extend_from_slice(&query);
     s.write_all(&framed).await.map_err(io)?;
     let len = s.read_u16().await.map_err(io)?;
     let mut body = vec![0u8; usize::from(len)];
     s.read_exact(&mut body).await.map_err(io)?;
     let m = Message::from_vec(&body).map_err(|e| Failure::Other(format!("tcp {addr}: {e}")))?;
-    if !answers(&m, id, qname) {
+    if !answers(&m, id, &qname) {
         return Err(Failure::Other(format!("mismatched answer from {addr}")));
     }
     Ok(m)
