@@ -1,8 +1,9 @@
-//! Hostile SIP input against a running server (SPEC §4 "Wire input is hostile"): 46
+//! Hostile SIP input against a running server (SPEC §4 "Wire input is hostile"): 49
 //! hand-written messages in the spirit of RFC 4475 (torture tests) and RFC 5118 (IPv6),
 //! must-accept and must-reject, each with the answer it must get (or none), then 10,000
-//! seeded random mutations of valid messages. Afterwards the server still answers a
-//! normal INVITE and its RSS stays bounded.
+//! seeded random mutations of valid messages (a 50 KB one among them). Afterwards the
+//! server still answers a normal INVITE and its RSS stays bounded. Then a 50 KB INVITE
+//! of extension headers over UDP and TCP.
 
 mod common;
 
@@ -187,6 +188,11 @@ fn cases() -> Vec<(&'static str, String, u16)> {
                 .replace("1 INVITE", "1 CANCEL"),
             481,
         ),
+        (
+            "3,500 extension headers in 50 KB",
+            base(&extension_headers(3500), "h28"),
+            302,
+        ),
         // must reject (RFC 4475 §3.1.2, §3.3 spirit)
         (
             "CSeq method mismatch",
@@ -306,6 +312,11 @@ fn cases() -> Vec<(&'static str, String, u16)> {
     ]
 }
 
+/// `n` short extension headers (RFC 3261 §7.3: any number of them).
+fn extension_headers(n: usize) -> String {
+    (0..n).map(|i| format!("X-H{i}: v{i}\r\n")).collect()
+}
+
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -412,4 +423,52 @@ fn hostile_messages_get_their_answers_and_mutations_never_hurt() {
         rss_after < rss_before + 20_000,
         "RSS grew from {rss_before} kB to {rss_after} kB"
     );
+}
+
+/// The first line of `answer` starting with `name:`.
+fn header_line<'a>(answer: &'a str, name: &str) -> &'a str {
+    answer
+        .lines()
+        .find(|l| l.split(':').next() == Some(name))
+        .unwrap_or("")
+}
+
+#[test]
+fn fifty_kilobytes_of_extension_headers_get_302_over_udp_and_tcp() {
+    use std::io::{Read, Write};
+    let server = common::Enroute::start(ZONE, "");
+    let invite = |transport: &str, branch: &str| {
+        format!(
+            "INVITE sip:+441632960001@example.net SIP/2.0\r\n\
+             Via: SIP/2.0/{transport} 127.0.0.1:5060;branch=z9hG4bK{branch};rport\r\n\
+             From: <sip:a@example.org>;tag=1\r\nTo: <sip:+441632960001@example.net>\r\n\
+             Call-ID: {branch}@example.org\r\nCSeq: 1 INVITE\r\n{}Content-Length: 0\r\n\r\n",
+            extension_headers(3500)
+        )
+    };
+    let contact = "Contact: <sip:alice@pbx.example.net>;q=1.0";
+
+    let udp = invite("UDP", "big1");
+    assert!((50_000..65_535).contains(&udp.len()), "{}", udp.len());
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    sock.send_to(udp.as_bytes(), ("127.0.0.1", server.sip_udp))
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let n = sock.recv(&mut buf).expect("an answer over UDP");
+    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(answer.starts_with("SIP/2.0 302 "), "{answer}");
+    assert_eq!(header_line(&answer, "Contact"), contact);
+
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", server.sip_tcp)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    tcp.write_all(invite("TCP", "big2").as_bytes()).unwrap();
+    let mut answer = String::new();
+    while !answer.contains("\r\n\r\n") {
+        let n = tcp.read(&mut buf).expect("an answer over TCP");
+        assert!(n > 0, "closed after {answer:?}");
+        answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(answer.starts_with("SIP/2.0 302 "), "{answer}");
+    assert_eq!(header_line(&answer, "Contact"), contact);
 }

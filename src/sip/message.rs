@@ -7,6 +7,12 @@
 //! Max-Forwards, Content-Length, Require), each checked as RFC 3261 §8.2 and RFC 4475
 //! §3.1.2/§3.3 require.
 //!
+//! No limit on the number of header lines: the transport's `sip.max_message_bytes` bounds
+//! a message, and parsing is linear in its size. Only lines with a known [`Name`] are
+//! indexed (their count is bounded by the size too); other lines are checked and then
+//! found again by [`Request::all_headers`] when asked for, so a request with thousands of
+//! extension headers allocates nothing.
+//!
 //! Must not touch: sockets, routing, or the answer (see `sip::response`).
 //!
 //! Written by hand rather than with a SIP crate: measured for issue 3, the best crate
@@ -16,9 +22,6 @@
 //! owned string when read.
 
 use std::borrow::Cow;
-
-/// The largest number of header lines accepted in one message.
-pub const MAX_HEADERS: usize = 128;
 
 /// Why a message cannot be read at all (dropped, counted) or is malformed (400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,14 +179,14 @@ pub struct Request<'a> {
     pub version: &'a str,
     /// The head (start line and header lines) the header positions point into.
     head: &'a str,
-    /// Every header line's name and trimmed value as positions in `head`: small to
-    /// store and to move; [`Header`]s are made from them when asked for.
-    lines: smallvec::SmallVec<[RawHeader; 24]>,
-    /// For each known [`Name`]: the index of its first header line (`u8::MAX`: none) and
-    /// how many lines carry it, filled while parsing so lookups and the RFC 3261 §8.2
+    /// The header index: every known-name line's name and trimmed value as positions
+    /// in `head` (small to store and to move; [`Header`]s are made from them when asked
+    /// for), and for each known [`Name`] the index of its first line in `lines`
+    /// (`u32::MAX`: none) and how many lines carry it, so lookups and the RFC 3261 §8.2
     /// duplicate checks do not rescan the headers.
-    first: [u8; KNOWN_NAMES],
-    count: [u8; KNOWN_NAMES],
+    lines: Lines,
+    first: [u32; KNOWN_NAMES],
+    count: [u32; KNOWN_NAMES],
     pub body: &'a [u8],
     /// Bytes of the buffer this message took (headers and body).
     pub len: usize,
@@ -228,6 +231,9 @@ fn is_token(b: u8) -> bool {
     TOKEN[b as usize]
 }
 
+/// The known-name header lines of a request: inline for any usual request.
+type Lines = smallvec::SmallVec<[RawHeader; 16]>;
+
 /// A header line's place in the head, found before the head is known to be UTF-8.
 #[derive(Debug, Clone, Copy)]
 struct RawHeader {
@@ -269,9 +275,7 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     let Some(start_nl) = memchr::memchr(b'\n', buf) else {
         return without_end(buf, stream);
     };
-    let mut raw: smallvec::SmallVec<[RawHeader; 24]> = smallvec::SmallVec::new();
-    let mut first = [u8::MAX; KNOWN_NAMES];
-    let mut count = [0u8; KNOWN_NAMES];
+    let mut index = Index::new();
     let mut line_error: Option<&'static str> = None;
     let mut pos = start_nl + 1;
     let (hend, body_start) = loop {
@@ -288,7 +292,7 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
             break (pos, nl + 1);
         }
         if line_error.is_none() {
-            line_error = header_line(buf, pos, end, &mut raw, &mut first, &mut count).err();
+            line_error = index.line(buf, pos, end).err();
         }
         pos = nl + 1;
     };
@@ -338,10 +342,16 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     if let Some(why) = line_error {
         return Err(ParseError::Bad(why));
     }
+    let Index {
+        mut lines,
+        first,
+        count,
+        ..
+    } = index;
 
     // Values lose the white space around them (folded line breaks included).
     let space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
-    for r in raw.iter_mut() {
+    for r in lines.iter_mut() {
         let (mut s, mut e) = (r.value.0 as usize, r.value.1 as usize);
         while s < e && space(buf[s]) {
             s += 1;
@@ -355,7 +365,7 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     let content_length = match count[Name::ContentLength as usize] {
         0 => None,
         1 => {
-            let r = &raw[usize::from(first[Name::ContentLength as usize])];
+            let r = &lines[first[Name::ContentLength as usize] as usize];
             let v = &head[r.value.0 as usize..r.value.1 as usize];
             let v = if r.folded {
                 unfold(v)
@@ -387,7 +397,7 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
         uri,
         version,
         head,
-        lines: raw,
+        lines,
         first,
         count,
         body: &rest[..body_len],
@@ -395,59 +405,88 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     }))
 }
 
-/// Reads the header line `buf[start..end]` (without its line end): a new header, or a
-/// folded continuation of the previous one.
-fn header_line(
-    buf: &[u8],
-    start: usize,
-    end: usize,
-    raw: &mut smallvec::SmallVec<[RawHeader; 24]>,
-    first: &mut [u8; KNOWN_NAMES],
-    count: &mut [u8; KNOWN_NAMES],
-) -> Result<(), &'static str> {
-    if matches!(buf[start], b' ' | b'\t') {
-        let last = raw.last_mut().ok_or("folded line before any header")?;
-        last.value.1 = end as u32;
-        last.folded = true;
-        return Ok(());
-    }
-    let line = &buf[start..end];
-    // Iterator form: no bounds checks in the loop (every header name byte passes here).
-    let name_len = line
-        .iter()
-        .position(|&b| !is_token(b))
-        .unwrap_or(line.len());
-    let name_end = start + name_len;
-    let i = name_end
-        + line[name_len..]
-            .iter()
-            .position(|&b| !matches!(b, b' ' | b'\t'))
-            .unwrap_or(line.len() - name_len);
-    if name_end == start || i == end || buf[i] != b':' {
-        return Err(if memchr::memchr(b':', &buf[start..end]).is_none() {
-            "header line without a colon"
-        } else {
-            "malformed header name"
-        });
-    }
-    if raw.len() >= MAX_HEADERS {
-        return Err("too many header lines");
-    }
-    let kind = Name::classify(&buf[start..], name_len);
-    let k = kind as usize;
-    if k < KNOWN_NAMES {
-        if count[k] == 0 {
-            first[k] = raw.len() as u8; // < MAX_HEADERS (128)
+/// The header index while it is built (see [`Request`]'s `lines`, `first`, `count`).
+struct Index {
+    lines: Lines,
+    first: [u32; KNOWN_NAMES],
+    count: [u32; KNOWN_NAMES],
+    /// What a folded line continues: nothing yet, an unindexed line, or `lines`' last.
+    last: Last,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Last {
+    Nothing,
+    Other,
+    Indexed,
+}
+
+impl Index {
+    fn new() -> Self {
+        Index {
+            lines: Lines::new(),
+            first: [u32::MAX; KNOWN_NAMES],
+            count: [0; KNOWN_NAMES],
+            last: Last::Nothing,
         }
-        count[k] = count[k].saturating_add(1);
     }
-    raw.push(RawHeader {
-        name: (start as u32, name_end as u32),
-        value: (i as u32 + 1, end as u32),
-        kind,
-        folded: false,
-    });
-    Ok(())
+
+    /// Reads the header line `buf[start..end]` (without its line end): a new header, or a
+    /// folded continuation of the previous one. Only known names are indexed.
+    fn line(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), &'static str> {
+        if matches!(buf[start], b' ' | b'\t') {
+            match self.last {
+                Last::Nothing => return Err("folded line before any header"),
+                Last::Other => {}
+                Last::Indexed => {
+                    if let Some(last) = self.lines.last_mut() {
+                        last.value.1 = end as u32;
+                        last.folded = true;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let line = &buf[start..end];
+        // Iterator form: no bounds checks in the loop (every header name byte passes here).
+        let name_len = line
+            .iter()
+            .position(|&b| !is_token(b))
+            .unwrap_or(line.len());
+        let name_end = start + name_len;
+        let i = name_end
+            + line[name_len..]
+                .iter()
+                .position(|&b| !matches!(b, b' ' | b'\t'))
+                .unwrap_or(line.len() - name_len);
+        if name_end == start || i == end || buf[i] != b':' {
+            return Err(if memchr::memchr(b':', line).is_none() {
+                "header line without a colon"
+            } else {
+                "malformed header name"
+            });
+        }
+        let kind = Name::classify(&buf[start..], name_len);
+        let k = kind as usize;
+        if k >= KNOWN_NAMES {
+            self.last = Last::Other;
+            return Ok(());
+        }
+        // Fewer lines than bytes, and the input is under 4 GiB (checked by `parse`).
+        let at = self.lines.len() as u32;
+        if self.count[k] == 0 {
+            self.first[k] = at;
+        }
+        self.count[k] += 1;
+        self.lines.push(RawHeader {
+            name: (start as u32, name_end as u32),
+            value: (i as u32 + 1, end as u32),
+            kind,
+            folded: false,
+        });
+        self.last = Last::Indexed;
+        Ok(())
+    }
 }
 
 fn looks_like_start(buf: &[u8]) -> bool {
@@ -468,33 +507,66 @@ impl<'a> Request<'a> {
         }
     }
 
-    /// Every header line in order.
-    pub fn all_headers(&self) -> impl Iterator<Item = Header<'a>> + '_ {
-        self.lines.iter().map(|r| self.at(r))
+    /// Every header line in order, found again in the head (only known names are
+    /// indexed): for the rare reader of other headers, linear in the head's size.
+    pub fn all_headers(&self) -> impl Iterator<Item = Header<'a>> + use<'a> {
+        let head: &'a str = self.head;
+        let b = head.as_bytes();
+        // The head was checked by `parse`: after the start line, header lines each
+        // with a colon, continuation lines starting with white space.
+        let mut pos = memchr::memchr(b'\n', b).map_or(b.len(), |i| i + 1);
+        std::iter::from_fn(move || {
+            if pos >= b.len() {
+                return None;
+            }
+            let start = pos;
+            let mut end;
+            let mut folded = false;
+            loop {
+                end = memchr::memchr(b'\n', &b[pos..]).map_or(b.len(), |i| pos + i);
+                pos = end + 1;
+                if pos >= b.len() || !matches!(b[pos], b' ' | b'\t') {
+                    break;
+                }
+                folded = true;
+            }
+            let line = &head[start..end];
+            let name_len = line.bytes().position(|c| !is_token(c)).unwrap_or(0);
+            let value = memchr::memchr(b':', line.as_bytes()).map_or("", |c| &line[c + 1..]);
+            Some(Header {
+                name: Name::classify(&b[start..], name_len),
+                raw_name: &line[..name_len],
+                raw_value: value.trim_matches([' ', '\t', '\r', '\n']),
+                folded,
+            })
+        })
     }
 
-    /// The header lines with this name, in order.
+    /// The header lines with this name, in order (`Other`: see [`Request::all_headers`]).
     pub fn headers(&self, name: Name) -> impl Iterator<Item = Header<'a>> + '_ {
+        let others =
+            (name == Name::Other).then(|| self.all_headers().filter(|h| h.name == Name::Other));
         self.lines
             .iter()
             .filter(move |r| r.kind == name)
             .map(|r| self.at(r))
+            .chain(others.into_iter().flatten())
     }
 
     /// The first header line with this name.
     #[inline]
     pub fn header(&self, name: Name) -> Option<Header<'a>> {
         match self.first.get(name as usize) {
-            Some(&i) => self.lines.get(usize::from(i)).map(|r| self.at(r)),
+            Some(&i) => self.lines.get(i as usize).map(|r| self.at(r)),
             None => self.headers(name).next(),
         }
     }
 
-    /// How many header lines carry this known name (saturating at 255).
+    /// How many header lines carry this name.
     #[inline]
     pub fn count(&self, name: Name) -> usize {
         match self.count.get(name as usize) {
-            Some(&n) => usize::from(n),
+            Some(&n) => n as usize,
             None => self.headers(name).count(),
         }
     }
@@ -736,5 +808,61 @@ mod tests {
             bad("INVITE sip:a@b SIP/2.0\r\nNoColon\r\n\r\n"),
             ParseError::Bad("header line without a colon")
         );
+    }
+
+    #[test]
+    fn thousands_of_extension_headers_parse_without_allocating() {
+        let ext: String = (0..3500).map(|i| format!("X-H{i}: v{i}\r\n")).collect();
+        let msg = INVITE.replace("Subject:", &format!("{ext}Subject:"));
+        assert!(msg.len() > 50_000 && msg.len() < 65_535, "{}", msg.len());
+        let Status::Complete(r) = parse(msg.as_bytes(), false).unwrap() else {
+            panic!()
+        };
+        // Only the known names are indexed: inline, nothing allocated.
+        assert!(!r.lines.spilled());
+        assert_eq!(r.count(Name::Via), 2);
+        assert_eq!(r.header(Name::CSeq).unwrap().value(), "314159 INVITE");
+        assert_eq!(r.count(Name::Other), 3500 + 1);
+        let last = r.headers(Name::Other).nth(3499).unwrap();
+        assert_eq!((last.raw_name, last.value()), ("X-H3499", "v3499".into()));
+        assert_eq!(r.body, b"v=0\r");
+    }
+
+    #[test]
+    fn all_headers_finds_what_the_index_holds() {
+        let msg = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+            X-A: one\r\n two\r\nv: SIP/2.0/UDP g\r\n\t;branch=z9hG4bK2\r\nX-B:\r\n\
+            CSeq:1 OPTIONS\n\r\n";
+        let Status::Complete(r) = parse(msg.as_bytes(), false).unwrap() else {
+            panic!()
+        };
+        let all: Vec<(Name, &str, String)> = r
+            .all_headers()
+            .map(|h| (h.name, h.raw_name, h.value().into_owned()))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                (
+                    Name::Via,
+                    "Via",
+                    "SIP/2.0/UDP h;branch=z9hG4bK1".to_string()
+                ),
+                (Name::Other, "X-A", "one two".into()),
+                (Name::Via, "v", "SIP/2.0/UDP g ;branch=z9hG4bK2".into()),
+                (Name::Other, "X-B", "".into()),
+                (Name::CSeq, "CSeq", "1 OPTIONS".into()),
+            ]
+        );
+        // A line folded into an unindexed header does not join the indexed one before.
+        let vias: Vec<String> = r.headers(Name::Via).map(|h| h.value().into()).collect();
+        assert_eq!(vias, [all[0].2.as_str(), &all[2].2]);
+        for h in r.all_headers().filter(|h| h.name != Name::Other) {
+            let indexed = r
+                .headers(h.name)
+                .find(|i| i.raw_name == h.raw_name)
+                .unwrap();
+            assert_eq!(indexed.raw_value(), h.raw_value());
+        }
     }
 }
