@@ -662,6 +662,17 @@ pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
         .map(|(_, v)| v)
 }
 
+/// A port's digits as a number (saturating at `u32::MAX`), `None` when they are not
+/// 1*DIGIT (RFC 3261 §25.1).
+pub fn port_value(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u32, |n, d| {
+        n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -864,5 +875,16 @@ mod tests {
                 .unwrap();
             assert_eq!(indexed.raw_value(), h.raw_value());
         }
+    }
+
+    #[test]
+    fn port_values() {
+        assert_eq!(port_value(b"5060"), Some(5060));
+        assert_eq!(port_value(b"0005060"), Some(5060));
+        assert_eq!(port_value(b"65536"), Some(65536));
+        assert_eq!(port_value(b"99999999999999999999"), Some(u32::MAX));
+        assert_eq!(port_value(b""), None);
+        assert_eq!(port_value(b"+5"), None);
+        assert_eq!(port_value(b"50 60"), None);
     }
 }
