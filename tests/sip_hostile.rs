@@ -1,4 +1,4 @@
-//! Hostile SIP input against a running server (SPEC §4 "Wire input is hostile"): 53
+//! Hostile SIP input against a running server (SPEC §4 "Wire input is hostile"): 58
 //! hand-written messages in the spirit of RFC 4475 (torture tests) and RFC 5118 (IPv6),
 //! must-accept and must-reject, each with the answer it must get (or none, and where it
 //! matters the reason phrase), then 10,000 seeded random mutations of valid messages (a
@@ -302,6 +302,39 @@ fn cases() -> Vec<(&'static str, String, u16)> {
             501,
         ),
         (
+            "Request-URI in <> (RFC 4475 §3.1.2.7)",
+            replace(
+                "INVITE sip:+441632960001@example.net SIP",
+                "INVITE <sip:+441632960001@example.net> SIP",
+                "r21",
+            ),
+            400,
+        ),
+        (
+            "IPv6 R-URI host without brackets (RFC 5118 §4.2)",
+            replace("@example.net SIP", "@2001:db8::10 SIP", "r22"),
+            400,
+        ),
+        (
+            "unterminated display name in From (RFC 4475 §3.1.2.6)",
+            replace("From: <", "From: \"Mr. J. User <", "r23"),
+            400,
+        ),
+        (
+            "To with < and no >",
+            replace(
+                "To: <sip:+441632960001@example.net>",
+                "To: <sip:+441632960001@example.net",
+                "r24",
+            ),
+            400,
+        ),
+        (
+            "NUL in a header value",
+            base("Subject: a\u{0}b\r\n", "r25"),
+            400,
+        ),
+        (
             "Via port not a number",
             replace("127.0.0.1:5060", "127.0.0.1:50x60", "r26"),
             400,
@@ -335,6 +368,20 @@ fn cases() -> Vec<(&'static str, String, u16)> {
 
 /// The reason phrase a case's answer must carry, where it says what is wrong.
 const REASONS: &[(&str, &str)] = &[
+    (
+        "Request-URI in <> (RFC 4475 §3.1.2.7)",
+        "Request-URI in angle brackets",
+    ),
+    (
+        "IPv6 R-URI host without brackets (RFC 5118 §4.2)",
+        "IPv6 address in Request-URI without brackets",
+    ),
+    (
+        "unterminated display name in From (RFC 4475 §3.1.2.6)",
+        "Unterminated quoted string in From",
+    ),
+    ("To with < and no >", "Missing > in To"),
+    ("NUL in a header value", "NUL byte in a header"),
     ("Via port not a number", "Via port is not a number"),
     ("Via port above 65535", "Via port above 65535"),
 ];

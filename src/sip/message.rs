@@ -5,7 +5,8 @@
 //! their compact forms (RFC 3261 §7.3.3), folded continuation lines, case-insensitive
 //! names, and the header values a redirect server reads (Via, From, To, Call-ID, CSeq,
 //! Max-Forwards, Content-Length, Require), each checked as RFC 3261 §8.2 and RFC 4475
-//! §3.1.2/§3.3 require.
+//! §3.1.2/§3.3 require; the form of the Request-URI (RFC 4475 §3.1.2.7, RFC 5118 §4.2)
+//! and of From/To name-addrs (RFC 4475 §3.1.2.6) for the handler to check.
 //!
 //! No limit on the number of header lines: the transport's `sip.max_message_bytes` bounds
 //! a message, and parsing is linear in its size. Only lines with a known [`Name`] are
@@ -261,7 +262,7 @@ fn without_end(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseErr
 ///
 /// One pass finds the line ends, the blank line and each header's name and value; the
 /// head is then checked to be UTF-8 once. Errors keep a fixed precedence (framing, UTF-8,
-/// start line, header lines, Content-Length) whatever their order in the input.
+/// start line, header lines, NUL bytes, Content-Length) whatever their order in the input.
 pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError> {
     // Leading CRLFs are keep-alives (RFC 5626 §3.5.1) and allowed before a message.
     let skip = buf
@@ -341,6 +342,10 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     }
     if let Some(why) = line_error {
         return Err(ParseError::Bad(why));
+    }
+    // One vectorized search: a NUL is in no header value (RFC 3261 §25.1 TEXT-UTF8char).
+    if memchr::memchr(0, &buf[start_nl..hend]).is_some() {
+        return Err(ParseError::Bad("NUL byte in a header"));
     }
     let Index {
         mut lines,
@@ -584,22 +589,7 @@ fn top_level(v: &str, sep: u8) -> impl Iterator<Item = usize> + '_ {
             let at = i + memchr::memchr3(sep, b'"', b'<', &b[i..])?;
             i = at + 1;
             match b[at] {
-                b'"' => {
-                    // to the closing quote, stepping over escaped characters
-                    loop {
-                        let Some(q) = memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) else {
-                            i = b.len();
-                            break;
-                        };
-                        let q = i + q;
-                        if b[q] == b'\\' {
-                            i = q + 2;
-                        } else {
-                            i = q + 1;
-                            break;
-                        }
-                    }
-                }
+                b'"' => i = after_quoted(b, i).unwrap_or(b.len()),
                 b'<' => match memchr::memchr(b'>', &b[i..]) {
                     Some(gt) => i += gt + 1,
                     None => i = b.len(),
@@ -609,6 +599,19 @@ fn top_level(v: &str, sep: u8) -> impl Iterator<Item = usize> + '_ {
         }
         None
     })
+}
+
+/// Where the quoted string whose opening quote is at `i - 1` ends (the index after its
+/// closing quote), stepping over `\\` escapes; `None` when it is not terminated.
+fn after_quoted(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let q = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[q] == b'\\' {
+            i = q + 2;
+        } else {
+            return Some(q + 1);
+        }
+    }
 }
 
 /// Splits a header value on commas outside quoted strings and angle brackets.
@@ -662,6 +665,37 @@ pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
         .map(|(_, v)| v)
 }
 
+/// What is wrong with a From or To value's form (RFC 3261 §20.20, §20.39).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrProblem {
+    /// A quoted string (the display name, RFC 4475 §3.1.2.6, or a parameter value) that
+    /// does not end.
+    UnterminatedQuote,
+    /// A `<` without its `>`.
+    UnclosedBracket,
+}
+
+/// Checks a From or To value's quoted strings and angle brackets, jumping from one to
+/// the next as [`top_level`] does (a plain `<uri>;tag=x` takes three searches).
+pub fn addr_problem(v: &str) -> Option<AddrProblem> {
+    let b = v.as_bytes();
+    let mut i = 0;
+    while let Some(at) = memchr::memchr2(b'"', b'<', &b[i..]) {
+        let at = i + at;
+        let next = if b[at] == b'"' {
+            after_quoted(b, at + 1).ok_or(AddrProblem::UnterminatedQuote)
+        } else {
+            let gt = memchr::memchr(b'>', &b[at + 1..]).ok_or(AddrProblem::UnclosedBracket);
+            gt.map(|gt| at + 2 + gt)
+        };
+        match next {
+            Ok(next) => i = next,
+            Err(problem) => return Some(problem),
+        }
+    }
+    None
+}
+
 /// A port's digits as a number (saturating at `u32::MAX`), `None` when they are not
 /// 1*DIGIT (RFC 3261 §25.1).
 pub fn port_value(digits: &[u8]) -> Option<u32> {
@@ -671,6 +705,51 @@ pub fn port_value(digits: &[u8]) -> Option<u32> {
     Some(digits.iter().fold(0u32, |n, d| {
         n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
     }))
+}
+
+/// What is wrong with the form of a Request-URI, as a 400 reason phrase: angle brackets
+/// around it (RFC 4475 §3.1.2.7); for `sip:`/`sips:`, no host, an IPv6 reference without
+/// brackets (RFC 5118 §4.2), or a port that is not a number up to 65535. The scheme
+/// itself is the router's (416), and so is the user part.
+pub fn request_uri_problem(uri: &str) -> Option<&'static str> {
+    let b = uri.as_bytes();
+    if b.first() == Some(&b'<') {
+        return Some("Request-URI in angle brackets");
+    }
+    let colon = memchr::memchr(b':', b)?;
+    let scheme = &b[..colon];
+    if !scheme.eq_ignore_ascii_case(b"sip") && !scheme.eq_ignore_ascii_case(b"sips") {
+        return None;
+    }
+    // userinfo ends at the first `@` (RFC 3261 §25.1: not allowed unescaped before it
+    // nor in the parameters and headers after the host).
+    let rest = &b[colon + 1..];
+    let hostport = &rest[memchr::memchr(b'@', rest).map_or(0, |at| at + 1)..];
+    let hostport = &hostport[..memchr::memchr2(b';', b'?', hostport).unwrap_or(hostport.len())];
+    let port = match hostport {
+        [] => return Some("Request-URI without a host"),
+        [b'[', v6 @ ..] => match memchr::memchr(b']', v6) {
+            Some(close) => &v6[close + 1..],
+            None => return Some("malformed IPv6 reference in Request-URI"),
+        },
+        _ => match memchr::memchr(b':', hostport) {
+            Some(c) if memchr::memchr(b':', &hostport[c + 1..]).is_some() => {
+                let v6 = |d: &u8| d.is_ascii_hexdigit() || matches!(d, b':' | b'.');
+                return Some(if hostport.iter().all(v6) {
+                    "IPv6 address in Request-URI without brackets"
+                } else {
+                    "malformed Request-URI port"
+                });
+            }
+            Some(c) => &hostport[c..],
+            None => &[],
+        },
+    };
+    match port {
+        [] => None,
+        [b':', digits @ ..] if port_value(digits).is_some_and(|p| p <= 65535) => None,
+        _ => Some("malformed Request-URI port"),
+    }
 }
 
 #[cfg(test)]
@@ -874,6 +953,95 @@ mod tests {
                 .find(|i| i.raw_name == h.raw_name)
                 .unwrap();
             assert_eq!(indexed.raw_value(), h.raw_value());
+        }
+    }
+
+    #[test]
+    fn nul_in_a_header_is_malformed() {
+        for msg in [
+            "INVITE sip:a@b SIP/2.0\r\nTo: <sip:a@b>\0\r\n\r\n",
+            "INVITE sip:a@b SIP/2.0\r\nX-Foo: a\0b\r\n\r\n",
+            "INVITE sip:a@b SIP/2.0\r\nSubject: a\r\n \0\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse(msg.as_bytes(), false).unwrap_err(),
+                ParseError::Bad("NUL byte in a header"),
+                "{msg:?}"
+            );
+        }
+        // A NUL in the body is the body's business.
+        let msg = "INVITE sip:a@b SIP/2.0\r\nl: 3\r\n\r\na\0b";
+        assert!(matches!(
+            parse(msg.as_bytes(), false),
+            Ok(Status::Complete(_))
+        ));
+    }
+
+    #[test]
+    fn request_uri_forms() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("sip:+441632960001@example.net", None),
+            ("sip:+441632960001@example.net:5060;user=phone", None),
+            ("SIPS:alice@[2001:db8::10]:5061", None),
+            ("sip:[2001:db8::10:5070]", None),
+            ("sip:+44;npdi;rn=+44@h;user=phone?subject=x", None),
+            ("sip:user:pw@h:65535", None),
+            ("tel:+441632960001", None),
+            ("tel:2001:db8::10", None),
+            ("http://example.net", None),
+            (
+                "<sip:+441632960001@example.net>",
+                Some("Request-URI in angle brackets"),
+            ),
+            ("<tel:+441632960001>", Some("Request-URI in angle brackets")),
+            (
+                "sip:+441632960001@2001:db8::10",
+                Some("IPv6 address in Request-URI without brackets"),
+            ),
+            (
+                "sip:2001:db8::10;user=phone",
+                Some("IPv6 address in Request-URI without brackets"),
+            ),
+            (
+                "sip:a@[2001:db8::10",
+                Some("malformed IPv6 reference in Request-URI"),
+            ),
+            ("sip:a@[::1]x", Some("malformed Request-URI port")),
+            ("sip:a@h:", Some("malformed Request-URI port")),
+            ("sip:a@h:50x", Some("malformed Request-URI port")),
+            ("sip:a@h:65536", Some("malformed Request-URI port")),
+            ("sip:a@h:5:6x", Some("malformed Request-URI port")),
+            ("sip:a@", Some("Request-URI without a host")),
+            ("sip:a@;user=phone", Some("Request-URI without a host")),
+        ];
+        for (uri, want) in cases {
+            assert_eq!(request_uri_problem(uri), *want, "{uri}");
+        }
+    }
+
+    #[test]
+    fn name_addr_forms() {
+        use AddrProblem::*;
+        let cases: &[(&str, Option<AddrProblem>)] = &[
+            ("<sip:a@b>;tag=1", None),
+            ("sip:a@b;tag=1", None),
+            ("\"A \\\"q\\\" B\" <sip:a@b>;tag=1", None),
+            ("\"A\" <sip:a@b>;x=\"v;w\";tag=1", None),
+            ("Bob <sip:a@b> ;tag = 1", None),
+            ("", None),
+            (
+                "\"Mr. J. User <sip:j.user@example.com>",
+                Some(UnterminatedQuote),
+            ),
+            ("\"A\\\" <sip:a@b>", Some(UnterminatedQuote)),
+            ("\"A\\", Some(UnterminatedQuote)),
+            ("<sip:a@b>;x=\"v", Some(UnterminatedQuote)),
+            ("<sip:a@b;tag=1", Some(UnclosedBracket)),
+            ("\"A\" <sip:a@b", Some(UnclosedBracket)),
+            ("<sip:a@b><", Some(UnclosedBracket)),
+        ];
+        for (v, want) in cases {
+            assert_eq!(addr_problem(v), *want, "{v}");
         }
     }
 

@@ -18,7 +18,7 @@
 //! retransmissions byte-identical even when the cache or zones change in between.
 
 use super::SipStats;
-use super::message::{self, Name, ParseError, Request, Status};
+use super::message::{self, AddrProblem, Name, ParseError, Request, Status};
 use crate::config::Transport;
 use crate::resolve::{Decision, Router};
 use ipnet::IpNet;
@@ -861,6 +861,9 @@ fn check_headers(req: &Request<'_>, d: &Dialog<'_>) -> Option<&'static str> {
     if let Err(why) = d.top.host_port {
         return Some(why);
     }
+    if let Some(why) = message::request_uri_problem(req.uri) {
+        return Some(why);
+    }
     for (name, missing, duplicate) in [
         (Name::From, "Missing From header", "Duplicate From header"),
         (Name::To, "Missing To header", "Duplicate To header"),
@@ -875,6 +878,20 @@ fn check_headers(req: &Request<'_>, d: &Dialog<'_>) -> Option<&'static str> {
             0 => return Some(missing),
             1 => {}
             _ => return Some(duplicate),
+        }
+    }
+    for (value, unterminated, unclosed) in [
+        (
+            d.from,
+            "Unterminated quoted string in From",
+            "Missing > in From",
+        ),
+        (d.to, "Unterminated quoted string in To", "Missing > in To"),
+    ] {
+        match value.and_then(message::addr_problem) {
+            Some(AddrProblem::UnterminatedQuote) => return Some(unterminated),
+            Some(AddrProblem::UnclosedBracket) => return Some(unclosed),
+            None => {}
         }
     }
     let mut parts = d.cseq?.split_ascii_whitespace();
