@@ -102,6 +102,7 @@ impl Name {
     /// Classifies the header name `rest[..len]` (token characters; `rest` runs on to
     /// the end of the input): by length, then one or two integer comparisons of the
     /// folded name (see [`folded`]) instead of byte-wise case-blind comparisons.
+    #[inline]
     fn classify(rest: &[u8], len: usize) -> Name {
         const TO: u64 = folded(b"to");
         const VIA: u64 = folded(b"via");
@@ -675,22 +676,38 @@ pub enum AddrProblem {
     UnclosedBracket,
 }
 
-/// Checks a From or To value's quoted strings and angle brackets, jumping from one to
-/// the next as [`top_level`] does (a plain `<uri>;tag=x` takes three searches).
+/// Checks a From or To value's quoted strings and angle brackets. A To of a new
+/// request, `<uri>`, takes one search; otherwise the few bytes outside the brackets
+/// (display name, parameters) are stepped through and the URI is jumped over.
 pub fn addr_problem(v: &str) -> Option<AddrProblem> {
     let b = v.as_bytes();
+    if b.first() == Some(&b'<') && memchr::memchr(b'>', b) == Some(b.len() - 1) {
+        return None;
+    }
     let mut i = 0;
-    while let Some(at) = memchr::memchr2(b'"', b'<', &b[i..]) {
-        let at = i + at;
-        let next = if b[at] == b'"' {
-            after_quoted(b, at + 1).ok_or(AddrProblem::UnterminatedQuote)
-        } else {
-            let gt = memchr::memchr(b'>', &b[at + 1..]).ok_or(AddrProblem::UnclosedBracket);
-            gt.map(|gt| at + 2 + gt)
+    while let Some(&c) = b.get(i) {
+        i = match c {
+            b'"' => match quoted_end(b, i + 1) {
+                Some(end) => end,
+                None => return Some(AddrProblem::UnterminatedQuote),
+            },
+            b'<' => match memchr::memchr(b'>', &b[i + 1..]) {
+                Some(gt) => i + 2 + gt,
+                None => return Some(AddrProblem::UnclosedBracket),
+            },
+            _ => i + 1,
         };
-        match next {
-            Ok(next) => i = next,
-            Err(problem) => return Some(problem),
+    }
+    None
+}
+
+/// As [`after_quoted`], byte by byte: for the short quoted strings of a display name.
+fn quoted_end(b: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
         }
     }
     None
@@ -698,13 +715,15 @@ pub fn addr_problem(v: &str) -> Option<AddrProblem> {
 
 /// A port's digits as a number (saturating at `u32::MAX`), `None` when they are not
 /// 1*DIGIT (RFC 3261 §25.1).
+#[inline]
 pub fn port_value(digits: &[u8]) -> Option<u32> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() {
         return None;
     }
-    Some(digits.iter().fold(0u32, |n, d| {
-        n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
-    }))
+    digits.iter().try_fold(0u32, |n, &d| {
+        d.is_ascii_digit()
+            .then(|| n.saturating_mul(10).saturating_add(u32::from(d - b'0')))
+    })
 }
 
 /// What is wrong with the form of a Request-URI, as a 400 reason phrase: angle brackets
@@ -712,28 +731,29 @@ pub fn port_value(digits: &[u8]) -> Option<u32> {
 /// brackets (RFC 5118 §4.2), or a port that is not a number up to 65535. The scheme
 /// itself is the router's (416), and so is the user part.
 pub fn request_uri_problem(uri: &str) -> Option<&'static str> {
-    let b = uri.as_bytes();
-    if b.first() == Some(&b'<') {
-        return Some("Request-URI in angle brackets");
-    }
-    let colon = memchr::memchr(b':', b)?;
-    let scheme = &b[..colon];
-    if !scheme.eq_ignore_ascii_case(b"sip") && !scheme.eq_ignore_ascii_case(b"sips") {
-        return None;
-    }
+    let rest = match uri.as_bytes() {
+        [b'<', ..] => return Some("Request-URI in angle brackets"),
+        [s, i, p, b':', rest @ ..] if [*s, *i, *p].eq_ignore_ascii_case(b"sip") => rest,
+        [s, i, p, s2, b':', rest @ ..] if [*s, *i, *p, *s2].eq_ignore_ascii_case(b"sips") => rest,
+        _ => return None,
+    };
     // userinfo ends at the first `@` (RFC 3261 §25.1: not allowed unescaped before it
-    // nor in the parameters and headers after the host).
-    let rest = &b[colon + 1..];
-    let hostport = &rest[memchr::memchr(b'@', rest).map_or(0, |at| at + 1)..];
-    let hostport = &hostport[..memchr::memchr2(b';', b'?', hostport).unwrap_or(hostport.len())];
+    // nor in the parameters and headers after the host). The parts are a few bytes
+    // each: stepped through, which costs less than setting up a vector search.
+    let host = rest
+        .iter()
+        .position(|&c| c == b'@')
+        .map_or(rest, |at| &rest[at + 1..]);
+    let end = host.iter().position(|&c| c == b';' || c == b'?');
+    let hostport = &host[..end.unwrap_or(host.len())];
     let port = match hostport {
         [] => return Some("Request-URI without a host"),
-        [b'[', v6 @ ..] => match memchr::memchr(b']', v6) {
+        [b'[', v6 @ ..] => match v6.iter().position(|&c| c == b']') {
             Some(close) => &v6[close + 1..],
             None => return Some("malformed IPv6 reference in Request-URI"),
         },
-        _ => match memchr::memchr(b':', hostport) {
-            Some(c) if memchr::memchr(b':', &hostport[c + 1..]).is_some() => {
+        _ => match hostport.iter().position(|&c| c == b':') {
+            Some(c) if hostport[c + 1..].contains(&b':') => {
                 let v6 = |d: &u8| d.is_ascii_hexdigit() || matches!(d, b':' | b'.');
                 return Some(if hostport.iter().all(v6) {
                     "IPv6 address in Request-URI without brackets"

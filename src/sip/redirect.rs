@@ -298,7 +298,9 @@ fn sent_by(head: &str) -> Option<&str> {
         }
     };
     // The transport, LWS, sent-by (white space before the parameters' `;` included).
-    let transport = after_protocol.find([' ', '\t'])?;
+    let transport = after_protocol
+        .bytes()
+        .position(|c| c == b' ' || c == b'\t')?;
     let sent_by = after_protocol[transport..].trim_ascii();
     (transport > 0 && !sent_by.is_empty()).then_some(sent_by)
 }
@@ -978,10 +980,15 @@ fn split_host_port(sent_by: &str) -> Result<(&str, Option<u16>), &'static str> {
     const MALFORMED: &str = "Malformed Via sent-by";
     let (host, after) = match sent_by.strip_prefix('[') {
         Some(v6) => {
-            let close = v6.find(']').ok_or(MALFORMED)?;
+            let close = v6.bytes().position(|c| c == b']').ok_or(MALFORMED)?;
             (&v6[..close], &v6[close + 1..])
         }
-        None => sent_by.split_at(sent_by.find([':', ' ', '\t']).unwrap_or(sent_by.len())),
+        None => {
+            let end = sent_by
+                .bytes()
+                .position(|c| matches!(c, b':' | b' ' | b'\t'));
+            sent_by.split_at(end.unwrap_or(sent_by.len()))
+        }
     };
     if host.is_empty() {
         return Err(MALFORMED);
