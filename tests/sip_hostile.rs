@@ -1,8 +1,10 @@
-//! Hostile SIP input against a running server (SPEC §4 "Wire input is hostile"): 46
+//! Hostile SIP input against a running server (SPEC §4 "Wire input is hostile"): 58
 //! hand-written messages in the spirit of RFC 4475 (torture tests) and RFC 5118 (IPv6),
-//! must-accept and must-reject, each with the answer it must get (or none), then 10,000
-//! seeded random mutations of valid messages. Afterwards the server still answers a
-//! normal INVITE and its RSS stays bounded.
+//! must-accept and must-reject, each with the answer it must get (or none, and where it
+//! matters the reason phrase), then 10,000 seeded random mutations of valid messages (a
+//! 50 KB one among them). Afterwards the server still answers a normal INVITE and its
+//! RSS stays bounded. Then the answer to a Via with white space in it (RFC 3581 rport,
+//! where it goes) and a 50 KB INVITE of extension headers over UDP and TCP.
 
 mod common;
 
@@ -187,6 +189,21 @@ fn cases() -> Vec<(&'static str, String, u16)> {
                 .replace("1 INVITE", "1 CANCEL"),
             481,
         ),
+        (
+            "white space in Via (RFC 3261 §25.1 LWS, SLASH, COLON)",
+            replace(
+                &format!("{VIA}h27;rport"),
+                "Via : SIP / 2.0 / UDP 127.0.0.1 : 5060 ;branch = z9hG4bKh27 ; rport",
+                "h27",
+            ),
+            302,
+        ),
+        ("wsinv (RFC 4475 §3.1.1.1)", wsinv(), 302),
+        (
+            "3,500 extension headers in 50 KB",
+            base(&extension_headers(3500), "h28"),
+            302,
+        ),
         // must reject (RFC 4475 §3.1.2, §3.3 spirit)
         (
             "CSeq method mismatch",
@@ -284,6 +301,49 @@ fn cases() -> Vec<(&'static str, String, u16)> {
                 .replace("1 INVITE", "1 NEWMETHOD"),
             501,
         ),
+        (
+            "Request-URI in <> (RFC 4475 §3.1.2.7)",
+            replace(
+                "INVITE sip:+441632960001@example.net SIP",
+                "INVITE <sip:+441632960001@example.net> SIP",
+                "r21",
+            ),
+            400,
+        ),
+        (
+            "IPv6 R-URI host without brackets (RFC 5118 §4.2)",
+            replace("@example.net SIP", "@2001:db8::10 SIP", "r22"),
+            400,
+        ),
+        (
+            "unterminated display name in From (RFC 4475 §3.1.2.6)",
+            replace("From: <", "From: \"Mr. J. User <", "r23"),
+            400,
+        ),
+        (
+            "To with < and no >",
+            replace(
+                "To: <sip:+441632960001@example.net>",
+                "To: <sip:+441632960001@example.net",
+                "r24",
+            ),
+            400,
+        ),
+        (
+            "NUL in a header value",
+            base("Subject: a\u{0}b\r\n", "r25"),
+            400,
+        ),
+        (
+            "Via port not a number",
+            replace("127.0.0.1:5060", "127.0.0.1:50x60", "r26"),
+            400,
+        ),
+        (
+            "Via port above 65535",
+            replace("127.0.0.1:5060", "127.0.0.1:65536", "r27"),
+            400,
+        ),
         // dropped
         (
             "no Via",
@@ -304,6 +364,73 @@ fn cases() -> Vec<(&'static str, String, u16)> {
             0,
         ),
     ]
+}
+
+/// The reason phrase a case's answer must carry, where it says what is wrong.
+const REASONS: &[(&str, &str)] = &[
+    (
+        "Request-URI in <> (RFC 4475 §3.1.2.7)",
+        "Request-URI in angle brackets",
+    ),
+    (
+        "IPv6 R-URI host without brackets (RFC 5118 §4.2)",
+        "IPv6 address in Request-URI without brackets",
+    ),
+    (
+        "unterminated display name in From (RFC 4475 §3.1.2.6)",
+        "Unterminated quoted string in From",
+    ),
+    ("To with < and no >", "Missing > in To"),
+    ("NUL in a header value", "NUL byte in a header"),
+    ("Via port not a number", "Via port is not a number"),
+    ("Via port above 65535", "Via port above 65535"),
+];
+
+/// `n` short extension headers (RFC 3261 §7.3: any number of them).
+fn extension_headers(n: usize) -> String {
+    (0..n).map(|i| format!("X-H{i}: v{i}\r\n")).collect()
+}
+
+/// RFC 4475 §3.1.1.1 (wsinv): white space and folding wherever the grammar allows, sent
+/// to a number this server routes, its top Via at this client with `rport` added.
+fn wsinv() -> String {
+    let body = "v=0\r\no=mhandley 29739 7272939 IN IP4 192.0.2.3\r\ns=-\r\n\
+                c=IN IP4 192.0.2.4\r\nt=0 0\r\nm=audio 49217 RTP/AVP 0 12\r\n\
+                m=video 3227 RTP/AVP 31\r\na=rtpmap:31 LPC\r\n";
+    let head = r#"INVITE sip:+441632960001@example.net;unknownparam SIP/2.0
+TO :
+ sip:+441632960001@example.net ;   tag    = 1918181833n
+from   : "J Rosenberg \\\""       <sip:jdrosen@example.com>
+  ;
+  tag = 98asjd8
+MaX-fOrWaRdS: 0068
+Call-ID: wsinv.ndaksdj@192.0.2.1
+Content-Length   : LEN
+cseq: 0009
+  INVITE
+Via  : SIP  /   2.0
+ /UDP
+    127.0.0.1;branch=390skdjuw ; rport
+s :
+NewFangledHeader:   newfangled value
+ continued newfangled value
+UnknownHeaderWithUnusualValue: ;;,,;;,;
+Content-Type: application/sdp
+Route:
+ <sip:services.example.com;lr;unknownwith=value;unknown-no-value>
+v:  SIP  / 2.0  / TCP     spindle.example.com   ;
+  branch  =   z9hG4bK9ikj8  ,
+ SIP  /    2.0   / UDP  192.168.255.111   ; branch=
+ z9hG4bK30239
+m:"Quoted string \"\"" <sip:jdrosen@example.com> ; newparam =
+      newvalue ;
+  secondparam ; q = 0.33
+
+"#;
+    assert_eq!(body.len(), 150);
+    head.replace('\n', "\r\n")
+        .replace("LEN", &body.len().to_string())
+        + body
 }
 
 fn rss_kb(pid: u32) -> u64 {
@@ -331,23 +458,31 @@ fn hostile_messages_get_their_answers_and_mutations_never_hurt() {
     let mut seen = std::collections::HashSet::new();
     for (name, msg, want) in &cases {
         sock.send_to(msg.as_bytes(), dest).unwrap();
-        let got = loop {
+        let answer = loop {
             match sock.recv(&mut buf) {
                 Ok(n) => {
                     let text = String::from_utf8_lossy(&buf[..n]).into_owned();
                     if seen.insert(text.clone()) {
-                        break text
-                            .split(' ')
-                            .nth(1)
-                            .and_then(|s| s.parse().ok())
-                            .unwrap_or(1);
+                        break text;
                     }
                 }
-                Err(_) => break 0,
+                Err(_) => break String::new(),
             }
         };
+        let status_line = answer.lines().next().unwrap_or("");
+        let got = match status_line.split(' ').nth(1) {
+            None if answer.is_empty() => 0,
+            code => code.and_then(|s| s.parse().ok()).unwrap_or(1),
+        };
         if got != *want {
-            failures.push(format!("{name}: want {want}, got {got}"));
+            failures.push(format!("{name}: want {want}, got {status_line:?}"));
+        } else if let Some((_, reason)) = REASONS.iter().find(|(case, _)| case == name) {
+            let got_reason = status_line.splitn(3, ' ').nth(2).unwrap_or("");
+            if got_reason != *reason {
+                failures.push(format!(
+                    "{name}: want reason {reason:?}, got {got_reason:?}"
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -412,4 +547,92 @@ fn hostile_messages_get_their_answers_and_mutations_never_hurt() {
         rss_after < rss_before + 20_000,
         "RSS grew from {rss_before} kB to {rss_after} kB"
     );
+}
+
+/// The first line of `answer` starting with `name:`.
+fn header_line<'a>(answer: &'a str, name: &str) -> &'a str {
+    answer
+        .lines()
+        .find(|l| l.split(':').next() == Some(name))
+        .unwrap_or("")
+}
+
+#[test]
+fn via_with_white_space_gets_rport_received_and_the_right_destination() {
+    let server = common::Enroute::start(ZONE, "");
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let invite = |via: &str, branch: &str| {
+        format!(
+            "INVITE sip:+441632960001@example.net SIP/2.0\r\nVia : {via}\r\n\
+             From: <sip:a@example.org>;tag=1\r\nTo: <sip:+441632960001@example.net>\r\n\
+             Call-ID: {branch}@example.org\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let mut buf = vec![0u8; 65536];
+    let mut ask = |msg: &str| {
+        sock.send_to(msg.as_bytes(), ("127.0.0.1", server.sip_udp))
+            .unwrap();
+        let n = sock.recv(&mut buf).expect("an answer at this socket");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // rport: filled with the source port, received added (RFC 3581 §4).
+    let answer = ask(&invite(
+        "SIP / 2.0 / UDP 127.0.0.1:5060 ;branch=z9hG4bKws1 ; rport",
+        "ws1",
+    ));
+    assert!(answer.starts_with("SIP/2.0 302 "), "{answer}");
+    assert_eq!(
+        header_line(&answer, "Via"),
+        format!(
+            "Via: SIP / 2.0 / UDP 127.0.0.1:5060;branch=z9hG4bKws1;rport={port};received=127.0.0.1"
+        )
+    );
+    // No rport: answered to the sent-by port, read across white space around its colon
+    // (RFC 3261 §18.2.2); the host is the source, so no received.
+    let via = format!("SIP / 2.0 / UDP 127.0.0.1 : {port} ;branch=z9hG4bKws2");
+    let answer = ask(&invite(&via, "ws2"));
+    assert!(answer.starts_with("SIP/2.0 302 "), "{answer}");
+    assert_eq!(header_line(&answer, "Via"), format!("Via: {via}"));
+}
+
+#[test]
+fn fifty_kilobytes_of_extension_headers_get_302_over_udp_and_tcp() {
+    use std::io::{Read, Write};
+    let server = common::Enroute::start(ZONE, "");
+    let invite = |transport: &str, branch: &str| {
+        format!(
+            "INVITE sip:+441632960001@example.net SIP/2.0\r\n\
+             Via: SIP/2.0/{transport} 127.0.0.1:5060;branch=z9hG4bK{branch};rport\r\n\
+             From: <sip:a@example.org>;tag=1\r\nTo: <sip:+441632960001@example.net>\r\n\
+             Call-ID: {branch}@example.org\r\nCSeq: 1 INVITE\r\n{}Content-Length: 0\r\n\r\n",
+            extension_headers(3500)
+        )
+    };
+    let contact = "Contact: <sip:alice@pbx.example.net>;q=1.0";
+
+    let udp = invite("UDP", "big1");
+    assert!((50_000..65_535).contains(&udp.len()), "{}", udp.len());
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    sock.send_to(udp.as_bytes(), ("127.0.0.1", server.sip_udp))
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let n = sock.recv(&mut buf).expect("an answer over UDP");
+    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(answer.starts_with("SIP/2.0 302 "), "{answer}");
+    assert_eq!(header_line(&answer, "Contact"), contact);
+
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", server.sip_tcp)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    tcp.write_all(invite("TCP", "big2").as_bytes()).unwrap();
+    let mut answer = String::new();
+    while !answer.contains("\r\n\r\n") {
+        let n = tcp.read(&mut buf).expect("an answer over TCP");
+        assert!(n > 0, "closed after {answer:?}");
+        answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(answer.starts_with("SIP/2.0 302 "), "{answer}");
+    assert_eq!(header_line(&answer, "Contact"), contact);
 }

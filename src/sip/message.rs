@@ -5,7 +5,14 @@
 //! their compact forms (RFC 3261 §7.3.3), folded continuation lines, case-insensitive
 //! names, and the header values a redirect server reads (Via, From, To, Call-ID, CSeq,
 //! Max-Forwards, Content-Length, Require), each checked as RFC 3261 §8.2 and RFC 4475
-//! §3.1.2/§3.3 require.
+//! §3.1.2/§3.3 require; the form of the Request-URI (RFC 4475 §3.1.2.7, RFC 5118 §4.2)
+//! and of From/To name-addrs (RFC 4475 §3.1.2.6) for the handler to check.
+//!
+//! No limit on the number of header lines: the transport's `sip.max_message_bytes` bounds
+//! a message, and parsing is linear in its size. Only lines with a known [`Name`] are
+//! indexed (their count is bounded by the size too); other lines are checked and then
+//! found again by [`Request::all_headers`] when asked for, so a request with thousands of
+//! extension headers allocates nothing.
 //!
 //! Must not touch: sockets, routing, or the answer (see `sip::response`).
 //!
@@ -16,9 +23,6 @@
 //! owned string when read.
 
 use std::borrow::Cow;
-
-/// The largest number of header lines accepted in one message.
-pub const MAX_HEADERS: usize = 128;
 
 /// Why a message cannot be read at all (dropped, counted) or is malformed (400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,6 +102,7 @@ impl Name {
     /// Classifies the header name `rest[..len]` (token characters; `rest` runs on to
     /// the end of the input): by length, then one or two integer comparisons of the
     /// folded name (see [`folded`]) instead of byte-wise case-blind comparisons.
+    #[inline]
     fn classify(rest: &[u8], len: usize) -> Name {
         const TO: u64 = folded(b"to");
         const VIA: u64 = folded(b"via");
@@ -176,14 +181,14 @@ pub struct Request<'a> {
     pub version: &'a str,
     /// The head (start line and header lines) the header positions point into.
     head: &'a str,
-    /// Every header line's name and trimmed value as positions in `head`: small to
-    /// store and to move; [`Header`]s are made from them when asked for.
-    lines: smallvec::SmallVec<[RawHeader; 24]>,
-    /// For each known [`Name`]: the index of its first header line (`u8::MAX`: none) and
-    /// how many lines carry it, filled while parsing so lookups and the RFC 3261 §8.2
+    /// The header index: every known-name line's name and trimmed value as positions
+    /// in `head` (small to store and to move; [`Header`]s are made from them when asked
+    /// for), and for each known [`Name`] the index of its first line in `lines`
+    /// (`u32::MAX`: none) and how many lines carry it, so lookups and the RFC 3261 §8.2
     /// duplicate checks do not rescan the headers.
-    first: [u8; KNOWN_NAMES],
-    count: [u8; KNOWN_NAMES],
+    lines: Lines,
+    first: [u32; KNOWN_NAMES],
+    count: [u32; KNOWN_NAMES],
     pub body: &'a [u8],
     /// Bytes of the buffer this message took (headers and body).
     pub len: usize,
@@ -228,6 +233,9 @@ fn is_token(b: u8) -> bool {
     TOKEN[b as usize]
 }
 
+/// The known-name header lines of a request: inline for any usual request.
+type Lines = smallvec::SmallVec<[RawHeader; 16]>;
+
 /// A header line's place in the head, found before the head is known to be UTF-8.
 #[derive(Debug, Clone, Copy)]
 struct RawHeader {
@@ -255,7 +263,7 @@ fn without_end(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseErr
 ///
 /// One pass finds the line ends, the blank line and each header's name and value; the
 /// head is then checked to be UTF-8 once. Errors keep a fixed precedence (framing, UTF-8,
-/// start line, header lines, Content-Length) whatever their order in the input.
+/// start line, header lines, NUL bytes, Content-Length) whatever their order in the input.
 pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError> {
     // Leading CRLFs are keep-alives (RFC 5626 §3.5.1) and allowed before a message.
     let skip = buf
@@ -269,9 +277,7 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     let Some(start_nl) = memchr::memchr(b'\n', buf) else {
         return without_end(buf, stream);
     };
-    let mut raw: smallvec::SmallVec<[RawHeader; 24]> = smallvec::SmallVec::new();
-    let mut first = [u8::MAX; KNOWN_NAMES];
-    let mut count = [0u8; KNOWN_NAMES];
+    let mut index = Index::new();
     let mut line_error: Option<&'static str> = None;
     let mut pos = start_nl + 1;
     let (hend, body_start) = loop {
@@ -288,7 +294,7 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
             break (pos, nl + 1);
         }
         if line_error.is_none() {
-            line_error = header_line(buf, pos, end, &mut raw, &mut first, &mut count).err();
+            line_error = index.line(buf, pos, end).err();
         }
         pos = nl + 1;
     };
@@ -338,10 +344,20 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     if let Some(why) = line_error {
         return Err(ParseError::Bad(why));
     }
+    // One vectorized search: a NUL is in no header value (RFC 3261 §25.1 TEXT-UTF8char).
+    if memchr::memchr(0, &buf[start_nl..hend]).is_some() {
+        return Err(ParseError::Bad("NUL byte in a header"));
+    }
+    let Index {
+        mut lines,
+        first,
+        count,
+        ..
+    } = index;
 
     // Values lose the white space around them (folded line breaks included).
     let space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
-    for r in raw.iter_mut() {
+    for r in lines.iter_mut() {
         let (mut s, mut e) = (r.value.0 as usize, r.value.1 as usize);
         while s < e && space(buf[s]) {
             s += 1;
@@ -355,7 +371,7 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     let content_length = match count[Name::ContentLength as usize] {
         0 => None,
         1 => {
-            let r = &raw[usize::from(first[Name::ContentLength as usize])];
+            let r = &lines[first[Name::ContentLength as usize] as usize];
             let v = &head[r.value.0 as usize..r.value.1 as usize];
             let v = if r.folded {
                 unfold(v)
@@ -387,7 +403,7 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
         uri,
         version,
         head,
-        lines: raw,
+        lines,
         first,
         count,
         body: &rest[..body_len],
@@ -395,59 +411,88 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     }))
 }
 
-/// Reads the header line `buf[start..end]` (without its line end): a new header, or a
-/// folded continuation of the previous one.
-fn header_line(
-    buf: &[u8],
-    start: usize,
-    end: usize,
-    raw: &mut smallvec::SmallVec<[RawHeader; 24]>,
-    first: &mut [u8; KNOWN_NAMES],
-    count: &mut [u8; KNOWN_NAMES],
-) -> Result<(), &'static str> {
-    if matches!(buf[start], b' ' | b'\t') {
-        let last = raw.last_mut().ok_or("folded line before any header")?;
-        last.value.1 = end as u32;
-        last.folded = true;
-        return Ok(());
-    }
-    let line = &buf[start..end];
-    // Iterator form: no bounds checks in the loop (every header name byte passes here).
-    let name_len = line
-        .iter()
-        .position(|&b| !is_token(b))
-        .unwrap_or(line.len());
-    let name_end = start + name_len;
-    let i = name_end
-        + line[name_len..]
-            .iter()
-            .position(|&b| !matches!(b, b' ' | b'\t'))
-            .unwrap_or(line.len() - name_len);
-    if name_end == start || i == end || buf[i] != b':' {
-        return Err(if memchr::memchr(b':', &buf[start..end]).is_none() {
-            "header line without a colon"
-        } else {
-            "malformed header name"
-        });
-    }
-    if raw.len() >= MAX_HEADERS {
-        return Err("too many header lines");
-    }
-    let kind = Name::classify(&buf[start..], name_len);
-    let k = kind as usize;
-    if k < KNOWN_NAMES {
-        if count[k] == 0 {
-            first[k] = raw.len() as u8; // < MAX_HEADERS (128)
+/// The header index while it is built (see [`Request`]'s `lines`, `first`, `count`).
+struct Index {
+    lines: Lines,
+    first: [u32; KNOWN_NAMES],
+    count: [u32; KNOWN_NAMES],
+    /// What a folded line continues: nothing yet, an unindexed line, or `lines`' last.
+    last: Last,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Last {
+    Nothing,
+    Other,
+    Indexed,
+}
+
+impl Index {
+    fn new() -> Self {
+        Index {
+            lines: Lines::new(),
+            first: [u32::MAX; KNOWN_NAMES],
+            count: [0; KNOWN_NAMES],
+            last: Last::Nothing,
         }
-        count[k] = count[k].saturating_add(1);
     }
-    raw.push(RawHeader {
-        name: (start as u32, name_end as u32),
-        value: (i as u32 + 1, end as u32),
-        kind,
-        folded: false,
-    });
-    Ok(())
+
+    /// Reads the header line `buf[start..end]` (without its line end): a new header, or a
+    /// folded continuation of the previous one. Only known names are indexed.
+    fn line(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), &'static str> {
+        if matches!(buf[start], b' ' | b'\t') {
+            match self.last {
+                Last::Nothing => return Err("folded line before any header"),
+                Last::Other => {}
+                Last::Indexed => {
+                    if let Some(last) = self.lines.last_mut() {
+                        last.value.1 = end as u32;
+                        last.folded = true;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let line = &buf[start..end];
+        // Iterator form: no bounds checks in the loop (every header name byte passes here).
+        let name_len = line
+            .iter()
+            .position(|&b| !is_token(b))
+            .unwrap_or(line.len());
+        let name_end = start + name_len;
+        let i = name_end
+            + line[name_len..]
+                .iter()
+                .position(|&b| !matches!(b, b' ' | b'\t'))
+                .unwrap_or(line.len() - name_len);
+        if name_end == start || i == end || buf[i] != b':' {
+            return Err(if memchr::memchr(b':', line).is_none() {
+                "header line without a colon"
+            } else {
+                "malformed header name"
+            });
+        }
+        let kind = Name::classify(&buf[start..], name_len);
+        let k = kind as usize;
+        if k >= KNOWN_NAMES {
+            self.last = Last::Other;
+            return Ok(());
+        }
+        // Fewer lines than bytes, and the input is under 4 GiB (checked by `parse`).
+        let at = self.lines.len() as u32;
+        if self.count[k] == 0 {
+            self.first[k] = at;
+        }
+        self.count[k] += 1;
+        self.lines.push(RawHeader {
+            name: (start as u32, name_end as u32),
+            value: (i as u32 + 1, end as u32),
+            kind,
+            folded: false,
+        });
+        self.last = Last::Indexed;
+        Ok(())
+    }
 }
 
 fn looks_like_start(buf: &[u8]) -> bool {
@@ -468,33 +513,66 @@ impl<'a> Request<'a> {
         }
     }
 
-    /// Every header line in order.
-    pub fn all_headers(&self) -> impl Iterator<Item = Header<'a>> + '_ {
-        self.lines.iter().map(|r| self.at(r))
+    /// Every header line in order, found again in the head (only known names are
+    /// indexed): for the rare reader of other headers, linear in the head's size.
+    pub fn all_headers(&self) -> impl Iterator<Item = Header<'a>> + use<'a> {
+        let head: &'a str = self.head;
+        let b = head.as_bytes();
+        // The head was checked by `parse`: after the start line, header lines each
+        // with a colon, continuation lines starting with white space.
+        let mut pos = memchr::memchr(b'\n', b).map_or(b.len(), |i| i + 1);
+        std::iter::from_fn(move || {
+            if pos >= b.len() {
+                return None;
+            }
+            let start = pos;
+            let mut end;
+            let mut folded = false;
+            loop {
+                end = memchr::memchr(b'\n', &b[pos..]).map_or(b.len(), |i| pos + i);
+                pos = end + 1;
+                if pos >= b.len() || !matches!(b[pos], b' ' | b'\t') {
+                    break;
+                }
+                folded = true;
+            }
+            let line = &head[start..end];
+            let name_len = line.bytes().position(|c| !is_token(c)).unwrap_or(0);
+            let value = memchr::memchr(b':', line.as_bytes()).map_or("", |c| &line[c + 1..]);
+            Some(Header {
+                name: Name::classify(&b[start..], name_len),
+                raw_name: &line[..name_len],
+                raw_value: value.trim_matches([' ', '\t', '\r', '\n']),
+                folded,
+            })
+        })
     }
 
-    /// The header lines with this name, in order.
+    /// The header lines with this name, in order (`Other`: see [`Request::all_headers`]).
     pub fn headers(&self, name: Name) -> impl Iterator<Item = Header<'a>> + '_ {
+        let others =
+            (name == Name::Other).then(|| self.all_headers().filter(|h| h.name == Name::Other));
         self.lines
             .iter()
             .filter(move |r| r.kind == name)
             .map(|r| self.at(r))
+            .chain(others.into_iter().flatten())
     }
 
     /// The first header line with this name.
     #[inline]
     pub fn header(&self, name: Name) -> Option<Header<'a>> {
         match self.first.get(name as usize) {
-            Some(&i) => self.lines.get(usize::from(i)).map(|r| self.at(r)),
+            Some(&i) => self.lines.get(i as usize).map(|r| self.at(r)),
             None => self.headers(name).next(),
         }
     }
 
-    /// How many header lines carry this known name (saturating at 255).
+    /// How many header lines carry this name.
     #[inline]
     pub fn count(&self, name: Name) -> usize {
         match self.count.get(name as usize) {
-            Some(&n) => usize::from(n),
+            Some(&n) => n as usize,
             None => self.headers(name).count(),
         }
     }
@@ -512,22 +590,7 @@ fn top_level(v: &str, sep: u8) -> impl Iterator<Item = usize> + '_ {
             let at = i + memchr::memchr3(sep, b'"', b'<', &b[i..])?;
             i = at + 1;
             match b[at] {
-                b'"' => {
-                    // to the closing quote, stepping over escaped characters
-                    loop {
-                        let Some(q) = memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) else {
-                            i = b.len();
-                            break;
-                        };
-                        let q = i + q;
-                        if b[q] == b'\\' {
-                            i = q + 2;
-                        } else {
-                            i = q + 1;
-                            break;
-                        }
-                    }
-                }
+                b'"' => i = after_quoted(b, i).unwrap_or(b.len()),
                 b'<' => match memchr::memchr(b'>', &b[i..]) {
                     Some(gt) => i += gt + 1,
                     None => i = b.len(),
@@ -537,6 +600,19 @@ fn top_level(v: &str, sep: u8) -> impl Iterator<Item = usize> + '_ {
         }
         None
     })
+}
+
+/// Where the quoted string whose opening quote is at `i - 1` ends (the index after its
+/// closing quote), stepping over `\\` escapes; `None` when it is not terminated.
+fn after_quoted(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let q = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[q] == b'\\' {
+            i = q + 2;
+        } else {
+            return Some(q + 1);
+        }
+    }
 }
 
 /// Splits a header value on commas outside quoted strings and angle brackets.
@@ -588,6 +664,112 @@ pub fn param<'v>(value: &'v str, name: &str) -> Option<&'v str> {
     params(value)
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v)
+}
+
+/// What is wrong with a From or To value's form (RFC 3261 §20.20, §20.39).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrProblem {
+    /// A quoted string (the display name, RFC 4475 §3.1.2.6, or a parameter value) that
+    /// does not end.
+    UnterminatedQuote,
+    /// A `<` without its `>`.
+    UnclosedBracket,
+}
+
+/// Checks a From or To value's quoted strings and angle brackets. A To of a new
+/// request, `<uri>`, takes one search; otherwise the few bytes outside the brackets
+/// (display name, parameters) are stepped through and the URI is jumped over.
+pub fn addr_problem(v: &str) -> Option<AddrProblem> {
+    let b = v.as_bytes();
+    if b.first() == Some(&b'<') && memchr::memchr(b'>', b) == Some(b.len() - 1) {
+        return None;
+    }
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        i = match c {
+            b'"' => match quoted_end(b, i + 1) {
+                Some(end) => end,
+                None => return Some(AddrProblem::UnterminatedQuote),
+            },
+            b'<' => match memchr::memchr(b'>', &b[i + 1..]) {
+                Some(gt) => i + 2 + gt,
+                None => return Some(AddrProblem::UnclosedBracket),
+            },
+            _ => i + 1,
+        };
+    }
+    None
+}
+
+/// As [`after_quoted`], byte by byte: for the short quoted strings of a display name.
+fn quoted_end(b: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// A port's digits as a number (saturating at `u32::MAX`), `None` when they are not
+/// 1*DIGIT (RFC 3261 §25.1).
+#[inline]
+pub fn port_value(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |n, &d| {
+        d.is_ascii_digit()
+            .then(|| n.saturating_mul(10).saturating_add(u32::from(d - b'0')))
+    })
+}
+
+/// What is wrong with the form of a Request-URI, as a 400 reason phrase: angle brackets
+/// around it (RFC 4475 §3.1.2.7); for `sip:`/`sips:`, no host, an IPv6 reference without
+/// brackets (RFC 5118 §4.2), or a port that is not a number up to 65535. The scheme
+/// itself is the router's (416), and so is the user part.
+pub fn request_uri_problem(uri: &str) -> Option<&'static str> {
+    let rest = match uri.as_bytes() {
+        [b'<', ..] => return Some("Request-URI in angle brackets"),
+        [s, i, p, b':', rest @ ..] if [*s, *i, *p].eq_ignore_ascii_case(b"sip") => rest,
+        [s, i, p, s2, b':', rest @ ..] if [*s, *i, *p, *s2].eq_ignore_ascii_case(b"sips") => rest,
+        _ => return None,
+    };
+    // userinfo ends at the first `@` (RFC 3261 §25.1: not allowed unescaped before it
+    // nor in the parameters and headers after the host). The parts are a few bytes
+    // each: stepped through, which costs less than setting up a vector search.
+    let host = rest
+        .iter()
+        .position(|&c| c == b'@')
+        .map_or(rest, |at| &rest[at + 1..]);
+    let end = host.iter().position(|&c| c == b';' || c == b'?');
+    let hostport = &host[..end.unwrap_or(host.len())];
+    let port = match hostport {
+        [] => return Some("Request-URI without a host"),
+        [b'[', v6 @ ..] => match v6.iter().position(|&c| c == b']') {
+            Some(close) => &v6[close + 1..],
+            None => return Some("malformed IPv6 reference in Request-URI"),
+        },
+        _ => match hostport.iter().position(|&c| c == b':') {
+            Some(c) if hostport[c + 1..].contains(&b':') => {
+                let v6 = |d: &u8| d.is_ascii_hexdigit() || matches!(d, b':' | b'.');
+                return Some(if hostport.iter().all(v6) {
+                    "IPv6 address in Request-URI without brackets"
+                } else {
+                    "malformed Request-URI port"
+                });
+            }
+            Some(c) => &hostport[c..],
+            None => &[],
+        },
+    };
+    match port {
+        [] => None,
+        [b':', digits @ ..] if port_value(digits).is_some_and(|p| p <= 65535) => None,
+        _ => Some("malformed Request-URI port"),
+    }
 }
 
 #[cfg(test)]
@@ -736,5 +918,161 @@ mod tests {
             bad("INVITE sip:a@b SIP/2.0\r\nNoColon\r\n\r\n"),
             ParseError::Bad("header line without a colon")
         );
+    }
+
+    #[test]
+    fn thousands_of_extension_headers_parse_without_allocating() {
+        let ext: String = (0..3500).map(|i| format!("X-H{i}: v{i}\r\n")).collect();
+        let msg = INVITE.replace("Subject:", &format!("{ext}Subject:"));
+        assert!(msg.len() > 50_000 && msg.len() < 65_535, "{}", msg.len());
+        let Status::Complete(r) = parse(msg.as_bytes(), false).unwrap() else {
+            panic!()
+        };
+        // Only the known names are indexed: inline, nothing allocated.
+        assert!(!r.lines.spilled());
+        assert_eq!(r.count(Name::Via), 2);
+        assert_eq!(r.header(Name::CSeq).unwrap().value(), "314159 INVITE");
+        assert_eq!(r.count(Name::Other), 3500 + 1);
+        let last = r.headers(Name::Other).nth(3499).unwrap();
+        assert_eq!((last.raw_name, last.value()), ("X-H3499", "v3499".into()));
+        assert_eq!(r.body, b"v=0\r");
+    }
+
+    #[test]
+    fn all_headers_finds_what_the_index_holds() {
+        let msg = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+            X-A: one\r\n two\r\nv: SIP/2.0/UDP g\r\n\t;branch=z9hG4bK2\r\nX-B:\r\n\
+            CSeq:1 OPTIONS\n\r\n";
+        let Status::Complete(r) = parse(msg.as_bytes(), false).unwrap() else {
+            panic!()
+        };
+        let all: Vec<(Name, &str, String)> = r
+            .all_headers()
+            .map(|h| (h.name, h.raw_name, h.value().into_owned()))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                (
+                    Name::Via,
+                    "Via",
+                    "SIP/2.0/UDP h;branch=z9hG4bK1".to_string()
+                ),
+                (Name::Other, "X-A", "one two".into()),
+                (Name::Via, "v", "SIP/2.0/UDP g ;branch=z9hG4bK2".into()),
+                (Name::Other, "X-B", "".into()),
+                (Name::CSeq, "CSeq", "1 OPTIONS".into()),
+            ]
+        );
+        // A line folded into an unindexed header does not join the indexed one before.
+        let vias: Vec<String> = r.headers(Name::Via).map(|h| h.value().into()).collect();
+        assert_eq!(vias, [all[0].2.as_str(), &all[2].2]);
+        for h in r.all_headers().filter(|h| h.name != Name::Other) {
+            let indexed = r
+                .headers(h.name)
+                .find(|i| i.raw_name == h.raw_name)
+                .unwrap();
+            assert_eq!(indexed.raw_value(), h.raw_value());
+        }
+    }
+
+    #[test]
+    fn nul_in_a_header_is_malformed() {
+        for msg in [
+            "INVITE sip:a@b SIP/2.0\r\nTo: <sip:a@b>\0\r\n\r\n",
+            "INVITE sip:a@b SIP/2.0\r\nX-Foo: a\0b\r\n\r\n",
+            "INVITE sip:a@b SIP/2.0\r\nSubject: a\r\n \0\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse(msg.as_bytes(), false).unwrap_err(),
+                ParseError::Bad("NUL byte in a header"),
+                "{msg:?}"
+            );
+        }
+        // A NUL in the body is the body's business.
+        let msg = "INVITE sip:a@b SIP/2.0\r\nl: 3\r\n\r\na\0b";
+        assert!(matches!(
+            parse(msg.as_bytes(), false),
+            Ok(Status::Complete(_))
+        ));
+    }
+
+    #[test]
+    fn request_uri_forms() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("sip:+441632960001@example.net", None),
+            ("sip:+441632960001@example.net:5060;user=phone", None),
+            ("SIPS:alice@[2001:db8::10]:5061", None),
+            ("sip:[2001:db8::10:5070]", None),
+            ("sip:+44;npdi;rn=+44@h;user=phone?subject=x", None),
+            ("sip:user:pw@h:65535", None),
+            ("tel:+441632960001", None),
+            ("tel:2001:db8::10", None),
+            ("http://example.net", None),
+            (
+                "<sip:+441632960001@example.net>",
+                Some("Request-URI in angle brackets"),
+            ),
+            ("<tel:+441632960001>", Some("Request-URI in angle brackets")),
+            (
+                "sip:+441632960001@2001:db8::10",
+                Some("IPv6 address in Request-URI without brackets"),
+            ),
+            (
+                "sip:2001:db8::10;user=phone",
+                Some("IPv6 address in Request-URI without brackets"),
+            ),
+            (
+                "sip:a@[2001:db8::10",
+                Some("malformed IPv6 reference in Request-URI"),
+            ),
+            ("sip:a@[::1]x", Some("malformed Request-URI port")),
+            ("sip:a@h:", Some("malformed Request-URI port")),
+            ("sip:a@h:50x", Some("malformed Request-URI port")),
+            ("sip:a@h:65536", Some("malformed Request-URI port")),
+            ("sip:a@h:5:6x", Some("malformed Request-URI port")),
+            ("sip:a@", Some("Request-URI without a host")),
+            ("sip:a@;user=phone", Some("Request-URI without a host")),
+        ];
+        for (uri, want) in cases {
+            assert_eq!(request_uri_problem(uri), *want, "{uri}");
+        }
+    }
+
+    #[test]
+    fn name_addr_forms() {
+        use AddrProblem::*;
+        let cases: &[(&str, Option<AddrProblem>)] = &[
+            ("<sip:a@b>;tag=1", None),
+            ("sip:a@b;tag=1", None),
+            ("\"A \\\"q\\\" B\" <sip:a@b>;tag=1", None),
+            ("\"A\" <sip:a@b>;x=\"v;w\";tag=1", None),
+            ("Bob <sip:a@b> ;tag = 1", None),
+            ("", None),
+            (
+                "\"Mr. J. User <sip:j.user@example.com>",
+                Some(UnterminatedQuote),
+            ),
+            ("\"A\\\" <sip:a@b>", Some(UnterminatedQuote)),
+            ("\"A\\", Some(UnterminatedQuote)),
+            ("<sip:a@b>;x=\"v", Some(UnterminatedQuote)),
+            ("<sip:a@b;tag=1", Some(UnclosedBracket)),
+            ("\"A\" <sip:a@b", Some(UnclosedBracket)),
+            ("<sip:a@b><", Some(UnclosedBracket)),
+        ];
+        for (v, want) in cases {
+            assert_eq!(addr_problem(v), *want, "{v}");
+        }
+    }
+
+    #[test]
+    fn port_values() {
+        assert_eq!(port_value(b"5060"), Some(5060));
+        assert_eq!(port_value(b"0005060"), Some(5060));
+        assert_eq!(port_value(b"65536"), Some(65536));
+        assert_eq!(port_value(b"99999999999999999999"), Some(u32::MAX));
+        assert_eq!(port_value(b""), None);
+        assert_eq!(port_value(b"+5"), None);
+        assert_eq!(port_value(b"50 60"), None);
     }
 }

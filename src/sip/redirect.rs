@@ -22,7 +22,7 @@
 //! state (holding it would pass the bound).
 
 use super::SipStats;
-use super::message::{self, Name, ParseError, Request, Status};
+use super::message::{self, AddrProblem, Name, ParseError, Request, Status};
 use crate::config::Transport;
 use crate::resolve::{Decision, Router};
 use ipnet::IpNet;
@@ -213,8 +213,11 @@ struct TopVia<'v> {
     value: &'v str,
     /// The value before its parameters (`SIP/2.0/UDP host:port`).
     head: &'v str,
-    /// `host[:port]` after the protocol.
+    /// `host[:port]` after the protocol (`""` when the sent-protocol does not read).
     sent_by: &'v str,
+    /// The sent-by's host (an IPv6 reference without its brackets) and port, or the 400
+    /// reason phrase saying why the top Via does not read.
+    host_port: Result<(&'v str, Option<u16>), &'static str>,
     branch: Option<&'v str>,
     rport: bool,
     /// A `received` parameter is present (replaced in the answer).
@@ -231,6 +234,7 @@ impl<'v> TopVia<'v> {
             value,
             head: value,
             sent_by: "",
+            host_port: Err("Malformed Via"),
             branch: None,
             rport: false,
             received: false,
@@ -279,17 +283,36 @@ impl<'v> TopVia<'v> {
         if !fits {
             top.params.clear();
         }
-        // `SIP / 2.0 / UDP host:port`: sent-by follows the transport token, which
-        // follows the last `/` (RFC 3261 §20.42 allows white space around the slashes).
-        let head = top.head;
-        let after_slash =
-            memchr::memrchr(b'/', head.as_bytes()).map_or("", |i| head[i + 1..].trim_ascii_start());
-        top.sent_by = after_slash
-            .bytes()
-            .position(|b| b == b' ' || b == b'\t')
-            .map_or("", |sp| after_slash[sp..].trim_ascii());
+        if let Some(sent_by) = sent_by(top.head) {
+            top.sent_by = sent_by;
+            top.host_port = split_host_port(sent_by);
+        }
         top
     }
+}
+
+/// The sent-by of a Via value before its parameters, `sent-protocol LWS sent-by` (RFC
+/// 3261 §20.42), when the protocol is SIP/2.0 over some transport. White space may
+/// surround the slashes (SLASH = SWS "/" SWS, §25.1): `SIP / 2.0 / UDP host`.
+fn sent_by(head: &str) -> Option<&str> {
+    let after_protocol = match head.get(..8) {
+        // The usual `SIP/2.0/UDP host:port`: one comparison.
+        Some(p) if p.eq_ignore_ascii_case("SIP/2.0/") => head[8..].trim_ascii_start(),
+        _ => {
+            let mut parts = head.splitn(3, '/');
+            let (name, version, rest) = (parts.next()?, parts.next()?, parts.next()?);
+            if !name.trim_ascii().eq_ignore_ascii_case("SIP") || version.trim_ascii() != "2.0" {
+                return None;
+            }
+            rest.trim_ascii_start()
+        }
+    };
+    // The transport, LWS, sent-by (white space before the parameters' `;` included).
+    let transport = after_protocol
+        .bytes()
+        .position(|c| c == b' ' || c == b'\t')?;
+    let sent_by = after_protocol[transport..].trim_ascii();
+    (transport > 0 && !sent_by.is_empty()).then_some(sent_by)
 }
 
 /// What a request needs for any answer, read once.
@@ -870,13 +893,11 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
 
 /// RFC 3261 §8.2 header checks; `Some(reason phrase)` for a 400.
 fn check_headers(req: &Request<'_>, d: &Dialog<'_>) -> Option<&'static str> {
-    if !d
-        .top
-        .value
-        .get(..8)
-        .is_some_and(|p| p.eq_ignore_ascii_case("SIP/2.0/"))
-    {
-        return Some("Malformed Via");
+    if let Err(why) = d.top.host_port {
+        return Some(why);
+    }
+    if let Some(why) = message::request_uri_problem(req.uri) {
+        return Some(why);
     }
     for (name, missing, duplicate) in [
         (Name::From, "Missing From header", "Duplicate From header"),
@@ -892,6 +913,20 @@ fn check_headers(req: &Request<'_>, d: &Dialog<'_>) -> Option<&'static str> {
             0 => return Some(missing),
             1 => {}
             _ => return Some(duplicate),
+        }
+    }
+    for (value, unterminated, unclosed) in [
+        (
+            d.from,
+            "Unterminated quoted string in From",
+            "Missing > in From",
+        ),
+        (d.to, "Unterminated quoted string in To", "Missing > in To"),
+    ] {
+        match value.and_then(message::addr_problem) {
+            Some(AddrProblem::UnterminatedQuote) => return Some(unterminated),
+            Some(AddrProblem::UnclosedBracket) => return Some(unclosed),
+            None => {}
         }
     }
     let mut parts = d.cseq?.split_ascii_whitespace();
@@ -920,13 +955,9 @@ fn check_headers(req: &Request<'_>, d: &Dialog<'_>) -> Option<&'static str> {
 /// port when `rport` is present; else RFC 3261 §18.2.2: the source address, sent-by
 /// port or 5060).
 fn write_top_via(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) -> SocketAddr {
-    let (host, port) = split_host_port(top.sent_by);
+    let (host, port) = top.host_port.unwrap_or((top.sent_by, None));
     // With `rport`, `received` is added whatever the host is: no need to read it.
-    let host_is_source = !top.rport
-        && host
-            .trim_matches(['[', ']'])
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip == source.ip());
+    let host_is_source = !top.rport && host.parse::<IpAddr>().is_ok_and(|ip| ip == source.ip());
     out.extend_from_slice(b"Via: ");
     if !top.rport && !top.received {
         // Nothing to rewrite (the usual case without rport): the value as it came.
@@ -974,15 +1005,41 @@ fn rewrite_via_params(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) {
     }
 }
 
-fn split_host_port(sent_by: &str) -> (&str, Option<u16>) {
-    if let Some(v6) = sent_by.strip_prefix('[')
-        && let Some((h, rest)) = v6.split_once(']')
-    {
-        return (h, rest.strip_prefix(':').and_then(|p| p.parse().ok()));
+/// A sent-by's host (an IPv6 reference without its brackets) and port, RFC 3261 §20.42
+/// `host [ COLON port ]` with COLON = SWS ":" SWS; or the 400 reason phrase when it does
+/// not read (a port that is not a number or is above 65535, an IPv6 address without
+/// brackets).
+fn split_host_port(sent_by: &str) -> Result<(&str, Option<u16>), &'static str> {
+    const MALFORMED: &str = "Malformed Via sent-by";
+    let (host, after) = match sent_by.strip_prefix('[') {
+        Some(v6) => {
+            let close = v6.bytes().position(|c| c == b']').ok_or(MALFORMED)?;
+            (&v6[..close], &v6[close + 1..])
+        }
+        None => {
+            let end = sent_by
+                .bytes()
+                .position(|c| matches!(c, b':' | b' ' | b'\t'));
+            sent_by.split_at(end.unwrap_or(sent_by.len()))
+        }
+    };
+    if host.is_empty() {
+        return Err(MALFORMED);
     }
-    match sent_by.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (h, p.parse().ok()),
-        _ => (sent_by, None),
+    let after = after.trim_ascii_start();
+    let port = match after.strip_prefix(':') {
+        None if after.is_empty() => return Ok((host, None)),
+        None => return Err(MALFORMED),
+        Some(port) => port.trim_ascii_start(),
+    };
+    match message::port_value(port.as_bytes()) {
+        Some(p) => u16::try_from(p)
+            .map(|p| (host, Some(p)))
+            .map_err(|_| "Via port above 65535"),
+        None if !sent_by.starts_with('[') && port.contains(':') => {
+            Err("IPv6 address in Via without brackets")
+        }
+        None => Err("Via port is not a number"),
     }
 }
 
@@ -1008,6 +1065,8 @@ mod tests {
             "SIP/2.0/UDP h;;=v;flag",
             "SIP/2.0/UDP h",
             "SIP/2.0/UDP [2001:db8::1]:5060;received=2001:db8::2;rport=5",
+            "SIP / 2.0 / UDP 127.0.0.1:5060 ;branch=z9hG4bKw ; rport",
+            "SIP/2.0/UDP 127.0.0.1 : 5060;branch = z9hG4bKw;rport ;received = 10.0.0.1",
         ] {
             let top = TopVia::read(via);
             let (head, params) = message::head_and_params(via);
@@ -1106,5 +1165,113 @@ mod tests {
                 format!("{head}{more};rport=5099")
             );
         }
+    }
+
+    #[test]
+    fn sent_by_with_white_space_around_slashes_and_colon() {
+        let ok: &[(&str, &str, &str, Option<u16>)] = &[
+            (
+                "SIP/2.0/UDP 192.0.2.1:5060",
+                "192.0.2.1:5060",
+                "192.0.2.1",
+                Some(5060),
+            ),
+            ("sip/2.0/tcp h.example", "h.example", "h.example", None),
+            (
+                "SIP / 2.0 / UDP 127.0.0.1:5060 ",
+                "127.0.0.1:5060",
+                "127.0.0.1",
+                Some(5060),
+            ),
+            (
+                "SIP  /   2.0 /UDP 192.0.2.2",
+                "192.0.2.2",
+                "192.0.2.2",
+                None,
+            ),
+            ("SIP/2.0/ TLS\th : 5061", "h : 5061", "h", Some(5061)),
+            (
+                "SIP/2.0/UDP [2001:db8::1] :5060",
+                "[2001:db8::1] :5060",
+                "2001:db8::1",
+                Some(5060),
+            ),
+            (
+                "SIP/2.0/UDP [2001:db8::1]",
+                "[2001:db8::1]",
+                "2001:db8::1",
+                None,
+            ),
+            ("SIP/2.0/UDP h:0", "h:0", "h", Some(0)),
+            ("SIP/2.0/UDP h:65535", "h:65535", "h", Some(65535)),
+        ];
+        for &(head, want_sent_by, host, port) in ok {
+            let sent_by = sent_by(head).unwrap_or_else(|| panic!("{head}"));
+            assert_eq!(sent_by, want_sent_by, "{head}");
+            assert_eq!(split_host_port(sent_by), Ok((host, port)), "{head}");
+        }
+        for head in [
+            "SIP/2.0/UDP",
+            "SIP/2.0/UDP ",
+            "SIP/2.0/UDP127.0.0.1",
+            "SIP/2.0 UDP h",
+            "SIP/3.0/UDP h",
+            "HTTP/2.0/UDP h",
+            "SIP//2.0/UDP h",
+            "",
+        ] {
+            assert_eq!(sent_by(head), None, "{head:?}");
+        }
+        for (sent_by, why) in [
+            ("h:50x", "Via port is not a number"),
+            ("h:", "Via port is not a number"),
+            ("h : ", "Via port is not a number"),
+            ("h:-1", "Via port is not a number"),
+            ("h:65536", "Via port above 65535"),
+            ("h:99999999999", "Via port above 65535"),
+            ("[::1]:70000", "Via port above 65535"),
+            ("2001:db8::1", "IPv6 address in Via without brackets"),
+            ("2001:db8::1:5060", "IPv6 address in Via without brackets"),
+            ("[::1", "Malformed Via sent-by"),
+            ("[::1]x", "Malformed Via sent-by"),
+            ("a b", "Malformed Via sent-by"),
+            (":5060", "Malformed Via sent-by"),
+            ("[]:5060", "Malformed Via sent-by"),
+        ] {
+            assert_eq!(split_host_port(sent_by), Err(why), "{sent_by}");
+        }
+    }
+
+    #[test]
+    fn via_with_white_space_is_answered_as_sent() {
+        let source: SocketAddr = "127.0.0.1:5099".parse().unwrap();
+        let answer = |via: &str| {
+            let top = TopVia::read(via);
+            let mut out = Vec::new();
+            let dest = write_top_via(&mut out, &top, source);
+            (String::from_utf8(out).unwrap(), dest)
+        };
+        // rport: filled with the source port, `received` added, answered to the source.
+        assert_eq!(
+            answer("SIP / 2.0 / UDP 127.0.0.1:5060 ;branch=z9hG4bKw ; rport"),
+            (
+                "Via: SIP / 2.0 / UDP 127.0.0.1:5060;branch=z9hG4bKw;rport=5099;received=127.0.0.1\r\n"
+                    .to_string(),
+                source
+            )
+        );
+        // No rport: the sent-by port (white space around its colon), no `received` when
+        // the host is the source.
+        assert_eq!(
+            answer("SIP / 2.0 / UDP 127.0.0.1 : 5070 ;branch=z9hG4bKw"),
+            (
+                "Via: SIP / 2.0 / UDP 127.0.0.1 : 5070 ;branch=z9hG4bKw\r\n".to_string(),
+                "127.0.0.1:5070".parse().unwrap()
+            )
+        );
+        assert_eq!(
+            answer("SIP/2.0/UDP [::1] : 5071;branch=z9hG4bKw").1,
+            "127.0.0.1:5071".parse().unwrap()
+        );
     }
 }
