@@ -102,7 +102,9 @@ impl Name {
     /// Classifies the header name `rest[..len]` (token characters; `rest` runs on to
     /// the end of the input): by length, then one or two integer comparisons of the
     /// folded name (see [`folded`]) instead of byte-wise case-blind comparisons.
-    #[inline]
+    // Always inlined: called for every header line, from two places (the index and the
+    // walk over all lines); out of line it cost ~35 instructions a call.
+    #[inline(always)]
     fn classify(rest: &[u8], len: usize) -> Name {
         const TO: u64 = folded(b"to");
         const VIA: u64 = folded(b"via");
@@ -738,22 +740,19 @@ pub fn request_uri_problem(uri: &str) -> Option<&'static str> {
         _ => return None,
     };
     // userinfo ends at the first `@` (RFC 3261 §25.1: not allowed unescaped before it
-    // nor in the parameters and headers after the host). The parts are a few bytes
-    // each: stepped through, which costs less than setting up a vector search.
-    let host = rest
-        .iter()
-        .position(|&c| c == b'@')
-        .map_or(rest, |at| &rest[at + 1..]);
-    let end = host.iter().position(|&c| c == b';' || c == b'?');
+    // nor in the parameters and headers after the host). memchr: measured (callgrind),
+    // fewer instructions than stepping through the bytes even for a short Request-URI.
+    let host = memchr::memchr(b'@', rest).map_or(rest, |at| &rest[at + 1..]);
+    let end = memchr::memchr2(b';', b'?', host);
     let hostport = &host[..end.unwrap_or(host.len())];
     let port = match hostport {
         [] => return Some("Request-URI without a host"),
-        [b'[', v6 @ ..] => match v6.iter().position(|&c| c == b']') {
+        [b'[', v6 @ ..] => match memchr::memchr(b']', v6) {
             Some(close) => &v6[close + 1..],
             None => return Some("malformed IPv6 reference in Request-URI"),
         },
-        _ => match hostport.iter().position(|&c| c == b':') {
-            Some(c) if hostport[c + 1..].contains(&b':') => {
+        _ => match memchr::memchr(b':', hostport) {
+            Some(c) if memchr::memchr(b':', &hostport[c + 1..]).is_some() => {
                 let v6 = |d: &u8| d.is_ascii_hexdigit() || matches!(d, b':' | b'.');
                 return Some(if hostport.iter().all(v6) {
                     "IPv6 address in Request-URI without brackets"
@@ -765,6 +764,11 @@ pub fn request_uri_problem(uri: &str) -> Option<&'static str> {
             None => &[],
         },
     };
+    port_problem(port)
+}
+
+/// What follows a Request-URI's host: nothing, or `:` and a port up to 65535.
+fn port_problem(port: &[u8]) -> Option<&'static str> {
     match port {
         [] => None,
         [b':', digits @ ..] if port_value(digits).is_some_and(|p| p <= 65535) => None,
