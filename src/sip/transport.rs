@@ -552,6 +552,13 @@ impl<'a> StreamTransactions<'a> {
     fn end(&mut self, tx: u64) {
         if self.completed.remove(&tx).is_some() {
             self.slots.give_back(1);
+            // Acknowledged answers leave their Timer H entries behind: compacted now and
+            // then, so the queue stays within a small multiple of what is held.
+            if self.expiry.len() > 2 * self.completed.len() + 64 {
+                let completed = &self.completed;
+                self.expiry
+                    .retain(|(t, tx)| completed.get(tx).is_some_and(|(_, g)| g == t));
+            }
         }
     }
 
