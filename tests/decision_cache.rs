@@ -25,21 +25,27 @@ fn config(knot: u16) -> String {
     )
 }
 
-/// Sends an INVITE for `request_uri` and returns the final answer (after any 100).
+/// Sends an INVITE for `request_uri` and returns its final answer (after any 100),
+/// acknowledged so that Timer G does not repeat it into the next call's answers.
 fn final_answer(client: &common::SipUdp, request_uri: &str, branch: &str) -> String {
     let port = client.port();
-    client.send(&format!(
-        "INVITE {request_uri} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch};rport\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:caller@example.org>;tag=f{branch}\r\n\
-         To: <{request_uri}>\r\nCall-ID: {branch}@example.org\r\nCSeq: 1 INVITE\r\n\
-         Content-Length: 0\r\n\r\n"
-    ));
+    let request = |method: &str| {
+        format!(
+            "{method} {request_uri} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:caller@example.org>;tag=f{branch}\r\n\
+             To: <{request_uri}>\r\nCall-ID: {branch}@example.org\r\nCSeq: 1 {method}\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    client.send(&request("INVITE"));
+    let call_id = format!("Call-ID: {branch}@example.org\r\n");
     loop {
         let r = client
             .recv()
             .unwrap_or_else(|| panic!("no answer to the INVITE for {request_uri}"));
-        if common::sip_status(&r) >= 200 {
+        if r.contains(&call_id) && common::sip_status(&r) >= 200 {
+            client.send(&request("ACK"));
             return r;
         }
     }

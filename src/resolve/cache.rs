@@ -3,9 +3,10 @@
 //!
 //! Owns: the moka cache (bounded by `cache.capacity`, each entry expiring after its own
 //! TTL: the answers' lowest record TTL capped by `max_ttl_s`, negative answers by
-//! `negative_ttl_s`, failures for `failure_ttl_s`), the in-flight map that makes
-//! concurrent misses for one number share one lookup, and dropping one entry or all
-//! (reload, admin changes). Local answers are never cached (SPEC §10.17): the index
+//! `negative_ttl_s`, failures for `failure_ttl_s`; an entry replaced by more answers
+//! never outlives the answers it already held), the in-flight map that makes concurrent
+//! misses for one number share one lookup, and dropping one entry or all (reload, admin
+//! changes). Local answers are never cached (SPEC §10.17): the index
 //! answers them faster than a cache would.
 //!
 //! An entry holds the upstream answers a decision was made from, by name, not the
@@ -89,6 +90,17 @@ impl moka::Expiry<Box<str>, Arc<Cached>> for PerEntryTtl {
     ) -> Option<Duration> {
         Some(Duration::from_secs(u64::from(value.ttl)))
     }
+
+    /// A replaced entry lives by its own TTL too (moka's default keeps the old deadline).
+    fn expire_after_update(
+        &self,
+        _key: &Box<str>,
+        value: &Arc<Cached>,
+        _updated_at: std::time::Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(Duration::from_secs(u64::from(value.ttl)))
+    }
 }
 
 /// TTL limits from `[cache]`.
@@ -101,7 +113,7 @@ pub struct Limits {
 
 type Flight = Arc<tokio::sync::OnceCell<Arc<Cached>>>;
 
-/// Decisions by number, shared by every worker.
+/// Upstream answers by number, shared by every worker.
 pub struct DecisionCache {
     entries: moka::sync::Cache<Box<str>, Arc<Cached>>,
     inflight: Mutex<HashMap<Box<str>, Flight>>,
@@ -132,15 +144,17 @@ impl DecisionCache {
         }
     }
 
-    /// The cached answers for `number`, if any (no lookup). A hit is counted; a miss
-    /// is counted where the lookup it leads to starts ([`DecisionCache::get_or_resolve`],
-    /// [`DecisionCache::count_miss`]), since the SIP path asks twice before it.
-    pub fn get(&self, number: &str) -> Option<Arc<Cached>> {
-        let hit = self.entries.get(number);
-        if hit.is_some() {
-            self.counts.inc(0);
-        }
-        hit
+    /// The cached answers for `number`, if any (no lookup, nothing counted: the caller
+    /// counts a hit with [`DecisionCache::count_hit`] once the answers settled its
+    /// decision; a miss is counted where the lookup it leads to starts
+    /// ([`DecisionCache::get_or_resolve`], [`DecisionCache::count_miss`])).
+    pub fn peek(&self, number: &str) -> Option<Arc<Cached>> {
+        self.entries.get(number)
+    }
+
+    /// Counts a decision settled by cached answers.
+    pub fn count_hit(&self) {
+        self.counts.inc(0);
     }
 
     /// Counts a miss that leads to a lookup outside [`DecisionCache::get_or_resolve`].
@@ -150,14 +164,14 @@ impl DecisionCache {
 
     /// The cached answers for `number`, or those `resolve` fetches — run once for all
     /// callers asking for the same number meanwhile — stored when their TTL allows.
-    /// Returns whether it was a cache hit.
+    /// Returns whether it was a cache hit (counted by the caller, once the answers
+    /// settled its decision; a miss is counted here).
     pub async fn get_or_resolve<F, Fut>(&self, number: &str, resolve: F) -> (Arc<Cached>, bool)
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Answers>,
     {
         if let Some(hit) = self.entries.get(number) {
-            self.counts.inc(0);
             return (hit, true);
         }
         self.counts.inc(1);
@@ -181,8 +195,14 @@ impl DecisionCache {
     /// Keeps `answers` for `number` as long as their kind's TTL allows (not at all when
     /// it is 0), replacing what was there; returns them as an entry either way.
     pub fn store(&self, number: &str, answers: Answers) -> Arc<Cached> {
+        self.store_within(number, answers, u32::MAX)
+    }
+
+    /// As [`DecisionCache::store`], living at most `at_most` seconds: answers that add to
+    /// an entry keep its older answers no longer than that entry had left.
+    pub fn store_within(&self, number: &str, answers: Answers, at_most: u32) -> Arc<Cached> {
         let (kind, ttl) = Kind::of(&answers);
-        let ttl = self.ttl_for(kind, ttl);
+        let ttl = self.ttl_for(kind, ttl).min(at_most);
         let cached = Arc::new(Cached {
             answers,
             kind,
@@ -195,12 +215,12 @@ impl DecisionCache {
         cached
     }
 
-    /// Drops the decision for one number.
+    /// Drops the answers for one number.
     pub fn invalidate(&self, number: &str) {
         self.entries.invalidate(number);
     }
 
-    /// Drops every decision (reload, prefix changes).
+    /// Drops every entry (reload, prefix changes).
     pub fn invalidate_all(&self) {
         self.entries.invalidate_all();
     }
@@ -239,7 +259,7 @@ impl crate::metrics::Source for DecisionCache {
         out.push(
             Family::gauge(
                 "enroute_cache_entries",
-                "Routing decisions held in the cache.",
+                "Numbers whose upstream answers are held in the cache.",
                 &[],
             )
             .with(&[], self.len() as f64),

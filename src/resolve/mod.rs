@@ -737,14 +737,15 @@ impl Router {
         let started = crate::metrics::start_timer();
         self.decide_fresh(input, trace, d, None);
         if d.status == PENDING {
-            let Some(hit) = d.number.as_deref().and_then(|n| self.cache.get(n)) else {
+            let Some(hit) = d.number.as_deref().and_then(|n| self.cache.peek(n)) else {
                 return; // the caller goes on with `route_full`
             };
             // What upstream said is cached: decide from it, with this request's filter.
             self.decide_fresh(input, trace, d, Some(&hit.answers));
             if d.status == PENDING {
-                return; // this request needs names the cached decision did not ask
+                return; // this request needs names the cached lookup did not ask
             }
+            self.cache.count_hit();
             d.mark_cached(&hit, trace);
         }
         self.finish(d);
@@ -833,14 +834,17 @@ impl Router {
         let outcome = self.decide_fresh(input, false, &mut d, Some(&cached.answers));
         if !outcome.missing.is_empty() {
             // Another request's filter stopped the shared lookup earlier than this one
-            // may stop: fetch the rest, starting from what is known.
+            // may stop: fetch the rest, starting from what is known, kept no longer than
+            // the answers it starts from.
+            self.cache.count_miss();
             let (answers, d) = self
                 .fetch_and_decide(input, false, cached.answers.clone())
                 .await;
-            self.cache.store(number, answers);
+            self.cache.store_within(number, answers, cached.ttl_left());
             return d;
         }
         if hit {
+            self.cache.count_hit();
             d.mark_cached(&cached, false);
         }
         d

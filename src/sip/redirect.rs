@@ -18,8 +18,10 @@
 //! final answer (or the 487 after a CANCEL) when the lookup ends. Kept stateful rather
 //! than RFC 3261 §8.2.7 stateless with signed To-tags: the state is small, bounded by
 //! `sip.max_transactions`, and makes retransmissions byte-identical even when the cache
-//! or zones change in between. Only the 503 of a server at that bound is sent without
-//! state (holding it would pass the bound).
+//! or zones change in between. Sent without state: the 503 of a server at that bound
+//! (holding it would pass the bound), and answers to requests that cannot be matched
+//! reliably or that we do not serve (403 to a source outside `sip.allow`, 400/505 for a
+//! malformed request, the salvaged 400 and 513).
 
 use super::SipStats;
 use super::message::{self, AddrProblem, Name, ParseError, Request, Status};
@@ -439,11 +441,7 @@ impl<'r> Handler<'r> {
             }
             // No transaction state for sources we do not serve: a spoofed source must
             // not make us retransmit toward it.
-            let mut out = self.reply(req, d, source, 403, "Forbidden", |_, _| {});
-            if let Outcome::Reply { invite_tx, .. } = &mut out {
-                *invite_tx = None;
-            }
-            return out;
+            return self.reply_stateless(req, d, source, 403, "Forbidden", |_, _| {});
         }
         if req.method == "INVITE" && tx_state(d.tx) != TxState::None {
             // Whatever the answer was (302, 400, 505 …), the transaction holds it.
@@ -453,14 +451,16 @@ impl<'r> Handler<'r> {
             return if is_ack {
                 self.count_drop(Drop::Ack)
             } else {
-                self.reply(req, d, source, 505, "Version Not Supported", |_, _| {})
+                self.reply_stateless(req, d, source, 505, "Version Not Supported", |_, _| {})
             };
         }
         if let Some(why) = check_headers(req, d) {
+            // Without state: a malformed request may lack what tells transactions apart
+            // (RFC 2543 matching on Call-ID, From tag and CSeq).
             return if is_ack {
                 self.count_drop(Drop::Ack)
             } else {
-                self.reply(req, d, source, 400, why, |_, _| {})
+                self.reply_stateless(req, d, source, 400, why, |_, _| {})
             };
         }
         if is_ack {
@@ -486,13 +486,9 @@ impl<'r> Handler<'r> {
         match req.method {
             "INVITE" if self.overloaded => {
                 // Sent without state: holding it would pass the bound (SPEC §10.29).
-                let mut out = self.reply(req, d, source, 503, "Service Unavailable", |o, _| {
+                self.reply_stateless(req, d, source, 503, "Service Unavailable", |o, _| {
                     o.extend_from_slice(b"Retry-After: 5\r\n")
-                });
-                if let Outcome::Reply { invite_tx, .. } = &mut out {
-                    *invite_tx = None;
-                }
-                out
+                })
             }
             "INVITE" => {
                 self.router.route_into(req.uri, false, &mut self.decision);
@@ -568,6 +564,24 @@ impl<'r> Handler<'r> {
             status,
             invite_tx,
         }
+    }
+
+    /// As [`Handler::reply`], for an answer no transaction keeps (see the module doc):
+    /// no retransmission, and a retransmitted request is answered anew.
+    fn reply_stateless(
+        &mut self,
+        req: &Request<'_>,
+        d: &Dialog<'_>,
+        source: SocketAddr,
+        status: u16,
+        reason: &str,
+        extra: impl FnOnce(&mut Vec<u8>, &Decision),
+    ) -> Outcome<'_> {
+        let mut out = self.reply(req, d, source, status, reason, extra);
+        if let Outcome::Reply { invite_tx, .. } = &mut out {
+            *invite_tx = None;
+        }
+        out
     }
 
     /// Writes a response into the handler's buffer (see [`build_reply`]); `extra` may

@@ -33,7 +33,8 @@ pub use super::SipStats;
 /// Everything the SIP tasks share.
 pub struct Shared {
     pub router: Arc<Router>,
-    /// INVITE transactions held (all UDP sockets together) before new INVITEs get 503.
+    /// INVITE transactions held (every socket and connection together) before new
+    /// INVITEs get 503.
     pub max_transactions: usize,
     pub settings: Settings,
     pub tag_key: super::redirect::TagKey,
@@ -326,7 +327,9 @@ impl Transactions {
 /// A finished lookup: the transaction, its final answer and that answer's status.
 type Done = (u64, Vec<u8>, u16);
 
-/// Starts the lookup for a pending INVITE; the answer comes back on `done`.
+/// Starts the lookup for a pending INVITE; the answer comes back on `done`, a 500 if the
+/// lookup failed in a way it could not answer (a panic), so that the transaction and
+/// its slot always end.
 fn spawn_lookup(
     shared: &Arc<Shared>,
     invite: Arc<PendingInvite>,
@@ -334,8 +337,13 @@ fn spawn_lookup(
 ) {
     let shared = shared.clone();
     tokio::spawn(async move {
-        let decision = shared.router.route_full(&invite.uri, false).await;
-        let _ = done.send((invite.tx, invite.answer(&decision), decision.status));
+        let uri = invite.uri.clone();
+        let lookup = tokio::spawn(async move { shared.router.route_full(&uri, false).await });
+        let (bytes, status) = match lookup.await {
+            Ok(decision) => (invite.answer(&decision), decision.status),
+            Err(_) => (invite.respond(500, "Server Internal Error", |_| {}), 500),
+        };
+        let _ = done.send((invite.tx, bytes, status));
     });
 }
 
@@ -383,6 +391,7 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                     let _ = sock.send_to(&overloaded(invite), invite.dest).await;
                     shared.stats.response(503);
                 }
+                slots.give_back(txs.pending.len() + txs.unacked.len());
                 return;
             }
         };
