@@ -9,12 +9,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A loopback port free for both UDP and TCP right now (never 53, 5060 or 8080: the
-/// kernel hands out ephemeral ports only).
+/// kernel hands out ephemeral ports only), and never handed out before in this test
+/// process. The kernel may give a port again once the probe is closed, and the servers
+/// bind their UDP listeners with SO_REUSEPORT, so two parallel tests given the same port
+/// would both bind it and split each other's datagrams.
 pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
     loop {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && GIVEN.lock().unwrap_or_else(|p| p.into_inner()).insert(port)
+        {
             return port;
         }
     }
