@@ -4,7 +4,13 @@
 //! §1: the three never disagree), the suffix chain (SPEC §10.1), local-zone lookups with
 //! CNAME following, q-values (§10.3), `max_contacts`, the gateway fallback, and the
 //! decision's trace. Submodules own numbers and the dial plan ([`number`]), DDDS
-//! ([`ddds`]), gateways ([`gateway`]) and URIs ([`uri`]).
+//! ([`ddds`]), gateways ([`gateway`]), URIs ([`uri`]), upstream DNS ([`upstream`]) and
+//! the cache of upstream answers ([`cache`]).
+//!
+//! Every decision, whether its upstream answers come from the wire or the cache, is
+//! made by the same `decide` from those answers and the request's own filter (a `sips:`
+//! Request-URI, a contact equal to the Request-URI), so what one request filters never
+//! shows in another's answer.
 //!
 //! Must not touch: sockets, SIP messages, or zone storage. Local zones are read through a
 //! lock-free snapshot taken once per decision.
