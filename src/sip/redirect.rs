@@ -444,7 +444,8 @@ impl<'r> Handler<'r> {
             return self.reply_stateless(req, d, source, 403, "Forbidden", |_, _| {});
         }
         if req.method == "INVITE" && tx_state(d.tx) != TxState::None {
-            // Whatever the answer was (302, 400, 505 …), the transaction holds it.
+            // Whatever its answer was (302, 404, 484, 416, 420, 503 …), the transaction
+            // holds it.
             return Outcome::Retransmission { tx: d.tx };
         }
         if !req.version.eq_ignore_ascii_case("SIP/2.0") {
