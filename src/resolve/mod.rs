@@ -523,12 +523,6 @@ struct UpCtx<'a> {
     failed: Option<&'static str>,
 }
 
-/// What a decision still needs from upstream DNS.
-struct UpOutcome {
-    /// Names to fetch before the decision can be made (empty: it is made).
-    missing: Vec<String>,
-}
-
 /// The one routing function's owner.
 pub struct Router {
     zones: Arc<ZoneSet>,
@@ -762,13 +756,14 @@ impl Router {
 
     /// Empties `d` and decides into it with the upstream answers fetched so far (none:
     /// the synchronous path, where any upstream name leaves the decision pending).
+    /// Returns the upstream names still to fetch (empty: the decision is made).
     fn decide_fresh(
         &self,
         input: &str,
         trace: bool,
         d: &mut Decision,
         fetched: Option<&cache::Answers>,
-    ) -> UpOutcome {
+    ) -> Vec<String> {
         d.reset();
         if trace {
             d.input.push_str(input);
@@ -779,9 +774,7 @@ impl Router {
             failed: None,
         };
         self.decide(input, trace, d, &mut up);
-        UpOutcome {
-            missing: up.missing,
-        }
+        up.missing
     }
 
     fn finish(&self, d: &mut Decision) {
@@ -837,8 +830,8 @@ impl Router {
             })
             .await;
         let mut d = Decision::default();
-        let outcome = self.decide_fresh(input, false, &mut d, Some(&cached.answers));
-        if !outcome.missing.is_empty() {
+        let missing = self.decide_fresh(input, false, &mut d, Some(&cached.answers));
+        if !missing.is_empty() {
             // Another request's filter stopped the shared lookup earlier than this one
             // may stop: fetch the rest, starting from what is known, kept no longer than
             // the answers it starts from.
@@ -875,11 +868,11 @@ impl Router {
         let deadline = tokio::time::Instant::now() + upstream.timeout;
         // Each round adds at least one name; suffixes plus hops bound the rounds.
         for _round in 0..32 {
-            let outcome = self.decide_fresh(input, trace, &mut d, Some(&fetched));
-            if outcome.missing.is_empty() {
+            let missing = self.decide_fresh(input, trace, &mut d, Some(&fetched));
+            if missing.is_empty() {
                 return (fetched, d);
             }
-            for key in outcome.missing {
+            for key in missing {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let started = crate::metrics::start_timer();
                 let answer = match Name::from_text(&key) {

@@ -441,7 +441,7 @@ impl<'r> Handler<'r> {
             }
             // No transaction state for sources we do not serve: a spoofed source must
             // not make us retransmit toward it.
-            return self.reply_stateless(req, d, source, 403, "Forbidden", |_, _| {});
+            return without_state(self.reply(req, d, source, 403, "Forbidden", |_, _| {}));
         }
         if req.method == "INVITE" && tx_state(d.tx) != TxState::None {
             // Whatever its answer was (302, 404, 484, 416, 420, 503 …), the transaction
@@ -452,7 +452,7 @@ impl<'r> Handler<'r> {
             return if is_ack {
                 self.count_drop(Drop::Ack)
             } else {
-                self.reply_stateless(req, d, source, 505, "Version Not Supported", |_, _| {})
+                without_state(self.reply(req, d, source, 505, "Version Not Supported", |_, _| {}))
             };
         }
         if let Some(why) = check_headers(req, d) {
@@ -461,7 +461,7 @@ impl<'r> Handler<'r> {
             return if is_ack {
                 self.count_drop(Drop::Ack)
             } else {
-                self.reply_stateless(req, d, source, 400, why, |_, _| {})
+                without_state(self.reply(req, d, source, 400, why, |_, _| {}))
             };
         }
         if is_ack {
@@ -487,9 +487,11 @@ impl<'r> Handler<'r> {
         match req.method {
             "INVITE" if self.overloaded => {
                 // Sent without state: holding it would pass the bound (SPEC §10.29).
-                self.reply_stateless(req, d, source, 503, "Service Unavailable", |o, _| {
-                    o.extend_from_slice(b"Retry-After: 5\r\n")
-                })
+                without_state(
+                    self.reply(req, d, source, 503, "Service Unavailable", |o, _| {
+                        o.extend_from_slice(b"Retry-After: 5\r\n")
+                    }),
+                )
             }
             "INVITE" => {
                 self.router.route_into(req.uri, false, &mut self.decision);
@@ -565,24 +567,6 @@ impl<'r> Handler<'r> {
             status,
             invite_tx,
         }
-    }
-
-    /// As [`Handler::reply`], for an answer no transaction keeps (see the module doc):
-    /// no retransmission, and a retransmitted request is answered anew.
-    fn reply_stateless(
-        &mut self,
-        req: &Request<'_>,
-        d: &Dialog<'_>,
-        source: SocketAddr,
-        status: u16,
-        reason: &str,
-        extra: impl FnOnce(&mut Vec<u8>, &Decision),
-    ) -> Outcome<'_> {
-        let mut out = self.reply(req, d, source, status, reason, extra);
-        if let Outcome::Reply { invite_tx, .. } = &mut out {
-            *invite_tx = None;
-        }
-        out
     }
 
     /// Writes a response into the handler's buffer (see [`build_reply`]); `extra` may
@@ -713,6 +697,15 @@ impl<'r> Handler<'r> {
             invite_tx: None,
         }
     }
+}
+
+/// An answer no transaction keeps (see the module doc): no retransmission, and a
+/// retransmitted request is answered anew.
+fn without_state(mut out: Outcome<'_>) -> Outcome<'_> {
+    if let Outcome::Reply { invite_tx, .. } = &mut out {
+        *invite_tx = None;
+    }
+    out
 }
 
 /// Appends `name` (with its `": "`), `value` and CRLF.

@@ -272,14 +272,15 @@ impl Transactions {
         }
     }
 
-    /// What a retransmission of `tx`'s INVITE gets, and where it goes.
-    fn held_answer(&self, tx: u64) -> Option<(&[u8], SocketAddr)> {
+    /// What a retransmission of `tx`'s INVITE gets, where it goes, and whether it is
+    /// the final answer (else the 100 Trying of a pending lookup).
+    fn held_answer(&self, tx: u64) -> Option<(&[u8], SocketAddr, bool)> {
         if let Some(u) = self.unacked.get(&tx) {
-            return Some((&u.bytes, u.dest));
+            return Some((&u.bytes, u.dest, true));
         }
         self.pending
             .get(&tx)
-            .map(|(trying, invite)| (&trying[..], invite.dest))
+            .map(|(trying, invite)| (&trying[..], invite.dest, false))
     }
 
     fn next_due(&self) -> Option<tokio::time::Instant> {
@@ -347,8 +348,8 @@ fn spawn_lookup(
     });
 }
 
-/// 503 for an INVITE that would need state when no slot is free.
-fn overloaded(invite: &PendingInvite) -> Vec<u8> {
+/// 503 + Retry-After for a pending INVITE: no slot is free for it, or the server stops.
+fn unavailable(invite: &PendingInvite) -> Vec<u8> {
     invite.respond(503, "Service Unavailable", |o| {
         o.extend_from_slice(b"Retry-After: 5\r\n")
     })
@@ -388,7 +389,7 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 // INVITEs still waiting on DNS will not get their answer from us: tell
                 // them to try again (or another server) rather than leave them to time out.
                 for (_, invite) in txs.pending.values() {
-                    let _ = sock.send_to(&overloaded(invite), invite.dest).await;
+                    let _ = sock.send_to(&unavailable(invite), invite.dest).await;
                     shared.stats.response(503);
                 }
                 slots.give_back(txs.pending.len() + txs.unacked.len());
@@ -418,8 +419,8 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
             }
             Outcome::Retransmission { tx } => {
                 // The answer already given, byte for byte (or 100 again while pending).
-                if let Some((bytes, dest)) = txs.held_answer(tx) {
-                    if txs.unacked.contains_key(&tx) {
+                if let Some((bytes, dest, is_final)) = txs.held_answer(tx) {
+                    if is_final {
                         shared.stats.retransmitted(1);
                     }
                     let _ = sock.send_to(bytes, dest).await;
@@ -429,7 +430,7 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 if !slots.take() {
                     // Another socket took the last slot since `overloaded` was read.
                     shared.stats.response(503);
-                    let _ = sock.send_to(&overloaded(&invite), invite.dest).await;
+                    let _ = sock.send_to(&unavailable(&invite), invite.dest).await;
                     continue;
                 }
                 let _ = sock.send_to(trying, invite.dest).await;
@@ -551,10 +552,14 @@ impl<'a> StreamTransactions<'a> {
         self.expiry.push_back((give_up, tx));
     }
 
-    fn held_answer(&self, tx: u64) -> Option<&[u8]> {
+    /// As [`Transactions::held_answer`], without a destination (the stream is it).
+    fn held_answer(&self, tx: u64) -> Option<(&[u8], bool)> {
         match self.completed.get(&tx) {
-            Some((bytes, _)) => Some(bytes),
-            None => self.pending.get(&tx).map(|(trying, _)| &trying[..]),
+            Some((bytes, _)) => Some((bytes, true)),
+            None => self
+                .pending
+                .get(&tx)
+                .map(|(trying, _)| (&trying[..], false)),
         }
     }
 
@@ -643,8 +648,8 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                             stream.write_all(bytes).await
                         }
                         Outcome::Retransmission { tx } => match txs.held_answer(tx) {
-                            Some(bytes) => {
-                                if txs.completed.contains_key(&tx) {
+                            Some((bytes, is_final)) => {
+                                if is_final {
                                     shared.stats.retransmitted(1);
                                 }
                                 stream.write_all(bytes).await
@@ -660,7 +665,7 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                                 stream.write_all(trying).await
                             } else {
                                 shared.stats.response(503);
-                                stream.write_all(&overloaded(&invite)).await
+                                stream.write_all(&unavailable(&invite)).await
                             }
                         }
                         Outcome::Cancel { ok, tx } => {
