@@ -1229,7 +1229,10 @@ impl Router {
             d.ttl = ddds_ttl;
             d.status = 302;
             d.detail = if trace {
-                format!("{} routes from ENUM", candidates.len()).into()
+                match candidates.len() {
+                    1 => "1 route from ENUM".into(),
+                    n => format!("{n} routes from ENUM").into(),
+                }
             } else {
                 "routes from ENUM".into()
             };

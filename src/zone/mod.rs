@@ -12,6 +12,7 @@
 pub mod index;
 pub mod master;
 pub mod name;
+pub mod starter;
 
 use arc_swap::ArcSwap;
 use index::{NodeKind, TYPE_NAPTR, TYPE_SOA, TreeStats, ZoneTree};
