@@ -32,7 +32,7 @@ serial is higher than the stored copy's), [dialplan], [enum], [[gateway]] and \
 sip.max_contacts.
 
 Read at start only (a restart applies a change): the listeners (sip.listen, dns.listen, \
-admin.listen, /metrics), sip.allow, the [sip.tls] files, the limits \
+admin.listen, which also serves /metrics), sip.allow, the [sip.tls] files, the limits \
 (sip.max_message_bytes, sip.tcp_idle_s, sip.max_transactions, admin.max_body_bytes), \
 [cache], dns.allow_transfer and dns.notify, secondary zones, [admin], [store], [log] and \
 [metrics].
