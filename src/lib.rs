@@ -13,8 +13,10 @@
 //! - [`metrics`]: counters, histograms and the Prometheus `/metrics` text.
 //! - [`admin`]: the admin HTTP API.
 //! - [`server`]: the `serve` lifecycle.
+//! - [`client`]: the command line's client for the admin API (`enroute numbers` …).
 
 pub mod admin;
+pub mod client;
 pub mod config;
 pub mod dns;
 pub mod keeper;

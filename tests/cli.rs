@@ -413,3 +413,352 @@ fn zone_check_passes_a_generated_100k_zone_and_export_round_trips() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("133337 records (133335 NAPTR)"));
 }
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every file and directory under `dir`, for "wrote nothing" checks.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                todo.push(e.path());
+            }
+            all.push(e.path());
+        }
+    }
+    all.sort();
+    all
+}
+
+#[test]
+fn zone_init_writes_a_zone_that_checks_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = "2.3.6.1.4.4.e164.arpa.";
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_enroute"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    // standard output by default, a date serial, the NS set
+    let out = run(&[
+        "zone",
+        "init",
+        origin,
+        "--ns",
+        "ns1.example.net",
+        "--ns",
+        "ns2.example.net.",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let soa = text.lines().find(|l| l.contains(" SOA ")).unwrap();
+    let serial: u32 = soa.split_whitespace().nth(6).unwrap().parse().unwrap();
+    assert!(
+        (2024_00_00_01..2100_00_00_00).contains(&serial) && serial % 100 == 1,
+        "{soa}"
+    );
+    assert!(
+        text.contains("@ IN NS ns1.example.net.\n@ IN NS ns2.example.net.\n"),
+        "{text}"
+    );
+
+    // --output writes the file, which `zone check` passes; it is never overwritten
+    let out = run(&[
+        "zone", "init", origin, "--serial", "7", "--output", "new.zone",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = std::fs::read_to_string(dir.path().join("new.zone")).unwrap();
+    let out = zone_check(dir.path(), "new.zone", None);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("zone 2.3.6.1.4.4.e164.arpa. OK: serial 7, 2 records"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&[
+        "zone", "init", origin, "--serial", "8", "--output", "new.zone",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("never overwrites"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("new.zone")).unwrap(),
+        written
+    );
+    // bad names are bad arguments
+    assert_eq!(run(&["zone", "init", "a..b"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["zone", "init", origin, "--ns", "x..y"]).status.code(),
+        Some(2)
+    );
+
+    // `serve` loads it: SOA over DNS, and the API takes a number into it at once
+    let server = common::Enroute::start(&written, "");
+    let soa = common::dns_query(server.dns, origin, 6).expect("SOA answer");
+    match &soa.answers[0].data {
+        hickory_proto::rr::RData::SOA(s) => assert_eq!(s.serial, 7),
+        other => panic!("not a SOA: {other:?}"),
+    }
+    let r = server.put_number(
+        "+441632960077",
+        r#"{"routes":[{"uri":"sip:new@example.net"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(common::sip_contact(server.sip_udp, "+441632960077").contains("sip:new@example.net"));
+}
+
+#[test]
+fn config_check_validates_config_and_zone_files_and_writes_nothing() {
+    let env = Env::new(true);
+    let before = tree(env.dir.path());
+    let out = env.run(&["config", "check", "--config", "enroute.toml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout(&out),
+        "enroute.toml: OK\n\
+         zones/uk.zone: zone 2.3.6.1.4.4.e164.arpa. OK: serial 7, 6 records (4 NAPTR), 10 names\n\
+         zones/test.zone: zone 4.4.e164.test. OK: serial 1, 2 records (1 NAPTR), 11 names\n"
+    );
+    // the default file, from the working directory
+    std::fs::create_dir(env.path("config")).unwrap();
+    std::fs::write(env.path("config/enroute.toml"), "").unwrap();
+    let out = env.run(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(stdout(&out), "config/enroute.toml: OK\n");
+    std::fs::remove_dir_all(env.path("config")).unwrap();
+    assert_eq!(
+        tree(env.dir.path()),
+        before,
+        "no store, no token file, nothing"
+    );
+    // no configuration file at all
+    assert_eq!(env.run(&["config", "check"]).status.code(), Some(2));
+
+    // an invalid configuration: its one line, exit 2
+    std::fs::write(env.path("bad.toml"), "[sip]\nmax_contacts = 0\n").unwrap();
+    let out = env.run(&["config", "check", "--config", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("bad.toml") && stdout(&out).contains("sip.max_contacts"),
+        "{}",
+        stdout(&out)
+    );
+
+    // a zone file with errors: each as FILE:LINE: message, exit 1, the other zone still
+    // summarised; a secondary zone is named, not checked
+    std::fs::write(
+        env.path("zones/uk.zone"),
+        "$TTL 60\n@ SOA ns. h. 1 2 3 4 5\nx NAPTR 1 2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        env.path("enroute.toml"),
+        format!(
+            "{}[[zone]]\norigin = \"5.5.e164.arpa.\"\nprimary = \"127.0.0.1:53\"\n",
+            config(true)
+        ),
+    )
+    .unwrap();
+    let out = env.run(&["config", "check", "--config", "enroute.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(!text.contains(": OK\n"), "{text}");
+    assert!(text.contains("zones/uk.zone:3: "), "{text}");
+    assert!(
+        text.contains("zones/test.zone: zone 4.4.e164.test. OK"),
+        "{text}"
+    );
+    assert!(
+        text.contains("zone 5.5.e164.arpa.: secondary, transferred from 127.0.0.1:53"),
+        "{text}"
+    );
+    assert_eq!(
+        tree(env.dir.path()).len(),
+        before.len() + 1,
+        "only bad.toml was added"
+    );
+}
+
+#[test]
+fn zone_check_with_config_checks_every_file_zone() {
+    let env = Env::new(true);
+    let out = env.run(&["zone", "check", "--config", "enroute.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out),
+        "zones/uk.zone: zone 2.3.6.1.4.4.e164.arpa. OK: serial 7, 6 records (4 NAPTR), 10 names\n\
+         zones/test.zone: zone 4.4.e164.test. OK: serial 1, 2 records (1 NAPTR), 11 names\n"
+    );
+    std::fs::write(
+        env.path("zones/test.zone"),
+        "$TTL 60\n@ SOA ns. h. 1 2 3 4 5\n@ FOO x\n",
+    )
+    .unwrap();
+    let out = env.run(&["zone", "check", "--config", "enroute.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("zones/test.zone:3: unknown record type"),
+        "{}",
+        stdout(&out)
+    );
+    // a FILE and --config together, or neither, are bad arguments
+    assert_eq!(
+        env.run(&["zone", "check", "x.zone", "--config", "enroute.toml"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(env.run(&["zone", "check"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["zone", "check", "--config", "nope.toml"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn spaces_are_separators_and_bad_route_input_exits_2() {
+    let env = Env::new(true);
+    let (code, mut spaced) = env.route_json("+44 1632 960002");
+    let (plain_code, mut plain) = env.route_json("+441632960002");
+    assert_eq!((code, plain_code), (0, 0));
+    assert_eq!(spaced["input"], "+44 1632 960002");
+    spaced["input"] = plain["input"].take();
+    plain["input"] = spaced["input"].clone();
+    assert_eq!(spaced, plain);
+    let (code, v) = env.route_json("01632 960 001");
+    assert_eq!((code, v["number"].as_str()), (0, Some("+441632960001")));
+
+    for bad in ["", "   ", "alice", "+44abc", "1:2", "+44\n1632"] {
+        let out = env.run(&["route", bad, "--config", "enroute.toml"]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stdout(&out));
+        assert!(stdout(&out).is_empty(), "{bad:?}");
+        assert!(
+            stderr(&out).starts_with("enroute: "),
+            "{bad:?}: {}",
+            stderr(&out)
+        );
+    }
+    // a URI or a number gets its decision, whatever it is: exit 1
+    for (input, status) in [
+        ("sip:alice@example.com", 404),
+        ("mailto:a@b", 416),
+        ("12", 484),
+        ("*98", 404),
+    ] {
+        let (code, v) = env.route_json(input);
+        assert_eq!((code, v["status"].as_i64()), (1, Some(status)), "{input}");
+    }
+}
+
+#[test]
+fn commands_other_than_serve_print_no_info_lines() {
+    let env = Env::new(true);
+    // log.level = "info" and a secondary zone, whose start-up line is INFO
+    std::fs::write(
+        env.path("enroute.toml"),
+        format!(
+            "{}[[zone]]\norigin = \"5.5.e164.arpa.\"\nprimary = \"127.0.0.1:53\"\n[log]\nlevel = \"info\"\n",
+            config(true)
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["route", "+441632960001", "--config", "enroute.toml"][..],
+        &[
+            "zone",
+            "export",
+            "2.3.6.1.4.4.e164.arpa.",
+            "--config",
+            "enroute.toml",
+        ],
+        &["config", "check", "--config", "enroute.toml"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+}
+
+#[test]
+fn every_command_help_lists_its_exit_codes() {
+    let commands: &[&[&str]] = &[
+        &["serve"],
+        &["route"],
+        &["config", "check"],
+        &["zone", "check"],
+        &["zone", "export"],
+        &["zone", "init"],
+        &["numbers", "list"],
+        &["numbers", "get"],
+        &["numbers", "put"],
+        &["numbers", "delete"],
+        &["prefixes", "list"],
+        &["prefixes", "get"],
+        &["prefixes", "put"],
+        &["prefixes", "delete"],
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in commands {
+        let out = Command::new(env!("CARGO_BIN_EXE_enroute"))
+            .args(*cmd)
+            .arg("--help")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{cmd:?}");
+        let help = stdout(&out);
+        assert!(help.contains("Exit codes:\n  0  "), "{cmd:?}:\n{help}");
+        // every command has 0 and 2 (bad arguments); zone init has no 1
+        assert!(
+            help.contains("\n  2  "),
+            "{cmd:?} lacks exit code 2:\n{help}"
+        );
+    }
+    let serve = Command::new(env!("CARGO_BIN_EXE_enroute"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = stdout(&serve);
+    for needle in [
+        "SIGHUP",
+        "zone files",
+        "[dialplan]",
+        "[enum]",
+        "[[gateway]]",
+        "sip.max_contacts",
+        "ENROUTE_ADMIN_TOKEN",
+        "Read at start only",
+    ] {
+        assert!(
+            help.contains(needle),
+            "serve --help lacks {needle}:\n{help}"
+        );
+    }
+    let numbers = Command::new(env!("CARGO_BIN_EXE_enroute"))
+        .args(["numbers", "get", "--help"])
+        .output()
+        .unwrap();
+    assert!(stdout(&numbers).contains("  3  the server is not reachable"));
+}

@@ -3,7 +3,7 @@
 //! Owns: reading the number out of a Request-URI (`sip:`/`sips:` user part,
 //! percent-decoded, with `;user=phone` honoured but not required; `tel:` global numbers;
 //! `tel:` local numbers with `phone-context=+CC…`, RFC 3966 §5.1.5), removing visual
-//! separators, the dial plan (rules in order, first match wins), and the digit-count
+//! separators (`-.()`, and spaces in a bare number as people paste it), the dial plan (rules in order, first match wins), and the digit-count
 //! rules of SPEC §10.4/§10.20.
 //!
 //! Must not touch: lookups. The result is a plain `+digits` string or the SIP status
@@ -99,13 +99,18 @@ pub fn extract_into(input: &str, out: &mut String) -> Result<Option<&'static str
         _ => number,
     };
     write_with_context(number, params, out);
-    if out
-        .bytes()
-        .fold(false, |v, b| v | matches!(b, b'-' | b'.' | b'(' | b')'))
-    {
-        out.retain(|c| !matches!(c, '-' | '.' | '(' | ')'));
+    // A bare number is typed or pasted by a person ("+44 1632 960002"): spaces separate
+    // digit groups there. A URI cannot carry a bare space, so only a bare number gets it.
+    let spaces = scheme.is_none();
+    if out.bytes().fold(false, |v, b| v | is_separator(b, spaces)) {
+        out.retain(|c| !c.is_ascii() || !is_separator(c as u8, spaces));
     }
     Ok(scheme)
+}
+
+/// RFC 3966 visual separators (`-.()`), and a space when `spaces` is set.
+fn is_separator(b: u8, spaces: bool) -> bool {
+    matches!(b, b'-' | b'.' | b'(' | b')') || (spaces && b == b' ')
 }
 
 /// Writes a number with `phone-context=+CC…` applied to a local number (RFC 3966
@@ -299,6 +304,12 @@ mod tests {
             ("http://x", Err(416)),
             ("sip:example.com", Err(404)),
             ("sip:%zz@x", Err(404)),
+            // spaces separate digit groups in a bare number, as people paste them
+            ("+44 1632 960002", Ok("+441632960002")),
+            ("+44%201632%20960002", Ok("+441632960002")),
+            ("0 1632 960001", Ok("+441632960001")),
+            // not inside a URI, where a space cannot be
+            ("sip:+44%201632960001@x", Err(404)),
         ];
         for (input, want) in cases {
             assert_eq!(run(input), want.map(str::to_string), "input {input}");

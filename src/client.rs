@@ -1,0 +1,918 @@
+//! A blocking client for the admin HTTP API, behind `enroute numbers`, `enroute
+//! prefixes` and `enroute route --url`.
+//!
+//! Owns: where the API is and which token to send (a flag, else `ENROUTE_ADMIN_URL` /
+//! `ENROUTE_ADMIN_TOKEN`, else the configuration's `admin.listen` / `admin.token_file`,
+//! which is only read, never written), the requests (timeouts, a bounded answer, no
+//! redirects followed), RFC 9457 problems turned into [`ClientError`]s with the class
+//! of failure each is (refused, unreachable, bad usage), and the human text of the
+//! API's answers.
+//!
+//! Must not touch: the store, the zones or routing (it only speaks HTTP to a running
+//! server), nor anything of `sip`, `dns` or `admin`: it knows the API by its JSON
+//! alone, so the client and the server can be different builds. It reads `config` for
+//! two keys only.
+
+use crate::config::Config;
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The largest answer read (a page of 1000 numbers with many routes each fits).
+pub const MAX_ANSWER_BYTES: u64 = 64 << 20;
+/// How long a connection may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one call may take in all (a routing decision waits on upstream DNS).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a command against the API failed; each class has its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Bad arguments or configuration: nothing was sent.
+    #[error("{0}")]
+    Usage(String),
+    /// The server answered 4xx: it refused, or the thing does not exist.
+    #[error("{0}")]
+    Refused(Problem),
+    /// The server is not reachable, timed out, answered 5xx or something that is not
+    /// the API.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl ClientError {
+    /// 2 bad usage, 1 refused, 3 unreachable (as `enroute numbers --help` lists them).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Usage(_) => 2,
+            ClientError::Refused(_) => 1,
+            ClientError::Unreachable(_) => 3,
+        }
+    }
+}
+
+/// An RFC 9457 problem as the server sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: u16,
+    pub title: String,
+    pub detail: String,
+    /// Each failing field (`routes[0].uri`), with the line for imports.
+    pub errors: Vec<FieldProblem>,
+}
+
+/// One entry of a problem's `errors`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub line: Option<u64>,
+    pub field: String,
+    pub detail: String,
+}
+
+impl Problem {
+    /// Reads a problem body; an answer that is not one (a proxy's HTML page) keeps its
+    /// first line as the detail.
+    pub fn from_answer(status: u16, body: &[u8]) -> Problem {
+        let reason = ureq::http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+        let detail = text("detail").unwrap_or_else(|| first_line(body));
+        let errors = v
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|errs| errs.iter().map(FieldProblem::from_json).collect())
+            .unwrap_or_default();
+        Problem {
+            status,
+            title: text("title").unwrap_or_else(|| reason.to_string()),
+            detail,
+            errors,
+        }
+    }
+}
+
+impl FieldProblem {
+    fn from_json(v: &Value) -> FieldProblem {
+        let text = |key: &str| {
+            v.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        FieldProblem {
+            line: v.get("line").and_then(Value::as_u64),
+            field: text("field"),
+            detail: text("detail"),
+        }
+    }
+}
+
+/// `422 Unprocessable Entity: routes[0].uri: …`, one line per failing field.
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let head = format!("{} {}", self.status, self.title);
+        if self.errors.is_empty() {
+            return write!(f, "{head}: {}", self.detail);
+        }
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{head}: ")?;
+            if let Some(line) = e.line {
+                write!(f, "line {line}: ")?;
+            }
+            if !e.field.is_empty() {
+                write!(f, "{}: ", e.field)?;
+            }
+            write!(f, "{}", e.detail)?;
+        }
+        Ok(())
+    }
+}
+
+fn first_line(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    line.trim().chars().take(200).collect()
+}
+
+/// Where the API is, the token to send, and where each came from (for messages).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `http://host:port` or `https://…`, with any path prefix, no trailing slash.
+    pub base: String,
+    pub token: String,
+    /// `--url`, `ENROUTE_ADMIN_URL` or `admin.listen in FILE`.
+    pub url_from: String,
+    /// `--token`, `ENROUTE_ADMIN_TOKEN` or the token file's path.
+    pub token_from: String,
+}
+
+/// The environment variable naming the API's URL.
+pub const URL_ENV: &str = "ENROUTE_ADMIN_URL";
+/// The environment variable holding the bearer token (the server reads it too).
+pub const TOKEN_ENV: &str = "ENROUTE_ADMIN_TOKEN";
+
+impl Endpoint {
+    /// Each of the URL and the token from its flag, else its environment variable,
+    /// else the configuration, which `config` loads only when it is needed.
+    pub fn resolve(
+        url: Option<&str>,
+        token: Option<&str>,
+        config: impl FnOnce() -> Result<Config, String>,
+    ) -> Result<Endpoint, ClientError> {
+        let url = given(url, "--url").or_else(|| from_env(URL_ENV));
+        let token = given(token, "--token").or_else(|| from_env(TOKEN_ENV));
+        let ((url, url_from), (token, token_from)) = match (url, token) {
+            (Some(u), Some(t)) => (u, t),
+            (url, token) => {
+                let c = config().map_err(ClientError::Usage)?;
+                let url =
+                    url.unwrap_or_else(|| (listen_url(c.admin.listen), admin_listen_source(&c)));
+                let token = match token {
+                    Some(t) => t,
+                    None => token_from_file(&c.admin.token_file)?,
+                };
+                (url, token)
+            }
+        };
+        Ok(Endpoint {
+            base: check_url(&url, &url_from)?,
+            token,
+            url_from,
+            token_from,
+        })
+    }
+}
+
+fn given(value: Option<&str>, from: &str) -> Option<(String, String)> {
+    value.map(|v| (v.trim().to_string(), from.to_string()))
+}
+
+/// An environment variable, when set and not blank (as the server reads the token).
+fn from_env(name: &str) -> Option<(String, String)> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .map(|v| (v, name.to_string()))
+}
+
+fn admin_listen_source(c: &Config) -> String {
+    match &c.file {
+        Some(f) => format!("admin.listen in {}", f.display()),
+        None => "admin.listen (built-in default)".into(),
+    }
+}
+
+/// `http://` and the address `admin.listen` binds, with a wildcard address replaced by
+/// loopback (the server is then reachable there too).
+fn listen_url(addr: std::net::SocketAddr) -> String {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{addr}")
+}
+
+/// The token file's content, trimmed; the file is only read (the server writes it).
+fn token_from_file(path: &std::path::Path) -> Result<(String, String), ClientError> {
+    let shown = path.display().to_string();
+    let hint = format!("give --token or set {TOKEN_ENV}");
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => Ok((t.trim().to_string(), shown)),
+        Ok(_) => Err(ClientError::Usage(format!(
+            "no admin token: admin.token_file {shown} is empty; {hint}"
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ClientError::Usage(format!(
+            "no admin token: admin.token_file {shown} does not exist (the server writes it on \
+             its first start); {hint}, or give --config for the server's configuration"
+        ))),
+        Err(e) => Err(ClientError::Usage(format!(
+            "no admin token: admin.token_file {shown}: {e}; {hint}"
+        ))),
+    }
+}
+
+/// An `http://` or `https://` URL with a host, without a trailing slash; a bare
+/// `HOST:PORT` is taken as `http://HOST:PORT`.
+fn check_url(url: &str, from: &str) -> Result<String, ClientError> {
+    let full = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("http://{url}")
+    };
+    let bad = |why: &str| ClientError::Usage(format!("{from}: {url:?} {why}"));
+    let uri: ureq::http::Uri = full
+        .parse()
+        .map_err(|_| bad("is not a URL like http://127.0.0.1:8080"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(bad("must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if uri.query().is_some() {
+        return Err(bad("must not have a query"));
+    }
+    Ok(full.trim_end_matches('/').to_string())
+}
+
+/// One answer of the API: its status and body as sent.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON; a success that is not JSON is not the API answering.
+    pub fn json(&self) -> Result<Value, ClientError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ClientError::Unreachable(format!(
+                "the answer ({} {}) is not the admin API's JSON ({e}): is the URL right?",
+                self.status,
+                first_line(&self.body)
+            ))
+        })
+    }
+}
+
+/// The API's collections that hold routes: numbers and prefixes share one shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Numbers,
+    Prefixes,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Kind::Numbers => "/v1/numbers",
+            Kind::Prefixes => "/v1/prefixes",
+        }
+    }
+
+    /// The key naming an entry in answers: `number` or `prefix`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Numbers => "number",
+            Kind::Prefixes => "prefix",
+        }
+    }
+}
+
+/// The query of a list call.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub prefix: Option<String>,
+    pub limit: Option<u16>,
+    pub after: Option<String>,
+}
+
+/// A blocking HTTP client bound to one [`Endpoint`].
+pub struct Client {
+    agent: ureq::Agent,
+    endpoint: Endpoint,
+}
+
+impl Client {
+    pub fn new(endpoint: Endpoint) -> Client {
+        let agent = ureq::Agent::config_builder()
+            // 4xx and 5xx are answers to read (problems), not transport errors.
+            .http_status_as_error(false)
+            // A redirect would drop the token; say where it points instead.
+            .max_redirects(0)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(CALL_TIMEOUT))
+            .user_agent(format!("enroute/{}", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Client { agent, endpoint }
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// `GET /v1/numbers/{e164}` (or prefixes).
+    pub fn get(&self, kind: Kind, e164: &str) -> Result<Answer, ClientError> {
+        self.call("GET", &entry_path(kind, e164), None)
+    }
+
+    /// `PUT /v1/numbers/{e164}` with a JSON body (or prefixes).
+    pub fn put(&self, kind: Kind, e164: &str, body: &[u8]) -> Result<Answer, ClientError> {
+        self.call("PUT", &entry_path(kind, e164), Some(body))
+    }
+
+    /// `DELETE /v1/numbers/{e164}` (or prefixes).
+    pub fn delete(&self, kind: Kind, e164: &str) -> Result<Answer, ClientError> {
+        self.call("DELETE", &entry_path(kind, e164), None)
+    }
+
+    /// One page: `GET /v1/numbers?prefix=&limit=&after=` (or prefixes).
+    pub fn list(&self, kind: Kind, q: &ListQuery) -> Result<Answer, ClientError> {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [("prefix", &q.prefix), ("after", &q.after)] {
+            if let Some(v) = value {
+                query.append_pair(key, v);
+            }
+        }
+        if let Some(limit) = q.limit {
+            query.append_pair("limit", &limit.to_string());
+        }
+        let query = query.finish();
+        let path = if query.is_empty() {
+            kind.path().to_string()
+        } else {
+            format!("{}?{query}", kind.path())
+        };
+        self.call("GET", &path, None)
+    }
+
+    /// Every page from `q.after` on, following `next` until it is null; the answer is
+    /// one page's shape, `{"items": [...], "next": null}`.
+    pub fn list_all(&self, kind: Kind, q: &ListQuery) -> Result<Value, ClientError> {
+        let mut q = q.clone();
+        let mut items = Vec::new();
+        loop {
+            let mut page = self.list(kind, &q)?.json()?;
+            if let Some(Value::Array(more)) = page.get_mut("items").map(Value::take) {
+                items.extend(more);
+            }
+            match page.get("next").and_then(Value::as_str) {
+                // A server that hands back the cursor it was given would loop forever.
+                Some(next) if q.after.as_deref() == Some(next) => {
+                    return Err(ClientError::Unreachable(format!(
+                        "the server gave the same cursor {next} twice; stopped listing"
+                    )));
+                }
+                Some(next) => q.after = Some(next.to_string()),
+                None => break,
+            }
+        }
+        Ok(serde_json::json!({"items": items, "next": null}))
+    }
+
+    /// `GET /v1/route/{input}`: the server's routing decision.
+    pub fn route(&self, input: &str) -> Result<Answer, ClientError> {
+        self.call("GET", &format!("/v1/route/{}", encode_segment(input)), None)
+    }
+
+    /// Sends one request; 2xx comes back, 4xx is [`ClientError::Refused`], anything
+    /// else [`ClientError::Unreachable`].
+    fn call(&self, method: &str, path: &str, body: Option<&[u8]>) -> Result<Answer, ClientError> {
+        let url = format!("{}{path}", self.endpoint.base);
+        let auth = format!("Bearer {}", self.endpoint.token);
+        let sent = match (method, body) {
+            ("PUT", Some(b)) => self
+                .agent
+                .put(&url)
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .send(b),
+            ("DELETE", _) => self
+                .agent
+                .delete(&url)
+                .header("Authorization", &auth)
+                .call(),
+            _ => self.agent.get(&url).header("Authorization", &auth).call(),
+        };
+        let mut resp = sent.map_err(|e| self.transport_error(e))?;
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec()
+            .map_err(|e| self.transport_error(e))?;
+        classify(Answer { status, body }, location, &self.endpoint.base)
+    }
+
+    fn transport_error(&self, e: ureq::Error) -> ClientError {
+        let why = match e {
+            ureq::Error::BadUri(u) => {
+                return ClientError::Usage(format!(
+                    "{}: {u} is not a usable URL",
+                    self.endpoint.url_from
+                ));
+            }
+            ureq::Error::Io(io) => io.to_string(),
+            ureq::Error::Timeout(t) => format!("timed out ({t})"),
+            ureq::Error::HostNotFound => "host not found".into(),
+            ureq::Error::BodyExceedsLimit(n) => format!("the answer is larger than {n} bytes"),
+            other => other.to_string(),
+        };
+        ClientError::Unreachable(format!(
+            "cannot reach the admin API at {} ({}): {why}",
+            self.endpoint.base, self.endpoint.url_from
+        ))
+    }
+}
+
+/// Sorts an answer into success, refusal (4xx) or a server that is not answering as
+/// the API does (3xx, 5xx, anything else).
+fn classify(answer: Answer, location: Option<String>, base: &str) -> Result<Answer, ClientError> {
+    match answer.status {
+        200..=299 => Ok(answer),
+        400..=499 => Err(ClientError::Refused(Problem::from_answer(
+            answer.status,
+            &answer.body,
+        ))),
+        300..=399 => Err(ClientError::Unreachable(format!(
+            "the server at {base} redirects ({}) to {}: give that URL with --url",
+            answer.status,
+            location.as_deref().unwrap_or("(no Location)")
+        ))),
+        status => Err(ClientError::Unreachable(format!(
+            "the admin API at {base} failed: {}",
+            Problem::from_answer(status, &answer.body)
+        ))),
+    }
+}
+
+fn entry_path(kind: Kind, e164: &str) -> String {
+    format!("{}/{}", kind.path(), encode_segment(e164))
+}
+
+/// Percent-encodes one path segment: everything but RFC 3986 unreserved characters,
+/// so `+`, `@`, `;`, `/`, `?`, `%` and spaces reach the server as typed.
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// A number body with one route per URI: order 100, preference 10, 20, 30… in the
+/// order given.
+pub fn routes_body(uris: &[String], ttl: Option<u32>) -> Value {
+    let routes: Vec<Value> = uris
+        .iter()
+        .zip(1u32..)
+        .map(|(uri, i)| serde_json::json!({"uri": uri, "order": 100, "preference": i * 10}))
+        .collect();
+    let mut body = serde_json::json!({ "routes": routes });
+    if let Some(ttl) = ttl {
+        body["ttl"] = ttl.into();
+    }
+    body
+}
+
+// ---------------------------------------------------------------------------------
+// Human text.
+
+/// One entry (a number or a prefix) with its routes: the entry, two spaces, then one
+/// route per line, the later ones aligned under the first.
+///
+/// ```text
+/// +441632960001  sip:alice@pbx.example.net  (order 100, pref 10)
+///                tel:+441632960001  (order 100, pref 20)
+/// ```
+pub fn entry_text(v: &Value, key: &str) -> String {
+    let name = v.get(key).and_then(Value::as_str).unwrap_or("?");
+    let routes = v.get("routes").and_then(Value::as_array);
+    let mut out = String::new();
+    let indent = " ".repeat(name.chars().count() + 2);
+    match routes.filter(|r| !r.is_empty()) {
+        None => {
+            let _ = writeln!(out, "{name}  (no routes)");
+        }
+        Some(routes) => {
+            for (i, r) in routes.iter().enumerate() {
+                let lead = if i == 0 {
+                    format!("{name}  ")
+                } else {
+                    indent.clone()
+                };
+                let _ = writeln!(out, "{lead}{}", route_text(r));
+            }
+        }
+    }
+    out
+}
+
+/// One route as a person reads it: the URI (or `pstn rn=… npdi`, or the regexp), its
+/// service when given, and its order and preference.
+pub fn route_text(r: &Value) -> String {
+    let text = |key: &str| r.get(key).and_then(Value::as_str);
+    let mut s = if let Some(uri) = text("uri") {
+        uri.to_string()
+    } else if r.get("pstn").is_some() {
+        let mut p = String::from("pstn");
+        if let Some(rn) = text("rn") {
+            let _ = write!(p, " rn={rn}");
+        }
+        if r.get("npdi").and_then(Value::as_bool) == Some(true) {
+            p.push_str(" npdi");
+        }
+        p
+    } else {
+        let flags = text("flags")
+            .map(|f| format!(" flags {f:?}"))
+            .unwrap_or_default();
+        format!("regexp {}{flags}", text("regexp").unwrap_or("?"))
+    };
+    if let Some(service) = text("service") {
+        let _ = write!(s, " [{service}]");
+    }
+    let num = |key: &str| r.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let _ = write!(s, "  (order {}, pref {})", num("order"), num("preference"));
+    s
+}
+
+/// The detail line under one entry's routes: `ttl 300, zone 2.3.6.1.4.4.e164.arpa.`.
+pub fn entry_footer(v: &Value) -> String {
+    let ttl = v.get("ttl").and_then(Value::as_u64).unwrap_or(0);
+    let zone = v.get("zone").and_then(Value::as_str).unwrap_or("-");
+    format!("ttl {ttl}, zone {zone}")
+}
+
+/// The `warnings` an answer carries (strings, or objects with a field and detail).
+pub fn warnings(v: &Value) -> Vec<String> {
+    let Some(list) = v.get("warnings").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|w| match w {
+            Value::String(s) => s.clone(),
+            Value::Object(o) => {
+                let get = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
+                match (get("field"), get("detail")) {
+                    ("", "") => w.to_string(),
+                    ("", d) => d.to_string(),
+                    (f, d) => format!("{f}: {d}"),
+                }
+            }
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// A routing decision (`GET /v1/route/…`) as text, line for line as `enroute route`
+/// prints a local one.
+pub fn decision_text(v: &Value) -> String {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+    let or_dash = |key: &str| text(v, key).unwrap_or_else(|| "-".into());
+    let mut s = String::new();
+    let status = v.get("status").and_then(Value::as_u64).unwrap_or(0);
+    let _ = writeln!(s, "{status} {}", or_dash("reason"));
+    for c in v
+        .get("contacts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let q = c.get("q").and_then(Value::as_f64).unwrap_or(0.0);
+        let _ = writeln!(
+            s,
+            "Contact: <{}>;q={q:.1}",
+            text(c, "uri").unwrap_or_default()
+        );
+    }
+    for key in ["number", "source", "zone", "suffix"] {
+        let _ = writeln!(s, "{key}: {}", or_dash(key));
+    }
+    let _ = writeln!(
+        s,
+        "ttl: {}",
+        v.get("ttl").and_then(Value::as_u64).unwrap_or(0)
+    );
+    let _ = writeln!(s, "detail: {}", text(v, "detail").unwrap_or_default());
+    let trace = v.get("trace").and_then(Value::as_array);
+    if trace.is_some_and(|t| !t.is_empty()) {
+        let _ = writeln!(s, "trace:");
+    }
+    for step in trace.into_iter().flatten() {
+        trace_step_text(step, &mut s);
+    }
+    s
+}
+
+/// One step of a decision's trace, as `enroute route` writes it.
+fn trace_step_text(t: &Value, s: &mut String) {
+    let text = |key: &str| t.get(key).and_then(Value::as_str).unwrap_or_default();
+    let opt_num = |key: &str| t.get(key).and_then(Value::as_u64);
+    let list = |key: &str| -> Vec<String> {
+        t.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    };
+    match text("step") {
+        "number" => {
+            let scheme = t.get("scheme").and_then(Value::as_str);
+            let _ = writeln!(
+                s,
+                "  number: {}{:?} -> {}{}",
+                scheme.map(|x| format!("{x}: ")).unwrap_or_default(),
+                text("dialled"),
+                text("result"),
+                opt_num("rule")
+                    .map(|r| format!(" (dial-plan rule {r})"))
+                    .unwrap_or_default()
+            );
+        }
+        "lookup" => {
+            let zone = t.get("zone").and_then(Value::as_str);
+            let _ = writeln!(
+                s,
+                "  lookup {} NAPTR (suffix {}, {}{}): {}{}",
+                text("domain"),
+                text("suffix"),
+                text("via"),
+                zone.map(|z| format!(" zone {z}")).unwrap_or_default(),
+                text("result"),
+                opt_num("ttl")
+                    .map(|t| format!(", ttl {t}"))
+                    .unwrap_or_default()
+            );
+            for r in list("records") {
+                let _ = writeln!(s, "    NAPTR {r}");
+            }
+            if let Some(n) = t.get("note").and_then(Value::as_str) {
+                let _ = writeln!(s, "    ({n})");
+            }
+        }
+        "record" => {
+            let depth = opt_num("depth").unwrap_or(0) as usize;
+            let _ = writeln!(
+                s,
+                "  {}record {} at {}: {}: {}",
+                "  ".repeat(depth.min(16)),
+                text("naptr"),
+                text("domain"),
+                text("outcome"),
+                text("detail")
+            );
+        }
+        "gateway" => {
+            let uris = list("uris");
+            let _ = writeln!(
+                s,
+                "  gateway {} for {}: {}",
+                text("prefix"),
+                text("number"),
+                if uris.is_empty() {
+                    "no allowed URI".into()
+                } else {
+                    uris.join(", ")
+                }
+            );
+        }
+        "cache" => {
+            let _ = writeln!(
+                s,
+                "  cache: {}{}",
+                text("result"),
+                opt_num("ttl")
+                    .map(|t| format!(" ({t} s left)"))
+                    .unwrap_or_default()
+            );
+        }
+        "truncated" => {
+            let _ = writeln!(
+                s,
+                "  sip.max_contacts kept {}, dropped {}",
+                opt_num("kept").unwrap_or(0),
+                opt_num("dropped").unwrap_or(0)
+            );
+        }
+        other => {
+            let _ = writeln!(s, "  {other}: {t}");
+        }
+    }
+}
+
+/// Indents JSON text the way `serde_json::to_string_pretty` does, keeping the keys in
+/// the order the server wrote them (parsing into a map would sort them); text that is
+/// not JSON comes back unchanged.
+pub fn pretty_json(raw: &[u8]) -> String {
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return String::from_utf8_lossy(raw).into_owned();
+    };
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut depth = 0usize;
+    let mut chars = text.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                out.push('"');
+                copy_string_rest(&mut chars, &mut out);
+            }
+            '{' | '[' => {
+                out.push(c);
+                let close = if c == '{' { '}' } else { ']' };
+                skip_ws(&mut chars);
+                if chars.peek() == Some(&close) {
+                    out.push(close);
+                    chars.next();
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(',');
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_ascii_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Copies a JSON string's remaining characters up to and including its closing quote.
+fn copy_string_rest(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, out: &mut String) {
+    while let Some(c) = chars.next() {
+        out.push(c);
+        match c {
+            '\\' => {
+                if let Some(escaped) = chars.next() {
+                    out.push(escaped);
+                }
+            }
+            '"' => return,
+            _ => {}
+        }
+    }
+}
+
+fn skip_ws(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while chars.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+        chars.next();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pretty_json_matches_serde_json_and_keeps_key_order() {
+        for v in [
+            json!({"a": 1, "b": [1, 2, {"c": "x,y:{}[]\"\\"}], "d": {}, "e": [], "f": null}),
+            json!([]),
+            json!("plain"),
+            json!({"nested": {"deeper": [[], [{}], [1.5, -2, true]]}}),
+        ] {
+            let compact = serde_json::to_string(&v).unwrap();
+            assert_eq!(
+                pretty_json(compact.as_bytes()),
+                serde_json::to_string_pretty(&v).unwrap()
+            );
+        }
+        // the server's order survives (a map would sort "z" before "a")
+        assert_eq!(
+            pretty_json(br#"{"z":1,"a":2}"#),
+            "{\n  \"z\": 1,\n  \"a\": 2\n}"
+        );
+        assert_eq!(pretty_json(b"not json {"), "not json {");
+    }
+
+    #[test]
+    fn problems_read_as_one_line_per_field() {
+        let body = br#"{"type":"about:blank","title":"Unprocessable Entity","status":422,
+            "detail":"routes[0].uri: bad","errors":[{"field":"routes[0].uri","detail":"bad"},
+            {"line":3,"field":"number","detail":"worse"}]}"#;
+        let p = Problem::from_answer(422, body);
+        assert_eq!(
+            p.to_string(),
+            "422 Unprocessable Entity: routes[0].uri: bad\n\
+             422 Unprocessable Entity: line 3: number: worse"
+        );
+        let p = Problem::from_answer(404, b"<html>\n<h1>Not here</h1>");
+        assert_eq!(p.to_string(), "404 Not Found: <html>");
+    }
+
+    #[test]
+    fn urls_and_segments() {
+        assert_eq!(
+            check_url("127.0.0.1:8080", "--url").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            check_url("https://admin.example.net/enroute/", "--url").unwrap(),
+            "https://admin.example.net/enroute"
+        );
+        for bad in ["ftp://x", "http://", "http://x/?a=b", "not a url"] {
+            let e = check_url(bad, "--url").unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+        }
+        assert_eq!(
+            listen_url("0.0.0.0:8080".parse().unwrap()),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            listen_url("[::]:8080".parse().unwrap()),
+            "http://[::1]:8080"
+        );
+        assert_eq!(
+            encode_segment("sip:+44 1@x;user=phone/%"),
+            "sip%3A%2B44%201%40x%3Buser%3Dphone%2F%25"
+        );
+    }
+
+    #[test]
+    fn uris_become_routes_in_order() {
+        let body = routes_body(&["sip:a@x".into(), "sip:b@y".into()], Some(60));
+        assert_eq!(
+            body,
+            json!({"ttl": 60, "routes": [
+                {"uri": "sip:a@x", "order": 100, "preference": 10},
+                {"uri": "sip:b@y", "order": 100, "preference": 20}]})
+        );
+    }
+
+    #[test]
+    fn entries_as_text() {
+        let v = json!({"number": "+441632960001", "ttl": 300, "zone": "z.", "routes": [
+            {"uri": "sip:alice@pbx.example.net", "order": 100, "preference": 10},
+            {"pstn": true, "rn": "+441632000000", "npdi": true, "order": 100, "preference": 20}]});
+        assert_eq!(
+            entry_text(&v, "number"),
+            "+441632960001  sip:alice@pbx.example.net  (order 100, pref 10)\n\
+             \x20              pstn rn=+441632000000 npdi  (order 100, pref 20)\n"
+        );
+        assert_eq!(entry_footer(&v), "ttl 300, zone z.");
+        assert_eq!(
+            warnings(&json!({"warnings": ["kept", {"field": "routes[0]", "detail": "why"}]})),
+            ["kept", "routes[0]: why"]
+        );
+    }
+}
