@@ -3,8 +3,8 @@
 //! Owns: reading the number out of a Request-URI (`sip:`/`sips:` user part,
 //! percent-decoded, with `;user=phone` honoured but not required; `tel:` global numbers;
 //! `tel:` local numbers with `phone-context=+CC…`, RFC 3966 §5.1.5), removing visual
-//! separators (`-.()`, and spaces in a bare number as people paste it), the dial plan (rules in order, first match wins), and the digit-count
-//! rules of SPEC §10.4/§10.20.
+//! separators (`-.()`, and spaces in a bare number as people paste it), the dial plan
+//! (rules in order, first match wins), and the digit-count rules of SPEC §10.4/§10.20.
 //!
 //! Must not touch: lookups. The result is a plain `+digits` string or the SIP status
 //! that the number earns by itself (404, 416, 484).
