@@ -630,7 +630,7 @@ impl Config {
             let inner = e.inner();
             let location = match inner.span() {
                 Some(s) => format!("{display}:{}: ", line_of(s.start)),
-                None => format!("{display}: "),
+                None => keys.location(&path),
             };
             let msg = one_line(inner.message());
             let (key, message) = match unknown_field(&msg) {
@@ -1073,6 +1073,18 @@ mod tests {
         assert!(e.contains("dialplan.rules[0].match"), "{e}");
         let e = err("[dialplan]\nmin_digits = 5\nmax_digits = 4\n");
         assert!(e.contains("dialplan.max_digits"), "{e}");
+        let e = err("[sip]\n\n[[zone]]\nfile = \"a\"\n");
+        assert!(
+            e.starts_with("t.toml:3: zone[0]") && e.contains("origin"),
+            "{e}"
+        );
+        let e = err("[sip]\nmax_contacts = -1\n");
+        assert!(e.starts_with("t.toml:2: sip.max_contacts: "), "{e}");
+        let e = err("[sip]\n[sip.tls]\ncert = \"c\"\n");
+        assert!(
+            e.starts_with("t.toml:2: sip.tls") && e.contains("key"),
+            "{e}"
+        );
         let e = err("[[zone]]\norigin = \"e164.arpa.\"\nfile = \"a\"\nprimary = \"x\"\n");
         assert!(e.starts_with("t.toml:1: zone[0]: set either"), "{e}");
         let e = err("[sip]\nmax_contacts = \"ten\"\n");

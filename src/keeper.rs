@@ -6,8 +6,8 @@
 //! newer, else the store wins, with a warning naming the file when it holds other
 //! records; a store-only zone is created from [`crate::zone::starter`] when the store
 //! lacks it and is never touched by a reload), [`file_drift`] (the same verdict,
-//! read-only, for `enroute zone check --config`), and every change the admin API makes. A change is
-//! committed to the store first (fsynced), then the edited zone is swapped into the
+//! read-only, for `enroute zone check --config`), and every change the admin API
+//! makes. A change is committed to the store first (fsynced), then the edited zone is swapped into the
 //! [`ZoneSet`] the SIP, DNS and route paths read, its serial grown, NOTIFY sent and the
 //! affected cached decisions dropped — so a caller that gets `Ok` can promise all four.
 //! Changes are serialised by one mutex around the store's writer connection; callers
@@ -117,14 +117,14 @@ pub enum ZoneFileError {
 /// error is fatal and names the file and line.
 pub fn load_zones_of_record(config: &Config, store: &mut Store) -> Result<Vec<Zone>, String> {
     let mut zones = Vec::new();
-    for (i, z) in config.zones.iter().enumerate() {
+    for i in 0..config.zones.len() {
         let choice = zone_of_record(config, i, Some(store)).map_err(|e| e.to_string())?;
         let Some(choice) = choice else { continue };
         match &choice {
             Choice::File(zone) => store_zone(store, zone).map_err(|e| e.to_string())?,
             Choice::Starter(zone) => {
                 store_zone(store, zone).map_err(|e| e.to_string())?;
-                tracing::info!(zone = %z.origin, serial = zone.soa.serial, "store-only zone created: SOA and the placeholder NS localhost.; add numbers through the admin API");
+                log_created(zone);
             }
             Choice::Store(_) => {}
         }
@@ -186,7 +186,7 @@ fn zone_of_record(
 /// that cannot be read is named with the config's file, line and key
 /// (`e.toml:14: zone[0].file: cannot read "…": …`); a file that does not load, with its
 /// own `ZONEFILE:LINE: message` errors.
-pub fn load_zone_file(config: &Config, i: usize, path: &Path) -> Result<Zone, ZoneFileError> {
+fn load_zone_file(config: &Config, i: usize, path: &Path) -> Result<Zone, ZoneFileError> {
     let text = read_zone_text(config, i, path)?;
     let display = path.display().to_string();
     let origin = &config.zones[i].origin;
@@ -255,6 +255,10 @@ pub fn starter_zone(origin: &Name) -> Result<Zone, ZoneLoadError> {
     .to_master();
     let display = format!("store-only zone {origin}");
     Zone::from_master(text.as_bytes(), &display, origin, None).map(|(zone, _)| zone)
+}
+
+fn log_created(zone: &Zone) {
+    tracing::info!(zone = %zone.origin, serial = zone.soa.serial, "store-only zone created: SOA and the placeholder NS localhost.; add numbers through the admin API");
 }
 
 /// How a configured zone file stands against the zone being served, as
@@ -716,7 +720,7 @@ impl Keeper {
             None => {
                 let zone = starter_zone(origin)?;
                 store_zone(store, &zone)?;
-                tracing::info!(zone = %origin, serial = zone.soa.serial, "store-only zone created: SOA and the placeholder NS localhost.; add numbers through the admin API");
+                log_created(&zone);
                 zone
             }
         };

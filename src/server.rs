@@ -265,39 +265,10 @@ fn note(
 /// failure names the config's file, line and key (`e.toml:3: sip.listen[1]: cannot
 /// bind …`). TLS files are checked for reading first, for the same reason.
 async fn bind_all(config: &Config) -> Result<Listeners, crate::config::ConfigError> {
-    use crate::sip::transport::{self, BindError, Bound};
     let mut summary = Vec::new();
     check_tls_files(config)?;
-    let mut sip = Vec::new();
-    for (i, l) in config.sip.listen.iter().enumerate() {
-        let bound = transport::bind(std::slice::from_ref(l), config.sip.tls.as_ref())
-            .await
-            .map_err(|e| match e {
-                BindError::Tls(m) => config.value_error("sip.tls", m),
-                bind => config.value_error(&format!("sip.listen[{i}]"), bind.to_string()),
-            })?;
-        for b in &bound {
-            match b {
-                Bound::Udp(s) => note(&mut summary, "SIP", "udp", s.local_addr()),
-                Bound::Tcp(s) => note(&mut summary, "SIP", "tcp", s.local_addr()),
-                Bound::Tls(s, _) => note(&mut summary, "SIP", "tls", s.local_addr()),
-            }
-        }
-        sip.extend(bound);
-    }
-    let mut dns = Vec::new();
-    for (i, l) in config.dns.listen.iter().enumerate() {
-        let bound = crate::dns::bind(std::slice::from_ref(l))
-            .await
-            .map_err(|e| config.value_error(&format!("dns.listen[{i}]"), e.to_string()))?;
-        for b in &bound {
-            match b {
-                crate::dns::Bound::Udp(s) => note(&mut summary, "DNS", "udp", s.local_addr()),
-                crate::dns::Bound::Tcp(s) => note(&mut summary, "DNS", "tcp", s.local_addr()),
-            }
-        }
-        dns.extend(bound);
-    }
+    let sip = bind_sip(config, &mut summary).await?;
+    let dns = bind_dns(config, &mut summary).await?;
     let admin = std::net::TcpListener::bind(config.admin.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| {
@@ -313,6 +284,52 @@ async fn bind_all(config: &Config) -> Result<Listeners, crate::config::ConfigErr
         admin,
         summary,
     })
+}
+
+async fn bind_sip(
+    config: &Config,
+    summary: &mut Vec<Listening>,
+) -> Result<Vec<crate::sip::transport::Bound>, crate::config::ConfigError> {
+    use crate::sip::transport::{self, BindError, Bound};
+    let mut sip = Vec::new();
+    for (i, l) in config.sip.listen.iter().enumerate() {
+        let bound = transport::bind(std::slice::from_ref(l), config.sip.tls.as_ref())
+            .await
+            .map_err(|e| match e {
+                BindError::Tls(m) => config.value_error("sip.tls", m),
+                bind => config.value_error(&format!("sip.listen[{i}]"), bind.to_string()),
+            })?;
+        for b in &bound {
+            match b {
+                Bound::Udp(s) => note(summary, "SIP", "udp", s.local_addr()),
+                Bound::Tcp(s) => note(summary, "SIP", "tcp", s.local_addr()),
+                Bound::Tls(s, _) => note(summary, "SIP", "tls", s.local_addr()),
+            }
+        }
+        sip.extend(bound);
+    }
+    Ok(sip)
+}
+
+async fn bind_dns(
+    config: &Config,
+    summary: &mut Vec<Listening>,
+) -> Result<Vec<crate::dns::Bound>, crate::config::ConfigError> {
+    use crate::dns::{self, Bound};
+    let mut out = Vec::new();
+    for (i, l) in config.dns.listen.iter().enumerate() {
+        let bound = dns::bind(std::slice::from_ref(l))
+            .await
+            .map_err(|e| config.value_error(&format!("dns.listen[{i}]"), e.to_string()))?;
+        for b in &bound {
+            match b {
+                Bound::Udp(s) => note(summary, "DNS", "udp", s.local_addr()),
+                Bound::Tcp(s) => note(summary, "DNS", "tcp", s.local_addr()),
+            }
+        }
+        out.extend(bound);
+    }
+    Ok(out)
 }
 
 /// With a `tls:` listener, the certificate and key must be readable: an error names
@@ -347,6 +364,27 @@ fn log_summary(
     token_file_existed: bool,
     zones: &crate::zone::ZoneSet,
 ) {
+    log_listeners(config, listening);
+    match &config.file {
+        Some(f) => tracing::info!(file = %f.display(), "config"),
+        None => tracing::info!("config: built-in defaults (no file)"),
+    }
+    tracing::info!(path = %config.store.display(), "store");
+    // The same order of sources as `admin::load_token`.
+    let file = config.admin.token_file.display();
+    if std::env::var("ENROUTE_ADMIN_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
+        tracing::info!("admin token: from ENROUTE_ADMIN_TOKEN");
+    } else if token_file_existed {
+        tracing::info!(file = %file, "admin token read from its file");
+    } else {
+        tracing::info!(file = %file, "admin token generated into its file (mode 0600)");
+    }
+    log_zones(config, zones);
+}
+
+/// One line per bound address; the per-core UDP sockets of one address are one line
+/// that counts them.
+fn log_listeners(config: &Config, listening: &[Listening]) {
     for l in listening {
         if l.service == "admin" {
             let paths = if config.metrics_enabled {
@@ -361,22 +399,10 @@ fn log_summary(
             tracing::info!(addr = %l.addr, "{} listening on {}", l.service, l.transport);
         }
     }
-    match &config.file {
-        Some(f) => tracing::info!(file = %f.display(), "config"),
-        None => tracing::info!("config: built-in defaults (no file)"),
-    }
-    tracing::info!(path = %config.store.display(), "store");
-    let from_env = std::env::var("ENROUTE_ADMIN_TOKEN").is_ok_and(|t| !t.trim().is_empty());
-    if from_env {
-        tracing::info!("admin token: from ENROUTE_ADMIN_TOKEN");
-    } else {
-        let state = if token_file_existed {
-            "read"
-        } else {
-            "generated"
-        };
-        tracing::info!(file = %config.admin.token_file.display(), state, "admin token");
-    }
+}
+
+/// Each configured zone: where it comes from and, when served, its serial and records.
+fn log_zones(config: &Config, zones: &crate::zone::ZoneSet) {
     let served = zones.load();
     for z in &config.zones {
         let source = match &z.source {
