@@ -76,9 +76,11 @@ impl KeyLocator {
     }
 
     fn from_table(file: &str, text: &str, table: &toml::Spanned<toml::de::DeTable<'_>>) -> Self {
+        // Offsets of the line ends, so that each key's line is a binary search.
+        let ends: Vec<usize> = memchr::memchr_iter(b'\n', text.as_bytes()).collect();
         let mut lines = HashMap::new();
         for (k, v) in table.get_ref().iter() {
-            record_keys(text, k.get_ref(), v, &mut lines);
+            record_keys(&ends, k.get_ref(), v, &mut lines);
         }
         KeyLocator {
             file: file.to_string(),
@@ -120,24 +122,26 @@ impl KeyLocator {
     }
 }
 
-/// Records the line of `path` and of every key and array element below it.
+/// Records the line of `path` and of every key and array element below it; `ends` are
+/// the offsets of the text's line ends.
 fn record_keys(
-    text: &str,
+    ends: &[usize],
     path: &str,
     value: &toml::Spanned<toml::de::DeValue<'_>>,
     lines: &mut HashMap<String, usize>,
 ) {
     use toml::de::DeValue;
-    lines.insert(path.to_string(), line_at(text, value.span().start));
+    let start = value.span().start;
+    lines.insert(path.to_string(), ends.partition_point(|&e| e < start) + 1);
     match value.get_ref() {
         DeValue::Table(t) => {
             for (k, v) in t.iter() {
-                record_keys(text, &format!("{path}.{}", k.get_ref()), v, lines);
+                record_keys(ends, &format!("{path}.{}", k.get_ref()), v, lines);
             }
         }
         DeValue::Array(a) => {
             for (i, v) in a.iter().enumerate() {
-                record_keys(text, &format!("{path}[{i}]"), v, lines);
+                record_keys(ends, &format!("{path}[{i}]"), v, lines);
             }
         }
         _ => {}

@@ -113,8 +113,8 @@ pub enum ZoneFileError {
 /// zones are `dns::secondary`'s): the store decides unless a zone file is newer (then
 /// the file is written to the store); a store-only zone the store lacks is created from
 /// its starting copy ([`starter_zone`]) and written. A zone file that differs from the
-/// stored copy without a higher serial is logged as a warning ([`warn_ignored`]). Any
-/// error is fatal and names the file and line.
+/// stored copy without a higher serial is logged as a warning. Any error is fatal and
+/// names the file and line.
 pub fn load_zones_of_record(config: &Config, store: &mut Store) -> Result<Vec<Zone>, String> {
     let mut zones = Vec::new();
     for i in 0..config.zones.len() {
@@ -637,9 +637,9 @@ impl Keeper {
 
     /// SIGHUP: every configured file zone whose file is newer than the store's copy
     /// replaces it; a file that differs without a higher serial is ignored with a
-    /// warning naming it ([`warn_ignored`]); zones configured since the start are served
-    /// (a store-only one created if the store lacks it). Store-only zones already served
-    /// are not touched. All or nothing: every file is read and parsed first, and one
+    /// warning naming it; zones configured since the start are served (a store-only
+    /// one created if the store lacks it). Store-only zones already served are not
+    /// touched. All or nothing: every file is read and parsed first, and one
     /// that fails (each error logged, `FILE:LINE: message`) leaves every zone as it was.
     pub fn reload_files(&self, config: &Config) -> Result<Reloaded, ZoneFilesRejected> {
         let mut parsed = Vec::new();
