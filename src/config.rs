@@ -2,8 +2,10 @@
 //! validated in one place.
 //!
 //! Owns: defaults, unknown-key rejection, turning text into typed values (addresses,
-//! CIDRs, regexes, domain names, paths relative to the config file), and error messages
-//! that name the key (and the line when the TOML text locates it).
+//! CIDRs, regexes, domain names, the `log.level` filter, paths relative to the config
+//! file), and error messages that read `FILE:LINE: KEY: message`. The [`KeyLocator`]
+//! kept in [`Config`] lets a problem found later with a value (a zone file that cannot
+//! be read, an address that cannot be bound) name its file, line and key the same way.
 //!
 //! Must not touch: anything that acts on the values. Listeners, zones and the router
 //! take the validated [`Config`] and never re-parse text.
@@ -11,10 +13,11 @@
 use crate::zone::name::Name;
 use ipnet::IpNet;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// A configuration problem: one line naming the key and what is wrong.
+/// A configuration problem: one line naming the file, line and key, and what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{file}: cannot read: {error}")]
@@ -38,6 +41,163 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         location: String::new(),
         key: key.into(),
         message: message.into(),
+    }
+}
+
+/// Where each key of a configuration file is written, so that every message about a
+/// value reads `FILE:LINE: KEY: message` (README "Configuration"), whether the problem
+/// shows while validating or later, when the value is used (a zone file that cannot be
+/// read at start or on SIGHUP, a TLS file, an address that cannot be bound).
+///
+/// Keys are paths as messages write them: `sip.listen[0]`, `dialplan.rules[1].match`,
+/// `zone[2].file`, `sip.tls`. A key the file does not write (a default) is located at
+/// the nearest enclosing key it does write (`[sip]`'s header line for `sip.listen[0]`),
+/// else at line 1. The built-in defaults (no file) locate nothing: messages then read
+/// `KEY: message`.
+#[derive(Debug, Clone, Default)]
+pub struct KeyLocator {
+    /// The file as messages name it; empty for the built-in defaults.
+    file: String,
+    /// Key path → 1-based line of its value (for a table: its header).
+    lines: HashMap<String, usize>,
+}
+
+impl KeyLocator {
+    /// Locates the keys of TOML `text` (named `file` in messages). Text that does not
+    /// parse locates nothing beyond line 1 (its syntax error has its own line).
+    pub fn new(file: &str, text: &str) -> KeyLocator {
+        match toml::de::DeTable::parse(text) {
+            Ok(table) => Self::from_table(file, text, &table),
+            Err(_) => KeyLocator {
+                file: file.to_string(),
+                lines: HashMap::new(),
+            },
+        }
+    }
+
+    fn from_table(file: &str, text: &str, table: &toml::Spanned<toml::de::DeTable<'_>>) -> Self {
+        // Offsets of the line ends, so that each key's line is a binary search.
+        let ends: Vec<usize> = memchr::memchr_iter(b'\n', text.as_bytes()).collect();
+        let mut lines = HashMap::new();
+        for (k, v) in table.get_ref().iter() {
+            record_keys(&ends, k.get_ref(), v, &mut lines);
+        }
+        KeyLocator {
+            file: file.to_string(),
+            lines,
+        }
+    }
+
+    /// The line `key` is written on; for a key not written, that of the nearest
+    /// enclosing key that is, else 1.
+    pub fn line(&self, key: &str) -> usize {
+        let mut k = key;
+        loop {
+            if let Some(&line) = self.lines.get(k) {
+                return line;
+            }
+            match parent_key(k) {
+                Some(p) => k = p,
+                None => return 1,
+            }
+        }
+    }
+
+    /// `FILE:LINE: ` for `key`; empty for the built-in defaults.
+    pub fn location(&self, key: &str) -> String {
+        if self.file.is_empty() {
+            String::new()
+        } else {
+            format!("{}:{}: ", self.file, self.line(key))
+        }
+    }
+
+    /// The error `FILE:LINE: KEY: message`.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            location: self.location(key),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Records the line of `path` and of every key and array element below it; `ends` are
+/// the offsets of the text's line ends.
+fn record_keys(
+    ends: &[usize],
+    path: &str,
+    value: &toml::Spanned<toml::de::DeValue<'_>>,
+    lines: &mut HashMap<String, usize>,
+) {
+    use toml::de::DeValue;
+    let start = value.span().start;
+    lines.insert(path.to_string(), ends.partition_point(|&e| e < start) + 1);
+    match value.get_ref() {
+        DeValue::Table(t) => {
+            for (k, v) in t.iter() {
+                record_keys(ends, &format!("{path}.{}", k.get_ref()), v, lines);
+            }
+        }
+        DeValue::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                record_keys(ends, &format!("{path}[{i}]"), v, lines);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `sip.listen` for `sip.listen[0]`, `zone[1]` for `zone[1].file`, `None` at the top.
+fn parent_key(key: &str) -> Option<&str> {
+    if key.ends_with(']') {
+        return key.rfind('[').map(|i| &key[..i]).filter(|p| !p.is_empty());
+    }
+    key.rfind('.').map(|i| &key[..i])
+}
+
+/// The 1-based line of a byte offset.
+fn line_at(text: &str, offset: usize) -> usize {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    before.iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// `log.level`: comma-separated directives, each a level (`off`, `error`, `warn`,
+/// `info`, `debug`, `trace`, any case) or `TARGET[SPAN{FIELD}]=LEVEL`. Checked here
+/// because the filter parser takes any bare word as a target: `"verbose"` would be a
+/// valid filter that shows nothing at all, and the operator would think the server hung.
+/// Returns the filter with the spaces around directives removed (the filter parser
+/// would take them as part of a target).
+pub fn check_log_level(filter: &str) -> Result<String, String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let is_level = |w: &str| LEVELS.iter().any(|l| l.eq_ignore_ascii_case(w.trim()));
+    let hint = "use off, error, warn, info, debug or trace, or TARGET=LEVEL directives \
+                separated by commas (\"info,enroute::sip=debug\")";
+    let directives: Vec<&str> = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    if directives.is_empty() {
+        return Err(format!("is empty: {hint}"));
+    }
+    for &d in &directives {
+        match d.rsplit_once('=') {
+            None if is_level(d) => {}
+            None => return Err(format!("{d:?} is not a level: {hint}")),
+            Some((target, level)) if target.trim().is_empty() || !is_level(level) => {
+                return Err(format!(
+                    "{d:?}: {level:?} after '=' is not a level (or the target is missing): {hint}"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    // The directives' own syntax (spans, fields) is the filter parser's to judge.
+    let filter = directives.join(",");
+    match tracing_subscriber::EnvFilter::try_new(&filter) {
+        Ok(_) => Ok(filter),
+        Err(e) => Err(format!("{filter:?}: {e}")),
     }
 }
 
@@ -375,10 +535,16 @@ pub struct DnsConfig {
     pub notify: Vec<SocketAddr>,
 }
 
+/// Where a `[[zone]]`'s data of record comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZoneSource {
+    /// `file = "..."`: a master file, loaded into the store when newer (SPEC §6).
     File(PathBuf),
+    /// `primary = "IP:PORT"`: a secondary zone, transferred from its primary.
     Primary(SocketAddr),
+    /// Neither: a store-only zone, created empty (SOA and a placeholder NS) on first
+    /// start and changed through the admin API only.
+    Store,
 }
 
 #[derive(Debug, Clone)]
@@ -417,6 +583,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `metrics.enabled`: count and serve `/metrics` (default true).
     pub metrics_enabled: bool,
+    /// Where each key was written in [`Config::file`], for messages about its values.
+    pub keys: KeyLocator,
 }
 
 /// Most digits a number may have: its ENUM domain must stay within 255 bytes.
@@ -428,6 +596,12 @@ impl Config {
     pub fn builtin() -> Config {
         Self::from_raw(RawConfig::default(), Path::new("config"), None)
             .expect("built-in defaults are valid")
+    }
+
+    /// A problem with one of this configuration's values found after it loaded (a file
+    /// it names cannot be read, an address cannot be bound), as `FILE:LINE: KEY: message`.
+    pub fn value_error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        self.keys.error(key, message)
     }
 
     /// Reads and validates a file. Relative paths inside are relative to its directory.
@@ -447,18 +621,20 @@ impl Config {
         base: &Path,
         file: Option<&Path>,
     ) -> Result<Config, ConfigError> {
-        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
+        let line_of = |offset: usize| line_at(text, offset);
+        let table = toml::de::DeTable::parse(text).map_err(|e| ConfigError::Syntax {
             file: display.to_string(),
             line: e.span().map_or(1, |s| line_of(s.start)),
             message: one_line(e.message()),
         })?;
+        let keys = KeyLocator::from_table(display, text, &table);
+        let de = toml::Deserializer::from(table);
         let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.inner();
             let location = match inner.span() {
                 Some(s) => format!("{display}:{}: ", line_of(s.start)),
-                None => format!("{display}: "),
+                None => keys.location(&path),
             };
             let msg = one_line(inner.message());
             let (key, message) = match unknown_field(&msg) {
@@ -484,14 +660,12 @@ impl Config {
                 message,
             }
         })?;
-        Self::from_raw(raw, base, file).map_err(|e| match e {
-            ConfigError::Invalid { key, message, .. } => ConfigError::Invalid {
-                location: format!("{display}: "),
-                key,
-                message,
-            },
+        let mut config = Self::from_raw(raw, base, file).map_err(|e| match e {
+            ConfigError::Invalid { key, message, .. } => keys.error(&key, message),
             other => other,
-        })
+        })?;
+        config.keys = keys;
+        Ok(config)
     }
 
     fn from_raw(raw: RawConfig, base: &Path, file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -724,12 +898,7 @@ impl Config {
                         "set either file or primary, not both",
                     ));
                 }
-                (None, None) => {
-                    return Err(invalid(
-                        format!("zone[{i}]"),
-                        "needs file = \"...\" or primary = \"IP:PORT\"",
-                    ));
-                }
+                (None, None) => ZoneSource::Store,
             };
             zones.push(ZoneConfig { origin, source });
         }
@@ -748,15 +917,7 @@ impl Config {
         if admin.max_body_bytes == 0 {
             return Err(invalid("admin.max_body_bytes", "must be at least 1"));
         }
-        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
-            return Err(invalid(
-                "log.level",
-                format!(
-                    "{:?} is not a level (error, warn, info, debug, trace) or filter",
-                    raw.log.level
-                ),
-            ));
-        }
+        let level = check_log_level(&raw.log.level).map_err(|m| invalid("log.level", m))?;
         Ok(Config {
             file: file.map(Path::to_path_buf),
             sip,
@@ -769,9 +930,10 @@ impl Config {
             admin,
             store: path(&raw.store.path),
             metrics_enabled: raw.metrics.enabled,
+            keys: KeyLocator::default(),
             log: LogConfig {
                 format: raw.log.format,
-                level: raw.log.level,
+                level,
             },
         })
     }
@@ -898,7 +1060,7 @@ mod tests {
     fn errors_name_the_key() {
         assert_eq!(
             err("[sip]\nlisten = [\"udp:127.0.0.1:5060\", \"bogus\"]\n"),
-            "t.toml: sip.listen[1]: expected \"udp:IP:PORT\", \"tcp:IP:PORT\" or \"tls:IP:PORT\", got \"bogus\""
+            "t.toml:2: sip.listen[1]: expected \"udp:IP:PORT\", \"tcp:IP:PORT\" or \"tls:IP:PORT\", got \"bogus\""
         );
         let e = err("[sip]\nlisten_on = []\n");
         assert!(e.starts_with("t.toml:2: sip.listen_on: unknown key"), "{e}");
@@ -915,8 +1077,20 @@ mod tests {
         assert!(e.contains("dialplan.rules[0].match"), "{e}");
         let e = err("[dialplan]\nmin_digits = 5\nmax_digits = 4\n");
         assert!(e.contains("dialplan.max_digits"), "{e}");
-        let e = err("[[zone]]\norigin = \"e164.arpa\"\n");
-        assert!(e.contains("zone[0]") && e.contains("file"), "{e}");
+        let e = err("[sip]\n\n[[zone]]\nfile = \"a\"\n");
+        assert!(
+            e.starts_with("t.toml:3: zone[0]") && e.contains("origin"),
+            "{e}"
+        );
+        let e = err("[sip]\nmax_contacts = -1\n");
+        assert!(e.starts_with("t.toml:2: sip.max_contacts: "), "{e}");
+        let e = err("[sip]\n[sip.tls]\ncert = \"c\"\n");
+        assert!(
+            e.starts_with("t.toml:2: sip.tls") && e.contains("key"),
+            "{e}"
+        );
+        let e = err("[[zone]]\norigin = \"e164.arpa.\"\nfile = \"a\"\nprimary = \"x\"\n");
+        assert!(e.starts_with("t.toml:1: zone[0]: set either"), "{e}");
         let e = err("[sip]\nmax_contacts = \"ten\"\n");
         assert!(e.contains("sip.max_contacts"), "{e}");
         let e = err("[sip\n");
@@ -925,6 +1099,128 @@ mod tests {
         assert!(e.contains("bogus: unknown key"), "{e}");
         let e = err("[enum]\nservices = [\"sip\"]\n");
         assert!(e.contains("enum.services[0]"), "{e}");
+    }
+
+    #[test]
+    fn value_errors_carry_the_line_of_their_key() {
+        let text = "# enroute\n\n[sip]\nlisten = [\n  \"udp:127.0.0.1:5060\",\n  \"udp:127.0.0.1\",\n]\n\n\
+                    [dialplan]\nrules = [\n  { match = '^0', replace = '+44' },\n  { match = '^(0', replace = '+$1' },\n]\n";
+        let e = err(text);
+        assert!(e.starts_with("t.toml:6: sip.listen[1]: "), "{e}");
+        let e = err(&text.replace("\"udp:127.0.0.1\"", "\"udp:127.0.0.1:5061\""));
+        assert!(
+            e.starts_with("t.toml:12: dialplan.rules[1].match: invalid regex"),
+            "{e}"
+        );
+        // A key the file does not write: the line of its table, else line 1.
+        let e = err(
+            "[sip]\nmax_contacts = 1\n\n[[zone]]\norigin = \"x\"\nfile = \"a\"\n\n[[zone]]\norigin = \"x\"\nfile = \"b\"\n",
+        );
+        assert!(e.starts_with("t.toml:9: zone[1].origin: "), "{e}");
+        let e = err("\n[sip]\nlisten = [\"tls:127.0.0.1:5061\"]\n");
+        assert!(e.starts_with("t.toml:2: sip.tls: "), "{e}");
+        let e = err("\n[dialplan]\nmin_digits = 0\n");
+        assert!(e.starts_with("t.toml:3: dialplan.min_digits: "), "{e}");
+    }
+
+    #[test]
+    fn the_locator_finds_keys_elements_and_tables() {
+        let text = "[sip]\nlisten = [\n  \"a\",\n  \"b\",\n]\n[sip.tls]\ncert = \"c\"\n\n[[zone]]\norigin = \"o\"\n\n[[zone]]\norigin = \"p\"\nfile = \"f\"\n";
+        let keys = KeyLocator::new("e.toml", text);
+        assert_eq!(keys.line("sip"), 1);
+        assert_eq!(keys.line("sip.listen"), 2);
+        assert_eq!(keys.line("sip.listen[1]"), 4);
+        assert_eq!(keys.line("sip.tls.cert"), 7);
+        assert_eq!(keys.line("sip.tls.key"), 6, "absent: its table's header");
+        assert_eq!(keys.line("sip.allow[0]"), 1, "absent: the enclosing table");
+        assert_eq!(keys.line("zone[1]"), 12);
+        assert_eq!(keys.line("zone[1].file"), 14);
+        assert_eq!(keys.line("dns.listen[0]"), 1, "nothing written: line 1");
+        assert_eq!(keys.location("zone[0].file"), "e.toml:9: ");
+        assert_eq!(
+            keys.error("zone[1].file", "cannot read").to_string(),
+            "e.toml:14: zone[1].file: cannot read"
+        );
+        // The built-in defaults have no file to point into.
+        let builtin = Config::builtin();
+        assert_eq!(
+            builtin
+                .value_error("admin.listen", "cannot bind")
+                .to_string(),
+            "admin.listen: cannot bind"
+        );
+        // A loaded file keeps its locator for later messages.
+        let c = Config::parse(
+            text.replace("tls", "x").as_str(),
+            "e.toml",
+            Path::new("/e"),
+            None,
+        );
+        assert!(c.is_err(), "sip.x is not a key");
+        let c = Config::parse(
+            "\n\n[[zone]]\norigin = \"o.\"\nfile = \"z\"\n",
+            "e.toml",
+            Path::new("/e"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            c.value_error("zone[0].file", "cannot read").to_string(),
+            "e.toml:5: zone[0].file: cannot read"
+        );
+        assert_eq!(c.zones[0].source, ZoneSource::File(PathBuf::from("/e/z")));
+    }
+
+    #[test]
+    fn log_level_is_levels_or_target_directives() {
+        for ok in [
+            "info",
+            "DEBUG",
+            "off",
+            "warn,enroute::sip=trace",
+            "enroute=debug",
+            "info, hickory_proto=error",
+            "enroute[zone]=debug",
+        ] {
+            assert!(
+                check_log_level(ok).is_ok(),
+                "{ok}: {:?}",
+                check_log_level(ok)
+            );
+        }
+        for bad in [
+            "verbose",
+            "inof",
+            "",
+            " , ",
+            "enroute",
+            "enroute=loud",
+            "=debug",
+            "info,sip",
+        ] {
+            let e = check_log_level(bad).expect_err(bad);
+            assert!(
+                e.contains("off, error, warn, info, debug or trace"),
+                "{bad}: {e}"
+            );
+        }
+        let e = err("[log]\nlevel = \"verbose\"\n");
+        assert!(
+            e.starts_with("t.toml:2: log.level: \"verbose\" is not a level"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_zone_with_neither_file_nor_primary_is_store_only() {
+        let c = Config::parse(
+            "[[zone]]\norigin = \"9.9.9.4.4.e164.arpa.\"\n",
+            "t.toml",
+            Path::new("/e"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.zones[0].source, ZoneSource::Store);
     }
 
     #[test]

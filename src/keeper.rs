@@ -3,8 +3,11 @@
 //!
 //! Owns: which copy of a zone is of record at start-up and on SIGHUP (a configured
 //! master file replaces the stored zone when the store lacks it or the file's serial is
-//! newer, else the store wins), and every change the admin API makes. A change is
-//! committed to the store first (fsynced), then the edited zone is swapped into the
+//! newer, else the store wins, with a warning naming the file when it holds other
+//! records; a store-only zone is created from [`crate::zone::starter`] when the store
+//! lacks it and is never touched by a reload), [`file_drift`] (the same verdict,
+//! read-only, for `enroute zone check --config`), and every change the admin API
+//! makes. A change is committed to the store first (fsynced), then the edited zone is swapped into the
 //! [`ZoneSet`] the SIP, DNS and route paths read, its serial grown, NOTIFY sent and the
 //! affected cached decisions dropped — so a caller that gets `Ok` can promise all four.
 //! Changes are serialised by one mutex around the store's writer connection; callers
@@ -24,8 +27,11 @@ use crate::dns::notify::Notifier;
 use crate::resolve::cache::DecisionCache;
 use crate::store::{Store, StoreError, owner_key};
 use crate::zone::index::{NodeKind, TYPE_NAPTR, pack_rrsets};
+use crate::zone::master::Diagnostic;
 use crate::zone::name::Name;
+use crate::zone::starter::{Starter, date_serial_now};
 use crate::zone::{Zone, ZoneLoadError, ZoneSet, ZoneStoreError, serial_newer};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Why a change was refused or failed.
@@ -66,93 +72,314 @@ pub struct ImportItem {
 /// The numbers of one import that fall in one zone: (item index, digits below the apex).
 type ZoneGroup = (Arc<Zone>, Vec<(usize, Vec<u8>)>);
 
-/// What the stored copy of a zone is, as [`served_copy`] decides it.
-enum Choice {
-    /// The master file: store it (replacing what the store had, if anything).
-    File(Box<Zone>),
-    /// The store's copy.
-    Store,
-}
-
 /// Above this many numbers in one zone, an import rebuilds the zone from the store
 /// rather than editing the index name by name.
 const REBUILD_ABOVE: usize = 2000;
 
-/// Loads every configured file zone the way `serve` starts: the store decides unless
-/// the file is newer (and then the file is written to the store). Any error is fatal
-/// and names the file and line.
+/// Where the copy of a zone to serve came from, as [`zone_of_record`] decides it.
+enum Choice {
+    /// The master file (the store lacks the zone or the file is newer): store it.
+    File(Box<Zone>),
+    /// A store-only zone the store lacks: its starting copy, to store.
+    Starter(Box<Zone>),
+    /// The store's copy.
+    Store(Box<Zone>),
+}
+
+impl Choice {
+    fn zone(self) -> Zone {
+        match self {
+            Choice::File(z) | Choice::Starter(z) | Choice::Store(z) => *z,
+        }
+    }
+}
+
+/// Why a configured zone gave nothing to serve: the message names the file and line
+/// (`CONFIG:LINE: zone[i].file: …` for a file that cannot be read, `ZONEFILE:LINE: …`
+/// for each error in one that can), or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum ZoneFileError {
+    #[error("{0}")]
+    Unreadable(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Invalid(#[from] ZoneLoadError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    StoreZone(#[from] ZoneStoreError),
+}
+
+/// Loads every configured file and store-only zone the way `serve` starts (secondary
+/// zones are `dns::secondary`'s): the store decides unless a zone file is newer (then
+/// the file is written to the store); a store-only zone the store lacks is created from
+/// its starting copy ([`starter_zone`]) and written. A zone file that differs from the
+/// stored copy without a higher serial is logged as a warning. Any error is fatal and
+/// names the file and line.
 pub fn load_zones_of_record(config: &Config, store: &mut Store) -> Result<Vec<Zone>, String> {
-    each_file_zone(config, |z, file_zone| {
-        match served_copy(store, file_zone)? {
-            Choice::File(zone) => {
-                store_zone(store, &zone)?;
-                Ok(*zone)
-            }
-            Choice::Store => Ok(Zone::from_store(store, &z.origin)?),
-        }
-    })
-}
-
-/// The zones as `serve` would serve them, without writing anything (CLI commands): the
-/// store's copy where it wins, else the file.
-pub fn read_zones_of_record(config: &Config) -> Result<Vec<Zone>, String> {
-    let store = Store::open_reader(&config.store).map_err(|e| e.to_string())?;
-    each_file_zone(config, |z, file_zone| match &store {
-        Some(store) => match served_copy(store, file_zone)? {
-            Choice::File(zone) => Ok(*zone),
-            Choice::Store => Ok(Zone::from_store(store, &z.origin)?),
-        },
-        None => Ok(file_zone),
-    })
-}
-
-/// Parses each configured file zone (logging its warnings) and hands it to `pick`,
-/// which returns the copy to serve.
-fn each_file_zone(
-    config: &Config,
-    mut pick: impl FnMut(&crate::config::ZoneConfig, Zone) -> Result<Zone, EditError>,
-) -> Result<Vec<Zone>, String> {
     let mut zones = Vec::new();
-    for z in &config.zones {
-        let ZoneSource::File(path) = &z.source else {
-            continue;
-        };
-        let (file_zone, warnings) = Zone::load_file(path, &z.origin).map_err(|e| e.to_string())?;
-        for w in warnings {
-            tracing::warn!("{w}");
+    for i in 0..config.zones.len() {
+        let choice = zone_of_record(config, i, Some(store)).map_err(|e| e.to_string())?;
+        let Some(choice) = choice else { continue };
+        match &choice {
+            Choice::File(zone) => store_zone(store, zone).map_err(|e| e.to_string())?,
+            Choice::Starter(zone) => {
+                store_zone(store, zone).map_err(|e| e.to_string())?;
+                log_created(zone);
+            }
+            Choice::Store(_) => {}
         }
-        zones.push(pick(z, file_zone).map_err(|e| e.to_string())?);
+        zones.push(choice.zone());
     }
     Ok(zones)
 }
 
-/// A reload found zone files that do not load (each error was logged as
-/// `FILE:LINE: message`); every zone was kept as it was.
-#[derive(Debug, thiserror::Error)]
-#[error("{failed} zone file(s) failed to load; every zone kept as it was")]
-pub struct ZoneFilesRejected {
-    pub failed: usize,
+/// The zones as `serve` would serve them, without writing anything (CLI commands): the
+/// store's copy where it wins, else the file; a store-only zone the store lacks as the
+/// copy `serve` would create.
+pub fn read_zones_of_record(config: &Config) -> Result<Vec<Zone>, String> {
+    let store = Store::open_reader(&config.store).map_err(|e| e.to_string())?;
+    let mut zones = Vec::new();
+    for i in 0..config.zones.len() {
+        if let Some(choice) =
+            zone_of_record(config, i, store.as_ref()).map_err(|e| e.to_string())?
+        {
+            zones.push(choice.zone());
+        }
+    }
+    Ok(zones)
 }
 
-/// SPEC §6: the file when the store lacks the zone or the file's serial is newer.
-fn served_copy(store: &Store, file_zone: Zone) -> Result<Choice, StoreError> {
-    let origin = file_zone.origin_text.to_string();
-    Ok(match store.serial(&origin)? {
-        None => Choice::File(Box::new(file_zone)),
-        Some(stored) if serial_newer(file_zone.soa.serial, stored) => {
-            tracing::warn!(
-                zone = %origin, file_serial = file_zone.soa.serial, stored_serial = stored,
-                "the zone file's serial is newer than the store's: the file replaces the stored zone (changes made through the API are gone)"
-            );
-            Choice::File(Box::new(file_zone))
+/// The copy of `config.zones[i]` to serve, from `store` (`None`: no store yet) and its
+/// file; `None` for a secondary zone. Logs the file's warnings.
+fn zone_of_record(
+    config: &Config,
+    i: usize,
+    store: Option<&Store>,
+) -> Result<Option<Choice>, ZoneFileError> {
+    let z = &config.zones[i];
+    let origin = z.origin.to_string();
+    let stored = match store {
+        Some(s) => s.serial(&origin)?.map(|serial| (s, serial)),
+        None => None,
+    };
+    match &z.source {
+        ZoneSource::Primary(_) => Ok(None),
+        ZoneSource::Store => Ok(Some(match stored {
+            Some((s, _)) => Choice::Store(Box::new(Zone::from_store(s, &z.origin)?)),
+            None => Choice::Starter(Box::new(starter_zone(&z.origin)?)),
+        })),
+        ZoneSource::File(path) => {
+            let file_zone = load_zone_file(config, i, path)?;
+            Ok(Some(match stored {
+                Some((s, serial)) if !file_wins(&file_zone, serial) => {
+                    let zone = Zone::from_store(s, &z.origin)?;
+                    warn_ignored(path, &file_zone, &zone);
+                    Choice::Store(Box::new(zone))
+                }
+                _ => Choice::File(Box::new(file_zone)),
+            }))
         }
-        Some(stored) => {
-            if stored != file_zone.soa.serial {
-                tracing::info!(zone = %origin, file_serial = file_zone.soa.serial, stored_serial = stored, "the store's copy of the zone is newer than the file: serving the store");
-            }
-            Choice::Store
-        }
+    }
+}
+
+/// Reads and parses the master file of `config.zones[i]`, logging its warnings. A file
+/// that cannot be read is named with the config's file, line and key
+/// (`e.toml:14: zone[0].file: cannot read "…": …`); a file that does not load, with its
+/// own `ZONEFILE:LINE: message` errors.
+fn load_zone_file(config: &Config, i: usize, path: &Path) -> Result<Zone, ZoneFileError> {
+    let text = read_zone_text(config, i, path)?;
+    let display = path.display().to_string();
+    let origin = &config.zones[i].origin;
+    let (zone, warnings) = Zone::from_master(&text, &display, origin, path.parent())?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(zone)
+}
+
+/// The bytes of `config.zones[i]`'s file; a failure named by the config's file, line
+/// and key.
+fn read_zone_text(
+    config: &Config,
+    i: usize,
+    path: &Path,
+) -> Result<Vec<u8>, crate::config::ConfigError> {
+    std::fs::read(path).map_err(|e| {
+        config.value_error(
+            &format!("zone[{i}].file"),
+            format!("cannot read \"{}\": {e}", path.display()),
+        )
     })
+}
+
+/// SPEC §6: a zone file replaces the stored copy when its serial is newer (the store
+/// lacking the zone is the caller's other case). Logs the replacement as a warning,
+/// since changes made through the API are then gone (SPEC §10.9).
+fn file_wins(file_zone: &Zone, stored: u32) -> bool {
+    let newer = serial_newer(file_zone.soa.serial, stored);
+    if newer {
+        tracing::warn!(
+            zone = %file_zone.origin, file_serial = file_zone.soa.serial, stored_serial = stored,
+            "the zone file's serial is newer than the store's: the file replaces the stored zone (changes made through the API are gone)"
+        );
+    }
+    newer
+}
+
+/// The store's copy wins over `file_zone` (its serial is not higher). When the file
+/// holds other records than `served`, its edits are being ignored: say so, naming the
+/// file and what to do, as a warning (a reload that changed nothing otherwise reads as
+/// success). Silent when the file holds what is served.
+fn warn_ignored(path: &Path, file_zone: &Zone, served: &Zone) -> bool {
+    if file_zone.content_digest() == served.content_digest() {
+        return false;
+    }
+    let (file_serial, served_serial) = (file_zone.soa.serial, served.soa.serial);
+    tracing::warn!(
+        zone = %served.origin, file_serial, served_serial,
+        "{}: differs from the zone being served, but its SOA serial {file_serial} is not higher than {served_serial}: the file is ignored and the store's copy served. To load the file, raise its serial above {served_serial} and send SIGHUP; or make the change through the admin API",
+        path.display()
+    );
+    true
+}
+
+/// The starting copy of a store-only zone (`[[zone]]` with neither `file` nor
+/// `primary`): SOA with the starter's timers and today's date as serial, and NS
+/// `localhost.` standing in for name servers (see [`crate::zone::starter`]).
+pub fn starter_zone(origin: &Name) -> Result<Zone, ZoneLoadError> {
+    let text = Starter {
+        origin: origin.clone(),
+        name_servers: Vec::new(),
+        serial: date_serial_now(),
+    }
+    .to_master();
+    let display = format!("store-only zone {origin}");
+    Zone::from_master(text.as_bytes(), &display, origin, None).map(|(zone, _)| zone)
+}
+
+fn log_created(zone: &Zone) {
+    tracing::info!(zone = %zone.origin, serial = zone.soa.serial, "store-only zone created: SOA and the placeholder NS localhost.; add numbers through the admin API");
+}
+
+/// How a configured zone file stands against the zone being served, as
+/// `enroute zone check --config` reports it ([`file_drift`]).
+#[derive(Debug)]
+pub struct FileDrift {
+    /// The zone's origin.
+    pub origin: Name,
+    /// The zone file, as configured (relative paths resolved against the config's
+    /// directory).
+    pub file: PathBuf,
+    /// The file's SOA serial; `None` when the file cannot be read or does not load.
+    pub file_serial: Option<u32>,
+    /// The serial of the stored copy, which `serve` serves unless the file wins;
+    /// `None` when the store does not hold the zone (or there is no store yet).
+    pub served_serial: Option<u32>,
+    pub verdict: Drift,
+}
+
+/// The verdict on one zone file, by SPEC §6's rule (the store's copy is served unless
+/// the store lacks the zone or the file's serial is newer).
+#[derive(Debug)]
+pub enum Drift {
+    /// The file holds the records being served (serials aside): nothing to do.
+    Same,
+    /// The file's serial is newer than the stored one: the file replaces the stored
+    /// zone on the next start or SIGHUP (changes made through the API are then gone).
+    FileNewer,
+    /// The file holds other records than the zone being served, but its serial is not
+    /// newer: start and SIGHUP ignore it (with a warning). To load it, raise its serial
+    /// above `served_serial`; or make the change through the admin API.
+    Ignored,
+    /// The store does not hold the zone yet: the next start or SIGHUP loads the file.
+    NotInStore,
+    /// The file cannot be read: `CONFIG:LINE: zone[i].file: cannot read "…": …`.
+    Unreadable(crate::config::ConfigError),
+    /// The file does not load: its diagnostics (`ZONEFILE:LINE: message`, errors and
+    /// warnings).
+    Invalid(Vec<Diagnostic>),
+}
+
+impl Drift {
+    /// Whether the verdict needs the operator: a file ignored, unreadable or invalid
+    /// (`zone check --config` exits 1 for these).
+    pub fn is_problem(&self) -> bool {
+        matches!(
+            self,
+            Drift::Ignored | Drift::Unreadable(_) | Drift::Invalid(_)
+        )
+    }
+}
+
+/// Why [`file_drift`] could not compare: the store could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DriftError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    StoreZone(#[from] ZoneStoreError),
+}
+
+/// For each file zone of `config` (in configuration order; secondary and store-only
+/// zones have no file and are left out): whether the file holds what `serve` serves,
+/// or will replace it, or is being ignored. For `enroute zone check --config F`.
+///
+/// Read-only: opens the store with a reader connection (SQLite WAL lets it run beside
+/// a server using the same store) and writes nothing, not even when the store does
+/// not exist yet (every file is then [`Drift::NotInStore`]). A file that cannot be read
+/// or does not load is a verdict, not an error: the other zones are still compared.
+/// Logs nothing (the file's warnings are in [`Drift::Invalid`] only when it fails).
+pub fn file_drift(config: &Config) -> Result<Vec<FileDrift>, DriftError> {
+    let store = Store::open_reader(&config.store)?;
+    let mut out = Vec::new();
+    for (i, z) in config.zones.iter().enumerate() {
+        let ZoneSource::File(path) = &z.source else {
+            continue;
+        };
+        let served_serial = match &store {
+            Some(s) => s.serial(&z.origin.to_string())?,
+            None => None,
+        };
+        let mut drift = FileDrift {
+            origin: z.origin.clone(),
+            file: path.clone(),
+            file_serial: None,
+            served_serial,
+            verdict: Drift::NotInStore,
+        };
+        let file_zone = match read_quietly(config, i, path) {
+            Ok(zone) => zone,
+            Err(verdict) => {
+                drift.verdict = verdict;
+                out.push(drift);
+                continue;
+            }
+        };
+        drift.file_serial = Some(file_zone.soa.serial);
+        drift.verdict = match (&store, served_serial) {
+            (Some(s), Some(stored)) if !serial_newer(file_zone.soa.serial, stored) => {
+                let served = Zone::from_store(s, &z.origin)?;
+                if served.content_digest() == file_zone.content_digest() {
+                    Drift::Same
+                } else {
+                    Drift::Ignored
+                }
+            }
+            (_, Some(_)) => Drift::FileNewer,
+            (_, None) => Drift::NotInStore,
+        };
+        out.push(drift);
+    }
+    Ok(out)
+}
+
+/// [`load_zone_file`] without logging; a failure as its [`Drift`] verdict.
+fn read_quietly(config: &Config, i: usize, path: &Path) -> Result<Zone, Drift> {
+    let text = read_zone_text(config, i, path).map_err(Drift::Unreadable)?;
+    let display = path.display().to_string();
+    Zone::from_master(&text, &display, &config.zones[i].origin, path.parent())
+        .map(|(zone, _)| zone)
+        .map_err(|e| Drift::Invalid(e.diagnostics))
 }
 
 /// Replaces the store's copy of a zone with `zone` (every record as served, except
@@ -409,28 +636,23 @@ impl Keeper {
     }
 
     /// SIGHUP: every configured file zone whose file is newer than the store's copy
-    /// replaces it. All or nothing: every file is parsed first, and one that fails
-    /// (each error logged as `FILE:LINE: message`) leaves every zone as it was. Returns
-    /// how many zones were replaced.
-    pub fn reload_files(&self, config: &Config) -> Result<usize, ZoneFilesRejected> {
+    /// replaces it; a file that differs without a higher serial is ignored with a
+    /// warning naming it; zones configured since the start are served (a store-only
+    /// one created if the store lacks it). Store-only zones already served are not
+    /// touched. All or nothing: every file is read and parsed first, and one
+    /// that fails (each error logged, `FILE:LINE: message`) leaves every zone as it was.
+    pub fn reload_files(&self, config: &Config) -> Result<Reloaded, ZoneFilesRejected> {
         let mut parsed = Vec::new();
         let mut failed = 0;
-        for z in &config.zones {
+        for (i, z) in config.zones.iter().enumerate() {
             let ZoneSource::File(path) = &z.source else {
                 continue;
             };
-            match Zone::load_file(path, &z.origin) {
-                Ok((zone, warnings)) => {
-                    for w in warnings {
-                        tracing::warn!("{w}");
-                    }
-                    parsed.push((z, zone));
-                }
+            match load_zone_file(config, i, path) {
+                Ok(zone) => parsed.push((z, path, zone)),
                 Err(e) => {
                     failed += 1;
-                    for d in e.diagnostics.iter().filter(|d| !d.warning) {
-                        tracing::error!(zone = %z.origin, "reload rejected: {d}");
-                    }
+                    log_rejected(&z.origin, &e);
                 }
             }
         }
@@ -438,34 +660,118 @@ impl Keeper {
             return Err(ZoneFilesRejected { failed });
         }
         let mut store = self.lock();
-        let mut replaced = 0;
-        for (z, file_zone) in parsed {
-            let served = self.zones().soa(&z.origin).is_some();
-            let result = served_copy(&store, file_zone).and_then(|choice| match choice {
-                Choice::File(zone) => store_zone(&mut store, &zone).map(|()| Some(*zone)),
-                Choice::Store => Ok(None),
-            });
-            match result {
-                Ok(Some(zone)) => {
-                    tracing::info!(zone = %zone.origin, serial = zone.soa.serial, records = zone.stats.records, "zone reloaded");
-                    self.publisher.publish(zone, Stale::All);
-                    replaced += 1;
-                }
-                Ok(None) if !served => {
-                    // Newly configured and already in the store.
-                    match Zone::from_store(&store, &z.origin) {
-                        Ok(zone) => {
-                            self.publisher.publish(zone, Stale::All);
-                            replaced += 1;
-                        }
-                        Err(e) => tracing::error!(zone = %z.origin, "reload: {e}"),
-                    }
-                }
-                Ok(None) => {}
+        let mut done = Reloaded::default();
+        for (z, path, file_zone) in parsed {
+            match self.reload_file(&mut store, path, file_zone) {
+                Ok(Reload::Replaced) => done.replaced += 1,
+                Ok(Reload::Ignored) => done.ignored += 1,
+                Ok(Reload::Unchanged) => {}
                 Err(e) => tracing::error!(zone = %z.origin, "reload: {e}"),
             }
         }
-        Ok(replaced)
+        for z in &config.zones {
+            if z.source == ZoneSource::Store && self.served(&z.origin).is_none() {
+                match self.serve_new_store_zone(&mut store, &z.origin) {
+                    Ok(()) => done.replaced += 1,
+                    Err(e) => tracing::error!(zone = %z.origin, "reload: {e}"),
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// One parsed zone file on SIGHUP (SPEC §6): stored and served when the store lacks
+    /// the zone or the file is newer; else the store's copy stays (and is served, if
+    /// this zone is new to the configuration).
+    fn reload_file(
+        &self,
+        store: &mut Store,
+        path: &Path,
+        file_zone: Zone,
+    ) -> Result<Reload, ZoneFileError> {
+        let origin = file_zone.origin.clone();
+        let stored = store.serial(&file_zone.origin_text)?;
+        if stored.is_none_or(|serial| file_wins(&file_zone, serial)) {
+            store_zone(store, &file_zone)?;
+            tracing::info!(zone = %origin, serial = file_zone.soa.serial, records = file_zone.stats.records, "zone reloaded");
+            self.publisher.publish(file_zone, Stale::All);
+            return Ok(Reload::Replaced);
+        }
+        if let Some(served) = self.served(&origin) {
+            let ignored = warn_ignored(path, &file_zone, &served);
+            return Ok(if ignored {
+                Reload::Ignored
+            } else {
+                Reload::Unchanged
+            });
+        }
+        // Newly configured and already in the store.
+        let zone = Zone::from_store(store, &origin)?;
+        warn_ignored(path, &file_zone, &zone);
+        self.publisher.publish(zone, Stale::All);
+        Ok(Reload::Replaced)
+    }
+
+    /// Serves a store-only zone configured since the start: the store's copy, else a
+    /// new starting copy, written first.
+    fn serve_new_store_zone(&self, store: &mut Store, origin: &Name) -> Result<(), ZoneFileError> {
+        let zone = match store.serial(&origin.to_string())? {
+            Some(_) => Zone::from_store(store, origin)?,
+            None => {
+                let zone = starter_zone(origin)?;
+                store_zone(store, &zone)?;
+                log_created(&zone);
+                zone
+            }
+        };
+        self.publisher.publish(zone, Stale::All);
+        Ok(())
+    }
+
+    /// The served copy of the zone with this origin.
+    fn served(&self, origin: &Name) -> Option<Arc<Zone>> {
+        self.zones()
+            .load()
+            .iter()
+            .find(|z| z.origin.eq_ignore_case(origin))
+            .cloned()
+    }
+}
+
+/// What a SIGHUP did to the zones ([`Keeper::reload_files`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Zones now served from a newer file, or newly configured and now served.
+    pub replaced: usize,
+    /// Zone files that differ from the served zone without a higher serial, each
+    /// logged as a warning naming the file.
+    pub ignored: usize,
+}
+
+/// What a SIGHUP did with one zone file.
+enum Reload {
+    Replaced,
+    Ignored,
+    Unchanged,
+}
+
+/// A reload found zone files that do not load (each error was logged as
+/// `FILE:LINE: message`); every zone was kept as it was.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} zone file(s) failed to load; every zone kept as it was")]
+pub struct ZoneFilesRejected {
+    pub failed: usize,
+}
+
+/// Logs why a zone file stops a reload: each error on a line of its own.
+fn log_rejected(origin: &Name, e: &ZoneFileError) {
+    match e {
+        ZoneFileError::Invalid(e) => {
+            for d in e.diagnostics.iter().filter(|d| !d.warning) {
+                tracing::error!(zone = %origin, "reload rejected: {d}");
+            }
+        }
+        other => tracing::error!(zone = %origin, "reload rejected: {other}"),
     }
 }
 

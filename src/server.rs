@@ -1,8 +1,11 @@
 //! The running service: start-up, signals, reload and shutdown (SPEC §2 `serve`).
 //!
-//! Owns: the process lifecycle. Binds the SIP and DNS listeners at start (a bind failure
-//! ends the process with exit 1 naming the address) and starts the secondary-zone
-//! tasks; SIGHUP re-reads the configuration file, its zone files, dial plan and
+//! Owns: the process lifecycle. Binds the SIP, DNS and admin listeners at start (a bind
+//! failure, or an unreadable TLS file, ends the process with exit 1 and names the
+//! config's `FILE:LINE: KEY` and the address), logs the start-up summary (listeners as
+//! bound, config file, store, where the admin token comes from, each zone with serial
+//! and records; the `ready` line last, and no line before it says "ready") and starts
+//! the secondary-zone tasks; SIGHUP re-reads the configuration file, its zone files, dial plan and
 //! gateways and swaps them in, all or nothing (one bad file and nothing changes), and
 //! NOTIFYs `dns.notify` for every zone whose serial changed; SIGINT/SIGTERM stop
 //! accepting, let every task finish the message in hand, and exit 0. The admin listener
@@ -17,7 +20,7 @@ use crate::config::{Config, ZoneSource};
 use crate::dns::answer::{Authority, DnsStats, SecondaryOf};
 use crate::dns::notify::Notifier;
 use crate::dns::secondary::SecondaryZone;
-use crate::keeper::{Keeper, Publisher};
+use crate::keeper::{Keeper, Publisher, Reloaded};
 use crate::metrics::{self, Exporter, ProcessStats};
 use crate::resolve::{Router, RoutingPlan};
 use crate::store::Store;
@@ -28,7 +31,7 @@ use std::sync::Arc;
 /// or nothing. Everything is read and checked first; one error (logged as
 /// `FILE:LINE: message`, every one of them) and nothing changes. Then each zone file
 /// newer than the store's copy replaces it (through the keeper, which NOTIFYs) and the
-/// routing plan is swapped. Returns how many zones were replaced.
+/// routing plan is swapped. Returns what happened to the zones.
 ///
 /// Listeners, the store path, the admin token and `metrics.enabled` are read at start
 /// only: changing them needs a restart.
@@ -36,7 +39,7 @@ pub fn reload(
     config_file: Option<&std::path::Path>,
     router: &Router,
     keeper: &Keeper,
-) -> Result<usize, ReloadError> {
+) -> Result<Reloaded, ReloadError> {
     let config = match config_file {
         Some(p) => Config::load(p).inspect_err(|e| tracing::error!("reload rejected: {e}"))?,
         None => Config::builtin(),
@@ -60,15 +63,28 @@ pub enum ReloadError {
 pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
     metrics::set_enabled(config.metrics_enabled);
-    let sockets =
-        match crate::sip::transport::bind(&config.sip.listen, config.sip.tls.as_ref()).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("SIP listeners not started: {e}");
-                eprintln!("enroute: SIP listeners not started: {e}");
-                return ExitCode::from(1);
-            }
-        };
+    let Listeners {
+        sip: sockets,
+        dns: dns_sockets,
+        admin: admin_listener,
+        summary: listening,
+    } = match bind_all(&config).await {
+        Ok(l) => l,
+        Err(e) => return fatal(&e.to_string()),
+    };
+    // The address really bound (`admin.listen` may ask for port 0).
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_or(config.admin.listen.to_string(), |a| a.to_string());
+    let token_file_existed = config.admin.token_file.exists();
+    let token = match crate::admin::load_token(&config) {
+        Ok(t) => t,
+        // Its own messages start with the key; give them the file and line too.
+        Err(e) if e.starts_with("admin.token_file") => {
+            return fatal(&format!("{}{e}", config.keys.location("admin.token_file")));
+        }
+        Err(e) => return fatal(&e),
+    };
     let shared = Arc::new(crate::sip::transport::Shared {
         router: router.clone(),
         max_transactions: config.sip.max_transactions,
@@ -81,36 +97,6 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         tcp_idle: std::time::Duration::from_secs(config.sip.tcp_idle_s),
         stats: Default::default(),
     });
-    let dns_sockets = match crate::dns::bind(&config.dns.listen).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("DNS listeners not started: {e}");
-            eprintln!("enroute: DNS listeners not started: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let admin_listener = match std::net::TcpListener::bind(config.admin.listen)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-    {
-        Ok(l) => l,
-        Err(e) => {
-            let msg = format!(
-                "admin listener not started: cannot bind {}: {e}",
-                config.admin.listen
-            );
-            tracing::error!("{msg}");
-            eprintln!("enroute: {msg}");
-            return ExitCode::from(1);
-        }
-    };
-    let token = match crate::admin::load_token(&config) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("enroute: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let notifier = Arc::new(Notifier::new(config.dns.notify.clone()));
     // Every zone change (admin, SIGHUP, secondary transfers) is published through this.
     let publisher = Arc::new(Publisher::new(
@@ -181,9 +167,10 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     admin_state
         .listening
         .store(true, std::sync::atomic::Ordering::Release);
+    log_summary(&config, &listening, token_file_existed, router.zones());
     tracing::info!(
         config = %config.file.as_ref().map_or("(built-in defaults)".to_string(), |p| p.display().to_string()),
-        admin = %config.admin.listen,
+        admin = %admin_addr,
         "enroute {} ready",
         env!("CARGO_PKG_VERSION")
     );
@@ -194,9 +181,13 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
                 let (r, k) = (router.clone(), keeper.clone());
                 let applied = tokio::task::spawn_blocking(move || reload(file.as_deref(), &r, &k)).await;
                 match applied {
-                    Ok(Ok(n)) => {
+                    Ok(Ok(r)) if r.ignored > 0 => {
                         process.record_reload(true);
-                        tracing::info!(zones = n, "SIGHUP: reload done");
+                        tracing::warn!(zones = r.replaced, ignored_files = r.ignored, "SIGHUP: reload done, but zone files were ignored (see the warnings above)");
+                    }
+                    Ok(Ok(r)) => {
+                        process.record_reload(true);
+                        tracing::info!(zones = r.replaced, "SIGHUP: reload done");
                     }
                     Ok(Err(e)) => {
                         process.record_reload(false);
@@ -223,6 +214,213 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     ExitCode::SUCCESS
 }
 
+/// Prints a start-up failure (to the log and plainly on stderr, for when the log is
+/// filtered or JSON) and gives the exit code for it.
+fn fatal(message: &str) -> ExitCode {
+    tracing::error!("{message}");
+    eprintln!("enroute: {message}");
+    ExitCode::from(1)
+}
+
+/// Every listener, bound; what the start-up summary says about them.
+struct Listeners {
+    sip: Vec<crate::sip::transport::Bound>,
+    dns: Vec<crate::dns::Bound>,
+    admin: std::net::TcpListener,
+    summary: Vec<Listening>,
+}
+
+/// One bound address as the summary names it: service, transport, the address really
+/// bound (port 0 resolved), and how many sockets share it (one UDP socket per core).
+struct Listening {
+    service: &'static str,
+    transport: &'static str,
+    addr: std::net::SocketAddr,
+    sockets: usize,
+}
+
+/// Adds a bound socket to the summary, counting it with the one before when both share
+/// the address (the per-core UDP sockets of one `listen` entry).
+fn note(
+    summary: &mut Vec<Listening>,
+    service: &'static str,
+    transport: &'static str,
+    addr: std::io::Result<std::net::SocketAddr>,
+) {
+    let Ok(addr) = addr else { return };
+    match summary.last_mut() {
+        Some(l) if l.service == service && l.transport == transport && l.addr == addr => {
+            l.sockets += 1
+        }
+        _ => summary.push(Listening {
+            service,
+            transport,
+            addr,
+            sockets: 1,
+        }),
+    }
+}
+
+/// Binds the SIP, DNS and admin listeners, each `listen` entry on its own so that a
+/// failure names the config's file, line and key (`e.toml:3: sip.listen[1]: cannot
+/// bind …`). TLS files are checked for reading first, for the same reason.
+async fn bind_all(config: &Config) -> Result<Listeners, crate::config::ConfigError> {
+    let mut summary = Vec::new();
+    check_tls_files(config)?;
+    let sip = bind_sip(config, &mut summary).await?;
+    let dns = bind_dns(config, &mut summary).await?;
+    let admin = std::net::TcpListener::bind(config.admin.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| {
+            config.value_error(
+                "admin.listen",
+                format!("cannot bind {}: {e}", config.admin.listen),
+            )
+        })?;
+    note(&mut summary, "admin", "http", admin.local_addr());
+    Ok(Listeners {
+        sip,
+        dns,
+        admin,
+        summary,
+    })
+}
+
+async fn bind_sip(
+    config: &Config,
+    summary: &mut Vec<Listening>,
+) -> Result<Vec<crate::sip::transport::Bound>, crate::config::ConfigError> {
+    use crate::sip::transport::{self, BindError, Bound};
+    let mut sip = Vec::new();
+    for (i, l) in config.sip.listen.iter().enumerate() {
+        let bound = transport::bind(std::slice::from_ref(l), config.sip.tls.as_ref())
+            .await
+            .map_err(|e| match e {
+                BindError::Tls(m) => config.value_error("sip.tls", m),
+                bind => config.value_error(&format!("sip.listen[{i}]"), bind.to_string()),
+            })?;
+        for b in &bound {
+            match b {
+                Bound::Udp(s) => note(summary, "SIP", "udp", s.local_addr()),
+                Bound::Tcp(s) => note(summary, "SIP", "tcp", s.local_addr()),
+                Bound::Tls(s, _) => note(summary, "SIP", "tls", s.local_addr()),
+            }
+        }
+        sip.extend(bound);
+    }
+    Ok(sip)
+}
+
+async fn bind_dns(
+    config: &Config,
+    summary: &mut Vec<Listening>,
+) -> Result<Vec<crate::dns::Bound>, crate::config::ConfigError> {
+    use crate::dns::{self, Bound};
+    let mut out = Vec::new();
+    for (i, l) in config.dns.listen.iter().enumerate() {
+        let bound = dns::bind(std::slice::from_ref(l))
+            .await
+            .map_err(|e| config.value_error(&format!("dns.listen[{i}]"), e.to_string()))?;
+        for b in &bound {
+            match b {
+                Bound::Udp(s) => note(summary, "DNS", "udp", s.local_addr()),
+                Bound::Tcp(s) => note(summary, "DNS", "tcp", s.local_addr()),
+            }
+        }
+        out.extend(bound);
+    }
+    Ok(out)
+}
+
+/// With a `tls:` listener, the certificate and key must be readable: an error names
+/// the key (`sip.tls.cert`) rather than leaving the operator to guess which file.
+fn check_tls_files(config: &Config) -> Result<(), crate::config::ConfigError> {
+    let Some(tls) = &config.sip.tls else {
+        return Ok(());
+    };
+    if !config
+        .sip
+        .listen
+        .iter()
+        .any(|l| l.transport == crate::config::Transport::Tls)
+    {
+        return Ok(());
+    }
+    for (key, path) in [("sip.tls.cert", &tls.cert), ("sip.tls.key", &tls.key)] {
+        std::fs::File::open(path).map_err(|e| {
+            config.value_error(key, format!("cannot read \"{}\": {e}", path.display()))
+        })?;
+    }
+    Ok(())
+}
+
+/// The start-up summary, logged once everything is bound and just before the ready
+/// line: every listener with the address really bound, the config file, the store, where
+/// the admin token comes from (never the token), and each configured zone with its
+/// serial and record count. Nothing here may say "ready": that word marks the last line.
+fn log_summary(
+    config: &Config,
+    listening: &[Listening],
+    token_file_existed: bool,
+    zones: &crate::zone::ZoneSet,
+) {
+    log_listeners(config, listening);
+    match &config.file {
+        Some(f) => tracing::info!(file = %f.display(), "config"),
+        None => tracing::info!("config: built-in defaults (no file)"),
+    }
+    tracing::info!(path = %config.store.display(), "store");
+    // The same order of sources as `admin::load_token`.
+    let file = config.admin.token_file.display();
+    if std::env::var("ENROUTE_ADMIN_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
+        tracing::info!("admin token: from ENROUTE_ADMIN_TOKEN");
+    } else if token_file_existed {
+        tracing::info!(file = %file, "admin token read from its file");
+    } else {
+        tracing::info!(file = %file, "admin token generated into its file (mode 0600)");
+    }
+    log_zones(config, zones);
+}
+
+/// One line per bound address; the per-core UDP sockets of one address are one line
+/// that counts them.
+fn log_listeners(config: &Config, listening: &[Listening]) {
+    for l in listening {
+        if l.service == "admin" {
+            let paths = if config.metrics_enabled {
+                "/v1 (with the token), /healthz, /metrics"
+            } else {
+                "/v1 (with the token), /healthz"
+            };
+            tracing::info!(url = %format!("http://{}", l.addr), paths, "admin API listening");
+        } else if l.sockets > 1 {
+            tracing::info!(addr = %l.addr, sockets = l.sockets, "{} listening on {}", l.service, l.transport);
+        } else {
+            tracing::info!(addr = %l.addr, "{} listening on {}", l.service, l.transport);
+        }
+    }
+}
+
+/// Each configured zone: where it comes from and, when served, its serial and records.
+fn log_zones(config: &Config, zones: &crate::zone::ZoneSet) {
+    let served = zones.load();
+    for z in &config.zones {
+        let source = match &z.source {
+            ZoneSource::File(p) => format!("file {}", p.display()),
+            ZoneSource::Store => "store only (change it through the admin API)".to_string(),
+            ZoneSource::Primary(a) => format!("secondary of {a}"),
+        };
+        match served.iter().find(|s| s.origin.eq_ignore_case(&z.origin)) {
+            Some(s) => {
+                tracing::info!(zone = %z.origin, serial = s.soa.serial, records = s.stats.records, source, "zone")
+            }
+            None => {
+                tracing::info!(zone = %z.origin, source, "zone not served yet: waiting for the first transfer")
+            }
+        }
+    }
+}
+
 /// Where secondary zones keep their copies: `secondary/` beside the store.
 pub fn secondary_dir(config: &Config) -> std::path::PathBuf {
     config
@@ -240,7 +438,7 @@ pub fn secondary_zones(config: &Config) -> Vec<SecondaryZone> {
         .iter()
         .filter_map(|z| match z.source {
             ZoneSource::Primary(addr) => Some(SecondaryZone::new(z.origin.clone(), addr, &dir)),
-            ZoneSource::File(_) => None,
+            ZoneSource::File(_) | ZoneSource::Store => None,
         })
         .collect()
 }

@@ -45,7 +45,8 @@ pub enum Bound {
     Tcp(TcpListener),
 }
 
-/// Binds every `dns.listen` entry (TLS is not a DNS transport here).
+/// Binds every `dns.listen` entry (TLS is not a DNS transport here). The start-up
+/// summary in `server` names what was bound.
 pub async fn bind(listen: &[Listen]) -> Result<Vec<Bound>, crate::sip::transport::BindError> {
     use crate::sip::transport::BindError;
     let mut out = Vec::new();
@@ -59,11 +60,9 @@ pub async fn bind(listen: &[Listen]) -> Result<Vec<Bound>, crate::sip::transport
                 for s in crate::sip::transport::udp_sockets(l.addr).map_err(err)? {
                     out.push(Bound::Udp(s));
                 }
-                tracing::info!(addr = %l.addr, "DNS listening on udp");
             }
             Transport::Tcp => {
                 out.push(Bound::Tcp(TcpListener::bind(l.addr).await.map_err(err)?));
-                tracing::info!(addr = %l.addr, "DNS listening on tcp");
             }
             Transport::Tls => {
                 return Err(BindError::Bind {

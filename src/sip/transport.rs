@@ -148,6 +148,7 @@ pub enum Bound {
 }
 
 /// Serves every socket until `shutdown` turns true; returns when all tasks have ended.
+/// (The start-up summary in `server` names the listeners, one line per address.)
 pub async fn serve(sockets: Vec<Bound>, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let mut tasks = tokio::task::JoinSet::new();
     for s in sockets {
@@ -155,15 +156,12 @@ pub async fn serve(sockets: Vec<Bound>, shared: Arc<Shared>, shutdown: watch::Re
         let shutdown = shutdown.clone();
         match s {
             Bound::Udp(sock) => {
-                tracing::info!(addr = %sock.local_addr().map_or("?".into(), |a| a.to_string()), "SIP listening on udp");
                 tasks.spawn(udp_loop(sock, shared, shutdown));
             }
             Bound::Tcp(l) => {
-                tracing::info!(addr = %l.local_addr().map_or("?".into(), |a| a.to_string()), "SIP listening on tcp");
                 tasks.spawn(tcp_accept(l, None, shared, shutdown));
             }
             Bound::Tls(l, acceptor) => {
-                tracing::info!(addr = %l.local_addr().map_or("?".into(), |a| a.to_string()), "SIP listening on tls");
                 tasks.spawn(tcp_accept(l, Some(acceptor), shared, shutdown));
             }
         }

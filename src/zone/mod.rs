@@ -2,8 +2,9 @@
 //!
 //! Owns: [`Zone`] (one authoritative zone: origin, SOA facts, the [`index::ZoneTree`]),
 //! [`ZoneSet`] (every configured zone behind one lock-free `ArcSwap` snapshot, replaced
-//! whole zone at a time), loading a zone from a master file all-or-nothing, and export
-//! back to master-file text.
+//! whole zone at a time), loading a zone from a master file all-or-nothing, export
+//! back to master-file text, and the content digest that tells whether two copies of a
+//! zone hold the same records.
 //!
 //! Must not touch: what NAPTR records mean (that is `resolve`), sockets (`dns`), or the
 //! durable store. Readers never block: they take a snapshot (`ZoneSet::load`) and keep
@@ -285,6 +286,39 @@ impl Zone {
                 .all(|(o, n)| o[..].eq_ignore_ascii_case(n.as_ref()))
     }
 
+    /// A fingerprint of the zone's data: every record except derived prefix copies,
+    /// the SOA counted without its serial, owner names without case. Two zones with
+    /// equal digests hold the same records whatever their serials, so a zone file can
+    /// be compared with the stored copy (SPEC §6: which one is served) in one pass over
+    /// each, without holding either as text. Records are summed, so their order does
+    /// not matter.
+    pub fn content_digest(&self) -> ContentDigest {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut digest = ContentDigest::default();
+        self.tree.walk(|path, node| {
+            if node.kind() == NodeKind::Copy {
+                return;
+            }
+            for set in node.rrsets() {
+                for rd in set.rdatas() {
+                    // Fixed keys: the digest only has to agree within one process.
+                    let mut h = DefaultHasher::new();
+                    for l in path {
+                        l.as_bytes().to_ascii_lowercase().hash(&mut h);
+                    }
+                    (set.rtype, set.ttl).hash(&mut h);
+                    if set.rtype == TYPE_SOA {
+                        soa_with_serial(rd, 0).hash(&mut h);
+                    } else {
+                        rd.hash(&mut h);
+                    }
+                    digest.add(h.finish());
+                }
+            }
+        });
+        digest
+    }
+
     /// The zone as master-file text, in index order (apex first).
     pub fn to_master(&self) -> String {
         use std::fmt::Write;
@@ -317,6 +351,23 @@ impl Zone {
             }
         });
         out
+    }
+}
+
+/// What [`Zone::content_digest`] gives: a count and two order-independent sums of the
+/// records' hashes (a collision needs both sums to agree).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContentDigest {
+    records: u64,
+    sum: u64,
+    xor: u64,
+}
+
+impl ContentDigest {
+    fn add(&mut self, hash: u64) {
+        self.records += 1;
+        self.sum = self.sum.wrapping_add(hash);
+        self.xor ^= hash.rotate_left((hash % 64) as u32);
     }
 }
 
