@@ -88,11 +88,15 @@ Exit codes:
 
 const ZONE_CHECK_EXIT: &str = "\
 Prints `FILE: zone ORIGIN OK: serial, records` for a clean file, else each error as \
-FILE:LINE: message.
+FILE:LINE: message. With --config, also one line per file comparing it with the zone \
+being served from the store: the same, newer (replaces the stored zone on the next start \
+or SIGHUP), not in the store yet, or ignored (it differs but its serial is not higher: \
+raise the serial, or make the change through the admin API).
 
 Exit codes:
-  0  every file checked is clean
-  1  errors in a file (or it cannot be read)
+  0  every file checked is clean (and, with --config, none is ignored)
+  1  errors in a file (or it cannot be read), or with --config a file that differs from \
+the served zone without a higher serial
   2  bad arguments (an unusable --origin, a bad configuration)";
 
 const ZONE_EXPORT_EXIT: &str = "\
@@ -201,7 +205,9 @@ enum ZoneCommand {
         /// Zone origin [default: the file's first $ORIGIN, else its name without .zone].
         #[arg(long, value_name = "ORIGIN", conflicts_with = "config")]
         origin: Option<String>,
-        /// Check every file zone this configuration names, with its configured origin.
+        /// Check every file zone this configuration names, with its configured origin,
+        /// and compare each with the zone being served (read from the store; safe
+        /// beside a running server).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -869,11 +875,52 @@ fn zone_check_config(config_path: &Path) -> ExitCode {
     if !any {
         eprintln!("enroute: {} names no zone files", config_path.display());
     }
+    // Then whether each file is what is served (the store's copy wins unless the
+    // file's serial is newer): an edit without a higher serial is silently ignored.
+    match enroute::keeper::file_drift(&config) {
+        Ok(drifts) => {
+            for d in &drifts {
+                if let Some(line) = drift_line(d) {
+                    println!("{line}");
+                }
+                clean &= !d.verdict.is_problem();
+            }
+        }
+        Err(e) => {
+            println!("enroute: cannot compare with the store: {e}");
+            clean = false;
+        }
+    }
     if clean {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// What `zone check --config` says about a file beside the zone being served; `None`
+/// for an unreadable or invalid file (its check already printed the errors).
+fn drift_line(d: &enroute::keeper::FileDrift) -> Option<String> {
+    use enroute::keeper::Drift;
+    let (file, origin) = (d.file.display(), &d.origin);
+    let serial = |s: Option<u32>| s.map_or("?".to_string(), |s| s.to_string());
+    let (ours, served) = (serial(d.file_serial), serial(d.served_serial));
+    Some(match d.verdict {
+        Drift::Same => format!("{file}: zone {origin}: same as served (serial {served})"),
+        Drift::FileNewer => format!(
+            "{file}: zone {origin}: serial {ours} is newer than served {served}: replaces the \
+             stored zone on the next start or SIGHUP (changes made through the API are lost)"
+        ),
+        Drift::Ignored => format!(
+            "{file}: zone {origin}: differs from the zone being served, but serial {ours} is \
+             not higher than {served}: ignored. Raise the serial above {served} and send \
+             SIGHUP, or make the change through the admin API"
+        ),
+        Drift::NotInStore => format!(
+            "{file}: zone {origin}: not in the store yet: loaded on the next start or SIGHUP"
+        ),
+        Drift::Unreadable(_) | Drift::Invalid(_) => return None,
+    })
 }
 
 /// The first `$ORIGIN` before any record, else the file name without `.zone`.
@@ -944,8 +991,7 @@ fn zone_summary(z: &enroute::config::ZoneConfig) -> Result<String, Vec<String>> 
             "zone {}: secondary, transferred from {addr}",
             z.origin
         )),
-        #[allow(unreachable_patterns)]
-        _ => Ok(format!(
+        ZoneSource::Store => Ok(format!(
             "zone {}: kept in the store, managed through the admin API",
             z.origin
         )),

@@ -38,6 +38,8 @@ rules = [
 [enum]
 suffixes = ["e164.arpa."]
 {gw}
+[store]
+path = "data/enroute.db"
 [[zone]]
 origin = "2.3.6.1.4.4.e164.arpa."
 file = "zones/uk.zone"
@@ -607,7 +609,9 @@ fn zone_check_with_config_checks_every_file_zone() {
     assert_eq!(
         stdout(&out),
         "zones/uk.zone: zone 2.3.6.1.4.4.e164.arpa. OK: serial 7, 6 records (4 NAPTR), 10 names\n\
-         zones/test.zone: zone 4.4.e164.test. OK: serial 1, 2 records (1 NAPTR), 11 names\n"
+         zones/test.zone: zone 4.4.e164.test. OK: serial 1, 2 records (1 NAPTR), 11 names\n\
+         zones/uk.zone: zone 2.3.6.1.4.4.e164.arpa.: not in the store yet: loaded on the next start or SIGHUP\n\
+         zones/test.zone: zone 4.4.e164.test.: not in the store yet: loaded on the next start or SIGHUP\n"
     );
     std::fs::write(
         env.path("zones/test.zone"),
@@ -761,4 +765,44 @@ fn every_command_help_lists_its_exit_codes() {
         .output()
         .unwrap();
     assert!(stdout(&numbers).contains("  3  the server is not reachable"));
+}
+
+/// `zone check --config` beside a running server: a file edited without a higher serial
+/// is what `serve` ignores, and the check says so (exit 1); the same file, or a newer
+/// serial, is fine.
+#[test]
+fn zone_check_with_config_says_when_a_file_is_not_what_is_served() {
+    let server = common::Enroute::start(ZONE, "");
+    let check = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_enroute"))
+            .args(["zone", "check", "--config", "e.toml"])
+            .current_dir(server.dir.path())
+            .output()
+            .unwrap();
+        (out.status.code(), stdout(&out))
+    };
+    let (code, out) = check();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("z.zone: zone 2.3.6.1.4.4.e164.arpa.: same as served (serial 7)"),
+        "{out}"
+    );
+    // An operator edits a number but forgets the serial: serve keeps the store's copy.
+    let edited = ZONE.replace("sip:alice@", "sip:alicia@");
+    std::fs::write(server.dir.path().join("z.zone"), &edited).unwrap();
+    let (code, out) = check();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("differs from the zone being served, but serial 7 is not higher than 7: ignored. Raise the serial above 7"),
+        "{out}"
+    );
+    // Raising the serial makes the file the one that will be served.
+    std::fs::write(
+        server.dir.path().join("z.zone"),
+        edited.replace(" 7 3600", " 8 3600"),
+    )
+    .unwrap();
+    let (code, out) = check();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("serial 8 is newer than served 7"), "{out}");
 }
