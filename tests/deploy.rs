@@ -1,9 +1,13 @@
-//! deploy/ as an operator uses it: the Prometheus scrape config and alert rules pass
-//! `promtool` (and the alerts' own unit tests), every metric the alerts and the Grafana
-//! dashboard name is exported by a running server, the systemd unit passes
-//! `systemd-analyze verify`, and the multi-instance example brings a primary and two
-//! secondaries up on loopback, routes a number added on the primary through a
-//! secondary (found by DNS SRV, asked by SIPp), and stops everything it started.
+//! deploy/, scripts/sip-smoke and the user docs as an operator uses them: the
+//! Prometheus scrape config and alert rules pass `promtool` (and the alerts' own unit
+//! tests), every metric the alerts and the Grafana dashboard name is exported by a
+//! running server, the systemd unit passes `systemd-analyze verify`, the
+//! multi-instance example brings a primary and two secondaries up on loopback, routes
+//! a number added on the primary through a secondary (found by DNS SRV, asked by
+//! SIPp), and stops everything it started, and without `ENROUTE_BIN` runs the binary
+//! cargo built wherever `CARGO_TARGET_DIR` put it; the SIP smoke script prints a live
+//! server's answer; and docs/ describes every metric family and admin route the
+//! server has.
 
 mod common;
 
@@ -253,4 +257,190 @@ fn multi_instance_example_routes_through_a_secondary_and_stops_everything() {
             "enroute {pid} still runs after the script stopped"
         );
     }
+}
+
+/// `deploy/multi/run` without `ENROUTE_BIN` builds with cargo and runs the binary cargo
+/// names: here a stand-in `cargo` first on PATH reports one under `CARGO_TARGET_DIR`
+/// (given relative to the caller's directory, as a user types it), and that binary
+/// records how it was started before it exits.
+#[test]
+fn multi_run_runs_the_binary_cargo_built_in_cargo_target_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    // As the script's shell sees its working directory (no symlinks).
+    let dir = tmp.path().canonicalize().unwrap();
+    let fake_bin = dir.join("fake-bin");
+    std::fs::create_dir(&fake_bin).unwrap();
+    let seen = dir.join("cargo-saw");
+    let started = dir.join("enroute-started");
+    // The stand-in cargo: what it was asked and with which target directory, then a
+    // compiler-artifact message naming the binary it "built" there.
+    let cargo = format!(
+        r#"#!/bin/sh
+echo "$CARGO_TARGET_DIR $*" >> '{seen}'
+mkdir -p "$CARGO_TARGET_DIR/release"
+printf '#!/bin/sh\necho "$*" >> %s\nexit 1\n' '{started}' > "$CARGO_TARGET_DIR/release/enroute"
+chmod +x "$CARGO_TARGET_DIR/release/enroute"
+echo '{{"reason":"compiler-artifact","target":{{"kind":["custom-build"],"name":"build-script-build"}},"executable":null}}'
+echo '{{"reason":"compiler-artifact","target":{{"kind":["bin"],"name":"enroute"}},"executable":"'"$CARGO_TARGET_DIR"'/release/enroute"}}'
+echo '{{"reason":"build-finished","success":true}}'
+"#,
+        seen = seen.display(),
+        started = started.display()
+    );
+    let cargo_path = fake_bin.join("cargo");
+    std::fs::write(&cargo_path, cargo).unwrap();
+    std::fs::set_permissions(&cargo_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(deploy("multi/run"))
+        .arg(dir.join("state"))
+        .current_dir(&dir)
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", "my-target")
+        .env_remove("ENROUTE_BIN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The stand-in binary exits at once: the script says so and fails.
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("an instance exited"), "{stderr}");
+    let target = dir.join("my-target");
+    let asked = std::fs::read_to_string(&seen).expect("deploy/multi/run never ran cargo");
+    assert!(
+        asked.starts_with(&format!("{} build --release", target.display())),
+        "cargo ran as: {asked}"
+    );
+    let runs = std::fs::read_to_string(&started)
+        .unwrap_or_else(|_| panic!("the binary in {} never ran: {stderr}", target.display()));
+    assert!(
+        runs.lines().all(|l| l == "serve --config enroute.toml"),
+        "{runs}"
+    );
+}
+
+/// `scripts/sip-smoke` as a user runs it against a live server: the status line and
+/// the Contacts, over UDP and TCP, and its exit status by answer.
+#[test]
+fn sip_smoke_prints_the_answer_and_exits_by_status() {
+    let zone = "$ORIGIN 2.3.6.1.4.4.e164.arpa.\n$TTL 60\n\
+        @ SOA ns.example. h.example. 1 3600 900 604800 60\n@ NS ns.example.\n\
+        1.0.0.0.6.9 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:alice@pbx.example.net!\" .\n\
+        1.0.0.0.6.9 NAPTR 100 20 \"u\" \"E2U+sip\" \"!^.*$!sip:alice@backup.example.net!\" .\n";
+    let server = common::Enroute::start(zone, "");
+    let smoke = |args: &[&str]| {
+        let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sip-smoke"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let udp = format!("127.0.0.1:{}", server.sip_udp);
+    let tcp = format!("127.0.0.1:{}", server.sip_tcp);
+    let contacts = "SIP/2.0 302 Moved Temporarily\n\
+        Contact: <sip:alice@pbx.example.net>;q=1.0\n\
+        Contact: <sip:alice@backup.example.net>;q=0.9\n";
+    let (code, out, err) = smoke(&["+441632960001", &udp]);
+    assert_eq!((code, out.as_str()), (Some(0), contacts), "{err}");
+    let (code, out, err) = smoke(&["+441632960001", &tcp, "--tcp"]);
+    assert_eq!((code, out.as_str()), (Some(0), contacts), "{err}");
+    // No record and no gateway: 404, exit 1.
+    let (code, out, err) = smoke(&["sip:+441632960002@example.net", &udp]);
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(1), "SIP/2.0 404 Not Found\n"),
+        "{err}"
+    );
+    // Nothing listening: exit 3 once the timeout passes, saying so.
+    let nobody = format!("127.0.0.1:{}", common::free_port());
+    let (code, _, err) = smoke(&["+441632960001", &nobody, "--timeout", "1"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("no final answer"), "{err}");
+    // A bad argument: exit 2 with the usage.
+    let (code, _, err) = smoke(&["+441632960001", "127.0.0.1:notaport"]);
+    assert_eq!(code, Some(2), "{err}");
+    // Each answer was acknowledged: no transaction is left waiting for its ACK.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = common::http(server.admin, "GET", "/metrics", &[], b"").text();
+        if text.lines().any(|l| l == "enroute_transactions_active 0") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transactions still held:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The user documentation keeps up with the server: every metric family `/metrics`
+/// exports is described in docs/metrics.md, and every route of the OpenAPI document in
+/// docs/admin-api.md.
+#[test]
+fn docs_describe_every_metric_family_and_admin_route() {
+    // Upstream ENUM at a port where nothing answers, so the per-suffix series exist.
+    let nobody = common::free_port();
+    let server = common::Enroute::start(
+        "$ORIGIN 2.3.6.1.4.4.e164.arpa.\n$TTL 60\n@ SOA ns.example. h.example. 1 3600 900 604800 60\n",
+        &format!(
+            "[enum]\nsuffixes = [\"e164.test.\"]\nnameservers = [\"127.0.0.1:{nobody}\"]\ntimeout_ms = 200\n"
+        ),
+    );
+    let client = common::SipUdp::new(server.sip_udp, Duration::from_secs(5));
+    client.send(&common::invite("+441632960099", "docs1", client.port()));
+    let mut last = String::new();
+    while common::sip_status(&last) < 200 {
+        last = client.recv().expect("an answer");
+    }
+    let docs = |page: &str| {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("docs")
+                .join(page),
+        )
+        .unwrap()
+    };
+
+    let metrics = common::http(server.admin, "GET", "/metrics", &[], b"").text();
+    let page = docs("metrics.md");
+    let families: BTreeSet<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(families.len() >= 20, "{families:?}");
+    let missing: Vec<_> = families
+        .iter()
+        .filter(|f| !page.contains(&format!("`{f}`")))
+        .collect();
+    assert!(missing.is_empty(), "not in docs/metrics.md: {missing:?}");
+
+    // Route templates compared without parameter names (`{e164}`, `{prefix}`).
+    let template = regex::Regex::new(r"\{[^}]*\}").unwrap();
+    let openapi = server.api("GET", "/v1/openapi.json", "", b"").json();
+    let page = template
+        .replace_all(&docs("admin-api.md"), "{}")
+        .into_owned();
+    let paths: Vec<String> = openapi["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .map(|p| template.replace_all(p, "{}").into_owned())
+        .collect();
+    assert!(paths.len() >= 10, "{paths:?}");
+    let missing: Vec<_> = paths
+        .iter()
+        .filter(|p| !page.contains(&format!(" {p}")))
+        .collect();
+    assert!(missing.is_empty(), "not in docs/admin-api.md: {missing:?}");
 }
