@@ -594,8 +594,13 @@ impl Config {
     /// The configuration with no file at all (SPEC §10.2 and §10.23): no zones, no
     /// gateways, no dial-plan rules, paths relative to the working directory.
     pub fn builtin() -> Config {
-        Self::from_raw(RawConfig::default(), Path::new("config"), None)
-            .expect("built-in defaults are valid")
+        // The file defaults (`../data/…`) are relative to `config/`; with no file they
+        // are `data/…` under the working directory (joining `config/..` would create an
+        // empty `config/` directory there).
+        let mut raw = RawConfig::default();
+        raw.admin.token_file = "data/admin.token".into();
+        raw.store.path = "data/enroute.db".into();
+        Self::from_raw(raw, Path::new(""), None).expect("built-in defaults are valid")
     }
 
     /// A problem with one of this configuration's values found after it loaded (a file
@@ -1054,6 +1059,13 @@ mod tests {
         assert_eq!(c.store, Path::new("/etc/enroute/../data/enroute.db"));
         assert_eq!(c.sip.max_message_bytes, 65535);
         assert_eq!(c.enum_.on_failure, OnFailure::Gateway);
+    }
+
+    #[test]
+    fn no_file_puts_data_under_the_working_directory() {
+        let c = Config::builtin();
+        assert_eq!(c.store, Path::new("data/enroute.db"));
+        assert_eq!(c.admin.token_file, Path::new("data/admin.token"));
     }
 
     #[test]
