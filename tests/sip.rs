@@ -157,6 +157,24 @@ fn udp_rows_of_spec_table() {
     ));
     assert_eq!(status(&r), 420);
     assert_eq!(header(&r, "Unsupported"), ["foo, bar"]);
+    // ... but a method we do not handle is answered for its method first (RFC 3261
+    // §8.2.1 comes before §8.2.2.3): 405 / 501, not 420
+    let r = c.ask(&request(
+        "REGISTER",
+        "sip:example.net",
+        p,
+        "b1r",
+        "Require: foo\r\n",
+    ));
+    assert_eq!(status(&r), 405, "{r}");
+    let r = c.ask(&request(
+        "FROB",
+        "sip:example.net",
+        p,
+        "b1f",
+        "Require: foo\r\n",
+    ));
+    assert_eq!(status(&r), 501, "{r}");
     // OPTIONS
     let r = c.ask(&request("OPTIONS", "sip:enroute@127.0.0.1", p, "b2", ""));
     assert_eq!(status(&r), 200);

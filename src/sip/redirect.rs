@@ -1,6 +1,7 @@
 //! The redirect server's answers: one request in, one response out (or a counted drop),
-//! per SPEC §4's table, RFC 3261 §8.2 (request checks in order: method, URI scheme,
-//! headers, extensions), §8.2.6 (response construction) and RFC 3581 (rport).
+//! per SPEC §4's table, RFC 3261 §8.2 (request checks in order: version and headers,
+//! method (405/501), extensions (Require → 420), then the URI scheme (416, from the
+//! router)), §8.2.6 (response construction) and RFC 3581 (rport).
 //!
 //! Owns: validating a parsed request, choosing the status, asking the [`Router`] for
 //! INVITEs, building the response bytes (Via copied with `received`/`rport`, To-tag,
@@ -467,7 +468,10 @@ impl<'r> Handler<'r> {
         if is_ack {
             return Outcome::Ack { tx: d.tx };
         }
-        if req.method != "CANCEL" && req.count(Name::Require) > 0 {
+        // RFC 3261 §8.2.1 before §8.2.2.3: a method we do not handle gets 405/501
+        // whatever it requires; Require binds the methods we answer (not CANCEL, §9.2).
+        let handled = matches!(req.method, "INVITE" | "OPTIONS" | "BYE");
+        if handled && req.count(Name::Require) > 0 {
             let mut unsupported = Vec::new();
             for h in req.headers(Name::Require) {
                 let v = h.value();
