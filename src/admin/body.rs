@@ -119,6 +119,15 @@ pub enum Subject {
     Prefix(String),
 }
 
+impl Subject {
+    /// The number or prefix (`+` and digits).
+    pub fn text(&self) -> &str {
+        match self {
+            Subject::Number(t) | Subject::Prefix(t) => t,
+        }
+    }
+}
+
 /// A number or prefix route as answered: the body plus its zone and records in
 /// presentation form, in this key order in every answer (GET, PUT, lists).
 #[derive(Debug, Clone, Serialize)]

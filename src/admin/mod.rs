@@ -564,21 +564,26 @@ async fn readyz(State(s): State<Shared>) -> Response {
 const E164: &str = "e164";
 const E164PREFIX: &str = "e164prefix";
 
+/// The path parameter that names `subject`, for errors about it.
+fn param(subject: &Subject) -> &'static str {
+    match subject {
+        Subject::Number(_) => E164,
+        Subject::Prefix(_) => E164PREFIX,
+    }
+}
+
 /// The routes of a number, or of a prefix route (its wildcard), as answered.
 fn routes_view(
     s: &AdminState,
     subject: Subject,
     routed: &mut Routed,
 ) -> Result<body::View, Problem> {
-    let (text, prefix) = match &subject {
-        Subject::Number(n) => (n.as_str(), false),
-        Subject::Prefix(p) => (p.as_str(), true),
-    };
-    let (zone, digits) = s.keeper.find(text).ok_or_else(|| {
-        let field = if prefix { E164PREFIX } else { E164 };
-        Problem::edit(EditError::NotInZone(text.to_string()), field)
-    })?;
-    let text = text.to_string();
+    let text = subject.text().to_string();
+    let prefix = matches!(subject, Subject::Prefix(_));
+    let (zone, digits) = s
+        .keeper
+        .find(&text)
+        .ok_or_else(|| Problem::edit(EditError::NotInZone(text.clone()), param(&subject)))?;
     let mut labels: Vec<&[u8]> = digits.chunks(1).collect();
     if prefix {
         labels.push(b"*");
@@ -663,14 +668,11 @@ fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
 /// services in force now, commits, and answers the stored routes with the warnings.
 async fn put_routes(s: &AdminState, subject: Subject, req: Request) -> Result<Response, Problem> {
     let mut routed = Routed::now(&s.router);
-    let (text, field) = match &subject {
-        Subject::Number(n) => (n.clone(), E164),
-        Subject::Prefix(p) => (p.clone(), E164PREFIX),
-    };
+    let text = subject.text().to_string();
     let checked = read_routes(s, req, &text, &mut routed).await?;
     let keeper = s.keeper.clone();
     let prefix = matches!(subject, Subject::Prefix(_));
-    blocking(field, move || {
+    blocking(param(&subject), move || {
         let routes = Some(&checked.routes);
         if prefix {
             keeper.set_prefix(&text, routes)
