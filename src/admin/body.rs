@@ -439,9 +439,7 @@ impl RouteBody {
         if routed(rdata) {
             return Ok(None);
         }
-        let service = NaptrRef::parse(rdata)
-            .map(|n| String::from_utf8_lossy(n.services).into_owned())
-            .unwrap_or_default();
+        let service = service_of(rdata).unwrap_or_default();
         if self.service.is_some() {
             return Ok(Some(format!(
                 "{}: {service} is not in enum.services: kept in the zone for other ENUM clients, never used to route calls",
@@ -552,6 +550,11 @@ fn default_service(scheme: &str) -> Option<String> {
     )
 }
 
+/// The service field of a record in wire form.
+fn service_of(rdata: &[u8]) -> Option<String> {
+    NaptrRef::parse(rdata).map(|n| String::from_utf8_lossy(n.services).into_owned())
+}
+
 /// A number's or prefix's records as answered. A route calls cannot use shows its
 /// `service` even when its scheme implies it, so that the body PUT back keeps it.
 pub fn view(
@@ -566,7 +569,7 @@ pub fn view(
         .map(|rd| {
             let mut r = RouteBody::from_naptr(rd);
             if r.service.is_none() && !routed(rd) {
-                r.service = NaptrRef::parse(rd).map(|n| String::from_utf8_lossy(n.services).into());
+                r.service = service_of(rd);
             }
             r
         })
