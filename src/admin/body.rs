@@ -147,21 +147,36 @@ pub struct View {
 /// service field goes ([`super::routed::Routed::routes`]).
 pub type Routed<'a> = dyn FnMut(&[u8]) -> bool + 'a;
 
-/// Warnings of one change, at most [`MAX_ERRORS`] listed, all counted.
-#[derive(Debug, Default)]
-pub struct Warnings {
-    pub list: Vec<String>,
+/// What one import says about its lines: at most [`MAX_ERRORS`] listed, all counted.
+#[derive(Debug)]
+pub struct Capped<T> {
+    pub list: Vec<T>,
     pub total: usize,
 }
 
-impl Warnings {
-    fn push(&mut self, w: String) {
-        self.total += 1;
-        if self.list.len() < MAX_ERRORS {
-            self.list.push(w);
+impl<T> Default for Capped<T> {
+    fn default() -> Self {
+        Capped {
+            list: Vec::new(),
+            total: 0,
         }
     }
 }
+
+impl<T> Capped<T> {
+    fn push(&mut self, item: T) {
+        self.total += 1;
+        if self.list.len() < MAX_ERRORS {
+            self.list.push(item);
+        }
+    }
+}
+
+/// Warnings of an import, each `line N: …`.
+pub type Warnings = Capped<String>;
+
+/// A bulk import that failed: its errors.
+pub type ImportErrors = Capped<FieldError>;
 
 /// A body's routes as records, with the warnings about routes kept that calls never use.
 #[derive(Debug)]
@@ -587,22 +602,6 @@ pub fn view(
     }
 }
 
-/// A bulk import that failed: every error (up to [`MAX_ERRORS`]) and how many in all.
-#[derive(Debug)]
-pub struct ImportErrors {
-    pub errors: Vec<FieldError>,
-    pub total: usize,
-}
-
-impl ImportErrors {
-    fn push(&mut self, e: FieldError) {
-        self.total += 1;
-        if self.errors.len() < MAX_ERRORS {
-            self.errors.push(e);
-        }
-    }
-}
-
 /// Parses `application/x-ndjson`: one number body with `"number"` per line; blank lines
 /// are skipped. Lines count from 1.
 pub fn parse_ndjson(
@@ -612,10 +611,7 @@ pub fn parse_ndjson(
 ) -> Result<Import, ImportErrors> {
     let mut items = Vec::new();
     let mut warnings = Warnings::default();
-    let mut errs = ImportErrors {
-        errors: Vec::new(),
-        total: 0,
-    };
+    let mut errs = ImportErrors::default();
     let mut seen = std::collections::HashMap::new();
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
         let line_no = i + 1;
@@ -682,10 +678,7 @@ pub fn parse_csv(
     max_digits: usize,
     routed: &mut Routed<'_>,
 ) -> Result<Import, ImportErrors> {
-    let mut errs = ImportErrors {
-        errors: Vec::new(),
-        total: 0,
-    };
+    let mut errs = ImportErrors::default();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -951,21 +944,17 @@ mod tests {
         assert_eq!(items[1].routes.ttl, DEFAULT_TTL);
         let bad = "number,uri\n+441632960001,sip:a@x\n4416,sip:b@x\n+441632960003,nocolon\n";
         let e = parse_csv(bad.as_bytes(), 15, &mut all).unwrap_err();
-        let lines: Vec<_> = e
-            .errors
-            .iter()
-            .map(|e| (e.line, e.field.as_str()))
-            .collect();
+        let lines: Vec<_> = e.list.iter().map(|e| (e.line, e.field.as_str())).collect();
         assert_eq!(lines, vec![(Some(3), "number"), (Some(4), "uri")]);
         let e = parse_csv(b"number,url\n", 15, &mut all).unwrap_err();
-        assert_eq!(e.errors[0].field, "url");
+        assert_eq!(e.list[0].field, "url");
     }
 
     #[test]
     fn ndjson_lines() {
         let body = b"{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n\n{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n{\"routes\":[]}\n";
         let e = parse_ndjson(body, 15, &mut |_: &[u8]| true).unwrap_err();
-        let lines: Vec<_> = e.errors.iter().map(|e| e.line).collect();
+        let lines: Vec<_> = e.list.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![Some(3), Some(4)]);
     }
 
@@ -1018,10 +1007,7 @@ mod tests {
     fn imports_name_the_line_of_an_unrouted_service() {
         let csv = "number,uri,service\n+441632960001,sip:a@x,\n+441632960002,https://x.example/,\n";
         let e = parse_csv(csv.as_bytes(), 15, &mut sip_only).unwrap_err();
-        assert_eq!(
-            (e.errors[0].line, e.errors[0].field.as_str()),
-            (Some(3), "uri")
-        );
+        assert_eq!((e.list[0].line, e.list[0].field.as_str()), (Some(3), "uri"));
         let csv = csv.replace("x.example/,", "x.example/,E2U+web:https");
         let ok = parse_csv(csv.as_bytes(), 15, &mut sip_only).unwrap();
         assert_eq!(ok.warnings.total, 1);
@@ -1029,7 +1015,7 @@ mod tests {
         let nd = b"{\"number\":\"+441632960001\",\"routes\":[{\"pstn\":true}]}\n";
         let e = parse_ndjson(nd, 15, &mut sip_only).unwrap_err();
         assert_eq!(
-            (e.errors[0].line, e.errors[0].field.as_str()),
+            (e.list[0].line, e.list[0].field.as_str()),
             (Some(1), "routes[0].pstn")
         );
     }

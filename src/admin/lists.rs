@@ -100,41 +100,12 @@ fn page(
     Page { items, next }
 }
 
-/// Runs list work (a store query, a walk of the zones) off the admin's one thread.
-async fn off_thread<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
-) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-}
-
 /// `GET /v1/numbers?prefix=&limit=&after=` (SPEC §10.8).
 pub(super) async fn numbers(
     State(s): State<Shared>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, Problem> {
-    let q = Query::parse(q.as_deref(), s.max_digits)?;
-    let page = off_thread(move || {
-        let internal = |e: crate::store::StoreError| {
-            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-        };
-        let keys: Vec<String> = match Store::open_reader(&s.store_path).map_err(internal)? {
-            Some(store) => store
-                .list_numbers(&q.prefix, q.after.as_deref(), q.limit + 1)
-                .map_err(internal)?
-                .into_iter()
-                .map(|(number, _zone)| number)
-                .collect(),
-            None => Vec::new(),
-        };
-        let mut routed = Routed::now(&s.router);
-        Ok(page(&keys, q.limit, |n| {
-            routes_view(&s, Subject::Number(n.to_string()), &mut routed)
-        }))
-    })
-    .await?;
-    Ok(axum::Json(page).into_response())
+    list(s, q, number_keys, Subject::Number).await
 }
 
 /// `GET /v1/prefixes?prefix=&limit=&after=`: prefix routes, paged like numbers.
@@ -142,16 +113,43 @@ pub(super) async fn prefixes(
     State(s): State<Shared>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, Problem> {
-    let q = Query::parse(q.as_deref(), s.max_digits)?;
-    let page = off_thread(move || {
-        let keys = prefix_keys(&s, &q);
+    list(s, q, |s, q| Ok(prefix_keys(s, q)), Subject::Prefix).await
+}
+
+/// A list: the query read, the keys it selects found by `keys` (sorted, at most
+/// `limit + 1`), the page answered with each key as `subject`.
+async fn list(
+    s: Shared,
+    raw: Option<String>,
+    keys: fn(&AdminState, &Query) -> Result<Vec<String>, Problem>,
+    subject: fn(String) -> Subject,
+) -> Result<Response, Problem> {
+    let q = Query::parse(raw.as_deref(), s.max_digits)?;
+    // Off the admin's one thread: a store query, or a walk of the zones.
+    let page = tokio::task::spawn_blocking(move || -> Result<Page, Problem> {
+        let keys = keys(&s, &q)?;
         let mut routed = Routed::now(&s.router);
-        Ok(page(&keys, q.limit, |p| {
-            routes_view(&s, Subject::Prefix(p.to_string()), &mut routed)
+        Ok(page(&keys, q.limit, |k| {
+            routes_view(&s, subject(k.to_string()), &mut routed)
         }))
     })
-    .await?;
+    .await
+    .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(axum::Json(page).into_response())
+}
+
+/// The numbers the query selects, from the store's index.
+fn number_keys(s: &AdminState, q: &Query) -> Result<Vec<String>, Problem> {
+    let internal = |e: crate::store::StoreError| {
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    };
+    let Some(store) = Store::open_reader(&s.store_path).map_err(internal)? else {
+        return Ok(Vec::new());
+    };
+    let found = store
+        .list_numbers(&q.prefix, q.after.as_deref(), q.limit + 1)
+        .map_err(internal)?;
+    Ok(found.into_iter().map(|(number, _zone)| number).collect())
 }
 
 /// The prefix routes the query selects, sorted, at most `limit + 1`, each from the zone

@@ -771,7 +771,7 @@ async fn import(State(s): State<Shared>, req: Request) -> Result<Response, Probl
                 Ok((counts, import.warnings))
             }
             Err(errs) => {
-                let mut p = Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, errs.errors);
+                let mut p = Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, errs.list);
                 if let Some(first) = p.errors.first() {
                     p.detail = format!(
                         "line {}: {}{}; nothing imported",
