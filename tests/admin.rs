@@ -1,7 +1,9 @@
 //! The admin HTTP API over real HTTP on loopback: every route's success and error
 //! answers, changes visible to SIP and DNS as soon as the 2xx arrives, the store's
-//! durability across SIGKILL, the file-vs-store serial rule, and NAPTR regexps kept
-//! byte for byte through the store, the master-file export and the DNS wire.
+//! durability across SIGKILL, the file-vs-store serial rule, NAPTR regexps kept byte
+//! for byte through the store, the master-file export and the DNS wire, routes whose
+//! service `enum.services` does not route (refused, or kept with a warning), paged
+//! prefix lists, and one key order in every answer.
 
 mod common;
 
@@ -679,7 +681,7 @@ fn openapi_document_matches_the_router() {
     for (path, item) in paths {
         let concrete = path
             .replace("{e164}", "+441632960000")
-            .replace("{prefix}", "+4416329")
+            .replace("{e164prefix}", "+4416329")
             .replace("{number}", "+441632960000")
             .replace("{origin}", ORIGIN);
         for m in methods {
@@ -738,4 +740,377 @@ fn not_ready_until_every_zone_is_loaded_and_secondaries_are_read_only() {
     );
     // The primary zone is served meanwhile.
     assert!(sip_contact(server.sip_udp, "+441632960000").contains("alice"));
+}
+
+/// `[enum]` of a server that routes SIP only (and asks no upstream).
+const SIP_ONLY: &str = "[enum]\nsuffixes = []\nservices = [\"E2U+sip\"]\n";
+
+const KEPT: &str = "E2U+web:https is not in enum.services: kept in the zone for other ENUM clients, never used to route calls";
+
+#[test]
+fn routes_enum_services_never_use_are_refused_unless_their_service_is_named() {
+    let server = Enroute::start(&zone(1), SIP_ONLY);
+    // The service implied by the scheme, or by "pstn": 422 naming where it came from.
+    let web = r#"{"routes":[{"uri":"sip:a@pbx.example.net"},{"uri":"https://example.net/"}]}"#;
+    let v = problem(&server.put_number("+441632960100", web), 422);
+    assert_eq!(v["errors"][0]["field"], "routes[1].uri", "{v}");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("routes[1].uri: E2U+web:https is not in enum.services"),
+        "{detail}"
+    );
+    let v = problem(
+        &server.put_number("+441632960100", r#"{"routes":[{"pstn":true}]}"#),
+        422,
+    );
+    assert_eq!(v["errors"][0]["field"], "routes[0].pstn", "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("E2U+pstn:tel"),
+        "{v}"
+    );
+    let v = problem(
+        &server.api(
+            "PUT",
+            "/v1/prefixes/+4416321",
+            "application/json",
+            br#"{"routes":[{"uri":"https://example.net/"}]}"#,
+        ),
+        422,
+    );
+    assert_eq!(v["errors"][0]["field"], "routes[0].uri", "{v}");
+    problem(
+        &server.api("GET", "/v1/numbers/+441632960100", "", b""),
+        404,
+    );
+    assert_eq!(soa_serial(server.dns), 1, "nothing was written");
+    // Named explicitly: a record kept for other ENUM clients, with a warning.
+    let named = r#"{"routes":[{"uri":"sip:a@pbx.example.net"},{"uri":"https://example.net/","service":"E2U+web:https"}]}"#;
+    let r = server.put_number("+441632960100", named);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!([format!("routes[1].service: {KEPT}")])
+    );
+    let r = server.api(
+        "PUT",
+        "/v1/prefixes/+4416321",
+        "application/json",
+        br#"{"routes":[{"uri":"https://example.net/","service":"E2U+web:https"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["warnings"],
+        serde_json::json!([format!("routes[0].service: {KEPT}")])
+    );
+    // Served over DNS to other ENUM clients; calls use the SIP route only, or nothing.
+    assert_eq!(
+        dns_regexps(server.dns, "0.0.1.0.6.9.2.3.6.1.4.4.e164.arpa.").len(),
+        2
+    );
+    let contact = sip_contact(server.sip_udp, "+441632960100");
+    assert!(
+        contact.contains("sip:a@pbx.example.net") && !contact.contains("https"),
+        "{contact}"
+    );
+    assert!(sip_contact(server.sip_udp, "+441632160000").contains("404"));
+    // Read back, the route names its service (so that PUT back it is kept, not
+    // refused), and a GET carries no warnings.
+    let got = server.api("GET", "/v1/numbers/+441632960100", "", b"");
+    let g = got.json();
+    assert_eq!(g["routes"][1]["service"], "E2U+web:https", "{g}");
+    assert!(g.get("warnings").is_none(), "{g}");
+    let again = server.put_number("+441632960100", &got.text());
+    assert_eq!(again.status, 200, "{}", again.text());
+}
+
+#[test]
+fn imports_refuse_unrouted_services_by_line_and_commit_nothing() {
+    let server = Enroute::start(&zone(1), SIP_ONLY);
+    let import =
+        |ct: &str, body: &str| server.api("POST", "/v1/numbers:import", ct, body.as_bytes());
+    let csv = "number,uri\n+441632980001,sip:a@x.example\n+441632980002,https://x.example/\n";
+    let v = problem(&import("text/csv", csv), 422);
+    assert_eq!(
+        (
+            v["errors"][0]["line"].as_u64(),
+            v["errors"][0]["field"].as_str()
+        ),
+        (Some(3), Some("uri")),
+        "{v}"
+    );
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 3: uri: E2U+web:https is not in enum.services"),
+        "{v}"
+    );
+    let nd = "{\"number\":\"+441632980001\",\"routes\":[{\"uri\":\"sip:a@x.example\"}]}\n\
+              {\"number\":\"+441632980002\",\"routes\":[{\"pstn\":true}]}\n";
+    let v = problem(&import("application/x-ndjson", nd), 422);
+    assert_eq!(
+        (
+            v["errors"][0]["line"].as_u64(),
+            v["errors"][0]["field"].as_str()
+        ),
+        (Some(2), Some("routes[0].pstn")),
+        "{v}"
+    );
+    // Nothing committed: not even the good lines.
+    problem(
+        &server.api("GET", "/v1/numbers/+441632980001", "", b""),
+        404,
+    );
+    assert_eq!(soa_serial(server.dns), 1);
+    // With the service named: imported, each kept route warned about with its line.
+    let csv = "number,uri,service\n+441632980001,sip:a@x.example,\n+441632980002,https://x.example/,E2U+web:https\n";
+    let r = import("text/csv", csv);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["numbers"], 2);
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!([format!("line 3: service: {KEPT}")]),
+        "{v}"
+    );
+    assert_eq!(v["total_warnings"], 1);
+    let nd = "{\"number\":\"+441632980003\",\"routes\":[{\"uri\":\"https://x.example/\",\"service\":\"E2U+web:https\"}]}\n";
+    let v = import("application/x-ndjson", nd).json();
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!([format!("line 1: routes[0].service: {KEPT}")]),
+        "{v}"
+    );
+    // An import with no such route says nothing of warnings.
+    let v = import("text/csv", "number,uri\n+441632980004,sip:d@x.example\n").json();
+    assert!(
+        v.get("warnings").is_none() && v.get("total_warnings").is_none(),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_sighup_that_adds_the_service_lets_the_route_in() {
+    let server = Enroute::start(&zone(1), SIP_ONLY);
+    let body = r#"{"routes":[{"uri":"https://example.net/"}]}"#;
+    problem(&server.put_number("+441632960100", body), 422);
+    let conf = server.dir.path().join("e.toml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let wider = text.replace(
+        "services = [\"E2U+sip\"]",
+        "services = [\"E2U+sip\", \"E2U+web:https\"]",
+    );
+    assert_ne!(text, wider);
+    std::fs::write(&conf, wider).unwrap();
+    server.sighup();
+    // Refused answers change nothing, so asking until the reload is in is harmless.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let r = loop {
+        let r = server.put_number("+441632960100", body);
+        if r.status != 422 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert!(v.get("warnings").is_none(), "{v}");
+    assert_eq!(
+        v["routes"][0],
+        serde_json::json!({"uri": "https://example.net/", "order": 100, "preference": 10})
+    );
+}
+
+/// Asserts that the JSON object starting at `at` in `raw` has exactly `keys`, in this
+/// order (values without nested objects with these keys).
+fn assert_key_order(raw: &str, at: usize, keys: &[&str]) {
+    let mut pos = at;
+    assert_eq!(&raw[at..at + 1], "{", "{raw}");
+    for k in keys {
+        let needle = format!("\"{k}\":");
+        let found = raw[pos..]
+            .find(&needle)
+            .unwrap_or_else(|| panic!("no {k} after {pos}: {raw}"));
+        pos += found + needle.len();
+    }
+    for k in [
+        "number", "prefix", "zone", "ttl", "routes", "naptr", "warnings",
+    ] {
+        if !keys.contains(&k) {
+            let object_end = raw[at..].find("]}").map_or(raw.len(), |e| at + e);
+            assert!(
+                !raw[at..object_end].contains(&format!("\"{k}\":")),
+                "{k} in {raw}"
+            );
+        }
+    }
+}
+
+#[test]
+fn prefix_routes_are_listed_in_pages_and_answers_keep_one_key_order() {
+    // A wildcard from the zone file is a prefix route like those the API makes.
+    let text =
+        zone(1) + "*.5 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:file@pbx.example.net!\" .\n";
+    let server = Enroute::start(&text, "");
+    // Routes given with their keys in another order come back in the one order.
+    let route = br#"{"routes":[{"preference":20,"order":10,"uri":"sip:p@pbx.example.net"}]}"#;
+    let route_text = r#""routes":[{"uri":"sip:p@pbx.example.net","order":10,"preference":20}]"#;
+    for p in ["+4416329", "+441632", "+44163296", "+4416320", "+441632961"] {
+        let r = server.api(
+            "PUT",
+            &format!("/v1/prefixes/{p}"),
+            "application/json",
+            route,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_key_order(&r.text(), 0, &["prefix", "zone", "ttl", "routes", "naptr"]);
+        assert!(r.text().contains(route_text), "{}", r.text());
+    }
+    // Numbers under the prefixes make empty non-terminals that carry copies of their
+    // wildcards: copies are no prefix routes of their own.
+    assert_eq!(
+        server
+            .put_number("+441632961234", std::str::from_utf8(route).unwrap())
+            .status,
+        200
+    );
+    let get = server.api("GET", "/v1/prefixes/+44163296", "", b"").text();
+    assert_key_order(&get, 0, &["prefix", "zone", "ttl", "routes", "naptr"]);
+    assert!(get.contains(route_text), "{get}");
+    // Pages of two, following "next"; a literal '+' and %2B alike.
+    let list = |q: &str| {
+        let r = server.api("GET", &format!("/v1/prefixes?{q}"), "", b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        let items: Vec<String> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["prefix"].as_str().unwrap().to_string())
+            .collect();
+        (items, v["next"].as_str().map(str::to_string), r.text())
+    };
+    let mut seen = Vec::new();
+    let mut query = "limit=2".to_string();
+    let mut pages = 0;
+    loop {
+        let (items, next, raw) = list(&query);
+        assert!(items.len() <= 2, "{raw}");
+        let first = raw.find("{\"prefix\"").unwrap();
+        assert_key_order(&raw, first, &["prefix", "zone", "ttl", "routes", "naptr"]);
+        seen.extend(items);
+        pages += 1;
+        match next {
+            Some(n) => {
+                query = format!(
+                    "limit=2&after={}",
+                    n.replace('+', if pages % 2 == 0 { "+" } else { "%2B" })
+                )
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "+441632",
+            "+4416320",
+            "+4416325",
+            "+4416329",
+            "+44163296",
+            "+441632961"
+        ]
+    );
+    assert_eq!(pages, 3);
+    // The filter: prefixes starting with it, the prefix itself included.
+    let (items, next, _) = list("prefix=+4416329&limit=2");
+    assert_eq!(
+        (items, next.as_deref()),
+        (
+            vec!["+4416329".to_string(), "+44163296".to_string()],
+            Some("+44163296")
+        )
+    );
+    let (items, next, _) = list("prefix=%2B4416329&limit=2&after=%2B44163296");
+    assert_eq!((items, next), (vec!["+441632961".to_string()], None));
+    let (items, _, _) = list("prefix=+4416325");
+    assert_eq!(items, ["+4416325"]);
+    let (items, _, _) = list("prefix=+4916");
+    assert!(items.is_empty());
+    // The same errors as the numbers' list.
+    let v = problem(&server.api("GET", "/v1/prefixes?limit=0", "", b""), 422);
+    assert_eq!(v["errors"][0]["field"], "limit");
+    let v = problem(&server.api("GET", "/v1/prefixes?after=4416", "", b""), 422);
+    assert_eq!(v["errors"][0]["field"], "after");
+    // The prefix in a path is `e164prefix` in every error about it.
+    let v = problem(&server.api("GET", "/v1/prefixes/4416", "", b""), 422);
+    assert_eq!(v["errors"][0]["field"], "e164prefix");
+    let v = problem(
+        &server.api("PUT", "/v1/prefixes/+4916", "application/json", route),
+        422,
+    );
+    assert_eq!(v["errors"][0]["field"], "e164prefix", "{v}");
+    let v = problem(&server.api("GET", "/v1/prefixes/+4916", "", b""), 422);
+    assert_eq!(v["errors"][0]["field"], "e164prefix", "{v}");
+    // Number answers: GET, PUT (with warnings last) and list items in one order too.
+    let put = server.put_number("+441632960300", r#"{"routes":[{"preference":20,"order":10,"uri":"sip:p@pbx.example.net"},{"service":"E2U+web:https","uri":"https://x.example/"}],"ttl":60}"#);
+    assert_eq!(put.status, 200, "{}", put.text());
+    assert_key_order(
+        &put.text(),
+        0,
+        &["number", "zone", "ttl", "routes", "naptr", "warnings"],
+    );
+    let get = server
+        .api("GET", "/v1/numbers/+441632960300", "", b"")
+        .text();
+    assert_key_order(&get, 0, &["number", "zone", "ttl", "routes", "naptr"]);
+    assert!(
+        get.contains(r#"{"uri":"sip:p@pbx.example.net","order":10,"preference":20}"#),
+        "{get}"
+    );
+    let raw = server
+        .api("GET", "/v1/numbers?prefix=+441632960300", "", b"")
+        .text();
+    let first = raw.find("{\"number\"").unwrap();
+    assert_key_order(&raw, first, &["number", "zone", "ttl", "routes", "naptr"]);
+    assert!(
+        raw.contains(r#"{"uri":"sip:p@pbx.example.net","order":10,"preference":20}"#),
+        "{raw}"
+    );
+}
+
+#[test]
+fn the_openapi_document_needs_no_token_and_the_root_points_at_it() {
+    let server = Enroute::start(&zone(1), "");
+    let r = http(server.admin, "GET", "/v1/openapi.json", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/prefixes"]["get"].is_object());
+    assert_eq!(
+        doc["paths"]["/v1/openapi.json"]["get"]["security"],
+        serde_json::json!([])
+    );
+    // Data still needs it.
+    problem(&http(server.admin, "GET", "/v1/numbers", &[], b""), 401);
+    problem(&http(server.admin, "GET", "/v1/prefixes", &[], b""), 401);
+    let r = http(server.admin, "GET", "/", &[], b"");
+    assert!(matches!(r.status, 302 | 307), "{} {}", r.status, r.text());
+    assert_eq!(r.header("location"), Some("/v1/openapi.json"));
+    // The metrics name the new routes by their templates.
+    server.api("GET", "/v1/prefixes", "", b"");
+    server.api("GET", "/v1/prefixes/+4416329", "", b"");
+    let metrics = http(server.admin, "GET", "/metrics", &[], b"").text();
+    for route in [
+        "/",
+        "/v1/openapi.json",
+        "/v1/prefixes",
+        "/v1/prefixes/{e164prefix}",
+    ] {
+        assert!(
+            metrics.contains(&format!("route=\"{route}\"")),
+            "{route}:\n{metrics}"
+        );
+    }
 }

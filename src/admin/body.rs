@@ -10,7 +10,17 @@
 //! - `{"regexp": R, "flags"?, "service"}` → R byte for byte, after RFC 3402 checks.
 //!
 //! Reading records back gives the first form that reproduces the rdata exactly, else
-//! the raw form, so a GET body can be PUT back unchanged.
+//! the raw form, so a GET body can be PUT back unchanged; a route calls cannot use
+//! shows its `service` even when the scheme implies it, so that PUT back it is kept
+//! (with a warning) rather than refused.
+//!
+//! Routes calls can never use (their service is not in `enum.services`, as the router
+//! matches it: see [`super::routed`]) are refused, naming the field the service came
+//! from (`routes[0].uri`, `routes[0].pstn`), unless the body names the `service`
+//! itself: then the route is kept for other ENUM clients and the answer warns.
+//!
+//! Answers have one key order everywhere (the field order of [`View`] and
+//! [`RouteBody`]): `number`/`prefix`, `zone`, `ttl`, `routes`, `naptr`, `warnings`.
 //!
 //! Must not touch: the store or the zones (that is `keeper`).
 
@@ -63,9 +73,13 @@ pub struct NumberBody {
     pub naptr: Option<serde::de::IgnoredAny>,
     #[serde(default, skip_serializing)]
     pub prefix: Option<serde::de::IgnoredAny>,
+    #[serde(default, skip_serializing)]
+    pub warnings: Option<serde::de::IgnoredAny>,
 }
 
-/// One route. Exactly one of `uri`, `pstn` and `regexp`.
+/// One route. Exactly one of `uri`, `pstn` and `regexp`. Serialized in field order: the
+/// form (`uri` | `pstn`, `rn`, `npdi` | `regexp`, `flags`), then `service`, `order`,
+/// `preference`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteBody {
@@ -97,14 +111,85 @@ fn default_preference() -> u16 {
     10
 }
 
-/// A number as answered: the body plus its zone and records in presentation form.
+/// What an answer is about: a number or a prefix route, named by its key.
 #[derive(Debug, Clone, Serialize)]
-pub struct NumberView {
-    pub number: String,
+#[serde(rename_all = "lowercase")]
+pub enum Subject {
+    Number(String),
+    Prefix(String),
+}
+
+impl Subject {
+    /// The number or prefix (`+` and digits).
+    pub fn text(&self) -> &str {
+        match self {
+            Subject::Number(t) | Subject::Prefix(t) => t,
+        }
+    }
+}
+
+/// A number or prefix route as answered: the body plus its zone and records in
+/// presentation form, in this key order in every answer (GET, PUT, lists).
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    #[serde(flatten)]
+    pub subject: Subject,
     pub zone: String,
     pub ttl: u32,
     pub routes: Vec<RouteBody>,
     pub naptr: Vec<String>,
+    /// Routes kept although calls never use them (PUT answers only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Whether the router would use a NAPTR record (wire rdata) for calls, as far as its
+/// service field goes ([`super::routed::Routed::routes`]).
+pub type Routed<'a> = dyn FnMut(&[u8]) -> bool + 'a;
+
+/// What one import says about its lines: at most [`MAX_ERRORS`] listed, all counted.
+#[derive(Debug)]
+pub struct Capped<T> {
+    pub list: Vec<T>,
+    pub total: usize,
+}
+
+impl<T> Default for Capped<T> {
+    fn default() -> Self {
+        Capped {
+            list: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl<T> Capped<T> {
+    fn push(&mut self, item: T) {
+        self.total += 1;
+        if self.list.len() < MAX_ERRORS {
+            self.list.push(item);
+        }
+    }
+}
+
+/// Warnings of an import, each `line N: …`.
+pub type Warnings = Capped<String>;
+
+/// A bulk import that failed: its errors.
+pub type ImportErrors = Capped<FieldError>;
+
+/// A body's routes as records, with the warnings about routes kept that calls never use.
+#[derive(Debug)]
+pub struct Checked {
+    pub routes: Routes,
+    pub warnings: Vec<String>,
+}
+
+/// An import as parsed: the numbers to write and the warnings (each `line N: …`).
+#[derive(Debug)]
+pub struct Import {
+    pub items: Vec<ImportItem>,
+    pub warnings: Warnings,
 }
 
 /// Decodes a JSON body, naming the field that does not fit (`routes[1].order`).
@@ -136,8 +221,13 @@ pub fn parse_e164(text: &str, field: &str, max_digits: usize) -> Result<String, 
 }
 
 impl NumberBody {
-    /// Validates and encodes the routes as NAPTR rdata.
-    pub fn to_routes(&self, field_prefix: &str) -> Result<Routes, Vec<FieldError>> {
+    /// Validates and encodes the routes as NAPTR rdata; routes calls cannot use are
+    /// errors, or warnings when the body named their service ([`RouteBody::usable`]).
+    pub fn to_routes(
+        &self,
+        field_prefix: &str,
+        routed: &mut Routed<'_>,
+    ) -> Result<Checked, Vec<FieldError>> {
         let mut errors = Vec::new();
         if self.routes.len() > MAX_ROUTES {
             errors.push(FieldError::new(
@@ -159,17 +249,37 @@ impl NumberBody {
             ));
         }
         let mut naptrs = Vec::with_capacity(self.routes.len());
+        let mut warnings = Vec::new();
         for (i, r) in self.routes.iter().enumerate() {
-            match r.to_naptr(&format!("{field_prefix}routes[{i}]")) {
-                Ok(n) => naptrs.push(n),
+            let at = format!("{field_prefix}routes[{i}]");
+            let checked = r
+                .to_naptr(&at)
+                .and_then(|n| Ok((r.usable(&n, &at, routed)?, n)));
+            match checked {
+                Ok((warning, n)) => {
+                    warnings.extend(warning);
+                    naptrs.push(n);
+                }
                 Err(e) => errors.push(e),
             }
         }
         if errors.is_empty() {
-            Ok(Routes { ttl, naptrs })
+            Ok(Checked {
+                routes: Routes { ttl, naptrs },
+                warnings,
+            })
         } else {
             Err(errors)
         }
+    }
+}
+
+/// `at.name`, or `name` alone for a CSV row (whose fields are its columns).
+fn field_at(at: &str, name: &str) -> String {
+    if at.is_empty() {
+        name.to_string()
+    } else {
+        format!("{at}.{name}")
     }
 }
 
@@ -331,6 +441,36 @@ impl RouteBody {
         Ok(rdata)
     }
 
+    /// Whether calls can use this route, encoded as `rdata`: `Ok(None)` when they can;
+    /// when its service is not routed here, a warning (`Ok(Some)`) if the body named the
+    /// service — a record kept for other ENUM clients — and otherwise an error naming
+    /// the field the service came from (`uri` or `pstn`).
+    pub fn usable(
+        &self,
+        rdata: &[u8],
+        at: &str,
+        routed: &mut Routed<'_>,
+    ) -> Result<Option<String>, FieldError> {
+        if routed(rdata) {
+            return Ok(None);
+        }
+        let service = service_of(rdata).unwrap_or_default();
+        if self.service.is_some() {
+            return Ok(Some(format!(
+                "{}: {service} is not in enum.services: kept in the zone for other ENUM clients, never used to route calls",
+                field_at(at, "service")
+            )));
+        }
+        let from = if self.pstn.is_some() { "pstn" } else { "uri" };
+        Err(FieldError::new(
+            field_at(at, from),
+            format!(
+                "{service} is not in enum.services, so calls would never use this route; \
+                 to keep it in the zone for other ENUM clients only, give \"service\": \"{service}\""
+            ),
+        ))
+    }
+
     /// The body form of one NAPTR record: the first form that encodes back to exactly
     /// `rdata`, else the raw form.
     pub fn from_naptr(rdata: &[u8]) -> RouteBody {
@@ -425,44 +565,53 @@ fn default_service(scheme: &str) -> Option<String> {
     )
 }
 
-/// A number's records as answered.
-pub fn view(number: String, zone: &str, ttl: u32, naptrs: &[&[u8]]) -> NumberView {
-    NumberView {
-        number,
+/// The service field of a record in wire form.
+fn service_of(rdata: &[u8]) -> Option<String> {
+    NaptrRef::parse(rdata).map(|n| String::from_utf8_lossy(n.services).into_owned())
+}
+
+/// A number's or prefix's records as answered. A route calls cannot use shows its
+/// `service` even when its scheme implies it, so that the body PUT back keeps it.
+pub fn view(
+    subject: Subject,
+    zone: &str,
+    ttl: u32,
+    naptrs: &[&[u8]],
+    routed: &mut Routed<'_>,
+) -> View {
+    let routes = naptrs
+        .iter()
+        .map(|rd| {
+            let mut r = RouteBody::from_naptr(rd);
+            if r.service.is_none() && !routed(rd) {
+                r.service = service_of(rd);
+            }
+            r
+        })
+        .collect();
+    View {
+        subject,
         zone: zone.to_string(),
         ttl,
-        routes: naptrs.iter().map(|rd| RouteBody::from_naptr(rd)).collect(),
+        routes,
         naptr: naptrs
             .iter()
             .filter_map(|rd| NaptrRef::parse(rd).map(|n| n.to_presentation()))
             .collect(),
-    }
-}
-
-/// A bulk import that failed: every error (up to [`MAX_ERRORS`]) and how many in all.
-#[derive(Debug)]
-pub struct ImportErrors {
-    pub errors: Vec<FieldError>,
-    pub total: usize,
-}
-
-impl ImportErrors {
-    fn push(&mut self, e: FieldError) {
-        self.total += 1;
-        if self.errors.len() < MAX_ERRORS {
-            self.errors.push(e);
-        }
+        warnings: Vec::new(),
     }
 }
 
 /// Parses `application/x-ndjson`: one number body with `"number"` per line; blank lines
 /// are skipped. Lines count from 1.
-pub fn parse_ndjson(body: &[u8], max_digits: usize) -> Result<Vec<ImportItem>, ImportErrors> {
+pub fn parse_ndjson(
+    body: &[u8],
+    max_digits: usize,
+    routed: &mut Routed<'_>,
+) -> Result<Import, ImportErrors> {
     let mut items = Vec::new();
-    let mut errs = ImportErrors {
-        errors: Vec::new(),
-        total: 0,
-    };
+    let mut warnings = Warnings::default();
+    let mut errs = ImportErrors::default();
     let mut seen = std::collections::HashMap::new();
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
         let line_no = i + 1;
@@ -500,26 +649,36 @@ pub fn parse_ndjson(body: &[u8], max_digits: usize) -> Result<Vec<ImportItem>, I
             )));
             continue;
         }
-        match parsed.to_routes("") {
-            Ok(routes) => items.push(ImportItem {
-                line: line_no,
-                number,
-                routes,
-            }),
+        match parsed.to_routes("", routed) {
+            Ok(checked) => {
+                for w in checked.warnings {
+                    warnings.push(format!("line {line_no}: {w}"));
+                }
+                items.push(ImportItem {
+                    line: line_no,
+                    number,
+                    routes: checked.routes,
+                });
+            }
             Err(list) => list.into_iter().for_each(|e| errs.push(at(e))),
         }
     }
-    if errs.total > 0 { Err(errs) } else { Ok(items) }
+    if errs.total > 0 {
+        Err(errs)
+    } else {
+        Ok(Import { items, warnings })
+    }
 }
 
 /// Parses `text/csv` with a header naming columns among
 /// `number,uri,order,preference,ttl,service` (`number` and `uri` required): one route per
 /// row; a number's rows (wherever they are) replace its routes, in row order.
-pub fn parse_csv(body: &[u8], max_digits: usize) -> Result<Vec<ImportItem>, ImportErrors> {
-    let mut errs = ImportErrors {
-        errors: Vec::new(),
-        total: 0,
-    };
+pub fn parse_csv(
+    body: &[u8],
+    max_digits: usize,
+    routed: &mut Routed<'_>,
+) -> Result<Import, ImportErrors> {
+    let mut errs = ImportErrors::default();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -567,6 +726,7 @@ pub fn parse_csv(body: &[u8], max_digits: usize) -> Result<Vec<ImportItem>, Impo
     }
     let (c_num, c_uri) = (col[0].unwrap_or(0), col[1].unwrap_or(0));
     let mut items: Vec<ImportItem> = Vec::new();
+    let mut warnings = Warnings::default();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut record = csv::ByteRecord::new();
     loop {
@@ -648,8 +808,16 @@ pub fn parse_csv(body: &[u8], max_digits: usize) -> Result<Vec<ImportItem>, Impo
                 continue;
             }
         };
-        let rdata = match route.to_naptr("") {
-            Ok(r) => r,
+        let checked = route
+            .to_naptr("")
+            .and_then(|rd| Ok((route.usable(&rd, "", routed)?, rd)));
+        let rdata = match checked {
+            Ok((warning, rd)) => {
+                if let Some(w) = warning {
+                    warnings.push(format!("line {line}: {w}"));
+                }
+                rd
+            }
             Err(mut e) => {
                 e.field = e.field.trim_start_matches('.').to_string();
                 errs.push(at(e));
@@ -694,7 +862,11 @@ pub fn parse_csv(body: &[u8], max_digits: usize) -> Result<Vec<ImportItem>, Impo
             }
         }
     }
-    if errs.total > 0 { Err(errs) } else { Ok(items) }
+    if errs.total > 0 {
+        Err(errs)
+    } else {
+        Ok(Import { items, warnings })
+    }
 }
 
 #[cfg(test)]
@@ -764,28 +936,107 @@ mod tests {
 
     #[test]
     fn csv_groups_rows_and_reports_lines() {
+        let mut all = |_: &[u8]| true;
         let csv = "number,uri,order,preference,ttl\n+441632960001,sip:a@x,10,10,60\n+441632960002,sip:b@x,,,\n+441632960001,sip:c@x,20,10,60\n";
-        let items = parse_csv(csv.as_bytes(), 15).unwrap();
+        let items = parse_csv(csv.as_bytes(), 15, &mut all).unwrap().items;
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].routes.naptrs.len(), 2);
         assert_eq!(items[1].routes.ttl, DEFAULT_TTL);
         let bad = "number,uri\n+441632960001,sip:a@x\n4416,sip:b@x\n+441632960003,nocolon\n";
-        let e = parse_csv(bad.as_bytes(), 15).unwrap_err();
-        let lines: Vec<_> = e
-            .errors
-            .iter()
-            .map(|e| (e.line, e.field.as_str()))
-            .collect();
+        let e = parse_csv(bad.as_bytes(), 15, &mut all).unwrap_err();
+        let lines: Vec<_> = e.list.iter().map(|e| (e.line, e.field.as_str())).collect();
         assert_eq!(lines, vec![(Some(3), "number"), (Some(4), "uri")]);
-        let e = parse_csv(b"number,url\n", 15).unwrap_err();
-        assert_eq!(e.errors[0].field, "url");
+        let e = parse_csv(b"number,url\n", 15, &mut all).unwrap_err();
+        assert_eq!(e.list[0].field, "url");
     }
 
     #[test]
     fn ndjson_lines() {
         let body = b"{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n\n{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n{\"routes\":[]}\n";
-        let e = parse_ndjson(body, 15).unwrap_err();
-        let lines: Vec<_> = e.errors.iter().map(|e| e.line).collect();
+        let e = parse_ndjson(body, 15, &mut |_: &[u8]| true).unwrap_err();
+        let lines: Vec<_> = e.list.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![Some(3), Some(4)]);
+    }
+
+    /// Routes only `E2U+sip`, as a server with `enum.services = ["E2U+sip"]` would.
+    fn sip_only(rd: &[u8]) -> bool {
+        NaptrRef::parse(rd).is_some_and(|n| n.services.eq_ignore_ascii_case(b"E2U+sip"))
+    }
+
+    #[test]
+    fn unrouted_services_are_refused_unless_named() {
+        let body: NumberBody = decode_json(
+            br#"{"routes":[{"uri":"sip:a@b"},{"uri":"https://example.net/"},{"pstn":true}]}"#,
+        )
+        .unwrap();
+        let errs = body.to_routes("", &mut sip_only).unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["routes[1].uri", "routes[2].pstn"]);
+        assert!(
+            errs[0]
+                .detail
+                .starts_with("E2U+web:https is not in enum.services")
+        );
+        let body: NumberBody = decode_json(
+            br#"{"routes":[{"uri":"sip:a@b"},{"uri":"https://example.net/","service":"E2U+web:https"}]}"#,
+        )
+        .unwrap();
+        let checked = body.to_routes("", &mut sip_only).unwrap();
+        assert_eq!(checked.routes.naptrs.len(), 2);
+        assert_eq!(
+            checked.warnings,
+            [
+                "routes[1].service: E2U+web:https is not in enum.services: kept in the zone for other ENUM clients, never used to route calls"
+            ]
+        );
+        // Read back, such a route names its service, so PUT back it is kept again.
+        let rd = &checked.routes.naptrs[1];
+        let v = view(Subject::Number("+1".into()), "z.", 60, &[rd], &mut sip_only);
+        assert_eq!(v.routes[0].service.as_deref(), Some("E2U+web:https"));
+        let v = view(
+            Subject::Number("+1".into()),
+            "z.",
+            60,
+            &[rd],
+            &mut |_: &[u8]| true,
+        );
+        assert_eq!(v.routes[0].service, None);
+    }
+
+    #[test]
+    fn imports_name_the_line_of_an_unrouted_service() {
+        let csv = "number,uri,service\n+441632960001,sip:a@x,\n+441632960002,https://x.example/,\n";
+        let e = parse_csv(csv.as_bytes(), 15, &mut sip_only).unwrap_err();
+        assert_eq!((e.list[0].line, e.list[0].field.as_str()), (Some(3), "uri"));
+        let csv = csv.replace("x.example/,", "x.example/,E2U+web:https");
+        let ok = parse_csv(csv.as_bytes(), 15, &mut sip_only).unwrap();
+        assert_eq!(ok.warnings.total, 1);
+        assert!(ok.warnings.list[0].starts_with("line 3: service: E2U+web:https"));
+        let nd = b"{\"number\":\"+441632960001\",\"routes\":[{\"pstn\":true}]}\n";
+        let e = parse_ndjson(nd, 15, &mut sip_only).unwrap_err();
+        assert_eq!(
+            (e.list[0].line, e.list[0].field.as_str()),
+            (Some(1), "routes[0].pstn")
+        );
+    }
+
+    #[test]
+    fn answers_keep_one_key_order() {
+        let rd = route(r#"{"uri":"sip:a@b","order":1,"preference":2}"#)
+            .to_naptr("r")
+            .unwrap();
+        let mut v = view(
+            Subject::Prefix("+44".into()),
+            "z.",
+            60,
+            &[&rd],
+            &mut |_: &[u8]| true,
+        );
+        v.warnings.push("w".into());
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(
+            text,
+            r#"{"prefix":"+44","zone":"z.","ttl":60,"routes":[{"uri":"sip:a@b","order":1,"preference":2}],"naptr":["1 2 \"u\" \"E2U+sip\" \"!^.*$!sip:a@b!\" ."],"warnings":["w"]}"#
+        );
     }
 }

@@ -1,5 +1,10 @@
 //! The admin HTTP API (SPEC §7) with axum: numbers, prefixes, bulk import, zones,
-//! routing decisions, cache flushes, health and readiness.
+//! routing decisions, cache flushes, health and readiness. `GET /` redirects to the
+//! OpenAPI document, which like `/healthz`, `/readyz` and `/metrics` needs no token (it
+//! holds no data).
+//!
+//! Path parameters are named alike in routes, errors and the OpenAPI document: `e164`
+//! for a number, `e164prefix` for a prefix route.
 //!
 //! Owns: routes and their HTTP semantics, bearer-token auth (constant-time compare; a
 //! generated token file, mode 0600, when none is configured), body-size limits (413),
@@ -10,21 +15,23 @@
 //! [`Keeper`], which commits before it serves), or routing (it asks the one `Router`).
 
 pub mod body;
+mod lists;
 pub mod openapi;
+pub mod routed;
 
 use crate::config::Config;
 use crate::keeper::{EditError, Keeper, naptr_at};
 use crate::resolve::Router as RouteEngine;
-use crate::store::Store;
 use crate::zone::name::Name;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
+use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, post};
-use body::{FieldError, NumberBody, decode_json, parse_e164};
+use body::{FieldError, NumberBody, Subject, decode_json, parse_e164};
+use routed::Routed;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -120,6 +127,14 @@ impl From<FieldError> for Problem {
 
 impl From<EditError> for Problem {
     fn from(e: EditError) -> Problem {
+        Problem::edit(e, "e164")
+    }
+}
+
+impl Problem {
+    /// The answer to a failed change; `field` names the number or prefix in the path
+    /// (`e164`, `e164prefix`) when the error is about it.
+    fn edit(e: EditError, field: &str) -> Problem {
         let status = match &e {
             EditError::NotInZone(_) | EditError::Line { .. } | EditError::Zone(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -153,7 +168,7 @@ impl From<EditError> for Problem {
             }
             EditError::NotInZone(_) => p.errors.push(FieldError {
                 line: None,
-                field: "e164".into(),
+                field: field.into(),
                 detail: p.detail.clone(),
             }),
             _ => {}
@@ -355,10 +370,11 @@ pub fn app(state: Shared) -> Router {
             "/v1/numbers/{e164}",
             get(get_number).put(put_number).delete(delete_number),
         )
-        .route("/v1/numbers", get(list_numbers))
+        .route("/v1/numbers", get(lists::numbers))
         .route("/v1/numbers:import", post(import))
+        .route("/v1/prefixes", get(lists::prefixes))
         .route(
-            "/v1/prefixes/{prefix}",
+            "/v1/prefixes/{e164prefix}",
             get(get_prefix).put(put_prefix).delete(delete_prefix),
         )
         .route("/v1/route/{number}", get(route))
@@ -366,10 +382,16 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/zones/{origin}", get(get_zone).put(put_zone))
         .route("/v1/cache", delete(flush_cache))
         .route("/v1/cache/{e164}", delete(flush_cached_number))
-        .route("/v1/openapi.json", get(openapi_doc))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .route_layer(middleware::from_fn(tag_route));
     Router::new()
+        // A browser pointed at the listener lands on what describes it (the console's
+        // page, once there is one).
+        .route(
+            "/",
+            get(|| async { Redirect::temporary("/v1/openapi.json") }),
+        )
+        .route("/v1/openapi.json", get(openapi_doc))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -473,12 +495,14 @@ async fn read_body(s: &AdminState, req: Request) -> Result<(HeaderMap, Bytes), P
     Ok((parts.headers, bytes))
 }
 
-/// Runs a keeper change (which blocks on the store's fsync) off the async workers.
+/// Runs a keeper change (which blocks on the store's fsync) off the async workers;
+/// `field` names the path's number or prefix in errors about it.
 async fn blocking<T: Send + 'static>(
+    field: &'static str,
     f: impl FnOnce() -> Result<T, EditError> + Send + 'static,
 ) -> Result<T, Problem> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(Problem::from),
+        Ok(r) => r.map_err(|e| Problem::edit(e, field)),
         Err(e) => Err(Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the change did not finish: {e}"),
@@ -536,12 +560,30 @@ async fn readyz(State(s): State<Shared>) -> Response {
     axum::Json(json!({"status": "ready", "zones": zones.iter().count()})).into_response()
 }
 
-/// The routes of a number, or of a prefix (its wildcard) when `prefix` is set.
-fn routes_view(s: &AdminState, e164: &str, prefix: bool) -> Result<body::NumberView, Problem> {
+/// The path parameter naming a number, and the one naming a prefix route.
+const E164: &str = "e164";
+const E164PREFIX: &str = "e164prefix";
+
+/// The path parameter that names `subject`, for errors about it.
+fn param(subject: &Subject) -> &'static str {
+    match subject {
+        Subject::Number(_) => E164,
+        Subject::Prefix(_) => E164PREFIX,
+    }
+}
+
+/// The routes of a number, or of a prefix route (its wildcard), as answered.
+fn routes_view(
+    s: &AdminState,
+    subject: Subject,
+    routed: &mut Routed,
+) -> Result<body::View, Problem> {
+    let text = subject.text().to_string();
+    let prefix = matches!(subject, Subject::Prefix(_));
     let (zone, digits) = s
         .keeper
-        .find(e164)
-        .ok_or_else(|| Problem::from(EditError::NotInZone(e164.to_string())))?;
+        .find(&text)
+        .ok_or_else(|| Problem::edit(EditError::NotInZone(text.clone()), param(&subject)))?;
     let mut labels: Vec<&[u8]> = digits.chunks(1).collect();
     if prefix {
         labels.push(b"*");
@@ -552,38 +594,32 @@ fn routes_view(s: &AdminState, e164: &str, prefix: bool) -> Result<body::NumberV
         } else {
             "no routes for"
         };
-        Problem::new(StatusCode::NOT_FOUND, format!("{what} {e164}"))
+        Problem::new(StatusCode::NOT_FOUND, format!("{what} {text}"))
     })?;
     Ok(body::view(
-        e164.to_string(),
+        subject,
         &zone.origin_text,
         ttl,
         &naptrs,
+        &mut |rd| routed.routes(rd),
     ))
-}
-
-fn number_view(s: &AdminState, number: &str) -> Result<body::NumberView, Problem> {
-    routes_view(s, number, false)
-}
-
-/// A prefix answer: a number answer with `prefix` in place of `number`.
-fn prefix_view(s: &AdminState, prefix: &str) -> Result<serde_json::Value, Problem> {
-    let v = routes_view(s, prefix, true)?;
-    Ok(
-        json!({"prefix": v.number, "zone": v.zone, "ttl": v.ttl, "routes": v.routes, "naptr": v.naptr}),
-    )
 }
 
 async fn get_number(
     State(s): State<Shared>,
     Path(e164): Path<String>,
 ) -> Result<Response, Problem> {
-    let number = parse_e164(&e164, "e164", s.max_digits)?;
-    Ok(axum::Json(number_view(&s, &number)?).into_response())
+    let number = parse_e164(&e164, E164, s.max_digits)?;
+    let view = routes_view(&s, Subject::Number(number), &mut Routed::now(&s.router))?;
+    Ok(axum::Json(view).into_response())
 }
 
 /// Decodes a number or prefix body, checking a `number` in it against the path.
-fn decode_routes(bytes: &[u8], path_number: &str) -> Result<crate::keeper::Routes, Problem> {
+fn decode_routes(
+    bytes: &[u8],
+    path_number: &str,
+    routed: &mut Routed,
+) -> Result<body::Checked, Problem> {
     let parsed: NumberBody = decode_json(bytes)?;
     if let Some(n) = &parsed.number
         && n.trim_start_matches(' ').trim_start_matches('+') != path_number.trim_start_matches('+')
@@ -596,7 +632,7 @@ fn decode_routes(bytes: &[u8], path_number: &str) -> Result<crate::keeper::Route
         .into());
     }
     parsed
-        .to_routes("")
+        .to_routes("", &mut |rd| routed.routes(rd))
         .map_err(|errs| Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, errs))
 }
 
@@ -605,10 +641,11 @@ async fn read_routes(
     s: &AdminState,
     req: Request,
     path_number: &str,
-) -> Result<crate::keeper::Routes, Problem> {
+    routed: &mut Routed,
+) -> Result<body::Checked, Problem> {
     let (headers, bytes) = read_body(s, req).await?;
     require_json(&headers)?;
-    decode_routes(&bytes, path_number)
+    decode_routes(&bytes, path_number, routed)
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
@@ -627,32 +664,51 @@ fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
     }
 }
 
+/// `PUT` of a number (`subject` a number) or prefix route: checks the body with the
+/// services in force now, commits, and answers the stored routes with the warnings.
+async fn put_routes(s: &AdminState, subject: Subject, req: Request) -> Result<Response, Problem> {
+    let mut routed = Routed::now(&s.router);
+    let text = subject.text().to_string();
+    let checked = read_routes(s, req, &text, &mut routed).await?;
+    let keeper = s.keeper.clone();
+    let prefix = matches!(subject, Subject::Prefix(_));
+    blocking(param(&subject), move || {
+        let routes = Some(&checked.routes);
+        if prefix {
+            keeper.set_prefix(&text, routes)
+        } else {
+            keeper.set_number(&text, routes)
+        }
+    })
+    .await?;
+    let mut view = routes_view(s, subject, &mut routed)?;
+    view.warnings = checked.warnings;
+    Ok(axum::Json(view).into_response())
+}
+
 async fn put_number(
     State(s): State<Shared>,
     Path(e164): Path<String>,
     req: Request,
 ) -> Result<Response, Problem> {
-    let number = parse_e164(&e164, "e164", s.max_digits)?;
-    let routes = read_routes(&s, req, &number).await?;
-    let keeper = s.keeper.clone();
-    let n = number.clone();
-    blocking(move || keeper.set_number(&n, Some(&routes))).await?;
-    Ok(axum::Json(number_view(&s, &number)?).into_response())
+    let number = parse_e164(&e164, E164, s.max_digits)?;
+    put_routes(&s, Subject::Number(number), req).await
 }
 
 async fn delete_number(
     State(s): State<Shared>,
     Path(e164): Path<String>,
 ) -> Result<Response, Problem> {
-    let number = parse_e164(&e164, "e164", s.max_digits)?;
+    let number = parse_e164(&e164, E164, s.max_digits)?;
     let keeper = s.keeper.clone();
-    blocking(move || keeper.set_number(&number, None)).await?;
+    blocking(E164, move || keeper.set_number(&number, None)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn get_prefix(State(s): State<Shared>, Path(p): Path<String>) -> Result<Response, Problem> {
-    let prefix = parse_e164(&p, "e164prefix", s.max_digits)?;
-    Ok(axum::Json(prefix_view(&s, &prefix)?).into_response())
+    let prefix = parse_e164(&p, E164PREFIX, s.max_digits)?;
+    let view = routes_view(&s, Subject::Prefix(prefix), &mut Routed::now(&s.router))?;
+    Ok(axum::Json(view).into_response())
 }
 
 async fn put_prefix(
@@ -660,92 +716,18 @@ async fn put_prefix(
     Path(p): Path<String>,
     req: Request,
 ) -> Result<Response, Problem> {
-    let prefix = parse_e164(&p, "e164prefix", s.max_digits)?;
-    let routes = read_routes(&s, req, &prefix).await?;
-    let keeper = s.keeper.clone();
-    let pf = prefix.clone();
-    blocking(move || keeper.set_prefix(&pf, Some(&routes))).await?;
-    Ok(axum::Json(prefix_view(&s, &prefix)?).into_response())
+    let prefix = parse_e164(&p, E164PREFIX, s.max_digits)?;
+    put_routes(&s, Subject::Prefix(prefix), req).await
 }
 
 async fn delete_prefix(
     State(s): State<Shared>,
     Path(p): Path<String>,
 ) -> Result<Response, Problem> {
-    let prefix = parse_e164(&p, "e164prefix", s.max_digits)?;
+    let prefix = parse_e164(&p, E164PREFIX, s.max_digits)?;
     let keeper = s.keeper.clone();
-    blocking(move || keeper.set_prefix(&prefix, None)).await?;
+    blocking(E164PREFIX, move || keeper.set_prefix(&prefix, None)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `GET /v1/numbers?prefix=&limit=&after=` (SPEC §10.8).
-async fn list_numbers(State(s): State<Shared>, RawQuery(q): RawQuery) -> Result<Response, Problem> {
-    let mut prefix = "+".to_string();
-    let mut limit = 100usize;
-    let mut after = None;
-    for (k, v) in form_pairs(q.as_deref().unwrap_or("")) {
-        // A literal '+' in a query string decodes as a space; here it means plus.
-        let v = v.replace(' ', "+");
-        match k.as_str() {
-            "prefix" => {
-                prefix = if v == "+" {
-                    v
-                } else {
-                    parse_e164(&v, "prefix", s.max_digits)?
-                };
-            }
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| {
-                        Problem::from(FieldError {
-                            line: None,
-                            field: "limit".into(),
-                            detail: format!("{v:?} is not a number from 1 to 1000"),
-                        })
-                    })?;
-            }
-            "after" => after = Some(parse_e164(&v, "after", s.max_digits)?),
-            _ => {}
-        }
-    }
-    let path = s.store_path.clone();
-    let page = {
-        let (prefix, after) = (prefix.clone(), after.clone());
-        tokio::task::spawn_blocking(move || -> Result<Vec<(String, String)>, String> {
-            match Store::open_reader(&path).map_err(|e| e.to_string())? {
-                Some(store) => store
-                    .list_numbers(&prefix, after.as_deref(), limit + 1)
-                    .map_err(|e| e.to_string()),
-                None => Ok(Vec::new()),
-            }
-        })
-        .await
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
-    };
-    let more = page.len() > limit;
-    let mut items = Vec::with_capacity(limit.min(page.len()));
-    for (number, _) in page.iter().take(limit) {
-        if let Ok(v) = number_view(&s, number) {
-            items.push(v);
-        }
-    }
-    let next = if more {
-        page.get(limit - 1).map(|(n, _)| n.clone())
-    } else {
-        None
-    };
-    Ok(axum::Json(json!({"items": items, "next": next})).into_response())
-}
-
-/// `application/x-www-form-urlencoded` pairs, percent-decoded (`+` becomes a space).
-fn form_pairs(q: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(q.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
 }
 
 /// `POST /v1/numbers:import` (SPEC §10.7).
@@ -774,17 +756,22 @@ async fn import(State(s): State<Shared>, req: Request) -> Result<Response, Probl
     };
     let keeper = s.keeper.clone();
     let max_digits = s.max_digits;
+    let mut routed = Routed::now(&s.router);
     let outcome = bulk(move || {
+        let mut routed = |rd: &[u8]| routed.routes(rd);
         let parsed = if csv {
-            body::parse_csv(&bytes, max_digits)
+            body::parse_csv(&bytes, max_digits, &mut routed)
         } else {
-            body::parse_ndjson(&bytes, max_digits)
+            body::parse_ndjson(&bytes, max_digits, &mut routed)
         };
         drop(bytes);
         match parsed {
-            Ok(items) => keeper.import(&items).map_err(Problem::from),
+            Ok(import) => {
+                let counts = keeper.import(&import.items).map_err(Problem::from)?;
+                Ok((counts, import.warnings))
+            }
             Err(errs) => {
-                let mut p = Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, errs.errors);
+                let mut p = Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, errs.list);
                 if let Some(first) = p.errors.first() {
                     p.detail = format!(
                         "line {}: {}{}; nothing imported",
@@ -803,8 +790,26 @@ async fn import(State(s): State<Shared>, req: Request) -> Result<Response, Probl
         }
     })
     .await?;
-    let (numbers, routes) = outcome?;
-    Ok(axum::Json(json!({"numbers": numbers, "routes": routes})).into_response())
+    let ((numbers, routes), warnings) = outcome?;
+    Ok(axum::Json(Imported {
+        numbers,
+        routes,
+        warnings: warnings.list,
+        total_warnings: (warnings.total > 0).then_some(warnings.total),
+    })
+    .into_response())
+}
+
+/// The answer to an import; warnings (at most 100, `total_warnings` counts them all)
+/// only when some route was kept that calls never use.
+#[derive(serde::Serialize)]
+struct Imported {
+    numbers: usize,
+    routes: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_warnings: Option<usize>,
 }
 
 async fn route(State(s): State<Shared>, Path(number): Path<String>) -> Result<Response, Problem> {

@@ -16,9 +16,17 @@ pub fn document() -> Value {
     let e164 = json!({"name": "e164", "in": "path", "required": true,
         "description": "'+' and digits (%2B or a literal '+')",
         "schema": {"type": "string", "pattern": "^\\+[0-9]{1,20}$"}});
-    let prefix = json!({"name": "prefix", "in": "path", "required": true,
-        "description": "'+' and the digits every covered number starts with",
+    let e164prefix = json!({"name": "e164prefix", "in": "path", "required": true,
+        "description": "'+' and the digits every covered number starts with (%2B or a literal '+')",
         "schema": {"type": "string", "pattern": "^\\+[0-9]{1,20}$"}});
+    // The query of both lists.
+    let paging = json!([
+        {"name": "prefix", "in": "query", "description": "only items starting with these digits ('+' alone: all)",
+            "schema": {"type": "string", "pattern": "^[+ ][0-9]{0,20}$"}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+        {"name": "after", "in": "query", "description": "the previous page's 'next' (exclusive)",
+            "schema": {"type": "string", "pattern": "^[+ ][0-9]{1,20}$"}}
+    ]);
     let json_body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
     let ok = |schema: &str| json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
     let errors = |codes: &[&str]| {
@@ -33,6 +41,23 @@ pub fn document() -> Value {
         Value::Object(base)
     };
     let no_content = json!({"description": "Done"});
+    let warnings = json!({"type": "array", "items": {"type": "string"},
+        "description": "routes kept that calls never use: their service (given explicitly) is not in enum.services, e.g. 'routes[0].service: E2U+web:https is not in enum.services: kept in the zone for other ENUM clients, never used to route calls' (imports: 'line N: …')"});
+    // A number or prefix route as answered, keys in this order.
+    let view = |key: &str| {
+        json!({"type": "object", "required": [key, "zone", "ttl", "routes", "naptr"], "properties": {
+            key: {"type": "string"}, "zone": {"type": "string"}, "ttl": {"type": "integer"},
+            "routes": {"type": "array", "items": {"$ref": "#/components/schemas/Route"}},
+            "naptr": {"type": "array", "items": {"type": "string"}, "description": "the records in presentation format"},
+            "warnings": warnings.clone()
+        }})
+    };
+    let list = |item: &str| {
+        json!({"type": "object", "required": ["items", "next"], "properties": {
+            "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}},
+            "next": {"type": ["string", "null"], "description": "pass as 'after' for the next page"}
+        }})
+    };
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -53,12 +78,7 @@ pub fn document() -> Value {
                     "responses": with(errors(&["401", "409", "413", "415", "422"]), "200", ok("NumberView"))},
                 "delete": {"operationId": "deleteNumber", "responses": with(errors(&["401", "404", "409", "422"]), "204", no_content.clone())}
             },
-            "/v1/numbers": {"get": {"operationId": "listNumbers",
-                "parameters": [
-                    {"name": "prefix", "in": "query", "schema": {"type": "string", "pattern": "^[+ ][0-9]{0,20}$"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-                    {"name": "after", "in": "query", "schema": {"type": "string", "pattern": "^[+ ][0-9]{1,20}$"}}
-                ],
+            "/v1/numbers": {"get": {"operationId": "listNumbers", "parameters": paging.clone(),
                 "responses": with(errors(&["401", "422"]), "200", ok("NumberList"))}},
             "/v1/numbers:import": {"post": {"operationId": "importNumbers",
                 "requestBody": {"required": true, "content": {
@@ -66,8 +86,10 @@ pub fn document() -> Value {
                     "application/x-ndjson": {"schema": {"type": "string"}}
                 }},
                 "responses": with(errors(&["401", "409", "413", "415", "422"]), "200", ok("ImportResult"))}},
-            "/v1/prefixes/{prefix}": {
-                "parameters": [prefix],
+            "/v1/prefixes": {"get": {"operationId": "listPrefixes", "parameters": paging,
+                "responses": with(errors(&["401", "422"]), "200", ok("PrefixList"))}},
+            "/v1/prefixes/{e164prefix}": {
+                "parameters": [e164prefix],
                 "get": {"operationId": "getPrefix", "responses": with(errors(&["401", "404", "422"]), "200", ok("PrefixView"))},
                 "put": {"operationId": "putPrefix", "requestBody": json_body("NumberBody"),
                     "responses": with(errors(&["401", "409", "413", "415", "422"]), "200", ok("PrefixView"))},
@@ -87,7 +109,8 @@ pub fn document() -> Value {
             },
             "/v1/cache": {"delete": {"operationId": "flushCache", "responses": with(errors(&["401"]), "204", no_content.clone())}},
             "/v1/cache/{e164}": {"parameters": [e164], "delete": {"operationId": "flushCachedNumber", "responses": with(errors(&["401", "422"]), "204", no_content)}},
-            "/v1/openapi.json": {"get": {"operationId": "openapi", "responses": with(errors(&["401"]), "200", json!({"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}))}}
+            "/v1/openapi.json": {"get": {"operationId": "openapi", "security": [],
+                "responses": {"200": {"description": "This document (no token needed: it holds no data)", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -108,7 +131,7 @@ pub fn document() -> Value {
                         "npdi": {"type": "boolean", "description": "number portability dip done (RFC 4694), with pstn"},
                         "regexp": {"type": "string", "description": "an RFC 3402 substitution expression, kept byte for byte"},
                         "flags": {"type": "string"},
-                        "service": {"type": "string", "description": "e.g. E2U+sip"},
+                        "service": {"type": "string", "description": "e.g. E2U+sip. A route whose service is not in enum.services is refused (422 naming routes[i].uri or routes[i].pstn, where the service came from) unless service is given: then it is kept in the zone for other ENUM clients, never used to route calls, and the answer carries a warning"},
                         "order": {"type": "integer", "minimum": 0, "maximum": 65535, "default": 100},
                         "preference": {"type": "integer", "minimum": 0, "maximum": 65535, "default": 10}
                     }},
@@ -117,25 +140,18 @@ pub fn document() -> Value {
                     "zone": {"readOnly": true, "description": "ignored (answers carry it)"},
                     "naptr": {"readOnly": true, "description": "ignored (answers carry it)"},
                     "prefix": {"readOnly": true, "description": "ignored (answers carry it)"},
+                    "warnings": {"readOnly": true, "description": "ignored (answers carry it)"},
                     "ttl": {"type": "integer", "minimum": 0, "maximum": 2147483647, "default": 300},
                     "routes": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"$ref": "#/components/schemas/Route"}}
                 }},
-                "NumberView": {"type": "object", "required": ["number", "zone", "ttl", "routes", "naptr"], "properties": {
-                    "number": {"type": "string"}, "zone": {"type": "string"}, "ttl": {"type": "integer"},
-                    "routes": {"type": "array", "items": {"$ref": "#/components/schemas/Route"}},
-                    "naptr": {"type": "array", "items": {"type": "string"}, "description": "the records in presentation format"}
-                }},
-                "PrefixView": {"type": "object", "required": ["prefix", "zone", "ttl", "routes", "naptr"], "properties": {
-                    "prefix": {"type": "string"}, "zone": {"type": "string"}, "ttl": {"type": "integer"},
-                    "routes": {"type": "array", "items": {"$ref": "#/components/schemas/Route"}},
-                    "naptr": {"type": "array", "items": {"type": "string"}}
-                }},
-                "NumberList": {"type": "object", "required": ["items", "next"], "properties": {
-                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/NumberView"}},
-                    "next": {"type": ["string", "null"], "description": "pass as 'after' for the next page"}
-                }},
+                "NumberView": view("number"),
+                "PrefixView": view("prefix"),
+                "NumberList": list("NumberView"),
+                "PrefixList": list("PrefixView"),
                 "ImportResult": {"type": "object", "required": ["numbers", "routes"], "properties": {
-                    "numbers": {"type": "integer"}, "routes": {"type": "integer"}}},
+                    "numbers": {"type": "integer"}, "routes": {"type": "integer"},
+                    "warnings": warnings.clone(),
+                    "total_warnings": {"type": "integer", "description": "how many warnings in all (at most 100 are listed)"}}},
                 "ZoneList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
                     "type": "object", "required": ["origin", "serial", "records", "type"], "properties": {
                         "origin": {"type": "string"}, "serial": {"type": "integer"}, "records": {"type": "integer"},
