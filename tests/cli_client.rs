@@ -528,7 +528,6 @@ fn prefixes_put_get_route_and_delete() {
 
 /// `GET /v1/prefixes` comes with the admin API's list of prefixes.
 #[test]
-#[ignore = "needs GET /v1/prefixes (the admin branch); remove this line after the merge"]
 fn prefixes_list_pages_and_all() {
     let server = Enroute::start(ZONE, "");
     for p in ["+4416321", "+4416322", "+4416323"] {

@@ -756,7 +756,7 @@ async fn import(State(s): State<Shared>, req: Request) -> Result<Response, Probl
     };
     let keeper = s.keeper.clone();
     let max_digits = s.max_digits;
-    let mut routed = Routed::now(&s.router);
+    let routed = Routed::now(&s.router);
     let outcome = bulk(move || {
         let mut routed = |rd: &[u8]| routed.routes(rd);
         let parsed = if csv {

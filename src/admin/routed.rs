@@ -2,39 +2,19 @@
 //! record's service field, asked with the enumservices in force now (`enum.services`
 //! as of start or the last SIGHUP).
 //!
-//! Owns: the answer to "would the router's DDDS consider this record for calls, as far
-//! as its service field goes". It does not decide that itself: it runs the router's own
-//! DDDS ([`Ddds::evaluate`]) on a probe record with the route's flags and service field
-//! and reads whether DDDS skipped it for its service, so the admin API and SIP never
-//! disagree about matching (case, subtypes, compound `E2U+a+b` fields, legacy forms).
-//! Answers are kept per (flags, service) for the life of one request, so a bulk import
-//! asks DDDS once per distinct service, not once per line.
+//! Owns: nothing of the rule itself: [`crate::resolve::ddds::Services::routes`] is the router's own service
+//! rule, the one DDDS applies, so the admin API and SIP never disagree about matching
+//! (case, subtypes, compound `E2U+a+b` fields, legacy forms).
 //!
 //! Must not touch: the zones, the store, or the routing plan (it only reads a snapshot).
 
-use crate::naptr::{self, NaptrRef};
-use crate::resolve::ddds::{ContactFilter, Ddds, NaptrSource, SkipReason, SourceAnswer};
+use crate::naptr::NaptrRef;
 use crate::resolve::{Router, RoutingPlan};
-use crate::zone::name::Name;
-use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The routing plan of one moment and what it said about each service field so far.
+/// The routing plan of one moment (one admin request asks one plan throughout).
 pub struct Routed {
     plan: Arc<RoutingPlan>,
-    known: HashMap<Vec<u8>, bool>,
-    /// Key being looked up: flags, a 0xff separator (never in a field), service.
-    key: Vec<u8>,
-}
-
-/// A source of non-terminal targets that has none: the probe is judged before DDDS
-/// would follow anything.
-struct NoTargets;
-
-impl<'a> NaptrSource<'a> for NoTargets {
-    fn naptr(&mut self, _: &Name) -> SourceAnswer<'a> {
-        SourceAnswer::Empty(0)
-    }
 }
 
 impl Routed {
@@ -42,47 +22,18 @@ impl Routed {
     pub fn now(router: &Router) -> Routed {
         Routed {
             plan: Arc::clone(&router.plan()),
-            known: HashMap::new(),
-            key: Vec::new(),
         }
     }
 
     /// Whether the router would consider `rdata` (a NAPTR record in wire form) for calls
     /// as far as its service field goes. Records that do not parse are left to the
     /// validation that rejects them (true here).
-    pub fn routes(&mut self, rdata: &[u8]) -> bool {
+    pub fn routes(&self, rdata: &[u8]) -> bool {
         let Some(n) = NaptrRef::parse(rdata) else {
             return true;
         };
-        self.key.clear();
-        self.key.extend_from_slice(n.flags);
-        self.key.push(0xff);
-        self.key.extend_from_slice(n.services);
-        if let Some(known) = self.known.get(self.key.as_slice()) {
-            return *known;
-        }
-        let answer = self.probe(n.flags, n.services);
-        self.known.insert(self.key.clone(), answer);
-        answer
-    }
-
-    /// Runs DDDS on a record with these flags and service field and no regexp or
-    /// replacement: DDDS checks the service before it looks at either, so the probe is
-    /// skipped for its service exactly when a real record would be.
-    fn probe(&self, flags: &[u8], services: &[u8]) -> bool {
-        let mut rdata = Vec::with_capacity(8 + flags.len() + services.len());
-        naptr::encode(0, 0, flags, services, b"", &Name::root(), &mut rdata);
-        let plan = &self.plan;
-        let mut ddds = Ddds::new(
-            "+0",
-            &plan.services,
-            &plan.gateways,
-            ContactFilter::default(),
-            false,
-        );
-        let mut contacts = Vec::new();
-        ddds.evaluate(&Name::root(), &[&rdata], 0, &mut NoTargets, &mut contacts);
-        ddds.skips[SkipReason::Service as usize] == 0
+        let terminal = n.flags.eq_ignore_ascii_case(b"u");
+        self.plan.services.routes(terminal, n.services)
     }
 }
 
@@ -90,6 +41,8 @@ impl Routed {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::naptr;
+    use crate::zone::name::Name;
 
     fn routed(services: &[&str]) -> Routed {
         let mut c = Config::builtin();
@@ -97,8 +50,6 @@ mod tests {
         c.enum_.suffixes.clear();
         Routed {
             plan: Arc::new(RoutingPlan::from_config(&c)),
-            known: HashMap::new(),
-            key: Vec::new(),
         }
     }
 
@@ -118,7 +69,7 @@ mod tests {
 
     #[test]
     fn matching_is_the_routers() {
-        let mut r = routed(&["E2U+sip", "E2U+pstn:tel"]);
+        let r = routed(&["E2U+sip", "E2U+pstn:tel"]);
         for (service, want) in [
             ("E2U+sip", true),
             ("e2u+SIP", true),
@@ -130,8 +81,6 @@ mod tests {
             ("sip+E2U", true),
         ] {
             assert_eq!(r.routes(&record("u", service)), want, "{service}");
-            // Asked again: the kept answer is the same.
-            assert_eq!(r.routes(&record("u", service)), want, "{service} again");
         }
         // A non-terminal with an empty service field is followed by the router.
         assert!(r.routes(&record("", "")));

@@ -137,6 +137,17 @@ impl Services {
             || (matched & self.tel_results != 0 && uri.is_tel())
     }
 
+    /// Whether DDDS considers a record with this service field for calls (the service
+    /// rule [`Ddds::evaluate`] applies): the field names a wanted enumservice, or the
+    /// record is a non-terminal with an empty field (followed). The admin API asks this
+    /// before it stores a route, so the two never disagree.
+    pub fn routes(&self, terminal: bool, field: &[u8]) -> bool {
+        match self.matches(field) {
+            Some(mask) => mask != 0,
+            None => !terminal && field.is_empty(),
+        }
+    }
+
     /// Which wanted enumservices (bit i = `wanted[i]`) a record's service field names, or
     /// `None` when the field is not an ENUM service field at all. `E2U+sip+pstn:tel`
     /// yields each part; RFC 2916's `sip+E2U` counts as `E2U+sip`. No allocation: this
