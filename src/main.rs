@@ -795,23 +795,54 @@ fn kind_plural(kind: Kind) -> &'static str {
 /// (`FILE:LINE: message`). Warnings go to standard error as they are found.
 fn check_zone_file(file: &Path, origin: &Name) -> Result<String, Vec<String>> {
     let display = file.display().to_string();
-    let text = std::fs::read(file)
-        .map_err(|e| vec![format!("{display}:0: cannot read zone file: {e}")])?;
-    match Zone::from_master(&text, &display, origin, file.parent()) {
+    let text =
+        std::fs::read(file).map_err(|e| vec![format!("{display}: cannot read zone file: {e}")])?;
+    check_zone_text(&text, file, origin)
+}
+
+/// As [`check_zone_file`] for the `i`-th `[[zone]]` of `config`: an unreadable file is
+/// named by the configuration's file, line and key (`e.toml:9: zone[0].file: …`).
+fn check_configured_zone(
+    config: &Config,
+    i: usize,
+    file: &Path,
+    origin: &Name,
+) -> Result<String, Vec<String>> {
+    let text = std::fs::read(file).map_err(|e| {
+        let key = format!("zone[{i}].file");
+        let why = format!("cannot read {:?}: {e}", file.display().to_string());
+        vec![config.value_error(&key, why).to_string()]
+    })?;
+    check_zone_text(&text, file, origin)
+}
+
+/// Loads a zone file's text as `serve` would and says how it went.
+fn check_zone_text(text: &[u8], file: &Path, origin: &Name) -> Result<String, Vec<String>> {
+    let display = file.display().to_string();
+    match Zone::from_master(text, &display, origin, file.parent()) {
         Ok((zone, warnings)) => {
             for w in &warnings {
                 eprintln!("{w}");
             }
             Ok(format!(
-                "{display}: zone {} OK: serial {}, {} records ({} NAPTR), {} names",
+                "{display}: zone {} OK: serial {}, {} ({} NAPTR), {}",
                 zone.origin,
                 zone.soa.serial,
-                zone.stats.records,
+                counted(zone.stats.records, "record"),
                 zone.stats.naptr_records,
-                zone.stats.nodes
+                counted(zone.stats.nodes, "name")
             ))
         }
         Err(e) => Err(e.diagnostics.iter().map(|d| d.to_string()).collect()),
+    }
+}
+
+/// `1 record`, `2 records`.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -866,10 +897,10 @@ fn zone_check_config(config_path: &Path) -> ExitCode {
     init_quiet_logging(&config);
     let mut clean = true;
     let mut any = false;
-    for z in &config.zones {
+    for (i, z) in config.zones.iter().enumerate() {
         if let ZoneSource::File(path) = &z.source {
             any = true;
-            clean &= print_check(check_zone_file(path, &z.origin));
+            clean &= print_check(check_configured_zone(&config, i, path, &z.origin));
         }
     }
     if !any {
@@ -961,8 +992,8 @@ fn config_check(path: Option<&Path>) -> ExitCode {
     init_quiet_logging(&config);
     let mut lines = Vec::new();
     let mut clean = true;
-    for z in &config.zones {
-        match zone_summary(z) {
+    for (i, z) in config.zones.iter().enumerate() {
+        match zone_summary(&config, i, z) {
             Ok(line) => lines.push(line),
             Err(errors) => {
                 clean = false;
@@ -984,9 +1015,13 @@ fn config_check(path: Option<&Path>) -> ExitCode {
 }
 
 /// One configured zone for `config check`: a file is checked; the others are named.
-fn zone_summary(z: &enroute::config::ZoneConfig) -> Result<String, Vec<String>> {
+fn zone_summary(
+    config: &Config,
+    i: usize,
+    z: &enroute::config::ZoneConfig,
+) -> Result<String, Vec<String>> {
     match &z.source {
-        ZoneSource::File(path) => check_zone_file(path, &z.origin),
+        ZoneSource::File(path) => check_configured_zone(config, i, path, &z.origin),
         ZoneSource::Primary(addr) => Ok(format!(
             "zone {}: secondary, transferred from {addr}",
             z.origin

@@ -599,6 +599,23 @@ fn config_check_validates_config_and_zone_files_and_writes_nothing() {
         before.len() + 1,
         "only bad.toml was added"
     );
+
+    // a zone file that is not there: named by the configuration's file, line and key
+    std::fs::remove_file(env.path("zones/test.zone")).unwrap();
+    let out = env.run(&["config", "check", "--config", "enroute.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let line = config(true)
+        .lines()
+        .position(|l| l == "file = \"zones/test.zone\"")
+        .unwrap()
+        + 1;
+    assert!(
+        stdout(&out).contains(&format!(
+            "enroute.toml:{line}: zone[1].file: cannot read \"zones/test.zone\": No such file"
+        )),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
