@@ -693,8 +693,10 @@ impl Keeper {
         let stored = store.serial(&file_zone.origin_text)?;
         if stored.is_none_or(|serial| file_wins(&file_zone, serial)) {
             store_zone(store, &file_zone)?;
-            tracing::info!(zone = %origin, serial = file_zone.soa.serial, records = file_zone.stats.records, "zone reloaded");
+            let (serial, records) = (file_zone.soa.serial, file_zone.stats.records);
             self.publisher.publish(file_zone, Stale::All);
+            // Logged once served: a reader of the log may rely on the new answers.
+            tracing::info!(zone = %origin, serial, records, "zone reloaded");
             return Ok(Reload::Replaced);
         }
         if let Some(served) = self.served(&origin) {

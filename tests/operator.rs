@@ -9,7 +9,7 @@ mod common;
 
 use common::{Enroute, dns_query, free_port, sip_contact};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -71,27 +71,7 @@ struct Serve {
 
 impl Serve {
     fn spawn(dir: &Path, env: &[(&str, &str)]) -> Serve {
-        use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_enroute"))
-            .args(["serve", "--config", "e.toml"])
-            .current_dir(dir)
-            .env_remove("ENROUTE_ADMIN_TOKEN")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for l in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(l);
-            }
-        });
+        let (child, lines) = common::spawn_serve(dir, env);
         Serve { child, lines }
     }
 

@@ -476,13 +476,16 @@ impl Enroute {
     }
 }
 
-/// Starts `enroute serve --config e.toml` in `dir` and waits for "ready"; `None` when it
-/// could not bind its ports.
-fn spawn_ready(dir: &Path) -> Option<(Child, std::sync::mpsc::Receiver<String>)> {
+/// Starts `enroute serve --config e.toml` in `dir` with `env` added (and no inherited
+/// `ENROUTE_ADMIN_TOKEN`); its stderr lines arrive on the receiver as they are written.
+#[allow(dead_code)] // not every test binary that includes this module calls it directly
+pub fn spawn_serve(dir: &Path, env: &[(&str, &str)]) -> (Child, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_enroute"))
         .args(["serve", "--config", "e.toml"])
         .current_dir(dir)
+        .env_remove("ENROUTE_ADMIN_TOKEN")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -498,6 +501,13 @@ fn spawn_ready(dir: &Path) -> Option<(Child, std::sync::mpsc::Receiver<String>)>
             let _ = tx.send(line);
         }
     });
+    (child, log)
+}
+
+/// Starts `enroute serve --config e.toml` in `dir` and waits for "ready"; `None` when it
+/// could not bind its ports.
+fn spawn_ready(dir: &Path) -> Option<(Child, std::sync::mpsc::Receiver<String>)> {
+    let (mut child, log) = spawn_serve(dir, &[]);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = Vec::new();
     loop {
