@@ -30,7 +30,7 @@ use crate::zone::index::{NodeKind, TYPE_NAPTR, pack_rrsets};
 use crate::zone::master::Diagnostic;
 use crate::zone::name::Name;
 use crate::zone::starter::{Starter, date_serial_now};
-use crate::zone::{Zone, ZoneLoadError, ZoneSet, ZoneStoreError, serial_newer};
+use crate::zone::{ContentDigest, Zone, ZoneLoadError, ZoneSet, ZoneStoreError, serial_newer};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -78,18 +78,21 @@ const REBUILD_ABOVE: usize = 2000;
 
 /// Where the copy of a zone to serve came from, as [`zone_of_record`] decides it.
 enum Choice {
-    /// The master file (the store lacks the zone or the file is newer): store it.
-    File(Box<Zone>),
+    /// The master file (the store lacks the zone, [`Drift::NotInStore`], or the file
+    /// is newer, [`Drift::FileNewer`]): store it.
+    File(Box<Zone>, Drift),
     /// A store-only zone the store lacks: its starting copy, to store.
     Starter(Box<Zone>),
-    /// The store's copy.
-    Store(Box<Zone>),
+    /// The store's copy; beside a zone file, whether the file is what was loaded
+    /// ([`Drift::Same`]) or was edited without a higher serial ([`Drift::Ignored`]),
+    /// and the file's serial.
+    Store(Box<Zone>, Option<(Drift, u32)>),
 }
 
 impl Choice {
     fn zone(self) -> Zone {
         match self {
-            Choice::File(z) | Choice::Starter(z) | Choice::Store(z) => *z,
+            Choice::File(z, _) | Choice::Starter(z) | Choice::Store(z, _) => *z,
         }
     }
 }
@@ -121,12 +124,23 @@ pub fn load_zones_of_record(config: &Config, store: &mut Store) -> Result<Vec<Zo
         let choice = zone_of_record(config, i, Some(store)).map_err(|e| e.to_string())?;
         let Some(choice) = choice else { continue };
         match &choice {
-            Choice::File(zone) => store_zone(store, zone).map_err(|e| e.to_string())?,
+            Choice::File(zone, drift) => {
+                let digest = zone.content_digest();
+                store_zone(store, zone, Some(digest)).map_err(|e| e.to_string())?;
+                if let Drift::FileNewer = drift {
+                    warn_replaced(zone);
+                }
+            }
             Choice::Starter(zone) => {
-                store_zone(store, zone).map_err(|e| e.to_string())?;
+                store_zone(store, zone, None).map_err(|e| e.to_string())?;
                 log_created(zone);
             }
-            Choice::Store(_) => {}
+            Choice::Store(zone, Some((Drift::Ignored, file_serial))) => {
+                if let ZoneSource::File(path) = &config.zones[i].source {
+                    warn_ignored(path, *file_serial, zone);
+                }
+            }
+            Choice::Store(..) => {}
         }
         zones.push(choice.zone());
     }
@@ -165,19 +179,25 @@ fn zone_of_record(
     match &z.source {
         ZoneSource::Primary(_) => Ok(None),
         ZoneSource::Store => Ok(Some(match stored {
-            Some((s, _)) => Choice::Store(Box::new(Zone::from_store(s, &z.origin)?)),
+            Some((s, _)) => Choice::Store(Box::new(Zone::from_store(s, &z.origin)?), None),
             None => Choice::Starter(Box::new(starter_zone(&z.origin)?)),
         })),
         ZoneSource::File(path) => {
             let file_zone = load_zone_file(config, i, path)?;
-            Ok(Some(match stored {
-                Some((s, serial)) if !file_wins(&file_zone, serial) => {
-                    let zone = Zone::from_store(s, &z.origin)?;
-                    warn_ignored(path, &file_zone, &zone);
-                    Choice::Store(Box::new(zone))
-                }
-                _ => Choice::File(Box::new(file_zone)),
-            }))
+            let Some((s, serial)) = stored else {
+                return Ok(Some(Choice::File(Box::new(file_zone), Drift::NotInStore)));
+            };
+            if file_wins(&file_zone, serial) {
+                return Ok(Some(Choice::File(Box::new(file_zone), Drift::FileNewer)));
+            }
+            let zone = Zone::from_store(s, &z.origin)?;
+            let loaded = loaded_digest(s, &origin)?;
+            let drift = same_or_ignored(&file_zone, loaded, || zone.content_digest());
+            let file_serial = file_zone.soa.serial;
+            Ok(Some(Choice::Store(
+                Box::new(zone),
+                Some((drift, file_serial)),
+            )))
         }
     }
 }
@@ -213,34 +233,55 @@ fn read_zone_text(
 }
 
 /// SPEC §6: a zone file replaces the stored copy when its serial is newer (the store
-/// lacking the zone is the caller's other case). Logs the replacement as a warning,
-/// since changes made through the API are then gone (SPEC §10.9).
+/// lacking the zone is the caller's other case).
 fn file_wins(file_zone: &Zone, stored: u32) -> bool {
-    let newer = serial_newer(file_zone.soa.serial, stored);
-    if newer {
-        tracing::warn!(
-            zone = %file_zone.origin, file_serial = file_zone.soa.serial, stored_serial = stored,
-            "the zone file's serial is newer than the store's: the file replaces the stored zone (changes made through the API are gone)"
-        );
-    }
-    newer
+    serial_newer(file_zone.soa.serial, stored)
 }
 
-/// The store's copy wins over `file_zone` (its serial is not higher). When the file
-/// holds other records than `served`, its edits are being ignored: say so, naming the
-/// file and what to do, as a warning (a reload that changed nothing otherwise reads as
-/// success). Silent when the file holds what is served.
-fn warn_ignored(path: &Path, file_zone: &Zone, served: &Zone) -> bool {
-    if file_zone.content_digest() == served.content_digest() {
-        return false;
+/// When the store's copy wins (the file's serial is not higher): [`Drift::Same`] when
+/// the file is what was last loaded into the store (`loaded`; changes made through the
+/// API since are the store's and are kept) or holds what is served (`served`, asked
+/// only then), else [`Drift::Ignored`]: someone edited the file without raising its
+/// serial.
+fn same_or_ignored(
+    file_zone: &Zone,
+    loaded: Option<ContentDigest>,
+    served: impl FnOnce() -> ContentDigest,
+) -> Drift {
+    let file = file_zone.content_digest();
+    if loaded == Some(file) || served() == file {
+        Drift::Same
+    } else {
+        Drift::Ignored
     }
-    let (file_serial, served_serial) = (file_zone.soa.serial, served.soa.serial);
+}
+
+/// The digest of the zone file as last loaded into the store, if it came from one.
+fn loaded_digest(store: &Store, origin: &str) -> Result<Option<ContentDigest>, StoreError> {
+    Ok(store
+        .file_digest(origin)?
+        .and_then(|b| ContentDigest::from_bytes(&b)))
+}
+
+/// A zone file with a newer serial replaced the stored zone: a warning, since changes
+/// made through the API are then gone (SPEC §10.9).
+fn warn_replaced(file_zone: &Zone) {
+    tracing::warn!(
+        zone = %file_zone.origin, file_serial = file_zone.soa.serial,
+        "the zone file's serial is newer than the store's: the file replaced the stored zone (changes made through the API are gone)"
+    );
+}
+
+/// A file edited without a higher serial ([`Drift::Ignored`]): say so, naming the file
+/// and what to do, as a warning (a reload that changed nothing otherwise reads as
+/// success).
+fn warn_ignored(path: &Path, file_serial: u32, served: &Zone) {
+    let served_serial = served.soa.serial;
     tracing::warn!(
         zone = %served.origin, file_serial, served_serial,
         "{}: differs from the zone being served, but its SOA serial {file_serial} is not higher than {served_serial}: the file is ignored and the store's copy served. To load the file, raise its serial above {served_serial} and send SIGHUP; or make the change through the admin API",
         path.display()
     );
-    true
 }
 
 /// The starting copy of a store-only zone (`[[zone]]` with neither `file` nor
@@ -282,13 +323,16 @@ pub struct FileDrift {
 /// the store lacks the zone or the file's serial is newer).
 #[derive(Debug)]
 pub enum Drift {
-    /// The file holds the records being served (serials aside): nothing to do.
+    /// The file is what was last loaded into the store (changes made through the API
+    /// since then are the store's, and kept), or holds the records being served
+    /// (serials aside): nothing to do.
     Same,
     /// The file's serial is newer than the stored one: the file replaces the stored
     /// zone on the next start or SIGHUP (changes made through the API are then gone).
     FileNewer,
-    /// The file holds other records than the zone being served, but its serial is not
-    /// newer: start and SIGHUP ignore it (with a warning). To load it, raise its serial
+    /// The file was edited since it was loaded (it holds other records than both that
+    /// copy and the zone being served), but its serial is not newer: start and SIGHUP
+    /// ignore it (with a warning). To load it, raise its serial
     /// above `served_serial`; or make the change through the admin API.
     Ignored,
     /// The store does not hold the zone yet: the next start or SIGHUP loads the file.
@@ -357,12 +401,14 @@ pub fn file_drift(config: &Config) -> Result<Vec<FileDrift>, DriftError> {
         };
         drift.file_serial = Some(file_zone.soa.serial);
         drift.verdict = match (&store, served_serial) {
-            (Some(s), Some(stored)) if !serial_newer(file_zone.soa.serial, stored) => {
-                let served = Zone::from_store(s, &z.origin)?;
-                if served.content_digest() == file_zone.content_digest() {
-                    Drift::Same
-                } else {
-                    Drift::Ignored
+            (Some(s), Some(stored)) if !file_wins(&file_zone, stored) => {
+                let origin = z.origin.to_string();
+                match loaded_digest(s, &origin)? {
+                    Some(d) if d == file_zone.content_digest() => Drift::Same,
+                    loaded => {
+                        let served = Zone::from_store(s, &z.origin)?.content_digest();
+                        same_or_ignored(&file_zone, loaded, || served)
+                    }
                 }
             }
             (_, Some(_)) => Drift::FileNewer,
@@ -383,8 +429,13 @@ fn read_quietly(config: &Config, i: usize, path: &Path) -> Result<Zone, Drift> {
 }
 
 /// Replaces the store's copy of a zone with `zone` (every record as served, except
-/// derived wildcard copies; prefix marks are dropped) in one transaction.
-fn store_zone(store: &mut Store, zone: &Zone) -> Result<(), StoreError> {
+/// derived wildcard copies; prefix marks are dropped) in one transaction, recording
+/// the digest of the file it came from (`None`: not from a file).
+fn store_zone(
+    store: &mut Store,
+    zone: &Zone,
+    file_digest: Option<ContentDigest>,
+) -> Result<(), StoreError> {
     let mut w = store.write()?;
     let id = w.zone(&zone.origin_text)?;
     w.clear_zone(id)?;
@@ -409,6 +460,10 @@ fn store_zone(store: &mut Store, zone: &Zone) -> Result<(), StoreError> {
         return Err(e);
     }
     w.set_serial(id, zone.soa.serial)?;
+    w.set_file_digest(
+        id,
+        file_digest.map(|d| d.to_bytes()).as_ref().map(|b| &b[..]),
+    )?;
     w.commit()
 }
 
@@ -629,7 +684,7 @@ impl Keeper {
         } else {
             zone.with_serial(serial)
         };
-        store_zone(&mut store, &zone)?;
+        store_zone(&mut store, &zone, None)?;
         drop(current);
         self.publisher.publish(zone, Stale::All);
         Ok(serial)
@@ -692,24 +747,31 @@ impl Keeper {
         let origin = file_zone.origin.clone();
         let stored = store.serial(&file_zone.origin_text)?;
         if stored.is_none_or(|serial| file_wins(&file_zone, serial)) {
-            store_zone(store, &file_zone)?;
+            store_zone(store, &file_zone, Some(file_zone.content_digest()))?;
+            if stored.is_some() {
+                warn_replaced(&file_zone);
+            }
             let (serial, records) = (file_zone.soa.serial, file_zone.stats.records);
             self.publisher.publish(file_zone, Stale::All);
             // Logged once served: a reader of the log may rely on the new answers.
             tracing::info!(zone = %origin, serial, records, "zone reloaded");
             return Ok(Reload::Replaced);
         }
+        let loaded = loaded_digest(store, &file_zone.origin_text)?;
+        let file_serial = file_zone.soa.serial;
         if let Some(served) = self.served(&origin) {
-            let ignored = warn_ignored(path, &file_zone, &served);
-            return Ok(if ignored {
-                Reload::Ignored
-            } else {
-                Reload::Unchanged
-            });
+            let drift = same_or_ignored(&file_zone, loaded, || served.content_digest());
+            if let Drift::Ignored = drift {
+                warn_ignored(path, file_serial, &served);
+                return Ok(Reload::Ignored);
+            }
+            return Ok(Reload::Unchanged);
         }
         // Newly configured and already in the store.
         let zone = Zone::from_store(store, &origin)?;
-        warn_ignored(path, &file_zone, &zone);
+        if let Drift::Ignored = same_or_ignored(&file_zone, loaded, || zone.content_digest()) {
+            warn_ignored(path, file_serial, &zone);
+        }
         self.publisher.publish(zone, Stale::All);
         Ok(Reload::Replaced)
     }
@@ -721,7 +783,7 @@ impl Keeper {
             Some(_) => Zone::from_store(store, origin)?,
             None => {
                 let zone = starter_zone(origin)?;
-                store_zone(store, &zone)?;
+                store_zone(store, &zone, None)?;
                 log_created(&zone);
                 zone
             }

@@ -863,14 +863,18 @@ fn print_check(result: Result<String, Vec<String>>) -> bool {
 }
 
 fn zone_check(file: &Path, origin: Option<&str>) -> ExitCode {
+    if let Err(e) = std::fs::metadata(file) {
+        println!("{}: cannot read zone file: {e}", file.display());
+        return ExitCode::from(1);
+    }
     let origin = match origin.map(str::to_string).or_else(|| guess_origin(file)) {
         Some(o) => o,
         None => {
-            println!(
-                "{}:0: no --origin given, no $ORIGIN in the file and no origin in its name",
+            eprintln!(
+                "enroute: {}: no --origin given, no $ORIGIN in the file and no origin in its name",
                 file.display()
             );
-            return ExitCode::from(1);
+            return ExitCode::from(2);
         }
     };
     let origin = match Name::from_text(&origin) {
@@ -937,7 +941,10 @@ fn drift_line(d: &enroute::keeper::FileDrift) -> Option<String> {
     let serial = |s: Option<u32>| s.map_or("?".to_string(), |s| s.to_string());
     let (ours, served) = (serial(d.file_serial), serial(d.served_serial));
     Some(match d.verdict {
-        Drift::Same => format!("{file}: zone {origin}: same as served (serial {served})"),
+        Drift::Same => format!(
+            "{file}: zone {origin}: the file is what was last loaded (serving serial \
+             {served}; changes made through the API since then are kept)"
+        ),
         Drift::FileNewer => format!(
             "{file}: zone {origin}: serial {ours} is newer than served {served}: replaces the \
              stored zone on the next start or SIGHUP (changes made through the API are lost)"

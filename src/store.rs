@@ -40,7 +40,26 @@ const MIGRATIONS: &[&str] = &[
         owner BLOB NOT NULL,      -- the prefix's name (its wildcard is owner + '*')
         PRIMARY KEY (zone, owner)
      ) WITHOUT ROWID;",
+    // 2: the digest of the zone file as it was last loaded into the store (NULL when
+    // the zone came from elsewhere), so an unchanged file is told apart from an edited
+    // one after the API has changed the zone.
+    "ALTER TABLE zones ADD COLUMN file_digest BLOB;",
 ];
+
+/// A path as the path of an SQLite `file:` URI: `%`, `?` and `#` (and bytes outside
+/// printable ASCII) percent-encoded.
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_graphic() && !matches!(b, b'%' | b'?' | b'#') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// A store failure, with the file it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -136,10 +155,18 @@ impl Store {
         if !path.exists() {
             return Ok(None);
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // A WAL database opened even read-only gets `-wal` and `-shm` files created
+        // beside it. With no server running (no `-wal` file) nothing can change it, so
+        // read it as immutable and leave the directory as it was.
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let conn = if Path::new(&wal).exists() {
+            Connection::open_with_flags(path, flags)
+        } else {
+            let uri = format!("file:{}?immutable=1", uri_path(path));
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+        }
         .map_err(|e| sqlite(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| sqlite(path, e))?;
@@ -217,6 +244,22 @@ impl Store {
             )
             .optional()
             .map(|s| s.map(|s| s as u32))
+            .map_err(|e| self.err(e))
+    }
+
+    /// The digest of the zone file as last loaded into the store (see
+    /// [`Write::set_file_digest`]); `None` when the zone is not held, or did not come
+    /// from a file (the API replaced it, a store-only zone, a store from before it was
+    /// kept).
+    pub fn file_digest(&self, origin: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT file_digest FROM zones WHERE origin = ?1",
+                [origin],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
             .map_err(|e| self.err(e))
     }
 
@@ -405,6 +448,17 @@ impl Write<'_> {
         Ok(())
     }
 
+    /// Records which file content the zone was loaded from (`None`: not from a file).
+    pub fn set_file_digest(&mut self, zone: i64, digest: Option<&[u8]>) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE zones SET file_digest = ?2 WHERE id = ?1",
+                params![zone, digest],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Removes the records of one type at an owner.
     pub fn delete_rrset(&mut self, zone: i64, owner: &[u8], rtype: u16) -> Result<(), StoreError> {
         self.tx
@@ -465,6 +519,43 @@ impl Write<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reader_of_a_closed_store_leaves_the_directory_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        // A name that needs escaping in an SQLite URI.
+        let path = dir.path().join("a dir?#%/enroute.db");
+        {
+            let mut store = Store::open(&path).unwrap();
+            let mut w = store.write().unwrap();
+            let z = w.zone("9.4.4.e164.arpa.").unwrap();
+            w.set_serial(z, 7).unwrap();
+            w.set_file_digest(z, Some(b"digest")).unwrap();
+            w.commit().unwrap();
+        }
+        let files = || {
+            let mut v: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = files();
+        assert_eq!(
+            before,
+            ["enroute.db"],
+            "a clean close leaves only the database"
+        );
+        let reader = Store::open_reader(&path).unwrap().unwrap();
+        assert_eq!(reader.serial("9.4.4.e164.arpa.").unwrap(), Some(7));
+        assert_eq!(
+            reader.file_digest("9.4.4.e164.arpa.").unwrap().as_deref(),
+            Some(&b"digest"[..])
+        );
+        drop(reader);
+        assert_eq!(files(), before, "no -wal or -shm created by reading");
+    }
 
     #[test]
     fn records_round_trip_and_uncommitted_writes_vanish() {

@@ -801,25 +801,73 @@ fn zone_check_with_config_says_when_a_file_is_not_what_is_served() {
     let (code, out) = check();
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("z.zone: zone 2.3.6.1.4.4.e164.arpa.: same as served (serial 7)"),
+        out.contains("z.zone: zone 2.3.6.1.4.4.e164.arpa.: the file is what was last loaded (serving serial 7;"),
         "{out}"
     );
+    // A change through the admin API is the store's, not an edit of the file: still
+    // fine (the file is what was loaded), and no warning at start or on SIGHUP.
+    let token = std::fs::read_to_string(server.dir.path().join("admin.token")).unwrap();
+    let put = Command::new(env!("CARGO_BIN_EXE_enroute"))
+        .args([
+            "numbers",
+            "put",
+            "+441632960077",
+            "--uri",
+            "sip:api@x.example",
+        ])
+        .args(["--url", &format!("http://127.0.0.1:{}", server.admin)])
+        .args(["--token", token.trim()])
+        .output()
+        .unwrap();
+    assert_eq!(put.status.code(), Some(0), "{}", stderr(&put));
+    let (code, out) = check();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("serving serial 8; changes made through the API"),
+        "{out}"
+    );
+    server.sighup();
+    let done = server.wait_for("SIGHUP: reload done");
+    assert!(done.contains("INFO") && !done.contains("ignored"), "{done}");
     // An operator edits a number but forgets the serial: serve keeps the store's copy.
     let edited = ZONE.replace("sip:alice@", "sip:alicia@");
     std::fs::write(server.dir.path().join("z.zone"), &edited).unwrap();
     let (code, out) = check();
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("differs from the zone being served, but serial 7 is not higher than 7: ignored. Raise the serial above 7"),
+        out.contains("differs from the zone being served, but serial 7 is not higher than 8: ignored. Raise the serial above 8"),
         "{out}"
     );
-    // Raising the serial makes the file the one that will be served.
+    // Raising the serial above the store's makes the file the one that will be served.
     std::fs::write(
         server.dir.path().join("z.zone"),
-        edited.replace(" 7 3600", " 8 3600"),
+        edited.replace(" 7 3600", " 9 3600"),
     )
     .unwrap();
     let (code, out) = check();
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("serial 8 is newer than served 7"), "{out}");
+    assert!(out.contains("serial 9 is newer than served 8"), "{out}");
+}
+
+/// A file that is not there is named as such, not as a missing origin; a file whose
+/// origin cannot be told is a usage error (exit 2), with no made-up line number.
+#[test]
+fn zone_check_of_a_missing_file_or_an_unknown_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = zone_check(dir.path(), "nothere.txt", None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("nothere.txt: cannot read zone file: No such file"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::write(dir.path().join("plain.txt"), "@ SOA ns. h. 1 2 3 4 5\n").unwrap();
+    let out = zone_check(dir.path(), "plain.txt", None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("plain.txt: no --origin given"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(":0:"), "{}", stderr(&out));
 }

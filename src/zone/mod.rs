@@ -293,7 +293,7 @@ impl Zone {
     /// each, without holding either as text. Records are summed, so their order does
     /// not matter.
     pub fn content_digest(&self) -> ContentDigest {
-        use std::hash::{DefaultHasher, Hash, Hasher};
+        use std::hash::Hasher;
         let mut digest = ContentDigest::default();
         self.tree.walk(|path, node| {
             if node.kind() == NodeKind::Copy {
@@ -301,16 +301,19 @@ impl Zone {
             }
             for set in node.rrsets() {
                 for rd in set.rdatas() {
-                    // Fixed keys: the digest only has to agree within one process.
-                    let mut h = DefaultHasher::new();
+                    // FNV-1a fed explicit big-endian bytes: the digest is kept in the
+                    // store, so it must not change with the Rust release or the CPU.
+                    let mut h = fnv::FnvHasher::default();
                     for l in path {
-                        l.as_bytes().to_ascii_lowercase().hash(&mut h);
+                        h.write(&[l.as_bytes().len() as u8]);
+                        h.write(&l.as_bytes().to_ascii_lowercase());
                     }
-                    (set.rtype, set.ttl).hash(&mut h);
+                    h.write(&set.rtype.to_be_bytes());
+                    h.write(&set.ttl.to_be_bytes());
                     if set.rtype == TYPE_SOA {
-                        soa_with_serial(rd, 0).hash(&mut h);
+                        h.write(&soa_with_serial(rd, 0));
                     } else {
-                        rd.hash(&mut h);
+                        h.write(rd);
                     }
                     digest.add(h.finish());
                 }
@@ -364,6 +367,26 @@ pub struct ContentDigest {
 }
 
 impl ContentDigest {
+    /// The digest as the store keeps it (24 bytes).
+    pub fn to_bytes(&self) -> [u8; 24] {
+        let mut out = [0; 24];
+        out[..8].copy_from_slice(&self.records.to_be_bytes());
+        out[8..16].copy_from_slice(&self.sum.to_be_bytes());
+        out[16..].copy_from_slice(&self.xor.to_be_bytes());
+        out
+    }
+
+    /// A digest the store kept; `None` when the bytes are not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<ContentDigest> {
+        let word = |i: usize| Some(u64::from_be_bytes(bytes.get(i..i + 8)?.try_into().ok()?));
+        (bytes.len() == 24).then_some(())?;
+        Some(ContentDigest {
+            records: word(0)?,
+            sum: word(8)?,
+            xor: word(16)?,
+        })
+    }
+
     fn add(&mut self, hash: u64) {
         self.records += 1;
         self.sum = self.sum.wrapping_add(hash);
