@@ -1,7 +1,8 @@
-//! The `enroute` command line: argument parsing, help texts, exit codes and output. All
-//! behaviour lives in the library (`server` for `serve`, `resolve` for `route`, `zone`
-//! for the zone tools, `client` for the admin-API commands); this file only wires it to
-//! the terminal.
+//! The `enroute` command line: argument parsing, help texts, exit codes and output.
+//! Serving, routing, zones and the admin API live in the library (`server` for `serve`,
+//! `resolve` for `route`, `zone` and `keeper` for the zone tools, `client` for the
+//! admin-API commands); this file holds only what is about the terminal: which checks
+//! a command runs, how their results read, and the exit code.
 
 use clap::{Args, Parser, Subcommand};
 use enroute::client::{self, Client, ClientError, Endpoint, Kind, ListQuery};
@@ -640,11 +641,9 @@ fn report(e: &ClientError, endpoint: Option<&Endpoint>) -> ExitCode {
 }
 
 /// A number or prefix as typed, without the visual separators a person may paste
-/// (`+44 1632 960001`, `+44-1632-960001`): the API takes `+` and digits.
+/// (`+44 1632 960001`): the API takes `+` and digits.
 fn clean_number(s: &str) -> String {
-    s.chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-        .collect()
+    enroute::resolve::number::without_separators(s)
 }
 
 fn entries(kind: Kind, op: EntryOp, api: &ApiArgs) -> ExitCode {

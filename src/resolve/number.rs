@@ -108,6 +108,14 @@ pub fn extract_into(input: &str, out: &mut String) -> Result<Option<&'static str
     Ok(scheme)
 }
 
+/// A number as a person types or pastes it (`+44 1632 960001`, `+44-1632-960001`)
+/// without its visual separators, as a bare number is read here.
+pub fn without_separators(s: &str) -> String {
+    s.chars()
+        .filter(|&c| !c.is_ascii() || !is_separator(c as u8, true))
+        .collect()
+}
+
 /// RFC 3966 visual separators (`-.()`), and a space when `spaces` is set.
 fn is_separator(b: u8, spaces: bool) -> bool {
     matches!(b, b'-' | b'.' | b'(' | b')') || (spaces && b == b' ')
