@@ -324,7 +324,8 @@ echo '{{"reason":"build-finished","success":true}}'
 }
 
 /// `scripts/sip-smoke` as a user runs it against a live server: the status line and
-/// the Contacts, over UDP and TCP, and its exit status by answer.
+/// the Contacts, over UDP and TCP, and its exit status by answer; a number typed or
+/// pasted with spaces and separators is sent as one user part.
 #[test]
 fn sip_smoke_prints_the_answer_and_exits_by_status() {
     let zone = "$ORIGIN 2.3.6.1.4.4.e164.arpa.\n$TTL 60\n\
@@ -360,6 +361,24 @@ fn sip_smoke_prints_the_answer_and_exits_by_status() {
         (Some(1), "SIP/2.0 404 Not Found\n"),
         "{err}"
     );
+    // A number as pasted, with spaces and visual separators: they are dropped before it
+    // goes into the request line (not a 400 for a four-part line), and it routes.
+    let (code, out, err) = smoke(&["+44 (1632) 960-001", &udp]);
+    assert_eq!((code, out.as_str()), (Some(0), contacts), "{err}");
+    // Not a number, but sent as one: the server's 404 for it, not a 400 for the line;
+    // a character a user part cannot hold ('#') is %-escaped rather than sent raw.
+    for text in ["bad number", "*21#"] {
+        let (code, out, err) = smoke(&[text, &tcp, "--tcp"]);
+        assert_eq!(
+            (code, out.as_str()),
+            (Some(1), "SIP/2.0 404 Not Found\n"),
+            "{text}: {err}"
+        );
+    }
+    // A URI is sent as given, so one with a space is refused before anything is sent.
+    let (code, _, err) = smoke(&["sip:+44 1632 960001@example.net", &udp]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("holds a space"), "{err}");
     // Nothing listening: exit 3 once the timeout passes, saying so.
     let nobody = format!("127.0.0.1:{}", common::free_port());
     let (code, _, err) = smoke(&["+441632960001", &nobody, "--timeout", "1"]);
