@@ -601,7 +601,7 @@ fn routes_view(
         &zone.origin_text,
         ttl,
         &naptrs,
-        &mut |rd| routed.routes(rd),
+        &mut |rd, result| routed.judge(rd, result),
     ))
 }
 
@@ -632,7 +632,7 @@ fn decode_routes(
         .into());
     }
     parsed
-        .to_routes("", &mut |rd| routed.routes(rd))
+        .to_routes("", &mut |rd, result| routed.judge(rd, result))
         .map_err(|errs| Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, errs))
 }
 
@@ -758,7 +758,7 @@ async fn import(State(s): State<Shared>, req: Request) -> Result<Response, Probl
     let max_digits = s.max_digits;
     let routed = Routed::now(&s.router);
     let outcome = bulk(move || {
-        let mut routed = |rd: &[u8]| routed.routes(rd);
+        let mut routed = |rd: &[u8], result: Option<&str>| routed.judge(rd, result);
         let parsed = if csv {
             body::parse_csv(&bytes, max_digits, &mut routed)
         } else {
