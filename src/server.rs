@@ -15,7 +15,7 @@
 //!
 //! Must not touch: routing rules or zone contents; it only swaps what other modules load.
 
-use crate::admin::AdminState;
+use crate::admin::{AdminState, TokenError, TokenSource};
 use crate::config::{Config, ZoneSource};
 use crate::dns::answer::{Authority, DnsStats, SecondaryOf};
 use crate::dns::notify::Notifier;
@@ -76,14 +76,13 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     let admin_addr = admin_listener
         .local_addr()
         .map_or(config.admin.listen.to_string(), |a| a.to_string());
-    let token_file_existed = config.admin.token_file.exists();
-    let token = match crate::admin::load_token(&config) {
+    let (token, token_source) = match crate::admin::load_token(&config) {
         Ok(t) => t,
-        // Its own messages start with the key; give them the file and line too.
-        Err(e) if e.starts_with("admin.token_file") => {
+        // Its message starts with the key; give it the file and line too.
+        Err(e @ TokenError::File { .. }) => {
             return fatal(&format!("{}{e}", config.keys.location("admin.token_file")));
         }
-        Err(e) => return fatal(&e),
+        Err(e) => return fatal(&e.to_string()),
     };
     let shared = Arc::new(crate::sip::transport::Shared {
         router: router.clone(),
@@ -167,7 +166,7 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     admin_state
         .listening
         .store(true, std::sync::atomic::Ordering::Release);
-    log_summary(&config, &listening, token_file_existed, router.zones());
+    log_summary(&config, &listening, token_source, router.zones());
     tracing::info!(
         config = %config.file.as_ref().map_or("(built-in defaults)".to_string(), |p| p.display().to_string()),
         admin = %admin_addr,
@@ -333,8 +332,10 @@ async fn bind_dns(
 }
 
 /// With a `tls:` listener, the certificate and key must be readable: an error names
-/// the key (`sip.tls.cert`) rather than leaving the operator to guess which file.
-fn check_tls_files(config: &Config) -> Result<(), crate::config::ConfigError> {
+/// the key (`sip.tls.cert`, with the config's `FILE:LINE`) rather than leaving the
+/// operator to guess which file. `serve` checks this before it binds anything, and
+/// `config check` asks the same so that it fails where `serve` would.
+pub fn check_tls_files(config: &Config) -> Result<(), crate::config::ConfigError> {
     let Some(tls) = &config.sip.tls else {
         return Ok(());
     };
@@ -361,7 +362,7 @@ fn check_tls_files(config: &Config) -> Result<(), crate::config::ConfigError> {
 fn log_summary(
     config: &Config,
     listening: &[Listening],
-    token_file_existed: bool,
+    token: TokenSource,
     zones: &crate::zone::ZoneSet,
 ) {
     log_listeners(config, listening);
@@ -370,14 +371,13 @@ fn log_summary(
         None => tracing::info!("config: built-in defaults (no file)"),
     }
     tracing::info!(path = %config.store.display(), "store");
-    // The same order of sources as `admin::load_token`.
     let file = config.admin.token_file.display();
-    if std::env::var("ENROUTE_ADMIN_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
-        tracing::info!("admin token: from ENROUTE_ADMIN_TOKEN");
-    } else if token_file_existed {
-        tracing::info!(file = %file, "admin token read from its file");
-    } else {
-        tracing::info!(file = %file, "admin token generated into its file (mode 0600)");
+    match token {
+        TokenSource::Env => tracing::info!("admin token: from ENROUTE_ADMIN_TOKEN"),
+        TokenSource::File => tracing::info!(file = %file, "admin token read from its file"),
+        TokenSource::Generated => {
+            tracing::info!(file = %file, "admin token generated into its file (mode 0600)")
+        }
     }
     log_zones(config, zones);
 }

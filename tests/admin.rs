@@ -2,7 +2,8 @@
 //! answers, changes visible to SIP and DNS as soon as the 2xx arrives, the store's
 //! durability across SIGKILL, the file-vs-store serial rule, NAPTR regexps kept byte
 //! for byte through the store, the master-file export and the DNS wire, routes whose
-//! service `enum.services` does not route (refused, or kept with a warning), paged
+//! service `enum.services` does not route (refused, or kept with a warning), routes SIP
+//! would skip for their flags or result URI (refused, the field named), paged
 //! prefix lists, and one key order in every answer.
 
 mod common;
@@ -888,6 +889,111 @@ fn imports_refuse_unrouted_services_by_line_and_commit_nothing() {
         v.get("warnings").is_none() && v.get("total_warnings").is_none(),
         "{v}"
     );
+}
+
+/// `[enum]` of a server that routes SIP and PSTN (tel:) records, upstream asked never.
+const SIP_AND_TEL: &str = "[enum]\nsuffixes = []\nservices = [\"E2U+sip\", \"E2U+pstn:tel\"]\n";
+
+/// The 422 problem's first error as (field, detail).
+fn first_error(r: &HttpResponse) -> (String, String) {
+    let v = problem(r, 422);
+    let e = &v["errors"][0];
+    (
+        e["field"].as_str().unwrap_or_default().to_string(),
+        e["detail"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn routes_sip_would_skip_for_their_flags_or_result_are_refused_even_with_a_service() {
+    let server = Enroute::start(&zone(1), SIP_AND_TEL);
+    let put = |body: &str| server.put_number("+441632960100", body);
+    // A result URI the (routed) service does not take: the router's trace says the
+    // record "does not fit service …"; the API names the URI and the schemes it takes.
+    let (field, detail) = first_error(&put(
+        r#"{"routes":[{"uri":"https://example.net/","service":"E2U+sip"}]}"#,
+    ));
+    assert_eq!(field, "routes[0].uri");
+    assert!(
+        detail.starts_with("E2U+sip takes sip: or sips: URIs, not \"https://example.net/\""),
+        "{detail}"
+    );
+    let (field, detail) = first_error(&put(
+        r#"{"routes":[{"uri":"sip:a@pbx.example.net"},{"uri":"sip:a@b.example","service":"E2U+pstn:tel"}]}"#,
+    ));
+    assert_eq!(field, "routes[1].uri");
+    assert!(
+        detail.starts_with("E2U+pstn:tel takes tel: URIs"),
+        "{detail}"
+    );
+    // Flags other than "u" or empty: the router skips such records, whatever the service.
+    for flags in ["s", "p", "x"] {
+        let body = format!(r#"{{"routes":[{{"uri":"sip:a@b.example","flags":"{flags}"}}]}}"#);
+        let (field, detail) = first_error(&put(&body));
+        assert_eq!(field, "routes[0].flags", "{flags}");
+        assert!(detail.contains("neither \"u\""), "{detail}");
+    }
+    // A raw regexp with a literal result is judged like a URI; a prefix route too.
+    let (field, _) = first_error(&put(
+        r#"{"routes":[{"regexp":"!^.*$!https://example.net/!","service":"E2U+sip"}]}"#,
+    ));
+    assert_eq!(field, "routes[0].regexp");
+    let (field, _) = first_error(&server.api(
+        "PUT",
+        "/v1/prefixes/+4416321",
+        "application/json",
+        br#"{"routes":[{"pstn":true,"service":"E2U+sip"}]}"#,
+    ));
+    assert_eq!(field, "routes[0].pstn");
+    problem(
+        &server.api("GET", "/v1/numbers/+441632960100", "", b""),
+        404,
+    );
+    assert_eq!(soa_serial(server.dns), 1, "nothing was written");
+    // What fits is stored and routed.
+    let r = put(
+        r#"{"routes":[{"uri":"sip:a@pbx.example.net","flags":"U"},{"uri":"tel:+441632960999","order":200}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json().get("warnings").is_none(), "{}", r.text());
+    assert!(sip_contact(server.sip_udp, "+441632960100").contains("sip:a@pbx.example.net"));
+}
+
+#[test]
+fn imports_refuse_a_route_sip_would_skip_by_line_and_commit_nothing() {
+    let server = Enroute::start(&zone(1), SIP_AND_TEL);
+    let import =
+        |ct: &str, body: &str| server.api("POST", "/v1/numbers:import", ct, body.as_bytes());
+    let csv = "number,uri,service\n+441632980001,sip:a@x.example,\n+441632980002,sip:b@x.example,E2U+pstn:tel\n";
+    let v = problem(&import("text/csv", csv), 422);
+    let e = &v["errors"][0];
+    assert_eq!(
+        (e["line"].as_u64(), e["field"].as_str()),
+        (Some(3), Some("uri")),
+        "{v}"
+    );
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 3: uri: E2U+pstn:tel takes tel: URIs"),
+        "{v}"
+    );
+    let nd = "{\"number\":\"+441632980001\",\"routes\":[{\"uri\":\"sip:a@x.example\"}]}\n\
+              {\"number\":\"+441632980002\",\"routes\":[{\"uri\":\"sip:b@x.example\",\"flags\":\"s\"}]}\n";
+    let v = problem(&import("application/x-ndjson", nd), 422);
+    let e = &v["errors"][0];
+    assert_eq!(
+        (e["line"].as_u64(), e["field"].as_str()),
+        (Some(2), Some("routes[0].flags")),
+        "{v}"
+    );
+    // Nothing committed: not even the good lines.
+    problem(
+        &server.api("GET", "/v1/numbers/+441632980001", "", b""),
+        404,
+    );
+    assert_eq!(soa_serial(server.dns), 1);
 }
 
 #[test]

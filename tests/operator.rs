@@ -2,7 +2,8 @@
 //! `FILE:LINE: KEY` (at start, and on SIGHUP for a zone file), nothing started after one;
 //! the warning when a zone file is ignored because its serial was not raised (and
 //! `keeper::file_drift`, which `zone check --config` reports from, agreeing while the
-//! server runs); the start-up summary ending with the `ready` line; and a store-only
+//! server runs); the start-up summary ending with the `ready` line, saying where the
+//! admin token came from (an empty token file means a generated one); and a store-only
 //! zone managed through the admin API across restarts.
 
 mod common;
@@ -99,6 +100,19 @@ impl Serve {
                 Err(_) => panic!("no ready line within 20 s:\n{}", seen.join("\n")),
             }
         }
+    }
+
+    /// Stops the server with SIGTERM (a graceful stop) and returns every line it wrote
+    /// after those already read, up to its exit.
+    fn terminate(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let _ = self.child.wait();
+        // The reader thread ends with the pipe, which the exit closed.
+        self.lines.iter().collect()
     }
 
     fn stop(mut self) {
@@ -398,10 +412,11 @@ fn the_start_up_summary_names_everything_and_ready_comes_last() {
     std::fs::write(dir.path().join("z.zone"), zone(7, "alice")).unwrap();
     let zone_conf = format!("[[zone]]\norigin = \"{ORIGIN}\"\nfile = \"z.zone\"\n");
     let mut tries = 0;
-    let (ports, lines) = loop {
+    let (ports, first, lines) = loop {
         let (ports, _) = write_config(dir.path(), &zone_conf);
-        if let Some(lines) = Serve::spawn(dir.path(), &[]).until_ready() {
-            break (ports, lines);
+        let serve = Serve::spawn(dir.path(), &[]);
+        if let Some(lines) = serve.until_ready() {
+            break (ports, serve, lines);
         }
         tries += 1;
         assert!(tries < 5, "no free ports in 5 tries");
@@ -449,9 +464,29 @@ fn the_start_up_summary_names_everything_and_ready_comes_last() {
         !lines.iter().any(|l| l.contains(token.trim())),
         "the token itself is never logged"
     );
-    let ready = lines.iter().position(|l| l.contains("ready")).unwrap();
-    assert_eq!(ready, lines.len() - 1, "the ready line comes last");
-    assert!(lines[ready].contains("INFO"), "{}", lines[ready]);
+    // The whole log, up to the exit a SIGTERM causes: the ready line ends the start-up
+    // (the next line is the stop's), and no line before it says "ready".
+    let all: Vec<String> = lines.iter().cloned().chain(first.terminate()).collect();
+    let ready_line = format!("enroute {} ready", env!("CARGO_PKG_VERSION"));
+    let ready = all
+        .iter()
+        .position(|l| l.contains(&ready_line))
+        .unwrap_or_else(|| panic!("no {ready_line:?} line:\n{}", all.join("\n")));
+    assert!(all[ready].contains("INFO"), "{}", all[ready]);
+    let early: Vec<_> = all[..ready]
+        .iter()
+        .filter(|l| l.contains("ready"))
+        .collect();
+    assert!(
+        early.is_empty(),
+        "\"ready\" before the ready line: {early:?}"
+    );
+    assert!(
+        all.get(ready + 1)
+            .is_some_and(|l| l.contains("shutting down")),
+        "start-up lines after the ready line:\n{}",
+        all[ready..].join("\n")
+    );
 
     // Every later start names the token file too; with the environment variable, that.
     let (later, lines) = spawn_again(dir.path(), &[]);
@@ -470,6 +505,43 @@ fn the_start_up_summary_names_everything_and_ready_comes_last() {
         "{lines:?}"
     );
     assert!(!lines.iter().any(|l| l.contains("s3cret-token")));
+}
+
+#[test]
+fn an_empty_token_file_is_reported_as_a_generated_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin.token");
+    let mut tries = 0;
+    let (serve, lines) = loop {
+        write_config(dir.path(), "");
+        std::fs::write(&token_file, "  \n").unwrap();
+        let serve = Serve::spawn(dir.path(), &[]);
+        if let Some(lines) = serve.until_ready() {
+            break (serve, lines);
+        }
+        tries += 1;
+        assert!(tries < 5, "no free ports in 5 tries");
+    };
+    serve.stop();
+    let token: Vec<_> = lines.iter().filter(|l| l.contains("admin token")).collect();
+    assert!(
+        token.len() == 1 && token[0].contains("admin token generated into its file"),
+        "{token:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap().trim().len(),
+        64,
+        "a new token was written"
+    );
+    // Started again, the token it wrote is read back, and the summary says so.
+    let (again, lines) = spawn_again(dir.path(), &[]);
+    again.stop();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("admin token read from its file")),
+        "{lines:?}"
+    );
 }
 
 #[test]

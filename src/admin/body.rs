@@ -14,10 +14,12 @@
 //! shows its `service` even when the scheme implies it, so that PUT back it is kept
 //! (with a warning) rather than refused.
 //!
-//! Routes calls can never use (their service is not in `enum.services`, as the router
-//! matches it: see [`super::routed`]) are refused, naming the field the service came
-//! from (`routes[0].uri`, `routes[0].pstn`), unless the body names the `service`
-//! itself: then the route is kept for other ENUM clients and the answer warns.
+//! Routes calls can never use, by the router's own rule (see [`super::routed`]), are
+//! refused naming the field at fault: flags other than `u` or empty (`routes[0].flags`);
+//! a result URI its service does not take (`routes[0].uri`, `.pstn`, or `.regexp` when
+//! its result is literal); a service not in `enum.services` (the field the service came
+//! from), except that when the body names the `service` itself the route is kept for
+//! other ENUM clients and the answer warns.
 //!
 //! Answers have one key order everywhere (the field order of [`View`] and
 //! [`RouteBody`]): `number`/`prefix`, `zone`, `ttl`, `routes`, `naptr`, `warnings`.
@@ -25,7 +27,9 @@
 //! Must not touch: the store or the zones (that is `keeper`).
 
 use crate::keeper::{ImportItem, Routes};
+use crate::naptr::subst::SubstExpr;
 use crate::naptr::{self, NaptrRef};
+use crate::resolve::ddds::Unusable;
 use crate::zone::name::Name;
 use serde::{Deserialize, Serialize};
 
@@ -143,9 +147,9 @@ pub struct View {
     pub warnings: Vec<String>,
 }
 
-/// Whether the router would use a NAPTR record (wire rdata) for calls, as far as its
-/// service field goes ([`super::routed::Routed::routes`]).
-pub type Routed<'a> = dyn FnMut(&[u8]) -> bool + 'a;
+/// Why the router would never use a NAPTR record (wire rdata) for calls, given the
+/// terminal's result URI when it is known ([`super::routed::Routed::judge`]).
+pub type Routed<'a> = dyn FnMut(&[u8], Option<&str>) -> Result<(), Unusable> + 'a;
 
 /// What one import says about its lines: at most [`MAX_ERRORS`] listed, all counted.
 #[derive(Debug)]
@@ -282,6 +286,11 @@ fn field_at(at: &str, name: &str) -> String {
         format!("{at}.{name}")
     }
 }
+
+/// What a `pstn` route's result stands as when it is judged: its regexp gives `tel:`
+/// and the number called (`+` and digits) then `;rn`/`;npdi`, and only the scheme
+/// decides whether a service takes it.
+const PSTN_RESULT: &str = "tel:+1";
 
 /// Characters tried, in order, as the regexp delimiter of a literal URI.
 const DELIMITERS: &[u8] = b"!|#/~%";
@@ -441,34 +450,113 @@ impl RouteBody {
         Ok(rdata)
     }
 
-    /// Whether calls can use this route, encoded as `rdata`: `Ok(None)` when they can;
-    /// when its service is not routed here, a warning (`Ok(Some)`) if the body named the
-    /// service — a record kept for other ENUM clients — and otherwise an error naming
-    /// the field the service came from (`uri` or `pstn`).
+    /// Whether calls can use this route, encoded as `rdata`, by the router's own rule:
+    /// `Ok(None)` when they can. When its service is not routed here: a warning
+    /// (`Ok(Some)`) if the body named the service (a record kept for other ENUM clients),
+    /// else an error naming the field the service came from (`uri` or `pstn`). Any other
+    /// reason (flags, a result URI the service does not take) is an error naming its
+    /// field whatever the body named.
     pub fn usable(
         &self,
         rdata: &[u8],
         at: &str,
         routed: &mut Routed<'_>,
     ) -> Result<Option<String>, FieldError> {
-        if routed(rdata) {
-            return Ok(None);
-        }
+        let result = self.known_result();
+        let why = match routed(rdata, result.as_deref()) {
+            Ok(()) => return Ok(None),
+            Err(why) => why,
+        };
         let service = service_of(rdata).unwrap_or_default();
-        if self.service.is_some() {
+        let unrouted = matches!(why, Unusable::Unrouted | Unusable::NotEnumservice);
+        if unrouted && self.service.is_some() {
             return Ok(Some(format!(
                 "{}: {service} is not in enum.services: kept in the zone for other ENUM clients, never used to route calls",
                 field_at(at, "service")
             )));
         }
-        let from = if self.pstn.is_some() { "pstn" } else { "uri" };
-        Err(FieldError::new(
-            field_at(at, from),
-            format!(
-                "{service} is not in enum.services, so calls would never use this route; \
-                 to keep it in the zone for other ENUM clients only, give \"service\": \"{service}\""
+        Err(self.refusal(why, at, &service, result.as_deref()))
+    }
+
+    /// The error for a route the router's rule refused (`why`), naming the field that
+    /// made it unusable; `result` as [`RouteBody::known_result`] gave it.
+    fn refusal(&self, why: Unusable, at: &str, service: &str, result: Option<&str>) -> FieldError {
+        let from = self.form();
+        let field = |name: &str| field_at(at, name);
+        match why {
+            Unusable::Unrouted | Unusable::NotEnumservice => FieldError::new(
+                field(if from == "regexp" { "service" } else { from }),
+                format!(
+                    "{service} is not in enum.services, so calls would never use this route; \
+                     to keep it in the zone for other ENUM clients only, give \"service\": \"{service}\""
+                ),
             ),
-        ))
+            Unusable::Flags => FieldError::new(
+                field("flags"),
+                format!(
+                    "{:?} is neither \"u\" (a URI) nor \"\" (a non-terminal), so calls would never use this route",
+                    self.flags.as_deref().unwrap_or_default()
+                ),
+            ),
+            Unusable::Scheme(takes) => FieldError::new(
+                field(from),
+                format!(
+                    "{service} takes {takes} URIs, not {}, so calls would never use this route",
+                    self.result_shown(result)
+                ),
+            ),
+            Unusable::NotUri => FieldError::new(
+                field(from),
+                format!("{} is not a URI calls can use", self.result_shown(result)),
+            ),
+            Unusable::RegexpAndReplacement | Unusable::NoRegexp | Unusable::NoTarget => {
+                FieldError::new(
+                    field("regexp"),
+                    "calls would never use this route: a terminal (\"u\") route needs a regexp, a non-terminal one a regexp or replacement",
+                )
+            }
+        }
+    }
+
+    /// Which form this route has: `uri`, `pstn` or `regexp`, the field its result comes
+    /// from.
+    fn form(&self) -> &'static str {
+        if self.uri.is_some() {
+            "uri"
+        } else if self.pstn.is_some() {
+            "pstn"
+        } else {
+            "regexp"
+        }
+    }
+
+    /// The result a terminal route gives, as far as the body makes it known: its `uri`;
+    /// for `pstn`, a tel URI ([`PSTN_RESULT`]); for `regexp`, the replacement when it
+    /// is literal (no back-reference; one with them depends on the number and is not
+    /// judged).
+    fn known_result(&self) -> Option<String> {
+        if let Some(uri) = &self.uri {
+            return Some(uri.clone());
+        }
+        if self.pstn.is_some() {
+            return Some(PSTN_RESULT.into());
+        }
+        let expr = SubstExpr::parse(self.regexp.as_deref()?.as_bytes()).ok()?;
+        if expr.uses_backrefs() {
+            return None;
+        }
+        let mut out = String::new();
+        expr.expand_with(|_| None, &mut out);
+        Some(out)
+    }
+
+    /// The result as an error message shows it.
+    fn result_shown(&self, result: Option<&str>) -> String {
+        match (self.pstn.is_some(), result) {
+            (true, _) => "the tel: URIs of a \"pstn\" route".into(),
+            (false, Some(r)) => format!("{r:?}"),
+            (false, None) => "its result".into(),
+        }
     }
 
     /// The body form of one NAPTR record: the first form that encodes back to exactly
@@ -583,7 +671,11 @@ pub fn view(
         .iter()
         .map(|rd| {
             let mut r = RouteBody::from_naptr(rd);
-            if r.service.is_none() && !routed(rd) {
+            let unrouted = matches!(
+                routed(rd, None),
+                Err(Unusable::Unrouted | Unusable::NotEnumservice)
+            );
+            if r.service.is_none() && unrouted {
                 r.service = service_of(rd);
             }
             r
@@ -936,7 +1028,6 @@ mod tests {
 
     #[test]
     fn csv_groups_rows_and_reports_lines() {
-        let mut all = |_: &[u8]| true;
         let csv = "number,uri,order,preference,ttl\n+441632960001,sip:a@x,10,10,60\n+441632960002,sip:b@x,,,\n+441632960001,sip:c@x,20,10,60\n";
         let items = parse_csv(csv.as_bytes(), 15, &mut all).unwrap().items;
         assert_eq!(items.len(), 2);
@@ -953,14 +1044,20 @@ mod tests {
     #[test]
     fn ndjson_lines() {
         let body = b"{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n\n{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n{\"routes\":[]}\n";
-        let e = parse_ndjson(body, 15, &mut |_: &[u8]| true).unwrap_err();
+        let e = parse_ndjson(body, 15, &mut all).unwrap_err();
         let lines: Vec<_> = e.list.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![Some(3), Some(4)]);
     }
 
-    /// Routes only `E2U+sip`, as a server with `enum.services = ["E2U+sip"]` would.
-    fn sip_only(rd: &[u8]) -> bool {
-        NaptrRef::parse(rd).is_some_and(|n| n.services.eq_ignore_ascii_case(b"E2U+sip"))
+    /// Lets every route through.
+    fn all(_: &[u8], _: Option<&str>) -> Result<(), Unusable> {
+        Ok(())
+    }
+
+    /// The router's rule with `enum.services = ["E2U+sip"]`.
+    fn sip_only(rd: &[u8], result: Option<&str>) -> Result<(), Unusable> {
+        let services = crate::resolve::ddds::Services::new(&["E2U+sip".to_string()]);
+        NaptrRef::parse(rd).map_or(Ok(()), |n| services.judge(&n, result).map(|_| ()))
     }
 
     #[test]
@@ -993,13 +1090,7 @@ mod tests {
         let rd = &checked.routes.naptrs[1];
         let v = view(Subject::Number("+1".into()), "z.", 60, &[rd], &mut sip_only);
         assert_eq!(v.routes[0].service.as_deref(), Some("E2U+web:https"));
-        let v = view(
-            Subject::Number("+1".into()),
-            "z.",
-            60,
-            &[rd],
-            &mut |_: &[u8]| true,
-        );
+        let v = view(Subject::Number("+1".into()), "z.", 60, &[rd], &mut all);
         assert_eq!(v.routes[0].service, None);
     }
 
@@ -1021,17 +1112,43 @@ mod tests {
     }
 
     #[test]
+    fn routes_calls_skip_for_flags_or_scheme_are_refused_even_with_a_service() {
+        let refused = |json: &str| {
+            let body: NumberBody = decode_json(json.as_bytes()).unwrap();
+            let errs = body.to_routes("", &mut sip_only).unwrap_err();
+            (errs[0].field.clone(), errs[0].detail.clone())
+        };
+        let (field, detail) =
+            refused(r#"{"routes":[{"uri":"https://example.net/","service":"E2U+sip"}]}"#);
+        assert_eq!(field, "routes[0].uri");
+        assert!(
+            detail.starts_with("E2U+sip takes sip: or sips: URIs"),
+            "{detail}"
+        );
+        for flags in ["s", "p", "x"] {
+            let json = format!(r#"{{"routes":[{{"uri":"sip:a@b.example","flags":"{flags}"}}]}}"#);
+            assert_eq!(refused(&json).0, "routes[0].flags", "{flags}");
+        }
+        let (field, detail) = refused(r#"{"routes":[{"pstn":true,"service":"E2U+sip"}]}"#);
+        assert_eq!(field, "routes[0].pstn");
+        assert!(detail.contains("tel: URIs of a \"pstn\" route"), "{detail}");
+        // A literal regexp result is judged; one built from the number is not.
+        let (field, _) =
+            refused(r#"{"routes":[{"regexp":"!^.*$!mailto:a@b.example!","service":"E2U+sip"}]}"#);
+        assert_eq!(field, "routes[0].regexp");
+        let body: NumberBody = decode_json(
+            br#"{"routes":[{"regexp":"!^(.*)$!tel:\\1!","service":"E2U+sip"},{"uri":"sip:a@b","flags":"U"}]}"#,
+        )
+        .unwrap();
+        assert!(body.to_routes("", &mut sip_only).is_ok());
+    }
+
+    #[test]
     fn answers_keep_one_key_order() {
         let rd = route(r#"{"uri":"sip:a@b","order":1,"preference":2}"#)
             .to_naptr("r")
             .unwrap();
-        let mut v = view(
-            Subject::Prefix("+44".into()),
-            "z.",
-            60,
-            &[&rd],
-            &mut |_: &[u8]| true,
-        );
+        let mut v = view(Subject::Prefix("+44".into()), "z.", 60, &[&rd], &mut all);
         v.warnings.push("w".into());
         let text = serde_json::to_string(&v).unwrap();
         assert_eq!(

@@ -204,27 +204,55 @@ impl IntoResponse for Problem {
     }
 }
 
+/// Where the admin token came from, as [`load_token`] found it (the start-up summary
+/// says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `ENROUTE_ADMIN_TOKEN`.
+    Env,
+    /// `admin.token_file`, which held one.
+    File,
+    /// Generated and written to `admin.token_file` (missing, or empty).
+    Generated,
+}
+
+/// Why there is no admin token.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// `admin.token_file` (or its directory) could not be read, created or written.
+    #[error("admin.token_file {path}: {source}")]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot generate an admin token: {0}")]
+    Random(String),
+}
+
 /// Reads the admin token: `ENROUTE_ADMIN_TOKEN`, else `admin.token_file` (trimmed), else
-/// a new random one written there with mode 0600 (SPEC §10.10).
-pub fn load_token(config: &Config) -> Result<String, String> {
+/// a new random one written there with mode 0600 (SPEC §10.10). Says which it was.
+pub fn load_token(config: &Config) -> Result<(String, TokenSource), TokenError> {
     if let Ok(t) = std::env::var("ENROUTE_ADMIN_TOKEN")
         && !t.trim().is_empty()
     {
-        return Ok(t.trim().to_string());
+        return Ok((t.trim().to_string(), TokenSource::Env));
     }
     let path = &config.admin.token_file;
+    let file_error = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| TokenError::File { path, source }
+    };
     match std::fs::read_to_string(path) {
-        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
+        Ok(t) if !t.trim().is_empty() => return Ok((t.trim().to_string(), TokenSource::File)),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("admin.token_file {}: {e}", path.display())),
+        Err(e) => return Err(file_error(path)(e)),
     }
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| format!("cannot generate an admin token: {e}"))?;
+    getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("admin.token_file {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(file_error(dir))?;
     }
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -234,12 +262,12 @@ pub fn load_token(config: &Config) -> Result<String, String> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| format!("admin.token_file {}: {e}", path.display()))?;
+        .map_err(file_error(path))?;
     f.write_all(format!("{token}\n").as_bytes())
         .and_then(|()| f.sync_all())
-        .map_err(|e| format!("admin.token_file {}: {e}", path.display()))?;
+        .map_err(file_error(path))?;
     tracing::info!(token_file = %path.display(), "admin: no token configured; generated one (mode 0600)");
-    Ok(token)
+    Ok((token, TokenSource::Generated))
 }
 
 /// Equal in time independent of where the inputs differ (only the length shows).
@@ -601,7 +629,7 @@ fn routes_view(
         &zone.origin_text,
         ttl,
         &naptrs,
-        &mut |rd| routed.routes(rd),
+        &mut |rd, result| routed.judge(rd, result),
     ))
 }
 
@@ -632,7 +660,7 @@ fn decode_routes(
         .into());
     }
     parsed
-        .to_routes("", &mut |rd| routed.routes(rd))
+        .to_routes("", &mut |rd, result| routed.judge(rd, result))
         .map_err(|errs| Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, errs))
 }
 
@@ -758,7 +786,7 @@ async fn import(State(s): State<Shared>, req: Request) -> Result<Response, Probl
     let max_digits = s.max_digits;
     let routed = Routed::now(&s.router);
     let outcome = bulk(move || {
-        let mut routed = |rd: &[u8]| routed.routes(rd);
+        let mut routed = |rd: &[u8], result: Option<&str>| routed.judge(rd, result);
         let parsed = if csv {
             body::parse_csv(&bytes, max_digits, &mut routed)
         } else {

@@ -130,8 +130,8 @@ pub fn document() -> Value {
                         "rn": {"type": "string", "description": "routing number (RFC 4694), with pstn"},
                         "npdi": {"type": "boolean", "description": "number portability dip done (RFC 4694), with pstn"},
                         "regexp": {"type": "string", "description": "an RFC 3402 substitution expression, kept byte for byte"},
-                        "flags": {"type": "string"},
-                        "service": {"type": "string", "description": "e.g. E2U+sip. A route whose service is not in enum.services is refused (422 naming routes[i].uri or routes[i].pstn, where the service came from) unless service is given: then it is kept in the zone for other ENUM clients, never used to route calls, and the answer carries a warning"},
+                        "flags": {"type": "string", "default": "u", "description": "\"u\" (terminal) or \"\" (non-terminal); any other flags are refused (422 naming routes[i].flags): calls would never use the route"},
+                        "service": {"type": "string", "description": "e.g. E2U+sip. A route whose service is not in enum.services is refused (422 naming routes[i].uri or routes[i].pstn, where the service came from) unless service is given: then it is kept in the zone for other ENUM clients, never used to route calls, and the answer carries a warning. A route whose result the service does not take (E2U+sip and E2U+pstn:sip take sip: or sips: URIs, E2U+pstn:tel tel: URIs; pstn routes give tel:, a regexp's result is judged when it has no back-reference) is refused whatever service says (422 naming routes[i].uri, routes[i].pstn or routes[i].regexp)"},
                         "order": {"type": "integer", "minimum": 0, "maximum": 65535, "default": 100},
                         "preference": {"type": "integer", "minimum": 0, "maximum": 65535, "default": 10}
                     }},

@@ -1,13 +1,14 @@
 //! DDDS for ENUM (RFC 3402 §4, RFC 3403, RFC 6116 §3): from NAPTR records to ranked
 //! contacts.
 //!
-//! Owns: enumservice matching (case-insensitive, subtypes, compound `E2U+a+b` fields,
-//! legacy RFC 2916 `sip+E2U`), flags (`u` terminal, empty non-terminal, anything else
-//! discards the record), the order cut-off of RFC 3403 §4.1 (only the lowest ORDER with
-//! a usable record contributes, PREFERENCE ranks within it), non-terminal chains (at most
-//! [`MAX_HOPS`] deep, loops detected), applying the regexp, checking the result is a URI
-//! of the service's scheme, expanding PSTN results into gateway URIs, and the per-reason
-//! accounting of every skipped record.
+//! Owns: the single-record rule ([`Services::judge`]; the admin API asks it too, so what
+//! it stores and what calls use never disagree), enumservice matching (case-insensitive,
+//! subtypes, compound `E2U+a+b` fields, legacy RFC 2916 `sip+E2U`), flags (`u` terminal,
+//! empty non-terminal, anything else discards the record), the order cut-off of RFC 3403
+//! §4.1 (only the lowest ORDER with a usable record contributes, PREFERENCE ranks within
+//! it), non-terminal chains (at most [`MAX_HOPS`] deep, loops detected), applying the
+//! regexp, checking the result is a URI of the service's scheme, expanding PSTN results
+//! into gateway URIs, and the per-reason accounting of every skipped record.
 //!
 //! Must not touch: where records come from. Non-terminal targets are fetched through the
 //! [`NaptrSource`] the caller passes, so the same code runs on local zones, the cache and
@@ -93,6 +94,70 @@ impl SkipReason {
     }
 }
 
+/// Why [`Services::judge`] finds a record unusable for calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// Flags other than `u` (terminal) or empty (non-terminal).
+    Flags,
+    /// Both a regexp and a replacement (RFC 3403 §4.1).
+    RegexpAndReplacement,
+    /// A service field that is not an ENUM one (`E2U+type[:subtype]…`), or an empty
+    /// field on a terminal.
+    NotEnumservice,
+    /// An ENUM service field naming none of `enum.services`.
+    Unrouted,
+    /// A terminal without a regexp.
+    NoRegexp,
+    /// A non-terminal with neither regexp nor replacement.
+    NoTarget,
+    /// A terminal's result that is not a URI.
+    NotUri,
+    /// A terminal's result URI whose scheme fits none of the services the record
+    /// matched, which take these.
+    Scheme(Schemes),
+}
+
+impl Unusable {
+    /// The skip reason DDDS counts it under.
+    pub fn reason(self) -> SkipReason {
+        match self {
+            Unusable::Flags => SkipReason::Flags,
+            Unusable::RegexpAndReplacement => SkipReason::RegexpAndReplacement,
+            Unusable::NotEnumservice | Unusable::Unrouted => SkipReason::Service,
+            Unusable::NoRegexp => SkipReason::Regexp,
+            Unusable::NoTarget => SkipReason::Malformed,
+            Unusable::NotUri | Unusable::Scheme(_) => SkipReason::Uri,
+        }
+    }
+}
+
+/// The result URI schemes some services take (see [`Unusable::Scheme`]); shown as
+/// `sip: or sips:`, `tel:`, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schemes {
+    sip: bool,
+    tel: bool,
+}
+
+impl std::fmt::Display for Schemes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match (self.sip, self.tel) {
+            (true, true) => "sip:, sips: or tel:",
+            (true, false) => "sip: or sips:",
+            (false, true) => "tel:",
+            (false, false) => "no",
+        })
+    }
+}
+
+/// A record [`Services::judge_fields`] lets through: terminal or not, and which wanted
+/// services (bits, as [`Services::matches`] gives) it named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usable {
+    pub terminal: bool,
+    matched: u32,
+}
+
 /// The configured enumservices, parsed once: each as lower-case `type[:subtype]`.
 #[derive(Debug, Clone)]
 pub struct Services {
@@ -137,15 +202,65 @@ impl Services {
             || (matched & self.tel_results != 0 && uri.is_tel())
     }
 
-    /// Whether DDDS considers a record with this service field for calls (the service
-    /// rule [`Ddds::evaluate`] applies): the field names a wanted enumservice, or the
-    /// record is a non-terminal with an empty field (followed). The admin API asks this
-    /// before it stores a route, so the two never disagree.
-    pub fn routes(&self, terminal: bool, field: &[u8]) -> bool {
-        match self.matches(field) {
-            Some(mask) => mask != 0,
-            None => !terminal && field.is_empty(),
+    /// The rule DDDS applies to one record, and the admin API to a route before storing
+    /// it, so that the two never disagree: flags `u` or empty, not both a regexp and a
+    /// replacement, a service field naming one of `enum.services` (a non-terminal may
+    /// leave it empty), a regexp on a terminal and a target on a non-terminal; and for a
+    /// terminal whose `result` is known, a URI whose scheme fits a service it matched.
+    /// DDDS knows the result only after running the regexp, so it asks the two halves,
+    /// [`Services::judge_fields`] and [`Services::judge_result`], in this order.
+    pub fn judge(&self, n: &NaptrRef<'_>, result: Option<&str>) -> Result<Usable, Unusable> {
+        let usable = self.judge_fields(n)?;
+        if let (true, Some(result)) = (usable.terminal, result) {
+            self.judge_result(usable, result)?;
         }
+        Ok(usable)
+    }
+
+    /// The part of [`Services::judge`] the record's fields decide. No allocation: DDDS
+    /// asks it for every record of every decision.
+    pub fn judge_fields(&self, n: &NaptrRef<'_>) -> Result<Usable, Unusable> {
+        let terminal = match n.flags {
+            [] => false,
+            [f] if f.eq_ignore_ascii_case(&b'u') => true,
+            _ => return Err(Unusable::Flags),
+        };
+        let has_regexp = !n.regexp.is_empty();
+        if has_regexp && n.has_replacement() {
+            return Err(Unusable::RegexpAndReplacement);
+        }
+        let matched = match self.matches(n.services) {
+            Some(m) => m,
+            None if !terminal && n.services.is_empty() => 0,
+            None => return Err(Unusable::NotEnumservice),
+        };
+        if matched == 0 && (terminal || !n.services.is_empty()) {
+            return Err(Unusable::Unrouted);
+        }
+        if terminal && !has_regexp {
+            return Err(Unusable::NoRegexp);
+        }
+        if !terminal && !has_regexp && !n.has_replacement() {
+            return Err(Unusable::NoTarget);
+        }
+        Ok(Usable { terminal, matched })
+    }
+
+    /// The part of [`Services::judge`] a terminal record's result decides: a URI whose
+    /// scheme fits one of the services the record matched. The URI, parsed, on success.
+    pub fn judge_result<'r>(
+        &self,
+        usable: Usable,
+        result: &'r str,
+    ) -> Result<uri::Uri<'r>, Unusable> {
+        let parsed = uri::parse(result).ok_or(Unusable::NotUri)?;
+        if !self.fits(usable.matched, &parsed) {
+            return Err(Unusable::Scheme(Schemes {
+                sip: usable.matched & self.sip_results != 0,
+                tel: usable.matched & self.tel_results != 0,
+            }));
+        }
+        Ok(parsed)
     }
 
     /// Which wanted enumservices (bit i = `wanted[i]`) a record's service field names, or
@@ -507,84 +622,49 @@ impl<'c> Ddds<'c> {
         rank: RankKey,
         depth: usize,
     ) -> usize {
-        let terminal = match n.flags {
-            [] => false,
-            [f] if f.eq_ignore_ascii_case(&b'u') => true,
-            other => {
-                let f = String::from_utf8_lossy(other).into_owned();
-                self.skip(
-                    domain,
-                    Some(n),
-                    SkipReason::Flags,
-                    || format!("flags {f:?} are not \"u\" or empty"),
-                    depth,
-                );
+        let usable = match self.services.judge_fields(n) {
+            Ok(u) => u,
+            Err(why) => {
+                self.refuse(domain, n, why, "", depth);
                 return 0;
             }
         };
-        let has_regexp = !n.regexp.is_empty();
-        if has_regexp && n.has_replacement() {
-            self.skip(
-                domain,
-                Some(n),
-                SkipReason::RegexpAndReplacement,
-                || "both regexp and replacement are set".into(),
-                depth,
-            );
-            return 0;
-        }
-        let matched = match self.services.matches(n.services) {
-            Some(m) => m,
-            None if !terminal && n.services.is_empty() => 0,
-            None => {
-                self.skip(
-                    domain,
-                    Some(n),
-                    SkipReason::Service,
-                    || {
-                        format!(
-                            "{:?} is not an ENUM service field",
-                            String::from_utf8_lossy(n.services)
-                        )
-                    },
-                    depth,
-                );
-                return 0;
-            }
-        };
-        if matched == 0 && (terminal || !n.services.is_empty()) {
-            self.skip(
-                domain,
-                Some(n),
-                SkipReason::Service,
-                || {
-                    format!(
-                        "{} is not in enum.services",
-                        String::from_utf8_lossy(n.services)
-                    )
-                },
-                depth,
-            );
-            return 0;
-        }
-        if terminal {
-            if !has_regexp {
-                self.skip(
-                    domain,
-                    Some(n),
-                    SkipReason::Regexp,
-                    || "terminal record without a regexp".into(),
-                    depth,
-                );
-                return 0;
-            }
+        if usable.terminal {
             match self.run_regexp(domain, n, depth) {
-                Some(result) => self.terminal_result(domain, n, matched, result, out, rank, depth),
+                Some(result) => self.terminal_result(domain, n, usable, result, out, rank, depth),
                 None => 0,
             }
         } else {
             self.follow(domain, n, source, out, rank, depth)
         }
+    }
+
+    /// Records why [`Services::judge`] refused a record (`result`: a terminal's result,
+    /// for the reasons that are about it).
+    fn refuse(
+        &mut self,
+        domain: &Name,
+        n: &NaptrRef<'_>,
+        why: Unusable,
+        result: &str,
+        depth: usize,
+    ) {
+        let lossy = String::from_utf8_lossy;
+        let detail = || match why {
+            Unusable::Flags => format!("flags {:?} are not \"u\" or empty", lossy(n.flags)),
+            Unusable::RegexpAndReplacement => "both regexp and replacement are set".into(),
+            Unusable::NotEnumservice => {
+                format!("{:?} is not an ENUM service field", lossy(n.services))
+            }
+            Unusable::Unrouted => format!("{} is not in enum.services", lossy(n.services)),
+            Unusable::NoRegexp => "terminal record without a regexp".into(),
+            Unusable::NoTarget => "non-terminal record with neither regexp nor replacement".into(),
+            Unusable::NotUri => format!("{result:?} is not a URI"),
+            Unusable::Scheme(_) => {
+                format!("{result:?} does not fit service {}", lossy(n.services))
+            }
+        };
+        self.skip(domain, Some(n), why.reason(), detail, depth);
     }
 
     /// Applies the record's regexp to the AUS; on failure records the skip (bad regexp
@@ -619,37 +699,20 @@ impl<'c> Ddds<'c> {
         &mut self,
         domain: &Name,
         n: &NaptrRef<'_>,
-        matched: u32,
+        usable: Usable,
         result: String,
         out: &mut Vec<Candidate>,
         rank: RankKey,
         depth: usize,
     ) -> usize {
-        let Some(parsed) = uri::parse(&result) else {
-            self.skip(
-                domain,
-                Some(n),
-                SkipReason::Uri,
-                || format!("{result:?} is not a URI"),
-                depth,
-            );
-            return 0;
+        let services = self.services;
+        let parsed = match services.judge_result(usable, &result) {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                self.refuse(domain, n, why, &result, depth);
+                return 0;
+            }
         };
-        if !self.services.fits(matched, &parsed) {
-            self.skip(
-                domain,
-                Some(n),
-                SkipReason::Uri,
-                || {
-                    format!(
-                        "{result:?} does not fit service {}",
-                        String::from_utf8_lossy(n.services)
-                    )
-                },
-                depth,
-            );
-            return 0;
-        }
         if parsed.is_tel() {
             let Some(number) = uri::tel_global_number(&parsed) else {
                 self.skip(
@@ -728,9 +791,10 @@ impl<'c> Ddds<'c> {
         rank: RankKey,
         depth: usize,
     ) -> usize {
+        // [`Services::judge_fields`] has seen to it that there is one of the two.
         let target = if n.has_replacement() {
             n.replacement_name()
-        } else if !n.regexp.is_empty() {
+        } else {
             let Some(result) = self.run_regexp(domain, n, depth) else {
                 return 0;
             };
@@ -747,15 +811,6 @@ impl<'c> Ddds<'c> {
                     return 0;
                 }
             }
-        } else {
-            self.skip(
-                domain,
-                Some(n),
-                SkipReason::Malformed,
-                || "non-terminal record with neither regexp nor replacement".into(),
-                depth,
-            );
-            return 0;
         };
         if depth + 1 > MAX_HOPS {
             self.skip(
@@ -1008,6 +1063,99 @@ mod tests {
         assert!(!sips.allows("sip:a@x.example"));
         assert!(sips.allows("SIPS:a@x.example"));
         assert!(!sips.allows("not a uri"));
+    }
+
+    struct NoRecords;
+
+    impl<'a> NaptrSource<'a> for NoRecords {
+        fn naptr(&mut self, _: &Name) -> SourceAnswer<'a> {
+            SourceAnswer::Empty(60)
+        }
+    }
+
+    /// DDDS skips a record exactly when [`Services::judge`] (what the admin API asks)
+    /// refuses it, for the reason it gives.
+    #[test]
+    fn ddds_skips_what_the_rule_refuses() {
+        let services = Services::new(&["E2U+sip".into(), "E2U+pstn:tel".into()]);
+        let gateways = Gateways::new(&[crate::config::GatewayConfig {
+            prefix: "+".into(),
+            uris: vec!["sip:{e164}@gw.example".into()],
+        }]);
+        let start = Name::from_text("1.0.e164.arpa.").unwrap();
+        for (flags, service, regexp, refused) in [
+            ("u", "E2U+sip", "!^.*$!sip:a@b.example!", None),
+            ("U", "E2U+pstn:tel", "!^(.*)$!tel:\\1!", None),
+            (
+                "u",
+                "E2U+sip",
+                "!^.*$!https://example.net/!",
+                Some(SkipReason::Uri),
+            ),
+            (
+                "u",
+                "E2U+pstn:tel",
+                "!^.*$!sip:a@b.example!",
+                Some(SkipReason::Uri),
+            ),
+            ("u", "E2U+sip", "!^.*$!not a uri!", Some(SkipReason::Uri)),
+            (
+                "s",
+                "E2U+sip",
+                "!^.*$!sip:a@b.example!",
+                Some(SkipReason::Flags),
+            ),
+            (
+                "p",
+                "E2U+sip",
+                "!^.*$!sip:a@b.example!",
+                Some(SkipReason::Flags),
+            ),
+            (
+                "u",
+                "E2U+web:https",
+                "!^.*$!https://x/!",
+                Some(SkipReason::Service),
+            ),
+            (
+                "u",
+                "sip",
+                "!^.*$!sip:a@b.example!",
+                Some(SkipReason::Service),
+            ),
+            ("u", "E2U+sip", "", Some(SkipReason::Regexp)),
+            ("", "", "", Some(SkipReason::Malformed)),
+        ] {
+            let mut rd = Vec::new();
+            crate::naptr::encode(
+                10,
+                10,
+                flags.as_bytes(),
+                service.as_bytes(),
+                regexp.as_bytes(),
+                &Name::root(),
+                &mut rd,
+            );
+            let n = NaptrRef::parse(&rd).unwrap();
+            let mut result = String::new();
+            let known = apply_regexp(n.regexp, "+10", &mut result).is_ok_and(|m| m);
+            let judged = services.judge(&n, known.then_some(result.as_str()));
+            assert_eq!(judged.err().map(Unusable::reason), refused, "{regexp}");
+            let mut ddds = Ddds::new("+10", &services, &gateways, ContactFilter::default(), false);
+            let mut out = Vec::new();
+            ddds.evaluate(&start, &[&rd], 60, &mut NoRecords, &mut out);
+            let skipped: Vec<_> = SkipReason::ALL
+                .iter()
+                .filter(|r| ddds.skips[**r as usize] > 0)
+                .copied()
+                .collect();
+            assert_eq!(
+                skipped,
+                Vec::from_iter(refused),
+                "{flags} {service} {regexp}"
+            );
+            assert_eq!(out.is_empty(), refused.is_some());
+        }
     }
 
     #[test]
