@@ -83,8 +83,9 @@ Prints `FILE: OK` and one line per zone (serial, records) when all is well. Writ
 nothing: no store, no token file.
 
 Exit codes:
-  0  the configuration and every zone file it names are valid
-  1  a zone file has errors (each printed as FILE:LINE: message)
+  0  the configuration and every file it names (zones, TLS certificate and key) are valid
+  1  a zone file has errors (each printed as FILE:LINE: message), or a file it names \
+cannot be read (CONFIG:LINE: KEY: message)
   2  the configuration is invalid (one line: FILE:LINE: KEY: message), or missing";
 
 const ZONE_CHECK_EXIT: &str = "\
@@ -998,6 +999,11 @@ fn config_check(path: Option<&Path>) -> ExitCode {
     init_quiet_logging(&config);
     let mut lines = Vec::new();
     let mut clean = true;
+    // Files `serve` reads at start besides the zones: the TLS certificate and key.
+    if let Err(e) = enroute::server::check_tls_files(&config) {
+        clean = false;
+        lines.push(e.to_string());
+    }
     for (i, z) in config.zones.iter().enumerate() {
         match zone_summary(&config, i, z) {
             Ok(line) => lines.push(line),

@@ -406,7 +406,12 @@ fn log_zones(config: &Config, zones: &crate::zone::ZoneSet) {
     let served = zones.load();
     for z in &config.zones {
         let source = match &z.source {
-            ZoneSource::File(p) => format!("file {}", p.display()),
+            // The store's copy is served; the file replaces it only when its serial is
+            // higher (the serial logged is the served one, which may be the store's).
+            ZoneSource::File(p) => format!(
+                "store, loaded from file {} when its serial is higher",
+                p.display()
+            ),
             ZoneSource::Store => "store only (change it through the admin API)".to_string(),
             ZoneSource::Primary(a) => format!("secondary of {a}"),
         };

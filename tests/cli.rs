@@ -600,6 +600,20 @@ fn config_check_validates_config_and_zone_files_and_writes_nothing() {
         "only bad.toml was added"
     );
 
+    // a TLS certificate that is not there: found now, not when serve starts
+    std::fs::write(
+        env.path("tls.toml"),
+        "[sip]\nlisten = [\"tls:127.0.0.1:5061\"]\n[sip.tls]\ncert = \"nope.pem\"\nkey = \"nope.key\"\n",
+    )
+    .unwrap();
+    let out = env.run(&["config", "check", "--config", "tls.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("tls.toml:4: sip.tls.cert: cannot read"),
+        "{}",
+        stdout(&out)
+    );
+
     // a zone file that is not there: named by the configuration's file, line and key
     std::fs::remove_file(env.path("zones/test.zone")).unwrap();
     let out = env.run(&["config", "check", "--config", "enroute.toml"]);
