@@ -268,7 +268,7 @@ fn loaded_digest(store: &Store, origin: &str) -> Result<Option<ContentDigest>, S
 fn warn_replaced(file_zone: &Zone) {
     tracing::warn!(
         zone = %file_zone.origin, file_serial = file_zone.soa.serial,
-        "the zone file's serial is newer than the store's: the file replaced the stored zone (changes made through the API are gone)"
+        "the zone file's serial is newer than the store's: the file replaces the stored zone (changes made through the API are gone)"
     );
 }
 
