@@ -4,6 +4,7 @@
 //! - [`config`]: the TOML configuration, validated as a whole.
 //! - [`zone`]: local zones: names, master files, the in-memory index.
 //! - [`naptr`]: NAPTR rdata and RFC 3402 substitution expressions.
+//! - [`net`]: sockets shared by the SIP and DNS listeners (the per-core UDP group).
 //! - [`resolve`]: numbers and the dial plan, DDDS, gateways, and the one [`resolve::Router`].
 //! - [`sip`]: the SIP redirect server.
 //! - [`dns`]: the authoritative DNS listener, zone transfers, NOTIFY, secondary zones.
@@ -23,6 +24,7 @@ pub mod keeper;
 pub mod logging;
 pub mod metrics;
 pub mod naptr;
+pub mod net;
 pub mod resolve;
 pub mod server;
 pub mod sip;

@@ -25,6 +25,7 @@ pub mod wire;
 pub mod xfr;
 
 use crate::config::{Listen, Transport};
+use crate::net::BindError;
 use answer::{Action, Authority};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,17 +48,16 @@ pub enum Bound {
 
 /// Binds every `dns.listen` entry (TLS is not a DNS transport here). The start-up
 /// summary in `server` names what was bound.
-pub async fn bind(listen: &[Listen]) -> Result<Vec<Bound>, crate::sip::transport::BindError> {
-    use crate::sip::transport::BindError;
+pub async fn bind(listen: &[Listen]) -> Result<Vec<Bound>, BindError> {
     let mut out = Vec::new();
     for l in listen {
-        let err = |error| BindError::Bind {
+        let err = |error| BindError {
             addr: l.addr,
             error,
         };
         match l.transport {
             Transport::Udp => {
-                for s in crate::sip::transport::udp_sockets(l.addr).map_err(err)? {
+                for s in crate::net::udp_sockets(l.addr).map_err(err)? {
                     out.push(Bound::Udp(s));
                 }
             }
@@ -65,7 +65,7 @@ pub async fn bind(listen: &[Listen]) -> Result<Vec<Bound>, crate::sip::transport
                 out.push(Bound::Tcp(TcpListener::bind(l.addr).await.map_err(err)?));
             }
             Transport::Tls => {
-                return Err(BindError::Bind {
+                return Err(BindError {
                     addr: l.addr,
                     error: std::io::Error::other("dns.listen takes udp: and tcp: only"),
                 });

@@ -43,14 +43,11 @@ pub struct Shared {
     pub stats: Arc<SipStats>,
 }
 
-/// Why the listeners could not start; the message names the address or file.
+/// Why the SIP listeners could not start; the message names the address or file.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
-    #[error("cannot bind {addr}: {error}")]
-    Bind {
-        addr: SocketAddr,
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] crate::net::BindError),
     #[error("sip.tls: {0}")]
     Tls(String),
 }
@@ -61,13 +58,15 @@ pub async fn bind(listen: &[Listen], tls: Option<&TlsConfig>) -> Result<Vec<Boun
     let mut out = Vec::new();
     let mut acceptor: Option<tokio_rustls::TlsAcceptor> = None;
     for l in listen {
-        let err = |error| BindError::Bind {
-            addr: l.addr,
-            error,
+        let err = |error| {
+            BindError::Bind(crate::net::BindError {
+                addr: l.addr,
+                error,
+            })
         };
         match l.transport {
             Transport::Udp => {
-                for sock in udp_sockets(l.addr).map_err(err)? {
+                for sock in crate::net::udp_sockets(l.addr).map_err(err)? {
                     out.push(Bound::Udp(sock));
                 }
             }
@@ -88,34 +87,6 @@ pub async fn bind(listen: &[Listen], tls: Option<&TlsConfig>) -> Result<Vec<Boun
                 out.push(Bound::Tls(listener, tls_acceptor));
             }
         }
-    }
-    Ok(out)
-}
-
-/// One UDP socket per core on the same address with SO_REUSEPORT: the kernel spreads
-/// datagrams over them by the sender's address and port, so each runtime worker answers
-/// its share, and one peer's retransmissions and ACKs always reach the same socket (and
-/// its transaction table). With port 0 the first socket's ephemeral port is shared by
-/// the rest, so the group is one address.
-pub(crate) fn udp_sockets(addr: SocketAddr) -> std::io::Result<Vec<UdpSocket>> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut out: Vec<UdpSocket> = Vec::with_capacity(n);
-    let mut addr = addr;
-    for _ in 0..n {
-        if let Some(first) = out.first() {
-            addr = first.local_addr()?;
-        }
-        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        if addr.is_ipv6() {
-            s.set_only_v6(true)?;
-        }
-        s.set_reuse_port(true)?;
-        // Room for bursts: a full 64 KiB message queue per socket (the kernel caps it).
-        let _ = s.set_recv_buffer_size(4 << 20);
-        s.set_nonblocking(true)?;
-        s.bind(&addr.into())?;
-        out.push(UdpSocket::from_std(s.into())?);
     }
     Ok(out)
 }
@@ -743,20 +714,5 @@ async fn too_large<S: AsyncWriteExt + Unpin>(
     shared.stats.dropped(Drop::Oversized);
     if let Outcome::Reply { bytes, .. } = handler.salvage(buf, peer, 513, "Message Too Large") {
         let _ = stream.write_all(bytes).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn udp_group_on_port_zero_shares_one_port() {
-        let socks = udp_sockets("127.0.0.1:0".parse().unwrap()).unwrap();
-        let first = socks[0].local_addr().unwrap();
-        assert_ne!(first.port(), 0);
-        for s in &socks {
-            assert_eq!(s.local_addr().unwrap(), first);
-        }
     }
 }
