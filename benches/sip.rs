@@ -4,9 +4,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use enroute::config::Config;
+use enroute::name::Name;
 use enroute::resolve::Router;
 use enroute::sip::redirect::{Handler, Outcome, Settings};
-use enroute::zone::name::Name;
 use enroute::zone::{Zone, ZoneSet};
 use std::hint::black_box;
 use std::sync::Arc;

@@ -8,8 +8,8 @@
 //! exact hits, wildcard hits and absent numbers on one thread.
 
 use enroute::config::{Config, GatewayConfig};
+use enroute::name::Name;
 use enroute::resolve::Router;
-use enroute::zone::name::Name;
 use enroute::zone::{Zone, ZoneSet};
 use std::hint::black_box;
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 //! Must not touch: anything that acts on the values. Listeners, zones and the router
 //! take the validated [`Config`] and never re-parse text.
 
-use crate::zone::name::Name;
+use crate::name::Name;
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::collections::HashMap;

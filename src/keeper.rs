@@ -24,11 +24,11 @@
 
 use crate::config::{Config, ZoneSource};
 use crate::dns::notify::Notifier;
+use crate::name::Name;
 use crate::resolve::cache::DecisionCache;
 use crate::store::{Store, StoreError, owner_key};
 use crate::zone::index::{NodeKind, TYPE_NAPTR, pack_rrsets};
 use crate::zone::master::Diagnostic;
-use crate::zone::name::Name;
 use crate::zone::starter::{Starter, date_serial_now};
 use crate::zone::{ContentDigest, Zone, ZoneLoadError, ZoneSet, ZoneStoreError, serial_newer};
 use std::path::{Path, PathBuf};

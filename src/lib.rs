@@ -3,6 +3,7 @@
 //! Module map (each module's own doc says what it owns and must not touch):
 //! - [`config`]: the TOML configuration, validated as a whole.
 //! - [`zone`]: local zones: names, master files, the in-memory index.
+//! - [`name`]: domain names and labels (presentation and wire form), the bottom of the tree.
 //! - [`naptr`]: NAPTR rdata and RFC 3402 substitution expressions.
 //! - [`net`]: sockets shared by the SIP and DNS listeners (the per-core UDP group).
 //! - [`resolve`]: numbers and the dial plan, DDDS, gateways, and the one [`resolve::Router`].
@@ -23,6 +24,7 @@ pub mod dns;
 pub mod keeper;
 pub mod logging;
 pub mod metrics;
+pub mod name;
 pub mod naptr;
 pub mod net;
 pub mod resolve;

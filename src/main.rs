@@ -7,9 +7,9 @@
 use clap::{Args, Parser, Subcommand};
 use enroute::client::{self, Client, ClientError, Endpoint, Kind, ListQuery};
 use enroute::config::{Config, ConfigError, ZoneSource};
+use enroute::name::Name;
 use enroute::resolve::Router;
 use enroute::store::Store;
-use enroute::zone::name::Name;
 use enroute::zone::starter::{self, Starter};
 use enroute::zone::{Zone, ZoneSet};
 use std::io::Read;

@@ -1,6 +1,6 @@
 //! Sockets shared by the SIP and DNS listeners: the per-core UDP socket group and the
 //! error that names an address that cannot be bound. The bottom of the tree beside
-//! `config` and `zone::name`: it knows nothing of SIP or DNS, so neither sits above the
+//! `config` and `name`: it knows nothing of SIP or DNS, so neither sits above the
 //! other.
 
 use std::net::SocketAddr;

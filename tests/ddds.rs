@@ -9,12 +9,12 @@
 mod ddds_cases;
 
 use enroute::config::GatewayConfig;
+use enroute::name::Name;
 use enroute::resolve::ddds::{
     ContactFilter, Ddds, NaptrSource, Services, SkipReason, SourceAnswer,
 };
 use enroute::resolve::gateway::Gateways;
 use enroute::resolve::rank_contacts;
-use enroute::zone::name::Name;
 use std::collections::HashMap;
 
 const AUS: &str = "+441632960001";

@@ -3,8 +3,8 @@
 //! key; the router must answer every input with a decision.
 
 use enroute::config::Config;
+use enroute::name::Name;
 use enroute::resolve::Router;
-use enroute::zone::name::Name;
 use enroute::zone::{Zone, ZoneSet};
 use std::path::Path;
 use std::sync::Arc;

@@ -6,8 +6,8 @@
 
 mod common;
 
+use enroute::name::Name;
 use enroute::zone::index::{Lookup, TYPE_NAPTR};
-use enroute::zone::name::Name;
 use enroute::zone::{Zone, ZoneSet};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};

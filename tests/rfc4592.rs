@@ -1,8 +1,8 @@
 //! RFC 4592 wildcard semantics and RFC 1034 §4.3.2 negative answers of the zone index,
 //! on a zone loaded from master-file text.
 
+use enroute::name::Name;
 use enroute::zone::index::{Lookup, TYPE_A, TYPE_NAPTR, TYPE_NS, TYPE_SOA};
-use enroute::zone::name::Name;
 use enroute::zone::{Zone, ZoneSet};
 
 const ZONE: &str = r#"

@@ -3,9 +3,9 @@
 //! decision.
 
 use enroute::config::Config;
+use enroute::name::Name;
 use enroute::resolve::ddds::SkipReason;
 use enroute::resolve::{Router, Source};
-use enroute::zone::name::Name;
 use enroute::zone::{Zone, ZoneSet};
 use std::path::Path;
 use std::sync::Arc;

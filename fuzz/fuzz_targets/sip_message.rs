@@ -5,7 +5,7 @@
 use enroute::config::Config;
 use enroute::resolve::Router;
 use enroute::sip::redirect::{Handler, Settings};
-use enroute::zone::name::Name;
+use enroute::name::Name;
 use enroute::zone::{Zone, ZoneSet};
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};

@@ -27,10 +27,10 @@
 //! Must not touch: the store or the zones (that is `keeper`).
 
 use crate::keeper::{ImportItem, Routes};
+use crate::name::Name;
 use crate::naptr::subst::SubstExpr;
 use crate::naptr::{self, NaptrRef};
 use crate::resolve::ddds::Unusable;
-use crate::zone::name::Name;
 use serde::{Deserialize, Serialize};
 
 /// TTL of a number's records when the body gives none.

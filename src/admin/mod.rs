@@ -21,8 +21,8 @@ pub mod routed;
 
 use crate::config::Config;
 use crate::keeper::{EditError, Keeper, naptr_at};
+use crate::name::Name;
 use crate::resolve::Router as RouteEngine;
-use crate::zone::name::Name;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Path, Request, State};

@@ -43,8 +43,8 @@ impl Routed {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::name::Name;
     use crate::naptr;
-    use crate::zone::name::Name;
 
     fn routed(services: &[&str]) -> Routed {
         let mut c = Config::builtin();

@@ -7,7 +7,7 @@
 //! Must not touch: when a serial changes (callers say so: reload, transfers in, the
 //! admin API) or the zones themselves.
 
-use crate::zone::name::Name;
+use crate::name::Name;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;

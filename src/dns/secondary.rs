@@ -14,8 +14,8 @@
 
 use super::xfr;
 use crate::keeper::{Publisher, Stale};
+use crate::name::Name;
 use crate::zone::Zone;
-use crate::zone::name::Name;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -193,7 +193,7 @@ impl<'a> Query<'a> {
     pub fn qname_text(&self) -> String {
         let mut s = String::new();
         for l in self.labels() {
-            let _ = crate::zone::name::write_label(&mut s, l);
+            let _ = crate::name::write_label(&mut s, l);
             s.push('.');
         }
         if s.is_empty() {

@@ -15,8 +15,8 @@
 //! whatever compression the primary uses.
 
 use super::wire::{Query, Response};
+use crate::name::Name;
 use crate::zone::index::{Origin, TYPE_SOA, ZoneBuilder};
-use crate::zone::name::Name;
 use crate::zone::{Zone, master};
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -8,7 +8,7 @@
 
 pub mod subst;
 
-use crate::zone::name::Name;
+use crate::name::Name;
 
 /// A NAPTR record borrowed from wire-form rdata (RFC 3403 §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ impl<'a> NaptrRef<'a> {
         let services = string()?;
         let regexp = string()?;
         let replacement = &rdata[pos..];
-        if crate::zone::name::wire_name_len(replacement)? != replacement.len() {
+        if crate::name::wire_name_len(replacement)? != replacement.len() {
             return None;
         }
         Some(NaptrRef {

@@ -16,9 +16,9 @@
 
 use super::gateway::Gateways;
 use super::uri;
+use crate::name::Name;
 use crate::naptr::NaptrRef;
 use crate::naptr::subst::{self, SubstError, SubstExpr};
-use crate::zone::name::Name;
 
 /// Most non-terminal hops followed from the first lookup (SPEC §10.6).
 pub const MAX_HOPS: usize = 5;

@@ -28,7 +28,7 @@
 //!
 //! Must not touch: DDDS, decisions or SIP. The caller bounds the whole lookup in time.
 
-use crate::zone::name::Name;
+use crate::name::Name;
 use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::proto::serialize::binary::{BinEncodable, BinEncoder};

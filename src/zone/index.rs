@@ -16,7 +16,7 @@
 //! packed byte block: `[type u16][ttl u32][count u16]` then `count × [len u16][rdata]`,
 //! with rdata in uncompressed wire form, ready to be copied into a DNS answer.
 
-use super::name::{Label, cmp_labels};
+use crate::name::{Label, cmp_labels};
 use std::sync::Arc;
 
 pub const TYPE_A: u16 = 1;

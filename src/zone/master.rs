@@ -15,7 +15,7 @@
 //! for the 1M-number loads this index is built for (the issue measured 13 s).
 
 use super::index::{Origin, TYPE_NAPTR, TYPE_SOA, ZoneBuilder};
-use super::name::{MAX_LABEL, MAX_NAME_WIRE, Name, unescape};
+use crate::name::{MAX_LABEL, MAX_NAME_WIRE, Name, unescape};
 use crate::naptr;
 use hickory_proto::rr::{RData, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};

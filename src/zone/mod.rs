@@ -12,13 +12,13 @@
 
 pub mod index;
 pub mod master;
-pub mod name;
+
 pub mod starter;
 
+use crate::name::{self, Name};
 use arc_swap::ArcSwap;
 use index::{NodeKind, TYPE_NAPTR, TYPE_SOA, TreeStats, ZoneTree};
 use master::Diagnostic;
-use name::Name;
 use std::path::Path;
 use std::sync::Arc;
 

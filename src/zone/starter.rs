@@ -6,7 +6,7 @@
 //! servers. Must not touch: the store, the config, the index (callers load the text
 //! through [`crate::zone::Zone::from_master`] like any other master file).
 
-use super::name::Name;
+use crate::name::Name;
 use std::fmt::Write;
 
 /// SOA refresh: how often secondaries check the serial (1 hour; NOTIFY is the fast path).

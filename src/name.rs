@@ -1,4 +1,5 @@
-//! Domain names as the zone index and the master-file parser need them.
+//! Domain names as the zone index, the master-file parser, the configuration and the
+//! DNS wire code need them: the bottom of the tree, importing nothing of this crate.
 //!
 //! Owns: the compact [`Label`] stored in every index node, the label ordering used by the
 //! index (length first, then ASCII-case-insensitive bytes), and conversion of
