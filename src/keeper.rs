@@ -25,9 +25,10 @@
 use crate::config::{Config, ZoneSource};
 use crate::dns::notify::Notifier;
 use crate::name::Name;
+use crate::name::TYPE_NAPTR;
 use crate::resolve::cache::DecisionCache;
 use crate::store::{Store, StoreError, owner_key};
-use crate::zone::index::{NodeKind, TYPE_NAPTR, pack_rrsets};
+use crate::zone::index::{NodeKind, pack_rrsets};
 use crate::zone::master::Diagnostic;
 use crate::zone::starter::{Starter, date_serial_now};
 use crate::zone::{ContentDigest, Zone, ZoneLoadError, ZoneSet, ZoneStoreError, serial_newer};
@@ -1015,8 +1016,8 @@ fn write_serial(
     if let Some(old) = served.soa_rdata() {
         let new = crate::zone::soa_with_serial(old, serial);
         let ttl = served.soa.ttl;
-        w.delete_rrset(zone, &[], crate::zone::index::TYPE_SOA)?;
-        w.insert(zone, &[], None, crate::zone::index::TYPE_SOA, ttl, &new)?;
+        w.delete_rrset(zone, &[], crate::name::TYPE_SOA)?;
+        w.insert(zone, &[], None, crate::name::TYPE_SOA, ttl, &new)?;
     }
     w.set_serial(zone, serial)
 }

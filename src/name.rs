@@ -12,6 +12,15 @@
 
 use std::cmp::Ordering;
 
+/// Record types this crate looks at by number (RFC 1035, 3596, 3403, 4034).
+pub const TYPE_A: u16 = 1;
+pub const TYPE_NS: u16 = 2;
+pub const TYPE_CNAME: u16 = 5;
+pub const TYPE_SOA: u16 = 6;
+pub const TYPE_AAAA: u16 = 28;
+pub const TYPE_NAPTR: u16 = 35;
+pub const TYPE_DS: u16 = 43;
+
 /// Longest label allowed (RFC 1035 §2.3.4).
 pub const MAX_LABEL: usize = 63;
 /// Longest name in wire form, including the root label (RFC 1035 §2.3.4).

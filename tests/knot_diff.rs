@@ -7,7 +7,8 @@
 mod common;
 
 use enroute::name::Name;
-use enroute::zone::index::{Lookup, TYPE_NAPTR};
+use enroute::name::TYPE_NAPTR;
+use enroute::zone::index::Lookup;
 use enroute::zone::{Zone, ZoneSet};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};

@@ -2,7 +2,8 @@
 //! on a zone loaded from master-file text.
 
 use enroute::name::Name;
-use enroute::zone::index::{Lookup, TYPE_A, TYPE_NAPTR, TYPE_NS, TYPE_SOA};
+use enroute::name::{TYPE_A, TYPE_NAPTR, TYPE_NS, TYPE_SOA};
+use enroute::zone::index::Lookup;
 use enroute::zone::{Zone, ZoneSet};
 
 const ZONE: &str = r#"

@@ -13,9 +13,10 @@
 use super::body::{FieldError, Subject, View, parse_e164};
 use super::routed::Routed;
 use super::{AdminState, Problem, Shared, routes_view};
+use crate::name::TYPE_NAPTR;
 use crate::store::Store;
 use crate::zone::Zone;
-use crate::zone::index::{Node, NodeKind, TYPE_NAPTR};
+use crate::zone::index::{Node, NodeKind};
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

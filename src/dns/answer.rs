@@ -14,7 +14,8 @@
 use super::wire::*;
 use crate::metrics::{Counters, Family};
 use crate::name::Name;
-use crate::zone::index::{Lookup, TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_NS, TYPE_SOA};
+use crate::name::{TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_NS, TYPE_SOA};
+use crate::zone::index::Lookup;
 use crate::zone::{Zone, ZoneSet};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};

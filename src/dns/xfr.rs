@@ -16,7 +16,8 @@
 
 use super::wire::{Query, Response};
 use crate::name::Name;
-use crate::zone::index::{Origin, TYPE_SOA, ZoneBuilder};
+use crate::name::TYPE_SOA;
+use crate::zone::index::{Origin, ZoneBuilder};
 use crate::zone::{Zone, master};
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -25,7 +25,8 @@ pub mod uri;
 use crate::config::{Config, DialplanConfig};
 use crate::metrics::{Counters, Family, Histogram};
 use crate::name::Name;
-use crate::zone::index::{Lookup, TYPE_NAPTR};
+use crate::name::TYPE_NAPTR;
+use crate::zone::index::Lookup;
 use crate::zone::{Zone, ZoneSet, Zones};
 use ddds::{
     Candidate, ContactFilter, Ddds, NaptrSource, RankKey, RecordTrace, Services, SkipReason,

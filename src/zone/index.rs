@@ -16,16 +16,8 @@
 //! packed byte block: `[type u16][ttl u32][count u16]` then `count × [len u16][rdata]`,
 //! with rdata in uncompressed wire form, ready to be copied into a DNS answer.
 
-use crate::name::{Label, cmp_labels};
+use crate::name::{Label, TYPE_CNAME, TYPE_DS, TYPE_NAPTR, TYPE_NS, TYPE_SOA, cmp_labels};
 use std::sync::Arc;
-
-pub const TYPE_A: u16 = 1;
-pub const TYPE_NS: u16 = 2;
-pub const TYPE_CNAME: u16 = 5;
-pub const TYPE_SOA: u16 = 6;
-pub const TYPE_AAAA: u16 = 28;
-pub const TYPE_NAPTR: u16 = 35;
-pub const TYPE_DS: u16 = 43;
 
 /// One name in the zone (or an empty non-terminal on the way to one).
 ///
@@ -1010,6 +1002,7 @@ impl ZoneBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::name::TYPE_A;
 
     fn src() -> Origin {
         Origin { file: 0, line: 1 }

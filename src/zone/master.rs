@@ -14,8 +14,9 @@
 //! `FILE:LINE: message`; and it allocates a `Name` and `RecordSet` per record, too slow
 //! for the 1M-number loads this index is built for (the issue measured 13 s).
 
-use super::index::{Origin, TYPE_NAPTR, TYPE_SOA, ZoneBuilder};
+use super::index::{Origin, ZoneBuilder};
 use crate::name::{MAX_LABEL, MAX_NAME_WIRE, Name, unescape};
+use crate::name::{TYPE_NAPTR, TYPE_SOA};
 use crate::naptr;
 use hickory_proto::rr::{RData, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};

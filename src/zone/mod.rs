@@ -15,9 +15,9 @@ pub mod master;
 
 pub mod starter;
 
-use crate::name::{self, Name};
+use crate::name::{self, Name, TYPE_NAPTR, TYPE_SOA};
 use arc_swap::ArcSwap;
-use index::{NodeKind, TYPE_NAPTR, TYPE_SOA, TreeStats, ZoneTree};
+use index::{NodeKind, TreeStats, ZoneTree};
 use master::Diagnostic;
 use std::path::Path;
 use std::sync::Arc;
