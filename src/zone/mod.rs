@@ -12,7 +12,6 @@
 
 pub mod index;
 pub mod master;
-
 pub mod starter;
 
 use crate::name::{self, Name, TYPE_NAPTR, TYPE_SOA};
