@@ -8,7 +8,7 @@
 //! the decisions around transfers and NOTIFY: who may AXFR (`dns.allow_transfer`), and
 //! which NOTIFY a secondary accepts (only from its primary, SPEC §10.25).
 //!
-//! Must not touch: sockets (see `dns::listener`), zone storage, or the transfer stream
+//! Must not touch: sockets (the listeners in `dns`), zone storage, or the transfer stream
 //! itself (see `dns::xfr`). Reads one lock-free zone snapshot per query.
 
 use super::wire::*;

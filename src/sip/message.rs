@@ -14,7 +14,8 @@
 //! found again by [`Request::all_headers`] when asked for, so a request with thousands of
 //! extension headers allocates nothing.
 //!
-//! Must not touch: sockets, routing, or the answer (see `sip::response`).
+//! Must not touch: sockets (see `sip::transport`), routing, or the answer (see
+//! `sip::redirect`).
 //!
 //! Written by hand rather than with a SIP crate: measured for issue 3, the best crate
 //! took 2.7 µs per INVITE and each missed something needed here (compact forms, tel:

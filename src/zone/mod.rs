@@ -6,8 +6,10 @@
 //! back to master-file text, and the content digest that tells whether two copies of a
 //! zone hold the same records.
 //!
-//! Must not touch: what NAPTR records mean (that is `resolve`), sockets (`dns`), or the
-//! durable store. Readers never block: they take a snapshot (`ZoneSet::load`) and keep
+//! Must not touch: what NAPTR records mean (that is `resolve`), sockets (`dns`), or
+//! writes to the durable store. One exception still stands: [`Zone::from_store`] reads
+//! the store's records to build a zone; that mapping belongs beside the store, not here,
+//! and is to move. Readers never block: they take a snapshot (`ZoneSet::load`) and keep
 //! using it while a reload swaps in a new one.
 
 pub mod index;
