@@ -219,8 +219,8 @@ fn load_zone_file(config: &Config, i: usize, path: &Path) -> Result<Zone, ZoneFi
 }
 
 /// The bytes of `config.zones[i]`'s file; a failure named by the config's file, line
-/// and key.
-fn read_zone_text(
+/// and key (`e.toml:14: zone[0].file: cannot read "…": …`).
+pub fn read_zone_text(
     config: &Config,
     i: usize,
     path: &Path,

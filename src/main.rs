@@ -808,11 +808,7 @@ fn check_configured_zone(
     file: &Path,
     origin: &Name,
 ) -> Result<String, Vec<String>> {
-    let text = std::fs::read(file).map_err(|e| {
-        let key = format!("zone[{i}].file");
-        let why = format!("cannot read {:?}: {e}", file.display().to_string());
-        vec![config.value_error(&key, why).to_string()]
-    })?;
+    let text = enroute::keeper::read_zone_text(config, i, file).map_err(|e| vec![e.to_string()])?;
     check_zone_text(&text, file, origin)
 }
 

@@ -832,14 +832,7 @@ fn imports_refuse_unrouted_services_by_line_and_commit_nothing() {
         |ct: &str, body: &str| server.api("POST", "/v1/numbers:import", ct, body.as_bytes());
     let csv = "number,uri\n+441632980001,sip:a@x.example\n+441632980002,https://x.example/\n";
     let v = problem(&import("text/csv", csv), 422);
-    assert_eq!(
-        (
-            v["errors"][0]["line"].as_u64(),
-            v["errors"][0]["field"].as_str()
-        ),
-        (Some(3), Some("uri")),
-        "{v}"
-    );
+    assert_first_error(&v, 3, "uri");
     assert!(
         v["detail"]
             .as_str()
@@ -850,20 +843,8 @@ fn imports_refuse_unrouted_services_by_line_and_commit_nothing() {
     let nd = "{\"number\":\"+441632980001\",\"routes\":[{\"uri\":\"sip:a@x.example\"}]}\n\
               {\"number\":\"+441632980002\",\"routes\":[{\"pstn\":true}]}\n";
     let v = problem(&import("application/x-ndjson", nd), 422);
-    assert_eq!(
-        (
-            v["errors"][0]["line"].as_u64(),
-            v["errors"][0]["field"].as_str()
-        ),
-        (Some(2), Some("routes[0].pstn")),
-        "{v}"
-    );
-    // Nothing committed: not even the good lines.
-    problem(
-        &server.api("GET", "/v1/numbers/+441632980001", "", b""),
-        404,
-    );
-    assert_eq!(soa_serial(server.dns), 1);
+    assert_first_error(&v, 2, "routes[0].pstn");
+    assert_nothing_committed(&server);
     // With the service named: imported, each kept route warned about with its line.
     let csv = "number,uri,service\n+441632980001,sip:a@x.example,\n+441632980002,https://x.example/,E2U+web:https\n";
     let r = import("text/csv", csv);
@@ -966,12 +947,7 @@ fn imports_refuse_a_route_sip_would_skip_by_line_and_commit_nothing() {
         |ct: &str, body: &str| server.api("POST", "/v1/numbers:import", ct, body.as_bytes());
     let csv = "number,uri,service\n+441632980001,sip:a@x.example,\n+441632980002,sip:b@x.example,E2U+pstn:tel\n";
     let v = problem(&import("text/csv", csv), 422);
-    let e = &v["errors"][0];
-    assert_eq!(
-        (e["line"].as_u64(), e["field"].as_str()),
-        (Some(3), Some("uri")),
-        "{v}"
-    );
+    assert_first_error(&v, 3, "uri");
     assert!(
         v["detail"]
             .as_str()
@@ -982,18 +958,8 @@ fn imports_refuse_a_route_sip_would_skip_by_line_and_commit_nothing() {
     let nd = "{\"number\":\"+441632980001\",\"routes\":[{\"uri\":\"sip:a@x.example\"}]}\n\
               {\"number\":\"+441632980002\",\"routes\":[{\"uri\":\"sip:b@x.example\",\"flags\":\"s\"}]}\n";
     let v = problem(&import("application/x-ndjson", nd), 422);
-    let e = &v["errors"][0];
-    assert_eq!(
-        (e["line"].as_u64(), e["field"].as_str()),
-        (Some(2), Some("routes[0].flags")),
-        "{v}"
-    );
-    // Nothing committed: not even the good lines.
-    problem(
-        &server.api("GET", "/v1/numbers/+441632980001", "", b""),
-        404,
-    );
-    assert_eq!(soa_serial(server.dns), 1);
+    assert_first_error(&v, 2, "routes[0].flags");
+    assert_nothing_committed(&server);
 }
 
 #[test]
@@ -1219,4 +1185,24 @@ fn the_openapi_document_needs_no_token_and_the_root_points_at_it() {
             "{route}:\n{metrics}"
         );
     }
+}
+
+/// The first error of an import's problem names this line and field.
+fn assert_first_error(v: &serde_json::Value, line: u64, field: &str) {
+    let e = &v["errors"][0];
+    assert_eq!(
+        (e["line"].as_u64(), e["field"].as_str()),
+        (Some(line), Some(field)),
+        "{v}"
+    );
+}
+
+/// A refused import committed nothing, not even its good lines: the first number is
+/// not there and the zone's serial has not moved.
+fn assert_nothing_committed(server: &Enroute) {
+    problem(
+        &server.api("GET", "/v1/numbers/+441632980001", "", b""),
+        404,
+    );
+    assert_eq!(soa_serial(server.dns), 1);
 }
