@@ -745,76 +745,16 @@ fn trace_step_text(t: &Value, s: &mut String) {
 }
 
 /// Indents JSON text the way `serde_json::to_string_pretty` does, keeping the keys in
-/// the order the server wrote them (parsing into a map would sort them); text that is
-/// not JSON comes back unchanged.
+/// the order the server wrote them (parsing into a map would sort them): the text is
+/// transcoded token by token into serde_json's pretty writer. Text that is not JSON
+/// comes back unchanged.
 pub fn pretty_json(raw: &[u8]) -> String {
-    let Ok(text) = std::str::from_utf8(raw) else {
-        return String::from_utf8_lossy(raw).into_owned();
-    };
-    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len() * 2);
-    let mut depth = 0usize;
-    let mut chars = text.chars().peekable();
-    let newline = |out: &mut String, depth: usize| {
-        out.push('\n');
-        out.push_str(&"  ".repeat(depth));
-    };
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                out.push('"');
-                copy_string_rest(&mut chars, &mut out);
-            }
-            '{' | '[' => {
-                out.push(c);
-                let close = if c == '{' { '}' } else { ']' };
-                skip_ws(&mut chars);
-                if chars.peek() == Some(&close) {
-                    out.push(close);
-                    chars.next();
-                } else {
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(',');
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_ascii_whitespace() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Copies a JSON string's remaining characters up to and including its closing quote.
-fn copy_string_rest(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, out: &mut String) {
-    while let Some(c) = chars.next() {
-        out.push(c);
-        match c {
-            '\\' => {
-                if let Some(escaped) = chars.next() {
-                    out.push(escaped);
-                }
-            }
-            '"' => return,
-            _ => {}
-        }
-    }
-}
-
-fn skip_ws(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    while chars.peek().is_some_and(|c| c.is_ascii_whitespace()) {
-        chars.next();
+    let mut out = Vec::with_capacity(raw.len() * 2);
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let mut ser = serde_json::Serializer::pretty(&mut out);
+    match serde_transcode::transcode(&mut de, &mut ser).and_then(|()| de.end()) {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(_) => String::from_utf8_lossy(raw).into_owned(),
     }
 }
 
