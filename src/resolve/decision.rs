@@ -1,0 +1,402 @@
+//! The routing decision as every caller sees it: [`Decision`], its [`Contact`]s with
+//! their [`Q`] values (SPEC §10.3 dense ranking and the `max_contacts` cut), where it came
+//! from ([`Source`]), and the steps of its explanation ([`TraceStep`]).
+//!
+//! Owns: the decision's value, its reuse between decisions (buffers kept in `Scratch`
+//! so the SIP path allocates only what grows), and q-ranking. Must not touch: zones,
+//! upstream DNS, counters or text rendering (the CLI renders the JSON form).
+
+use super::cache;
+use super::ddds::{Candidate, RecordTrace};
+use serde::Serialize;
+
+/// Where a decision came from (SPEC §10.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Local,
+    Cache,
+    Upstream,
+    Gateway,
+    None,
+}
+
+impl Source {
+    /// Every source, in declaration order (so `source as usize` is its index).
+    pub const ALL: [Source; 5] = [
+        Source::Local,
+        Source::Cache,
+        Source::Upstream,
+        Source::Gateway,
+        Source::None,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Local => "local",
+            Source::Cache => "cache",
+            Source::Upstream => "upstream",
+            Source::Gateway => "gateway",
+            Source::None => "none",
+        }
+    }
+}
+
+/// A q-value in thousandths (1000 = 1.0), printed with one decimal as SIP shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Q(pub u16);
+
+impl Q {
+    /// q for a dense rank: 1.0, 0.9, … never below 0.1 (SPEC §10.3).
+    pub fn for_rank(rank: usize) -> Q {
+        Q(1000u16.saturating_sub((rank.min(9) as u16) * 100))
+    }
+}
+
+impl std::fmt::Display for Q {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0 / 1000, (self.0 % 1000) / 100)
+    }
+}
+
+impl Q {
+    /// Appends the same text as `Display` (`1.0`, `0.5`) without the formatter: the SIP
+    /// answer writes one per Contact.
+    pub fn write_digits(self, out: &mut Vec<u8>) {
+        if self.0 >= 10_000 {
+            out.extend_from_slice(self.to_string().as_bytes());
+            return;
+        }
+        out.extend_from_slice(&[
+            b'0' + (self.0 / 1000) as u8,
+            b'.',
+            b'0' + ((self.0 % 1000) / 100) as u8,
+        ]);
+    }
+}
+
+impl Serialize for Q {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(f64::from(self.0) / 1000.0)
+    }
+}
+
+/// One Contact of a 302.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Contact {
+    pub uri: String,
+    pub q: Q,
+}
+
+/// One step of a decision's explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum TraceStep {
+    /// How the input became a number.
+    Number {
+        dialled: String,
+        scheme: Option<&'static str>,
+        rule: Option<usize>,
+        result: String,
+    },
+    /// A NAPTR lookup of the number's domain under one suffix.
+    Lookup {
+        suffix: String,
+        domain: String,
+        /// "local" or "upstream".
+        via: &'static str,
+        zone: Option<String>,
+        /// answer, wildcard, nxdomain, nodata, delegated, not_queried
+        result: &'static str,
+        ttl: Option<u32>,
+        records: Vec<String>,
+        note: Option<String>,
+    },
+    /// A NAPTR record used or skipped.
+    Record(RecordTrace),
+    /// The gateway fallback for a number without a usable record.
+    Gateway {
+        prefix: String,
+        number: String,
+        uris: Vec<String>,
+    },
+    /// Contacts dropped by `sip.max_contacts`.
+    Truncated { kept: usize, dropped: usize },
+    /// The decision cache: `hit` (with the seconds left) or `miss`.
+    Cache {
+        result: &'static str,
+        ttl: Option<u32>,
+    },
+}
+
+/// A routing decision: exactly what the SIP answer carries, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// The input as given; filled when the decision was traced (CLI, admin API), empty on
+    /// the SIP path, which has the Request-URI itself.
+    pub input: String,
+    /// The E.164 number, when the input was one.
+    pub number: Option<String>,
+    /// SIP status: 302, 404, 416, 484, 503.
+    pub status: u16,
+    /// The SIP reason phrase.
+    pub reason: &'static str,
+    /// Why, in words (detailed when traced; a fixed phrase on the SIP path).
+    pub detail: std::borrow::Cow<'static, str>,
+    pub contacts: Vec<Contact>,
+    pub source: Source,
+    pub zone: Option<String>,
+    pub suffix: Option<String>,
+    /// Seconds the decision may be reused.
+    pub ttl: u32,
+    pub trace: Vec<TraceStep>,
+    /// Buffers kept between decisions by [`Router::route_into`]; not part of the value.
+    #[serde(skip)]
+    pub(super) scratch: Scratch,
+}
+
+/// Emptied buffers a reused [`Decision`] carries to its next routing, so that the SIP
+/// path (one decision per worker, reused) allocates only what grows.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Scratch {
+    pub(super) number: String,
+    pub(super) zone: String,
+    pub(super) suffix: String,
+    pub(super) candidates: Vec<Candidate>,
+    pub(super) spare_uris: Vec<String>,
+    /// An upstream name as cached answers are keyed (lower case, absolute).
+    pub(super) upstream_key: String,
+}
+
+/// Scratch space is not part of a decision's value.
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Scratch) -> bool {
+        true
+    }
+}
+impl Eq for Scratch {}
+
+/// Takes `buf`, fills it with `text` and returns it (no allocation once it has grown).
+pub(super) fn refill(buf: &mut String, text: &str) -> String {
+    let mut s = std::mem::take(buf);
+    s.clear();
+    s.push_str(text);
+    s
+}
+
+/// Contact strings kept for reuse, at most.
+const SPARE_URIS: usize = 32;
+
+impl Default for Decision {
+    fn default() -> Self {
+        Decision {
+            input: String::new(),
+            number: None,
+            status: 404,
+            reason: "",
+            detail: "".into(),
+            contacts: Vec::new(),
+            source: Source::None,
+            zone: None,
+            suffix: None,
+            ttl: 0,
+            trace: Vec::new(),
+            scratch: Scratch::default(),
+        }
+    }
+}
+
+impl Decision {
+    /// Empties the decision for reuse, keeping its buffers.
+    pub(super) fn reset(&mut self) {
+        self.input.clear();
+        if let Some(n) = self.number.take() {
+            self.scratch.number = n;
+        }
+        self.status = 404;
+        self.reason = "";
+        self.detail = "".into();
+        for c in self.contacts.drain(..) {
+            if self.scratch.spare_uris.len() < SPARE_URIS {
+                self.scratch.spare_uris.push(c.uri);
+            }
+        }
+        self.source = Source::None;
+        if let Some(z) = self.zone.take() {
+            self.scratch.zone = z;
+        }
+        if let Some(sfx) = self.suffix.take() {
+            self.scratch.suffix = sfx;
+        }
+        self.ttl = 0;
+        self.trace.clear();
+    }
+}
+
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        302 => "Moved Temporarily",
+        404 => "Not Found",
+        416 => "Unsupported URI Scheme",
+        484 => "Address Incomplete",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// Marks a decision that cannot be made from local data and the cache: it needs
+/// upstream DNS ([`Router::route_full`]).
+pub(super) const PENDING: u16 = 0;
+
+/// Sorts `candidates` by rank (stable), gives dense q-values by rank and appends the
+/// first `max_contacts` to `contacts` (SPEC §10.3: the cut counts every contact, ties
+/// included). Leaves `candidates` empty with its capacity.
+pub(super) fn push_ranked(
+    max_contacts: usize,
+    candidates: &mut Vec<Candidate>,
+    contacts: &mut Vec<Contact>,
+) {
+    candidates.sort_by_key(|c| c.rank);
+    candidates.truncate(max_contacts);
+    let mut rank = 0;
+    let mut prev = None;
+    contacts.extend(candidates.drain(..).map(|c| {
+        if prev.is_some_and(|p| p != c.rank) {
+            rank += 1;
+        }
+        prev = Some(c.rank);
+        Contact {
+            uri: c.uri,
+            q: Q::for_rank(rank),
+        }
+    }));
+}
+
+/// The ranked contacts for a list of candidates (see [`push_ranked`]).
+pub fn rank_contacts(max_contacts: usize, mut candidates: Vec<Candidate>) -> Vec<Contact> {
+    let mut contacts = Vec::with_capacity(candidates.len().min(max_contacts));
+    push_ranked(max_contacts, &mut candidates, &mut contacts);
+    contacts
+}
+
+impl Decision {
+    /// Whether the decision waits for upstream DNS (see [`Router::route_full`]).
+    pub fn is_pending(&self) -> bool {
+        self.status == PENDING
+    }
+
+    /// Marks a decision made from cached answers: source `cache`, the seconds the entry
+    /// has left, and (traced) a cache step first.
+    pub(super) fn mark_cached(&mut self, cached: &cache::Cached, trace: bool) {
+        let left = cached.ttl_left();
+        self.source = Source::Cache;
+        self.ttl = left;
+        if trace {
+            self.trace.insert(
+                0,
+                TraceStep::Cache {
+                    result: "hit",
+                    ttl: Some(left),
+                },
+            );
+        }
+    }
+
+    /// Human-readable form, as `enroute route` prints it.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "{} {}", self.status, self.reason);
+        for c in &self.contacts {
+            let _ = writeln!(s, "Contact: <{}>;q={}", c.uri, c.q);
+        }
+        let _ = writeln!(s, "number: {}", self.number.as_deref().unwrap_or("-"));
+        let _ = writeln!(s, "source: {}", self.source.as_str());
+        let _ = writeln!(s, "zone: {}", self.zone.as_deref().unwrap_or("-"));
+        let _ = writeln!(s, "suffix: {}", self.suffix.as_deref().unwrap_or("-"));
+        let _ = writeln!(s, "ttl: {}", self.ttl);
+        let _ = writeln!(s, "detail: {}", self.detail);
+        if !self.trace.is_empty() {
+            let _ = writeln!(s, "trace:");
+        }
+        for t in &self.trace {
+            match t {
+                TraceStep::Number {
+                    dialled,
+                    scheme,
+                    rule,
+                    result,
+                } => {
+                    let _ = writeln!(
+                        s,
+                        "  number: {}{dialled:?} -> {result}{}",
+                        scheme.map(|x| format!("{x}: ")).unwrap_or_default(),
+                        rule.map(|r| format!(" (dial-plan rule {r})"))
+                            .unwrap_or_default()
+                    );
+                }
+                TraceStep::Lookup {
+                    suffix,
+                    domain,
+                    via,
+                    zone,
+                    result,
+                    ttl,
+                    records,
+                    note,
+                } => {
+                    let _ = writeln!(
+                        s,
+                        "  lookup {domain} NAPTR (suffix {suffix}, {via}{}): {result}{}",
+                        zone.as_ref()
+                            .map(|z| format!(" zone {z}"))
+                            .unwrap_or_default(),
+                        ttl.map(|t| format!(", ttl {t}")).unwrap_or_default()
+                    );
+                    for r in records {
+                        let _ = writeln!(s, "    NAPTR {r}");
+                    }
+                    if let Some(n) = note {
+                        let _ = writeln!(s, "    ({n})");
+                    }
+                }
+                TraceStep::Record(r) => {
+                    let _ = writeln!(
+                        s,
+                        "  {}record {} at {}: {}: {}",
+                        "  ".repeat(r.depth),
+                        r.naptr,
+                        r.domain,
+                        r.outcome,
+                        r.detail
+                    );
+                }
+                TraceStep::Gateway {
+                    prefix,
+                    number,
+                    uris,
+                } => {
+                    let _ = writeln!(
+                        s,
+                        "  gateway {prefix} for {number}: {}",
+                        if uris.is_empty() {
+                            "no allowed URI".into()
+                        } else {
+                            uris.join(", ")
+                        }
+                    );
+                }
+                TraceStep::Cache { result, ttl } => {
+                    let _ = writeln!(
+                        s,
+                        "  cache: {result}{}",
+                        ttl.map(|t| format!(" ({t} s left)")).unwrap_or_default()
+                    );
+                }
+                TraceStep::Truncated { kept, dropped } => {
+                    let _ = writeln!(s, "  sip.max_contacts kept {kept}, dropped {dropped}");
+                }
+            }
+        }
+        s
+    }
+}
