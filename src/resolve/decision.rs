@@ -128,6 +128,44 @@ pub enum TraceStep {
     },
 }
 
+/// Whether a decision explains itself: every trace step and detailed text is built
+/// through this, so the untraced SIP path never formats one.
+#[derive(Debug, Clone, Copy)]
+pub struct Tracer(bool);
+
+impl Tracer {
+    pub fn new(on: bool) -> Tracer {
+        Tracer(on)
+    }
+
+    #[inline]
+    pub fn on(self) -> bool {
+        self.0
+    }
+
+    /// Adds the step `make` builds, when tracing.
+    #[inline]
+    pub fn push(self, trace: &mut Vec<TraceStep>, make: impl FnOnce() -> TraceStep) {
+        if self.0 {
+            trace.push(make());
+        }
+    }
+
+    /// The detailed text when tracing, else the fixed `plain` one.
+    #[inline]
+    pub fn detail(
+        self,
+        plain: &'static str,
+        detailed: impl FnOnce() -> String,
+    ) -> std::borrow::Cow<'static, str> {
+        if self.0 {
+            detailed().into()
+        } else {
+            plain.into()
+        }
+    }
+}
+
 /// A routing decision: exactly what the SIP answer carries, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {

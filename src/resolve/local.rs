@@ -93,6 +93,48 @@ fn resolve_lookup<'z>(
     }
 }
 
+/// Where one name's NAPTR answer comes from (see [`find`]).
+pub(super) enum Found<'z> {
+    /// From the local zones (or the lack of one there).
+    Local(LocalAnswer<'z>),
+    /// From the upstream answers fetched so far.
+    Upstream(&'z upstream::Answer),
+    /// To be asked upstream, and not fetched yet: its key is in the caller's buffer.
+    Missing,
+}
+
+impl LocalAnswer<'_> {
+    /// Whether the local zones leave the name to upstream: none holds it, or it is
+    /// delegated away.
+    fn leaves_zones(&self) -> bool {
+        matches!(self, LocalAnswer::NotLocal | LocalAnswer::Delegated { .. })
+    }
+}
+
+/// The one local-vs-upstream rule, for the suffix chain and for DDDS's non-terminal
+/// targets alike: a name the local zones leave to upstream is answered from the answers
+/// `fetched` so far when it may be asked upstream (`ask_upstream`); any other name by the
+/// local answer. `write_key` writes the name as upstream answers are keyed (absolute;
+/// lowered here) into `key`, a buffer the caller keeps — only when upstream is asked.
+pub(super) fn find<'z>(
+    local: LocalAnswer<'z>,
+    ask_upstream: bool,
+    fetched: Option<&'z cache::Answers>,
+    key: &mut String,
+    write_key: impl FnOnce(&mut String),
+) -> Found<'z> {
+    if !(ask_upstream && local.leaves_zones()) {
+        return Found::Local(local);
+    }
+    key.clear();
+    write_key(key);
+    key.make_ascii_lowercase();
+    match fetched.and_then(|f| f.get(key.as_str())) {
+        Some(answer) => Found::Upstream(answer),
+        None => Found::Missing,
+    }
+}
+
 /// Non-terminal targets, from the local zones.
 pub(super) struct LocalSource<'z> {
     zones: &'z Zones,
@@ -125,33 +167,33 @@ impl<'z> NaptrSource<'z> for LocalSource<'z> {
     fn naptr(&mut self, name: &Name) -> SourceAnswer<'z> {
         let root_side: Vec<&[u8]> = name.labels().iter().rev().map(|l| &l[..]).collect();
         let local = local_naptr(self.zones, &root_side);
-        if self.upstream && matches!(local, LocalAnswer::NotLocal | LocalAnswer::Delegated { .. }) {
-            let key = name.to_string().to_ascii_lowercase();
-            return match self.fetched.and_then(|f| f.get(&key)) {
-                Some(upstream::Answer::Records { rdatas, ttl }) => {
-                    SourceAnswer::Records(rdatas.iter().map(|r| &r[..]).collect(), *ttl)
-                }
-                Some(upstream::Answer::Negative { ttl, .. }) => SourceAnswer::Empty(*ttl),
-                Some(upstream::Answer::Failed(f)) => {
-                    self.failed = self.failed.or(Some(f.as_str()));
-                    SourceAnswer::Unavailable(format!("upstream lookup failed: {}", f.as_str()))
-                }
-                None => {
-                    self.missing.push(key);
-                    SourceAnswer::Unavailable("waiting for upstream DNS".into())
-                }
-            };
-        }
-        match local {
-            LocalAnswer::Records { rdatas, ttl, .. } => {
+        let mut key = String::new();
+        let write_key = |k: &mut String| {
+            use std::fmt::Write;
+            let _ = write!(k, "{name}");
+        };
+        match find(local, self.upstream, self.fetched, &mut key, write_key) {
+            Found::Upstream(upstream::Answer::Records { rdatas, ttl }) => {
+                SourceAnswer::Records(rdatas.iter().map(|r| &r[..]).collect(), *ttl)
+            }
+            Found::Upstream(upstream::Answer::Negative { ttl, .. }) => SourceAnswer::Empty(*ttl),
+            Found::Upstream(upstream::Answer::Failed(f)) => {
+                self.failed = self.failed.or(Some(f.as_str()));
+                SourceAnswer::Unavailable(format!("upstream lookup failed: {}", f.as_str()))
+            }
+            Found::Missing => {
+                self.missing.push(key);
+                SourceAnswer::Unavailable("waiting for upstream DNS".into())
+            }
+            Found::Local(LocalAnswer::Records { rdatas, ttl, .. }) => {
                 SourceAnswer::Records(rdatas.into_vec(), ttl)
             }
-            LocalAnswer::Negative { ttl, .. } => SourceAnswer::Empty(ttl),
-            LocalAnswer::Delegated { zone } => SourceAnswer::Unavailable(format!(
+            Found::Local(LocalAnswer::Negative { ttl, .. }) => SourceAnswer::Empty(ttl),
+            Found::Local(LocalAnswer::Delegated { zone }) => SourceAnswer::Unavailable(format!(
                 "delegated below {}; no upstream ENUM resolver configured",
                 zone.origin
             )),
-            LocalAnswer::NotLocal => SourceAnswer::Unavailable(
+            Found::Local(LocalAnswer::NotLocal) => SourceAnswer::Unavailable(
                 "not in a local zone; no upstream ENUM resolver configured".into(),
             ),
         }

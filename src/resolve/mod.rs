@@ -1,10 +1,11 @@
 //! Resolution: from a dialled number to a routing [`Decision`].
 //!
 //! The one [`Router`] (in [`router`]) that SIP, `enroute route` and the admin API all
-//! call. Files: [`decision`] (the decision, contacts, q-values, trace steps), [`router`]
-//! (the router and the steps of a decision), [`plan`] (the routing inputs from the
-//! configuration), [`local`] (local-zone lookups and the local-vs-upstream rule),
-//! [`stats`] (counters), [`number`] (numbers and the dial plan), [`ddds`] (DDDS),
+//! call. Files: [`decision`] (the decision, contacts, q-values, trace steps and the
+//! tracer), [`router`] (the router: cache, upstream fetching, counting), `decide` (the
+//! steps of one decision: number, suffix chain, conclusion), [`plan`] (the routing inputs
+//! from the configuration), `local` (local-zone lookups and the one local-vs-upstream
+//! rule), [`stats`] (counters), [`number`] (numbers and the dial plan), [`ddds`] (DDDS),
 //! [`gateway`] (gateways), [`uri`] (URIs), [`upstream`] (upstream DNS) and [`cache`] (the
 //! cache of upstream answers).
 //!
@@ -12,6 +13,7 @@
 
 pub mod cache;
 pub mod ddds;
+mod decide;
 pub mod decision;
 pub mod gateway;
 mod local;

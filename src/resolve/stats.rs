@@ -39,7 +39,7 @@ pub struct RouteStats {
     /// Time to a decision (local, cached or upstream).
     pub(super) duration: Histogram,
     /// By [`SkipReason::ALL`] index.
-    pub(super) skips: Counters<{ SkipReason::ALL.len() }>,
+    skips: Counters<{ SkipReason::ALL.len() }>,
     /// Upstream NAPTR lookups by suffix (`other` for names a non-terminal record led
     /// outside every suffix). Looked up per upstream lookup, not per decision.
     suffixes: std::sync::Mutex<Vec<(Arc<str>, Arc<SuffixStats>)>>,
@@ -123,6 +123,17 @@ impl RouteStats {
                 }
             }
             _ => tracing::debug!(%name, %server, result, "upstream ENUM answer"),
+        }
+    }
+
+    /// Counts one decision's DDDS skips (by [`SkipReason::ALL`] index).
+    pub(super) fn count_skips(&self, skips: &[u32; SkipReason::ALL.len()]) {
+        if skips.iter().any(|n| *n > 0) {
+            for (i, n) in skips.iter().enumerate() {
+                if *n > 0 {
+                    self.skips.add(i, u64::from(*n));
+                }
+            }
         }
     }
 
