@@ -1035,7 +1035,7 @@ fn check_gateway_uri(u: &str) -> Result<(), String> {
     let sample = u
         .replace("{e164}", "+15550100")
         .replace("{digits}", "15550100");
-    if crate::resolve::uri::parse(&sample).is_none_or(|p| !p.is_sip()) {
+    if crate::uri::parse(&sample).is_none_or(|p| !p.is_sip()) {
         return Err(format!("{u:?} is not a sip: or sips: URI"));
     }
     Ok(())

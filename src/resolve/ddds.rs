@@ -15,7 +15,7 @@
 //! (later) upstream DNS.
 
 use super::gateway::Gateways;
-use super::uri;
+use crate::uri;
 use crate::name::Name;
 use crate::naptr::NaptrRef;
 use crate::naptr::subst::{self, SubstError, SubstExpr};
