@@ -1,10 +1,12 @@
 //! `[dialplan]`: from what people dial to `+digits` (SPEC §3, §10.4).
 //!
-//! Owns: the section as written, the dial-plan rules (each a regex with its size limit
-//! and a `$1`-style replacement whose group references the regex must have), and the
-//! digit-count limits with their bounds.
+//! Owns: the section as written, the dial-plan rule ([`DialRule`]: parsing its regex
+//! under a size limit, checking that its `$1`-style replacement names only groups the
+//! regex has, and applying it to a number), and the digit-count limits with their
+//! bounds.
 //!
-//! Must not touch: numbers themselves (`resolve::number` reads them and runs the plan).
+//! Must not touch: reading numbers out of URIs or judging them (`resolve::number` does,
+//! and runs the rules in order).
 
 use super::{ConfigError, invalid, one_line};
 use serde::Deserialize;
@@ -35,11 +37,65 @@ pub(super) struct RawRule {
     replace: String,
 }
 
-/// One dial-plan rule: a regex over the cleaned user part and its `$1`-style replacement.
+/// One dial-plan rule: a regex over the cleaned user part and its `$1`-style
+/// replacement. Made only by [`DialRule::parse`], so every group the replacement names
+/// is one the regex has.
 #[derive(Debug, Clone)]
 pub struct DialRule {
-    pub pattern: regex::Regex,
-    pub replace: String,
+    pattern: regex::Regex,
+    replace: String,
+}
+
+/// Why a rule does not parse: which of its keys (`match` or `replace`) and what is
+/// wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialRuleError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl DialRule {
+    /// A rule from its `match` regex (compiled under a size limit) and its `replace`
+    /// text (its `$N`/`${N}` references checked against the regex's groups).
+    pub fn parse(pattern: &str, replace: &str) -> Result<DialRule, DialRuleError> {
+        let pattern = regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| DialRuleError {
+                key: "match",
+                message: format!("invalid regex: {}", one_line(&e.to_string())),
+            })?;
+        if let Some(n) = max_group_ref(replace)
+            && n >= pattern.captures_len()
+        {
+            return Err(DialRuleError {
+                key: "replace",
+                message: format!(
+                    "refers to group ${n} but the match has {} groups",
+                    pattern.captures_len() - 1
+                ),
+            });
+        }
+        Ok(DialRule {
+            pattern,
+            replace: replace.to_string(),
+        })
+    }
+
+    /// The rule applied to `text`: `None` when the regex does not match it, else `text`
+    /// with the (first) match replaced. Runs for every number the dial plan sees.
+    #[inline]
+    pub fn apply(&self, text: &str) -> Option<String> {
+        if self.pattern.is_match(text) {
+            Some(
+                self.pattern
+                    .replace(text, self.replace.as_str())
+                    .into_owned(),
+            )
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -57,30 +113,9 @@ impl DialplanConfig {
     pub(super) fn from_raw(d: RawDialplan) -> Result<DialplanConfig, ConfigError> {
         let mut rules = Vec::new();
         for (i, r) in d.rules.iter().enumerate() {
-            let pattern = regex::RegexBuilder::new(&r.pattern)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| {
-                    invalid(
-                        format!("dialplan.rules[{i}].match"),
-                        format!("invalid regex: {}", one_line(&e.to_string())),
-                    )
-                })?;
-            if let Some(n) = max_group_ref(&r.replace)
-                && n >= pattern.captures_len()
-            {
-                return Err(invalid(
-                    format!("dialplan.rules[{i}].replace"),
-                    format!(
-                        "refers to group ${n} but the match has {} groups",
-                        pattern.captures_len() - 1
-                    ),
-                ));
-            }
-            rules.push(DialRule {
-                pattern,
-                replace: r.replace.clone(),
-            });
+            let rule = DialRule::parse(&r.pattern, &r.replace)
+                .map_err(|e| invalid(format!("dialplan.rules[{i}].{}", e.key), e.message))?;
+            rules.push(rule);
         }
         if d.min_digits == 0 {
             return Err(invalid("dialplan.min_digits", "must be at least 1"));
