@@ -738,7 +738,7 @@ impl<'c> Ddds<'c> {
             };
             let before = out.len();
             for template in &gw.uris {
-                let uri = Gateways::expand(template, &number, &params);
+                let uri = template.expand(&number, &params);
                 if self.filter.allows(&uri) {
                     out.push(Candidate { uri, rank });
                 }
@@ -909,7 +909,7 @@ mod tests {
         let services = Services::new(&["E2U+sip".into(), "E2U+pstn:tel".into()]);
         let gateways = Gateways::new(&[crate::config::GatewayConfig {
             prefix: "+".into(),
-            uris: vec!["sip:{e164}@gw.example".into()],
+            uris: vec![crate::config::gateway::Template::parse("sip:{e164}@gw.example").unwrap()],
         }]);
         let start = Name::from_text("1.0.e164.arpa.").unwrap();
         for (flags, service, regexp, refused) in [
