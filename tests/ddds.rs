@@ -74,11 +74,7 @@ fn run_with(
     filter: ContactFilter<'_>,
     max: usize,
 ) -> Outcome {
-    let services = Services::new(&[
-        "E2U+sip".into(),
-        "E2U+pstn:tel".into(),
-        "E2U+pstn:sip".into(),
-    ]);
+    let services = Services::new(&["E2U+sip", "E2U+pstn:tel", "E2U+pstn:sip"]);
     let gateways = Gateways::new(&[GatewayConfig {
         prefix: "+44".into(),
         uris: vec![

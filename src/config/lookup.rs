@@ -1,14 +1,15 @@
 //! `[enum]` and `[cache]`: where ENUM answers come from and how long they are kept.
 //!
-//! Owns: the sections as written (with their defaults), suffixes as domain names, the
-//! enumservice syntax of `enum.services`, upstream nameservers, the failure policy, and
-//! the cache's bounds.
+//! Owns: the sections as written (with their defaults), suffixes as domain names,
+//! `enum.services` (each parsed by [`Enumservice::parse`], which owns their syntax),
+//! upstream nameservers, the failure policy, and the cache's bounds.
 //!
 //! Must not touch: lookups (`resolve::upstream`, `resolve::cache` make them).
 
 use super::listen::addrs;
 use super::{ConfigError, invalid};
 use crate::name::Name;
+use crate::naptr::enumservice::Enumservice;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -72,8 +73,8 @@ impl Default for CacheConfig {
 #[derive(Debug, Clone)]
 pub struct EnumConfig {
     pub suffixes: Vec<Name>,
-    /// As configured (`E2U+pstn:tel`), for display.
-    pub services: Vec<String>,
+    /// As configured (`E2U+pstn:tel`), in order.
+    pub services: Vec<Enumservice>,
     pub nameservers: Vec<SocketAddr>,
     pub timeout_ms: u64,
     pub on_failure: OnFailure,
@@ -88,20 +89,18 @@ impl EnumConfig {
                 .map_err(|err| invalid(format!("enum.suffixes[{i}]"), format!("{sfx:?}: {err}")))?;
             suffixes.push(n);
         }
+        let mut services = Vec::with_capacity(e.services.len());
         for (i, svc) in e.services.iter().enumerate() {
-            if !is_enumservice(svc) {
-                return Err(invalid(
-                    format!("enum.services[{i}]"),
-                    format!("{svc:?} is not an enumservice like \"E2U+sip\" or \"E2U+pstn:tel\""),
-                ));
-            }
+            services.push(
+                Enumservice::parse(svc).map_err(|m| invalid(format!("enum.services[{i}]"), m))?,
+            );
         }
         if e.timeout_ms == 0 {
             return Err(invalid("enum.timeout_ms", "must be at least 1"));
         }
         Ok(EnumConfig {
             suffixes,
-            services: e.services.clone(),
+            services,
             nameservers: addrs("enum.nameservers", &e.nameservers)?,
             timeout_ms: e.timeout_ms,
             on_failure: e.on_failure,
@@ -117,31 +116,4 @@ impl CacheConfig {
         }
         Ok(self)
     }
-}
-
-/// `E2U` then one or more `+type[:subtype]` (RFC 6116 §3.4.3).
-pub fn is_enumservice(s: &str) -> bool {
-    let Some(rest) = s
-        .get(..3)
-        .filter(|p| p.eq_ignore_ascii_case("E2U"))
-        .map(|_| &s[3..])
-    else {
-        return false;
-    };
-    let mut parts = rest.split('+');
-    if parts.next() != Some("") {
-        return false;
-    }
-    let mut any = false;
-    for p in parts {
-        any = true;
-        let ok = !p.is_empty()
-            && p.split(':').all(|t| {
-                !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
-        if !ok {
-            return false;
-        }
-    }
-    any
 }

@@ -27,7 +27,7 @@ pub use gateway::GatewayConfig;
 pub use keys::KeyLocator;
 pub use listen::{AdminConfig, DnsConfig, Listen, SipConfig, TlsConfig, Transport};
 pub use log::{LogConfig, LogFormat, check_log_level};
-pub use lookup::{CacheConfig, EnumConfig, OnFailure, is_enumservice};
+pub use lookup::{CacheConfig, EnumConfig, OnFailure};
 pub use zones::{ZoneConfig, ZoneSource};
 
 use serde::Deserialize;
@@ -432,15 +432,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.zones[0].source, ZoneSource::Store);
-    }
-
-    #[test]
-    fn enumservice_syntax() {
-        assert!(is_enumservice("E2U+sip"));
-        assert!(is_enumservice("e2u+pstn:tel"));
-        assert!(is_enumservice("E2U+sip+h323"));
-        assert!(!is_enumservice("E2U"));
-        assert!(!is_enumservice("E2U+"));
-        assert!(!is_enumservice("sip+E2U"));
     }
 }

@@ -2,10 +2,9 @@
 //! contacts.
 //!
 //! Owns: the single-record rule ([`Services::judge`]; the admin API asks it too, so what
-//! it stores and what calls use never disagree), enumservice matching (case-insensitive,
-//! subtypes, compound `E2U+a+b` fields, legacy RFC 2916 `sip+E2U`), flags (`u` terminal,
-//! empty non-terminal, anything else discards the record), the order cut-off of RFC 3403
-//! §4.1 (only the lowest ORDER with a usable record contributes, PREFERENCE ranks within
+//! it stores and what calls use never disagree; service fields are matched by
+//! [`crate::naptr::enumservice::Enumservices`]), flags (`u` terminal, empty
+//! non-terminal, anything else discards the record), the order cut-off of RFC 3403 (only the lowest ORDER with a usable record contributes, PREFERENCE ranks within
 //! it), non-terminal chains (at most [`MAX_HOPS`] deep, loops detected), running the
 //! regexp (applied by [`crate::naptr::subst::apply_regexp`]), checking the result is a
 //! URI of the service's scheme, expanding PSTN results into gateway URIs, and the
@@ -18,6 +17,7 @@
 use super::gateway::Gateways;
 use crate::name::Name;
 use crate::naptr::NaptrRef;
+use crate::naptr::enumservice::{Enumservices, Schemes};
 use crate::naptr::subst::apply_regexp;
 use crate::uri;
 
@@ -132,75 +132,27 @@ impl Unusable {
     }
 }
 
-/// The result URI schemes some services take (see [`Unusable::Scheme`]); shown as
-/// `sip: or sips:`, `tel:`, or both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schemes {
-    sip: bool,
-    tel: bool,
-}
-
-impl std::fmt::Display for Schemes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match (self.sip, self.tel) {
-            (true, true) => "sip:, sips: or tel:",
-            (true, false) => "sip: or sips:",
-            (false, true) => "tel:",
-            (false, false) => "no",
-        })
-    }
-}
-
 /// A record [`Services::judge_fields`] lets through: terminal or not, and which wanted
-/// services (bits, as [`Services::matches`] gives) it named.
+/// services (bits, as [`Enumservices::matches`] gives) it named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usable {
     pub terminal: bool,
     matched: u32,
 }
 
-/// The configured enumservices, parsed once: each as lower-case `type[:subtype]`.
+/// The configured enumservices and the rule DDDS applies to one record with them.
 #[derive(Debug, Clone)]
 pub struct Services {
-    wanted: Vec<String>,
-    /// Bits (as in [`Services::matches`]) of the services whose results must be sip or
-    /// sips URIs (`sip`, `pstn:sip`), tel URIs (`pstn`, `pstn:tel`), or any URI.
-    sip_results: u32,
-    tel_results: u32,
-    any_results: u32,
+    wanted: Enumservices,
 }
 
 impl Services {
-    /// From config strings like `E2U+sip`, `E2U+pstn:tel` (already validated).
-    pub fn new(configured: &[String]) -> Self {
-        let mut wanted = Vec::new();
-        for s in configured {
-            for part in s.split('+').skip(1) {
-                wanted.push(part.to_ascii_lowercase());
-            }
-        }
-        let (mut sip_results, mut tel_results, mut any_results) = (0, 0, 0);
-        for (i, w) in wanted.iter().enumerate().take(32) {
-            match w.as_str() {
-                "sip" | "pstn:sip" => sip_results |= 1 << i,
-                "pstn:tel" | "pstn" => tel_results |= 1 << i,
-                _ => any_results |= 1 << i,
-            }
-        }
+    /// From the configured enumservices (`E2U+sip`, `E2U+pstn:tel`; see
+    /// [`Enumservices::new`]).
+    pub fn new<S: AsRef<str>>(configured: &[S]) -> Self {
         Services {
-            wanted,
-            sip_results,
-            tel_results,
-            any_results,
+            wanted: Enumservices::new(configured),
         }
-    }
-
-    /// Whether a result URI fits one of the services a record named (`matched`, as
-    /// [`Services::matches`] gives): sip URIs for `sip`, tel URIs for `pstn`.
-    fn fits(&self, matched: u32, uri: &uri::Uri<'_>) -> bool {
-        matched & self.any_results != 0
-            || (matched & self.sip_results != 0 && uri.is_sip())
-            || (matched & self.tel_results != 0 && uri.is_tel())
     }
 
     /// The rule DDDS applies to one record, and the admin API to a route before storing
@@ -230,7 +182,7 @@ impl Services {
         if has_regexp && n.has_replacement() {
             return Err(Unusable::RegexpAndReplacement);
         }
-        let matched = match self.matches(n.services) {
+        let matched = match self.wanted.matches(n.services) {
             Some(m) => m,
             None if !terminal && n.services.is_empty() => 0,
             None => return Err(Unusable::NotEnumservice),
@@ -255,39 +207,10 @@ impl Services {
         result: &'r str,
     ) -> Result<uri::Uri<'r>, Unusable> {
         let parsed = uri::parse(result).ok_or(Unusable::NotUri)?;
-        if !self.fits(usable.matched, &parsed) {
-            return Err(Unusable::Scheme(Schemes {
-                sip: usable.matched & self.sip_results != 0,
-                tel: usable.matched & self.tel_results != 0,
-            }));
+        if !self.wanted.fits(usable.matched, &parsed) {
+            return Err(Unusable::Scheme(self.wanted.schemes(usable.matched)));
         }
         Ok(parsed)
-    }
-
-    /// Which wanted enumservices (bit i = `wanted[i]`) a record's service field names, or
-    /// `None` when the field is not an ENUM service field at all. `E2U+sip+pstn:tel`
-    /// yields each part; RFC 2916's `sip+E2U` counts as `E2U+sip`. No allocation: this
-    /// runs for every record of every decision.
-    fn matches(&self, field: &[u8]) -> Option<u32> {
-        let plus = field.iter().position(|&b| b == b'+')?;
-        let (first, rest) = (&field[..plus], &field[plus + 1..]);
-        let legacy = !first.eq_ignore_ascii_case(b"E2U");
-        if legacy && !rest.eq_ignore_ascii_case(b"E2U") {
-            return None;
-        }
-        let types = if legacy { first } else { rest };
-        let mut mask = 0u32;
-        for t in types.split(|&b| b == b'+') {
-            if t.is_empty() {
-                return None;
-            }
-            for (i, w) in self.wanted.iter().enumerate().take(32) {
-                if t.eq_ignore_ascii_case(w.as_bytes()) {
-                    mask |= 1 << i;
-                }
-            }
-        }
-        Some(mask)
     }
 }
 
@@ -906,7 +829,7 @@ mod tests {
     /// refuses it, for the reason it gives.
     #[test]
     fn ddds_skips_what_the_rule_refuses() {
-        let services = Services::new(&["E2U+sip".into(), "E2U+pstn:tel".into()]);
+        let services = Services::new(&["E2U+sip", "E2U+pstn:tel"]);
         let gateways = Gateways::new(&[crate::config::GatewayConfig {
             prefix: "+".into(),
             uris: vec![crate::config::gateway::Template::parse("sip:{e164}@gw.example").unwrap()],
