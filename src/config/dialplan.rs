@@ -8,7 +8,7 @@
 //! Must not touch: reading numbers out of URIs or judging them (`resolve::number` does,
 //! and runs the rules in order).
 
-use super::{ConfigError, invalid, one_line};
+use super::value::{ConfigError, invalid, one_line};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -8,7 +8,7 @@
 //! Must not touch: which gateway a number uses (`resolve::gateway` chooses) or when a
 //! gateway is used (DDDS and the router decide that).
 
-use super::{ConfigError, invalid};
+use super::value::{ConfigError, invalid};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 //! Owns: key paths (`sip.listen[0]`, `zone[2].file`) and the line each is written on.
 //! Must not touch: the values themselves (the section files judge those).
 
-use super::ConfigError;
+use super::value::ConfigError;
 use std::collections::HashMap;
 
 /// Where each key of a configuration file is written, so that every message about a

@@ -7,7 +7,7 @@
 //! Must not touch: sockets (`net`, `sip::transport`, `dns` bind them) or TLS files (read
 //! by `server` when it starts).
 
-use super::{ConfigError, invalid, resolve_path};
+use super::value::{ConfigError, addrs, invalid, resolve_path};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -250,17 +250,6 @@ fn nets(key: &str, v: &[String]) -> Result<Vec<IpNet>, ConfigError> {
     v.iter()
         .enumerate()
         .map(|(i, s)| parse_net(s).map_err(|m| invalid(format!("{key}[{i}]"), m)))
-        .collect()
-}
-
-/// `KEY[i]` entries as `IP:PORT`.
-pub(super) fn addrs(key: &str, v: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
-    v.iter()
-        .enumerate()
-        .map(|(i, s)| {
-            s.parse()
-                .map_err(|_| invalid(format!("{key}[{i}]"), format!("{s:?} is not IP:PORT")))
-        })
         .collect()
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Must not touch: log set-up (`logging`) or counting (`metrics`).
 
-use super::{ConfigError, invalid};
+use super::value::{ConfigError, invalid};
 use serde::Deserialize;
 
 /// `log.level`: comma-separated directives, each a level (`off`, `error`, `warn`,

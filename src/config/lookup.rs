@@ -6,8 +6,7 @@
 //!
 //! Must not touch: lookups (`resolve::upstream`, `resolve::cache` make them).
 
-use super::listen::addrs;
-use super::{ConfigError, invalid};
+use super::value::{ConfigError, addrs, invalid};
 use crate::name::Name;
 use crate::naptr::enumservice::Enumservice;
 use serde::Deserialize;

@@ -2,13 +2,21 @@
 //! validated when it is loaded, one section at a time.
 //!
 //! Owns: reading the file, its syntax errors, unknown-key rejection, the order in which
-//! sections are checked, and error messages that read `FILE:LINE: KEY: message`. Each
-//! section (what it looks like as written, its defaults, its typed form and its checks)
-//! lives in a file of its own: [`listen`] (`[sip]`, `[dns]`, `[admin]`), [`dialplan`],
-//! [`lookup`] (`[enum]`, `[cache]`), [`gateway`], [`zones`] (`[[zone]]`, `[store]`) and
-//! [`log`] (`[log]`, `[metrics]`). The [`KeyLocator`] ([`keys`]) kept in [`Config`] lets
-//! a problem found later with a value (a zone file that cannot be read, an address that
-//! cannot be bound) name its file, line and key the same way.
+//! sections are checked, and locating messages as `FILE:LINE: KEY: message` (the
+//! [`KeyLocator`] of [`keys`], kept in [`Config`] so that a problem found later with a
+//! value, a zone file that cannot be read or an address that cannot be bound, names its
+//! file, line and key the same way). Each section lives in a file of its own, with the
+//! section as written (its defaults), its typed form and its checks: [`listen`]
+//! (`[sip]`, `[dns]`, `[admin]`), [`dialplan`], [`lookup`] (`[enum]`, `[cache]`),
+//! [`gateway`], [`zones`] (`[[zone]]`, `[store]`) and [`log`] (`[log]`, `[metrics]`);
+//! [`value`] has what they share. A rule applied elsewhere is a type that parses,
+//! checks and applies itself: [`DialRule`], [`gateway::Template`], and
+//! [`crate::naptr::enumservice::Enumservice`] (enumservices belong to NAPTR).
+//!
+//! A new key: a field (with its default) in its section's `Raw…` struct, a field in the
+//! section's typed form, and its check in that section's `from_raw`, which reports a
+//! problem as `invalid("section.key", message)`; a new section: a file like those, a
+//! field in `RawConfig` and [`Config`], and one line in `Config::from_raw`.
 //!
 //! Must not touch: anything that acts on the values. Listeners, zones and the router
 //! take the validated [`Config`] and never re-parse text. Nothing here imports the
@@ -20,6 +28,7 @@ pub mod keys;
 pub mod listen;
 pub mod log;
 pub mod lookup;
+pub mod value;
 pub mod zones;
 
 pub use dialplan::{DialRule, DialplanConfig, MAX_DIGITS_LIMIT};
@@ -28,58 +37,18 @@ pub use keys::KeyLocator;
 pub use listen::{AdminConfig, DnsConfig, Listen, SipConfig, TlsConfig, Transport};
 pub use log::{LogConfig, LogFormat, check_log_level};
 pub use lookup::{CacheConfig, EnumConfig, OnFailure};
+pub use value::ConfigError;
 pub use zones::{ZoneConfig, ZoneSource};
+
+use value::{one_line, resolve_path};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-
-/// A configuration problem: one line naming the file, line and key, and what is wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{file}: cannot read: {error}")]
-    Read { file: String, error: std::io::Error },
-    #[error("{file}:{line}: {message}")]
-    Syntax {
-        file: String,
-        line: usize,
-        message: String,
-    },
-    #[error("{location}{key}: {message}")]
-    Invalid {
-        location: String,
-        key: String,
-        message: String,
-    },
-}
-
-/// A problem with the value of `key`; [`Config::parse`] adds the file and line.
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        location: String::new(),
-        key: key.into(),
-        message: message.into(),
-    }
-}
 
 /// The 1-based line of a byte offset.
 fn line_at(text: &str, offset: usize) -> usize {
     let before = &text.as_bytes()[..offset.min(text.len())];
     before.iter().filter(|&&b| b == b'\n').count() + 1
-}
-
-/// A path as written in the file: relative ones are relative to the file's directory.
-fn resolve_path(base: &Path, p: &str) -> PathBuf {
-    let p = Path::new(p);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    }
-}
-
-/// A message on one line (the parsers' messages may span several).
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The key serde names in "unknown field `KEY`, expected …".

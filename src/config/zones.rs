@@ -5,7 +5,7 @@
 //!
 //! Must not touch: zone data (`keeper` and `zone/` load it) or the store itself.
 
-use super::{ConfigError, invalid, resolve_path};
+use super::value::{ConfigError, invalid, resolve_path};
 use crate::name::Name;
 use serde::Deserialize;
 use std::net::SocketAddr;
