@@ -7,6 +7,7 @@
 //! measures `Router::route_into` with one reused decision (as a SIP worker calls it) for
 //! exact hits, wildcard hits and absent numbers on one thread.
 
+use enroute::config::gateway::Template;
 use enroute::config::{Config, GatewayConfig};
 use enroute::name::Name;
 use enroute::resolve::Router;
@@ -105,7 +106,7 @@ fn main() {
             let mut config = Config::builtin();
             config.gateways = vec![GatewayConfig {
                 prefix: "+1".into(),
-                uris: vec!["sip:{e164}@pstn-gw.example.net;user=phone".into()],
+                uris: vec![Template::parse("sip:{e164}@pstn-gw.example.net;user=phone").unwrap()],
             }];
             let router = Router::new(&config, Arc::new(ZoneSet::new(vec![zone])));
             let hot: Vec<&str> = exact.iter().take(100).copied().collect();

@@ -1,10 +1,11 @@
 //! enroute: ENUM/DNS number translation and SIP redirect routing.
 //!
 //! Module map (each module's own doc says what it owns and must not touch):
-//! - [`config`]: the TOML configuration, validated as a whole.
+//! - [`config`]: the TOML configuration, validated when loaded, one file per group of sections.
 //! - [`zone`]: local zones: names, master files, the in-memory index.
 //! - [`name`]: domain names and labels (presentation and wire form), the bottom of the tree.
-//! - [`naptr`]: NAPTR rdata and RFC 3402 substitution expressions.
+//! - [`naptr`]: NAPTR rdata, enumservices and RFC 3402 substitution expressions.
+//! - [`uri`]: sip/sips/tel URI syntax, used by the configuration (gateway templates) and DDDS.
 //! - [`net`]: sockets shared by the SIP and DNS listeners (the per-core UDP group).
 //! - [`resolve`]: numbers and the dial plan, DDDS, gateways, and the one [`resolve::Router`].
 //! - [`sip`]: the SIP redirect server.
@@ -31,4 +32,5 @@ pub mod resolve;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod uri;
 pub mod zone;

@@ -9,6 +9,7 @@
 mod ddds_cases;
 
 use enroute::config::GatewayConfig;
+use enroute::config::gateway::Template;
 use enroute::name::Name;
 use enroute::resolve::ddds::{
     ContactFilter, Ddds, NaptrSource, Services, SkipReason, SourceAnswer,
@@ -73,16 +74,12 @@ fn run_with(
     filter: ContactFilter<'_>,
     max: usize,
 ) -> Outcome {
-    let services = Services::new(&[
-        "E2U+sip".into(),
-        "E2U+pstn:tel".into(),
-        "E2U+pstn:sip".into(),
-    ]);
+    let services = Services::new(&["E2U+sip", "E2U+pstn:tel", "E2U+pstn:sip"]);
     let gateways = Gateways::new(&[GatewayConfig {
         prefix: "+44".into(),
         uris: vec![
-            "sip:{e164}@gw.example.net;user=phone".into(),
-            "sips:{digits}@gw2.example.net".into(),
+            Template::parse("sip:{e164}@gw.example.net;user=phone").unwrap(),
+            Template::parse("sips:{digits}@gw2.example.net").unwrap(),
         ],
     }]);
     let mut map = HashMap::new();

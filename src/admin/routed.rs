@@ -48,7 +48,10 @@ mod tests {
 
     fn routed(services: &[&str]) -> Routed {
         let mut c = Config::builtin();
-        c.enum_.services = services.iter().map(|s| s.to_string()).collect();
+        c.enum_.services = services
+            .iter()
+            .map(|s| crate::naptr::enumservice::Enumservice::parse(s).unwrap())
+            .collect();
         c.enum_.suffixes.clear();
         Routed {
             plan: Arc::new(RoutingPlan::from_config(&c)),

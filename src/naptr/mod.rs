@@ -1,11 +1,14 @@
 //! NAPTR records (RFC 3403) as the rest of enroute sees them.
 //!
 //! Owns: a zero-copy view of NAPTR rdata in wire form ([`NaptrRef`]), its presentation
-//! form, field validation shared by `zone check`/zone loads and DDDS, and the RFC 3402
-//! substitution expressions in [`subst`].
+//! form, field validation shared by `zone check`/zone loads and DDDS, enumservices
+//! (their syntax and matching a service field, in [`enumservice`]), and the RFC 3402
+//! substitution expressions and applying a record's regexp (in [`subst`]).
 //!
-//! Must not touch: ordering, service selection or routing (that is `resolve::ddds`).
+//! Must not touch: ordering, the rule for which records are used, or routing (that is
+//! `resolve::ddds`).
 
+pub mod enumservice;
 pub mod subst;
 
 use crate::name::Name;

@@ -2,7 +2,12 @@
 //!
 //! Owns parsing (any delimiter, escaped delimiters, the `i` flag, back-references
 //! `\1`–`\9`), compiling the ERE with the `regex` crate under size limits (the text
-//! comes from the network), and expansion.
+//! comes from the network), expansion, and applying a NAPTR regexp to an application
+//! unique string ([`apply_regexp`]: the commonest ENUM forms without parsing, then the
+//! parser, then the engine) as DDDS runs it.
+//!
+//! Must not touch: whether a record is used or what its result must look like (that is
+//! `resolve::ddds`).
 //!
 //! Written by hand because no crate implements RFC 3402's grammar.
 //!
@@ -316,6 +321,182 @@ pub fn apply(expr: &SubstExpr<'_>, re: &regex::Regex, aus: &str, out: &mut Strin
     }
 }
 
+// ---------------------------------------------------------------------------------
+// Applying a NAPTR regexp to an application unique string: the two commonest ENUM
+// forms without parsing, then `^literal(.*)$` without the regex engine, then the engine.
+
+/// Delimiters the fast path takes: never a letter, digit, `-`, backslash or regex
+/// metacharacter, so that the pattern forms it recognizes cannot be confused with an
+/// escaped or embedded delimiter.
+fn fast_delimiter(d: u8) -> bool {
+    d.is_ascii()
+        && !d.is_ascii_alphanumeric()
+        && !matches!(
+            d,
+            b'-' | b'.'
+                | b'^'
+                | b'$'
+                | b'*'
+                | b'+'
+                | b'?'
+                | b'('
+                | b')'
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'|'
+                | b'\\'
+        )
+}
+
+/// `b` as text when it is all ASCII. `str::from_utf8` costs three times as much on
+/// the tens of bytes of a NAPTR regexp, and the fast path wants ASCII anyway.
+#[inline]
+fn ascii_str(b: &[u8]) -> Option<&str> {
+    if b.is_ascii() {
+        // SAFETY: every byte is below 0x80, and a string of ASCII bytes is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(b) })
+    } else {
+        None
+    }
+}
+
+/// The two commonest ENUM regexps, applied without parsing them into a [`SubstExpr`]:
+/// `D^.*$DtextD` (the result is `text` whatever the number) and `D^prefix(.*)$DtextD`
+/// (a match when the AUS starts with `prefix`; `\1` in `text` stands for the rest),
+/// where `prefix` holds digits, letters, `-`, `\+` and `\.`, `text` no escape but
+/// `\1` (prefix form only), and an `i` flag may follow; all of it ASCII. `None` for
+/// anything else, which the general path handles; where both apply they agree (see the
+/// tests).
+#[inline]
+fn fast_regexp(raw: &[u8], aus: &str, out: &mut String) -> Option<bool> {
+    let (&delim, body) = raw.split_first()?;
+    if !fast_delimiter(delim) {
+        return None;
+    }
+    let body = body.strip_prefix(b"^")?;
+    // The prefix, in its escaped form, up to `(.*)$D` (or `.*$D` with no prefix).
+    let (prefix, repl_start) = if body.starts_with(b".*$") && body.get(3) == Some(&delim) {
+        (None, 1 + 1 + 3 + 1)
+    } else {
+        let mut k = 0;
+        loop {
+            match body.get(k..k + 2)? {
+                [b'\\', b'+' | b'.'] => k += 2,
+                [b'(', _] => break,
+                [c, _] if c.is_ascii_alphanumeric() || *c == b'-' => k += 1,
+                _ => return None,
+            }
+        }
+        if body.get(k..k + 5)? != b"(.*)$" || *body.get(k + 5)? != delim {
+            return None;
+        }
+        (Some(&body[..k]), 1 + 1 + k + 5 + 1)
+    };
+    // The replacement ends at the last delimiter, which ends the field or precedes `i`;
+    // one pass over it (no early exit, so it compiles to vector code) checks that no
+    // delimiter is inside and whether any backslash is.
+    let (repl, case_insensitive) = match raw[repl_start..].split_last()? {
+        (&d, r) if d == delim => (r, false),
+        (&b'i', r) => match r.split_last()? {
+            (&d, r) if d == delim => (r, true),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let seen = repl.iter().fold(0u8, |seen, &c| {
+        seen | u8::from(c == delim) | (u8::from(c == b'\\') << 1)
+    });
+    if seen & 1 != 0 {
+        return None;
+    }
+    // Escapes: only `\1`, and only with a capture group.
+    if seen & 2 != 0
+        && (prefix.is_none()
+            || !memchr::memchr_iter(b'\\', repl).all(|at| repl.get(at + 1) == Some(&b'1')))
+    {
+        return None;
+    }
+    let repl = ascii_str(repl)?;
+    let Some(prefix) = prefix else {
+        out.push_str(repl);
+        return Some(true);
+    };
+    // Match the prefix against the AUS, unit by unit.
+    let a = aus.as_bytes();
+    let (mut i, mut k) = (0, 0);
+    while i < prefix.len() {
+        let want = if prefix[i] == b'\\' {
+            i += 1;
+            prefix[i]
+        } else {
+            prefix[i]
+        };
+        let Some(&got) = a.get(k) else {
+            return Some(false);
+        };
+        let same = if case_insensitive {
+            got.eq_ignore_ascii_case(&want)
+        } else {
+            got == want
+        };
+        if !same {
+            return Some(false);
+        }
+        i += 1;
+        k += 1;
+    }
+    let captured = &aus[k..];
+    let mut pieces = repl.split("\\1");
+    if let Some(first) = pieces.next() {
+        out.push_str(first);
+    }
+    for piece in pieces {
+        out.push_str(captured);
+        out.push_str(piece);
+    }
+    Some(true)
+}
+
+/// Parses and applies a NAPTR regexp to `aus`; `Ok(true)` with the result in `out` on a
+/// match.
+pub fn apply_regexp(raw: &[u8], aus: &str, out: &mut String) -> Result<bool, SubstError> {
+    if let Some(matched) = fast_regexp(raw, aus, out) {
+        return Ok(matched);
+    }
+    let expr = SubstExpr::parse(raw)?;
+    if expr.matches_everything() {
+        expr.expand(None, out);
+        return Ok(true);
+    }
+    if let Some(prefix) = expr.prefix_capture() {
+        // `^literal(.*)$` without the regex engine (same answer; see `prefix_capture`).
+        let head = aus.get(..prefix.len());
+        let matched = head.is_some_and(|h| {
+            if expr.case_insensitive {
+                h.eq_ignore_ascii_case(&prefix)
+            } else {
+                h == prefix
+            }
+        });
+        if !matched {
+            return Ok(false);
+        }
+        let rest = &aus[prefix.len()..];
+        expr.expand_with(
+            |n| match n {
+                0 => Some(aus),
+                1 => Some(rest),
+                _ => None,
+            },
+            out,
+        );
+        return Ok(true);
+    }
+    expr.with_compiled(|re| apply(&expr, re, aus, out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,5 +576,78 @@ mod tests {
             run(r"!^\+(12|1)(.*)$!\1!", "+123").unwrap().as_deref(),
             Some("12")
         );
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_parser() {
+        let regexps = [
+            "!^.*$!sip:a@b.example!",
+            "/^.*$/sip:a@b.example/",
+            "!^.*$!!",
+            "!^.*$!sip:a@b!i",
+            "!^.*$!sip:\\!x@b!",
+            "!^.*$!sip:\\1@b!",
+            "1^.*$1x1",
+            "+^.*$+x+",
+            "!^.*$!sip:a@b",
+            "!^.*$!sip:a@b!x",
+            "!^\\+(.*)$!sip:\\1@b.example!",
+            "!^\\+44(.*)$!sip:0\\1@b.example!",
+            "!^\\+44(.*)$!sip:\\1@b.example;x=\\1!",
+            "!^\\+1(.*)$!sip:\\1@us.example!",
+            "!^\\+(.*)$!sip:\\2@b!",
+            "!^\\+(.*)$!sip:\\0@b!",
+            "!^\\+(.*)$!sip:\\\\1@b!",
+            "!^\\+44-?(.*)$!sip:\\1@b!",
+            "!^\\+(.*)$!\\1!i",
+            "!^abc(.*)$!\\1!i",
+            "!^abc(.*)$!\\1!",
+            "!^\\+44(.*)$!sip:\\1@b",
+            "!^\\+44(.*)!sip:\\1@b!",
+            "!^\\+44(.*)$$!sip:\\1@b!",
+            "-^\\+4-4(.*)$-x-",
+            "#^\\.4(.*)$#x\\1#",
+            "!^(.*)$!sip:\\1@b!",
+        ];
+        let inputs = [
+            "+441632960001",
+            "+15550001",
+            "+44",
+            "+4",
+            "",
+            "ABC1",
+            "abc1",
+        ];
+        for raw in regexps {
+            for aus in inputs {
+                let mut fast = String::new();
+                let fast_result = apply_regexp(raw.as_bytes(), aus, &mut fast);
+                let mut slow = String::new();
+                let slow_result = SubstExpr::parse(raw.as_bytes()).and_then(|e| {
+                    let mut o = String::new();
+                    let m = e.with_compiled(|re| apply(&e, re, aus, &mut o))?;
+                    slow = o;
+                    Ok(m)
+                });
+                assert_eq!(fast_result, slow_result, "{raw} on {aus:?}");
+                assert_eq!(fast, slow, "{raw} on {aus:?}");
+            }
+        }
+        // The forms the fast path takes, and only those.
+        let mut o = String::new();
+        for (raw, taken) in [
+            ("!^.*$!sip:a@b!", true),
+            ("!^.*$!sip:a@b!i", true),
+            ("/^\\+44(.*)$/sip:0\\1@b/", true),
+            ("!^ab-1\\.(.*)$!\\1!i", true),
+            ("+^.*$+x+", false),
+            ("!^\\+(.*)$!sip:\\2@b!", false),
+            ("!^.*$!sip:\\1@b!", false),
+            ("!^\\+44-?(.*)$!sip:\\1@b!", false),
+            ("!^(1|12)(.*)$!\\2!", false),
+        ] {
+            let got = fast_regexp(raw.as_bytes(), "+44", &mut o).is_some();
+            assert_eq!(got, taken, "{raw}");
+        }
     }
 }

@@ -2,23 +2,24 @@
 //! contacts.
 //!
 //! Owns: the single-record rule ([`Services::judge`]; the admin API asks it too, so what
-//! it stores and what calls use never disagree), enumservice matching (case-insensitive,
-//! subtypes, compound `E2U+a+b` fields, legacy RFC 2916 `sip+E2U`), flags (`u` terminal,
-//! empty non-terminal, anything else discards the record), the order cut-off of RFC 3403
-//! §4.1 (only the lowest ORDER with a usable record contributes, PREFERENCE ranks within
-//! it), non-terminal chains (at most [`MAX_HOPS`] deep, loops detected), applying the
-//! regexp, checking the result is a URI of the service's scheme, expanding PSTN results
-//! into gateway URIs, and the per-reason accounting of every skipped record.
+//! it stores and what calls use never disagree; service fields are matched by
+//! [`crate::naptr::enumservice::Enumservices`]), flags (`u` terminal, empty
+//! non-terminal, anything else discards the record), the order cut-off of RFC 3403 (only the lowest ORDER with a usable record contributes, PREFERENCE ranks within
+//! it), non-terminal chains (at most [`MAX_HOPS`] deep, loops detected), running the
+//! regexp (applied by [`crate::naptr::subst::apply_regexp`]), checking the result is a
+//! URI of the service's scheme, expanding PSTN results into gateway URIs, and the
+//! per-reason accounting of every skipped record.
 //!
 //! Must not touch: where records come from. Non-terminal targets are fetched through the
 //! [`NaptrSource`] the caller passes, so the same code runs on local zones, the cache and
 //! (later) upstream DNS.
 
 use super::gateway::Gateways;
-use super::uri;
 use crate::name::Name;
 use crate::naptr::NaptrRef;
-use crate::naptr::subst::{self, SubstError, SubstExpr};
+use crate::naptr::enumservice::{Enumservices, Schemes};
+use crate::naptr::subst::apply_regexp;
+use crate::uri;
 
 /// Most non-terminal hops followed from the first lookup (SPEC §10.6).
 pub const MAX_HOPS: usize = 5;
@@ -131,75 +132,27 @@ impl Unusable {
     }
 }
 
-/// The result URI schemes some services take (see [`Unusable::Scheme`]); shown as
-/// `sip: or sips:`, `tel:`, or both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schemes {
-    sip: bool,
-    tel: bool,
-}
-
-impl std::fmt::Display for Schemes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match (self.sip, self.tel) {
-            (true, true) => "sip:, sips: or tel:",
-            (true, false) => "sip: or sips:",
-            (false, true) => "tel:",
-            (false, false) => "no",
-        })
-    }
-}
-
 /// A record [`Services::judge_fields`] lets through: terminal or not, and which wanted
-/// services (bits, as [`Services::matches`] gives) it named.
+/// services (bits, as [`Enumservices::matches`] gives) it named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usable {
     pub terminal: bool,
     matched: u32,
 }
 
-/// The configured enumservices, parsed once: each as lower-case `type[:subtype]`.
+/// The configured enumservices and the rule DDDS applies to one record with them.
 #[derive(Debug, Clone)]
 pub struct Services {
-    wanted: Vec<String>,
-    /// Bits (as in [`Services::matches`]) of the services whose results must be sip or
-    /// sips URIs (`sip`, `pstn:sip`), tel URIs (`pstn`, `pstn:tel`), or any URI.
-    sip_results: u32,
-    tel_results: u32,
-    any_results: u32,
+    wanted: Enumservices,
 }
 
 impl Services {
-    /// From config strings like `E2U+sip`, `E2U+pstn:tel` (already validated).
-    pub fn new(configured: &[String]) -> Self {
-        let mut wanted = Vec::new();
-        for s in configured {
-            for part in s.split('+').skip(1) {
-                wanted.push(part.to_ascii_lowercase());
-            }
-        }
-        let (mut sip_results, mut tel_results, mut any_results) = (0, 0, 0);
-        for (i, w) in wanted.iter().enumerate().take(32) {
-            match w.as_str() {
-                "sip" | "pstn:sip" => sip_results |= 1 << i,
-                "pstn:tel" | "pstn" => tel_results |= 1 << i,
-                _ => any_results |= 1 << i,
-            }
-        }
+    /// From the configured enumservices (`E2U+sip`, `E2U+pstn:tel`; see
+    /// [`Enumservices::new`]).
+    pub fn new<S: AsRef<str>>(configured: &[S]) -> Self {
         Services {
-            wanted,
-            sip_results,
-            tel_results,
-            any_results,
+            wanted: Enumservices::new(configured),
         }
-    }
-
-    /// Whether a result URI fits one of the services a record named (`matched`, as
-    /// [`Services::matches`] gives): sip URIs for `sip`, tel URIs for `pstn`.
-    fn fits(&self, matched: u32, uri: &uri::Uri<'_>) -> bool {
-        matched & self.any_results != 0
-            || (matched & self.sip_results != 0 && uri.is_sip())
-            || (matched & self.tel_results != 0 && uri.is_tel())
     }
 
     /// The rule DDDS applies to one record, and the admin API to a route before storing
@@ -229,7 +182,7 @@ impl Services {
         if has_regexp && n.has_replacement() {
             return Err(Unusable::RegexpAndReplacement);
         }
-        let matched = match self.matches(n.services) {
+        let matched = match self.wanted.matches(n.services) {
             Some(m) => m,
             None if !terminal && n.services.is_empty() => 0,
             None => return Err(Unusable::NotEnumservice),
@@ -254,39 +207,10 @@ impl Services {
         result: &'r str,
     ) -> Result<uri::Uri<'r>, Unusable> {
         let parsed = uri::parse(result).ok_or(Unusable::NotUri)?;
-        if !self.fits(usable.matched, &parsed) {
-            return Err(Unusable::Scheme(Schemes {
-                sip: usable.matched & self.sip_results != 0,
-                tel: usable.matched & self.tel_results != 0,
-            }));
+        if !self.wanted.fits(usable.matched, &parsed) {
+            return Err(Unusable::Scheme(self.wanted.schemes(usable.matched)));
         }
         Ok(parsed)
-    }
-
-    /// Which wanted enumservices (bit i = `wanted[i]`) a record's service field names, or
-    /// `None` when the field is not an ENUM service field at all. `E2U+sip+pstn:tel`
-    /// yields each part; RFC 2916's `sip+E2U` counts as `E2U+sip`. No allocation: this
-    /// runs for every record of every decision.
-    fn matches(&self, field: &[u8]) -> Option<u32> {
-        let plus = field.iter().position(|&b| b == b'+')?;
-        let (first, rest) = (&field[..plus], &field[plus + 1..]);
-        let legacy = !first.eq_ignore_ascii_case(b"E2U");
-        if legacy && !rest.eq_ignore_ascii_case(b"E2U") {
-            return None;
-        }
-        let types = if legacy { first } else { rest };
-        let mut mask = 0u32;
-        for t in types.split(|&b| b == b'+') {
-            if t.is_empty() {
-                return None;
-            }
-            for (i, w) in self.wanted.iter().enumerate().take(32) {
-                if t.eq_ignore_ascii_case(w.as_bytes()) {
-                    mask |= 1 << i;
-                }
-            }
-        }
-        Some(mask)
     }
 }
 
@@ -737,7 +661,7 @@ impl<'c> Ddds<'c> {
             };
             let before = out.len();
             for template in &gw.uris {
-                let uri = Gateways::expand(template, &number, &params);
+                let uri = template.expand(&number, &params);
                 if self.filter.allows(&uri) {
                     out.push(Candidate { uri, rank });
                 }
@@ -876,178 +800,6 @@ impl<'c> Ddds<'c> {
     }
 }
 
-/// Delimiters the fast path takes: never a letter, digit, `-`, backslash or regex
-/// metacharacter, so that the pattern forms it recognizes cannot be confused with an
-/// escaped or embedded delimiter.
-fn fast_delimiter(d: u8) -> bool {
-    d.is_ascii()
-        && !d.is_ascii_alphanumeric()
-        && !matches!(
-            d,
-            b'-' | b'.'
-                | b'^'
-                | b'$'
-                | b'*'
-                | b'+'
-                | b'?'
-                | b'('
-                | b')'
-                | b'['
-                | b']'
-                | b'{'
-                | b'}'
-                | b'|'
-                | b'\\'
-        )
-}
-
-/// `b` as text when it is all ASCII. `str::from_utf8` costs three times as much on
-/// the tens of bytes of a NAPTR regexp, and the fast path wants ASCII anyway.
-#[inline]
-fn ascii_str(b: &[u8]) -> Option<&str> {
-    if b.is_ascii() {
-        // SAFETY: every byte is below 0x80, and a string of ASCII bytes is valid UTF-8.
-        Some(unsafe { std::str::from_utf8_unchecked(b) })
-    } else {
-        None
-    }
-}
-
-/// The two commonest ENUM regexps, applied without parsing them into a [`SubstExpr`]:
-/// `D^.*$DtextD` (the result is `text` whatever the number) and `D^prefix(.*)$DtextD`
-/// (a match when the AUS starts with `prefix`; `\1` in `text` stands for the rest),
-/// where `prefix` holds digits, letters, `-`, `\+` and `\.`, `text` no escape but
-/// `\1` (prefix form only), and an `i` flag may follow; all of it ASCII. `None` for
-/// anything else, which the general path handles; where both apply they agree (see the
-/// tests).
-#[inline]
-fn fast_regexp(raw: &[u8], aus: &str, out: &mut String) -> Option<bool> {
-    let (&delim, body) = raw.split_first()?;
-    if !fast_delimiter(delim) {
-        return None;
-    }
-    let body = body.strip_prefix(b"^")?;
-    // The prefix, in its escaped form, up to `(.*)$D` (or `.*$D` with no prefix).
-    let (prefix, repl_start) = if body.starts_with(b".*$") && body.get(3) == Some(&delim) {
-        (None, 1 + 1 + 3 + 1)
-    } else {
-        let mut k = 0;
-        loop {
-            match body.get(k..k + 2)? {
-                [b'\\', b'+' | b'.'] => k += 2,
-                [b'(', _] => break,
-                [c, _] if c.is_ascii_alphanumeric() || *c == b'-' => k += 1,
-                _ => return None,
-            }
-        }
-        if body.get(k..k + 5)? != b"(.*)$" || *body.get(k + 5)? != delim {
-            return None;
-        }
-        (Some(&body[..k]), 1 + 1 + k + 5 + 1)
-    };
-    // The replacement ends at the last delimiter, which ends the field or precedes `i`;
-    // one pass over it (no early exit, so it compiles to vector code) checks that no
-    // delimiter is inside and whether any backslash is.
-    let (repl, case_insensitive) = match raw[repl_start..].split_last()? {
-        (&d, r) if d == delim => (r, false),
-        (&b'i', r) => match r.split_last()? {
-            (&d, r) if d == delim => (r, true),
-            _ => return None,
-        },
-        _ => return None,
-    };
-    let seen = repl.iter().fold(0u8, |seen, &c| {
-        seen | u8::from(c == delim) | (u8::from(c == b'\\') << 1)
-    });
-    if seen & 1 != 0 {
-        return None;
-    }
-    // Escapes: only `\1`, and only with a capture group.
-    if seen & 2 != 0
-        && (prefix.is_none()
-            || !memchr::memchr_iter(b'\\', repl).all(|at| repl.get(at + 1) == Some(&b'1')))
-    {
-        return None;
-    }
-    let repl = ascii_str(repl)?;
-    let Some(prefix) = prefix else {
-        out.push_str(repl);
-        return Some(true);
-    };
-    // Match the prefix against the AUS, unit by unit.
-    let a = aus.as_bytes();
-    let (mut i, mut k) = (0, 0);
-    while i < prefix.len() {
-        let want = if prefix[i] == b'\\' {
-            i += 1;
-            prefix[i]
-        } else {
-            prefix[i]
-        };
-        let Some(&got) = a.get(k) else {
-            return Some(false);
-        };
-        let same = if case_insensitive {
-            got.eq_ignore_ascii_case(&want)
-        } else {
-            got == want
-        };
-        if !same {
-            return Some(false);
-        }
-        i += 1;
-        k += 1;
-    }
-    let captured = &aus[k..];
-    let mut pieces = repl.split("\\1");
-    if let Some(first) = pieces.next() {
-        out.push_str(first);
-    }
-    for piece in pieces {
-        out.push_str(captured);
-        out.push_str(piece);
-    }
-    Some(true)
-}
-
-/// Parses and applies a NAPTR regexp to `aus`; `Ok(true)` with the result in `out` on a
-/// match.
-pub fn apply_regexp(raw: &[u8], aus: &str, out: &mut String) -> Result<bool, SubstError> {
-    if let Some(matched) = fast_regexp(raw, aus, out) {
-        return Ok(matched);
-    }
-    let expr = SubstExpr::parse(raw)?;
-    if expr.matches_everything() {
-        expr.expand(None, out);
-        return Ok(true);
-    }
-    if let Some(prefix) = expr.prefix_capture() {
-        // `^literal(.*)$` without the regex engine (same answer; see `prefix_capture`).
-        let head = aus.get(..prefix.len());
-        let matched = head.is_some_and(|h| {
-            if expr.case_insensitive {
-                h.eq_ignore_ascii_case(&prefix)
-            } else {
-                h == prefix
-            }
-        });
-        if !matched {
-            return Ok(false);
-        }
-        let rest = &aus[prefix.len()..];
-        expr.expand_with(
-            |n| match n {
-                0 => Some(aus),
-                1 => Some(rest),
-                _ => None,
-            },
-            out,
-        );
-        return Ok(true);
-    }
-    expr.with_compiled(|re| subst::apply(&expr, re, aus, out))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1077,10 +829,10 @@ mod tests {
     /// refuses it, for the reason it gives.
     #[test]
     fn ddds_skips_what_the_rule_refuses() {
-        let services = Services::new(&["E2U+sip".into(), "E2U+pstn:tel".into()]);
+        let services = Services::new(&["E2U+sip", "E2U+pstn:tel"]);
         let gateways = Gateways::new(&[crate::config::GatewayConfig {
             prefix: "+".into(),
-            uris: vec!["sip:{e164}@gw.example".into()],
+            uris: vec![crate::config::gateway::Template::parse("sip:{e164}@gw.example").unwrap()],
         }]);
         let start = Name::from_text("1.0.e164.arpa.").unwrap();
         for (flags, service, regexp, refused) in [
@@ -1165,79 +917,6 @@ mod tests {
         }
         for (i, s) in crate::resolve::Source::ALL.iter().enumerate() {
             assert_eq!(*s as usize, i, "{s:?}");
-        }
-    }
-
-    #[test]
-    fn fast_paths_agree_with_the_parser() {
-        let regexps = [
-            "!^.*$!sip:a@b.example!",
-            "/^.*$/sip:a@b.example/",
-            "!^.*$!!",
-            "!^.*$!sip:a@b!i",
-            "!^.*$!sip:\\!x@b!",
-            "!^.*$!sip:\\1@b!",
-            "1^.*$1x1",
-            "+^.*$+x+",
-            "!^.*$!sip:a@b",
-            "!^.*$!sip:a@b!x",
-            "!^\\+(.*)$!sip:\\1@b.example!",
-            "!^\\+44(.*)$!sip:0\\1@b.example!",
-            "!^\\+44(.*)$!sip:\\1@b.example;x=\\1!",
-            "!^\\+1(.*)$!sip:\\1@us.example!",
-            "!^\\+(.*)$!sip:\\2@b!",
-            "!^\\+(.*)$!sip:\\0@b!",
-            "!^\\+(.*)$!sip:\\\\1@b!",
-            "!^\\+44-?(.*)$!sip:\\1@b!",
-            "!^\\+(.*)$!\\1!i",
-            "!^abc(.*)$!\\1!i",
-            "!^abc(.*)$!\\1!",
-            "!^\\+44(.*)$!sip:\\1@b",
-            "!^\\+44(.*)!sip:\\1@b!",
-            "!^\\+44(.*)$$!sip:\\1@b!",
-            "-^\\+4-4(.*)$-x-",
-            "#^\\.4(.*)$#x\\1#",
-            "!^(.*)$!sip:\\1@b!",
-        ];
-        let inputs = [
-            "+441632960001",
-            "+15550001",
-            "+44",
-            "+4",
-            "",
-            "ABC1",
-            "abc1",
-        ];
-        for raw in regexps {
-            for aus in inputs {
-                let mut fast = String::new();
-                let fast_result = apply_regexp(raw.as_bytes(), aus, &mut fast);
-                let mut slow = String::new();
-                let slow_result = SubstExpr::parse(raw.as_bytes()).and_then(|e| {
-                    let mut o = String::new();
-                    let m = e.with_compiled(|re| subst::apply(&e, re, aus, &mut o))?;
-                    slow = o;
-                    Ok(m)
-                });
-                assert_eq!(fast_result, slow_result, "{raw} on {aus:?}");
-                assert_eq!(fast, slow, "{raw} on {aus:?}");
-            }
-        }
-        // The forms the fast path takes, and only those.
-        let mut o = String::new();
-        for (raw, taken) in [
-            ("!^.*$!sip:a@b!", true),
-            ("!^.*$!sip:a@b!i", true),
-            ("/^\\+44(.*)$/sip:0\\1@b/", true),
-            ("!^ab-1\\.(.*)$!\\1!i", true),
-            ("+^.*$+x+", false),
-            ("!^\\+(.*)$!sip:\\2@b!", false),
-            ("!^.*$!sip:\\1@b!", false),
-            ("!^\\+44-?(.*)$!sip:\\1@b!", false),
-            ("!^(1|12)(.*)$!\\2!", false),
-        ] {
-            let got = fast_regexp(raw.as_bytes(), "+44", &mut o).is_some();
-            assert_eq!(got, taken, "{raw}");
         }
     }
 }

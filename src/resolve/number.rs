@@ -4,7 +4,8 @@
 //! percent-decoded, with `;user=phone` honoured but not required; `tel:` global numbers;
 //! `tel:` local numbers with `phone-context=+CC…`, RFC 3966 §5.1.5), removing visual
 //! separators (`-.()`, and spaces in a bare number as people paste it), the dial plan
-//! (rules in order, first match wins), and the digit-count rules of SPEC §10.4/§10.20.
+//! (rules in order, first match wins; each rule, a [`crate::config::DialRule`], parsed
+//! and applied by `config::dialplan`), and the digit-count rules of SPEC §10.4/§10.20.
 //!
 //! Must not touch: lookups. The result is a plain `+digits` string or the SIP status
 //! that the number earns by itself (404, 416, 484).
@@ -224,11 +225,7 @@ pub fn normalize_in_place(
         return Ok(None);
     }
     for (i, rule) in plan.rules.iter().enumerate() {
-        if rule.pattern.is_match(text) {
-            let out = rule
-                .pattern
-                .replace(text, rule.replace.as_str())
-                .into_owned();
+        if let Some(out) = rule.apply(text) {
             if out.starts_with('+') {
                 check_global(&out, plan)?;
                 *text = out;
@@ -256,10 +253,7 @@ mod tests {
     use crate::config::DialRule;
 
     fn plan() -> DialplanConfig {
-        let rule = |m: &str, r: &str| DialRule {
-            pattern: regex::Regex::new(m).unwrap(),
-            replace: r.into(),
-        };
+        let rule = |m: &str, r: &str| DialRule::parse(m, r).unwrap();
         DialplanConfig {
             rules: vec![
                 rule(r"^00([1-9][0-9]+)$", "+$1"),
