@@ -1,16 +1,17 @@
 //! Local zones: records, master files and the in-memory index.
 //!
-//! Owns: [`Zone`] (one authoritative zone: origin, SOA facts, the [`index::ZoneTree`]),
-//! [`ZoneSet`] (every configured zone behind one lock-free `ArcSwap` snapshot, replaced
-//! whole zone at a time), loading a zone from a master file all-or-nothing, export
-//! back to master-file text, and the content digest that tells whether two copies of a
-//! zone hold the same records.
+//! Owns: [`Zone`] (one authoritative zone: origin, SOA facts, the [`index::ZoneTree`])
+//! and the edits a change makes to it (a copy with a name's NAPTRs replaced, a prefix
+//! route set, the serial raised), [`ZoneSet`] (every configured zone behind one
+//! lock-free `ArcSwap` snapshot, replaced whole zone at a time), building a zone all or
+//! nothing from a master file or from records given one at a time ([`Records`]: a
+//! transfer, the store), export back to master-file text, and the content digest that
+//! tells whether two copies of a zone hold the same records.
 //!
-//! Must not touch: what NAPTR records mean (that is `resolve`), sockets (`dns`), or
-//! writes to the durable store. One exception still stands: [`Zone::from_store`] reads
-//! the store's records to build a zone; that mapping belongs beside the store, not here,
-//! and is to move. Readers never block: they take a snapshot (`ZoneSet::load`) and keep
-//! using it while a reload swaps in a new one.
+//! Must not touch: what NAPTR records mean (that is `resolve`), sockets (`dns`), or the
+//! durable store (`keeper::stored` maps zones to the store's rows and back). Readers
+//! never block: they take a snapshot (`ZoneSet::load`) and keep using it while a reload
+//! swaps in a new one.
 
 pub mod index;
 pub mod master;
@@ -203,30 +204,6 @@ impl Zone {
         ))
     }
 
-    /// Builds a zone from the store's records and marks its managed prefix routes.
-    pub fn from_store(store: &crate::store::Store, origin: &Name) -> Result<Zone, ZoneStoreError> {
-        let text = origin.to_string();
-        let mut builder = index::ZoneBuilder::new();
-        let src = index::Origin { file: 0, line: 0 };
-        let prefixes = store.read_zone(&text, |owner, rtype, ttl, rdata| {
-            builder.add(owner, rtype, ttl, rdata, src)
-        })?;
-        if builder.is_empty() {
-            return Err(ZoneStoreError::Missing(text));
-        }
-        let parsed = master::Parsed {
-            builder,
-            files: vec![format!("store:{text}")],
-            diagnostics: Vec::new(),
-        };
-        let (mut zone, _) = Self::finish(parsed, origin)?;
-        for p in &prefixes {
-            let labels = crate::store::owner_labels(p);
-            zone = zone.prefix_marked(&labels);
-        }
-        Ok(zone)
-    }
-
     /// After the wildcard of the prefix route at `prefix` (labels below the apex) was
     /// stored: marks it managed and recomputes the copies under it (or, when it has no
     /// wildcard any more, removes them).
@@ -342,6 +319,19 @@ impl Zone {
                 .all(|(o, n)| o[..].eq_ignore_ascii_case(n.as_ref()))
     }
 
+    /// Visits every name that holds records of the zone's own — derived prefix copies
+    /// ([`NodeKind::Copy`]) left out — apex first, with its labels below the apex
+    /// (closest first) and its RRsets: what a copy of the zone must keep.
+    pub fn for_each_name(&self, mut visit: impl FnMut(&[&[u8]], index::RrSetIter<'_>)) {
+        self.tree.walk(|path, node| {
+            if node.kind() == NodeKind::Copy {
+                return;
+            }
+            let labels: Vec<&[u8]> = path.iter().map(|l| l.as_bytes()).collect();
+            visit(&labels, node.rrsets());
+        });
+    }
+
     /// A fingerprint of the zone's data: every record except derived prefix copies,
     /// the SOA counted without its serial, owner names without case. Two zones with
     /// equal digests hold the same records whatever their serials, so a zone file can
@@ -448,17 +438,6 @@ impl ContentDigest {
         self.sum = self.sum.wrapping_add(hash);
         self.xor ^= hash.rotate_left((hash % 64) as u32);
     }
-}
-
-/// A zone the store could not give back.
-#[derive(Debug, thiserror::Error)]
-pub enum ZoneStoreError {
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error("the store holds no records for zone {0}")]
-    Missing(String),
-    #[error("zone in the store does not load: {0}")]
-    Invalid(#[from] ZoneLoadError),
 }
 
 /// SOA rdata with its serial replaced (the serial follows MNAME and RNAME).

@@ -31,9 +31,13 @@ use crate::store::{Store, StoreError, owner_key};
 use crate::zone::index::{NodeKind, pack_rrsets};
 use crate::zone::master::Diagnostic;
 use crate::zone::starter::{Starter, date_serial_now};
-use crate::zone::{ContentDigest, Zone, ZoneLoadError, ZoneSet, ZoneStoreError, serial_newer};
+use crate::zone::{ContentDigest, Zone, ZoneLoadError, ZoneSet, serial_newer};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+mod stored;
+
+pub use stored::ZoneStoreError;
 
 /// Why a change was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,13 +131,13 @@ pub fn load_zones_of_record(config: &Config, store: &mut Store) -> Result<Vec<Zo
         match &choice {
             Choice::File(zone, drift) => {
                 let digest = zone.content_digest();
-                store_zone(store, zone, Some(digest)).map_err(|e| e.to_string())?;
+                stored::save(store, zone, Some(digest)).map_err(|e| e.to_string())?;
                 if let Drift::FileNewer = drift {
                     warn_replaced(zone);
                 }
             }
             Choice::Starter(zone) => {
-                store_zone(store, zone, None).map_err(|e| e.to_string())?;
+                stored::save(store, zone, None).map_err(|e| e.to_string())?;
                 log_created(zone);
             }
             Choice::Store(zone, Some((Drift::Ignored, file_serial))) => {
@@ -180,7 +184,7 @@ fn zone_of_record(
     match &z.source {
         ZoneSource::Primary(_) => Ok(None),
         ZoneSource::Store => Ok(Some(match stored {
-            Some((s, _)) => Choice::Store(Box::new(Zone::from_store(s, &z.origin)?), None),
+            Some((s, _)) => Choice::Store(Box::new(stored::load(s, &z.origin)?), None),
             None => Choice::Starter(Box::new(starter_zone(&z.origin)?)),
         })),
         ZoneSource::File(path) => {
@@ -191,8 +195,8 @@ fn zone_of_record(
             if file_wins(&file_zone, serial) {
                 return Ok(Some(Choice::File(Box::new(file_zone), Drift::FileNewer)));
             }
-            let zone = Zone::from_store(s, &z.origin)?;
-            let loaded = loaded_digest(s, &origin)?;
+            let zone = stored::load(s, &z.origin)?;
+            let loaded = stored::file_digest(s, &origin)?;
             let drift = same_or_ignored(&file_zone, loaded, || zone.content_digest());
             let file_serial = file_zone.soa.serial;
             Ok(Some(Choice::Store(
@@ -255,13 +259,6 @@ fn same_or_ignored(
     } else {
         Drift::Ignored
     }
-}
-
-/// The digest of the zone file as last loaded into the store, if it came from one.
-fn loaded_digest(store: &Store, origin: &str) -> Result<Option<ContentDigest>, StoreError> {
-    Ok(store
-        .file_digest(origin)?
-        .and_then(|b| ContentDigest::from_bytes(&b)))
 }
 
 /// A zone file with a newer serial replaced the stored zone: a warning, since changes
@@ -404,10 +401,10 @@ pub fn file_drift(config: &Config) -> Result<Vec<FileDrift>, DriftError> {
         drift.verdict = match (&store, served_serial) {
             (Some(s), Some(stored)) if !file_wins(&file_zone, stored) => {
                 let origin = z.origin.to_string();
-                match loaded_digest(s, &origin)? {
+                match stored::file_digest(s, &origin)? {
                     Some(d) if d == file_zone.content_digest() => Drift::Same,
                     loaded => {
-                        let served = Zone::from_store(s, &z.origin)?.content_digest();
+                        let served = stored::load(s, &z.origin)?.content_digest();
                         same_or_ignored(&file_zone, loaded, || served)
                     }
                 }
@@ -427,45 +424,6 @@ fn read_quietly(config: &Config, i: usize, path: &Path) -> Result<Zone, Drift> {
     Zone::from_master(&text, &display, &config.zones[i].origin, path.parent())
         .map(|(zone, _)| zone)
         .map_err(|e| Drift::Invalid(e.diagnostics))
-}
-
-/// Replaces the store's copy of a zone with `zone` (every record as served, except
-/// derived wildcard copies; prefix marks are dropped) in one transaction, recording
-/// the digest of the file it came from (`None`: not from a file).
-fn store_zone(
-    store: &mut Store,
-    zone: &Zone,
-    file_digest: Option<ContentDigest>,
-) -> Result<(), StoreError> {
-    let mut w = store.write()?;
-    let id = w.zone(&zone.origin_text)?;
-    w.clear_zone(id)?;
-    let mut failed = None;
-    zone.tree.walk(|path, node| {
-        if failed.is_some() || node.kind() == NodeKind::Copy {
-            return;
-        }
-        let labels: Vec<&[u8]> = path.iter().map(|l| l.as_bytes()).collect();
-        let owner = owner_key(&labels);
-        let number = zone.number_of(&labels);
-        for set in node.rrsets() {
-            for rd in set.rdatas() {
-                if let Err(e) = w.insert(id, &owner, number.as_deref(), set.rtype, set.ttl, rd) {
-                    failed = Some(e);
-                    return;
-                }
-            }
-        }
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    w.set_serial(id, zone.soa.serial)?;
-    w.set_file_digest(
-        id,
-        file_digest.map(|d| d.to_bytes()).as_ref().map(|b| &b[..]),
-    )?;
-    w.commit()
 }
 
 /// The one writer of zones of record, shared by the admin API and SIGHUP.
@@ -627,7 +585,7 @@ impl Keeper {
         tracing::info!(numbers = items.len(), "import: committed");
         for ((zone, members), serial) in groups.into_iter().zip(serials) {
             let edited = if members.len() > REBUILD_ABOVE {
-                Zone::from_store(&store, &zone.origin)?
+                stored::load(&store, &zone.origin)?
             } else {
                 let mut z = (*zone).clone();
                 for (i, digits) in &members {
@@ -685,7 +643,7 @@ impl Keeper {
         } else {
             zone.with_serial(serial)
         };
-        store_zone(&mut store, &zone, None)?;
+        stored::save(&mut store, &zone, None)?;
         drop(current);
         self.publisher.publish(zone, Stale::All);
         Ok(serial)
@@ -748,7 +706,7 @@ impl Keeper {
         let origin = file_zone.origin.clone();
         let stored = store.serial(&file_zone.origin_text)?;
         if stored.is_none_or(|serial| file_wins(&file_zone, serial)) {
-            store_zone(store, &file_zone, Some(file_zone.content_digest()))?;
+            stored::save(store, &file_zone, Some(file_zone.content_digest()))?;
             if stored.is_some() {
                 warn_replaced(&file_zone);
             }
@@ -758,7 +716,7 @@ impl Keeper {
             tracing::info!(zone = %origin, serial, records, "zone reloaded");
             return Ok(Reload::Replaced);
         }
-        let loaded = loaded_digest(store, &file_zone.origin_text)?;
+        let loaded = stored::file_digest(store, &file_zone.origin_text)?;
         let file_serial = file_zone.soa.serial;
         if let Some(served) = self.served(&origin) {
             let drift = same_or_ignored(&file_zone, loaded, || served.content_digest());
@@ -769,7 +727,7 @@ impl Keeper {
             return Ok(Reload::Unchanged);
         }
         // Newly configured and already in the store.
-        let zone = Zone::from_store(store, &origin)?;
+        let zone = stored::load(store, &origin)?;
         if let Drift::Ignored = same_or_ignored(&file_zone, loaded, || zone.content_digest()) {
             warn_ignored(path, file_serial, &zone);
         }
@@ -781,10 +739,10 @@ impl Keeper {
     /// new starting copy, written first.
     fn serve_new_store_zone(&self, store: &mut Store, origin: &Name) -> Result<(), ZoneFileError> {
         let zone = match store.serial(&origin.to_string())? {
-            Some(_) => Zone::from_store(store, origin)?,
+            Some(_) => stored::load(store, origin)?,
             None => {
                 let zone = starter_zone(origin)?;
-                store_zone(store, &zone, None)?;
+                stored::save(store, &zone, None)?;
                 log_created(&zone);
                 zone
             }
