@@ -25,10 +25,8 @@
 use crate::config::{Config, ZoneSource};
 use crate::dns::notify::Notifier;
 use crate::name::Name;
-use crate::name::TYPE_NAPTR;
 use crate::resolve::cache::DecisionCache;
-use crate::store::{Store, StoreError, owner_key};
-use crate::zone::index::{NodeKind, pack_rrsets};
+use crate::store::{Store, StoreError};
 use crate::zone::master::Diagnostic;
 use crate::zone::starter::{Starter, date_serial_now};
 use crate::zone::{ContentDigest, Zone, ZoneLoadError, ZoneSet, serial_newer};
@@ -63,6 +61,13 @@ pub enum EditError {
 pub struct Routes {
     pub ttl: u32,
     pub naptrs: Vec<Vec<u8>>,
+}
+
+impl Routes {
+    /// As the NAPTR RRset the zone and the store take: TTL and rdatas.
+    fn set(&self) -> (u32, &[Vec<u8>]) {
+        (self.ttl, &self.naptrs)
+    }
 }
 
 /// One number of a bulk import, with the line it started on (for messages).
@@ -495,16 +500,17 @@ impl Keeper {
         let mut store = self.lock();
         let (zone, digits) = self.locate(number)?;
         let labels: Vec<&[u8]> = digits.chunks(1).collect();
-        if routes.is_none() && naptr_at(&zone, &labels).is_none() {
+        if routes.is_none() && zone.naptr_at(&labels).is_none() {
             return Err(EditError::NotFound(number.to_string()));
         }
-        let serial = zone.soa.serial.wrapping_add(1);
+        let serial = zone.next_serial();
+        let naptrs = routes.map(Routes::set);
         let mut w = store.write()?;
         let id = w.zone(&zone.origin_text)?;
-        write_routes(&mut w, id, &owner_key(&labels), Some(number), routes)?;
-        write_serial(&mut w, id, &zone, serial)?;
+        stored::write_naptrs(&mut w, id, &labels, Some(number), naptrs)?;
+        stored::write_serial(&mut w, id, &zone, serial)?;
         w.commit()?;
-        let edited = with_routes(&zone, &labels, routes, NodeKind::Plain).with_serial(serial);
+        let edited = zone.with_naptrs(&labels, naptrs).with_serial(serial);
         drop(zone);
         self.publisher.publish(edited, Stale::Numbers(&[number]));
         Ok(serial)
@@ -518,24 +524,17 @@ impl Keeper {
         let labels: Vec<&[u8]> = digits.chunks(1).collect();
         let mut star = labels.clone();
         star.push(b"*");
-        if routes.is_none() && naptr_at(&zone, &star).is_none() {
+        if routes.is_none() && zone.naptr_at(&star).is_none() {
             return Err(EditError::NotFound(prefix.to_string()));
         }
-        let serial = zone.soa.serial.wrapping_add(1);
+        let serial = zone.next_serial();
+        let naptrs = routes.map(Routes::set);
         let mut w = store.write()?;
         let id = w.zone(&zone.origin_text)?;
-        write_routes(&mut w, id, &owner_key(&star), None, routes)?;
-        w.set_prefix(id, &owner_key(&labels), routes.is_some())?;
-        write_serial(&mut w, id, &zone, serial)?;
+        stored::write_prefix(&mut w, id, &labels, naptrs)?;
+        stored::write_serial(&mut w, id, &zone, serial)?;
         w.commit()?;
-        let kind = if routes.is_some() {
-            NodeKind::Prefix
-        } else {
-            NodeKind::Plain
-        };
-        let edited = with_routes(&zone, &star, routes, kind)
-            .prefix_marked(&labels)
-            .with_serial(serial);
+        let edited = zone.with_prefix_naptrs(&labels, naptrs).with_serial(serial);
         drop(zone);
         self.publisher.publish(edited, Stale::All);
         Ok(serial)
@@ -569,16 +568,11 @@ impl Keeper {
             for (i, digits) in members {
                 let labels: Vec<&[u8]> = digits.chunks(1).collect();
                 let item = &items[*i];
-                write_routes(
-                    &mut w,
-                    id,
-                    &owner_key(&labels),
-                    Some(&item.number),
-                    Some(&item.routes),
-                )?;
+                let naptrs = Some(item.routes.set());
+                stored::write_naptrs(&mut w, id, &labels, Some(&item.number), naptrs)?;
             }
-            let serial = zone.soa.serial.wrapping_add(1);
-            write_serial(&mut w, id, zone, serial)?;
+            let serial = zone.next_serial();
+            stored::write_serial(&mut w, id, zone, serial)?;
             serials.push(serial);
         }
         w.commit()?;
@@ -590,7 +584,7 @@ impl Keeper {
                 let mut z = (*zone).clone();
                 for (i, digits) in &members {
                     let labels: Vec<&[u8]> = digits.chunks(1).collect();
-                    z = with_routes(&z, &labels, Some(&items[*i].routes), NodeKind::Plain);
+                    z = z.with_naptrs(&labels, Some(items[*i].routes.set()));
                 }
                 z.with_serial(serial)
             };
@@ -909,73 +903,8 @@ pub fn lower_this_threads_priority() {
     }
 }
 
-/// The NAPTR RRset at an exact name (not a copy).
+/// The NAPTR RRset at an exact name (not a derived prefix copy): [`Zone::naptr_at`],
+/// under the name the admin API imports it by.
 pub fn naptr_at<'z>(zone: &'z Zone, labels: &[&[u8]]) -> Option<(u32, Vec<&'z [u8]>)> {
-    let node = zone.tree.node_at(labels)?;
-    if node.kind() == NodeKind::Copy {
-        return None;
-    }
-    let set = node.rrset(TYPE_NAPTR)?;
-    Some((set.ttl, set.rdatas().collect()))
-}
-
-/// `zone` with the NAPTR RRset at `labels` replaced by `routes` (other types kept).
-fn with_routes(zone: &Zone, labels: &[&[u8]], routes: Option<&Routes>, kind: NodeKind) -> Zone {
-    let node = zone
-        .tree
-        .node_at(labels)
-        .filter(|n| n.kind() != NodeKind::Copy);
-    let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = node
-        .map(|n| {
-            n.rrsets()
-                .filter(|s| s.rtype != TYPE_NAPTR)
-                .map(|s| (s.rtype, s.ttl, s.rdatas().collect()))
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(r) = routes {
-        sets.push((
-            TYPE_NAPTR,
-            r.ttl,
-            r.naptrs.iter().map(|n| n.as_slice()).collect(),
-        ));
-    }
-    let data = pack_rrsets(&sets);
-    let kind = if data.is_some() {
-        kind
-    } else {
-        NodeKind::Plain
-    };
-    zone.with_data(labels, data, kind)
-}
-
-fn write_routes(
-    w: &mut crate::store::Write<'_>,
-    zone: i64,
-    owner: &[u8],
-    number: Option<&str>,
-    routes: Option<&Routes>,
-) -> Result<(), StoreError> {
-    w.delete_rrset(zone, owner, TYPE_NAPTR)?;
-    if let Some(r) = routes {
-        for rd in &r.naptrs {
-            w.insert(zone, owner, number, TYPE_NAPTR, r.ttl, rd)?;
-        }
-    }
-    Ok(())
-}
-
-fn write_serial(
-    w: &mut crate::store::Write<'_>,
-    zone: i64,
-    served: &Zone,
-    serial: u32,
-) -> Result<(), StoreError> {
-    if let Some(old) = served.soa_rdata() {
-        let new = crate::zone::soa_with_serial(old, serial);
-        let ttl = served.soa.ttl;
-        w.delete_rrset(zone, &[], crate::name::TYPE_SOA)?;
-        w.insert(zone, &[], None, crate::name::TYPE_SOA, ttl, &new)?;
-    }
-    w.set_serial(zone, serial)
+    zone.naptr_at(labels)
 }

@@ -9,8 +9,8 @@
 //! Must not touch: when a change is made or served (the keeper and its
 //! [`super::Publisher`]), SQL (the store's), or the index's layout (the zone's).
 
-use crate::name::Name;
-use crate::store::{Store, StoreError, owner_key, owner_labels};
+use crate::name::{Name, TYPE_NAPTR, TYPE_SOA};
+use crate::store::{Store, StoreError, Write, owner_key, owner_labels};
 use crate::zone::{ContentDigest, Records, Zone, ZoneLoadError};
 
 /// A zone the store could not give back.
@@ -84,4 +84,44 @@ pub fn file_digest(store: &Store, origin: &str) -> Result<Option<ContentDigest>,
     Ok(store
         .file_digest(origin)?
         .and_then(|b| ContentDigest::from_bytes(&b)))
+}
+
+/// Replaces the NAPTR RRset of the name `below_apex` of zone `id` with `naptrs` (TTL and
+/// rdatas; `None`: removes it). `number` is the name as an E.164 number when it is one.
+pub fn write_naptrs(
+    w: &mut Write<'_>,
+    id: i64,
+    below_apex: &[&[u8]],
+    number: Option<&str>,
+    naptrs: Option<(u32, &[Vec<u8>])>,
+) -> Result<(), StoreError> {
+    let (ttl, rdatas) = naptrs.unwrap_or((0, &[]));
+    w.replace_rrset(id, &owner_key(below_apex), number, TYPE_NAPTR, ttl, rdatas)
+}
+
+/// Sets (`Some`) or removes the prefix route at `prefix` of zone `id`: the NAPTR RRset
+/// of the wildcard below it, and its managed mark.
+pub fn write_prefix(
+    w: &mut Write<'_>,
+    id: i64,
+    prefix: &[&[u8]],
+    naptrs: Option<(u32, &[Vec<u8>])>,
+) -> Result<(), StoreError> {
+    let mut star = prefix.to_vec();
+    star.push(b"*");
+    write_naptrs(w, id, &star, None, naptrs)?;
+    w.set_prefix(id, &owner_key(prefix), naptrs.is_some())
+}
+
+/// Records `serial` as zone `id`'s, with the SOA record of `served` carrying it.
+pub fn write_serial(
+    w: &mut Write<'_>,
+    id: i64,
+    served: &Zone,
+    serial: u32,
+) -> Result<(), StoreError> {
+    if let Some(soa) = served.soa_rdata_with_serial(serial) {
+        w.replace_rrset(id, &[], None, TYPE_SOA, served.soa.ttl, &[soa])?;
+    }
+    w.set_serial(id, serial)
 }

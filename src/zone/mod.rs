@@ -229,7 +229,7 @@ impl Zone {
     }
 
     /// A copy in which the name `below_apex` owns `data` (`None`: nothing), marked `kind`.
-    pub fn with_data<L: AsRef<[u8]>>(
+    fn with_data<L: AsRef<[u8]>>(
         &self,
         below_apex: &[L],
         data: Option<Arc<[u8]>>,
@@ -244,18 +244,103 @@ impl Zone {
         }
     }
 
+    /// The NAPTR RRset the name `below_apex` owns (not a derived prefix copy): its TTL
+    /// and rdatas.
+    pub fn naptr_at<L: AsRef<[u8]>>(&self, below_apex: &[L]) -> Option<(u32, Vec<&[u8]>)> {
+        let node = self.tree.node_at(below_apex)?;
+        if node.kind() == NodeKind::Copy {
+            return None;
+        }
+        let set = node.rrset(TYPE_NAPTR)?;
+        Some((set.ttl, set.rdatas().collect()))
+    }
+
+    /// A copy in which the name `below_apex` owns `naptrs` (TTL and rdatas in wire
+    /// form; `None`: no NAPTR RRset), its other RRsets kept.
+    pub fn with_naptrs<L: AsRef<[u8]>>(
+        &self,
+        below_apex: &[L],
+        naptrs: Option<(u32, &[Vec<u8>])>,
+    ) -> Zone {
+        self.with_naptrs_as(below_apex, naptrs, NodeKind::Plain)
+    }
+
+    /// A copy in which the prefix route at `prefix` (labels below the apex) holds
+    /// `naptrs` (`None`: the route removed): the wildcard below the prefix's name, marked
+    /// managed, with the copies under it recomputed (see [`Zone::prefix_marked`]).
+    pub fn with_prefix_naptrs<L: AsRef<[u8]>>(
+        &self,
+        prefix: &[L],
+        naptrs: Option<(u32, &[Vec<u8>])>,
+    ) -> Zone {
+        let mut star: Vec<&[u8]> = prefix.iter().map(|l| l.as_ref()).collect();
+        star.push(b"*");
+        let kind = if naptrs.is_some() {
+            NodeKind::Prefix
+        } else {
+            NodeKind::Plain
+        };
+        self.with_naptrs_as(&star, naptrs, kind)
+            .prefix_marked(prefix)
+    }
+
+    /// [`Zone::with_naptrs`], the name's data marked `kind` (plain when nothing is left).
+    fn with_naptrs_as<L: AsRef<[u8]>>(
+        &self,
+        below_apex: &[L],
+        naptrs: Option<(u32, &[Vec<u8>])>,
+        kind: NodeKind,
+    ) -> Zone {
+        let node = self
+            .tree
+            .node_at(below_apex)
+            .filter(|n| n.kind() != NodeKind::Copy);
+        let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = node
+            .map(|n| {
+                n.rrsets()
+                    .filter(|s| s.rtype != TYPE_NAPTR)
+                    .map(|s| (s.rtype, s.ttl, s.rdatas().collect()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some((ttl, rdatas)) = naptrs {
+            sets.push((
+                TYPE_NAPTR,
+                ttl,
+                rdatas.iter().map(|n| n.as_slice()).collect(),
+            ));
+        }
+        let data = index::pack_rrsets(&sets);
+        let kind = if data.is_some() {
+            kind
+        } else {
+            NodeKind::Plain
+        };
+        self.with_data(below_apex, data, kind)
+    }
+
     /// The apex SOA's rdata.
     pub fn soa_rdata(&self) -> Option<&[u8]> {
         let set = self.tree.apex().rrset(TYPE_SOA)?;
         set.rdatas().next()
     }
 
+    /// The apex SOA's rdata as it reads with `serial` (what [`Zone::with_serial`]
+    /// serves, for a store to keep).
+    pub fn soa_rdata_with_serial(&self, serial: u32) -> Option<Vec<u8>> {
+        self.soa_rdata().map(|old| soa_with_serial(old, serial))
+    }
+
+    /// The serial a change to this copy takes: one more (RFC 1982, wrapping).
+    pub fn next_serial(&self) -> u32 {
+        self.soa.serial.wrapping_add(1)
+    }
+
     /// A copy whose SOA carries `serial`.
     pub fn with_serial(&self, serial: u32) -> Zone {
-        let Some(old) = self.soa_rdata() else {
+        let Some(rdata) = self.soa_rdata_with_serial(serial) else {
             return self.clone();
         };
-        let rdata = soa_with_serial(old, serial);
         let apex = self.tree.apex();
         let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = apex
             .rrsets()
@@ -441,7 +526,7 @@ impl ContentDigest {
 }
 
 /// SOA rdata with its serial replaced (the serial follows MNAME and RNAME).
-pub fn soa_with_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
+fn soa_with_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
     let mut out = rdata.to_vec();
     let skip = name::wire_name_len(rdata).and_then(|a| Some(a + name::wire_name_len(&rdata[a..])?));
     if let Some(at) = skip
