@@ -23,9 +23,7 @@
 //! [`Publisher`]), or routing rules.
 
 use crate::config::{Config, ZoneSource};
-use crate::dns::notify::Notifier;
 use crate::name::Name;
-use crate::resolve::cache::DecisionCache;
 use crate::store::{Store, StoreError};
 use crate::zone::master::Diagnostic;
 use crate::zone::starter::{Starter, date_serial_now};
@@ -815,17 +813,35 @@ pub enum Stale<'a> {
 /// (`spawn_blocking`), never on a runtime worker.
 pub struct Publisher {
     zones: Arc<ZoneSet>,
-    cache: Arc<DecisionCache>,
-    notifier: Arc<Notifier>,
+    hooks: Hooks,
+}
+
+/// What a published change tells the rest of the service, each called after the swap
+/// on the publishing thread. `server` sets them up at start — NOTIFY out (`dns::notify`)
+/// and the router's decision cache — so that the keeper names neither `dns` nor
+/// `resolve`. [`Hooks::default`] does nothing (a publisher with no one to tell).
+pub struct Hooks {
+    /// The zone `origin` is now served at `serial`, which it did not have before.
+    pub serial_changed: Box<dyn Fn(&Name, u32) + Send + Sync>,
+    /// Drops every cached decision.
+    pub invalidate_all: Box<dyn Fn() + Send + Sync>,
+    /// Drops the cached decision for one number (`+digits`).
+    pub invalidate: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            serial_changed: Box::new(|_, _| {}),
+            invalidate_all: Box::new(|| {}),
+            invalidate: Box::new(|_| {}),
+        }
+    }
 }
 
 impl Publisher {
-    pub fn new(zones: Arc<ZoneSet>, cache: Arc<DecisionCache>, notifier: Arc<Notifier>) -> Self {
-        Publisher {
-            zones,
-            cache,
-            notifier,
-        }
+    pub fn new(zones: Arc<ZoneSet>, hooks: Hooks) -> Self {
+        Publisher { zones, hooks }
     }
 
     /// The zones published to.
@@ -840,15 +856,15 @@ impl Publisher {
         let old = self.current(&origin);
         self.zones.replace(zone);
         if old.as_ref().map(|z| z.soa.serial) != Some(serial) {
-            self.notifier.zone_changed(&origin, serial);
+            (self.hooks.serial_changed)(&origin, serial);
         }
         // After the swap, so that a lookup that read the old copy cannot leave its
         // decision behind a drop that came first.
         match stale {
-            Stale::All => self.cache.invalidate_all(),
+            Stale::All => (self.hooks.invalidate_all)(),
             Stale::Numbers(numbers) => {
                 for n in numbers {
-                    self.cache.invalidate(n);
+                    (self.hooks.invalidate)(n);
                 }
             }
         }
@@ -860,7 +876,7 @@ impl Publisher {
     pub fn withdraw(&self, origin: &Name) {
         let old = self.current(origin);
         self.zones.remove(origin);
-        self.cache.invalidate_all();
+        (self.hooks.invalidate_all)();
         free(old, origin);
     }
 
