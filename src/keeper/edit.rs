@@ -1,25 +1,18 @@
 //! Every change the admin API makes to a zone: a number's routes, a prefix route, a bulk
-//! import, a whole zone replaced. Each goes the keeper's one path: the served copy and
-//! what changes → one store transaction (fsynced; the serial raised with it) → the
-//! [`super::Publisher`].
+//! import, a whole zone replaced. Each is checked here (the number's zone, not a
+//! secondary; what to remove exists), then made a [`super::change::Change`] and takes
+//! the keeper's one path: one store transaction (fsynced; the serial raised with it),
+//! then the [`super::Publisher`].
 //!
-//! Owns: what each change writes and which cached decisions it makes stale, and when a
-//! large import rebuilds the zone from the store rather than editing it name by name.
+//! Owns: the checks and the serial each change takes (SPEC §10.9 for a whole zone).
 //! Must not touch: HTTP and JSON (`admin` parses bodies into [`super::Routes`] and
 //! [`super::ImportItem`]), SQL (`store`), or the index (`zone`'s editing helpers).
 
-use super::stored;
-use super::{EditError, ImportItem, Keeper, Routes, Stale};
+use super::change::{Change, Edit};
+use super::{EditError, ImportItem, Keeper, Routes};
 use crate::name::Name;
 use crate::zone::{Zone, serial_newer};
 use std::sync::Arc;
-
-/// The numbers of one import that fall in one zone: (item index, digits below the apex).
-type ZoneGroup = (Arc<Zone>, Vec<(usize, Vec<u8>)>);
-
-/// Above this many numbers in one zone, an import rebuilds the zone from the store
-/// rather than editing the index name by name.
-const REBUILD_ABOVE: usize = 2000;
 
 impl Keeper {
     /// Sets (`Some`) or removes (`None`) the routes of one number. Returns the zone's new
@@ -31,16 +24,15 @@ impl Keeper {
         if routes.is_none() && zone.naptr_at(&labels).is_none() {
             return Err(EditError::NotFound(number.to_string()));
         }
-        let serial = zone.next_serial();
-        let naptrs = routes.map(Routes::set);
-        let mut w = store.write()?;
-        let id = w.zone(&zone.origin_text)?;
-        stored::write_naptrs(&mut w, id, &labels, Some(number), naptrs)?;
-        stored::write_serial(&mut w, id, &zone, serial)?;
-        w.commit()?;
-        let edited = zone.with_naptrs(&labels, naptrs).with_serial(serial);
-        drop(zone);
-        self.publisher.publish(edited, Stale::Numbers(&[number]));
+        let edits = vec![Edit::Number {
+            number,
+            digits,
+            routes,
+        }];
+        let change = [Change::Edit { old: zone, edits }];
+        let serial = change[0].serial();
+        self.commit(&mut store, &change)?;
+        self.publish(&store, change.into())?;
         Ok(serial)
     }
 
@@ -49,22 +41,16 @@ impl Keeper {
     pub fn set_prefix(&self, prefix: &str, routes: Option<&Routes>) -> Result<u32, EditError> {
         let mut store = self.lock();
         let (zone, digits) = self.locate(prefix)?;
-        let labels: Vec<&[u8]> = digits.chunks(1).collect();
-        let mut star = labels.clone();
+        let mut star: Vec<&[u8]> = digits.chunks(1).collect();
         star.push(b"*");
         if routes.is_none() && zone.naptr_at(&star).is_none() {
             return Err(EditError::NotFound(prefix.to_string()));
         }
-        let serial = zone.next_serial();
-        let naptrs = routes.map(Routes::set);
-        let mut w = store.write()?;
-        let id = w.zone(&zone.origin_text)?;
-        stored::write_prefix(&mut w, id, &labels, naptrs)?;
-        stored::write_serial(&mut w, id, &zone, serial)?;
-        w.commit()?;
-        let edited = zone.with_prefix_naptrs(&labels, naptrs).with_serial(serial);
-        drop(zone);
-        self.publisher.publish(edited, Stale::All);
+        let edits = vec![Edit::Prefix { digits, routes }];
+        let change = [Change::Edit { old: zone, edits }];
+        let serial = change[0].serial();
+        self.commit(&mut store, &change)?;
+        self.publish(&store, change.into())?;
         Ok(serial)
     }
 
@@ -73,66 +59,37 @@ impl Keeper {
     pub fn import(&self, items: &[ImportItem]) -> Result<(usize, usize), EditError> {
         let mut store = self.lock();
         // Group by zone (in first-seen order), checking every number first.
-        let mut groups: Vec<ZoneGroup> = Vec::new();
-        for (i, item) in items.iter().enumerate() {
+        let mut changes: Vec<Change<'_>> = Vec::new();
+        for item in items {
             let (zone, digits) = self.locate(&item.number).map_err(|e| EditError::Line {
                 line: item.line,
                 message: e.to_string(),
             })?;
-            match groups.iter_mut().find(|(z, _)| Arc::ptr_eq(z, &zone)) {
-                Some((_, v)) => v.push((i, digits)),
-                None => groups.push((zone, vec![(i, digits)])),
+            let edit = Edit::Number {
+                number: &item.number,
+                digits,
+                routes: Some(&item.routes),
+            };
+            let group = changes.iter_mut().find_map(|c| match c {
+                Change::Edit { old, edits } if Arc::ptr_eq(old, &zone) => Some(edits),
+                _ => None,
+            });
+            match group {
+                Some(edits) => edits.push(edit),
+                None => changes.push(Change::Edit {
+                    old: zone,
+                    edits: vec![edit],
+                }),
             }
         }
         tracing::info!(
             numbers = items.len(),
-            zones = groups.len(),
+            zones = changes.len(),
             "import: checked; writing to the store"
         );
-        let mut w = store.write()?;
-        let mut serials = Vec::with_capacity(groups.len());
-        for (zone, members) in &groups {
-            let id = w.zone(&zone.origin_text)?;
-            for (i, digits) in members {
-                let labels: Vec<&[u8]> = digits.chunks(1).collect();
-                let item = &items[*i];
-                let naptrs = Some(item.routes.set());
-                stored::write_naptrs(&mut w, id, &labels, Some(&item.number), naptrs)?;
-            }
-            let serial = zone.next_serial();
-            stored::write_serial(&mut w, id, zone, serial)?;
-            serials.push(serial);
-        }
-        w.commit()?;
+        self.commit(&mut store, &changes)?;
         tracing::info!(numbers = items.len(), "import: committed");
-        for ((zone, members), serial) in groups.into_iter().zip(serials) {
-            let edited = if members.len() > REBUILD_ABOVE {
-                stored::load(&store, &zone.origin)?
-            } else {
-                let mut z = (*zone).clone();
-                for (i, digits) in &members {
-                    let labels: Vec<&[u8]> = digits.chunks(1).collect();
-                    z = z.with_naptrs(&labels, Some(items[*i].routes.set()));
-                }
-                z.with_serial(serial)
-            };
-            let numbers: Vec<&str> = if members.len() > REBUILD_ABOVE {
-                Vec::new()
-            } else {
-                members
-                    .iter()
-                    .map(|(i, _)| items[*i].number.as_str())
-                    .collect()
-            };
-            let stale = if members.len() > REBUILD_ABOVE {
-                Stale::All
-            } else {
-                Stale::Numbers(&numbers)
-            };
-            // The served copy may be freed only once nothing here holds it.
-            drop(zone);
-            self.publisher.publish(edited, stale);
-        }
+        self.publish(&store, changes)?;
         Ok((
             items.len(),
             items.iter().map(|i| i.routes.naptrs.len()).sum(),
@@ -147,14 +104,10 @@ impl Keeper {
         }
         let mut store = self.lock();
         let current = self
-            .zones()
-            .load()
-            .iter()
-            .find(|z| z.origin.eq_ignore_case(origin))
-            .cloned()
+            .served(origin)
             .ok_or_else(|| EditError::NotFound(format!("zone {origin}")))?;
         let (zone, _warnings) = Zone::from_master(text, "body", &current.origin, None)?;
-        let next = current.soa.serial.wrapping_add(1);
+        let next = current.next_serial();
         let serial = if serial_newer(zone.soa.serial, next) {
             zone.soa.serial
         } else {
@@ -165,9 +118,13 @@ impl Keeper {
         } else {
             zone.with_serial(serial)
         };
-        stored::save(&mut store, &zone, None)?;
         drop(current);
-        self.publisher.publish(zone, Stale::All);
+        let change = [Change::Whole {
+            new: zone,
+            file_digest: None,
+        }];
+        self.commit(&mut store, &change)?;
+        self.publish(&store, change.into())?;
         Ok(serial)
     }
 }

@@ -16,6 +16,9 @@
 //!   lacks it and is never touched by a reload).
 //! - [`reload`]: the same rule on SIGHUP, all or nothing.
 //! - [`drift`]: the same verdict, read-only, for `enroute zone check --config`.
+//! - [`change`]: a zone change ([`change::Change`]: the served copy and an edit list,
+//!   or a whole new copy) and the one path it takes: [`Keeper::commit`] (one store
+//!   transaction) then [`Keeper::publish`].
 //! - [`edit`]: every change the admin API makes (numbers, prefix routes, imports, whole
 //!   zones).
 //! - [`stored`]: the store↔zone mapping, the one place that knows both.
@@ -37,6 +40,7 @@ use crate::store::{Store, StoreError};
 use crate::zone::{Zone, ZoneLoadError, ZoneSet};
 use std::sync::{Arc, Mutex};
 
+pub mod change;
 pub mod drift;
 pub mod edit;
 pub mod of_record;

@@ -7,6 +7,7 @@
 //! plan is `server`'s to swap), zones already served from the store only, or secondary
 //! zones.
 
+use super::change::Change;
 use super::drift::Drift;
 use super::of_record::{
     ZoneFileError, file_wins, load_zone_file, log_created, same_or_ignored, starter_zone,
@@ -77,12 +78,17 @@ impl Keeper {
         let origin = file_zone.origin.clone();
         let stored = store.serial(&file_zone.origin_text)?;
         if stored.is_none_or(|serial| file_wins(&file_zone, serial)) {
-            stored::save(store, &file_zone, Some(file_zone.content_digest()))?;
-            if stored.is_some() {
-                warn_replaced(&file_zone);
-            }
             let (serial, records) = (file_zone.soa.serial, file_zone.stats.records);
-            self.publisher.publish(file_zone, Stale::All);
+            let file_digest = Some(file_zone.content_digest());
+            let change = [Change::Whole {
+                new: file_zone,
+                file_digest,
+            }];
+            self.commit(store, &change)?;
+            if stored.is_some() {
+                warn_replaced(change[0].zone());
+            }
+            self.publish(store, change.into())?;
             // Logged once served: a reader of the log may rely on the new answers.
             tracing::info!(zone = %origin, serial, records, "zone reloaded");
             return Ok(Reload::Replaced);
@@ -109,16 +115,19 @@ impl Keeper {
     /// Serves a store-only zone configured since the start: the store's copy, else a
     /// new starting copy, written first.
     fn serve_new_store_zone(&self, store: &mut Store, origin: &Name) -> Result<(), ZoneFileError> {
-        let zone = match store.serial(&origin.to_string())? {
-            Some(_) => stored::load(store, origin)?,
-            None => {
-                let zone = starter_zone(origin)?;
-                stored::save(store, &zone, None)?;
-                log_created(&zone);
-                zone
-            }
-        };
-        self.publisher.publish(zone, Stale::All);
+        if store.serial(&origin.to_string())?.is_some() {
+            let zone = stored::load(store, origin)?;
+            self.publisher.publish(zone, Stale::All);
+            return Ok(());
+        }
+        let zone = starter_zone(origin)?;
+        let change = [Change::Whole {
+            new: zone,
+            file_digest: None,
+        }];
+        self.commit(store, &change)?;
+        log_created(change[0].zone());
+        self.publish(store, change.into())?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 //! Must not touch: when a change is made or served (the keeper and its
 //! [`super::Publisher`]), SQL (the store's), or the index's layout (the zone's).
 
+use super::change::{Change, Edit};
 use crate::name::{Name, TYPE_NAPTR, TYPE_SOA};
 use crate::store::{Store, StoreError, Write, owner_key, owner_labels};
 use crate::zone::{ContentDigest, Records, Zone, ZoneLoadError};
@@ -51,6 +52,40 @@ pub fn save(
 ) -> Result<(), StoreError> {
     let mut w = store.write()?;
     let id = w.zone(&zone.origin_text)?;
+    write_zone(&mut w, id, zone, file_digest)?;
+    w.commit()
+}
+
+/// Writes one [`Change`] into the transaction `w`: its edits and the raised serial with
+/// its SOA, or the whole new copy.
+pub fn write_change(w: &mut Write<'_>, change: &Change<'_>) -> Result<(), StoreError> {
+    match change {
+        Change::Edit { old, edits } => {
+            let id = w.zone(&old.origin_text)?;
+            for e in edits {
+                match e {
+                    Edit::Number { number, .. } => {
+                        write_naptrs(w, id, &e.labels(), Some(number), e.naptrs())?
+                    }
+                    Edit::Prefix { .. } => write_prefix(w, id, &e.labels(), e.naptrs())?,
+                }
+            }
+            write_serial(w, id, old, change.serial())
+        }
+        Change::Whole { new, file_digest } => {
+            let id = w.zone(&new.origin_text)?;
+            write_zone(w, id, new, *file_digest)
+        }
+    }
+}
+
+/// Replaces every record and prefix mark of zone `id` with `zone`'s (see [`save`]).
+fn write_zone(
+    w: &mut Write<'_>,
+    id: i64,
+    zone: &Zone,
+    file_digest: Option<ContentDigest>,
+) -> Result<(), StoreError> {
     w.clear_zone(id)?;
     let mut failed = None;
     zone.for_each_name(|labels, rrsets| {
@@ -75,8 +110,7 @@ pub fn save(
     w.set_file_digest(
         id,
         file_digest.map(|d| d.to_bytes()).as_ref().map(|b| &b[..]),
-    )?;
-    w.commit()
+    )
 }
 
 /// The digest of the zone file as last loaded into the store, if it came from one.
@@ -88,7 +122,7 @@ pub fn file_digest(store: &Store, origin: &str) -> Result<Option<ContentDigest>,
 
 /// Replaces the NAPTR RRset of the name `below_apex` of zone `id` with `naptrs` (TTL and
 /// rdatas; `None`: removes it). `number` is the name as an E.164 number when it is one.
-pub fn write_naptrs(
+fn write_naptrs(
     w: &mut Write<'_>,
     id: i64,
     below_apex: &[&[u8]],
@@ -101,7 +135,7 @@ pub fn write_naptrs(
 
 /// Sets (`Some`) or removes the prefix route at `prefix` of zone `id`: the NAPTR RRset
 /// of the wildcard below it, and its managed mark.
-pub fn write_prefix(
+fn write_prefix(
     w: &mut Write<'_>,
     id: i64,
     prefix: &[&[u8]],
@@ -114,12 +148,7 @@ pub fn write_prefix(
 }
 
 /// Records `serial` as zone `id`'s, with the SOA record of `served` carrying it.
-pub fn write_serial(
-    w: &mut Write<'_>,
-    id: i64,
-    served: &Zone,
-    serial: u32,
-) -> Result<(), StoreError> {
+fn write_serial(w: &mut Write<'_>, id: i64, served: &Zone, serial: u32) -> Result<(), StoreError> {
     if let Some(soa) = served.soa_rdata_with_serial(serial) {
         w.replace_rrset(id, &[], None, TYPE_SOA, served.soa.ttl, &[soa])?;
     }
