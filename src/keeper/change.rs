@@ -4,14 +4,18 @@
 //! [`super::Publisher`] with the cached decisions it makes stale ([`Keeper::publish`]).
 //! The admin API's changes (`edit`) and SIGHUP's (`reload`) both take it.
 //!
-//! Owns: [`Change`] and [`Edit`], which cached decisions a change makes stale, and when
-//! a large change rebuilds the zone from the store rather than editing it name by name.
+//! Owns: [`Change`] and [`Edit`], what each writes to the store (through
+//! [`super::stored`]'s mapping), which cached decisions it makes stale, and when a large
+//! change rebuilds the zone from the store rather than editing it name by name. An IXFR
+//! journal belongs in [`Keeper::commit`]'s transaction: each change there has the old
+//! copy and its edits (or the whole new copy).
 //! Must not touch: SQL (`store`, through [`super::stored`]), the index (`zone`'s
 //! editing helpers), or which change to make (the callers').
 
+use super::publish::Stale;
 use super::stored::{self, ZoneStoreError};
-use super::{Keeper, Routes, Stale};
-use crate::store::{Store, StoreError};
+use super::{Keeper, Routes};
+use crate::store::{Store, StoreError, Write};
 use crate::zone::{ContentDigest, Zone};
 use std::sync::Arc;
 
@@ -96,7 +100,7 @@ impl Keeper {
     ) -> Result<(), StoreError> {
         let mut w = store.write()?;
         for change in changes {
-            stored::write_change(&mut w, change)?;
+            write_change(&mut w, change)?;
         }
         w.commit()
     }
@@ -134,6 +138,29 @@ impl Keeper {
             }
         }
         Ok(())
+    }
+}
+
+/// Writes one [`Change`] into the transaction `w`: its edits and the raised serial with
+/// its SOA, or the whole new copy.
+fn write_change(w: &mut Write<'_>, change: &Change<'_>) -> Result<(), StoreError> {
+    match change {
+        Change::Edit { old, edits } => {
+            let id = w.zone(&old.origin_text)?;
+            for e in edits {
+                match e {
+                    Edit::Number { number, .. } => {
+                        stored::write_naptrs(w, id, &e.labels(), Some(number), e.naptrs())?
+                    }
+                    Edit::Prefix { .. } => stored::write_prefix(w, id, &e.labels(), e.naptrs())?,
+                }
+            }
+            stored::write_serial(w, id, old, change.serial())
+        }
+        Change::Whole { new, file_digest } => {
+            let id = w.zone(&new.origin_text)?;
+            stored::write_zone(w, id, new, *file_digest)
+        }
     }
 }
 

@@ -1,17 +1,16 @@
 //! `enroute zone check --config`: how each configured zone file stands against the
 //! zone being served, by the rule of [`super::of_record`], read-only.
 //!
-//! Owns: [`FileDrift`] and its [`Drift`] verdicts. Must not touch: the store's contents
+//! Owns: [`FileDrift`] (a file's serials and its [`Drift`] verdict). Must not touch: the store's contents
 //! (a reader connection only; nothing is written, not even a missing store), the served
 //! zones, or the log (a file's warnings go into the verdict).
 
-use super::of_record::{file_wins, read_zone_text, same_or_ignored};
+use super::of_record::{Drift, file_wins, read_zone_text, same_or_ignored};
 use super::stored::{self, ZoneStoreError};
 use crate::config::{Config, ZoneSource};
 use crate::name::Name;
 use crate::store::{Store, StoreError};
 use crate::zone::Zone;
-use crate::zone::master::Diagnostic;
 use std::path::{Path, PathBuf};
 
 /// How a configured zone file stands against the zone being served, as
@@ -29,42 +28,6 @@ pub struct FileDrift {
     /// `None` when the store does not hold the zone (or there is no store yet).
     pub served_serial: Option<u32>,
     pub verdict: Drift,
-}
-
-/// The verdict on one zone file, by SPEC §6's rule (the store's copy is served unless
-/// the store lacks the zone or the file's serial is newer).
-#[derive(Debug)]
-pub enum Drift {
-    /// The file is what was last loaded into the store (changes made through the API
-    /// since then are the store's, and kept), or holds the records being served
-    /// (serials aside): nothing to do.
-    Same,
-    /// The file's serial is newer than the stored one: the file replaces the stored
-    /// zone on the next start or SIGHUP (changes made through the API are then gone).
-    FileNewer,
-    /// The file was edited since it was loaded (it holds other records than both that
-    /// copy and the zone being served), but its serial is not newer: start and SIGHUP
-    /// ignore it (with a warning). To load it, raise its serial
-    /// above `served_serial`; or make the change through the admin API.
-    Ignored,
-    /// The store does not hold the zone yet: the next start or SIGHUP loads the file.
-    NotInStore,
-    /// The file cannot be read: `CONFIG:LINE: zone[i].file: cannot read "…": …`.
-    Unreadable(crate::config::ConfigError),
-    /// The file does not load: its diagnostics (`ZONEFILE:LINE: message`, errors and
-    /// warnings).
-    Invalid(Vec<Diagnostic>),
-}
-
-impl Drift {
-    /// Whether the verdict needs the operator: a file ignored, unreadable or invalid
-    /// (`zone check --config` exits 1 for these).
-    pub fn is_problem(&self) -> bool {
-        matches!(
-            self,
-            Drift::Ignored | Drift::Unreadable(_) | Drift::Invalid(_)
-        )
-    }
 }
 
 /// Why [`file_drift`] could not compare: the store could not be read.

@@ -48,9 +48,9 @@ pub mod publish;
 pub mod reload;
 pub mod stored;
 
-pub use drift::{Drift, DriftError, FileDrift, file_drift};
+pub use drift::{DriftError, FileDrift, file_drift};
 pub use of_record::{
-    ZoneFileError, load_zones_of_record, read_zone_text, read_zones_of_record, starter_zone,
+    Drift, ZoneFileError, load_zones_of_record, read_zone_text, read_zones_of_record, starter_zone,
 };
 pub use publish::{Hooks, Publisher, Stale};
 pub use reload::{Reloaded, ZoneFilesRejected};

@@ -5,15 +5,15 @@
 //! lacks is created from its starting copy ([`crate::zone::starter`]).
 //!
 //! Owns: reading and parsing a configured zone file (errors named by file and line),
-//! the file-vs-store verdict, the warnings it logs, and the starting copy of a
+//! the file-vs-store verdict ([`Drift`]), the warnings it logs, and the starting copy of a
 //! store-only zone. Must not touch: the served [`crate::zone::ZoneSet`] (start-up hands
 //! its zones to `serve`; SIGHUP publishes through `reload`), or secondary zones.
 
-use super::drift::Drift;
 use super::stored::{self, ZoneStoreError};
 use crate::config::{Config, ZoneSource};
 use crate::name::Name;
 use crate::store::{Store, StoreError};
+use crate::zone::master::Diagnostic;
 use crate::zone::starter::{Starter, date_serial_now};
 use crate::zone::{ContentDigest, Zone, ZoneLoadError, serial_newer};
 use std::path::Path;
@@ -176,6 +176,42 @@ pub fn read_zone_text(
             format!("cannot read \"{}\": {e}", path.display()),
         )
     })
+}
+
+/// The verdict on one zone file, by SPEC §6's rule (the store's copy is served unless
+/// the store lacks the zone or the file's serial is newer).
+#[derive(Debug)]
+pub enum Drift {
+    /// The file is what was last loaded into the store (changes made through the API
+    /// since then are the store's, and kept), or holds the records being served
+    /// (serials aside): nothing to do.
+    Same,
+    /// The file's serial is newer than the stored one: the file replaces the stored
+    /// zone on the next start or SIGHUP (changes made through the API are then gone).
+    FileNewer,
+    /// The file was edited since it was loaded (it holds other records than both that
+    /// copy and the zone being served), but its serial is not newer: start and SIGHUP
+    /// ignore it (with a warning). To load it, raise its serial
+    /// above `served_serial`; or make the change through the admin API.
+    Ignored,
+    /// The store does not hold the zone yet: the next start or SIGHUP loads the file.
+    NotInStore,
+    /// The file cannot be read: `CONFIG:LINE: zone[i].file: cannot read "…": …`.
+    Unreadable(crate::config::ConfigError),
+    /// The file does not load: its diagnostics (`ZONEFILE:LINE: message`, errors and
+    /// warnings).
+    Invalid(Vec<Diagnostic>),
+}
+
+impl Drift {
+    /// Whether the verdict needs the operator: a file ignored, unreadable or invalid
+    /// (`zone check --config` exits 1 for these).
+    pub fn is_problem(&self) -> bool {
+        matches!(
+            self,
+            Drift::Ignored | Drift::Unreadable(_) | Drift::Invalid(_)
+        )
+    }
 }
 
 /// SPEC §6: a zone file replaces the stored copy when its serial is newer (the store

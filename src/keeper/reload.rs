@@ -7,13 +7,14 @@
 //! plan is `server`'s to swap), zones already served from the store only, or secondary
 //! zones.
 
+use super::Keeper;
 use super::change::Change;
-use super::drift::Drift;
 use super::of_record::{
-    ZoneFileError, file_wins, load_zone_file, log_created, same_or_ignored, starter_zone,
+    Drift, ZoneFileError, file_wins, load_zone_file, log_created, same_or_ignored, starter_zone,
     warn_ignored, warn_replaced,
 };
-use super::{Keeper, Stale, stored};
+use super::publish::Stale;
+use super::stored;
 use crate::config::{Config, ZoneSource};
 use crate::name::Name;
 use crate::store::Store;

@@ -9,7 +9,6 @@
 //! Must not touch: when a change is made or served (the keeper and its
 //! [`super::Publisher`]), SQL (the store's), or the index's layout (the zone's).
 
-use super::change::{Change, Edit};
 use crate::name::{Name, TYPE_NAPTR, TYPE_SOA};
 use crate::store::{Store, StoreError, Write, owner_key, owner_labels};
 use crate::zone::{ContentDigest, Records, Zone, ZoneLoadError};
@@ -56,31 +55,8 @@ pub fn save(
     w.commit()
 }
 
-/// Writes one [`Change`] into the transaction `w`: its edits and the raised serial with
-/// its SOA, or the whole new copy.
-pub fn write_change(w: &mut Write<'_>, change: &Change<'_>) -> Result<(), StoreError> {
-    match change {
-        Change::Edit { old, edits } => {
-            let id = w.zone(&old.origin_text)?;
-            for e in edits {
-                match e {
-                    Edit::Number { number, .. } => {
-                        write_naptrs(w, id, &e.labels(), Some(number), e.naptrs())?
-                    }
-                    Edit::Prefix { .. } => write_prefix(w, id, &e.labels(), e.naptrs())?,
-                }
-            }
-            write_serial(w, id, old, change.serial())
-        }
-        Change::Whole { new, file_digest } => {
-            let id = w.zone(&new.origin_text)?;
-            write_zone(w, id, new, *file_digest)
-        }
-    }
-}
-
 /// Replaces every record and prefix mark of zone `id` with `zone`'s (see [`save`]).
-fn write_zone(
+pub(super) fn write_zone(
     w: &mut Write<'_>,
     id: i64,
     zone: &Zone,
@@ -122,7 +98,7 @@ pub fn file_digest(store: &Store, origin: &str) -> Result<Option<ContentDigest>,
 
 /// Replaces the NAPTR RRset of the name `below_apex` of zone `id` with `naptrs` (TTL and
 /// rdatas; `None`: removes it). `number` is the name as an E.164 number when it is one.
-fn write_naptrs(
+pub(super) fn write_naptrs(
     w: &mut Write<'_>,
     id: i64,
     below_apex: &[&[u8]],
@@ -135,7 +111,7 @@ fn write_naptrs(
 
 /// Sets (`Some`) or removes the prefix route at `prefix` of zone `id`: the NAPTR RRset
 /// of the wildcard below it, and its managed mark.
-fn write_prefix(
+pub(super) fn write_prefix(
     w: &mut Write<'_>,
     id: i64,
     prefix: &[&[u8]],
@@ -148,7 +124,12 @@ fn write_prefix(
 }
 
 /// Records `serial` as zone `id`'s, with the SOA record of `served` carrying it.
-fn write_serial(w: &mut Write<'_>, id: i64, served: &Zone, serial: u32) -> Result<(), StoreError> {
+pub(super) fn write_serial(
+    w: &mut Write<'_>,
+    id: i64,
+    served: &Zone,
+    serial: u32,
+) -> Result<(), StoreError> {
     if let Some(soa) = served.soa_rdata_with_serial(serial) {
         w.replace_rrset(id, &[], None, TYPE_SOA, served.soa.ttl, &[soa])?;
     }
