@@ -44,12 +44,15 @@ pub struct Publisher {
 /// `resolve`. [`Hooks::default`] does nothing (a publisher with no one to tell).
 pub struct Hooks {
     /// The zone `origin` is now served at `serial`, which it did not have before.
-    pub serial_changed: Box<dyn Fn(&Name, u32) + Send + Sync>,
+    pub serial_changed: SerialChanged,
     /// Drops every cached decision.
     pub invalidate_all: Box<dyn Fn() + Send + Sync>,
     /// Drops the cached decision for one number (`+digits`).
     pub invalidate: Box<dyn Fn(&str) + Send + Sync>,
 }
+
+/// [`Hooks::serial_changed`]: called with the zone's origin and its new serial.
+pub type SerialChanged = Box<dyn Fn(&Name, u32) + Send + Sync>;
 
 impl Default for Hooks {
     fn default() -> Self {
