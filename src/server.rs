@@ -99,15 +99,12 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     let notifier = Arc::new(Notifier::new(config.dns.notify.clone()));
     // Every zone change (admin, SIGHUP, secondary transfers) is published through this;
     // it NOTIFYs and drops stale cached decisions through these hooks.
-    let (n, all, one) = (
-        notifier.clone(),
-        router.cache().clone(),
-        router.cache().clone(),
-    );
+    let (n, cache) = (notifier.clone(), router.cache().clone());
+    let cache_all = cache.clone();
     let hooks = Hooks {
         serial_changed: Box::new(move |origin, serial| n.zone_changed(origin, serial)),
-        invalidate_all: Box::new(move || all.invalidate_all()),
-        invalidate: Box::new(move |number| one.invalidate(number)),
+        invalidate_all: Box::new(move || cache_all.invalidate_all()),
+        invalidate: Box::new(move |number| cache.invalidate(number)),
     };
     let publisher = Arc::new(Publisher::new(router.zones().clone(), hooks));
     let keeper = Arc::new(Keeper::new(store, publisher.clone(), &config));
