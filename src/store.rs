@@ -497,24 +497,6 @@ impl Write<'_> {
         Ok(())
     }
 
-    /// Replaces the records of one type at an owner with `rdatas` (none: removes them).
-    /// `number` is the owner as an E.164 number when it is one.
-    pub fn replace_rrset<R: AsRef<[u8]>>(
-        &mut self,
-        zone: i64,
-        owner: &[u8],
-        number: Option<&str>,
-        rtype: u16,
-        ttl: u32,
-        rdatas: &[R],
-    ) -> Result<(), StoreError> {
-        self.delete_rrset(zone, owner, rtype)?;
-        for rd in rdatas {
-            self.insert(zone, owner, number, rtype, ttl, rd.as_ref())?;
-        }
-        Ok(())
-    }
-
     /// Marks or unmarks `owner` as a managed prefix route.
     pub fn set_prefix(&mut self, zone: i64, owner: &[u8], on: bool) -> Result<(), StoreError> {
         let sql = if on {

@@ -105,8 +105,14 @@ pub(super) fn write_naptrs(
     number: Option<&str>,
     naptrs: Option<(u32, &[Vec<u8>])>,
 ) -> Result<(), StoreError> {
-    let (ttl, rdatas) = naptrs.unwrap_or((0, &[]));
-    w.replace_rrset(id, &owner_key(below_apex), number, TYPE_NAPTR, ttl, rdatas)
+    let owner = owner_key(below_apex);
+    w.delete_rrset(id, &owner, TYPE_NAPTR)?;
+    if let Some((ttl, rdatas)) = naptrs {
+        for rd in rdatas {
+            w.insert(id, &owner, number, TYPE_NAPTR, ttl, rd)?;
+        }
+    }
+    Ok(())
 }
 
 /// Sets (`Some`) or removes the prefix route at `prefix` of zone `id`: the NAPTR RRset
@@ -131,7 +137,8 @@ pub(super) fn write_serial(
     serial: u32,
 ) -> Result<(), StoreError> {
     if let Some(soa) = served.soa_rdata_with_serial(serial) {
-        w.replace_rrset(id, &[], None, TYPE_SOA, served.soa.ttl, &[soa])?;
+        w.delete_rrset(id, &[], TYPE_SOA)?;
+        w.insert(id, &[], None, TYPE_SOA, served.soa.ttl, &soa)?;
     }
     w.set_serial(id, serial)
 }
