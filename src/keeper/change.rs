@@ -9,6 +9,7 @@
 //! change rebuilds the zone from the store rather than editing it name by name. An IXFR
 //! journal belongs in [`Keeper::commit`]'s transaction: each change there has the old
 //! copy and its edits (or the whole new copy).
+//!
 //! Must not touch: SQL (`store`, through [`super::stored`]), the index (`zone`'s
 //! editing helpers), or which change to make (the callers').
 

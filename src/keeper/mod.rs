@@ -1,12 +1,12 @@
 //! Keeps the served zones in step with the store (SPEC §6, §7), and publishes every zone
 //! change.
 //!
-//! A zone change always takes one path: the served copy and what changes → one store
-//! transaction (fsynced) → the [`Publisher`], which swaps the edited copy into the
-//! [`ZoneSet`] the SIP, DNS and route paths read, NOTIFYs and drops the affected cached
-//! decisions — so a caller that gets `Ok` can promise all of them. Changes are
-//! serialised by one mutex around the store's writer connection; callers hold it on a
-//! blocking thread, never across an await.
+//! A zone change the keeper makes always takes one path: the served copy and what
+//! changes → one store transaction (fsynced) → the [`Publisher`], which swaps the
+//! edited copy into the [`ZoneSet`] the SIP, DNS and route paths read, NOTIFYs and
+//! drops the affected cached decisions — so a caller that gets `Ok` can promise all of
+//! them. Changes are serialised by one mutex around the store's writer connection;
+//! callers hold it on a blocking thread, never across an await.
 //!
 //! Owns, one concern a file:
 //! - [`of_record`]: which copy of a zone is of record at start-up (a configured master
