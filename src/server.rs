@@ -20,7 +20,7 @@ use crate::config::{Config, ZoneSource};
 use crate::dns::answer::{Authority, DnsStats, SecondaryOf};
 use crate::dns::notify::Notifier;
 use crate::dns::secondary::SecondaryZone;
-use crate::keeper::{Keeper, Publisher, Reloaded};
+use crate::keeper::{Hooks, Keeper, Publisher, Reloaded};
 use crate::metrics::{self, Exporter, ProcessStats};
 use crate::resolve::{Router, RoutingPlan};
 use crate::store::Store;
@@ -97,12 +97,16 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         stats: Default::default(),
     });
     let notifier = Arc::new(Notifier::new(config.dns.notify.clone()));
-    // Every zone change (admin, SIGHUP, secondary transfers) is published through this.
-    let publisher = Arc::new(Publisher::new(
-        router.zones().clone(),
-        router.cache().clone(),
-        notifier.clone(),
-    ));
+    // Every zone change (admin, SIGHUP, secondary transfers) is published through this;
+    // it NOTIFYs and drops stale cached decisions through these hooks.
+    let (n, cache) = (notifier.clone(), router.cache().clone());
+    let cache_all = cache.clone();
+    let hooks = Hooks {
+        serial_changed: Box::new(move |origin, serial| n.zone_changed(origin, serial)),
+        invalidate_all: Box::new(move || cache_all.invalidate_all()),
+        invalidate: Box::new(move |number| cache.invalidate(number)),
+    };
+    let publisher = Arc::new(Publisher::new(router.zones().clone(), hooks));
     let keeper = Arc::new(Keeper::new(store, publisher.clone(), &config));
     let process = Arc::new(ProcessStats::new());
     let sip_stats = shared.stats.clone();

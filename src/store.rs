@@ -6,8 +6,9 @@
 //! so a zone goes from the store to the index without parsing text, and a NAPTR regexp
 //! is stored as the exact bytes the DNS answer carries (no escaping layer to get wrong).
 //!
-//! Must not touch: the in-memory index, HTTP, or what records mean. `keeper` decides
-//! what to write and keeps the served zones in step.
+//! Must not touch: the in-memory index, HTTP, or what records mean: it keeps rows.
+//! `keeper::stored` maps zones to these rows and back, and `keeper::change` decides what
+//! a change writes.
 //!
 //! Durability: WAL journal with `synchronous = FULL`, so `COMMIT` returns only after the
 //! WAL is fsynced: an acknowledged change survives a power cut, not only a killed

@@ -4,8 +4,9 @@
 //! target acknowledges (a NOTIFY response with our ID) or a bounded number of tries is
 //! spent; a newer change for the same zone replaces the task still retrying.
 //!
-//! Must not touch: when a serial changes (callers say so: reload, transfers in, the
-//! admin API) or the zones themselves.
+//! Must not touch: when a serial changes (the keeper's `Publisher` says so for every zone
+//! change — reload, transfers in, the admin API — through the hook `server` sets up) or
+//! the zones themselves.
 
 use crate::name::Name;
 use std::collections::HashMap;

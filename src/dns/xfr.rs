@@ -3,8 +3,8 @@
 //!
 //! Owns: the AXFR message stream (SOA, every record, SOA; messages up to 64 KiB, the
 //! question in the first only), reading a primary's AXFR into a [`Zone`] (all or
-//! nothing, through the same builder and checks as a master file), and RFC 1982 serial
-//! comparison.
+//! nothing, through [`crate::zone::Records`]: the same builder and checks as a master
+//! file), and RFC 1982 serial comparison.
 //!
 //! Must not touch: who may transfer (see `dns::answer`), when to refresh (see
 //! `dns::secondary`), sockets other than the one transfer's TCP connection.
@@ -17,8 +17,7 @@
 use super::wire::{Query, Response};
 use crate::name::Name;
 use crate::name::TYPE_SOA;
-use crate::zone::index::{Origin, ZoneBuilder};
-use crate::zone::{Zone, master};
+use crate::zone::{Records, Zone};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -223,7 +222,7 @@ async fn fetch_inner(primary: SocketAddr, origin: &Name) -> Result<Zone, XfrErro
     let wire = msg.to_vec().map_err(|e| XfrError::Bad(e.to_string()))?;
     stream.write_all(&(wire.len() as u16).to_be_bytes()).await?;
     stream.write_all(&wire).await?;
-    let mut builder = ZoneBuilder::new();
+    let mut zone = Records::new(format!("AXFR from {primary}"));
     let mut soas = 0usize;
     let mut records = 0u32;
     let mut rdata = Vec::new();
@@ -263,25 +262,10 @@ async fn fetch_inner(primary: SocketAddr, origin: &Name) -> Result<Zone, XfrErro
                 .emit(&mut enc)
                 .map_err(|e| XfrError::Bad(e.to_string()))?;
             let below: Vec<&[u8]> = owner.relative_root_side(origin).collect();
-            builder.add_labels(
-                &below,
-                rtype,
-                r.ttl,
-                &rdata,
-                Origin {
-                    file: 0,
-                    line: records,
-                },
-            );
+            zone.add(&below, rtype, r.ttl, &rdata, records);
         }
     }
-    let parsed = master::Parsed {
-        builder,
-        files: vec![format!("AXFR from {primary}")],
-        diagnostics: Vec::new(),
-    };
-    Zone::finish(parsed, origin)
-        .map(|(z, _)| z)
+    zone.build(origin)
         .map_err(|e| XfrError::Zone(e.to_string()))
 }
 

@@ -1,16 +1,17 @@
 //! Local zones: records, master files and the in-memory index.
 //!
-//! Owns: [`Zone`] (one authoritative zone: origin, SOA facts, the [`index::ZoneTree`]),
-//! [`ZoneSet`] (every configured zone behind one lock-free `ArcSwap` snapshot, replaced
-//! whole zone at a time), loading a zone from a master file all-or-nothing, export
-//! back to master-file text, and the content digest that tells whether two copies of a
-//! zone hold the same records.
+//! Owns: [`Zone`] (one authoritative zone: origin, SOA facts, the [`index::ZoneTree`])
+//! and the edits a change makes to it (a copy with a name's NAPTRs replaced, a prefix
+//! route set, the serial raised), [`ZoneSet`] (every configured zone behind one
+//! lock-free `ArcSwap` snapshot, replaced whole zone at a time), building a zone all or
+//! nothing from a master file or from records given one at a time ([`Records`]: a
+//! transfer, the store), export back to master-file text, and the content digest that
+//! tells whether two copies of a zone hold the same records.
 //!
-//! Must not touch: what NAPTR records mean (that is `resolve`), sockets (`dns`), or
-//! writes to the durable store. One exception still stands: [`Zone::from_store`] reads
-//! the store's records to build a zone; that mapping belongs beside the store, not here,
-//! and is to move. Readers never block: they take a snapshot (`ZoneSet::load`) and keep
-//! using it while a reload swaps in a new one.
+//! Must not touch: what NAPTR records mean (that is `resolve`), sockets (`dns`), or the
+//! durable store (`keeper::stored` maps zones to the store's rows and back). Readers
+//! never block: they take a snapshot (`ZoneSet::load`) and keep using it while a reload
+//! swaps in a new one.
 
 pub mod index;
 pub mod master;
@@ -74,6 +75,61 @@ pub struct Zone {
 #[error("{}", .diagnostics.iter().filter(|d| !d.warning).map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
 pub struct ZoneLoadError {
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A zone built from records given one at a time in wire form (a transfer, the store),
+/// all or nothing, through the same index builder and checks as a master file. Each
+/// record carries a `line` for messages (`SOURCE:LINE: …`), such as its ordinal in a
+/// transfer.
+pub struct Records {
+    builder: index::ZoneBuilder,
+    source: String,
+}
+
+impl Records {
+    /// No records yet; `source` names where they come from in messages
+    /// (`AXFR from 192.0.2.1:53`, `store:ORIGIN`).
+    pub fn new(source: impl Into<String>) -> Self {
+        Records {
+            builder: index::ZoneBuilder::new(),
+            source: source.into(),
+        }
+    }
+
+    /// Adds one record whose owner is a key: its labels below the apex, closest first,
+    /// each `[len][bytes]` (the form the store keeps).
+    pub fn add_key(&mut self, key: &[u8], rtype: u16, ttl: u32, rdata: &[u8], line: u32) {
+        let src = index::Origin { file: 0, line };
+        self.builder.add(key, rtype, ttl, rdata, src);
+    }
+
+    /// Adds one record whose owner is given as labels below the apex (closest first).
+    pub fn add<L: AsRef<[u8]>>(
+        &mut self,
+        below_apex: &[L],
+        rtype: u16,
+        ttl: u32,
+        rdata: &[u8],
+        line: u32,
+    ) {
+        let src = index::Origin { file: 0, line };
+        self.builder.add_labels(below_apex, rtype, ttl, rdata, src);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.builder.is_empty()
+    }
+
+    /// Indexes the records as the zone `origin`; any error rejects the zone (warnings
+    /// are dropped).
+    pub fn build(self, origin: &Name) -> Result<Zone, ZoneLoadError> {
+        let parsed = master::Parsed {
+            builder: self.builder,
+            files: vec![self.source],
+            diagnostics: Vec::new(),
+        };
+        Zone::finish(parsed, origin).map(|(zone, _)| zone)
+    }
 }
 
 impl Zone {
@@ -148,30 +204,6 @@ impl Zone {
         ))
     }
 
-    /// Builds a zone from the store's records and marks its managed prefix routes.
-    pub fn from_store(store: &crate::store::Store, origin: &Name) -> Result<Zone, ZoneStoreError> {
-        let text = origin.to_string();
-        let mut builder = index::ZoneBuilder::new();
-        let src = index::Origin { file: 0, line: 0 };
-        let prefixes = store.read_zone(&text, |owner, rtype, ttl, rdata| {
-            builder.add(owner, rtype, ttl, rdata, src)
-        })?;
-        if builder.is_empty() {
-            return Err(ZoneStoreError::Missing(text));
-        }
-        let parsed = master::Parsed {
-            builder,
-            files: vec![format!("store:{text}")],
-            diagnostics: Vec::new(),
-        };
-        let (mut zone, _) = Self::finish(parsed, origin)?;
-        for p in &prefixes {
-            let labels = crate::store::owner_labels(p);
-            zone = zone.prefix_marked(&labels);
-        }
-        Ok(zone)
-    }
-
     /// After the wildcard of the prefix route at `prefix` (labels below the apex) was
     /// stored: marks it managed and recomputes the copies under it (or, when it has no
     /// wildcard any more, removes them).
@@ -197,7 +229,7 @@ impl Zone {
     }
 
     /// A copy in which the name `below_apex` owns `data` (`None`: nothing), marked `kind`.
-    pub fn with_data<L: AsRef<[u8]>>(
+    fn with_data<L: AsRef<[u8]>>(
         &self,
         below_apex: &[L],
         data: Option<Arc<[u8]>>,
@@ -212,18 +244,103 @@ impl Zone {
         }
     }
 
+    /// The NAPTR RRset the name `below_apex` owns (not a derived prefix copy): its TTL
+    /// and rdatas.
+    pub fn naptr_at<L: AsRef<[u8]>>(&self, below_apex: &[L]) -> Option<(u32, Vec<&[u8]>)> {
+        let node = self.tree.node_at(below_apex)?;
+        if node.kind() == NodeKind::Copy {
+            return None;
+        }
+        let set = node.rrset(TYPE_NAPTR)?;
+        Some((set.ttl, set.rdatas().collect()))
+    }
+
+    /// A copy in which the name `below_apex` owns `naptrs` (TTL and rdatas in wire
+    /// form; `None`: no NAPTR RRset), its other RRsets kept.
+    pub fn with_naptrs<L: AsRef<[u8]>>(
+        &self,
+        below_apex: &[L],
+        naptrs: Option<(u32, &[Vec<u8>])>,
+    ) -> Zone {
+        self.with_naptrs_as(below_apex, naptrs, NodeKind::Plain)
+    }
+
+    /// A copy in which the prefix route at `prefix` (labels below the apex) holds
+    /// `naptrs` (`None`: the route removed): the wildcard below the prefix's name, marked
+    /// managed, with the copies under it recomputed (see [`Zone::prefix_marked`]).
+    pub fn with_prefix_naptrs<L: AsRef<[u8]>>(
+        &self,
+        prefix: &[L],
+        naptrs: Option<(u32, &[Vec<u8>])>,
+    ) -> Zone {
+        let mut star: Vec<&[u8]> = prefix.iter().map(|l| l.as_ref()).collect();
+        star.push(b"*");
+        let kind = if naptrs.is_some() {
+            NodeKind::Prefix
+        } else {
+            NodeKind::Plain
+        };
+        self.with_naptrs_as(&star, naptrs, kind)
+            .prefix_marked(prefix)
+    }
+
+    /// [`Zone::with_naptrs`], the name's data marked `kind` (plain when nothing is left).
+    fn with_naptrs_as<L: AsRef<[u8]>>(
+        &self,
+        below_apex: &[L],
+        naptrs: Option<(u32, &[Vec<u8>])>,
+        kind: NodeKind,
+    ) -> Zone {
+        let node = self
+            .tree
+            .node_at(below_apex)
+            .filter(|n| n.kind() != NodeKind::Copy);
+        let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = node
+            .map(|n| {
+                n.rrsets()
+                    .filter(|s| s.rtype != TYPE_NAPTR)
+                    .map(|s| (s.rtype, s.ttl, s.rdatas().collect()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some((ttl, rdatas)) = naptrs {
+            sets.push((
+                TYPE_NAPTR,
+                ttl,
+                rdatas.iter().map(|n| n.as_slice()).collect(),
+            ));
+        }
+        let data = index::pack_rrsets(&sets);
+        let kind = if data.is_some() {
+            kind
+        } else {
+            NodeKind::Plain
+        };
+        self.with_data(below_apex, data, kind)
+    }
+
     /// The apex SOA's rdata.
     pub fn soa_rdata(&self) -> Option<&[u8]> {
         let set = self.tree.apex().rrset(TYPE_SOA)?;
         set.rdatas().next()
     }
 
+    /// The apex SOA's rdata as it reads with `serial` (what [`Zone::with_serial`]
+    /// serves, for a store to keep).
+    pub fn soa_rdata_with_serial(&self, serial: u32) -> Option<Vec<u8>> {
+        self.soa_rdata().map(|old| soa_with_serial(old, serial))
+    }
+
+    /// The serial a change to this copy takes: one more (RFC 1982, wrapping).
+    pub fn next_serial(&self) -> u32 {
+        self.soa.serial.wrapping_add(1)
+    }
+
     /// A copy whose SOA carries `serial`.
     pub fn with_serial(&self, serial: u32) -> Zone {
-        let Some(old) = self.soa_rdata() else {
+        let Some(rdata) = self.soa_rdata_with_serial(serial) else {
             return self.clone();
         };
-        let rdata = soa_with_serial(old, serial);
         let apex = self.tree.apex();
         let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = apex
             .rrsets()
@@ -285,6 +402,19 @@ impl Zone {
                 .iter()
                 .zip(name)
                 .all(|(o, n)| o[..].eq_ignore_ascii_case(n.as_ref()))
+    }
+
+    /// Visits every name that holds records of the zone's own — derived prefix copies
+    /// ([`NodeKind::Copy`]) left out — apex first, with its labels below the apex
+    /// (closest first) and its RRsets: what a copy of the zone must keep.
+    pub fn for_each_name(&self, mut visit: impl FnMut(&[&[u8]], index::RrSetIter<'_>)) {
+        self.tree.walk(|path, node| {
+            if node.kind() == NodeKind::Copy {
+                return;
+            }
+            let labels: Vec<&[u8]> = path.iter().map(|l| l.as_bytes()).collect();
+            visit(&labels, node.rrsets());
+        });
     }
 
     /// A fingerprint of the zone's data: every record except derived prefix copies,
@@ -395,19 +525,8 @@ impl ContentDigest {
     }
 }
 
-/// A zone the store could not give back.
-#[derive(Debug, thiserror::Error)]
-pub enum ZoneStoreError {
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error("the store holds no records for zone {0}")]
-    Missing(String),
-    #[error("zone in the store does not load: {0}")]
-    Invalid(#[from] ZoneLoadError),
-}
-
 /// SOA rdata with its serial replaced (the serial follows MNAME and RNAME).
-pub fn soa_with_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
+fn soa_with_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
     let mut out = rdata.to_vec();
     let skip = name::wire_name_len(rdata).and_then(|a| Some(a + name::wire_name_len(&rdata[a..])?));
     if let Some(at) = skip

@@ -1,0 +1,191 @@
+//! Keeps the served zones in step with the store (SPEC §6, §7), and publishes every zone
+//! change.
+//!
+//! A zone change the keeper makes always takes one path: the served copy and what
+//! changes → one store transaction (fsynced) → the [`Publisher`], which swaps the
+//! edited copy into the [`ZoneSet`] the SIP, DNS and route paths read, NOTIFYs and
+//! drops the affected cached decisions — so a caller that gets `Ok` can promise all of
+//! them. Changes are serialised by one mutex around the store's writer connection;
+//! callers hold it on a blocking thread, never across an await.
+//!
+//! Owns, one concern a file:
+//! - [`of_record`]: which copy of a zone is of record at start-up (a configured master
+//!   file replaces the stored zone when the store lacks it or the file's serial is
+//!   newer, else the store wins, with a warning naming the file when it holds other
+//!   records; a store-only zone is created from [`crate::zone::starter`] when the store
+//!   lacks it and is never touched by a reload).
+//! - [`reload`]: the same rule on SIGHUP, all or nothing.
+//! - [`drift`]: the same verdict, read-only, for `enroute zone check --config`.
+//! - [`change`]: a zone change ([`change::Change`]: the served copy and an edit list,
+//!   or a whole new copy) and the one path it takes: [`Keeper::commit`] (one store
+//!   transaction) then [`Keeper::publish`].
+//! - [`edit`]: every change the admin API makes (numbers, prefix routes, imports, whole
+//!   zones).
+//! - [`stored`]: the store↔zone mapping, the one place that knows both.
+//! - [`publish`]: the [`Publisher`], the one path every zone change takes to the
+//!   readers: the keeper's (admin, SIGHUP) and the secondary zones' transfers and
+//!   withdrawals, which `dns::secondary` hands to it. It needs no store, so the
+//!   secondary tasks use it without the keeper's lock; it tells the rest of the service
+//!   through [`Hooks`] that `server` sets up.
+//! - here: the [`Keeper`] itself, finding the zone a number falls in.
+//!
+//! Must not touch: HTTP and JSON (that is `admin`), the contents of secondary zones
+//! (read-only here: `dns::secondary` keeps them and only hands them to the
+//! [`Publisher`]), routing rules, or the modules above it: it names neither `dns` nor
+//! `resolve` (NOTIFY and the decision cache are reached through [`Hooks`]).
+
+use crate::config::{Config, ZoneSource};
+use crate::name::Name;
+use crate::store::{Store, StoreError};
+use crate::zone::{Zone, ZoneLoadError, ZoneSet};
+use std::sync::{Arc, Mutex};
+
+pub mod change;
+pub mod drift;
+pub mod edit;
+pub mod of_record;
+pub mod publish;
+pub mod reload;
+pub mod stored;
+
+pub use drift::{DriftError, FileDrift, file_drift};
+pub use of_record::{
+    Drift, ZoneFileError, load_zones_of_record, read_zone_text, read_zones_of_record, starter_zone,
+};
+pub use publish::{Hooks, Publisher, Stale};
+pub use reload::{Reloaded, ZoneFilesRejected};
+pub use stored::ZoneStoreError;
+
+/// Why a change was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("{0} is not in any local zone")]
+    NotInZone(String),
+    #[error("zone {0} is a secondary zone, read-only here (its primary is the place to change it)")]
+    ReadOnly(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("line {line}: {message}")]
+    Line { line: usize, message: String },
+    #[error("{0}")]
+    Zone(#[from] ZoneLoadError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    StoreZone(#[from] ZoneStoreError),
+}
+
+/// The routes of one number (or prefix) as records: NAPTR rdatas in wire form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routes {
+    pub ttl: u32,
+    pub naptrs: Vec<Vec<u8>>,
+}
+
+impl Routes {
+    /// As the NAPTR RRset the zone and the store take: TTL and rdatas.
+    fn set(&self) -> (u32, &[Vec<u8>]) {
+        (self.ttl, &self.naptrs)
+    }
+}
+
+/// One number of a bulk import, with the line it started on (for messages).
+#[derive(Debug, Clone)]
+pub struct ImportItem {
+    pub line: usize,
+    /// `+` and digits.
+    pub number: String,
+    pub routes: Routes,
+}
+
+/// The one writer of zones of record, shared by the admin API and SIGHUP.
+pub struct Keeper {
+    store: Mutex<Store>,
+    publisher: Arc<Publisher>,
+    /// Origins of secondary zones: read-only through the API (SPEC §10.9).
+    secondaries: Vec<Name>,
+}
+
+impl Keeper {
+    pub fn new(store: Store, publisher: Arc<Publisher>, config: &Config) -> Keeper {
+        Keeper {
+            store: Mutex::new(store),
+            publisher,
+            secondaries: config
+                .zones
+                .iter()
+                .filter(|z| matches!(z.source, ZoneSource::Primary(_)))
+                .map(|z| z.origin.clone())
+                .collect(),
+        }
+    }
+
+    pub fn zones(&self) -> &Arc<ZoneSet> {
+        self.publisher.zones()
+    }
+
+    /// Whether `origin` is a secondary zone.
+    pub fn is_secondary(&self, origin: &Name) -> bool {
+        self.secondaries.iter().any(|s| s.eq_ignore_case(origin))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The served zone holding `number` (`+digits`) and the digits of its name there
+    /// (one label each, closest to the apex first).
+    pub fn find(&self, number: &str) -> Option<(Arc<Zone>, Vec<u8>)> {
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        let zones = self.zones().load();
+        zones
+            .iter()
+            .find_map(|z| z.number_labels(digits).map(|l| (z.clone(), l)))
+    }
+
+    /// Like [`Keeper::find`], for a change: secondary zones are read-only, also before
+    /// their first transfer (a secondary more specific than the zone that would take the
+    /// number wins, as it will once its copy arrives).
+    pub fn locate(&self, number: &str) -> Result<(Arc<Zone>, Vec<u8>), EditError> {
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        let found = self.find(number);
+        let taken = found.as_ref().map_or(0, |(z, _)| z.number_prefix().len());
+        let secondary = self.secondaries.iter().find(|s| {
+            let p = crate::zone::number_prefix(s);
+            !p.is_empty() && digits.starts_with(&p) && p.len() >= taken
+        });
+        match (found, secondary) {
+            (_, Some(s)) => Err(EditError::ReadOnly(s.to_string())),
+            (Some(found), None) => Ok(found),
+            (None, None) => Err(EditError::NotInZone(number.to_string())),
+        }
+    }
+
+    /// The served copy of the zone with this origin.
+    fn served(&self, origin: &Name) -> Option<Arc<Zone>> {
+        self.zones()
+            .load()
+            .iter()
+            .find(|z| z.origin.eq_ignore_case(origin))
+            .cloned()
+    }
+}
+
+/// Lowers the CPU priority of the calling thread (nice 10). Bulk work (imports, whole
+/// zone loads) runs on a thread of its own at this priority, so that on a busy machine
+/// SIP and DNS answers keep their latency while it runs; the thread ends with the work,
+/// as raising the priority back would need a privilege.
+pub fn lower_this_threads_priority() {
+    // SAFETY: setpriority on our own thread id has no memory effects; a failure only
+    // leaves the priority as it was.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
+/// The NAPTR RRset at an exact name (not a derived prefix copy): [`Zone::naptr_at`],
+/// under the name the admin API imports it by.
+pub fn naptr_at<'z>(zone: &'z Zone, labels: &[&[u8]]) -> Option<(u32, Vec<&'z [u8]>)> {
+    zone.naptr_at(labels)
+}
