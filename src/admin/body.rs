@@ -26,6 +26,7 @@
 //!
 //! Must not touch: the store or the zones (that is `keeper`).
 
+use super::problem::FieldError;
 use crate::keeper::{ImportItem, Routes};
 use crate::name::Name;
 use crate::naptr::subst::SubstExpr;
@@ -39,25 +40,6 @@ pub const DEFAULT_TTL: u32 = 300;
 pub const MAX_ROUTES: usize = 64;
 /// Errors listed in one answer; the rest are counted.
 pub const MAX_ERRORS: usize = 100;
-
-/// One validation failure: which field, on which import line, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    pub field: String,
-    pub detail: String,
-}
-
-impl FieldError {
-    fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        FieldError {
-            line: None,
-            field: field.into(),
-            detail: detail.into(),
-        }
-    }
-}
 
 /// A number (or prefix) body as PUT and imported.
 #[derive(Debug, Deserialize, Serialize)]

@@ -14,15 +14,19 @@
 //! Must not touch: the store or the zones directly (every change goes through
 //! [`Keeper`], which commits before it serves), or routing (it asks the one `Router`).
 
+mod auth;
 pub mod body;
 mod lists;
 pub mod openapi;
+mod problem;
 pub mod routed;
 
 use crate::config::Config;
 use crate::keeper::{EditError, Keeper, naptr_at};
 use crate::name::Name;
 use crate::resolve::Router as RouteEngine;
+use auth::require_token;
+pub use auth::{TokenError, TokenSource, load_token};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Path, Request, State};
@@ -30,7 +34,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, post};
-use body::{FieldError, NumberBody, Subject, decode_json, parse_e164};
+use body::{NumberBody, Subject, decode_json, parse_e164};
+use problem::problems_only;
+use problem::{FieldError, Problem};
 use routed::Routed;
 use serde_json::json;
 use std::sync::Arc;
@@ -80,265 +86,6 @@ impl AdminState {
 }
 
 type Shared = Arc<AdminState>;
-
-/// An RFC 9457 problem: the answer to every failed request.
-#[derive(Debug)]
-pub struct Problem {
-    pub status: StatusCode,
-    pub detail: String,
-    pub errors: Vec<FieldError>,
-    /// How many errors there were in all (imports list at most 100).
-    pub total: Option<usize>,
-    pub headers: Vec<(header::HeaderName, HeaderValue)>,
-}
-
-impl Problem {
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Problem {
-        Problem {
-            status,
-            detail: detail.into(),
-            errors: Vec::new(),
-            total: None,
-            headers: Vec::new(),
-        }
-    }
-
-    fn fields(status: StatusCode, errors: Vec<FieldError>) -> Problem {
-        let detail = match errors.first() {
-            Some(e) if e.field.is_empty() => e.detail.clone(),
-            Some(e) => format!("{}: {}", e.field, e.detail),
-            None => "invalid request".into(),
-        };
-        Problem {
-            status,
-            detail,
-            errors,
-            total: None,
-            headers: Vec::new(),
-        }
-    }
-}
-
-impl From<FieldError> for Problem {
-    fn from(e: FieldError) -> Problem {
-        Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, vec![e])
-    }
-}
-
-impl From<EditError> for Problem {
-    fn from(e: EditError) -> Problem {
-        Problem::edit(e, "e164")
-    }
-}
-
-impl Problem {
-    /// The answer to a failed change; `field` names the number or prefix in the path
-    /// (`e164`, `e164prefix`) when the error is about it.
-    fn edit(e: EditError, field: &str) -> Problem {
-        let status = match &e {
-            EditError::NotInZone(_) | EditError::Line { .. } | EditError::Zone(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            EditError::ReadOnly(_) => StatusCode::CONFLICT,
-            EditError::NotFound(_) => StatusCode::NOT_FOUND,
-            EditError::Store(_) | EditError::StoreZone(_) => {
-                tracing::error!("admin: {e}");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        let mut p = Problem::new(status, e.to_string());
-        match e {
-            EditError::Line { line, message } => p.errors.push(FieldError {
-                line: Some(line),
-                field: "number".into(),
-                detail: message,
-            }),
-            EditError::Zone(z) => {
-                p.detail = "the master file does not load; nothing changed".into();
-                p.errors = z
-                    .diagnostics
-                    .iter()
-                    .filter(|d| !d.warning)
-                    .map(|d| FieldError {
-                        line: Some(d.line as usize),
-                        field: "body".into(),
-                        detail: d.message.clone(),
-                    })
-                    .collect();
-            }
-            EditError::NotInZone(_) => p.errors.push(FieldError {
-                line: None,
-                field: field.into(),
-                detail: p.detail.clone(),
-            }),
-            _ => {}
-        }
-        p
-    }
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let mut body = json!({
-            "type": "about:blank",
-            "title": self.status.canonical_reason().unwrap_or("Error"),
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        if !self.errors.is_empty() {
-            body["errors"] = json!(self.errors);
-        }
-        if let Some(total) = self.total {
-            body["total_errors"] = json!(total);
-        }
-        let mut resp = (
-            self.status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
-        )
-            .into_response();
-        for (k, v) in self.headers {
-            resp.headers_mut().insert(k, v);
-        }
-        resp
-    }
-}
-
-/// Where the admin token came from, as [`load_token`] found it (the start-up summary
-/// says which).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenSource {
-    /// `ENROUTE_ADMIN_TOKEN`.
-    Env,
-    /// `admin.token_file`, which held one.
-    File,
-    /// Generated and written to `admin.token_file` (missing, or empty).
-    Generated,
-}
-
-/// Why there is no admin token.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    /// `admin.token_file` (or its directory) could not be read, created or written.
-    #[error("admin.token_file {path}: {source}")]
-    File {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot generate an admin token: {0}")]
-    Random(String),
-}
-
-/// Reads the admin token: `ENROUTE_ADMIN_TOKEN`, else `admin.token_file` (trimmed), else
-/// a new random one written there with mode 0600 (SPEC §10.10). Says which it was.
-pub fn load_token(config: &Config) -> Result<(String, TokenSource), TokenError> {
-    if let Ok(t) = std::env::var("ENROUTE_ADMIN_TOKEN")
-        && !t.trim().is_empty()
-    {
-        return Ok((t.trim().to_string(), TokenSource::Env));
-    }
-    let path = &config.admin.token_file;
-    let file_error = |path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| TokenError::File { path, source }
-    };
-    match std::fs::read_to_string(path) {
-        Ok(t) if !t.trim().is_empty() => return Ok((t.trim().to_string(), TokenSource::File)),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(file_error(path)(e)),
-    }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(file_error(dir))?;
-    }
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(file_error(path))?;
-    f.write_all(format!("{token}\n").as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(file_error(path))?;
-    tracing::info!(token_file = %path.display(), "admin: no token configured; generated one (mode 0600)");
-    Ok((token, TokenSource::Generated))
-}
-
-/// Equal in time independent of where the inputs differ (only the length shows).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn require_token(State(s): State<Shared>, req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        });
-    match given {
-        Some(t) if constant_time_eq(t.as_bytes(), s.token.as_bytes()) => next.run(req).await,
-        other => {
-            let (detail, challenge) = match other {
-                None => ("a bearer token is required", "Bearer realm=\"enroute\""),
-                Some(_) => (
-                    "the bearer token is not valid",
-                    "Bearer realm=\"enroute\", error=\"invalid_token\"",
-                ),
-            };
-            let mut p = Problem::new(StatusCode::UNAUTHORIZED, detail);
-            p.headers.push((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            ));
-            p.into_response()
-        }
-    }
-}
-
-/// Rewrites an error answered in plain text (axum's own rejections, 405s) as a problem.
-async fn problems_only(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
-    let status = resp.status();
-    let is_problem = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if status.as_u16() < 400 || is_problem {
-        return resp;
-    }
-    let allow = resp.headers().get(header::ALLOW).cloned();
-    let matched = resp.extensions().get::<MatchedPath>().cloned();
-    let text = axum::body::to_bytes(resp.into_body(), 4096)
-        .await
-        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
-        .unwrap_or_default();
-    let detail = if text.is_empty() {
-        status.canonical_reason().unwrap_or("error").to_string()
-    } else {
-        text
-    };
-    let mut p = Problem::new(status, detail);
-    if let Some(a) = allow {
-        p.headers.push((header::ALLOW, a));
-    }
-    let mut resp = p.into_response();
-    if let Some(m) = matched {
-        resp.extensions_mut().insert(m);
-    }
-    resp
-}
 
 /// Carries the matched route template from the request to the response, where
 /// [`count_requests`] (outside the router, where requests are not routed yet) reads it.
