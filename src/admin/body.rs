@@ -26,12 +26,16 @@
 //!
 //! Must not touch: the store or the zones (that is `keeper`).
 
-use super::problem::FieldError;
+use super::AdminState;
+use super::problem::{FieldError, Problem};
 use crate::keeper::{ImportItem, Routes};
 use crate::name::Name;
 use crate::naptr::subst::SubstExpr;
 use crate::naptr::{self, NaptrRef};
 use crate::resolve::ddds::Unusable;
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
 /// TTL of a number's records when the body gives none.
@@ -941,6 +945,57 @@ pub fn parse_csv(
     } else {
         Ok(Import { items, warnings })
     }
+}
+
+/// Reads the request body up to the configured limit: 413 beyond it.
+pub(super) async fn read_body(s: &AdminState, req: Request) -> Result<(HeaderMap, Bytes), Problem> {
+    let (parts, body) = req.into_parts();
+    let too_big = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than admin.max_body_bytes ({})",
+                s.max_body_bytes
+            ),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > s.max_body_bytes as u64) {
+        return Err(too_big());
+    }
+    let bytes = axum::body::to_bytes(body, s.max_body_bytes)
+        .await
+        .map_err(|_| too_big())?;
+    Ok((parts.headers, bytes))
+}
+
+pub(super) fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
+    require_type(headers, &["application/json"], |ct| {
+        format!("expected Content-Type application/json, got {ct:?}")
+    })
+    .map(|_| ())
+}
+
+/// Which of `accepted` (media types, any case, parameters ignored) the body's
+/// `Content-Type` is, by index; else 415 with `refusal` of the header as given.
+pub(super) fn require_type(
+    headers: &HeaderMap,
+    accepted: &[&str],
+    refusal: impl FnOnce(&str) -> String,
+) -> Result<usize, Problem> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    accepted
+        .iter()
+        .position(|a| mime.eq_ignore_ascii_case(a))
+        .ok_or_else(|| Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, refusal(ct)))
 }
 
 #[cfg(test)]
