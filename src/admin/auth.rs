@@ -5,8 +5,8 @@
 //!
 //! Must not touch: anything a request asks for (it only lets the request through).
 
-use super::Shared;
 use super::problem::Problem;
+use super::state::Shared;
 use crate::config::Config;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};

@@ -26,8 +26,8 @@
 //!
 //! Must not touch: the store or the zones (that is `keeper`).
 
-use super::AdminState;
 use super::problem::{FieldError, Problem};
+use super::state::AdminState;
 use crate::keeper::{ImportItem, Routes};
 use crate::name::Name;
 use crate::naptr::subst::SubstExpr;

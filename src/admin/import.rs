@@ -4,11 +4,11 @@
 //!
 //! Must not touch: the store or the zones directly (the keeper imports).
 
-use super::Shared;
 use super::body::{self, read_body, require_type};
 use super::offload::bulk;
 use super::problem::Problem;
 use super::routed::Routed;
+use super::state::Shared;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

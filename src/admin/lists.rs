@@ -14,7 +14,7 @@ use super::body::{Subject, View, parse_e164};
 use super::numbers::routes_view;
 use super::problem::{FieldError, Problem};
 use super::routed::Routed;
-use super::{AdminState, Shared};
+use super::state::{AdminState, Shared};
 use crate::name::TYPE_NAPTR;
 use crate::store::Store;
 use crate::zone::Zone;

@@ -17,7 +17,8 @@
 //!   (`/v1/route/{number}`, `/v1/cache…`), `ops.rs` (health, readiness, `/metrics`, the
 //!   [`openapi`] document);
 //! - `routed.rs`: whether calls can use a route, by the router's own rule;
-//! - `offload.rs`: where blocking and bulk work runs.
+//! - `offload.rs`: where blocking and bulk work runs;
+//! - `state.rs`: what every handler shares ([`AdminState`]).
 //!
 //! A new resource is a file of handlers, its routes in [`app`] and its paths in
 //! [`openapi`] (`tests/admin.rs` checks that the two agree).
@@ -26,7 +27,7 @@
 //! for a number, `e164prefix` for a prefix route.
 //!
 //! Must not touch: the store or the zones directly (every change goes through
-//! [`Keeper`], which commits before it serves), or routing (it asks the one `Router`).
+//! [`Keeper`](crate::keeper::Keeper), which commits before it serves), or routing (it asks the one `Router`).
 
 mod auth;
 pub mod body;
@@ -39,12 +40,9 @@ mod ops;
 mod problem;
 pub mod routed;
 mod routing;
+mod state;
 mod zones;
 
-use crate::config::Config;
-use crate::keeper::Keeper;
-use crate::name::Name;
-use crate::resolve::Router as RouteEngine;
 use auth::require_token;
 pub use auth::{TokenError, TokenSource, load_token};
 use axum::Router;
@@ -54,53 +52,8 @@ use axum::response::Redirect;
 use axum::routing::{delete, get, post};
 use ops::{count_requests, tag_route};
 use problem::{Problem, problems_only};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
-/// What every handler shares.
-pub struct AdminState {
-    pub keeper: Arc<Keeper>,
-    pub router: Arc<RouteEngine>,
-    /// The bearer token, compared in constant time.
-    pub token: String,
-    /// Set once every listener is bound; `/readyz` also waits for every zone.
-    pub listening: AtomicBool,
-    /// Origins of every configured zone (readiness waits for all of them).
-    pub configured: Vec<Name>,
-    pub max_body_bytes: usize,
-    pub store_path: std::path::PathBuf,
-    /// Longest number accepted in paths and bodies (`dialplan.max_digits`).
-    pub max_digits: usize,
-    /// The runtime SIP, DNS and upstream lookups run on (the API runs on its own).
-    pub main: tokio::runtime::Handle,
-    /// What `/metrics` renders; `None` when `metrics.enabled` is off.
-    pub metrics: Option<Arc<crate::metrics::Exporter>>,
-}
-
-impl AdminState {
-    pub fn new(
-        config: &Config,
-        keeper: Arc<Keeper>,
-        router: Arc<RouteEngine>,
-        token: String,
-        metrics: Option<Arc<crate::metrics::Exporter>>,
-    ) -> Self {
-        AdminState {
-            keeper,
-            router,
-            token,
-            listening: AtomicBool::new(false),
-            configured: config.zones.iter().map(|z| z.origin.clone()).collect(),
-            max_body_bytes: usize::try_from(config.admin.max_body_bytes).unwrap_or(usize::MAX),
-            store_path: config.store.clone(),
-            max_digits: config.dialplan.max_digits.max(15),
-            main: tokio::runtime::Handle::current(),
-            metrics,
-        }
-    }
-}
-
-type Shared = Arc<AdminState>;
+pub use state::AdminState;
+use state::Shared;
 
 /// The whole API.
 pub fn app(state: Shared) -> Router {

@@ -10,7 +10,7 @@ use super::body::{self, NumberBody, Subject, decode_json, parse_e164, read_body,
 use super::offload::blocking;
 use super::problem::{FieldError, Problem};
 use super::routed::Routed;
-use super::{AdminState, Shared};
+use super::state::{AdminState, Shared};
 use crate::keeper::{EditError, naptr_at};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;

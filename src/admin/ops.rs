@@ -5,8 +5,9 @@
 //!
 //! Must not touch: numbers, prefixes or zones (it only reads whether zones are loaded).
 
+use super::openapi;
 use super::problem::Problem;
-use super::{Shared, openapi};
+use super::state::Shared;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;

@@ -4,10 +4,10 @@
 //!
 //! Must not touch: the routing rules (it asks the one `Router`, on the main runtime).
 
-use super::Shared;
 use super::body::parse_e164;
 use super::numbers::E164;
 use super::problem::Problem;
+use super::state::Shared;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

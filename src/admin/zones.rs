@@ -5,10 +5,10 @@
 //! Must not touch: the store or the zones directly (the keeper replaces; reads are of
 //! the served zones).
 
-use super::Shared;
 use super::body::{read_body, require_type};
 use super::offload::bulk;
 use super::problem::{FieldError, Problem};
+use super::state::Shared;
 use crate::name::Name;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
