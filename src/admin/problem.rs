@@ -35,6 +35,19 @@ impl FieldError {
     }
 }
 
+/// The path of field `name` within `at` (`routes[0]` + `uri` → `routes[0].uri`): `name`
+/// alone when `at` is empty (a CSV row, whose fields are its columns), `at` alone when
+/// `name` is (the whole of it).
+pub fn field_at(at: &str, name: &str) -> String {
+    if name.is_empty() {
+        at.to_string()
+    } else if at.is_empty() {
+        name.to_string()
+    } else {
+        format!("{at}.{name}")
+    }
+}
+
 /// An RFC 9457 problem: the answer to every failed request.
 #[derive(Debug)]
 pub struct Problem {

@@ -6,6 +6,7 @@
 //!
 //! Must not touch: ordering, service selection or routing (that is `resolve::ddds`).
 
+pub mod route;
 pub mod subst;
 
 use crate::name::Name;
