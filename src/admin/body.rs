@@ -1,9 +1,8 @@
-//! The admin API's request and response bodies (SPEC §7, §10.7–10.8): reading a body
-//! (the size limit, 413; the content type, 415), the JSON body of a number or prefix
-//! route and its answer ([`View`]), and bulk imports (CSV, NDJSON).
+//! The admin API's request and response bodies (SPEC §7, §10.8): reading a body (the
+//! size limit, 413; the content type, 415), and the JSON body of a number or prefix
+//! route and its answer ([`View`]), which imports (`import.rs`) read too.
 //!
-//! Owns: JSON shapes, and validation with the failing field named (and the line, for
-//! imports). A route's forms and the NAPTR record each is written as are
+//! Owns: JSON shapes, and validation with the failing field named. A route's forms and the NAPTR record each is written as are
 //! [`crate::naptr::route`]'s; here a route's fields are named within the body
 //! (`routes[0].uri`), and [`super::routed`] says whether calls can use each route.
 //! Read back, a route calls cannot use shows its `service` even when the scheme implies
@@ -17,9 +16,9 @@
 use super::problem::{FieldError, Problem, field_at};
 use super::routed::{Judge, usable};
 use super::state::AdminState;
-use crate::keeper::{ImportItem, Routes};
+use crate::keeper::Routes;
 use crate::naptr::NaptrRef;
-use crate::naptr::route::{self, DEFAULT_ORDER, DEFAULT_PREFERENCE, Route, service_of};
+use crate::naptr::route::{self, Route, service_of};
 use crate::resolve::ddds::Unusable;
 use axum::body::Bytes;
 use axum::extract::Request;
@@ -30,8 +29,6 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_TTL: u32 = 300;
 /// Most routes one number may have (a NAPTR RRset must fit a 64 KiB TCP answer).
 pub const MAX_ROUTES: usize = 64;
-/// Errors listed in one answer; the rest are counted.
-pub const MAX_ERRORS: usize = 100;
 
 /// A number (or prefix) body as PUT and imported.
 #[derive(Debug, Deserialize, Serialize)]
@@ -87,49 +84,11 @@ pub struct View {
     pub warnings: Vec<String>,
 }
 
-/// What one import says about its lines: at most [`MAX_ERRORS`] listed, all counted.
-#[derive(Debug)]
-pub struct Capped<T> {
-    pub list: Vec<T>,
-    pub total: usize,
-}
-
-impl<T> Default for Capped<T> {
-    fn default() -> Self {
-        Capped {
-            list: Vec::new(),
-            total: 0,
-        }
-    }
-}
-
-impl<T> Capped<T> {
-    fn push(&mut self, item: T) {
-        self.total += 1;
-        if self.list.len() < MAX_ERRORS {
-            self.list.push(item);
-        }
-    }
-}
-
-/// Warnings of an import, each `line N: …`.
-pub type Warnings = Capped<String>;
-
-/// A bulk import that failed: its errors.
-pub type ImportErrors = Capped<FieldError>;
-
 /// A body's routes as records, with the warnings about routes kept that calls never use.
 #[derive(Debug)]
 pub struct Checked {
     pub routes: Routes,
     pub warnings: Vec<String>,
-}
-
-/// An import as parsed: the numbers to write and the warnings (each `line N: …`).
-#[derive(Debug)]
-pub struct Import {
-    pub items: Vec<ImportItem>,
-    pub warnings: Warnings,
 }
 
 /// Decodes a JSON body, naming the field that does not fit (`routes[1].order`).
@@ -159,7 +118,7 @@ pub fn encode(route: &Route, at: &str) -> Result<Vec<u8>, FieldError> {
 
 impl NumberBody {
     /// Validates and encodes the routes as NAPTR rdata; routes calls cannot use are
-    /// errors, or warnings when the body named their service ([`Route::usable`]).
+    /// errors, or warnings when the body named their service ([`usable`]).
     pub fn to_routes(
         &self,
         field_prefix: &str,
@@ -245,271 +204,6 @@ pub fn view(
     }
 }
 
-/// Parses `application/x-ndjson`: one number body with `"number"` per line; blank lines
-/// are skipped. Lines count from 1.
-pub fn parse_ndjson(
-    body: &[u8],
-    max_digits: usize,
-    routed: &mut Judge<'_>,
-) -> Result<Import, ImportErrors> {
-    let mut items = Vec::new();
-    let mut warnings = Warnings::default();
-    let mut errs = ImportErrors::default();
-    let mut seen = std::collections::HashMap::new();
-    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
-        let line_no = i + 1;
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        let at = |mut e: FieldError| {
-            e.line = Some(line_no);
-            e
-        };
-        let parsed: NumberBody = match decode_json(line) {
-            Ok(b) => b,
-            Err(e) => {
-                errs.push(at(e));
-                continue;
-            }
-        };
-        let number = match parsed.number.as_deref() {
-            Some(n) => match parse_e164(n, "number", max_digits) {
-                Ok(n) => n,
-                Err(e) => {
-                    errs.push(at(e));
-                    continue;
-                }
-            },
-            None => {
-                errs.push(at(FieldError::new("number", "each line needs \"number\"")));
-                continue;
-            }
-        };
-        if let Some(first) = seen.insert(number.clone(), line_no) {
-            errs.push(at(FieldError::new(
-                "number",
-                format!("{number} is also on line {first}; give each number once"),
-            )));
-            continue;
-        }
-        match parsed.to_routes("", routed) {
-            Ok(checked) => {
-                for w in checked.warnings {
-                    warnings.push(format!("line {line_no}: {w}"));
-                }
-                items.push(ImportItem {
-                    line: line_no,
-                    number,
-                    routes: checked.routes,
-                });
-            }
-            Err(list) => list.into_iter().for_each(|e| errs.push(at(e))),
-        }
-    }
-    if errs.total > 0 {
-        Err(errs)
-    } else {
-        Ok(Import { items, warnings })
-    }
-}
-
-/// Parses `text/csv` with a header naming columns among
-/// `number,uri,order,preference,ttl,service` (`number` and `uri` required): one route per
-/// row; a number's rows (wherever they are) replace its routes, in row order.
-pub fn parse_csv(
-    body: &[u8],
-    max_digits: usize,
-    routed: &mut Judge<'_>,
-) -> Result<Import, ImportErrors> {
-    let mut errs = ImportErrors::default();
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .trim(csv::Trim::All)
-        .from_reader(body);
-    let header = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            errs.push(FieldError {
-                line: Some(1),
-                field: "header".into(),
-                detail: e.to_string(),
-            });
-            return Err(errs);
-        }
-    };
-    const COLUMNS: [&str; 6] = ["number", "uri", "order", "preference", "ttl", "service"];
-    let mut col = [None; 6];
-    for (i, name) in header.iter().enumerate() {
-        match COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(name)) {
-            Some(k) if col[k].is_none() => col[k] = Some(i),
-            Some(_) => errs.push(FieldError {
-                line: Some(1),
-                field: name.to_string(),
-                detail: "column named twice".into(),
-            }),
-            None => errs.push(FieldError {
-                line: Some(1),
-                field: name.to_string(),
-                detail: format!("unknown column; columns are {}", COLUMNS.join(",")),
-            }),
-        }
-    }
-    for req in [0, 1] {
-        if col[req].is_none() {
-            errs.push(FieldError {
-                line: Some(1),
-                field: COLUMNS[req].into(),
-                detail: "required column missing from the header".into(),
-            });
-        }
-    }
-    if errs.total > 0 {
-        return Err(errs);
-    }
-    let (c_num, c_uri) = (col[0].unwrap_or(0), col[1].unwrap_or(0));
-    let mut items: Vec<ImportItem> = Vec::new();
-    let mut warnings = Warnings::default();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line() as usize);
-                errs.push(FieldError {
-                    line,
-                    field: String::new(),
-                    detail: e.to_string(),
-                });
-                if errs.total > MAX_ERRORS {
-                    break;
-                }
-                continue;
-            }
-        }
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let field = |k: usize| -> Option<&str> {
-            col[k]
-                .and_then(|i| record.get(i))
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .filter(|s| !s.is_empty())
-        };
-        let at = |mut e: FieldError| {
-            e.line = Some(line);
-            e
-        };
-        let number = match record.get(c_num).map(std::str::from_utf8) {
-            Some(Ok(n)) => match parse_e164(n, "number", max_digits) {
-                Ok(n) => n,
-                Err(e) => {
-                    errs.push(at(e));
-                    continue;
-                }
-            },
-            _ => {
-                errs.push(at(FieldError::new("number", "not UTF-8")));
-                continue;
-            }
-        };
-        let num = |k: usize, name: &str| -> Result<Option<u32>, FieldError> {
-            field(k)
-                .map(|v| {
-                    v.parse::<u32>()
-                        .map_err(|_| FieldError::new(name, format!("{v:?} is not a number")))
-                })
-                .transpose()
-        };
-        let parsed = (|| -> Result<(Route, Option<u32>), FieldError> {
-            let small = |v: Option<u32>, name: &str, dflt: u16| -> Result<u16, FieldError> {
-                match v {
-                    None => Ok(dflt),
-                    Some(v) => u16::try_from(v)
-                        .map_err(|_| FieldError::new(name, format!("{v} is above 65535"))),
-                }
-            };
-            let route = Route {
-                uri: Some(
-                    record
-                        .get(c_uri)
-                        .and_then(|b| std::str::from_utf8(b).ok())
-                        .unwrap_or_default()
-                        .to_string(),
-                ),
-                service: field(5).map(str::to_string),
-                order: small(num(2, "order")?, "order", DEFAULT_ORDER)?,
-                preference: small(num(3, "preference")?, "preference", DEFAULT_PREFERENCE)?,
-                ..Route::default()
-            };
-            Ok((route, num(4, "ttl")?))
-        })();
-        let (route, ttl) = match parsed {
-            Ok(x) => x,
-            Err(e) => {
-                errs.push(at(e));
-                continue;
-            }
-        };
-        let checked = encode(&route, "").and_then(|rd| Ok((usable(&route, &rd, "", routed)?, rd)));
-        let rdata = match checked {
-            Ok((warning, rd)) => {
-                if let Some(w) = warning {
-                    warnings.push(format!("line {line}: {w}"));
-                }
-                rd
-            }
-            Err(mut e) => {
-                e.field = e.field.trim_start_matches('.').to_string();
-                errs.push(at(e));
-                continue;
-            }
-        };
-        let ttl = ttl.unwrap_or(DEFAULT_TTL);
-        if ttl > i32::MAX as u32 {
-            errs.push(at(FieldError::new("ttl", "must be at most 2147483647")));
-            continue;
-        }
-        match index.get(&number) {
-            Some(&k) => {
-                let item = &mut items[k];
-                if item.routes.ttl != ttl {
-                    errs.push(at(FieldError::new(
-                        "ttl",
-                        format!(
-                            "{ttl} differs from {} given for {number} on line {}; a number's routes share one TTL (RFC 2181 §5.2)",
-                            item.routes.ttl, item.line
-                        ),
-                    )));
-                } else if item.routes.naptrs.len() >= MAX_ROUTES {
-                    errs.push(at(FieldError::new(
-                        "number",
-                        format!("more than {MAX_ROUTES} routes for {number}"),
-                    )));
-                } else {
-                    item.routes.naptrs.push(rdata);
-                }
-            }
-            None => {
-                index.insert(number.clone(), items.len());
-                items.push(ImportItem {
-                    line,
-                    number,
-                    routes: Routes {
-                        ttl,
-                        naptrs: vec![rdata],
-                    },
-                });
-            }
-        }
-    }
-    if errs.total > 0 {
-        Err(errs)
-    } else {
-        Ok(Import { items, warnings })
-    }
-}
-
 /// Reads the request body up to the configured limit: 413 beyond it.
 pub(super) async fn read_body(s: &AdminState, req: Request) -> Result<(HeaderMap, Bytes), Problem> {
     let (parts, body) = req.into_parts();
@@ -564,6 +258,7 @@ pub(super) fn require_type(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::routed::judges::{all, sip_only};
 
     fn route(json: &str) -> Route {
         serde_json::from_str(json).unwrap()
@@ -599,40 +294,6 @@ mod tests {
     }
 
     #[test]
-    fn csv_groups_rows_and_reports_lines() {
-        let csv = "number,uri,order,preference,ttl\n+441632960001,sip:a@x,10,10,60\n+441632960002,sip:b@x,,,\n+441632960001,sip:c@x,20,10,60\n";
-        let items = parse_csv(csv.as_bytes(), 15, &mut all).unwrap().items;
-        assert_eq!(items.len(), 2);
-        assert_eq!(items[0].routes.naptrs.len(), 2);
-        assert_eq!(items[1].routes.ttl, DEFAULT_TTL);
-        let bad = "number,uri\n+441632960001,sip:a@x\n4416,sip:b@x\n+441632960003,nocolon\n";
-        let e = parse_csv(bad.as_bytes(), 15, &mut all).unwrap_err();
-        let lines: Vec<_> = e.list.iter().map(|e| (e.line, e.field.as_str())).collect();
-        assert_eq!(lines, vec![(Some(3), "number"), (Some(4), "uri")]);
-        let e = parse_csv(b"number,url\n", 15, &mut all).unwrap_err();
-        assert_eq!(e.list[0].field, "url");
-    }
-
-    #[test]
-    fn ndjson_lines() {
-        let body = b"{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n\n{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n{\"routes\":[]}\n";
-        let e = parse_ndjson(body, 15, &mut all).unwrap_err();
-        let lines: Vec<_> = e.list.iter().map(|e| e.line).collect();
-        assert_eq!(lines, vec![Some(3), Some(4)]);
-    }
-
-    /// Lets every route through.
-    fn all(_: &[u8], _: Option<&str>) -> Result<(), Unusable> {
-        Ok(())
-    }
-
-    /// The router's rule with `enum.services = ["E2U+sip"]`.
-    fn sip_only(rd: &[u8], result: Option<&str>) -> Result<(), Unusable> {
-        let services = crate::resolve::ddds::Services::new(&["E2U+sip".to_string()]);
-        NaptrRef::parse(rd).map_or(Ok(()), |n| services.judge(&n, result).map(|_| ()))
-    }
-
-    #[test]
     fn unrouted_services_are_refused_unless_named() {
         let body: NumberBody = decode_json(
             br#"{"routes":[{"uri":"sip:a@b"},{"uri":"https://example.net/"},{"pstn":true}]}"#,
@@ -664,23 +325,6 @@ mod tests {
         assert_eq!(v.routes[0].service.as_deref(), Some("E2U+web:https"));
         let v = view(Subject::Number("+1".into()), "z.", 60, &[rd], &mut all);
         assert_eq!(v.routes[0].service, None);
-    }
-
-    #[test]
-    fn imports_name_the_line_of_an_unrouted_service() {
-        let csv = "number,uri,service\n+441632960001,sip:a@x,\n+441632960002,https://x.example/,\n";
-        let e = parse_csv(csv.as_bytes(), 15, &mut sip_only).unwrap_err();
-        assert_eq!((e.list[0].line, e.list[0].field.as_str()), (Some(3), "uri"));
-        let csv = csv.replace("x.example/,", "x.example/,E2U+web:https");
-        let ok = parse_csv(csv.as_bytes(), 15, &mut sip_only).unwrap();
-        assert_eq!(ok.warnings.total, 1);
-        assert!(ok.warnings.list[0].starts_with("line 3: service: E2U+web:https"));
-        let nd = b"{\"number\":\"+441632960001\",\"routes\":[{\"pstn\":true}]}\n";
-        let e = parse_ndjson(nd, 15, &mut sip_only).unwrap_err();
-        assert_eq!(
-            (e.list[0].line, e.list[0].field.as_str()),
-            (Some(1), "routes[0].pstn")
-        );
     }
 
     #[test]

@@ -136,6 +136,24 @@ fn result_shown(route: &Route, result: Option<&str>) -> String {
     }
 }
 
+/// Judges for tests: [`judges::all`] lets every route through, [`judges::sip_only`] is
+/// the router's rule with `enum.services = ["E2U+sip"]`.
+#[cfg(test)]
+pub(super) mod judges {
+    use super::*;
+
+    /// Lets every route through.
+    pub fn all(_: &[u8], _: Option<&str>) -> Result<(), Unusable> {
+        Ok(())
+    }
+
+    /// The router's rule with `enum.services = ["E2U+sip"]`.
+    pub fn sip_only(rd: &[u8], result: Option<&str>) -> Result<(), Unusable> {
+        let services = crate::resolve::ddds::Services::new(&["E2U+sip".to_string()]);
+        NaptrRef::parse(rd).map_or(Ok(()), |n| services.judge(&n, result).map(|_| ()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
