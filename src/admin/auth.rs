@@ -87,6 +87,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Lets a request with the bearer token through; 401 with a challenge otherwise.
 pub(super) async fn require_token(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let given = req
         .headers()

@@ -230,6 +230,7 @@ pub(super) async fn read_body(s: &AdminState, req: Request) -> Result<(HeaderMap
     Ok((parts.headers, bytes))
 }
 
+/// A JSON body, else 415.
 pub(super) fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
     require_type(headers, &["application/json"], |ct| {
         format!("expected Content-Type application/json, got {ct:?}")

@@ -61,6 +61,7 @@ pub(super) fn routes_view(
     ))
 }
 
+/// `GET /v1/numbers/{e164}`.
 pub(super) async fn get_number(
     State(s): State<Shared>,
     Path(e164): Path<String>,
@@ -126,6 +127,7 @@ async fn put_routes(s: &AdminState, subject: Subject, req: Request) -> Result<Re
     Ok(axum::Json(view).into_response())
 }
 
+/// `PUT /v1/numbers/{e164}`: the number's routes, replaced.
 pub(super) async fn put_number(
     State(s): State<Shared>,
     Path(e164): Path<String>,
@@ -135,6 +137,7 @@ pub(super) async fn put_number(
     put_routes(&s, Subject::Number(number), req).await
 }
 
+/// `DELETE /v1/numbers/{e164}`.
 pub(super) async fn delete_number(
     State(s): State<Shared>,
     Path(e164): Path<String>,
@@ -145,6 +148,7 @@ pub(super) async fn delete_number(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `GET /v1/prefixes/{e164prefix}`.
 pub(super) async fn get_prefix(
     State(s): State<Shared>,
     Path(p): Path<String>,
@@ -154,6 +158,7 @@ pub(super) async fn get_prefix(
     Ok(axum::Json(view).into_response())
 }
 
+/// `PUT /v1/prefixes/{e164prefix}`: the prefix route, replaced.
 pub(super) async fn put_prefix(
     State(s): State<Shared>,
     Path(p): Path<String>,
@@ -163,6 +168,7 @@ pub(super) async fn put_prefix(
     put_routes(&s, Subject::Prefix(prefix), req).await
 }
 
+/// `DELETE /v1/prefixes/{e164prefix}`.
 pub(super) async fn delete_prefix(
     State(s): State<Shared>,
     Path(p): Path<String>,

@@ -66,10 +66,12 @@ pub(super) async fn metrics_text(State(s): State<Shared>) -> Response {
     }
 }
 
+/// `GET /healthz`: the process answers.
 pub(super) async fn healthz() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
+/// `GET /readyz`: 503 until every listener is bound and every configured zone loaded.
 pub(super) async fn readyz(State(s): State<Shared>) -> Response {
     let zones = s.keeper.zones().load();
     let missing: Vec<String> = s
@@ -92,6 +94,7 @@ pub(super) async fn readyz(State(s): State<Shared>) -> Response {
     axum::Json(json!({"status": "ready", "zones": zones.iter().count()})).into_response()
 }
 
+/// `GET /v1/openapi.json`.
 pub(super) async fn openapi_doc() -> Response {
     axum::Json(openapi::document()).into_response()
 }

@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// `GET /v1/route/{number}`: the decision a call to `number` (a number or URI) gets.
 pub(super) async fn route(
     State(s): State<Shared>,
     Path(number): Path<String>,
@@ -32,11 +33,13 @@ pub(super) async fn route(
     Ok(axum::Json(decision).into_response())
 }
 
+/// `DELETE /v1/cache`: every cached upstream answer.
 pub(super) async fn flush_cache(State(s): State<Shared>) -> Response {
     s.router.cache().invalidate_all();
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// `DELETE /v1/cache/{e164}`: the cached answers for one number.
 pub(super) async fn flush_cached_number(
     State(s): State<Shared>,
     Path(e164): Path<String>,
