@@ -27,7 +27,8 @@
 //! for a number, `e164prefix` for a prefix route.
 //!
 //! Must not touch: the store or the zones directly (every change goes through
-//! [`Keeper`](crate::keeper::Keeper), which commits before it serves), or routing (it asks the one `Router`).
+//! [`Keeper`](crate::keeper::Keeper), which commits before it serves), or routing (it
+//! asks the one `Router`).
 
 mod auth;
 pub mod body;

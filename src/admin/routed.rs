@@ -9,7 +9,8 @@
 //! the body names the `service` itself the route is kept for other ENUM clients and the
 //! answer warns.
 //!
-//! Owns: nothing of the rule itself: [`crate::resolve::ddds::Services::judge`] is the
+//! Owns: how the API answers for such a route (the field named, the error or warning
+//! text), and nothing of the rule itself: [`crate::resolve::ddds::Services::judge`] is the
 //! rule DDDS applies to each record (flags, service matching with its case, subtypes,
 //! compound `E2U+a+b` fields and legacy forms, and the scheme of a terminal's result),
 //! so the admin API and SIP never disagree.
