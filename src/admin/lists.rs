@@ -10,9 +10,11 @@
 //!
 //! Must not touch: the store's writes or the zones' contents (read only).
 
-use super::body::{FieldError, Subject, View, parse_e164};
+use super::body::{Subject, View, parse_e164};
+use super::numbers::routes_view;
+use super::problem::{FieldError, Problem};
 use super::routed::Routed;
-use super::{AdminState, Problem, Shared, routes_view};
+use super::state::{AdminState, Shared};
 use crate::name::TYPE_NAPTR;
 use crate::store::Store;
 use crate::zone::Zone;

@@ -1,15 +1,25 @@
 //! Whether calls can use a route: the admin API's question to the router about one
 //! record, asked with the enumservices in force now (`enum.services` as of start or the
-//! last SIGHUP).
+//! last SIGHUP), and what the API does with the answer ([`usable`]).
 //!
-//! Owns: nothing of the rule itself: [`crate::resolve::ddds::Services::judge`] is the
+//! Routes calls can never use, by the router's own rule, are refused naming the field
+//! at fault: flags other than `u` or empty (`routes[0].flags`); a result URI its service
+//! does not take (`routes[0].uri`, `.pstn`, or `.regexp` when its result is literal); a
+//! service not in `enum.services` (the field the service came from), except that when
+//! the body names the `service` itself the route is kept for other ENUM clients and the
+//! answer warns.
+//!
+//! Owns: how the API answers for such a route (the field named, the error or warning
+//! text), and nothing of the rule itself: [`crate::resolve::ddds::Services::judge`] is the
 //! rule DDDS applies to each record (flags, service matching with its case, subtypes,
 //! compound `E2U+a+b` fields and legacy forms, and the scheme of a terminal's result),
 //! so the admin API and SIP never disagree.
 //!
 //! Must not touch: the zones, the store, or the routing plan (it only reads a snapshot).
 
+use super::problem::{FieldError, field_at};
 use crate::naptr::NaptrRef;
+use crate::naptr::route::{Route, service_of};
 use crate::resolve::ddds::Unusable;
 use crate::resolve::{Router, RoutingPlan};
 use std::sync::Arc;
@@ -36,6 +46,112 @@ impl Routed {
             return Ok(());
         };
         self.plan.services.judge(&n, result).map(|_| ())
+    }
+}
+
+/// Why the router would never use a NAPTR record (wire rdata) for calls, given the
+/// terminal's result URI when it is known ([`Routed::judge`]).
+pub type Judge<'a> = dyn FnMut(&[u8], Option<&str>) -> Result<(), Unusable> + 'a;
+
+/// Whether calls can use `route`, encoded as `rdata`, by the router's own rule:
+/// `Ok(None)` when they can. When its service is not routed here: a warning
+/// (`Ok(Some)`) if the body named the service (a record kept for other ENUM clients),
+/// else an error naming the field the service came from (`uri` or `pstn`). Any other
+/// reason (flags, a result URI the service does not take) is an error naming its
+/// field whatever the body named; `at` names the route (`routes[0]`, empty for a CSV
+/// row).
+pub fn usable(
+    route: &Route,
+    rdata: &[u8],
+    at: &str,
+    judge: &mut Judge<'_>,
+) -> Result<Option<String>, FieldError> {
+    let result = route.known_result();
+    let why = match judge(rdata, result.as_deref()) {
+        Ok(()) => return Ok(None),
+        Err(why) => why,
+    };
+    let service = service_of(rdata).unwrap_or_default();
+    let unrouted = matches!(why, Unusable::Unrouted | Unusable::NotEnumservice);
+    if unrouted && route.service.is_some() {
+        return Ok(Some(format!(
+            "{}: {service} is not in enum.services: kept in the zone for other ENUM clients, never used to route calls",
+            field_at(at, "service")
+        )));
+    }
+    Err(refusal(route, why, at, &service, result.as_deref()))
+}
+
+/// The error for a route the router's rule refused (`why`), naming the field that
+/// made it unusable; `result` as [`Route::known_result`] gave it.
+fn refusal(
+    route: &Route,
+    why: Unusable,
+    at: &str,
+    service: &str,
+    result: Option<&str>,
+) -> FieldError {
+    let from = route.form();
+    let field = |name: &str| field_at(at, name);
+    match why {
+        Unusable::Unrouted | Unusable::NotEnumservice => FieldError::new(
+            field(if from == "regexp" { "service" } else { from }),
+            format!(
+                "{service} is not in enum.services, so calls would never use this route; \
+                 to keep it in the zone for other ENUM clients only, give \"service\": \"{service}\""
+            ),
+        ),
+        Unusable::Flags => FieldError::new(
+            field("flags"),
+            format!(
+                "{:?} is neither \"u\" (a URI) nor \"\" (a non-terminal), so calls would never use this route",
+                route.flags.as_deref().unwrap_or_default()
+            ),
+        ),
+        Unusable::Scheme(takes) => FieldError::new(
+            field(from),
+            format!(
+                "{service} takes {takes} URIs, not {}, so calls would never use this route",
+                result_shown(route, result)
+            ),
+        ),
+        Unusable::NotUri => FieldError::new(
+            field(from),
+            format!("{} is not a URI calls can use", result_shown(route, result)),
+        ),
+        Unusable::RegexpAndReplacement | Unusable::NoRegexp | Unusable::NoTarget => {
+            FieldError::new(
+                field("regexp"),
+                "calls would never use this route: a terminal (\"u\") route needs a regexp, a non-terminal one a regexp or replacement",
+            )
+        }
+    }
+}
+
+/// The result as an error message shows it.
+fn result_shown(route: &Route, result: Option<&str>) -> String {
+    match (route.pstn.is_some(), result) {
+        (true, _) => "the tel: URIs of a \"pstn\" route".into(),
+        (false, Some(r)) => format!("{r:?}"),
+        (false, None) => "its result".into(),
+    }
+}
+
+/// Judges for tests: [`judges::all`] lets every route through, [`judges::sip_only`] is
+/// the router's rule with `enum.services = ["E2U+sip"]`.
+#[cfg(test)]
+pub(super) mod judges {
+    use super::*;
+
+    /// Lets every route through.
+    pub fn all(_: &[u8], _: Option<&str>) -> Result<(), Unusable> {
+        Ok(())
+    }
+
+    /// The router's rule with `enum.services = ["E2U+sip"]`.
+    pub fn sip_only(rd: &[u8], result: Option<&str>) -> Result<(), Unusable> {
+        let services = crate::resolve::ddds::Services::new(&["E2U+sip".to_string()]);
+        NaptrRef::parse(rd).map_or(Ok(()), |n| services.judge(&n, result).map(|_| ()))
     }
 }
 

@@ -3,12 +3,14 @@
 //! Owns: a zero-copy view of NAPTR rdata in wire form ([`NaptrRef`]), its presentation
 //! form, field validation shared by `zone check`/zone loads and DDDS, enumservices
 //! (their syntax and matching a service field, in [`enumservice`]), and the RFC 3402
-//! substitution expressions and applying a record's regexp (in [`subst`]).
+//! substitution expressions and applying a record's regexp (in [`subst`]); a route as the
+//! admin API writes it, to NAPTR rdata and back (in [`route`]).
 //!
 //! Must not touch: ordering, the rule for which records are used, or routing (that is
 //! `resolve::ddds`).
 
 pub mod enumservice;
+pub mod route;
 pub mod subst;
 
 use crate::name::Name;
