@@ -2,9 +2,12 @@
 //! Serving, routing, zones and the admin API live in the library (`server` for `serve`,
 //! `resolve` for `route`, `zone` and `keeper` for the zone tools, `client` for the
 //! admin-API commands); this file holds only what is about the terminal: which checks
-//! a command runs, how their results read, and the exit code.
+//! a command runs and the exit code; how answers read is `cli/output.rs`.
+
+mod cli;
 
 use clap::{Args, Parser, Subcommand};
+use cli::output::{self, report};
 use enroute::client::{self, Client, ClientError, Endpoint, Kind, ListQuery};
 use enroute::config::{Config, ConfigError, ZoneSource};
 use enroute::name::Name;
@@ -603,9 +606,9 @@ fn route_remote(args: &RouteArgs, url: &str) -> ExitCode {
         Err(e) => return report(&e, Some(client.endpoint())),
     };
     if args.json {
-        println!("{}", client::pretty_json(&answer.body));
+        println!("{}", output::pretty_json(&answer.body));
     } else {
-        print!("{}", client::decision_text(&decision));
+        print!("{}", output::decision_text(&decision));
     }
     decision_exit(decision.get("status").and_then(|s| s.as_u64()).unwrap_or(0))
 }
@@ -626,19 +629,6 @@ fn connect(
         Ok(c)
     })?;
     Ok(Client::new(endpoint))
-}
-
-/// Prints a client failure (one line per problem field) and gives its exit code.
-fn report(e: &ClientError, endpoint: Option<&Endpoint>) -> ExitCode {
-    for line in e.to_string().lines() {
-        eprintln!("enroute: {line}");
-    }
-    if let (ClientError::Refused(p), Some(ep)) = (e, endpoint)
-        && p.status == 401
-    {
-        eprintln!("enroute: the token sent came from {}", ep.token_from);
-    }
-    ExitCode::from(e.exit_code())
 }
 
 /// A number or prefix as typed, without the visual separators a person may paste
@@ -691,7 +681,7 @@ fn put(client: &Client, kind: Kind, args: &PutArgs, json: bool) -> Result<(), Cl
             .into_bytes(),
     };
     let answer = client.put(kind, &e164, &body)?;
-    for w in client::warnings(&answer.json()?) {
+    for w in output::warnings(&answer.json()?) {
         eprintln!("enroute: warning: {w}");
     }
     print_entry(kind, &answer, json)
@@ -726,12 +716,12 @@ fn read_body_arg(source: &str) -> Result<Vec<u8>, ClientError> {
 
 fn print_entry(kind: Kind, answer: &client::Answer, json: bool) -> Result<(), ClientError> {
     if json {
-        println!("{}", client::pretty_json(&answer.body));
+        println!("{}", output::pretty_json(&answer.body));
         return Ok(());
     }
     let v = answer.json()?;
-    print!("{}", client::entry_text(&v, kind.key()));
-    println!("{}", client::entry_footer(&v));
+    print!("{}", output::entry_text(&v, kind.key()));
+    println!("{}", output::entry_footer(&v));
     Ok(())
 }
 
@@ -757,7 +747,7 @@ fn list(
     };
     if json {
         match raw {
-            Some(raw) => println!("{}", client::pretty_json(&raw)),
+            Some(raw) => println!("{}", output::pretty_json(&raw)),
             None => println!(
                 "{}",
                 serde_json::to_string_pretty(&page).unwrap_or_default()
@@ -767,7 +757,7 @@ fn list(
     }
     let items = page.get("items").and_then(|i| i.as_array());
     for item in items.into_iter().flatten() {
-        print!("{}", client::entry_text(item, kind.key()));
+        print!("{}", output::entry_text(item, kind.key()));
     }
     if items.is_none_or(|i| i.is_empty()) {
         eprintln!("enroute: no {}", kind_plural(kind));
