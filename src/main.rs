@@ -568,16 +568,16 @@ fn route_local(number: &str, config: Option<&Path>, json: bool) -> ExitCode {
         let router = Router::new(&config, Arc::new(ZoneSet::new(zones)));
         router.route_full(number, true).await
     });
-    if json {
-        match serde_json::to_string_pretty(&decision) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("enroute: {e}");
-                return ExitCode::from(2);
-            }
-        }
+    // --json keeps the decision's own field order (a JSON value would sort the keys);
+    // the text reads the decision as JSON, as it reads the server's.
+    let printed = if json {
+        serde_json::to_string_pretty(&decision).map(|s| println!("{s}"))
     } else {
-        print!("{}", decision.to_text());
+        serde_json::to_value(&decision).map(|v| print!("{}", output::decision_text(&v)))
+    };
+    if let Err(e) = printed {
+        eprintln!("enroute: {e}");
+        return ExitCode::from(2);
     }
     decision_exit(u64::from(decision.status))
 }

@@ -1,8 +1,10 @@
 //! How the commands' answers read on a terminal: a routing decision, entries and their
 //! routes, the API's JSON pretty-printed, and a client failure as `enroute:` lines.
 //!
-//! Owns: every text rendering of JSON the commands print, and the text of a routing
-//! decision the server sent ([`decision_text`], `route --url`). Must not touch: what is asked or how (the command files, `setup`,
+//! Owns: every text rendering of JSON the commands print, and the one renderer of a
+//! routing decision ([`decision_text`]): `enroute route` serializes a local decision
+//! and prints it as it prints the server's (`route --url`), so the two read the same by
+//! construction. Must not touch: what is asked or how (the command files, `setup`,
 //! `enroute::client`), nor the library's decision types: it reads a decision by its
 //! JSON, the admin API's shape.
 
