@@ -4,14 +4,15 @@
 //! Owns: where the API is and which token to send (a flag, else `ENROUTE_ADMIN_URL` /
 //! `ENROUTE_ADMIN_TOKEN`, else the configuration's `admin.listen` / `admin.token_file`,
 //! which is only read, never written), the requests (timeouts, a bounded answer, no
-//! redirects followed), RFC 9457 problems turned into [`ClientError`]s with the class
-//! of failure each is (refused, unreachable, bad usage), and the human text of the
-//! API's answers.
+//! redirects followed), the request bodies it builds ([`routes_body`]), and RFC 9457
+//! problems turned into [`ClientError`]s with the class of failure each is (refused,
+//! unreachable, bad usage) and its exit code.
 //!
 //! Must not touch: the store, the zones or routing (it only speaks HTTP to a running
 //! server), nor anything of `sip`, `dns` or `admin`: it knows the API by its JSON
 //! alone, so the client and the server can be different builds. It reads `config` for
-//! two keys only.
+//! two keys only. How answers read on the terminal is the binary's (`src/cli/output.rs`),
+//! not this file's: it returns what the server sent.
 
 use crate::config::Config;
 use serde_json::Value;
@@ -517,273 +518,10 @@ pub fn routes_body(uris: &[String], ttl: Option<u32>) -> Value {
     body
 }
 
-// ---------------------------------------------------------------------------------
-// Human text.
-
-/// One entry (a number or a prefix) with its routes: the entry, two spaces, then one
-/// route per line, the later ones aligned under the first.
-///
-/// ```text
-/// +441632960001  sip:alice@pbx.example.net  (order 100, pref 10)
-///                tel:+441632960001  (order 100, pref 20)
-/// ```
-pub fn entry_text(v: &Value, key: &str) -> String {
-    let name = v.get(key).and_then(Value::as_str).unwrap_or("?");
-    let routes = v.get("routes").and_then(Value::as_array);
-    let mut out = String::new();
-    let indent = " ".repeat(name.chars().count() + 2);
-    match routes.filter(|r| !r.is_empty()) {
-        None => {
-            let _ = writeln!(out, "{name}  (no routes)");
-        }
-        Some(routes) => {
-            for (i, r) in routes.iter().enumerate() {
-                let lead = if i == 0 {
-                    format!("{name}  ")
-                } else {
-                    indent.clone()
-                };
-                let _ = writeln!(out, "{lead}{}", route_text(r));
-            }
-        }
-    }
-    out
-}
-
-/// One route as a person reads it: the URI (or `pstn rn=… npdi`, or the regexp), its
-/// service when given, and its order and preference.
-pub fn route_text(r: &Value) -> String {
-    let text = |key: &str| r.get(key).and_then(Value::as_str);
-    let mut s = if let Some(uri) = text("uri") {
-        uri.to_string()
-    } else if r.get("pstn").is_some() {
-        let mut p = String::from("pstn");
-        if let Some(rn) = text("rn") {
-            let _ = write!(p, " rn={rn}");
-        }
-        if r.get("npdi").and_then(Value::as_bool) == Some(true) {
-            p.push_str(" npdi");
-        }
-        p
-    } else {
-        let flags = text("flags")
-            .map(|f| format!(" flags {f:?}"))
-            .unwrap_or_default();
-        format!("regexp {}{flags}", text("regexp").unwrap_or("?"))
-    };
-    if let Some(service) = text("service") {
-        let _ = write!(s, " [{service}]");
-    }
-    let num = |key: &str| r.get(key).and_then(Value::as_u64).unwrap_or(0);
-    let _ = write!(s, "  (order {}, pref {})", num("order"), num("preference"));
-    s
-}
-
-/// The detail line under one entry's routes: `ttl 300, zone 2.3.6.1.4.4.e164.arpa.`.
-pub fn entry_footer(v: &Value) -> String {
-    let ttl = v.get("ttl").and_then(Value::as_u64).unwrap_or(0);
-    let zone = v.get("zone").and_then(Value::as_str).unwrap_or("-");
-    format!("ttl {ttl}, zone {zone}")
-}
-
-/// The `warnings` an answer carries (strings, or objects with a field and detail).
-pub fn warnings(v: &Value) -> Vec<String> {
-    let Some(list) = v.get("warnings").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    list.iter()
-        .map(|w| match w {
-            Value::String(s) => s.clone(),
-            Value::Object(o) => {
-                let get = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
-                match (get("field"), get("detail")) {
-                    ("", "") => w.to_string(),
-                    ("", d) => d.to_string(),
-                    (f, d) => format!("{f}: {d}"),
-                }
-            }
-            other => other.to_string(),
-        })
-        .collect()
-}
-
-/// A routing decision (`GET /v1/route/…`) as text, line for line as `enroute route`
-/// prints a local one.
-pub fn decision_text(v: &Value) -> String {
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
-    let or_dash = |key: &str| text(v, key).unwrap_or_else(|| "-".into());
-    let mut s = String::new();
-    let status = v.get("status").and_then(Value::as_u64).unwrap_or(0);
-    let _ = writeln!(s, "{status} {}", or_dash("reason"));
-    for c in v
-        .get("contacts")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let q = c.get("q").and_then(Value::as_f64).unwrap_or(0.0);
-        let _ = writeln!(
-            s,
-            "Contact: <{}>;q={q:.1}",
-            text(c, "uri").unwrap_or_default()
-        );
-    }
-    for key in ["number", "source", "zone", "suffix"] {
-        let _ = writeln!(s, "{key}: {}", or_dash(key));
-    }
-    let _ = writeln!(
-        s,
-        "ttl: {}",
-        v.get("ttl").and_then(Value::as_u64).unwrap_or(0)
-    );
-    let _ = writeln!(s, "detail: {}", text(v, "detail").unwrap_or_default());
-    let trace = v.get("trace").and_then(Value::as_array);
-    if trace.is_some_and(|t| !t.is_empty()) {
-        let _ = writeln!(s, "trace:");
-    }
-    for step in trace.into_iter().flatten() {
-        trace_step_text(step, &mut s);
-    }
-    s
-}
-
-/// One step of a decision's trace, as `enroute route` writes it.
-fn trace_step_text(t: &Value, s: &mut String) {
-    let text = |key: &str| t.get(key).and_then(Value::as_str).unwrap_or_default();
-    let opt_num = |key: &str| t.get(key).and_then(Value::as_u64);
-    let list = |key: &str| -> Vec<String> {
-        t.get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect()
-    };
-    match text("step") {
-        "number" => {
-            let scheme = t.get("scheme").and_then(Value::as_str);
-            let _ = writeln!(
-                s,
-                "  number: {}{:?} -> {}{}",
-                scheme.map(|x| format!("{x}: ")).unwrap_or_default(),
-                text("dialled"),
-                text("result"),
-                opt_num("rule")
-                    .map(|r| format!(" (dial-plan rule {r})"))
-                    .unwrap_or_default()
-            );
-        }
-        "lookup" => {
-            let zone = t.get("zone").and_then(Value::as_str);
-            let _ = writeln!(
-                s,
-                "  lookup {} NAPTR (suffix {}, {}{}): {}{}",
-                text("domain"),
-                text("suffix"),
-                text("via"),
-                zone.map(|z| format!(" zone {z}")).unwrap_or_default(),
-                text("result"),
-                opt_num("ttl")
-                    .map(|t| format!(", ttl {t}"))
-                    .unwrap_or_default()
-            );
-            for r in list("records") {
-                let _ = writeln!(s, "    NAPTR {r}");
-            }
-            if let Some(n) = t.get("note").and_then(Value::as_str) {
-                let _ = writeln!(s, "    ({n})");
-            }
-        }
-        "record" => {
-            let depth = opt_num("depth").unwrap_or(0) as usize;
-            let _ = writeln!(
-                s,
-                "  {}record {} at {}: {}: {}",
-                "  ".repeat(depth.min(16)),
-                text("naptr"),
-                text("domain"),
-                text("outcome"),
-                text("detail")
-            );
-        }
-        "gateway" => {
-            let uris = list("uris");
-            let _ = writeln!(
-                s,
-                "  gateway {} for {}: {}",
-                text("prefix"),
-                text("number"),
-                if uris.is_empty() {
-                    "no allowed URI".into()
-                } else {
-                    uris.join(", ")
-                }
-            );
-        }
-        "cache" => {
-            let _ = writeln!(
-                s,
-                "  cache: {}{}",
-                text("result"),
-                opt_num("ttl")
-                    .map(|t| format!(" ({t} s left)"))
-                    .unwrap_or_default()
-            );
-        }
-        "truncated" => {
-            let _ = writeln!(
-                s,
-                "  sip.max_contacts kept {}, dropped {}",
-                opt_num("kept").unwrap_or(0),
-                opt_num("dropped").unwrap_or(0)
-            );
-        }
-        other => {
-            let _ = writeln!(s, "  {other}: {t}");
-        }
-    }
-}
-
-/// Indents JSON text the way `serde_json::to_string_pretty` does, keeping the keys in
-/// the order the server wrote them (parsing into a map would sort them): the text is
-/// transcoded token by token into serde_json's pretty writer. Text that is not JSON
-/// comes back unchanged.
-pub fn pretty_json(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len() * 2);
-    let mut de = serde_json::Deserializer::from_slice(raw);
-    let mut ser = serde_json::Serializer::pretty(&mut out);
-    match serde_transcode::transcode(&mut de, &mut ser).and_then(|()| de.end()) {
-        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
-        Err(_) => String::from_utf8_lossy(raw).into_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn pretty_json_matches_serde_json_and_keeps_key_order() {
-        for v in [
-            json!({"a": 1, "b": [1, 2, {"c": "x,y:{}[]\"\\"}], "d": {}, "e": [], "f": null}),
-            json!([]),
-            json!("plain"),
-            json!({"nested": {"deeper": [[], [{}], [1.5, -2, true]]}}),
-        ] {
-            let compact = serde_json::to_string(&v).unwrap();
-            assert_eq!(
-                pretty_json(compact.as_bytes()),
-                serde_json::to_string_pretty(&v).unwrap()
-            );
-        }
-        // the server's order survives (a map would sort "z" before "a")
-        assert_eq!(
-            pretty_json(br#"{"z":1,"a":2}"#),
-            "{\n  \"z\": 1,\n  \"a\": 2\n}"
-        );
-        assert_eq!(pretty_json(b"not json {"), "not json {");
-    }
 
     #[test]
     fn problems_read_as_one_line_per_field() {
@@ -836,23 +574,6 @@ mod tests {
             json!({"ttl": 60, "routes": [
                 {"uri": "sip:a@x", "order": 100, "preference": 10},
                 {"uri": "sip:b@y", "order": 100, "preference": 20}]})
-        );
-    }
-
-    #[test]
-    fn entries_as_text() {
-        let v = json!({"number": "+441632960001", "ttl": 300, "zone": "z.", "routes": [
-            {"uri": "sip:alice@pbx.example.net", "order": 100, "preference": 10},
-            {"pstn": true, "rn": "+441632000000", "npdi": true, "order": 100, "preference": 20}]});
-        assert_eq!(
-            entry_text(&v, "number"),
-            "+441632960001  sip:alice@pbx.example.net  (order 100, pref 10)\n\
-             \x20              pstn rn=+441632000000 npdi  (order 100, pref 20)\n"
-        );
-        assert_eq!(entry_footer(&v), "ttl 300, zone z.");
-        assert_eq!(
-            warnings(&json!({"warnings": ["kept", {"field": "routes[0]", "detail": "why"}]})),
-            ["kept", "routes[0]: why"]
         );
     }
 }
