@@ -78,7 +78,10 @@ fn max_contacts_cuts_the_sorted_list() {
             "sip:c@x.example;q=0.8"
         ]
     );
-    assert!(d.to_text().contains("sip.max_contacts kept 3, dropped 1"));
+    assert!(d.trace.contains(&enroute::resolve::TraceStep::Truncated {
+        kept: 3,
+        dropped: 1
+    }));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::offload::blocking;
 use super::problem::{FieldError, Problem};
 use super::routed::Routed;
 use super::state::{AdminState, Shared};
-use crate::keeper::{EditError, naptr_at};
+use crate::keeper::EditError;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -44,7 +44,7 @@ pub(super) fn routes_view(
     if prefix {
         labels.push(b"*");
     }
-    let (ttl, naptrs) = naptr_at(&zone, &labels).ok_or_else(|| {
+    let (ttl, naptrs) = zone.naptr_at(&labels).ok_or_else(|| {
         let what = if prefix {
             "no prefix route for"
         } else {

@@ -183,9 +183,3 @@ pub fn lower_this_threads_priority() {
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
     }
 }
-
-/// The NAPTR RRset at an exact name (not a derived prefix copy): [`Zone::naptr_at`],
-/// under the name the admin API imports it by.
-pub fn naptr_at<'z>(zone: &'z Zone, labels: &[&[u8]]) -> Option<(u32, Vec<&'z [u8]>)> {
-    zone.naptr_at(labels)
-}

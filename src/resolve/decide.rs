@@ -12,7 +12,6 @@
 use super::cache;
 use super::ddds::{Candidate, ContactFilter, Ddds, RankKey};
 use super::decision::{Decision, PENDING, Source, TraceStep, Tracer, push_ranked, refill};
-use super::gateway::Gateways;
 use super::local::{Found, LocalAnswer, LocalSource, find, local_naptr};
 use super::number;
 use super::plan::RoutingPlan;
@@ -516,7 +515,7 @@ fn gateway_fallback(
             gw.uris
                 .iter()
                 .enumerate()
-                .map(|(i, t)| (i, Gateways::expand(t, e164, "")))
+                .map(|(i, t)| (i, t.expand(e164, "")))
                 .filter(|(_, u)| filter.allows(u))
                 .map(|(i, uri)| Candidate {
                     uri,

@@ -282,7 +282,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// Marks a decision that cannot be made from local data and the cache: it needs
-/// upstream DNS ([`Router::route_full`]).
+/// upstream DNS ([`Router::route_full`](super::Router::route_full)).
 pub(super) const PENDING: u16 = 0;
 
 /// Sorts `candidates` by rank (stable), gives dense q-values by rank and appends the
@@ -317,7 +317,7 @@ pub fn rank_contacts(max_contacts: usize, mut candidates: Vec<Candidate>) -> Vec
 }
 
 impl Decision {
-    /// Whether the decision waits for upstream DNS (see [`Router::route_full`]).
+    /// Whether the decision waits for upstream DNS (see [`Router::route_full`](super::Router::route_full)).
     pub fn is_pending(&self) -> bool {
         self.status == PENDING
     }
@@ -337,104 +337,5 @@ impl Decision {
                 },
             );
         }
-    }
-
-    /// Human-readable form, as `enroute route` prints it.
-    pub fn to_text(&self) -> String {
-        use std::fmt::Write;
-        let mut s = String::new();
-        let _ = writeln!(s, "{} {}", self.status, self.reason);
-        for c in &self.contacts {
-            let _ = writeln!(s, "Contact: <{}>;q={}", c.uri, c.q);
-        }
-        let _ = writeln!(s, "number: {}", self.number.as_deref().unwrap_or("-"));
-        let _ = writeln!(s, "source: {}", self.source.as_str());
-        let _ = writeln!(s, "zone: {}", self.zone.as_deref().unwrap_or("-"));
-        let _ = writeln!(s, "suffix: {}", self.suffix.as_deref().unwrap_or("-"));
-        let _ = writeln!(s, "ttl: {}", self.ttl);
-        let _ = writeln!(s, "detail: {}", self.detail);
-        if !self.trace.is_empty() {
-            let _ = writeln!(s, "trace:");
-        }
-        for t in &self.trace {
-            match t {
-                TraceStep::Number {
-                    dialled,
-                    scheme,
-                    rule,
-                    result,
-                } => {
-                    let _ = writeln!(
-                        s,
-                        "  number: {}{dialled:?} -> {result}{}",
-                        scheme.map(|x| format!("{x}: ")).unwrap_or_default(),
-                        rule.map(|r| format!(" (dial-plan rule {r})"))
-                            .unwrap_or_default()
-                    );
-                }
-                TraceStep::Lookup {
-                    suffix,
-                    domain,
-                    via,
-                    zone,
-                    result,
-                    ttl,
-                    records,
-                    note,
-                } => {
-                    let _ = writeln!(
-                        s,
-                        "  lookup {domain} NAPTR (suffix {suffix}, {via}{}): {result}{}",
-                        zone.as_ref()
-                            .map(|z| format!(" zone {z}"))
-                            .unwrap_or_default(),
-                        ttl.map(|t| format!(", ttl {t}")).unwrap_or_default()
-                    );
-                    for r in records {
-                        let _ = writeln!(s, "    NAPTR {r}");
-                    }
-                    if let Some(n) = note {
-                        let _ = writeln!(s, "    ({n})");
-                    }
-                }
-                TraceStep::Record(r) => {
-                    let _ = writeln!(
-                        s,
-                        "  {}record {} at {}: {}: {}",
-                        "  ".repeat(r.depth),
-                        r.naptr,
-                        r.domain,
-                        r.outcome,
-                        r.detail
-                    );
-                }
-                TraceStep::Gateway {
-                    prefix,
-                    number,
-                    uris,
-                } => {
-                    let _ = writeln!(
-                        s,
-                        "  gateway {prefix} for {number}: {}",
-                        if uris.is_empty() {
-                            "no allowed URI".into()
-                        } else {
-                            uris.join(", ")
-                        }
-                    );
-                }
-                TraceStep::Cache { result, ttl } => {
-                    let _ = writeln!(
-                        s,
-                        "  cache: {result}{}",
-                        ttl.map(|t| format!(" ({t} s left)")).unwrap_or_default()
-                    );
-                }
-                TraceStep::Truncated { kept, dropped } => {
-                    let _ = writeln!(s, "  sip.max_contacts kept {kept}, dropped {dropped}");
-                }
-            }
-        }
-        s
     }
 }

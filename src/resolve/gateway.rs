@@ -1,11 +1,10 @@
 //! PSTN gateways: the longest-prefix choice among the configured ones (SPEC §3
 //! `[[gateway]]`, §10.5, §10.24). Their URI templates are parsed and filled in by
-//! [`Template`] (`config::gateway`).
+//! [`Template`](crate::config::gateway::Template).
 //!
 //! Must not touch: when a gateway is used (DDDS and the router decide that).
 
 use crate::config::GatewayConfig;
-use crate::config::gateway::Template;
 
 /// Configured gateways, longest prefix first.
 #[derive(Debug, Clone, Default)]
@@ -27,17 +26,12 @@ impl Gateways {
             .iter()
             .find(|g| e164.starts_with(g.prefix.as_str()))
     }
-
-    /// [`Template::expand`], under the name the router's gateway fallback calls.
-    #[inline]
-    pub fn expand(template: &Template, e164: &str, np_params: &str) -> String {
-        template.expand(e164, np_params)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::gateway::Template;
 
     #[test]
     fn longest_prefix() {

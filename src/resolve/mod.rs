@@ -6,7 +6,7 @@
 //! steps of one decision: number, suffix chain, conclusion), [`plan`] (the routing inputs
 //! from the configuration), `local` (local-zone lookups and the one local-vs-upstream
 //! rule), [`stats`] (counters), [`number`] (numbers and the dial plan), [`ddds`] (DDDS),
-//! [`gateway`] (gateways), [`uri`] (URIs), [`upstream`] (upstream DNS) and [`cache`] (the
+//! [`gateway`] (gateways), [`upstream`] (upstream DNS) and [`cache`] (the
 //! cache of upstream answers).
 //!
 //! Must not touch: sockets, SIP messages, or zone storage.
@@ -22,7 +22,6 @@ pub mod plan;
 pub mod router;
 pub mod stats;
 pub mod upstream;
-pub mod uri;
 
 pub use decision::{Contact, Decision, Q, Source, TraceStep, rank_contacts, reason_phrase};
 pub use plan::RoutingPlan;
