@@ -20,7 +20,8 @@ use crate::config::{Config, ZoneSource};
 use crate::dns::answer::{Authority, DnsStats, SecondaryOf};
 use crate::dns::notify::Notifier;
 use crate::dns::secondary::SecondaryZone;
-use crate::keeper::{Hooks, Keeper, Publisher, Reloaded};
+use crate::keeper::reload::Reloaded;
+use crate::keeper::{Hooks, Keeper, Publisher};
 use crate::metrics::{self, Exporter, ProcessStats};
 use crate::resolve::{Router, RoutingPlan};
 use crate::store::Store;
@@ -56,7 +57,7 @@ pub enum ReloadError {
     #[error("configuration: {0}")]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
-    Zones(#[from] crate::keeper::ZoneFilesRejected),
+    Zones(#[from] crate::keeper::reload::ZoneFilesRejected),
 }
 
 /// Runs until SIGINT or SIGTERM.

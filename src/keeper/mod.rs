@@ -53,7 +53,6 @@ pub use of_record::{
     Drift, ZoneFileError, load_zones_of_record, read_zone_text, read_zones_of_record, starter_zone,
 };
 pub use publish::{Hooks, Publisher, Stale};
-pub use reload::{Reloaded, ZoneFilesRejected};
 pub use stored::ZoneStoreError;
 
 /// Why a change was refused or failed.
