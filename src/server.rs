@@ -85,37 +85,16 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         }
         Err(e) => return fatal(&e.to_string()),
     };
-    let shared = Arc::new(crate::sip::transport::Shared {
-        router: router.clone(),
-        max_transactions: config.sip.max_transactions,
-        settings: crate::sip::redirect::Settings {
-            allow: config.sip.allow.clone(),
-            server: format!("enroute/{}", env!("CARGO_PKG_VERSION")),
-        },
-        tag_key: Default::default(),
-        max_message_bytes: config.sip.max_message_bytes,
-        tcp_idle: std::time::Duration::from_secs(config.sip.tcp_idle_s),
-        stats: Default::default(),
-    });
+    let shared = sip_shared(&config, &router);
     let notifier = Arc::new(Notifier::new(config.dns.notify.clone()));
-    // Every zone change (admin, SIGHUP, secondary transfers) is published through this;
-    // it NOTIFYs and drops stale cached decisions through these hooks.
-    let (n, cache) = (notifier.clone(), router.cache().clone());
-    let cache_all = cache.clone();
-    let hooks = Hooks {
-        serial_changed: Box::new(move |origin, serial| n.zone_changed(origin, serial)),
-        invalidate_all: Box::new(move || cache_all.invalidate_all()),
-        invalidate: Box::new(move |number| cache.invalidate(number)),
-    };
-    let publisher = Arc::new(Publisher::new(router.zones().clone(), hooks));
+    let publisher = publisher(&router, &notifier);
     let keeper = Arc::new(Keeper::new(store, publisher.clone(), &config));
     let process = Arc::new(ProcessStats::new());
-    let sip_stats = shared.stats.clone();
     let dns_stats = Arc::new(DnsStats::default());
     let exporter = config.metrics_enabled.then(|| {
         Arc::new(Exporter::new(vec![
             process.clone() as Arc<dyn metrics::Source>,
-            sip_stats,
+            shared.stats.clone(),
             router.stats().clone(),
             router.cache().clone(),
             dns_stats.clone(),
@@ -132,19 +111,7 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     ));
     let secondaries = secondary_zones(&config);
     let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
-    let authority = Arc::new(Authority {
-        zones: router.zones().clone(),
-        allow_transfer: config.dns.allow_transfer.clone(),
-        secondaries: secondaries
-            .iter()
-            .map(|s| SecondaryOf {
-                origin: s.origin.clone(),
-                primary: s.primary,
-            })
-            .collect(),
-        refresh: refresh_tx,
-        stats: dns_stats,
-    });
+    let authority = authority(&config, &router, &secondaries, refresh_tx, dns_stats);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let sip = tokio::spawn(crate::sip::transport::serve(
         sockets,
@@ -180,26 +147,7 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     );
     loop {
         tokio::select! {
-            _ = hup.recv() => {
-                let file = config.file.clone();
-                let (r, k) = (router.clone(), keeper.clone());
-                let applied = tokio::task::spawn_blocking(move || reload(file.as_deref(), &r, &k)).await;
-                match applied {
-                    Ok(Ok(r)) if r.ignored > 0 => {
-                        process.record_reload(true);
-                        tracing::warn!(zones = r.replaced, ignored_files = r.ignored, "SIGHUP: reload done, but zone files were ignored (see the warnings above)");
-                    }
-                    Ok(Ok(r)) => {
-                        process.record_reload(true);
-                        tracing::info!(zones = r.replaced, "SIGHUP: reload done");
-                    }
-                    Ok(Err(e)) => {
-                        process.record_reload(false);
-                        tracing::error!("SIGHUP: reload rejected, nothing changed: {e}");
-                    }
-                    Err(e) => tracing::error!("SIGHUP: reload failed: {e}"),
-                }
-            }
+            _ = hup.recv() => on_sighup(&config, &router, &keeper, &process).await,
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -216,6 +164,90 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         tracing::warn!("SIP/DNS tasks did not finish within 10 s");
     }
     ExitCode::SUCCESS
+}
+
+/// What every SIP listener shares: the router, the limits and the counters.
+fn sip_shared(config: &Config, router: &Arc<Router>) -> Arc<crate::sip::transport::Shared> {
+    Arc::new(crate::sip::transport::Shared {
+        router: router.clone(),
+        max_transactions: config.sip.max_transactions,
+        settings: crate::sip::redirect::Settings {
+            allow: config.sip.allow.clone(),
+            server: format!("enroute/{}", env!("CARGO_PKG_VERSION")),
+        },
+        tag_key: Default::default(),
+        max_message_bytes: config.sip.max_message_bytes,
+        tcp_idle: std::time::Duration::from_secs(config.sip.tcp_idle_s),
+        stats: Default::default(),
+    })
+}
+
+/// The publisher every zone change (admin, SIGHUP, secondary transfers) goes through:
+/// it NOTIFYs and drops stale cached decisions through these hooks.
+fn publisher(router: &Router, notifier: &Arc<Notifier>) -> Arc<Publisher> {
+    let (n, cache) = (notifier.clone(), router.cache().clone());
+    let cache_all = cache.clone();
+    let hooks = Hooks {
+        serial_changed: Box::new(move |origin, serial| n.zone_changed(origin, serial)),
+        invalidate_all: Box::new(move || cache_all.invalidate_all()),
+        invalidate: Box::new(move |number| cache.invalidate(number)),
+    };
+    Arc::new(Publisher::new(router.zones().clone(), hooks))
+}
+
+/// What the DNS listeners answer from: the zones, who may transfer them, and which are
+/// secondaries (a NOTIFY for one asks its task to refresh).
+fn authority(
+    config: &Config,
+    router: &Router,
+    secondaries: &[SecondaryZone],
+    refresh: tokio::sync::mpsc::UnboundedSender<crate::name::Name>,
+    stats: Arc<DnsStats>,
+) -> Arc<Authority> {
+    Arc::new(Authority {
+        zones: router.zones().clone(),
+        allow_transfer: config.dns.allow_transfer.clone(),
+        secondaries: secondaries
+            .iter()
+            .map(|s| SecondaryOf {
+                origin: s.origin.clone(),
+                primary: s.primary,
+            })
+            .collect(),
+        refresh,
+        stats,
+    })
+}
+
+/// SIGHUP: [`reload`] on a blocking thread, its outcome logged and counted.
+async fn on_sighup(
+    config: &Config,
+    router: &Arc<Router>,
+    keeper: &Arc<Keeper>,
+    process: &ProcessStats,
+) {
+    let file = config.file.clone();
+    let (r, k) = (router.clone(), keeper.clone());
+    let applied = tokio::task::spawn_blocking(move || reload(file.as_deref(), &r, &k)).await;
+    match applied {
+        Ok(Ok(r)) if r.ignored > 0 => {
+            process.record_reload(true);
+            tracing::warn!(
+                zones = r.replaced,
+                ignored_files = r.ignored,
+                "SIGHUP: reload done, but zone files were ignored (see the warnings above)"
+            );
+        }
+        Ok(Ok(r)) => {
+            process.record_reload(true);
+            tracing::info!(zones = r.replaced, "SIGHUP: reload done");
+        }
+        Ok(Err(e)) => {
+            process.record_reload(false);
+            tracing::error!("SIGHUP: reload rejected, nothing changed: {e}");
+        }
+        Err(e) => tracing::error!("SIGHUP: reload failed: {e}"),
+    }
 }
 
 /// Prints a start-up failure (to the log and plainly on stderr, for when the log is
