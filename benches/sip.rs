@@ -47,7 +47,7 @@ fn bench(c: &mut Criterion) {
     let key = enroute::sip::redirect::TagKey::default();
     // Counting as the server does (`metrics.enabled`); ENROUTE_METRICS=off measures
     // the same path without it.
-    let stats = enroute::sip::SipStats::default();
+    let stats = enroute::sip::stats::SipStats::default();
     if std::env::var("ENROUTE_METRICS").is_ok_and(|v| v == "off") {
         enroute::metrics::set_enabled(false);
     }

@@ -24,8 +24,8 @@
 //! reliably or that we do not serve (403 to a source outside `sip.allow`, 400/505 for a
 //! malformed request, the salvaged 400 and 513).
 
-use super::SipStats;
 use super::message::{self, AddrProblem, Name, ParseError, Request, Status};
+use super::stats::{Drop, SipStats};
 use crate::config::Transport;
 use crate::resolve::{Decision, Router};
 use ipnet::IpNet;
@@ -38,46 +38,11 @@ use std::net::{IpAddr, SocketAddr};
 pub type TagKey = foldhash::quality::RandomState;
 
 /// Methods this server knows (RFC 3261 and common extensions); others get 501.
-const KNOWN: &[&str] = super::METHOD_LABELS.split_last().expect("non-empty").1;
+const KNOWN: &[&str] = super::stats::METHOD_LABELS
+    .split_last()
+    .expect("non-empty")
+    .1;
 const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS";
-
-/// Why a message got no answer; counted by the handler (`enroute_sip_dropped_total{reason}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drop {
-    Garbage,
-    Response,
-    Ack,
-    /// A malformed request whose top Via cannot be read (SPEC §10.15).
-    NoVia,
-    /// An ACK (or anything unanswerable) from a source not in `sip.allow`.
-    Denied,
-    /// Larger than `sip.max_message_bytes` (counted by the transport, which sees the
-    /// size; the handler never returns it).
-    Oversized,
-}
-
-impl Drop {
-    /// Every reason, in declaration order (so `reason as usize` is its index).
-    pub const ALL: [Drop; 6] = [
-        Drop::Garbage,
-        Drop::Response,
-        Drop::Ack,
-        Drop::NoVia,
-        Drop::Denied,
-        Drop::Oversized,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Drop::Garbage => "garbage",
-            Drop::Response => "response",
-            Drop::Ack => "ack",
-            Drop::NoVia => "malformed",
-            Drop::Denied => "denied",
-            Drop::Oversized => "oversized",
-        }
-    }
-}
 
 /// What to do with one message.
 #[derive(Debug)]
@@ -1058,14 +1023,6 @@ fn split_host_port(sent_by: &str) -> Result<(&str, Option<u16>), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn drop_reasons_sit_at_their_discriminants() {
-        for (i, d) in Drop::ALL.iter().enumerate() {
-            assert_eq!(*d as usize, i, "{d:?}");
-            assert_eq!(crate::sip::DROP_REASONS[i], d.as_str());
-        }
-    }
 
     #[test]
     fn top_via_fast_path_reads_what_the_parameter_reader_reads() {

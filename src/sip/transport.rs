@@ -13,7 +13,8 @@
 //! Must not touch: what the answer is (see `sip::redirect`). No lock is held across an
 //! await: each task owns its buffers and its [`Handler`].
 
-use super::redirect::{Drop, Handler, Outcome, PendingInvite, Settings, TxState};
+use super::redirect::{Handler, Outcome, PendingInvite, Settings, TxState};
+use super::stats::{Drop, SipStats};
 use crate::config::{Listen, TlsConfig, Transport};
 use crate::resolve::Router;
 use std::collections::HashMap;
@@ -27,8 +28,6 @@ use tokio::sync::watch;
 
 /// Most TCP connections at once; more wait in the kernel's accept queue.
 const MAX_CONNECTIONS: usize = 4096;
-
-pub use super::SipStats;
 
 /// Everything the SIP tasks share.
 pub struct Shared {
