@@ -44,7 +44,7 @@ fn bench(c: &mut Criterion) {
         allow: vec!["0.0.0.0/0".parse().unwrap()],
         server: "enroute/bench".into(),
     };
-    let key = enroute::sip::redirect::TagKey::default();
+    let key = enroute::sip::dialog::TagKey::default();
     // Counting as the server does (`metrics.enabled`); ENROUTE_METRICS=off measures
     // the same path without it.
     let stats = enroute::sip::stats::SipStats::default();

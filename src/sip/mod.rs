@@ -4,6 +4,7 @@
 //! counted), [`message`] (framing and parsing), [`redirect`] (one request in, one
 //! answer out), [`transport`] (sockets, transactions). This file only names them.
 
+pub mod dialog;
 pub mod message;
 pub mod redirect;
 pub mod stats;

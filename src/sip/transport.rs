@@ -36,7 +36,7 @@ pub struct Shared {
     /// INVITEs get 503.
     pub max_transactions: usize,
     pub settings: Settings,
-    pub tag_key: super::redirect::TagKey,
+    pub tag_key: super::dialog::TagKey,
     pub max_message_bytes: usize,
     pub tcp_idle: Duration,
     pub stats: Arc<SipStats>,
