@@ -132,7 +132,7 @@ pub(super) struct Dialog<'v> {
     pub(super) to: Option<&'v str>,
     pub(super) call_id: Option<&'v str>,
     pub(super) cseq: Option<&'v str>,
-    /// The INVITE server transaction key (`redirect::tx_key`) for INVITE, ACK and CANCEL; 0
+    /// The INVITE server transaction key (`transaction::tx_key`) for INVITE, ACK and CANCEL; 0
     /// for other methods, which have no use for it.
     pub(super) tx: u64,
 }

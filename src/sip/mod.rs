@@ -8,4 +8,5 @@ pub mod dialog;
 pub mod message;
 pub mod redirect;
 pub mod stats;
+pub mod transaction;
 pub mod transport;

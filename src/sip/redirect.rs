@@ -27,10 +27,10 @@
 use super::dialog::{Dialog, TagKey, TopVia, has_tag, to_tag};
 use super::message::{self, AddrProblem, Name, ParseError, Request, Status};
 use super::stats::{Drop, SipStats};
+use super::transaction::{PendingInvite, TxState, tx_key};
 use crate::config::Transport;
 use crate::resolve::{Decision, Router};
 use ipnet::IpNet;
-use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
@@ -76,36 +76,6 @@ pub enum Outcome<'h> {
         tx: u64,
     },
     Drop(Drop),
-}
-
-/// Where an INVITE server transaction stands, as the transport knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxState {
-    /// No such transaction.
-    None,
-    /// Waiting for an upstream lookup (100 Trying sent).
-    Pending,
-    /// Final answer sent, ACK not received yet.
-    Completed,
-}
-
-/// An INVITE waiting for its answer: the parts of the response copied out of the
-/// request (the receive buffer is reused), so the final answer or 487 can be built later.
-#[derive(Debug, Clone)]
-pub struct PendingInvite {
-    /// The Request-URI to route.
-    pub uri: String,
-    /// The transaction key (RFC 3261 branch or RFC 2543 match).
-    pub tx: u64,
-    /// Where a UDP answer goes.
-    pub dest: SocketAddr,
-    /// Via and From lines, rendered.
-    head: Vec<u8>,
-    /// The To line with the To-tag every final answer carries.
-    to: Vec<u8>,
-    /// Call-ID and CSeq lines.
-    tail: Vec<u8>,
-    server: String,
 }
 
 impl PendingInvite {
@@ -654,33 +624,6 @@ fn finish(out: &mut Vec<u8>, server: &str, extra: impl FnOnce(&mut Vec<u8>)) {
     extra(out);
     line(out, "Server: ", server.as_bytes());
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
-}
-
-/// Identifies an INVITE server transaction and the ACK that ends it: the top Via's
-/// branch and sent-by when the branch has RFC 3261's magic cookie (the ACK to a non-2xx
-/// answer reuses the INVITE's branch, §17.1.1.3), else RFC 2543 matching on Call-ID,
-/// From tag and CSeq number (§17.2.3).
-fn tx_key(key: &TagKey, d: &Dialog<'_>) -> u64 {
-    let mut h = key.build_hasher();
-    match d.top.branch.filter(|b| b.starts_with("z9hG4bK")) {
-        Some(branch) => {
-            h.write(b"3261");
-            h.write(branch.as_bytes());
-            h.write_u8(0);
-            h.write(d.top.sent_by.as_bytes());
-        }
-        None => {
-            h.write(b"2543");
-            h.write(d.call_id.unwrap_or("").as_bytes());
-            h.write_u8(0);
-            let from_tag = d.from.and_then(|f| message::param(f, "tag")).unwrap_or("");
-            h.write(from_tag.as_bytes());
-            h.write_u8(0);
-            let cseq_number = d.cseq.and_then(|c| c.split_ascii_whitespace().next());
-            h.write(cseq_number.unwrap_or("").as_bytes());
-        }
-    }
-    h.finish()
 }
 
 fn push_u16(out: &mut Vec<u8>, n: u16) {

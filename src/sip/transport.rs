@@ -13,8 +13,9 @@
 //! Must not touch: what the answer is (see `sip::redirect`). No lock is held across an
 //! await: each task owns its buffers and its [`Handler`].
 
-use super::redirect::{Handler, Outcome, PendingInvite, Settings, TxState};
+use super::redirect::{Handler, Outcome, Settings};
 use super::stats::{Drop, SipStats};
+use super::transaction::{PendingInvite, TxState};
 use crate::config::{Listen, TlsConfig, Transport};
 use crate::resolve::Router;
 use std::collections::HashMap;
