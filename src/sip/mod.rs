@@ -7,6 +7,7 @@
 pub mod dialog;
 pub mod message;
 pub mod redirect;
+pub mod response;
 pub mod stats;
 pub mod transaction;
 pub mod transport;

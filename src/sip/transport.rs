@@ -316,17 +316,10 @@ fn spawn_lookup(
         let lookup = tokio::spawn(async move { shared.router.route_full(&uri, false).await });
         let (bytes, status) = match lookup.await {
             Ok(decision) => (invite.answer(&decision), decision.status),
-            Err(_) => (invite.respond(500, "Server Internal Error", |_| {}), 500),
+            Err(_) => (invite.internal_error(), 500),
         };
         let _ = done.send((invite.tx, bytes, status));
     });
-}
-
-/// 503 + Retry-After for a pending INVITE: no slot is free for it, or the server stops.
-fn unavailable(invite: &PendingInvite) -> Vec<u8> {
-    invite.respond(503, "Service Unavailable", |o| {
-        o.extend_from_slice(b"Retry-After: 5\r\n")
-    })
 }
 
 async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
@@ -363,7 +356,7 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 // INVITEs still waiting on DNS will not get their answer from us: tell
                 // them to try again (or another server) rather than leave them to time out.
                 for (_, invite) in txs.pending.values() {
-                    let _ = sock.send_to(&unavailable(invite), invite.dest).await;
+                    let _ = sock.send_to(&invite.unavailable(), invite.dest).await;
                     shared.stats.response(503);
                 }
                 slots.give_back(txs.pending.len() + txs.unacked.len());
@@ -404,7 +397,7 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 if !slots.take() {
                     // Another socket took the last slot since `overloaded` was read.
                     shared.stats.response(503);
-                    let _ = sock.send_to(&unavailable(&invite), invite.dest).await;
+                    let _ = sock.send_to(&invite.unavailable(), invite.dest).await;
                     continue;
                 }
                 let _ = sock.send_to(trying, invite.dest).await;
@@ -639,7 +632,7 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                                 stream.write_all(trying).await
                             } else {
                                 shared.stats.response(503);
-                                stream.write_all(&unavailable(&invite)).await
+                                stream.write_all(&invite.unavailable()).await
                             }
                         }
                         Outcome::Cancel { ok, tx } => {
@@ -712,7 +705,7 @@ async fn too_large<S: AsyncWriteExt + Unpin>(
     shared: &Shared,
 ) {
     shared.stats.dropped(Drop::Oversized);
-    if let Outcome::Reply { bytes, .. } = handler.salvage(buf, peer, 513, "Message Too Large") {
+    if let Outcome::Reply { bytes, .. } = handler.too_large(buf, peer) {
         let _ = stream.write_all(bytes).await;
     }
 }
