@@ -14,13 +14,14 @@
 //! (the Router decides).
 //!
 //! Transactions: answers known at once (local zones, the cache) are computed here
-//! synchronously; the transport keeps each final INVITE answer until ACK or Timer H
-//! (re-sent on Timer G over UDP). A retransmitted INVITE of a live transaction is
-//! recognised here before anything else and becomes [`Outcome::Retransmission`]: the
-//! transport re-sends what it holds, byte for byte, and nothing is routed again. An
-//! INVITE that needs upstream DNS becomes [`Outcome::Pending`]: 100 Trying now, and a
-//! [`PendingInvite`] holding the copied headers from which the transport builds the
-//! final answer (or the 487 after a CANCEL) when the lookup ends. Kept stateful rather
+//! synchronously; the task's transaction set (`sip::transaction`) keeps each final
+//! INVITE answer until ACK or Timer H (re-sent on Timer G over UDP). A retransmitted
+//! INVITE of a live transaction is recognised here before anything else and becomes
+//! [`Outcome::Retransmission`]: the transport re-sends what is held, byte for byte, and
+//! nothing is routed again. An INVITE that needs upstream DNS becomes
+//! [`Outcome::Pending`]: 100 Trying now, and a [`PendingInvite`] holding the copied
+//! headers from which the final answer (or the 487 after a CANCEL) is built when the
+//! lookup ends. Kept stateful rather
 //! than RFC 3261 §8.2.7 stateless with signed To-tags: the state is small, bounded by
 //! `sip.max_transactions`, and makes retransmissions byte-identical even when the cache
 //! or zones change in between. Sent without state: the 503 of a server at that bound
