@@ -220,13 +220,14 @@ impl<'r> Handler<'r> {
         self.settings.allow.iter().any(|n| n.contains(&ip))
     }
 
+    /// A parsed request: counted, its top Via and dialog headers read once (no Via: a
+    /// counted drop) and its transaction key made, then checked and answered.
     fn request(
         &mut self,
         req: &Request<'_>,
         source: SocketAddr,
         tx_state: &dyn Fn(u64) -> TxState,
     ) -> Outcome<'_> {
-        let is_ack = req.method == "ACK";
         if let Some((stats, transport)) = self.counting {
             stats.request(req.method, transport);
         }
@@ -256,7 +257,21 @@ impl<'r> Handler<'r> {
         if matches!(req.method, "INVITE" | "ACK" | "CANCEL") {
             dialog.tx = tx_key(self.tag_key, &dialog);
         }
-        let d = &dialog;
+        self.check(req, &dialog, source, tx_state)
+    }
+
+    /// Whether the source is served (`sip.allow`) and the request retransmits a live
+    /// INVITE, then the checks of RFC 3261 §8.2 in order: version, headers, extensions
+    /// for the methods answered here. A request that passes them gets its method's
+    /// answer.
+    fn check(
+        &mut self,
+        req: &Request<'_>,
+        d: &Dialog<'_>,
+        source: SocketAddr,
+        tx_state: &dyn Fn(u64) -> TxState,
+    ) -> Outcome<'_> {
+        let is_ack = req.method == "ACK";
         if !self.allowed(source) {
             if is_ack {
                 return self.count_drop(Drop::Denied);
@@ -309,6 +324,17 @@ impl<'r> Handler<'r> {
                 });
             }
         }
+        self.answer(req, d, source, tx_state)
+    }
+
+    /// The answer a request that passed the checks gets, by method (SPEC §4).
+    fn answer(
+        &mut self,
+        req: &Request<'_>,
+        d: &Dialog<'_>,
+        source: SocketAddr,
+        tx_state: &dyn Fn(u64) -> TxState,
+    ) -> Outcome<'_> {
         match req.method {
             "INVITE" if self.overloaded => {
                 // Sent without state: holding it would pass the bound (SPEC §10.29).
