@@ -1,6 +1,6 @@
 //! What every answer to a request copies or derives from it, read once: the top Via
 //! (sent-by, branch, `rport`/`received` and its other parameters, RFC 3261 §20.42 and
-//! §25.1, RFC 3581), From, To, Call-ID and CSeq ([`Dialog`]), the per-process key of
+//! §25.1, RFC 3581), From, To, Call-ID and CSeq (`Dialog`), the per-process key of
 //! To-tags and transaction keys ([`TagKey`]) and the deterministic To-tag (RFC 3261
 //! §8.2.6.2).
 //!

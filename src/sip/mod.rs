@@ -1,8 +1,19 @@
 //! The SIP redirect server (RFC 3261 UAS acting as a redirect server, SPEC §4).
 //!
-//! Submodules, lowest first (each imports only those above it): [`stats`] (what is
-//! counted), [`message`] (framing and parsing), [`redirect`] (one request in, one
-//! answer out), [`transport`] (sockets, transactions). This file only names them.
+//! Submodules, lowest first (each imports only those above it):
+//! - [`stats`]: what is counted (requests, responses, drops, transactions held);
+//! - [`message`]: framing and parsing;
+//! - [`dialog`]: what a request's answers copy or derive from it (top Via, From, To,
+//!   Call-ID, CSeq, the To-tag);
+//! - [`transaction`]: INVITE server transactions: keys, pending INVITEs, and the one
+//!   set per task with Timers G and H and the bound on all of them;
+//! - [`response`]: every answer's bytes (a header all answers carry goes in its
+//!   `finish`; one some carry, in a `write_*` function there);
+//! - [`redirect`]: one request in, one outcome out (checks, status, routing);
+//! - [`transport`]: sockets, stream framing, TLS, and the tasks that send each outcome
+//!   and keep their transactions.
+//!
+//! This file only names them.
 
 pub mod dialog;
 pub mod message;

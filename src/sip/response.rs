@@ -1,14 +1,14 @@
 //! Every answer the SIP server writes, byte for byte: RFC 3261 §8.2.6 responses built
-//! from a request's [`Dialog`] (status line; the Vias, the top one with `received` and
+//! from a request's `Dialog` (status line; the Vias, the top one with `received` and
 //! `rport` per RFC 3581 §4 and RFC 3261 §18.2.1, the others one per line; From; To with
 //! a To-tag; Call-ID; CSeq; the answer's extra lines; Server; Content-Length: 0), the
 //! extra lines some answers carry (Contacts with q, Allow, Accept/Supported,
 //! Unsupported, Retry-After), the answers to a pending INVITE from the headers it
 //! copied ([`PendingInvite`]: final answer, 487, 503, 500), and answers salvaged from a
-//! message the parser would not take or that is too large ([`Salvaged`], one header
+//! message the parser would not take or that is too large (`Salvaged`, one header
 //! scan), and where a UDP answer goes.
 //!
-//! A header every answer carries goes in [`finish`]; one that some answers carry gets a
+//! A header every answer carries goes in `finish`; one that some answers carry gets a
 //! `write_*` function here, passed as `extra` by `sip::redirect` (or by the
 //! `PendingInvite` answer that needs it).
 //!

@@ -1,10 +1,10 @@
-//! INVITE server transactions (RFC 3261 §17.2.1): what identifies one ([`tx_key`]),
+//! INVITE server transactions (RFC 3261 §17.2.1): what identifies one (`tx_key`),
 //! where one stands ([`TxState`]), what a pending INVITE keeps of its request
 //! ([`PendingInvite`]) so that its final answer can be written when the lookup ends,
-//! and the one set every SIP task keeps them in ([`Transactions`]): INVITEs waiting for
+//! and the one set every SIP task keeps them in (`Transactions`): INVITEs waiting for
 //! an upstream lookup, final answers held until the ACK or Timer H and given again to
 //! a retransmitted INVITE, Timer G retransmission over UDP, and the bound on all sets
-//! together (`sip.max_transactions`, the [`Slots`] behind `enroute_transactions_active`).
+//! together (`sip.max_transactions`, the `Slots` behind `enroute_transactions_active`).
 //!
 //! Must not touch: sockets (see `sip::transport`: this file hands back the bytes to
 //! send), the answer's bytes (see `sip::response`), which answer a request gets (see
@@ -40,7 +40,7 @@ pub enum TxState {
 
 /// An INVITE waiting for its answer: the parts of the response copied out of the
 /// request (the receive buffer is reused), so the final answer or 487 can be built later.
-/// Copied and answered by `sip::response` ([`PendingInvite::new`],
+/// Copied and answered by `sip::response` (`PendingInvite::new`,
 /// [`PendingInvite::answer`] …).
 #[derive(Debug, Clone)]
 pub struct PendingInvite {
