@@ -221,7 +221,10 @@ impl<'r> Handler<'r> {
     }
 
     /// A parsed request: counted, its top Via and dialog headers read once (no Via: a
-    /// counted drop) and its transaction key made, then checked and answered.
+    /// counted drop) and its transaction key made; then whether the source is served
+    /// (`sip.allow`) and the request retransmits a live INVITE, and the checks of RFC
+    /// 3261 §8.2 in order (version, headers). A request that passes them gets its
+    /// method's answer.
     fn request(
         &mut self,
         req: &Request<'_>,
@@ -257,20 +260,7 @@ impl<'r> Handler<'r> {
         if matches!(req.method, "INVITE" | "ACK" | "CANCEL") {
             dialog.tx = tx_key(self.tag_key, &dialog);
         }
-        self.check(req, &dialog, source, tx_state)
-    }
-
-    /// Whether the source is served (`sip.allow`) and the request retransmits a live
-    /// INVITE, then the checks of RFC 3261 §8.2 in order: version, headers, extensions
-    /// for the methods answered here. A request that passes them gets its method's
-    /// answer.
-    fn check(
-        &mut self,
-        req: &Request<'_>,
-        d: &Dialog<'_>,
-        source: SocketAddr,
-        tx_state: &dyn Fn(u64) -> TxState,
-    ) -> Outcome<'_> {
+        let d = &dialog;
         let is_ack = req.method == "ACK";
         if !self.allowed(source) {
             if is_ack {
@@ -304,26 +294,6 @@ impl<'r> Handler<'r> {
         if is_ack {
             return Outcome::Ack { tx: d.tx };
         }
-        // RFC 3261 §8.2.1 before §8.2.2.3: a method we do not handle gets 405/501
-        // whatever it requires; Require binds the methods we answer (not CANCEL, §9.2).
-        let handled = matches!(req.method, "INVITE" | "OPTIONS" | "BYE");
-        if handled && req.count(Name::Require) > 0 {
-            let mut unsupported = Vec::new();
-            for h in req.headers(Name::Require) {
-                let v = h.value();
-                for option in message::split_commas(&v) {
-                    if !unsupported.is_empty() {
-                        unsupported.extend_from_slice(b", ");
-                    }
-                    unsupported.extend_from_slice(option.as_bytes());
-                }
-            }
-            if !unsupported.is_empty() {
-                return self.reply(req, d, source, 420, "Bad Extension", |o, _| {
-                    response::write_unsupported(o, &unsupported)
-                });
-            }
-        }
         self.answer(req, d, source, tx_state)
     }
 
@@ -335,6 +305,14 @@ impl<'r> Handler<'r> {
         source: SocketAddr,
         tx_state: &dyn Fn(u64) -> TxState,
     ) -> Outcome<'_> {
+        // RFC 3261 §8.2.1 before §8.2.2.3: a method we do not handle gets 405/501
+        // whatever it requires; Require binds the methods we answer (not CANCEL, §9.2).
+        let handled = matches!(req.method, "INVITE" | "OPTIONS" | "BYE");
+        if handled && let Some(options) = unsupported(req) {
+            return self.reply(req, d, source, 420, "Bad Extension", |o, _| {
+                response::write_unsupported(o, &options)
+            });
+        }
         match req.method {
             "INVITE" if self.overloaded => {
                 // Sent without state: holding it would pass the bound (SPEC §10.29).
@@ -462,6 +440,25 @@ fn without_state(mut out: Outcome<'_>) -> Outcome<'_> {
         *invite_tx = None;
     }
     out
+}
+
+/// The options a request requires (its Require values, comma-separated), none of which
+/// this server supports (RFC 3261 §8.2.2.3); `None` without any.
+fn unsupported(req: &Request<'_>) -> Option<Vec<u8>> {
+    if req.count(Name::Require) == 0 {
+        return None;
+    }
+    let mut unsupported = Vec::new();
+    for h in req.headers(Name::Require) {
+        let v = h.value();
+        for option in message::split_commas(&v) {
+            if !unsupported.is_empty() {
+                unsupported.extend_from_slice(b", ");
+            }
+            unsupported.extend_from_slice(option.as_bytes());
+        }
+    }
+    (!unsupported.is_empty()).then_some(unsupported)
 }
 
 /// RFC 3261 §8.2 header checks; `Some(reason phrase)` for a 400.
