@@ -283,10 +283,11 @@ async fn answer(
             invite_tx,
             ..
         } => {
+            let sent = out.send(bytes, dest).await;
             if let Some(tx) = invite_tx {
                 txs.complete(tx, bytes, dest);
             }
-            out.send(bytes, dest).await
+            sent
         }
         Outcome::Retransmission { tx } => match txs.held_answer(tx) {
             // The answer already given, byte for byte (or 100 again while pending).
@@ -301,9 +302,9 @@ async fn answer(
         Outcome::Pending { trying, invite } => {
             let invite = Arc::new(invite);
             if txs.hold_pending(trying, &invite) {
-                let dest = invite.dest;
+                let sent = out.send(trying, invite.dest).await;
                 spawn_lookup(shared, invite, done.clone());
-                out.send(trying, dest).await
+                sent
             } else {
                 // Another task took the last slot since `overloaded` was read.
                 shared.stats.response(503);
