@@ -1,7 +1,7 @@
-//! The redirect server's answers: one request in, one response out (or a counted drop),
-//! per SPEC §4's table, RFC 3261 §8.2 (request checks in order: version and headers,
-//! method (405/501), extensions (Require → 420), then the URI scheme (416, from the
-//! router)), §8.2.6 (response construction) and RFC 3581 (rport).
+//! The redirect server's decisions: one request in, one outcome out (an answer, or a
+//! counted drop), per SPEC §4's table and RFC 3261 §8.2 (request checks in order:
+//! version and headers, method (405/501), extensions (Require → 420), then the URI
+//! scheme (416, from the router)).
 //!
 //! Owns: validating a parsed request, choosing the status and which extra lines its
 //! answer carries, asking the [`Router`] for INVITEs, and telling retransmissions,
