@@ -44,10 +44,10 @@ fn bench(c: &mut Criterion) {
         allow: vec!["0.0.0.0/0".parse().unwrap()],
         server: "enroute/bench".into(),
     };
-    let key = enroute::sip::redirect::TagKey::default();
+    let key = enroute::sip::dialog::TagKey::default();
     // Counting as the server does (`metrics.enabled`); ENROUTE_METRICS=off measures
     // the same path without it.
-    let stats = enroute::sip::SipStats::default();
+    let stats = enroute::sip::stats::SipStats::default();
     if std::env::var("ENROUTE_METRICS").is_ok_and(|v| v == "off") {
         enroute::metrics::set_enabled(false);
     }

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 struct World {
     router: Router,
     settings: Settings,
-    key: enroute::sip::redirect::TagKey,
+    key: enroute::sip::dialog::TagKey,
 }
 
 fn world() -> &'static World {

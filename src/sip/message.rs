@@ -14,8 +14,8 @@
 //! found again by [`Request::all_headers`] when asked for, so a request with thousands of
 //! extension headers allocates nothing.
 //!
-//! Must not touch: sockets (see `sip::transport`), routing, or the answer (see
-//! `sip::redirect`).
+//! Must not touch: sockets (see `sip::transport`), routing, which answer a request gets
+//! (see `sip::redirect`) or its bytes (see `sip::response`).
 //!
 //! Written by hand rather than with a SIP crate: measured for issue 3, the best crate
 //! took 2.7 µs per INVITE and each missed something needed here (compact forms, tel:
@@ -311,6 +311,61 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     let start = head[..start_nl]
         .strip_suffix('\r')
         .unwrap_or(&head[..start_nl]);
+    let (method, uri, version) = request_line(start)?;
+    if let Some(why) = line_error {
+        return Err(ParseError::Bad(why));
+    }
+    // One vectorized search: a NUL is in no header value (RFC 3261 §25.1 TEXT-UTF8char).
+    if memchr::memchr(0, &buf[start_nl..hend]).is_some() {
+        return Err(ParseError::Bad("NUL byte in a header"));
+    }
+    let Index {
+        mut lines,
+        first,
+        count,
+        ..
+    } = index;
+
+    // Values lose the white space around them (folded line breaks included).
+    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    for r in lines.iter_mut() {
+        let (mut s, mut e) = (r.value.0 as usize, r.value.1 as usize);
+        while s < e && space(buf[s]) {
+            s += 1;
+        }
+        while e > s && space(buf[e - 1]) {
+            e -= 1;
+        }
+        r.value = (s as u32, e as u32);
+    }
+    let content_length = content_length(head, &lines, &first, &count)?;
+    let rest = &buf[body_start..];
+    let body_len = match (content_length, stream) {
+        (Some(n), _) if n <= rest.len() => n,
+        (Some(_), true) => return Ok(Status::Partial),
+        (Some(_), false) => return Err(ParseError::Bad("body shorter than Content-Length")),
+        (None, true) => 0,
+        (None, false) => rest.len(),
+    };
+    // Built once, in place: the header index is a few hundred bytes to move.
+    Ok(Status::Complete(Request {
+        method,
+        uri,
+        version,
+        head,
+        lines,
+        first,
+        count,
+        body: &rest[..body_len],
+        len: skip + body_start + body_len,
+    }))
+}
+
+/// The request line `Method SP Request-URI SP SIP-Version` (RFC 3261 §7.1): a status
+/// line is a response; anything that is not a request line is garbage, or a 400 when
+/// it looks like one.
+#[inline]
+fn request_line(start: &str) -> Result<(&str, &str, &str), ParseError> {
     if start.starts_with("SIP/") {
         return Err(ParseError::Response);
     }
@@ -344,34 +399,18 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
     if uri.is_empty() || bad_byte || memchr::memchr(b':', uri.as_bytes()).is_none() {
         return Err(ParseError::Bad("malformed Request-URI"));
     }
-    if let Some(why) = line_error {
-        return Err(ParseError::Bad(why));
-    }
-    // One vectorized search: a NUL is in no header value (RFC 3261 §25.1 TEXT-UTF8char).
-    if memchr::memchr(0, &buf[start_nl..hend]).is_some() {
-        return Err(ParseError::Bad("NUL byte in a header"));
-    }
-    let Index {
-        mut lines,
-        first,
-        count,
-        ..
-    } = index;
+    Ok((method, uri, version))
+}
 
-    // Values lose the white space around them (folded line breaks included).
-    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
-    for r in lines.iter_mut() {
-        let (mut s, mut e) = (r.value.0 as usize, r.value.1 as usize);
-        while s < e && space(buf[s]) {
-            s += 1;
-        }
-        while e > s && space(buf[e - 1]) {
-            e -= 1;
-        }
-        r.value = (s as u32, e as u32);
-    }
-    // Content-Length: at most one, a number (RFC 4475 §3.1.2.7, §3.3.9).
-    let content_length = match count[Name::ContentLength as usize] {
+/// Content-Length: at most one, a number (RFC 4475 §3.1.2.7, §3.3.9).
+#[inline]
+fn content_length(
+    head: &str,
+    lines: &Lines,
+    first: &[u32; KNOWN_NAMES],
+    count: &[u32; KNOWN_NAMES],
+) -> Result<Option<usize>, ParseError> {
+    Ok(match count[Name::ContentLength as usize] {
         0 => None,
         1 => {
             let r = &lines[first[Name::ContentLength as usize] as usize];
@@ -391,27 +430,7 @@ pub fn parse(buf: &[u8], stream: bool) -> Result<Status<Request<'_>>, ParseError
             )
         }
         _ => return Err(ParseError::Bad("duplicate Content-Length")),
-    };
-    let rest = &buf[body_start..];
-    let body_len = match (content_length, stream) {
-        (Some(n), _) if n <= rest.len() => n,
-        (Some(_), true) => return Ok(Status::Partial),
-        (Some(_), false) => return Err(ParseError::Bad("body shorter than Content-Length")),
-        (None, true) => 0,
-        (None, false) => rest.len(),
-    };
-    // Built once, in place: the header index is a few hundred bytes to move.
-    Ok(Status::Complete(Request {
-        method,
-        uri,
-        version,
-        head,
-        lines,
-        first,
-        count,
-        body: &rest[..body_len],
-        len: skip + body_start + body_len,
-    }))
+    })
 }
 
 /// The header index while it is built (see [`Request`]'s `lines`, `first`, `count`).

@@ -1,166 +1,24 @@
 //! The SIP redirect server (RFC 3261 UAS acting as a redirect server, SPEC §4).
 //!
-//! Submodules: [`message`] (framing and parsing), [`redirect`] (one request in, one
-//! answer out), [`transport`] (sockets, transactions). This file holds what they count
-//! ([`SipStats`]) and how those counts become metrics.
+//! Submodules, lowest first (each imports only those above it):
+//! - [`stats`]: what is counted (requests, responses, drops, transactions held);
+//! - [`message`]: framing and parsing;
+//! - [`dialog`]: what a request's answers copy or derive from it (top Via, From, To,
+//!   Call-ID, CSeq, the To-tag);
+//! - [`transaction`]: INVITE server transactions: keys, pending INVITEs, and the one
+//!   set per task with Timers G and H and the bound on all of them;
+//! - [`response`]: every answer's bytes (a header all answers carry goes in its
+//!   `finish`; one some carry, in a `write_*` function there);
+//! - [`redirect`]: one request in, one outcome out (checks, status, routing);
+//! - [`transport`]: sockets, stream framing, TLS, and the tasks that send each outcome
+//!   and keep their transactions.
+//!
+//! This file only names them.
 
+pub mod dialog;
 pub mod message;
 pub mod redirect;
+pub mod response;
+pub mod stats;
+pub mod transaction;
 pub mod transport;
-
-use crate::config::Transport;
-use crate::metrics::{Counters, Family};
-
-/// Method labels: the methods [`redirect`] knows, then `other` (a label per unknown
-/// method would let any client grow the metric without bound).
-pub const METHOD_LABELS: [&str; 15] = [
-    "INVITE",
-    "ACK",
-    "CANCEL",
-    "BYE",
-    "OPTIONS",
-    "REGISTER",
-    "INFO",
-    "MESSAGE",
-    "SUBSCRIBE",
-    "NOTIFY",
-    "PRACK",
-    "UPDATE",
-    "REFER",
-    "PUBLISH",
-    "other",
-];
-
-pub const TRANSPORT_LABELS: [&str; 3] = ["udp", "tcp", "tls"];
-
-/// Response codes this server sends; anything else counts under the last slot (`other`).
-pub const RESPONSE_CODES: [u16; 18] = [
-    100, 200, 302, 400, 403, 404, 405, 416, 420, 481, 484, 487, 500, 501, 503, 505, 513, 0,
-];
-
-/// Why a message got no answer: [`redirect::Drop`]'s labels, by its index.
-pub const DROP_REASONS: [&str; redirect::Drop::ALL.len()] = {
-    let mut labels = [""; redirect::Drop::ALL.len()];
-    let mut i = 0;
-    while i < labels.len() {
-        labels[i] = redirect::Drop::ALL[i].as_str();
-        i += 1;
-    }
-    labels
-};
-
-const REQUEST_SLOTS: usize = METHOD_LABELS.len() * TRANSPORT_LABELS.len();
-
-/// What the SIP side counts (SPEC §8 `sip_*`, `transactions_active`).
-#[derive(Default)]
-pub struct SipStats {
-    /// Requests by transport × method.
-    requests: Counters<REQUEST_SLOTS>,
-    /// Responses sent, by [`RESPONSE_CODES`] index.
-    responses: Counters<{ RESPONSE_CODES.len() }>,
-    /// Messages not answered, by [`DROP_REASONS`] index.
-    dropped: Counters<{ DROP_REASONS.len() }>,
-    /// Final INVITE answers sent again: on Timer G, or to a retransmitted INVITE.
-    retransmissions: Counters<1>,
-    /// INVITE transactions held (bounded by `sip.max_transactions`).
-    pub transactions: std::sync::atomic::AtomicUsize,
-}
-
-fn transport_index(t: Transport) -> usize {
-    match t {
-        Transport::Udp => 0,
-        Transport::Tcp => 1,
-        Transport::Tls => 2,
-    }
-}
-
-impl SipStats {
-    /// Counts a request of `method` (as on the wire) received over `transport`.
-    #[inline]
-    pub fn request(&self, method: &str, transport: Transport) {
-        let m = METHOD_LABELS[..METHOD_LABELS.len() - 1]
-            .iter()
-            .position(|k| *k == method)
-            .unwrap_or(METHOD_LABELS.len() - 1);
-        self.requests
-            .inc(transport_index(transport) * METHOD_LABELS.len() + m);
-    }
-
-    /// Counts a response sent with `code`.
-    #[inline]
-    pub fn response(&self, code: u16) {
-        let i = RESPONSE_CODES[..RESPONSE_CODES.len() - 1]
-            .iter()
-            .position(|c| *c == code)
-            .unwrap_or(RESPONSE_CODES.len() - 1);
-        self.responses.inc(i);
-    }
-
-    /// Counts a message not answered, for `reason`.
-    #[inline]
-    pub fn dropped(&self, reason: redirect::Drop) {
-        self.dropped.inc(reason as usize);
-    }
-
-    pub fn retransmitted(&self, n: u64) {
-        self.retransmissions.add(0, n);
-    }
-}
-
-impl crate::metrics::Source for SipStats {
-    fn families(&self, out: &mut Vec<Family>) {
-        // INVITE per transport and 302 exist from the start (alerts compare their
-        // rates); other series appear once seen.
-        out.push(
-            Family::counter(
-                "enroute_sip_requests_total",
-                "SIP requests received, by method and transport.",
-                &["transport", "method"],
-            )
-            .per_cell(&self.requests, &TRANSPORT_LABELS, &METHOD_LABELS, |_, m| {
-                METHOD_LABELS[m] == "INVITE"
-            }),
-        );
-        let codes = RESPONSE_CODES.map(|c| {
-            if c == 0 {
-                "other".to_string()
-            } else {
-                c.to_string()
-            }
-        });
-        let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
-        out.push(
-            Family::counter(
-                "enroute_sip_responses_total",
-                "SIP responses sent, by status code.",
-                &["code"],
-            )
-            .per_label(&self.responses, &codes, |i| RESPONSE_CODES[i] == 302),
-        );
-        out.push(
-            Family::counter(
-                "enroute_sip_retransmissions_total",
-                "Final INVITE answers sent again (Timer G, or a retransmitted INVITE).",
-                &[],
-            )
-            .with(&[], self.retransmissions.get(0) as f64),
-        );
-        out.push(
-            Family::counter(
-                "enroute_sip_dropped_total",
-                "SIP messages not answered, by reason.",
-                &["reason"],
-            )
-            .per_label(&self.dropped, &DROP_REASONS, |_| true),
-        );
-        let held = self.transactions.load(std::sync::atomic::Ordering::Relaxed);
-        out.push(
-            Family::gauge(
-                "enroute_transactions_active",
-                "INVITE server transactions held (waiting for upstream DNS or for the ACK).",
-                &[],
-            )
-            .with(&[], held as f64),
-        );
-    }
-}

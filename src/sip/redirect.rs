@@ -1,22 +1,27 @@
-//! The redirect server's answers: one request in, one response out (or a counted drop),
-//! per SPEC §4's table, RFC 3261 §8.2 (request checks in order: version and headers,
-//! method (405/501), extensions (Require → 420), then the URI scheme (416, from the
-//! router)), §8.2.6 (response construction) and RFC 3581 (rport).
+//! The redirect server's decisions: one request in, one outcome out (an answer, or a
+//! counted drop), per SPEC §4's table and RFC 3261 §8.2 (request checks in order:
+//! version and headers, method (405/501), extensions (Require → 420), then the URI
+//! scheme (416, from the router)).
 //!
-//! Owns: validating a parsed request, choosing the status, asking the [`Router`] for
-//! INVITEs, building the response bytes (Via copied with `received`/`rport`, To-tag,
-//! Contacts with q, Server, Content-Length: 0), and where a UDP answer goes.
+//! Owns: validating a parsed request, choosing the status and which extra lines its
+//! answer carries, asking the [`Router`] for INVITEs, and telling retransmissions,
+//! ACKs and CANCELs of a live transaction apart. The request's top Via and dialog
+//! headers are read by `sip::dialog`; the answer's bytes (and where a UDP answer goes)
+//! are written by `sip::response`.
 //!
-//! Must not touch: sockets (see `sip::transport`) or routing rules (the Router decides).
+//! Must not touch: sockets or what a transaction holds (see `sip::transport`,
+//! `sip::transaction`), the bytes of an answer (see `sip::response`), or routing rules
+//! (the Router decides).
 //!
 //! Transactions: answers known at once (local zones, the cache) are computed here
-//! synchronously; the transport keeps each final INVITE answer until ACK or Timer H
-//! (re-sent on Timer G over UDP). A retransmitted INVITE of a live transaction is
-//! recognised here before anything else and becomes [`Outcome::Retransmission`]: the
-//! transport re-sends what it holds, byte for byte, and nothing is routed again. An
-//! INVITE that needs upstream DNS becomes [`Outcome::Pending`]: 100 Trying now, and a
-//! [`PendingInvite`] holding the copied headers from which the transport builds the
-//! final answer (or the 487 after a CANCEL) when the lookup ends. Kept stateful rather
+//! synchronously; the task's transaction set (`sip::transaction`) keeps each final
+//! INVITE answer until ACK or Timer H (re-sent on Timer G over UDP). A retransmitted
+//! INVITE of a live transaction is recognised here before anything else and becomes
+//! [`Outcome::Retransmission`]: the transport re-sends what is held, byte for byte, and
+//! nothing is routed again. An INVITE that needs upstream DNS becomes
+//! [`Outcome::Pending`]: 100 Trying now, and a [`PendingInvite`] holding the copied
+//! headers from which the final answer (or the 487 after a CANCEL) is built when the
+//! lookup ends. Kept stateful rather
 //! than RFC 3261 §8.2.7 stateless with signed To-tags: the state is small, bounded by
 //! `sip.max_transactions`, and makes retransmissions byte-identical even when the cache
 //! or zones change in between. Sent without state: the 503 of a server at that bound
@@ -24,61 +29,21 @@
 //! reliably or that we do not serve (403 to a source outside `sip.allow`, 400/505 for a
 //! malformed request, the salvaged 400 and 513).
 
-use super::SipStats;
+use super::dialog::{Dialog, TagKey, TopVia};
 use super::message::{self, AddrProblem, Name, ParseError, Request, Status};
+use super::response::{self, Salvaged};
+use super::stats::{Drop, SipStats};
+use super::transaction::{PendingInvite, TxState, tx_key};
 use crate::config::Transport;
 use crate::resolve::{Decision, Router};
 use ipnet::IpNet;
-use std::hash::{BuildHasher, Hasher};
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
-/// The per-process random key of To-tags and transaction keys. foldhash rather than
-/// SipHash: both are keyed per process, and this runs twice per INVITE.
-pub type TagKey = foldhash::quality::RandomState;
-
 /// Methods this server knows (RFC 3261 and common extensions); others get 501.
-const KNOWN: &[&str] = super::METHOD_LABELS.split_last().expect("non-empty").1;
-const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS";
-
-/// Why a message got no answer; counted by the handler (`enroute_sip_dropped_total{reason}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drop {
-    Garbage,
-    Response,
-    Ack,
-    /// A malformed request whose top Via cannot be read (SPEC §10.15).
-    NoVia,
-    /// An ACK (or anything unanswerable) from a source not in `sip.allow`.
-    Denied,
-    /// Larger than `sip.max_message_bytes` (counted by the transport, which sees the
-    /// size; the handler never returns it).
-    Oversized,
-}
-
-impl Drop {
-    /// Every reason, in declaration order (so `reason as usize` is its index).
-    pub const ALL: [Drop; 6] = [
-        Drop::Garbage,
-        Drop::Response,
-        Drop::Ack,
-        Drop::NoVia,
-        Drop::Denied,
-        Drop::Oversized,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Drop::Garbage => "garbage",
-            Drop::Response => "response",
-            Drop::Ack => "ack",
-            Drop::NoVia => "malformed",
-            Drop::Denied => "denied",
-            Drop::Oversized => "oversized",
-        }
-    }
-}
-
+const KNOWN: &[&str] = super::stats::METHOD_LABELS
+    .split_last()
+    .expect("non-empty")
+    .1;
 /// What to do with one message.
 #[derive(Debug)]
 pub enum Outcome<'h> {
@@ -116,76 +81,6 @@ pub enum Outcome<'h> {
     Drop(Drop),
 }
 
-/// Where an INVITE server transaction stands, as the transport knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxState {
-    /// No such transaction.
-    None,
-    /// Waiting for an upstream lookup (100 Trying sent).
-    Pending,
-    /// Final answer sent, ACK not received yet.
-    Completed,
-}
-
-/// An INVITE waiting for its answer: the parts of the response copied out of the
-/// request (the receive buffer is reused), so the final answer or 487 can be built later.
-#[derive(Debug, Clone)]
-pub struct PendingInvite {
-    /// The Request-URI to route.
-    pub uri: String,
-    /// The transaction key (RFC 3261 branch or RFC 2543 match).
-    pub tx: u64,
-    /// Where a UDP answer goes.
-    pub dest: SocketAddr,
-    /// Via and From lines, rendered.
-    head: Vec<u8>,
-    /// The To line with the To-tag every final answer carries.
-    to: Vec<u8>,
-    /// Call-ID and CSeq lines.
-    tail: Vec<u8>,
-    server: String,
-}
-
-impl PendingInvite {
-    /// A final answer for this INVITE: status line, the copied headers, `extra` lines,
-    /// Server and Content-Length: 0.
-    pub fn respond(&self, status: u16, reason: &str, extra: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-        let mut out = Vec::with_capacity(512);
-        status_line(&mut out, status, reason);
-        out.extend_from_slice(&self.head);
-        out.extend_from_slice(&self.to);
-        out.extend_from_slice(&self.tail);
-        finish(&mut out, &self.server, extra);
-        out
-    }
-
-    /// The answer a decision makes (302 with Contacts, 404, 503 with Retry-After …).
-    pub fn answer(&self, decision: &Decision) -> Vec<u8> {
-        self.respond(decision.status, decision.reason, |o| {
-            write_contacts(o, decision)
-        })
-    }
-
-    /// 487 Request Terminated, after a CANCEL (RFC 3261 §9.2).
-    pub fn terminated(&self) -> Vec<u8> {
-        self.respond(487, "Request Terminated", |_| {})
-    }
-}
-
-/// Contact lines (and Retry-After for a 503) for a decision.
-fn write_contacts(o: &mut Vec<u8>, decision: &Decision) {
-    for c in &decision.contacts {
-        o.extend_from_slice(b"Contact: <");
-        o.extend_from_slice(c.uri.as_bytes());
-        o.extend_from_slice(b">;q=");
-        c.q.write_digits(o);
-        o.extend_from_slice(b"\r\n");
-    }
-    if decision.status == 503 {
-        o.extend_from_slice(b"Retry-After: 5\r\n");
-    }
-}
-
 /// Settings the handler needs, taken from `[sip]`.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -208,126 +103,6 @@ pub struct Handler<'r> {
     pub overloaded: bool,
     /// Where requests, answers and drops are counted, and the transport they came over.
     counting: Option<(&'r SipStats, Transport)>,
-}
-
-/// What the answer needs of the top Via, read in one pass over its parameters.
-struct TopVia<'v> {
-    /// The whole value (`SIP/2.0/UDP host:port;params`).
-    value: &'v str,
-    /// The value before its parameters (`SIP/2.0/UDP host:port`).
-    head: &'v str,
-    /// `host[:port]` after the protocol (`""` when the sent-protocol does not read).
-    sent_by: &'v str,
-    /// The sent-by's host (an IPv6 reference without its brackets) and port, or the 400
-    /// reason phrase saying why the top Via does not read.
-    host_port: Result<(&'v str, Option<u16>), &'static str>,
-    branch: Option<&'v str>,
-    rport: bool,
-    /// A `received` parameter is present (replaced in the answer).
-    received: bool,
-    /// The parameters (name, value), for rewriting `rport`/`received` without scanning
-    /// the value again; empty when there are more than fit (the rewrite then scans),
-    /// so a hostile Via cannot make this allocate.
-    params: smallvec::SmallVec<[(&'v str, &'v str); 8]>,
-}
-
-impl<'v> TopVia<'v> {
-    fn read(value: &'v str) -> Self {
-        let mut top = TopVia {
-            value,
-            head: value,
-            sent_by: "",
-            host_port: Err("Malformed Via"),
-            branch: None,
-            rport: false,
-            received: false,
-            params: smallvec::SmallVec::new(),
-        };
-        let mut fits = true;
-        let mut note = |name: &'v str, v: &'v str| {
-            if fits && top.params.len() < top.params.inline_size() {
-                top.params.push((name, v));
-            } else {
-                fits = false;
-            }
-            match name.len() {
-                6 if name.eq_ignore_ascii_case("branch") => {
-                    top.branch.get_or_insert(v);
-                }
-                5 if name.eq_ignore_ascii_case("rport") => top.rport = true,
-                8 if name.eq_ignore_ascii_case("received") => top.received = true,
-                _ => {}
-            }
-        };
-        let b = value.as_bytes();
-        if memchr::memchr2(b'"', b'<', b).is_none() {
-            // No quoted strings or brackets (the usual Via): every `;` separates, and a
-            // byte loop over the few parameter bytes beats a search per parameter.
-            let head_end = memchr::memchr(b';', b).unwrap_or(b.len());
-            top.head = &value[..head_end];
-            let mut start = head_end + 1;
-            while start <= b.len() {
-                let seg = &b[start..];
-                let end = start + seg.iter().position(|&c| c == b';').unwrap_or(seg.len());
-                let p = &value[start..end];
-                match p.bytes().position(|c| c == b'=') {
-                    Some(eq) => note(p[..eq].trim_ascii(), p[eq + 1..].trim_ascii()),
-                    None => note(p.trim_ascii(), ""),
-                }
-                start = end + 1;
-            }
-        } else {
-            let (head, params) = message::head_and_params(value);
-            top.head = head;
-            for (name, v) in params {
-                note(name, v);
-            }
-        }
-        if !fits {
-            top.params.clear();
-        }
-        if let Some(sent_by) = sent_by(top.head) {
-            top.sent_by = sent_by;
-            top.host_port = split_host_port(sent_by);
-        }
-        top
-    }
-}
-
-/// The sent-by of a Via value before its parameters, `sent-protocol LWS sent-by` (RFC
-/// 3261 §20.42), when the protocol is SIP/2.0 over some transport. White space may
-/// surround the slashes (SLASH = SWS "/" SWS, §25.1): `SIP / 2.0 / UDP host`.
-fn sent_by(head: &str) -> Option<&str> {
-    let after_protocol = match head.get(..8) {
-        // The usual `SIP/2.0/UDP host:port`: one comparison.
-        Some(p) if p.eq_ignore_ascii_case("SIP/2.0/") => head[8..].trim_ascii_start(),
-        _ => {
-            let mut parts = head.splitn(3, '/');
-            let (name, version, rest) = (parts.next()?, parts.next()?, parts.next()?);
-            if !name.trim_ascii().eq_ignore_ascii_case("SIP") || version.trim_ascii() != "2.0" {
-                return None;
-            }
-            rest.trim_ascii_start()
-        }
-    };
-    // The transport, LWS, sent-by (white space before the parameters' `;` included).
-    let transport = after_protocol
-        .bytes()
-        .position(|c| c == b' ' || c == b'\t')?;
-    let sent_by = after_protocol[transport..].trim_ascii();
-    (transport > 0 && !sent_by.is_empty()).then_some(sent_by)
-}
-
-/// What a request needs for any answer, read once.
-struct Dialog<'v> {
-    top: TopVia<'v>,
-    from: Option<&'v str>,
-    to: Option<&'v str>,
-    call_id: Option<&'v str>,
-    cseq: Option<&'v str>,
-    /// The INVITE server transaction key ([`tx_key`]) for INVITE, ACK and CANCEL; 0
-    /// for other methods, which have no use for it.
-    tx: u64,
 }
 
 impl<'r> Handler<'r> {
@@ -390,6 +165,52 @@ impl<'r> Handler<'r> {
         }
     }
 
+    /// Copies what the answers to a pending INVITE need out of the request.
+    fn pending_invite(
+        &self,
+        req: &Request<'_>,
+        d: &Dialog<'_>,
+        source: SocketAddr,
+    ) -> PendingInvite {
+        PendingInvite::new(req, d, source, self.tag_key, &self.settings.server)
+    }
+
+    /// An answer to a message that cannot be handled as a request — 400 for one the
+    /// parser rejected, 513 for one over `sip.max_message_bytes` on a stream — built from
+    /// its top Via (with `received`/`rport` as for any answer) and its dialog headers,
+    /// when the top Via can be read; else a counted drop.
+    pub fn salvage(
+        &mut self,
+        buf: &[u8],
+        source: SocketAddr,
+        status: u16,
+        why: &str,
+    ) -> Outcome<'_> {
+        let Some(salvaged) = Salvaged::scan(buf) else {
+            return self.count_drop(Drop::NoVia);
+        };
+        if !self.allowed(source) {
+            return self.count_drop(Drop::Denied);
+        }
+        if let Some((stats, _)) = self.counting {
+            stats.response(status);
+        }
+        let dest = salvaged.write(&mut self.out, source, status, why, &self.settings.server);
+        Outcome::Reply {
+            bytes: &self.out,
+            dest,
+            status,
+            invite_tx: None,
+        }
+    }
+
+    /// 513 Message Too Large for a message over `sip.max_message_bytes` on a stream
+    /// (SPEC §10.19), salvaged as [`Handler::salvage`] does; the transport then closes
+    /// the connection.
+    pub fn too_large(&mut self, buf: &[u8], source: SocketAddr) -> Outcome<'_> {
+        self.salvage(buf, source, 513, "Message Too Large")
+    }
+
     fn allowed(&self, source: SocketAddr) -> bool {
         let ip = source.ip();
         let ip = match ip {
@@ -399,13 +220,17 @@ impl<'r> Handler<'r> {
         self.settings.allow.iter().any(|n| n.contains(&ip))
     }
 
+    /// A parsed request: counted, its top Via and dialog headers read once (no Via: a
+    /// counted drop) and its transaction key made; then whether the source is served
+    /// (`sip.allow`) and the request retransmits a live INVITE, and the checks of RFC
+    /// 3261 §8.2 in order (version, headers). A request that passes them gets its
+    /// method's answer.
     fn request(
         &mut self,
         req: &Request<'_>,
         source: SocketAddr,
         tx_state: &dyn Fn(u64) -> TxState,
     ) -> Outcome<'_> {
-        let is_ack = req.method == "ACK";
         if let Some((stats, transport)) = self.counting {
             stats.request(req.method, transport);
         }
@@ -436,6 +261,7 @@ impl<'r> Handler<'r> {
             dialog.tx = tx_key(self.tag_key, &dialog);
         }
         let d = &dialog;
+        let is_ack = req.method == "ACK";
         if !self.allowed(source) {
             if is_ack {
                 return self.count_drop(Drop::Denied);
@@ -468,32 +294,31 @@ impl<'r> Handler<'r> {
         if is_ack {
             return Outcome::Ack { tx: d.tx };
         }
+        self.answer(req, d, source, tx_state)
+    }
+
+    /// The answer a request that passed the checks gets, by method (SPEC §4).
+    fn answer(
+        &mut self,
+        req: &Request<'_>,
+        d: &Dialog<'_>,
+        source: SocketAddr,
+        tx_state: &dyn Fn(u64) -> TxState,
+    ) -> Outcome<'_> {
         // RFC 3261 §8.2.1 before §8.2.2.3: a method we do not handle gets 405/501
         // whatever it requires; Require binds the methods we answer (not CANCEL, §9.2).
         let handled = matches!(req.method, "INVITE" | "OPTIONS" | "BYE");
-        if handled && req.count(Name::Require) > 0 {
-            let mut unsupported = Vec::new();
-            for h in req.headers(Name::Require) {
-                let v = h.value();
-                for option in message::split_commas(&v) {
-                    if !unsupported.is_empty() {
-                        unsupported.extend_from_slice(b", ");
-                    }
-                    unsupported.extend_from_slice(option.as_bytes());
-                }
-            }
-            if !unsupported.is_empty() {
-                return self.reply(req, d, source, 420, "Bad Extension", |o, _| {
-                    line(o, "Unsupported: ", &unsupported)
-                });
-            }
+        if handled && let Some(options) = unsupported(req) {
+            return self.reply(req, d, source, 420, "Bad Extension", |o, _| {
+                response::write_unsupported(o, &options)
+            });
         }
         match req.method {
             "INVITE" if self.overloaded => {
                 // Sent without state: holding it would pass the bound (SPEC §10.29).
                 without_state(
                     self.reply(req, d, source, 503, "Service Unavailable", |o, _| {
-                        o.extend_from_slice(b"Retry-After: 5\r\n")
+                        response::write_retry_after(o)
                     }),
                 )
             }
@@ -508,11 +333,10 @@ impl<'r> Handler<'r> {
                     };
                 }
                 let (status, reason) = (self.decision.status, self.decision.reason);
-                self.reply(req, d, source, status, reason, write_contacts)
+                self.reply(req, d, source, status, reason, response::write_contacts)
             }
             "OPTIONS" => self.reply(req, d, source, 200, "OK", |o, _| {
-                line(o, "Allow: ", ALLOW.as_bytes());
-                o.extend_from_slice(b"Accept: application/sdp\r\nSupported: \r\n");
+                response::write_capabilities(o)
             }),
             // RFC 3261 §9.2: a CANCEL matching a transaction gets 200; a pending INVITE
             // then ends with 487 (the transport sends it); no transaction: 481.
@@ -544,11 +368,11 @@ impl<'r> Handler<'r> {
             ),
             m if KNOWN.contains(&m) => {
                 self.reply(req, d, source, 405, "Method Not Allowed", |o, _| {
-                    line(o, "Allow: ", ALLOW.as_bytes())
+                    response::write_allow(o)
                 })
             }
             _ => self.reply(req, d, source, 501, "Not Implemented", |o, _| {
-                line(o, "Allow: ", ALLOW.as_bytes())
+                response::write_allow(o)
             }),
         }
     }
@@ -595,7 +419,7 @@ impl<'r> Handler<'r> {
             decision,
             ..
         } = self;
-        build_reply(
+        response::build_reply(
             out,
             tag_key,
             &settings.server,
@@ -606,100 +430,6 @@ impl<'r> Handler<'r> {
             reason,
             |o| extra(o, decision),
         )
-    }
-
-    /// Copies what the answers to a pending INVITE need out of the request, section by
-    /// section as every answer writes them.
-    fn pending_invite(
-        &self,
-        req: &Request<'_>,
-        d: &Dialog<'_>,
-        source: SocketAddr,
-    ) -> PendingInvite {
-        let mut head = Vec::with_capacity(256);
-        let dest = write_vias_and_from(&mut head, req, d, source);
-        let mut to = Vec::with_capacity(96);
-        write_to(&mut to, self.tag_key, d, true);
-        let mut tail = Vec::with_capacity(96);
-        write_call_id_and_cseq(&mut tail, d);
-        PendingInvite {
-            uri: req.uri.to_string(),
-            tx: d.tx,
-            dest,
-            head,
-            to,
-            tail,
-            server: self.settings.server.clone(),
-        }
-    }
-
-    /// An answer to a message that cannot be handled as a request — 400 for one the
-    /// parser rejected, 513 for one over `sip.max_message_bytes` on a stream — built from
-    /// its top Via (with `received`/`rport` as for any answer) and its dialog headers,
-    /// when the top Via can be read; else a counted drop.
-    pub fn salvage(
-        &mut self,
-        buf: &[u8],
-        source: SocketAddr,
-        status: u16,
-        why: &str,
-    ) -> Outcome<'_> {
-        let text = String::from_utf8_lossy(&buf[..buf.len().min(65535)]);
-        let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
-        let _start = lines.next();
-        let mut via = None;
-        let mut copied = Vec::new();
-        for l in lines {
-            if l.is_empty() {
-                break;
-            }
-            let Some((name, value)) = l.split_once(':') else {
-                continue;
-            };
-            let name = name.trim_ascii();
-            let value = value.trim_ascii();
-            let is = |long: &str, short: &str| {
-                name.eq_ignore_ascii_case(long) || name.eq_ignore_ascii_case(short)
-            };
-            if is("Via", "v") && via.is_none() {
-                via = message::split_commas(value).next().map(str::to_string);
-                continue;
-            }
-            let canonical = if is("From", "f") {
-                "From: "
-            } else if is("To", "t") {
-                "To: "
-            } else if is("Call-ID", "i") {
-                "Call-ID: "
-            } else if is("CSeq", "CSeq") {
-                "CSeq: "
-            } else {
-                continue;
-            };
-            line(&mut copied, canonical, value.as_bytes());
-        }
-        let Some(via) = via else {
-            return self.count_drop(Drop::NoVia);
-        };
-        if !self.allowed(source) {
-            return self.count_drop(Drop::Denied);
-        }
-        if let Some((stats, _)) = self.counting {
-            stats.response(status);
-        }
-        let top = TopVia::read(&via);
-        let out = &mut self.out;
-        out.clear();
-        status_line(out, status, why);
-        let dest = write_top_via(out, &top, source);
-        out.extend_from_slice(&copied);
-        finish(out, &self.settings.server, |_| {});
-        Outcome::Reply {
-            bytes: &self.out,
-            dest,
-            status,
-            invite_tx: None,
-        }
     }
 }
 
@@ -712,195 +442,23 @@ fn without_state(mut out: Outcome<'_>) -> Outcome<'_> {
     out
 }
 
-/// Appends `name` (with its `": "`), `value` and CRLF.
-#[inline]
-fn line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Writes a response per RFC 3261 §8.2.6 into `out` (cleared first): status line, the
-/// Vias (top one with `received`/`rport`), From, To (with a To-tag when it had none),
-/// Call-ID, CSeq, `extra` lines, Server, Content-Length: 0. Returns the UDP destination
-/// and, for a final answer to an INVITE, its transaction key.
-#[allow(clippy::too_many_arguments)]
-fn build_reply(
-    out: &mut Vec<u8>,
-    key: &TagKey,
-    server: &str,
-    req: &Request<'_>,
-    d: &Dialog<'_>,
-    source: SocketAddr,
-    status: u16,
-    reason: &str,
-    extra: impl FnOnce(&mut Vec<u8>),
-) -> (SocketAddr, Option<u64>) {
-    out.clear();
-    status_line(out, status, reason);
-    let dest = write_vias_and_from(out, req, d, source);
-    write_to(out, key, d, status != 100);
-    write_call_id_and_cseq(out, d);
-    finish(out, server, extra);
-    let invite_tx = (req.method == "INVITE" && status >= 200).then_some(d.tx);
-    (dest, invite_tx)
-}
-
-fn status_line(out: &mut Vec<u8>, status: u16, reason: &str) {
-    out.extend_from_slice(b"SIP/2.0 ");
-    push_u16(out, status);
-    out.push(b' ');
-    out.extend_from_slice(reason.as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
-/// The Via lines (the top one rewritten, the others copied in order, one value per
-/// line: RFC 3261 §8.2.6.2) and From. Returns where a UDP answer goes.
-fn write_vias_and_from(
-    out: &mut Vec<u8>,
-    req: &Request<'_>,
-    d: &Dialog<'_>,
-    source: SocketAddr,
-) -> SocketAddr {
-    let dest = write_top_via(out, &d.top, source);
-    let only_top = req.count(Name::Via) == 1
-        && req
-            .header(Name::Via)
-            .is_some_and(|h| memchr::memchr(b',', h.raw_value().as_bytes()).is_none());
-    let mut first = true;
-    for h in req.headers(Name::Via).filter(|_| !only_top) {
+/// The options a request requires (its Require values, comma-separated), none of which
+/// this server supports (RFC 3261 §8.2.2.3); `None` without any.
+fn unsupported(req: &Request<'_>) -> Option<Vec<u8>> {
+    if req.count(Name::Require) == 0 {
+        return None;
+    }
+    let mut unsupported = Vec::new();
+    for h in req.headers(Name::Require) {
         let v = h.value();
-        for part in message::split_commas(&v) {
-            if std::mem::take(&mut first) {
-                continue; // the top Via, written above
+        for option in message::split_commas(&v) {
+            if !unsupported.is_empty() {
+                unsupported.extend_from_slice(b", ");
             }
-            line(out, "Via: ", part.as_bytes());
+            unsupported.extend_from_slice(option.as_bytes());
         }
     }
-    if let Some(f) = d.from {
-        line(out, "From: ", f.as_bytes());
-    }
-    dest
-}
-
-/// The To line; with `with_tag`, a deterministic To-tag is added when it has none.
-fn write_to(out: &mut Vec<u8>, key: &TagKey, d: &Dialog<'_>, with_tag: bool) {
-    let Some(t) = d.to else {
-        return;
-    };
-    out.extend_from_slice(b"To: ");
-    out.extend_from_slice(t.as_bytes());
-    if with_tag && !has_tag(t) {
-        let tag = to_tag(key, d);
-        out.extend_from_slice(b";tag=");
-        push_hex(out, tag);
-    }
-    out.extend_from_slice(b"\r\n");
-}
-
-fn write_call_id_and_cseq(out: &mut Vec<u8>, d: &Dialog<'_>) {
-    if let Some(c) = d.call_id {
-        line(out, "Call-ID: ", c.as_bytes());
-    }
-    if let Some(c) = d.cseq {
-        line(out, "CSeq: ", c.as_bytes());
-    }
-}
-
-/// `extra` lines, Server, and the end of the head (no body).
-fn finish(out: &mut Vec<u8>, server: &str, extra: impl FnOnce(&mut Vec<u8>)) {
-    extra(out);
-    line(out, "Server: ", server.as_bytes());
-    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
-}
-
-/// Identifies an INVITE server transaction and the ACK that ends it: the top Via's
-/// branch and sent-by when the branch has RFC 3261's magic cookie (the ACK to a non-2xx
-/// answer reuses the INVITE's branch, §17.1.1.3), else RFC 2543 matching on Call-ID,
-/// From tag and CSeq number (§17.2.3).
-fn tx_key(key: &TagKey, d: &Dialog<'_>) -> u64 {
-    let mut h = key.build_hasher();
-    match d.top.branch.filter(|b| b.starts_with("z9hG4bK")) {
-        Some(branch) => {
-            h.write(b"3261");
-            h.write(branch.as_bytes());
-            h.write_u8(0);
-            h.write(d.top.sent_by.as_bytes());
-        }
-        None => {
-            h.write(b"2543");
-            h.write(d.call_id.unwrap_or("").as_bytes());
-            h.write_u8(0);
-            let from_tag = d.from.and_then(|f| message::param(f, "tag")).unwrap_or("");
-            h.write(from_tag.as_bytes());
-            h.write_u8(0);
-            let cseq_number = d.cseq.and_then(|c| c.split_ascii_whitespace().next());
-            h.write(cseq_number.unwrap_or("").as_bytes());
-        }
-    }
-    h.finish()
-}
-
-/// Whether a To value has a `tag` parameter. A bare `<uri>`, the To of a new request,
-/// has no parameters at all, which one search shows.
-fn has_tag(to: &str) -> bool {
-    let b = to.as_bytes();
-    if b.first() == Some(&b'<') && memchr::memchr(b'>', b) == Some(b.len() - 1) {
-        return false;
-    }
-    message::param(to, "tag").is_some()
-}
-
-/// A deterministic To-tag: the same request (and its retransmissions) gets the same
-/// tag; different dialogs get different ones (RFC 3261 §8.2.6.2). An RFC 3261 branch is
-/// unique per transaction, so with the Call-ID it names the request; without one (RFC
-/// 2543) the From tag joins them.
-fn to_tag(key: &TagKey, d: &Dialog<'_>) -> u64 {
-    let mut h = key.build_hasher();
-    h.write(d.call_id.unwrap_or("").as_bytes());
-    h.write_u8(0);
-    match d.top.branch.filter(|b| b.starts_with("z9hG4bK")) {
-        Some(branch) => h.write(branch.as_bytes()),
-        None => {
-            let from_tag = d.from.and_then(|f| message::param(f, "tag")).unwrap_or("");
-            h.write(from_tag.as_bytes());
-            h.write_u8(0);
-            h.write(d.top.branch.unwrap_or("").as_bytes());
-        }
-    }
-    h.finish()
-}
-
-fn push_u16(out: &mut Vec<u8>, n: u16) {
-    let mut b = itoa::Buffer::new();
-    out.extend_from_slice(b.format(n).as_bytes());
-}
-
-/// 16 lower-case hex digits.
-fn push_hex(out: &mut Vec<u8>, v: u64) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut digits = [0u8; 16];
-    for (i, d) in digits.iter_mut().enumerate() {
-        *d = HEX[((v >> (60 - 4 * i)) & 0xf) as usize];
-    }
-    out.extend_from_slice(&digits);
-}
-
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            let mut b = itoa::Buffer::new();
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(b.format(octet).as_bytes());
-            }
-        }
-        IpAddr::V6(v6) => {
-            let _ = write!(out, "{v6}");
-        }
-    }
+    (!unsupported.is_empty()).then_some(unsupported)
 }
 
 /// RFC 3261 §8.2 header checks; `Some(reason phrase)` for a 400.
@@ -960,330 +518,4 @@ fn check_headers(req: &Request<'_>, d: &Dialog<'_>) -> Option<&'static str> {
         }
     }
     None
-}
-
-/// Writes the top Via line for the response (with `received`/`rport` per RFC 3581 §4 and
-/// RFC 3261 §18.2.1) and returns the UDP destination (RFC 3581 §4: source address and
-/// port when `rport` is present; else RFC 3261 §18.2.2: the source address, sent-by
-/// port or 5060).
-fn write_top_via(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) -> SocketAddr {
-    let (host, port) = top.host_port.unwrap_or((top.sent_by, None));
-    // With `rport`, `received` is added whatever the host is: no need to read it.
-    let host_is_source = !top.rport && host.parse::<IpAddr>().is_ok_and(|ip| ip == source.ip());
-    out.extend_from_slice(b"Via: ");
-    if !top.rport && !top.received {
-        // Nothing to rewrite (the usual case without rport): the value as it came.
-        out.extend_from_slice(top.value.as_bytes());
-    } else {
-        rewrite_via_params(out, top, source);
-    }
-    if top.rport || !host_is_source {
-        out.extend_from_slice(b";received=");
-        push_ip(out, source.ip());
-    }
-    out.extend_from_slice(b"\r\n");
-    if top.rport {
-        source
-    } else {
-        SocketAddr::new(source.ip(), port.unwrap_or(5060))
-    }
-}
-
-/// The top Via's value with `rport` filled with the source port and `received` dropped.
-fn rewrite_via_params(out: &mut Vec<u8>, top: &TopVia<'_>, source: SocketAddr) {
-    out.extend_from_slice(top.head.trim_ascii_end().as_bytes());
-    let mut write = |name: &str, v: &str| {
-        if name.eq_ignore_ascii_case("rport") {
-            out.extend_from_slice(b";rport=");
-            push_u16(out, source.port());
-        } else if !name.eq_ignore_ascii_case("received") {
-            out.push(b';');
-            out.extend_from_slice(name.as_bytes());
-            if !v.is_empty() {
-                out.push(b'=');
-                out.extend_from_slice(v.as_bytes());
-            }
-        }
-    };
-    if top.params.is_empty() {
-        // More parameters than [`TopVia`] keeps: scan the value again.
-        for (name, v) in message::params(top.value) {
-            write(name, v);
-        }
-    } else {
-        for &(name, v) in &top.params {
-            write(name, v);
-        }
-    }
-}
-
-/// A sent-by's host (an IPv6 reference without its brackets) and port, RFC 3261 §20.42
-/// `host [ COLON port ]` with COLON = SWS ":" SWS; or the 400 reason phrase when it does
-/// not read (a port that is not a number or is above 65535, an IPv6 address without
-/// brackets).
-fn split_host_port(sent_by: &str) -> Result<(&str, Option<u16>), &'static str> {
-    const MALFORMED: &str = "Malformed Via sent-by";
-    let (host, after) = match sent_by.strip_prefix('[') {
-        Some(v6) => {
-            let close = v6.bytes().position(|c| c == b']').ok_or(MALFORMED)?;
-            (&v6[..close], &v6[close + 1..])
-        }
-        None => {
-            let end = sent_by
-                .bytes()
-                .position(|c| matches!(c, b':' | b' ' | b'\t'));
-            sent_by.split_at(end.unwrap_or(sent_by.len()))
-        }
-    };
-    if host.is_empty() {
-        return Err(MALFORMED);
-    }
-    let after = after.trim_ascii_start();
-    let port = match after.strip_prefix(':') {
-        None if after.is_empty() => return Ok((host, None)),
-        None => return Err(MALFORMED),
-        Some(port) => port.trim_ascii_start(),
-    };
-    match message::port_value(port.as_bytes()) {
-        Some(p) => u16::try_from(p)
-            .map(|p| (host, Some(p)))
-            .map_err(|_| "Via port above 65535"),
-        None if !sent_by.starts_with('[') && port.contains(':') => {
-            Err("IPv6 address in Via without brackets")
-        }
-        None => Err("Via port is not a number"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn drop_reasons_sit_at_their_discriminants() {
-        for (i, d) in Drop::ALL.iter().enumerate() {
-            assert_eq!(*d as usize, i, "{d:?}");
-            assert_eq!(crate::sip::DROP_REASONS[i], d.as_str());
-        }
-    }
-
-    #[test]
-    fn top_via_fast_path_reads_what_the_parameter_reader_reads() {
-        for via in [
-            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776;rport",
-            "SIP/2.0/UDP h ; branch = z9hG4bKa ; RPORT ; received=10.0.0.1",
-            "SIP / 2.0 / TCP h:5061;branch=z9hG4bKa;branch=second;x",
-            "SIP/2.0/UDP h;",
-            "SIP/2.0/UDP h;;=v;flag",
-            "SIP/2.0/UDP h",
-            "SIP/2.0/UDP [2001:db8::1]:5060;received=2001:db8::2;rport=5",
-            "SIP / 2.0 / UDP 127.0.0.1:5060 ;branch=z9hG4bKw ; rport",
-            "SIP/2.0/UDP 127.0.0.1 : 5060;branch = z9hG4bKw;rport ;received = 10.0.0.1",
-        ] {
-            let top = TopVia::read(via);
-            let (head, params) = message::head_and_params(via);
-            let params: Vec<(&str, &str)> = params.collect();
-            assert_eq!(top.head, head, "{via}");
-            assert_eq!(top.params.as_slice(), params.as_slice(), "{via}");
-            let get = |n: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(n));
-            assert_eq!(top.branch, get("branch").map(|(_, v)| *v), "{via}");
-            assert_eq!(top.rport, get("rport").is_some(), "{via}");
-            assert_eq!(top.received, get("received").is_some(), "{via}");
-        }
-        let quoted = TopVia::read("SIP/2.0/UDP h;x=\"a;b\";branch=z9hG4bKq");
-        assert_eq!(
-            quoted.params.as_slice(),
-            [("x", "\"a;b\""), ("branch", "z9hG4bKq")]
-        );
-        assert_eq!(quoted.sent_by, "h");
-    }
-
-    #[test]
-    fn to_tag_presence_agrees_with_the_parameter_reader() {
-        for to in [
-            "<sip:a@b;user=phone>",
-            "<sip:a@b>;tag=1",
-            "<sip:a@b;tag=uri>",
-            "<sip:a@b> ;tag=2",
-            "<sip:a@b>x",
-            "<sip:a@b><c>;tag=3",
-            "<sip:a@b",
-            "\"B\" <sip:a@b>;TAG=4",
-            "sip:a@b;tag=5",
-            "sip:a@b",
-            "<",
-            "",
-        ] {
-            assert_eq!(has_tag(to), message::param(to, "tag").is_some(), "{to}");
-        }
-    }
-
-    #[test]
-    fn to_tags_are_per_request() {
-        let key = TagKey::default();
-        let tag = |via: &str, from: &str, call_id: &str| {
-            let d = Dialog {
-                top: TopVia::read(via),
-                from: Some(from),
-                to: Some("<sip:b@x>"),
-                call_id: Some(call_id),
-                cseq: Some("1 INVITE"),
-                tx: 0,
-            };
-            to_tag(&key, &d)
-        };
-        let via = "SIP/2.0/UDP h:5060;branch=z9hG4bK1";
-        let old = "SIP/2.0/UDP h:5060;branch=1";
-        assert_eq!(
-            tag(via, "<sip:a@x>;tag=1", "c"),
-            tag(via, "<sip:a@x>;tag=1", "c")
-        );
-        assert_ne!(
-            tag(via, "<sip:a@x>;tag=1", "c"),
-            tag("SIP/2.0/UDP h:5060;branch=z9hG4bK2", "<sip:a@x>;tag=1", "c")
-        );
-        assert_ne!(
-            tag(via, "<sip:a@x>;tag=1", "c"),
-            tag(via, "<sip:a@x>;tag=1", "d")
-        );
-        // Without an RFC 3261 branch the From tag tells dialogs apart.
-        assert_eq!(
-            tag(old, "<sip:a@x>;tag=1", "c"),
-            tag(old, "<sip:a@x>;tag=1", "c")
-        );
-        assert_ne!(
-            tag(old, "<sip:a@x>;tag=1", "c"),
-            tag(old, "<sip:a@x>;tag=2", "c")
-        );
-    }
-
-    #[test]
-    fn rport_rewrite_is_the_same_with_few_or_many_parameters() {
-        let source: SocketAddr = "192.0.2.7:5099".parse().unwrap();
-        for extra in [0usize, 3, 20] {
-            let head = "SIP/2.0/UDP host.example:5060;branch=z9hG4bKx";
-            let more: String = (0..extra).map(|i| format!(";p{i}=v{i}")).collect();
-            let value = format!("{head}{more};received=10.0.0.1;rport");
-            let top = TopVia::read(&value);
-            // Past the inline capacity nothing is kept: the rewrite scans again.
-            assert_eq!(top.params.is_empty(), extra + 3 > 8, "{extra}");
-            assert!(!top.params.spilled());
-            assert!(top.rport && top.received);
-            assert_eq!(top.branch, Some("z9hG4bKx"));
-            let mut out = Vec::new();
-            rewrite_via_params(&mut out, &top, source);
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                format!("{head}{more};rport=5099")
-            );
-        }
-    }
-
-    #[test]
-    fn sent_by_with_white_space_around_slashes_and_colon() {
-        let ok: &[(&str, &str, &str, Option<u16>)] = &[
-            (
-                "SIP/2.0/UDP 192.0.2.1:5060",
-                "192.0.2.1:5060",
-                "192.0.2.1",
-                Some(5060),
-            ),
-            ("sip/2.0/tcp h.example", "h.example", "h.example", None),
-            (
-                "SIP / 2.0 / UDP 127.0.0.1:5060 ",
-                "127.0.0.1:5060",
-                "127.0.0.1",
-                Some(5060),
-            ),
-            (
-                "SIP  /   2.0 /UDP 192.0.2.2",
-                "192.0.2.2",
-                "192.0.2.2",
-                None,
-            ),
-            ("SIP/2.0/ TLS\th : 5061", "h : 5061", "h", Some(5061)),
-            (
-                "SIP/2.0/UDP [2001:db8::1] :5060",
-                "[2001:db8::1] :5060",
-                "2001:db8::1",
-                Some(5060),
-            ),
-            (
-                "SIP/2.0/UDP [2001:db8::1]",
-                "[2001:db8::1]",
-                "2001:db8::1",
-                None,
-            ),
-            ("SIP/2.0/UDP h:0", "h:0", "h", Some(0)),
-            ("SIP/2.0/UDP h:65535", "h:65535", "h", Some(65535)),
-        ];
-        for &(head, want_sent_by, host, port) in ok {
-            let sent_by = sent_by(head).unwrap_or_else(|| panic!("{head}"));
-            assert_eq!(sent_by, want_sent_by, "{head}");
-            assert_eq!(split_host_port(sent_by), Ok((host, port)), "{head}");
-        }
-        for head in [
-            "SIP/2.0/UDP",
-            "SIP/2.0/UDP ",
-            "SIP/2.0/UDP127.0.0.1",
-            "SIP/2.0 UDP h",
-            "SIP/3.0/UDP h",
-            "HTTP/2.0/UDP h",
-            "SIP//2.0/UDP h",
-            "",
-        ] {
-            assert_eq!(sent_by(head), None, "{head:?}");
-        }
-        for (sent_by, why) in [
-            ("h:50x", "Via port is not a number"),
-            ("h:", "Via port is not a number"),
-            ("h : ", "Via port is not a number"),
-            ("h:-1", "Via port is not a number"),
-            ("h:65536", "Via port above 65535"),
-            ("h:99999999999", "Via port above 65535"),
-            ("[::1]:70000", "Via port above 65535"),
-            ("2001:db8::1", "IPv6 address in Via without brackets"),
-            ("2001:db8::1:5060", "IPv6 address in Via without brackets"),
-            ("[::1", "Malformed Via sent-by"),
-            ("[::1]x", "Malformed Via sent-by"),
-            ("a b", "Malformed Via sent-by"),
-            (":5060", "Malformed Via sent-by"),
-            ("[]:5060", "Malformed Via sent-by"),
-        ] {
-            assert_eq!(split_host_port(sent_by), Err(why), "{sent_by}");
-        }
-    }
-
-    #[test]
-    fn via_with_white_space_is_answered_as_sent() {
-        let source: SocketAddr = "127.0.0.1:5099".parse().unwrap();
-        let answer = |via: &str| {
-            let top = TopVia::read(via);
-            let mut out = Vec::new();
-            let dest = write_top_via(&mut out, &top, source);
-            (String::from_utf8(out).unwrap(), dest)
-        };
-        // rport: filled with the source port, `received` added, answered to the source.
-        assert_eq!(
-            answer("SIP / 2.0 / UDP 127.0.0.1:5060 ;branch=z9hG4bKw ; rport"),
-            (
-                "Via: SIP / 2.0 / UDP 127.0.0.1:5060;branch=z9hG4bKw;rport=5099;received=127.0.0.1\r\n"
-                    .to_string(),
-                source
-            )
-        );
-        // No rport: the sent-by port (white space around its colon), no `received` when
-        // the host is the source.
-        assert_eq!(
-            answer("SIP / 2.0 / UDP 127.0.0.1 : 5070 ;branch=z9hG4bKw"),
-            (
-                "Via: SIP / 2.0 / UDP 127.0.0.1 : 5070 ;branch=z9hG4bKw\r\n".to_string(),
-                "127.0.0.1:5070".parse().unwrap()
-            )
-        );
-        assert_eq!(
-            answer("SIP/2.0/UDP [::1] : 5071;branch=z9hG4bKw").1,
-            "127.0.0.1:5071".parse().unwrap()
-        );
-    }
 }

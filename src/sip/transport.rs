@@ -1,25 +1,29 @@
-//! SIP over UDP and TCP: sockets, framing, limits and shutdown.
+//! SIP over UDP, TCP and TLS: sockets, framing, limits and shutdown.
 //!
-//! Owns: one task per UDP socket (a datagram is a message; over `sip.max_message_bytes`
-//! it is dropped and counted), one task per TCP listener and per connection
-//! (Content-Length framing, several messages per read, messages split across reads,
-//! `sip.tcp_idle_s`, 513 then close for an oversized message, a connection limit), the
-//! INVITE server transactions each task holds (pending lookups, final answers kept
-//! until ACK or Timer H and re-sent to retransmissions, Timer G over UDP), the one
-//! bound on all of them together (`sip.max_transactions`, the slots behind
-//! `enroute_transactions_active`), and stopping every task on shutdown after the
-//! message in hand.
+//! Owns: binding every `sip.listen` entry (and the TLS certificate and key), one task
+//! per UDP socket (a datagram is a message; over `sip.max_message_bytes` it is dropped
+//! and counted), one task per TCP/TLS listener and per connection (Content-Length
+//! framing, several messages per read, messages split across reads, `sip.tcp_idle_s`,
+//! 513 then close for an oversized message, a connection limit), sending what each
+//! message gets (`answer`, over a `Sink`: the socket or the connection) while
+//! keeping the task's INVITE transactions in step (one `Transactions` set per task,
+//! the same for UDP and streams: lookups spawned here and their answers sent when they
+//! end, timers fired on the task's clock), and stopping every task on shutdown after
+//! the message in hand.
 //!
-//! Must not touch: what the answer is (see `sip::redirect`). No lock is held across an
-//! await: each task owns its buffers and its [`Handler`].
+//! Must not touch: what the answer is (see `sip::redirect`), its bytes (see
+//! `sip::response`), what a transaction holds and for how long (see
+//! `sip::transaction`). No lock is held across an await: each task owns its buffers,
+//! its [`Handler`] and its transactions.
 
-use super::redirect::{Drop, Handler, Outcome, PendingInvite, Settings, TxState};
+use super::redirect::{Handler, Outcome, Settings};
+use super::stats::{Drop, SipStats};
+use super::transaction::{PendingInvite, Slots, Transactions};
 use crate::config::{Listen, TlsConfig, Transport};
 use crate::resolve::Router;
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -28,8 +32,6 @@ use tokio::sync::watch;
 /// Most TCP connections at once; more wait in the kernel's accept queue.
 const MAX_CONNECTIONS: usize = 4096;
 
-pub use super::SipStats;
-
 /// Everything the SIP tasks share.
 pub struct Shared {
     pub router: Arc<Router>,
@@ -37,10 +39,17 @@ pub struct Shared {
     /// INVITEs get 503.
     pub max_transactions: usize,
     pub settings: Settings,
-    pub tag_key: super::redirect::TagKey,
+    pub tag_key: super::dialog::TagKey,
     pub max_message_bytes: usize,
     pub tcp_idle: Duration,
     pub stats: Arc<SipStats>,
+}
+
+impl Shared {
+    /// The bound every task's [`Transactions`] count against.
+    fn slots(&self) -> Slots<'_> {
+        Slots::new(&self.stats.transactions, self.max_transactions)
+    }
 }
 
 /// Why the SIP listeners could not start; the message names the address or file.
@@ -145,160 +154,6 @@ pub async fn serve(sockets: Vec<Bound>, shared: Arc<Shared>, shutdown: watch::Re
     while tasks.join_next().await.is_some() {}
 }
 
-/// RFC 3261 §17: T1, T2 and Timer H (64·T1).
-const T1: Duration = Duration::from_millis(500);
-const T2: Duration = Duration::from_secs(4);
-const TIMER_H: Duration = Duration::from_secs(32);
-
-/// The per-transaction state of every SIP task together, bounded by
-/// `sip.max_transactions` (SPEC §10.29): a slot is taken before anything is held and
-/// given back when it is dropped, so `enroute_transactions_active` is the truth and
-/// never passes the bound. What finds no slot is answered without state.
-#[derive(Clone, Copy)]
-struct Slots<'a> {
-    held: &'a AtomicUsize,
-    max: usize,
-}
-
-impl<'a> Slots<'a> {
-    fn of(shared: &'a Shared) -> Self {
-        Slots {
-            held: &shared.stats.transactions,
-            max: shared.max_transactions,
-        }
-    }
-
-    /// Whether every slot is taken (new INVITEs then get 503 without state).
-    fn full(self) -> bool {
-        self.held.load(Ordering::Relaxed) >= self.max
-    }
-
-    /// Takes a slot if one is free.
-    fn take(self) -> bool {
-        self.held
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < self.max).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    fn give_back(self, n: usize) {
-        if n > 0 {
-            self.held.fetch_sub(n, Ordering::Relaxed);
-        }
-    }
-}
-
-/// A final INVITE answer sent over UDP and not yet acknowledged (RFC 3261 §17.2.1).
-struct Unacked {
-    bytes: Vec<u8>,
-    dest: SocketAddr,
-    interval: Duration,
-    next: tokio::time::Instant,
-    give_up: tokio::time::Instant,
-}
-
-/// The INVITE server transactions of one UDP socket: retransmission on Timer G until the
-/// ACK arrives or Timer H fires. Each holds one of the [`Slots`].
-#[derive(Default)]
-struct Transactions {
-    unacked: HashMap<u64, Unacked>,
-    /// INVITEs waiting for an upstream lookup: their 100 Trying (re-sent to a
-    /// retransmitted INVITE) and what their final answer or 487 is built from.
-    pending: HashMap<u64, (Vec<u8>, Arc<PendingInvite>)>,
-    /// (when, transaction): entries whose time no longer matches are stale.
-    timers: std::collections::BinaryHeap<std::cmp::Reverse<(tokio::time::Instant, u64)>>,
-}
-
-impl Transactions {
-    /// Holds the final answer `bytes` of transaction `tx` for retransmission, in a slot
-    /// the transaction already has (`has_slot`: it was pending) or a new one; without a
-    /// free slot nothing is held.
-    fn complete(&mut self, tx: u64, bytes: &[u8], dest: SocketAddr, has_slot: bool, slots: Slots) {
-        if !has_slot && !slots.take() {
-            return;
-        }
-        let now = tokio::time::Instant::now();
-        let next = now + T1;
-        let unacked = Unacked {
-            bytes: bytes.to_vec(),
-            dest,
-            interval: T1,
-            next,
-            give_up: now + TIMER_H,
-        };
-        if self.unacked.insert(tx, unacked).is_some() {
-            // Defensive: a live transaction's INVITE is never answered anew.
-            slots.give_back(1);
-        }
-        self.timers.push(std::cmp::Reverse((next, tx)));
-    }
-
-    /// Where the INVITE transaction `tx` stands.
-    fn state(&self, tx: u64) -> TxState {
-        // Pending INVITEs are rare (only upstream lookups): skip hashing for them.
-        if !self.pending.is_empty() && self.pending.contains_key(&tx) {
-            TxState::Pending
-        } else if self.unacked.contains_key(&tx) {
-            TxState::Completed
-        } else {
-            TxState::None
-        }
-    }
-
-    /// What a retransmission of `tx`'s INVITE gets, where it goes, and whether it is
-    /// the final answer (else the 100 Trying of a pending lookup).
-    fn held_answer(&self, tx: u64) -> Option<(&[u8], SocketAddr, bool)> {
-        if let Some(u) = self.unacked.get(&tx) {
-            return Some((&u.bytes, u.dest, true));
-        }
-        self.pending
-            .get(&tx)
-            .map(|(trying, invite)| (&trying[..], invite.dest, false))
-    }
-
-    fn next_due(&self) -> Option<tokio::time::Instant> {
-        self.timers.peek().map(|std::cmp::Reverse((t, _))| *t)
-    }
-
-    /// Ends a transaction (its ACK arrived).
-    fn end(&mut self, tx: u64, slots: Slots) {
-        if self.unacked.remove(&tx).is_some() {
-            slots.give_back(1);
-        }
-    }
-
-    /// Retransmits what is due; returns how many were sent.
-    async fn fire(&mut self, sock: &UdpSocket, slots: Slots<'_>) -> u64 {
-        let now = tokio::time::Instant::now();
-        let mut sent = 0;
-        while let Some(std::cmp::Reverse((t, tx))) = self.timers.peek().copied() {
-            if t > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(u) = self.unacked.get_mut(&tx) else {
-                continue;
-            };
-            if u.next != t {
-                continue;
-            }
-            if now >= u.give_up {
-                // Timer H: no ACK came.
-                self.unacked.remove(&tx);
-                slots.give_back(1);
-                continue;
-            }
-            let _ = sock.send_to(&u.bytes, u.dest).await;
-            sent += 1;
-            u.interval = (u.interval * 2).min(T2);
-            u.next = now + u.interval;
-            self.timers.push(std::cmp::Reverse((u.next, tx)));
-        }
-        sent
-    }
-}
-
 /// A finished lookup: the transaction, its final answer and that answer's status.
 type Done = (u64, Vec<u8>, u16);
 
@@ -316,26 +171,20 @@ fn spawn_lookup(
         let lookup = tokio::spawn(async move { shared.router.route_full(&uri, false).await });
         let (bytes, status) = match lookup.await {
             Ok(decision) => (invite.answer(&decision), decision.status),
-            Err(_) => (invite.respond(500, "Server Internal Error", |_| {}), 500),
+            Err(_) => (invite.internal_error(), 500),
         };
         let _ = done.send((invite.tx, bytes, status));
     });
 }
 
-/// 503 + Retry-After for a pending INVITE: no slot is free for it, or the server stops.
-fn unavailable(invite: &PendingInvite) -> Vec<u8> {
-    invite.respond(503, "Service Unavailable", |o| {
-        o.extend_from_slice(b"Retry-After: 5\r\n")
-    })
-}
-
+/// One UDP socket: a datagram is a message.
 async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut buf = vec![0u8; shared.max_message_bytes + 1];
     let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key)
         .counting(&shared.stats, Transport::Udp);
-    let mut txs = Transactions::default();
+    let mut txs = Transactions::over_udp(shared.slots());
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
-    let slots = Slots::of(&shared);
+    let mut out = Datagrams(&sock);
     loop {
         let due = txs.next_due();
         let (n, source) = tokio::select! {
@@ -344,33 +193,26 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
                 // ICMP errors from earlier sends surface here on some systems: go on.
                 Err(_) => continue,
             },
-            Some((tx, bytes, status)) = done_rx.recv() => {
-                // The lookup ended: answer unless a CANCEL already did (487). The
-                // transaction keeps its slot until ACK or Timer H.
-                if let Some((_, invite)) = txs.pending.remove(&tx) {
-                    shared.stats.response(status);
-                    let _ = sock.send_to(&bytes, invite.dest).await;
-                    txs.complete(tx, &bytes, invite.dest, true, slots);
-                }
+            Some(done) = done_rx.recv() => {
+                let _ = lookup_done(&mut out, &mut txs, done, &shared.stats).await;
                 continue;
             }
             _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
-                let sent = txs.fire(&sock, slots).await;
+                let sent = retransmit(&sock, &mut txs).await;
                 shared.stats.retransmitted(sent);
                 continue;
             }
             _ = shutdown.changed() => {
                 // INVITEs still waiting on DNS will not get their answer from us: tell
                 // them to try again (or another server) rather than leave them to time out.
-                for (_, invite) in txs.pending.values() {
-                    let _ = sock.send_to(&unavailable(invite), invite.dest).await;
+                for invite in txs.pending_invites() {
+                    let _ = sock.send_to(&invite.unavailable(), invite.dest).await;
                     shared.stats.response(503);
                 }
-                slots.give_back(txs.pending.len() + txs.unacked.len());
                 return;
             }
         };
-        handler.overloaded = slots.full();
+        handler.overloaded = txs.full();
         if n > shared.max_message_bytes {
             shared.stats.dropped(Drop::Oversized);
             continue;
@@ -379,53 +221,127 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
         let Some((outcome, _)) = handler.handle_with(&buf[..n], source, false, &state) else {
             continue;
         };
-        match outcome {
-            Outcome::Reply {
-                bytes,
-                dest,
-                invite_tx,
-                ..
-            } => {
-                let _ = sock.send_to(bytes, dest).await;
-                if let Some(tx) = invite_tx {
-                    txs.complete(tx, bytes, dest, false, slots);
-                }
+        let _ = answer(&mut out, outcome, &mut txs, &shared, &done_tx).await;
+    }
+}
+
+/// Timer G and H over UDP (see [`Transactions::fire`]): sends again every answer due;
+/// returns how many.
+async fn retransmit(sock: &UdpSocket, txs: &mut Transactions<'_>) -> u64 {
+    let now = tokio::time::Instant::now();
+    let mut sent = 0;
+    while let Some((bytes, dest)) = txs.fire(now) {
+        let _ = sock.send_to(bytes, dest).await;
+        sent += 1;
+    }
+    sent
+}
+
+/// Where a task's answers go: over UDP, each to its destination (a failed send is not
+/// an error: UDP may lose it anyway); over a stream, down the connection (a failed write
+/// ends it).
+trait Sink {
+    async fn send(&mut self, bytes: &[u8], dest: SocketAddr) -> std::io::Result<()>;
+}
+
+/// A UDP socket's answers.
+struct Datagrams<'s>(&'s UdpSocket);
+
+impl Sink for Datagrams<'_> {
+    #[inline]
+    async fn send(&mut self, bytes: &[u8], dest: SocketAddr) -> std::io::Result<()> {
+        let _ = self.0.send_to(bytes, dest).await;
+        Ok(())
+    }
+}
+
+/// A TCP or TLS connection's answers (the destination is the peer).
+struct Connection<'s, S>(&'s mut S);
+
+impl<S: AsyncWriteExt + Unpin> Sink for Connection<'_, S> {
+    #[inline]
+    async fn send(&mut self, bytes: &[u8], _dest: SocketAddr) -> std::io::Result<()> {
+        self.0.write_all(bytes).await
+    }
+}
+
+/// Sends what one message gets and keeps the transaction state it makes: a final
+/// INVITE answer held, a retransmission answered from what is held, a pending INVITE's
+/// 100 and lookup, a CANCEL's 200 and the INVITE's 487, an ACK ending its transaction.
+/// `Err`: the stream cannot be written.
+async fn answer(
+    out: &mut impl Sink,
+    outcome: Outcome<'_>,
+    txs: &mut Transactions<'_>,
+    shared: &Arc<Shared>,
+    done: &tokio::sync::mpsc::UnboundedSender<Done>,
+) -> std::io::Result<()> {
+    match outcome {
+        Outcome::Reply {
+            bytes,
+            dest,
+            invite_tx,
+            ..
+        } => {
+            let sent = out.send(bytes, dest).await;
+            if let Some(tx) = invite_tx {
+                txs.complete(tx, bytes, dest);
             }
-            Outcome::Retransmission { tx } => {
-                // The answer already given, byte for byte (or 100 again while pending).
-                if let Some((bytes, dest, is_final)) = txs.held_answer(tx) {
-                    if is_final {
-                        shared.stats.retransmitted(1);
-                    }
-                    let _ = sock.send_to(bytes, dest).await;
-                }
-            }
-            Outcome::Pending { trying, invite } => {
-                if !slots.take() {
-                    // Another socket took the last slot since `overloaded` was read.
-                    shared.stats.response(503);
-                    let _ = sock.send_to(&unavailable(&invite), invite.dest).await;
-                    continue;
-                }
-                let _ = sock.send_to(trying, invite.dest).await;
-                let invite = Arc::new(invite);
-                txs.pending
-                    .insert(invite.tx, (trying.to_vec(), invite.clone()));
-                spawn_lookup(&shared, invite, done_tx.clone());
-            }
-            Outcome::Cancel { ok, tx } => {
-                if let Some((_, invite)) = txs.pending.remove(&tx) {
-                    let _ = sock.send_to(ok, invite.dest).await;
-                    // The lookup goes on (its answer fills the cache) but is not sent.
-                    let terminated = invite.terminated();
-                    shared.stats.response(487);
-                    let _ = sock.send_to(&terminated, invite.dest).await;
-                    txs.complete(tx, &terminated, invite.dest, true, slots);
-                }
-            }
-            Outcome::Ack { tx } => txs.end(tx, slots),
-            Outcome::Drop(_) => {}
+            sent
         }
+        Outcome::Retransmission { tx } => match txs.held_answer(tx) {
+            // The answer already given, byte for byte (or 100 again while pending).
+            Some((bytes, dest, is_final)) => {
+                if is_final {
+                    shared.stats.retransmitted(1);
+                }
+                out.send(bytes, dest).await
+            }
+            None => Ok(()),
+        },
+        Outcome::Pending { trying, invite } => {
+            let invite = Arc::new(invite);
+            if txs.hold_pending(trying, &invite) {
+                let sent = out.send(trying, invite.dest).await;
+                spawn_lookup(shared, invite, done.clone());
+                sent
+            } else {
+                // Another task took the last slot since `overloaded` was read.
+                shared.stats.response(503);
+                out.send(&invite.unavailable(), invite.dest).await
+            }
+        }
+        Outcome::Cancel { ok, tx } => {
+            // The lookup goes on (its answer fills the cache) but is not sent.
+            let Some((terminated, dest)) = txs.answer_pending(tx, PendingInvite::terminated) else {
+                return Ok(()); // the handler sends Cancel only for a pending INVITE
+            };
+            out.send(ok, dest).await?;
+            shared.stats.response(487);
+            out.send(terminated, dest).await
+        }
+        Outcome::Ack { tx } => {
+            txs.end(tx);
+            Ok(())
+        }
+        Outcome::Drop(_) => Ok(()),
+    }
+}
+
+/// A lookup ended: its answer is sent unless a CANCEL already ended the INVITE (487).
+/// The transaction keeps its slot until ACK or Timer H.
+async fn lookup_done(
+    out: &mut impl Sink,
+    txs: &mut Transactions<'_>,
+    (tx, answer, status): Done,
+    stats: &SipStats,
+) -> std::io::Result<()> {
+    match txs.answer_pending(tx, |_| answer) {
+        Some((bytes, dest)) => {
+            stats.response(status);
+            out.send(bytes, dest).await
+        }
+        None => Ok(()),
     }
 }
 
@@ -475,110 +391,6 @@ async fn tcp_accept(
     while conns.join_next().await.is_some() {}
 }
 
-/// The INVITE server transactions of one TCP or TLS connection (RFC 3261 §17.2.1 over
-/// a reliable transport): no Timer G, but a final answer is held until the ACK or
-/// Timer H so that a retransmitted INVITE (a stateless proxy in front may forward one)
-/// gets it again rather than a new decision. Every entry holds one of the [`Slots`];
-/// all are given back when the connection ends.
-struct StreamTransactions<'a> {
-    slots: Slots<'a>,
-    /// INVITEs waiting for upstream DNS: their 100 Trying and their answers' headers.
-    pending: HashMap<u64, (Vec<u8>, Arc<PendingInvite>)>,
-    /// Final answers not acknowledged yet, with their Timer H deadline.
-    completed: HashMap<u64, (Vec<u8>, tokio::time::Instant)>,
-    /// (Timer H deadline, transaction) in the order answered, which is deadline order.
-    expiry: std::collections::VecDeque<(tokio::time::Instant, u64)>,
-}
-
-impl<'a> StreamTransactions<'a> {
-    fn new(slots: Slots<'a>) -> Self {
-        StreamTransactions {
-            slots,
-            pending: HashMap::new(),
-            completed: HashMap::new(),
-            expiry: Default::default(),
-        }
-    }
-
-    fn state(&self, tx: u64) -> TxState {
-        if self.pending.contains_key(&tx) {
-            TxState::Pending
-        } else if self.completed.contains_key(&tx) {
-            TxState::Completed
-        } else {
-            TxState::None
-        }
-    }
-
-    /// Holds a final answer (see [`Transactions::complete`]).
-    fn complete(&mut self, tx: u64, bytes: &[u8], has_slot: bool) {
-        if !has_slot && !self.slots.take() {
-            return;
-        }
-        let give_up = tokio::time::Instant::now() + TIMER_H;
-        if self
-            .completed
-            .insert(tx, (bytes.to_vec(), give_up))
-            .is_some()
-        {
-            self.slots.give_back(1);
-        }
-        self.expiry.push_back((give_up, tx));
-    }
-
-    /// As [`Transactions::held_answer`], without a destination (the stream is it).
-    fn held_answer(&self, tx: u64) -> Option<(&[u8], bool)> {
-        match self.completed.get(&tx) {
-            Some((bytes, _)) => Some((bytes, true)),
-            None => self
-                .pending
-                .get(&tx)
-                .map(|(trying, _)| (&trying[..], false)),
-        }
-    }
-
-    fn end(&mut self, tx: u64) {
-        if self.completed.remove(&tx).is_some() {
-            self.slots.give_back(1);
-            // Acknowledged answers leave their Timer H entries behind: compacted now and
-            // then, so the queue stays within a small multiple of what is held.
-            if self.expiry.len() > 2 * self.completed.len() + 64 {
-                let completed = &self.completed;
-                self.expiry
-                    .retain(|(t, tx)| completed.get(tx).is_some_and(|(_, g)| g == t));
-            }
-        }
-    }
-
-    /// The next Timer H deadline, if any answer is held.
-    fn next_expiry(&self) -> Option<tokio::time::Instant> {
-        self.expiry.front().map(|(t, _)| *t)
-    }
-
-    /// Drops the answers whose Timer H has fired.
-    fn expire(&mut self) {
-        let now = tokio::time::Instant::now();
-        while let Some(&(t, tx)) = self.expiry.front() {
-            if t > now {
-                break;
-            }
-            self.expiry.pop_front();
-            if self.completed.get(&tx).is_some_and(|(_, g)| *g == t) {
-                self.completed.remove(&tx);
-                self.slots.give_back(1);
-            }
-        }
-    }
-}
-
-impl std::ops::Drop for StreamTransactions<'_> {
-    /// The peer left: nothing of this connection is held any more.
-    fn drop(&mut self) {
-        self.slots
-            .give_back(self.pending.len() + self.completed.len());
-    }
-}
-
 /// One TCP or TLS connection: frames messages and answers them on the same stream.
 async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     mut stream: S,
@@ -591,105 +403,41 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         .counting(&shared.stats, transport);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
-    let slots = Slots::of(&shared);
-    let mut txs = StreamTransactions::new(slots);
+    let mut txs = Transactions::over_stream(shared.slots());
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
     loop {
-        // Answer every complete message in the buffer.
-        loop {
-            handler.overloaded = slots.full();
-            let state = |tx: u64| txs.state(tx);
-            match handler.handle_with(&buf, peer, true, &state) {
-                None => break,
-                Some((_, used)) if used > shared.max_message_bytes => {
-                    too_large(&mut stream, &mut handler, &buf, peer, &shared).await;
-                    return;
-                }
-                Some((outcome, used)) => {
-                    // After bytes that cannot be framed there is no way to find the
-                    // next message on this stream: close it.
-                    let close = matches!(
-                        outcome,
-                        Outcome::Drop(Drop::Garbage | Drop::Response | Drop::NoVia)
-                    );
-                    let written = match outcome {
-                        Outcome::Reply {
-                            bytes, invite_tx, ..
-                        } => {
-                            if let Some(tx) = invite_tx {
-                                txs.complete(tx, bytes, false);
-                            }
-                            stream.write_all(bytes).await
-                        }
-                        Outcome::Retransmission { tx } => match txs.held_answer(tx) {
-                            Some((bytes, is_final)) => {
-                                if is_final {
-                                    shared.stats.retransmitted(1);
-                                }
-                                stream.write_all(bytes).await
-                            }
-                            None => Ok(()),
-                        },
-                        Outcome::Pending { trying, invite } => {
-                            if slots.take() {
-                                let invite = Arc::new(invite);
-                                txs.pending
-                                    .insert(invite.tx, (trying.to_vec(), invite.clone()));
-                                spawn_lookup(&shared, invite, done_tx.clone());
-                                stream.write_all(trying).await
-                            } else {
-                                shared.stats.response(503);
-                                stream.write_all(&unavailable(&invite)).await
-                            }
-                        }
-                        Outcome::Cancel { ok, tx } => {
-                            let mut w = stream.write_all(ok).await;
-                            if let Some((_, invite)) = txs.pending.remove(&tx) {
-                                let terminated = invite.terminated();
-                                txs.complete(tx, &terminated, true);
-                                if w.is_ok() {
-                                    shared.stats.response(487);
-                                    w = stream.write_all(&terminated).await;
-                                }
-                            }
-                            w
-                        }
-                        Outcome::Ack { tx } => {
-                            txs.end(tx);
-                            Ok(())
-                        }
-                        Outcome::Drop(_) => Ok(()),
-                    };
-                    if written.is_err() {
-                        return;
-                    }
-                    buf.drain(..used.min(buf.len()));
-                    if close || buf.is_empty() {
-                        break;
-                    }
-                }
-            }
+        let mut conn = Connection(&mut stream);
+        let answered = answer_buffered(
+            &mut conn,
+            &mut handler,
+            &mut buf,
+            peer,
+            &mut txs,
+            &shared,
+            &done_tx,
+        );
+        if answered.await.is_break() {
+            return;
         }
         if buf.len() > shared.max_message_bytes {
             // Too large to ever complete: 513 when its start reads (SPEC §10.19), then close.
             too_large(&mut stream, &mut handler, &buf, peer, &shared).await;
             return;
         }
-        let expiry = txs.next_expiry();
+        let expiry = txs.next_due();
         let read = tokio::select! {
             r = tokio::time::timeout(shared.tcp_idle, stream.read(&mut chunk)) => r,
-            Some((tx, bytes, status)) = done_rx.recv() => {
-                if txs.pending.remove(&tx).is_some() {
-                    txs.complete(tx, &bytes, true);
-                    shared.stats.response(status);
-                    if stream.write_all(&bytes).await.is_err() {
-                        return;
-                    }
+            Some(done) = done_rx.recv() => {
+                let mut conn = Connection(&mut stream);
+                if lookup_done(&mut conn, &mut txs, done, &shared.stats).await.is_err() {
+                    return;
                 }
                 continue;
             }
             _ = tokio::time::sleep_until(expiry.unwrap_or_else(tokio::time::Instant::now)), if expiry.is_some() => {
-                txs.expire();
+                // Timer H only: nothing is sent again over a reliable transport.
+                let again = txs.fire(tokio::time::Instant::now());
+                debug_assert!(again.is_none(), "no Timer G over a stream");
                 continue;
             }
             _ = shutdown.changed() => return,
@@ -697,6 +445,46 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         match read {
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
             Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Answers every complete message at the start of `buf`, taking each from it, until
+/// it is empty, holds only the start of a message, or follows a message that cannot be
+/// framed. `Break`: the connection ends (a write failed, or a message too large got 513).
+async fn answer_buffered<S: tokio::io::AsyncWrite + Unpin>(
+    conn: &mut Connection<'_, S>,
+    handler: &mut Handler<'_>,
+    buf: &mut Vec<u8>,
+    peer: SocketAddr,
+    txs: &mut Transactions<'_>,
+    shared: &Arc<Shared>,
+    done: &tokio::sync::mpsc::UnboundedSender<Done>,
+) -> ControlFlow<()> {
+    loop {
+        handler.overloaded = txs.full();
+        let state = |tx: u64| txs.state(tx);
+        match handler.handle_with(buf, peer, true, &state) {
+            None => return ControlFlow::Continue(()),
+            Some((_, used)) if used > shared.max_message_bytes => {
+                too_large(conn.0, handler, buf, peer, shared).await;
+                return ControlFlow::Break(());
+            }
+            Some((outcome, used)) => {
+                // After bytes that cannot be framed there is no way to find the
+                // next message on this stream: close it.
+                let close = matches!(
+                    outcome,
+                    Outcome::Drop(Drop::Garbage | Drop::Response | Drop::NoVia)
+                );
+                if answer(conn, outcome, txs, shared, done).await.is_err() {
+                    return ControlFlow::Break(());
+                }
+                buf.drain(..used.min(buf.len()));
+                if close || buf.is_empty() {
+                    return ControlFlow::Continue(());
+                }
+            }
         }
     }
 }
@@ -712,7 +500,7 @@ async fn too_large<S: AsyncWriteExt + Unpin>(
     shared: &Shared,
 ) {
     shared.stats.dropped(Drop::Oversized);
-    if let Outcome::Reply { bytes, .. } = handler.salvage(buf, peer, 513, "Message Too Large") {
+    if let Outcome::Reply { bytes, .. } = handler.too_large(buf, peer) {
         let _ = stream.write_all(bytes).await;
     }
 }
