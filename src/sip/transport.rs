@@ -471,8 +471,10 @@ async fn answer_buffered<S: tokio::io::AsyncWrite + Unpin>(
                 return ControlFlow::Break(());
             }
             Some((outcome, used)) => {
-                // After bytes that cannot be framed there is no way to find the
-                // next message on this stream: close it.
+                // After bytes that cannot be framed, where the next message starts
+                // is unknown: stop answering what is buffered until more bytes come.
+                // The connection stays open, as it always has (closing it would be
+                // the stricter choice).
                 let close = matches!(
                     outcome,
                     Outcome::Drop(Drop::Garbage | Drop::Response | Drop::NoVia)
