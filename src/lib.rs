@@ -2,9 +2,10 @@
 //!
 //! Module map (each module's own doc says what it owns and must not touch):
 //! - [`config`]: the TOML configuration, validated when loaded, one file per group of sections.
-//! - [`zone`]: local zones: names, master files, the in-memory index.
+//! - [`zone`]: local zones: master files, the in-memory index, zone sets.
 //! - [`name`]: domain names and labels (presentation and wire form), the bottom of the tree.
-//! - [`naptr`]: NAPTR rdata, enumservices and RFC 3402 substitution expressions.
+//! - [`naptr`]: NAPTR rdata, enumservices, RFC 3402 substitution expressions, and a
+//!   route as the admin API writes it (to NAPTR rdata and back).
 //! - [`uri`]: sip/sips/tel URI syntax, used by the configuration (gateway templates) and DDDS.
 //! - [`net`]: sockets shared by the SIP and DNS listeners (the per-core UDP group).
 //! - [`resolve`]: numbers and the dial plan, DDDS, gateways, and the one [`resolve::Router`].

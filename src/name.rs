@@ -1,7 +1,8 @@
 //! Domain names as the zone index, the master-file parser, the configuration and the
 //! DNS wire code need them: the bottom of the tree, importing nothing of this crate.
 //!
-//! Owns: the compact [`Label`] stored in every index node, the label ordering used by the
+//! Owns: the record-type numbers the crate names (`TYPE_A`, `TYPE_NAPTR`, …), the
+//! compact [`Label`] stored in every index node, the label ordering used by the
 //! index (length first, then ASCII-case-insensitive bytes), and conversion of
 //! presentation-format names (RFC 1035 §5.1 escapes `\X` and `\DDD`, `@`, relative and
 //! absolute names) into label lists and uncompressed wire form.

@@ -66,6 +66,7 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             .map(|n| parts[..n].join("::"))
             .find(|m| modules.contains_key(m))
     };
+    let use_tree = Regex::new(r"\buse\s+((?:crate|super|self)::[^;]*);").unwrap();
     let crate_path = Regex::new(r"\bcrate::((?:\w+::)*\w+)").unwrap();
     let super_path = Regex::new(r"\bsuper::((?:\w+::)*\w+)").unwrap();
     let child_path = Regex::new(r"(?:^|[^:\w])(\w+)::").unwrap();
@@ -76,18 +77,30 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
         let code = text.split("#[cfg(test)]").next().unwrap();
         let code = comment.replace_all(code, "");
         let is_dir = path.ends_with("mod.rs") || module == "lib";
-        let mut to = BTreeSet::new();
-        for c in crate_path.captures_iter(&code) {
-            to.extend(owner(&c[1]));
+        // Every path named: `use` trees expanded (`use crate::{a::B, c}`), then any
+        // path written out in the code.
+        let mut paths = Vec::new();
+        for c in use_tree.captures_iter(&code) {
+            expand_use("", &c[1], &mut paths);
         }
-        for c in super_path.captures_iter(&code) {
-            let up = parent(module);
-            let full = if up.is_empty() {
-                c[1].to_string()
-            } else {
-                format!("{up}::{}", &c[1])
-            };
-            to.extend(owner(&full).or_else(|| (!up.is_empty()).then(|| up.to_string())));
+        let code = use_tree.replace_all(&code, "");
+        paths.extend(crate_path.find_iter(&code).map(|m| m.as_str().to_string()));
+        paths.extend(super_path.find_iter(&code).map(|m| m.as_str().to_string()));
+        let mut to = BTreeSet::new();
+        for p in &paths {
+            if let Some(rest) = p.strip_prefix("crate::") {
+                to.extend(owner(rest));
+            } else if let Some(rest) = p.strip_prefix("super::") {
+                let up = parent(module);
+                let full = if up.is_empty() {
+                    rest.to_string()
+                } else {
+                    format!("{up}::{rest}")
+                };
+                to.extend(owner(&full).or_else(|| (!up.is_empty()).then(|| up.to_string())));
+            } else if let Some(rest) = p.strip_prefix("self::").filter(|_| is_dir) {
+                to.extend(owner(&format!("{module}::{rest}")));
+            }
         }
         if is_dir && module != "lib" {
             for c in child_path.captures_iter(&code) {
@@ -101,6 +114,38 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
         graph.insert(module.clone(), to);
     }
     graph
+}
+
+/// Appends every path a `use` tree names: `a::{b::C, d::{self, E}}` gives `a::b::C`,
+/// `a::d`, `a::d::E`.
+fn expand_use(prefix: &str, tree: &str, out: &mut Vec<String>) {
+    let tree = tree.trim();
+    let Some(open) = tree.find('{') else {
+        let path = tree.split(" as ").next().unwrap_or(tree).trim();
+        let full = format!("{prefix}{path}");
+        out.push(full.strip_suffix("::self").unwrap_or(&full).to_string());
+        return;
+    };
+    let head = format!("{prefix}{}", &tree[..open]);
+    let inner = tree[open + 1..]
+        .trim_end()
+        .strip_suffix('}')
+        .unwrap_or(&tree[open + 1..]);
+    let (mut depth, mut start) = (0, 0);
+    for (i, ch) in inner.char_indices() {
+        match ch {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                expand_use(&head, &inner[start..i], out);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if !inner[start..].trim().is_empty() {
+        expand_use(&head, &inner[start..], out);
+    }
 }
 
 fn parent(module: &str) -> &str {

@@ -2,8 +2,8 @@
 //! size limit, 413; the content type, 415), and the JSON body of a number or prefix
 //! route and its answer ([`View`]), which imports (`import.rs`) read too.
 //!
-//! Owns: JSON shapes, and validation with the failing field named. A route's forms and the NAPTR record each is written as are
-//! [`crate::naptr::route`]'s; here a route's fields are named within the body
+//! Owns: JSON shapes, and validation with the failing field named. A route's forms and
+//! the NAPTR record each is written as are [`crate::naptr::route`]'s; here a route's fields are named within the body
 //! (`routes[0].uri`), and [`super::routed`] says whether calls can use each route.
 //! Read back, a route calls cannot use shows its `service` even when the scheme implies
 //! it, so that PUT back it is kept (with a warning) rather than refused.

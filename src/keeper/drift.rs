@@ -1,8 +1,8 @@
 //! `enroute zone check --config`: how each configured zone file stands against the
 //! zone being served, by the rule of [`super::of_record`], read-only.
 //!
-//! Owns: [`FileDrift`] (a file's serials and its [`Drift`] verdict). Must not touch: the store's contents
-//! (a reader connection only; nothing is written, not even a missing store), the served
+//! Owns: [`FileDrift`] (a file's serials and its [`Drift`] verdict). Must not touch: the
+//! store's contents (a reader connection only; nothing is written, not even a missing store), the served
 //! zones, or the log (a file's warnings go into the verdict).
 
 use super::of_record::{Drift, file_wins, read_zone_text, same_or_ignored};

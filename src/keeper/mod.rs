@@ -5,8 +5,10 @@
 //! changes → one store transaction (fsynced) → the [`Publisher`], which swaps the
 //! edited copy into the [`ZoneSet`] the SIP, DNS and route paths read, NOTIFYs and
 //! drops the affected cached decisions — so a caller that gets `Ok` can promise all of
-//! them. Changes are serialised by one mutex around the store's writer connection;
-//! callers hold it on a blocking thread, never across an await.
+//! them. A copy the store already holds and the keeper only starts to serve (a zone
+//! configured since the start, on SIGHUP) has nothing to write and goes to the
+//! [`Publisher`] directly. Changes are serialised by one mutex around the store's
+//! writer connection; callers hold it on a blocking thread, never across an await.
 //!
 //! Owns, one concern a file:
 //! - [`of_record`]: which copy of a zone is of record at start-up (a configured master

@@ -4,7 +4,8 @@
 //! Owns: the single-record rule ([`Services::judge`]; the admin API asks it too, so what
 //! it stores and what calls use never disagree; service fields are matched by
 //! [`crate::naptr::enumservice::Enumservices`]), flags (`u` terminal, empty
-//! non-terminal, anything else discards the record), the order cut-off of RFC 3403 (only the lowest ORDER with a usable record contributes, PREFERENCE ranks within
+//! non-terminal, anything else discards the record), the order cut-off of RFC 3403 §4.1
+//! (only the lowest ORDER with a usable record contributes, PREFERENCE ranks within
 //! it), non-terminal chains (at most [`MAX_HOPS`] deep, loops detected), running the
 //! regexp (applied by [`crate::naptr::subst::apply_regexp`]), checking the result is a
 //! URI of the service's scheme, expanding PSTN results into gateway URIs, and the

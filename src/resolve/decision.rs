@@ -1,6 +1,7 @@
 //! The routing decision as every caller sees it: [`Decision`], its [`Contact`]s with
 //! their [`Q`] values (SPEC §10.3 dense ranking and the `max_contacts` cut), where it came
-//! from ([`Source`]), and the steps of its explanation ([`TraceStep`]).
+//! from ([`Source`]), the steps of its explanation ([`TraceStep`]) and the [`Tracer`]
+//! every step and detailed text is built through (so an untraced decision builds none).
 //!
 //! Owns: the decision's value, its reuse between decisions (buffers kept in `Scratch`
 //! so the SIP path allocates only what grows), and q-ranking. Must not touch: zones,

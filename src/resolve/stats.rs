@@ -2,7 +2,7 @@
 //! source, decision time, DDDS skips, and upstream lookups by suffix and result.
 //!
 //! Owns: the counter layout and the metric families it exports. Must not touch: the
-//! decision itself (the router counts into it) or any I/O beyond its rate-limited
+//! decision itself (the router and `decide` count into it) or any I/O beyond its rate-limited
 //! warning for upstream failures.
 
 use super::ddds::SkipReason;

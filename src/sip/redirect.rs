@@ -21,8 +21,8 @@
 //! nothing is routed again. An INVITE that needs upstream DNS becomes
 //! [`Outcome::Pending`]: 100 Trying now, and a [`PendingInvite`] holding the copied
 //! headers from which the final answer (or the 487 after a CANCEL) is built when the
-//! lookup ends. Kept stateful rather
-//! than RFC 3261 §8.2.7 stateless with signed To-tags: the state is small, bounded by
+//! lookup ends. Kept stateful rather than RFC 3261 §8.2.7 stateless with signed
+//! To-tags: the state is small, bounded by
 //! `sip.max_transactions`, and makes retransmissions byte-identical even when the cache
 //! or zones change in between. Sent without state: the 503 of a server at that bound
 //! (holding it would pass the bound), and answers to requests that cannot be matched
@@ -32,7 +32,7 @@
 use super::dialog::{Dialog, TagKey, TopVia};
 use super::message::{self, AddrProblem, Name, ParseError, Request, Status};
 use super::response::{self, Salvaged};
-use super::stats::{Drop, SipStats};
+use super::stats::{DropReason, SipStats};
 use super::transaction::{PendingInvite, TxState, tx_key};
 use crate::config::Transport;
 use crate::resolve::{Decision, Router};
@@ -44,6 +44,7 @@ const KNOWN: &[&str] = super::stats::METHOD_LABELS
     .split_last()
     .expect("non-empty")
     .1;
+
 /// What to do with one message.
 #[derive(Debug)]
 pub enum Outcome<'h> {
@@ -78,7 +79,7 @@ pub enum Outcome<'h> {
     Retransmission {
         tx: u64,
     },
-    Drop(Drop),
+    Drop(DropReason),
 }
 
 /// Settings the handler needs, taken from `[sip]`.
@@ -125,7 +126,7 @@ impl<'r> Handler<'r> {
         self
     }
 
-    fn count_drop(&self, why: Drop) -> Outcome<'static> {
+    fn count_drop(&self, why: DropReason) -> Outcome<'static> {
         if let Some((stats, _)) = self.counting {
             stats.dropped(why);
         }
@@ -159,8 +160,8 @@ impl<'r> Handler<'r> {
                 let len = req.len;
                 Some((self.request(&req, source, tx_state), len))
             }
-            Err(ParseError::Garbage) => Some((self.count_drop(Drop::Garbage), buf.len())),
-            Err(ParseError::Response) => Some((self.count_drop(Drop::Response), buf.len())),
+            Err(ParseError::Garbage) => Some((self.count_drop(DropReason::Garbage), buf.len())),
+            Err(ParseError::Response) => Some((self.count_drop(DropReason::Response), buf.len())),
             Err(ParseError::Bad(why)) => Some((self.salvage(buf, source, 400, why), buf.len())),
         }
     }
@@ -187,10 +188,10 @@ impl<'r> Handler<'r> {
         why: &str,
     ) -> Outcome<'_> {
         let Some(salvaged) = Salvaged::scan(buf) else {
-            return self.count_drop(Drop::NoVia);
+            return self.count_drop(DropReason::NoVia);
         };
         if !self.allowed(source) {
-            return self.count_drop(Drop::Denied);
+            return self.count_drop(DropReason::Denied);
         }
         if let Some((stats, _)) = self.counting {
             stats.response(status);
@@ -241,7 +242,7 @@ impl<'r> Handler<'r> {
             .as_deref()
             .and_then(|v| message::split_commas(v).next())
         else {
-            return self.count_drop(Drop::NoVia);
+            return self.count_drop(DropReason::NoVia);
         };
         let (from, to, call_id, cseq) = (
             get(Name::From),
@@ -264,7 +265,7 @@ impl<'r> Handler<'r> {
         let is_ack = req.method == "ACK";
         if !self.allowed(source) {
             if is_ack {
-                return self.count_drop(Drop::Denied);
+                return self.count_drop(DropReason::Denied);
             }
             // No transaction state for sources we do not serve: a spoofed source must
             // not make us retransmit toward it.
@@ -277,7 +278,7 @@ impl<'r> Handler<'r> {
         }
         if !req.version.eq_ignore_ascii_case("SIP/2.0") {
             return if is_ack {
-                self.count_drop(Drop::Ack)
+                self.count_drop(DropReason::Ack)
             } else {
                 without_state(self.reply(req, d, source, 505, "Version Not Supported", |_, _| {}))
             };
@@ -286,7 +287,7 @@ impl<'r> Handler<'r> {
             // Without state: a malformed request may lack what tells transactions apart
             // (RFC 2543 matching on Call-ID, From tag and CSeq).
             return if is_ack {
-                self.count_drop(Drop::Ack)
+                self.count_drop(DropReason::Ack)
             } else {
                 without_state(self.reply(req, d, source, 400, why, |_, _| {}))
             };

@@ -1,6 +1,6 @@
 //! What the SIP side counts (SPEC §8 `sip_*`, `transactions_active`) and how those
 //! counts become metrics: requests by transport and method, responses by code,
-//! retransmitted final answers, messages not answered by [`Drop`] reason, and the
+//! retransmitted final answers, messages not answered by reason ([`DropReason`]), and the
 //! INVITE transactions held.
 //!
 //! Owns: the label sets (methods, transports, response codes, drop reasons) and
@@ -41,7 +41,7 @@ pub const RESPONSE_CODES: [u16; 18] = [
 
 /// Why a message got no answer; counted by the handler (`enroute_sip_dropped_total{reason}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drop {
+pub enum DropReason {
     Garbage,
     Response,
     Ack,
@@ -54,35 +54,35 @@ pub enum Drop {
     Oversized,
 }
 
-impl Drop {
+impl DropReason {
     /// Every reason, in declaration order (so `reason as usize` is its index).
-    pub const ALL: [Drop; 6] = [
-        Drop::Garbage,
-        Drop::Response,
-        Drop::Ack,
-        Drop::NoVia,
-        Drop::Denied,
-        Drop::Oversized,
+    pub const ALL: [DropReason; 6] = [
+        DropReason::Garbage,
+        DropReason::Response,
+        DropReason::Ack,
+        DropReason::NoVia,
+        DropReason::Denied,
+        DropReason::Oversized,
     ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
-            Drop::Garbage => "garbage",
-            Drop::Response => "response",
-            Drop::Ack => "ack",
-            Drop::NoVia => "malformed",
-            Drop::Denied => "denied",
-            Drop::Oversized => "oversized",
+            DropReason::Garbage => "garbage",
+            DropReason::Response => "response",
+            DropReason::Ack => "ack",
+            DropReason::NoVia => "malformed",
+            DropReason::Denied => "denied",
+            DropReason::Oversized => "oversized",
         }
     }
 }
 
-/// Why a message got no answer: [`Drop`]'s labels, by its index.
-pub const DROP_REASONS: [&str; Drop::ALL.len()] = {
-    let mut labels = [""; Drop::ALL.len()];
+/// Why a message got no answer: [`DropReason`]'s labels, by its index.
+pub const DROP_REASONS: [&str; DropReason::ALL.len()] = {
+    let mut labels = [""; DropReason::ALL.len()];
     let mut i = 0;
     while i < labels.len() {
-        labels[i] = Drop::ALL[i].as_str();
+        labels[i] = DropReason::ALL[i].as_str();
         i += 1;
     }
     labels
@@ -137,7 +137,7 @@ impl SipStats {
 
     /// Counts a message not answered, for `reason`.
     #[inline]
-    pub fn dropped(&self, reason: Drop) {
+    pub fn dropped(&self, reason: DropReason) {
         self.dropped.inc(reason as usize);
     }
 
@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn drop_reasons_sit_at_their_discriminants() {
-        for (i, d) in Drop::ALL.iter().enumerate() {
+        for (i, d) in DropReason::ALL.iter().enumerate() {
             assert_eq!(*d as usize, i, "{d:?}");
             assert_eq!(DROP_REASONS[i], d.as_str());
         }

@@ -202,19 +202,26 @@ impl<'a> Transactions<'a> {
     }
 
     /// Holds an INVITE waiting for its lookup, and its 100 `trying`, in a new slot; its
-    /// answer comes with [`Transactions::answer_pending`]. `false` without a free slot
-    /// (another task took the last since the handler was told): nothing is held, and
-    /// the INVITE is to be answered 503.
-    pub(super) fn hold_pending(&mut self, trying: &[u8], invite: &Arc<PendingInvite>) -> bool {
+    /// answer comes with [`Transactions::answer_pending`]; gives back the INVITE shared
+    /// with its lookup. Without a free slot (another task took the last since the
+    /// handler was told) nothing is held and the INVITE comes back, to be answered 503.
+    // The refused INVITE is moved back, not boxed: the refusal needs it whole (its 503).
+    #[allow(clippy::result_large_err)]
+    pub(super) fn hold_pending(
+        &mut self,
+        trying: &[u8],
+        invite: PendingInvite,
+    ) -> Result<Arc<PendingInvite>, PendingInvite> {
         if !self.slots.take() {
-            return false;
+            return Err(invite);
         }
+        let invite = Arc::new(invite);
         let pending = Pending {
             trying: trying.to_vec(),
             invite: invite.clone(),
         };
         self.pending.insert(invite.tx, pending);
-        true
+        Ok(invite)
     }
 
     /// Ends the wait of the pending INVITE `tx` with the final answer `answer` builds
@@ -334,7 +341,7 @@ impl<'a> Transactions<'a> {
     }
 }
 
-impl std::ops::Drop for Transactions<'_> {
+impl Drop for Transactions<'_> {
     /// The task ends: nothing of it is held any more.
     fn drop(&mut self) {
         self.slots
@@ -346,8 +353,8 @@ impl std::ops::Drop for Transactions<'_> {
 mod tests {
     use super::*;
 
-    fn invite(tx: u64) -> Arc<PendingInvite> {
-        Arc::new(PendingInvite {
+    fn invite(tx: u64) -> PendingInvite {
+        PendingInvite {
             uri: "sip:+441632960002@h".into(),
             tx,
             dest: "192.0.2.1:5060".parse().unwrap(),
@@ -355,7 +362,7 @@ mod tests {
             to: Vec::new(),
             tail: Vec::new(),
             server: "s".into(),
-        })
+        }
     }
 
     const DEST: &str = "192.0.2.9:5070";
@@ -409,7 +416,7 @@ mod tests {
         let dest = DEST.parse().unwrap();
         {
             let mut txs = Transactions::over_udp(Slots::new(&held, 2));
-            assert!(txs.hold_pending(b"100", &invite(1)));
+            assert!(txs.hold_pending(b"100", invite(1)).is_ok());
             assert_eq!(txs.state(1), TxState::Pending);
             assert_eq!(
                 txs.held_answer(1),
@@ -420,7 +427,7 @@ mod tests {
             // No slot: an answer is not held, a pending INVITE is refused.
             txs.complete(3, b"302", dest);
             assert_eq!(txs.state(3), TxState::None);
-            assert!(!txs.hold_pending(b"100", &invite(4)));
+            assert!(txs.hold_pending(b"100", invite(4)).is_err());
             // The pending INVITE's answer keeps its slot; the ACK gives one back.
             let (bytes, to) = txs
                 .answer_pending(1, |i| i.uri.as_bytes().to_vec())

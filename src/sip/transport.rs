@@ -17,7 +17,7 @@
 //! its [`Handler`] and its transactions.
 
 use super::redirect::{Handler, Outcome, Settings};
-use super::stats::{Drop, SipStats};
+use super::stats::{DropReason, SipStats};
 use super::transaction::{PendingInvite, Slots, Transactions};
 use crate::config::{Listen, TlsConfig, Transport};
 use crate::resolve::Router;
@@ -214,7 +214,7 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Rec
         };
         handler.overloaded = txs.full();
         if n > shared.max_message_bytes {
-            shared.stats.dropped(Drop::Oversized);
+            shared.stats.dropped(DropReason::Oversized);
             continue;
         }
         let state = |tx: u64| txs.state(tx);
@@ -299,18 +299,18 @@ async fn answer(
             }
             None => Ok(()),
         },
-        Outcome::Pending { trying, invite } => {
-            let invite = Arc::new(invite);
-            if txs.hold_pending(trying, &invite) {
+        Outcome::Pending { trying, invite } => match txs.hold_pending(trying, invite) {
+            Ok(invite) => {
                 let sent = out.send(trying, invite.dest).await;
                 spawn_lookup(shared, invite, done.clone());
                 sent
-            } else {
+            }
+            Err(invite) => {
                 // Another task took the last slot since `overloaded` was read.
                 shared.stats.response(503);
                 out.send(&invite.unavailable(), invite.dest).await
             }
-        }
+        },
         Outcome::Cancel { ok, tx } => {
             // The lookup goes on (its answer fills the cache) but is not sent.
             let Some((terminated, dest)) = txs.answer_pending(tx, PendingInvite::terminated) else {
@@ -477,7 +477,7 @@ async fn answer_buffered<S: tokio::io::AsyncWrite + Unpin>(
                 // the stricter choice).
                 let close = matches!(
                     outcome,
-                    Outcome::Drop(Drop::Garbage | Drop::Response | Drop::NoVia)
+                    Outcome::Drop(DropReason::Garbage | DropReason::Response | DropReason::NoVia)
                 );
                 if answer(conn, outcome, txs, shared, done).await.is_err() {
                     return ControlFlow::Break(());
@@ -501,7 +501,7 @@ async fn too_large<S: AsyncWriteExt + Unpin>(
     peer: SocketAddr,
     shared: &Shared,
 ) {
-    shared.stats.dropped(Drop::Oversized);
+    shared.stats.dropped(DropReason::Oversized);
     if let Outcome::Reply { bytes, .. } = handler.too_large(buf, peer) {
         let _ = stream.write_all(bytes).await;
     }
