@@ -830,21 +830,14 @@ fn imports_refuse_unrouted_services_by_line_and_commit_nothing() {
     let server = Enroute::start(&zone(1), SIP_ONLY);
     let import =
         |ct: &str, body: &str| server.api("POST", "/v1/numbers:import", ct, body.as_bytes());
-    let csv = "number,uri\n+441632980001,sip:a@x.example\n+441632980002,https://x.example/\n";
-    let v = problem(&import("text/csv", csv), 422);
-    assert_first_error(&v, 3, "uri");
-    assert!(
-        v["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("line 3: uri: E2U+web:https is not in enum.services"),
-        "{v}"
+    assert_import_refused(
+        &server,
+        "number,uri\n+441632980001,sip:a@x.example\n+441632980002,https://x.example/\n",
+        "line 3: uri: E2U+web:https is not in enum.services",
+        "{\"number\":\"+441632980001\",\"routes\":[{\"uri\":\"sip:a@x.example\"}]}\n\
+         {\"number\":\"+441632980002\",\"routes\":[{\"pstn\":true}]}\n",
+        "routes[0].pstn",
     );
-    let nd = "{\"number\":\"+441632980001\",\"routes\":[{\"uri\":\"sip:a@x.example\"}]}\n\
-              {\"number\":\"+441632980002\",\"routes\":[{\"pstn\":true}]}\n";
-    let v = problem(&import("application/x-ndjson", nd), 422);
-    assert_first_error(&v, 2, "routes[0].pstn");
-    assert_nothing_committed(&server);
     // With the service named: imported, each kept route warned about with its line.
     let csv = "number,uri,service\n+441632980001,sip:a@x.example,\n+441632980002,https://x.example/,E2U+web:https\n";
     let r = import("text/csv", csv);
@@ -943,23 +936,14 @@ fn routes_sip_would_skip_for_their_flags_or_result_are_refused_even_with_a_servi
 #[test]
 fn imports_refuse_a_route_sip_would_skip_by_line_and_commit_nothing() {
     let server = Enroute::start(&zone(1), SIP_AND_TEL);
-    let import =
-        |ct: &str, body: &str| server.api("POST", "/v1/numbers:import", ct, body.as_bytes());
-    let csv = "number,uri,service\n+441632980001,sip:a@x.example,\n+441632980002,sip:b@x.example,E2U+pstn:tel\n";
-    let v = problem(&import("text/csv", csv), 422);
-    assert_first_error(&v, 3, "uri");
-    assert!(
-        v["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("line 3: uri: E2U+pstn:tel takes tel: URIs"),
-        "{v}"
+    assert_import_refused(
+        &server,
+        "number,uri,service\n+441632980001,sip:a@x.example,\n+441632980002,sip:b@x.example,E2U+pstn:tel\n",
+        "line 3: uri: E2U+pstn:tel takes tel: URIs",
+        "{\"number\":\"+441632980001\",\"routes\":[{\"uri\":\"sip:a@x.example\"}]}\n\
+         {\"number\":\"+441632980002\",\"routes\":[{\"uri\":\"sip:b@x.example\",\"flags\":\"s\"}]}\n",
+        "routes[0].flags",
     );
-    let nd = "{\"number\":\"+441632980001\",\"routes\":[{\"uri\":\"sip:a@x.example\"}]}\n\
-              {\"number\":\"+441632980002\",\"routes\":[{\"uri\":\"sip:b@x.example\",\"flags\":\"s\"}]}\n";
-    let v = problem(&import("application/x-ndjson", nd), 422);
-    assert_first_error(&v, 2, "routes[0].flags");
-    assert_nothing_committed(&server);
 }
 
 #[test]
@@ -1195,6 +1179,27 @@ fn assert_first_error(v: &serde_json::Value, line: u64, field: &str) {
         (Some(line), Some(field)),
         "{v}"
     );
+}
+
+/// The same import refused as CSV (its line 3 is the bad one: the field `uri`, the
+/// detail starting `csv_detail`) and as NDJSON (its line 2, the field `ndjson_field`),
+/// committing nothing either way.
+fn assert_import_refused(
+    server: &Enroute,
+    csv: &str,
+    csv_detail: &str,
+    ndjson: &str,
+    ndjson_field: &str,
+) {
+    let import =
+        |ct: &str, body: &str| server.api("POST", "/v1/numbers:import", ct, body.as_bytes());
+    let v = problem(&import("text/csv", csv), 422);
+    assert_first_error(&v, 3, "uri");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(detail.starts_with(csv_detail), "{v}");
+    let v = problem(&import("application/x-ndjson", ndjson), 422);
+    assert_first_error(&v, 2, ndjson_field);
+    assert_nothing_committed(server);
 }
 
 /// A refused import committed nothing, not even its good lines: the first number is
