@@ -6,13 +6,15 @@
 //! lock-free `ArcSwap` snapshot, replaced whole zone at a time), building a zone all or
 //! nothing from a master file or from records given one at a time ([`Records`]: a
 //! transfer, the store), export back to master-file text, and the content digest that
-//! tells whether two copies of a zone hold the same records.
+//! tells whether two copies of a zone hold the same records. [`diff`] has the
+//! differences between two copies (what IXFR carries) and applying one to a copy.
 //!
 //! Must not touch: what NAPTR records mean (that is `resolve`), sockets (`dns`), or the
 //! durable store (`keeper::stored` maps zones to the store's rows and back). Readers
 //! never block: they take a snapshot (`ZoneSet::load`) and keep using it while a reload
 //! swaps in a new one.
 
+pub mod diff;
 pub mod index;
 pub mod master;
 pub mod starter;

@@ -24,13 +24,16 @@
 //! - `build.rs`: the bulk builder ([`ZoneBuilder`], [`BuildIssue`], [`Origin`]),
 //!   [`TreeStats`], [`pack_rrsets`];
 //! - `edit.rs`: the copy-on-write edits ([`ZoneTree::with_data`],
-//!   [`ZoneTree::refresh_copies`]).
+//!   [`ZoneTree::refresh_copies`]);
+//! - `diff.rs`: which names differ between two trees ([`ZoneTree::changed_names`]),
+//!   skipping what they share.
 //!
 //! This file holds only the module lines, the re-exports (every `zone::index::X` path)
 //! and the tests: the files import each other (`super::node::Node`), never this one, so
 //! there is no import cycle.
 
 mod build;
+mod diff;
 mod edit;
 mod node;
 mod tree;
