@@ -45,6 +45,16 @@ const MIGRATIONS: &[&str] = &[
     // the zone came from elsewhere), so an unchanged file is told apart from an edited
     // one after the API has changed the zone.
     "ALTER TABLE zones ADD COLUMN file_digest BLOB;",
+    // 3: the IXFR journal: each serial change of a zone as its difference (records
+    // removed and added, in the byte form of `zone::diff::Diff`), oldest first by seq.
+    "CREATE TABLE journal (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        zone INTEGER NOT NULL REFERENCES zones(id),
+        serial_from INTEGER NOT NULL,
+        serial_to INTEGER NOT NULL,
+        diff BLOB NOT NULL
+     );
+     CREATE INDEX journal_by_zone ON journal (zone, seq);",
 ];
 
 /// A path as the path of an SQLite `file:` URI: `%`, `?` and `#` (and bytes outside
@@ -269,39 +279,53 @@ impl Store {
     pub fn read_zone(
         &self,
         origin: &str,
-        mut each: impl FnMut(&[u8], u16, u32, &[u8]),
+        each: impl FnMut(&[u8], u16, u32, &[u8]),
     ) -> Result<Vec<Vec<u8>>, StoreError> {
+        read_zone(&self.conn, &self.path, origin, each)
+    }
+
+    /// The journal of a zone from the change that starts at `serial` on, oldest first:
+    /// `(serial_from, serial_to, difference)` each. Empty when no change starts there
+    /// (the journal does not reach that far back, or the zone is not held).
+    pub fn journal_from(
+        &self,
+        origin: &str,
+        serial: u32,
+    ) -> Result<Vec<(u32, u32, Vec<u8>)>, StoreError> {
         let Some(id) = self.zone_id(origin)? else {
             return Ok(Vec::new());
         };
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT owner, rtype, ttl, rdata FROM records WHERE zone = ?1 ORDER BY owner, rowid",
+                "SELECT serial_from, serial_to, diff FROM journal WHERE zone = ?1 AND seq >=
+                   (SELECT max(seq) FROM journal WHERE zone = ?1 AND serial_from = ?2)
+                 ORDER BY seq",
             )
             .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([id]).map_err(|e| self.err(e))?;
-        while let Some(r) = rows.next().map_err(|e| sqlite(&self.path, e))? {
-            let owner = r.get_ref(0).and_then(|v| Ok(v.as_blob()?));
-            let rdata = r.get_ref(3).and_then(|v| Ok(v.as_blob()?));
-            let (rtype, ttl): (i64, i64) = (
-                r.get(1).map_err(|e| sqlite(&self.path, e))?,
-                r.get(2).map_err(|e| sqlite(&self.path, e))?,
-            );
-            match (owner, rdata) {
-                (Ok(o), Ok(d)) => each(o, rtype as u16, ttl as u32, d),
-                (Err(e), _) | (_, Err(e)) => return Err(sqlite(&self.path, e)),
-            }
-        }
+        stmt.query_map(params![id, serial as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u32,
+                r.get::<_, i64>(1)? as u32,
+                r.get(2)?,
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    /// How many changes the journal holds, per zone origin.
+    pub fn journal_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT owner FROM prefixes WHERE zone = ?1 ORDER BY owner")
+            .prepare_cached(
+                "SELECT z.origin, count(j.seq) FROM zones z LEFT JOIN journal j ON j.zone = z.id
+                 GROUP BY z.id ORDER BY z.origin",
+            )
             .map_err(|e| self.err(e))?;
-        let prefixes = stmt
-            .query_map([id], |r| r.get::<_, Vec<u8>>(0))
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.err(e))?;
-        Ok(prefixes)
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
     }
 
     /// The records of one owner in a zone, in stored order.
@@ -371,12 +395,7 @@ impl Store {
     }
 
     fn zone_id(&self, origin: &str) -> Result<Option<i64>, StoreError> {
-        self.conn
-            .query_row("SELECT id FROM zones WHERE origin = ?1", [origin], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.err(e))
+        zone_id(&self.conn, &self.path, origin)
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`: the write lock is taken at once,
@@ -391,6 +410,52 @@ impl Store {
             path: &self.path,
         })
     }
+}
+
+/// [`Store::read_zone`] on a connection (the store's, or a write transaction's).
+fn read_zone(
+    conn: &Connection,
+    path: &Path,
+    origin: &str,
+    mut each: impl FnMut(&[u8], u16, u32, &[u8]),
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let Some(id) = zone_id(conn, path, origin)? else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT owner, rtype, ttl, rdata FROM records WHERE zone = ?1 ORDER BY owner, rowid",
+        )
+        .map_err(|e| sqlite(path, e))?;
+    let mut rows = stmt.query([id]).map_err(|e| sqlite(path, e))?;
+    while let Some(r) = rows.next().map_err(|e| sqlite(path, e))? {
+        let owner = r.get_ref(0).and_then(|v| Ok(v.as_blob()?));
+        let rdata = r.get_ref(3).and_then(|v| Ok(v.as_blob()?));
+        let (rtype, ttl): (i64, i64) = (
+            r.get(1).map_err(|e| sqlite(path, e))?,
+            r.get(2).map_err(|e| sqlite(path, e))?,
+        );
+        match (owner, rdata) {
+            (Ok(o), Ok(d)) => each(o, rtype as u16, ttl as u32, d),
+            (Err(e), _) | (_, Err(e)) => return Err(sqlite(path, e)),
+        }
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT owner FROM prefixes WHERE zone = ?1 ORDER BY owner")
+        .map_err(|e| sqlite(path, e))?;
+    let prefixes = stmt
+        .query_map([id], |r| r.get::<_, Vec<u8>>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| sqlite(path, e))?;
+    Ok(prefixes)
+}
+
+fn zone_id(conn: &Connection, path: &Path, origin: &str) -> Result<Option<i64>, StoreError> {
+    conn.query_row("SELECT id FROM zones WHERE origin = ?1", [origin], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map_err(|e| sqlite(path, e))
 }
 
 fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
@@ -506,6 +571,51 @@ impl Write<'_> {
         };
         self.tx
             .execute(sql, params![zone, owner])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// [`Store::read_zone`] inside the transaction: its own writes included.
+    pub fn read_zone(
+        &self,
+        origin: &str,
+        each: impl FnMut(&[u8], u16, u32, &[u8]),
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        read_zone(&self.tx, self.path, origin, each)
+    }
+
+    /// Appends a change to the zone's journal and drops its oldest changes beyond
+    /// `keep` (0: keeps none).
+    pub fn journal_append(
+        &mut self,
+        zone: i64,
+        (serial_from, serial_to): (u32, u32),
+        diff: &[u8],
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        if keep == 0 {
+            return self.journal_clear(zone);
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO journal (zone, serial_from, serial_to, diff) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![zone, serial_from as i64, serial_to as i64, diff]))
+            .map_err(|e| self.err(e))?;
+        self.tx
+            .prepare_cached(
+                "DELETE FROM journal WHERE zone = ?1 AND seq <=
+                   (SELECT seq FROM journal WHERE zone = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+            )
+            .and_then(|mut s| s.execute(params![zone, keep as i64]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Empties the zone's journal: its history no longer leads to what is stored.
+    pub fn journal_clear(&mut self, zone: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute("DELETE FROM journal WHERE zone = ?1", [zone])
             .map_err(|e| self.err(e))?;
         Ok(())
     }

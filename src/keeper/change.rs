@@ -6,9 +6,9 @@
 //!
 //! Owns: [`Change`] and [`Edit`], what each writes to the store (through
 //! [`super::stored`]'s mapping), which cached decisions it makes stale, and when a large
-//! change rebuilds the zone from the store rather than editing it name by name. An IXFR
-//! journal belongs in [`Keeper::commit`]'s transaction: each change there has the old
-//! copy and its edits (or the whole new copy).
+//! change rebuilds the zone from the store rather than editing it name by name, and the
+//! journal entry each change writes in the same transaction (the difference between the
+//! served copy and the new one, for IXFR; see [`stored::write_journal`]).
 //!
 //! Must not touch: SQL (`store`, through [`super::stored`]), the index (`zone`'s
 //! editing helpers), or which change to make (the callers').
@@ -91,77 +91,99 @@ impl Change<'_> {
     }
 }
 
-impl Keeper {
-    /// Writes `changes` to the store in one transaction, durable (fsynced) when this
-    /// returns: each zone's edits with its new serial and SOA, or its whole new copy.
-    pub(super) fn commit(
-        &self,
-        store: &mut Store,
-        changes: &[Change<'_>],
-    ) -> Result<(), StoreError> {
-        let mut w = store.write()?;
-        for change in changes {
-            write_change(&mut w, change)?;
-        }
-        w.commit()
-    }
+/// A committed change, ready to serve: the new copy and the cached decisions it makes
+/// stale.
+pub(super) struct Ready<'a> {
+    new: Zone,
+    /// `None`: every cached decision; else those of these numbers.
+    numbers: Option<Vec<&'a str>>,
+}
 
-    /// Serves committed `changes`, in order: each edited copy (or, for a large edit list,
-    /// the zone rebuilt from `store`) through the publisher, with the cached decisions it
-    /// makes stale.
-    pub(super) fn publish(
-        &self,
-        store: &Store,
-        changes: Vec<Change<'_>>,
-    ) -> Result<(), ZoneStoreError> {
-        for change in changes {
-            match change {
-                Change::Whole { new, .. } => self.publisher.publish(new, Stale::All),
-                Change::Edit { old, edits } if edits.len() > REBUILD_ABOVE => {
-                    // The store holds every edit now; a million of them need not wait
-                    // in memory for the rebuild.
-                    drop(edits);
-                    let new = stored::load(store, &old.origin)?;
-                    // The served copy may be freed only once nothing here holds it.
-                    drop(old);
-                    self.publisher.publish(new, Stale::All);
-                }
-                Change::Edit { old, edits } => {
-                    let (new, numbers, prefix) = edited(&old, &edits);
-                    drop(old);
-                    let stale = if prefix {
-                        Stale::All
-                    } else {
-                        Stale::Numbers(&numbers)
-                    };
-                    self.publisher.publish(new, stale);
-                }
-            }
-        }
-        Ok(())
+impl Ready<'_> {
+    /// The copy to serve.
+    pub(super) fn zone(&self) -> &Zone {
+        &self.new
     }
 }
 
-/// Writes one [`Change`] into the transaction `w`: its edits and the raised serial with
-/// its SOA, or the whole new copy.
-fn write_change(w: &mut Write<'_>, change: &Change<'_>) -> Result<(), StoreError> {
-    match change {
-        Change::Edit { old, edits } => {
-            let id = w.zone(&old.origin_text)?;
-            for e in edits {
-                match e {
-                    Edit::Number { number, .. } => {
-                        stored::write_naptrs(w, id, &e.labels(), Some(number), e.naptrs())?
-                    }
-                    Edit::Prefix { .. } => stored::write_prefix(w, id, &e.labels(), e.naptrs())?,
+impl Keeper {
+    /// Writes `changes` to the store in one transaction, durable (fsynced) when this
+    /// returns: each zone's edits with its new serial and SOA, or its whole new copy,
+    /// and the difference in the zone's journal (for IXFR). Returns the copies to serve.
+    pub(super) fn commit<'a>(
+        &self,
+        store: &mut Store,
+        changes: Vec<Change<'a>>,
+    ) -> Result<Vec<Ready<'a>>, ZoneStoreError> {
+        let mut w = store.write()?;
+        let mut ready = Vec::with_capacity(changes.len());
+        for change in changes {
+            ready.push(self.write_change(&mut w, change)?);
+        }
+        w.commit()?;
+        Ok(ready)
+    }
+
+    /// Serves committed changes, in order, through the publisher, with the cached
+    /// decisions each makes stale.
+    pub(super) fn publish(&self, ready: Vec<Ready<'_>>) {
+        for Ready { new, numbers } in ready {
+            let stale = match &numbers {
+                Some(numbers) => Stale::Numbers(numbers),
+                None => Stale::All,
+            };
+            self.publisher.publish(new, stale);
+        }
+    }
+
+    /// Writes one [`Change`] into the transaction `w` — its edits and the raised serial
+    /// with its SOA, or the whole new copy — builds the copy to serve (for a large edit
+    /// list, from the transaction's rows rather than name by name) and journals the
+    /// difference from the served copy.
+    fn write_change<'a>(
+        &self,
+        w: &mut Write<'_>,
+        change: Change<'a>,
+    ) -> Result<Ready<'a>, ZoneStoreError> {
+        let serial = change.serial();
+        let (old, ready, id) = match change {
+            Change::Edit { old, edits } => {
+                let id = w.zone(&old.origin_text)?;
+                for e in &edits {
+                    write_edit(w, id, e)?;
                 }
+                stored::write_serial(w, id, &old, serial)?;
+                let ready = if edits.len() > REBUILD_ABOVE {
+                    // A million edits need not wait in memory for the rebuild.
+                    drop(edits);
+                    let new = stored::load_in(w, &old.origin)?;
+                    Ready { new, numbers: None }
+                } else {
+                    let (new, numbers, prefix) = edited(&old, &edits);
+                    let numbers = (!prefix).then_some(numbers);
+                    Ready { new, numbers }
+                };
+                (Some(old), ready, id)
             }
-            stored::write_serial(w, id, old, change.serial())
+            Change::Whole { new, file_digest } => {
+                let id = w.zone(&new.origin_text)?;
+                stored::write_zone(w, id, &new, file_digest)?;
+                let old = self.served(&new.origin);
+                (old, Ready { new, numbers: None }, id)
+            }
+        };
+        stored::write_journal(w, id, old.as_deref(), &ready.new, self.journal_max)?;
+        Ok(ready)
+    }
+}
+
+/// Writes one edit of zone `id` into the transaction `w`.
+fn write_edit(w: &mut Write<'_>, id: i64, e: &Edit<'_>) -> Result<(), StoreError> {
+    match e {
+        Edit::Number { number, .. } => {
+            stored::write_naptrs(w, id, &e.labels(), Some(number), e.naptrs())
         }
-        Change::Whole { new, file_digest } => {
-            let id = w.zone(&new.origin_text)?;
-            stored::write_zone(w, id, new, *file_digest)
-        }
+        Edit::Prefix { .. } => stored::write_prefix(w, id, &e.labels(), e.naptrs()),
     }
 }
 
@@ -251,5 +273,74 @@ mod tests {
         let labels: Vec<&[u8]> = b"100042".chunks(1).collect();
         let (ttl, rdatas) = served.naptr_at(&labels).unwrap();
         assert_eq!((ttl, rdatas), (60, vec![&naptr("u42")[..]]));
+    }
+
+    #[test]
+    fn every_change_is_journaled_with_its_difference_and_the_journal_is_bounded() {
+        let origin = Name::from_text("9.9.9.4.4.e164.arpa.").unwrap();
+        let text = "$TTL 300\n@ IN SOA ns.example.net. hostmaster.example.net. 7 3600 900 604800 300\n@ IN NS ns.example.net.\n";
+        let (zone, _) = Zone::from_master(text.as_bytes(), "test", &origin, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("enroute.db");
+        let mut store = Store::open(&path).unwrap();
+        stored::save(&mut store, &zone, None).unwrap();
+        let zones = Arc::new(ZoneSet::new(vec![zone]));
+        let publisher = Arc::new(Publisher::new(zones.clone(), Hooks::default()));
+        let mut keeper = Keeper::new(store, publisher, &Config::builtin());
+        keeper.journal_max = 3;
+        let routes = Routes {
+            ttl: 60,
+            naptrs: vec![naptr("a")],
+        };
+        for i in 0..5 {
+            keeper
+                .set_number(&format!("+44999100{i}"), Some(&routes))
+                .unwrap();
+        }
+        keeper.set_number("+449991000", None).unwrap();
+        let reader = Store::open_reader(&path).unwrap().unwrap();
+        let text = origin.to_string();
+        // Six changes (serials 8..13), three kept: from 10 on.
+        assert!(reader.journal_from(&text, 9).unwrap().is_empty());
+        let kept = reader.journal_from(&text, 10).unwrap();
+        let serials: Vec<(u32, u32)> = kept.iter().map(|(a, b, _)| (*a, *b)).collect();
+        assert_eq!(serials, vec![(10, 11), (11, 12), (12, 13)]);
+        let last = crate::zone::diff::Diff::decode(&kept[2].2).unwrap();
+        assert_eq!((last.removed.len(), last.added.len()), (1, 0));
+        assert_eq!(
+            last.removed[0].labels(),
+            b"1000".chunks(1).collect::<Vec<_>>()
+        );
+        let served = zones.load().iter().next().unwrap().clone();
+        let first = zones_at(&reader, &origin, 10);
+        let diffs = kept
+            .iter()
+            .map(|(_, _, d)| crate::zone::diff::Diff::decode(d).unwrap());
+        let condensed = crate::zone::diff::Diff::condense(diffs).unwrap().unwrap();
+        assert_eq!(
+            first.apply(&condensed).unwrap().to_master(),
+            served.to_master()
+        );
+    }
+
+    /// The zone as it was at `serial`, rebuilt by taking the journal's later changes
+    /// back out of the stored copy.
+    fn zones_at(store: &Store, origin: &Name, serial: u32) -> Zone {
+        let now = stored::load(store, origin).unwrap();
+        let mut back = Vec::new();
+        for (_, _, d) in store.journal_from(&origin.to_string(), serial).unwrap() {
+            back.push(crate::zone::diff::Diff::decode(&d).unwrap());
+        }
+        let mut zone = now;
+        for d in back.into_iter().rev() {
+            let undo = crate::zone::diff::Diff {
+                from: d.to,
+                to: d.from,
+                removed: d.added,
+                added: d.removed,
+            };
+            zone = zone.apply(&undo).unwrap();
+        }
+        zone
     }
 }

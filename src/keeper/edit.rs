@@ -29,10 +29,10 @@ impl Keeper {
             digits,
             routes,
         }];
-        let change = [Change::Edit { old: zone, edits }];
-        let serial = change[0].serial();
-        self.commit(&mut store, &change)?;
-        self.publish(&store, change.into())?;
+        let change = Change::Edit { old: zone, edits };
+        let serial = change.serial();
+        let ready = self.commit(&mut store, vec![change])?;
+        self.publish(ready);
         Ok(serial)
     }
 
@@ -47,10 +47,10 @@ impl Keeper {
             return Err(EditError::NotFound(prefix.to_string()));
         }
         let edits = vec![Edit::Prefix { digits, routes }];
-        let change = [Change::Edit { old: zone, edits }];
-        let serial = change[0].serial();
-        self.commit(&mut store, &change)?;
-        self.publish(&store, change.into())?;
+        let change = Change::Edit { old: zone, edits };
+        let serial = change.serial();
+        let ready = self.commit(&mut store, vec![change])?;
+        self.publish(ready);
         Ok(serial)
     }
 
@@ -87,9 +87,9 @@ impl Keeper {
             zones = changes.len(),
             "import: checked; writing to the store"
         );
-        self.commit(&mut store, &changes)?;
+        let ready = self.commit(&mut store, changes)?;
         tracing::info!(numbers = items.len(), "import: committed");
-        self.publish(&store, changes)?;
+        self.publish(ready);
         Ok((
             items.len(),
             items.iter().map(|i| i.routes.naptrs.len()).sum(),
@@ -119,12 +119,12 @@ impl Keeper {
             zone.with_serial(serial)
         };
         drop(current);
-        let change = [Change::Whole {
+        let change = Change::Whole {
             new: zone,
             file_digest: None,
-        }];
-        self.commit(&mut store, &change)?;
-        self.publish(&store, change.into())?;
+        };
+        let ready = self.commit(&mut store, vec![change])?;
+        self.publish(ready);
         Ok(serial)
     }
 }

@@ -105,6 +105,8 @@ pub struct Keeper {
     publisher: Arc<Publisher>,
     /// Origins of secondary zones: read-only through the API (SPEC §10.9).
     secondaries: Vec<Name>,
+    /// Changes kept per zone in the IXFR journal (`dns.journal_max_changes`).
+    journal_max: usize,
 }
 
 impl Keeper {
@@ -118,6 +120,7 @@ impl Keeper {
                 .filter(|z| matches!(z.source, ZoneSource::Primary(_)))
                 .map(|z| z.origin.clone())
                 .collect(),
+            journal_max: 10_000,
         }
     }
 

@@ -81,15 +81,15 @@ impl Keeper {
         if stored.is_none_or(|serial| file_wins(&file_zone, serial)) {
             let (serial, records) = (file_zone.soa.serial, file_zone.stats.records);
             let file_digest = Some(file_zone.content_digest());
-            let change = [Change::Whole {
+            let change = Change::Whole {
                 new: file_zone,
                 file_digest,
-            }];
-            self.commit(store, &change)?;
+            };
+            let ready = self.commit(store, vec![change])?;
             if stored.is_some() {
-                warn_replaced(change[0].zone());
+                warn_replaced(ready[0].zone());
             }
-            self.publish(store, change.into())?;
+            self.publish(ready);
             // Logged once served: a reader of the log may rely on the new answers.
             tracing::info!(zone = %origin, serial, records, "zone reloaded");
             return Ok(Reload::Replaced);
@@ -122,13 +122,13 @@ impl Keeper {
             return Ok(());
         }
         let zone = starter_zone(origin)?;
-        let change = [Change::Whole {
+        let change = Change::Whole {
             new: zone,
             file_digest: None,
-        }];
-        self.commit(store, &change)?;
-        log_created(change[0].zone());
-        self.publish(store, change.into())?;
+        };
+        let ready = self.commit(store, vec![change])?;
+        log_created(ready[0].zone());
+        self.publish(ready);
         Ok(())
     }
 }

@@ -26,11 +26,23 @@ pub enum ZoneStoreError {
 
 /// Builds a zone from the store's records and marks its managed prefix routes.
 pub fn load(store: &Store, origin: &Name) -> Result<Zone, ZoneStoreError> {
+    from_rows(origin, |each| store.read_zone(&origin.to_string(), each))
+}
+
+/// [`load`] inside a write transaction: the zone as it will be once `w` commits.
+pub(super) fn load_in(w: &Write<'_>, origin: &Name) -> Result<Zone, ZoneStoreError> {
+    from_rows(origin, |each| w.read_zone(&origin.to_string(), each))
+}
+
+/// A zone from the rows `read` feeds (it returns the managed prefix owners).
+fn from_rows(
+    origin: &Name,
+    read: impl FnOnce(&mut dyn FnMut(&[u8], u16, u32, &[u8])) -> Result<Vec<Vec<u8>>, StoreError>,
+) -> Result<Zone, ZoneStoreError> {
     let text = origin.to_string();
     let mut records = Records::new(format!("store:{text}"));
-    let prefixes = store.read_zone(&text, |owner, rtype, ttl, rdata| {
-        records.add_key(owner, rtype, ttl, rdata, 0)
-    })?;
+    let prefixes =
+        read(&mut |owner, rtype, ttl, rdata| records.add_key(owner, rtype, ttl, rdata, 0))?;
     if records.is_empty() {
         return Err(ZoneStoreError::Missing(text));
     }
@@ -52,6 +64,8 @@ pub fn save(
     let mut w = store.write()?;
     let id = w.zone(&zone.origin_text)?;
     write_zone(&mut w, id, zone, file_digest)?;
+    // The copy it replaced is not at hand: its history no longer leads here.
+    w.journal_clear(id)?;
     w.commit()
 }
 
@@ -87,6 +101,35 @@ pub(super) fn write_zone(
         id,
         file_digest.map(|d| d.to_bytes()).as_ref().map(|b| &b[..]),
     )
+}
+
+/// Largest journal entry kept (encoded): a bigger change empties the journal instead,
+/// and secondaries behind it take the whole zone (smaller than such a difference).
+const JOURNAL_ENTRY_MAX: usize = 256 << 20;
+
+/// Records the change from `old` to `new` of zone `id` in its journal, keeping the
+/// newest `keep` changes. With no `old` copy, a serial that did not grow (RFC 1982) or a
+/// difference too large to keep, the journal is emptied instead: its history no longer
+/// leads to the stored copy.
+pub(super) fn write_journal(
+    w: &mut Write<'_>,
+    id: i64,
+    old: Option<&Zone>,
+    new: &Zone,
+    keep: usize,
+) -> Result<(), StoreError> {
+    let diff = old
+        .filter(|o| keep > 0 && crate::zone::serial_newer(new.soa.serial, o.soa.serial))
+        .and_then(|o| Zone::diff(o, new));
+    let Some(diff) = diff else {
+        return w.journal_clear(id);
+    };
+    let mut bytes = Vec::new();
+    diff.encode(&mut bytes);
+    if bytes.len() > JOURNAL_ENTRY_MAX {
+        return w.journal_clear(id);
+    }
+    w.journal_append(id, (diff.from_serial(), diff.to_serial()), &bytes, keep)
 }
 
 /// The digest of the zone file as last loaded into the store, if it came from one.

@@ -311,6 +311,9 @@ fn records_of(node: Option<&Node>, apex: bool) -> Vec<(u16, u32, &[u8])> {
         .collect()
 }
 
+/// The records a difference removes from one name and adds to it.
+type Touched<'d> = (Vec<&'d DiffRecord>, Vec<&'d DiffRecord>);
+
 impl Zone {
     /// The difference from `old` to `new` (two copies of one zone): every record one
     /// serves and the other does not, derived prefix copies included (a secondary serves
@@ -358,7 +361,7 @@ impl Zone {
                 have: self.soa.serial,
             });
         }
-        let mut by_owner: HashMap<Box<[u8]>, (Vec<&DiffRecord>, Vec<&DiffRecord>)> = HashMap::new();
+        let mut by_owner: HashMap<Box<[u8]>, Touched<'_>> = HashMap::new();
         for r in &diff.removed {
             by_owner.entry(r.key().owner).or_default().0.push(r);
         }
@@ -519,7 +522,7 @@ mod tests {
     fn condensing_cancels_and_checks_the_chain() {
         let z1 = zone(A, 1);
         let z2 = zone(&format!("{A}{B}"), 2);
-        let z3 = zone(&format!("{B2}"), 3);
+        let z3 = zone(B2, 3);
         let d12 = Zone::diff(&z1, &z2).unwrap();
         let d23 = Zone::diff(&z2, &z3).unwrap();
         let c = Diff::condense([d12.clone(), d23.clone()]).unwrap().unwrap();
