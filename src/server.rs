@@ -20,6 +20,8 @@ use crate::config::{Config, ZoneSource};
 use crate::dns::answer::{Authority, DnsStats, SecondaryOf};
 use crate::dns::notify::Notifier;
 use crate::dns::secondary::SecondaryZone;
+use crate::dns::xfr::XfrStats;
+use crate::keeper::journal::Journal;
 use crate::keeper::reload::Reloaded;
 use crate::keeper::{Hooks, Keeper, Publisher};
 use crate::metrics::{self, Exporter, ProcessStats};
@@ -91,6 +93,8 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     let keeper = Arc::new(Keeper::new(store, publisher.clone(), &config));
     let process = Arc::new(ProcessStats::new());
     let dns_stats = Arc::new(DnsStats::default());
+    let xfr_stats = Arc::new(XfrStats::default());
+    let journal = Arc::new(Journal::new(config.store.clone()));
     let exporter = config.metrics_enabled.then(|| {
         Arc::new(Exporter::new(vec![
             process.clone() as Arc<dyn metrics::Source>,
@@ -98,6 +102,8 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
             router.stats().clone(),
             router.cache().clone(),
             dns_stats.clone(),
+            xfr_stats.clone(),
+            journal.clone(),
             notifier.clone(),
             router.zones().clone(),
         ]))
@@ -111,7 +117,8 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     ));
     let secondaries = secondary_zones(&config);
     let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
-    let authority = authority(&config, &router, &secondaries, refresh_tx, dns_stats);
+    let stats = (dns_stats, xfr_stats.clone());
+    let authority = authority(&config, &router, &secondaries, refresh_tx, stats, journal);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let sip = tokio::spawn(crate::sip::transport::serve(
         sockets,
@@ -202,7 +209,8 @@ fn authority(
     router: &Router,
     secondaries: &[SecondaryZone],
     refresh: tokio::sync::mpsc::UnboundedSender<crate::name::Name>,
-    stats: Arc<DnsStats>,
+    (stats, xfr): (Arc<DnsStats>, Arc<XfrStats>),
+    journal: Arc<Journal>,
 ) -> Arc<Authority> {
     Arc::new(Authority {
         zones: router.zones().clone(),
@@ -216,6 +224,8 @@ fn authority(
             .collect(),
         refresh,
         stats,
+        xfr,
+        journal: Some(journal),
     })
 }
 

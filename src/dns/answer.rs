@@ -139,10 +139,18 @@ impl crate::metrics::Source for DnsStats {
 pub enum Action {
     /// Send the buffer.
     Reply,
-    /// Stream the zone (TCP only): the buffer holds nothing yet.
-    Transfer(Arc<Zone>),
+    /// Answer a transfer (see [`Transfer`]): the buffer holds nothing yet.
+    Transfer(Transfer),
     /// Send nothing.
     Drop,
+}
+
+/// A zone transfer to answer: AXFR (TCP only), or IXFR from the serial the client
+/// holds (older than ours: a current client has had its one SOA already).
+pub struct Transfer {
+    pub zone: Arc<Zone>,
+    /// `Some(serial)`: IXFR from `serial`; `None`: AXFR.
+    pub ixfr_from: Option<u32>,
 }
 
 /// A secondary zone's primary, for NOTIFY acceptance.
@@ -160,6 +168,10 @@ pub struct Authority {
     /// Where an accepted NOTIFY goes (the secondary's refresh task).
     pub refresh: tokio::sync::mpsc::UnboundedSender<Name>,
     pub stats: Arc<DnsStats>,
+    /// Transfers out, counted.
+    pub xfr: Arc<super::xfr::XfrStats>,
+    /// The IXFR journal; `None`: every IXFR is answered with the whole zone.
+    pub journal: Option<Arc<crate::keeper::journal::Journal>>,
 }
 
 impl Authority {
@@ -183,9 +195,9 @@ impl Authority {
         let rcode = self.fill(&q, src, tcp, &mut r);
         let rcode = match rcode {
             Ok(rcode) => rcode,
-            Err(zone) => {
+            Err(transfer) => {
                 self.stats.query(q.qtype, RCODE_NOERROR.into());
-                return Action::Transfer(zone);
+                return Action::Transfer(transfer);
             }
         };
         r.set_rcode(rcode);
@@ -198,14 +210,14 @@ impl Authority {
         Action::Reply
     }
 
-    /// Writes the sections; returns the rcode, or the zone to transfer.
+    /// Writes the sections; returns the rcode, or the transfer to make.
     fn fill(
         &self,
         q: &Query<'_>,
         src: SocketAddr,
         tcp: bool,
         r: &mut Response<'_, '_>,
-    ) -> Result<u16, Arc<Zone>> {
+    ) -> Result<u16, Transfer> {
         if let Some(e) = q.edns
             && e.version > 0
         {
@@ -231,20 +243,10 @@ impl Authority {
                 return Ok(RCODE_NOTAUTH);
             }
             if !allowed(&self.allow_transfer, src.ip()) {
+                self.xfr.refused(q.qtype);
                 return Ok(RCODE_REFUSED.into());
             }
-            if tcp {
-                return Err(zone.clone());
-            }
-            if q.qtype == TYPE_AXFR {
-                return Ok(RCODE_FORMERR.into());
-            }
-            // IXFR over UDP: our SOA alone tells the client to come over TCP (RFC 1995 §4).
-            r.set_aa(true);
-            if let Some(soa) = zone.tree.apex().rrset(TYPE_SOA) {
-                r.rrset(&[], apex_labels, TYPE_SOA, soa.ttl, soa.rdatas());
-            }
-            return Ok(RCODE_NOERROR.into());
+            return self.transfer(q, zone, tcp, r);
         }
         r.set_aa(true);
         let below: &[&[u8]] = &root_side[apex_labels..];
@@ -293,6 +295,42 @@ impl Authority {
                 Ok(RCODE_NOERROR.into())
             }
         }
+    }
+
+    /// An allowed AXFR or IXFR of `zone`: AXFR over TCP only; IXFR needs the client's
+    /// SOA (RFC 1995 §3), and a client as new as we are gets our SOA alone (over UDP
+    /// too); an older one gets its transfer.
+    fn transfer(
+        &self,
+        q: &Query<'_>,
+        zone: &Arc<Zone>,
+        tcp: bool,
+        r: &mut Response<'_, '_>,
+    ) -> Result<u16, Transfer> {
+        if q.qtype == TYPE_AXFR {
+            if !tcp {
+                return Ok(RCODE_FORMERR.into());
+            }
+            return Err(Transfer {
+                zone: zone.clone(),
+                ixfr_from: None,
+            });
+        }
+        let Some(client) = super::wire::ixfr_client_serial(q) else {
+            return Ok(RCODE_FORMERR.into());
+        };
+        if crate::zone::serial_newer(zone.soa.serial, client) {
+            return Err(Transfer {
+                zone: zone.clone(),
+                ixfr_from: Some(client),
+            });
+        }
+        self.xfr.up_to_date();
+        r.set_aa(true);
+        if let Some(soa) = zone.tree.apex().rrset(TYPE_SOA) {
+            r.rrset(&[], zone.origin_len(), TYPE_SOA, soa.ttl, soa.rdatas());
+        }
+        Ok(RCODE_NOERROR.into())
     }
 
     /// Follows a CNAME chain inside the zone (8 hops at most), appending each step; the

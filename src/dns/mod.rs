@@ -5,7 +5,7 @@
 //! TCP with RFC 1035 §4.2.2 length framing, several queries per connection, an idle
 //! timeout and a connection limit — and stopping them on shutdown. Submodules:
 //! [`wire`] (messages on byte slices), [`answer`] (the authority over the index),
-//! [`xfr`] (AXFR out and in), [`notify`] (NOTIFY out), [`secondary`] (zones kept from a
+//! [`xfr`] (AXFR and IXFR out, AXFR in, transfer metrics), [`notify`] (NOTIFY out), [`secondary`] (zones kept from a
 //! primary).
 //!
 //! Must not touch: routing (SIP reads the same [`crate::zone::ZoneSet`], never the
@@ -34,6 +34,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
+use wire::Query;
 
 /// Most TCP connections at once; more wait in the kernel's accept queue.
 const MAX_CONNECTIONS: usize = 1024;
@@ -89,6 +90,7 @@ pub async fn serve(sockets: Vec<Bound>, auth: Arc<Authority>, shutdown: watch::R
 }
 
 async fn udp_loop(sock: UdpSocket, auth: Arc<Authority>, mut shutdown: watch::Receiver<bool>) {
+    let sock = Arc::new(sock);
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(wire::MAX_UDP_PAYLOAD);
     loop {
@@ -103,8 +105,18 @@ async fn udp_loop(sock: UdpSocket, auth: Arc<Authority>, mut shutdown: watch::Re
             Action::Reply => {
                 let _ = sock.send_to(&out, src).await;
             }
-            // Transfers are refused over UDP by the authority; nothing else to send.
-            Action::Transfer(_) | Action::Drop => {}
+            // An IXFR (AXFR is refused over UDP): the journal is read off this loop.
+            Action::Transfer(t) => {
+                let (sock, auth, query) = (sock.clone(), auth.clone(), buf[..n].to_vec());
+                let limit = Query::parse(&query).map_or(512, |q| q.udp_limit());
+                tokio::spawn(async move {
+                    let journal = auth.journal.clone();
+                    if let Some(out) = xfr::ixfr_udp(query, t, journal, limit, &auth.xfr).await {
+                        let _ = sock.send_to(&out, src).await;
+                    }
+                });
+            }
+            Action::Drop => {}
         }
     }
 }
@@ -174,9 +186,11 @@ async fn tcp_conn(
                 framed.extend_from_slice(&out);
                 stream.write_all(&framed).await?;
             }
-            Action::Transfer(zone) => {
-                tracing::info!(zone = %zone.origin, to = %src, serial = zone.soa.serial, "AXFR out");
-                xfr::send_zone(&mut stream, buf.clone(), zone).await?;
+            Action::Transfer(t) => {
+                let span = tracing::info_span!("transfer", to = %src);
+                let journal = auth.journal.clone();
+                let sent = xfr::send(&mut stream, buf.clone(), t, journal, &auth.xfr);
+                tracing::Instrument::instrument(sent, span).await?;
             }
             Action::Drop => {}
         }

@@ -221,6 +221,39 @@ fn skip_name(packet: &[u8], mut p: usize) -> Option<usize> {
     }
 }
 
+/// The serial of the SOA an IXFR query carries in its authority section (RFC 1995 §3):
+/// the version the client holds. `None` when there is no such SOA.
+pub fn ixfr_client_serial(q: &Query<'_>) -> Option<u32> {
+    let packet = q.packet;
+    let nscount = u16::from_be_bytes([*packet.get(8)?, *packet.get(9)?]);
+    if nscount == 0 {
+        return None;
+    }
+    let mut p = q.question.end;
+    // Skip the answer section (empty in a well-formed IXFR query).
+    for _ in 0..q.ancount {
+        let end = skip_name(packet, p)?;
+        let rdlen = u16::from_be_bytes([*packet.get(end + 8)?, *packet.get(end + 9)?]);
+        p = end + 10 + usize::from(rdlen);
+    }
+    let end = skip_name(packet, p)?;
+    let rtype = u16::from_be_bytes([*packet.get(end)?, *packet.get(end + 1)?]);
+    let rdlen = usize::from(u16::from_be_bytes([
+        *packet.get(end + 8)?,
+        *packet.get(end + 9)?,
+    ]));
+    let rdata = packet.get(end + 10..end + 10 + rdlen)?;
+    if rtype != crate::name::TYPE_SOA {
+        return None;
+    }
+    // MNAME and RNAME, possibly compressed (pointers into the packet end a name).
+    let mname = skip_name(packet, end + 10)?;
+    let rname = skip_name(packet, mname)?;
+    let serial = packet.get(rname..rname + 4)?;
+    (rname + 20 <= end + 10 + rdata.len())
+        .then(|| u32::from_be_bytes([serial[0], serial[1], serial[2], serial[3]]))
+}
+
 /// An answer being written into a caller's buffer.
 pub struct Response<'b, 'q> {
     buf: &'b mut Vec<u8>,

@@ -14,9 +14,13 @@
 //! ones use hickory-proto's `Message` decoder: it is off the hot path and must accept
 //! whatever compression the primary uses.
 
+use super::answer::Transfer;
 use super::wire::{Query, Response};
+use crate::keeper::journal::Journal;
+use crate::metrics::{Counters, Family};
 use crate::name::Name;
 use crate::name::TYPE_SOA;
+use crate::zone::diff::Diff;
 use crate::zone::{Records, Zone};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,27 +30,143 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Largest message in a transfer stream (TCP length prefix limit).
 const MAX_MESSAGE: usize = 65535;
 
-/// Streams `zone` as the AXFR answer to `query` (a packet already checked by
-/// `Authority`) onto `w`. The messages are built on a blocking thread and handed over a
+/// Answers the transfer `t` asked by `query` (a packet already checked by
+/// `Authority`) over `w`: the condensed difference when `t` is an IXFR the journal
+/// covers, else the whole zone (AXFR, or IXFR in AXFR form, RFC 1995 §4). The messages
+/// are built on a blocking thread (the journal is read there too) and handed over a
 /// small channel, so a large zone is never held twice in memory and the runtime's
 /// workers keep answering queries.
-pub async fn send_zone<W: tokio::io::AsyncWrite + Unpin>(
+pub async fn send<W: tokio::io::AsyncWrite + Unpin>(
     w: &mut W,
     query: Vec<u8>,
-    zone: Arc<Zone>,
+    t: Transfer,
+    journal: Option<Arc<Journal>>,
+    stats: &XfrStats,
 ) -> std::io::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-    let producer = tokio::task::spawn_blocking(move || build_stream(&query, &zone, tx));
+    let (origin, serial) = (t.zone.origin.clone(), t.zone.soa.serial);
+    let producer = tokio::task::spawn_blocking(move || {
+        let diff = t
+            .ixfr_from
+            .and_then(|from| changes(journal.as_deref(), &t.zone, from));
+        let form = Form::of(&t, diff.as_ref());
+        match &diff {
+            Some(d) => build_ixfr(&query, &t.zone, d, &tx),
+            None => build_stream(&query, &t.zone, &tx),
+        }
+        form
+    });
+    let mut bytes = 0u64;
+    let mut sent = Ok(());
     while let Some(msg) = rx.recv().await {
-        w.write_all(&(msg.len() as u16).to_be_bytes()).await?;
-        w.write_all(&msg).await?;
+        bytes += 2 + msg.len() as u64;
+        sent = async {
+            w.write_all(&(msg.len() as u16).to_be_bytes()).await?;
+            w.write_all(&msg).await
+        }
+        .await;
+        if sent.is_err() {
+            break;
+        }
     }
-    w.flush().await?;
-    let _ = producer.await;
-    Ok(())
+    drop(rx);
+    if sent.is_ok() {
+        sent = w.flush().await;
+    }
+    let form = producer.await.unwrap_or(Form::Axfr);
+    stats.sent(form.kind(), sent.is_ok(), bytes);
+    form.log(&origin, serial, bytes, sent.is_ok());
+    sent
 }
 
-fn build_stream(packet: &[u8], zone: &Zone, tx: tokio::sync::mpsc::Sender<Vec<u8>>) {
+/// Answers an IXFR over UDP (RFC 1995 §2): the condensed difference when the journal
+/// covers the client and the answer fits in `limit` bytes, else our SOA alone, which
+/// tells the client to ask over TCP.
+pub async fn ixfr_udp(
+    query: Vec<u8>,
+    t: Transfer,
+    journal: Option<Arc<Journal>>,
+    limit: usize,
+    stats: &XfrStats,
+) -> Option<Vec<u8>> {
+    let built = tokio::task::spawn_blocking(move || {
+        let q = Query::parse(&query).ok()?;
+        let from = t.ixfr_from?;
+        let mut out = Vec::with_capacity(limit);
+        if let Some(d) = changes(journal.as_deref(), &t.zone, from)
+            && ixfr_message(&q, &t.zone, &d, limit, &mut out)
+        {
+            return Some((out, true));
+        }
+        let soa = t.zone.tree.apex().rrset(TYPE_SOA)?;
+        let mut r = Response::new(&mut out, &q, limit);
+        r.set_aa(true);
+        r.rrset(&[], t.zone.origin_len(), TYPE_SOA, soa.ttl, soa.rdatas());
+        r.finish();
+        Some((out, false))
+    })
+    .await
+    .ok()??;
+    let (out, incremental) = built;
+    stats.sent(XfrKind::Ixfr, true, out.len() as u64);
+    if incremental {
+        tracing::info!(to = "udp", bytes = out.len(), "IXFR out");
+    }
+    Some(out)
+}
+
+/// The journal's difference from `from` to the zone's serial, if it has one.
+fn changes(journal: Option<&Journal>, zone: &Zone, from: u32) -> Option<Diff> {
+    match journal?.since(zone, from) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(zone = %zone.origin, "IXFR: journal not readable, sending the whole zone: {e}");
+            None
+        }
+    }
+}
+
+/// What a transfer out sent.
+#[derive(Clone, Copy)]
+enum Form {
+    Axfr,
+    /// IXFR asked, the whole zone sent (the journal does not cover the client).
+    IxfrAsAxfr(u32),
+    Ixfr(u32),
+}
+
+impl Form {
+    fn of(t: &Transfer, diff: Option<&Diff>) -> Form {
+        match (t.ixfr_from, diff) {
+            (Some(from), Some(_)) => Form::Ixfr(from),
+            (Some(from), None) => Form::IxfrAsAxfr(from),
+            (None, _) => Form::Axfr,
+        }
+    }
+
+    fn kind(self) -> XfrKind {
+        match self {
+            Form::Ixfr(_) => XfrKind::Ixfr,
+            _ => XfrKind::Axfr,
+        }
+    }
+
+    fn log(self, origin: &Name, serial: u32, bytes: u64, ok: bool) {
+        let how = if ok { "sent" } else { "cut short" };
+        match self {
+            Form::Axfr => tracing::info!(zone = %origin, serial, bytes, "AXFR out {how}"),
+            Form::Ixfr(from) => {
+                tracing::info!(zone = %origin, from, serial, bytes, "IXFR out {how}: the changes")
+            }
+            Form::IxfrAsAxfr(from) => tracing::info!(
+                zone = %origin, from, serial, bytes,
+                "IXFR out {how}: the whole zone (the journal does not reach the client's serial)"
+            ),
+        }
+    }
+}
+
+fn build_stream(packet: &[u8], zone: &Zone, tx: &tokio::sync::mpsc::Sender<Vec<u8>>) {
     let Ok(q) = Query::parse(packet) else {
         return;
     };
@@ -55,14 +175,7 @@ fn build_stream(packet: &[u8], zone: &Zone, tx: tokio::sync::mpsc::Sender<Vec<u8
         return;
     };
     let soa_rdata = soa.rdatas().next().unwrap_or_default();
-    let mut stream = Stream {
-        q: &q,
-        buf: Vec::with_capacity(MAX_MESSAGE),
-        open: false,
-        first: true,
-        tx: &tx,
-        failed: false,
-    };
+    let mut stream = Stream::new(&q, tx);
     stream.push(&origin, TYPE_SOA, soa.ttl, soa_rdata);
     zone.tree.walk(|path, node| {
         let mut owner: smallvec::SmallVec<[&[u8]; 40]> = smallvec::SmallVec::new();
@@ -81,6 +194,81 @@ fn build_stream(packet: &[u8], zone: &Zone, tx: tokio::sync::mpsc::Sender<Vec<u8
     stream.flush();
 }
 
+/// The IXFR answer (RFC 1995 §4) carrying `diff`: our SOA, then the client's SOA, the
+/// records removed, our SOA, the records added, and our SOA to close.
+fn build_ixfr(packet: &[u8], zone: &Zone, diff: &Diff, tx: &tokio::sync::mpsc::Sender<Vec<u8>>) {
+    let Ok(q) = Query::parse(packet) else {
+        return;
+    };
+    let mut stream = Stream::new(&q, tx);
+    each_ixfr_record(zone, diff, |owner, rtype, ttl, rdata| {
+        stream.push(owner, rtype, ttl, rdata);
+        !stream.failed
+    });
+    stream.flush();
+}
+
+/// The IXFR answer carrying `diff` as one message of at most `limit` bytes; false when
+/// it does not fit.
+fn ixfr_message(q: &Query<'_>, zone: &Zone, diff: &Diff, limit: usize, out: &mut Vec<u8>) -> bool {
+    let mut r = Response::new(out, q, limit);
+    r.set_aa(true);
+    let mut fits = true;
+    each_ixfr_record(zone, diff, |owner, rtype, ttl, rdata| {
+        fits = r.record_full(owner, rtype, ttl, rdata);
+        fits
+    });
+    if fits {
+        r.finish_transfer();
+    }
+    fits
+}
+
+/// Feeds the records of an IXFR answer carrying `diff`, in order, to `push` (owners in
+/// wire order, the origin's labels included) until it returns false.
+fn each_ixfr_record(
+    zone: &Zone,
+    diff: &Diff,
+    mut push: impl FnMut(&[&[u8]], u16, u32, &[u8]) -> bool,
+) {
+    let origin: Vec<&[u8]> = zone.origin.labels().iter().map(|l| &l[..]).collect();
+    let mut owner: Vec<&[u8]> = Vec::with_capacity(40);
+    let (to, from) = (&diff.to, &diff.from);
+    let soas = [
+        (to, None),
+        (from, Some(&diff.removed)),
+        (to, Some(&diff.added)),
+    ];
+    for (soa, records) in soas {
+        if !push(&origin, TYPE_SOA, soa.ttl, &soa.rdata) {
+            return;
+        }
+        for r in records.into_iter().flatten() {
+            owner.clear();
+            owner.extend(split_owner_rev(&r.owner));
+            owner.extend_from_slice(&origin);
+            if !push(&owner, r.rtype, r.ttl, &r.rdata) {
+                return;
+            }
+        }
+    }
+    push(&origin, TYPE_SOA, to.ttl, &to.rdata);
+}
+
+/// The labels of a difference's owner key in wire order (furthest from the apex first).
+fn split_owner_rev(key: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut labels: smallvec::SmallVec<[&[u8]; 24]> = smallvec::SmallVec::new();
+    let mut i = 0;
+    while let Some(&len) = key.get(i) {
+        let Some(l) = key.get(i + 1..i + 1 + usize::from(len)) else {
+            break;
+        };
+        labels.push(l);
+        i += 1 + usize::from(len);
+    }
+    labels.into_iter().rev()
+}
+
 /// Fills messages and sends each when full.
 struct Stream<'a, 'q> {
     q: &'a Query<'q>,
@@ -92,7 +280,18 @@ struct Stream<'a, 'q> {
     failed: bool,
 }
 
-impl Stream<'_, '_> {
+impl<'a, 'q> Stream<'a, 'q> {
+    fn new(q: &'a Query<'q>, tx: &'a tokio::sync::mpsc::Sender<Vec<u8>>) -> Self {
+        Stream {
+            q,
+            buf: Vec::with_capacity(MAX_MESSAGE),
+            open: false,
+            first: true,
+            tx,
+            failed: false,
+        }
+    }
+
     fn push(&mut self, owner: &[&[u8]], rtype: u16, ttl: u32, rdata: &[u8]) {
         if self.failed {
             return;
@@ -135,6 +334,84 @@ impl Stream<'_, '_> {
                 self.failed = true;
             }
         }
+    }
+}
+
+/// Transfer kinds, as metrics label them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XfrKind {
+    Axfr = 0,
+    Ixfr = 1,
+}
+
+const KINDS: [&str; 2] = ["axfr", "ixfr"];
+const RESULTS: [&str; 3] = ["ok", "failed", "refused"];
+
+/// Transfers out and in, counted (`enroute_xfr_*`).
+#[derive(Default)]
+pub struct XfrStats {
+    /// Out, by kind sent × result.
+    out: Counters<6>,
+    /// Bytes sent, by kind.
+    out_bytes: Counters<2>,
+    /// In (secondary zones), by kind received × result.
+    pub(super) inbound: Counters<6>,
+}
+
+impl XfrStats {
+    /// A transfer out of kind `kind` ended, all of it sent or not.
+    pub fn sent(&self, kind: XfrKind, ok: bool, bytes: u64) {
+        self.out.inc(kind as usize * 3 + usize::from(!ok));
+        self.out_bytes.add(kind as usize, bytes);
+    }
+
+    /// An IXFR from a client as new as we are: our SOA alone.
+    pub fn up_to_date(&self) {
+        self.out.inc(XfrKind::Ixfr as usize * 3);
+    }
+
+    /// A transfer asked (`qtype`) by a source outside `dns.allow_transfer`.
+    pub fn refused(&self, qtype: u16) {
+        let kind = if qtype == super::wire::TYPE_IXFR {
+            XfrKind::Ixfr
+        } else {
+            XfrKind::Axfr
+        };
+        self.out.inc(kind as usize * 3 + 2);
+    }
+
+    /// A transfer in of kind `kind` ended (`ok`: served).
+    pub fn received(&self, kind: XfrKind, ok: bool) {
+        self.inbound.inc(kind as usize * 3 + usize::from(!ok));
+    }
+}
+
+impl crate::metrics::Source for XfrStats {
+    fn families(&self, out: &mut Vec<Family>) {
+        out.push(
+            Family::counter(
+                "enroute_xfr_out_total",
+                "Zone transfers out, by the form sent (a whole zone is axfr, also when IXFR was asked) and result.",
+                &["type", "result"],
+            )
+            .per_cell(&self.out, &KINDS, &RESULTS, |_, r| r < 2),
+        );
+        out.push(
+            Family::counter(
+                "enroute_xfr_out_bytes_total",
+                "Bytes of zone transfers sent over TCP and UDP, by form.",
+                &["type"],
+            )
+            .per_label(&self.out_bytes, &KINDS, |_| true),
+        );
+        out.push(
+            Family::counter(
+                "enroute_xfr_in_total",
+                "Zone transfers in for secondary zones, by the form received and result.",
+                &["type", "result"],
+            )
+            .per_cell(&self.inbound, &KINDS, &RESULTS, |_, r| r < 2),
+        );
     }
 }
 

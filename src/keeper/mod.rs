@@ -23,7 +23,9 @@
 //!   transaction) then [`Keeper::publish`].
 //! - [`edit`]: every change the admin API makes (numbers, prefix routes, imports, whole
 //!   zones).
-//! - [`stored`]: the store↔zone mapping, the one place that knows both.
+//! - [`stored`]: the store↔zone mapping, the one place that knows both, and each
+//!   change's journal entry.
+//! - [`journal`]: the journal read back for IXFR ([`journal::Journal`]).
 //! - [`publish`]: the [`Publisher`], the one path every zone change takes to the
 //!   readers: the keeper's (admin, SIGHUP) and the secondary zones' transfers and
 //!   withdrawals, which `dns::secondary` hands to it. It needs no store, so the
@@ -45,6 +47,7 @@ use std::sync::{Arc, Mutex};
 pub mod change;
 pub mod drift;
 pub mod edit;
+pub mod journal;
 pub mod of_record;
 pub mod publish;
 pub mod reload;
