@@ -129,7 +129,7 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     let admin = crate::admin::spawn(admin_listener, admin_state.clone(), stopped.clone());
     let keep = tokio::spawn(crate::dns::secondary::run(
         secondaries,
-        publisher,
+        (publisher, xfr_stats),
         refresh_rx,
         stopped,
     ));

@@ -5,7 +5,8 @@
 //! TCP with RFC 1035 §4.2.2 length framing, several queries per connection, an idle
 //! timeout and a connection limit — and stopping them on shutdown. Submodules:
 //! [`wire`] (messages on byte slices), [`answer`] (the authority over the index),
-//! [`xfr`] (AXFR and IXFR out, AXFR in, transfer metrics), [`notify`] (NOTIFY out), [`secondary`] (zones kept from a
+//! [`xfr`] (AXFR and IXFR out, transfer metrics), [`fetch`] (AXFR and IXFR in),
+//! [`notify`] (NOTIFY out), [`secondary`] (zones kept from a
 //! primary).
 //!
 //! Must not touch: routing (SIP reads the same [`crate::zone::ZoneSet`], never the
@@ -19,6 +20,7 @@
 //! into a reused buffer (see BENCHMARKS.md, issue 5, for the figures).
 
 pub mod answer;
+pub mod fetch;
 pub mod notify;
 pub mod secondary;
 pub mod wire;

@@ -1,10 +1,16 @@
-//! Secondary zones (`[[zone]] primary = "IP:PORT"`): kept from a primary by AXFR.
+//! Secondary zones (`[[zone]] primary = "IP:PORT"`): kept from a primary by IXFR, or
+//! AXFR when there is no copy yet or the changes do not apply.
 //!
 //! Owns: one task per secondary zone that transfers at start, on an accepted NOTIFY
-//! and every SOA refresh (retry interval after a failure); serves the last good copy
-//! while the primary is unreachable until SOA expire, then withdraws the zone; and
-//! keeps that copy on disk (`<store dir>/secondary/<origin>zone`, written atomically,
-//! its modification time = the last successful check) so it survives a restart.
+//! and every SOA refresh (retry interval after a failure); applies IXFR changes in
+//! place on the served copy (cost proportional to the change) and falls back to AXFR
+//! when the primary answers in AXFR form, the stream is broken or the changes do not
+//! apply cleanly; serves the last good copy while the primary is unreachable until SOA
+//! expire, then withdraws the zone; and keeps that copy on disk so it survives a
+//! restart: `<store dir>/secondary/<origin>zone` (the last whole copy, written
+//! atomically, its modification time = the last successful check) and beside it
+//! `<origin>zone.ixfr`, the changes applied since, appended and fsynced one by one and
+//! replayed at start. The whole copy is rewritten only when that log outgrows it.
 //!
 //! Must not touch: answering queries (see `dns::answer`), routing, or the served
 //! [`ZoneSet`] directly: a transferred copy and a withdrawal go through the keeper's
@@ -12,10 +18,12 @@
 //! at once; NOTIFY; stale cached decisions dropped; the old copy freed off the readers'
 //! threads).
 
-use super::xfr;
+use super::fetch::{self, Fetched, XfrError};
+use super::xfr::{XfrKind, XfrStats};
 use crate::keeper::{Publisher, Stale};
 use crate::name::Name;
 use crate::zone::Zone;
+use crate::zone::diff::Diff;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,15 +42,19 @@ pub struct SecondaryZone {
     pub primary: SocketAddr,
     /// Where the copy is kept.
     pub file: PathBuf,
+    /// The changes applied since `file` was written.
+    pub log: PathBuf,
 }
 
 impl SecondaryZone {
     pub fn new(origin: Name, primary: SocketAddr, dir: &Path) -> Self {
         let file = dir.join(format!("{}zone", origin.to_string().to_ascii_lowercase()));
+        let log = file.with_extension("zone.ixfr");
         SecondaryZone {
             origin,
             primary,
             file,
+            log,
         }
     }
 }
@@ -51,7 +63,7 @@ impl SecondaryZone {
 /// NOTIFY names.
 pub async fn run(
     zones_cfg: Vec<SecondaryZone>,
-    publisher: Arc<Publisher>,
+    (publisher, stats): (Arc<Publisher>, Arc<XfrStats>),
     mut refresh: mpsc::UnboundedReceiver<Name>,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -60,7 +72,12 @@ pub async fn run(
     for z in zones_cfg {
         let (tx, rx) = mpsc::unbounded_channel();
         kicks.push((z.origin.clone(), tx));
-        tasks.spawn(keep(z, publisher.clone(), rx, shutdown.clone()));
+        let task = Task {
+            z,
+            publisher: publisher.clone(),
+            stats: stats.clone(),
+        };
+        tasks.spawn(keep(task, rx, shutdown.clone()));
     }
     let mut shutdown = shutdown;
     loop {
@@ -81,7 +98,7 @@ pub async fn run(
 pub fn load_copy(z: &SecondaryZone) -> Option<(Zone, SystemTime)> {
     let checked = std::fs::metadata(&z.file).and_then(|m| m.modified()).ok()?;
     let zone = match Zone::load_file(&z.file, &z.origin) {
-        Ok((zone, _)) => zone,
+        Ok((zone, _)) => replay(z, zone),
         Err(e) => {
             tracing::warn!(zone = %z.origin, file = %z.file.display(), "kept copy unusable: {e}");
             return None;
@@ -97,21 +114,23 @@ pub fn load_copy(z: &SecondaryZone) -> Option<(Zone, SystemTime)> {
     Some((zone, checked))
 }
 
-async fn keep(
+/// One secondary zone's task: its settings, where its copies go, what it counts.
+struct Task {
     z: SecondaryZone,
     publisher: Arc<Publisher>,
-    mut kick: mpsc::UnboundedReceiver<()>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let zones = publisher.zones().clone();
+    stats: Arc<XfrStats>,
+}
+
+async fn keep(t: Task, mut kick: mpsc::UnboundedReceiver<()>, mut shutdown: watch::Receiver<bool>) {
+    let z = &t.z;
+    let zones = t.publisher.zones().clone();
     // The copy from disk, when one was loaded at start, is already served.
     let mut last_ok = std::fs::metadata(&z.file)
         .and_then(|m| m.modified())
         .ok()
         .filter(|_| zones.soa(&z.origin).is_some());
     loop {
-        let served = zones.soa(&z.origin).map(|soa| soa.serial);
-        let wait = match check(&z, served, &publisher).await {
+        let wait = match check(&t).await {
             Ok(()) => {
                 last_ok = Some(SystemTime::now());
                 touch(&z.file);
@@ -125,7 +144,7 @@ async fn keep(
                     let age = SystemTime::now().duration_since(ok).unwrap_or_default();
                     if age > secs(soa.expire) {
                         tracing::error!(zone = %z.origin, "SOA expire passed without reaching the primary: zone withdrawn");
-                        let (p, origin) = (publisher.clone(), z.origin.clone());
+                        let (p, origin) = (t.publisher.clone(), z.origin.clone());
                         if let Err(e) =
                             tokio::task::spawn_blocking(move || p.withdraw(&origin)).await
                         {
@@ -151,35 +170,190 @@ fn secs(s: u32) -> Duration {
     Duration::from_secs(u64::from(s.max(1)))
 }
 
-/// One refresh: SOA serial from the primary, AXFR when newer (or nothing served yet).
-async fn check(
-    z: &SecondaryZone,
-    served: Option<u32>,
-    publisher: &Arc<Publisher>,
-) -> Result<(), xfr::XfrError> {
-    let serial = xfr::query_serial(z.primary, &z.origin).await?;
-    if let Some(have) = served
-        && !xfr::serial_newer(serial, have)
+/// One refresh: SOA serial from the primary; when newer (or nothing served yet), IXFR
+/// from the served copy, else — or when that fails — AXFR.
+async fn check(t: &Task) -> Result<(), XfrError> {
+    let z = &t.z;
+    let served = t
+        .publisher
+        .zones()
+        .load()
+        .iter()
+        .find(|s| s.origin.eq_ignore_case(&z.origin))
+        .cloned();
+    let serial = fetch::query_serial(z.primary, &z.origin).await?;
+    if let Some(have) = &served
+        && !xfr_newer(serial, have.soa.serial)
     {
         return Ok(());
     }
+    if let Some(have) = served {
+        match incremental(t, have).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                t.stats.received(XfrKind::Ixfr, false);
+                tracing::warn!(zone = %z.origin, primary = %z.primary, "IXFR in failed ({e}); transferring the whole zone");
+            }
+        }
+    }
     let started = std::time::Instant::now();
-    let zone = xfr::fetch_zone(z.primary, &z.origin, TRANSFER_LIMIT).await?;
-    let text = zone.to_master();
+    let zone = match fetch::fetch(z.primary, &z.origin, None, TRANSFER_LIMIT).await {
+        Ok(Fetched::Whole(zone)) => zone,
+        Ok(_) => Err(XfrError::Bad("an AXFR answered with changes".into()))?,
+        Err(e) => {
+            t.stats.received(XfrKind::Axfr, false);
+            return Err(e);
+        }
+    };
+    serve_whole(t, zone, started).await
+}
+
+fn xfr_newer(a: u32, b: u32) -> bool {
+    crate::zone::serial_newer(a, b)
+}
+
+/// IXFR from the served copy `have`: the changes applied in place and kept, or the
+/// whole zone when the primary answers in AXFR form.
+async fn incremental(t: &Task, have: Arc<Zone>) -> Result<(), XfrError> {
+    let z = &t.z;
+    let started = std::time::Instant::now();
+    let fetched = fetch::fetch(z.primary, &z.origin, Some(&have), TRANSFER_LIMIT).await?;
+    let diff = match fetched {
+        Fetched::UpToDate => return Ok(()),
+        Fetched::Whole(zone) => return serve_whole(t, zone, started).await,
+        Fetched::Changes(diff) => diff,
+    };
+    let (p, log) = (t.publisher.clone(), z.log.clone());
+    let (serial, changes) = (diff.to_serial(), diff.len());
+    let kept = tokio::task::spawn_blocking(move || -> Result<Option<Zone>, XfrError> {
+        let new = have
+            .apply(&diff)
+            .map_err(|e| XfrError::Zone(format!("the changes do not apply: {e}")))?;
+        drop(have);
+        if let Err(e) = append_change(&log, &diff) {
+            tracing::warn!(file = %log.display(), "change not kept on disk: {e}");
+        }
+        let numbers = changed_numbers(&new, &diff);
+        let refs: Option<Vec<&str>> = numbers
+            .as_ref()
+            .map(|n| n.iter().map(String::as_str).collect());
+        let stale = match &refs {
+            Some(n) => Stale::Numbers(n),
+            None => Stale::All,
+        };
+        let compact = log_outgrew_copy(&log);
+        let copy = compact.then(|| new.clone());
+        p.publish(new, stale);
+        Ok(copy)
+    })
+    .await
+    .map_err(|e| XfrError::Io(std::io::Error::other(format!("applying: {e}"))))??;
+    t.stats.received(XfrKind::Ixfr, true);
+    tracing::info!(zone = %z.origin, primary = %z.primary, serial, changes, ms = started.elapsed().as_millis() as u64, "IXFR in: serving the new copy");
+    if let Some(copy) = kept {
+        keep_whole(z, copy).await;
+    }
+    Ok(())
+}
+
+/// Serves a whole transferred copy and keeps it on disk.
+async fn serve_whole(t: &Task, zone: Zone, started: std::time::Instant) -> Result<(), XfrError> {
+    let z = &t.z;
     let (serial, records) = (zone.soa.serial, zone.stats.records);
-    let file = z.file.clone();
-    let saved = tokio::task::spawn_blocking(move || save(&file, text.as_bytes())).await;
+    keep_whole(z, zone.clone()).await;
+    // Anything in the zone may have changed: every cached decision is dropped. The
+    // publisher may wait for readers to let go of the old copy, so not on this thread.
+    let p = t.publisher.clone();
+    tokio::task::spawn_blocking(move || p.publish(zone, Stale::All))
+        .await
+        .map_err(|e| XfrError::Io(std::io::Error::other(format!("publishing: {e}"))))?;
+    t.stats.received(XfrKind::Axfr, true);
+    tracing::info!(zone = %z.origin, primary = %z.primary, serial, records, ms = started.elapsed().as_millis() as u64, "AXFR in: serving the new copy");
+    Ok(())
+}
+
+/// Writes `zone` as the kept whole copy and empties the change log (in that order: a
+/// change log left beside a newer copy is skipped at start, see [`replay`]).
+async fn keep_whole(z: &SecondaryZone, zone: Zone) {
+    let (file, log) = (z.file.clone(), z.log.clone());
+    let saved = tokio::task::spawn_blocking(move || {
+        save(&file, zone.to_master().as_bytes())?;
+        match std::fs::remove_file(&log) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    })
+    .await;
     if let Ok(Err(e)) | Err(e) = saved.map_err(std::io::Error::other) {
         tracing::warn!(zone = %z.origin, file = %z.file.display(), "copy not kept on disk: {e}");
     }
-    // Anything in the zone may have changed: every cached decision is dropped. The
-    // publisher may wait for readers to let go of the old copy, so not on this thread.
-    let p = publisher.clone();
-    tokio::task::spawn_blocking(move || p.publish(zone, Stale::All))
-        .await
-        .map_err(|e| xfr::XfrError::Io(std::io::Error::other(format!("publishing: {e}"))))?;
-    tracing::info!(zone = %z.origin, primary = %z.primary, serial, records, ms = started.elapsed().as_millis() as u64, "AXFR in: serving the new copy");
-    Ok(())
+}
+
+/// The numbers (`+digits`) whose records a change touched, when it touched numbers
+/// only; `None` when it touched anything else (a wildcard, the apex): every cached
+/// decision is then stale.
+fn changed_numbers(zone: &Zone, diff: &Diff) -> Option<Vec<String>> {
+    let mut out = Vec::with_capacity(diff.len());
+    for r in diff.removed.iter().chain(&diff.added) {
+        out.push(zone.number_of(&r.labels())?);
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+/// Appends one applied change to the log: `[u32 length][encoded change]`, fsynced.
+fn append_change(log: &Path, diff: &Diff) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut bytes = vec![0; 4];
+    diff.encode(&mut bytes);
+    let len = (bytes.len() - 4) as u32;
+    bytes[..4].copy_from_slice(&len.to_be_bytes());
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    f.write_all(&bytes)?;
+    f.sync_data()
+}
+
+/// Whether the change log is larger than the whole copy beside it (then rewriting the
+/// copy is cheaper than replaying the log at the next start).
+fn log_outgrew_copy(log: &Path) -> bool {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    size(log) > size(&log.with_extension("")).max(1 << 20)
+}
+
+/// `zone` (the kept whole copy) with the logged changes applied, in order. Changes
+/// older than the copy (left by a stop between rewriting the copy and emptying the
+/// log) are skipped; a damaged or torn tail (a stop mid-append) ends the replay.
+fn replay(z: &SecondaryZone, mut zone: Zone) -> Zone {
+    let Ok(bytes) = std::fs::read(&z.log) else {
+        return zone;
+    };
+    let mut at = 0;
+    while let Some(len) = bytes.get(at..at + 4) {
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let Some(Ok(diff)) = bytes.get(at + 4..at + 4 + len).map(Diff::decode) else {
+            tracing::warn!(zone = %z.origin, file = %z.log.display(), "kept changes end in a damaged record; later ones ignored");
+            break;
+        };
+        at += 4 + len;
+        if !xfr_newer(diff.to_serial(), zone.soa.serial) {
+            continue;
+        }
+        match zone.apply(&diff) {
+            Ok(next) => zone = next,
+            Err(e) => {
+                tracing::warn!(zone = %z.origin, file = %z.log.display(), "kept change does not apply ({e}); later ones ignored");
+                break;
+            }
+        }
+    }
+    zone
 }
 
 /// Writes `bytes` to `path` atomically and durably (temp file, fsync, rename, fsync the

@@ -1,18 +1,18 @@
-//! Zone transfers: AXFR out to secondaries (RFC 5936) and AXFR in for our own
-//! secondary zones, plus the SOA serial query a secondary refreshes with.
+//! Zone transfers out: AXFR (RFC 5936) and IXFR (RFC 1995) to secondaries, and the
+//! transfer metrics (`enroute_xfr_*`, transfers in counted by `dns::secondary`).
 //!
 //! Owns: the AXFR message stream (SOA, every record, SOA; messages up to 64 KiB, the
-//! question in the first only), reading a primary's AXFR into a [`Zone`] (all or
-//! nothing, through [`crate::zone::Records`]: the same builder and checks as a master
-//! file), and RFC 1982 serial comparison.
+//! question in the first only), the IXFR answer (the journal's condensed changes from
+//! the client's serial, or the whole zone in AXFR form when the journal does not reach
+//! it; over UDP the changes when they fit, else our SOA), and RFC 1982 serial
+//! comparison.
 //!
-//! Must not touch: who may transfer (see `dns::answer`), when to refresh (see
-//! `dns::secondary`), sockets other than the one transfer's TCP connection.
+//! Must not touch: who may transfer (see `dns::answer`), the journal's contents (read
+//! through `keeper::journal`), transfers in (`dns::fetch`), sockets other than the one
+//! transfer's.
 //!
-//! Outgoing transfers are written by hand from the index (the rdata is already wire
-//! form; a million-number zone is streamed without building hickory records). Incoming
-//! ones use hickory-proto's `Message` decoder: it is off the hot path and must accept
-//! whatever compression the primary uses.
+//! Transfers are written by hand from the index and the journal (the rdata is already
+//! wire form; a million-number zone is streamed without building hickory records).
 
 use super::answer::Transfer;
 use super::wire::{Query, Response};
@@ -20,12 +20,10 @@ use crate::keeper::journal::Journal;
 use crate::metrics::{Counters, Family};
 use crate::name::Name;
 use crate::name::TYPE_SOA;
+use crate::zone::Zone;
 use crate::zone::diff::Diff;
-use crate::zone::{Records, Zone};
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// Largest message in a transfer stream (TCP length prefix limit).
 const MAX_MESSAGE: usize = 65535;
@@ -413,137 +411,6 @@ impl crate::metrics::Source for XfrStats {
             .per_cell(&self.inbound, &KINDS, &RESULTS, |_, r| r < 2),
         );
     }
-}
-
-/// Why a transfer in failed.
-#[derive(Debug, thiserror::Error)]
-pub enum XfrError {
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("timed out")]
-    Timeout,
-    #[error("primary answered {0}")]
-    Rcode(String),
-    #[error("bad message from the primary: {0}")]
-    Bad(String),
-    #[error("zone rejected: {0}")]
-    Zone(String),
-}
-
-/// Asks `primary` for the zone's SOA serial over UDP (three tries of 1 s).
-pub async fn query_serial(primary: SocketAddr, origin: &Name) -> Result<u32, XfrError> {
-    use hickory_proto::op::{Message, Query as HQuery};
-    use hickory_proto::rr::{RData, RecordType};
-    let name = hickory_name(origin)?;
-    let bind: SocketAddr = if primary.is_ipv6() {
-        "[::]:0".parse().unwrap_or(primary)
-    } else {
-        "0.0.0.0:0".parse().unwrap_or(primary)
-    };
-    let sock = tokio::net::UdpSocket::bind(bind).await?;
-    sock.connect(primary).await?;
-    let mut buf = vec![0u8; 4096];
-    for _ in 0..3 {
-        let mut msg = Message::query();
-        msg.add_query(HQuery::query(name.clone(), RecordType::SOA));
-        let wire = msg.to_vec().map_err(|e| XfrError::Bad(e.to_string()))?;
-        sock.send(&wire).await?;
-        let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(1), sock.recv(&mut buf)).await
-        else {
-            continue;
-        };
-        let Ok(resp) = Message::from_vec(&buf[..n]) else {
-            continue;
-        };
-        if resp.metadata.id != msg.metadata.id {
-            continue;
-        }
-        if resp.metadata.response_code != hickory_proto::op::ResponseCode::NoError {
-            return Err(XfrError::Rcode(resp.metadata.response_code.to_string()));
-        }
-        for r in &resp.answers {
-            if let RData::SOA(soa) = &r.data {
-                return Ok(soa.serial);
-            }
-        }
-        return Err(XfrError::Bad("no SOA in the answer".into()));
-    }
-    Err(XfrError::Timeout)
-}
-
-fn hickory_name(origin: &Name) -> Result<hickory_proto::rr::Name, XfrError> {
-    use std::str::FromStr;
-    hickory_proto::rr::Name::from_str(&origin.to_string()).map_err(|e| XfrError::Bad(e.to_string()))
-}
-
-/// Transfers the zone from `primary` by AXFR over TCP and builds it, all or nothing,
-/// within `limit`.
-pub async fn fetch_zone(
-    primary: SocketAddr,
-    origin: &Name,
-    limit: Duration,
-) -> Result<Zone, XfrError> {
-    tokio::time::timeout(limit, fetch_inner(primary, origin))
-        .await
-        .map_err(|_| XfrError::Timeout)?
-}
-
-async fn fetch_inner(primary: SocketAddr, origin: &Name) -> Result<Zone, XfrError> {
-    use hickory_proto::op::{Message, Query as HQuery};
-    use hickory_proto::rr::RecordType;
-    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
-    let name = hickory_name(origin)?;
-    let mut stream = tokio::net::TcpStream::connect(primary).await?;
-    let mut msg = Message::query();
-    msg.add_query(HQuery::query(name, RecordType::AXFR));
-    let wire = msg.to_vec().map_err(|e| XfrError::Bad(e.to_string()))?;
-    stream.write_all(&(wire.len() as u16).to_be_bytes()).await?;
-    stream.write_all(&wire).await?;
-    let mut zone = Records::new(format!("AXFR from {primary}"));
-    let mut soas = 0usize;
-    let mut records = 0u32;
-    let mut rdata = Vec::new();
-    let mut buf = Vec::new();
-    'messages: loop {
-        let len = stream.read_u16().await? as usize;
-        buf.resize(len, 0);
-        stream.read_exact(&mut buf).await?;
-        let resp = Message::from_vec(&buf).map_err(|e| XfrError::Bad(e.to_string()))?;
-        if resp.metadata.id != msg.metadata.id {
-            return Err(XfrError::Bad("answer to another query".into()));
-        }
-        if resp.metadata.response_code != hickory_proto::op::ResponseCode::NoError {
-            return Err(XfrError::Rcode(resp.metadata.response_code.to_string()));
-        }
-        for r in &resp.answers {
-            let rtype = u16::from(r.record_type());
-            if records == 0 && rtype != TYPE_SOA {
-                return Err(XfrError::Bad("the transfer does not start with SOA".into()));
-            }
-            records += 1;
-            if rtype == TYPE_SOA {
-                soas += 1;
-                if soas > 1 {
-                    break 'messages;
-                }
-            }
-            let owner = Name::from_text(&r.name.to_ascii())
-                .map_err(|e| XfrError::Bad(format!("owner {}: {e:?}", r.name)))?;
-            if !owner.is_at_or_below(origin) {
-                return Err(XfrError::Bad(format!("{owner} is outside {origin}")));
-            }
-            rdata.clear();
-            let mut enc = BinEncoder::new(&mut rdata);
-            enc.set_name_encoding(NameEncoding::Uncompressed);
-            r.data
-                .emit(&mut enc)
-                .map_err(|e| XfrError::Bad(e.to_string()))?;
-            let below: Vec<&[u8]> = owner.relative_root_side(origin).collect();
-            zone.add(&below, rtype, r.ttl, &rdata, records);
-        }
-    }
-    zone.build(origin)
-        .map_err(|e| XfrError::Zone(e.to_string()))
 }
 
 pub use crate::zone::serial_newer;
