@@ -266,8 +266,8 @@ fn catalog_zone(text: &str) -> Result<Option<Name>, ConfigError> {
     if text.is_empty() {
         return Ok(None);
     }
-    let name = Name::from_text(text)
-        .map_err(|e| invalid("dns.catalog_zone", format!("{text:?}: {e}")))?;
+    let name =
+        Name::from_text(text).map_err(|e| invalid("dns.catalog_zone", format!("{text:?}: {e}")))?;
     if name.label_count() == 0 {
         return Err(invalid(
             "dns.catalog_zone",

@@ -478,20 +478,37 @@ mod tests {
 
     #[test]
     fn tsig_keys_are_checked() {
-        let c = ok(&format!("{KEY}[[tsig]]\nname = \"b\"\nalgorithm = \"HMAC-SHA512\"\nsecret = \"AAAA\"\n"));
-        assert_eq!(c.tsig[0].algorithm, TsigAlgorithm::HmacSha256, "the default");
+        let c = ok(&format!(
+            "{KEY}[[tsig]]\nname = \"b\"\nalgorithm = \"HMAC-SHA512\"\nsecret = \"AAAA\"\n"
+        ));
+        assert_eq!(
+            c.tsig[0].algorithm,
+            TsigAlgorithm::HmacSha256,
+            "the default"
+        );
         assert_eq!(c.tsig[1].algorithm, TsigAlgorithm::HmacSha512);
         assert_eq!(c.tsig[1].secret, [0, 0, 0]);
-        let e = err(&format!("{KEY}[[tsig]]\nname = \"XFR-KEY.\"\nsecret = \"AAAA\"\n"));
+        let e = err(&format!(
+            "{KEY}[[tsig]]\nname = \"XFR-KEY.\"\nsecret = \"AAAA\"\n"
+        ));
         assert!(
             e.starts_with("t.toml:5: tsig[1].name: ") && e.contains("twice"),
             "{e}"
         );
         let e = err("[[tsig]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret = \"AAAA\"\n");
-        assert!(e.starts_with("t.toml:3: tsig[0].algorithm: \"hmac-md5\""), "{e}");
+        assert!(
+            e.starts_with("t.toml:3: tsig[0].algorithm: \"hmac-md5\""),
+            "{e}"
+        );
         let e = err("[[tsig]]\nname = \"k\"\nsecret = \"not base64!\"\n");
-        assert!(e.starts_with("t.toml:3: tsig[0].secret: is not base64"), "{e}");
-        assert!(!e.contains("not base64!"), "the secret is not repeated: {e}");
+        assert!(
+            e.starts_with("t.toml:3: tsig[0].secret: is not base64"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("not base64!"),
+            "the secret is not repeated: {e}"
+        );
         let e = err("[[tsig]]\nname = \"k\"\nsecret = \"\"\n");
         assert!(e.starts_with("t.toml:3: tsig[0].secret: is empty"), "{e}");
         let e = err("[[tsig]]\nname = \"k\"\n");
@@ -533,7 +550,9 @@ mod tests {
         assert_eq!(c.catalogs[0].primary, "[2001:db8::1]:53".parse().unwrap());
         assert_eq!(c.catalogs[0].key, c.zones[0].key);
         assert_eq!(c.catalogs[1].key, None);
-        let e = err(&format!("{KEY}[[zone]]\norigin = \"o.\"\nfile = \"f\"\nkey = \"xfr-key.\"\n"));
+        let e = err(&format!(
+            "{KEY}[[zone]]\norigin = \"o.\"\nfile = \"f\"\nkey = \"xfr-key.\"\n"
+        ));
         assert!(
             e.starts_with("t.toml:7: zone[0].key: only a zone with primary"),
             "{e}"
@@ -546,7 +565,10 @@ mod tests {
             "{e}"
         );
         let e = err("[[catalog]]\norigin = \"c.\"\nprimary = \"192.0.2.1:53\"\nkey = \"k.\"\n");
-        assert!(e.starts_with("t.toml:4: catalog[0].key: no [[tsig]]"), "{e}");
+        assert!(
+            e.starts_with("t.toml:4: catalog[0].key: no [[tsig]]"),
+            "{e}"
+        );
         let e = err("[[catalog]]\norigin = \"c.\"\nprimary = \"192.0.2.1\"\n");
         assert!(e.starts_with("t.toml:3: catalog[0].primary: "), "{e}");
         let e = err("[[catalog]]\norigin = \"c.\"\n");
@@ -558,8 +580,14 @@ mod tests {
             "{e}"
         );
         let e = err(&format!("[[zone]]\norigin = \"C.\"\n{twice}"));
-        assert!(e.contains("catalog[0].origin: c. is also zone[0].origin"), "{e}");
+        assert!(
+            e.contains("catalog[0].origin: c. is also zone[0].origin"),
+            "{e}"
+        );
         let e = err(&format!("[dns]\ncatalog_zone = \"c.\"\n{twice}"));
-        assert!(e.contains("catalog[0].origin: c. is also dns.catalog_zone"), "{e}");
+        assert!(
+            e.contains("catalog[0].origin: c. is also dns.catalog_zone"),
+            "{e}"
+        );
     }
 }

@@ -114,7 +114,10 @@ impl TsigKey {
             let algorithm = TsigAlgorithm::from_config(&t.algorithm).ok_or_else(|| {
                 invalid(
                     format!("tsig[{i}].algorithm"),
-                    format!("{:?}: expected \"hmac-sha256\" or \"hmac-sha512\"", t.algorithm),
+                    format!(
+                        "{:?}: expected \"hmac-sha256\" or \"hmac-sha512\"",
+                        t.algorithm
+                    ),
                 )
             })?;
             let secret = secret(i, t, base)?;
@@ -164,11 +167,7 @@ fn secret(i: usize, t: &RawTsig, base: &Path) -> Result<Vec<u8>, ConfigError> {
 
 /// The key named `name` (a `[[tsig]]` reference from another section), or an error
 /// naming `key` (that reference).
-pub(super) fn reference(
-    keys: &[TsigKey],
-    key: &str,
-    name: &str,
-) -> Result<Name, ConfigError> {
+pub(super) fn reference(keys: &[TsigKey], key: &str, name: &str) -> Result<Name, ConfigError> {
     let parsed = Name::from_text(name).map_err(|e| invalid(key, format!("{name:?}: {e}")))?;
     match keys.iter().find(|k| k.name.eq_ignore_case(&parsed)) {
         Some(k) => Ok(k.name.clone()),
@@ -189,7 +188,10 @@ mod tests {
             Some(TsigAlgorithm::HmacSha256)
         );
         assert_eq!(TsigAlgorithm::from_wire(b"\x0bhmac-sha256"), None);
-        assert_eq!(TsigAlgorithm::from_wire(b"\x08hmac-md5\x07sig-alg\x03reg\x03int\x00"), None);
+        assert_eq!(
+            TsigAlgorithm::from_wire(b"\x08hmac-md5\x07sig-alg\x03reg\x03int\x00"),
+            None
+        );
     }
 
     #[test]

@@ -171,9 +171,10 @@ impl CatalogConfig {
             if let Some(clash) = clash {
                 return Err(invalid(at("origin"), format!("{origin} {clash}")));
             }
-            let primary = c.primary.parse().map_err(|_| {
-                invalid(at("primary"), format!("{:?} is not IP:PORT", c.primary))
-            })?;
+            let primary = c
+                .primary
+                .parse()
+                .map_err(|_| invalid(at("primary"), format!("{:?} is not IP:PORT", c.primary)))?;
             let key = match &c.key {
                 Some(k) => Some(reference(keys, &at("key"), k)?),
                 None => None,

@@ -21,6 +21,7 @@
 pub mod answer;
 pub mod notify;
 pub mod secondary;
+pub mod tsig;
 pub mod wire;
 pub mod xfr;
 
