@@ -1,13 +1,16 @@
 //! `[sip]`, `[dns]` and `[admin]`: where enroute listens and whom it lets in.
 //!
 //! Owns: each section as written (with its defaults), the listener syntax
-//! (`udp:IP:PORT`, `tcp:…`, `tls:…`), addresses and CIDRs, the TLS file paths, and each
-//! section's checks.
+//! (`udp:IP:PORT`, `tcp:…`, `tls:…`), addresses and CIDRs, the TLS file paths, the
+//! replication keys of `[dns]` (journal length, catalog zone name, transfer key), and
+//! each section's checks.
 //!
 //! Must not touch: sockets (`net`, `sip::transport`, `dns` bind them) or TLS files (read
 //! by `server` when it starts).
 
+use super::tsig::{TsigKey, reference};
 use super::value::{ConfigError, addrs, invalid, resolve_path};
+use crate::name::Name;
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -55,6 +58,9 @@ pub(super) struct RawDns {
     listen: Vec<String>,
     allow_transfer: Vec<String>,
     notify: Vec<String>,
+    journal_max_changes: usize,
+    catalog_zone: String,
+    transfer_key: String,
 }
 
 impl Default for RawDns {
@@ -63,6 +69,9 @@ impl Default for RawDns {
             listen: vec!["udp:127.0.0.1:5353".into(), "tcp:127.0.0.1:5353".into()],
             allow_transfer: vec!["127.0.0.0/8".into(), "::1/128".into()],
             notify: Vec::new(),
+            journal_max_changes: 10_000,
+            catalog_zone: String::new(),
+            transfer_key: String::new(),
         }
     }
 }
@@ -148,6 +157,14 @@ pub struct DnsConfig {
     pub listen: Vec<Listen>,
     pub allow_transfer: Vec<IpNet>,
     pub notify: Vec<SocketAddr>,
+    /// Serial changes kept per zone for IXFR; 0 keeps none (every IXFR is answered in
+    /// AXFR form).
+    pub journal_max_changes: usize,
+    /// The catalog zone (RFC 9432) served, listing every zone we are primary for.
+    pub catalog_zone: Option<Name>,
+    /// The `[[tsig]]` that AXFR/IXFR requests must be signed with; answers and NOTIFY
+    /// out are signed with it too.
+    pub transfer_key: Option<Name>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,12 +215,19 @@ impl SipConfig {
 }
 
 impl DnsConfig {
-    /// `[dns]`: listeners (udp: and tcp: only), transfer allow list, NOTIFY targets.
-    pub(super) fn from_raw(d: RawDns) -> Result<DnsConfig, ConfigError> {
+    /// `[dns]`: listeners (udp: and tcp: only), transfer allow list, NOTIFY targets,
+    /// then replication: the catalog zone's name and the transfer key (one of `keys`).
+    pub(super) fn from_raw(d: RawDns, keys: &[TsigKey]) -> Result<DnsConfig, ConfigError> {
         let dns = DnsConfig {
             listen: listens("dns.listen", &d.listen)?,
             allow_transfer: nets("dns.allow_transfer", &d.allow_transfer)?,
             notify: addrs("dns.notify", &d.notify)?,
+            journal_max_changes: d.journal_max_changes,
+            catalog_zone: catalog_zone(&d.catalog_zone)?,
+            transfer_key: match d.transfer_key.as_str() {
+                "" => None,
+                name => Some(reference(keys, "dns.transfer_key", name)?),
+            },
         };
         if let Some(i) = dns
             .listen
@@ -235,6 +259,22 @@ impl AdminConfig {
         }
         Ok(admin)
     }
+}
+
+/// `dns.catalog_zone`: "" for none, else a name below the root.
+fn catalog_zone(text: &str) -> Result<Option<Name>, ConfigError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let name =
+        Name::from_text(text).map_err(|e| invalid("dns.catalog_zone", format!("{text:?}: {e}")))?;
+    if name.label_count() == 0 {
+        return Err(invalid(
+            "dns.catalog_zone",
+            "the root cannot be a catalog zone (e.g. \"catalog.example.net.\")",
+        ));
+    }
+    Ok(Some(name))
 }
 
 /// `KEY[i]` entries as listeners.

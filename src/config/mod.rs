@@ -8,7 +8,8 @@
 //! file, line and key the same way). Each section lives in a file of its own, with the
 //! section as written (its defaults), its typed form and its checks: [`listen`]
 //! (`[sip]`, `[dns]`, `[admin]`), [`dialplan`], [`lookup`] (`[enum]`, `[cache]`),
-//! [`gateway`], [`zones`] (`[[zone]]`, `[store]`) and [`log`] (`[log]`, `[metrics]`);
+//! [`gateway`], [`zones`] (`[[zone]]`, `[[catalog]]`, `[store]`), [`tsig`] (`[[tsig]]`)
+//! and [`log`] (`[log]`, `[metrics]`);
 //! [`value`] has what they share. A rule applied elsewhere is a type that parses,
 //! checks and applies itself: [`DialRule`], [`gateway::Template`], and
 //! [`crate::naptr::enumservice::Enumservice`] (enumservices belong to NAPTR).
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod listen;
 pub mod log;
 pub mod lookup;
+pub mod tsig;
 pub mod value;
 pub mod zones;
 
@@ -37,9 +39,11 @@ pub use keys::KeyLocator;
 pub use listen::{AdminConfig, DnsConfig, Listen, SipConfig, TlsConfig, Transport};
 pub use log::{LogConfig, LogFormat, check_log_level};
 pub use lookup::{CacheConfig, EnumConfig, OnFailure};
+pub use tsig::{TsigAlgorithm, TsigKey};
 pub use value::ConfigError;
-pub use zones::{ZoneConfig, ZoneSource};
+pub use zones::{CatalogConfig, ZoneConfig, ZoneSource};
 
+use crate::name::Name;
 use value::{one_line, resolve_path};
 
 use serde::Deserialize;
@@ -69,6 +73,8 @@ struct RawConfig {
     gateway: Vec<gateway::RawGateway>,
     dns: listen::RawDns,
     zone: Vec<zones::RawZone>,
+    catalog: Vec<zones::RawCatalog>,
+    tsig: Vec<tsig::RawTsig>,
     admin: listen::RawAdmin,
     store: zones::RawStore,
     log: log::RawLog,
@@ -87,6 +93,11 @@ pub struct Config {
     pub gateways: Vec<GatewayConfig>,
     pub dns: DnsConfig,
     pub zones: Vec<ZoneConfig>,
+    /// `[[catalog]]`: catalog zones followed as a secondary (RFC 9432).
+    pub catalogs: Vec<CatalogConfig>,
+    /// `[[tsig]]`: the keys that `dns.transfer_key`, `zone[i].key` and `catalog[i].key`
+    /// name.
+    pub tsig: Vec<TsigKey>,
     pub admin: AdminConfig,
     pub store: PathBuf,
     pub log: LogConfig,
@@ -107,6 +118,12 @@ impl Config {
         raw.admin.token_file = "data/admin.token".into();
         raw.store.path = "data/enroute.db".into();
         Self::from_raw(raw, Path::new(""), None).expect("built-in defaults are valid")
+    }
+
+    /// The `[[tsig]]` key called `name` (case-insensitive), as the other sections name
+    /// them; every name they hold is one of these (checked when loading).
+    pub fn tsig_key(&self, name: &Name) -> Option<&TsigKey> {
+        self.tsig.iter().find(|k| k.name.eq_ignore_case(name))
     }
 
     /// A problem with one of this configuration's values found after it loaded (a file
@@ -187,8 +204,12 @@ impl Config {
         let enum_ = EnumConfig::from_raw(raw.enum_)?;
         let cache = raw.cache.checked()?;
         let gateways = GatewayConfig::from_raw_list(&raw.gateway)?;
-        let dns = DnsConfig::from_raw(raw.dns)?;
-        let zones = ZoneConfig::from_raw_list(&raw.zone, base)?;
+        let tsig = TsigKey::from_raw_list(&raw.tsig, base)?;
+        let dns = DnsConfig::from_raw(raw.dns, &tsig)?;
+        let zones = ZoneConfig::from_raw_list(&raw.zone, base, &tsig)?;
+        zones::catalog_zone_apart(dns.catalog_zone.as_ref(), &zones)?;
+        let catalogs =
+            CatalogConfig::from_raw_list(&raw.catalog, &zones, dns.catalog_zone.as_ref(), &tsig)?;
         let admin = AdminConfig::from_raw(raw.admin, base)?;
         let log = LogConfig::from_raw(raw.log)?;
         Ok(Config {
@@ -200,6 +221,8 @@ impl Config {
             gateways,
             dns,
             zones,
+            catalogs,
+            tsig,
             admin,
             store: resolve_path(base, &raw.store.path),
             metrics_enabled: raw.metrics.enabled,
@@ -401,5 +424,170 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.zones[0].source, ZoneSource::Store);
+    }
+
+    fn ok(text: &str) -> Config {
+        Config::parse(text, "t.toml", Path::new("/etc/enroute"), None).unwrap()
+    }
+
+    const KEY: &str = "[[tsig]]\nname = \"xfr-key.\"\nsecret = \"c2VjcmV0LWJ5dGVz\"\n";
+
+    #[test]
+    fn replication_defaults() {
+        let c = ok("");
+        assert_eq!(c.dns.journal_max_changes, 10_000);
+        assert_eq!(c.dns.catalog_zone, None);
+        assert_eq!(c.dns.transfer_key, None);
+        assert!(c.tsig.is_empty() && c.catalogs.is_empty());
+        let c = ok("[dns]\njournal_max_changes = 0\ncatalog_zone = \"Catalog.Example.NET\"\n");
+        assert_eq!(c.dns.journal_max_changes, 0, "0 keeps no journal");
+        assert_eq!(
+            c.dns.catalog_zone.unwrap().to_string(),
+            "Catalog.Example.NET."
+        );
+    }
+
+    #[test]
+    fn replication_keys_are_checked() {
+        let e = err("[dns]\njournal_max_changes = -1\n");
+        assert!(e.starts_with("t.toml:2: dns.journal_max_changes: "), "{e}");
+        let e = err("[dns]\ncatalog_zone = \"a..b\"\n");
+        assert!(e.starts_with("t.toml:2: dns.catalog_zone: "), "{e}");
+        let e = err("[dns]\ncatalog_zone = \".\"\n");
+        assert!(e.contains("dns.catalog_zone: the root"), "{e}");
+        let e = err("[dns]\ncatalog_zone = \"cat.\"\n[[zone]]\norigin = \"CAT.\"\n");
+        assert!(
+            e.starts_with("t.toml:2: dns.catalog_zone: ") && e.contains("zone[0].origin"),
+            "{e}"
+        );
+        let e = err("[dns]\ntransfer_key = \"nokey.\"\n");
+        assert!(
+            e.starts_with("t.toml:2: dns.transfer_key: no [[tsig]] is named nokey."),
+            "{e}"
+        );
+        let c = ok(&format!("[dns]\ntransfer_key = \"XFR-key\"\n{KEY}"));
+        let name = c.dns.transfer_key.clone().unwrap();
+        assert_eq!(name.to_string(), "xfr-key.", "the [[tsig]] spelling");
+        assert_eq!(c.tsig_key(&name).unwrap().secret, b"secret-bytes");
+        assert!(
+            c.tsig_key(&Name::from_text("XFR-KEY.").unwrap()).is_some(),
+            "looked up in any case"
+        );
+        assert!(c.tsig_key(&Name::from_text("other.").unwrap()).is_none());
+    }
+
+    #[test]
+    fn tsig_keys_are_checked() {
+        let c = ok(&format!(
+            "{KEY}[[tsig]]\nname = \"b\"\nalgorithm = \"HMAC-SHA512\"\nsecret = \"AAAA\"\n"
+        ));
+        assert_eq!(
+            c.tsig[0].algorithm,
+            TsigAlgorithm::HmacSha256,
+            "the default"
+        );
+        assert_eq!(c.tsig[1].algorithm, TsigAlgorithm::HmacSha512);
+        assert_eq!(c.tsig[1].secret, [0, 0, 0]);
+        let e = err(&format!(
+            "{KEY}[[tsig]]\nname = \"XFR-KEY.\"\nsecret = \"AAAA\"\n"
+        ));
+        assert!(
+            e.starts_with("t.toml:5: tsig[1].name: ") && e.contains("twice"),
+            "{e}"
+        );
+        let e = err("[[tsig]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret = \"AAAA\"\n");
+        assert!(
+            e.starts_with("t.toml:3: tsig[0].algorithm: \"hmac-md5\""),
+            "{e}"
+        );
+        let e = err("[[tsig]]\nname = \"k\"\nsecret = \"not base64!\"\n");
+        assert!(
+            e.starts_with("t.toml:3: tsig[0].secret: is not base64"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("not base64!"),
+            "the secret is not repeated: {e}"
+        );
+        let e = err("[[tsig]]\nname = \"k\"\nsecret = \"\"\n");
+        assert!(e.starts_with("t.toml:3: tsig[0].secret: is empty"), "{e}");
+        let e = err("[[tsig]]\nname = \"k\"\n");
+        assert!(e.starts_with("t.toml:1: tsig[0]: needs secret"), "{e}");
+        let e = err("[[tsig]]\nname = \"k\"\nsecret = \"AAAA\"\nsecret_file = \"f\"\n");
+        assert!(e.starts_with("t.toml:1: tsig[0]: set either"), "{e}");
+        let e = err("[[tsig]]\nsecret = \"AAAA\"\n");
+        assert!(e.contains("tsig[0]") && e.contains("name"), "{e}");
+        let e = err("[[tsig]]\nname = \"a..b\"\nsecret = \"AAAA\"\n");
+        assert!(e.starts_with("t.toml:2: tsig[0].name: "), "{e}");
+    }
+
+    #[test]
+    fn a_secret_file_is_relative_to_the_config_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.b64"), "  c2VjcmV0LWJ5dGVz\n").unwrap();
+        let text = "[[tsig]]\nname = \"k\"\nsecret_file = \"k.b64\"\n";
+        let c = Config::parse(text, "t.toml", dir.path(), None).unwrap();
+        assert_eq!(c.tsig[0].secret, b"secret-bytes");
+        let text = text.replace("k.b64", "missing");
+        let e = Config::parse(&text, "t.toml", dir.path(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.toml:3: tsig[0].secret_file: cannot read ") && e.contains("missing"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn zone_and_catalog_keys_name_a_tsig() {
+        let c = ok(&format!(
+            "{KEY}[[zone]]\norigin = \"4.4.e164.arpa.\"\nprimary = \"192.0.2.10:53\"\nkey = \"xfr-key.\"\n\
+             [[catalog]]\norigin = \"catalog.example.net.\"\nprimary = \"[2001:db8::1]:53\"\nkey = \"xfr-key\"\n\
+             [[catalog]]\norigin = \"other.example.net.\"\nprimary = \"192.0.2.11:53\"\n"
+        ));
+        assert_eq!(c.zones[0].key.as_ref().unwrap().to_string(), "xfr-key.");
+        assert_eq!(c.catalogs[0].origin.to_string(), "catalog.example.net.");
+        assert_eq!(c.catalogs[0].primary, "[2001:db8::1]:53".parse().unwrap());
+        assert_eq!(c.catalogs[0].key, c.zones[0].key);
+        assert_eq!(c.catalogs[1].key, None);
+        let e = err(&format!(
+            "{KEY}[[zone]]\norigin = \"o.\"\nfile = \"f\"\nkey = \"xfr-key.\"\n"
+        ));
+        assert!(
+            e.starts_with("t.toml:7: zone[0].key: only a zone with primary"),
+            "{e}"
+        );
+        let e = err("[[zone]]\norigin = \"o.\"\nkey = \"xfr-key.\"\n");
+        assert!(e.contains("zone[0].key: only a zone with primary"), "{e}");
+        let e = err("[[zone]]\norigin = \"o.\"\nprimary = \"192.0.2.1:53\"\nkey = \"k.\"\n");
+        assert!(
+            e.starts_with("t.toml:4: zone[0].key: no [[tsig]] is named k."),
+            "{e}"
+        );
+        let e = err("[[catalog]]\norigin = \"c.\"\nprimary = \"192.0.2.1:53\"\nkey = \"k.\"\n");
+        assert!(
+            e.starts_with("t.toml:4: catalog[0].key: no [[tsig]]"),
+            "{e}"
+        );
+        let e = err("[[catalog]]\norigin = \"c.\"\nprimary = \"192.0.2.1\"\n");
+        assert!(e.starts_with("t.toml:3: catalog[0].primary: "), "{e}");
+        let e = err("[[catalog]]\norigin = \"c.\"\n");
+        assert!(e.contains("catalog[0]") && e.contains("primary"), "{e}");
+        let twice = "[[catalog]]\norigin = \"c.\"\nprimary = \"192.0.2.1:53\"\n";
+        let e = err(&format!("{twice}{twice}"));
+        assert!(
+            e.starts_with("t.toml:5: catalog[1].origin: c. is configured twice"),
+            "{e}"
+        );
+        let e = err(&format!("[[zone]]\norigin = \"C.\"\n{twice}"));
+        assert!(
+            e.contains("catalog[0].origin: c. is also zone[0].origin"),
+            "{e}"
+        );
+        let e = err(&format!("[dns]\ncatalog_zone = \"c.\"\n{twice}"));
+        assert!(
+            e.contains("catalog[0].origin: c. is also dns.catalog_zone"),
+            "{e}"
+        );
     }
 }

@@ -23,6 +23,7 @@ pub mod answer;
 pub mod fetch;
 pub mod notify;
 pub mod secondary;
+pub mod tsig;
 pub mod wire;
 pub mod xfr;
 
