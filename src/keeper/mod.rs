@@ -123,7 +123,7 @@ impl Keeper {
                 .filter(|z| matches!(z.source, ZoneSource::Primary(_)))
                 .map(|z| z.origin.clone())
                 .collect(),
-            journal_max: 10_000,
+            journal_max: config.dns.journal_max_changes,
         }
     }
 
