@@ -13,6 +13,7 @@
 //! never block: they take a snapshot (`ZoneSet::load`) and keep using it while a reload
 //! swaps in a new one.
 
+pub mod catalog;
 pub mod index;
 pub mod master;
 pub mod starter;
