@@ -139,3 +139,157 @@ fn key(members: &[Name]) -> BTreeSet<(String, String)> {
         .map(|m| (catalog::member_id(m), m.to_string().to_ascii_lowercase()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::keeper::{Hooks, Publisher, ZoneError};
+    use crate::zone::ZoneSet;
+    use std::sync::{Arc, Mutex};
+
+    const CATALOG: &str = "catalog.example.net.";
+    const CONFIGURED: &str = "2.3.6.1.4.4.e164.arpa.";
+    const CREATED: &str = "9.9.9.4.4.e164.arpa.";
+
+    fn name(s: &str) -> Name {
+        Name::from_text(s).unwrap()
+    }
+
+    fn zone_text(serial: u32) -> String {
+        format!("$TTL 300\n@ IN SOA ns.example.net. hostmaster.example.net. {serial} 3600 900 604800 300\n@ IN NS ns.example.net.\n")
+    }
+
+    /// A keeper over `dir`'s store serving `zones`, keeping the catalog; the serial
+    /// changes it announced (what NOTIFY is sent for) are collected.
+    fn start(
+        dir: &std::path::Path,
+        zones: Vec<Zone>,
+    ) -> (Keeper, Arc<ZoneSet>, Arc<Mutex<Vec<(String, u32)>>>) {
+        let store = Store::open(&dir.join("enroute.db")).unwrap();
+        let set = Arc::new(ZoneSet::new(zones));
+        let notified = Arc::new(Mutex::new(Vec::new()));
+        let n = notified.clone();
+        let hooks = Hooks {
+            serial_changed: Box::new(move |o, s| n.lock().unwrap().push((o.to_string(), s))),
+            ..Hooks::default()
+        };
+        let publisher = Arc::new(Publisher::new(set.clone(), hooks));
+        let keeper =
+            Keeper::new(store, publisher, &Config::builtin()).with_catalog(Some(name(CATALOG)));
+        (keeper, set, notified)
+    }
+
+    fn configured() -> Zone {
+        Zone::from_master(zone_text(5).as_bytes(), "t", &name(CONFIGURED), None)
+            .unwrap()
+            .0
+    }
+
+    /// The catalog as served: its serial and members (origins, lower case, sorted).
+    fn served_catalog(set: &ZoneSet) -> (u32, Vec<String>) {
+        let zones = set.load();
+        let cat = zones
+            .iter()
+            .find(|z| z.origin.eq_ignore_case(&name(CATALOG)))
+            .expect("the catalog is served");
+        let mut members: Vec<String> = catalog::read(cat)
+            .unwrap()
+            .members
+            .iter()
+            .map(|(_, m)| m.to_string())
+            .collect();
+        members.sort();
+        (cat.soa.serial, members)
+    }
+
+    #[test]
+    fn the_catalog_follows_zones_created_and_deleted_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keeper, set, notified) = start(dir.path(), vec![configured()]);
+        assert_eq!(keeper.sync_catalog().unwrap(), Some(1));
+        assert_eq!(served_catalog(&set), (1, vec![CONFIGURED.to_string()]));
+        assert_eq!(keeper.sync_catalog().unwrap(), None, "same members: no new serial");
+
+        let put = keeper.put_zone(&name(CREATED), zone_text(3).as_bytes()).unwrap();
+        assert_eq!((put.serial, put.created), (3, true));
+        assert_eq!(
+            served_catalog(&set),
+            (2, vec![CONFIGURED.to_string(), CREATED.to_string()])
+        );
+        // Replacing a member changes no membership.
+        let put = keeper.put_zone(&name(CREATED), zone_text(3).as_bytes()).unwrap();
+        assert_eq!((put.serial, put.created), (4, false));
+        assert_eq!(served_catalog(&set).0, 2);
+
+        keeper.delete_zone(&name(CREATED)).unwrap();
+        assert_eq!(served_catalog(&set), (3, vec![CONFIGURED.to_string()]));
+        assert!(
+            notified.lock().unwrap().contains(&(CATALOG.to_string(), 3)),
+            "each new catalog serial is announced (NOTIFY): {notified:?}"
+        );
+        drop(keeper);
+
+        // A restart: the stored catalog is served as it was, serial and all.
+        let (again, set, _) = start(dir.path(), vec![configured()]);
+        assert_eq!(again.sync_catalog().unwrap(), None);
+        assert_eq!(served_catalog(&set), (3, vec![CONFIGURED.to_string()]));
+    }
+
+    #[test]
+    fn a_member_keeps_its_label_when_others_come_and_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keeper, set, _) = start(dir.path(), vec![configured()]);
+        keeper.sync_catalog().unwrap();
+        let id_of = |set: &ZoneSet, origin: &str| {
+            let zones = set.load();
+            let cat = zones.iter().find(|z| z.origin.eq_ignore_case(&name(CATALOG))).unwrap();
+            catalog::read(cat)
+                .unwrap()
+                .members
+                .into_iter()
+                .find(|(_, m)| m.eq_ignore_case(&name(origin)))
+                .map(|(id, _)| id)
+        };
+        let before = id_of(&set, CONFIGURED).unwrap();
+        keeper.put_zone(&name(CREATED), zone_text(1).as_bytes()).unwrap();
+        assert_eq!(id_of(&set, CONFIGURED).as_ref(), Some(&before));
+        keeper.delete_zone(&name(CREATED)).unwrap();
+        assert_eq!(id_of(&set, CONFIGURED), Some(before));
+        assert_eq!(id_of(&set, CREATED), None);
+    }
+
+    #[test]
+    fn the_catalog_is_not_the_apis_to_change_and_holds_no_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keeper, _, _) = start(dir.path(), vec![configured()]);
+        keeper.sync_catalog().unwrap();
+        let text = zone_text(9);
+        assert!(matches!(
+            keeper.put_zone(&name(CATALOG), text.as_bytes()),
+            Err(ZoneError::Conflict(m)) if m.contains("catalog")
+        ));
+        assert!(matches!(
+            keeper.delete_zone(&name(CATALOG)),
+            Err(ZoneError::Conflict(_))
+        ));
+        // A configured zone is not the API's to delete either.
+        assert!(matches!(
+            keeper.delete_zone(&name(CONFIGURED)),
+            Err(ZoneError::Conflict(m)) if m.contains("[[zone]]")
+        ));
+        // A number outside every ENUM zone is not taken by the catalog.
+        assert!(keeper.find("+4412345").is_none());
+        assert!(keeper.find("+441632960001").is_some());
+    }
+
+    #[test]
+    fn without_a_catalog_nothing_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keeper, set, _) = start(dir.path(), vec![configured()]);
+        let keeper = keeper.with_catalog(None);
+        assert_eq!(keeper.sync_catalog().unwrap(), None);
+        keeper.put_zone(&name(CREATED), zone_text(1).as_bytes()).unwrap();
+        assert_eq!(set.load().iter().count(), 2);
+    }
+}
