@@ -659,7 +659,10 @@ mod tests {
                 .unwrap()
         };
         // Only the kept zone's rows remain.
-        assert_eq!((rows("records"), rows("prefixes"), rows("journal")), (1, 1, 1));
+        assert_eq!(
+            (rows("records"), rows("prefixes"), rows("journal")),
+            (1, 1, 1)
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ fn listed(server: &Enroute, origin: &str) -> Option<String> {
 
 /// The SIP contact `route` gives a number, or its status.
 fn route(server: &Enroute, number: &str) -> String {
-    let d = server.api("GET", &format!("/v1/route/{number}"), "", b"").json();
+    let d = server
+        .api("GET", &format!("/v1/route/{number}"), "", b"")
+        .json();
     match d["contacts"][0]["uri"].as_str() {
         Some(uri) => uri.to_string(),
         None => format!("status {}", d["status"]),
@@ -96,7 +98,10 @@ fn a_zone_created_through_the_api_is_served_at_once_and_after_restarts_until_del
     assert_eq!(route(&server, "+449990001"), "sip:bob@pbx.example.net");
     assert_eq!(listed(&server, CREATED).as_deref(), Some("primary"));
     // A zone like any other: numbers change through the API.
-    let n = server.put_number("+4499910001", r#"{"routes":[{"uri":"sip:carol@pbx.example.net"}]}"#);
+    let n = server.put_number(
+        "+4499910001",
+        r#"{"routes":[{"uri":"sip:carol@pbx.example.net"}]}"#,
+    );
     assert_eq!(n.status, 200, "{}", n.text());
     // Putting it again replaces it (200), serial max(uploaded, current + 1).
     let r = put_zone(&server, CREATED, &zone(CREATED, 3, "bob2"));
@@ -140,7 +145,10 @@ fn only_zones_created_through_the_api_can_be_deleted() {
     assert!(soa(server.dns, "8.8.e164.arpa.").is_ok());
     // A secondary: neither created nor deleted through the API.
     problem(&delete_zone(&server, "7.7.e164.arpa."), 409);
-    problem(&put_zone(&server, "7.7.e164.arpa.", &zone("7.7.e164.arpa.", 1, "x")), 409);
+    problem(
+        &put_zone(&server, "7.7.e164.arpa.", &zone("7.7.e164.arpa.", 1, "x")),
+        409,
+    );
     // Unknown: 404. The root cannot be created.
     problem(&delete_zone(&server, "6.6.e164.arpa."), 404);
     let detail = problem(&put_zone(&server, ".", &zone(".", 1, "x")), 422);
@@ -170,15 +178,26 @@ fn a_zone_removed_from_the_configuration_is_not_served_but_one_created_through_t
     );
     let conf = server.dir.path().join("e.toml");
     let text = std::fs::read_to_string(&conf).unwrap();
-    std::fs::write(&conf, text.replace("[[zone]]\norigin = \"8.8.e164.arpa.\"\n", "")).unwrap();
+    std::fs::write(
+        &conf,
+        text.replace("[[zone]]\norigin = \"8.8.e164.arpa.\"\n", ""),
+    )
+    .unwrap();
     server.restart();
-    assert_eq!(soa(server.dns, "8.8.e164.arpa."), Err(ResponseCode::Refused));
+    assert_eq!(
+        soa(server.dns, "8.8.e164.arpa."),
+        Err(ResponseCode::Refused)
+    );
     assert_eq!(soa(server.dns, CREATED), Ok(3));
     // Its rows are still in the store: created anew through the API, its serial
     // follows the stored one, so a secondary that kept the old copy sees a newer one.
     let stored = put_zone(&server, "8.8.e164.arpa.", &zone("8.8.e164.arpa.", 1, "x"));
     assert_eq!(stored.status, 201, "{}", stored.text());
-    assert!(stored.json()["serial"].as_u64().unwrap() > 1, "{}", stored.text());
+    assert!(
+        stored.json()["serial"].as_u64().unwrap() > 1,
+        "{}",
+        stored.text()
+    );
 }
 
 /// Knot configuration: a catalog zone `catalog` interpreted with member zones
@@ -204,7 +223,10 @@ fn knot_interprets_the_catalog_enroute_builds() {
     use enroute::zone::catalog::build;
     let server = Enroute::start(&zone(CONFIGURED, 7, "alice"), "");
     let catalog = |serial: u32, members: &[&str]| {
-        let members: Vec<Name> = members.iter().map(|m| Name::from_text(m).unwrap()).collect();
+        let members: Vec<Name> = members
+            .iter()
+            .map(|m| Name::from_text(m).unwrap())
+            .collect();
         build(&Name::from_text(CATALOG).unwrap(), serial, &members)
             .unwrap()
             .to_master()
@@ -217,13 +239,15 @@ fn knot_interprets_the_catalog_enroute_builds() {
         &[],
     );
     assert!(
-        eventually(Duration::from_secs(20), || soa(knot.port, CONFIGURED) == Ok(7)),
+        eventually(Duration::from_secs(20), || soa(knot.port, CONFIGURED)
+            == Ok(7)),
         "Knot did not take the member from the catalog; log:\n{}",
         knot.log()
     );
     knot.replace_zone_file("catalog.db", CATALOG, &catalog(2, &[]));
     assert!(
-        eventually(Duration::from_secs(20), || soa(knot.port, CONFIGURED).is_err()),
+        eventually(Duration::from_secs(20), || soa(knot.port, CONFIGURED)
+            .is_err()),
         "Knot still serves the member dropped from the catalog; log:\n{}",
         knot.log()
     );
@@ -248,11 +272,15 @@ fn knot_follows_zones_created_and_deleted_on_enroute_through_the_catalog() {
     assert_eq!(listed(&server, CATALOG).as_deref(), Some("catalog"));
     knot.knotc(&["zone-refresh", CATALOG]);
     assert!(
-        eventually(Duration::from_secs(30), || soa(knot.port, CONFIGURED) == Ok(7)),
+        eventually(Duration::from_secs(30), || soa(knot.port, CONFIGURED)
+            == Ok(7)),
         "Knot did not follow enroute's catalog; log:\n{}",
         knot.log()
     );
-    assert_eq!(put_zone(&server, CREATED, &zone(CREATED, 3, "bob")).status, 201);
+    assert_eq!(
+        put_zone(&server, CREATED, &zone(CREATED, 3, "bob")).status,
+        201
+    );
     assert!(
         eventually(Duration::from_secs(30), || soa(knot.port, CREATED) == Ok(3)),
         "Knot did not pick up the zone created on enroute; log:\n{}",

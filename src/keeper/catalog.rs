@@ -44,7 +44,9 @@ impl Keeper {
 
     /// Whether `origin` is the catalog zone.
     pub fn is_catalog(&self, origin: &Name) -> bool {
-        self.catalog.as_ref().is_some_and(|c| c.eq_ignore_case(origin))
+        self.catalog
+            .as_ref()
+            .is_some_and(|c| c.eq_ignore_case(origin))
     }
 
     /// Brings the catalog zone in step with the zones served: at start, after a SIGHUP,
@@ -157,15 +159,17 @@ mod tests {
     }
 
     fn zone_text(serial: u32) -> String {
-        format!("$TTL 300\n@ IN SOA ns.example.net. hostmaster.example.net. {serial} 3600 900 604800 300\n@ IN NS ns.example.net.\n")
+        format!(
+            "$TTL 300\n@ IN SOA ns.example.net. hostmaster.example.net. {serial} 3600 900 604800 300\n@ IN NS ns.example.net.\n"
+        )
     }
+
+    /// The (origin, serial) of each serial change announced, in order.
+    type Notified = Arc<Mutex<Vec<(String, u32)>>>;
 
     /// A keeper over `dir`'s store serving `zones`, keeping the catalog; the serial
     /// changes it announced (what NOTIFY is sent for) are collected.
-    fn start(
-        dir: &std::path::Path,
-        zones: Vec<Zone>,
-    ) -> (Keeper, Arc<ZoneSet>, Arc<Mutex<Vec<(String, u32)>>>) {
+    fn start(dir: &std::path::Path, zones: Vec<Zone>) -> (Keeper, Arc<ZoneSet>, Notified) {
         let store = Store::open(&dir.join("enroute.db")).unwrap();
         let set = Arc::new(ZoneSet::new(zones));
         let notified = Arc::new(Mutex::new(Vec::new()));
@@ -209,16 +213,24 @@ mod tests {
         let (keeper, set, notified) = start(dir.path(), vec![configured()]);
         assert_eq!(keeper.sync_catalog().unwrap(), Some(1));
         assert_eq!(served_catalog(&set), (1, vec![CONFIGURED.to_string()]));
-        assert_eq!(keeper.sync_catalog().unwrap(), None, "same members: no new serial");
+        assert_eq!(
+            keeper.sync_catalog().unwrap(),
+            None,
+            "same members: no new serial"
+        );
 
-        let put = keeper.put_zone(&name(CREATED), zone_text(3).as_bytes()).unwrap();
+        let put = keeper
+            .put_zone(&name(CREATED), zone_text(3).as_bytes())
+            .unwrap();
         assert_eq!((put.serial, put.created), (3, true));
         assert_eq!(
             served_catalog(&set),
             (2, vec![CONFIGURED.to_string(), CREATED.to_string()])
         );
         // Replacing a member changes no membership.
-        let put = keeper.put_zone(&name(CREATED), zone_text(3).as_bytes()).unwrap();
+        let put = keeper
+            .put_zone(&name(CREATED), zone_text(3).as_bytes())
+            .unwrap();
         assert_eq!((put.serial, put.created), (4, false));
         assert_eq!(served_catalog(&set).0, 2);
 
@@ -243,7 +255,10 @@ mod tests {
         keeper.sync_catalog().unwrap();
         let id_of = |set: &ZoneSet, origin: &str| {
             let zones = set.load();
-            let cat = zones.iter().find(|z| z.origin.eq_ignore_case(&name(CATALOG))).unwrap();
+            let cat = zones
+                .iter()
+                .find(|z| z.origin.eq_ignore_case(&name(CATALOG)))
+                .unwrap();
             catalog::read(cat)
                 .unwrap()
                 .members
@@ -252,7 +267,9 @@ mod tests {
                 .map(|(id, _)| id)
         };
         let before = id_of(&set, CONFIGURED).unwrap();
-        keeper.put_zone(&name(CREATED), zone_text(1).as_bytes()).unwrap();
+        keeper
+            .put_zone(&name(CREATED), zone_text(1).as_bytes())
+            .unwrap();
         assert_eq!(id_of(&set, CONFIGURED).as_ref(), Some(&before));
         keeper.delete_zone(&name(CREATED)).unwrap();
         assert_eq!(id_of(&set, CONFIGURED), Some(before));
@@ -289,7 +306,9 @@ mod tests {
         let (keeper, set, _) = start(dir.path(), vec![configured()]);
         let keeper = keeper.with_catalog(None);
         assert_eq!(keeper.sync_catalog().unwrap(), None);
-        keeper.put_zone(&name(CREATED), zone_text(1).as_bytes()).unwrap();
+        keeper
+            .put_zone(&name(CREATED), zone_text(1).as_bytes())
+            .unwrap();
         assert_eq!(set.load().iter().count(), 2);
     }
 }

@@ -99,8 +99,8 @@ impl Keeper {
     }
 
     /// Replaces a whole zone with master-file text, or creates it when no zone with this
-    /// origin is served (SPEC §12). A replaced zone's serial is max(uploaded, current +
-    /// 1) (SPEC §10.9); a created one keeps the uploaded serial, unless the store still
+    /// origin is served (SPEC §12). A replaced zone's serial is
+    /// max(uploaded, current + 1) (SPEC §10.9); a created one keeps the uploaded serial, unless the store still
     /// holds rows of a zone of that origin (removed from the configuration): then the
     /// same rule holds against the stored serial, so that a secondary still holding the
     /// old copy sees a newer one. A created zone is marked in the store, so it is served
@@ -120,7 +120,9 @@ impl Keeper {
         let (zone, _warnings) = Zone::from_master(text, "body", &origin, None)?;
         let next = match &current {
             Some(z) => Some(z.next_serial()),
-            None => store.serial(&origin.to_string())?.map(|s| s.wrapping_add(1)),
+            None => store
+                .serial(&origin.to_string())?
+                .map(|s| s.wrapping_add(1)),
         };
         drop(current);
         let serial = match next {
@@ -146,7 +148,8 @@ impl Keeper {
             w.set_api_created(id, true)?;
             w.commit()?;
         }
-        self.publish(&store, change.into()).map_err(EditError::from)?;
+        self.publish(&store, change.into())
+            .map_err(EditError::from)?;
         if created {
             tracing::info!(zone = %origin, serial, "zone created through the admin API");
             self.sync_catalog_after(&mut store);

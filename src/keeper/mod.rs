@@ -58,8 +58,6 @@ pub use drift::{DriftError, FileDrift, file_drift};
 pub use of_record::{
     Drift, ZoneFileError, load_zones_of_record, read_zone_text, read_zones_of_record, starter_zone,
 };
-pub use catalog::CatalogSyncError;
-pub use edit::ZonePut;
 pub use publish::{Hooks, Publisher, Stale};
 pub use stored::ZoneStoreError;
 

@@ -40,9 +40,7 @@ pub const MINIMUM: u32 = 0;
 pub enum CatalogError {
     #[error("catalog zone {0}: no version TXT record (RFC 9432 §4.2.1)")]
     NoVersion(String),
-    #[error(
-        "catalog zone {zone}: version {found} is not supported (only \"2\", RFC 9432 §4.2.1)"
-    )]
+    #[error("catalog zone {zone}: version {found} is not supported (only \"2\", RFC 9432 §4.2.1)")]
     UnsupportedVersion { zone: String, found: String },
     #[error("catalog zone {0}: does not build: {1}")]
     Build(String, String),
@@ -72,7 +70,13 @@ pub fn build(origin: &Name, serial: u32, members: &[Name]) -> Result<Zone, Catal
         let id = member_id(m);
         if seen.insert(id.clone()) {
             let line = 4 + i as u32;
-            records.add(&[&b"zones"[..], id.as_bytes()], TYPE_PTR, TTL, &wire(m), line);
+            records.add(
+                &[&b"zones"[..], id.as_bytes()],
+                TYPE_PTR,
+                TTL,
+                &wire(m),
+                line,
+            );
         }
     }
     let zone = records
@@ -151,9 +155,9 @@ pub fn read(zone: &Zone) -> Result<Catalog, CatalogError> {
         let _ = write_label(&mut id, node.label().as_bytes());
         match member_of(node) {
             Err(reason) => out.skipped.push((id, reason)),
-            Ok(m) if m.eq_ignore_case(&zone.origin) => {
-                out.skipped.push((id, "names the catalog zone itself".into()))
-            }
+            Ok(m) if m.eq_ignore_case(&zone.origin) => out
+                .skipped
+                .push((id, "names the catalog zone itself".into())),
             Ok(m) if !seen.insert(wire(&m.to_lowercase())) => {
                 out.skipped
                     .push((id, format!("{m} is already a member under another id")));
@@ -203,7 +207,11 @@ fn txt_text(rdata: &[u8]) -> String {
     }
     match parts.as_slice() {
         [one] => one.clone(),
-        _ => parts.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(" "),
+        _ => parts
+            .iter()
+            .map(|p| format!("{p:?}"))
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 
@@ -247,7 +255,10 @@ mod tests {
         let a = member_id(&name("2.3.6.1.4.4.e164.arpa."));
         assert_eq!(a, member_id(&name("2.3.6.1.4.4.E164.ARPA.")));
         assert_eq!(a.len(), 16);
-        assert!(a.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_ne!(a, member_id(&name("3.3.6.1.4.4.e164.arpa.")));
         // Pinned: the label a consumer has seen must never change with a release.
         // FNV-1a 64 of the empty name (one zero byte).
@@ -272,7 +283,10 @@ mod tests {
         let text = zone.to_master();
         assert!(text.contains("version"), "{text}");
         assert!(text.contains("TXT\t2") || text.contains("\"2\""), "{text}");
-        assert!(text.contains("NS\tinvalid.") || text.contains("NS invalid."), "{text}");
+        assert!(
+            text.contains("NS\tinvalid.") || text.contains("NS invalid."),
+            "{text}"
+        );
     }
 
     #[test]
@@ -332,7 +346,10 @@ mod tests {
 
     #[test]
     fn a_catalog_origin_too_long_for_member_names_does_not_build() {
-        let long = format!("{}example.", "a23456789012345678901234567890123456789.".repeat(6));
+        let long = format!(
+            "{}example.",
+            "a23456789012345678901234567890123456789.".repeat(6)
+        );
         let origin = name(&long);
         assert!(build(&origin, 1, &[]).is_ok());
         assert!(matches!(
