@@ -50,6 +50,10 @@ pub fn reload(
     let plan = RoutingPlan::from_config(&config);
     let replaced = keeper.reload_files(&config)?;
     router.set_plan(plan);
+    // Zones may have come or gone: the catalog follows (a failure leaves its last copy).
+    if let Err(e) = keeper.sync_catalog() {
+        tracing::error!("{e}");
+    }
     Ok(replaced)
 }
 
@@ -91,6 +95,12 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     let notifier = Arc::new(Notifier::new(config.dns.notify.clone()));
     let publisher = publisher(&router, &notifier);
     let keeper = Arc::new(Keeper::new(store, publisher.clone(), &config));
+    let k = keeper.clone();
+    match tokio::task::spawn_blocking(move || k.sync_catalog()).await {
+        Ok(Err(e)) => return fatal(&e.to_string()),
+        Err(e) => return fatal(&e.to_string()),
+        Ok(Ok(_)) => {}
+    }
     let process = Arc::new(ProcessStats::new());
     let dns_stats = Arc::new(DnsStats::default());
     let xfr_stats = Arc::new(XfrStats::default());

@@ -55,6 +55,10 @@ const MIGRATIONS: &[&str] = &[
         diff BLOB NOT NULL
      );
      CREATE INDEX journal_by_zone ON journal (zone, seq);",
+    // 4: zones created through the admin API (`PUT /v1/zones/{origin}` for a zone not
+    // served): served at start beside the configured ones, and the only zones the API
+    // may delete.
+    "ALTER TABLE zones ADD COLUMN api_created INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// A path as the path of an SQLite `file:` URI: `%`, `?` and `#` (and bytes outside
@@ -394,6 +398,30 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
+    /// The origins of the zones created through the admin API, sorted.
+    pub fn api_created_zones(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT origin FROM zones WHERE api_created = 1 ORDER BY origin")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Whether the zone was created through the admin API (`false` when not held).
+    pub fn is_api_created(&self, origin: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT api_created FROM zones WHERE origin = ?1",
+                [origin],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v == Some(1))
+            .map_err(|e| self.err(e))
+    }
+
     fn zone_id(&self, origin: &str) -> Result<Option<i64>, StoreError> {
         zone_id(&self.conn, &self.path, origin)
     }
@@ -620,6 +648,41 @@ impl Write<'_> {
         Ok(())
     }
 
+    /// Marks the zone as created through the admin API (`on`), or not.
+    pub fn set_api_created(&mut self, zone: i64, on: bool) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE zones SET api_created = ?2 WHERE id = ?1",
+                params![zone, on as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Removes a zone and everything kept for it: its journal, records, prefix routes
+    /// and its row. Returns whether the store held it.
+    pub fn delete_zone(&mut self, origin: &str) -> Result<bool, StoreError> {
+        let id: Option<i64> = self
+            .tx
+            .query_row("SELECT id FROM zones WHERE origin = ?1", [origin], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        for sql in [
+            "DELETE FROM journal WHERE zone = ?1",
+            "DELETE FROM records WHERE zone = ?1",
+            "DELETE FROM prefixes WHERE zone = ?1",
+            "DELETE FROM zones WHERE id = ?1",
+        ] {
+            self.tx.execute(sql, [id]).map_err(|e| self.err(e))?;
+        }
+        Ok(true)
+    }
+
     /// Makes everything in the transaction durable (fsynced) and visible.
     pub fn commit(self) -> Result<(), StoreError> {
         let path = self.path;
@@ -666,6 +729,45 @@ mod tests {
         );
         drop(reader);
         assert_eq!(files(), before, "no -wal or -shm created by reading");
+    }
+
+    #[test]
+    fn a_deleted_zone_leaves_nothing_and_others_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("enroute.db")).unwrap();
+        let (gone, kept) = ("1.4.4.e164.arpa.", "2.4.4.e164.arpa.");
+        {
+            let mut w = store.write().unwrap();
+            for origin in [gone, kept] {
+                let z = w.zone(origin).unwrap();
+                w.insert(z, &owner_key(&["5"]), Some("+4415"), 35, 60, b"x")
+                    .unwrap();
+                w.set_prefix(z, &owner_key(&["6"]), true).unwrap();
+                w.journal_append(z, (1, 2), b"diff", 10).unwrap();
+                w.set_api_created(z, true).unwrap();
+            }
+            w.commit().unwrap();
+        }
+        assert_eq!(store.api_created_zones().unwrap(), [gone, kept]);
+        let mut w = store.write().unwrap();
+        assert!(w.delete_zone(gone).unwrap());
+        assert!(!w.delete_zone("9.9.e164.arpa.").unwrap());
+        w.commit().unwrap();
+        assert_eq!(store.serial(gone).unwrap(), None);
+        assert!(!store.is_api_created(gone).unwrap());
+        assert!(store.is_api_created(kept).unwrap());
+        assert_eq!(store.api_created_zones().unwrap(), [kept]);
+        let rows = |table: &str| -> i64 {
+            store
+                .conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        // Only the kept zone's rows remain.
+        assert_eq!(
+            (rows("records"), rows("prefixes"), rows("journal")),
+            (1, 1, 1)
+        );
     }
 
     #[test]

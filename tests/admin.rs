@@ -482,7 +482,7 @@ fn zone_replace_rules() {
             "text/dns",
             zone(1).as_bytes(),
         ),
-        404,
+        422,
     );
     problem(
         &server.api(

@@ -78,7 +78,9 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/zones", get(zones::list_zones))
         .route(
             "/v1/zones/{origin}",
-            get(zones::get_zone).put(zones::put_zone),
+            get(zones::get_zone)
+                .put(zones::put_zone)
+                .delete(zones::delete_zone),
         )
         .route("/v1/cache", delete(routing::flush_cache))
         .route("/v1/cache/{e164}", delete(routing::flush_cached_number))

@@ -41,6 +41,13 @@ pub fn document() -> Value {
         Value::Object(base)
     };
     let no_content = json!({"description": "Done"});
+    // PUT /v1/zones/{origin} creating a zone: 201, where to find it, the same body.
+    let created_or = |mut base: serde_json::Map<String, Value>| {
+        base.insert("201".into(), json!({"description": "Created",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ZoneReplaced"}}}}));
+        base
+    };
     let warnings = json!({"type": "array", "items": {"type": "string"},
         "description": "routes kept that calls never use: their service (given explicitly) is not in enum.services, e.g. 'routes[0].service: E2U+web:https is not in enum.services: kept in the zone for other ENUM clients, never used to route calls' (imports: 'line N: …')"});
     // A number or prefix route as answered, keys in this order.
@@ -103,9 +110,13 @@ pub fn document() -> Value {
                 "parameters": [{"name": "origin", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": {"operationId": "exportZone", "responses": with(errors(&["401", "404", "422"]), "200",
                     json!({"description": "The zone as served, as an RFC 1035 master file", "content": {"text/dns": {"schema": {"type": "string"}}}}))},
-                "put": {"operationId": "replaceZone",
+                "put": {"operationId": "putZone",
+                    "description": "Replaces the zone (200; serial max(uploaded, current + 1)), or creates it when no zone of that origin is served (201; served at once, after restarts, and listed in the catalog zone). Secondary zones and the catalog zone are 409.",
                     "requestBody": {"required": true, "content": {"text/dns": {"schema": {"type": "string"}}}},
-                    "responses": with(errors(&["401", "404", "409", "413", "415", "422"]), "200", ok("ZoneReplaced"))}
+                    "responses": with(created_or(errors(&["401", "409", "413", "415", "422"])), "200", ok("ZoneReplaced"))},
+                "delete": {"operationId": "deleteZone",
+                    "description": "Deletes a zone created through the API: its records and journal, and it is no longer served nor in the catalog zone. A zone configured in [[zone]] (with a file or store-only), a secondary zone or the catalog zone is 409.",
+                    "responses": with(errors(&["401", "404", "409", "422"]), "204", no_content.clone())}
             },
             "/v1/cache": {"delete": {"operationId": "flushCache", "responses": with(errors(&["401"]), "204", no_content.clone())}},
             "/v1/cache/{e164}": {"parameters": [e164], "delete": {"operationId": "flushCachedNumber", "responses": with(errors(&["401", "422"]), "204", no_content)}},
@@ -155,7 +166,7 @@ pub fn document() -> Value {
                 "ZoneList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
                     "type": "object", "required": ["origin", "serial", "records", "type"], "properties": {
                         "origin": {"type": "string"}, "serial": {"type": "integer"}, "records": {"type": "integer"},
-                        "type": {"enum": ["primary", "secondary"]}}}}}},
+                        "type": {"enum": ["primary", "secondary", "catalog"]}}}}}},
                 "ZoneReplaced": {"type": "object", "required": ["origin", "serial", "records"], "properties": {
                     "origin": {"type": "string"}, "serial": {"type": "integer"}, "records": {"type": "integer"}}},
                 "Decision": {"type": "object",

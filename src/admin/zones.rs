@@ -1,6 +1,7 @@
-//! Whole zones (SPEC §7): `GET /v1/zones` (origin, serial, records, primary or
-//! secondary), `GET /v1/zones/{origin}` (the master file, `text/dns`) and `PUT` (a
-//! replacement, checked whole before it is committed).
+//! Whole zones (SPEC §7, §12): `GET /v1/zones` (origin, serial, records, primary,
+//! secondary or catalog), `GET /v1/zones/{origin}` (the master file, `text/dns`), `PUT`
+//! (a replacement, or a new zone when none of that origin is served; checked whole
+//! before it is committed) and `DELETE` (a zone created through the API).
 //!
 //! Must not touch: the store or the zones directly (the keeper replaces; reads are of
 //! the served zones).
@@ -9,6 +10,7 @@ use super::body::{read_body, require_type};
 use super::offload::bulk;
 use super::problem::{FieldError, Problem};
 use super::state::{AdminState, Shared};
+use crate::keeper::ZoneError;
 use crate::name::Name;
 use crate::zone::Zone;
 use axum::extract::{Path, Request, State};
@@ -27,11 +29,23 @@ pub(super) async fn list_zones(State(s): State<Shared>) -> Response {
                 "origin": &*z.origin_text,
                 "serial": z.soa.serial,
                 "records": z.stats.records,
-                "type": if s.keeper.is_secondary(&z.origin) { "secondary" } else { "primary" },
+                "type": zone_type(&s, &z.origin),
             })
         })
         .collect();
     axum::Json(json!({"items": items})).into_response()
+}
+
+/// How the zone is served: `secondary` (transferred from its primary), `catalog` (the
+/// catalog zone enroute keeps) or `primary`.
+fn zone_type(s: &AdminState, origin: &Name) -> &'static str {
+    if s.keeper.is_secondary(origin) {
+        "secondary"
+    } else if s.keeper.is_catalog(origin) {
+        "catalog"
+    } else {
+        "primary"
+    }
 }
 
 /// The served zone named `origin` (any case).
@@ -75,7 +89,8 @@ pub(super) async fn get_zone(
     Ok(([(header::CONTENT_TYPE, "text/dns")], text).into_response())
 }
 
-/// `PUT /v1/zones/{origin}`: replaces the zone with the master file in the body.
+/// `PUT /v1/zones/{origin}`: replaces the zone with the master file in the body (200),
+/// or creates it when no zone of that origin is served (201, SPEC §12).
 pub(super) async fn put_zone(
     State(s): State<Shared>,
     Path(origin): Path<String>,
@@ -88,12 +103,44 @@ pub(super) async fn put_zone(
     })?;
     let keeper = s.keeper.clone();
     let o = origin.clone();
-    let serial = bulk(move || keeper.replace_zone(&o, &bytes))
+    let put = bulk(move || keeper.put_zone(&o, &bytes))
         .await?
-        .map_err(Problem::from)?;
-    let records = served(&s, &origin).map_or(0, |z| z.stats.records);
-    Ok(
-        axum::Json(json!({"origin": origin.to_string(), "serial": serial, "records": records}))
-            .into_response(),
-    )
+        .map_err(zone_problem)?;
+    let zone = served(&s, &origin);
+    let records = zone.as_ref().map_or(0, |z| z.stats.records);
+    let origin = zone.map_or(origin.to_string(), |z| z.origin_text.to_string());
+    let body = axum::Json(json!({"origin": &origin, "serial": put.serial, "records": records}));
+    if put.created {
+        let location = format!("/v1/zones/{origin}");
+        return Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response());
+    }
+    Ok(body.into_response())
+}
+
+/// `DELETE /v1/zones/{origin}`: deletes a zone created through the API (204); a
+/// configured zone, a secondary or the catalog is 409, an unknown origin 404.
+pub(super) async fn delete_zone(
+    State(s): State<Shared>,
+    Path(origin): Path<String>,
+) -> Result<Response, Problem> {
+    let origin = parse_origin(&origin)?;
+    let keeper = s.keeper.clone();
+    bulk(move || keeper.delete_zone(&origin))
+        .await?
+        .map_err(zone_problem)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The answer to a failed whole-zone change.
+fn zone_problem(e: ZoneError) -> Problem {
+    match e {
+        ZoneError::Conflict(m) => Problem::new(StatusCode::CONFLICT, m),
+        ZoneError::Invalid(m) => FieldError {
+            line: None,
+            field: "origin".into(),
+            detail: m,
+        }
+        .into(),
+        ZoneError::Edit(e) => Problem::from(e),
+    }
 }

@@ -22,7 +22,10 @@
 //!   or a whole new copy) and the one path it takes: [`Keeper::commit`] (one store
 //!   transaction) then [`Keeper::publish`].
 //! - [`edit`]: every change the admin API makes (numbers, prefix routes, imports, whole
-//!   zones).
+//!   zones replaced, created or deleted).
+//! - [`catalog`]: the catalog zone (RFC 9432), kept in the store like a store zone and
+//!   rebuilt through the same path whenever the list of zones this instance is primary
+//!   for changes ([`Keeper::sync_catalog`]).
 //! - [`stored`]: the store↔zone mapping, the one place that knows both, and each
 //!   change's journal entry.
 //! - [`journal`]: the journal read back for IXFR ([`journal::Journal`]).
@@ -44,6 +47,7 @@ use crate::store::{Store, StoreError};
 use crate::zone::{Zone, ZoneLoadError, ZoneSet};
 use std::sync::{Arc, Mutex};
 
+pub mod catalog;
 pub mod change;
 pub mod drift;
 pub mod edit;
@@ -79,6 +83,31 @@ pub enum EditError {
     StoreZone(#[from] ZoneStoreError),
 }
 
+/// Why a whole zone could not be created, replaced or deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum ZoneError {
+    /// The zone is not the API's to change: configured in `[[zone]]`, or the catalog.
+    #[error("{0}")]
+    Conflict(String),
+    /// The origin cannot be a zone created through the API.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Edit(#[from] EditError),
+}
+
+impl From<StoreError> for ZoneError {
+    fn from(e: StoreError) -> Self {
+        ZoneError::Edit(e.into())
+    }
+}
+
+impl From<ZoneLoadError> for ZoneError {
+    fn from(e: ZoneLoadError) -> Self {
+        ZoneError::Edit(e.into())
+    }
+}
+
 /// The routes of one number (or prefix) as records: NAPTR rdatas in wire form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routes {
@@ -110,6 +139,8 @@ pub struct Keeper {
     secondaries: Vec<Name>,
     /// Changes kept per zone in the IXFR journal (`dns.journal_max_changes`).
     journal_max: usize,
+    /// The catalog zone's origin (`dns.catalog_zone`), when one is served.
+    catalog: Option<Name>,
 }
 
 impl Keeper {
@@ -124,7 +155,15 @@ impl Keeper {
                 .map(|z| z.origin.clone())
                 .collect(),
             journal_max: config.dns.journal_max_changes,
+            catalog: config.dns.catalog_zone.clone(),
         }
+    }
+
+    /// The keeper with the catalog zone `origin` to keep (`None`: no catalog). Call
+    /// [`Keeper::sync_catalog`] once the keeper serves, to publish it.
+    pub fn with_catalog(mut self, origin: Option<Name>) -> Keeper {
+        self.catalog = origin;
+        self
     }
 
     pub fn zones(&self) -> &Arc<ZoneSet> {
@@ -145,8 +184,10 @@ impl Keeper {
     pub fn find(&self, number: &str) -> Option<(Arc<Zone>, Vec<u8>)> {
         let digits = number.strip_prefix('+').unwrap_or(number);
         let zones = self.zones().load();
+        // The catalog has no digit labels, so it would "hold" every number.
         zones
             .iter()
+            .filter(|z| !self.is_catalog(&z.origin))
             .find_map(|z| z.number_labels(digits).map(|l| (z.clone(), l)))
     }
 

@@ -2,7 +2,9 @@
 //! and `zone check` share: a configured master file replaces the stored zone when the
 //! store lacks it or the file's serial is newer; else the store's copy wins, with a
 //! warning naming the file when it holds other records. A store-only zone the store
-//! lacks is created from its starting copy ([`crate::zone::starter`]).
+//! lacks is created from its starting copy ([`crate::zone::starter`]). Zones created
+//! through the admin API are served beside them from the store, though no `[[zone]]`
+//! names them; a zone removed from the configuration is not served otherwise.
 //!
 //! Owns: reading and parsing a configured zone file (errors named by file and line),
 //! the file-vs-store verdict ([`Drift`]), the warnings it logs, and the starting copy of a
@@ -52,12 +54,15 @@ pub enum ZoneFileError {
     Store(#[from] StoreError),
     #[error("{0}")]
     StoreZone(#[from] ZoneStoreError),
+    #[error("the store holds a zone whose origin is not a domain name: {0}")]
+    BadOrigin(String),
 }
 
 /// Loads every configured file and store-only zone the way `serve` starts (secondary
 /// zones are `dns::secondary`'s): the store decides unless a zone file is newer (then
 /// the file is written to the store); a store-only zone the store lacks is created from
-/// its starting copy ([`starter_zone`]) and written. A zone file that differs from the
+/// its starting copy ([`starter_zone`]) and written; then the zones created through the
+/// admin API that no `[[zone]]` names. A zone file that differs from the
 /// stored copy without a higher serial is logged as a warning. Any error is fatal and
 /// names the file and line.
 pub fn load_zones_of_record(config: &Config, store: &mut Store) -> Result<Vec<Zone>, String> {
@@ -86,12 +91,31 @@ pub fn load_zones_of_record(config: &Config, store: &mut Store) -> Result<Vec<Zo
         }
         zones.push(choice.zone());
     }
+    zones.extend(api_created_zones(config, store).map_err(|e| e.to_string())?);
+    Ok(zones)
+}
+
+/// The zones created through the admin API that the configuration does not name (a
+/// configured zone of the same origin is served as configured), from the store. They
+/// are served though no `[[zone]]` names them, until deleted through the API.
+fn api_created_zones(config: &Config, store: &Store) -> Result<Vec<Zone>, ZoneFileError> {
+    let mut zones = Vec::new();
+    for origin in store.api_created_zones()? {
+        let name = Name::from_text(&origin)
+            .map_err(|e| ZoneFileError::BadOrigin(format!("{origin:?}: {e}")))?;
+        if config.zones.iter().any(|z| z.origin.eq_ignore_case(&name)) {
+            continue;
+        }
+        let zone = stored::load(store, &name)?;
+        tracing::info!(zone = %origin, serial = zone.soa.serial, "zone created through the admin API: served from the store");
+        zones.push(zone);
+    }
     Ok(zones)
 }
 
 /// The zones as `serve` would serve them, without writing anything (CLI commands): the
 /// store's copy where it wins, else the file; a store-only zone the store lacks as the
-/// copy `serve` would create.
+/// copy `serve` would create; the zones created through the admin API.
 pub fn read_zones_of_record(config: &Config) -> Result<Vec<Zone>, String> {
     let store = Store::open_reader(&config.store).map_err(|e| e.to_string())?;
     let mut zones = Vec::new();
@@ -101,6 +125,9 @@ pub fn read_zones_of_record(config: &Config) -> Result<Vec<Zone>, String> {
         {
             zones.push(choice.zone());
         }
+    }
+    if let Some(store) = &store {
+        zones.extend(api_created_zones(config, store).map_err(|e| e.to_string())?);
     }
     Ok(zones)
 }

@@ -14,6 +14,7 @@
 //! never block: they take a snapshot (`ZoneSet::load`) and keep using it while a reload
 //! swaps in a new one.
 
+pub mod catalog;
 pub mod diff;
 pub mod index;
 pub mod master;
