@@ -18,6 +18,7 @@
 use crate::admin::{AdminState, TokenError, TokenSource};
 use crate::config::{Config, ZoneSource};
 use crate::dns::answer::{Authority, DnsStats, SecondaryOf};
+use crate::dns::guard::Keys;
 use crate::dns::notify::Notifier;
 use crate::dns::secondary::SecondaryZone;
 use crate::dns::xfr::XfrStats;
@@ -92,7 +93,9 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         Err(e) => return fatal(&e.to_string()),
     };
     let shared = sip_shared(&config, &router);
-    let notifier = Arc::new(Notifier::new(config.dns.notify.clone()));
+    let transfer_key = config.dns.transfer_key.as_ref();
+    let notify_key = transfer_key.and_then(|k| config.tsig_key(k)).cloned();
+    let notifier = Arc::new(Notifier::new(config.dns.notify.clone(), notify_key));
     let publisher = publisher(&router, &notifier);
     let keeper = Arc::new(Keeper::new(store, publisher.clone(), &config));
     let k = keeper.clone();
@@ -230,12 +233,17 @@ fn authority(
             .map(|s| SecondaryOf {
                 origin: s.origin.clone(),
                 primary: s.primary,
+                key: s.key.as_ref().map(|k| k.name.clone()),
             })
             .collect(),
         refresh,
         stats,
         xfr,
         journal: Some(journal),
+        keys: Keys {
+            all: config.tsig.clone(),
+            transfer: config.dns.transfer_key.clone(),
+        },
     })
 }
 
@@ -499,7 +507,10 @@ pub fn secondary_zones(config: &Config) -> Vec<SecondaryZone> {
         .zones
         .iter()
         .filter_map(|z| match z.source {
-            ZoneSource::Primary(addr) => Some(SecondaryZone::new(z.origin.clone(), addr, &dir)),
+            ZoneSource::Primary(addr) => {
+                let key = z.key.as_ref().and_then(|k| config.tsig_key(k)).cloned();
+                Some(SecondaryZone::new(z.origin.clone(), addr, &dir, key))
+            }
             ZoneSource::File(_) | ZoneSource::Store => None,
         })
         .collect()

@@ -5,13 +5,17 @@
 //! — AA answers, NXDOMAIN vs NODATA with the SOA in authority (RFC 2308 §3: TTL
 //! min(SOA TTL, MINIMUM)), referrals with glue below a cut, CNAMEs followed inside the
 //! zone, REFUSED outside our zones, minimal ANY (RFC 8482), EDNS(0) sizes and TC — and
-//! the decisions around transfers and NOTIFY: who may AXFR (`dns.allow_transfer`), and
-//! which NOTIFY a secondary accepts (only from its primary, SPEC §10.25).
+//! the decisions around transfers and NOTIFY: who may AXFR (`dns.allow_transfer`),
+//! which NOTIFY a secondary accepts (only from its primary, SPEC §10.25), and acting on
+//! TSIG's verdict (`dns::guard`): refusing, or signing the answer.
 //!
 //! Must not touch: sockets (the listeners in `dns`), zone storage, or the transfer stream
 //! itself (see `dns::xfr`). Reads one lock-free zone snapshot per query.
 
+use super::guard::{Gate, Keys};
+use super::tsig;
 use super::wire::*;
+use super::xfr::{Transfer, XfrStats};
 use crate::metrics::{Counters, Family};
 use crate::name::Name;
 use crate::name::{TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_NS, TYPE_SOA};
@@ -145,19 +149,13 @@ pub enum Action {
     Drop,
 }
 
-/// A zone transfer to answer: AXFR (TCP only), or IXFR from the serial the client
-/// holds (older than ours: a current client has had its one SOA already).
-pub struct Transfer {
-    pub zone: Arc<Zone>,
-    /// `Some(serial)`: IXFR from `serial`; `None`: AXFR.
-    pub ixfr_from: Option<u32>,
-}
-
 /// A secondary zone's primary, for NOTIFY acceptance.
 #[derive(Clone, Debug)]
 pub struct SecondaryOf {
     pub origin: Name,
     pub primary: SocketAddr,
+    /// The TSIG key its NOTIFYs must be signed with (`[[zone]] key`).
+    pub key: Option<Name>,
 }
 
 /// Everything the DNS listeners share.
@@ -169,9 +167,11 @@ pub struct Authority {
     pub refresh: tokio::sync::mpsc::UnboundedSender<Name>,
     pub stats: Arc<DnsStats>,
     /// Transfers out, counted.
-    pub xfr: Arc<super::xfr::XfrStats>,
+    pub xfr: Arc<XfrStats>,
     /// The IXFR journal; `None`: every IXFR is answered with the whole zone.
     pub journal: Option<Arc<crate::keeper::journal::Journal>>,
+    /// TSIG keys, and which requests need which.
+    pub keys: Keys,
 }
 
 impl Authority {
@@ -190,13 +190,20 @@ impl Authority {
                 return Action::Reply;
             }
         };
-        let limit = if tcp { 65535 } else { q.udp_limit() };
+        let now = tsig::unix_now();
+        let gate = self.keys.gate(&q, self.notify_key(&q), now);
+        if let Gate::Refused(refusal) = &gate {
+            return self.refuse_tsig(&q, refusal, src, now, out);
+        }
+        let room = gate.signer().map_or(0, |(k, _)| tsig::record_len(k));
+        let limit = if tcp { 65535 } else { q.udp_limit() }.saturating_sub(room);
         let mut r = Response::new(out, &q, limit);
-        let rcode = self.fill(&q, src, tcp, &mut r);
+        let rcode = self.fill(&q, src, tcp, &gate, &mut r);
         let rcode = match rcode {
             Ok(rcode) => rcode,
-            Err(transfer) => {
+            Err(mut transfer) => {
                 self.stats.query(q.qtype, RCODE_NOERROR.into());
+                transfer.tsig = gate.signer().map(|(k, mac)| (k.clone(), mac.to_vec()));
                 return Action::Transfer(transfer);
             }
         };
@@ -205,8 +212,50 @@ impl Authority {
             self.stats.truncated.inc(0);
         }
         r.finish();
+        if let Some((key, mac)) = gate.signer() {
+            tsig::sign_response(out, key, mac, now);
+        }
         self.stats.query(q.qtype, rcode);
         tracing::debug!(qtype = q.qtype, rcode, %src, tcp, "DNS answer");
+        Action::Reply
+    }
+
+    /// The key a NOTIFY must be signed with: its secondary zone's, if any.
+    fn notify_key(&self, q: &Query<'_>) -> Option<&Name> {
+        if q.opcode != OPCODE_NOTIFY {
+            return None;
+        }
+        let name = Name::from_text(&q.qname_text()).ok()?;
+        self.secondaries
+            .iter()
+            .find(|s| s.origin.eq_ignore_case(&name))?
+            .key
+            .as_ref()
+    }
+
+    /// Answers a request TSIG refused: NOTAUTH with the TSIG error (or FORMERR).
+    fn refuse_tsig(
+        &self,
+        q: &Query<'_>,
+        refusal: &tsig::Refusal<'_>,
+        src: SocketAddr,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        tsig::error_answer(q.packet, refusal, now, out);
+        self.stats.query(q.qtype, refusal.rcode().into());
+        if q.qtype == TYPE_AXFR || q.qtype == TYPE_IXFR {
+            self.xfr.refused(q.qtype);
+        }
+        if let Some(suppressed) = self.stats.refused_notify_log.check() {
+            let error = refusal
+                .error()
+                .map_or("FORMERR", |e| tsig::error_name(e.code()));
+            tracing::warn!(from = %src, qtype = q.qtype, opcode = q.opcode, error, suppressed, "TSIG: request refused");
+        }
+        if out.is_empty() {
+            return Action::Drop;
+        }
         Action::Reply
     }
 
@@ -216,6 +265,7 @@ impl Authority {
         q: &Query<'_>,
         src: SocketAddr,
         tcp: bool,
+        gate: &Gate<'_>,
         r: &mut Response<'_, '_>,
     ) -> Result<u16, Transfer> {
         if let Some(e) = q.edns
@@ -225,7 +275,7 @@ impl Authority {
         }
         match q.opcode {
             OPCODE_QUERY => {}
-            OPCODE_NOTIFY => return Ok(self.notify(q, src, r)),
+            OPCODE_NOTIFY => return Ok(self.notify(q, src, gate, r)),
             _ => return Ok(RCODE_NOTIMP.into()),
         }
         if q.qclass != CLASS_IN && q.qclass != CLASS_ANY {
@@ -242,7 +292,7 @@ impl Authority {
             if root_side.len() != apex_labels {
                 return Ok(RCODE_NOTAUTH);
             }
-            if !allowed(&self.allow_transfer, src.ip()) {
+            if !allowed(&self.allow_transfer, src.ip()) || matches!(gate, Gate::Unsigned) {
                 self.xfr.refused(q.qtype);
                 return Ok(RCODE_REFUSED.into());
             }
@@ -314,6 +364,7 @@ impl Authority {
             return Err(Transfer {
                 zone: zone.clone(),
                 ixfr_from: None,
+                tsig: None,
             });
         }
         let Some(client) = super::wire::ixfr_client_serial(q) else {
@@ -323,6 +374,7 @@ impl Authority {
             return Err(Transfer {
                 zone: zone.clone(),
                 ixfr_from: Some(client),
+                tsig: None,
             });
         }
         self.xfr.up_to_date();
@@ -384,7 +436,13 @@ impl Authority {
 
     /// NOTIFY (RFC 1996): accepted for a secondary zone from its primary's address, which
     /// triggers a refresh; REFUSED otherwise (SPEC §10.25).
-    fn notify(&self, q: &Query<'_>, src: SocketAddr, r: &mut Response<'_, '_>) -> u16 {
+    fn notify(
+        &self,
+        q: &Query<'_>,
+        src: SocketAddr,
+        gate: &Gate<'_>,
+        r: &mut Response<'_, '_>,
+    ) -> u16 {
         self.stats.notify_in.inc(0);
         let Ok(name) = Name::from_text(&q.qname_text()) else {
             return RCODE_FORMERR.into();
@@ -399,6 +457,12 @@ impl Authority {
         if !same_ip(sec.primary.ip(), src.ip()) {
             if let Some(suppressed) = self.stats.refused_notify_log.check() {
                 tracing::warn!(zone = %sec.origin, from = %src, suppressed, "NOTIFY not from the zone's primary: refused");
+            }
+            return RCODE_REFUSED.into();
+        }
+        if matches!(gate, Gate::Unsigned) {
+            if let Some(suppressed) = self.stats.refused_notify_log.check() {
+                tracing::warn!(zone = %sec.origin, from = %src, suppressed, "NOTIFY not signed with the zone's key: refused");
             }
             return RCODE_REFUSED.into();
         }

@@ -15,6 +15,8 @@
 //! Answers are decoded with hickory-proto's `Message`: it is off the hot path and must
 //! accept whatever compression the primary uses.
 
+use super::tsig;
+use crate::config::TsigKey;
 use crate::name::{Name, TYPE_SOA};
 use crate::zone::diff::{Diff, DiffRecord, SoaRecord};
 use crate::zone::{Records, Zone, serial_newer};
@@ -54,9 +56,13 @@ fn bad(msg: impl Into<String>) -> XfrError {
     XfrError::Bad(msg.into())
 }
 
-/// Asks `primary` for the zone's SOA serial over UDP (three tries of 1 s).
-pub async fn query_serial(primary: SocketAddr, origin: &Name) -> Result<u32, XfrError> {
-    use hickory_proto::op::Message;
+/// Asks `primary` for the zone's SOA serial over UDP (three tries of 1 s), signed with
+/// `key` when given (then only an answer signed with it is taken).
+pub async fn query_serial(
+    primary: SocketAddr,
+    origin: &Name,
+    key: Option<&TsigKey>,
+) -> Result<u32, XfrError> {
     use hickory_proto::rr::RData;
     let bind: SocketAddr = if primary.is_ipv6() {
         "[::]:0".parse().unwrap_or(primary)
@@ -67,18 +73,23 @@ pub async fn query_serial(primary: SocketAddr, origin: &Name) -> Result<u32, Xfr
     sock.connect(primary).await?;
     let mut buf = vec![0u8; 4096];
     for _ in 0..3 {
-        let (id, wire) = request(origin, TYPE_SOA, None);
+        let (id, mut wire) = request(origin, TYPE_SOA, None);
+        let mac = key.map(|k| tsig::sign_request(&mut wire, k, tsig::unix_now()));
         sock.send(&wire).await?;
         let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(1), sock.recv(&mut buf)).await
         else {
             continue;
         };
-        let Ok(resp) = Message::from_vec(&buf[..n]) else {
-            continue;
-        };
-        if resp.metadata.id != id {
+        if buf.get(..2) != Some(&id.to_be_bytes()[..]) {
             continue;
         }
+        if let (Some(k), Some(mac)) = (key, &mac) {
+            tsig::verify_response(&buf[..n], k, mac, tsig::unix_now())
+                .map_err(|e| bad(format!("TSIG: {e}")))?;
+        }
+        let Ok(resp) = decode(&buf[..n]) else {
+            continue;
+        };
         if resp.metadata.response_code != hickory_proto::op::ResponseCode::NoError {
             return Err(XfrError::Rcode(resp.metadata.response_code.to_string()));
         }
@@ -92,27 +103,53 @@ pub async fn query_serial(primary: SocketAddr, origin: &Name) -> Result<u32, Xfr
     Err(XfrError::Timeout)
 }
 
-/// Transfers the zone from `primary` over TCP within `limit`: IXFR from `have`'s serial
-/// when we hold a copy, else AXFR.
+/// A message minus its TSIG record (checked before), for the decoder.
+fn decode(msg: &[u8]) -> Result<hickory_proto::op::Message, XfrError> {
+    let stripped;
+    let msg = match tsig::find(msg) {
+        Ok(Some(rec)) => {
+            stripped = tsig::without_tsig(msg, &rec);
+            &stripped[..]
+        }
+        _ => msg,
+    };
+    hickory_proto::op::Message::from_vec(msg).map_err(|e| bad(e.to_string()))
+}
+
+/// Where to transfer from and how: the primary, and the key requests are signed with.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub primary: SocketAddr,
+    pub key: Option<&'a TsigKey>,
+}
+
+/// Transfers the zone from the primary over TCP within `limit`: IXFR from `have`'s
+/// serial when we hold a copy, else AXFR. With a key, the request is signed and every
+/// message of the answer must verify (RFC 8945 §5.3.1).
 pub async fn fetch(
-    primary: SocketAddr,
+    from: Source<'_>,
     origin: &Name,
     have: Option<&Zone>,
     limit: Duration,
 ) -> Result<Fetched, XfrError> {
     let ours = have.and_then(|z| z.soa_record_with_serial(z.soa.serial));
-    tokio::time::timeout(limit, fetch_inner(primary, origin, ours))
+    tokio::time::timeout(limit, fetch_inner(from, origin, ours))
         .await
         .map_err(|_| XfrError::Timeout)?
 }
 
 async fn fetch_inner(
-    primary: SocketAddr,
+    from: Source<'_>,
     origin: &Name,
     ours: Option<SoaRecord>,
 ) -> Result<Fetched, XfrError> {
+    let primary = from.primary;
     let qtype = if ours.is_some() { TYPE_IXFR } else { TYPE_AXFR };
-    let (id, wire) = request(origin, qtype, ours.as_ref());
+    let (id, mut wire) = request(origin, qtype, ours.as_ref());
+    let mut verifier = from.key.map(|k| {
+        let mac = tsig::sign_request(&mut wire, k, tsig::unix_now());
+        tsig::StreamVerifier::new(k, &mac)
+    });
     let mut stream = tokio::net::TcpStream::connect(primary).await?;
     stream.write_all(&(wire.len() as u16).to_be_bytes()).await?;
     stream.write_all(&wire).await?;
@@ -123,21 +160,35 @@ async fn fetch_inner(
         let len = stream.read_u16().await? as usize;
         buf.resize(len, 0);
         stream.read_exact(&mut buf).await?;
-        let resp = hickory_proto::op::Message::from_vec(&buf).map_err(|e| bad(e.to_string()))?;
-        if resp.metadata.id != id {
+        if buf.get(..2) != Some(&id.to_be_bytes()[..]) {
             return Err(bad("answer to another query"));
         }
+        if let Some(v) = verifier.as_mut() {
+            v.next(&buf, tsig::unix_now())
+                .map_err(|e| bad(format!("TSIG: {e}")))?;
+        }
+        let resp = decode(&buf)?;
         if resp.metadata.response_code != hickory_proto::op::ResponseCode::NoError {
             return Err(XfrError::Rcode(resp.metadata.response_code.to_string()));
         }
+        let mut complete = false;
         for r in &resp.answers {
             if reader.feed(r)? {
-                return reader.finish();
+                complete = true;
+                break;
             }
         }
-        if first && resp.answers.len() == 1 {
+        let single = first && resp.answers.len() == 1;
+        if complete || single {
+            if let Some(v) = &verifier {
+                v.finish().map_err(|e| bad(format!("TSIG: {e}")))?;
+            }
             // One SOA alone: nothing newer (RFC 1995 §2), or "ask by AXFR".
-            return reader.single_soa();
+            return if complete {
+                reader.finish()
+            } else {
+                reader.single_soa()
+            };
         }
         first = false;
     }

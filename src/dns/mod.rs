@@ -6,7 +6,8 @@
 //! timeout and a connection limit — and stopping them on shutdown. Submodules:
 //! [`wire`] (messages on byte slices), [`answer`] (the authority over the index),
 //! [`xfr`] (AXFR and IXFR out, transfer metrics), [`fetch`] (AXFR and IXFR in),
-//! [`notify`] (NOTIFY out), [`secondary`] (zones kept from a
+//! [`tsig`] (RFC 8945 signatures on message bytes), [`guard`] (which requests TSIG lets
+//! through), [`notify`] (NOTIFY out), [`secondary`] (zones kept from a
 //! primary).
 //!
 //! Must not touch: routing (SIP reads the same [`crate::zone::ZoneSet`], never the
@@ -21,6 +22,7 @@
 
 pub mod answer;
 pub mod fetch;
+pub mod guard;
 pub mod notify;
 pub mod secondary;
 pub mod tsig;

@@ -8,6 +8,8 @@
 //! change — reload, transfers in, the admin API — through the hook `server` sets up) or
 //! the zones themselves.
 
+use super::tsig;
+use crate::config::TsigKey;
 use crate::name::Name;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +22,9 @@ const TRIES: u32 = 12;
 
 pub struct Notifier {
     targets: Vec<SocketAddr>,
+    /// `dns.transfer_key`: NOTIFYs are signed with it, and only answers signed with it
+    /// count as acknowledgements.
+    key: Option<TsigKey>,
     runtime: tokio::runtime::Handle,
     /// Sender tasks still retrying, by (zone in lower case, target).
     pending: Mutex<HashMap<(String, SocketAddr), tokio::task::AbortHandle>>,
@@ -29,9 +34,10 @@ pub struct Notifier {
 
 impl Notifier {
     /// Must be created inside the runtime the senders run on.
-    pub fn new(targets: Vec<SocketAddr>) -> Notifier {
+    pub fn new(targets: Vec<SocketAddr>, key: Option<TsigKey>) -> Notifier {
         Notifier {
             targets,
+            key,
             runtime: tokio::runtime::Handle::current(),
             pending: Mutex::new(HashMap::new()),
             sent: AtomicU64::new(0),
@@ -86,16 +92,33 @@ async fn send_until_acked(n: &Notifier, target: SocketAddr, zone: &Name, serial:
         let mut msg = Message::new(rand_id(), MessageType::Query, OpCode::Notify);
         msg.metadata.authoritative = true;
         msg.add_query(Query::query(name.clone(), RecordType::SOA));
-        let Ok(wire) = msg.to_vec() else {
+        let Ok(mut wire) = msg.to_vec() else {
             return false;
         };
+        let mac = n
+            .key
+            .as_ref()
+            .map(|k| tsig::sign_request(&mut wire, k, tsig::unix_now()));
         n.sent.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(zone = %zone, %target, serial, "NOTIFY sent");
         let _ = sock.send(&wire).await;
         let deadline = tokio::time::Instant::now() + wait;
         while let Ok(Ok(len)) = tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
-            if let Ok(resp) = Message::from_vec(&buf[..len])
-                && resp.metadata.id == msg.metadata.id
+            let answer = &buf[..len];
+            if answer.get(..2) != Some(&msg.metadata.id.to_be_bytes()[..]) {
+                continue;
+            }
+            if let (Some(k), Some(mac)) = (&n.key, &mac)
+                && let Err(e) = tsig::verify_response(answer, k, mac, tsig::unix_now())
+            {
+                tracing::warn!(zone = %zone, %target, "NOTIFY answer not taken: TSIG: {e}");
+                continue;
+            }
+            let answer = match tsig::find(answer) {
+                Ok(Some(rec)) => tsig::without_tsig(answer, &rec),
+                _ => answer.to_vec(),
+            };
+            if let Ok(resp) = Message::from_vec(&answer)
                 && resp.metadata.message_type == MessageType::Response
             {
                 tracing::info!(zone = %zone, %target, serial, rcode = %resp.metadata.response_code, "NOTIFY acknowledged");

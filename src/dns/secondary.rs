@@ -20,6 +20,7 @@
 
 use super::fetch::{self, Fetched, XfrError};
 use super::xfr::{XfrKind, XfrStats};
+use crate::config::TsigKey;
 use crate::keeper::{Publisher, Stale};
 use crate::name::Name;
 use crate::zone::Zone;
@@ -44,10 +45,21 @@ pub struct SecondaryZone {
     pub file: PathBuf,
     /// The changes applied since `file` was written.
     pub log: PathBuf,
+    /// `[[zone]] key`: requests to the primary are signed with it, and only answers
+    /// signed with it are taken.
+    pub key: Option<TsigKey>,
 }
 
 impl SecondaryZone {
-    pub fn new(origin: Name, primary: SocketAddr, dir: &Path) -> Self {
+    /// Where its transfers come from, and the key they are signed with.
+    fn source(&self) -> fetch::Source<'_> {
+        fetch::Source {
+            primary: self.primary,
+            key: self.key.as_ref(),
+        }
+    }
+
+    pub fn new(origin: Name, primary: SocketAddr, dir: &Path, key: Option<TsigKey>) -> Self {
         let file = dir.join(format!("{}zone", origin.to_string().to_ascii_lowercase()));
         let log = file.with_extension("zone.ixfr");
         SecondaryZone {
@@ -55,6 +67,7 @@ impl SecondaryZone {
             primary,
             file,
             log,
+            key,
         }
     }
 }
@@ -181,7 +194,7 @@ async fn check(t: &Task) -> Result<(), XfrError> {
         .iter()
         .find(|s| s.origin.eq_ignore_case(&z.origin))
         .cloned();
-    let serial = fetch::query_serial(z.primary, &z.origin).await?;
+    let serial = fetch::query_serial(z.primary, &z.origin, z.key.as_ref()).await?;
     if let Some(have) = &served
         && !xfr_newer(serial, have.soa.serial)
     {
@@ -197,7 +210,7 @@ async fn check(t: &Task) -> Result<(), XfrError> {
         }
     }
     let started = std::time::Instant::now();
-    let zone = match fetch::fetch(z.primary, &z.origin, None, TRANSFER_LIMIT).await {
+    let zone = match fetch::fetch(z.source(), &z.origin, None, TRANSFER_LIMIT).await {
         Ok(Fetched::Whole(zone)) => zone,
         Ok(_) => Err(XfrError::Bad("an AXFR answered with changes".into()))?,
         Err(e) => {
@@ -217,7 +230,7 @@ fn xfr_newer(a: u32, b: u32) -> bool {
 async fn incremental(t: &Task, have: Arc<Zone>) -> Result<(), XfrError> {
     let z = &t.z;
     let started = std::time::Instant::now();
-    let fetched = fetch::fetch(z.primary, &z.origin, Some(&have), TRANSFER_LIMIT).await?;
+    let fetched = fetch::fetch(z.source(), &z.origin, Some(&have), TRANSFER_LIMIT).await?;
     let diff = match fetched {
         Fetched::UpToDate => return Ok(()),
         Fetched::Whole(zone) => return serve_whole(t, zone, started).await,

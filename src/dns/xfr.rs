@@ -14,7 +14,7 @@
 //! Transfers are written by hand from the index and the journal (the rdata is already
 //! wire form; a million-number zone is streamed without building hickory records).
 
-use super::answer::Transfer;
+use super::tsig::{self, StreamSigner};
 use super::wire::{Query, Response};
 use crate::keeper::journal::Journal;
 use crate::metrics::{Counters, Family};
@@ -27,6 +27,17 @@ use tokio::io::AsyncWriteExt;
 
 /// Largest message in a transfer stream (TCP length prefix limit).
 const MAX_MESSAGE: usize = 65535;
+
+/// A zone transfer to answer: AXFR (TCP only), or IXFR from the serial the client
+/// holds (older than ours: a current client has had its one SOA already).
+pub struct Transfer {
+    pub zone: Arc<Zone>,
+    /// `Some(serial)`: IXFR from `serial`; `None`: AXFR.
+    pub ixfr_from: Option<u32>,
+    /// The key a signed request used and its MAC: every message of the answer is
+    /// signed with it (RFC 8945 §5.3.1).
+    pub tsig: Option<(crate::config::TsigKey, Vec<u8>)>,
+}
 
 /// Answers the transfer `t` asked by `query` (a packet already checked by
 /// `Authority`) over `w`: the condensed difference when `t` is an IXFR the journal
@@ -43,20 +54,26 @@ pub async fn send<W: tokio::io::AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let (origin, serial) = (t.zone.origin.clone(), t.zone.soa.serial);
+    let mut signer = t.tsig.as_ref().map(|(k, mac)| StreamSigner::new(k, mac));
+    // Each message leaves room for its signature.
+    let limit = MAX_MESSAGE - t.tsig.as_ref().map_or(0, |(k, _)| tsig::record_len(k));
     let producer = tokio::task::spawn_blocking(move || {
         let diff = t
             .ixfr_from
             .and_then(|from| changes(journal.as_deref(), &t.zone, from));
         let form = Form::of(&t, diff.as_ref());
         match &diff {
-            Some(d) => build_ixfr(&query, &t.zone, d, &tx),
-            None => build_stream(&query, &t.zone, &tx),
+            Some(d) => build_ixfr(&query, &t.zone, d, (&tx, limit)),
+            None => build_stream(&query, &t.zone, (&tx, limit)),
         }
         form
     });
     let mut bytes = 0u64;
     let mut sent = Ok(());
-    while let Some(msg) = rx.recv().await {
+    while let Some(mut msg) = rx.recv().await {
+        if let Some(s) = signer.as_mut() {
+            s.sign(&mut msg, tsig::unix_now());
+        }
         bytes += 2 + msg.len() as u64;
         sent = async {
             w.write_all(&(msg.len() as u16).to_be_bytes()).await?;
@@ -90,18 +107,25 @@ pub async fn ixfr_udp(
     let built = tokio::task::spawn_blocking(move || {
         let q = Query::parse(&query).ok()?;
         let from = t.ixfr_from?;
+        let limit = limit.saturating_sub(t.tsig.as_ref().map_or(0, |(k, _)| tsig::record_len(k)));
+        let sign = |mut out: Vec<u8>| {
+            if let Some((key, mac)) = &t.tsig {
+                tsig::sign_response(&mut out, key, mac, tsig::unix_now());
+            }
+            out
+        };
         let mut out = Vec::with_capacity(limit);
         if let Some(d) = changes(journal.as_deref(), &t.zone, from)
             && ixfr_message(&q, &t.zone, &d, limit, &mut out)
         {
-            return Some((out, true));
+            return Some((sign(out), true));
         }
         let soa = t.zone.tree.apex().rrset(TYPE_SOA)?;
         let mut r = Response::new(&mut out, &q, limit);
         r.set_aa(true);
         r.rrset(&[], t.zone.origin_len(), TYPE_SOA, soa.ttl, soa.rdatas());
         r.finish();
-        Some((out, false))
+        Some((sign(out), false))
     })
     .await
     .ok()??;
@@ -164,7 +188,10 @@ impl Form {
     }
 }
 
-fn build_stream(packet: &[u8], zone: &Zone, tx: &tokio::sync::mpsc::Sender<Vec<u8>>) {
+/// Where a transfer's messages go, and the size each may reach.
+type Sink<'a> = (&'a tokio::sync::mpsc::Sender<Vec<u8>>, usize);
+
+fn build_stream(packet: &[u8], zone: &Zone, sink: Sink<'_>) {
     let Ok(q) = Query::parse(packet) else {
         return;
     };
@@ -173,7 +200,7 @@ fn build_stream(packet: &[u8], zone: &Zone, tx: &tokio::sync::mpsc::Sender<Vec<u
         return;
     };
     let soa_rdata = soa.rdatas().next().unwrap_or_default();
-    let mut stream = Stream::new(&q, tx);
+    let mut stream = Stream::new(&q, sink);
     stream.push(&origin, TYPE_SOA, soa.ttl, soa_rdata);
     zone.tree.walk(|path, node| {
         let mut owner: smallvec::SmallVec<[&[u8]; 40]> = smallvec::SmallVec::new();
@@ -194,11 +221,11 @@ fn build_stream(packet: &[u8], zone: &Zone, tx: &tokio::sync::mpsc::Sender<Vec<u
 
 /// The IXFR answer (RFC 1995 §4) carrying `diff`: our SOA, then the client's SOA, the
 /// records removed, our SOA, the records added, and our SOA to close.
-fn build_ixfr(packet: &[u8], zone: &Zone, diff: &Diff, tx: &tokio::sync::mpsc::Sender<Vec<u8>>) {
+fn build_ixfr(packet: &[u8], zone: &Zone, diff: &Diff, sink: Sink<'_>) {
     let Ok(q) = Query::parse(packet) else {
         return;
     };
-    let mut stream = Stream::new(&q, tx);
+    let mut stream = Stream::new(&q, sink);
     each_ixfr_record(zone, diff, |owner, rtype, ttl, rdata| {
         stream.push(owner, rtype, ttl, rdata);
         !stream.failed
@@ -271,6 +298,8 @@ fn split_owner_rev(key: &[u8]) -> impl Iterator<Item = &[u8]> {
 struct Stream<'a, 'q> {
     q: &'a Query<'q>,
     buf: Vec<u8>,
+    /// Largest message (room left for a signature).
+    limit: usize,
     /// Whether a message is being filled (its header and counts are in `buf`).
     open: bool,
     first: bool,
@@ -279,9 +308,10 @@ struct Stream<'a, 'q> {
 }
 
 impl<'a, 'q> Stream<'a, 'q> {
-    fn new(q: &'a Query<'q>, tx: &'a tokio::sync::mpsc::Sender<Vec<u8>>) -> Self {
+    fn new(q: &'a Query<'q>, (tx, limit): Sink<'a>) -> Self {
         Stream {
             q,
+            limit,
             buf: Vec::with_capacity(MAX_MESSAGE),
             open: false,
             first: true,
@@ -314,9 +344,9 @@ impl<'a, 'q> Stream<'a, 'q> {
     /// A response over the bytes written so far (or a fresh one).
     fn reopen(&mut self) -> Response<'_, '_> {
         if self.open {
-            return Response::resume(&mut self.buf, MAX_MESSAGE);
+            return Response::resume(&mut self.buf, self.limit);
         }
-        let mut r = Response::new(&mut self.buf, self.q, MAX_MESSAGE);
+        let mut r = Response::new(&mut self.buf, self.q, self.limit);
         if !self.first {
             r.drop_question();
         }

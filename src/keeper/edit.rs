@@ -138,7 +138,9 @@ impl Keeper {
             new: zone,
             file_digest: None,
         };
-        let ready = self.commit(&mut store, vec![change]).map_err(EditError::from)?;
+        let ready = self
+            .commit(&mut store, vec![change])
+            .map_err(EditError::from)?;
         if created {
             // After the zone's own commit: a crash in between leaves a zone that is not
             // served after a restart (the client had no answer and may PUT again), never
