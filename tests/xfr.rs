@@ -1,0 +1,319 @@
+//! IXFR with real peers (SPEC §12): Knot as an IXFR secondary of enroute through every
+//! kind of change (a number set and removed, a prefix route, an import, a zone replace,
+//! a newer file on SIGHUP), `kdig` asking IXFR directly (the changes, one SOA, the whole
+//! zone when the journal does not reach, UDP), the serial wrapping past 2^32-1, the
+//! journal surviving a restart, the transfer ACL; and enroute as an IXFR secondary of
+//! Knot, of enroute, killed mid-transfer, and of a hostile primary.
+
+mod common;
+
+use common::{Enroute, Knot, free_port, read_framed, write_framed};
+use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use std::net::TcpStream;
+use std::process::Command;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+const ORIGIN: &str = "2.3.6.1.4.4.e164.arpa.";
+
+fn zone(serial: u32, alice: &str) -> String {
+    format!(
+        "$ORIGIN {ORIGIN}\n$TTL 300\n\
+         @ SOA ns1.example.net. hostmaster.example.net. {serial} 2 1 600 60\n\
+         @ NS ns1.example.net.\n\
+         1.0.0.0.6.9 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:{alice}@pbx.example.net!\" .\n\
+         2.0.0.0.6.9 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^\\\\+44(.*)$!sip:0\\\\1@pbx.example.net!\" .\n\
+         3.0.0.0.6.9 TXT \"kept\"\n"
+    )
+}
+
+/// The zone's SOA serial at 127.0.0.1:`port`, when it answers one.
+fn serial(port: u16) -> Option<u32> {
+    let resp = common::dns_query(port, ORIGIN, 6)?;
+    resp.answers.iter().find_map(|r| match &r.data {
+        RData::SOA(s) => Some(s.serial),
+        _ => None,
+    })
+}
+
+fn wait_serial(port: u16, want: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if serial(port) == Some(want) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// AXFR over TCP: the records in order, or the rcode of a refusal.
+fn axfr(port: u16) -> Result<Vec<Record>, ResponseCode> {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut msg = Message::query();
+    msg.add_query(Query::query(
+        Name::from_str(ORIGIN).unwrap(),
+        RecordType::AXFR,
+    ));
+    write_framed(&mut conn, &msg);
+    let mut records = Vec::new();
+    let mut soas = 0;
+    loop {
+        let resp = read_framed(&mut conn, msg.metadata.id);
+        if resp.metadata.response_code != ResponseCode::NoError {
+            return Err(resp.metadata.response_code);
+        }
+        for r in resp.answers {
+            if r.record_type() == RecordType::SOA {
+                soas += 1;
+            }
+            records.push(r);
+            if soas == 2 {
+                return Ok(records);
+            }
+        }
+    }
+}
+
+/// The zone at 127.0.0.1:`port` as sorted record strings (AXFR, the closing SOA left
+/// out), for comparing two servers' copies.
+fn zone_lines(port: u16) -> Vec<String> {
+    let mut records = axfr(port).unwrap_or_else(|rc| panic!("AXFR from {port} refused: {rc}"));
+    records.pop();
+    let mut lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    lines.sort();
+    lines
+}
+
+fn find_program(name: &str) -> String {
+    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
+        let p = format!("{dir}/{name}");
+        if std::path::Path::new(&p).exists() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: run scripts/test (apt-get install knot-dnsutils)");
+}
+
+/// `kdig @127.0.0.1 -p PORT ORIGIN ARGS…`: its whole output.
+fn kdig(port: u16, args: &[&str]) -> String {
+    let out = Command::new(find_program("kdig"))
+        .arg("@127.0.0.1")
+        .args(["-p", &port.to_string(), ORIGIN])
+        .args(args)
+        .args(["+time=5", "+retry=1"])
+        .output()
+        .expect("run kdig");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The record lines of kdig's output, white space made single spaces.
+fn record_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The value of the sample `name{labels}` in `/metrics` (labels as written there), 0
+/// when absent.
+fn metric(server: &Enroute, sample: &str) -> f64 {
+    let text = common::http(server.admin, "GET", "/metrics", &[], b"").text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Knot as a secondary of the enroute DNS server at 127.0.0.1:`primary`, accepting its
+/// NOTIFY, keeping IXFR changes in its journal, allowing AXFR to the test.
+fn knot_secondary(primary: u16) -> Knot {
+    Knot::start_conf(
+        &[],
+        &format!(
+            "remote:\n  - id: enroute\n    address: 127.0.0.1@{primary}\n\
+             acl:\n  - id: local\n    address: 127.0.0.1\n    action: [notify, transfer]\n\
+             zone:\n  - domain: \"{ORIGIN}\"\n    master: enroute\n    acl: local\n\
+             \x20   file: \"{{dir}}/secondary.db\"\n"
+        ),
+        &[],
+    )
+}
+
+/// An enroute primary serving `text` on DNS port `dns`, NOTIFYing 127.0.0.1:`notify`.
+fn primary(text: &str, dns: u16, notify: u16) -> Enroute {
+    Enroute::start(
+        text,
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{dns}\", \"tcp:127.0.0.1:{dns}\"]\nnotify = [\"127.0.0.1:{notify}\"]\n"
+        ),
+    )
+}
+
+/// Knot has the zone (its first transfer, asked at once rather than at its refresh).
+fn first_transfer(knot: &mut Knot) {
+    knot.knotc(&["zone-refresh", ORIGIN]);
+    assert!(
+        knot.wait_soa(&[ORIGIN], Duration::from_secs(20)),
+        "Knot did not transfer from enroute; log:\n{}",
+        knot.log()
+    );
+}
+
+/// Knot reaches our serial, has received it by IXFR (one more IXFR in its log, no
+/// more AXFR), and its copy equals ours.
+fn knot_follows_by_ixfr(knot: &Knot, ours: u16, what: &str, ixfrs_before: usize) {
+    let want = serial(ours).unwrap();
+    assert!(
+        wait_serial(knot.port, want, Duration::from_secs(15)),
+        "{what}: Knot did not reach serial {want}; log:\n{}",
+        knot.log()
+    );
+    let log = knot.log();
+    assert_eq!(
+        count_ixfr_in(&log),
+        ixfrs_before + 1,
+        "{what}: Knot did not take it by IXFR; log:\n{log}"
+    );
+    assert_eq!(count_axfr_in(&log), 1, "{what}: Knot fell back to AXFR; log:\n{log}");
+    assert_eq!(zone_lines(knot.port), zone_lines(ours), "{what}: copies differ");
+}
+
+/// Incoming IXFRs Knot finished, by its log.
+fn count_ixfr_in(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("IXFR, incoming") && l.contains("finished"))
+        .count()
+}
+
+/// Incoming AXFRs Knot finished, by its log.
+fn count_axfr_in(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("AXFR, incoming") && l.contains("finished"))
+        .count()
+}
+
+/// `PUT /v1/zones/{ORIGIN}` with master-file text.
+fn replace_zone(server: &Enroute, text: &str) {
+    let r = server.api(
+        "PUT",
+        &format!("/v1/zones/{ORIGIN}"),
+        "text/dns",
+        text.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// `GET /v1/zones/{ORIGIN}`: the zone as served, as a master file.
+fn export(server: &Enroute) -> String {
+    let r = server.api("GET", &format!("/v1/zones/{ORIGIN}"), "", b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+}
+
+/// Master-file `text` with its SOA serial set to `serial` (the SOA on one line, as
+/// [`zone`] and the export write it).
+fn with_serial(text: &str, serial: u32) -> String {
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f.iter().position(|w| *w == "SOA") {
+                Some(i) if f.len() == i + 8 => {
+                    let mut f = f.clone();
+                    let s = serial.to_string();
+                    f[i + 3] = &s;
+                    f.join(" ")
+                }
+                _ => l.to_string(),
+            }
+        })
+        .map(|l| l + "\n")
+        .collect()
+}
+
+/// An import (CSV) of `n` numbers from +4416329701 00 on.
+fn import(server: &Enroute, n: usize, host: &str) {
+    let mut csv = String::from("number,uri\n");
+    for i in 0..n {
+        csv.push_str(&format!("+4416329701{i:02},sip:n{i}@{host}\n"));
+    }
+    let r = server.api("POST", "/v1/numbers:import", "text/csv", csv.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn knot_follows_every_kind_of_change_by_ixfr() {
+    let ours = free_port();
+    let mut knot = knot_secondary(ours);
+    let server = primary(&zone(7, "alice"), ours, knot.port);
+    first_transfer(&mut knot);
+    type Step<'a> = (&'static str, Box<dyn Fn() + 'a>);
+    let steps: Vec<Step> = vec![
+        (
+            "PUT a number",
+            Box::new(|| {
+                let r = server.put_number(
+                    "+441632960005",
+                    r#"{"routes":[{"uri":"sip:new@pbx.example.net"}]}"#,
+                );
+                assert_eq!(r.status, 200, "{}", r.text());
+            }),
+        ),
+        (
+            "DELETE a number",
+            Box::new(|| {
+                let r = server.api("DELETE", "/v1/numbers/+441632960001", "", b"");
+                assert_eq!(r.status, 204, "{}", r.text());
+            }),
+        ),
+        (
+            "PUT a prefix route",
+            Box::new(|| {
+                let r = server.api(
+                    "PUT",
+                    "/v1/prefixes/+4416329",
+                    "application/json",
+                    br#"{"routes":[{"uri":"sip:range@pbx.example.net"}]}"#,
+                );
+                assert_eq!(r.status, 200, "{}", r.text());
+            }),
+        ),
+        ("import 50 numbers", Box::new(|| import(&server, 50, "pbx.example.net"))),
+        (
+            "replace the zone with an edited export",
+            Box::new(|| {
+                let text = export(&server).replace("sip:n7@", "sip:seven@");
+                replace_zone(&server, &text);
+            }),
+        ),
+        (
+            "SIGHUP with a newer zone file",
+            Box::new(|| {
+                let text = with_serial(&export(&server), 1000).replace("sip:n8@", "sip:eight@");
+                std::fs::write(server.dir.path().join("z.zone"), text).unwrap();
+                server.sighup();
+                server.wait_for("zone reloaded");
+            }),
+        ),
+    ];
+    let mut last = serial(ours).unwrap();
+    for (what, change) in steps {
+        let before = count_ixfr_in(&knot.log());
+        change();
+        let now = serial(ours).unwrap();
+        assert!(now > last, "{what}: serial {last} -> {now}");
+        last = now;
+        knot_follows_by_ixfr(&knot, ours, what, before);
+    }
+    assert_eq!(last, 1000);
+    // The copies agree on what the changes did, not only with each other.
+    let lines = zone_lines(knot.port);
+    for seen in ["sip:seven@", "sip:eight@", "sip:new@", "sip:n49@", "sip:range@"] {
+        assert!(lines.iter().any(|l| l.contains(seen)), "{seen}: {lines:#?}");
+    }
+    for gone in ["sip:n7@", "sip:n8@", "sip:alice@"] {
+        assert!(!lines.iter().any(|l| l.contains(gone)), "{gone}: {lines:#?}");
+    }
+}
