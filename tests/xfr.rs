@@ -317,3 +317,118 @@ fn knot_follows_every_kind_of_change_by_ixfr() {
         assert!(!lines.iter().any(|l| l.contains(gone)), "{gone}: {lines:#?}");
     }
 }
+
+/// The SOA record line of our zone at `serial`, as kdig prints it (spaces single).
+fn soa_line(serial: u32) -> String {
+    format!("{ORIGIN} 300 IN SOA ns1.example.net. hostmaster.example.net. {serial} 2 1 600 60")
+}
+
+/// The NAPTR record line of the number whose ENUM name starts with `digits` (reversed,
+/// dotted, below the zone) routing to `sip:USER@pbx.example.net`.
+fn naptr_line(digits: &str, user: &str) -> String {
+    format!("{digits}.{ORIGIN} 300 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:{user}@pbx.example.net!\" .")
+}
+
+/// Whether kdig's output says the answer came over `transport` (UDP or TCP) in one
+/// message.
+fn one_message_over(out: &str, transport: &str) -> bool {
+    out.contains(&format!("({transport})")) && out.contains("(1 messages")
+}
+
+#[test]
+fn kdig_gets_the_changes_one_soa_or_the_whole_zone() {
+    let mut server = Enroute::start(&zone(7, "alice"), "");
+    let port = server.dns;
+    let r = server.put_number(
+        "+441632960005",
+        r#"{"routes":[{"uri":"sip:new@pbx.example.net"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = server.api("DELETE", "/v1/numbers/+441632960001", "", b"");
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(serial(port), Some(9));
+
+    // From 7 over TCP: exactly what changed, between the SOAs (RFC 1995 §4), condensed
+    // into one difference.
+    let out = kdig(port, &["IXFR=7"]);
+    assert_eq!(
+        record_lines(&out),
+        [
+            soa_line(9),
+            soa_line(7),
+            naptr_line("1.0.0.0.6.9", "alice"),
+            soa_line(9),
+            naptr_line("5.0.0.0.6.9", "new"),
+            soa_line(9),
+        ],
+        "{out}"
+    );
+    assert!(one_message_over(&out, "TCP"), "{out}");
+    server.wait_for("IXFR out sent: the changes");
+
+    // A client as new as we are: our SOA alone, over TCP and UDP.
+    for transport in ["+tcp", "+notcp"] {
+        let out = kdig(port, &["IXFR=9", transport]);
+        assert_eq!(record_lines(&out), [soa_line(9)], "{transport}: {out}");
+    }
+
+    // A small change fits in one datagram (no EDNS: 512 bytes).
+    let out = kdig(port, &["IXFR=8", "+notcp", "+ignore"]);
+    assert_eq!(
+        record_lines(&out),
+        [
+            soa_line(9),
+            soa_line(8),
+            naptr_line("1.0.0.0.6.9", "alice"),
+            soa_line(9),
+            soa_line(9),
+        ],
+        "{out}"
+    );
+    assert!(one_message_over(&out, "UDP"), "{out}");
+
+    // A change too large for a datagram: one SOA over UDP (ask again over TCP), and
+    // the changes over TCP.
+    import(&server, 30, "pbx.example.net");
+    let out = kdig(port, &["IXFR=9", "+notcp", "+ignore"]);
+    assert_eq!(record_lines(&out), [soa_line(10)], "{out}");
+    assert!(one_message_over(&out, "UDP"), "{out}");
+    let lines = record_lines(&kdig(port, &["IXFR=9"]));
+    assert_eq!(lines.len(), 4 + 30, "{lines:#?}");
+    assert_eq!(
+        [&lines[0], &lines[1], &lines[2], &lines[33]],
+        [&soa_line(10), &soa_line(9), &soa_line(10), &soa_line(10)]
+    );
+    assert!(lines.contains(&naptr_line("9.2.1.0.7.9", "n29")), "{lines:#?}");
+    let journaled = format!("enroute_zone_journal_changes{{zone=\"{ORIGIN}\"}}");
+    assert_eq!(metric(&server, &journaled), 3.0);
+
+    // A newer file at start replaces the store's copy and empties the journal: a
+    // client at 9 is older than the journal reaches and gets the whole zone.
+    std::fs::write(server.dir.path().join("z.zone"), zone(50, "fifty")).unwrap();
+    server.restart();
+    assert_eq!(metric(&server, &journaled), 0.0);
+    let whole = |serial| {
+        let out = kdig(port, &[&format!("IXFR={serial}")]);
+        let mut lines = record_lines(&out);
+        assert_eq!(lines.first(), Some(&soa_line(50)), "{out}");
+        assert_eq!(lines.last(), Some(&soa_line(50)), "{out}");
+        lines.pop();
+        lines.sort();
+        lines
+    };
+    let mut axfr = record_lines(&kdig(port, &["AXFR"]));
+    axfr.pop();
+    axfr.sort();
+    assert_eq!(axfr.len(), 5, "{axfr:#?}");
+    assert_eq!(whole(9), axfr);
+    server.wait_for("IXFR out sent: the whole zone");
+    // The whole zone counts as the form sent: axfr.
+    let axfrs = metric(&server, "enroute_xfr_out_total{type=\"axfr\",result=\"ok\"}");
+    assert_eq!(axfrs, 2.0);
+    // An older serial we never had is no different; a client claiming a newer one
+    // (RFC 1982) is told our SOA alone.
+    assert_eq!(whole(3), axfr);
+    let out = kdig(port, &["IXFR=123456"]);
+    assert_eq!(record_lines(&out), [soa_line(50)], "{out}");
+}
