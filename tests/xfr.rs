@@ -98,7 +98,7 @@ fn find_program(name: &str) -> String {
     panic!("{name} is not installed: run scripts/test (apt-get install knot-dnsutils)");
 }
 
-/// `kdig @127.0.0.1 -p PORT ORIGIN ARGS…`: its whole output.
+/// `kdig @127.0.0.1 -p PORT ORIGIN ARGS…`: its whole output, errors (on stderr) last.
 fn kdig(port: u16, args: &[&str]) -> String {
     let out = Command::new(find_program("kdig"))
         .arg("@127.0.0.1")
@@ -107,7 +107,11 @@ fn kdig(port: u16, args: &[&str]) -> String {
         .args(["+time=5", "+retry=1"])
         .output()
         .expect("run kdig");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// The record lines of kdig's output, white space made single spaces.
@@ -431,4 +435,92 @@ fn kdig_gets_the_changes_one_soa_or_the_whole_zone() {
     assert_eq!(whole(3), axfr);
     let out = kdig(port, &["IXFR=123456"]);
     assert_eq!(record_lines(&out), [soa_line(50)], "{out}");
+}
+
+#[test]
+fn the_serial_wraps_past_2_32_and_knot_follows() {
+    let ours = free_port();
+    let mut knot = knot_secondary(ours);
+    let server = primary(&zone(u32::MAX, "alice"), ours, knot.port);
+    first_transfer(&mut knot);
+    assert_eq!(serial(knot.port), Some(u32::MAX));
+    for (user, want) in [("zero", 0), ("one", 1)] {
+        let before = count_ixfr_in(&knot.log());
+        let r = server.put_number(
+            "+441632960001",
+            &format!(r#"{{"routes":[{{"uri":"sip:{user}@pbx.example.net"}}]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        // RFC 1982: one past 2^32-1 is 0, and 0 is newer.
+        assert_eq!(serial(ours), Some(want));
+        knot_follows_by_ixfr(&knot, ours, &format!("serial {want}"), before);
+    }
+    let out = kdig(ours, &[&format!("IXFR={}", u32::MAX)]);
+    let lines = record_lines(&out);
+    assert_eq!(lines[..2], [soa_line(1), soa_line(u32::MAX)], "{out}");
+}
+
+#[test]
+fn the_journal_survives_a_primary_restart() {
+    let ours = free_port();
+    let mut knot = knot_secondary(ours);
+    let mut server = primary(&zone(7, "alice"), ours, knot.port);
+    first_transfer(&mut knot);
+    let put = |server: &Enroute, user: &str| {
+        let r = server.put_number(
+            "+441632960001",
+            &format!(r#"{{"routes":[{{"uri":"sip:{user}@pbx.example.net"}}]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    let before = count_ixfr_in(&knot.log());
+    put(&server, "eight");
+    knot_follows_by_ixfr(&knot, ours, "serial 8", before);
+
+    // Knot holds its refreshes while enroute changes (9), restarts, changes again (10):
+    // it then asks from 8, which only the journal kept on disk can answer.
+    knot.knotc(&["zone-freeze", ORIGIN]);
+    put(&server, "nine");
+    server.restart();
+    let journaled = format!("enroute_zone_journal_changes{{zone=\"{ORIGIN}\"}}");
+    assert_eq!(metric(&server, &journaled), 2.0);
+    put(&server, "ten");
+    assert_eq!(serial(ours), Some(10));
+    assert_eq!(serial(knot.port), Some(8));
+    let before = count_ixfr_in(&knot.log());
+    knot.knotc(&["zone-thaw", ORIGIN]);
+    knot.knotc(&["zone-refresh", ORIGIN]);
+    knot_follows_by_ixfr(&knot, ours, "serial 10 after the restart", before);
+    server.wait_for("IXFR out sent: the changes zone=2.3.6.1.4.4.e164.arpa. from=8 serial=10");
+}
+
+#[test]
+fn ixfr_from_outside_allow_transfer_is_refused_and_counted() {
+    let port = free_port();
+    let server = Enroute::start(
+        &zone(7, "alice"),
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\nallow_transfer = [\"10.0.0.0/8\"]\n"
+        ),
+    );
+    server.put_number(
+        "+441632960005",
+        r#"{"routes":[{"uri":"sip:new@pbx.example.net"}]}"#,
+    );
+    for transport in ["+tcp", "+notcp"] {
+        let out = kdig(port, &["IXFR=7", transport]);
+        assert!(
+            out.contains("server replied with error 'REFUSED'"),
+            "{transport}: {out}"
+        );
+        assert!(record_lines(&out).is_empty(), "{transport}: {out}");
+    }
+    let refused = "enroute_xfr_out_total{type=\"ixfr\",result=\"refused\"}";
+    assert_eq!(metric(&server, refused), 2.0);
+    assert_eq!(
+        metric(&server, "enroute_xfr_out_total{type=\"ixfr\",result=\"ok\"}"),
+        0.0
+    );
+    // The zone itself is still served to that client.
+    assert_eq!(serial(port), Some(8));
 }
