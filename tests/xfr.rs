@@ -524,3 +524,162 @@ fn ixfr_from_outside_allow_transfer_is_refused_and_counted() {
     // The zone itself is still served to that client.
     assert_eq!(serial(port), Some(8));
 }
+
+/// Waits up to 20 s for a log line of `server` holding every one of `needles`.
+fn wait_log(server: &Enroute, needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match server.log.recv_timeout(left) {
+            Ok(l) if needles.iter().all(|n| l.contains(n)) => return l,
+            Ok(_) => {}
+            Err(_) => panic!("no log line with {needles:?} within 20 s"),
+        }
+    }
+}
+
+/// `server` (a secondary on DNS port `port`) logs that it serves a copy taken by IXFR,
+/// and serves `serial` (lines for earlier transfers are passed over).
+fn served_by_ixfr_in(server: &Enroute, port: u16, serial_wanted: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        wait_log(server, &["IXFR in: serving the new copy"]);
+        if serial(port) == Some(serial_wanted) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serial {serial_wanted} not served by IXFR in 20 s"
+        );
+    }
+}
+
+/// An enroute secondary of `ORIGIN` from the primary at 127.0.0.1:`primary`, on DNS
+/// port `dns`.
+fn secondary(dns: u16, primary: u16) -> Enroute {
+    Enroute::start(
+        "",
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{dns}\", \"tcp:127.0.0.1:{dns}\"]\n\
+             [store]\npath = \"data/enroute.db\"\n\
+             [[zone]]\norigin = \"{ORIGIN}\"\nprimary = \"127.0.0.1:{primary}\"\n"
+        ),
+    )
+}
+
+/// The answer records (as strings) for `name`/`qtype` at 127.0.0.1:`port`.
+fn answers(port: u16, name: &str, qtype: u16) -> Vec<String> {
+    let r = common::dns_query(port, name, qtype).expect("an answer");
+    r.answers.iter().map(|r| r.to_string()).collect()
+}
+
+#[test]
+#[ignore = "needs IXFR in"]
+fn enroute_follows_knot_by_ixfr() {
+    let ours = free_port();
+    // Knot computes the difference between the old and new file on reload and keeps
+    // it, so it answers IXFR.
+    let knot = Knot::start_conf(
+        &[("primary.db", &zone(7, "alice"))],
+        &format!(
+            "remote:\n  - id: enroute\n    address: 127.0.0.1@{ours}\n\
+             acl:\n  - id: to_enroute\n    address: 127.0.0.1\n    action: transfer\n\
+             zone:\n  - domain: \"{ORIGIN}\"\n    file: \"{{dir}}/primary.db\"\n    notify: enroute\n    acl: to_enroute\n\
+             \x20   zonefile-load: difference\n    journal-content: changes\n"
+        ),
+        &[ORIGIN],
+    );
+    // Knot opens its journal on the first change, inside `database.storage`, which the
+    // common configuration names but does not create.
+    std::fs::create_dir_all(knot.dir.path().join("db")).unwrap();
+    let server = secondary(ours, knot.port);
+    assert!(wait_serial(ours, 7, Duration::from_secs(10)), "no first transfer");
+    let alice = format!("1.0.0.0.6.9.{ORIGIN}");
+    knot.replace_zone_file("primary.db", ORIGIN, &zone(9, "alice9"));
+    // Knot does answer IXFR from 7 (the test's premise).
+    let out = kdig(knot.port, &["IXFR=7"]);
+    assert_eq!(record_lines(&out).get(1), Some(&soa_line(7)), "{out}");
+    served_by_ixfr_in(&server, ours, 9);
+    assert!(answers(ours, &alice, 35)[0].contains("sip:alice9@"));
+    assert_eq!(zone_lines(ours), zone_lines(knot.port));
+    let ok = "enroute_xfr_in_total{type=\"ixfr\",result=\"ok\"}";
+    assert!(metric(&server, ok) >= 1.0);
+}
+
+#[test]
+#[ignore = "needs IXFR in"]
+fn enroute_follows_enroute_by_ixfr_and_keeps_the_copy_across_restarts() {
+    let (p_dns, s_dns) = (free_port(), free_port());
+    let primary = primary(&zone(7, "alice"), p_dns, s_dns);
+    let mut second = secondary(s_dns, p_dns);
+    assert!(wait_serial(s_dns, 7, Duration::from_secs(10)), "no first transfer");
+    let put = |user: &str| {
+        let r = primary.put_number(
+            "+441632960001",
+            &format!(r#"{{"routes":[{{"uri":"sip:{user}@pbx.example.net"}}]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    put("eight");
+    served_by_ixfr_in(&second, s_dns, 8);
+    assert_eq!(zone_lines(s_dns), zone_lines(p_dns));
+    let ok = "enroute_xfr_in_total{type=\"ixfr\",result=\"ok\"}";
+    assert!(metric(&second, ok) >= 1.0);
+
+    // Restarted, the secondary serves its kept copy at once and goes on by IXFR from it.
+    second.restart();
+    assert_eq!(serial(s_dns), Some(8));
+    put("nine");
+    served_by_ixfr_in(&second, s_dns, 9);
+    let nine = zone_lines(p_dns);
+    assert_eq!(zone_lines(s_dns), nine);
+
+    // With the primary gone, the copy kept on disk (the last full copy plus the
+    // differences applied since) is still the latest.
+    drop(primary);
+    second.restart();
+    assert_eq!(serial(s_dns), Some(9));
+    assert_eq!(zone_lines(s_dns), nine);
+}
+
+#[test]
+fn a_secondary_killed_during_transfers_ends_equal_to_its_primary() {
+    let (p_dns, s_dns) = (free_port(), free_port());
+    let primary = primary(&zone(7, "alice"), p_dns, s_dns);
+    let mut second = secondary(s_dns, p_dns);
+    assert!(wait_serial(s_dns, 7, Duration::from_secs(10)), "no first transfer");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (admin, auth) = (primary.admin, format!("Bearer {}", primary.token()));
+    std::thread::scope(|s| {
+        // 200 changes, each NOTIFYing the secondary, which transfers while more come.
+        s.spawn(|| {
+            let headers = [
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "application/json"),
+            ];
+            for i in 0..200 {
+                let path = format!("/v1/numbers/+441632961{i:03}");
+                let body = br#"{"routes":[{"uri":"sip:burst@pbx.example.net"}]}"#;
+                let r = common::http(admin, "PUT", &path, &headers, body);
+                assert_eq!(r.status, 200, "{}", r.text());
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        // SIGKILL it in the middle of the burst, right after a change, and start it again.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while serial(p_dns).is_none_or(|s| s < 7 + 100) {
+            assert!(Instant::now() < deadline, "the burst stalled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        second.restart();
+    });
+    assert!(done.load(std::sync::atomic::Ordering::SeqCst));
+    let last = serial(p_dns).unwrap();
+    assert_eq!(last, 7 + 200);
+    assert!(
+        wait_serial(s_dns, last, Duration::from_secs(20)),
+        "the secondary did not catch up: {:?} of {last}",
+        serial(s_dns)
+    );
+    assert_eq!(zone_lines(s_dns), zone_lines(p_dns));
+}
