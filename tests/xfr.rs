@@ -181,8 +181,16 @@ fn knot_follows_by_ixfr(knot: &Knot, ours: u16, what: &str, ixfrs_before: usize)
         ixfrs_before + 1,
         "{what}: Knot did not take it by IXFR; log:\n{log}"
     );
-    assert_eq!(count_axfr_in(&log), 1, "{what}: Knot fell back to AXFR; log:\n{log}");
-    assert_eq!(zone_lines(knot.port), zone_lines(ours), "{what}: copies differ");
+    assert_eq!(
+        count_axfr_in(&log),
+        1,
+        "{what}: Knot fell back to AXFR; log:\n{log}"
+    );
+    assert_eq!(
+        zone_lines(knot.port),
+        zone_lines(ours),
+        "{what}: copies differ"
+    );
 }
 
 /// Incoming IXFRs Knot finished, by its log.
@@ -284,7 +292,10 @@ fn knot_follows_every_kind_of_change_by_ixfr() {
                 assert_eq!(r.status, 200, "{}", r.text());
             }),
         ),
-        ("import 50 numbers", Box::new(|| import(&server, 50, "pbx.example.net"))),
+        (
+            "import 50 numbers",
+            Box::new(|| import(&server, 50, "pbx.example.net")),
+        ),
         (
             "replace the zone with an edited export",
             Box::new(|| {
@@ -314,11 +325,20 @@ fn knot_follows_every_kind_of_change_by_ixfr() {
     assert_eq!(last, 1000);
     // The copies agree on what the changes did, not only with each other.
     let lines = zone_lines(knot.port);
-    for seen in ["sip:seven@", "sip:eight@", "sip:new@", "sip:n49@", "sip:range@"] {
+    for seen in [
+        "sip:seven@",
+        "sip:eight@",
+        "sip:new@",
+        "sip:n49@",
+        "sip:range@",
+    ] {
         assert!(lines.iter().any(|l| l.contains(seen)), "{seen}: {lines:#?}");
     }
     for gone in ["sip:n7@", "sip:n8@", "sip:alice@"] {
-        assert!(!lines.iter().any(|l| l.contains(gone)), "{gone}: {lines:#?}");
+        assert!(
+            !lines.iter().any(|l| l.contains(gone)),
+            "{gone}: {lines:#?}"
+        );
     }
 }
 
@@ -330,7 +350,9 @@ fn soa_line(serial: u32) -> String {
 /// The NAPTR record line of the number whose ENUM name starts with `digits` (reversed,
 /// dotted, below the zone) routing to `sip:USER@pbx.example.net`.
 fn naptr_line(digits: &str, user: &str) -> String {
-    format!("{digits}.{ORIGIN} 300 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:{user}@pbx.example.net!\" .")
+    format!(
+        "{digits}.{ORIGIN} 300 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:{user}@pbx.example.net!\" ."
+    )
 }
 
 /// Whether kdig's output says the answer came over `transport` (UDP or TCP) in one
@@ -403,7 +425,10 @@ fn kdig_gets_the_changes_one_soa_or_the_whole_zone() {
         [&lines[0], &lines[1], &lines[2], &lines[33]],
         [&soa_line(10), &soa_line(9), &soa_line(10), &soa_line(10)]
     );
-    assert!(lines.contains(&naptr_line("9.2.1.0.7.9", "n29")), "{lines:#?}");
+    assert!(
+        lines.contains(&naptr_line("9.2.1.0.7.9", "n29")),
+        "{lines:#?}"
+    );
     let journaled = format!("enroute_zone_journal_changes{{zone=\"{ORIGIN}\"}}");
     assert_eq!(metric(&server, &journaled), 3.0);
 
@@ -428,7 +453,10 @@ fn kdig_gets_the_changes_one_soa_or_the_whole_zone() {
     assert_eq!(whole(9), axfr);
     server.wait_for("IXFR out sent: the whole zone");
     // The whole zone counts as the form sent: axfr.
-    let axfrs = metric(&server, "enroute_xfr_out_total{type=\"axfr\",result=\"ok\"}");
+    let axfrs = metric(
+        &server,
+        "enroute_xfr_out_total{type=\"axfr\",result=\"ok\"}",
+    );
     assert_eq!(axfrs, 2.0);
     // An older serial we never had is no different; a client claiming a newer one
     // (RFC 1982) is told our SOA alone.
@@ -503,10 +531,11 @@ fn ixfr_from_outside_allow_transfer_is_refused_and_counted() {
             "[dns]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\nallow_transfer = [\"10.0.0.0/8\"]\n"
         ),
     );
-    server.put_number(
+    let r = server.put_number(
         "+441632960005",
         r#"{"routes":[{"uri":"sip:new@pbx.example.net"}]}"#,
     );
+    assert_eq!(r.status, 200, "{}", r.text());
     for transport in ["+tcp", "+notcp"] {
         let out = kdig(port, &["IXFR=7", transport]);
         assert!(
@@ -518,7 +547,10 @@ fn ixfr_from_outside_allow_transfer_is_refused_and_counted() {
     let refused = "enroute_xfr_out_total{type=\"ixfr\",result=\"refused\"}";
     assert_eq!(metric(&server, refused), 2.0);
     assert_eq!(
-        metric(&server, "enroute_xfr_out_total{type=\"ixfr\",result=\"ok\"}"),
+        metric(
+            &server,
+            "enroute_xfr_out_total{type=\"ixfr\",result=\"ok\"}"
+        ),
         0.0
     );
     // The zone itself is still served to that client.
@@ -593,7 +625,10 @@ fn enroute_follows_knot_by_ixfr() {
     // common configuration names but does not create.
     std::fs::create_dir_all(knot.dir.path().join("db")).unwrap();
     let server = secondary(ours, knot.port);
-    assert!(wait_serial(ours, 7, Duration::from_secs(10)), "no first transfer");
+    assert!(
+        wait_serial(ours, 7, Duration::from_secs(10)),
+        "no first transfer"
+    );
     let alice = format!("1.0.0.0.6.9.{ORIGIN}");
     knot.replace_zone_file("primary.db", ORIGIN, &zone(9, "alice9"));
     // Knot does answer IXFR from 7 (the test's premise).
@@ -612,7 +647,10 @@ fn enroute_follows_enroute_by_ixfr_and_keeps_the_copy_across_restarts() {
     let (p_dns, s_dns) = (free_port(), free_port());
     let primary = primary(&zone(7, "alice"), p_dns, s_dns);
     let mut second = secondary(s_dns, p_dns);
-    assert!(wait_serial(s_dns, 7, Duration::from_secs(10)), "no first transfer");
+    assert!(
+        wait_serial(s_dns, 7, Duration::from_secs(10)),
+        "no first transfer"
+    );
     let put = |user: &str| {
         let r = primary.put_number(
             "+441632960001",
@@ -647,7 +685,10 @@ fn a_secondary_killed_during_transfers_ends_equal_to_its_primary() {
     let (p_dns, s_dns) = (free_port(), free_port());
     let primary = primary(&zone(7, "alice"), p_dns, s_dns);
     let mut second = secondary(s_dns, p_dns);
-    assert!(wait_serial(s_dns, 7, Duration::from_secs(10)), "no first transfer");
+    assert!(
+        wait_serial(s_dns, 7, Duration::from_secs(10)),
+        "no first transfer"
+    );
     let done = std::sync::atomic::AtomicBool::new(false);
     let (admin, auth) = (primary.admin, format!("Bearer {}", primary.token()));
     std::thread::scope(|s| {
@@ -682,4 +723,288 @@ fn a_secondary_killed_during_transfers_ends_equal_to_its_primary() {
         serial(s_dns)
     );
     assert_eq!(zone_lines(s_dns), zone_lines(p_dns));
+}
+
+/// What a hostile primary answers to IXFR.
+#[derive(Clone, Copy, Debug)]
+enum Hostile {
+    /// The message's length prefix promises more than is sent before the close.
+    Truncated,
+    /// The difference's SOAs swapped: the removals start at the new serial.
+    SoasOutOfOrder,
+    /// Removes a record the secondary does not have.
+    RemovesAbsent,
+    /// Announces serial 8 and ends at 9.
+    WrongEndSerial,
+}
+
+/// A fake primary on a free loopback port: SOA over UDP with the serial in `serial`, the
+/// zone at 7 by AXFR while `serial` is 7 (refused after), and a `hostile` IXFR answer.
+struct FakePrimary {
+    port: u16,
+    serial: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    ixfr_asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+fn hname(s: &str) -> Name {
+    Name::from_str(s).unwrap()
+}
+
+fn soa_record(serial: u32) -> Record {
+    use hickory_proto::rr::rdata::SOA;
+    let soa = SOA::new(
+        hname("ns1.example.net."),
+        hname("hostmaster.example.net."),
+        serial,
+        2,
+        1,
+        600,
+        60,
+    );
+    Record::from_rdata(hname(ORIGIN), 300, RData::SOA(soa))
+}
+
+fn txt_record(label: &str, text: &str) -> Record {
+    use hickory_proto::rr::rdata::TXT;
+    let rdata = RData::TXT(TXT::new(vec![text.to_string()]));
+    Record::from_rdata(hname(&format!("{label}.{ORIGIN}")), 300, rdata)
+}
+
+/// The fake's zone at serial 7, in AXFR order.
+fn fake_zone() -> Vec<Record> {
+    use hickory_proto::rr::rdata::NS;
+    vec![
+        soa_record(7),
+        Record::from_rdata(hname(ORIGIN), 300, RData::NS(NS(hname("ns1.example.net.")))),
+        txt_record("3.0.0.0.6.9", "kept"),
+        soa_record(7),
+    ]
+}
+
+impl Hostile {
+    fn records(self) -> Vec<Record> {
+        let (kept, new) = (
+            txt_record("3.0.0.0.6.9", "kept"),
+            txt_record("4.0.0.0.6.9", "new"),
+        );
+        match self {
+            Hostile::Truncated | Hostile::RemovesAbsent => vec![
+                soa_record(8),
+                soa_record(7),
+                txt_record("5.0.0.0.6.9", "absent"),
+                soa_record(8),
+                new,
+                soa_record(8),
+            ],
+            Hostile::SoasOutOfOrder => vec![
+                soa_record(8),
+                soa_record(8),
+                kept,
+                soa_record(7),
+                new,
+                soa_record(8),
+            ],
+            Hostile::WrongEndSerial => vec![
+                soa_record(8),
+                soa_record(7),
+                kept,
+                soa_record(9),
+                new,
+                soa_record(9),
+            ],
+        }
+    }
+}
+
+impl FakePrimary {
+    fn start(hostile: Hostile) -> FakePrimary {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+        let port = free_port();
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        udp.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let serial = Arc::new(AtomicU32::new(7));
+        let ixfr_asked = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let udp_thread = {
+            let (serial, stop) = (serial.clone(), stop.clone());
+            std::thread::spawn(move || fake_udp(udp, &serial, &stop))
+        };
+        let tcp_thread = {
+            let (serial, asked, stop) = (serial.clone(), ixfr_asked.clone(), stop.clone());
+            std::thread::spawn(move || fake_tcp(tcp, hostile, &serial, &asked, &stop))
+        };
+        FakePrimary {
+            port,
+            serial,
+            ixfr_asked,
+            stop,
+            threads: vec![udp_thread, tcp_thread],
+        }
+    }
+}
+
+impl Drop for FakePrimary {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A response to `query` carrying `answers` (authoritative).
+fn fake_answer(query: &Message, answers: Vec<Record>, rcode: ResponseCode) -> Message {
+    let mut resp = Message::response(query.metadata.id, query.metadata.op_code);
+    resp.metadata.authoritative = true;
+    resp.metadata.response_code = rcode;
+    resp.add_queries(query.queries.clone());
+    resp.add_answers(answers);
+    resp
+}
+
+/// Answers SOA queries with the current serial (and acknowledges anything else).
+fn fake_udp(
+    sock: std::net::UdpSocket,
+    serial: &std::sync::atomic::AtomicU32,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::SeqCst) {
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let Ok(query) = Message::from_vec(&buf[..n]) else {
+            continue;
+        };
+        let soa = query.queries.first().map(|q| q.query_type()) == Some(RecordType::SOA);
+        let answers = if soa {
+            vec![soa_record(serial.load(Ordering::SeqCst))]
+        } else {
+            vec![]
+        };
+        let resp = fake_answer(&query, answers, ResponseCode::NoError);
+        let _ = sock.send_to(&resp.to_vec().unwrap(), from);
+    }
+}
+
+/// Serves one transfer request per connection: AXFR of the zone at 7 while the serial
+/// is 7 (REFUSED after), IXFR the hostile way.
+fn fake_tcp(
+    listener: std::net::TcpListener,
+    hostile: Hostile,
+    serial: &std::sync::atomic::AtomicU32,
+    ixfr_asked: &std::sync::atomic::AtomicUsize,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    while !stop.load(Ordering::SeqCst) {
+        let Ok((mut conn, _)) = listener.accept() else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let _ = conn.set_nonblocking(false);
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut len = [0u8; 2];
+        if conn.read_exact(&mut len).is_err() {
+            continue;
+        }
+        let mut wire = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        let Ok(query) = conn
+            .read_exact(&mut wire)
+            .map(|()| Message::from_vec(&wire))
+        else {
+            continue;
+        };
+        let Ok(query) = query else { continue };
+        let qtype = query.queries.first().map(|q| q.query_type());
+        let resp = match qtype {
+            Some(RecordType::AXFR) if serial.load(Ordering::SeqCst) == 7 => {
+                fake_answer(&query, fake_zone(), ResponseCode::NoError)
+            }
+            Some(RecordType::IXFR) => {
+                ixfr_asked.fetch_add(1, Ordering::SeqCst);
+                fake_answer(&query, hostile.records(), ResponseCode::NoError)
+            }
+            Some(RecordType::SOA) => fake_answer(
+                &query,
+                vec![soa_record(serial.load(Ordering::SeqCst))],
+                ResponseCode::NoError,
+            ),
+            _ => fake_answer(&query, vec![], ResponseCode::Refused),
+        };
+        let wire = resp.to_vec().unwrap();
+        let _ = conn.write_all(&(wire.len() as u16).to_be_bytes());
+        if let (Hostile::Truncated, Some(RecordType::IXFR)) = (hostile, qtype) {
+            // Half the message, then the connection closes.
+            let _ = conn.write_all(&wire[..wire.len() / 2]);
+        } else {
+            let _ = conn.write_all(&wire);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs IXFR in"]
+fn hostile_ixfr_leaves_the_secondary_serving_its_old_copy() {
+    for hostile in [
+        Hostile::Truncated,
+        Hostile::SoasOutOfOrder,
+        Hostile::RemovesAbsent,
+        Hostile::WrongEndSerial,
+    ] {
+        let fake = FakePrimary::start(hostile);
+        let dns = free_port();
+        let mut server = secondary(dns, fake.port);
+        assert!(
+            wait_serial(dns, 7, Duration::from_secs(10)),
+            "{hostile:?}: no first copy"
+        );
+        let kept = format!("3.0.0.0.6.9.{ORIGIN}");
+        let before = (zone_lines(dns), answers(dns, &kept, 16));
+        fake.serial.store(8, std::sync::atomic::Ordering::SeqCst);
+        notify(dns);
+        wait_log(&server, &["WARN", ORIGIN]);
+        assert!(
+            fake.ixfr_asked.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+            "{hostile:?}: the secondary did not ask IXFR"
+        );
+        assert_eq!(serial(dns), Some(7), "{hostile:?}");
+        assert_eq!(
+            (zone_lines(dns), answers(dns, &kept, 16)),
+            before,
+            "{hostile:?}"
+        );
+        assert!(
+            answers(dns, &format!("4.0.0.0.6.9.{ORIGIN}"), 16).is_empty(),
+            "{hostile:?}: part of the bad difference is served"
+        );
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "{hostile:?}: the secondary exited"
+        );
+    }
+}
+
+/// A NOTIFY for `ORIGIN` to 127.0.0.1:`port` from 127.0.0.1 (the primary's address).
+fn notify(port: u16) {
+    use hickory_proto::op::{MessageType, OpCode};
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut msg = Message::new(4321, MessageType::Query, OpCode::Notify);
+    msg.metadata.authoritative = true;
+    msg.add_query(Query::query(hname(ORIGIN), RecordType::SOA));
+    sock.send_to(&msg.to_vec().unwrap(), ("127.0.0.1", port))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = sock.recv_from(&mut buf).expect("NOTIFY answered");
+    let resp = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(resp.metadata.response_code, ResponseCode::NoError);
 }
