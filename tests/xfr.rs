@@ -1008,3 +1008,50 @@ fn notify(port: u16) {
     let resp = Message::from_vec(&buf[..n]).unwrap();
     assert_eq!(resp.metadata.response_code, ResponseCode::NoError);
 }
+
+#[test]
+#[ignore = "needs dns.journal_max_changes"]
+fn a_client_older_than_a_bounded_journal_gets_the_whole_zone() {
+    let port = free_port();
+    let server = Enroute::start(
+        &zone(7, "alice"),
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\njournal_max_changes = 2\n"
+        ),
+    );
+    for user in ["u8", "u9", "u10", "u11"] {
+        let r = server.put_number(
+            "+441632960001",
+            &format!(r#"{{"routes":[{{"uri":"sip:{user}@pbx.example.net"}}]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(serial(port), Some(11));
+    let journaled = format!("enroute_zone_journal_changes{{zone=\"{ORIGIN}\"}}");
+    assert_eq!(metric(&server, &journaled), 2.0);
+    // The journal keeps 9→10 and 10→11: a client at 9 gets the changes…
+    let out = kdig(port, &["IXFR=9"]);
+    assert_eq!(
+        record_lines(&out),
+        [
+            soa_line(11),
+            soa_line(9),
+            naptr_line("1.0.0.0.6.9", "u9"),
+            soa_line(11),
+            naptr_line("1.0.0.0.6.9", "u11"),
+            soa_line(11),
+        ],
+        "{out}"
+    );
+    // …and one at 8 the whole zone (SOA, NS, two NAPTR, TXT, SOA).
+    let out = kdig(port, &["IXFR=8"]);
+    let lines = record_lines(&out);
+    assert_eq!(lines.len(), 6, "{out}");
+    assert_eq!(
+        [&lines[0], &lines[5]],
+        [&soa_line(11), &soa_line(11)],
+        "{out}"
+    );
+    assert!(lines.contains(&naptr_line("1.0.0.0.6.9", "u11")), "{out}");
+    server.wait_for("IXFR out sent: the whole zone");
+}
