@@ -175,6 +175,11 @@ fn knot_follows_by_ixfr(knot: &Knot, ours: u16, what: &str, ixfrs_before: usize)
         "{what}: Knot did not reach serial {want}; log:\n{}",
         knot.log()
     );
+    // Knot may log the transfer just after it serves the new copy.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count_ixfr_in(&knot.log()) <= ixfrs_before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let log = knot.log();
     assert_eq!(
         count_ixfr_in(&log),
@@ -391,6 +396,18 @@ fn kdig_gets_the_changes_one_soa_or_the_whole_zone() {
     );
     assert!(one_message_over(&out, "TCP"), "{out}");
     server.wait_for("IXFR out sent: the changes");
+    let ixfr_ok = "enroute_xfr_out_total{type=\"ixfr\",result=\"ok\"}";
+    assert_eq!(metric(&server, ixfr_ok), 1.0);
+    let received: f64 = out
+        .split(";; Received ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no size in {out}"));
+    let sent = metric(&server, "enroute_xfr_out_bytes_total{type=\"ixfr\"}");
+    assert!(
+        sent >= received,
+        "{sent} bytes counted, kdig received {received}"
+    );
 
     // A client as new as we are: our SOA alone, over TCP and UDP.
     for transport in ["+tcp", "+notcp"] {
@@ -507,7 +524,8 @@ fn the_journal_survives_a_primary_restart() {
 
     // Knot holds its refreshes while enroute changes (9), restarts, changes again (10):
     // it then asks from 8, which only the journal kept on disk can answer.
-    knot.knotc(&["zone-freeze", ORIGIN]);
+    let frozen = knot.knotc(&["-b", "zone-freeze", ORIGIN]);
+    assert!(frozen.trim_end().ends_with("OK"), "{frozen}");
     put(&server, "nine");
     server.restart();
     let journaled = format!("enroute_zone_journal_changes{{zone=\"{ORIGIN}\"}}");
@@ -516,7 +534,7 @@ fn the_journal_survives_a_primary_restart() {
     assert_eq!(serial(ours), Some(10));
     assert_eq!(serial(knot.port), Some(8));
     let before = count_ixfr_in(&knot.log());
-    knot.knotc(&["zone-thaw", ORIGIN]);
+    knot.knotc(&["-b", "zone-thaw", ORIGIN]);
     knot.knotc(&["zone-refresh", ORIGIN]);
     knot_follows_by_ixfr(&knot, ours, "serial 10 after the restart", before);
     server.wait_for("IXFR out sent: the changes zone=2.3.6.1.4.4.e164.arpa. from=8 serial=10");
