@@ -2,8 +2,8 @@
 //! kind of change (a number set and removed, a prefix route, an import, a zone replace,
 //! a newer file on SIGHUP), `kdig` asking IXFR directly (the changes, one SOA, the whole
 //! zone when the journal does not reach, UDP), the serial wrapping past 2^32-1, the
-//! journal surviving a restart, the transfer ACL; and enroute as an IXFR secondary of
-//! Knot, of enroute, killed mid-transfer, and of a hostile primary.
+//! journal surviving a restart, a bounded journal, the transfer ACL; and enroute as an
+//! IXFR secondary of Knot, of enroute, killed mid-transfer, and of a hostile primary.
 
 mod common;
 
@@ -921,52 +921,52 @@ fn fake_tcp(
     ixfr_asked: &std::sync::atomic::AtomicUsize,
     stop: &std::sync::atomic::AtomicBool,
 ) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::sync::atomic::Ordering;
     while !stop.load(Ordering::SeqCst) {
         let Ok((mut conn, _)) = listener.accept() else {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         };
-        let _ = conn.set_nonblocking(false);
-        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut len = [0u8; 2];
-        if conn.read_exact(&mut len).is_err() {
-            continue;
-        }
-        let mut wire = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        let Ok(query) = conn
-            .read_exact(&mut wire)
-            .map(|()| Message::from_vec(&wire))
-        else {
+        let Some(query) = read_query(&mut conn) else {
             continue;
         };
-        let Ok(query) = query else { continue };
         let qtype = query.queries.first().map(|q| q.query_type());
-        let resp = match qtype {
+        let (answers, rcode) = match qtype {
             Some(RecordType::AXFR) if serial.load(Ordering::SeqCst) == 7 => {
-                fake_answer(&query, fake_zone(), ResponseCode::NoError)
+                (fake_zone(), ResponseCode::NoError)
             }
             Some(RecordType::IXFR) => {
                 ixfr_asked.fetch_add(1, Ordering::SeqCst);
-                fake_answer(&query, hostile.records(), ResponseCode::NoError)
+                (hostile.records(), ResponseCode::NoError)
             }
-            Some(RecordType::SOA) => fake_answer(
-                &query,
+            Some(RecordType::SOA) => (
                 vec![soa_record(serial.load(Ordering::SeqCst))],
                 ResponseCode::NoError,
             ),
-            _ => fake_answer(&query, vec![], ResponseCode::Refused),
+            _ => (vec![], ResponseCode::Refused),
         };
-        let wire = resp.to_vec().unwrap();
+        let wire = fake_answer(&query, answers, rcode).to_vec().unwrap();
         let _ = conn.write_all(&(wire.len() as u16).to_be_bytes());
-        if let (Hostile::Truncated, Some(RecordType::IXFR)) = (hostile, qtype) {
+        let sent = match (hostile, qtype) {
             // Half the message, then the connection closes.
-            let _ = conn.write_all(&wire[..wire.len() / 2]);
-        } else {
-            let _ = conn.write_all(&wire);
-        }
+            (Hostile::Truncated, Some(RecordType::IXFR)) => &wire[..wire.len() / 2],
+            _ => &wire[..],
+        };
+        let _ = conn.write_all(sent);
     }
+}
+
+/// One length-framed query from a new connection (RFC 1035 §4.2.2), if it reads.
+fn read_query(conn: &mut TcpStream) -> Option<Message> {
+    use std::io::Read;
+    conn.set_nonblocking(false).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).ok()?;
+    let mut wire = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    conn.read_exact(&mut wire).ok()?;
+    Message::from_vec(&wire).ok()
 }
 
 #[test]
