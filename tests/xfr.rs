@@ -1,0 +1,1075 @@
+//! IXFR with real peers (SPEC §12): Knot as an IXFR secondary of enroute through every
+//! kind of change (a number set and removed, a prefix route, an import, a zone replace,
+//! a newer file on SIGHUP), `kdig` asking IXFR directly (the changes, one SOA, the whole
+//! zone when the journal does not reach, UDP), the serial wrapping past 2^32-1, the
+//! journal surviving a restart, a bounded journal, the transfer ACL; and enroute as an
+//! IXFR secondary of Knot, of enroute, killed mid-transfer, and of a hostile primary.
+
+mod common;
+
+use common::{Enroute, Knot, free_port, read_framed, write_framed};
+use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use std::net::TcpStream;
+use std::process::Command;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+const ORIGIN: &str = "2.3.6.1.4.4.e164.arpa.";
+
+fn zone(serial: u32, alice: &str) -> String {
+    format!(
+        "$ORIGIN {ORIGIN}\n$TTL 300\n\
+         @ SOA ns1.example.net. hostmaster.example.net. {serial} 2 1 600 60\n\
+         @ NS ns1.example.net.\n\
+         1.0.0.0.6.9 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:{alice}@pbx.example.net!\" .\n\
+         2.0.0.0.6.9 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^\\\\+44(.*)$!sip:0\\\\1@pbx.example.net!\" .\n\
+         3.0.0.0.6.9 TXT \"kept\"\n"
+    )
+}
+
+/// The zone's SOA serial at 127.0.0.1:`port`, when it answers one.
+fn serial(port: u16) -> Option<u32> {
+    let resp = common::dns_query(port, ORIGIN, 6)?;
+    resp.answers.iter().find_map(|r| match &r.data {
+        RData::SOA(s) => Some(s.serial),
+        _ => None,
+    })
+}
+
+fn wait_serial(port: u16, want: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if serial(port) == Some(want) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// AXFR over TCP: the records in order, or the rcode of a refusal.
+fn axfr(port: u16) -> Result<Vec<Record>, ResponseCode> {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut msg = Message::query();
+    msg.add_query(Query::query(
+        Name::from_str(ORIGIN).unwrap(),
+        RecordType::AXFR,
+    ));
+    write_framed(&mut conn, &msg);
+    let mut records = Vec::new();
+    let mut soas = 0;
+    loop {
+        let resp = read_framed(&mut conn, msg.metadata.id);
+        if resp.metadata.response_code != ResponseCode::NoError {
+            return Err(resp.metadata.response_code);
+        }
+        for r in resp.answers {
+            if r.record_type() == RecordType::SOA {
+                soas += 1;
+            }
+            records.push(r);
+            if soas == 2 {
+                return Ok(records);
+            }
+        }
+    }
+}
+
+/// The zone at 127.0.0.1:`port` as sorted record strings (AXFR, the closing SOA left
+/// out), for comparing two servers' copies.
+fn zone_lines(port: u16) -> Vec<String> {
+    let mut records = axfr(port).unwrap_or_else(|rc| panic!("AXFR from {port} refused: {rc}"));
+    records.pop();
+    let mut lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    lines.sort();
+    lines
+}
+
+fn find_program(name: &str) -> String {
+    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
+        let p = format!("{dir}/{name}");
+        if std::path::Path::new(&p).exists() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: run scripts/test (apt-get install knot-dnsutils)");
+}
+
+/// `kdig @127.0.0.1 -p PORT ORIGIN ARGS…`: its whole output, errors (on stderr) last.
+fn kdig(port: u16, args: &[&str]) -> String {
+    let out = Command::new(find_program("kdig"))
+        .arg("@127.0.0.1")
+        .args(["-p", &port.to_string(), ORIGIN])
+        .args(args)
+        .args(["+time=5", "+retry=1"])
+        .output()
+        .expect("run kdig");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The record lines of kdig's output, white space made single spaces.
+fn record_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The value of the sample `name{labels}` in `/metrics` (labels as written there), 0
+/// when absent.
+fn metric(server: &Enroute, sample: &str) -> f64 {
+    let text = common::http(server.admin, "GET", "/metrics", &[], b"").text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Knot as a secondary of the enroute DNS server at 127.0.0.1:`primary`, accepting its
+/// NOTIFY, keeping IXFR changes in its journal, allowing AXFR to the test.
+fn knot_secondary(primary: u16) -> Knot {
+    Knot::start_conf(
+        &[],
+        &format!(
+            "remote:\n  - id: enroute\n    address: 127.0.0.1@{primary}\n\
+             acl:\n  - id: local\n    address: 127.0.0.1\n    action: [notify, transfer]\n\
+             zone:\n  - domain: \"{ORIGIN}\"\n    master: enroute\n    acl: local\n\
+             \x20   file: \"{{dir}}/secondary.db\"\n"
+        ),
+        &[],
+    )
+}
+
+/// An enroute primary serving `text` on DNS port `dns`, NOTIFYing 127.0.0.1:`notify`.
+fn primary(text: &str, dns: u16, notify: u16) -> Enroute {
+    Enroute::start(
+        text,
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{dns}\", \"tcp:127.0.0.1:{dns}\"]\nnotify = [\"127.0.0.1:{notify}\"]\n"
+        ),
+    )
+}
+
+/// Knot has the zone (its first transfer, asked at once rather than at its refresh).
+fn first_transfer(knot: &mut Knot) {
+    knot.knotc(&["zone-refresh", ORIGIN]);
+    assert!(
+        knot.wait_soa(&[ORIGIN], Duration::from_secs(20)),
+        "Knot did not transfer from enroute; log:\n{}",
+        knot.log()
+    );
+}
+
+/// Knot reaches our serial, has received it by IXFR (one more IXFR in its log, no
+/// more AXFR), and its copy equals ours.
+fn knot_follows_by_ixfr(knot: &Knot, ours: u16, what: &str, ixfrs_before: usize) {
+    let want = serial(ours).unwrap();
+    assert!(
+        wait_serial(knot.port, want, Duration::from_secs(15)),
+        "{what}: Knot did not reach serial {want}; log:\n{}",
+        knot.log()
+    );
+    // Knot may log the transfer just after it serves the new copy.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count_ixfr_in(&knot.log()) <= ixfrs_before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = knot.log();
+    assert_eq!(
+        count_ixfr_in(&log),
+        ixfrs_before + 1,
+        "{what}: Knot did not take it by IXFR; log:\n{log}"
+    );
+    assert_eq!(
+        count_axfr_in(&log),
+        1,
+        "{what}: Knot fell back to AXFR; log:\n{log}"
+    );
+    assert_eq!(
+        zone_lines(knot.port),
+        zone_lines(ours),
+        "{what}: copies differ"
+    );
+}
+
+/// Incoming IXFRs Knot finished, by its log.
+fn count_ixfr_in(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("IXFR, incoming") && l.contains("finished"))
+        .count()
+}
+
+/// Incoming AXFRs Knot finished, by its log.
+fn count_axfr_in(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("AXFR, incoming") && l.contains("finished"))
+        .count()
+}
+
+/// `PUT /v1/zones/{ORIGIN}` with master-file text.
+fn replace_zone(server: &Enroute, text: &str) {
+    let r = server.api(
+        "PUT",
+        &format!("/v1/zones/{ORIGIN}"),
+        "text/dns",
+        text.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// `GET /v1/zones/{ORIGIN}`: the zone as served, as a master file.
+fn export(server: &Enroute) -> String {
+    let r = server.api("GET", &format!("/v1/zones/{ORIGIN}"), "", b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+}
+
+/// Master-file `text` with its SOA serial set to `serial` (the SOA on one line, as
+/// [`zone`] and the export write it).
+fn with_serial(text: &str, serial: u32) -> String {
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f.iter().position(|w| *w == "SOA") {
+                Some(i) if f.len() == i + 8 => {
+                    let mut f = f.clone();
+                    let s = serial.to_string();
+                    f[i + 3] = &s;
+                    f.join(" ")
+                }
+                _ => l.to_string(),
+            }
+        })
+        .map(|l| l + "\n")
+        .collect()
+}
+
+/// An import (CSV) of `n` numbers from +4416329701 00 on.
+fn import(server: &Enroute, n: usize, host: &str) {
+    let mut csv = String::from("number,uri\n");
+    for i in 0..n {
+        csv.push_str(&format!("+4416329701{i:02},sip:n{i}@{host}\n"));
+    }
+    let r = server.api("POST", "/v1/numbers:import", "text/csv", csv.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn knot_follows_every_kind_of_change_by_ixfr() {
+    let ours = free_port();
+    let mut knot = knot_secondary(ours);
+    let server = primary(&zone(7, "alice"), ours, knot.port);
+    first_transfer(&mut knot);
+    type Step<'a> = (&'static str, Box<dyn Fn() + 'a>);
+    let steps: Vec<Step> = vec![
+        (
+            "PUT a number",
+            Box::new(|| {
+                let r = server.put_number(
+                    "+441632960005",
+                    r#"{"routes":[{"uri":"sip:new@pbx.example.net"}]}"#,
+                );
+                assert_eq!(r.status, 200, "{}", r.text());
+            }),
+        ),
+        (
+            "DELETE a number",
+            Box::new(|| {
+                let r = server.api("DELETE", "/v1/numbers/+441632960001", "", b"");
+                assert_eq!(r.status, 204, "{}", r.text());
+            }),
+        ),
+        (
+            "PUT a prefix route",
+            Box::new(|| {
+                let r = server.api(
+                    "PUT",
+                    "/v1/prefixes/+4416329",
+                    "application/json",
+                    br#"{"routes":[{"uri":"sip:range@pbx.example.net"}]}"#,
+                );
+                assert_eq!(r.status, 200, "{}", r.text());
+            }),
+        ),
+        (
+            "import 50 numbers",
+            Box::new(|| import(&server, 50, "pbx.example.net")),
+        ),
+        (
+            "replace the zone with an edited export",
+            Box::new(|| {
+                let text = export(&server).replace("sip:n7@", "sip:seven@");
+                replace_zone(&server, &text);
+            }),
+        ),
+        (
+            "SIGHUP with a newer zone file",
+            Box::new(|| {
+                let text = with_serial(&export(&server), 1000).replace("sip:n8@", "sip:eight@");
+                std::fs::write(server.dir.path().join("z.zone"), text).unwrap();
+                server.sighup();
+                server.wait_for("zone reloaded");
+            }),
+        ),
+    ];
+    let mut last = serial(ours).unwrap();
+    for (what, change) in steps {
+        let before = count_ixfr_in(&knot.log());
+        change();
+        let now = serial(ours).unwrap();
+        assert!(now > last, "{what}: serial {last} -> {now}");
+        last = now;
+        knot_follows_by_ixfr(&knot, ours, what, before);
+    }
+    assert_eq!(last, 1000);
+    // The copies agree on what the changes did, not only with each other.
+    let lines = zone_lines(knot.port);
+    for seen in [
+        "sip:seven@",
+        "sip:eight@",
+        "sip:new@",
+        "sip:n49@",
+        "sip:range@",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(seen)), "{seen}: {lines:#?}");
+    }
+    for gone in ["sip:n7@", "sip:n8@", "sip:alice@"] {
+        assert!(
+            !lines.iter().any(|l| l.contains(gone)),
+            "{gone}: {lines:#?}"
+        );
+    }
+}
+
+/// The SOA record line of our zone at `serial`, as kdig prints it (spaces single).
+fn soa_line(serial: u32) -> String {
+    format!("{ORIGIN} 300 IN SOA ns1.example.net. hostmaster.example.net. {serial} 2 1 600 60")
+}
+
+/// The NAPTR record line of the number whose ENUM name starts with `digits` (reversed,
+/// dotted, below the zone) routing to `sip:USER@pbx.example.net`.
+fn naptr_line(digits: &str, user: &str) -> String {
+    format!(
+        "{digits}.{ORIGIN} 300 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:{user}@pbx.example.net!\" ."
+    )
+}
+
+/// Whether kdig's output says the answer came over `transport` (UDP or TCP) in one
+/// message.
+fn one_message_over(out: &str, transport: &str) -> bool {
+    out.contains(&format!("({transport})")) && out.contains("(1 messages")
+}
+
+#[test]
+fn kdig_gets_the_changes_one_soa_or_the_whole_zone() {
+    let mut server = Enroute::start(&zone(7, "alice"), "");
+    let port = server.dns;
+    let r = server.put_number(
+        "+441632960005",
+        r#"{"routes":[{"uri":"sip:new@pbx.example.net"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = server.api("DELETE", "/v1/numbers/+441632960001", "", b"");
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(serial(port), Some(9));
+
+    // From 7 over TCP: exactly what changed, between the SOAs (RFC 1995 §4), condensed
+    // into one difference.
+    let out = kdig(port, &["IXFR=7"]);
+    assert_eq!(
+        record_lines(&out),
+        [
+            soa_line(9),
+            soa_line(7),
+            naptr_line("1.0.0.0.6.9", "alice"),
+            soa_line(9),
+            naptr_line("5.0.0.0.6.9", "new"),
+            soa_line(9),
+        ],
+        "{out}"
+    );
+    assert!(one_message_over(&out, "TCP"), "{out}");
+    server.wait_for("IXFR out sent: the changes");
+    let ixfr_ok = "enroute_xfr_out_total{type=\"ixfr\",result=\"ok\"}";
+    assert_eq!(metric(&server, ixfr_ok), 1.0);
+    let received: f64 = out
+        .split(";; Received ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no size in {out}"));
+    let sent = metric(&server, "enroute_xfr_out_bytes_total{type=\"ixfr\"}");
+    assert!(
+        sent >= received,
+        "{sent} bytes counted, kdig received {received}"
+    );
+
+    // A client as new as we are: our SOA alone, over TCP and UDP.
+    for transport in ["+tcp", "+notcp"] {
+        let out = kdig(port, &["IXFR=9", transport]);
+        assert_eq!(record_lines(&out), [soa_line(9)], "{transport}: {out}");
+    }
+
+    // A small change fits in one datagram (no EDNS: 512 bytes).
+    let out = kdig(port, &["IXFR=8", "+notcp", "+ignore"]);
+    assert_eq!(
+        record_lines(&out),
+        [
+            soa_line(9),
+            soa_line(8),
+            naptr_line("1.0.0.0.6.9", "alice"),
+            soa_line(9),
+            soa_line(9),
+        ],
+        "{out}"
+    );
+    assert!(one_message_over(&out, "UDP"), "{out}");
+
+    // A change too large for a datagram: one SOA over UDP (ask again over TCP), and
+    // the changes over TCP.
+    import(&server, 30, "pbx.example.net");
+    let out = kdig(port, &["IXFR=9", "+notcp", "+ignore"]);
+    assert_eq!(record_lines(&out), [soa_line(10)], "{out}");
+    assert!(one_message_over(&out, "UDP"), "{out}");
+    let lines = record_lines(&kdig(port, &["IXFR=9"]));
+    assert_eq!(lines.len(), 4 + 30, "{lines:#?}");
+    assert_eq!(
+        [&lines[0], &lines[1], &lines[2], &lines[33]],
+        [&soa_line(10), &soa_line(9), &soa_line(10), &soa_line(10)]
+    );
+    assert!(
+        lines.contains(&naptr_line("9.2.1.0.7.9", "n29")),
+        "{lines:#?}"
+    );
+    let journaled = format!("enroute_zone_journal_changes{{zone=\"{ORIGIN}\"}}");
+    assert_eq!(metric(&server, &journaled), 3.0);
+
+    // A newer file at start replaces the store's copy and empties the journal: a
+    // client at 9 is older than the journal reaches and gets the whole zone.
+    std::fs::write(server.dir.path().join("z.zone"), zone(50, "fifty")).unwrap();
+    server.restart();
+    assert_eq!(metric(&server, &journaled), 0.0);
+    let whole = |serial| {
+        let out = kdig(port, &[&format!("IXFR={serial}")]);
+        let mut lines = record_lines(&out);
+        assert_eq!(lines.first(), Some(&soa_line(50)), "{out}");
+        assert_eq!(lines.last(), Some(&soa_line(50)), "{out}");
+        lines.pop();
+        lines.sort();
+        lines
+    };
+    let mut axfr = record_lines(&kdig(port, &["AXFR"]));
+    axfr.pop();
+    axfr.sort();
+    assert_eq!(axfr.len(), 5, "{axfr:#?}");
+    assert_eq!(whole(9), axfr);
+    server.wait_for("IXFR out sent: the whole zone");
+    // The whole zone counts as the form sent: axfr.
+    let axfrs = metric(
+        &server,
+        "enroute_xfr_out_total{type=\"axfr\",result=\"ok\"}",
+    );
+    assert_eq!(axfrs, 2.0);
+    // An older serial we never had is no different; a client claiming a newer one
+    // (RFC 1982) is told our SOA alone.
+    assert_eq!(whole(3), axfr);
+    let out = kdig(port, &["IXFR=123456"]);
+    assert_eq!(record_lines(&out), [soa_line(50)], "{out}");
+}
+
+#[test]
+fn the_serial_wraps_past_2_32_and_knot_follows() {
+    let ours = free_port();
+    let mut knot = knot_secondary(ours);
+    let server = primary(&zone(u32::MAX, "alice"), ours, knot.port);
+    first_transfer(&mut knot);
+    assert_eq!(serial(knot.port), Some(u32::MAX));
+    for (user, want) in [("zero", 0), ("one", 1)] {
+        let before = count_ixfr_in(&knot.log());
+        let r = server.put_number(
+            "+441632960001",
+            &format!(r#"{{"routes":[{{"uri":"sip:{user}@pbx.example.net"}}]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        // RFC 1982: one past 2^32-1 is 0, and 0 is newer.
+        assert_eq!(serial(ours), Some(want));
+        knot_follows_by_ixfr(&knot, ours, &format!("serial {want}"), before);
+    }
+    let out = kdig(ours, &[&format!("IXFR={}", u32::MAX)]);
+    let lines = record_lines(&out);
+    assert_eq!(lines[..2], [soa_line(1), soa_line(u32::MAX)], "{out}");
+}
+
+#[test]
+fn the_journal_survives_a_primary_restart() {
+    let ours = free_port();
+    let mut knot = knot_secondary(ours);
+    let mut server = primary(&zone(7, "alice"), ours, knot.port);
+    first_transfer(&mut knot);
+    let put = |server: &Enroute, user: &str| {
+        let r = server.put_number(
+            "+441632960001",
+            &format!(r#"{{"routes":[{{"uri":"sip:{user}@pbx.example.net"}}]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    let before = count_ixfr_in(&knot.log());
+    put(&server, "eight");
+    knot_follows_by_ixfr(&knot, ours, "serial 8", before);
+
+    // Knot holds its refreshes while enroute changes (9), restarts, changes again (10):
+    // it then asks from 8, which only the journal kept on disk can answer.
+    let frozen = knot.knotc(&["-b", "zone-freeze", ORIGIN]);
+    assert!(frozen.trim_end().ends_with("OK"), "{frozen}");
+    put(&server, "nine");
+    server.restart();
+    let journaled = format!("enroute_zone_journal_changes{{zone=\"{ORIGIN}\"}}");
+    assert_eq!(metric(&server, &journaled), 2.0);
+    put(&server, "ten");
+    assert_eq!(serial(ours), Some(10));
+    assert_eq!(serial(knot.port), Some(8));
+    let before = count_ixfr_in(&knot.log());
+    knot.knotc(&["-b", "zone-thaw", ORIGIN]);
+    knot.knotc(&["zone-refresh", ORIGIN]);
+    knot_follows_by_ixfr(&knot, ours, "serial 10 after the restart", before);
+    server.wait_for("IXFR out sent: the changes zone=2.3.6.1.4.4.e164.arpa. from=8 serial=10");
+}
+
+#[test]
+fn ixfr_from_outside_allow_transfer_is_refused_and_counted() {
+    let port = free_port();
+    let server = Enroute::start(
+        &zone(7, "alice"),
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\nallow_transfer = [\"10.0.0.0/8\"]\n"
+        ),
+    );
+    let r = server.put_number(
+        "+441632960005",
+        r#"{"routes":[{"uri":"sip:new@pbx.example.net"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    for transport in ["+tcp", "+notcp"] {
+        let out = kdig(port, &["IXFR=7", transport]);
+        assert!(
+            out.contains("server replied with error 'REFUSED'"),
+            "{transport}: {out}"
+        );
+        assert!(record_lines(&out).is_empty(), "{transport}: {out}");
+    }
+    let refused = "enroute_xfr_out_total{type=\"ixfr\",result=\"refused\"}";
+    assert_eq!(metric(&server, refused), 2.0);
+    assert_eq!(
+        metric(
+            &server,
+            "enroute_xfr_out_total{type=\"ixfr\",result=\"ok\"}"
+        ),
+        0.0
+    );
+    // The zone itself is still served to that client.
+    assert_eq!(serial(port), Some(8));
+}
+
+/// Waits up to 20 s for a log line of `server` holding every one of `needles`.
+fn wait_log(server: &Enroute, needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match server.log.recv_timeout(left) {
+            Ok(l) if needles.iter().all(|n| l.contains(n)) => return l,
+            Ok(_) => {}
+            Err(_) => panic!("no log line with {needles:?} within 20 s"),
+        }
+    }
+}
+
+/// `server` (a secondary on DNS port `port`) logs that it serves a copy taken by IXFR,
+/// and serves `serial` (lines for earlier transfers are passed over).
+fn served_by_ixfr_in(server: &Enroute, port: u16, serial_wanted: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        wait_log(server, &["IXFR in: serving the new copy"]);
+        if serial(port) == Some(serial_wanted) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serial {serial_wanted} not served by IXFR in 20 s"
+        );
+    }
+}
+
+/// An enroute secondary of `ORIGIN` from the primary at 127.0.0.1:`primary`, on DNS
+/// port `dns`.
+fn secondary(dns: u16, primary: u16) -> Enroute {
+    Enroute::start(
+        "",
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{dns}\", \"tcp:127.0.0.1:{dns}\"]\n\
+             [store]\npath = \"data/enroute.db\"\n\
+             [[zone]]\norigin = \"{ORIGIN}\"\nprimary = \"127.0.0.1:{primary}\"\n"
+        ),
+    )
+}
+
+/// The answer records (as strings) for `name`/`qtype` at 127.0.0.1:`port`.
+fn answers(port: u16, name: &str, qtype: u16) -> Vec<String> {
+    let r = common::dns_query(port, name, qtype).expect("an answer");
+    r.answers.iter().map(|r| r.to_string()).collect()
+}
+
+#[test]
+#[ignore = "needs IXFR in"]
+fn enroute_follows_knot_by_ixfr() {
+    let ours = free_port();
+    // Knot computes the difference between the old and new file on reload and keeps
+    // it, so it answers IXFR.
+    let knot = Knot::start_conf(
+        &[("primary.db", &zone(7, "alice"))],
+        &format!(
+            "remote:\n  - id: enroute\n    address: 127.0.0.1@{ours}\n\
+             acl:\n  - id: to_enroute\n    address: 127.0.0.1\n    action: transfer\n\
+             zone:\n  - domain: \"{ORIGIN}\"\n    file: \"{{dir}}/primary.db\"\n    notify: enroute\n    acl: to_enroute\n\
+             \x20   zonefile-load: difference\n    journal-content: changes\n"
+        ),
+        &[ORIGIN],
+    );
+    // Knot opens its journal on the first change, inside `database.storage`, which the
+    // common configuration names but does not create.
+    std::fs::create_dir_all(knot.dir.path().join("db")).unwrap();
+    let server = secondary(ours, knot.port);
+    assert!(
+        wait_serial(ours, 7, Duration::from_secs(10)),
+        "no first transfer"
+    );
+    let alice = format!("1.0.0.0.6.9.{ORIGIN}");
+    knot.replace_zone_file("primary.db", ORIGIN, &zone(9, "alice9"));
+    // Knot does answer IXFR from 7 (the test's premise).
+    let out = kdig(knot.port, &["IXFR=7"]);
+    assert_eq!(record_lines(&out).get(1), Some(&soa_line(7)), "{out}");
+    served_by_ixfr_in(&server, ours, 9);
+    assert!(answers(ours, &alice, 35)[0].contains("sip:alice9@"));
+    assert_eq!(zone_lines(ours), zone_lines(knot.port));
+    let ok = "enroute_xfr_in_total{type=\"ixfr\",result=\"ok\"}";
+    assert!(metric(&server, ok) >= 1.0);
+}
+
+#[test]
+#[ignore = "needs IXFR in"]
+fn enroute_follows_enroute_by_ixfr_and_keeps_the_copy_across_restarts() {
+    let (p_dns, s_dns) = (free_port(), free_port());
+    let primary = primary(&zone(7, "alice"), p_dns, s_dns);
+    let mut second = secondary(s_dns, p_dns);
+    assert!(
+        wait_serial(s_dns, 7, Duration::from_secs(10)),
+        "no first transfer"
+    );
+    let put = |user: &str| {
+        let r = primary.put_number(
+            "+441632960001",
+            &format!(r#"{{"routes":[{{"uri":"sip:{user}@pbx.example.net"}}]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    put("eight");
+    served_by_ixfr_in(&second, s_dns, 8);
+    assert_eq!(zone_lines(s_dns), zone_lines(p_dns));
+    let ok = "enroute_xfr_in_total{type=\"ixfr\",result=\"ok\"}";
+    assert!(metric(&second, ok) >= 1.0);
+
+    // Restarted, the secondary serves its kept copy at once and goes on by IXFR from it.
+    second.restart();
+    assert_eq!(serial(s_dns), Some(8));
+    put("nine");
+    served_by_ixfr_in(&second, s_dns, 9);
+    let nine = zone_lines(p_dns);
+    assert_eq!(zone_lines(s_dns), nine);
+
+    // With the primary gone, the copy kept on disk (the last full copy plus the
+    // differences applied since) is still the latest.
+    drop(primary);
+    second.restart();
+    assert_eq!(serial(s_dns), Some(9));
+    assert_eq!(zone_lines(s_dns), nine);
+}
+
+#[test]
+fn a_secondary_killed_during_transfers_ends_equal_to_its_primary() {
+    let (p_dns, s_dns) = (free_port(), free_port());
+    let primary = primary(&zone(7, "alice"), p_dns, s_dns);
+    let mut second = secondary(s_dns, p_dns);
+    assert!(
+        wait_serial(s_dns, 7, Duration::from_secs(10)),
+        "no first transfer"
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (admin, auth) = (primary.admin, format!("Bearer {}", primary.token()));
+    std::thread::scope(|s| {
+        // 200 changes, each NOTIFYing the secondary, which transfers while more come.
+        s.spawn(|| {
+            let headers = [
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "application/json"),
+            ];
+            for i in 0..200 {
+                let path = format!("/v1/numbers/+441632961{i:03}");
+                let body = br#"{"routes":[{"uri":"sip:burst@pbx.example.net"}]}"#;
+                let r = common::http(admin, "PUT", &path, &headers, body);
+                assert_eq!(r.status, 200, "{}", r.text());
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        // SIGKILL it in the middle of the burst, right after a change, and start it again.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while serial(p_dns).is_none_or(|s| s < 7 + 100) {
+            assert!(Instant::now() < deadline, "the burst stalled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        second.restart();
+    });
+    assert!(done.load(std::sync::atomic::Ordering::SeqCst));
+    let last = serial(p_dns).unwrap();
+    assert_eq!(last, 7 + 200);
+    assert!(
+        wait_serial(s_dns, last, Duration::from_secs(20)),
+        "the secondary did not catch up: {:?} of {last}",
+        serial(s_dns)
+    );
+    assert_eq!(zone_lines(s_dns), zone_lines(p_dns));
+}
+
+/// What a hostile primary answers to IXFR.
+#[derive(Clone, Copy, Debug)]
+enum Hostile {
+    /// The message's length prefix promises more than is sent before the close.
+    Truncated,
+    /// The difference's SOAs swapped: the removals start at the new serial.
+    SoasOutOfOrder,
+    /// Removes a record the secondary does not have.
+    RemovesAbsent,
+    /// Announces serial 8 and ends at 9.
+    WrongEndSerial,
+}
+
+/// A fake primary on a free loopback port: SOA over UDP with the serial in `serial`, the
+/// zone at 7 by AXFR while `serial` is 7 (refused after), and a `hostile` IXFR answer.
+struct FakePrimary {
+    port: u16,
+    serial: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    ixfr_asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+fn hname(s: &str) -> Name {
+    Name::from_str(s).unwrap()
+}
+
+fn soa_record(serial: u32) -> Record {
+    use hickory_proto::rr::rdata::SOA;
+    let soa = SOA::new(
+        hname("ns1.example.net."),
+        hname("hostmaster.example.net."),
+        serial,
+        2,
+        1,
+        600,
+        60,
+    );
+    Record::from_rdata(hname(ORIGIN), 300, RData::SOA(soa))
+}
+
+fn txt_record(label: &str, text: &str) -> Record {
+    use hickory_proto::rr::rdata::TXT;
+    let rdata = RData::TXT(TXT::new(vec![text.to_string()]));
+    Record::from_rdata(hname(&format!("{label}.{ORIGIN}")), 300, rdata)
+}
+
+/// The fake's zone at serial 7, in AXFR order.
+fn fake_zone() -> Vec<Record> {
+    use hickory_proto::rr::rdata::NS;
+    vec![
+        soa_record(7),
+        Record::from_rdata(hname(ORIGIN), 300, RData::NS(NS(hname("ns1.example.net.")))),
+        txt_record("3.0.0.0.6.9", "kept"),
+        soa_record(7),
+    ]
+}
+
+impl Hostile {
+    fn records(self) -> Vec<Record> {
+        let (kept, new) = (
+            txt_record("3.0.0.0.6.9", "kept"),
+            txt_record("4.0.0.0.6.9", "new"),
+        );
+        match self {
+            Hostile::Truncated | Hostile::RemovesAbsent => vec![
+                soa_record(8),
+                soa_record(7),
+                txt_record("5.0.0.0.6.9", "absent"),
+                soa_record(8),
+                new,
+                soa_record(8),
+            ],
+            Hostile::SoasOutOfOrder => vec![
+                soa_record(8),
+                soa_record(8),
+                kept,
+                soa_record(7),
+                new,
+                soa_record(8),
+            ],
+            Hostile::WrongEndSerial => vec![
+                soa_record(8),
+                soa_record(7),
+                kept,
+                soa_record(9),
+                new,
+                soa_record(9),
+            ],
+        }
+    }
+}
+
+impl FakePrimary {
+    fn start(hostile: Hostile) -> FakePrimary {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+        let port = free_port();
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        udp.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let serial = Arc::new(AtomicU32::new(7));
+        let ixfr_asked = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let udp_thread = {
+            let (serial, stop) = (serial.clone(), stop.clone());
+            std::thread::spawn(move || fake_udp(udp, &serial, &stop))
+        };
+        let tcp_thread = {
+            let (serial, asked, stop) = (serial.clone(), ixfr_asked.clone(), stop.clone());
+            std::thread::spawn(move || fake_tcp(tcp, hostile, &serial, &asked, &stop))
+        };
+        FakePrimary {
+            port,
+            serial,
+            ixfr_asked,
+            stop,
+            threads: vec![udp_thread, tcp_thread],
+        }
+    }
+}
+
+impl Drop for FakePrimary {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A response to `query` carrying `answers` (authoritative).
+fn fake_answer(query: &Message, answers: Vec<Record>, rcode: ResponseCode) -> Message {
+    let mut resp = Message::response(query.metadata.id, query.metadata.op_code);
+    resp.metadata.authoritative = true;
+    resp.metadata.response_code = rcode;
+    resp.add_queries(query.queries.clone());
+    resp.add_answers(answers);
+    resp
+}
+
+/// Answers SOA queries with the current serial (and acknowledges anything else).
+fn fake_udp(
+    sock: std::net::UdpSocket,
+    serial: &std::sync::atomic::AtomicU32,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::SeqCst) {
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let Ok(query) = Message::from_vec(&buf[..n]) else {
+            continue;
+        };
+        let soa = query.queries.first().map(|q| q.query_type()) == Some(RecordType::SOA);
+        let answers = if soa {
+            vec![soa_record(serial.load(Ordering::SeqCst))]
+        } else {
+            vec![]
+        };
+        let resp = fake_answer(&query, answers, ResponseCode::NoError);
+        let _ = sock.send_to(&resp.to_vec().unwrap(), from);
+    }
+}
+
+/// Serves one transfer request per connection: AXFR of the zone at 7 while the serial
+/// is 7 (REFUSED after), IXFR the hostile way.
+fn fake_tcp(
+    listener: std::net::TcpListener,
+    hostile: Hostile,
+    serial: &std::sync::atomic::AtomicU32,
+    ixfr_asked: &std::sync::atomic::AtomicUsize,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    while !stop.load(Ordering::SeqCst) {
+        let Ok((mut conn, _)) = listener.accept() else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let Some(query) = read_query(&mut conn) else {
+            continue;
+        };
+        let qtype = query.queries.first().map(|q| q.query_type());
+        let (answers, rcode) = match qtype {
+            Some(RecordType::AXFR) if serial.load(Ordering::SeqCst) == 7 => {
+                (fake_zone(), ResponseCode::NoError)
+            }
+            Some(RecordType::IXFR) => {
+                ixfr_asked.fetch_add(1, Ordering::SeqCst);
+                (hostile.records(), ResponseCode::NoError)
+            }
+            Some(RecordType::SOA) => (
+                vec![soa_record(serial.load(Ordering::SeqCst))],
+                ResponseCode::NoError,
+            ),
+            _ => (vec![], ResponseCode::Refused),
+        };
+        let wire = fake_answer(&query, answers, rcode).to_vec().unwrap();
+        let _ = conn.write_all(&(wire.len() as u16).to_be_bytes());
+        let sent = match (hostile, qtype) {
+            // Half the message, then the connection closes.
+            (Hostile::Truncated, Some(RecordType::IXFR)) => &wire[..wire.len() / 2],
+            _ => &wire[..],
+        };
+        let _ = conn.write_all(sent);
+    }
+}
+
+/// One length-framed query from a new connection (RFC 1035 §4.2.2), if it reads.
+fn read_query(conn: &mut TcpStream) -> Option<Message> {
+    use std::io::Read;
+    conn.set_nonblocking(false).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).ok()?;
+    let mut wire = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    conn.read_exact(&mut wire).ok()?;
+    Message::from_vec(&wire).ok()
+}
+
+#[test]
+#[ignore = "needs IXFR in"]
+fn hostile_ixfr_leaves_the_secondary_serving_its_old_copy() {
+    for hostile in [
+        Hostile::Truncated,
+        Hostile::SoasOutOfOrder,
+        Hostile::RemovesAbsent,
+        Hostile::WrongEndSerial,
+    ] {
+        let fake = FakePrimary::start(hostile);
+        let dns = free_port();
+        let mut server = secondary(dns, fake.port);
+        assert!(
+            wait_serial(dns, 7, Duration::from_secs(10)),
+            "{hostile:?}: no first copy"
+        );
+        let kept = format!("3.0.0.0.6.9.{ORIGIN}");
+        let before = (zone_lines(dns), answers(dns, &kept, 16));
+        fake.serial.store(8, std::sync::atomic::Ordering::SeqCst);
+        notify(dns);
+        wait_log(&server, &["WARN", ORIGIN]);
+        assert!(
+            fake.ixfr_asked.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+            "{hostile:?}: the secondary did not ask IXFR"
+        );
+        assert_eq!(serial(dns), Some(7), "{hostile:?}");
+        assert_eq!(
+            (zone_lines(dns), answers(dns, &kept, 16)),
+            before,
+            "{hostile:?}"
+        );
+        assert!(
+            answers(dns, &format!("4.0.0.0.6.9.{ORIGIN}"), 16).is_empty(),
+            "{hostile:?}: part of the bad difference is served"
+        );
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "{hostile:?}: the secondary exited"
+        );
+    }
+}
+
+/// A NOTIFY for `ORIGIN` to 127.0.0.1:`port` from 127.0.0.1 (the primary's address).
+fn notify(port: u16) {
+    use hickory_proto::op::{MessageType, OpCode};
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut msg = Message::new(4321, MessageType::Query, OpCode::Notify);
+    msg.metadata.authoritative = true;
+    msg.add_query(Query::query(hname(ORIGIN), RecordType::SOA));
+    sock.send_to(&msg.to_vec().unwrap(), ("127.0.0.1", port))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = sock.recv_from(&mut buf).expect("NOTIFY answered");
+    let resp = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(resp.metadata.response_code, ResponseCode::NoError);
+}
+
+#[test]
+#[ignore = "needs dns.journal_max_changes"]
+fn a_client_older_than_a_bounded_journal_gets_the_whole_zone() {
+    let port = free_port();
+    let server = Enroute::start(
+        &zone(7, "alice"),
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\njournal_max_changes = 2\n"
+        ),
+    );
+    for user in ["u8", "u9", "u10", "u11"] {
+        let r = server.put_number(
+            "+441632960001",
+            &format!(r#"{{"routes":[{{"uri":"sip:{user}@pbx.example.net"}}]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(serial(port), Some(11));
+    let journaled = format!("enroute_zone_journal_changes{{zone=\"{ORIGIN}\"}}");
+    assert_eq!(metric(&server, &journaled), 2.0);
+    // The journal keeps 9→10 and 10→11: a client at 9 gets the changes…
+    let out = kdig(port, &["IXFR=9"]);
+    assert_eq!(
+        record_lines(&out),
+        [
+            soa_line(11),
+            soa_line(9),
+            naptr_line("1.0.0.0.6.9", "u9"),
+            soa_line(11),
+            naptr_line("1.0.0.0.6.9", "u11"),
+            soa_line(11),
+        ],
+        "{out}"
+    );
+    // …and one at 8 the whole zone (SOA, NS, two NAPTR, TXT, SOA).
+    let out = kdig(port, &["IXFR=8"]);
+    let lines = record_lines(&out);
+    assert_eq!(lines.len(), 6, "{out}");
+    assert_eq!(
+        [&lines[0], &lines[5]],
+        [&soa_line(11), &soa_line(11)],
+        "{out}"
+    );
+    assert!(lines.contains(&naptr_line("1.0.0.0.6.9", "u11")), "{out}");
+    server.wait_for("IXFR out sent: the whole zone");
+}
