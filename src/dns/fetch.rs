@@ -173,10 +173,10 @@ async fn fetch_inner(
         }
         let mut complete = false;
         for r in &resp.answers {
-            if reader.feed(r)? {
-                complete = true;
-                break;
+            if complete {
+                return Err(bad("records after the closing SOA"));
             }
+            complete = reader.feed(r)?;
         }
         let single = first && resp.answers.len() == 1;
         if complete || single {
@@ -399,6 +399,9 @@ fn step(
             let zone = records
                 .build(ctx.origin)
                 .map_err(|e| XfrError::Zone(e.to_string()))?;
+            if zone.tree.apex().rrset(crate::name::TYPE_NS).is_none() {
+                return Err(XfrError::Zone("no NS record at the apex".into()));
+            }
             State::Finished(Fetched::Whole(zone))
         }
         (
