@@ -18,9 +18,10 @@
 use crate::admin::{AdminState, TokenError, TokenSource};
 use crate::config::{Config, ZoneSource};
 use crate::dns::answer::{Authority, DnsStats, SecondaryOf};
+use crate::dns::follow::Registry;
 use crate::dns::guard::Keys;
 use crate::dns::notify::Notifier;
-use crate::dns::secondary::SecondaryZone;
+use crate::dns::secondary::{Role, SecondaryZone};
 use crate::dns::xfr::XfrStats;
 use crate::keeper::journal::Journal;
 use crate::keeper::reload::Reloaded;
@@ -138,11 +139,21 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         shared,
         stopped.clone(),
     ));
-    let dns = tokio::spawn(crate::dns::serve(dns_sockets, authority, stopped.clone()));
+    let dns = tokio::spawn(crate::dns::serve(
+        dns_sockets,
+        authority.clone(),
+        stopped.clone(),
+    ));
     let admin = crate::admin::spawn(admin_listener, admin_state.clone(), stopped.clone());
-    let keep = tokio::spawn(crate::dns::secondary::run(
+    let registry = Registry {
+        notify_from: authority.secondaries.clone(),
+        keeper: keeper.clone(),
+        dir: secondary_dir(&config),
+    };
+    let keep = tokio::spawn(crate::dns::follow::run(
         secondaries,
         (publisher, xfr_stats),
+        registry,
         refresh_rx,
         stopped,
     ));
@@ -228,14 +239,16 @@ fn authority(
     Arc::new(Authority {
         zones: router.zones().clone(),
         allow_transfer: config.dns.allow_transfer.clone(),
-        secondaries: secondaries
-            .iter()
-            .map(|s| SecondaryOf {
-                origin: s.origin.clone(),
-                primary: s.primary,
-                key: s.key.as_ref().map(|k| k.name.clone()),
-            })
-            .collect(),
+        secondaries: Arc::new(std::sync::RwLock::new(
+            secondaries
+                .iter()
+                .map(|s| SecondaryOf {
+                    origin: s.origin.clone(),
+                    primary: s.primary,
+                    key: s.key.as_ref().map(|k| k.name.clone()),
+                })
+                .collect(),
+        )),
         refresh,
         stats,
         xfr,
@@ -500,18 +513,23 @@ pub fn secondary_dir(config: &Config) -> std::path::PathBuf {
         .join("secondary")
 }
 
-/// The configured secondary zones (`primary = "IP:PORT"`).
+/// The secondary zones: configured ones (`primary = "IP:PORT"`), followed catalogs
+/// (`[[catalog]]`) and the members their kept copies list.
 pub fn secondary_zones(config: &Config) -> Vec<SecondaryZone> {
     let dir = secondary_dir(config);
-    config
-        .zones
-        .iter()
-        .filter_map(|z| match z.source {
-            ZoneSource::Primary(addr) => {
-                let key = z.key.as_ref().and_then(|k| config.tsig_key(k)).cloned();
-                Some(SecondaryZone::new(z.origin.clone(), addr, &dir, key))
-            }
-            ZoneSource::File(_) | ZoneSource::Store => None,
-        })
-        .collect()
+    let key =
+        |name: &Option<crate::name::Name>| name.as_ref().and_then(|k| config.tsig_key(k)).cloned();
+    let zones = config.zones.iter().filter_map(|z| match z.source {
+        ZoneSource::Primary(addr) => Some(SecondaryZone::new(
+            z.origin.clone(),
+            addr,
+            &dir,
+            key(&z.key),
+        )),
+        ZoneSource::File(_) | ZoneSource::Store => None,
+    });
+    let catalogs = config.catalogs.iter().map(|c| {
+        SecondaryZone::new(c.origin.clone(), c.primary, &dir, key(&c.key)).with_role(Role::Catalog)
+    });
+    crate::dns::follow::with_members(zones.chain(catalogs).collect(), &dir)
 }

@@ -3,8 +3,9 @@
 //! tests), every metric the alerts and the Grafana dashboard name is exported by a
 //! running server, the systemd unit passes `systemd-analyze verify`, the
 //! multi-instance example brings a primary and two secondaries up on loopback, routes
-//! a number added on the primary through a secondary (found by DNS SRV, asked by
-//! SIPp), and stops everything it started, and without `ENROUTE_BIN` runs the binary
+//! a number added on the primary through a secondary (taken by IXFR, found by DNS SRV,
+//! asked by SIPp), has a zone created and deleted on the primary's API served and
+//! withdrawn by both secondaries through the catalog, and stops everything it started, and without `ENROUTE_BIN` runs the binary
 //! cargo built wherever `CARGO_TARGET_DIR` put it; the SIP smoke script prints a live
 //! server's answer; and docs/ describes every metric family and admin route the
 //! server has.
@@ -200,18 +201,71 @@ fn multi_instance_example_routes_through_a_secondary_and_stops_everything() {
     );
     assert_eq!(put.status, 200, "{}", put.text());
 
-    // ...reaches both secondaries by NOTIFY + AXFR.
+    // ...reaches both secondaries by NOTIFY + IXFR, signed (TSIG), the zones found
+    // through the primary's catalog.
     let name = "7.7.7.0.6.9.2.3.6.1.4.4.e164.arpa.";
-    for secondary in ["SECONDARY_1_DNS", "SECONDARY_2_DNS"] {
+    let served = |secondary: &str, name: &str| {
+        common::dns_query(port(secondary), name, 35).is_some_and(|m| !m.answers.is_empty())
+    };
+    let wait_until = |what: &str, ok: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let answer = common::dns_query(port(secondary), name, 35);
-            if answer.is_some_and(|m| !m.answers.is_empty()) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{secondary} never served {name}");
+        while !ok() {
+            assert!(Instant::now() < deadline, "{what}");
             std::thread::sleep(Duration::from_millis(100));
         }
+    };
+    for secondary in ["SECONDARY_1_DNS", "SECONDARY_2_DNS"] {
+        wait_until(&format!("{secondary} never served {name}"), &|| {
+            served(secondary, name)
+        });
+    }
+    for n in ["secondary-1", "secondary-2"] {
+        let log = std::fs::read_to_string(multi.state.path().join(n).join("log")).unwrap();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("IXFR in: serving the new copy")
+                    && l.contains("2.3.6.1.4.4.e164.arpa.")),
+            "{n} did not take the change by IXFR:\n{log}"
+        );
+    }
+
+    // A zone created on the primary's API is served by both secondaries, without a
+    // restart; deleted, it is gone from both.
+    let zone = "$TTL 60\n@ SOA ns1.example.net. hostmaster.example.net. 1 60 30 3600 60\n\
+                @ NS ns1.example.net.\n\
+                1.2.3 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:new@pbx.example.net!\" .\n";
+    let zone_path = "/v1/zones/9.9.e164.arpa.";
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "text/dns"),
+    ];
+    let created = common::http(
+        port("PRIMARY_ADMIN"),
+        "PUT",
+        zone_path,
+        &headers,
+        zone.as_bytes(),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let new_name = "1.2.3.9.9.e164.arpa.";
+    for secondary in ["SECONDARY_1_DNS", "SECONDARY_2_DNS"] {
+        wait_until(&format!("{secondary} never served the new zone"), &|| {
+            served(secondary, new_name)
+        });
+    }
+    let deleted = common::http(
+        port("PRIMARY_ADMIN"),
+        "DELETE",
+        zone_path,
+        &headers[..1],
+        b"",
+    );
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    for secondary in ["SECONDARY_1_DNS", "SECONDARY_2_DNS"] {
+        wait_until(
+            &format!("{secondary} still serves the deleted zone"),
+            &|| !served(secondary, new_name),
+        );
     }
 
     // RFC 3263: the SIP instances are published as SRV; take secondary-1's.

@@ -18,7 +18,8 @@ pub struct AdminState {
     pub token: String,
     /// Set once every listener is bound; `/readyz` also waits for every zone.
     pub listening: AtomicBool,
-    /// Origins of every configured zone (readiness waits for all of them).
+    /// Origins of every configured zone and followed catalog (readiness waits for all
+    /// of them).
     pub configured: Vec<Name>,
     pub max_body_bytes: usize,
     pub store_path: std::path::PathBuf,
@@ -43,7 +44,12 @@ impl AdminState {
             router,
             token,
             listening: AtomicBool::new(false),
-            configured: config.zones.iter().map(|z| z.origin.clone()).collect(),
+            configured: config
+                .zones
+                .iter()
+                .map(|z| z.origin.clone())
+                .chain(config.catalogs.iter().map(|c| c.origin.clone()))
+                .collect(),
             max_body_bytes: usize::try_from(config.admin.max_body_bytes).unwrap_or(usize::MAX),
             store_path: config.store.clone(),
             max_digits: config.dialplan.max_digits.max(15),

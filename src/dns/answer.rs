@@ -162,7 +162,8 @@ pub struct SecondaryOf {
 pub struct Authority {
     pub zones: Arc<ZoneSet>,
     pub allow_transfer: Vec<IpNet>,
-    pub secondaries: Vec<SecondaryOf>,
+    /// Secondary zones (configured, and catalog members as they come and go).
+    pub secondaries: Arc<std::sync::RwLock<Vec<SecondaryOf>>>,
     /// Where an accepted NOTIFY goes (the secondary's refresh task).
     pub refresh: tokio::sync::mpsc::UnboundedSender<Name>,
     pub stats: Arc<DnsStats>,
@@ -191,7 +192,8 @@ impl Authority {
             }
         };
         let now = tsig::unix_now();
-        let gate = self.keys.gate(&q, self.notify_key(&q), now);
+        let notify_key = self.notify_key(&q);
+        let gate = self.keys.gate(&q, notify_key.as_ref(), now);
         if let Gate::Refused(refusal) = &gate {
             return self.refuse_tsig(&q, refusal, src, now, out);
         }
@@ -221,16 +223,20 @@ impl Authority {
     }
 
     /// The key a NOTIFY must be signed with: its secondary zone's, if any.
-    fn notify_key(&self, q: &Query<'_>) -> Option<&Name> {
+    fn notify_key(&self, q: &Query<'_>) -> Option<Name> {
         if q.opcode != OPCODE_NOTIFY {
             return None;
         }
-        let name = Name::from_text(&q.qname_text()).ok()?;
-        self.secondaries
-            .iter()
-            .find(|s| s.origin.eq_ignore_case(&name))?
+        self.secondary_of(&Name::from_text(&q.qname_text()).ok()?)?
             .key
-            .as_ref()
+    }
+
+    /// The secondary zone with this origin.
+    fn secondary_of(&self, origin: &Name) -> Option<SecondaryOf> {
+        let list = self.secondaries.read().unwrap_or_else(|e| e.into_inner());
+        list.iter()
+            .find(|s| s.origin.eq_ignore_case(origin))
+            .cloned()
     }
 
     /// Answers a request TSIG refused: NOTAUTH with the TSIG error (or FORMERR).
@@ -447,11 +453,7 @@ impl Authority {
         let Ok(name) = Name::from_text(&q.qname_text()) else {
             return RCODE_FORMERR.into();
         };
-        let Some(sec) = self
-            .secondaries
-            .iter()
-            .find(|s| s.origin.eq_ignore_case(&name))
-        else {
+        let Some(sec) = self.secondary_of(&name) else {
             return RCODE_REFUSED.into();
         };
         if !same_ip(sec.primary.ip(), src.ip()) {

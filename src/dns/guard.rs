@@ -2,12 +2,13 @@
 //!
 //! Owns: the policy — a transfer request (AXFR, IXFR) must be signed with
 //! `dns.transfer_key` when one is set, a NOTIFY for a secondary zone with its zone's
-//! `key`; a request signed with any configured key is checked (and its answer signed)
-//! even where no key is required — and the verdict, [`Gate`], that `answer` acts on.
+//! `key`; any request signed with a configured key (a secondary's SOA query, too) is
+//! checked and its answer signed even where no key is required — and the verdict,
+//! [`Gate`], that `answer` acts on.
 //!
 //! Must not touch: the MAC arithmetic (`dns::tsig`), answers (`dns::answer`) or who may
-//! transfer by address (`dns.allow_transfer`, in `answer`). Ordinary queries never get
-//! here: the check costs them one comparison.
+//! transfer by address (`dns.allow_transfer`, in `answer`). An unsigned ordinary query
+//! costs two comparisons here.
 
 use super::tsig::{self, Refusal, TsigError, Verified};
 use super::wire::{OPCODE_NOTIFY, Query, TYPE_AXFR, TYPE_IXFR};
@@ -53,6 +54,9 @@ impl Keys {
         let required = match (q.opcode, transfer) {
             (OPCODE_NOTIFY, _) => notify_key,
             (_, true) => self.transfer.as_ref(),
+            // Any other signed query (a secondary's SOA check) is checked and its answer
+            // signed; an unsigned one costs nothing more.
+            _ if q.signed => None,
             _ => return Gate::Open,
         };
         match tsig::verify_request(&self.all, q.packet, now) {

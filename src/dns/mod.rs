@@ -7,7 +7,8 @@
 //! [`wire`] (messages on byte slices), [`answer`] (the authority over the index),
 //! [`xfr`] (AXFR and IXFR out, transfer metrics), [`fetch`] (AXFR and IXFR in),
 //! [`tsig`] (RFC 8945 signatures on message bytes), [`guard`] (which requests TSIG lets
-//! through), [`notify`] (NOTIFY out), [`secondary`] (zones kept from a
+//! through), [`follow`] (which secondary zones are kept: configured ones and catalog
+//! members), [`notify`] (NOTIFY out), [`secondary`] (zones kept from a
 //! primary).
 //!
 //! Must not touch: routing (SIP reads the same [`crate::zone::ZoneSet`], never the
@@ -22,6 +23,7 @@
 
 pub mod answer;
 pub mod fetch;
+pub mod follow;
 pub mod guard;
 pub mod notify;
 pub mod secondary;

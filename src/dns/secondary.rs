@@ -12,6 +12,9 @@
 //! `<origin>zone.ixfr`, the changes applied since, appended and fsynced one by one and
 //! replayed at start. The whole copy is rewritten only when that log outgrows it.
 //!
+//! Which secondary zones exist (configured ones, catalog members as they come and go)
+//! is `dns::follow`'s; this file keeps one.
+//!
 //! Must not touch: answering queries (see `dns::answer`), routing, or the served
 //! [`ZoneSet`] directly: a transferred copy and a withdrawal go through the keeper's
 //! [`Publisher`], the one path every zone change takes (swap, so that SIP and DNS read it
@@ -48,6 +51,19 @@ pub struct SecondaryZone {
     /// `[[zone]] key`: requests to the primary are signed with it, and only answers
     /// signed with it are taken.
     pub key: Option<TsigKey>,
+    /// What the zone is to this instance.
+    pub role: Role,
+}
+
+/// What a secondary zone is to this instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A `[[zone]]` with `primary`.
+    Zone,
+    /// A `[[catalog]]`: its members are followed as secondary zones.
+    Catalog,
+    /// A member of the catalog with this origin, followed while the catalog lists it.
+    Member(Name),
 }
 
 impl SecondaryZone {
@@ -68,42 +84,39 @@ impl SecondaryZone {
             file,
             log,
             key,
+            role: Role::Zone,
         }
     }
-}
 
-/// Runs every secondary zone until shutdown; `refresh` carries the zones an accepted
-/// NOTIFY names.
-pub async fn run(
-    zones_cfg: Vec<SecondaryZone>,
-    (publisher, stats): (Arc<Publisher>, Arc<XfrStats>),
-    mut refresh: mpsc::UnboundedReceiver<Name>,
-    shutdown: watch::Receiver<bool>,
-) {
-    let mut kicks = Vec::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    for z in zones_cfg {
-        let (tx, rx) = mpsc::unbounded_channel();
-        kicks.push((z.origin.clone(), tx));
-        let task = Task {
-            z,
-            publisher: publisher.clone(),
-            stats: stats.clone(),
-        };
-        tasks.spawn(keep(task, rx, shutdown.clone()));
+    /// The same zone in `role`.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
-    let mut shutdown = shutdown;
-    loop {
-        tokio::select! {
-            Some(name) = refresh.recv() => {
-                if let Some((_, tx)) = kicks.iter().find(|(o, _)| o.eq_ignore_case(&name)) {
-                    let _ = tx.send(());
-                }
-            }
-            _ = shutdown.changed() => break,
+
+    /// The member zones of this catalog as its kept or served copy lists them (RFC
+    /// 9432), each a secondary of the catalog's primary with the catalog's key. `None`
+    /// for a zone that is not a catalog, or a copy that is not a valid catalog.
+    pub fn members(&self, catalog: &Zone, dir: &Path) -> Option<Vec<SecondaryZone>> {
+        if self.role != Role::Catalog {
+            return None;
         }
+        let members = match crate::zone::catalog::members(catalog) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(zone = %self.origin, "catalog not usable, members kept as they were: {e}");
+                return None;
+            }
+        };
+        let members = members
+            .into_iter()
+            .map(|(_, origin)| {
+                SecondaryZone::new(origin, self.primary, dir, self.key.clone())
+                    .with_role(Role::Member(self.origin.clone()))
+            })
+            .collect();
+        Some(members)
     }
-    while tasks.join_next().await.is_some() {}
 }
 
 /// Loads the copy kept on disk when it has not expired; returns it with the time of the
@@ -128,13 +141,22 @@ pub fn load_copy(z: &SecondaryZone) -> Option<(Zone, SystemTime)> {
 }
 
 /// One secondary zone's task: its settings, where its copies go, what it counts.
-struct Task {
-    z: SecondaryZone,
-    publisher: Arc<Publisher>,
-    stats: Arc<XfrStats>,
+pub struct Task {
+    pub z: SecondaryZone,
+    pub publisher: Arc<Publisher>,
+    pub stats: Arc<XfrStats>,
+    /// For a catalog: where its copy goes after each successful refresh, for its
+    /// members to be followed (`dns::follow`).
+    pub catalog_copies: Option<mpsc::UnboundedSender<(Name, Arc<Zone>)>>,
 }
 
-async fn keep(t: Task, mut kick: mpsc::UnboundedReceiver<()>, mut shutdown: watch::Receiver<bool>) {
+/// Keeps one secondary zone until shutdown; `kick` asks for a refresh now (an accepted
+/// NOTIFY).
+pub async fn keep(
+    t: Task,
+    mut kick: mpsc::UnboundedReceiver<()>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let z = &t.z;
     let zones = t.publisher.zones().clone();
     // The copy from disk, when one was loaded at start, is already served.
@@ -147,6 +169,9 @@ async fn keep(t: Task, mut kick: mpsc::UnboundedReceiver<()>, mut shutdown: watc
             Ok(()) => {
                 last_ok = Some(SystemTime::now());
                 touch(&z.file);
+                if let (Some(tx), Some(copy)) = (&t.catalog_copies, served(&t)) {
+                    let _ = tx.send((z.origin.clone(), copy));
+                }
                 zones
                     .soa(&z.origin)
                     .map_or(NO_ZONE_RETRY, |soa| secs(soa.refresh))
@@ -183,17 +208,21 @@ fn secs(s: u32) -> Duration {
     Duration::from_secs(u64::from(s.max(1)))
 }
 
+/// The copy of the task's zone now served.
+fn served(t: &Task) -> Option<Arc<Zone>> {
+    t.publisher
+        .zones()
+        .load()
+        .iter()
+        .find(|s| s.origin.eq_ignore_case(&t.z.origin))
+        .cloned()
+}
+
 /// One refresh: SOA serial from the primary; when newer (or nothing served yet), IXFR
 /// from the served copy, else — or when that fails — AXFR.
 async fn check(t: &Task) -> Result<(), XfrError> {
     let z = &t.z;
-    let served = t
-        .publisher
-        .zones()
-        .load()
-        .iter()
-        .find(|s| s.origin.eq_ignore_case(&z.origin))
-        .cloned();
+    let served = served(t);
     let serial = fetch::query_serial(z.primary, &z.origin, z.key.as_ref()).await?;
     if let Some(have) = &served
         && !xfr_newer(serial, have.soa.serial)

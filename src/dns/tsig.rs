@@ -38,7 +38,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Sha256, Sha512};
 
 /// The TSIG record type.
-pub const TYPE_TSIG: u16 = 250;
+pub use super::wire::TYPE_TSIG;
 /// The rcode of a TSIG error answer (RFC 8945 §5.2).
 pub const RCODE_NOTAUTH: u8 = 9;
 const RCODE_FORMERR: u8 = 1;

@@ -14,6 +14,7 @@
 //! is still used where speed does not matter (NOTIFY, zone transfers in).
 
 pub const TYPE_OPT: u16 = 41;
+pub const TYPE_TSIG: u16 = 250;
 pub const TYPE_IXFR: u16 = 251;
 pub const TYPE_AXFR: u16 = 252;
 pub const TYPE_ANY: u16 = 255;
@@ -68,6 +69,9 @@ pub struct Query<'a> {
     /// Records after the question (answer, authority, additional) as counted in the
     /// header; NOTIFY carries the new SOA in the answer section.
     pub ancount: u16,
+    /// Whether the additional section holds a TSIG record (RFC 8945): the request is
+    /// signed, and `dns::guard` checks it.
+    pub signed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +127,8 @@ impl<'a> Query<'a> {
         let qclass = u16_at(pos + 2);
         let question = 12..pos + 4;
         let mut edns = None;
-        // Find OPT in the additional section, skipping whatever comes before it.
+        let mut signed = false;
+        // Find OPT (and TSIG) in the additional section, skipping whatever comes before.
         if ar > 0 {
             let mut p = question.end;
             let total = an as usize + ns as usize + ar as usize;
@@ -138,6 +143,7 @@ impl<'a> Query<'a> {
                 if next > packet.len() {
                     return Err(QueryError::Malformed);
                 }
+                signed |= rtype == TYPE_TSIG && i >= an as usize + ns as usize;
                 if rtype == TYPE_OPT && i >= an as usize + ns as usize {
                     if edns.is_some() || packet[p] != 0 {
                         // Two OPTs, or OPT not owned by the root (RFC 6891 §6.1.1).
@@ -170,6 +176,7 @@ impl<'a> Query<'a> {
             qclass,
             edns,
             ancount: an,
+            signed,
         })
     }
 

@@ -135,8 +135,10 @@ pub struct ImportItem {
 pub struct Keeper {
     store: Mutex<Store>,
     publisher: Arc<Publisher>,
-    /// Origins of secondary zones: read-only through the API (SPEC §10.9).
-    secondaries: Vec<Name>,
+    /// Origins of secondary zones: read-only through the API (SPEC §10.9). Configured
+    /// ones, and the members of followed catalogs as they come and go
+    /// ([`Keeper::set_secondary`]).
+    secondaries: std::sync::RwLock<Vec<Name>>,
     /// Changes kept per zone in the IXFR journal (`dns.journal_max_changes`).
     journal_max: usize,
     /// The catalog zone's origin (`dns.catalog_zone`), when one is served.
@@ -148,12 +150,15 @@ impl Keeper {
         Keeper {
             store: Mutex::new(store),
             publisher,
-            secondaries: config
-                .zones
-                .iter()
-                .filter(|z| matches!(z.source, ZoneSource::Primary(_)))
-                .map(|z| z.origin.clone())
-                .collect(),
+            secondaries: std::sync::RwLock::new(
+                config
+                    .zones
+                    .iter()
+                    .filter(|z| matches!(z.source, ZoneSource::Primary(_)))
+                    .map(|z| z.origin.clone())
+                    .chain(config.catalogs.iter().map(|c| c.origin.clone()))
+                    .collect(),
+            ),
             journal_max: config.dns.journal_max_changes,
             catalog: config.dns.catalog_zone.clone(),
         }
@@ -172,7 +177,23 @@ impl Keeper {
 
     /// Whether `origin` is a secondary zone.
     pub fn is_secondary(&self, origin: &Name) -> bool {
-        self.secondaries.iter().any(|s| s.eq_ignore_case(origin))
+        self.secondary_list()
+            .iter()
+            .any(|s| s.eq_ignore_case(origin))
+    }
+
+    /// Marks `origin` as a secondary zone (`on`) or no longer one: a member zone of a
+    /// followed catalog that appeared or went away.
+    pub fn set_secondary(&self, origin: &Name, on: bool) {
+        let mut list = self.secondaries.write().unwrap_or_else(|e| e.into_inner());
+        list.retain(|s| !s.eq_ignore_case(origin));
+        if on {
+            list.push(origin.clone());
+        }
+    }
+
+    fn secondary_list(&self) -> std::sync::RwLockReadGuard<'_, Vec<Name>> {
+        self.secondaries.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -198,7 +219,8 @@ impl Keeper {
         let digits = number.strip_prefix('+').unwrap_or(number);
         let found = self.find(number);
         let taken = found.as_ref().map_or(0, |(z, _)| z.number_prefix().len());
-        let secondary = self.secondaries.iter().find(|s| {
+        let list = self.secondary_list();
+        let secondary = list.iter().find(|s| {
             let p = crate::zone::number_prefix(s);
             !p.is_empty() && digits.starts_with(&p) && p.len() >= taken
         });
