@@ -89,6 +89,8 @@ pub struct DnsStats {
     notify_in: Counters<1>,
     /// One warning per second at most for refused NOTIFYs (any host can send them).
     refused_notify_log: crate::logging::RateLimit,
+    /// One warning per second at most for refused transfers.
+    refused_transfer_log: crate::logging::RateLimit,
 }
 
 impl DnsStats {
@@ -298,8 +300,18 @@ impl Authority {
             if root_side.len() != apex_labels {
                 return Ok(RCODE_NOTAUTH);
             }
-            if !allowed(&self.allow_transfer, src.ip()) || matches!(gate, Gate::Unsigned) {
+            let why = if !allowed(&self.allow_transfer, src.ip()) {
+                Some("the source is not in dns.allow_transfer")
+            } else if matches!(gate, Gate::Unsigned) {
+                Some("not signed with dns.transfer_key")
+            } else {
+                None
+            };
+            if let Some(why) = why {
                 self.xfr.refused(q.qtype);
+                if let Some(suppressed) = self.stats.refused_transfer_log.check() {
+                    tracing::warn!(zone = %zone.origin, from = %src, qtype = q.qtype, suppressed, "transfer refused: {why}");
+                }
                 return Ok(RCODE_REFUSED.into());
             }
             return self.transfer(q, zone, tcp, r);
