@@ -442,14 +442,12 @@ fn knot_follows_a_keyed_primary(alg: Alg) {
     // A change: enroute's signed NOTIFY passes Knot's key ACL, and Knot takes the
     // change by IXFR at once (its SOA timers are an hour).
     let ixfrs = knot_transfers_in(&knot, "IXFR");
-    let started = Instant::now();
     put_alice(&server, "bob");
     assert!(
         wait_serial(knot.port, 8, Duration::from_secs(15)),
         "{alg:?}: Knot did not reach serial 8 after the NOTIFY; log:\n{}",
         knot.log()
     );
-    assert!(started.elapsed() < Duration::from_secs(15));
     // Knot logs the NOTIFY it let through its key ACL (enroute's carries no SOA, so
     // "serial none"), then the refresh it made of it.
     wait_knot_log(&knot, &["notify, incoming", "remote 127.0.0.1"]);
