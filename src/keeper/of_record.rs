@@ -73,7 +73,17 @@ pub fn load_zones_of_record(config: &Config, store: &mut Store) -> Result<Vec<Zo
         match &choice {
             Choice::File(zone, drift) => {
                 let digest = zone.content_digest();
-                stored::save(store, zone, Some(digest)).map_err(|e| e.to_string())?;
+                // A newer file over a stored copy: journaled, for IXFR after the start.
+                let old = match drift {
+                    Drift::FileNewer => stored::load(store, &zone.origin).ok(),
+                    _ => None,
+                };
+                let keep = config.dns.journal_max_changes;
+                match &old {
+                    Some(old) => stored::save_over(store, zone, Some(digest), (old, keep)),
+                    None => stored::save(store, zone, Some(digest)),
+                }
+                .map_err(|e| e.to_string())?;
                 if let Drift::FileNewer = drift {
                     warn_replaced(zone);
                 }

@@ -69,6 +69,22 @@ pub fn save(
     w.commit()
 }
 
+/// [`save`] over the stored copy `old`: the difference goes to the zone's journal (the
+/// newest `keep` changes kept), so that secondaries holding `old` take the change by
+/// IXFR — a zone file newer than the store at start, as on SIGHUP.
+pub fn save_over(
+    store: &mut Store,
+    zone: &Zone,
+    file_digest: Option<ContentDigest>,
+    (old, keep): (&Zone, usize),
+) -> Result<(), StoreError> {
+    let mut w = store.write()?;
+    let id = w.zone(&zone.origin_text)?;
+    write_zone(&mut w, id, zone, file_digest)?;
+    write_journal(&mut w, id, Some(old), zone, keep)?;
+    w.commit()
+}
+
 /// Replaces every record and prefix mark of zone `id` with `zone`'s (see [`save`]).
 pub(super) fn write_zone(
     w: &mut Write<'_>,
