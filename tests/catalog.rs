@@ -1,6 +1,7 @@
-//! Zones created and deleted through the admin API (SPEC §12), and the catalog zone
-//! (RFC 9432) that lets Knot follow them: a zone created on enroute appears on a Knot
-//! consumer without a restart, and a deleted one disappears.
+//! Zones created and deleted through the admin API, and the catalog zone (RFC 9432)
+//! that lets secondaries follow them: a zone created on enroute appears on a Knot
+//! consumer and on an enroute `[[catalog]]` secondary without a restart, and a deleted
+//! one disappears.
 
 mod common;
 
@@ -292,4 +293,64 @@ fn knot_follows_zones_created_and_deleted_on_enroute_through_the_catalog() {
         knot.log()
     );
     assert_eq!(soa(knot.port, CONFIGURED), Ok(7));
+}
+
+/// An enroute secondary with `[[catalog]]` follows an enroute primary's catalog: a zone
+/// created on the primary is served without a restart (read-only there), a deleted one
+/// is withdrawn, and after a restart with the primary gone the members are served from
+/// their kept copies.
+#[test]
+fn an_enroute_secondary_follows_the_catalog_of_an_enroute_primary() {
+    let (pri_dns, sec_dns) = (free_port(), free_port());
+    let primary = Enroute::start(
+        &zone(CONFIGURED, 7, "alice"),
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{pri_dns}\", \"tcp:127.0.0.1:{pri_dns}\"]\n\
+             notify = [\"127.0.0.1:{sec_dns}\"]\ncatalog_zone = \"{CATALOG}\"\n"
+        ),
+    );
+    let mut secondary = Enroute::start(
+        "",
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{sec_dns}\", \"tcp:127.0.0.1:{sec_dns}\"]\n\
+             [store]\npath = \"data/enroute.db\"\n\
+             [[catalog]]\norigin = \"{CATALOG}\"\nprimary = \"127.0.0.1:{pri_dns}\"\n"
+        ),
+    );
+    let follows = |origin: &str, serial: u32| {
+        eventually(Duration::from_secs(20), || {
+            soa(sec_dns, origin) == Ok(serial)
+        })
+    };
+    assert!(follows(CONFIGURED, 7), "the configured zone never arrived");
+    secondary.wait_for("catalog: member zone added");
+
+    assert_eq!(
+        put_zone(&primary, CREATED, &zone(CREATED, 3, "bob")).status,
+        201
+    );
+    assert!(follows(CREATED, 3), "the created zone never arrived");
+    // A member zone is a secondary zone: read-only through the secondary's API.
+    let put = secondary.put_number("+449990000", r#"{"routes":[{"uri":"sip:x@example.net"}]}"#);
+    assert_eq!(put.status, 409, "{}", put.text());
+
+    assert_eq!(delete_zone(&primary, CREATED).status, 204);
+    assert!(
+        eventually(Duration::from_secs(20), || soa(sec_dns, CREATED).is_err()),
+        "the deleted zone is still served"
+    );
+    secondary.wait_for("catalog: member zone removed");
+    assert_eq!(
+        put_zone(&primary, CREATED, &zone(CREATED, 5, "carol")).status,
+        201
+    );
+    assert!(follows(CREATED, 5), "the re-created zone never arrived");
+
+    // The primary goes away; the restarted secondary serves its kept copies at once.
+    drop(primary);
+    secondary.restart();
+    assert_eq!(soa(sec_dns, CREATED), Ok(5));
+    assert_eq!(soa(sec_dns, CONFIGURED), Ok(7));
+    // Serial 1, then one per change of the list: created, deleted, created.
+    assert_eq!(soa(sec_dns, CATALOG), Ok(4));
 }
