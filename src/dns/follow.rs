@@ -12,7 +12,7 @@
 //! members (`zone::catalog`), or answers.
 
 use super::answer::SecondaryOf;
-use super::secondary::{self, Role, SecondaryZone, Task};
+use super::secondary::{self, Outlet, Role, SecondaryZone, Task};
 use super::xfr::XfrStats;
 use crate::keeper::{Keeper, Publisher};
 use crate::name::Name;
@@ -58,6 +58,8 @@ pub fn with_members(configured: Vec<SecondaryZone>, dir: &std::path::Path) -> Ve
 /// One followed zone's task.
 struct Entry {
     zone: SecondaryZone,
+    /// What its task publishes through (closed when the zone is dropped).
+    outlet: Outlet,
     kick: mpsc::UnboundedSender<()>,
     task: tokio::task::AbortHandle,
 }
@@ -114,9 +116,10 @@ fn key(origin: &Name) -> String {
 impl Set {
     fn start(&mut self, z: SecondaryZone) {
         let (kick, rx) = mpsc::unbounded_channel();
+        let outlet = Outlet::new(self.publisher.clone());
         let task = Task {
             z: z.clone(),
-            publisher: self.publisher.clone(),
+            publisher: outlet.clone(),
             stats: self.stats.clone(),
             catalog_copies: (z.role == Role::Catalog).then(|| self.copies_tx.clone()),
         };
@@ -128,6 +131,7 @@ impl Set {
             key(&z.origin),
             Entry {
                 zone: z,
+                outlet,
                 kick,
                 task,
             },
@@ -177,15 +181,16 @@ impl Set {
         }
     }
 
-    /// Stops following a member zone: its task ends, it is no longer served, and its
-    /// copy on disk is removed.
+    /// Stops following a member zone: its task ends, it is no longer served (nor
+    /// published again by a transfer the task had in flight), and its copy on disk is
+    /// removed.
     async fn stop(&mut self, e: Entry) {
         e.task.abort();
         self.register(&e.zone, false);
-        let (p, z) = (self.publisher.clone(), e.zone);
+        let (outlet, z) = (e.outlet, e.zone);
         let origin = z.origin.clone();
         let done = tokio::task::spawn_blocking(move || {
-            p.withdraw(&z.origin);
+            outlet.close(&z.origin);
             for f in [&z.file, &z.log] {
                 let _ = std::fs::remove_file(f);
             }

@@ -47,6 +47,9 @@ use wire::Query;
 const MAX_CONNECTIONS: usize = 1024;
 /// A TCP connection with no query for this long is closed (RFC 7766 §6.2.3: seconds).
 const TCP_IDLE: Duration = Duration::from_secs(10);
+/// UDP IXFR answers being built at once per socket (each reads the journal off the
+/// loop); past it a client gets our SOA alone, which sends it to TCP (RFC 1995 §2).
+const UDP_IXFR_IN_FLIGHT: usize = 8;
 
 /// A bound DNS socket.
 pub enum Bound {
@@ -98,6 +101,7 @@ pub async fn serve(sockets: Vec<Bound>, auth: Arc<Authority>, shutdown: watch::R
 
 async fn udp_loop(sock: UdpSocket, auth: Arc<Authority>, mut shutdown: watch::Receiver<bool>) {
     let sock = Arc::new(sock);
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(wire::MAX_UDP_PAYLOAD);
     loop {
@@ -114,13 +118,22 @@ async fn udp_loop(sock: UdpSocket, auth: Arc<Authority>, mut shutdown: watch::Re
             }
             // An IXFR (AXFR is refused over UDP): the journal is read off this loop.
             Action::Transfer(t) => {
-                let (sock, auth, query) = (sock.clone(), auth.clone(), buf[..n].to_vec());
+                let query = buf[..n].to_vec();
                 let limit = Query::parse(&query).map_or(512, |q| q.udp_limit());
+                if in_flight.load(Ordering::Relaxed) >= UDP_IXFR_IN_FLIGHT {
+                    if let Some(out) = xfr::ixfr_udp_soa(&query, &t, limit, &auth.xfr) {
+                        let _ = sock.send_to(&out, src).await;
+                    }
+                    continue;
+                }
+                let journal = auth.journal.clone();
+                in_flight.fetch_add(1, Ordering::Relaxed);
+                let (sock, auth, in_flight) = (sock.clone(), auth.clone(), in_flight.clone());
                 tokio::spawn(async move {
-                    let journal = auth.journal.clone();
                     if let Some(out) = xfr::ixfr_udp(query, t, journal, limit, &auth.xfr).await {
                         let _ = sock.send_to(&out, src).await;
                     }
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
                 });
             }
             Action::Drop => {}

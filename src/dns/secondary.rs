@@ -140,10 +140,58 @@ pub fn load_copy(z: &SecondaryZone) -> Option<(Zone, SystemTime)> {
     Some((zone, checked))
 }
 
+/// The publisher as one secondary zone uses it. Once the zone is dropped for good (a
+/// catalog member gone), nothing its task still had in flight is published: the
+/// check and the publication happen under one lock, which [`Outlet::close`] takes too.
+#[derive(Clone)]
+pub struct Outlet {
+    publisher: Arc<Publisher>,
+    alive: Arc<std::sync::Mutex<bool>>,
+}
+
+impl Outlet {
+    pub fn new(publisher: Arc<Publisher>) -> Self {
+        Outlet {
+            publisher,
+            alive: Arc::new(std::sync::Mutex::new(true)),
+        }
+    }
+
+    fn alive(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.alive.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`Publisher::publish`], unless the zone was closed. Blocks like it.
+    fn publish(&self, zone: Zone, stale: Stale<'_>) {
+        if *self.alive() {
+            self.publisher.publish(zone, stale);
+        }
+    }
+
+    /// [`Publisher::withdraw`] (SOA expire), unless the zone was closed. Blocks like it.
+    fn withdraw(&self, origin: &Name) {
+        if *self.alive() {
+            self.publisher.withdraw(origin);
+        }
+    }
+
+    /// Withdraws the zone for good: nothing is published for it afterwards. Blocks
+    /// like [`Publisher::withdraw`].
+    pub fn close(&self, origin: &Name) {
+        let mut alive = self.alive();
+        *alive = false;
+        self.publisher.withdraw(origin);
+    }
+
+    fn zones(&self) -> &Arc<crate::zone::ZoneSet> {
+        self.publisher.zones()
+    }
+}
+
 /// One secondary zone's task: its settings, where its copies go, what it counts.
 pub struct Task {
     pub z: SecondaryZone,
-    pub publisher: Arc<Publisher>,
+    pub publisher: Outlet,
     pub stats: Arc<XfrStats>,
     /// For a catalog: where its copy goes after each successful refresh, for its
     /// members to be followed (`dns::follow`).

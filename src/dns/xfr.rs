@@ -105,36 +105,57 @@ pub async fn ixfr_udp(
     stats: &XfrStats,
 ) -> Option<Vec<u8>> {
     let built = tokio::task::spawn_blocking(move || {
-        let q = Query::parse(&query).ok()?;
-        let from = t.ixfr_from?;
-        let limit = limit.saturating_sub(t.tsig.as_ref().map_or(0, |(k, _)| tsig::record_len(k)));
-        let sign = |mut out: Vec<u8>| {
-            if let Some((key, mac)) = &t.tsig {
-                tsig::sign_response(&mut out, key, mac, tsig::unix_now());
-            }
-            out
-        };
-        let mut out = Vec::with_capacity(limit);
-        if let Some(d) = changes(journal.as_deref(), &t.zone, from)
-            && ixfr_message(&q, &t.zone, &d, limit, &mut out)
-        {
-            return Some((sign(out), true));
-        }
-        let soa = t.zone.tree.apex().rrset(TYPE_SOA)?;
-        let mut r = Response::new(&mut out, &q, limit);
-        r.set_aa(true);
-        r.rrset(&[], t.zone.origin_len(), TYPE_SOA, soa.ttl, soa.rdatas());
-        r.finish();
-        Some((sign(out), false))
+        ixfr_udp_answer(&query, &t, journal.as_deref(), limit)
     })
     .await
     .ok()??;
-    let (out, incremental) = built;
+    Some(counted_udp(built, stats))
+}
+
+/// [`ixfr_udp`] without the journal, on the caller's thread: our SOA alone (for a
+/// listener with too many journal reads under way).
+pub fn ixfr_udp_soa(query: &[u8], t: &Transfer, limit: usize, stats: &XfrStats) -> Option<Vec<u8>> {
+    Some(counted_udp(ixfr_udp_answer(query, t, None, limit)?, stats))
+}
+
+fn counted_udp((out, incremental): (Vec<u8>, bool), stats: &XfrStats) -> Vec<u8> {
     stats.sent(XfrKind::Ixfr, true, out.len() as u64);
     if incremental {
         tracing::info!(to = "udp", bytes = out.len(), "IXFR out");
     }
-    Some(out)
+    out
+}
+
+/// The UDP answer to an IXFR: the changes when `journal` has them and they fit
+/// (`true`), else our SOA alone; signed when the request was.
+fn ixfr_udp_answer(
+    query: &[u8],
+    t: &Transfer,
+    journal: Option<&Journal>,
+    limit: usize,
+) -> Option<(Vec<u8>, bool)> {
+    let q = Query::parse(query).ok()?;
+    let from = t.ixfr_from?;
+    let limit = limit.saturating_sub(t.tsig.as_ref().map_or(0, |(k, _)| tsig::record_len(k)));
+    let sign = |mut out: Vec<u8>| {
+        if let Some((key, mac)) = &t.tsig {
+            tsig::sign_response(&mut out, key, mac, tsig::unix_now());
+        }
+        out
+    };
+    let mut out = Vec::with_capacity(limit);
+    if let Some(d) = changes(journal, &t.zone, from)
+        && ixfr_message(&q, &t.zone, &d, limit, &mut out)
+    {
+        return Some((sign(out), true));
+    }
+    out.clear();
+    let soa = t.zone.tree.apex().rrset(TYPE_SOA)?;
+    let mut r = Response::new(&mut out, &q, limit);
+    r.set_aa(true);
+    r.rrset(&[], t.zone.origin_len(), TYPE_SOA, soa.ttl, soa.rdatas());
+    r.finish();
+    Some((sign(out), false))
 }
 
 /// The journal's difference from `from` to the zone's serial, if it has one.
