@@ -59,5 +59,5 @@ fn generated_requests_get_answers_that_match_the_openapi_document() {
         String::from_utf8_lossy(&out.stderr)
     );
     // It really exercised the API (not an empty run).
-    assert!(text.contains("Tested: 17"), "{text}");
+    assert!(text.contains("Tested: 18"), "{text}");
 }

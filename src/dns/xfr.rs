@@ -104,11 +104,10 @@ pub async fn ixfr_udp(
     limit: usize,
     stats: &XfrStats,
 ) -> Option<Vec<u8>> {
-    let built = tokio::task::spawn_blocking(move || {
-        ixfr_udp_answer(&query, &t, journal.as_deref(), limit)
-    })
-    .await
-    .ok()??;
+    let built =
+        tokio::task::spawn_blocking(move || ixfr_udp_answer(&query, &t, journal.as_deref(), limit))
+            .await
+            .ok()??;
     Some(counted_udp(built, stats))
 }
 
