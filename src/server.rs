@@ -99,6 +99,15 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     let notifier = Arc::new(Notifier::new(config.dns.notify.clone(), notify_key));
     let publisher = publisher(&router, &notifier);
     let keeper = Arc::new(Keeper::new(store, publisher.clone(), &config));
+    // Every secondary (catalog members from kept copies included) is marked before the
+    // catalog is brought in step, so that none is listed as a zone of this primary.
+    let secondaries: Vec<SecondaryZone> = secondary_zones(&config)
+        .into_iter()
+        .filter(|s| !matches!(s.role, Role::Member(_)) || !keeper.is_local_primary(&s.origin))
+        .collect();
+    for s in &secondaries {
+        keeper.set_secondary(&s.origin, true);
+    }
     let k = keeper.clone();
     match tokio::task::spawn_blocking(move || k.sync_catalog()).await {
         Ok(Err(e)) => return fatal(&e.to_string()),
@@ -129,7 +138,6 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         token,
         exporter,
     ));
-    let secondaries = secondary_zones(&config);
     let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
     let stats = (dns_stats, xfr_stats.clone());
     let authority = authority(&config, &router, &secondaries, refresh_tx, stats, journal);
@@ -531,5 +539,13 @@ pub fn secondary_zones(config: &Config) -> Vec<SecondaryZone> {
     let catalogs = config.catalogs.iter().map(|c| {
         SecondaryZone::new(c.origin.clone(), c.primary, &dir, key(&c.key)).with_role(Role::Catalog)
     });
-    crate::dns::follow::with_members(zones.chain(catalogs).collect(), &dir)
+    // Zones this instance is primary for are never taken over by a catalog's member.
+    let local: Vec<crate::name::Name> = config
+        .zones
+        .iter()
+        .filter(|z| !matches!(z.source, ZoneSource::Primary(_)))
+        .map(|z| z.origin.clone())
+        .chain(config.dns.catalog_zone.clone())
+        .collect();
+    crate::dns::follow::with_members(zones.chain(catalogs).collect(), &dir, &local)
 }

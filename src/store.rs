@@ -296,8 +296,24 @@ impl Store {
         origin: &str,
         serial: u32,
     ) -> Result<Vec<(u32, u32, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        self.journal_each(origin, serial, |from, to, diff| {
+            out.push((from, to, diff.to_vec()));
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// [`Store::journal_from`] one change at a time, without holding them all: `each`
+    /// gets `(serial_from, serial_to, difference)` and returns whether to go on.
+    pub fn journal_each(
+        &self,
+        origin: &str,
+        serial: u32,
+        mut each: impl FnMut(u32, u32, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
         let Some(id) = self.zone_id(origin)? else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let mut stmt = self
             .conn
@@ -307,15 +323,23 @@ impl Store {
                  ORDER BY seq",
             )
             .map_err(|e| self.err(e))?;
-        stmt.query_map(params![id, serial as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)? as u32,
-                r.get::<_, i64>(1)? as u32,
-                r.get(2)?,
-            ))
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.err(e))
+        let mut rows = stmt
+            .query(params![id, serial as i64])
+            .map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| sqlite(&self.path, e))? {
+            let read = (|| {
+                Ok::<_, rusqlite::Error>((
+                    r.get::<_, i64>(0)? as u32,
+                    r.get::<_, i64>(1)? as u32,
+                    r.get_ref(2)?.as_blob()?,
+                ))
+            })();
+            let (from, to, diff) = read.map_err(|e| sqlite(&self.path, e))?;
+            if !each(from, to, diff) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// How many changes the journal holds, per zone origin.

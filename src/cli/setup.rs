@@ -57,6 +57,11 @@ pub fn load_zones(config: &Config, store: Option<&mut Store>) -> Result<Vec<Zone
     // Secondary zones start from the copy kept on disk (until SOA expire); their tasks
     // transfer a fresh one as soon as the server runs.
     for sec in enroute::server::secondary_zones(config) {
+        // A zone of this instance's own (one created through the API that a followed
+        // catalog lists too) is served as its own.
+        if zones.iter().any(|z| z.origin.eq_ignore_case(&sec.origin)) {
+            continue;
+        }
         match enroute::dns::secondary::load_copy(&sec) {
             Some((zone, _)) => {
                 tracing::info!(zone = %sec.origin, serial = zone.soa.serial, "secondary zone: serving the kept copy until the primary answers");

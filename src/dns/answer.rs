@@ -91,6 +91,8 @@ pub struct DnsStats {
     refused_notify_log: crate::logging::RateLimit,
     /// One warning per second at most for refused transfers.
     refused_transfer_log: crate::logging::RateLimit,
+    /// One warning per second at most for requests TSIG refused.
+    refused_tsig_log: crate::logging::RateLimit,
 }
 
 impl DnsStats {
@@ -193,7 +195,8 @@ impl Authority {
                 return Action::Reply;
             }
         };
-        let now = tsig::unix_now();
+        // The clock matters only to a signed request (its time check, the answer's MAC).
+        let now = if q.signed { tsig::unix_now() } else { 0 };
         let notify_key = self.notify_key(&q);
         let gate = self.keys.gate(&q, notify_key.as_ref(), now);
         if let Gate::Refused(refusal) = &gate {
@@ -255,7 +258,7 @@ impl Authority {
         if q.qtype == TYPE_AXFR || q.qtype == TYPE_IXFR {
             self.xfr.refused(q.qtype);
         }
-        if let Some(suppressed) = self.stats.refused_notify_log.check() {
+        if let Some(suppressed) = self.stats.refused_tsig_log.check() {
             let error = refusal
                 .error()
                 .map_or("FORMERR", |e| tsig::error_name(e.code()));

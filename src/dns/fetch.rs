@@ -178,16 +178,19 @@ async fn fetch_inner(
             }
             complete = reader.feed(r)?;
         }
-        let single = first && resp.answers.len() == 1;
-        if complete || single {
+        // A first message of one SOA no newer than ours: nothing newer (RFC 1995 §2).
+        // Any other stream goes on to its closing SOA, however the primary splits it
+        // into messages (one record each is allowed, RFC 5936 §2.2); a primary that
+        // stops after a newer SOA alone ends the stream, an error.
+        let up_to_date = first && resp.answers.len() == 1 && reader.up_to_date();
+        if complete || up_to_date {
             if let Some(v) = &verifier {
                 v.finish().map_err(|e| bad(format!("TSIG: {e}")))?;
             }
-            // One SOA alone: nothing newer (RFC 1995 §2), or "ask by AXFR".
             return if complete {
                 reader.finish()
             } else {
-                reader.single_soa()
+                Ok(Fetched::UpToDate)
             };
         }
         first = false;
@@ -317,12 +320,12 @@ impl<'a> Reader<'a> {
     }
 
     /// The first message held one SOA and nothing else.
-    fn single_soa(self) -> Result<Fetched, XfrError> {
-        match (self.state, self.ours) {
-            (State::Second(soa), Some(ours)) if !serial_newer(soa.serial(), ours) => {
-                Ok(Fetched::UpToDate)
-            }
-            _ => Err(bad("one SOA alone: the primary wants a whole transfer")),
+    /// Whether the stream so far is one SOA no newer than the serial we asked IXFR
+    /// from.
+    fn up_to_date(&self) -> bool {
+        match (&self.state, self.ours) {
+            (State::Second(soa), Some(ours)) => !serial_newer(soa.serial(), ours),
+            _ => false,
         }
     }
 }

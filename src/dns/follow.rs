@@ -34,8 +34,13 @@ pub struct Registry {
 
 /// The configured secondary zones and catalogs, with the member zones their kept
 /// copies list (so that members start from their kept copies too). A member that is
-/// also configured, or listed by two catalogs, is followed once (the first).
-pub fn with_members(configured: Vec<SecondaryZone>, dir: &std::path::Path) -> Vec<SecondaryZone> {
+/// also configured, or listed by two catalogs, is followed once (the first); one whose
+/// origin is in `local` (zones this instance is primary for) is not followed.
+pub fn with_members(
+    configured: Vec<SecondaryZone>,
+    dir: &std::path::Path,
+    local: &[Name],
+) -> Vec<SecondaryZone> {
     let mut all = configured;
     let catalogs: Vec<SecondaryZone> = all
         .iter()
@@ -47,7 +52,8 @@ pub fn with_members(configured: Vec<SecondaryZone>, dir: &std::path::Path) -> Ve
             continue;
         };
         for m in c.members(&copy, dir).into_iter().flatten() {
-            if !all.iter().any(|z| z.origin.eq_ignore_case(&m.origin)) {
+            let taken = |o: &Name| o.eq_ignore_case(&m.origin);
+            if !all.iter().any(|z| taken(&z.origin)) && !local.iter().any(taken) {
                 all.push(m);
             }
         }
@@ -156,6 +162,10 @@ impl Set {
         };
         let listed: Vec<Name> = wanted.iter().map(|m| m.origin.clone()).collect();
         for m in wanted {
+            if self.registry.keeper.is_local_primary(&m.origin) {
+                tracing::warn!(zone = %m.origin, %catalog, "catalog lists a zone this server is primary for; left as it is");
+                continue;
+            }
             match self.entries.get(&key(&m.origin)) {
                 None => {
                     tracing::info!(zone = %m.origin, %catalog, "catalog: member zone added; transferring it");

@@ -175,6 +175,13 @@ impl Outlet {
         }
     }
 
+    /// Runs `write` (a write of the zone's copy on disk) unless the zone was closed, under
+    /// the same lock, so that a closed zone's files, once removed, stay removed.
+    fn while_alive<T>(&self, write: impl FnOnce() -> T) -> Option<T> {
+        let alive = self.alive();
+        alive.then(write)
+    }
+
     /// Withdraws the zone for good: nothing is published for it afterwards. Blocks
     /// like [`Publisher::withdraw`].
     pub fn close(&self, origin: &Name) {
@@ -216,7 +223,9 @@ pub async fn keep(
         let wait = match check(&t).await {
             Ok(()) => {
                 last_ok = Some(SystemTime::now());
-                touch(&z.file);
+                let (outlet, file) = (t.publisher.clone(), z.file.clone());
+                let _ =
+                    tokio::task::spawn_blocking(move || outlet.while_alive(|| touch(&file))).await;
                 if let (Some(tx), Some(copy)) = (&t.catalog_copies, served(&t)) {
                     let _ = tx.send((z.origin.clone(), copy));
                 }
@@ -320,7 +329,7 @@ async fn incremental(t: &Task, have: Arc<Zone>) -> Result<(), XfrError> {
             .apply(&diff)
             .map_err(|e| XfrError::Zone(format!("the changes do not apply: {e}")))?;
         drop(have);
-        if let Err(e) = append_change(&log, &diff) {
+        if let Some(Err(e)) = p.while_alive(|| append_change(&log, &diff)) {
             tracing::warn!(file = %log.display(), "change not kept on disk: {e}");
         }
         let numbers = changed_numbers(&new, &diff);
@@ -341,7 +350,7 @@ async fn incremental(t: &Task, have: Arc<Zone>) -> Result<(), XfrError> {
     t.stats.received(XfrKind::Ixfr, true);
     tracing::info!(zone = %z.origin, primary = %z.primary, serial, changes, ms = started.elapsed().as_millis() as u64, "IXFR in: serving the new copy");
     if let Some(copy) = kept {
-        keep_whole(z, copy).await;
+        keep_whole(t, copy).await;
     }
     Ok(())
 }
@@ -350,7 +359,7 @@ async fn incremental(t: &Task, have: Arc<Zone>) -> Result<(), XfrError> {
 async fn serve_whole(t: &Task, zone: Zone, started: std::time::Instant) -> Result<(), XfrError> {
     let z = &t.z;
     let (serial, records) = (zone.soa.serial, zone.stats.records);
-    keep_whole(z, zone.clone()).await;
+    keep_whole(t, zone.clone()).await;
     // Anything in the zone may have changed: every cached decision is dropped. The
     // publisher may wait for readers to let go of the old copy, so not on this thread.
     let p = t.publisher.clone();
@@ -364,14 +373,20 @@ async fn serve_whole(t: &Task, zone: Zone, started: std::time::Instant) -> Resul
 
 /// Writes `zone` as the kept whole copy and empties the change log (in that order: a
 /// change log left beside a newer copy is skipped at start, see [`replay`]).
-async fn keep_whole(z: &SecondaryZone, zone: Zone) {
-    let (file, log) = (z.file.clone(), z.log.clone());
+async fn keep_whole(t: &Task, zone: Zone) {
+    let z = &t.z;
+    let (file, log, outlet) = (z.file.clone(), z.log.clone(), t.publisher.clone());
     let saved = tokio::task::spawn_blocking(move || {
-        save(&file, zone.to_master().as_bytes())?;
-        match std::fs::remove_file(&log) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        let text = zone.to_master();
+        drop(zone);
+        let write = || {
+            save(&file, text.as_bytes())?;
+            match std::fs::remove_file(&log) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        };
+        outlet.while_alive(write).unwrap_or(Ok(()))
     })
     .await;
     if let Ok(Err(e)) | Err(e) = saved.map_err(std::io::Error::other) {

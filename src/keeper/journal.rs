@@ -43,7 +43,9 @@ impl Journal {
     /// journal's first change, or a change broke its history), or when the difference
     /// holds more records than the zone itself (the whole zone is then smaller). Entries
     /// past the served serial (committed, not yet swapped in) are left for next time.
-    /// Blocks on SQLite: call it off the runtime's workers.
+    /// Changes are read one at a time and reading stops at the first one past those
+    /// bounds, so memory stays within about the zone's own size. Blocks on SQLite: call
+    /// it off the runtime's workers.
     pub fn since(&self, zone: &Zone, serial: u32) -> Result<Option<Diff>, JournalError> {
         let Some(store) = Store::open_reader(&self.path)? else {
             return Ok(None);
@@ -52,22 +54,33 @@ impl Journal {
         let target = zone.soa.serial;
         let mut diffs = Vec::new();
         let mut records = 0usize;
-        for (from, to, bytes) in store.journal_from(&origin, serial)? {
-            let diff = Diff::decode(&bytes).map_err(|source| JournalError::Damaged {
-                origin: origin.clone(),
-                source,
-            })?;
+        let mut damaged = None;
+        let mut reached = false;
+        // One change read at a time; the first that breaks a rule ends the reading.
+        store.journal_each(&origin, serial, |from, to, bytes| {
+            let diff = match Diff::decode(bytes) {
+                Ok(d) => d,
+                Err(e) => {
+                    damaged = Some(e);
+                    return false;
+                }
+            };
             records += diff.len();
             if from != diff.from_serial() || to != diff.to_serial() || records > zone.stats.records
             {
-                return Ok(None);
+                return false;
             }
             diffs.push(diff);
-            if to == target {
-                return Ok(Diff::condense(diffs).ok().flatten());
-            }
+            reached = to == target;
+            !reached
+        })?;
+        if let Some(source) = damaged {
+            return Err(JournalError::Damaged { origin, source });
         }
-        Ok(None)
+        if !reached {
+            return Ok(None);
+        }
+        Ok(Diff::condense(diffs).ok().flatten())
     }
 }
 

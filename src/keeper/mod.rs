@@ -182,6 +182,12 @@ impl Keeper {
             .any(|s| s.eq_ignore_case(origin))
     }
 
+    /// Whether this instance serves `origin` as a zone of its own (a primary zone or its
+    /// catalog), not as a secondary.
+    pub fn is_local_primary(&self, origin: &Name) -> bool {
+        self.served(origin).is_some() && !self.is_secondary(origin)
+    }
+
     /// Marks `origin` as a secondary zone (`on`) or no longer one: a member zone of a
     /// followed catalog that appeared or went away.
     pub fn set_secondary(&self, origin: &Name, on: bool) {

@@ -370,22 +370,32 @@ impl Zone {
         }
         let mut owners: Vec<_> = by_owner.into_iter().collect();
         owners.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut zone = self.clone();
-        for (_, (removed, added)) in owners {
+        // Each name's new data from this copy's, then every name set in one batch.
+        let mut edits = Vec::with_capacity(owners.len());
+        for (_, (removed, added)) in &owners {
             let any = removed.first().or(added.first()).copied();
             let Some(any) = any else { continue };
-            zone = zone.apply_at(&any.labels(), &removed, &added)?;
+            let labels = any.labels();
+            let data = self.applied_at(&labels, removed, added)?;
+            edits.push((labels, data, NodeKind::Plain));
         }
+        let mut stats = self.stats;
+        let tree = self.tree.with_data_many(&edits, &mut stats);
+        let zone = Zone {
+            tree,
+            stats,
+            ..self.clone()
+        };
         zone.with_soa(&diff.to).ok_or(ApplyError::BadSoa)
     }
 
-    /// The name `labels` with `removed` taken out and `added` put in.
-    fn apply_at(
+    /// The data of the name `labels` with `removed` taken out and `added` put in.
+    fn applied_at(
         &self,
         labels: &[&[u8]],
         removed: &[&DiffRecord],
         added: &[&DiffRecord],
-    ) -> Result<Zone, ApplyError> {
+    ) -> Result<Option<std::sync::Arc<[u8]>>, ApplyError> {
         let owner = || {
             let mut s: Vec<String> = labels
                 .iter()
@@ -441,7 +451,7 @@ impl Zone {
                 None => sets.push((r.rtype, r.ttl, vec![&r.rdata])),
             }
         }
-        Ok(self.with_data(labels, pack_rrsets(&sets), NodeKind::Plain))
+        Ok(pack_rrsets(&sets))
     }
 
     /// A copy whose apex SOA is `soa` (timers and all); `None` when it does not parse.

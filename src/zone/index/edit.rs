@@ -15,6 +15,10 @@ use super::tree::{OVERLAY_MAX, ZoneTree, digit_key};
 use crate::name::{Label, TYPE_NAPTR, cmp_labels};
 use std::sync::Arc;
 
+/// One name's edit in [`ZoneTree::with_data_many`]: its labels below the apex (closest
+/// first), its new data (`None`: nothing) and kind.
+pub type NameEdit<'a> = (Vec<&'a [u8]>, Option<Arc<[u8]>>, NodeKind);
+
 impl ZoneTree {
     /// A new tree in which the name `below_apex` owns `data` (`None`: nothing), marked
     /// `kind`. Only the path from the apex is copied; every other node is shared with
@@ -29,36 +33,62 @@ impl ZoneTree {
         stats: &mut TreeStats,
     ) -> ZoneTree {
         let labels: Vec<&[u8]> = below_apex.iter().map(|l| l.as_ref()).collect();
+        self.with_data_many(&[(labels, data, kind)], stats)
+    }
+
+    /// [`ZoneTree::with_data`] for many names at once (each named once): the paths are
+    /// copied name by name, but the digit index's overlay is copied (and folded into
+    /// the index when it outgrows [`OVERLAY_MAX`]) once for the whole batch, not once a
+    /// name — what applying a large IXFR needs.
+    pub fn with_data_many(&self, edits: &[NameEdit<'_>], stats: &mut TreeStats) -> ZoneTree {
         let mut delta = StatsDelta::default();
-        let apex = edit_path(&self.apex, &labels, &data, kind, None, &mut delta, true)
-            .expect("the apex is never removed");
+        let mut apex = self.apex.clone();
+        for (labels, data, kind) in edits {
+            if let Some(a) = edit_path(&apex, labels, data, *kind, None, &mut delta, true) {
+                apex = a;
+            }
+        }
         delta.apply(stats);
         let mut tree = ZoneTree {
             apex,
             digits: self.digits.clone(),
             overlay: self.overlay.clone(),
         };
-        if stats.cuts == 0
-            && let Some(key) = digit_key(&labels).filter(|_| !labels.is_empty())
-        {
-            let mut overlay = tree.overlay.as_deref().cloned().unwrap_or_default();
-            let now = tree.node_at(&labels).and_then(|n| n.data.clone());
-            overlay.insert(key, now);
-            if overlay.len() > OVERLAY_MAX || tree.digits.is_none() {
-                let mut index = tree.digits.as_deref().cloned().unwrap_or_default();
-                for (k, v) in overlay.drain() {
-                    match v {
-                        Some(d) => index.insert(k, d),
-                        None => index.remove(&k),
-                    };
-                }
-                tree.digits = Some(Arc::new(index));
-                tree.overlay = None;
-            } else {
-                tree.overlay = Some(Arc::new(overlay));
-            }
+        if stats.cuts == 0 {
+            let changed: Vec<(u64, Option<Arc<[u8]>>)> = edits
+                .iter()
+                .filter(|(labels, ..)| !labels.is_empty())
+                .filter_map(|(labels, ..)| {
+                    let key = digit_key(labels)?;
+                    Some((key, tree.node_at(labels).and_then(|n| n.data.clone())))
+                })
+                .collect();
+            tree.index_changed(changed);
         }
         tree
+    }
+
+    /// Records changed digit names in the overlay, folding it into the index when it
+    /// outgrows [`OVERLAY_MAX`] (or there is no index yet).
+    fn index_changed(&mut self, changed: Vec<(u64, Option<Arc<[u8]>>)>) {
+        if changed.is_empty() {
+            return;
+        }
+        let mut overlay = self.overlay.as_deref().cloned().unwrap_or_default();
+        overlay.extend(changed);
+        if overlay.len() > OVERLAY_MAX || self.digits.is_none() {
+            let mut index = self.digits.as_deref().cloned().unwrap_or_default();
+            for (k, v) in overlay.drain() {
+                match v {
+                    Some(d) => index.insert(k, d),
+                    None => index.remove(&k),
+                };
+            }
+            self.digits = Some(Arc::new(index));
+            self.overlay = None;
+        } else {
+            self.overlay = Some(Arc::new(overlay));
+        }
     }
 
     /// A new tree with every wildcard copy under the name `below_apex` recomputed: after
