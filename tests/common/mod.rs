@@ -331,6 +331,16 @@ pub fn rcode(raw: &[u8]) -> u8 {
     raw[3] & 0x0f
 }
 
+/// A raw message with its TSIG record (if any) taken off, parsed.
+pub fn parse_unsigned(raw: &[u8]) -> hickory_proto::op::Message {
+    use enroute::dns::tsig;
+    let plain = match tsig::find(raw).unwrap() {
+        Some(rec) => tsig::without_tsig(raw, &rec),
+        None => raw.to_vec(),
+    };
+    hickory_proto::op::Message::from_vec(&plain).unwrap()
+}
+
 /// Sends `wire` to 127.0.0.1:`port` from a fresh UDP socket; the answer, `None` when
 /// none comes within `limit`.
 pub fn udp_ask(port: u16, wire: &[u8], limit: Duration) -> Option<Vec<u8>> {
