@@ -421,12 +421,7 @@ fn regexp_backslashes_round_trip_through_store_export_and_wire() {
     let knot = Knot::start(&[(ORIGIN, &export)]);
     assert_eq!(dns_regexps(knot.port, name), wire);
     // The export put back through the API, and a restart from the store: same bytes.
-    let r = server.api(
-        "PUT",
-        &format!("/v1/zones/{ORIGIN}"),
-        "text/dns",
-        export.as_bytes(),
-    );
+    let r = server.put_zone(ORIGIN, &export);
     assert_eq!(r.status, 200, "{}", r.text());
     server.restart();
     assert_eq!(dns_regexps(server.dns, name), wire);
@@ -444,36 +439,18 @@ fn zone_replace_rules() {
         "1.0.0.0.6.9 IN NAPTR 100 10",
         "1.0.0.0.6.9 IN NAPTR 100 ten",
     );
-    let v = problem(
-        &server.api(
-            "PUT",
-            &format!("/v1/zones/{ORIGIN}"),
-            "text/dns",
-            broken.as_bytes(),
-        ),
-        422,
-    );
+    let v = problem(&server.put_zone(ORIGIN, &broken), 422);
     assert_eq!(v["errors"][0]["line"], 6, "{v}");
     assert_eq!(soa_serial(server.dns), 1);
     assert!(sip_contact(server.sip_udp, "+441632960001").contains("bob"));
     // A lower serial than served: the new serial is current + 1.
     let lower = zone(0).replace("bob@", "robert@");
-    let r = server.api(
-        "PUT",
-        &format!("/v1/zones/{ORIGIN}"),
-        "text/dns",
-        lower.as_bytes(),
-    );
+    let r = server.put_zone(ORIGIN, &lower);
     assert_eq!((r.status, r.json()["serial"].as_u64()), (200, Some(2)));
     assert_eq!(soa_serial(server.dns), 2);
     assert!(sip_contact(server.sip_udp, "+441632960001").contains("robert"));
     // A higher one is kept.
-    let r = server.api(
-        "PUT",
-        &format!("/v1/zones/{ORIGIN}"),
-        "text/dns",
-        zone(90).as_bytes(),
-    );
+    let r = server.put_zone(ORIGIN, &zone(90));
     assert_eq!(r.json()["serial"].as_u64(), Some(90));
     problem(
         &server.api(
