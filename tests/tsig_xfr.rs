@@ -17,7 +17,7 @@ use enroute::config::{TsigAlgorithm, TsigKey};
 use enroute::dns::tsig::{self, StreamVerifier, TsigFailure};
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use std::net::{TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::process::Command;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -639,70 +639,34 @@ enum Forge {
 struct FakePrimary {
     port: u16,
     axfr_asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    _dns: common::FakeDns,
 }
 
 impl FakePrimary {
     fn start(forge: Forge) -> FakePrimary {
         use std::sync::Arc;
-        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-        let port = free_port();
-        let udp = UdpSocket::bind(("127.0.0.1", port)).unwrap();
-        let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-        udp.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        tcp.set_nonblocking(true).unwrap();
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let axfr_asked = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let st = stop.clone();
-        let udp_thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while !st.load(Ordering::SeqCst) {
-                if let Ok((n, from)) = udp.recv_from(&mut buf)
-                    && let Some(out) = fake_answers(&buf[..n], forge).pop()
-                {
-                    let _ = udp.send_to(&out, from);
-                }
-            }
-        });
-        let (st, asked) = (stop.clone(), axfr_asked.clone());
-        let tcp_thread = std::thread::spawn(move || {
-            while !st.load(Ordering::SeqCst) {
-                let Ok((mut conn, _)) = tcp.accept() else {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                };
-                conn.set_nonblocking(false).unwrap();
-                conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-                let Some(query) = read_raw(&mut conn) else {
-                    continue;
+        let asked = axfr_asked.clone();
+        let dns = common::FakeDns::start(
+            move |query| fake_answers(query, forge).pop(),
+            move |conn| {
+                let Some(query) = read_raw(conn) else {
+                    return;
                 };
                 let answers = fake_answers(&query, forge);
                 if answers.len() > 1 {
                     asked.fetch_add(1, Ordering::SeqCst);
                 }
                 for out in answers {
-                    let mut framed = (out.len() as u16).to_be_bytes().to_vec();
-                    framed.extend_from_slice(&out);
-                    let _ = std::io::Write::write_all(&mut conn, &framed);
+                    let _ = common::write_framed_raw(conn, &out);
                 }
-            }
-        });
+            },
+        );
         FakePrimary {
-            port,
+            port: dns.port,
             axfr_asked,
-            stop,
-            threads: vec![udp_thread, tcp_thread],
-        }
-    }
-}
-
-impl Drop for FakePrimary {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+            _dns: dns,
         }
     }
 }

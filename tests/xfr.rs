@@ -639,8 +639,7 @@ struct FakePrimary {
     port: u16,
     serial: std::sync::Arc<std::sync::atomic::AtomicU32>,
     ixfr_asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    _dns: common::FakeDns,
 }
 
 fn hname(s: &str) -> Name {
@@ -716,39 +715,20 @@ impl Hostile {
 impl FakePrimary {
     fn start(hostile: Hostile) -> FakePrimary {
         use std::sync::Arc;
-        use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
-        let port = free_port();
-        let udp = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
-        let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-        udp.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        tcp.set_nonblocking(true).unwrap();
+        use std::sync::atomic::{AtomicU32, AtomicUsize};
         let serial = Arc::new(AtomicU32::new(7));
         let ixfr_asked = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let udp_thread = {
-            let (serial, stop) = (serial.clone(), stop.clone());
-            std::thread::spawn(move || fake_udp(udp, &serial, &stop))
-        };
-        let tcp_thread = {
-            let (serial, asked, stop) = (serial.clone(), ixfr_asked.clone(), stop.clone());
-            std::thread::spawn(move || fake_tcp(tcp, hostile, &serial, &asked, &stop))
-        };
+        let on_udp = serial.clone();
+        let (on_tcp, asked) = (serial.clone(), ixfr_asked.clone());
+        let dns = common::FakeDns::start(
+            move |query| fake_udp(query, &on_udp),
+            move |conn| fake_tcp(conn, hostile, &on_tcp, &asked),
+        );
         FakePrimary {
-            port,
+            port: dns.port,
             serial,
             ixfr_asked,
-            stop,
-            threads: vec![udp_thread, tcp_thread],
-        }
-    }
-}
-
-impl Drop for FakePrimary {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+            _dns: dns,
         }
     }
 }
@@ -763,87 +743,58 @@ fn fake_answer(query: &Message, answers: Vec<Record>, rcode: ResponseCode) -> Me
     resp
 }
 
-/// Answers SOA queries with the current serial (and acknowledges anything else).
-fn fake_udp(
-    sock: std::net::UdpSocket,
-    serial: &std::sync::atomic::AtomicU32,
-    stop: &std::sync::atomic::AtomicBool,
-) {
+/// The answer to a datagram: SOA queries get the current serial, anything else an
+/// empty acknowledgement.
+fn fake_udp(query: &[u8], serial: &std::sync::atomic::AtomicU32) -> Option<Vec<u8>> {
     use std::sync::atomic::Ordering;
-    let mut buf = [0u8; 4096];
-    while !stop.load(Ordering::SeqCst) {
-        let Ok((n, from)) = sock.recv_from(&mut buf) else {
-            continue;
-        };
-        let Ok(query) = Message::from_vec(&buf[..n]) else {
-            continue;
-        };
-        let soa = query.queries.first().map(|q| q.query_type()) == Some(RecordType::SOA);
-        let answers = if soa {
-            vec![soa_record(serial.load(Ordering::SeqCst))]
-        } else {
-            vec![]
-        };
-        let resp = fake_answer(&query, answers, ResponseCode::NoError);
-        let _ = sock.send_to(&resp.to_vec().unwrap(), from);
-    }
+    let query = Message::from_vec(query).ok()?;
+    let soa = query.queries.first().map(|q| q.query_type()) == Some(RecordType::SOA);
+    let answers = if soa {
+        vec![soa_record(serial.load(Ordering::SeqCst))]
+    } else {
+        vec![]
+    };
+    fake_answer(&query, answers, ResponseCode::NoError)
+        .to_vec()
+        .ok()
 }
 
 /// Serves one transfer request per connection: AXFR of the zone at 7 while the serial
 /// is 7 (REFUSED after), IXFR the hostile way.
 fn fake_tcp(
-    listener: std::net::TcpListener,
+    conn: &mut TcpStream,
     hostile: Hostile,
     serial: &std::sync::atomic::AtomicU32,
     ixfr_asked: &std::sync::atomic::AtomicUsize,
-    stop: &std::sync::atomic::AtomicBool,
 ) {
     use std::io::Write;
     use std::sync::atomic::Ordering;
-    while !stop.load(Ordering::SeqCst) {
-        let Ok((mut conn, _)) = listener.accept() else {
-            std::thread::sleep(Duration::from_millis(20));
-            continue;
-        };
-        let Some(query) = read_query(&mut conn) else {
-            continue;
-        };
-        let qtype = query.queries.first().map(|q| q.query_type());
-        let (answers, rcode) = match qtype {
-            Some(RecordType::AXFR) if serial.load(Ordering::SeqCst) == 7 => {
-                (fake_zone(), ResponseCode::NoError)
-            }
-            Some(RecordType::IXFR) => {
-                ixfr_asked.fetch_add(1, Ordering::SeqCst);
-                (hostile.records(), ResponseCode::NoError)
-            }
-            Some(RecordType::SOA) => (
-                vec![soa_record(serial.load(Ordering::SeqCst))],
-                ResponseCode::NoError,
-            ),
-            _ => (vec![], ResponseCode::Refused),
-        };
-        let wire = fake_answer(&query, answers, rcode).to_vec().unwrap();
-        let _ = conn.write_all(&(wire.len() as u16).to_be_bytes());
-        let sent = match (hostile, qtype) {
-            // Half the message, then the connection closes.
-            (Hostile::Truncated, Some(RecordType::IXFR)) => &wire[..wire.len() / 2],
-            _ => &wire[..],
-        };
-        let _ = conn.write_all(sent);
-    }
-}
-
-/// One length-framed query from a new connection (RFC 1035 §4.2.2), if it reads.
-fn read_query(conn: &mut TcpStream) -> Option<Message> {
-    use std::io::Read;
-    conn.set_nonblocking(false).ok()?;
-    conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let mut len = [0u8; 2];
-    conn.read_exact(&mut len).ok()?;
-    let mut wire = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    conn.read_exact(&mut wire).ok()?;
-    Message::from_vec(&wire).ok()
+    let Some(query) = common::read_raw(conn).and_then(|q| Message::from_vec(&q).ok()) else {
+        return;
+    };
+    let qtype = query.queries.first().map(|q| q.query_type());
+    let (answers, rcode) = match qtype {
+        Some(RecordType::AXFR) if serial.load(Ordering::SeqCst) == 7 => {
+            (fake_zone(), ResponseCode::NoError)
+        }
+        Some(RecordType::IXFR) => {
+            ixfr_asked.fetch_add(1, Ordering::SeqCst);
+            (hostile.records(), ResponseCode::NoError)
+        }
+        Some(RecordType::SOA) => (
+            vec![soa_record(serial.load(Ordering::SeqCst))],
+            ResponseCode::NoError,
+        ),
+        _ => (vec![], ResponseCode::Refused),
+    };
+    let wire = fake_answer(&query, answers, rcode).to_vec().unwrap();
+    let _ = conn.write_all(&(wire.len() as u16).to_be_bytes());
+    let sent = match (hostile, qtype) {
+        // Half the message, then the connection closes.
+        (Hostile::Truncated, Some(RecordType::IXFR)) => &wire[..wire.len() / 2],
+        _ => &wire[..],
+    };
+    let _ = conn.write_all(sent);
 }
 
 #[test]

@@ -259,6 +259,72 @@ impl Drop for CountingRelay {
     }
 }
 
+/// A scripted DNS peer on a free loopback port, UDP and TCP, for a peer that must
+/// misbehave in ways no real server does: `udp` answers each datagram (or not), `tcp`
+/// is handed each accepted connection (blocking, reads time out after 2 s). Its
+/// threads stop with the guard.
+pub struct FakeDns {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl FakeDns {
+    pub fn start(
+        udp: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + 'static,
+        tcp: impl Fn(&mut std::net::TcpStream) + Send + 'static,
+    ) -> FakeDns {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let port = free_port();
+        let sock = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        // Both loops wake up now and then to see the stop flag.
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let udp_thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65535];
+            while !st.load(Ordering::SeqCst) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf)
+                    && let Some(out) = udp(&buf[..n])
+                {
+                    let _ = sock.send_to(&out, from);
+                }
+            }
+        });
+        let st = stop.clone();
+        let tcp_thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                if conn.set_nonblocking(false).is_ok()
+                    && conn.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
+                {
+                    tcp(&mut conn);
+                }
+            }
+        });
+        FakeDns {
+            port,
+            stop,
+            threads: vec![udp_thread, tcp_thread],
+        }
+    }
+}
+
+impl Drop for FakeDns {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Drop for Knot {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -295,15 +361,16 @@ pub fn dns_query(port: u16, name: &str, qtype: u16) -> Option<hickory_proto::op:
 
 /// Writes one DNS message with the two-byte length of RFC 1035 §4.2.2.
 pub fn write_framed(conn: &mut std::net::TcpStream, msg: &hickory_proto::op::Message) {
-    write_framed_raw(conn, &msg.to_vec().unwrap());
+    write_framed_raw(conn, &msg.to_vec().unwrap()).unwrap();
 }
 
-/// Writes the message bytes `wire` with the two-byte length, in one write.
-pub fn write_framed_raw(conn: &mut std::net::TcpStream, wire: &[u8]) {
+/// Writes the message bytes `wire` with the two-byte length, in one write (an error
+/// is the caller's to judge: a fake peer goes on when its client has gone).
+pub fn write_framed_raw(conn: &mut std::net::TcpStream, wire: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut framed = (wire.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(wire);
-    conn.write_all(&framed).unwrap();
+    conn.write_all(&framed)
 }
 
 /// One length-framed message, raw; `None` when the peer closed or went quiet.
@@ -322,7 +389,7 @@ pub fn tcp_send_raw(port: u16, wire: &[u8]) -> std::net::TcpStream {
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    write_framed_raw(&mut conn, wire);
+    write_framed_raw(&mut conn, wire).unwrap();
     conn
 }
 
