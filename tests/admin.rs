@@ -261,11 +261,9 @@ fn numbers_prefixes_route_and_cache_over_http_sip_and_dns() {
     assert_eq!(soa_serial(dns), 3);
     // A prefix route: numbers under it with no record of their own route by it, also
     // below empty non-terminals that numbers under the prefix create.
-    let r = server.api(
-        "PUT",
-        "/v1/prefixes/+4416329",
-        "application/json",
-        br#"{"routes":[{"uri":"sip:range@pbx.example.net"}]}"#,
+    let r = server.put_prefix(
+        "+4416329",
+        r#"{"routes":[{"uri":"sip:range@pbx.example.net"}]}"#,
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["prefix"], "+4416329");
@@ -747,12 +745,7 @@ fn routes_enum_services_never_use_are_refused_unless_their_service_is_named() {
         "{v}"
     );
     let v = problem(
-        &server.api(
-            "PUT",
-            "/v1/prefixes/+4416321",
-            "application/json",
-            br#"{"routes":[{"uri":"https://example.net/"}]}"#,
-        ),
+        &server.put_prefix("+4416321", r#"{"routes":[{"uri":"https://example.net/"}]}"#),
         422,
     );
     assert_eq!(v["errors"][0]["field"], "routes[0].uri", "{v}");
@@ -770,11 +763,9 @@ fn routes_enum_services_never_use_are_refused_unless_their_service_is_named() {
         v["warnings"],
         serde_json::json!([format!("routes[1].service: {KEPT}")])
     );
-    let r = server.api(
-        "PUT",
-        "/v1/prefixes/+4416321",
-        "application/json",
-        br#"{"routes":[{"uri":"https://example.net/","service":"E2U+web:https"}]}"#,
+    let r = server.put_prefix(
+        "+4416321",
+        r#"{"routes":[{"uri":"https://example.net/","service":"E2U+web:https"}]}"#,
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
@@ -889,11 +880,9 @@ fn routes_sip_would_skip_for_their_flags_or_result_are_refused_even_with_a_servi
         r#"{"routes":[{"regexp":"!^.*$!https://example.net/!","service":"E2U+sip"}]}"#,
     ));
     assert_eq!(field, "routes[0].regexp");
-    let (field, _) = first_error(&server.api(
-        "PUT",
-        "/v1/prefixes/+4416321",
-        "application/json",
-        br#"{"routes":[{"pstn":true,"service":"E2U+sip"}]}"#,
+    let (field, _) = first_error(&server.put_prefix(
+        "+4416321",
+        r#"{"routes":[{"pstn":true,"service":"E2U+sip"}]}"#,
     ));
     assert_eq!(field, "routes[0].pstn");
     problem(

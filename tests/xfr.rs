@@ -184,11 +184,9 @@ fn knot_follows_every_kind_of_change_by_ixfr() {
         (
             "PUT a prefix route",
             Box::new(|| {
-                let r = server.api(
-                    "PUT",
-                    "/v1/prefixes/+4416329",
-                    "application/json",
-                    br#"{"routes":[{"uri":"sip:range@pbx.example.net"}]}"#,
+                let r = server.put_prefix(
+                    "+4416329",
+                    r#"{"routes":[{"uri":"sip:range@pbx.example.net"}]}"#,
                 );
                 assert_eq!(r.status, 200, "{}", r.text());
             }),

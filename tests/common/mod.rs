@@ -991,6 +991,12 @@ impl Enroute {
             .unwrap_or(0.0)
     }
 
+    /// `PUT /v1/prefixes/{prefix}` with a JSON body.
+    pub fn put_prefix(&self, prefix: &str, body: &str) -> HttpResponse {
+        let path = format!("/v1/prefixes/{prefix}");
+        self.api("PUT", &path, "application/json", body.as_bytes())
+    }
+
     /// `PUT /v1/numbers/{number}` with a JSON body.
     pub fn put_number(&self, number: &str, body: &str) -> HttpResponse {
         self.api(
