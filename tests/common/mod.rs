@@ -1,6 +1,8 @@
-//! Helpers shared by integration tests: free loopback ports and real peer processes
-//! (Knot DNS) that live in a temp dir and are stopped when the guard drops, even when
-//! the test fails.
+//! Helpers shared by integration tests: free loopback ports, real peer processes (Knot
+//! DNS, `enroute serve`) and scripted fake DNS peers that live in a temp dir or on a
+//! thread and are stopped when the guard drops, even when the test fails; and the DNS,
+//! HTTP and SIP exchanges the tests make with them (queries, AXFR, NOTIFY, kdig, the
+//! admin API, metrics).
 #![allow(dead_code)]
 
 use std::net::{TcpListener, UdpSocket};
