@@ -261,11 +261,9 @@ fn numbers_prefixes_route_and_cache_over_http_sip_and_dns() {
     assert_eq!(soa_serial(dns), 3);
     // A prefix route: numbers under it with no record of their own route by it, also
     // below empty non-terminals that numbers under the prefix create.
-    let r = server.api(
-        "PUT",
-        "/v1/prefixes/+4416329",
-        "application/json",
-        br#"{"routes":[{"uri":"sip:range@pbx.example.net"}]}"#,
+    let r = server.put_prefix(
+        "+4416329",
+        r#"{"routes":[{"uri":"sip:range@pbx.example.net"}]}"#,
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["prefix"], "+4416329");
@@ -421,12 +419,7 @@ fn regexp_backslashes_round_trip_through_store_export_and_wire() {
     let knot = Knot::start(&[(ORIGIN, &export)]);
     assert_eq!(dns_regexps(knot.port, name), wire);
     // The export put back through the API, and a restart from the store: same bytes.
-    let r = server.api(
-        "PUT",
-        &format!("/v1/zones/{ORIGIN}"),
-        "text/dns",
-        export.as_bytes(),
-    );
+    let r = server.put_zone(ORIGIN, &export);
     assert_eq!(r.status, 200, "{}", r.text());
     server.restart();
     assert_eq!(dns_regexps(server.dns, name), wire);
@@ -444,36 +437,18 @@ fn zone_replace_rules() {
         "1.0.0.0.6.9 IN NAPTR 100 10",
         "1.0.0.0.6.9 IN NAPTR 100 ten",
     );
-    let v = problem(
-        &server.api(
-            "PUT",
-            &format!("/v1/zones/{ORIGIN}"),
-            "text/dns",
-            broken.as_bytes(),
-        ),
-        422,
-    );
+    let v = problem(&server.put_zone(ORIGIN, &broken), 422);
     assert_eq!(v["errors"][0]["line"], 6, "{v}");
     assert_eq!(soa_serial(server.dns), 1);
     assert!(sip_contact(server.sip_udp, "+441632960001").contains("bob"));
     // A lower serial than served: the new serial is current + 1.
     let lower = zone(0).replace("bob@", "robert@");
-    let r = server.api(
-        "PUT",
-        &format!("/v1/zones/{ORIGIN}"),
-        "text/dns",
-        lower.as_bytes(),
-    );
+    let r = server.put_zone(ORIGIN, &lower);
     assert_eq!((r.status, r.json()["serial"].as_u64()), (200, Some(2)));
     assert_eq!(soa_serial(server.dns), 2);
     assert!(sip_contact(server.sip_udp, "+441632960001").contains("robert"));
     // A higher one is kept.
-    let r = server.api(
-        "PUT",
-        &format!("/v1/zones/{ORIGIN}"),
-        "text/dns",
-        zone(90).as_bytes(),
-    );
+    let r = server.put_zone(ORIGIN, &zone(90));
     assert_eq!(r.json()["serial"].as_u64(), Some(90));
     problem(
         &server.api(
@@ -770,12 +745,7 @@ fn routes_enum_services_never_use_are_refused_unless_their_service_is_named() {
         "{v}"
     );
     let v = problem(
-        &server.api(
-            "PUT",
-            "/v1/prefixes/+4416321",
-            "application/json",
-            br#"{"routes":[{"uri":"https://example.net/"}]}"#,
-        ),
+        &server.put_prefix("+4416321", r#"{"routes":[{"uri":"https://example.net/"}]}"#),
         422,
     );
     assert_eq!(v["errors"][0]["field"], "routes[0].uri", "{v}");
@@ -793,11 +763,9 @@ fn routes_enum_services_never_use_are_refused_unless_their_service_is_named() {
         v["warnings"],
         serde_json::json!([format!("routes[1].service: {KEPT}")])
     );
-    let r = server.api(
-        "PUT",
-        "/v1/prefixes/+4416321",
-        "application/json",
-        br#"{"routes":[{"uri":"https://example.net/","service":"E2U+web:https"}]}"#,
+    let r = server.put_prefix(
+        "+4416321",
+        r#"{"routes":[{"uri":"https://example.net/","service":"E2U+web:https"}]}"#,
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
@@ -912,11 +880,9 @@ fn routes_sip_would_skip_for_their_flags_or_result_are_refused_even_with_a_servi
         r#"{"routes":[{"regexp":"!^.*$!https://example.net/!","service":"E2U+sip"}]}"#,
     ));
     assert_eq!(field, "routes[0].regexp");
-    let (field, _) = first_error(&server.api(
-        "PUT",
-        "/v1/prefixes/+4416321",
-        "application/json",
-        br#"{"routes":[{"pstn":true,"service":"E2U+sip"}]}"#,
+    let (field, _) = first_error(&server.put_prefix(
+        "+4416321",
+        r#"{"routes":[{"pstn":true,"service":"E2U+sip"}]}"#,
     ));
     assert_eq!(field, "routes[0].pstn");
     problem(

@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{Enroute, HttpResponse, Knot, dns_query, free_port};
+use common::{Enroute, HttpResponse, Knot, dns_query, eventually, free_port};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RData;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CONFIGURED: &str = "2.3.6.1.4.4.e164.arpa.";
 const CREATED: &str = "9.9.9.4.4.e164.arpa.";
@@ -33,23 +33,6 @@ fn soa(port: u16, origin: &str) -> Result<u32, ResponseCode> {
             _ => None,
         })
         .ok_or(resp.metadata.response_code)
-}
-
-/// Waits up to `limit` for `check` to hold.
-fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-fn put_zone(server: &Enroute, origin: &str, text: &str) -> HttpResponse {
-    let path = format!("/v1/zones/{origin}");
-    server.api("PUT", &path, "text/dns", text.as_bytes())
 }
 
 fn delete_zone(server: &Enroute, origin: &str) -> HttpResponse {
@@ -89,7 +72,7 @@ fn a_zone_created_through_the_api_is_served_at_once_and_after_restarts_until_del
     let mut server = Enroute::start(&zone(CONFIGURED, 7, "alice"), "");
     assert_eq!(soa(server.dns, CREATED), Err(ResponseCode::Refused));
 
-    let r = put_zone(&server, CREATED, &zone(CREATED, 3, "bob"));
+    let r = server.put_zone(CREATED, &zone(CREATED, 3, "bob"));
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.header("location"), Some(&*format!("/v1/zones/{CREATED}")));
     assert_eq!(r.json()["serial"], 3);
@@ -105,7 +88,7 @@ fn a_zone_created_through_the_api_is_served_at_once_and_after_restarts_until_del
     );
     assert_eq!(n.status, 200, "{}", n.text());
     // Putting it again replaces it (200), serial max(uploaded, current + 1).
-    let r = put_zone(&server, CREATED, &zone(CREATED, 3, "bob2"));
+    let r = server.put_zone(CREATED, &zone(CREATED, 3, "bob2"));
     assert_eq!((r.status, r.json()["serial"].as_u64()), (200, Some(5)));
 
     // No [[zone]] names it, yet it is served after a restart and a SIGHUP.
@@ -127,7 +110,7 @@ fn a_zone_created_through_the_api_is_served_at_once_and_after_restarts_until_del
     assert_eq!(soa(server.dns, CREATED), Err(ResponseCode::Refused));
     assert_eq!(soa(server.dns, CONFIGURED), Ok(7));
     // And it can be created anew, from nothing.
-    let r = put_zone(&server, CREATED, &zone(CREATED, 1, "dave"));
+    let r = server.put_zone(CREATED, &zone(CREATED, 1, "dave"));
     assert_eq!((r.status, r.json()["serial"].as_u64()), (201, Some(1)));
 }
 
@@ -147,23 +130,23 @@ fn only_zones_created_through_the_api_can_be_deleted() {
     // A secondary: neither created nor deleted through the API.
     problem(&delete_zone(&server, "7.7.e164.arpa."), 409);
     problem(
-        &put_zone(&server, "7.7.e164.arpa.", &zone("7.7.e164.arpa.", 1, "x")),
+        &server.put_zone("7.7.e164.arpa.", &zone("7.7.e164.arpa.", 1, "x")),
         409,
     );
     // Unknown: 404. The root cannot be created.
     problem(&delete_zone(&server, "6.6.e164.arpa."), 404);
-    let detail = problem(&put_zone(&server, ".", &zone(".", 1, "x")), 422);
+    let detail = problem(&server.put_zone(".", &zone(".", 1, "x")), 422);
     assert!(detail.contains("root"), "{detail}");
     // A zone that does not load is not created: 422 with the line, nothing served.
     let bad = format!("{}oops IN NAPTR nonsense\n", zone(CREATED, 1, "x"));
-    let r = put_zone(&server, CREATED, &bad);
+    let r = server.put_zone(CREATED, &bad);
     problem(&r, 422);
     assert_eq!(r.json()["errors"][0]["line"], 6, "{}", r.text());
     assert_eq!(soa(server.dns, CREATED), Err(ResponseCode::Refused));
     problem(&delete_zone(&server, CREATED), 404);
     // Records outside the origin are refused too.
     let outside = format!("{}foo.example.com. IN TXT \"x\"\n", zone(CREATED, 1, "x"));
-    problem(&put_zone(&server, CREATED, &outside), 422);
+    problem(&server.put_zone(CREATED, &outside), 422);
     assert_eq!(listed(&server, CREATED), None);
 }
 
@@ -174,7 +157,7 @@ fn a_zone_removed_from_the_configuration_is_not_served_but_one_created_through_t
         "[[zone]]\norigin = \"8.8.e164.arpa.\"\n",
     );
     assert_eq!(
-        put_zone(&server, CREATED, &zone(CREATED, 3, "bob")).status,
+        server.put_zone(CREATED, &zone(CREATED, 3, "bob")).status,
         201
     );
     let conf = server.dir.path().join("e.toml");
@@ -192,7 +175,7 @@ fn a_zone_removed_from_the_configuration_is_not_served_but_one_created_through_t
     assert_eq!(soa(server.dns, CREATED), Ok(3));
     // Its rows are still in the store: created anew through the API, its serial
     // follows the stored one, so a secondary that kept the old copy sees a newer one.
-    let stored = put_zone(&server, "8.8.e164.arpa.", &zone("8.8.e164.arpa.", 1, "x"));
+    let stored = server.put_zone("8.8.e164.arpa.", &zone("8.8.e164.arpa.", 1, "x"));
     assert_eq!(stored.status, 201, "{}", stored.text());
     assert!(
         stored.json()["serial"].as_u64().unwrap() > 1,
@@ -278,7 +261,7 @@ fn knot_follows_zones_created_and_deleted_on_enroute_through_the_catalog() {
         knot.log()
     );
     assert_eq!(
-        put_zone(&server, CREATED, &zone(CREATED, 3, "bob")).status,
+        server.put_zone(CREATED, &zone(CREATED, 3, "bob")).status,
         201
     );
     assert!(
@@ -326,7 +309,7 @@ fn an_enroute_secondary_follows_the_catalog_of_an_enroute_primary() {
     secondary.wait_for("catalog: member zone added");
 
     assert_eq!(
-        put_zone(&primary, CREATED, &zone(CREATED, 3, "bob")).status,
+        primary.put_zone(CREATED, &zone(CREATED, 3, "bob")).status,
         201
     );
     assert!(follows(CREATED, 3), "the created zone never arrived");
@@ -341,7 +324,7 @@ fn an_enroute_secondary_follows_the_catalog_of_an_enroute_primary() {
     );
     secondary.wait_for("catalog: member zone removed");
     assert_eq!(
-        put_zone(&primary, CREATED, &zone(CREATED, 5, "carol")).status,
+        primary.put_zone(CREATED, &zone(CREATED, 5, "carol")).status,
         201
     );
     assert!(follows(CREATED, 5), "the re-created zone never arrived");

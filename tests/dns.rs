@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::{Enroute, Knot, free_port, read_framed, sip_contact, write_framed};
+use common::{Enroute, Knot, axfr, free_port, send_notify, sip_contact, soa_serial, wait_serial};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use std::net::{TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -25,74 +25,6 @@ fn zone(serial: u32, alice: &str) -> String {
          *.7.9 NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:wild@pbx.example.net!\" .\n\
          3.0.0.0.6.9 TXT \"a \\\"quoted\\\" text\"\n"
     )
-}
-
-/// The zone's SOA serial at 127.0.0.1:`port`, when it answers one.
-fn serial(port: u16) -> Option<u32> {
-    let resp = common::dns_query(port, ORIGIN, 6)?;
-    resp.answers.iter().find_map(|r| match &r.data {
-        RData::SOA(s) => Some(s.serial),
-        _ => None,
-    })
-}
-
-fn wait_serial(port: u16, want: u32, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if serial(port) == Some(want) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-/// AXFR over TCP: the records in order, or the rcode of a refusal.
-fn axfr(port: u16, origin: &str) -> Result<Vec<hickory_proto::rr::Record>, ResponseCode> {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut msg = Message::query();
-    msg.add_query(Query::query(
-        Name::from_str(origin).unwrap(),
-        RecordType::AXFR,
-    ));
-    write_framed(&mut conn, &msg);
-    let mut records = Vec::new();
-    let mut soas = 0;
-    loop {
-        let resp = read_framed(&mut conn, msg.metadata.id);
-        if resp.metadata.response_code != ResponseCode::NoError {
-            return Err(resp.metadata.response_code);
-        }
-        for r in resp.answers {
-            if r.record_type() == RecordType::SOA {
-                soas += 1;
-            }
-            records.push(r);
-            if soas == 2 {
-                return Ok(records);
-            }
-        }
-    }
-}
-
-/// Sends a NOTIFY for `origin` to `port` from a fresh socket; the response's rcode.
-fn send_notify(port: u16, origin: &str) -> Option<ResponseCode> {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut msg = Message::new(4321, MessageType::Query, OpCode::Notify);
-    msg.metadata.authoritative = true;
-    msg.add_query(Query::query(
-        Name::from_str(origin).unwrap(),
-        RecordType::SOA,
-    ));
-    sock.send_to(&msg.to_vec().unwrap(), ("127.0.0.1", port))
-        .unwrap();
-    let mut buf = [0u8; 1500];
-    let (n, _) = sock.recv_from(&mut buf).ok()?;
-    let resp = Message::from_vec(&buf[..n]).ok()?;
-    Some(resp.metadata.response_code)
 }
 
 #[test]
@@ -126,7 +58,7 @@ fn axfr_to_allowed_sources_and_refused_to_others() {
     );
     assert_eq!(axfr(port, ORIGIN).unwrap_err(), ResponseCode::Refused);
     // The zone itself is still served to that client.
-    assert_eq!(serial(port), Some(7));
+    assert_eq!(soa_serial(port, ORIGIN), Some(7));
 }
 
 #[test]
@@ -234,7 +166,7 @@ fn knot_as_a_secondary_of_enroute() {
     std::fs::write(server.dir.path().join("z.zone"), zone(8, "alice2")).unwrap();
     server.sighup();
     assert!(
-        wait_serial(knot.port, 8, Duration::from_secs(15)),
+        wait_serial(knot.port, ORIGIN, 8, Duration::from_secs(15)),
         "Knot did not follow serial 8; log:\n{}",
         knot.log()
     );
@@ -268,7 +200,7 @@ fn enroute_as_a_secondary_of_knot_routes_sip_and_keeps_its_copy() {
         ),
     );
     assert!(
-        wait_serial(ours, 7, Duration::from_secs(10)),
+        wait_serial(ours, ORIGIN, 7, Duration::from_secs(10)),
         "no first transfer"
     );
     assert!(sip_contact(server.sip_udp, "+441632960001").contains("sip:alice@pbx.example.net"));
@@ -278,7 +210,7 @@ fn enroute_as_a_secondary_of_knot_routes_sip_and_keeps_its_copy() {
     // Knot's zone changes: reload + NOTIFY; enroute serves the new serial and routes by it.
     knot.replace_zone_file("primary.db", ORIGIN, &zone(9, "alice9"));
     assert!(
-        wait_serial(ours, 9, Duration::from_secs(10)),
+        wait_serial(ours, ORIGIN, 9, Duration::from_secs(10)),
         "serial 9 not followed; knot log:\n{}",
         knot.log()
     );
@@ -314,7 +246,11 @@ fn enroute_as_a_secondary_of_knot_routes_sip_and_keeps_its_copy() {
     // The copy survives a restart while the primary is gone.
     drop(knot);
     server.restart();
-    assert_eq!(serial(ours), Some(9), "kept copy not served after restart");
+    assert_eq!(
+        soa_serial(ours, ORIGIN),
+        Some(9),
+        "kept copy not served after restart"
+    );
     assert!(sip_contact(server.sip_udp, "+441632960001").contains("sip:alice9@pbx.example.net"));
 }
 
@@ -372,7 +308,7 @@ fn transfer_drops_cached_decisions_and_updates_metrics() {
         ),
     );
     assert!(
-        wait_serial(ours, 7, Duration::from_secs(10)),
+        wait_serial(ours, ORIGIN, 7, Duration::from_secs(10)),
         "no first transfer"
     );
     let metric_serial = || {
@@ -401,7 +337,7 @@ fn transfer_drops_cached_decisions_and_updates_metrics() {
     );
     knot.replace_zone_file("primary.db", ORIGIN, &added);
     assert!(
-        wait_serial(ours, 9, Duration::from_secs(10)),
+        wait_serial(ours, ORIGIN, 9, Duration::from_secs(10)),
         "serial 9 not followed; knot log:\n{}",
         knot.log()
     );
@@ -430,7 +366,12 @@ fn secondary_enroute_follows_a_primary_enroute() {
              [[zone]]\norigin = \"{ORIGIN}\"\nprimary = \"127.0.0.1:{primary_dns}\"\n"
         ),
     );
-    assert!(wait_serial(secondary_dns, 7, Duration::from_secs(10)));
+    assert!(wait_serial(
+        secondary_dns,
+        ORIGIN,
+        7,
+        Duration::from_secs(10)
+    ));
     assert!(sip_contact(secondary.sip_udp, "+441632960001").contains("sip:alice@pbx"));
     let changed = Instant::now();
     std::fs::write(primary.dir.path().join("z.zone"), zone(8, "bob")).unwrap();
@@ -450,7 +391,7 @@ fn secondary_enroute_follows_a_primary_enroute() {
         "change routed on the secondary after {:?}",
         changed.elapsed()
     );
-    assert_eq!(serial(secondary_dns), Some(8));
+    assert_eq!(soa_serial(secondary_dns, ORIGIN), Some(8));
 }
 
 #[test]

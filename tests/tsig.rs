@@ -7,13 +7,12 @@
 
 mod common;
 
-use common::Knot;
+use common::{Knot, parse_unsigned, rcode, read_raw, tcp_send_raw, udp_ask};
 use enroute::config::{TsigAlgorithm, TsigKey};
 use enroute::dns::tsig::{self, Refusal, StreamSigner, StreamVerifier, TsigError, TsigFailure};
 use enroute::name::Name;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -223,26 +222,9 @@ fn soa_record() -> Vec<u8> {
 
 /// kdig's output for a query of `qtype` with `-y ALG:NAME:SECRET` to `port`.
 fn kdig(port: u16, tcp: bool, alg_name_secret: &str, qtype: &str) -> String {
-    let out = Command::new("kdig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-y",
-            alg_name_secret,
-            if tcp { "+tcp" } else { "+notcp" },
-            "+retry=0",
-            "+time=3",
-            "example.",
-            qtype,
-        ])
-        .output()
-        .expect("kdig is installed by scripts/test (knot-dnsutils)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    let transport = if tcp { "+tcp" } else { "+notcp" };
+    let args = ["-y", alg_name_secret, transport, "+retry=0", "+time=3"];
+    common::kdig(port, &[&args[..], &["example.", qtype]].concat())
 }
 
 /// kdig accepted the answer: NOERROR, the SOA, a TSIG section, no warning.
@@ -385,17 +367,7 @@ fn query(id: u16, qtype: u16) -> Vec<u8> {
 }
 
 fn udp_exchange(port: u16, msg: &[u8]) -> Vec<u8> {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    sock.send_to(msg, ("127.0.0.1", port)).unwrap();
-    let mut buf = vec![0u8; 65535];
-    let (n, _) = sock.recv_from(&mut buf).expect("an answer from knotd");
-    buf.truncate(n);
-    buf
-}
-
-fn rcode(msg: &[u8]) -> u8 {
-    msg[3] & 0x0f
+    udp_ask(port, msg, Duration::from_secs(3)).expect("an answer from knotd")
 }
 
 #[test]
@@ -431,29 +403,16 @@ fn knot_answers_our_signed_soa_query_with_an_answer_we_verify() {
 
 /// Sends `msg` over TCP and reads the AXFR answer's messages until the closing SOA.
 fn axfr(port: u16, msg: &[u8]) -> Vec<Vec<u8>> {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(msg);
-    conn.write_all(&framed).unwrap();
+    let mut conn = tcp_send_raw(port, msg);
     let mut messages = Vec::new();
     let mut soas = 0;
     while soas < 2 {
-        let mut len = [0u8; 2];
-        conn.read_exact(&mut len).unwrap();
-        let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        conn.read_exact(&mut m).unwrap();
+        let m = read_raw(&mut conn).expect("the rest of the AXFR");
         if rcode(&m) != 0 {
             messages.push(m);
             break;
         }
-        let plain = match tsig::find(&m).unwrap() {
-            Some(rec) => tsig::without_tsig(&m, &rec),
-            None => m.clone(),
-        };
-        let parsed = hickory_proto::op::Message::from_vec(&plain).unwrap();
-        soas += parsed
+        soas += parse_unsigned(&m)
             .answers
             .iter()
             .filter(|r| r.record_type() == hickory_proto::rr::RecordType::SOA)

@@ -9,13 +9,15 @@
 
 mod common;
 
-use common::{Enroute, Knot, free_port};
+use common::{
+    Enroute, Knot, free_port, parse_unsigned, rcode, read_raw, record_lines, soa_serial, udp_ask,
+    wait_serial,
+};
 use enroute::config::{TsigAlgorithm, TsigKey};
 use enroute::dns::tsig::{self, StreamVerifier, TsigFailure};
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use std::io::Read;
-use std::net::{TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::process::Command;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -102,26 +104,6 @@ fn hname(s: &str) -> Name {
     Name::from_str(s).unwrap()
 }
 
-/// The zone's SOA serial at 127.0.0.1:`port` (plain UDP query), when it answers one.
-fn serial(port: u16) -> Option<u32> {
-    let resp = common::dns_query(port, ORIGIN, 6)?;
-    resp.answers.iter().find_map(|r| match &r.data {
-        RData::SOA(s) => Some(s.serial),
-        _ => None,
-    })
-}
-
-fn wait_serial(port: u16, want: u32, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if serial(port) == Some(want) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 // ---------------------------------------------------------------------------------
 // Transfer requests made by the test, signed or not, read message by message.
 
@@ -157,43 +139,15 @@ fn soa_record(serial: u32) -> Record {
     Record::from_rdata(hname(ORIGIN), 300, RData::SOA(soa))
 }
 
-/// One length-framed message, raw; `None` when the peer closed or went quiet.
-fn read_raw(conn: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 2];
-    conn.read_exact(&mut len).ok()?;
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    conn.read_exact(&mut buf).ok()?;
-    Some(buf)
-}
-
-fn rcode(raw: &[u8]) -> u8 {
-    raw[3] & 0x0f
-}
-
 /// The TSIG error code of a message's TSIG record, `None` when it has none.
 fn tsig_error(raw: &[u8]) -> Option<u16> {
     tsig::find(raw).unwrap().map(|r| r.error)
 }
 
-/// The message with its TSIG record (if any) taken off, parsed.
-fn parse_unsigned(raw: &[u8]) -> Message {
-    let plain = match tsig::find(raw).unwrap() {
-        Some(rec) => tsig::without_tsig(raw, &rec),
-        None => raw.to_vec(),
-    };
-    Message::from_vec(&plain).unwrap()
-}
-
 /// Sends `wire` over a new TCP connection to 127.0.0.1:`port`; returns the connection,
 /// with the first answer message.
 fn send_tcp(port: u16, wire: &[u8]) -> (TcpStream, Vec<u8>) {
-    use std::io::Write;
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut framed = (wire.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(wire);
-    conn.write_all(&framed).unwrap();
+    let mut conn = common::tcp_send_raw(port, wire);
     let first = read_raw(&mut conn).expect("an answer to the transfer request");
     (conn, first)
 }
@@ -231,40 +185,15 @@ fn axfr(port: u16, key: Option<&TsigKey>) -> Vec<Record> {
 
 /// The zone at `port` as sorted record strings, the closing SOA left out.
 fn zone_lines(port: u16, key: Option<&TsigKey>) -> Vec<String> {
-    let mut records = axfr(port, key);
-    records.pop();
-    let mut lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
-    lines.sort();
-    lines
+    common::sorted_lines(axfr(port, key))
 }
 
 // ---------------------------------------------------------------------------------
 // Peers.
 
-fn find_program(name: &str) -> String {
-    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
-        let p = format!("{dir}/{name}");
-        if std::path::Path::new(&p).exists() {
-            return p;
-        }
-    }
-    panic!("{name} is not installed: run scripts/test (apt-get install knot-dnsutils)");
-}
-
-/// `kdig @127.0.0.1 -p PORT ORIGIN ARGS…`: its whole output, errors last.
+/// `kdig @127.0.0.1 -p PORT ORIGIN ARGS…` (5 s, no retry): its whole output.
 fn kdig(port: u16, args: &[&str]) -> String {
-    let out = Command::new(find_program("kdig"))
-        .arg("@127.0.0.1")
-        .args(["-p", &port.to_string(), ORIGIN])
-        .args(args)
-        .args(["+time=5", "+retry=0"])
-        .output()
-        .expect("run kdig");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    common::kdig(port, &[&[ORIGIN], args, &["+time=5", "+retry=0"]].concat())
 }
 
 /// kdig's `-y` argument for `name` with `alg` and `secret`.
@@ -272,40 +201,10 @@ fn kdig_key(alg: Alg, name: &str, secret: &str) -> String {
     format!("-y{}:{name}:{secret}", alg.name)
 }
 
-/// The record lines of kdig's output.
-fn record_lines(out: &str) -> Vec<String> {
-    out.lines()
-        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
-/// The value of the sample `name{labels}` in `/metrics`, 0 when absent.
-fn metric(server: &Enroute, sample: &str) -> f64 {
-    let text = common::http(server.admin, "GET", "/metrics", &[], b"").text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 fn xfr_out(server: &Enroute, kind: &str, result: &str) -> f64 {
-    metric(
-        server,
-        &format!("enroute_xfr_out_total{{type=\"{kind}\",result=\"{result}\"}}"),
-    )
-}
-
-/// Waits up to 20 s for a log line of `server` holding every one of `needles`.
-fn wait_log(server: &Enroute, needles: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match server.log.recv_timeout(left) {
-            Ok(l) if needles.iter().all(|n| l.contains(n)) => return l,
-            Ok(l) => eprintln!("  {l}"),
-            Err(_) => panic!("no log line with {needles:?} within 20 s"),
-        }
-    }
+    server.metric(&format!(
+        "enroute_xfr_out_total{{type=\"{kind}\",result=\"{result}\"}}"
+    ))
 }
 
 /// Waits up to 15 s for Knot's log to hold a line with every one of `needles`.
@@ -444,7 +343,7 @@ fn knot_follows_a_keyed_primary(alg: Alg) {
     let ixfrs = knot_transfers_in(&knot, "IXFR");
     put_alice(&server, "bob");
     assert!(
-        wait_serial(knot.port, 8, Duration::from_secs(15)),
+        wait_serial(knot.port, ORIGIN, 8, Duration::from_secs(15)),
         "{alg:?}: Knot did not reach serial 8 after the NOTIFY; log:\n{}",
         knot.log()
     );
@@ -470,7 +369,7 @@ fn knot_follows_a_keyed_primary(alg: Alg) {
     );
     assert!(!log.contains("TSIG"), "{alg:?}: a TSIG complaint: {log}");
     // Knot's signed acknowledgement verified on our side.
-    wait_log(&server, &["NOTIFY acknowledged", "serial=8"]);
+    server.wait_for_all(&["NOTIFY acknowledged", "serial=8"]);
     assert_eq!(zone_lines(knot.port, None), zone_lines(ours, Some(&k)));
     assert!(
         zone_lines(knot.port, None)
@@ -509,15 +408,15 @@ fn enroute_follows_a_keyed_knot_primary_by_ixfr_on_its_signed_notify() {
     );
     let server = keyed_secondary(ours, knot.port, SHA256, SHA256.secret);
     assert!(
-        wait_serial(ours, 7, Duration::from_secs(15)),
+        wait_serial(ours, ORIGIN, 7, Duration::from_secs(15)),
         "no first transfer"
     );
     assert_eq!(zone_lines(ours, None), zone_lines(knot.port, Some(&k)));
 
     knot.replace_zone_file("primary.db", ORIGIN, &zone(9, "alice9"));
-    wait_log(&server, &["NOTIFY from the primary: refreshing"]);
-    wait_log(&server, &["IXFR in: serving the new copy", "serial=9"]);
-    assert_eq!(serial(ours), Some(9));
+    server.wait_for_all(&["NOTIFY from the primary: refreshing"]);
+    server.wait_for_all(&["IXFR in: serving the new copy", "serial=9"]);
+    assert_eq!(soa_serial(ours, ORIGIN), Some(9));
     let lines = zone_lines(ours, None);
     assert_eq!(lines, zone_lines(knot.port, Some(&k)));
     assert!(
@@ -526,7 +425,7 @@ fn enroute_follows_a_keyed_knot_primary_by_ixfr_on_its_signed_notify() {
     );
     wait_knot_log(&knot, &["IXFR, outgoing", "finished"]);
     let ok = "enroute_xfr_in_total{type=\"ixfr\",result=\"ok\"}";
-    assert_eq!(metric(&server, ok), 1.0);
+    assert_eq!(server.metric(ok), 1.0);
 }
 
 // ---------------------------------------------------------------------------------
@@ -557,32 +456,28 @@ fn transfers_not_signed_with_the_transfer_key_are_refused_and_counted() {
 
     for ixfr in [None, Some(7)] {
         let what = if ixfr.is_some() { "IXFR" } else { "AXFR" };
-        // Unsigned: REFUSED, with no records and no TSIG.
-        let raw = first_answer(dns, ixfr, None);
-        assert_eq!(rcode(&raw), RCODE_REFUSED, "{what} unsigned");
-        assert_eq!(tsig_error(&raw), None, "{what} unsigned");
-        assert!(parse_unsigned(&raw).answers.is_empty(), "{what} unsigned");
-        // A key we do not know: NOTAUTH, BADKEY in an unsigned TSIG record.
-        let raw = first_answer(dns, ixfr, Some((&unknown, now)));
-        assert_eq!(rcode(&raw), RCODE_NOTAUTH, "{what} unknown key");
-        assert_eq!(tsig_error(&raw), Some(BADKEY), "{what} unknown key");
-        assert!(
-            parse_unsigned(&raw).answers.is_empty(),
-            "{what} unknown key"
-        );
-        // The right name, another secret: BADSIG.
-        let raw = first_answer(dns, ixfr, Some((&wrong_secret, now)));
-        assert_eq!(rcode(&raw), RCODE_NOTAUTH, "{what} wrong secret");
-        assert_eq!(tsig_error(&raw), Some(BADSIG), "{what} wrong secret");
-        assert!(
-            parse_unsigned(&raw).answers.is_empty(),
-            "{what} wrong secret"
-        );
-        // Another configured key, valid but not the transfer key: BADKEY.
-        let raw = first_answer(dns, ixfr, Some((&other, now)));
-        assert_eq!(rcode(&raw), RCODE_NOTAUTH, "{what} other key");
-        assert_eq!(tsig_error(&raw), Some(BADKEY), "{what} other key");
-        assert!(parse_unsigned(&raw).answers.is_empty(), "{what} other key");
+        // Each answered with that rcode and TSIG error, and no records.
+        let refusals: [(&str, Option<&TsigKey>, u8, Option<u16>); 4] = [
+            // Unsigned: REFUSED, no TSIG.
+            ("unsigned", None, RCODE_REFUSED, None),
+            // A key we do not know: NOTAUTH, BADKEY in an unsigned TSIG record.
+            ("unknown key", Some(&unknown), RCODE_NOTAUTH, Some(BADKEY)),
+            // The right name, another secret: BADSIG.
+            (
+                "wrong secret",
+                Some(&wrong_secret),
+                RCODE_NOTAUTH,
+                Some(BADSIG),
+            ),
+            // Another configured key, valid but not the transfer key: BADKEY.
+            ("other key", Some(&other), RCODE_NOTAUTH, Some(BADKEY)),
+        ];
+        for (case, signer, want_rcode, want_error) in refusals {
+            let raw = first_answer(dns, ixfr, signer.map(|k| (k, now)));
+            assert_eq!(rcode(&raw), want_rcode, "{what} {case}");
+            assert_eq!(tsig_error(&raw), want_error, "{what} {case}");
+            assert!(parse_unsigned(&raw).answers.is_empty(), "{what} {case}");
+        }
         // Signed 1000 s ago: BADTIME, in an answer signed with the key (its MAC
         // checks out at the request's time, RFC 8945 §5.2.3).
         let (wire, mac) = transfer_request(ixfr, Some((&right, now - 1000)));
@@ -600,9 +495,9 @@ fn transfers_not_signed_with_the_transfer_key_are_refused_and_counted() {
         assert_eq!(xfr_out(&server, kind, "refused"), 5.0, "{kind}");
         assert_eq!(xfr_out(&server, kind, "ok"), 0.0, "{kind}");
         let bytes = format!("enroute_xfr_out_bytes_total{{type=\"{kind}\"}}");
-        assert_eq!(metric(&server, &bytes), 0.0, "{kind}");
+        assert_eq!(server.metric(&bytes), 0.0, "{kind}");
     }
-    wait_log(&server, &["TSIG: request refused"]);
+    server.wait_for_all(&["TSIG: request refused"]);
 
     // kdig sees the same: REFUSED unsigned, NOTAUTH with a wrong secret, and the
     // changes with the key (kdig checks every message's TSIG).
@@ -631,17 +526,10 @@ fn transfers_not_signed_with_the_transfer_key_are_refused_and_counted() {
 /// A NOTIFY for the zone from 127.0.0.1 (the primary's address) to `port`, signed with
 /// `sign` when given: the raw answer.
 fn notify(port: u16, sign: Option<(&TsigKey, u64)>) -> (Vec<u8>, Vec<u8>) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut msg = Message::new(4321, MessageType::Query, OpCode::Notify);
-    msg.metadata.authoritative = true;
-    msg.add_query(Query::query(hname(ORIGIN), RecordType::SOA));
-    let mut wire = msg.to_vec().unwrap();
+    let mut wire = common::notify_wire(ORIGIN);
     let mac = sign.map_or_else(Vec::new, |(k, now)| tsig::sign_request(&mut wire, k, now));
-    sock.send_to(&wire, ("127.0.0.1", port)).unwrap();
-    let mut buf = [0u8; 1024];
-    let (n, _) = sock.recv_from(&mut buf).expect("NOTIFY answered");
-    (buf[..n].to_vec(), mac)
+    let answer = udp_ask(port, &wire, Duration::from_secs(2)).expect("NOTIFY answered");
+    (answer, mac)
 }
 
 #[test]
@@ -652,15 +540,15 @@ fn a_keyed_secondary_refuses_notify_not_signed_with_its_key() {
     let k = shared(SHA256);
     let server = keyed_secondary(ours, knot.port, SHA256, SHA256.secret);
     assert!(
-        wait_serial(ours, 7, Duration::from_secs(15)),
+        wait_serial(ours, ORIGIN, 7, Duration::from_secs(15)),
         "no first transfer"
     );
     knot.replace_zone_file("primary.db", ORIGIN, &zone(8, "alice8"));
-    assert_eq!(serial(knot.port), Some(8));
+    assert_eq!(soa_serial(knot.port, ORIGIN), Some(8));
 
     let (raw, _) = notify(ours, None);
     assert_eq!(rcode(&raw), RCODE_REFUSED, "unsigned NOTIFY");
-    wait_log(&server, &["NOTIFY not signed with the zone's key: refused"]);
+    server.wait_for_all(&["NOTIFY not signed with the zone's key: refused"]);
     // One refusal line a second at most: the next is logged after that.
     std::thread::sleep(Duration::from_millis(1100));
     let (raw, _) = notify(
@@ -669,10 +557,10 @@ fn a_keyed_secondary_refuses_notify_not_signed_with_its_key() {
     );
     assert_eq!(rcode(&raw), RCODE_NOTAUTH, "NOTIFY with a wrong secret");
     assert_eq!(tsig_error(&raw), Some(BADSIG));
-    wait_log(&server, &["TSIG: request refused", "error=\"BADSIG\""]);
+    server.wait_for_all(&["TSIG: request refused", "error=\"BADSIG\""]);
     // No refresh came of either.
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(serial(ours), Some(7));
+    assert_eq!(soa_serial(ours, ORIGIN), Some(7));
 
     // The control: the same NOTIFY signed with the key refreshes, and its answer is
     // signed.
@@ -681,7 +569,7 @@ fn a_keyed_secondary_refuses_notify_not_signed_with_its_key() {
     assert_eq!(rcode(&raw), RCODE_NOERROR);
     tsig::verify_response(&raw, &k, &mac, tsig::unix_now()).expect("a signed NOTIFY answer");
     assert!(
-        wait_serial(ours, 8, Duration::from_secs(15)),
+        wait_serial(ours, ORIGIN, 8, Duration::from_secs(15)),
         "the signed NOTIFY did not refresh"
     );
     assert_eq!(zone_lines(ours, None), zone_lines(knot.port, Some(&k)));
@@ -693,7 +581,7 @@ fn a_secondary_whose_secret_differs_from_the_primarys_keeps_its_old_copy() {
     let knot = knot_keyed_primary(&zone(7, "alice"), ours, SHA256, true);
     let mut server = keyed_secondary(ours, knot.port, SHA256, SHA256.secret);
     assert!(
-        wait_serial(ours, 7, Duration::from_secs(15)),
+        wait_serial(ours, ORIGIN, 7, Duration::from_secs(15)),
         "no first transfer"
     );
     let copy = zone_lines(ours, None);
@@ -711,24 +599,24 @@ fn a_secondary_whose_secret_differs_from_the_primarys_keeps_its_old_copy() {
     .unwrap();
     knot.replace_zone_file("primary.db", ORIGIN, &zone(8, "alice8"));
     server.restart();
-    let line = wait_log(&server, &["WARN", "refresh failed", ORIGIN]);
+    let line = server.wait_for_all(&["WARN", "refresh failed", ORIGIN]);
     assert!(line.contains("BADSIG"), "{line}");
     // Knot's NOTIFY for 8, signed with the real secret, does not verify here.
     knot.knotc(&["zone-notify", ORIGIN]);
-    let line = wait_log(&server, &["TSIG: request refused"]);
+    let line = server.wait_for_all(&["TSIG: request refused"]);
     assert!(line.contains("BADSIG"), "{line}");
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(serial(ours), Some(7));
+    assert_eq!(soa_serial(ours, ORIGIN), Some(7));
     assert_eq!(zone_lines(ours, None), copy);
     let in_ok = "enroute_xfr_in_total{type=\"ixfr\",result=\"ok\"}";
-    assert_eq!(metric(&server, in_ok), 0.0);
+    assert_eq!(server.metric(in_ok), 0.0);
 
     // A fresh secondary with the wrong secret serves nothing at all.
     let fresh = free_port();
     let other = Enroute::start("", &secondary_toml(fresh, knot.port, SHA256, WRONG_SECRET));
-    let line = wait_log(&other, &["WARN", "refresh failed", ORIGIN]);
+    let line = other.wait_for_all(&["WARN", "refresh failed", ORIGIN]);
     assert!(line.contains("BADSIG"), "{line}");
-    assert_eq!(serial(fresh), None);
+    assert_eq!(soa_serial(fresh, ORIGIN), None);
 }
 
 /// How a fake primary (which knows the shared key) signs what it sends.
@@ -751,70 +639,34 @@ enum Forge {
 struct FakePrimary {
     port: u16,
     axfr_asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    _dns: common::FakeDns,
 }
 
 impl FakePrimary {
     fn start(forge: Forge) -> FakePrimary {
         use std::sync::Arc;
-        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-        let port = free_port();
-        let udp = UdpSocket::bind(("127.0.0.1", port)).unwrap();
-        let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-        udp.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        tcp.set_nonblocking(true).unwrap();
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let axfr_asked = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let st = stop.clone();
-        let udp_thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while !st.load(Ordering::SeqCst) {
-                if let Ok((n, from)) = udp.recv_from(&mut buf)
-                    && let Some(out) = fake_answers(&buf[..n], forge).pop()
-                {
-                    let _ = udp.send_to(&out, from);
-                }
-            }
-        });
-        let (st, asked) = (stop.clone(), axfr_asked.clone());
-        let tcp_thread = std::thread::spawn(move || {
-            while !st.load(Ordering::SeqCst) {
-                let Ok((mut conn, _)) = tcp.accept() else {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                };
-                conn.set_nonblocking(false).unwrap();
-                conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-                let Some(query) = read_raw(&mut conn) else {
-                    continue;
+        let asked = axfr_asked.clone();
+        let dns = common::FakeDns::start(
+            move |query| fake_answers(query, forge).pop(),
+            move |conn| {
+                let Some(query) = read_raw(conn) else {
+                    return;
                 };
                 let answers = fake_answers(&query, forge);
                 if answers.len() > 1 {
                     asked.fetch_add(1, Ordering::SeqCst);
                 }
                 for out in answers {
-                    let mut framed = (out.len() as u16).to_be_bytes().to_vec();
-                    framed.extend_from_slice(&out);
-                    let _ = std::io::Write::write_all(&mut conn, &framed);
+                    let _ = common::write_framed_raw(conn, &out);
                 }
-            }
-        });
+            },
+        );
         FakePrimary {
-            port,
+            port: dns.port,
             axfr_asked,
-            stop,
-            threads: vec![udp_thread, tcp_thread],
-        }
-    }
-}
-
-impl Drop for FakePrimary {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+            _dns: dns,
         }
     }
 }
@@ -874,8 +726,8 @@ fn a_keyed_secondary_refuses_answers_not_signed_with_its_key() {
     let fake = FakePrimary::start(Forge::Honest);
     let dns = free_port();
     let server = keyed_secondary(dns, fake.port, SHA256, SHA256.secret);
-    wait_log(&server, &["AXFR in: serving the new copy", "serial=7"]);
-    assert_eq!(serial(dns), Some(7));
+    server.wait_for_all(&["AXFR in: serving the new copy", "serial=7"]);
+    assert_eq!(soa_serial(dns, ORIGIN), Some(7));
     drop(server);
 
     for (forge, said) in [
@@ -890,7 +742,7 @@ fn a_keyed_secondary_refuses_answers_not_signed_with_its_key() {
         let fake = FakePrimary::start(forge);
         let dns = free_port();
         let server = keyed_secondary(dns, fake.port, SHA256, SHA256.secret);
-        let line = wait_log(&server, &["WARN", "refresh failed", ORIGIN]);
+        let line = server.wait_for_all(&["WARN", "refresh failed", ORIGIN]);
         assert!(line.contains(said), "{forge:?}: {line}");
         let asked = fake.axfr_asked.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(
@@ -899,11 +751,11 @@ fn a_keyed_secondary_refuses_answers_not_signed_with_its_key() {
             "{forge:?}"
         );
         // Nothing of the zone is served.
-        assert_eq!(serial(dns), None, "{forge:?}");
+        assert_eq!(soa_serial(dns, ORIGIN), None, "{forge:?}");
         let failed = "enroute_xfr_in_total{type=\"axfr\",result=\"failed\"}";
-        assert_eq!(metric(&server, failed), asked as f64, "{forge:?}");
+        assert_eq!(server.metric(failed), asked as f64, "{forge:?}");
         let ok = "enroute_xfr_in_total{type=\"axfr\",result=\"ok\"}";
-        assert_eq!(metric(&server, ok), 0.0, "{forge:?}");
+        assert_eq!(server.metric(ok), 0.0, "{forge:?}");
     }
 }
 

@@ -7,11 +7,10 @@
 
 mod common;
 
-use common::{Enroute, Knot, free_port, read_framed, write_framed};
-use hickory_proto::op::{Message, Query, ResponseCode};
+use common::{Enroute, Knot, free_port, record_lines, soa_serial, wait_serial, zone_lines};
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::net::TcpStream;
-use std::process::Command;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -28,107 +27,9 @@ fn zone(serial: u32, alice: &str) -> String {
     )
 }
 
-/// The zone's SOA serial at 127.0.0.1:`port`, when it answers one.
-fn serial(port: u16) -> Option<u32> {
-    let resp = common::dns_query(port, ORIGIN, 6)?;
-    resp.answers.iter().find_map(|r| match &r.data {
-        RData::SOA(s) => Some(s.serial),
-        _ => None,
-    })
-}
-
-fn wait_serial(port: u16, want: u32, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if serial(port) == Some(want) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-/// AXFR over TCP: the records in order, or the rcode of a refusal.
-fn axfr(port: u16) -> Result<Vec<Record>, ResponseCode> {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut msg = Message::query();
-    msg.add_query(Query::query(
-        Name::from_str(ORIGIN).unwrap(),
-        RecordType::AXFR,
-    ));
-    write_framed(&mut conn, &msg);
-    let mut records = Vec::new();
-    let mut soas = 0;
-    loop {
-        let resp = read_framed(&mut conn, msg.metadata.id);
-        if resp.metadata.response_code != ResponseCode::NoError {
-            return Err(resp.metadata.response_code);
-        }
-        for r in resp.answers {
-            if r.record_type() == RecordType::SOA {
-                soas += 1;
-            }
-            records.push(r);
-            if soas == 2 {
-                return Ok(records);
-            }
-        }
-    }
-}
-
-/// The zone at 127.0.0.1:`port` as sorted record strings (AXFR, the closing SOA left
-/// out), for comparing two servers' copies.
-fn zone_lines(port: u16) -> Vec<String> {
-    let mut records = axfr(port).unwrap_or_else(|rc| panic!("AXFR from {port} refused: {rc}"));
-    records.pop();
-    let mut lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
-    lines.sort();
-    lines
-}
-
-fn find_program(name: &str) -> String {
-    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
-        let p = format!("{dir}/{name}");
-        if std::path::Path::new(&p).exists() {
-            return p;
-        }
-    }
-    panic!("{name} is not installed: run scripts/test (apt-get install knot-dnsutils)");
-}
-
-/// `kdig @127.0.0.1 -p PORT ORIGIN ARGS…`: its whole output, errors (on stderr) last.
+/// `kdig @127.0.0.1 -p PORT ORIGIN ARGS…` (5 s a try, one retry): its whole output.
 fn kdig(port: u16, args: &[&str]) -> String {
-    let out = Command::new(find_program("kdig"))
-        .arg("@127.0.0.1")
-        .args(["-p", &port.to_string(), ORIGIN])
-        .args(args)
-        .args(["+time=5", "+retry=1"])
-        .output()
-        .expect("run kdig");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The record lines of kdig's output, white space made single spaces.
-fn record_lines(out: &str) -> Vec<String> {
-    out.lines()
-        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
-/// The value of the sample `name{labels}` in `/metrics` (labels as written there), 0
-/// when absent.
-fn metric(server: &Enroute, sample: &str) -> f64 {
-    let text = common::http(server.admin, "GET", "/metrics", &[], b"").text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+    common::kdig(port, &[&[ORIGIN], args, &["+time=5", "+retry=1"]].concat())
 }
 
 /// Knot as a secondary of the enroute DNS server at 127.0.0.1:`primary`, accepting its
@@ -169,9 +70,9 @@ fn first_transfer(knot: &mut Knot) {
 /// Knot reaches our serial, has received it by IXFR (one more IXFR in its log, no
 /// more AXFR), and its copy equals ours.
 fn knot_follows_by_ixfr(knot: &Knot, ours: u16, what: &str, ixfrs_before: usize) {
-    let want = serial(ours).unwrap();
+    let want = soa_serial(ours, ORIGIN).unwrap();
     assert!(
-        wait_serial(knot.port, want, Duration::from_secs(15)),
+        wait_serial(knot.port, ORIGIN, want, Duration::from_secs(15)),
         "{what}: Knot did not reach serial {want}; log:\n{}",
         knot.log()
     );
@@ -192,8 +93,8 @@ fn knot_follows_by_ixfr(knot: &Knot, ours: u16, what: &str, ixfrs_before: usize)
         "{what}: Knot fell back to AXFR; log:\n{log}"
     );
     assert_eq!(
-        zone_lines(knot.port),
-        zone_lines(ours),
+        zone_lines(knot.port, ORIGIN),
+        zone_lines(ours, ORIGIN),
         "{what}: copies differ"
     );
 }
@@ -214,12 +115,7 @@ fn count_axfr_in(log: &str) -> usize {
 
 /// `PUT /v1/zones/{ORIGIN}` with master-file text.
 fn replace_zone(server: &Enroute, text: &str) {
-    let r = server.api(
-        "PUT",
-        &format!("/v1/zones/{ORIGIN}"),
-        "text/dns",
-        text.as_bytes(),
-    );
+    let r = server.put_zone(ORIGIN, text);
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -288,11 +184,9 @@ fn knot_follows_every_kind_of_change_by_ixfr() {
         (
             "PUT a prefix route",
             Box::new(|| {
-                let r = server.api(
-                    "PUT",
-                    "/v1/prefixes/+4416329",
-                    "application/json",
-                    br#"{"routes":[{"uri":"sip:range@pbx.example.net"}]}"#,
+                let r = server.put_prefix(
+                    "+4416329",
+                    r#"{"routes":[{"uri":"sip:range@pbx.example.net"}]}"#,
                 );
                 assert_eq!(r.status, 200, "{}", r.text());
             }),
@@ -318,18 +212,18 @@ fn knot_follows_every_kind_of_change_by_ixfr() {
             }),
         ),
     ];
-    let mut last = serial(ours).unwrap();
+    let mut last = soa_serial(ours, ORIGIN).unwrap();
     for (what, change) in steps {
         let before = count_ixfr_in(&knot.log());
         change();
-        let now = serial(ours).unwrap();
+        let now = soa_serial(ours, ORIGIN).unwrap();
         assert!(now > last, "{what}: serial {last} -> {now}");
         last = now;
         knot_follows_by_ixfr(&knot, ours, what, before);
     }
     assert_eq!(last, 1000);
     // The copies agree on what the changes did, not only with each other.
-    let lines = zone_lines(knot.port);
+    let lines = zone_lines(knot.port, ORIGIN);
     for seen in [
         "sip:seven@",
         "sip:eight@",
@@ -377,7 +271,7 @@ fn kdig_gets_the_changes_one_soa_or_the_whole_zone() {
     assert_eq!(r.status, 200, "{}", r.text());
     let r = server.api("DELETE", "/v1/numbers/+441632960001", "", b"");
     assert_eq!(r.status, 204, "{}", r.text());
-    assert_eq!(serial(port), Some(9));
+    assert_eq!(soa_serial(port, ORIGIN), Some(9));
 
     // From 7 over TCP: exactly what changed, between the SOAs (RFC 1995 §4), condensed
     // into one difference.
@@ -397,13 +291,13 @@ fn kdig_gets_the_changes_one_soa_or_the_whole_zone() {
     assert!(one_message_over(&out, "TCP"), "{out}");
     server.wait_for("IXFR out sent: the changes");
     let ixfr_ok = "enroute_xfr_out_total{type=\"ixfr\",result=\"ok\"}";
-    assert_eq!(metric(&server, ixfr_ok), 1.0);
+    assert_eq!(server.metric(ixfr_ok), 1.0);
     let received: f64 = out
         .split(";; Received ")
         .nth(1)
         .and_then(|r| r.split(' ').next()?.parse().ok())
         .unwrap_or_else(|| panic!("no size in {out}"));
-    let sent = metric(&server, "enroute_xfr_out_bytes_total{type=\"ixfr\"}");
+    let sent = server.metric("enroute_xfr_out_bytes_total{type=\"ixfr\"}");
     assert!(
         sent >= received,
         "{sent} bytes counted, kdig received {received}"
@@ -447,14 +341,14 @@ fn kdig_gets_the_changes_one_soa_or_the_whole_zone() {
         "{lines:#?}"
     );
     let journaled = format!("enroute_zone_journal_changes{{zone=\"{ORIGIN}\"}}");
-    assert_eq!(metric(&server, &journaled), 3.0);
+    assert_eq!(server.metric(&journaled), 3.0);
 
     // A newer file at start replaces the store's copy, its difference journaled like
     // any change; but it holds more records than the zone now does, so a client at 9
     // gets the whole zone, the smaller answer.
     std::fs::write(server.dir.path().join("z.zone"), zone(50, "fifty")).unwrap();
     server.restart();
-    assert_eq!(metric(&server, &journaled), 4.0);
+    assert_eq!(server.metric(&journaled), 4.0);
     let whole = |serial| {
         let out = kdig(port, &[&format!("IXFR={serial}")]);
         let mut lines = record_lines(&out);
@@ -471,10 +365,7 @@ fn kdig_gets_the_changes_one_soa_or_the_whole_zone() {
     assert_eq!(whole(9), axfr);
     server.wait_for("IXFR out sent: the whole zone");
     // The whole zone counts as the form sent: axfr.
-    let axfrs = metric(
-        &server,
-        "enroute_xfr_out_total{type=\"axfr\",result=\"ok\"}",
-    );
+    let axfrs = server.metric("enroute_xfr_out_total{type=\"axfr\",result=\"ok\"}");
     assert_eq!(axfrs, 2.0);
     // An older serial we never had is no different; a client claiming a newer one
     // (RFC 1982) is told our SOA alone.
@@ -489,7 +380,7 @@ fn the_serial_wraps_past_2_32_and_knot_follows() {
     let mut knot = knot_secondary(ours);
     let server = primary(&zone(u32::MAX, "alice"), ours, knot.port);
     first_transfer(&mut knot);
-    assert_eq!(serial(knot.port), Some(u32::MAX));
+    assert_eq!(soa_serial(knot.port, ORIGIN), Some(u32::MAX));
     for (user, want) in [("zero", 0), ("one", 1)] {
         let before = count_ixfr_in(&knot.log());
         let r = server.put_number(
@@ -498,7 +389,7 @@ fn the_serial_wraps_past_2_32_and_knot_follows() {
         );
         assert_eq!(r.status, 200, "{}", r.text());
         // RFC 1982: one past 2^32-1 is 0, and 0 is newer.
-        assert_eq!(serial(ours), Some(want));
+        assert_eq!(soa_serial(ours, ORIGIN), Some(want));
         knot_follows_by_ixfr(&knot, ours, &format!("serial {want}"), before);
     }
     let out = kdig(ours, &[&format!("IXFR={}", u32::MAX)]);
@@ -530,10 +421,10 @@ fn the_journal_survives_a_primary_restart() {
     put(&server, "nine");
     server.restart();
     let journaled = format!("enroute_zone_journal_changes{{zone=\"{ORIGIN}\"}}");
-    assert_eq!(metric(&server, &journaled), 2.0);
+    assert_eq!(server.metric(&journaled), 2.0);
     put(&server, "ten");
-    assert_eq!(serial(ours), Some(10));
-    assert_eq!(serial(knot.port), Some(8));
+    assert_eq!(soa_serial(ours, ORIGIN), Some(10));
+    assert_eq!(soa_serial(knot.port, ORIGIN), Some(8));
     let before = count_ixfr_in(&knot.log());
     knot.knotc(&["-b", "zone-thaw", ORIGIN]);
     knot.knotc(&["zone-refresh", ORIGIN]);
@@ -564,29 +455,13 @@ fn ixfr_from_outside_allow_transfer_is_refused_and_counted() {
         assert!(record_lines(&out).is_empty(), "{transport}: {out}");
     }
     let refused = "enroute_xfr_out_total{type=\"ixfr\",result=\"refused\"}";
-    assert_eq!(metric(&server, refused), 2.0);
+    assert_eq!(server.metric(refused), 2.0);
     assert_eq!(
-        metric(
-            &server,
-            "enroute_xfr_out_total{type=\"ixfr\",result=\"ok\"}"
-        ),
+        server.metric("enroute_xfr_out_total{type=\"ixfr\",result=\"ok\"}"),
         0.0
     );
     // The zone itself is still served to that client.
-    assert_eq!(serial(port), Some(8));
-}
-
-/// Waits up to 20 s for a log line of `server` holding every one of `needles`.
-fn wait_log(server: &Enroute, needles: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match server.log.recv_timeout(left) {
-            Ok(l) if needles.iter().all(|n| l.contains(n)) => return l,
-            Ok(l) => eprintln!("  {l}"),
-            Err(_) => panic!("no log line with {needles:?} within 20 s"),
-        }
-    }
+    assert_eq!(soa_serial(port, ORIGIN), Some(8));
 }
 
 /// `server` (a secondary on DNS port `port`) logs that it serves a copy taken by IXFR,
@@ -594,8 +469,8 @@ fn wait_log(server: &Enroute, needles: &[&str]) -> String {
 fn served_by_ixfr_in(server: &Enroute, port: u16, serial_wanted: u32) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        wait_log(server, &["IXFR in: serving the new copy"]);
-        if serial(port) == Some(serial_wanted) {
+        server.wait_for_all(&["IXFR in: serving the new copy"]);
+        if soa_serial(port, ORIGIN) == Some(serial_wanted) {
             return;
         }
         assert!(
@@ -616,6 +491,19 @@ fn secondary(dns: u16, primary: u16) -> Enroute {
              [[zone]]\norigin = \"{ORIGIN}\"\nprimary = \"127.0.0.1:{primary}\"\n"
         ),
     )
+}
+
+/// An enroute primary serving `zone(7, "alice")` and an enroute secondary of it that
+/// has made its first transfer: (primary, secondary, their DNS ports).
+fn primary_and_secondary() -> (Enroute, Enroute, u16, u16) {
+    let (p_dns, s_dns) = (free_port(), free_port());
+    let primary = primary(&zone(7, "alice"), p_dns, s_dns);
+    let second = secondary(s_dns, p_dns);
+    assert!(
+        wait_serial(s_dns, ORIGIN, 7, Duration::from_secs(10)),
+        "no first transfer"
+    );
+    (primary, second, p_dns, s_dns)
 }
 
 /// The answer records (as strings) for `name`/`qtype` at 127.0.0.1:`port`.
@@ -644,7 +532,7 @@ fn enroute_follows_knot_by_ixfr() {
     std::fs::create_dir_all(knot.dir.path().join("db")).unwrap();
     let server = secondary(ours, knot.port);
     assert!(
-        wait_serial(ours, 7, Duration::from_secs(10)),
+        wait_serial(ours, ORIGIN, 7, Duration::from_secs(10)),
         "no first transfer"
     );
     let alice = format!("1.0.0.0.6.9.{ORIGIN}");
@@ -654,20 +542,14 @@ fn enroute_follows_knot_by_ixfr() {
     assert_eq!(record_lines(&out).get(1), Some(&soa_line(7)), "{out}");
     served_by_ixfr_in(&server, ours, 9);
     assert!(answers(ours, &alice, 35)[0].contains("sip:alice9@"));
-    assert_eq!(zone_lines(ours), zone_lines(knot.port));
+    assert_eq!(zone_lines(ours, ORIGIN), zone_lines(knot.port, ORIGIN));
     let ok = "enroute_xfr_in_total{type=\"ixfr\",result=\"ok\"}";
-    assert!(metric(&server, ok) >= 1.0);
+    assert!(server.metric(ok) >= 1.0);
 }
 
 #[test]
 fn enroute_follows_enroute_by_ixfr_and_keeps_the_copy_across_restarts() {
-    let (p_dns, s_dns) = (free_port(), free_port());
-    let primary = primary(&zone(7, "alice"), p_dns, s_dns);
-    let mut second = secondary(s_dns, p_dns);
-    assert!(
-        wait_serial(s_dns, 7, Duration::from_secs(10)),
-        "no first transfer"
-    );
+    let (primary, mut second, p_dns, s_dns) = primary_and_secondary();
     let put = |user: &str| {
         let r = primary.put_number(
             "+441632960001",
@@ -677,35 +559,29 @@ fn enroute_follows_enroute_by_ixfr_and_keeps_the_copy_across_restarts() {
     };
     put("eight");
     served_by_ixfr_in(&second, s_dns, 8);
-    assert_eq!(zone_lines(s_dns), zone_lines(p_dns));
+    assert_eq!(zone_lines(s_dns, ORIGIN), zone_lines(p_dns, ORIGIN));
     let ok = "enroute_xfr_in_total{type=\"ixfr\",result=\"ok\"}";
-    assert!(metric(&second, ok) >= 1.0);
+    assert!(second.metric(ok) >= 1.0);
 
     // Restarted, the secondary serves its kept copy at once and goes on by IXFR from it.
     second.restart();
-    assert_eq!(serial(s_dns), Some(8));
+    assert_eq!(soa_serial(s_dns, ORIGIN), Some(8));
     put("nine");
     served_by_ixfr_in(&second, s_dns, 9);
-    let nine = zone_lines(p_dns);
-    assert_eq!(zone_lines(s_dns), nine);
+    let nine = zone_lines(p_dns, ORIGIN);
+    assert_eq!(zone_lines(s_dns, ORIGIN), nine);
 
     // With the primary gone, the copy kept on disk (the last full copy plus the
     // differences applied since) is still the latest.
     drop(primary);
     second.restart();
-    assert_eq!(serial(s_dns), Some(9));
-    assert_eq!(zone_lines(s_dns), nine);
+    assert_eq!(soa_serial(s_dns, ORIGIN), Some(9));
+    assert_eq!(zone_lines(s_dns, ORIGIN), nine);
 }
 
 #[test]
 fn a_secondary_killed_during_transfers_ends_equal_to_its_primary() {
-    let (p_dns, s_dns) = (free_port(), free_port());
-    let primary = primary(&zone(7, "alice"), p_dns, s_dns);
-    let mut second = secondary(s_dns, p_dns);
-    assert!(
-        wait_serial(s_dns, 7, Duration::from_secs(10)),
-        "no first transfer"
-    );
+    let (primary, mut second, p_dns, s_dns) = primary_and_secondary();
     let done = std::sync::atomic::AtomicBool::new(false);
     let (admin, auth) = (primary.admin, format!("Bearer {}", primary.token()));
     std::thread::scope(|s| {
@@ -725,21 +601,21 @@ fn a_secondary_killed_during_transfers_ends_equal_to_its_primary() {
         });
         // SIGKILL it in the middle of the burst, right after a change, and start it again.
         let deadline = Instant::now() + Duration::from_secs(60);
-        while serial(p_dns).is_none_or(|s| s < 7 + 100) {
+        while soa_serial(p_dns, ORIGIN).is_none_or(|s| s < 7 + 100) {
             assert!(Instant::now() < deadline, "the burst stalled");
             std::thread::sleep(Duration::from_millis(5));
         }
         second.restart();
     });
     assert!(done.load(std::sync::atomic::Ordering::SeqCst));
-    let last = serial(p_dns).unwrap();
+    let last = soa_serial(p_dns, ORIGIN).unwrap();
     assert_eq!(last, 7 + 200);
     assert!(
-        wait_serial(s_dns, last, Duration::from_secs(20)),
+        wait_serial(s_dns, ORIGIN, last, Duration::from_secs(20)),
         "the secondary did not catch up: {:?} of {last}",
-        serial(s_dns)
+        soa_serial(s_dns, ORIGIN)
     );
-    assert_eq!(zone_lines(s_dns), zone_lines(p_dns));
+    assert_eq!(zone_lines(s_dns, ORIGIN), zone_lines(p_dns, ORIGIN));
 }
 
 /// What a hostile primary answers to IXFR.
@@ -761,8 +637,7 @@ struct FakePrimary {
     port: u16,
     serial: std::sync::Arc<std::sync::atomic::AtomicU32>,
     ixfr_asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    _dns: common::FakeDns,
 }
 
 fn hname(s: &str) -> Name {
@@ -838,39 +713,20 @@ impl Hostile {
 impl FakePrimary {
     fn start(hostile: Hostile) -> FakePrimary {
         use std::sync::Arc;
-        use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
-        let port = free_port();
-        let udp = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
-        let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-        udp.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        tcp.set_nonblocking(true).unwrap();
+        use std::sync::atomic::{AtomicU32, AtomicUsize};
         let serial = Arc::new(AtomicU32::new(7));
         let ixfr_asked = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let udp_thread = {
-            let (serial, stop) = (serial.clone(), stop.clone());
-            std::thread::spawn(move || fake_udp(udp, &serial, &stop))
-        };
-        let tcp_thread = {
-            let (serial, asked, stop) = (serial.clone(), ixfr_asked.clone(), stop.clone());
-            std::thread::spawn(move || fake_tcp(tcp, hostile, &serial, &asked, &stop))
-        };
+        let on_udp = serial.clone();
+        let (on_tcp, asked) = (serial.clone(), ixfr_asked.clone());
+        let dns = common::FakeDns::start(
+            move |query| fake_udp(query, &on_udp),
+            move |conn| fake_tcp(conn, hostile, &on_tcp, &asked),
+        );
         FakePrimary {
-            port,
+            port: dns.port,
             serial,
             ixfr_asked,
-            stop,
-            threads: vec![udp_thread, tcp_thread],
-        }
-    }
-}
-
-impl Drop for FakePrimary {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+            _dns: dns,
         }
     }
 }
@@ -885,87 +741,58 @@ fn fake_answer(query: &Message, answers: Vec<Record>, rcode: ResponseCode) -> Me
     resp
 }
 
-/// Answers SOA queries with the current serial (and acknowledges anything else).
-fn fake_udp(
-    sock: std::net::UdpSocket,
-    serial: &std::sync::atomic::AtomicU32,
-    stop: &std::sync::atomic::AtomicBool,
-) {
+/// The answer to a datagram: SOA queries get the current serial, anything else an
+/// empty acknowledgement.
+fn fake_udp(query: &[u8], serial: &std::sync::atomic::AtomicU32) -> Option<Vec<u8>> {
     use std::sync::atomic::Ordering;
-    let mut buf = [0u8; 4096];
-    while !stop.load(Ordering::SeqCst) {
-        let Ok((n, from)) = sock.recv_from(&mut buf) else {
-            continue;
-        };
-        let Ok(query) = Message::from_vec(&buf[..n]) else {
-            continue;
-        };
-        let soa = query.queries.first().map(|q| q.query_type()) == Some(RecordType::SOA);
-        let answers = if soa {
-            vec![soa_record(serial.load(Ordering::SeqCst))]
-        } else {
-            vec![]
-        };
-        let resp = fake_answer(&query, answers, ResponseCode::NoError);
-        let _ = sock.send_to(&resp.to_vec().unwrap(), from);
-    }
+    let query = Message::from_vec(query).ok()?;
+    let soa = query.queries.first().map(|q| q.query_type()) == Some(RecordType::SOA);
+    let answers = if soa {
+        vec![soa_record(serial.load(Ordering::SeqCst))]
+    } else {
+        vec![]
+    };
+    fake_answer(&query, answers, ResponseCode::NoError)
+        .to_vec()
+        .ok()
 }
 
 /// Serves one transfer request per connection: AXFR of the zone at 7 while the serial
 /// is 7 (REFUSED after), IXFR the hostile way.
 fn fake_tcp(
-    listener: std::net::TcpListener,
+    conn: &mut TcpStream,
     hostile: Hostile,
     serial: &std::sync::atomic::AtomicU32,
     ixfr_asked: &std::sync::atomic::AtomicUsize,
-    stop: &std::sync::atomic::AtomicBool,
 ) {
     use std::io::Write;
     use std::sync::atomic::Ordering;
-    while !stop.load(Ordering::SeqCst) {
-        let Ok((mut conn, _)) = listener.accept() else {
-            std::thread::sleep(Duration::from_millis(20));
-            continue;
-        };
-        let Some(query) = read_query(&mut conn) else {
-            continue;
-        };
-        let qtype = query.queries.first().map(|q| q.query_type());
-        let (answers, rcode) = match qtype {
-            Some(RecordType::AXFR) if serial.load(Ordering::SeqCst) == 7 => {
-                (fake_zone(), ResponseCode::NoError)
-            }
-            Some(RecordType::IXFR) => {
-                ixfr_asked.fetch_add(1, Ordering::SeqCst);
-                (hostile.records(), ResponseCode::NoError)
-            }
-            Some(RecordType::SOA) => (
-                vec![soa_record(serial.load(Ordering::SeqCst))],
-                ResponseCode::NoError,
-            ),
-            _ => (vec![], ResponseCode::Refused),
-        };
-        let wire = fake_answer(&query, answers, rcode).to_vec().unwrap();
-        let _ = conn.write_all(&(wire.len() as u16).to_be_bytes());
-        let sent = match (hostile, qtype) {
-            // Half the message, then the connection closes.
-            (Hostile::Truncated, Some(RecordType::IXFR)) => &wire[..wire.len() / 2],
-            _ => &wire[..],
-        };
-        let _ = conn.write_all(sent);
-    }
-}
-
-/// One length-framed query from a new connection (RFC 1035 §4.2.2), if it reads.
-fn read_query(conn: &mut TcpStream) -> Option<Message> {
-    use std::io::Read;
-    conn.set_nonblocking(false).ok()?;
-    conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let mut len = [0u8; 2];
-    conn.read_exact(&mut len).ok()?;
-    let mut wire = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    conn.read_exact(&mut wire).ok()?;
-    Message::from_vec(&wire).ok()
+    let Some(query) = common::read_raw(conn).and_then(|q| Message::from_vec(&q).ok()) else {
+        return;
+    };
+    let qtype = query.queries.first().map(|q| q.query_type());
+    let (answers, rcode) = match qtype {
+        Some(RecordType::AXFR) if serial.load(Ordering::SeqCst) == 7 => {
+            (fake_zone(), ResponseCode::NoError)
+        }
+        Some(RecordType::IXFR) => {
+            ixfr_asked.fetch_add(1, Ordering::SeqCst);
+            (hostile.records(), ResponseCode::NoError)
+        }
+        Some(RecordType::SOA) => (
+            vec![soa_record(serial.load(Ordering::SeqCst))],
+            ResponseCode::NoError,
+        ),
+        _ => (vec![], ResponseCode::Refused),
+    };
+    let wire = fake_answer(&query, answers, rcode).to_vec().unwrap();
+    let _ = conn.write_all(&(wire.len() as u16).to_be_bytes());
+    let sent = match (hostile, qtype) {
+        // Half the message, then the connection closes.
+        (Hostile::Truncated, Some(RecordType::IXFR)) => &wire[..wire.len() / 2],
+        _ => &wire[..],
+    };
+    let _ = conn.write_all(sent);
 }
 
 #[test]
@@ -980,22 +807,22 @@ fn hostile_ixfr_leaves_the_secondary_serving_its_old_copy() {
         let dns = free_port();
         let mut server = secondary(dns, fake.port);
         assert!(
-            wait_serial(dns, 7, Duration::from_secs(10)),
+            wait_serial(dns, ORIGIN, 7, Duration::from_secs(10)),
             "{hostile:?}: no first copy"
         );
         let kept = format!("3.0.0.0.6.9.{ORIGIN}");
-        let before = (zone_lines(dns), answers(dns, &kept, 16));
+        let before = (zone_lines(dns, ORIGIN), answers(dns, &kept, 16));
         fake.serial.store(8, std::sync::atomic::Ordering::SeqCst);
         notify(dns);
         eprintln!("{hostile:?}: the primary announced serial 8");
-        wait_log(&server, &["WARN", ORIGIN]);
+        server.wait_for_all(&["WARN", ORIGIN]);
         assert!(
             fake.ixfr_asked.load(std::sync::atomic::Ordering::SeqCst) >= 1,
             "{hostile:?}: the secondary did not ask IXFR"
         );
-        assert_eq!(serial(dns), Some(7), "{hostile:?}");
+        assert_eq!(soa_serial(dns, ORIGIN), Some(7), "{hostile:?}");
         assert_eq!(
-            (zone_lines(dns), answers(dns, &kept, 16)),
+            (zone_lines(dns, ORIGIN), answers(dns, &kept, 16)),
             before,
             "{hostile:?}"
         );
@@ -1010,20 +837,11 @@ fn hostile_ixfr_leaves_the_secondary_serving_its_old_copy() {
     }
 }
 
-/// A NOTIFY for `ORIGIN` to 127.0.0.1:`port` from 127.0.0.1 (the primary's address).
+/// A NOTIFY for `ORIGIN` to 127.0.0.1:`port` from 127.0.0.1 (the primary's address),
+/// answered NOERROR.
 fn notify(port: u16) {
-    use hickory_proto::op::{MessageType, OpCode};
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut msg = Message::new(4321, MessageType::Query, OpCode::Notify);
-    msg.metadata.authoritative = true;
-    msg.add_query(Query::query(hname(ORIGIN), RecordType::SOA));
-    sock.send_to(&msg.to_vec().unwrap(), ("127.0.0.1", port))
-        .unwrap();
-    let mut buf = [0u8; 512];
-    let (n, _) = sock.recv_from(&mut buf).expect("NOTIFY answered");
-    let resp = Message::from_vec(&buf[..n]).unwrap();
-    assert_eq!(resp.metadata.response_code, ResponseCode::NoError);
+    let answered = common::send_notify(port, ORIGIN);
+    assert_eq!(answered, Some(ResponseCode::NoError), "NOTIFY answered");
 }
 
 #[test]
@@ -1042,9 +860,9 @@ fn a_client_older_than_a_bounded_journal_gets_the_whole_zone() {
         );
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    assert_eq!(serial(port), Some(11));
+    assert_eq!(soa_serial(port, ORIGIN), Some(11));
     let journaled = format!("enroute_zone_journal_changes{{zone=\"{ORIGIN}\"}}");
-    assert_eq!(metric(&server, &journaled), 2.0);
+    assert_eq!(server.metric(&journaled), 2.0);
     // The journal keeps 9→10 and 10→11: a client at 9 gets the changes…
     let out = kdig(port, &["IXFR=9"]);
     assert_eq!(

@@ -200,7 +200,7 @@ async fn fetch_inner(
 /// A query for `origin` of `qtype` with a random ID, and for IXFR our SOA in the
 /// authority section (its owner a pointer to the question name).
 fn request(origin: &Name, qtype: u16, ours: Option<&SoaRecord>) -> (u16, Vec<u8>) {
-    let id = random_id();
+    let id = super::wire::random_id();
     let mut wire = Vec::with_capacity(128);
     wire.extend_from_slice(&id.to_be_bytes());
     wire.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, u8::from(ours.is_some()), 0, 0]);
@@ -216,17 +216,6 @@ fn request(origin: &Name, qtype: u16, ours: Option<&SoaRecord>) -> (u16, Vec<u8>
         wire.extend_from_slice(&soa.rdata);
     }
     (id, wire)
-}
-
-fn random_id() -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = foldhash::fast::RandomState::default().build_hasher();
-    h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
-    h.finish() as u16
 }
 
 /// Reads a transfer answer record by record (RFC 1995 §4 framing).

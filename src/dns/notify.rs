@@ -89,7 +89,7 @@ async fn send_until_acked(n: &Notifier, target: SocketAddr, zone: &Name, serial:
     let mut buf = vec![0u8; 4096];
     let mut wait = Duration::from_secs(1);
     for _ in 0..TRIES {
-        let mut msg = Message::new(rand_id(), MessageType::Query, OpCode::Notify);
+        let mut msg = Message::new(super::wire::random_id(), MessageType::Query, OpCode::Notify);
         msg.metadata.authoritative = true;
         msg.add_query(Query::query(name.clone(), RecordType::SOA));
         let Ok(mut wire) = msg.to_vec() else {
@@ -128,17 +128,6 @@ async fn send_until_acked(n: &Notifier, target: SocketAddr, zone: &Name, serial:
         wait = (wait * 2).min(Duration::from_secs(60));
     }
     false
-}
-
-fn rand_id() -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = foldhash::fast::RandomState::default().build_hasher();
-    h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
-    h.finish() as u16
 }
 
 impl crate::metrics::Source for Notifier {

@@ -2,7 +2,7 @@
 //!
 //! Owns: the RFC 1035 §4 header and question, the EDNS(0) OPT record (RFC 6891) of a
 //! query, and a response writer that compresses owner names against the question name
-//! and keeps track of the size limit (TC).
+//! and keeps track of the size limit (TC); the IDs of the queries we send ourselves.
 //!
 //! Must not touch: which records answer (see `dns::answer`) or sockets.
 //!
@@ -208,6 +208,20 @@ impl<'a> Query<'a> {
         }
         s
     }
+}
+
+/// A message ID for a query we send (transfers in, NOTIFY out): the clock through a
+/// randomly seeded hasher, so IDs are not a counter an off-path sender could follow
+/// (RFC 5452 §4.3). One helper for both senders, so they cannot drift apart.
+pub fn random_id() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::RandomState::default().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    h.finish() as u16
 }
 
 /// Whether a packet of at least 12 bytes has QR set (a response: never answered).

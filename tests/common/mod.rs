@@ -1,6 +1,8 @@
-//! Helpers shared by integration tests: free loopback ports and real peer processes
-//! (Knot DNS) that live in a temp dir and are stopped when the guard drops, even when
-//! the test fails.
+//! Helpers shared by integration tests: free loopback ports, real peer processes (Knot
+//! DNS, `enroute serve`) and scripted fake DNS peers that live in a temp dir or on a
+//! thread and are stopped when the guard drops, even when the test fails; and the DNS,
+//! HTTP and SIP exchanges the tests make with them (queries, AXFR, NOTIFY, kdig, the
+//! admin API, metrics).
 #![allow(dead_code)]
 
 use std::net::{TcpListener, UdpSocket};
@@ -27,7 +29,8 @@ pub fn free_port() -> u16 {
     }
 }
 
-fn find_program(name: &str) -> PathBuf {
+/// The installed program `name` (a test peer: knotd, knotc, kdig).
+pub fn find_program(name: &str) -> PathBuf {
     for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
         let p = Path::new(dir).join(name);
         if p.exists() {
@@ -258,6 +261,72 @@ impl Drop for CountingRelay {
     }
 }
 
+/// A scripted DNS peer on a free loopback port, UDP and TCP, for a peer that must
+/// misbehave in ways no real server does: `udp` answers each datagram (or not), `tcp`
+/// is handed each accepted connection (blocking, reads time out after 2 s). Its
+/// threads stop with the guard.
+pub struct FakeDns {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl FakeDns {
+    pub fn start(
+        udp: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + 'static,
+        tcp: impl Fn(&mut std::net::TcpStream) + Send + 'static,
+    ) -> FakeDns {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let port = free_port();
+        let sock = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        // Both loops wake up now and then to see the stop flag.
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let udp_thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65535];
+            while !st.load(Ordering::SeqCst) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf)
+                    && let Some(out) = udp(&buf[..n])
+                {
+                    let _ = sock.send_to(&out, from);
+                }
+            }
+        });
+        let st = stop.clone();
+        let tcp_thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                if conn.set_nonblocking(false).is_ok()
+                    && conn.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
+                {
+                    tcp(&mut conn);
+                }
+            }
+        });
+        FakeDns {
+            port,
+            stop,
+            threads: vec![udp_thread, tcp_thread],
+        }
+    }
+}
+
+impl Drop for FakeDns {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Drop for Knot {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -294,19 +363,68 @@ pub fn dns_query(port: u16, name: &str, qtype: u16) -> Option<hickory_proto::op:
 
 /// Writes one DNS message with the two-byte length of RFC 1035 §4.2.2.
 pub fn write_framed(conn: &mut std::net::TcpStream, msg: &hickory_proto::op::Message) {
+    write_framed_raw(conn, &msg.to_vec().unwrap()).unwrap();
+}
+
+/// Writes the message bytes `wire` with the two-byte length, in one write (an error
+/// is the caller's to judge: a fake peer goes on when its client has gone).
+pub fn write_framed_raw(conn: &mut std::net::TcpStream, wire: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let wire = msg.to_vec().unwrap();
-    conn.write_all(&(wire.len() as u16).to_be_bytes()).unwrap();
-    conn.write_all(&wire).unwrap();
+    let mut framed = (wire.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(wire);
+    conn.write_all(&framed)
+}
+
+/// One length-framed message, raw; `None` when the peer closed or went quiet.
+pub fn read_raw(conn: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).ok()?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    conn.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// A new TCP connection to 127.0.0.1:`port` (reads time out after 10 s) with `wire`
+/// sent on it, framed.
+pub fn tcp_send_raw(port: u16, wire: &[u8]) -> std::net::TcpStream {
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write_framed_raw(&mut conn, wire).unwrap();
+    conn
+}
+
+/// The rcode in a raw message's header (its low four bits).
+pub fn rcode(raw: &[u8]) -> u8 {
+    raw[3] & 0x0f
+}
+
+/// A raw message with its TSIG record (if any) taken off, parsed.
+pub fn parse_unsigned(raw: &[u8]) -> hickory_proto::op::Message {
+    use enroute::dns::tsig;
+    let plain = match tsig::find(raw).unwrap() {
+        Some(rec) => tsig::without_tsig(raw, &rec),
+        None => raw.to_vec(),
+    };
+    hickory_proto::op::Message::from_vec(&plain).unwrap()
+}
+
+/// Sends `wire` to 127.0.0.1:`port` from a fresh UDP socket; the answer, `None` when
+/// none comes within `limit`.
+pub fn udp_ask(port: u16, wire: &[u8], limit: Duration) -> Option<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(limit)).unwrap();
+    sock.send_to(wire, ("127.0.0.1", port)).unwrap();
+    let mut buf = vec![0u8; 65535];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
 }
 
 /// Reads one length-framed DNS message and checks it answers `id`.
 pub fn read_framed(conn: &mut std::net::TcpStream, id: u16) -> hickory_proto::op::Message {
-    use std::io::Read;
-    let mut len = [0u8; 2];
-    conn.read_exact(&mut len).unwrap();
-    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
-    conn.read_exact(&mut buf).unwrap();
+    let buf = read_raw(conn).expect("a length-framed answer");
     let resp = hickory_proto::op::Message::from_vec(&buf).unwrap();
     assert_eq!(resp.metadata.id, id);
     resp
@@ -326,6 +444,127 @@ pub fn dns_query_tcp(port: u16, name: &str, qtype: u16) -> hickory_proto::op::Me
     ));
     write_framed(&mut conn, &msg);
     read_framed(&mut conn, msg.metadata.id)
+}
+
+/// The SOA serial 127.0.0.1:`port` answers for `origin`, when it answers one.
+pub fn soa_serial(port: u16, origin: &str) -> Option<u32> {
+    let resp = dns_query(port, origin, 6)?;
+    resp.answers.iter().find_map(|r| match &r.data {
+        hickory_proto::rr::RData::SOA(s) => Some(s.serial),
+        _ => None,
+    })
+}
+
+/// Waits up to `limit` for `check` to hold, trying every 100 ms.
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Waits up to `limit` for 127.0.0.1:`port` to answer serial `want` for `origin`.
+pub fn wait_serial(port: u16, origin: &str, want: u32, limit: Duration) -> bool {
+    eventually(limit, || soa_serial(port, origin) == Some(want))
+}
+
+/// AXFR of `origin` over TCP: the records in order, or the rcode of a refusal.
+pub fn axfr(
+    port: u16,
+    origin: &str,
+) -> Result<Vec<hickory_proto::rr::Record>, hickory_proto::op::ResponseCode> {
+    use hickory_proto::op::{Message, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RecordType};
+    use std::str::FromStr;
+    let mut msg = Message::query();
+    msg.add_query(Query::query(
+        Name::from_str(origin).unwrap(),
+        RecordType::AXFR,
+    ));
+    let mut conn = tcp_send_raw(port, &msg.to_vec().unwrap());
+    let mut records = Vec::new();
+    let mut soas = 0;
+    loop {
+        let resp = read_framed(&mut conn, msg.metadata.id);
+        if resp.metadata.response_code != ResponseCode::NoError {
+            return Err(resp.metadata.response_code);
+        }
+        for r in resp.answers {
+            if r.record_type() == RecordType::SOA {
+                soas += 1;
+            }
+            records.push(r);
+            if soas == 2 {
+                return Ok(records);
+            }
+        }
+    }
+}
+
+/// A transferred zone (closing SOA included) as sorted record strings, the closing SOA
+/// left out: two servers' copies compare equal when they hold the same records.
+pub fn sorted_lines(mut records: Vec<hickory_proto::rr::Record>) -> Vec<String> {
+    records.pop();
+    let mut lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    lines.sort();
+    lines
+}
+
+/// `origin` at 127.0.0.1:`port` by AXFR, as [`sorted_lines`]; panics on a refusal.
+pub fn zone_lines(port: u16, origin: &str) -> Vec<String> {
+    let records = axfr(port, origin).unwrap_or_else(|rc| panic!("AXFR from {port} refused: {rc}"));
+    sorted_lines(records)
+}
+
+/// A NOTIFY for `origin` (RFC 1996 §3.7: AA set, the SOA question), ID 4321, on the
+/// wire.
+pub fn notify_wire(origin: &str) -> Vec<u8> {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    use std::str::FromStr;
+    let mut msg = Message::new(4321, MessageType::Query, OpCode::Notify);
+    msg.metadata.authoritative = true;
+    msg.add_query(Query::query(
+        Name::from_str(origin).unwrap(),
+        RecordType::SOA,
+    ));
+    msg.to_vec().unwrap()
+}
+
+/// Sends a NOTIFY for `origin` to 127.0.0.1:`port` from a fresh socket; the answer's
+/// rcode, `None` when none comes within 2 s.
+pub fn send_notify(port: u16, origin: &str) -> Option<hickory_proto::op::ResponseCode> {
+    let raw = udp_ask(port, &notify_wire(origin), Duration::from_secs(2))?;
+    let resp = hickory_proto::op::Message::from_vec(&raw).ok()?;
+    Some(resp.metadata.response_code)
+}
+
+/// `kdig @127.0.0.1 -p PORT ARGS…` (knot-dnsutils): its whole output, errors (on
+/// stderr) last.
+pub fn kdig(port: u16, args: &[&str]) -> String {
+    let out = Command::new(find_program("kdig"))
+        .arg("@127.0.0.1")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("run kdig");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The record lines of kdig's output, white space made single spaces.
+pub fn record_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }
 
 /// A running `enroute serve` in a temp dir, killed on drop. Its stderr lines arrive on
@@ -449,13 +688,19 @@ impl Enroute {
 
     /// Waits up to 20 s for a log line containing `needle`.
     pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_all(&[needle])
+    }
+
+    /// Waits up to 20 s for a log line holding every one of `needles`; the lines passed
+    /// over go to stderr (shown when the test fails).
+    pub fn wait_for_all(&self, needles: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.log.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return l,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {needle:?} within 20 s"),
+                Ok(l) if needles.iter().all(|n| l.contains(n)) => return l,
+                Ok(l) => eprintln!("  {l}"),
+                Err(_) => panic!("no log line with {needles:?} within 20 s"),
             }
         }
     }
@@ -731,6 +976,27 @@ impl Enroute {
             headers.push(("Content-Type", content_type));
         }
         http(self.admin, method, path, &headers, body)
+    }
+
+    /// `PUT /v1/zones/{origin}` with master-file text.
+    pub fn put_zone(&self, origin: &str, text: &str) -> HttpResponse {
+        let path = format!("/v1/zones/{origin}");
+        self.api("PUT", &path, "text/dns", text.as_bytes())
+    }
+
+    /// The value of the sample `name{labels}` (labels as `/metrics` writes them) in
+    /// `/metrics`, 0 when absent.
+    pub fn metric(&self, sample: &str) -> f64 {
+        let text = http(self.admin, "GET", "/metrics", &[], b"").text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// `PUT /v1/prefixes/{prefix}` with a JSON body.
+    pub fn put_prefix(&self, prefix: &str, body: &str) -> HttpResponse {
+        let path = format!("/v1/prefixes/{prefix}");
+        self.api("PUT", &path, "application/json", body.as_bytes())
     }
 
     /// `PUT /v1/numbers/{number}` with a JSON body.
