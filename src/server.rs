@@ -98,12 +98,24 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     let notify_key = transfer_key.and_then(|k| config.tsig_key(k)).cloned();
     let notifier = Arc::new(Notifier::new(config.dns.notify.clone(), notify_key));
     let publisher = publisher(&router, &notifier);
+    // A followed catalog's member never takes over a zone created through this
+    // server's API (configured zones are left out by `secondary_zones`).
+    let api_zones: Vec<crate::name::Name> = match store.api_created_zones() {
+        Ok(origins) => origins
+            .iter()
+            .filter_map(|o| crate::name::Name::from_text(o).ok())
+            .collect(),
+        Err(e) => return fatal(&e.to_string()),
+    };
     let keeper = Arc::new(Keeper::new(store, publisher.clone(), &config));
     // Every secondary (catalog members from kept copies included) is marked before the
     // catalog is brought in step, so that none is listed as a zone of this primary.
     let secondaries: Vec<SecondaryZone> = secondary_zones(&config)
         .into_iter()
-        .filter(|s| !matches!(s.role, Role::Member(_)) || !keeper.is_local_primary(&s.origin))
+        .filter(|s| {
+            !matches!(s.role, Role::Member(_))
+                || !api_zones.iter().any(|o| o.eq_ignore_case(&s.origin))
+        })
         .collect();
     for s in &secondaries {
         keeper.set_secondary(&s.origin, true);

@@ -337,3 +337,64 @@ fn an_enroute_secondary_follows_the_catalog_of_an_enroute_primary() {
     // Serial 1, then one per change of the list: created, deleted, created.
     assert_eq!(soa(sec_dns, CATALOG), Ok(4));
 }
+
+/// An instance that follows another's catalog and has a catalog of its own: a member
+/// whose origin is one of its own zones is left as its own (never taken over, never
+/// withdrawn), and its own catalog lists its own zones only — at start too, when the
+/// members are served from their kept copies before they are followed.
+#[test]
+fn a_followed_catalog_never_takes_over_a_zone_of_this_server() {
+    const OWN_CATALOG: &str = "own.catalog.example.net.";
+    let (pri_dns, sec_dns) = (free_port(), free_port());
+    let primary = Enroute::start(
+        &zone(CONFIGURED, 7, "alice"),
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{pri_dns}\", \"tcp:127.0.0.1:{pri_dns}\"]\n\
+             notify = [\"127.0.0.1:{sec_dns}\"]\ncatalog_zone = \"{CATALOG}\"\n"
+        ),
+    );
+    assert_eq!(
+        primary.put_zone(CREATED, &zone(CREATED, 3, "bob")).status,
+        201
+    );
+    // The other server has its own copy of CONFIGURED (serial 20, another user).
+    let mut other = Enroute::start(
+        &zone(CONFIGURED, 20, "own"),
+        &format!(
+            "[dns]\nlisten = [\"udp:127.0.0.1:{sec_dns}\", \"tcp:127.0.0.1:{sec_dns}\"]\n\
+             catalog_zone = \"{OWN_CATALOG}\"\n\
+             [[catalog]]\norigin = \"{CATALOG}\"\nprimary = \"127.0.0.1:{pri_dns}\"\n"
+        ),
+    );
+    other.wait_for("catalog lists a zone this server is primary for");
+    assert!(
+        eventually(Duration::from_secs(20), || soa(sec_dns, CREATED) == Ok(3)),
+        "the other member was not followed"
+    );
+    let own_members = |port: u16| -> Vec<String> {
+        common::axfr(port, OWN_CATALOG)
+            .unwrap()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::PTR(p) => Some(p.0.to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let check = |other: &Enroute| {
+        assert_eq!(
+            soa(sec_dns, CONFIGURED),
+            Ok(20),
+            "its own zone was taken over"
+        );
+        assert!(route(other, "+4416320001").contains("sip:own@"));
+        assert_eq!(own_members(sec_dns), vec![CONFIGURED.to_string()]);
+        assert_eq!(soa(sec_dns, OWN_CATALOG), Ok(1), "its own catalog changed");
+    };
+    check(&other);
+    // After a restart, the followed member starts from its kept copy: still not listed
+    // in this server's own catalog, and its own zone is still its own.
+    other.restart();
+    assert_eq!(soa(sec_dns, CREATED), Ok(3));
+    check(&other);
+}

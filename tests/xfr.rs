@@ -889,3 +889,59 @@ fn a_client_older_than_a_bounded_journal_gets_the_whole_zone() {
     assert!(lines.contains(&naptr_line("1.0.0.0.6.9", "u11")), "{out}");
     server.wait_for("IXFR out sent: the whole zone");
 }
+
+/// A primary that sends each record of a transfer in a message of its own (RFC 5936
+/// §2.2 allows it; BIND does it with `transfer-format one-answer`): the AXFR and a
+/// later IXFR both land.
+#[test]
+fn a_primary_sending_one_record_per_message_is_followed() {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let serial = Arc::new(AtomicU32::new(7));
+    let (on_udp, on_tcp) = (serial.clone(), serial.clone());
+    let fake = common::FakeDns::start(
+        move |query| fake_udp(query, &on_udp),
+        move |conn| {
+            let Some(query) = common::read_raw(conn).and_then(|q| Message::from_vec(&q).ok())
+            else {
+                return;
+            };
+            let records = match query.queries.first().map(|q| q.query_type()) {
+                Some(RecordType::AXFR) if on_tcp.load(Ordering::SeqCst) == 7 => fake_zone(),
+                // From 7 to 8: nothing removed, one TXT added.
+                Some(RecordType::IXFR) => vec![
+                    soa_record(8),
+                    soa_record(7),
+                    soa_record(8),
+                    txt_record("4.0.0.0.6.9", "new"),
+                    soa_record(8),
+                ],
+                _ => return,
+            };
+            for r in records {
+                let wire = fake_answer(&query, vec![r], ResponseCode::NoError)
+                    .to_vec()
+                    .unwrap();
+                let _ = conn.write_all(&(wire.len() as u16).to_be_bytes());
+                let _ = conn.write_all(&wire);
+            }
+        },
+    );
+    let dns = free_port();
+    let server = secondary(dns, fake.port);
+    assert!(
+        wait_serial(dns, ORIGIN, 7, Duration::from_secs(10)),
+        "the AXFR in one-record messages did not land"
+    );
+    serial.store(8, Ordering::SeqCst);
+    notify(dns);
+    server.wait_for("IXFR in: serving the new copy");
+    assert_eq!(serial_now(dns), Some(8));
+    assert_eq!(answers(dns, &format!("4.0.0.0.6.9.{ORIGIN}"), 16).len(), 1);
+    assert_eq!(answers(dns, &format!("3.0.0.0.6.9.{ORIGIN}"), 16).len(), 1);
+}
+
+fn serial_now(port: u16) -> Option<u32> {
+    common::soa_serial(port, ORIGIN)
+}

@@ -11,7 +11,7 @@
 
 use super::build::TreeStats;
 use super::node::{Node, NodeKind, RrSetIter};
-use super::tree::{OVERLAY_MAX, ZoneTree, digit_key};
+use super::tree::{ZoneTree, digit_key, overlay_max};
 use crate::name::{Label, TYPE_NAPTR, cmp_labels};
 use std::sync::Arc;
 
@@ -38,7 +38,7 @@ impl ZoneTree {
 
     /// [`ZoneTree::with_data`] for many names at once (each named once): the paths are
     /// copied name by name, but the digit index's overlay is copied (and folded into
-    /// the index when it outgrows [`OVERLAY_MAX`]) once for the whole batch, not once a
+    /// the index when it outgrows [`overlay_max`]) once for the whole batch, not once a
     /// name — what applying a large IXFR needs.
     pub fn with_data_many(&self, edits: &[NameEdit<'_>], stats: &mut TreeStats) -> ZoneTree {
         let mut delta = StatsDelta::default();
@@ -69,14 +69,15 @@ impl ZoneTree {
     }
 
     /// Records changed digit names in the overlay, folding it into the index when it
-    /// outgrows [`OVERLAY_MAX`] (or there is no index yet).
+    /// outgrows [`overlay_max`] (or there is no index yet).
     fn index_changed(&mut self, changed: Vec<(u64, Option<Arc<[u8]>>)>) {
         if changed.is_empty() {
             return;
         }
         let mut overlay = self.overlay.as_deref().cloned().unwrap_or_default();
         overlay.extend(changed);
-        if overlay.len() > OVERLAY_MAX || self.digits.is_none() {
+        let cap = overlay_max(self.digits.as_ref().map_or(0, |d| d.len()));
+        if overlay.len() > cap || self.digits.is_none() {
             let mut index = self.digits.as_deref().cloned().unwrap_or_default();
             for (k, v) in overlay.drain() {
                 match v {

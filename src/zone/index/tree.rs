@@ -43,13 +43,24 @@ pub struct ZoneTree {
     pub(super) digits: Option<Arc<DigitIndex>>,
     /// Names changed since `digits` was built (by [`ZoneTree::with_data`]): `None` means
     /// "no longer has data". Checked first; absent when empty so that the common case is
-    /// one pointer test. Folded into `digits` when it grows past [`OVERLAY_MAX`].
+    /// one pointer test. Folded into `digits` when it grows past [`overlay_max`].
     pub(super) overlay: Option<Arc<DigitIndexOverlay>>,
 }
 
 /// Changed names held beside the digit index before it is rebuilt: a PUT copies the
-/// overlay (a few hundred KiB at most), never the million-entry index.
+/// overlay (under a MiB: at most [`OVERLAY_CAP`] names), never the million-entry index.
 pub(super) const OVERLAY_MAX: usize = 4096;
+/// The overlay's largest size, whatever the index's.
+const OVERLAY_CAP: usize = 32_768;
+
+/// The overlay size past which it is folded into an index of `index_len` names:
+/// [`OVERLAY_MAX`], or 1/64 of the index when that is larger (up to [`OVERLAY_CAP`]).
+/// Folding copies the whole index, so a cap in proportion to it keeps that copy's cost
+/// per changed name bounded: a 10,000-name IXFR on a million-name zone stays in the
+/// overlay instead of copying the index.
+pub(super) fn overlay_max(index_len: usize) -> usize {
+    OVERLAY_MAX.max(index_len / 64).min(OVERLAY_CAP)
+}
 
 /// Most digit labels a packed key holds.
 pub const DIGIT_KEY_MAX: usize = 17;
