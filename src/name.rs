@@ -77,6 +77,29 @@ impl std::fmt::Debug for Label {
 /// Any total order consistent with case-insensitive equality works for binary search;
 /// this one is cheap for the one-byte digit labels that dominate ENUM zones.
 #[inline]
+/// Labels below a zone apex (closest to the apex first) as one key, each label
+/// `[len][bytes]`, case kept: the owner form the store, the journal and IXFR share.
+pub fn labels_key<L: AsRef<[u8]>>(below_apex: &[L]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(below_apex.len() * 2);
+    for l in below_apex {
+        let l = l.as_ref();
+        key.push(l.len() as u8);
+        key.extend_from_slice(l);
+    }
+    key
+}
+
+/// The labels of a [`labels_key`] key, in order; a damaged key ends early.
+pub fn key_labels(key: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let len = usize::from(*key.get(i)?);
+        let label = key.get(i + 1..i + 1 + len)?;
+        i += 1 + len;
+        Some(label)
+    })
+}
+
 pub fn cmp_labels(stored: &[u8], query: &[u8]) -> Ordering {
     match stored.len().cmp(&query.len()) {
         Ordering::Equal => {

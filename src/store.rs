@@ -112,30 +112,17 @@ pub struct Record {
     pub rdata: Vec<u8>,
 }
 
-/// Encodes labels below the apex (closest first) as a stored owner key.
+/// Encodes labels below the apex (closest first) as a stored owner key: the
+/// [`crate::name::labels_key`] form, in lower case.
 pub fn owner_key<L: AsRef<[u8]>>(below_apex: &[L]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(below_apex.len() * 2);
-    for l in below_apex {
-        let l = l.as_ref();
-        key.push(l.len() as u8);
-        key.extend(l.iter().map(u8::to_ascii_lowercase));
-    }
+    let mut key = crate::name::labels_key(below_apex);
+    key.make_ascii_lowercase();
     key
 }
 
 /// Splits a stored owner key into its labels.
 pub fn owner_labels(key: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < key.len() {
-        let len = key[i] as usize;
-        let Some(l) = key.get(i + 1..i + 1 + len) else {
-            break;
-        };
-        out.push(l);
-        i += 1 + len;
-    }
-    out
+    crate::name::key_labels(key).collect()
 }
 
 /// An open store. One writer per process (the keeper holds it behind a mutex); readers

@@ -330,13 +330,8 @@ struct Rec<'r> {
 
 impl Rec<'_> {
     fn diff_record(&self) -> DiffRecord {
-        let mut owner = Vec::with_capacity(self.below.len() * 2);
-        for l in self.below {
-            owner.push(l.len() as u8);
-            owner.extend_from_slice(l);
-        }
         DiffRecord {
-            owner: owner.into(),
+            owner: crate::name::labels_key(self.below).into(),
             rtype: self.rtype,
             ttl: self.ttl,
             rdata: self.rdata.into(),

@@ -193,6 +193,11 @@ impl Outlet {
     fn zones(&self) -> &Arc<crate::zone::ZoneSet> {
         self.publisher.zones()
     }
+
+    /// [`Publisher::current`].
+    fn current(&self, origin: &Name) -> Option<Arc<Zone>> {
+        self.publisher.current(origin)
+    }
 }
 
 /// One secondary zone's task: its settings, where its copies go, what it counts.
@@ -226,7 +231,8 @@ pub async fn keep(
                 let (outlet, file) = (t.publisher.clone(), z.file.clone());
                 let _ =
                     tokio::task::spawn_blocking(move || outlet.while_alive(|| touch(&file))).await;
-                if let (Some(tx), Some(copy)) = (&t.catalog_copies, served(&t)) {
+                if let (Some(tx), Some(copy)) = (&t.catalog_copies, t.publisher.current(&z.origin))
+                {
                     let _ = tx.send((z.origin.clone(), copy));
                 }
                 zones
@@ -265,24 +271,14 @@ fn secs(s: u32) -> Duration {
     Duration::from_secs(u64::from(s.max(1)))
 }
 
-/// The copy of the task's zone now served.
-fn served(t: &Task) -> Option<Arc<Zone>> {
-    t.publisher
-        .zones()
-        .load()
-        .iter()
-        .find(|s| s.origin.eq_ignore_case(&t.z.origin))
-        .cloned()
-}
-
 /// One refresh: SOA serial from the primary; when newer (or nothing served yet), IXFR
 /// from the served copy, else — or when that fails — AXFR.
 async fn check(t: &Task) -> Result<(), XfrError> {
     let z = &t.z;
-    let served = served(t);
+    let served = t.publisher.current(&z.origin);
     let serial = fetch::query_serial(z.primary, &z.origin, z.key.as_ref()).await?;
     if let Some(have) = &served
-        && !xfr_newer(serial, have.soa.serial)
+        && !crate::zone::serial_newer(serial, have.soa.serial)
     {
         return Ok(());
     }
@@ -305,10 +301,6 @@ async fn check(t: &Task) -> Result<(), XfrError> {
         }
     };
     serve_whole(t, zone, started).await
-}
-
-fn xfr_newer(a: u32, b: u32) -> bool {
-    crate::zone::serial_newer(a, b)
 }
 
 /// IXFR from the served copy `have`: the changes applied in place and kept, or the
@@ -447,7 +439,7 @@ fn replay(z: &SecondaryZone, mut zone: Zone) -> Zone {
             break;
         };
         at += 4 + len;
-        if !xfr_newer(diff.to_serial(), zone.soa.serial) {
+        if !crate::zone::serial_newer(diff.to_serial(), zone.soa.serial) {
             continue;
         }
         match zone.apply(&diff) {

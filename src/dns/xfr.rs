@@ -290,7 +290,9 @@ fn each_ixfr_record(
         }
         for r in records.into_iter().flatten() {
             owner.clear();
-            owner.extend(split_owner_rev(&r.owner));
+            let labels: smallvec::SmallVec<[&[u8]; 24]> =
+                crate::name::key_labels(&r.owner).collect();
+            owner.extend(labels.into_iter().rev());
             owner.extend_from_slice(&origin);
             if !push(&owner, r.rtype, r.ttl, &r.rdata) {
                 return;
@@ -298,20 +300,6 @@ fn each_ixfr_record(
         }
     }
     push(&origin, TYPE_SOA, to.ttl, &to.rdata);
-}
-
-/// The labels of a difference's owner key in wire order (furthest from the apex first).
-fn split_owner_rev(key: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut labels: smallvec::SmallVec<[&[u8]; 24]> = smallvec::SmallVec::new();
-    let mut i = 0;
-    while let Some(&len) = key.get(i) {
-        let Some(l) = key.get(i + 1..i + 1 + usize::from(len)) else {
-            break;
-        };
-        labels.push(l);
-        i += 1 + usize::from(len);
-    }
-    labels.into_iter().rev()
 }
 
 /// Fills messages and sends each when full.

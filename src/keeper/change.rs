@@ -74,14 +74,6 @@ impl Edit<'_> {
 }
 
 impl Change<'_> {
-    /// The zone changed: the served copy the edits start from, or the whole new copy.
-    pub fn zone(&self) -> &Zone {
-        match self {
-            Change::Edit { old, .. } => old,
-            Change::Whole { new, .. } => new,
-        }
-    }
-
     /// The serial the zone has once the change is served.
     pub fn serial(&self) -> u32 {
         match self {

@@ -239,11 +239,7 @@ impl Keeper {
 
     /// The served copy of the zone with this origin.
     fn served(&self, origin: &Name) -> Option<Arc<Zone>> {
-        self.zones()
-            .load()
-            .iter()
-            .find(|z| z.origin.eq_ignore_case(origin))
-            .cloned()
+        self.publisher.current(origin)
     }
 }
 

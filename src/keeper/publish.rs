@@ -105,7 +105,8 @@ impl Publisher {
         free(old, origin);
     }
 
-    fn current(&self, origin: &Name) -> Option<Arc<Zone>> {
+    /// The copy of the zone with this origin now served.
+    pub fn current(&self, origin: &Name) -> Option<Arc<Zone>> {
         self.zones
             .load()
             .iter()

@@ -17,7 +17,7 @@
 
 use super::index::{Node, NodeKind, ZoneTree, pack_rrsets};
 use super::{Soa, Zone, soa_with_serial};
-use crate::name::{Label, TYPE_CNAME, TYPE_DS, TYPE_NS, TYPE_SOA};
+use crate::name::{TYPE_CNAME, TYPE_DS, TYPE_NS, TYPE_SOA};
 use std::collections::HashMap;
 
 /// RFC 6672 DNAME: like CNAME and NS, it changes how names below it are answered.
@@ -38,7 +38,7 @@ pub struct DiffRecord {
 impl DiffRecord {
     /// The owner's labels below the apex, closest to the apex first.
     pub fn labels(&self) -> Vec<&[u8]> {
-        split_owner(&self.owner)
+        crate::name::key_labels(&self.owner).collect()
     }
 
     /// The same record with its owner in lower case: the key records are matched by.
@@ -277,29 +277,6 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Labels of an owner key, closest to the apex first (a damaged key ends early).
-fn split_owner(key: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(&len) = key.get(i) {
-        let Some(l) = key.get(i + 1..i + 1 + len as usize) else {
-            break;
-        };
-        out.push(l);
-        i += 1 + len as usize;
-    }
-    out
-}
-
-fn owner_key(path: &[&Label]) -> Box<[u8]> {
-    let mut key = Vec::with_capacity(path.len() * 2);
-    for l in path {
-        key.push(l.as_bytes().len() as u8);
-        key.extend_from_slice(l.as_bytes());
-    }
-    key.into()
-}
-
 /// A name's records as `(type, ttl, rdata)`, the apex SOA left out.
 fn records_of(node: Option<&Node>, apex: bool) -> Vec<(u16, u32, &[u8])> {
     let Some(node) = node else {
@@ -332,7 +309,8 @@ impl Zone {
                 records_of(a, path.is_empty()),
                 records_of(b, path.is_empty()),
             );
-            let owner = owner_key(path);
+            let labels: Vec<&[u8]> = path.iter().map(|l| l.as_bytes()).collect();
+            let owner: Box<[u8]> = crate::name::labels_key(&labels).into();
             let record = |&(rtype, ttl, rd): &(u16, u32, &[u8])| DiffRecord {
                 owner: owner.clone(),
                 rtype,
