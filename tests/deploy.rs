@@ -219,14 +219,24 @@ fn multi_instance_example_routes_through_a_secondary_and_stops_everything() {
             served(secondary, name)
         });
     }
+    // The secondary logs the IXFR just after it starts serving the new copy, so the
+    // line may trail the answer by a moment.
     for n in ["secondary-1", "secondary-2"] {
-        let log = std::fs::read_to_string(multi.state.path().join(n).join("log")).unwrap();
-        assert!(
-            log.lines()
-                .any(|l| l.contains("IXFR in: serving the new copy")
-                    && l.contains("2.3.6.1.4.4.e164.arpa.")),
-            "{n} did not take the change by IXFR:\n{log}"
-        );
+        let log_path = multi.state.path().join(n).join("log");
+        let took_ixfr = || {
+            std::fs::read_to_string(&log_path).is_ok_and(|log| {
+                log.lines().any(|l| {
+                    l.contains("IXFR in: serving the new copy")
+                        && l.contains("2.3.6.1.4.4.e164.arpa.")
+                })
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !took_ixfr() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert!(took_ixfr(), "{n} did not take the change by IXFR:\n{log}");
     }
 
     // A zone created on the primary's API is served by both secondaries, without a
