@@ -791,7 +791,11 @@ fn write_records(o: &Options, plan: &Plan, summary: &mut Summary) -> Result<(), 
         if ndjson.is_some() {
             ndjson_line(&mut nbuf, &recs, &e164, o.ttl);
         }
-        for (buf, out) in [(&mut zbuf, &mut zone), (&mut cbuf, &mut csv), (&mut nbuf, &mut ndjson)] {
+        for (buf, out) in [
+            (&mut zbuf, &mut zone),
+            (&mut cbuf, &mut csv),
+            (&mut nbuf, &mut ndjson),
+        ] {
             if let Some(out) = out.as_mut().filter(|_| buf.len() >= BLOCK) {
                 out.write(buf)?;
                 buf.clear();
