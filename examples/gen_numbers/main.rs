@@ -31,7 +31,7 @@ struct Args {
     /// E.164 prefixes, comma-separated; the numbers are spread evenly over them.
     #[arg(long, default_value = "+1555", value_delimiter = ',')]
     prefix: Vec<String>,
-    /// Digits after the prefix (default: the fewest leaving each prefix 3/4 empty).
+    /// Digits after the prefix (default: the fewest that leave each prefix at least 3/4 unused).
     #[arg(long)]
     digits: Option<u32>,
     #[arg(long, default_value_t = 6116)]
