@@ -409,6 +409,24 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
+    /// Every number (`+digits`) of zone `origin` that has routes (a NAPTR RRset), in no
+    /// particular order; none when the zone is not held.
+    pub fn zone_numbers(&self, origin: &str) -> Result<Vec<String>, StoreError> {
+        let Some(zone) = self.zone_id(origin)? else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT number FROM records
+                 WHERE zone = ?1 AND rtype = 35 AND number IS NOT NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![zone], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
     /// The origins of the zones created through the admin API, sorted.
     pub fn api_created_zones(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self

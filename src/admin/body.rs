@@ -39,7 +39,13 @@ pub struct NumberBody {
     pub number: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u32>,
+    /// Missing reads as none, which [`NumberBody::to_routes`] refuses with a message
+    /// that says how to delete instead.
+    #[serde(default)]
     pub routes: Vec<Route>,
+    /// Only in NDJSON import lines: `true` deletes the number.
+    #[serde(default, skip_serializing)]
+    pub delete: Option<bool>,
     /// Read-only fields of an answer, accepted and ignored so that a GET body can be PUT
     /// back as it is.
     #[serde(default, skip_serializing)]
@@ -125,6 +131,12 @@ impl NumberBody {
         routed: &mut Judge<'_>,
     ) -> Result<Checked, Vec<FieldError>> {
         let mut errors = Vec::new();
+        if self.delete.is_some() {
+            errors.push(FieldError::new(
+                format!("{field_prefix}delete"),
+                "only an import line deletes; DELETE removes a number or prefix route",
+            ));
+        }
         if self.routes.len() > MAX_ROUTES {
             errors.push(FieldError::new(
                 format!("{field_prefix}routes"),

@@ -103,9 +103,10 @@ impl Problem {
     /// (`e164`, `e164prefix`) when the error is about it.
     pub(super) fn edit(e: EditError, field: &str) -> Problem {
         let status = match &e {
-            EditError::NotInZone(_) | EditError::Line { .. } | EditError::Zone(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            EditError::NotInZone(_)
+            | EditError::Line { .. }
+            | EditError::Param { .. }
+            | EditError::Zone(_) => StatusCode::UNPROCESSABLE_ENTITY,
             EditError::ReadOnly(_) => StatusCode::CONFLICT,
             EditError::NotFound(_) => StatusCode::NOT_FOUND,
             EditError::Store(_) | EditError::StoreZone(_) => {
@@ -118,6 +119,11 @@ impl Problem {
             EditError::Line { line, message } => p.errors.push(FieldError {
                 line: Some(line),
                 field: "number".into(),
+                detail: message,
+            }),
+            EditError::Param { field, message } => p.errors.push(FieldError {
+                line: None,
+                field: field.into(),
                 detail: message,
             }),
             EditError::Zone(z) => {

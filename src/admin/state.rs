@@ -29,6 +29,8 @@ pub struct AdminState {
     pub main: tokio::runtime::Handle,
     /// What `/metrics` renders; `None` when `metrics.enabled` is off.
     pub metrics: Option<Arc<crate::metrics::Exporter>>,
+    /// Held by the import running (one at a time: each holds its parsed numbers).
+    pub importing: tokio::sync::Mutex<()>,
 }
 
 impl AdminState {
@@ -55,6 +57,7 @@ impl AdminState {
             max_digits: config.dialplan.max_digits.max(15),
             main: tokio::runtime::Handle::current(),
             metrics,
+            importing: tokio::sync::Mutex::new(()),
         }
     }
 }

@@ -206,7 +206,7 @@ fn edited<'a>(old: &Zone, edits: &[Edit<'a>]) -> (Zone, Vec<&'a str>, bool) {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::keeper::{Hooks, ImportItem, Publisher};
+    use crate::keeper::{Hooks, ImportItem, ImportMode, Publisher};
     use crate::name::Name;
     use crate::zone::ZoneSet;
 
@@ -237,10 +237,10 @@ mod tests {
             .map(|i| ImportItem {
                 line: i + 1,
                 number: format!("+4499910{i:04}"),
-                routes: Routes {
+                routes: Some(Routes {
                     ttl: 60,
                     naptrs: vec![naptr(&format!("u{i}"))],
-                },
+                }),
             })
             .collect();
         let old = zones.load().iter().next().unwrap().clone();
@@ -249,14 +249,15 @@ mod tests {
             .map(|item| Edit::Number {
                 number: &item.number,
                 digits: old.number_labels(&item.number[1..]).unwrap(),
-                routes: Some(&item.routes),
+                routes: item.routes.as_ref(),
             })
             .collect();
         let (in_memory, numbers, prefix) = edited(&old, &edits);
         assert_eq!((numbers.len(), prefix), (items.len(), false));
         drop(old);
 
-        assert_eq!(keeper.import(&items).unwrap(), (items.len(), items.len()));
+        let counts = keeper.import(&items, &ImportMode::Merge).unwrap();
+        assert_eq!((counts.numbers, counts.routes), (items.len(), items.len()));
         let served = zones.load().iter().next().unwrap().clone();
         assert_eq!(served.soa.serial, 8, "one serial step for the whole import");
         assert_eq!(served.soa.serial, in_memory.soa.serial);

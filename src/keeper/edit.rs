@@ -1,20 +1,20 @@
-//! Every change the admin API makes to a zone: a number's routes, a prefix route, a bulk
-//! import, a whole zone replaced, created or deleted. Each is checked here (the number's zone, not a
-//! secondary; what to remove exists), then made a [`super::change::Change`] and takes
+//! Every change the admin API makes to a zone but bulk imports (`import`): a number's
+//! routes, a prefix route, a whole zone replaced, created or deleted. Each is checked
+//! here (the number's zone, not a secondary; what to remove exists), then made a
+//! [`super::change::Change`] and takes
 //! the keeper's one path: one store transaction (fsynced; the serial raised with it),
 //! then the [`super::Publisher`].
 //!
 //! Owns: the checks and the serial each change takes (SPEC §10.9 for a whole zone),
 //! and which zones the API may create and delete (SPEC §12: created zones are marked in
 //! the store; only they may be deleted).
-//! Must not touch: HTTP and JSON (`admin` parses bodies into [`super::Routes`] and
-//! [`super::ImportItem`]), SQL (`store`), or the index (`zone`'s editing helpers).
+//! Must not touch: HTTP and JSON (`admin` parses bodies into [`super::Routes`]), SQL
+//! (`store`), or the index (`zone`'s editing helpers).
 
 use super::change::{Change, Edit};
-use super::{EditError, ImportItem, Keeper, Routes, ZoneError};
+use super::{EditError, Keeper, Routes, ZoneError};
 use crate::name::Name;
 use crate::zone::{Zone, serial_newer};
-use std::sync::Arc;
 
 impl Keeper {
     /// Sets (`Some`) or removes (`None`) the routes of one number. Returns the zone's new
@@ -54,48 +54,6 @@ impl Keeper {
         let ready = self.commit(&mut store, vec![change])?;
         self.publish(ready);
         Ok(serial)
-    }
-
-    /// Replaces the routes of every number in `items`, all or nothing. Returns (numbers,
-    /// routes).
-    pub fn import(&self, items: &[ImportItem]) -> Result<(usize, usize), EditError> {
-        let mut store = self.lock();
-        // Group by zone (in first-seen order), checking every number first.
-        let mut changes: Vec<Change<'_>> = Vec::new();
-        for item in items {
-            let (zone, digits) = self.locate(&item.number).map_err(|e| EditError::Line {
-                line: item.line,
-                message: e.to_string(),
-            })?;
-            let edit = Edit::Number {
-                number: &item.number,
-                digits,
-                routes: Some(&item.routes),
-            };
-            let group = changes.iter_mut().find_map(|c| match c {
-                Change::Edit { old, edits } if Arc::ptr_eq(old, &zone) => Some(edits),
-                _ => None,
-            });
-            match group {
-                Some(edits) => edits.push(edit),
-                None => changes.push(Change::Edit {
-                    old: zone,
-                    edits: vec![edit],
-                }),
-            }
-        }
-        tracing::info!(
-            numbers = items.len(),
-            zones = changes.len(),
-            "import: checked; writing to the store"
-        );
-        let ready = self.commit(&mut store, changes)?;
-        tracing::info!(numbers = items.len(), "import: committed");
-        self.publish(ready);
-        Ok((
-            items.len(),
-            items.iter().map(|i| i.routes.naptrs.len()).sum(),
-        ))
     }
 
     /// Replaces a whole zone with master-file text, or creates it when no zone with this

@@ -21,8 +21,9 @@
 //! - [`change`]: a zone change ([`change::Change`]: the served copy and an edit list,
 //!   or a whole new copy) and the one path it takes: [`Keeper::commit`] (one store
 //!   transaction) then [`Keeper::publish`].
-//! - [`edit`]: every change the admin API makes (numbers, prefix routes, imports, whole
-//!   zones replaced, created or deleted).
+//! - [`edit`]: every change the admin API makes (numbers, prefix routes, whole
+//!   zones replaced, created or deleted) but bulk imports;
+//! - [`import`]: bulk imports, merge or replace (SPEC §13).
 //! - [`catalog`]: the catalog zone (RFC 9432), kept in the store like a store zone and
 //!   rebuilt through the same path whenever the list of zones this instance is primary
 //!   for changes ([`Keeper::sync_catalog`]).
@@ -51,6 +52,7 @@ pub mod catalog;
 pub mod change;
 pub mod drift;
 pub mod edit;
+pub mod import;
 pub mod journal;
 pub mod of_record;
 pub mod publish;
@@ -75,6 +77,12 @@ pub enum EditError {
     NotFound(String),
     #[error("line {line}: {message}")]
     Line { line: usize, message: String },
+    /// A parameter of the request (a query parameter, named) is at fault.
+    #[error("{field}: {message}")]
+    Param {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Zone(#[from] ZoneLoadError),
     #[error("{0}")]
@@ -128,7 +136,35 @@ pub struct ImportItem {
     pub line: usize,
     /// `+` and digits.
     pub number: String,
-    pub routes: Routes,
+    /// The number's routes; `None`: the number is deleted (merge imports only).
+    pub routes: Option<Routes>,
+}
+
+/// What a bulk import does to the numbers it does not name (SPEC §13).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ImportMode {
+    /// They stay as they are.
+    #[default]
+    Merge,
+    /// They are deleted: each zone the import touches (and `zone`, when given) holds
+    /// exactly the import's numbers afterwards. With `zone`, every number must fall in
+    /// it.
+    Replace { zone: Option<Name> },
+}
+
+/// What a committed import changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    /// Numbers whose routes were set.
+    pub numbers: usize,
+    /// Routes (NAPTR records) written.
+    pub routes: usize,
+    /// Numbers deleted: by a delete line, or (replace) by being left out.
+    pub deleted: usize,
+    /// Lines of delete lines whose number had no routes (nothing to delete; at most
+    /// 100 listed, `absent_total` counts them all).
+    pub absent: Vec<(usize, String)>,
+    pub absent_total: usize,
 }
 
 /// The one writer of zones of record, shared by the admin API and SIGHUP.

@@ -758,7 +758,9 @@ fn spawn_ready(dir: &Path) -> Option<(Child, std::sync::mpsc::Receiver<String>)>
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match log.recv_timeout(left) {
-            Ok(l) if l.contains("ready") => return Some((child, log)),
+            // What the process logged before it was ready (a secondary's first refresh,
+            // say) stays readable by `wait_for`, ahead of what follows.
+            Ok(l) if l.contains("ready") => return Some((child, replay(seen, log))),
             Ok(l) => seen.push(l),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
                 if seen.iter().any(|l| l.contains("cannot bind")) =>
@@ -775,6 +777,25 @@ fn spawn_ready(dir: &Path) -> Option<(Child, std::sync::mpsc::Receiver<String>)>
             }
         }
     }
+}
+
+/// A log receiver that yields `first`, then what `rest` yields.
+fn replay(
+    first: Vec<String>,
+    rest: std::sync::mpsc::Receiver<String>,
+) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    for line in first {
+        let _ = tx.send(line);
+    }
+    std::thread::spawn(move || {
+        for line in rest {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 impl Drop for Enroute {

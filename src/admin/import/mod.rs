@@ -1,0 +1,339 @@
+//! `POST /v1/numbers:import` (SPEC §7, §13): a CSV or NDJSON body of numbers, read as
+//! a stream and checked line by line as it arrives, then committed in one transaction,
+//! all or nothing; the answer counts what was written and deleted, or lists the first
+//! errors with their lines.
+//!
+//! Owns: the route's query (`mode=merge|replace`, `zone`), one import at a time, the
+//! hand-over of the body to the bulk thread (`stream.rs`), the two formats (`csv.rs`,
+//! `ndjson.rs`) read into the keeper's items, and the answer: errors and warnings named
+//! by line and capped at [`MAX_ERRORS`]. An upload that breaks off, stalls or is cut by
+//! the client commits nothing.
+//!
+//! Must not touch: the store or the zones directly (the keeper imports).
+
+mod csv;
+mod ndjson;
+mod stream;
+
+pub use csv::parse_csv;
+pub use ndjson::parse_ndjson;
+
+use super::body::require_type;
+use super::offload::bulk;
+use super::problem::{FieldError, Problem};
+use super::routed::Routed;
+use super::state::Shared;
+use crate::keeper::{ImportCounts, ImportItem, ImportMode};
+use crate::name::Name;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use stream::{BodyReader, Ending, QUEUED_CHUNKS, feed};
+
+/// Errors listed in one answer; the rest are counted.
+pub const MAX_ERRORS: usize = 100;
+
+/// `POST /v1/numbers:import` (SPEC §7, §13). Imports run one at a time: a second one
+/// waits (its upload held back by TCP) until the first has answered.
+pub(super) async fn import(State(s): State<Shared>, req: Request) -> Result<Response, Problem> {
+    let (parts, body) = req.into_parts();
+    let csv = require_type(
+        &parts.headers,
+        &["text/csv", "application/x-ndjson"],
+        |ct| format!("import takes text/csv or application/x-ndjson, not {ct:?}"),
+    )? == 0;
+    let mode = read_mode(parts.uri.query())?;
+    let _one_at_a_time = s.importing.lock().await;
+    let (to_parser, from_handler) = tokio::sync::mpsc::channel(QUEUED_CHUNKS);
+    let keeper = s.keeper.clone();
+    let max_digits = s.max_digits;
+    let routed = Routed::now(&s.router);
+    let work = bulk(move || {
+        let mut routed = |rd: &[u8], result: Option<&str>| routed.judge(rd, result);
+        let mut reader = BodyReader::new(from_handler);
+        let parsed = if csv {
+            parse_csv(&mut reader, max_digits, &mut routed)
+        } else {
+            let buffered = std::io::BufReader::with_capacity(64 << 10, &mut reader);
+            parse_ndjson(buffered, max_digits, &mut routed)
+        };
+        if let Some(ending) = reader.ending() {
+            return Err(cut_off(ending));
+        }
+        let import = parsed.map_err(refused)?;
+        let counts = keeper.import(&import.items, &mode).map_err(Problem::from)?;
+        Ok((counts, import.warnings))
+    });
+    // The body is read here while the bulk thread parses it; if the client goes away,
+    // this future is dropped with the sender, and the parser sees a broken upload.
+    let (_, outcome) = tokio::join!(feed(body, to_parser), work);
+    let (counts, warnings) = outcome??;
+    Ok(axum::Json(Imported::new(counts, warnings)).into_response())
+}
+
+/// The query: `mode` (`merge`, the default, or `replace`) and `zone` (an origin: with
+/// `replace`, the zone whose numbers the import replaces).
+fn read_mode(query: Option<&str>) -> Result<ImportMode, Problem> {
+    let bad = |field: &str, detail: String| {
+        Problem::from(FieldError {
+            line: None,
+            field: field.into(),
+            detail,
+        })
+    };
+    let (mut replace, mut zone) = (false, None);
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*k {
+            "mode" if v == "merge" => replace = false,
+            "mode" if v == "replace" => replace = true,
+            "mode" => return Err(bad("mode", format!("{v:?} is not merge or replace"))),
+            "zone" => {
+                let origin = if v.ends_with('.') {
+                    v.to_string()
+                } else {
+                    format!("{v}.")
+                };
+                zone = Some(
+                    Name::from_text(&origin)
+                        .map_err(|e| bad("zone", format!("{v:?} is not a zone origin: {e}")))?,
+                );
+            }
+            _ => {}
+        }
+    }
+    match (replace, zone) {
+        (true, zone) => Ok(ImportMode::Replace { zone }),
+        (false, None) => Ok(ImportMode::Merge),
+        (false, Some(_)) => Err(bad(
+            "zone",
+            "zone names the zone a mode=replace import replaces; a merge import finds each \
+             number's zone"
+                .into(),
+        )),
+    }
+}
+
+/// The answer to an upload that did not arrive whole.
+fn cut_off(ending: &Ending) -> Problem {
+    let status = match ending {
+        Ending::Broken(_) => StatusCode::BAD_REQUEST,
+        Ending::Stalled => StatusCode::REQUEST_TIMEOUT,
+        Ending::LineTooLong(_) => StatusCode::PAYLOAD_TOO_LARGE,
+    };
+    Problem::new(status, format!("{ending}; nothing imported"))
+}
+
+/// The answer to an import; warnings (at most 100, `total_warnings` counts them all)
+/// when some route was kept that calls never use, or a delete line named a number
+/// without routes.
+#[derive(serde::Serialize)]
+struct Imported {
+    numbers: usize,
+    routes: usize,
+    deleted: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_warnings: Option<usize>,
+}
+
+impl Imported {
+    fn new(counts: ImportCounts, mut warnings: Warnings) -> Self {
+        let listed = counts.absent.len();
+        for (line, number) in counts.absent {
+            warnings.push(format!(
+                "line {line}: {number} has no routes; nothing to delete"
+            ));
+        }
+        warnings.total += counts.absent_total - listed;
+        Imported {
+            numbers: counts.numbers,
+            routes: counts.routes,
+            deleted: counts.deleted,
+            warnings: warnings.list,
+            total_warnings: (warnings.total > 0).then_some(warnings.total),
+        }
+    }
+}
+
+/// The answer to an import refused: its first errors (the first in `detail` with its
+/// line) and how many there were in all.
+fn refused(errs: ImportErrors) -> Problem {
+    let mut p = Problem::fields(StatusCode::UNPROCESSABLE_ENTITY, errs.list);
+    if let Some(first) = p.errors.first() {
+        p.detail = format!(
+            "line {}: {}{}; nothing imported",
+            first.line.unwrap_or(0),
+            if first.field.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", first.field)
+            },
+            first.detail
+        );
+    }
+    p.total = Some(errs.total);
+    p
+}
+
+/// What one import says about its lines: at most [`MAX_ERRORS`] listed, all counted.
+#[derive(Debug)]
+pub struct Capped<T> {
+    pub list: Vec<T>,
+    pub total: usize,
+}
+
+impl<T> Default for Capped<T> {
+    fn default() -> Self {
+        Capped {
+            list: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl<T> Capped<T> {
+    fn push(&mut self, item: T) {
+        self.total += 1;
+        if self.list.len() < MAX_ERRORS {
+            self.list.push(item);
+        }
+    }
+}
+
+/// Warnings of an import, each `line N: …`.
+pub type Warnings = Capped<String>;
+
+/// A bulk import that failed: its errors.
+pub type ImportErrors = Capped<FieldError>;
+
+/// Numbers seen so far in one import, each with the index or line the caller keeps.
+/// Numbers of up to 15 digits (E.164) are kept as one integer with a fast hash: ten
+/// million of them are hashed once each; longer ones (private numbering plans) as text.
+#[derive(Default)]
+pub struct Seen {
+    short: HashMap<u64, usize, foldhash::fast::RandomState>,
+    long: HashMap<Box<str>, usize, foldhash::fast::RandomState>,
+}
+
+impl Seen {
+    /// Notes `number` (`+` and digits, as `parse_e164` checked it) with `value`; the
+    /// value it had when it was seen before.
+    pub fn insert(&mut self, number: &str, value: usize) -> Option<usize> {
+        match short_key(number) {
+            Some(k) => self.short.insert(k, value),
+            None => self.long.insert(number.into(), value),
+        }
+    }
+
+    pub fn get(&self, number: &str) -> Option<usize> {
+        match short_key(number) {
+            Some(k) => self.short.get(&k).copied(),
+            None => self.long.get(number).copied(),
+        }
+    }
+}
+
+/// Up to 15 digits as one integer: their value and their count (`+0123` and `+123`
+/// differ).
+fn short_key(number: &str) -> Option<u64> {
+    let digits = number.trim_start_matches('+').as_bytes();
+    (digits.len() <= 15).then(|| {
+        let value = digits
+            .iter()
+            .fold(0u64, |v, d| v * 10 + u64::from(d.wrapping_sub(b'0') % 10));
+        (value << 4) | digits.len() as u64
+    })
+}
+
+/// An import as parsed: the numbers to write and the warnings (each `line N: …`).
+#[derive(Debug)]
+pub struct Import {
+    pub items: Vec<ImportItem>,
+    pub warnings: Warnings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::body::DEFAULT_TTL;
+    use crate::admin::routed::judges::{all, sip_only};
+
+    #[test]
+    fn csv_groups_rows_and_reports_lines() {
+        let csv = "number,uri,order,preference,ttl\n+441632960001,sip:a@x,10,10,60\n+441632960002,sip:b@x,,,\n+441632960001,sip:c@x,20,10,60\n";
+        let items = parse_csv(csv.as_bytes(), 15, &mut all).unwrap().items;
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].routes.as_ref().unwrap().naptrs.len(), 2);
+        assert_eq!(items[1].routes.as_ref().unwrap().ttl, DEFAULT_TTL);
+        let bad = "number,uri\n+441632960001,sip:a@x\n4416,sip:b@x\n+441632960003,nocolon\n";
+        let e = parse_csv(bad.as_bytes(), 15, &mut all).unwrap_err();
+        let lines: Vec<_> = e.list.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(lines, vec![(Some(3), "number"), (Some(4), "uri")]);
+        let e = parse_csv(&b"number,url\n"[..], 15, &mut all).unwrap_err();
+        assert_eq!(e.list[0].field, "url");
+    }
+
+    #[test]
+    fn ndjson_lines() {
+        let body = b"{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n\n{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n{\"routes\":[]}\n";
+        let e = parse_ndjson(&body[..], 15, &mut all).unwrap_err();
+        let lines: Vec<_> = e.list.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![Some(3), Some(4)]);
+    }
+
+    #[test]
+    fn imports_name_the_line_of_an_unrouted_service() {
+        let csv = "number,uri,service\n+441632960001,sip:a@x,\n+441632960002,https://x.example/,\n";
+        let e = parse_csv(csv.as_bytes(), 15, &mut sip_only).unwrap_err();
+        assert_eq!((e.list[0].line, e.list[0].field.as_str()), (Some(3), "uri"));
+        let csv = csv.replace("x.example/,", "x.example/,E2U+web:https");
+        let ok = parse_csv(csv.as_bytes(), 15, &mut sip_only).unwrap();
+        assert_eq!(ok.warnings.total, 1);
+        assert!(ok.warnings.list[0].starts_with("line 3: service: E2U+web:https"));
+        let nd = b"{\"number\":\"+441632960001\",\"routes\":[{\"pstn\":true}]}\n";
+        let e = parse_ndjson(&nd[..], 15, &mut sip_only).unwrap_err();
+        assert_eq!(
+            (e.list[0].line, e.list[0].field.as_str()),
+            (Some(1), "routes[0].pstn")
+        );
+    }
+
+    #[test]
+    fn deletes_in_csv_and_ndjson() {
+        let csv = "number,uri\n+441632960001,\n+441632960002,sip:b@x\n";
+        let items = parse_csv(csv.as_bytes(), 15, &mut all).unwrap().items;
+        assert!(items[0].routes.is_none(), "an empty uri deletes");
+        assert!(items[1].routes.is_some());
+        let mixed = "number,uri\n+441632960001,\n+441632960001,sip:b@x\n";
+        let e = parse_csv(mixed.as_bytes(), 15, &mut all).unwrap_err();
+        assert_eq!((e.list[0].line, e.list[0].field.as_str()), (Some(3), "uri"));
+        let nd = b"{\"number\":\"+441632960001\",\"delete\":true}\n{\"number\":\"+441632960002\",\"delete\":true,\"routes\":[{\"uri\":\"sip:a@x\"}]}\n";
+        let e = parse_ndjson(&nd[..], 15, &mut all).unwrap_err();
+        assert_eq!(
+            (e.list[0].line, e.list[0].field.as_str()),
+            (Some(2), "delete")
+        );
+        let items = parse_ndjson(
+            &nd[..nd.iter().position(|b| *b == b'\n').unwrap() + 1],
+            15,
+            &mut all,
+        )
+        .unwrap()
+        .items;
+        assert!(items[0].routes.is_none());
+    }
+
+    #[test]
+    fn errors_after_the_first_are_counted_but_nothing_more_is_kept() {
+        let mut csv = String::from("number,uri\n+441632960001,sip:a@x\nbad,sip:b@x\n");
+        for i in 0..500 {
+            csv.push_str(&format!("+4416329{i:05},sip:c@x\n"));
+        }
+        csv.push_str("worse,sip:d@x\n");
+        let e = parse_csv(csv.as_bytes(), 15, &mut all).unwrap_err();
+        assert_eq!(e.total, 2);
+        assert_eq!(e.list[1].line, Some(504));
+    }
+}

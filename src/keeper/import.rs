@@ -1,0 +1,209 @@
+//! A bulk import (SPEC §7, §13): many numbers set or deleted in one change, all or
+//! nothing, through the keeper's one path ([`super::change`]).
+//!
+//! Owns: the import modes' rules: in merge mode the numbers the import does not name
+//! stay, a delete line removes its number (a number without routes is left alone and
+//! reported); in replace mode each zone the import touches (and the zone named, when
+//! one is) ends up with exactly the import's numbers, the others deleted; the grouping
+//! of the edits by zone and the counts the answer gives.
+//!
+//! Must not touch: parsing (the admin API hands over [`ImportItem`]s), SQL (the store's
+//! read calls only, under the keeper's lock), or the index (`zone`'s editing helpers).
+
+use super::change::{Change, Edit};
+use super::{EditError, ImportCounts, ImportItem, ImportMode, Keeper};
+use crate::name::Name;
+use crate::zone::Zone;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Delete lines of absent numbers listed in [`ImportCounts::absent`]; the rest counted.
+const MAX_ABSENT_LISTED: usize = 100;
+
+/// An import's number, found in its zone.
+struct Located<'a> {
+    item: &'a ImportItem,
+    zone: Arc<Zone>,
+    digits: Vec<u8>,
+}
+
+impl Keeper {
+    /// Sets or deletes every number of `items` in one change, all or nothing, and in
+    /// [`ImportMode::Replace`] deletes the numbers the import leaves out of the zones it
+    /// replaces. Every number is checked (its zone, not a secondary) before anything is
+    /// written.
+    pub fn import(
+        &self,
+        items: &[ImportItem],
+        mode: &ImportMode,
+    ) -> Result<ImportCounts, EditError> {
+        let mut store = self.lock();
+        let target = match mode {
+            ImportMode::Replace { zone: Some(origin) } => Some(self.replace_target(origin)?),
+            _ => None,
+        };
+        let replace = matches!(mode, ImportMode::Replace { .. });
+        let mut counts = ImportCounts::default();
+        let mut located = Vec::with_capacity(items.len());
+        for item in items {
+            let found = self.locate_item(item, target.as_ref(), replace)?;
+            let labels: Vec<&[u8]> = found.digits.chunks(1).collect();
+            match &item.routes {
+                Some(routes) => {
+                    counts.numbers += 1;
+                    counts.routes += routes.naptrs.len();
+                }
+                None if found.zone.naptr_at(&labels).is_none() => {
+                    counts.absent_total += 1;
+                    if counts.absent.len() < MAX_ABSENT_LISTED {
+                        counts.absent.push((item.line, item.number.clone()));
+                    }
+                    continue;
+                }
+                None => counts.deleted += 1,
+            }
+            located.push(found);
+        }
+        // The zones replaced: those the import touches, and the one named.
+        let mut zones: Vec<Arc<Zone>> = Vec::new();
+        if replace {
+            for z in target.iter().chain(located.iter().map(|l| &l.zone)) {
+                if !zones.iter().any(|seen| Arc::ptr_eq(seen, z)) {
+                    zones.push(z.clone());
+                }
+            }
+            if zones.is_empty() {
+                return Err(EditError::Param {
+                    field: "zone",
+                    message: "an empty import in mode=replace needs zone=ORIGIN, the zone \
+                              to empty"
+                        .into(),
+                });
+            }
+        }
+        let mut left_out: Vec<(Arc<Zone>, Vec<String>)> = Vec::with_capacity(zones.len());
+        for zone in zones {
+            let kept: HashSet<&str> = located
+                .iter()
+                .filter(|l| Arc::ptr_eq(&l.zone, &zone))
+                .map(|l| l.item.number.as_str())
+                .collect();
+            let mut gone = store.zone_numbers(&zone.origin_text)?;
+            gone.retain(|n| !kept.contains(n.as_str()));
+            counts.deleted += gone.len();
+            left_out.push((zone, gone));
+        }
+        let changes = grouped(&located, &left_out);
+        tracing::info!(
+            numbers = counts.numbers,
+            deleted = counts.deleted,
+            zones = changes.len(),
+            "import: checked; writing to the store"
+        );
+        let ready = self.commit(&mut store, changes)?;
+        tracing::info!(
+            numbers = counts.numbers,
+            deleted = counts.deleted,
+            "import: committed"
+        );
+        self.publish(ready);
+        Ok(counts)
+    }
+
+    /// The zone a replace import names: served here and changeable through the API.
+    fn replace_target(&self, origin: &Name) -> Result<Arc<Zone>, EditError> {
+        let param = |message: String| EditError::Param {
+            field: "zone",
+            message,
+        };
+        let zone = self
+            .served(origin)
+            .ok_or_else(|| param(format!("no zone {origin} is served here")))?;
+        if self.is_catalog(&zone.origin) {
+            return Err(param(format!(
+                "{origin} is the catalog zone, kept by enroute"
+            )));
+        }
+        if self.secondary_list().iter().any(|s| *s == zone.origin) {
+            return Err(EditError::ReadOnly(zone.origin_text.to_string()));
+        }
+        Ok(zone)
+    }
+
+    /// Finds the zone of one import line's number; with a replace `target`, the number
+    /// must fall in it; a replace import has no delete lines.
+    fn locate_item<'a>(
+        &self,
+        item: &'a ImportItem,
+        target: Option<&Arc<Zone>>,
+        replace: bool,
+    ) -> Result<Located<'a>, EditError> {
+        let at_line = |message: String| EditError::Line {
+            line: item.line,
+            message,
+        };
+        let (zone, digits) = self
+            .locate(&item.number)
+            .map_err(|e| at_line(e.to_string()))?;
+        if let Some(target) = target.filter(|t| !Arc::ptr_eq(t, &zone)) {
+            return Err(at_line(format!(
+                "{} is in zone {}, not in {}, the zone this import replaces",
+                item.number, zone.origin_text, target.origin_text
+            )));
+        }
+        if replace && item.routes.is_none() {
+            return Err(at_line(format!(
+                "{}: a delete line has no place in mode=replace (leave the number out \
+                 of the import to delete it)",
+                item.number
+            )));
+        }
+        Ok(Located { item, zone, digits })
+    }
+}
+
+/// The edits, one [`Change`] per zone in first-seen order: the import's numbers, then
+/// the numbers a replace leaves out (deleted).
+fn grouped<'a>(
+    located: &'a [Located<'a>],
+    left_out: &'a [(Arc<Zone>, Vec<String>)],
+) -> Vec<Change<'a>> {
+    let mut changes: Vec<Change<'a>> = Vec::new();
+    let mut push = |zone: &Arc<Zone>, edit: Edit<'a>| {
+        let group = changes.iter_mut().find_map(|c| match c {
+            Change::Edit { old, edits } if Arc::ptr_eq(old, zone) => Some(edits),
+            _ => None,
+        });
+        match group {
+            Some(edits) => edits.push(edit),
+            None => changes.push(Change::Edit {
+                old: zone.clone(),
+                edits: vec![edit],
+            }),
+        }
+    };
+    for l in located {
+        push(
+            &l.zone,
+            Edit::Number {
+                number: &l.item.number,
+                digits: l.digits.clone(),
+                routes: l.item.routes.as_ref(),
+            },
+        );
+    }
+    for (zone, numbers) in left_out {
+        let skip = zone.number_prefix().len() + 1;
+        for number in numbers {
+            push(
+                zone,
+                Edit::Number {
+                    number,
+                    digits: number.as_bytes()[skip..].to_vec(),
+                    routes: None,
+                },
+            );
+        }
+    }
+    changes
+}
