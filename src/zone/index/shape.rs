@@ -53,7 +53,8 @@ const ESCAPE: u16 = 0xFFFF;
 
 /// The key of a name made of 1–[`MAX_KEY_DIGITS`] single-digit labels below the apex,
 /// given as their ASCII digits, closest to the apex first (`5.5.5.1` below the apex is
-/// `b"1555"`, key `0x2666 << 44`). `None` for no digit, too many, or a byte that is not a digit.
+/// `b"1555"`, key `0x2666 << 44`). `None` for no digit, too many, or a byte that is not
+/// a digit.
 ///
 /// Each digit `d` is a nibble `d + 1`, left-aligned in the low 60 bits: the first digit
 /// in bits 56–59. So integer order is the canonical DNS order of the names (RFC 4034
@@ -90,7 +91,7 @@ const KEY_MASK: u64 = (1 << (4 * MAX_KEY_DIGITS)) - 1;
 
 /// The ASCII digits of a key, closest to the apex first, and how many there are: the
 /// inverse of [`number_key`]. A key that [`is_number_key`] rejects (a damaged store row)
-/// gives bytes that are not digits, never a panic.
+/// may give bytes that are not digits, never a panic.
 #[inline]
 pub fn key_digits(key: u64) -> ([u8; MAX_KEY_DIGITS], usize) {
     let len = key_len(key);
@@ -155,8 +156,9 @@ pub struct ShapeTable {
     index: HashMap<Arc<[u8]>, u32, foldhash::quality::RandomState>,
     /// Ids of released slots, reused first.
     free: Vec<u32>,
-    /// Sum of the live shapes' byte lengths.
+    /// Sum of the live shapes' byte lengths, and of their specials' counts.
     shape_bytes: usize,
+    special_count: usize,
     /// Reused by `intern`: the shape being encoded and its special records.
     scratch: Vec<u8>,
     scratch_specials: Vec<usize>,
@@ -216,6 +218,7 @@ impl ShapeTable {
         }
         self.index.insert(bytes, id);
         self.shape_bytes += shape.len();
+        self.special_count += specials.len();
         Ok(ShapeId(id))
     }
 
@@ -245,7 +248,7 @@ impl ShapeTable {
             self.shape_bytes -= bytes.len();
             self.index.remove(&bytes[..]);
         }
-        slot.specials = Box::default();
+        self.special_count -= std::mem::take(&mut slot.specials).len();
         self.free.push(id.0);
         Ok(true)
     }
@@ -302,11 +305,10 @@ impl ShapeTable {
     /// not counted), for metrics.
     pub fn bytes(&self) -> usize {
         let arc_header = 2 * std::mem::size_of::<usize>();
-        let specials: usize = self.slots.iter().map(|s| s.specials.len()).sum();
         self.shape_bytes
             + self.index.len() * arc_header
             + self.slots.capacity() * std::mem::size_of::<Slot>()
-            + specials * std::mem::size_of::<usize>()
+            + self.special_count * std::mem::size_of::<usize>()
             + self.index.capacity() * (std::mem::size_of::<(Arc<[u8]>, u32)>() + 1)
             + self.free.capacity() * 4
             + self.scratch.capacity()
@@ -387,16 +389,18 @@ fn find_hole(rdata: &[u8], number: &[u8]) -> Option<Hole> {
     }
     let start = strlen_at + 1;
     let regexp = rdata.get(start..start + usize::from(*rdata.get(strlen_at)?))?;
-    let mut plus = [0u8; 1 + TEMPLATE_RDATA_MAX];
-    let with_plus = plus.get_mut(..1 + number.len())?;
-    with_plus[0] = b'+';
-    with_plus[1..].copy_from_slice(number);
-    let at = match memmem::find(regexp, with_plus) {
-        Some(i) => i + 1,
-        None => memmem::find(regexp, number)?,
-    };
+    // The first `+<number>`, else the first `<number>`. Matches of an all-digit number
+    // cannot overlap a `+`, so the non-overlapping search misses no `+<number>`.
+    let mut first = None;
+    for i in memmem::find_iter(regexp, number) {
+        if i > 0 && regexp[i - 1] == b'+' {
+            first = Some(i);
+            break;
+        }
+        first.get_or_insert(i);
+    }
     Some(Hole {
-        at: start + at,
+        at: start + first?,
         strlen_at,
     })
 }
@@ -977,6 +981,41 @@ mod tests {
     }
 
     #[test]
+    fn any_bytes_intern_without_panic_and_round_trip_when_accepted() {
+        // blocks of the mix, then damaged: bytes flipped (lengths and counts included),
+        // cut, or NAPTR character-string lengths pointing past the rdata
+        let mut rng = Rng(3403);
+        let mut t = ShapeTable::new();
+        let mut out = Vec::new();
+        let (mut accepted, mut refused) = (0, 0);
+        for i in 0..20_000 {
+            let number = format!("49{}", 1_000_000 + i);
+            let mut b = naptrs(mix_records(&mut rng, &format!("+{number}")));
+            for _ in 0..rng.below(4) {
+                let at = rng.below(b.len() as u64) as usize;
+                b[at] = match rng.below(3) {
+                    0 => rng.next() as u8,
+                    1 => b[at].wrapping_add(1),
+                    _ => 0xFF,
+                };
+            }
+            if rng.below(4) == 0 {
+                b.truncate(rng.below(b.len() as u64) as usize);
+            }
+            match t.intern(&b, number.as_bytes()) {
+                Ok(id) => {
+                    t.materialize(id, number.as_bytes(), &mut out).unwrap();
+                    assert_eq!(out, b, "case {i}");
+                    accepted += 1;
+                }
+                Err(ShapeError::Malformed { .. }) => refused += 1,
+                Err(e) => panic!("case {i}: {e}"),
+            }
+        }
+        assert!(accepted > 1000 && refused > 1000, "{accepted} {refused}");
+    }
+
+    #[test]
     fn released_shapes_free_their_ids_for_reuse() {
         let mut t = ShapeTable::new();
         let empty_bytes = t.bytes();
@@ -990,7 +1029,9 @@ mod tests {
         assert!(t.bytes() > empty_bytes);
         assert_eq!(t.release(id), Ok(false));
         assert_eq!(t.release(id), Ok(false));
+        let held = t.bytes();
         assert_eq!(t.release(id), Ok(true));
+        assert!(t.bytes() < held, "the shape's bytes are given back");
         assert_eq!(t.refs(id), 0);
         assert_eq!(t.shape_count(), 0);
         assert_eq!(t.shape(id), None);
