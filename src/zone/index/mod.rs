@@ -36,6 +36,7 @@ mod build;
 mod diff;
 mod edit;
 mod node;
+pub mod shape;
 mod tree;
 
 pub use build::{BuildIssue, Origin, TreeStats, ZoneBuilder, pack_rrsets};
