@@ -417,17 +417,14 @@ impl<R: Read> Read for Upload<R> {
 
 /// How often a plain progress line is printed.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
-/// How often the bar's line rate is recomputed (its position moves on every read).
-const BAR_EVERY: Duration = Duration::from_millis(200);
 
 /// The progress display on stderr.
 enum Progress {
     Quiet,
-    /// A terminal: a bar redrawn in place.
+    /// A terminal: a bar redrawn in place (indicatif limits the redraws).
     Bar {
         bar: ProgressBar,
         start: Instant,
-        last: Instant,
     },
     /// A log or a pipe: a line every [`PLAIN_EVERY`].
     Plain {
@@ -447,7 +444,6 @@ impl Progress {
             return Progress::Bar {
                 bar: new_bar(source.length),
                 start: now,
-                last: now,
             };
         }
         let size = source
@@ -471,12 +467,9 @@ impl Progress {
     fn advance(&mut self, counts: Counts) {
         match self {
             Progress::Quiet => {}
-            Progress::Bar { bar, start, last } => {
+            Progress::Bar { bar, start } => {
                 bar.set_position(counts.sent);
-                if last.elapsed() >= BAR_EVERY {
-                    *last = Instant::now();
-                    bar.set_message(lines_text(counts, start.elapsed()));
-                }
+                bar.set_message(lines_text(counts, start.elapsed()));
             }
             Progress::Plain { total, start, last } => {
                 if last.elapsed() >= PLAIN_EVERY {
