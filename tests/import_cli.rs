@@ -220,7 +220,8 @@ fn usage_and_unreachable_exit_codes() {
     std::fs::write(dir.path().join("n.csv.gz"), b"\x1f\x8b").unwrap();
     for (args, says) in [
         (vec!["missing.csv"], "missing.csv: "),
-        (vec!["empty.csv"], "empty.csv: is empty"),
+        (vec!["empty.csv"], "empty.csv is empty"),
+        (vec!["-", "--replace"], "standard input is empty"),
         (vec!["n.csv.gz"], "decompress it into standard input"),
         (vec!["n.csv", "--format", "xml"], "invalid value 'xml'"),
         (vec![dir.path().to_str().unwrap()], "is a directory"),
@@ -504,4 +505,34 @@ fn a_slow_upload_reports_progress_and_a_lost_connection_exits_3() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn the_help_lists_the_exit_codes_and_the_flags() {
+    let out = Command::new(env!("CARGO_BIN_EXE_enroute"))
+        .args(["import", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    let help = stdout(&out);
+    for needle in [
+        "Exit codes:\n  0  the import committed",
+        "\n  1  the server refused it",
+        "\n  2  bad arguments",
+        "\n  3  the server is not reachable",
+        "--zone <ORIGIN>",
+        "--replace",
+        "--token-file <F>",
+        "--format <FORMAT>",
+    ] {
+        assert!(
+            help.contains(needle),
+            "import --help lacks {needle:?}:\n{help}"
+        );
+    }
+    let top = Command::new(env!("CARGO_BIN_EXE_enroute"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(stdout(&top).contains("\n  import "), "{}", stdout(&top));
 }

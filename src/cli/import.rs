@@ -179,6 +179,7 @@ impl Source {
             format: ImportFormat::Csv,
             length,
         };
+        source.refuse_empty()?;
         source.format = match format {
             Some(FormatArg::Csv) => ImportFormat::Csv,
             Some(FormatArg::Ndjson) => ImportFormat::Ndjson,
@@ -188,6 +189,23 @@ impl Source {
             },
         };
         Ok(source)
+    }
+
+    /// An empty file or input is refused before anything is sent: with `--replace` it
+    /// would empty the zone, and it is more likely a producer that failed (`zcat` of a
+    /// missing file) than a wish. Waits for the first bytes of a pipe.
+    fn refuse_empty(&mut self) -> Result<(), ClientError> {
+        let head = self
+            .reader
+            .fill_buf()
+            .map_err(|e| ClientError::Usage(format!("{}: {e}", self.name)))?;
+        if head.is_empty() {
+            return Err(ClientError::Usage(format!(
+                "{} is empty (an import needs at least a CSV header line); nothing was sent",
+                self.name
+            )));
+        }
+        Ok(())
     }
 
     /// The format by the first byte that is not blank (nor a UTF-8 byte order mark):
@@ -208,8 +226,8 @@ impl Source {
 /// Reads are this large: few system calls, bounded memory.
 const BUFFER: usize = 256 << 10;
 
-/// The file and its length when it is a regular file; a missing, empty or unreadable
-/// file, or a directory, is bad usage.
+/// The file and its length when it is a regular file; a missing or unreadable file,
+/// or a directory, is bad usage.
 fn open_file(path: &Path, name: &str) -> Result<(std::fs::File, Option<u64>), ClientError> {
     let usage = |why: String| ClientError::Usage(format!("{name}: {why}"));
     let file = std::fs::File::open(path).map_err(|e| usage(e.to_string()))?;
@@ -220,11 +238,6 @@ fn open_file(path: &Path, name: &str) -> Result<(std::fs::File, Option<u64>), Cl
     if !meta.is_file() {
         // A pipe (`<(zcat numbers.csv.gz)`): its length is unknown until its end.
         return Ok((file, None));
-    }
-    if meta.len() == 0 {
-        return Err(usage(
-            "is empty (a CSV import needs at least its header line)".into(),
-        ));
     }
     Ok((file, Some(meta.len())))
 }
