@@ -1,10 +1,11 @@
 //! A blocking client for the admin HTTP API, behind `enroute numbers`, `enroute
-//! prefixes` and `enroute route --url`.
+//! prefixes`, `enroute import` and `enroute route --url`.
 //!
 //! Owns: where the API is and which token to send (a flag, else `ENROUTE_ADMIN_URL` /
 //! `ENROUTE_ADMIN_TOKEN`, else the configuration's `admin.listen` / `admin.token_file`,
 //! which is only read, never written), the requests (timeouts, a bounded answer, no
-//! redirects followed), the request bodies it builds ([`routes_body`]), and RFC 9457
+//! redirects followed; an import's body streamed from a reader, never held whole), the
+//! request bodies it builds ([`routes_body`]), and RFC 9457
 //! problems turned into [`ClientError`]s with the class of failure each is (refused,
 //! unreachable, bad usage) and its exit code.
 //!
@@ -25,6 +26,12 @@ pub const MAX_ANSWER_BYTES: u64 = 64 << 20;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one call may take in all (a routing decision waits on upstream DNS).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// An import has no overall limit (10^8 numbers take a while to send): it fails only
+/// when one write waits this long for the server to take more of the body.
+pub const IMPORT_STALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the server may take to answer an import once the whole body is sent: it
+/// commits only then, and a commit of a national portability file is not quick.
+pub const IMPORT_COMMIT_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 /// Why a command against the API failed; each class has its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +67,9 @@ pub struct Problem {
     pub detail: String,
     /// Each failing field (`routes[0].uri`), with the line for imports.
     pub errors: Vec<FieldProblem>,
+    /// How many errors there were in all, when the server listed only the first ones
+    /// (`total_errors`, imports).
+    pub total_errors: Option<u64>,
 }
 
 /// One entry of a problem's `errors`.
@@ -91,6 +101,7 @@ impl Problem {
             title: text("title").unwrap_or_else(|| reason.to_string()),
             detail,
             errors,
+            total_errors: v.get("total_errors").and_then(Value::as_u64),
         }
     }
 }
@@ -176,7 +187,7 @@ impl Endpoint {
                     url.unwrap_or_else(|| (listen_url(c.admin.listen), admin_listen_source(&c)));
                 let token = match token {
                     Some(t) => t,
-                    None => token_from_file(&c.admin.token_file)?,
+                    None => token_from_file(&c.admin.token_file, "admin.token_file")?,
                 };
                 (url, token)
             }
@@ -187,6 +198,20 @@ impl Endpoint {
             url_from,
             token_from,
         })
+    }
+
+    /// As [`Endpoint::resolve`], with the token read from `token_file` (a
+    /// `--token-file` flag), which wins over `ENROUTE_ADMIN_TOKEN` and the
+    /// configuration.
+    pub fn resolve_with_token_file(
+        url: Option<&str>,
+        token_file: &std::path::Path,
+        config: impl FnOnce() -> Result<Config, String>,
+    ) -> Result<Endpoint, ClientError> {
+        let (token, from) = token_from_file(token_file, "--token-file")?;
+        let mut endpoint = Endpoint::resolve(url, Some(&token), config)?;
+        endpoint.token_from = from;
+        Ok(endpoint)
     }
 }
 
@@ -224,20 +249,22 @@ fn listen_url(addr: std::net::SocketAddr) -> String {
 }
 
 /// The token file's content, trimmed; the file is only read (the server writes it).
-fn token_from_file(path: &std::path::Path) -> Result<(String, String), ClientError> {
+/// `key` names where the path came from in messages (`admin.token_file`,
+/// `--token-file`).
+fn token_from_file(path: &std::path::Path, key: &str) -> Result<(String, String), ClientError> {
     let shown = path.display().to_string();
     let hint = format!("give --token or set {TOKEN_ENV}");
     match std::fs::read_to_string(path) {
         Ok(t) if !t.trim().is_empty() => Ok((t.trim().to_string(), shown)),
         Ok(_) => Err(ClientError::Usage(format!(
-            "no admin token: admin.token_file {shown} is empty; {hint}"
+            "no admin token: {key} {shown} is empty; {hint}"
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ClientError::Usage(format!(
-            "no admin token: admin.token_file {shown} does not exist (the server writes it on \
+            "no admin token: {key} {shown} does not exist (the server writes it on \
              its first start); {hint}, or give --config for the server's configuration"
         ))),
         Err(e) => Err(ClientError::Usage(format!(
-            "no admin token: admin.token_file {shown}: {e}; {hint}"
+            "no admin token: {key} {shown}: {e}; {hint}"
         ))),
     }
 }
@@ -317,6 +344,70 @@ pub struct ListQuery {
     pub prefix: Option<String>,
     pub limit: Option<u16>,
     pub after: Option<String>,
+}
+
+/// The two bulk formats `POST /v1/numbers:import` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// A header line naming the columns, then one route a row.
+    Csv,
+    /// One number body with its `number` a line.
+    Ndjson,
+}
+
+impl ImportFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ImportFormat::Csv => "text/csv",
+            ImportFormat::Ndjson => "application/x-ndjson",
+        }
+    }
+}
+
+/// What an import does to the numbers already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImportMode {
+    /// The upload's numbers are set (or deleted); the others stay.
+    #[default]
+    Merge,
+    /// The zone's numbers become exactly those of the upload.
+    Replace,
+}
+
+impl ImportMode {
+    /// The value of the `mode` query parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportMode::Merge => "merge",
+            ImportMode::Replace => "replace",
+        }
+    }
+}
+
+/// How one import is sent.
+#[derive(Debug, Clone)]
+pub struct ImportQuery {
+    pub format: ImportFormat,
+    pub mode: ImportMode,
+    /// The zone (an origin) the import is for; the server finds it from the numbers
+    /// when absent.
+    pub zone: Option<String>,
+    /// The body's length when known in advance (a regular file): sent as
+    /// `Content-Length`, so a server that takes less refuses before the upload;
+    /// otherwise the body goes chunked.
+    pub length: Option<u64>,
+}
+
+impl ImportQuery {
+    /// `/v1/numbers:import?mode=…[&zone=…]`.
+    fn path(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("mode", self.mode.as_str());
+        if let Some(zone) = &self.zone {
+            query.append_pair("zone", zone);
+        }
+        format!("/v1/numbers:import?{}", query.finish())
+    }
 }
 
 /// A blocking HTTP client bound to one [`Endpoint`].
@@ -408,6 +499,39 @@ impl Client {
         self.call("GET", &format!("/v1/route/{}", encode_segment(input)), None)
     }
 
+    /// `POST /v1/numbers:import`, the body streamed from `body` as the server takes
+    /// it (the reader is read to its end, a buffer at a time, never whole). There is
+    /// no overall timeout: only opening the connection, a stalled write
+    /// ([`IMPORT_STALL_TIMEOUT`]) and the wait for the commit ([`IMPORT_COMMIT_TIMEOUT`])
+    /// are bounded. An error of `body` ends the upload, and the server, seeing the body
+    /// cut short, imports nothing.
+    pub fn import(
+        &self,
+        q: &ImportQuery,
+        body: &mut dyn std::io::Read,
+    ) -> Result<Answer, ClientError> {
+        let url = format!("{}{}", self.endpoint.base, q.path());
+        let mut request = self
+            .agent
+            .post(&url)
+            .config()
+            .timeout_global(None)
+            .timeout_per_write(Some(IMPORT_STALL_TIMEOUT))
+            .timeout_recv_response(Some(IMPORT_COMMIT_TIMEOUT))
+            .timeout_recv_body(Some(CALL_TIMEOUT))
+            .build()
+            .header("Authorization", format!("Bearer {}", self.endpoint.token))
+            .header("Content-Type", q.format.content_type())
+            // A refusal that needs no body (401, 413 on the length, 415) then comes
+            // back before the upload instead of as a connection reset in its middle.
+            .header("Expect", "100-continue");
+        if let Some(length) = q.length {
+            request = request.header("Content-Length", length.to_string());
+        }
+        let sent = request.send(ureq::SendBody::from_reader(body));
+        self.answer(sent)
+    }
+
     /// Sends one request; 2xx comes back, 4xx is [`ClientError::Refused`], anything
     /// else [`ClientError::Unreachable`].
     fn call(&self, method: &str, path: &str, body: Option<&[u8]>) -> Result<Answer, ClientError> {
@@ -427,6 +551,14 @@ impl Client {
                 .call(),
             _ => self.agent.get(&url).header("Authorization", &auth).call(),
         };
+        self.answer(sent)
+    }
+
+    /// Reads the answer to a request sent (bounded), and sorts it as [`classify`] does.
+    fn answer(
+        &self,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Answer, ClientError> {
         let mut resp = sent.map_err(|e| self.transport_error(e))?;
         let status = resp.status().as_u16();
         let location = resp

@@ -11,7 +11,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{config, entries, route, serve, setup, zone};
+use cli::{config, entries, import, route, serve, setup, zone};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,6 +58,9 @@ enum Command {
         #[command(subcommand)]
         command: entries::PrefixCommand,
     },
+    /// Send a CSV or NDJSON file of numbers to the admin API in a stream (bulk import).
+    #[command(long_about = import::ABOUT, after_help = import::EXIT)]
+    Import(import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,5 +82,6 @@ fn main() -> ExitCode {
         Command::Zone { command } => zone::run(command),
         Command::Numbers { command } => entries::numbers(command),
         Command::Prefixes { command } => entries::prefixes(command),
+        Command::Import(args) => import::run(&args),
     }
 }

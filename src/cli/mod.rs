@@ -7,6 +7,8 @@
 //! - [`zone`]: `enroute zone check | export | init`.
 //! - [`entries`]: `enroute numbers | prefixes list | get | put | delete`, through the
 //!   admin API ([`enroute::client`]).
+//! - [`import`]: `enroute import FILE`, a CSV or NDJSON file streamed to the admin API's
+//!   bulk import, with progress.
 //! - [`setup`]: what the commands start from: the configuration file (or the built-in
 //!   defaults), quiet logging, the zones as served, the admin-API client.
 //! - [`output`]: how answers read on the terminal: a routing decision (one renderer for
@@ -21,6 +23,7 @@
 
 pub mod config;
 pub mod entries;
+pub mod import;
 pub mod output;
 pub mod route;
 pub mod serve;
