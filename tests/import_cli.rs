@@ -235,7 +235,6 @@ fn usage_and_unreachable_exit_codes() {
 }
 
 #[test]
-#[ignore = "needs the server's mode=replace"]
 fn replace_leaves_exactly_the_files_numbers() {
     let server = Enroute::start(ZONE, "");
     assert_eq!(
