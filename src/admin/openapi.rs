@@ -88,11 +88,16 @@ pub fn document() -> Value {
             "/v1/numbers": {"get": {"operationId": "listNumbers", "parameters": paging.clone(),
                 "responses": with(errors(&["401", "422"]), "200", ok("NumberList"))}},
             "/v1/numbers:import": {"post": {"operationId": "importNumbers",
+                "description": "Sets and deletes numbers in one change, all or nothing; the body is read as a stream (no size limit). CSV: an empty uri as a number's only row deletes it. NDJSON: {\"number\": \"+…\", \"delete\": true} deletes it.",
+                "parameters": [
+                    {"name": "mode", "in": "query", "required": false, "description": "merge (default): other numbers stay; replace: each zone the upload touches (or `zone`) ends up with exactly its numbers", "schema": {"enum": ["merge", "replace"]}},
+                    {"name": "zone", "in": "query", "required": false, "description": "with mode=replace: the origin of the zone whose numbers are replaced", "schema": {"type": "string"}}
+                ],
                 "requestBody": {"required": true, "content": {
                     "text/csv": {"schema": {"type": "string"}},
                     "application/x-ndjson": {"schema": {"type": "string"}}
                 }},
-                "responses": with(errors(&["401", "409", "413", "415", "422"]), "200", ok("ImportResult"))}},
+                "responses": with(errors(&["400", "401", "408", "409", "413", "415", "422"]), "200", ok("ImportResult"))}},
             "/v1/prefixes": {"get": {"operationId": "listPrefixes", "parameters": paging,
                 "responses": with(errors(&["401", "422"]), "200", ok("PrefixList"))}},
             "/v1/prefixes/{e164prefix}": {
@@ -159,8 +164,9 @@ pub fn document() -> Value {
                 "PrefixView": view("prefix"),
                 "NumberList": list("NumberView"),
                 "PrefixList": list("PrefixView"),
-                "ImportResult": {"type": "object", "required": ["numbers", "routes"], "properties": {
+                "ImportResult": {"type": "object", "required": ["numbers", "routes", "deleted"], "properties": {
                     "numbers": {"type": "integer"}, "routes": {"type": "integer"},
+                    "deleted": {"type": "integer", "description": "numbers deleted: by delete lines, or left out of a replace"},
                     "warnings": warnings.clone(),
                     "total_warnings": {"type": "integer", "description": "how many warnings in all (at most 100 are listed)"}}},
                 "ZoneList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {

@@ -26,7 +26,9 @@
 //! - `edit.rs`: the copy-on-write edits ([`ZoneTree::with_data`],
 //!   [`ZoneTree::refresh_copies`]);
 //! - `diff.rs`: which names differ between two trees ([`ZoneTree::changed_names`]),
-//!   skipping what they share.
+//!   skipping what they share;
+//! - `shape.rs`: number keys and the shape table of the compact form of number zones
+//!   (imports nothing of the index; not yet used by the tree).
 //!
 //! This file holds only the module lines, the re-exports (every `zone::index::X` path)
 //! and the tests: the files import each other (`super::node::Node`), never this one, so
