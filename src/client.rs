@@ -389,8 +389,8 @@ impl ImportMode {
 pub struct ImportQuery {
     pub format: ImportFormat,
     pub mode: ImportMode,
-    /// The zone (an origin) the import is for; the server finds it from the numbers
-    /// when absent.
+    /// The zone (an origin) the import is for: the server refuses numbers outside it;
+    /// when absent, it finds each number's zone.
     pub zone: Option<String>,
     /// The body's length when known in advance (a regular file): sent as
     /// `Content-Length`, so a server that takes less refuses before the upload;

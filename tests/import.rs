@@ -183,16 +183,17 @@ fn replace_checks_its_zone_and_an_empty_replace_empties_it() {
         422,
     );
     assert_eq!(at(&v), (Some("mode".into()), None));
+    // A merge import for a zone: every number must fall in it.
     let v = refused(
         import(
             &server,
             &format!("?zone={ORIGIN}"),
             "text/csv",
-            "number,uri\n",
+            "number,uri\n+4930123,sip:b@x.example\n",
         ),
         422,
     );
-    assert_eq!(at(&v), (Some("zone".into()), None), "zone without replace");
+    assert_eq!(at(&v), (Some("number".into()), Some(2)), "{v}");
     let v = refused(
         import(&server, "?mode=replace", "text/csv", "number,uri\n"),
         422,

@@ -67,8 +67,9 @@ pub struct ImportArgs {
     /// The file of numbers (CSV or NDJSON), or - for standard input.
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// The zone (origin) the numbers belong to, e.g. 2.3.6.1.4.4.e164.arpa. [default:
-    /// each number's own zone]
+    /// The zone (origin) the numbers belong to, e.g. 2.3.6.1.4.4.e164.arpa.: the server
+    /// refuses numbers outside it; with --replace, the zone whose numbers are replaced
+    /// [default: each number's own zone]
     #[arg(long, value_name = "ORIGIN")]
     zone: Option<String>,
     /// Make the zone's numbers exactly those of the file: numbers not in it are deleted

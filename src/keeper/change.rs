@@ -206,7 +206,7 @@ fn edited<'a>(old: &Zone, edits: &[Edit<'a>]) -> (Zone, Vec<&'a str>, bool) {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::keeper::{Hooks, ImportItem, ImportMode, Publisher};
+    use crate::keeper::{Hooks, ImportItem, ImportOptions, Publisher};
     use crate::name::Name;
     use crate::zone::ZoneSet;
 
@@ -256,7 +256,7 @@ mod tests {
         assert_eq!((numbers.len(), prefix), (items.len(), false));
         drop(old);
 
-        let counts = keeper.import(&items, &ImportMode::Merge).unwrap();
+        let counts = keeper.import(&items, &ImportOptions::default()).unwrap();
         assert_eq!((counts.numbers, counts.routes), (items.len(), items.len()));
         let served = zones.load().iter().next().unwrap().clone();
         assert_eq!(served.soa.serial, 8, "one serial step for the whole import");

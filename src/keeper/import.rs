@@ -4,14 +4,15 @@
 //! Owns: the import modes' rules: in merge mode the numbers the import does not name
 //! stay, a delete line removes its number (a number without routes is left alone and
 //! reported); in replace mode each zone the import touches (and the zone named, when
-//! one is) ends up with exactly the import's numbers, the others deleted; the grouping
-//! of the edits by zone and the counts the answer gives.
+//! one is) ends up with exactly the import's numbers, the others deleted; a zone named
+//! holds every number of the import; the grouping of the edits by zone and the counts
+//! the answer gives.
 //!
 //! Must not touch: parsing (the admin API hands over [`ImportItem`]s), SQL (the store's
 //! read calls only, under the keeper's lock), or the index (`zone`'s editing helpers).
 
 use super::change::{Change, Edit};
-use super::{EditError, ImportCounts, ImportItem, ImportMode, Keeper};
+use super::{EditError, ImportCounts, ImportItem, ImportOptions, Keeper};
 use crate::name::Name;
 use crate::zone::Zone;
 use std::collections::HashSet;
@@ -28,21 +29,21 @@ struct Located<'a> {
 }
 
 impl Keeper {
-    /// Sets or deletes every number of `items` in one change, all or nothing, and in
-    /// [`ImportMode::Replace`] deletes the numbers the import leaves out of the zones it
-    /// replaces. Every number is checked (its zone, not a secondary) before anything is
-    /// written.
+    /// Sets or deletes every number of `items` in one change, all or nothing, and with
+    /// [`ImportOptions::replace`] deletes the numbers the import leaves out of the zones
+    /// it replaces. Every number is checked (its zone, the one named, not a secondary)
+    /// before anything is written.
     pub fn import(
         &self,
         items: &[ImportItem],
-        mode: &ImportMode,
+        options: &ImportOptions,
     ) -> Result<ImportCounts, EditError> {
         let mut store = self.lock();
-        let target = match mode {
-            ImportMode::Replace { zone: Some(origin) } => Some(self.replace_target(origin)?),
-            _ => None,
+        let target = match &options.zone {
+            Some(origin) => Some(self.import_target(origin)?),
+            None => None,
         };
-        let replace = matches!(mode, ImportMode::Replace { .. });
+        let replace = options.replace;
         let mut counts = ImportCounts::default();
         let mut located = Vec::with_capacity(items.len());
         for item in items {
@@ -110,8 +111,8 @@ impl Keeper {
         Ok(counts)
     }
 
-    /// The zone a replace import names: served here and changeable through the API.
-    fn replace_target(&self, origin: &Name) -> Result<Arc<Zone>, EditError> {
+    /// The zone an import names: served here and changeable through the API.
+    fn import_target(&self, origin: &Name) -> Result<Arc<Zone>, EditError> {
         let param = |message: String| EditError::Param {
             field: "zone",
             message,
@@ -130,8 +131,8 @@ impl Keeper {
         Ok(zone)
     }
 
-    /// Finds the zone of one import line's number; with a replace `target`, the number
-    /// must fall in it; a replace import has no delete lines.
+    /// Finds the zone of one import line's number; with a `target`, the number must fall
+    /// in it; a replace import has no delete lines.
     fn locate_item<'a>(
         &self,
         item: &'a ImportItem,
@@ -147,7 +148,7 @@ impl Keeper {
             .map_err(|e| at_line(e.to_string()))?;
         if let Some(target) = target.filter(|t| !Arc::ptr_eq(t, &zone)) {
             return Err(at_line(format!(
-                "{} is in zone {}, not in {}, the zone this import replaces",
+                "{} is in zone {}, not in {}, the zone this import is for",
                 item.number, zone.origin_text, target.origin_text
             )));
         }

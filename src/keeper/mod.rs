@@ -140,16 +140,15 @@ pub struct ImportItem {
     pub routes: Option<Routes>,
 }
 
-/// What a bulk import does to the numbers it does not name (SPEC §13).
+/// What a bulk import does beyond the numbers it names (SPEC §13).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum ImportMode {
-    /// They stay as they are.
-    #[default]
-    Merge,
-    /// They are deleted: each zone the import touches (and `zone`, when given) holds
-    /// exactly the import's numbers afterwards. With `zone`, every number must fall in
-    /// it.
-    Replace { zone: Option<Name> },
+pub struct ImportOptions {
+    /// `false` (merge): the numbers it does not name stay. `true` (replace): they are
+    /// deleted: each zone the import touches (and `zone`, when given) holds exactly the
+    /// import's numbers afterwards.
+    pub replace: bool,
+    /// The zone the import is for: every number must fall in it.
+    pub zone: Option<Name>,
 }
 
 /// What a committed import changed.

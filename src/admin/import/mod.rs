@@ -23,7 +23,7 @@ use super::offload::bulk;
 use super::problem::{FieldError, Problem};
 use super::routed::Routed;
 use super::state::Shared;
-use crate::keeper::{ImportCounts, ImportItem, ImportMode};
+use crate::keeper::{ImportCounts, ImportItem, ImportOptions};
 use crate::name::Name;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -43,7 +43,7 @@ pub(super) async fn import(State(s): State<Shared>, req: Request) -> Result<Resp
         &["text/csv", "application/x-ndjson"],
         |ct| format!("import takes text/csv or application/x-ndjson, not {ct:?}"),
     )? == 0;
-    let mode = read_mode(parts.uri.query())?;
+    let options = read_options(parts.uri.query())?;
     let _one_at_a_time = s.importing.lock().await;
     let (to_parser, from_handler) = tokio::sync::mpsc::channel(QUEUED_CHUNKS);
     let keeper = s.keeper.clone();
@@ -62,7 +62,9 @@ pub(super) async fn import(State(s): State<Shared>, req: Request) -> Result<Resp
             return Err(cut_off(ending));
         }
         let import = parsed.map_err(refused)?;
-        let counts = keeper.import(&import.items, &mode).map_err(Problem::from)?;
+        let counts = keeper
+            .import(&import.items, &options)
+            .map_err(Problem::from)?;
         Ok((counts, import.warnings))
     });
     // The body is read here while the bulk thread parses it; if the client goes away,
@@ -72,9 +74,9 @@ pub(super) async fn import(State(s): State<Shared>, req: Request) -> Result<Resp
     Ok(axum::Json(Imported::new(counts, warnings)).into_response())
 }
 
-/// The query: `mode` (`merge`, the default, or `replace`) and `zone` (an origin: with
-/// `replace`, the zone whose numbers the import replaces).
-fn read_mode(query: Option<&str>) -> Result<ImportMode, Problem> {
+/// The query: `mode` (`merge`, the default, or `replace`) and `zone` (an origin: the
+/// zone the import is for, and with `replace` the zone whose numbers it replaces).
+fn read_options(query: Option<&str>) -> Result<ImportOptions, Problem> {
     let bad = |field: &str, detail: String| {
         Problem::from(FieldError {
             line: None,
@@ -82,11 +84,11 @@ fn read_mode(query: Option<&str>) -> Result<ImportMode, Problem> {
             detail,
         })
     };
-    let (mut replace, mut zone) = (false, None);
+    let mut options = ImportOptions::default();
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match &*k {
-            "mode" if v == "merge" => replace = false,
-            "mode" if v == "replace" => replace = true,
+            "mode" if v == "merge" => options.replace = false,
+            "mode" if v == "replace" => options.replace = true,
             "mode" => return Err(bad("mode", format!("{v:?} is not merge or replace"))),
             "zone" => {
                 let origin = if v.ends_with('.') {
@@ -94,7 +96,7 @@ fn read_mode(query: Option<&str>) -> Result<ImportMode, Problem> {
                 } else {
                     format!("{v}.")
                 };
-                zone = Some(
+                options.zone = Some(
                     Name::from_text(&origin)
                         .map_err(|e| bad("zone", format!("{v:?} is not a zone origin: {e}")))?,
                 );
@@ -102,16 +104,7 @@ fn read_mode(query: Option<&str>) -> Result<ImportMode, Problem> {
             _ => {}
         }
     }
-    match (replace, zone) {
-        (true, zone) => Ok(ImportMode::Replace { zone }),
-        (false, None) => Ok(ImportMode::Merge),
-        (false, Some(_)) => Err(bad(
-            "zone",
-            "zone names the zone a mode=replace import replaces; a merge import finds each \
-             number's zone"
-                .into(),
-        )),
-    }
+    Ok(options)
 }
 
 /// The answer to an upload that did not arrive whole.
