@@ -8,7 +8,7 @@
 //!
 //! Must not touch: the keeper (the handler hands the items over), HTTP.
 
-use super::{Import, ImportErrors, MAX_ERRORS, Seen, Warnings};
+use super::parsed::{Import, ImportErrors, MAX_ERRORS, Seen, Warnings};
 use crate::admin::body::{DEFAULT_TTL, MAX_ROUTES, encode, parse_e164};
 use crate::admin::problem::FieldError;
 use crate::admin::routed::{Judge, usable};

@@ -5,34 +5,32 @@
 //!
 //! Owns: the route's query (`mode=merge|replace`, `zone`), one import at a time, the
 //! hand-over of the body to the bulk thread (`stream.rs`), the two formats (`csv.rs`,
-//! `ndjson.rs`) read into the keeper's items, and the answer: errors and warnings named
-//! by line and capped at [`MAX_ERRORS`]. An upload that breaks off, stalls or is cut by
-//! the client commits nothing.
+//! `ndjson.rs`) read into the keeper's items (`parsed.rs`), and the answer: errors and
+//! warnings named by line, at most `parsed::MAX_ERRORS` of each listed. An upload that
+//! breaks off, stalls or is cut by the client commits nothing.
 //!
 //! Must not touch: the store or the zones directly (the keeper imports).
 
 mod csv;
 mod ndjson;
+mod parsed;
 mod stream;
 
 pub use csv::parse_csv;
 pub use ndjson::parse_ndjson;
+use parsed::{ImportErrors, Warnings};
 
 use super::body::require_type;
 use super::offload::bulk;
 use super::problem::{FieldError, Problem};
 use super::routed::Routed;
 use super::state::Shared;
-use crate::keeper::{ImportCounts, ImportItem, ImportOptions};
+use crate::keeper::{ImportCounts, ImportOptions};
 use crate::name::Name;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
 use stream::{BodyReader, Ending, QUEUED_CHUNKS, feed};
-
-/// Errors listed in one answer; the rest are counted.
-pub const MAX_ERRORS: usize = 100;
 
 /// `POST /v1/numbers:import` (SPEC §7, §13). Imports run one at a time: a second one
 /// waits (its upload held back by TCP) until the first has answered.
@@ -168,83 +166,6 @@ fn refused(errs: ImportErrors) -> Problem {
     }
     p.total = Some(errs.total);
     p
-}
-
-/// What one import says about its lines: at most [`MAX_ERRORS`] listed, all counted.
-#[derive(Debug)]
-pub struct Capped<T> {
-    pub list: Vec<T>,
-    pub total: usize,
-}
-
-impl<T> Default for Capped<T> {
-    fn default() -> Self {
-        Capped {
-            list: Vec::new(),
-            total: 0,
-        }
-    }
-}
-
-impl<T> Capped<T> {
-    fn push(&mut self, item: T) {
-        self.total += 1;
-        if self.list.len() < MAX_ERRORS {
-            self.list.push(item);
-        }
-    }
-}
-
-/// Warnings of an import, each `line N: …`.
-pub type Warnings = Capped<String>;
-
-/// A bulk import that failed: its errors.
-pub type ImportErrors = Capped<FieldError>;
-
-/// Numbers seen so far in one import, each with the index or line the caller keeps.
-/// Numbers of up to 15 digits (E.164) are kept as one integer with a fast hash: ten
-/// million of them are hashed once each; longer ones (private numbering plans) as text.
-#[derive(Default)]
-pub struct Seen {
-    short: HashMap<u64, usize, foldhash::fast::RandomState>,
-    long: HashMap<Box<str>, usize, foldhash::fast::RandomState>,
-}
-
-impl Seen {
-    /// Notes `number` (`+` and digits, as `parse_e164` checked it) with `value`; the
-    /// value it had when it was seen before.
-    pub fn insert(&mut self, number: &str, value: usize) -> Option<usize> {
-        match short_key(number) {
-            Some(k) => self.short.insert(k, value),
-            None => self.long.insert(number.into(), value),
-        }
-    }
-
-    pub fn get(&self, number: &str) -> Option<usize> {
-        match short_key(number) {
-            Some(k) => self.short.get(&k).copied(),
-            None => self.long.get(number).copied(),
-        }
-    }
-}
-
-/// Up to 15 digits as one integer: their value and their count (`+0123` and `+123`
-/// differ).
-fn short_key(number: &str) -> Option<u64> {
-    let digits = number.trim_start_matches('+').as_bytes();
-    (digits.len() <= 15).then(|| {
-        let value = digits
-            .iter()
-            .fold(0u64, |v, d| v * 10 + u64::from(d.wrapping_sub(b'0') % 10));
-        (value << 4) | digits.len() as u64
-    })
-}
-
-/// An import as parsed: the numbers to write and the warnings (each `line N: …`).
-#[derive(Debug)]
-pub struct Import {
-    pub items: Vec<ImportItem>,
-    pub warnings: Warnings,
 }
 
 #[cfg(test)]

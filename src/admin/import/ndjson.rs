@@ -7,7 +7,7 @@
 //!
 //! Must not touch: the keeper (the handler hands the items over), HTTP.
 
-use super::{Import, ImportErrors, Seen, Warnings};
+use super::parsed::{Import, ImportErrors, Seen, Warnings};
 use crate::admin::body::{NumberBody, decode_json, parse_e164};
 use crate::admin::problem::FieldError;
 use crate::admin::routed::Judge;

@@ -1,0 +1,89 @@
+//! What the two import formats read a body into: the numbers to write ([`Import`]),
+//! the errors and warnings by line, capped ([`Capped`]), and the numbers seen so far
+//! ([`Seen`]: each number once).
+//!
+//! Must not touch: the formats themselves (`csv.rs`, `ndjson.rs`) or HTTP (`mod.rs`).
+
+use crate::admin::problem::FieldError;
+use crate::keeper::ImportItem;
+use std::collections::HashMap;
+
+/// Errors listed in one answer; the rest are counted.
+pub const MAX_ERRORS: usize = 100;
+
+/// What one import says about its lines: at most [`MAX_ERRORS`] listed, all counted.
+#[derive(Debug)]
+pub struct Capped<T> {
+    pub list: Vec<T>,
+    pub total: usize,
+}
+
+impl<T> Default for Capped<T> {
+    fn default() -> Self {
+        Capped {
+            list: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl<T> Capped<T> {
+    pub(super) fn push(&mut self, item: T) {
+        self.total += 1;
+        if self.list.len() < MAX_ERRORS {
+            self.list.push(item);
+        }
+    }
+}
+
+/// Warnings of an import, each `line N: …`.
+pub type Warnings = Capped<String>;
+
+/// A bulk import that failed: its errors.
+pub type ImportErrors = Capped<FieldError>;
+
+/// Numbers seen so far in one import, each with the index or line the caller keeps.
+/// Numbers of up to 15 digits (E.164) are kept as one integer with a fast hash: ten
+/// million of them are hashed once each; longer ones (private numbering plans) as text.
+#[derive(Default)]
+pub struct Seen {
+    short: HashMap<u64, usize, foldhash::fast::RandomState>,
+    long: HashMap<Box<str>, usize, foldhash::fast::RandomState>,
+}
+
+impl Seen {
+    /// Notes `number` (`+` and digits, as `parse_e164` checked it) with `value`; the
+    /// value it had when it was seen before.
+    pub fn insert(&mut self, number: &str, value: usize) -> Option<usize> {
+        match short_key(number) {
+            Some(k) => self.short.insert(k, value),
+            None => self.long.insert(number.into(), value),
+        }
+    }
+
+    pub fn get(&self, number: &str) -> Option<usize> {
+        match short_key(number) {
+            Some(k) => self.short.get(&k).copied(),
+            None => self.long.get(number).copied(),
+        }
+    }
+}
+
+/// Up to 15 digits as one integer: their value and their count (`+0123` and `+123`
+/// differ).
+fn short_key(number: &str) -> Option<u64> {
+    let digits = number.trim_start_matches('+').as_bytes();
+    (digits.len() <= 15).then(|| {
+        let value = digits
+            .iter()
+            .fold(0u64, |v, d| v * 10 + u64::from(d.wrapping_sub(b'0') % 10));
+        (value << 4) | digits.len() as u64
+    })
+}
+
+/// An import as parsed: the numbers to write and the warnings (each `line N: …`).
+#[derive(Debug)]
+pub struct Import {
+    pub items: Vec<ImportItem>,
+    pub warnings: Warnings,
+}
