@@ -119,6 +119,73 @@ struct Special {
     cname_target: String,
 }
 
+/// Numbers (digits after `+1555`, under the number-free `+15557`), a TTL and NAPTR
+/// rdatas (`{e164}`: the owner's number) whose regexps carry numbers in every way a
+/// compact form that cuts the owner's number out of a record must put back exactly:
+/// another number, the own one twice, without `+`, as a prefix of longer digits, in
+/// part, in the pattern; and records that carry none (non-terminal, `s` flag).
+const HAND_MADE: &[(&str, u32, &[&str])] = &[
+    (
+        "7100001",
+        3600,
+        &["100 10 \"u\" \"E2U+pstn:tel\" \"!^.*$!tel:+15559876543210;npdi!\" ."],
+    ),
+    (
+        "7100002",
+        3600,
+        &["100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:{e164}@h.example.net;x={e164}!\" ."],
+    ),
+    (
+        "7100003",
+        3600,
+        &["100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:15557100003@h.example.net!\" ."],
+    ),
+    (
+        "7100004",
+        3600,
+        &["100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:{e164}99@h.example.net!\" ."],
+    ),
+    (
+        "7100005",
+        3600,
+        &["100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:7100005@pbx.example.net!\" ."],
+    ),
+    (
+        "7100006",
+        3600,
+        &["100 10 \"u\" \"E2U+sip\" \"!^\\\\{e164}$!sip:fixed@h.example.net!\" ."],
+    ),
+    (
+        "7100007",
+        3600,
+        &[
+            "100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:{e164}@a.example.net!\" .",
+            "100 20 \"u\" \"E2U+sip\" \"!^.*$!sip:+15557100008@a.example.net!\" .",
+            "65535 65535 \"u\" \"E2U+pstn:tel\" \"!^.*$!tel:{e164}!\" .",
+        ],
+    ),
+    (
+        "7100008",
+        60,
+        &["100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:{e164}@a.example.net!\" ."],
+    ),
+    (
+        "7100009",
+        3600,
+        &["100 10 \"\" \"\" \"\" _sip._udp.example.net."],
+    ),
+    (
+        "7100010",
+        3600,
+        &["100 10 \"s\" \"E2U+sip\" \"\" _sip._udp.example.net."],
+    ),
+    (
+        "7100011",
+        86400,
+        &["10 10 \"u\" \"E2U+SIP\" \"!^(.*)$!sip:\\\\1@Upper.Example.NET!\" ."],
+    ),
+];
+
 /// A 15-digit number with a 16th-digit name below it, under a number-free prefix.
 const LONG: &str = "81234567890";
 
@@ -161,13 +228,25 @@ fn extras(s: &Special) -> String {
             "sip:+155561234567@deep.example.net"
         ),
         owner(&s.cname_target),
-        naptr_line(&owner(LONG), 900, "sip:+1555{LONG}@long.example.net"),
+        naptr_line(
+            &owner(LONG),
+            900,
+            &format!("sip:+1555{LONG}@long.example.net")
+        ),
         naptr_line(
             &format!("1.{}", owner(LONG)),
             900,
             "sip:sixteen@long.example.net"
         ),
     );
+    z.push_str("; numbers with hand-made NAPTR sets ({e164} is the owner's number)\n");
+    for (digits, ttl, rdatas) in HAND_MADE {
+        for rdata in *rdatas {
+            let e164 = format!("+1555{digits}");
+            let rdata = rdata.replace("{e164}", &e164);
+            z.push_str(&format!("{} {ttl} NAPTR {rdata}\n", owner(digits)));
+        }
+    }
     z.push_str("; numbers with several RRset types\n");
     for (i, n) in s.multi_type.iter().enumerate() {
         let o = owner(n);
@@ -290,7 +369,7 @@ struct Q {
     qtype: u16,
 }
 
-/// Half the names of a class go out with the origin's letters in upper case, so the
+/// About half the names go out with the origin's letters in upper case, so the
 /// answers must echo the owner as sent.
 fn mixed_case(name: String, i: usize) -> String {
     if i % 2 == 1 {
@@ -315,6 +394,9 @@ fn build_queries(t: &TestSet) -> Vec<Q> {
     for n in &p[..12_000] {
         push("number", fq(n), NAPTR);
     }
+    for (n, _, _) in HAND_MADE {
+        push("hand-made number", fq(n), NAPTR);
+    }
     for (i, n) in p[12_000..14_000].iter().enumerate() {
         push("number, other type", fq(n), [TXT, A, SOA, AAAA][i % 4]);
     }
@@ -335,7 +417,7 @@ fn build_queries(t: &TestSet) -> Vec<Q> {
     }
     // the hand-written records' ancestors (digits after +1555)
     for n in [
-        "4", "7", "77", "5", "51", "512", "5123", "6", "61", "6123", "612345", "8", "8123",
+        "4", "7", "71", "77", "5", "51", "512", "5123", "6", "61", "6123", "612345", "8", "8123",
         "88888", "0", "9", "911",
     ] {
         push("empty non-terminal", fq(n), NAPTR);
@@ -892,6 +974,7 @@ fn answers_axfr_and_export_match_knot_at_100k_numbers() {
         ("number", "NoError+data"),
         ("number, other type", "NoError"),
         ("number with several types", "NoError+data"),
+        ("hand-made number", "NoError+data"),
         ("absent number", "NXDomain"),
         ("random number", "NXDomain"),
         ("random number", "NoError+data"),
@@ -1108,8 +1191,8 @@ fn apex_ns_answer_carries_in_zone_glue_as_knot_does() {
 /// NAPTR string holding spaces, `;`, quotes, backslashes or non-printable bytes, served
 /// by Knot from the exported text, transfers as Knot transfers the original file.
 #[test]
-#[ignore = "the export writes TXT strings unquoted (hickory's Display), so a string \
-            with a space comes back as several strings"]
+#[ignore = "the export writes TXT rdata with hickory's Display: strings unquoted and run \
+            together, so a space splits a string, `;` starts a comment, boundaries are lost"]
 fn export_keeps_character_strings_whole() {
     let zone = format!(
         "$ORIGIN {ORIGIN}\n$TTL 3600\n\
