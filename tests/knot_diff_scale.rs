@@ -1035,6 +1035,25 @@ fn answers_axfr_and_export_match_knot_at_100k_numbers() {
         theirs.len(),
         start.elapsed().as_secs_f64()
     );
+
+    // Restarted with the same file, the server serves the zone its store kept: the
+    // same answers (every fifth query of the mix) and the same transfer.
+    let mut server = server;
+    server.restart();
+    let sample: Vec<Q> = qs.into_iter().step_by(5).collect();
+    let report = compare_servers(knot.port, server.dns, &sample, identical);
+    report.print("after a restart");
+    report.assert_clean();
+    let ours = axfr_set(server.dns);
+    assert!(
+        theirs == ours,
+        "AXFR after a restart differs: {}",
+        set_difference(&theirs, &ours, 10)
+    );
+    eprintln!(
+        "restarted and compared again at {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
 }
 
 /// The NAPTR records of a number, as an answer carries them.
@@ -1107,13 +1126,14 @@ fn csv_import_answers_match_knot_serving_the_generated_zone() {
         });
     }
     let left_out = std::cell::Cell::new(0usize);
-    let report = compare_servers(knot.port, server.dns, &qs, |t, o| {
+    let same = |t: &Wire, o: &Wire| {
         if beyond_csv(t) {
             left_out.set(left_out.get() + 1);
             return t.rcode == o.rcode && !o.answer.is_empty();
         }
         same_but_serial(t, o)
-    });
+    };
+    let report = compare_servers(knot.port, server.dns, &qs, same);
     report.print("store-fed zone");
     report.assert_clean();
     assert!(report.saw("number", "NoError+data"));
@@ -1129,6 +1149,14 @@ fn csv_import_answers_match_knot_serving_the_generated_zone() {
          cannot carry compared only for presence",
         imported.as_secs_f64()
     );
+
+    // Restarted, the server answers the imported numbers from its store alike.
+    let mut server = server;
+    server.restart();
+    let sample: Vec<Q> = qs.into_iter().step_by(3).collect();
+    let report = compare_servers(knot.port, server.dns, &sample, same);
+    report.print("store-fed zone after a restart");
+    report.assert_clean();
 }
 
 /// Equal but for the SOA's serial in the authority section (each side's own zone).
