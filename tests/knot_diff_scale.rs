@@ -4,8 +4,9 @@
 //! (wildcards at several depths, empty non-terminals hiding them, numbers with several
 //! RRset types or with names below them, CNAMEs, the apex) is served by Knot DNS and by
 //! `enroute serve` from the same master file. Answers over UDP and TCP, the AXFR, and
-//! the admin export loaded into a second Knot must be the same; and numbers imported
-//! from the generator's CSV must be answered as Knot answers them from its zone file.
+//! the admin export loaded into a second Knot must be the same, before and after a
+//! restart; and numbers imported from the generator's CSV must be answered as Knot
+//! answers them from its zone file.
 //!
 //! Only the wire, the admin HTTP API and files are used, never the library: the tests
 //! must keep holding whatever the in-memory form of a zone becomes.
@@ -951,7 +952,8 @@ fn set_difference(theirs: &[Rr], ours: &[Rr], limit: usize) -> String {
 
 /// Knot and enroute serve the same 100k-number master file: every query class gets
 /// the same answer, byte for byte, over UDP and TCP; the AXFR holds the same records;
-/// and the admin export, served by a second Knot, transfers the same records again.
+/// the admin export, served by a second Knot, transfers the same records again; and
+/// after a restart (the zone now from the store) answers and transfer are unchanged.
 #[test]
 fn answers_axfr_and_export_match_knot_at_100k_numbers() {
     let start = Instant::now();
@@ -1088,6 +1090,7 @@ fn beyond_csv(w: &Wire) -> bool {
 /// present and absent numbers alike. Numbers with records the CSV cannot express
 /// ([`beyond_csv`]: about 12% of the mix) are only checked to be answered with data.
 /// Negative answers carry the SOA in both; its serial differs (the import bumped it).
+/// After a restart the store gives the same answers.
 #[test]
 fn csv_import_answers_match_knot_serving_the_generated_zone() {
     let t = TestSet::generate();
