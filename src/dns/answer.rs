@@ -19,7 +19,7 @@ use super::xfr::{Transfer, XfrStats};
 use crate::metrics::{Counters, Family};
 use crate::name::Name;
 use crate::name::{TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_NS, TYPE_SOA};
-use crate::zone::index::Lookup;
+use crate::zone::index::{Lookup, RrSet};
 use crate::zone::{Zone, ZoneSet};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -337,6 +337,9 @@ impl Authority {
         match lookup {
             Lookup::Answer { rrset, .. } => {
                 r.rrset(&[], qname_labels, rrset.rtype, rrset.ttl, rrset.rdatas());
+                if q.qtype == rrset.rtype {
+                    additional(zone, &rrset, r);
+                }
                 Ok(RCODE_NOERROR.into())
             }
             Lookup::Cname { rrset, .. } => {
@@ -503,6 +506,27 @@ fn negative(zone: &Zone, r: &mut Response<'_, '_>) {
         );
     }
 }
+
+/// Additional-section processing (RFC 1034 §4.3.2 step 6; RFC 1035 §3.3.9, §3.3.11):
+/// the addresses of the NS and MX targets answered that are names of the zone, when
+/// they fit, as Knot does.
+fn additional(zone: &Zone, rrset: &RrSet<'_>, r: &mut Response<'_, '_>) {
+    // Where the target name starts in the rdata.
+    let at = match rrset.rtype {
+        TYPE_NS => 0,
+        TYPE_MX => 2,
+        _ => return,
+    };
+    r.section(ADDITIONAL);
+    for rd in rrset.rdatas() {
+        if let Some((target, _)) = rd.get(at..).and_then(Name::from_wire) {
+            glue(zone, &target, r);
+        }
+    }
+}
+
+/// MX (RFC 1035 §3.3.9).
+const TYPE_MX: u16 = 15;
 
 /// A and AAAA of a name server inside the zone (glue below the cut, or an in-zone
 /// address), written in the additional section when they fit, as Knot does.

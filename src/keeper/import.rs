@@ -14,12 +14,17 @@
 use super::change::{Change, Edit};
 use super::{EditError, ImportCounts, ImportItem, ImportOptions, Keeper};
 use crate::name::Name;
+use crate::store::Store;
 use crate::zone::Zone;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Delete lines of absent numbers listed in [`ImportCounts::absent`]; the rest counted.
 const MAX_ABSENT_LISTED: usize = 100;
+
+/// For a replace: each zone replaced, with the numbers (`+digits`) the import leaves
+/// out of it.
+type LeftOut = Vec<(Arc<Zone>, Vec<String>)>;
 
 /// An import's number, found in its zone.
 struct Located<'a> {
@@ -43,11 +48,42 @@ impl Keeper {
             Some(origin) => Some(self.import_target(origin)?),
             None => None,
         };
-        let replace = options.replace;
         let mut counts = ImportCounts::default();
+        let located = self.locate_all(items, target.as_ref(), options.replace, &mut counts)?;
+        let left_out = match options.replace {
+            true => left_out(&store, &located, target)?,
+            false => Vec::new(),
+        };
+        counts.deleted += left_out.iter().map(|(_, gone)| gone.len()).sum::<usize>();
+        let changes = grouped(&located, &left_out);
+        tracing::info!(
+            numbers = counts.numbers,
+            deleted = counts.deleted,
+            zones = changes.len(),
+            "import: checked; writing to the store"
+        );
+        let ready = self.commit(&mut store, changes)?;
+        tracing::info!(
+            numbers = counts.numbers,
+            deleted = counts.deleted,
+            "import: committed"
+        );
+        self.publish(ready);
+        Ok(counts)
+    }
+
+    /// Every item found in its zone and counted; delete lines of numbers without
+    /// routes are left out (and reported in `counts.absent`).
+    fn locate_all<'a>(
+        &self,
+        items: &'a [ImportItem],
+        target: Option<&Arc<Zone>>,
+        replace: bool,
+        counts: &mut ImportCounts,
+    ) -> Result<Vec<Located<'a>>, EditError> {
         let mut located = Vec::with_capacity(items.len());
         for item in items {
-            let found = self.locate_item(item, target.as_ref(), replace)?;
+            let found = self.locate_item(item, target, replace)?;
             let labels: Vec<&[u8]> = found.digits.chunks(1).collect();
             match &item.routes {
                 Some(routes) => {
@@ -65,50 +101,7 @@ impl Keeper {
             }
             located.push(found);
         }
-        // The zones replaced: those the import touches, and the one named.
-        let mut zones: Vec<Arc<Zone>> = Vec::new();
-        if replace {
-            for z in target.iter().chain(located.iter().map(|l| &l.zone)) {
-                if !zones.iter().any(|seen| Arc::ptr_eq(seen, z)) {
-                    zones.push(z.clone());
-                }
-            }
-            if zones.is_empty() {
-                return Err(EditError::Param {
-                    field: "zone",
-                    message: "an empty import in mode=replace needs zone=ORIGIN, the zone \
-                              to empty"
-                        .into(),
-                });
-            }
-        }
-        let mut left_out: Vec<(Arc<Zone>, Vec<String>)> = Vec::with_capacity(zones.len());
-        for zone in zones {
-            let kept: HashSet<&str> = located
-                .iter()
-                .filter(|l| Arc::ptr_eq(&l.zone, &zone))
-                .map(|l| l.item.number.as_str())
-                .collect();
-            let mut gone = store.zone_numbers(&zone.origin_text)?;
-            gone.retain(|n| !kept.contains(n.as_str()));
-            counts.deleted += gone.len();
-            left_out.push((zone, gone));
-        }
-        let changes = grouped(&located, &left_out);
-        tracing::info!(
-            numbers = counts.numbers,
-            deleted = counts.deleted,
-            zones = changes.len(),
-            "import: checked; writing to the store"
-        );
-        let ready = self.commit(&mut store, changes)?;
-        tracing::info!(
-            numbers = counts.numbers,
-            deleted = counts.deleted,
-            "import: committed"
-        );
-        self.publish(ready);
-        Ok(counts)
+        Ok(located)
     }
 
     /// The zone an import names: served here and changeable through the API.
@@ -163,11 +156,44 @@ impl Keeper {
     }
 }
 
+/// For a replace: each zone replaced (those the import touches, and `target`) with
+/// the numbers of it that the import leaves out, to be deleted.
+fn left_out(
+    store: &Store,
+    located: &[Located<'_>],
+    target: Option<Arc<Zone>>,
+) -> Result<LeftOut, EditError> {
+    let mut zones: Vec<Arc<Zone>> = Vec::new();
+    for z in target.iter().chain(located.iter().map(|l| &l.zone)) {
+        if !zones.iter().any(|seen| Arc::ptr_eq(seen, z)) {
+            zones.push(z.clone());
+        }
+    }
+    if zones.is_empty() {
+        return Err(EditError::Param {
+            field: "zone",
+            message: "an empty import in mode=replace needs zone=ORIGIN, the zone to empty".into(),
+        });
+    }
+    let mut out = Vec::with_capacity(zones.len());
+    for zone in zones {
+        let kept: HashSet<&str> = located
+            .iter()
+            .filter(|l| Arc::ptr_eq(&l.zone, &zone))
+            .map(|l| l.item.number.as_str())
+            .collect();
+        let mut gone = store.zone_numbers(&zone.origin_text)?;
+        gone.retain(|n| !kept.contains(n.as_str()));
+        out.push((zone, gone));
+    }
+    Ok(out)
+}
+
 /// The edits, one [`Change`] per zone in first-seen order: the import's numbers, then
 /// the numbers a replace leaves out (deleted).
 fn grouped<'a>(
     located: &'a [Located<'a>],
-    left_out: &'a [(Arc<Zone>, Vec<String>)],
+    left_out: &'a LeftOut,
 ) -> Vec<Change<'a>> {
     let mut changes: Vec<Change<'a>> = Vec::new();
     let mut push = |zone: &Arc<Zone>, edit: Edit<'a>| {

@@ -567,6 +567,14 @@ pub fn rdata_presentation(rtype: u16, rdata: &[u8]) -> String {
     {
         return n.to_presentation();
     }
+    // TXT and SPF are character-strings only: each written quoted, so that spaces,
+    // quotes and string boundaries read back as they were (hickory's Display runs
+    // them together).
+    if matches!(rtype, TYPE_TXT | TYPE_SPF)
+        && let Some(text) = char_strings_presentation(rdata)
+    {
+        return text;
+    }
     let mut dec = BinDecoder::new(rdata);
     match RData::read(
         &mut dec,
@@ -579,6 +587,25 @@ pub fn rdata_presentation(rtype: u16, rdata: &[u8]) -> String {
             format!("\\# {} {hex}", rdata.len())
         }
     }
+}
+
+/// TXT and SPF record type numbers (RFC 1035, RFC 7208).
+const TYPE_TXT: u16 = 16;
+const TYPE_SPF: u16 = 99;
+
+/// Rdata made of `<character-string>`s, each quoted (RFC 1035 §5.1), space-separated;
+/// `None` when the bytes are not whole character-strings.
+fn char_strings_presentation(mut rdata: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(rdata.len() + 8);
+    while let Some((&len, rest)) = rdata.split_first() {
+        let s = rest.get(..usize::from(len))?;
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        crate::naptr::quote_char_string(&mut out, s);
+        rdata = &rest[usize::from(len)..];
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// An immutable set of zones: what one reader sees.
