@@ -83,6 +83,7 @@ impl Env {
 }
 
 use common::json_contacts as contacts;
+use common::{stderr, stdout};
 
 #[test]
 fn route_json_shape_and_exit_codes() {
@@ -414,14 +415,6 @@ fn zone_check_passes_a_generated_100k_zone_and_export_round_trips() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("133337 records (133335 NAPTR)"));
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Every file and directory under `dir`, for "wrote nothing" checks.

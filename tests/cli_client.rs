@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Enroute, dns_query, free_port, sip_contact};
+use common::{Enroute, code, dns_query, free_port, sip_contact, stderr, stdout};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -37,18 +37,6 @@ fn run(server: &Enroute, args: &[&str]) -> Output {
     let mut all = args.to_vec();
     all.extend(["--config", "e.toml"]);
     run_env(server.dir.path(), &all, &[])
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
 }
 
 fn json(o: &Output) -> serde_json::Value {

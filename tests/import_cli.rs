@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Enroute, dns_query, free_port, soa_serial};
+use common::{Enroute, code, dns_query, free_port, soa_serial, stderr, stdout};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -50,18 +50,6 @@ fn import(server: &Enroute, args: &[&str]) -> Output {
     let mut all = args.to_vec();
     all.extend(["--config", "e.toml"]);
     import_in(server.dir.path(), &all, None)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
 }
 
 /// The URIs a number's NAPTR records carry over DNS, sorted.

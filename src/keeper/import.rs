@@ -191,10 +191,7 @@ fn left_out(
 
 /// The edits, one [`Change`] per zone in first-seen order: the import's numbers, then
 /// the numbers a replace leaves out (deleted).
-fn grouped<'a>(
-    located: &'a [Located<'a>],
-    left_out: &'a LeftOut,
-) -> Vec<Change<'a>> {
+fn grouped<'a>(located: &'a [Located<'a>], left_out: &'a LeftOut) -> Vec<Change<'a>> {
     let mut changes: Vec<Change<'a>> = Vec::new();
     let mut push = |zone: &Arc<Zone>, edit: Edit<'a>| {
         let group = changes.iter_mut().find_map(|c| match c {
