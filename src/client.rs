@@ -393,8 +393,8 @@ pub struct ImportQuery {
     /// when absent, it finds each number's zone.
     pub zone: Option<String>,
     /// The body's length when known in advance (a regular file): sent as
-    /// `Content-Length`, so a server that takes less refuses before the upload;
-    /// otherwise the body goes chunked.
+    /// `Content-Length` (with `Expect: 100-continue`, a refusal that needs no body
+    /// comes before the upload); otherwise the body goes chunked.
     pub length: Option<u64>,
 }
 
@@ -522,8 +522,8 @@ impl Client {
             .build()
             .header("Authorization", format!("Bearer {}", self.endpoint.token))
             .header("Content-Type", q.format.content_type())
-            // A refusal that needs no body (401, 413 on the length, 415) then comes
-            // back before the upload instead of as a connection reset in its middle.
+            // A refusal that needs no body (401, 415, an unknown zone) then comes back
+            // before the upload instead of as a connection reset in its middle.
             .header("Expect", "100-continue");
         if let Some(length) = q.length {
             request = request.header("Content-Length", length.to_string());

@@ -91,7 +91,12 @@ fn replace_leaves_exactly_the_upload_and_keeps_prefix_routes() {
 
     let upload =
         "number,uri\n+441632960000,sip:alice2@x.example\n+441632960020,sip:new@x.example\n";
-    let v = ok(import(&server, "?mode=replace", "text/csv", upload));
+    let v = ok(import(
+        &server,
+        &format!("?mode=replace&zone={ORIGIN}"),
+        "text/csv",
+        upload,
+    ));
     assert_eq!(
         (
             v["numbers"].as_u64(),
@@ -234,7 +239,7 @@ fn replace_checks_its_zone_and_an_empty_replace_empties_it() {
     let v = refused(
         import(
             &server,
-            "?mode=replace",
+            &format!("?mode=replace&zone={ORIGIN}"),
             "application/x-ndjson",
             delete_line,
         ),
@@ -313,6 +318,46 @@ fn an_upload_cut_off_by_the_client_or_a_sigkill_commits_nothing() {
         listed(&server),
         ["+441632960000", "+441632960001", "+441632960040"]
     );
+}
+
+#[test]
+fn a_misspelt_parameter_an_unknown_zone_and_an_open_quote_are_refused() {
+    let server = start();
+    let v = refused(import(&server, "?zoen=x", "text/csv", "number,uri\n"), 422);
+    assert_eq!(v["errors"][0]["field"], "zoen", "{v}");
+    let v = refused(
+        import(&server, "?zone=9.9.e164.arpa.", "text/csv", "number,uri\n"),
+        422,
+    );
+    assert!(v["detail"].as_str().unwrap().contains("no zone"), "{v}");
+    // A quote left open would make the rest of the upload one field.
+    let open = "number,uri\n+441632960060,sip:a@x.example\n+441632960061,\"sip:b@x.example\n+441632960062,sip:c@x.example\n";
+    let v = refused(import(&server, "", "text/csv", open), 422);
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 3: a quoted field"),
+        "{v}"
+    );
+    assert!(!served(&server, "+441632960060"));
+    // A byte-order mark before the header (spreadsheets write one) is not a column.
+    let bom = "\u{feff}number,uri\n+441632960063,sip:d@x.example\n";
+    let v = ok(import(&server, "", "text/csv", bom));
+    assert_eq!(v["numbers"].as_u64(), Some(1), "{v}");
+}
+
+#[test]
+fn a_refusal_before_the_end_of_a_large_upload_is_answered_after_it() {
+    let server = start();
+    // A bad header: the parser stops at once, the server reads the rest of the body
+    // and answers, so a client that writes its whole body first gets the answer.
+    let mut body = String::from("number,url\n");
+    while body.len() < 8 << 20 {
+        body.push_str("+441632960070,sip:e@x.example\n");
+    }
+    let v = refused(import(&server, "", "text/csv", &body), 422);
+    assert_eq!(v["errors"][0]["field"], "url", "{v}");
 }
 
 #[test]

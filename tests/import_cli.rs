@@ -209,7 +209,11 @@ fn usage_and_unreachable_exit_codes() {
     for (args, says) in [
         (vec!["missing.csv"], "missing.csv: "),
         (vec!["empty.csv"], "empty.csv is empty"),
-        (vec!["-", "--replace"], "standard input is empty"),
+        (
+            vec!["-", "--replace", "--zone", ORIGIN],
+            "standard input is empty",
+        ),
+        (vec!["n.csv", "--replace"], "--zone <ORIGIN>"),
         (vec!["n.csv.gz"], "decompress it into standard input"),
         (vec!["n.csv", "--format", "xml"], "invalid value 'xml'"),
         (vec![dir.path().to_str().unwrap()], "is a directory"),

@@ -29,8 +29,9 @@ pub struct AdminState {
     pub main: tokio::runtime::Handle,
     /// What `/metrics` renders; `None` when `metrics.enabled` is off.
     pub metrics: Option<Arc<crate::metrics::Exporter>>,
-    /// Held by the import running (one at a time: each holds its parsed numbers).
-    pub importing: tokio::sync::Mutex<()>,
+    /// Held by the import running, until its commit ends (one at a time: each holds
+    /// its parsed numbers).
+    pub importing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AdminState {
@@ -57,7 +58,7 @@ impl AdminState {
             max_digits: config.dialplan.max_digits.max(15),
             main: tokio::runtime::Handle::current(),
             metrics,
-            importing: tokio::sync::Mutex::new(()),
+            importing: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 }

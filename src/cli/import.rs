@@ -73,8 +73,8 @@ pub struct ImportArgs {
     #[arg(long, value_name = "ORIGIN")]
     zone: Option<String>,
     /// Make the zone's numbers exactly those of the file: numbers not in it are deleted
-    /// (all or nothing, as any import).
-    #[arg(long)]
+    /// (all or nothing, as any import). Needs --zone.
+    #[arg(long, requires = "zone")]
     replace: bool,
     /// The file's format [default: from its extension, else from its first byte].
     #[arg(long, value_enum)]

@@ -22,14 +22,20 @@ use std::sync::Arc;
 /// Delete lines of absent numbers listed in [`ImportCounts::absent`]; the rest counted.
 const MAX_ABSENT_LISTED: usize = 100;
 
-/// For a replace: each zone replaced, with the numbers (`+digits`) the import leaves
-/// out of it.
-type LeftOut = Vec<(Arc<Zone>, Vec<String>)>;
+/// For a replace: each zone replaced (by its place in [`Zones`]), with the numbers
+/// (`+digits`) the import leaves out of it.
+type LeftOut = Vec<(usize, Vec<String>)>;
+
+/// The served copies of the zones an import touches, each once; items name them by
+/// place. They are dropped before the new copies are published: the publisher waits
+/// for the last holder of an old copy to let go.
+type Zones = Vec<Arc<Zone>>;
 
 /// An import's number, found in its zone.
 struct Located<'a> {
     item: &'a ImportItem,
-    zone: Arc<Zone>,
+    /// The zone's place in [`Zones`].
+    zone: usize,
     digits: Vec<u8>,
 }
 
@@ -44,18 +50,18 @@ impl Keeper {
         options: &ImportOptions,
     ) -> Result<ImportCounts, EditError> {
         let mut store = self.lock();
-        let target = match &options.zone {
-            Some(origin) => Some(self.import_target(origin)?),
-            None => None,
-        };
+        let mut zones = Zones::new();
+        if let Some(origin) = &options.zone {
+            zones.push(self.import_target(origin)?);
+        }
         let mut counts = ImportCounts::default();
-        let located = self.locate_all(items, target.as_ref(), options.replace, &mut counts)?;
+        let located = self.locate_all(items, &mut zones, options, &mut counts)?;
         let left_out = match options.replace {
-            true => left_out(&store, &located, target)?,
+            true => left_out(&store, &located, &zones)?,
             false => Vec::new(),
         };
         counts.deleted += left_out.iter().map(|(_, gone)| gone.len()).sum::<usize>();
-        let changes = grouped(&located, &left_out);
+        let changes = grouped(&zones, &located, &left_out);
         tracing::info!(
             numbers = counts.numbers,
             deleted = counts.deleted,
@@ -68,29 +74,32 @@ impl Keeper {
             deleted = counts.deleted,
             "import: committed"
         );
+        drop(zones);
         self.publish(ready);
         Ok(counts)
     }
 
-    /// Every item found in its zone and counted; delete lines of numbers without
-    /// routes are left out (and reported in `counts.absent`).
+    /// Every item found in its zone (added to `zones` when new) and counted; delete
+    /// lines of numbers without routes are left out (and reported in `counts.absent`).
+    /// With `options.zone` (the first of `zones`), every number must fall in it.
     fn locate_all<'a>(
         &self,
         items: &'a [ImportItem],
-        target: Option<&Arc<Zone>>,
-        replace: bool,
+        zones: &mut Zones,
+        options: &ImportOptions,
         counts: &mut ImportCounts,
     ) -> Result<Vec<Located<'a>>, EditError> {
+        let target = options.zone.as_ref().and(zones.first().cloned());
         let mut located = Vec::with_capacity(items.len());
         for item in items {
-            let found = self.locate_item(item, target, replace)?;
-            let labels: Vec<&[u8]> = found.digits.chunks(1).collect();
+            let (zone, digits) = self.locate_item(item, target.as_ref(), options.replace)?;
+            let labels: Vec<&[u8]> = digits.chunks(1).collect();
             match &item.routes {
                 Some(routes) => {
                     counts.numbers += 1;
                     counts.routes += routes.naptrs.len();
                 }
-                None if found.zone.naptr_at(&labels).is_none() => {
+                None if zone.naptr_at(&labels).is_none() => {
                     counts.absent_total += 1;
                     if counts.absent.len() < MAX_ABSENT_LISTED {
                         counts.absent.push((item.line, item.number.clone()));
@@ -99,13 +108,20 @@ impl Keeper {
                 }
                 None => counts.deleted += 1,
             }
-            located.push(found);
+            let zone = match zones.iter().position(|z| Arc::ptr_eq(z, &zone)) {
+                Some(at) => at,
+                None => {
+                    zones.push(zone);
+                    zones.len() - 1
+                }
+            };
+            located.push(Located { item, zone, digits });
         }
         Ok(located)
     }
 
     /// The zone an import names: served here and changeable through the API.
-    fn import_target(&self, origin: &Name) -> Result<Arc<Zone>, EditError> {
+    pub fn import_target(&self, origin: &Name) -> Result<Arc<Zone>, EditError> {
         let param = |message: String| EditError::Param {
             field: "zone",
             message,
@@ -126,12 +142,12 @@ impl Keeper {
 
     /// Finds the zone of one import line's number; with a `target`, the number must fall
     /// in it; a replace import has no delete lines.
-    fn locate_item<'a>(
+    fn locate_item(
         &self,
-        item: &'a ImportItem,
+        item: &ImportItem,
         target: Option<&Arc<Zone>>,
         replace: bool,
-    ) -> Result<Located<'a>, EditError> {
+    ) -> Result<(Arc<Zone>, Vec<u8>), EditError> {
         let at_line = |message: String| EditError::Line {
             line: item.line,
             message,
@@ -152,23 +168,13 @@ impl Keeper {
                 item.number
             )));
         }
-        Ok(Located { item, zone, digits })
+        Ok((zone, digits))
     }
 }
 
-/// For a replace: each zone replaced (those the import touches, and `target`) with
-/// the numbers of it that the import leaves out, to be deleted.
-fn left_out(
-    store: &Store,
-    located: &[Located<'_>],
-    target: Option<Arc<Zone>>,
-) -> Result<LeftOut, EditError> {
-    let mut zones: Vec<Arc<Zone>> = Vec::new();
-    for z in target.iter().chain(located.iter().map(|l| &l.zone)) {
-        if !zones.iter().any(|seen| Arc::ptr_eq(seen, z)) {
-            zones.push(z.clone());
-        }
-    }
+/// For a replace: each zone replaced (those the import touches, and the one named:
+/// all of `zones`) with the numbers of it that the import leaves out, to be deleted.
+fn left_out(store: &Store, located: &[Located<'_>], zones: &Zones) -> Result<LeftOut, EditError> {
     if zones.is_empty() {
         return Err(EditError::Param {
             field: "zone",
@@ -176,58 +182,51 @@ fn left_out(
         });
     }
     let mut out = Vec::with_capacity(zones.len());
-    for zone in zones {
+    for (at, zone) in zones.iter().enumerate() {
         let kept: HashSet<&str> = located
             .iter()
-            .filter(|l| Arc::ptr_eq(&l.zone, &zone))
+            .filter(|l| l.zone == at)
             .map(|l| l.item.number.as_str())
             .collect();
         let mut gone = store.zone_numbers(&zone.origin_text)?;
         gone.retain(|n| !kept.contains(n.as_str()));
-        out.push((zone, gone));
+        out.push((at, gone));
     }
     Ok(out)
 }
 
-/// The edits, one [`Change`] per zone in first-seen order: the import's numbers, then
-/// the numbers a replace leaves out (deleted).
-fn grouped<'a>(located: &'a [Located<'a>], left_out: &'a LeftOut) -> Vec<Change<'a>> {
-    let mut changes: Vec<Change<'a>> = Vec::new();
-    let mut push = |zone: &Arc<Zone>, edit: Edit<'a>| {
-        let group = changes.iter_mut().find_map(|c| match c {
-            Change::Edit { old, edits } if Arc::ptr_eq(old, zone) => Some(edits),
-            _ => None,
-        });
-        match group {
-            Some(edits) => edits.push(edit),
-            None => changes.push(Change::Edit {
-                old: zone.clone(),
-                edits: vec![edit],
-            }),
-        }
-    };
+/// The edits, one [`Change`] per zone of `zones` that has any: the import's numbers,
+/// then the numbers a replace leaves out (deleted).
+fn grouped<'a>(
+    zones: &Zones,
+    located: &'a [Located<'a>],
+    left_out: &'a LeftOut,
+) -> Vec<Change<'a>> {
+    let mut edits: Vec<Vec<Edit<'a>>> = zones.iter().map(|_| Vec::new()).collect();
     for l in located {
-        push(
-            &l.zone,
-            Edit::Number {
-                number: &l.item.number,
-                digits: l.digits.clone(),
-                routes: l.item.routes.as_ref(),
-            },
-        );
+        edits[l.zone].push(Edit::Number {
+            number: &l.item.number,
+            digits: l.digits.clone(),
+            routes: l.item.routes.as_ref(),
+        });
     }
-    for (zone, numbers) in left_out {
-        let skip = zone.number_prefix().len() + 1;
+    for (at, numbers) in left_out {
+        let skip = zones[*at].number_prefix().len() + 1;
         for number in numbers {
-            push(
-                zone,
-                Edit::Number {
-                    number,
-                    digits: number.as_bytes()[skip..].to_vec(),
-                    routes: None,
-                },
-            );
+            edits[*at].push(Edit::Number {
+                number,
+                digits: number.as_bytes()[skip..].to_vec(),
+                routes: None,
+            });
         }
     }
-    changes
+    zones
+        .iter()
+        .zip(edits)
+        .filter(|(_, edits)| !edits.is_empty())
+        .map(|(zone, edits)| Change::Edit {
+            old: zone.clone(),
+            edits,
+        })
+        .collect()
 }

@@ -8,25 +8,34 @@
 //!
 //! Must not touch: the keeper (the handler hands the items over), HTTP.
 
-use super::parsed::{Import, ImportErrors, MAX_ERRORS, Seen, Warnings};
+use super::parsed::{Import, ImportErrors, Seen, Warnings};
 use crate::admin::body::{DEFAULT_TTL, MAX_ROUTES, encode, parse_e164};
 use crate::admin::problem::FieldError;
 use crate::admin::routed::{Judge, usable};
 use crate::keeper::{ImportItem, Routes};
 use crate::naptr::route::{DEFAULT_ORDER, DEFAULT_PREFERENCE, Route};
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
+
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Parses `text/csv` as it is read: a header naming columns among
 /// `number,uri,order,preference,ttl,service` (`number` and `uri` required), one route
 /// per row; a number's rows (wherever they are) replace its routes, in row order; a
-/// number's only row with an empty `uri` deletes it. After the first error the rows are
-/// still checked one by one (every error counted), but no longer kept. A read error
-/// (the upload broke off) ends the parse.
+/// number's only row with an empty `uri` deletes it. A UTF-8 byte-order mark before
+/// the header (spreadsheets write one) is skipped. After the first error each row is
+/// still checked by itself (every such error counted), but no longer kept, so checks
+/// across rows (one TTL per number, a delete row alone) stop there. A read error (the
+/// upload broke off) ends the parse.
 pub fn parse_csv(
     body: impl Read,
     max_digits: usize,
     routed: &mut Judge<'_>,
 ) -> Result<Import, ImportErrors> {
+    let mut body = BufReader::new(body);
+    if body.fill_buf().is_ok_and(|b| b.starts_with(BOM)) {
+        body.consume(BOM.len());
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -51,9 +60,6 @@ pub fn parse_csv(
                     field: String::new(),
                     detail: e.to_string(),
                 });
-                if errs.total > MAX_ERRORS {
-                    break;
-                }
                 continue;
             }
         }

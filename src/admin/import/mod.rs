@@ -33,7 +33,8 @@ use axum::response::{IntoResponse, Response};
 use stream::{BodyReader, Ending, QUEUED_CHUNKS, feed};
 
 /// `POST /v1/numbers:import` (SPEC §7, §13). Imports run one at a time: a second one
-/// waits (its upload held back by TCP) until the first has answered.
+/// waits (its upload held back by TCP) until the first has finished, its commit
+/// included, even when its client went away.
 pub(super) async fn import(State(s): State<Shared>, req: Request) -> Result<Response, Problem> {
     let (parts, body) = req.into_parts();
     let csv = require_type(
@@ -42,14 +43,19 @@ pub(super) async fn import(State(s): State<Shared>, req: Request) -> Result<Resp
         |ct| format!("import takes text/csv or application/x-ndjson, not {ct:?}"),
     )? == 0;
     let options = read_options(parts.uri.query())?;
-    let _one_at_a_time = s.importing.lock().await;
+    if let Some(zone) = &options.zone {
+        // Before the upload, not after hours of it.
+        s.keeper.import_target(zone).map_err(Problem::from)?;
+    }
+    let one_at_a_time = s.importing.clone().lock_owned().await;
     let (to_parser, from_handler) = tokio::sync::mpsc::channel(QUEUED_CHUNKS);
     let keeper = s.keeper.clone();
     let max_digits = s.max_digits;
     let routed = Routed::now(&s.router);
     let work = bulk(move || {
+        let _one_at_a_time = one_at_a_time;
         let mut routed = |rd: &[u8], result: Option<&str>| routed.judge(rd, result);
-        let mut reader = BodyReader::new(from_handler);
+        let mut reader = BodyReader::new(from_handler, csv);
         let parsed = if csv {
             parse_csv(&mut reader, max_digits, &mut routed)
         } else {
@@ -73,7 +79,8 @@ pub(super) async fn import(State(s): State<Shared>, req: Request) -> Result<Resp
 }
 
 /// The query: `mode` (`merge`, the default, or `replace`) and `zone` (an origin: the
-/// zone the import is for, and with `replace` the zone whose numbers it replaces).
+/// zone the import is for; `replace` needs it: the zone whose numbers it replaces).
+/// Another parameter is refused, so that a misspelt one does not go unnoticed.
 fn read_options(query: Option<&str>) -> Result<ImportOptions, Problem> {
     let bad = |field: &str, detail: String| {
         Problem::from(FieldError {
@@ -99,8 +106,19 @@ fn read_options(query: Option<&str>) -> Result<ImportOptions, Problem> {
                         .map_err(|e| bad("zone", format!("{v:?} is not a zone origin: {e}")))?,
                 );
             }
-            _ => {}
+            other => {
+                return Err(bad(
+                    other,
+                    "unknown parameter; an import takes mode and zone".into(),
+                ));
+            }
         }
+    }
+    if options.replace && options.zone.is_none() {
+        return Err(bad(
+            "zone",
+            "mode=replace needs zone=ORIGIN: the zone whose numbers the upload replaces".into(),
+        ));
     }
     Ok(options)
 }
@@ -111,6 +129,7 @@ fn cut_off(ending: &Ending) -> Problem {
         Ending::Broken(_) => StatusCode::BAD_REQUEST,
         Ending::Stalled => StatusCode::REQUEST_TIMEOUT,
         Ending::LineTooLong(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Ending::OpenQuote(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
     Problem::new(status, format!("{ending}; nothing imported"))
 }

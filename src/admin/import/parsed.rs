@@ -27,12 +27,43 @@ impl<T> Default for Capped<T> {
     }
 }
 
-impl<T> Capped<T> {
-    pub(super) fn push(&mut self, item: T) {
+impl<T: Shorten> Capped<T> {
+    /// Counts `item`, and keeps it (shortened) while fewer than [`MAX_ERRORS`] are.
+    pub(super) fn push(&mut self, mut item: T) {
         self.total += 1;
         if self.list.len() < MAX_ERRORS {
+            item.shorten();
             self.list.push(item);
         }
+    }
+}
+
+/// The longest message kept: a message may quote a field of the upload, and a field
+/// may be a megabyte long.
+pub const MAX_MESSAGE_BYTES: usize = 512;
+
+/// A message cut to [`MAX_MESSAGE_BYTES`] (on a character boundary, marked `…`).
+pub trait Shorten {
+    fn shorten(&mut self);
+}
+
+impl Shorten for String {
+    fn shorten(&mut self) {
+        if self.len() > MAX_MESSAGE_BYTES {
+            let mut end = MAX_MESSAGE_BYTES;
+            while !self.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.truncate(end);
+            self.push('…');
+        }
+    }
+}
+
+impl Shorten for FieldError {
+    fn shorten(&mut self) {
+        self.detail.shorten();
+        self.field.shorten();
     }
 }
 

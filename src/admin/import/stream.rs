@@ -43,6 +43,10 @@ pub enum Ending {
     Stalled,
     /// A line longer than [`MAX_LINE_BYTES`], at this line.
     LineTooLong(usize),
+    /// CSV: a quoted field still open at the end of this line (an odd number of `"`
+    /// on it). No import field holds a line break, and a quote left open would make
+    /// the rest of the upload one field held in memory.
+    OpenQuote(usize),
 }
 
 impl std::fmt::Display for Ending {
@@ -57,13 +61,20 @@ impl std::fmt::Display for Ending {
             Ending::LineTooLong(line) => {
                 write!(f, "line {line}: longer than {MAX_LINE_BYTES} bytes")
             }
+            Ending::OpenQuote(line) => write!(
+                f,
+                "line {line}: a quoted field is not closed on its line (an odd number of \")"
+            ),
         }
     }
 }
 
-/// Reads `body` and passes it on, chunk by chunk, until it ends, breaks, stalls, or
-/// the parser stops taking it.
+/// Reads `body` and passes it on, chunk by chunk, until it ends, breaks or stalls.
+/// When the parser stops taking it early (a refusal that needs no more lines), the
+/// rest is read and dropped: a client that sends its whole body before it reads the
+/// answer (most do) then gets the answer rather than a broken pipe.
 pub async fn feed(mut body: Body, to: mpsc::Sender<Piece>) {
+    let mut to = Some(to);
     loop {
         let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx));
         let piece = match tokio::time::timeout(IDLE_TIMEOUT, frame).await {
@@ -77,7 +88,12 @@ pub async fn feed(mut body: Body, to: mpsc::Sender<Piece>) {
             },
         };
         let last = !matches!(piece, Piece::Data(_));
-        if to.send(piece).await.is_err() || last {
+        if let Some(parser) = &to
+            && parser.send(piece).await.is_err()
+        {
+            to = None;
+        }
+        if last {
             return;
         }
     }
@@ -95,10 +111,15 @@ pub struct BodyReader {
     lines: usize,
     /// Bytes read since the last newline.
     line_bytes: usize,
+    /// CSV: check that no quoted field spans lines ([`Ending::OpenQuote`]).
+    csv_quotes: bool,
+    /// Quotes seen on the current line, modulo 2.
+    open_quote: bool,
 }
 
 impl BodyReader {
-    pub fn new(from: mpsc::Receiver<Piece>) -> Self {
+    /// A reader of the pieces `from` sends; `csv` turns on the quote check.
+    pub fn new(from: mpsc::Receiver<Piece>, csv: bool) -> Self {
         BodyReader {
             from,
             chunk: Bytes::new(),
@@ -106,6 +127,8 @@ impl BodyReader {
             done: false,
             lines: 0,
             line_bytes: 0,
+            csv_quotes: csv,
+            open_quote: false,
         }
     }
 
@@ -120,22 +143,39 @@ impl BodyReader {
         e
     }
 
-    /// Counts the lines of `bytes` and checks the line length.
+    /// Counts the lines of `bytes` and checks the line length (and, for CSV, that every
+    /// quote opened on a line is closed on it).
     fn count(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut from = 0;
         for nl in memchr::memchr_iter(b'\n', bytes) {
             if self.line_bytes + (nl - from) > MAX_LINE_BYTES {
                 return Err(self.fail(Ending::LineTooLong(self.lines + 1)));
             }
+            self.note_quotes(&bytes[from..nl]);
+            if self.open_quote {
+                return Err(self.fail(Ending::OpenQuote(self.lines + 1)));
+            }
             self.lines += 1;
             self.line_bytes = 0;
             from = nl + 1;
         }
+        self.note_quotes(&bytes[from..]);
         self.line_bytes += bytes.len() - from;
         if self.line_bytes > MAX_LINE_BYTES {
             return Err(self.fail(Ending::LineTooLong(self.lines + 1)));
         }
         Ok(())
+    }
+}
+
+impl BodyReader {
+    /// Keeps the parity of the quotes of the current line (`""`, an escaped quote,
+    /// leaves it as it was).
+    fn note_quotes(&mut self, part: &[u8]) {
+        if self.csv_quotes {
+            let quotes = memchr::memchr_iter(b'"', part).count();
+            self.open_quote ^= quotes % 2 == 1;
+        }
     }
 }
 
@@ -176,7 +216,7 @@ mod tests {
         for p in pieces {
             tx.try_send(p).ok().unwrap();
         }
-        BodyReader::new(rx)
+        BodyReader::new(rx, true)
     }
 
     #[test]
@@ -201,6 +241,18 @@ mod tests {
         let mut r = reader(vec![Piece::Cut(Ending::Stalled)]);
         assert!(r.read_to_end(&mut all).is_err());
         assert_eq!(r.ending(), Some(&Ending::Stalled));
+    }
+
+    #[test]
+    fn a_quote_left_open_at_the_end_of_its_line_is_named() {
+        let mut r = reader(vec![
+            Piece::Data(Bytes::from_static(b"number,uri\n+1,\"sip:a@x\"\"\"\n")),
+            Piece::Data(Bytes::from_static(b"+2,\"sip:b@x\n+3,sip:c@x\"\n")),
+            Piece::End,
+        ]);
+        let mut all = Vec::new();
+        assert!(r.read_to_end(&mut all).is_err());
+        assert_eq!(r.ending(), Some(&Ending::OpenQuote(3)));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Number keys and the shape table: the compact form of the numbers of a zone (issue 19).
+//! Number keys and the shape table: the compact form of the numbers of a zone.
 //!
 //! Owns: the number key ([`number_key`], [`key_len`], [`key_digits`],
 //! [`is_number_key`]): up to [`MAX_KEY_DIGITS`] single-digit labels as one `u64` whose
