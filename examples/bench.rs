@@ -200,15 +200,29 @@ fn route_lists(args: &[String], origin: &Name) {
     let router = Router::new(&config, Arc::new(ZoneSet::new(vec![zone])));
     let hot: Vec<&str> = present.iter().take(100).copied().collect();
     for (name, inputs) in [("exact", &present), ("exact_hot100", &hot), ("absent", &absent)] {
-        let d = router.route(inputs[0], false);
         let want = if name == "absent" {
             enroute::resolve::Source::Gateway
         } else {
             enroute::resolve::Source::Local
         };
-        assert_eq!((d.status, d.source), (302, want), "{name}: {d:?}");
+        // The class does what it says for (nearly) all its inputs: a store that has had
+        // a merge delta since the lists were made lacks the numbers it deleted.
+        let sample = &inputs[..inputs.len().min(1000)];
+        let hits = sample
+            .iter()
+            .filter(|i| {
+                let d = router.route(i, false);
+                (d.status, d.source) == (302, want)
+            })
+            .count();
+        assert!(
+            hits * 10 >= sample.len() * 9,
+            "{name}: only {hits} of {} give a 302 from {want:?}",
+            sample.len()
+        );
         let (n, secs) = decide(&router, inputs, seconds);
         println!("{name}_inputs={}", inputs.len());
+        println!("{name}_as_named={:.3}", hits as f64 / sample.len() as f64);
         println!("{name}_decisions_per_s={:.0}", n as f64 / secs);
         println!("{name}_ns_per_decision={:.0}", secs * 1e9 / n as f64);
     }
