@@ -14,8 +14,8 @@
 
 use enroute::config::gateway::Template;
 use enroute::config::{Config, GatewayConfig};
-use enroute::name::Name;
 use enroute::keeper::stored;
+use enroute::name::Name;
 use enroute::resolve::Router;
 use enroute::store::Store;
 use enroute::zone::{Zone, ZoneSet};
@@ -199,7 +199,11 @@ fn route_lists(args: &[String], origin: &Name) {
     }];
     let router = Router::new(&config, Arc::new(ZoneSet::new(vec![zone])));
     let hot: Vec<&str> = present.iter().take(100).copied().collect();
-    for (name, inputs) in [("exact", &present), ("exact_hot100", &hot), ("absent", &absent)] {
+    for (name, inputs) in [
+        ("exact", &present),
+        ("exact_hot100", &hot),
+        ("absent", &absent),
+    ] {
         let want = if name == "absent" {
             enroute::resolve::Source::Gateway
         } else {
