@@ -6,11 +6,18 @@
 //! `bench route FILE ORIGIN SECONDS` loads the file plus a block of wildcard ranges, then
 //! measures `Router::route_into` with one reused decision (as a SIP worker calls it) for
 //! exact hits, wildcard hits and absent numbers on one thread.
+//! `bench route-lists SOURCE ORIGIN SECONDS PRESENT ABSENT [MAX]` builds the zone from a
+//! store (`SOURCE` an `enroute.db`, the way `serve` starts from it) or a master file, then
+//! measures `route_into` over the first `MAX` (default 10,000,000) numbers of each list
+//! (one E.164 number a line, shuffled: `gen_numbers --formats lists`), so the decision
+//! rate can be taken on a zone of 10^8 numbers fed through the admin API (`scripts/bench-scale`).
 
 use enroute::config::gateway::Template;
 use enroute::config::{Config, GatewayConfig};
+use enroute::keeper::stored;
 use enroute::name::Name;
 use enroute::resolve::Router;
+use enroute::store::Store;
 use enroute::zone::{Zone, ZoneSet};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -156,6 +163,92 @@ fn main() {
                 println!("{name}_ns_per_decision={:.0}", secs * 1e9 / n as f64);
             }
         }
+        "route-lists" => route_lists(&args[2..], &origin),
         other => panic!("unknown command {other}"),
+    }
+}
+
+/// `route-lists SOURCE ORIGIN SECONDS PRESENT ABSENT [MAX]`: see the module comment.
+fn route_lists(args: &[String], origin: &Name) {
+    let (source, seconds) = (&args[0], args[2].parse::<f64>().expect("SECONDS"));
+    let max: usize = args.get(5).map_or(10_000_000, |m| m.parse().expect("MAX"));
+    let t = Instant::now();
+    let zone = if source.ends_with(".db") {
+        let store = Store::open_reader(std::path::Path::new(source))
+            .expect("open the store")
+            .expect("the store exists");
+        stored::load(&store, origin).expect("the zone loads from the store")
+    } else {
+        load(source, origin, "").0
+    };
+    println!("load_s={:.2}", t.elapsed().as_secs_f64());
+    println!("rss_kb={}", status_kb("VmRSS:"));
+    println!("peak_rss_kb={}", status_kb("VmHWM:"));
+    println!("naptr_records={}", zone.stats.naptr_records);
+    let present_text = std::fs::read_to_string(&args[3]).expect("PRESENT list");
+    let absent_text = std::fs::read_to_string(&args[4]).expect("ABSENT list");
+    let present: Vec<&str> = present_text.lines().take(max).collect();
+    let absent: Vec<&str> = absent_text.lines().take(max).collect();
+    // A gateway for the numbers' country code, so that an absent number gets a real
+    // decision (302 to the gateway) as on a carrier's SIP path.
+    let cc = present.first().and_then(|n| n.get(..2)).unwrap_or("+1");
+    let mut config = Config::builtin();
+    config.gateways = vec![GatewayConfig {
+        prefix: cc.into(),
+        uris: vec![Template::parse("sip:{e164}@pstn-gw.example.net;user=phone").unwrap()],
+    }];
+    let router = Router::new(&config, Arc::new(ZoneSet::new(vec![zone])));
+    let hot: Vec<&str> = present.iter().take(100).copied().collect();
+    for (name, inputs) in [
+        ("exact", &present),
+        ("exact_hot100", &hot),
+        ("absent", &absent),
+    ] {
+        let want = if name == "absent" {
+            enroute::resolve::Source::Gateway
+        } else {
+            enroute::resolve::Source::Local
+        };
+        // The class does what it says for (nearly) all its inputs: a store that has had
+        // a merge delta since the lists were made lacks the numbers it deleted.
+        let sample = &inputs[..inputs.len().min(1000)];
+        let hits = sample
+            .iter()
+            .filter(|i| {
+                let d = router.route(i, false);
+                (d.status, d.source) == (302, want)
+            })
+            .count();
+        assert!(
+            hits * 10 >= sample.len() * 9,
+            "{name}: only {hits} of {} give a 302 from {want:?}",
+            sample.len()
+        );
+        let (n, secs) = decide(&router, inputs, seconds);
+        println!("{name}_inputs={}", inputs.len());
+        println!("{name}_as_named={:.3}", hits as f64 / sample.len() as f64);
+        println!("{name}_decisions_per_s={:.0}", n as f64 / secs);
+        println!("{name}_ns_per_decision={:.0}", secs * 1e9 / n as f64);
+    }
+}
+
+/// Decisions over `inputs` in a loop for `seconds` with one reused decision, as a SIP
+/// worker makes them: (decisions, seconds taken).
+fn decide(router: &Router, inputs: &[&str], seconds: f64) -> (u64, f64) {
+    let deadline = Duration::from_secs_f64(seconds);
+    let mut decision = enroute::resolve::Decision::default();
+    let t = Instant::now();
+    let mut n = 0u64;
+    loop {
+        for chunk in inputs.chunks(4096) {
+            for input in chunk {
+                router.route_into(black_box(input), false, &mut decision);
+                black_box(&decision);
+            }
+            n += chunk.len() as u64;
+            if t.elapsed() >= deadline {
+                return (n, t.elapsed().as_secs_f64());
+            }
+        }
     }
 }
