@@ -90,8 +90,8 @@ pub fn document() -> Value {
             "/v1/numbers:import": {"post": {"operationId": "importNumbers",
                 "description": "Sets and deletes numbers in one change, all or nothing; the body is read as a stream (no size limit). CSV: an empty uri as a number's only row deletes it. NDJSON: {\"number\": \"+…\", \"delete\": true} deletes it.",
                 "parameters": [
-                    {"name": "mode", "in": "query", "required": false, "description": "merge (default): other numbers stay; replace: each zone the upload touches (or `zone`) ends up with exactly its numbers", "schema": {"enum": ["merge", "replace"]}},
-                    {"name": "zone", "in": "query", "required": false, "description": "the origin of the zone the upload is for (every number must fall in it); with mode=replace, the zone whose numbers are replaced", "schema": {"type": "string"}}
+                    {"name": "mode", "in": "query", "required": false, "description": "merge (default): other numbers stay; replace: the zone named by `zone` ends up with exactly the upload's numbers", "schema": {"enum": ["merge", "replace"]}},
+                    {"name": "zone", "in": "query", "required": false, "description": "the origin of the zone the upload is for (every number must fall in it); needed with mode=replace: the zone whose numbers are replaced", "schema": {"type": "string"}}
                 ],
                 "requestBody": {"required": true, "content": {
                     "text/csv": {"schema": {"type": "string"}},
