@@ -28,7 +28,10 @@
 //! - `diff.rs`: which names differ between two trees ([`ZoneTree::changed_names`]),
 //!   skipping what they share;
 //! - `shape.rs`: number keys and the shape table of the compact form of number zones
-//!   (imports nothing of the index; not yet used by the tree).
+//!   (imports nothing of the index; not yet used by the tree);
+//! - `numbers.rs`: the numbers of a zone in compact form, keys and shape ids in a
+//!   [`numbers::NumberSet`] (sorted base, position hash, overlay of edits; not yet used
+//!   by the tree).
 //!
 //! This file holds only the module lines, the re-exports (every `zone::index::X` path)
 //! and the tests: the files import each other (`super::node::Node`), never this one, so
@@ -38,6 +41,7 @@ mod build;
 mod diff;
 mod edit;
 mod node;
+pub mod numbers;
 pub mod shape;
 mod tree;
 

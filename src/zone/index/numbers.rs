@@ -1,0 +1,430 @@
+//! The numbers of a zone in compact form: each all-digit name of 1–15 labels below the
+//! apex as a [`number_key`](super::shape::number_key) and the id of its shape, in a
+//! [`NumberSet`]: a sorted base (two parallel arrays, 12 bytes a number) with a
+//! position hash for exact hits, and a small overlay of the edits made since the base
+//! was built, folded into a new base when it grows.
+//!
+//! Owns: the set's layout, exact lookups ([`NumberSet::get`]), the ordered questions a
+//! lookup asks of names that are not numbers themselves ([`NumberSet::has_below`]: is
+//! this name an empty non-terminal made by numbers under it), iteration in key order
+//! (the canonical order of the names), edits as an overlay, and folding.
+//!
+//! Must not touch: what a shape holds (`shape.rs`), the trie (`tree.rs`), or which
+//! names are numbers (the builder decides). Imports `shape.rs`'s key helpers and
+//! `tree.rs`'s key hasher.
+//!
+//! Why not a `HashMap<u64, u32>` or a `BTreeMap`: at 10^8 numbers a hash map costs
+//! ~25–30 bytes a number and answers no ordered question; a B-tree ~40 bytes and a
+//! pointer chase per level. Two sorted arrays (8 + 4 bytes) and a `u32` slot table
+//! (~5 bytes at load ≤ 0.75) answer both kinds of question in ~17 bytes a number.
+
+use super::shape::{MAX_KEY_DIGITS, key_len};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The overlay size past which [`NumberSet::with_edits`] folds it into a new base: an
+/// edit copies the overlay, so it stays small against the base (1/64 of it, at least
+/// 4,096 and at most 1,048,576 numbers).
+pub fn fold_above(base_len: usize) -> usize {
+    (base_len / 64).clamp(4096, 1 << 20)
+}
+
+/// The numbers of one zone: an immutable sorted base and the edits since.
+#[derive(Clone, Debug, Default)]
+pub struct NumberSet {
+    base: Arc<Base>,
+    /// Edits since `base` was built: a key's shape now (`None`: removed). Absent when
+    /// empty, so the common case costs one pointer test.
+    overlay: Option<Arc<Overlay>>,
+    /// Numbers in the set (base and overlay together).
+    len: usize,
+}
+
+/// Sorted keys and their shapes, and the slot table that finds a key's place.
+#[derive(Debug, Default)]
+struct Base {
+    keys: Box<[u64]>,
+    shapes: Box<[u32]>,
+    /// Open addressing, linear probing: a key's position + 1 (0: empty).
+    slots: Box<[u32]>,
+}
+
+/// Edits since the base, by key, and the same keys sorted (for ordered questions).
+#[derive(Debug, Default)]
+struct Overlay {
+    map: HashMap<u64, Option<u32>, std::hash::BuildHasherDefault<super::tree::DigitKeyHasher>>,
+    sorted: Box<[u64]>,
+}
+
+impl Base {
+    /// A base of `entries`, sorted by key, keys unique.
+    fn from_sorted(entries: Vec<(u64, u32)>) -> Base {
+        let (keys, shapes): (Vec<u64>, Vec<u32>) = entries.into_iter().unzip();
+        let mut base = Base {
+            keys: keys.into_boxed_slice(),
+            shapes: shapes.into_boxed_slice(),
+            slots: Box::new([]),
+        };
+        base.slots = base.slot_table();
+        base
+    }
+
+    fn slot_table(&self) -> Box<[u32]> {
+        if self.keys.is_empty() {
+            return Box::new([]);
+        }
+        // At most 3/4 full.
+        let size = (self.keys.len() * 4 / 3 + 1).next_power_of_two();
+        let mut slots = vec![0u32; size].into_boxed_slice();
+        let mask = size - 1;
+        for (pos, &key) in self.keys.iter().enumerate() {
+            let mut at = slot_of(key, mask);
+            while slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = pos as u32 + 1;
+        }
+        slots
+    }
+
+    #[inline]
+    fn position(&self, key: u64) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = slot_of(key, mask);
+        loop {
+            match self.slots[at] {
+                0 => return None,
+                p if self.keys[p as usize - 1] == key => return Some(p as usize - 1),
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    /// Positions of the keys in `[from, to)`.
+    fn range(&self, from: u64, to: u64) -> std::ops::Range<usize> {
+        let start = self.keys.partition_point(|&k| k < from);
+        let end = start + self.keys[start..].partition_point(|&k| k < to);
+        start..end
+    }
+}
+
+#[inline]
+fn slot_of(key: u64, mask: usize) -> usize {
+    // Fibonacci hashing: the keys' high bits vary most, the low ones are often 0.
+    let h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 32) as usize & mask
+}
+
+/// The first key past every extension of `key` (its subtree is `[key, end)`).
+#[inline]
+fn subtree_end(key: u64) -> u64 {
+    key + (1u64 << (4 * (MAX_KEY_DIGITS - key_len(key))))
+}
+
+impl NumberSet {
+    /// A set of `entries`, which must be sorted by key with each key once (as the store
+    /// and the builder give them); `None` when they are not.
+    pub fn from_sorted(entries: Vec<(u64, u32)>) -> Option<NumberSet> {
+        if entries.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return None;
+        }
+        let len = entries.len();
+        Some(NumberSet {
+            base: Arc::new(Base::from_sorted(entries)),
+            overlay: None,
+            len,
+        })
+    }
+
+    /// How many numbers the set holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The shape of the number `key`, when the set holds it.
+    #[inline]
+    pub fn get(&self, key: u64) -> Option<u32> {
+        if let Some(o) = &self.overlay
+            && let Some(now) = o.map.get(&key)
+        {
+            return *now;
+        }
+        self.base.position(key).map(|p| self.base.shapes[p])
+    }
+
+    /// Whether the set holds a number that extends `key` (a name below it): then the
+    /// name of `key`, when not a number itself, is an empty non-terminal.
+    pub fn has_below(&self, key: u64) -> bool {
+        let (from, to) = (key + 1, subtree_end(key));
+        let removed = |k: u64| {
+            self.overlay
+                .as_ref()
+                .is_some_and(|o| matches!(o.map.get(&k), Some(None)))
+        };
+        if let Some(o) = &self.overlay {
+            let start = o.sorted.partition_point(|&k| k < from);
+            let added = o.sorted[start..]
+                .iter()
+                .take_while(|&&k| k < to)
+                .any(|k| matches!(o.map.get(k), Some(Some(_))));
+            if added {
+                return true;
+            }
+        }
+        let range = self.base.range(from, to);
+        self.base.keys[range].iter().any(|&k| !removed(k))
+    }
+
+    /// Every number and its shape, in key order (the canonical order of the names).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        let base = self
+            .base
+            .keys
+            .iter()
+            .copied()
+            .zip(self.base.shapes.iter().copied());
+        let overlay: &[u64] = self.overlay.as_ref().map_or(&[], |o| &o.sorted);
+        Merged {
+            base: base.peekable(),
+            overlay: overlay.iter().copied().peekable(),
+            set: self,
+        }
+    }
+
+    /// A copy with `edits` made (a key's new shape, or `None`: removed). Edits to keys
+    /// not in the set that remove them are no-ops. The overlay is copied, not the
+    /// base, until it grows past [`fold_above`]; then both fold into a new base.
+    pub fn with_edits(&self, edits: impl IntoIterator<Item = (u64, Option<u32>)>) -> NumberSet {
+        let mut map = self
+            .overlay
+            .as_ref()
+            .map(|o| o.map.clone())
+            .unwrap_or_default();
+        let mut len = self.len;
+        for (key, shape) in edits {
+            let before = self.get_in(&map, key).is_some();
+            len = len + usize::from(shape.is_some()) - usize::from(before);
+            if shape.is_none() && self.base.position(key).is_none() {
+                map.remove(&key);
+            } else {
+                map.insert(key, shape);
+            }
+        }
+        let set = NumberSet {
+            base: self.base.clone(),
+            overlay: None,
+            len,
+        };
+        if map.len() > fold_above(self.base.keys.len()) {
+            return set.fold_with(&map);
+        }
+        let mut sorted: Vec<u64> = map.keys().copied().collect();
+        sorted.sort_unstable();
+        NumberSet {
+            overlay: (!map.is_empty()).then(|| {
+                Arc::new(Overlay {
+                    map,
+                    sorted: sorted.into_boxed_slice(),
+                })
+            }),
+            ..set
+        }
+    }
+
+    /// The set with its overlay folded into a new base (the same numbers).
+    pub fn folded(&self) -> NumberSet {
+        match &self.overlay {
+            Some(o) => self.fold_with(&o.map),
+            None => self.clone(),
+        }
+    }
+
+    fn get_in(
+        &self,
+        map: &HashMap<u64, Option<u32>, impl std::hash::BuildHasher>,
+        key: u64,
+    ) -> Option<u32> {
+        match map.get(&key) {
+            Some(now) => *now,
+            None => self.base.position(key).map(|p| self.base.shapes[p]),
+        }
+    }
+
+    /// A new base of this set's base with `map`'s edits made.
+    fn fold_with(&self, map: &HashMap<u64, Option<u32>, impl std::hash::BuildHasher>) -> NumberSet {
+        let mut added: Vec<(u64, u32)> = map
+            .iter()
+            .filter(|(k, _)| self.base.position(**k).is_none())
+            .filter_map(|(k, s)| s.map(|s| (*k, s)))
+            .collect();
+        added.sort_unstable();
+        let mut entries = Vec::with_capacity(self.base.keys.len() + added.len());
+        let mut added = added.into_iter().peekable();
+        for (&key, &shape) in self.base.keys.iter().zip(self.base.shapes.iter()) {
+            while let Some(&(k, s)) = added.peek().filter(|(k, _)| *k < key) {
+                entries.push((k, s));
+                added.next();
+            }
+            match map.get(&key) {
+                Some(Some(now)) => entries.push((key, *now)),
+                Some(None) => {}
+                None => entries.push((key, shape)),
+            }
+        }
+        entries.extend(added);
+        let len = entries.len();
+        NumberSet {
+            base: Arc::new(Base::from_sorted(entries)),
+            overlay: None,
+            len,
+        }
+    }
+}
+
+/// [`NumberSet::iter`]: the base and the overlay's keys merged in key order, the
+/// overlay's word taken for a key both hold.
+struct Merged<'a, B: Iterator<Item = (u64, u32)>, O: Iterator<Item = u64>> {
+    base: std::iter::Peekable<B>,
+    overlay: std::iter::Peekable<O>,
+    set: &'a NumberSet,
+}
+
+impl<B: Iterator<Item = (u64, u32)>, O: Iterator<Item = u64>> Iterator for Merged<'_, B, O> {
+    type Item = (u64, u32);
+
+    fn next(&mut self) -> Option<(u64, u32)> {
+        loop {
+            let next_base = self.base.peek().map(|(k, _)| *k);
+            let next_over = self.overlay.peek().copied();
+            let take_overlay = match (next_base, next_over) {
+                (None, None) => return None,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some(b), Some(o)) => o <= b,
+            };
+            if !take_overlay {
+                return self.base.next();
+            }
+            let key = self.overlay.next()?;
+            if next_base == Some(key) {
+                self.base.next();
+            }
+            if let Some(shape) = self.set.get(key) {
+                return Some((key, shape));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::shape::number_key;
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Deterministic 64-bit LCG.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+        /// A number of 1–7 digits from a small alphabet, so that prefixes are shared.
+        fn key(&mut self) -> u64 {
+            let len = 1 + self.below(7) as usize;
+            let digits: Vec<u8> = (0..len).map(|_| b'0' + self.below(3) as u8).collect();
+            number_key(&digits).unwrap()
+        }
+    }
+
+    /// Whether the model holds a key strictly below `key`.
+    fn model_has_below(model: &BTreeMap<u64, u32>, key: u64) -> bool {
+        model.range(key + 1..subtree_end(key)).next().is_some()
+    }
+
+    fn check(set: &NumberSet, model: &BTreeMap<u64, u32>, rng: &mut Rng) {
+        assert_eq!(set.len(), model.len());
+        let all: Vec<(u64, u32)> = set.iter().collect();
+        let want: Vec<(u64, u32)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(all, want, "iteration in key order");
+        for _ in 0..300 {
+            let k = rng.key();
+            assert_eq!(set.get(k), model.get(&k).copied(), "get {k:x}");
+            assert_eq!(
+                set.has_below(k),
+                model_has_below(model, k),
+                "has_below {k:x}"
+            );
+        }
+    }
+
+    #[test]
+    fn edits_overlays_and_folds_agree_with_a_sorted_map() {
+        let mut rng = Rng(19);
+        let mut model = BTreeMap::new();
+        for _ in 0..2000 {
+            model.insert(rng.key(), rng.below(50) as u32);
+        }
+        let mut set =
+            NumberSet::from_sorted(model.iter().map(|(k, v)| (*k, *v)).collect()).unwrap();
+        check(&set, &model, &mut rng);
+        for round in 0..60 {
+            let edits: Vec<(u64, Option<u32>)> = (0..1 + rng.below(200))
+                .map(|_| {
+                    let k = rng.key();
+                    let shape = (rng.below(3) > 0).then(|| rng.below(50) as u32);
+                    (k, shape)
+                })
+                .collect();
+            for (k, s) in &edits {
+                match s {
+                    Some(s) => model.insert(*k, *s),
+                    None => model.remove(k),
+                };
+            }
+            set = set.with_edits(edits);
+            check(&set, &model, &mut rng);
+            if round % 10 == 9 {
+                set = set.folded();
+                assert!(set.overlay.is_none());
+                check(&set, &model, &mut rng);
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_overlay_folds_by_itself() {
+        let set = NumberSet::from_sorted(Vec::new()).unwrap();
+        let edits = (0..5000u64).map(|i| {
+            let digits = format!("{:07}", i * 7);
+            (number_key(digits.as_bytes()).unwrap(), 1)
+        });
+        let set = set.with_edits(edits.map(|(k, s)| (k, Some(s))));
+        assert!(
+            set.overlay.is_none(),
+            "past fold_above, the overlay is folded"
+        );
+        assert_eq!(set.len(), 5000);
+        assert!(set.has_below(number_key(b"000").unwrap()));
+        assert!(!set.has_below(number_key(b"0000000").unwrap()));
+    }
+
+    #[test]
+    fn unsorted_or_repeated_keys_are_refused() {
+        let a = number_key(b"1").unwrap();
+        let b = number_key(b"12").unwrap();
+        assert!(NumberSet::from_sorted(vec![(b, 0), (a, 0)]).is_none());
+        assert!(NumberSet::from_sorted(vec![(a, 0), (a, 1)]).is_none());
+        assert!(NumberSet::from_sorted(vec![(a, 0), (b, 1)]).is_some());
+    }
+}
