@@ -141,24 +141,7 @@ fn main() {
                 } else {
                     assert_eq!(d.source, enroute::resolve::Source::Local);
                 }
-                let deadline = Duration::from_secs_f64(seconds);
-                // One decision reused across calls, as a SIP worker keeps one.
-                let mut decision = enroute::resolve::Decision::default();
-                let t = Instant::now();
-                let mut n = 0u64;
-                'outer: loop {
-                    for chunk in inputs.chunks(4096) {
-                        for input in chunk {
-                            router.route_into(black_box(input), false, &mut decision);
-                            black_box(&decision);
-                        }
-                        n += chunk.len() as u64;
-                        if t.elapsed() >= deadline {
-                            break 'outer;
-                        }
-                    }
-                }
-                let secs = t.elapsed().as_secs_f64();
+                let (n, secs) = decide(&router, &inputs, seconds);
                 println!("{name}_decisions_per_s={:.0}", n as f64 / secs);
                 println!("{name}_ns_per_decision={:.0}", secs * 1e9 / n as f64);
             }
