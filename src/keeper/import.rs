@@ -93,13 +93,15 @@ impl Keeper {
         let mut located = Vec::with_capacity(items.len());
         for item in items {
             let (zone, digits) = self.locate_item(item, target.as_ref(), options.replace)?;
-            let labels: Vec<&[u8]> = digits.chunks(1).collect();
             match &item.routes {
                 Some(routes) => {
                     counts.numbers += 1;
                     counts.routes += routes.naptrs.len();
                 }
-                None if zone.naptr_at(&labels).is_none() => {
+                None if zone
+                    .naptr_at(&digits.chunks(1).collect::<Vec<_>>())
+                    .is_none() =>
+                {
                     counts.absent_total += 1;
                     if counts.absent.len() < MAX_ABSENT_LISTED {
                         counts.absent.push((item.line, item.number.clone()));

@@ -100,16 +100,10 @@ impl Seen {
     }
 }
 
-/// Up to 15 digits as one integer: their value and their count (`+0123` and `+123`
-/// differ).
+/// Up to 15 digits as one integer: the zone index's number key, whose trailing zero
+/// nibbles keep `+0123` and `+123` apart.
 fn short_key(number: &str) -> Option<u64> {
-    let digits = number.trim_start_matches('+').as_bytes();
-    (digits.len() <= 15).then(|| {
-        let value = digits
-            .iter()
-            .fold(0u64, |v, d| v * 10 + u64::from(d.wrapping_sub(b'0') % 10));
-        (value << 4) | digits.len() as u64
-    })
+    crate::zone::index::shape::number_key(number.trim_start_matches('+').as_bytes())
 }
 
 /// An import as parsed: the numbers to write and the warnings (each `line N: …`).
