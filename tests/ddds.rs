@@ -16,6 +16,7 @@ use enroute::resolve::ddds::{
 };
 use enroute::resolve::gateway::Gateways;
 use enroute::resolve::rank_contacts;
+use enroute::zone::index::Rdata;
 use std::collections::HashMap;
 
 const AUS: &str = "+441632960001";
@@ -56,7 +57,7 @@ struct Src<'a> {
 impl<'a> NaptrSource<'a> for Src<'a> {
     fn naptr(&mut self, name: &Name) -> SourceAnswer<'a> {
         match self.map.get(&name.to_string().to_ascii_lowercase()) {
-            Some(v) => SourceAnswer::Records(v.iter().map(Vec::as_slice).collect(), 60),
+            Some(v) => SourceAnswer::Records(v.iter().map(|r| Rdata::Wire(r)).collect(), 60),
             None => SourceAnswer::Empty(30),
         }
     }

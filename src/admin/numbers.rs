@@ -56,7 +56,7 @@ pub(super) fn routes_view(
         subject,
         &zone.origin_text,
         ttl,
-        &naptrs,
+        &naptrs.iter().map(|r| &r[..]).collect::<Vec<_>>(),
         &mut |rd, result| routed.judge(rd, result),
     ))
 }

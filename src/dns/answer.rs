@@ -344,7 +344,7 @@ impl Authority {
             }
             Lookup::Cname { rrset, .. } => {
                 r.rrset(&[], qname_labels, TYPE_CNAME, rrset.ttl, rrset.rdatas());
-                let target = rrset.rdatas().next().and_then(Name::from_wire);
+                let target = rrset.rdatas().next().and_then(|rd| Name::from_wire(&rd));
                 Ok(self.chase(zone, target.map(|(n, _)| n), q.qtype, r))
             }
             Lookup::NoData { .. } => {
@@ -361,7 +361,7 @@ impl Authority {
                 r.rrset(&[], apex_labels + depth, TYPE_NS, ns.ttl, ns.rdatas());
                 r.section(ADDITIONAL);
                 for rd in ns.rdatas() {
-                    let Some((target, _)) = Name::from_wire(rd) else {
+                    let Some((target, _)) = Name::from_wire(&rd) else {
                         continue;
                     };
                     glue(zone, &target, r);
@@ -430,18 +430,18 @@ impl Authority {
             match zone.tree.lookup(&below, qtype) {
                 Lookup::Answer { rrset, .. } => {
                     for rd in rrset.rdatas() {
-                        r.record_full(&owner, rrset.rtype, rrset.ttl, rd);
+                        r.record_full(&owner, rrset.rtype, rrset.ttl, &rd);
                     }
                     return RCODE_NOERROR.into();
                 }
                 Lookup::Cname { rrset, .. } => {
                     for rd in rrset.rdatas() {
-                        r.record_full(&owner, TYPE_CNAME, rrset.ttl, rd);
+                        r.record_full(&owner, TYPE_CNAME, rrset.ttl, &rd);
                     }
                     target = rrset
                         .rdatas()
                         .next()
-                        .and_then(Name::from_wire)
+                        .and_then(|rd| Name::from_wire(&rd))
                         .map(|(n, _)| n);
                 }
                 Lookup::NoData { .. } => {
@@ -534,18 +534,15 @@ fn glue(zone: &Zone, target: &Name, r: &mut Response<'_, '_>) {
     if !target.is_at_or_below(&zone.origin) {
         return;
     }
-    let mut node = zone.tree.apex();
-    for l in target.relative_root_side(&zone.origin) {
-        match node.child(l) {
-            Some(n) => node = n,
-            None => return,
-        }
-    }
+    let below: smallvec::SmallVec<[&[u8]; 16]> = target.relative_root_side(&zone.origin).collect();
+    let Some(node) = zone.tree.name_data(&below) else {
+        return;
+    };
     let owner: Vec<&[u8]> = target.labels().iter().map(|l| &l[..]).collect();
     for t in [TYPE_A, TYPE_AAAA] {
         if let Some(set) = node.rrset(t) {
             for rd in set.rdatas() {
-                r.record_full(&owner, t, set.ttl, rd);
+                r.record_full(&owner, t, set.ttl, &rd);
             }
         }
     }

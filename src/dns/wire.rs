@@ -410,17 +410,18 @@ impl<'b, 'q> Response<'b, 'q> {
     /// `suffix_labels` labels. All or nothing: if the set does not fit, nothing of it is
     /// written and the message is marked truncated (in the answer and authority
     /// sections) or the set is left out (additional). Returns whether it was written.
-    pub fn rrset<'r>(
+    pub fn rrset(
         &mut self,
         prefix: &[&[u8]],
         suffix_labels: usize,
         rtype: u16,
         ttl: u32,
-        rdatas: impl Iterator<Item = &'r [u8]>,
+        rdatas: impl Iterator<Item = impl AsRef<[u8]>>,
     ) -> bool {
         let mark = self.buf.len();
         let mut n = 0u16;
         for rd in rdatas {
+            let rd = rd.as_ref();
             self.write_owner(prefix, suffix_labels);
             self.buf.extend_from_slice(&rtype.to_be_bytes());
             self.buf.extend_from_slice(&CLASS_IN.to_be_bytes());

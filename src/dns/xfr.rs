@@ -219,19 +219,20 @@ fn build_stream(packet: &[u8], zone: &Zone, sink: Sink<'_>) {
     let Some(soa) = zone.tree.apex().rrset(TYPE_SOA) else {
         return;
     };
-    let soa_rdata = soa.rdatas().next().unwrap_or_default();
+    let soa_rdata = soa.rdatas().next();
+    let soa_rdata: &[u8] = soa_rdata.as_deref().unwrap_or_default();
     let mut stream = Stream::new(&q, sink);
     stream.push(&origin, TYPE_SOA, soa.ttl, soa_rdata);
     zone.tree.walk(|path, node| {
         let mut owner: smallvec::SmallVec<[&[u8]; 40]> = smallvec::SmallVec::new();
-        owner.extend(path.iter().rev().map(|l| l.as_bytes()));
+        owner.extend(path.iter().rev().copied());
         owner.extend_from_slice(&origin);
         for set in node.rrsets() {
             if set.rtype == TYPE_SOA && path.is_empty() {
                 continue;
             }
             for rd in set.rdatas() {
-                stream.push(&owner, set.rtype, set.ttl, rd);
+                stream.push(&owner, set.rtype, set.ttl, &rd);
             }
         }
     });

@@ -81,7 +81,7 @@ impl Keeper {
         let serial = stored.map_or(1, |z| z.soa.serial.wrapping_add(1).max(1));
         let new = catalog::build(&origin, serial, &members)?;
         let change = Change::Whole {
-            new,
+            new: Box::new(new),
             file_digest: None,
         };
         let ready = self.commit(store, vec![change])?;

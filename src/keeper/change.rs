@@ -35,7 +35,8 @@ pub enum Change<'a> {
     /// The whole zone replaced by `new`, serial and all; `file_digest` is the digest of
     /// the zone file it came from (`None`: not from a file).
     Whole {
-        new: Zone,
+        /// Boxed: a zone is large beside an edit list.
+        new: Box<Zone>,
         file_digest: Option<ContentDigest>,
     },
 }
@@ -161,6 +162,7 @@ impl Keeper {
                 let id = w.zone(&new.origin_text)?;
                 stored::write_zone(w, id, &new, file_digest)?;
                 let old = self.served(&new.origin);
+                let new = *new;
                 (old, Ready { new, numbers: None }, id)
             }
         };
@@ -265,7 +267,8 @@ mod tests {
         assert_eq!(served.content_digest(), in_memory.content_digest());
         let labels: Vec<&[u8]> = b"100042".chunks(1).collect();
         let (ttl, rdatas) = served.naptr_at(&labels).unwrap();
-        assert_eq!((ttl, rdatas), (60, vec![&naptr("u42")[..]]));
+        let rdatas: Vec<Vec<u8>> = rdatas.iter().map(|r| r.to_vec()).collect();
+        assert_eq!((ttl, rdatas), (60, vec![naptr("u42")]));
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl Keeper {
             zone.with_serial(serial)
         };
         let change = Change::Whole {
-            new: zone,
+            new: Box::new(zone),
             file_digest: None,
         };
         let ready = self

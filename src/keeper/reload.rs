@@ -82,7 +82,7 @@ impl Keeper {
             let (serial, records) = (file_zone.soa.serial, file_zone.stats.records);
             let file_digest = Some(file_zone.content_digest());
             let change = Change::Whole {
-                new: file_zone,
+                new: Box::new(file_zone),
                 file_digest,
             };
             let ready = self.commit(store, vec![change])?;
@@ -123,7 +123,7 @@ impl Keeper {
         }
         let zone = starter_zone(origin)?;
         let change = Change::Whole {
-            new: zone,
+            new: Box::new(zone),
             file_digest: None,
         };
         let ready = self.commit(store, vec![change])?;

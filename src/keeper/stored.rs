@@ -102,7 +102,7 @@ pub(super) fn write_zone(
         let number = zone.number_of(labels);
         for set in rrsets {
             for rd in set.rdatas() {
-                if let Err(e) = w.insert(id, &owner, number.as_deref(), set.rtype, set.ttl, rd) {
+                if let Err(e) = w.insert(id, &owner, number.as_deref(), set.rtype, set.ttl, &rd) {
                     failed = Some(e);
                     return;
                 }

@@ -341,7 +341,7 @@ impl<'a> ContactFilter<'a> {
 /// The answer to a NAPTR lookup of a non-terminal target.
 pub enum SourceAnswer<'a> {
     /// Records (wire rdata) and their TTL.
-    Records(Vec<&'a [u8]>, u32),
+    Records(Vec<crate::zone::index::Rdata<'a>>, u32),
     /// No records (NXDOMAIN or NODATA), with the negative TTL.
     Empty(u32),
     /// The lookup could not be done (upstream unavailable, failure).
@@ -770,6 +770,7 @@ impl<'c> Ddds<'c> {
                     || format!("non-terminal: following {target}"),
                     depth,
                 );
+                let rdatas: Vec<&[u8]> = rdatas.iter().map(|r| &r[..]).collect();
                 self.eval_set(&target, &rdatas, ttl, source, out, rank, depth + 1)
             }
             SourceAnswer::Empty(ttl) => {

@@ -18,6 +18,7 @@ use super::plan::RoutingPlan;
 use super::stats::RouteStats;
 use super::upstream;
 use crate::name::{Name, TYPE_NAPTR};
+use crate::zone::index::Rdata;
 use crate::zone::{Zone, ZoneSet, Zones};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -362,10 +363,12 @@ impl<'a> Chain<'a, '_> {
             }
             LocalAnswer::Records {
                 zone,
-                rdatas,
+                rrset,
                 ttl,
                 wildcard,
             } => {
+                let read: smallvec::SmallVec<[Rdata<'_>; 4]> = rrset.rdatas().collect();
+                let rdatas: smallvec::SmallVec<[&[u8]; 8]> = read.iter().map(|r| &r[..]).collect();
                 let domain = self.domain_for(&rdatas, || Name::from_text(&asked.domain()));
                 let result = if wildcard { "wildcard" } else { "answer" };
                 self.tracer.push(&mut d.trace, || {

@@ -9,14 +9,15 @@ use super::cache;
 use super::ddds::{NaptrSource, SourceAnswer};
 use super::upstream;
 use crate::name::{Name, TYPE_NAPTR};
-use crate::zone::index::Lookup;
+use crate::zone::index::{Lookup, Rdata, RrSet};
 use crate::zone::{Zone, Zones};
 
 /// Result of looking up NAPTR for one name in the local zones.
 pub(super) enum LocalAnswer<'z> {
     Records {
         zone: &'z Zone,
-        rdatas: smallvec::SmallVec<[&'z [u8]; 8]>,
+        /// The records, read (a number's templates filled in) where they are used.
+        rrset: RrSet<'z>,
         ttl: u32,
         wildcard: bool,
     },
@@ -58,13 +59,13 @@ fn resolve_lookup<'z>(
     match found {
         Lookup::Answer { rrset, wildcard } => LocalAnswer::Records {
             zone,
-            rdatas: rrset.rdatas().collect(),
+            rrset,
             ttl: ttl.min(rrset.ttl),
             wildcard,
         },
         Lookup::Cname { rrset, .. } => {
             let ttl = ttl.min(rrset.ttl);
-            let target = rrset.rdatas().next().and_then(Name::from_wire);
+            let target = rrset.rdatas().next().and_then(|rd| Name::from_wire(&rd));
             let Some((target, _)) = target.filter(|_| hops < 8) else {
                 return LocalAnswer::Delegated { zone };
             };
@@ -174,7 +175,7 @@ impl<'z> NaptrSource<'z> for LocalSource<'z> {
         };
         match find(local, self.upstream, self.fetched, &mut key, write_key) {
             Found::Upstream(upstream::Answer::Records { rdatas, ttl }) => {
-                SourceAnswer::Records(rdatas.iter().map(|r| &r[..]).collect(), *ttl)
+                SourceAnswer::Records(rdatas.iter().map(|r| Rdata::Wire(&r[..])).collect(), *ttl)
             }
             Found::Upstream(upstream::Answer::Negative { ttl, .. }) => SourceAnswer::Empty(*ttl),
             Found::Upstream(upstream::Answer::Failed(f)) => {
@@ -185,8 +186,8 @@ impl<'z> NaptrSource<'z> for LocalSource<'z> {
                 self.missing.push(key);
                 SourceAnswer::Unavailable("waiting for upstream DNS".into())
             }
-            Found::Local(LocalAnswer::Records { rdatas, ttl, .. }) => {
-                SourceAnswer::Records(rdatas.into_vec(), ttl)
+            Found::Local(LocalAnswer::Records { rrset, ttl, .. }) => {
+                SourceAnswer::Records(rrset.rdatas().collect(), ttl)
             }
             Found::Local(LocalAnswer::Negative { ttl, .. }) => SourceAnswer::Empty(ttl),
             Found::Local(LocalAnswer::Delegated { zone }) => SourceAnswer::Unavailable(format!(

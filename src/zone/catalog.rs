@@ -186,7 +186,7 @@ fn check_version(zone: &Zone) -> Result<(), CatalogError> {
         .node_at(&[b"version"])
         .and_then(|n| n.rrset(TYPE_TXT))
         .ok_or_else(|| CatalogError::NoVersion(origin.clone()))?;
-    let texts: Vec<String> = set.rdatas().map(txt_text).collect();
+    let texts: Vec<String> = set.rdatas().map(|rd| txt_text(&rd)).collect();
     match texts.as_slice() {
         [v] if v == "2" => Ok(()),
         _ => Err(CatalogError::UnsupportedVersion {
@@ -220,7 +220,7 @@ fn member_of(node: &super::index::Node) -> Result<Name, String> {
     let Some(set) = node.rrset(TYPE_PTR) else {
         return Err("no PTR record (RFC 9432 §4.1)".into());
     };
-    let rdatas: Vec<&[u8]> = set.rdatas().collect();
+    let rdatas: Vec<_> = set.rdatas().collect();
     let [rd] = rdatas.as_slice() else {
         return Err(format!(
             "{} PTR records where RFC 9432 §4.1 allows exactly one",

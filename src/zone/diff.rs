@@ -15,7 +15,7 @@
 //! rdata. A TTL change is a removal and an addition, as in RFC 1995. The apex SOA is
 //! never among the records: it is the difference's `from` and `to`.
 
-use super::index::{Node, NodeKind, ZoneTree, pack_rrsets};
+use super::index::{NameData, NodeKind, Rdata, ZoneTree, pack_rrsets};
 use super::{Soa, Zone, soa_with_serial};
 use crate::name::{TYPE_CNAME, TYPE_DS, TYPE_NS, TYPE_SOA};
 use std::collections::HashMap;
@@ -278,8 +278,8 @@ impl<'a> Cursor<'a> {
 }
 
 /// A name's records as `(type, ttl, rdata)`, the apex SOA left out.
-fn records_of(node: Option<&Node>, apex: bool) -> Vec<(u16, u32, &[u8])> {
-    let Some(node) = node else {
+fn records_of(data: Option<NameData<'_>>, apex: bool) -> Vec<(u16, u32, Rdata<'_>)> {
+    let Some(node) = data else {
         return Vec::new();
     };
     node.rrsets()
@@ -309,13 +309,12 @@ impl Zone {
                 records_of(a, path.is_empty()),
                 records_of(b, path.is_empty()),
             );
-            let labels: Vec<&[u8]> = path.iter().map(|l| l.as_bytes()).collect();
-            let owner: Box<[u8]> = crate::name::labels_key(&labels).into();
-            let record = |&(rtype, ttl, rd): &(u16, u32, &[u8])| DiffRecord {
+            let owner: Box<[u8]> = crate::name::labels_key(path).into();
+            let record = |(rtype, ttl, rd): &(u16, u32, Rdata<'_>)| DiffRecord {
                 owner: owner.clone(),
-                rtype,
-                ttl,
-                rdata: rd.into(),
+                rtype: *rtype,
+                ttl: *ttl,
+                rdata: rd[..].into(),
             };
             removed.extend(ra.iter().filter(|r| !rb.contains(r)).map(record));
             added.extend(rb.iter().filter(|r| !ra.contains(r)).map(record));
@@ -393,14 +392,19 @@ impl Zone {
                 rtype: r.rtype,
             });
         }
-        let node = self.tree.node_at(labels);
-        let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = node
+        let current: Vec<(u16, u32, Vec<Rdata<'_>>)> = self
+            .tree
+            .name_data(labels)
             .map(|n| {
                 n.rrsets()
                     .map(|s| (s.rtype, s.ttl, s.rdatas().collect()))
                     .collect()
             })
             .unwrap_or_default();
+        let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = current
+            .iter()
+            .map(|(t, ttl, rds)| (*t, *ttl, rds.iter().map(|r| &r[..]).collect()))
+            .collect();
         for r in removed {
             let at = sets.iter_mut().find(|s| s.0 == r.rtype).and_then(|s| {
                 let i = s.2.iter().position(|rd| *rd == &r.rdata[..])?;
@@ -439,7 +443,7 @@ impl Zone {
         let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = apex
             .rrsets()
             .filter(|s| s.rtype != TYPE_SOA)
-            .map(|s| (s.rtype, s.ttl, s.rdatas().collect()))
+            .map(|s| (s.rtype, s.ttl, s.rdatas().filter_map(Rdata::wire).collect()))
             .collect();
         sets.push((TYPE_SOA, soa.ttl, vec![&soa.rdata]));
         let mut zone = self.with_data::<&[u8]>(&[], pack_rrsets(&sets), NodeKind::Plain);

@@ -22,7 +22,7 @@ pub mod starter;
 
 use crate::name::{self, Name, TYPE_NAPTR, TYPE_SOA};
 use arc_swap::ArcSwap;
-use index::{NodeKind, TreeStats, ZoneTree};
+use index::{NodeKind, Rdata, TreeStats, ZoneTree};
 use master::Diagnostic;
 use std::path::Path;
 use std::sync::Arc;
@@ -180,7 +180,7 @@ impl Zone {
         let soa = tree
             .apex()
             .rrset(TYPE_SOA)
-            .and_then(|r| Soa::from_rdata(r.ttl, r.rdatas().next()?))
+            .and_then(|r| Soa::from_rdata(r.ttl, &r.rdatas().next()?))
             .ok_or_else(|| ZoneLoadError {
                 diagnostics: vec![Diagnostic {
                     file: parsed.files[0].clone(),
@@ -249,12 +249,12 @@ impl Zone {
 
     /// The NAPTR RRset the name `below_apex` owns (not a derived prefix copy): its TTL
     /// and rdatas.
-    pub fn naptr_at<L: AsRef<[u8]>>(&self, below_apex: &[L]) -> Option<(u32, Vec<&[u8]>)> {
-        let node = self.tree.node_at(below_apex)?;
-        if node.kind() == NodeKind::Copy {
+    pub fn naptr_at<L: AsRef<[u8]>>(&self, below_apex: &[L]) -> Option<(u32, Vec<Rdata<'_>>)> {
+        let data = self.tree.name_data(below_apex)?;
+        if data.kind() == NodeKind::Copy {
             return None;
         }
-        let set = node.rrset(TYPE_NAPTR)?;
+        let set = data.rrset(TYPE_NAPTR)?;
         Some((set.ttl, set.rdatas().collect()))
     }
 
@@ -294,11 +294,11 @@ impl Zone {
         naptrs: Option<(u32, &[Vec<u8>])>,
         kind: NodeKind,
     ) -> Zone {
-        let node = self
+        let data = self
             .tree
-            .node_at(below_apex)
+            .name_data(below_apex)
             .filter(|n| n.kind() != NodeKind::Copy);
-        let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = node
+        let kept: Vec<(u16, u32, Vec<Rdata<'_>>)> = data
             .map(|n| {
                 n.rrsets()
                     .filter(|s| s.rtype != TYPE_NAPTR)
@@ -306,6 +306,10 @@ impl Zone {
                     .collect()
             })
             .unwrap_or_default();
+        let mut sets: Vec<(u16, u32, Vec<&[u8]>)> = kept
+            .iter()
+            .map(|(t, ttl, rds)| (*t, *ttl, rds.iter().map(|r| &r[..]).collect()))
+            .collect();
         if let Some((ttl, rdatas)) = naptrs {
             sets.push((
                 TYPE_NAPTR,
@@ -325,7 +329,7 @@ impl Zone {
     /// The apex SOA's rdata.
     pub fn soa_rdata(&self) -> Option<&[u8]> {
         let set = self.tree.apex().rrset(TYPE_SOA)?;
-        set.rdatas().next()
+        set.rdatas().next()?.wire()
     }
 
     /// The apex SOA's rdata as it reads with `serial` (what [`Zone::with_serial`]
@@ -351,7 +355,7 @@ impl Zone {
                 if s.rtype == TYPE_SOA {
                     (s.rtype, s.ttl, vec![&rdata[..]])
                 } else {
-                    (s.rtype, s.ttl, s.rdatas().collect())
+                    (s.rtype, s.ttl, s.rdatas().filter_map(Rdata::wire).collect())
                 }
             })
             .collect();
@@ -407,6 +411,21 @@ impl Zone {
                 .all(|(o, n)| o[..].eq_ignore_ascii_case(n.as_ref()))
     }
 
+    /// Records a whole transfer of the zone carries: its own and the derived prefix
+    /// copies (which a compact zone does not count in its statistics; this walks it).
+    pub fn served_records(&self) -> usize {
+        if self.tree.numbers().is_none() {
+            return self.stats.records;
+        }
+        let mut copies = 0;
+        self.tree.walk(|_, data| {
+            if data.kind() == NodeKind::Copy {
+                copies += data.rrsets().map(|s| s.count as usize).sum::<usize>();
+            }
+        });
+        self.stats.records + copies
+    }
+
     /// Visits every name that holds records of the zone's own — derived prefix copies
     /// ([`NodeKind::Copy`]) left out — apex first, with its labels below the apex
     /// (closest first) and its RRsets: what a copy of the zone must keep.
@@ -415,8 +434,7 @@ impl Zone {
             if node.kind() == NodeKind::Copy {
                 return;
             }
-            let labels: Vec<&[u8]> = path.iter().map(|l| l.as_bytes()).collect();
-            visit(&labels, node.rrsets());
+            visit(path, node.rrsets());
         });
     }
 
@@ -439,15 +457,15 @@ impl Zone {
                     // store, so it must not change with the Rust release or the CPU.
                     let mut h = fnv::FnvHasher::default();
                     for l in path {
-                        h.write(&[l.as_bytes().len() as u8]);
-                        h.write(&l.as_bytes().to_ascii_lowercase());
+                        h.write(&[l.len() as u8]);
+                        h.write(&l.to_ascii_lowercase());
                     }
                     h.write(&set.rtype.to_be_bytes());
                     h.write(&set.ttl.to_be_bytes());
                     if set.rtype == TYPE_SOA {
-                        h.write(&soa_with_serial(rd, 0));
+                        h.write(&soa_with_serial(&rd, 0));
                     } else {
-                        h.write(rd);
+                        h.write(&rd);
                     }
                     digest.add(h.finish());
                 }
@@ -464,7 +482,7 @@ impl Zone {
         self.tree.walk(|path, node| {
             let mut owner = String::new();
             for l in path.iter().rev() {
-                let _ = name::write_label(&mut owner, l.as_bytes());
+                let _ = name::write_label(&mut owner, l);
                 owner.push('.');
             }
             if owner.is_empty() {
@@ -482,7 +500,7 @@ impl Zone {
                         "{owner}\t{}\tIN\t{}\t{}",
                         set.ttl,
                         master::type_name(set.rtype),
-                        rdata_presentation(set.rtype, rd)
+                        rdata_presentation(set.rtype, &rd)
                     );
                 }
             }

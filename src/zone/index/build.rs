@@ -1,7 +1,8 @@
 //! Building a zone tree in bulk, and packing RRsets into a node's data block.
 //!
-//! Owns: [`ZoneBuilder`] (flat arenas, one sort, the trie built bottom-up with its digit
-//! index), the zone-level rules reported while building ([`BuildIssue`]: one SOA at the
+//! Owns: [`ZoneBuilder`] (flat arenas, one sort, the trie built bottom-up; in a zone
+//! without delegations below its apex the numbers interned into shapes instead of
+//! nodes, see `tree`), the zone-level rules reported while building ([`BuildIssue`]: one SOA at the
 //! apex, CNAME alone at its name, one TTL per RRset), [`Origin`], [`TreeStats`], and
 //! [`pack_rrsets`] (the packed block's layout, see `index`'s header).
 //!
@@ -9,7 +10,9 @@
 //! built tree (`edit`).
 
 use super::node::Node;
-use super::tree::{DIGIT_KEY_MAX, DigitIndex, ZoneTree};
+use super::numbers::NumberSet;
+use super::shape::{Digits, ShapeTable};
+use super::tree::{Numbers, ZoneTree, new_lineage};
 use crate::name::{Label, TYPE_CNAME, TYPE_NAPTR, TYPE_NS, TYPE_SOA};
 use std::sync::Arc;
 
@@ -42,6 +45,14 @@ pub fn pack_rrsets(sets: &[(u16, u32, Vec<&[u8]>)]) -> Option<Arc<[u8]>> {
     Some(out.into())
 }
 
+/// What [`ZoneBuilder::build`] collects on its way down: problems, statistics, and in a
+/// compact zone the numbers (keys in key order, shape ids) and their shapes.
+struct Built {
+    issues: Vec<BuildIssue>,
+    stats: TreeStats,
+    numbers: Option<(Vec<(u64, u32)>, ShapeTable)>,
+}
+
 /// Where a record came from, for messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Origin {
@@ -71,8 +82,10 @@ pub struct BuildIssue {
 /// Statistics of a built tree.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TreeStats {
+    /// Records the zone holds (derived prefix copies of a compact zone not counted).
     pub records: usize,
     pub naptr_records: usize,
+    /// Names: trie nodes (empty non-terminals among them) and numbers.
     pub nodes: usize,
     /// Names with an NS RRset below the apex (delegations).
     pub cuts: usize,
@@ -88,6 +101,8 @@ pub struct ZoneBuilder {
     keys: Vec<u8>,
     rdata: Vec<u8>,
     entries: Vec<Entry>,
+    /// Build the trie form even without delegations (to compare the two forms).
+    trie_only: bool,
 }
 
 impl ZoneBuilder {
@@ -100,7 +115,15 @@ impl ZoneBuilder {
             keys: Vec::with_capacity(records * 12),
             rdata: Vec::with_capacity(bytes),
             entries: Vec::with_capacity(records),
+            trie_only: false,
         }
+    }
+
+    /// Builds the trie form (numbers as nodes, prefix copies stored) whatever the zone
+    /// holds: the form a zone with delegations takes, for comparing the two.
+    pub fn trie_only(mut self) -> Self {
+        self.trie_only = true;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -156,27 +179,32 @@ impl ZoneBuilder {
     }
 
     /// Sorts and builds. Zone-level rules (one SOA at the apex, CNAME alone at its
-    /// name) are reported as issues; the caller decides whether errors are fatal.
+    /// name) are reported as issues; the caller decides whether errors are fatal. A zone
+    /// without NS records below its apex comes out compact (see `tree`).
     pub fn build(mut self) -> (ZoneTree, TreeStats, Vec<BuildIssue>) {
         let mut entries = std::mem::take(&mut self.entries);
         // Stable: records of one RRset keep their file order. Adaptive: a zone written in
         // name order (as generated zones are) sorts in linear time.
         entries.sort_by(|a, b| self.key(a).cmp(self.key(b)).then(a.rtype.cmp(&b.rtype)));
-        let mut issues = Vec::new();
-        let mut stats = TreeStats::default();
-        let mut digits = DigitIndex::default();
-        let apex = self.build_node(
-            Label::new(b""),
-            &entries,
-            0,
-            Some((0, 0)),
-            &mut digits,
-            &mut issues,
-            &mut stats,
-        );
-        let digits = (stats.cuts == 0 && !digits.is_empty()).then(|| {
-            digits.shrink_to_fit();
-            Arc::new(digits)
+        let compact =
+            !self.trie_only && !entries.iter().any(|e| e.rtype == TYPE_NS && e.key_len > 0);
+        let mut out = Built {
+            issues: Vec::new(),
+            stats: TreeStats::default(),
+            numbers: compact.then(|| (Vec::new(), ShapeTable::new())),
+        };
+        let apex = self
+            .build_node(Label::new(b""), &entries, 0, Some(Digits::NONE), &mut out)
+            .unwrap_or_else(|| Node::empty(Label::new(b"")));
+        let Built {
+            mut issues,
+            stats,
+            numbers,
+        } = out;
+        let numbers = numbers.map(|(keys, shapes)| Numbers {
+            set: NumberSet::from_sorted(keys).expect("the builder visits numbers in key order"),
+            shapes: Arc::new(shapes),
+            lineage: new_lineage(),
         });
         let soa_count = apex.rrset(TYPE_SOA).map_or(0, |r| r.count);
         if soa_count == 0 {
@@ -186,31 +214,22 @@ impl ZoneBuilder {
                 message: "zone has no SOA record at its apex".into(),
             });
         }
-        (
-            ZoneTree {
-                apex,
-                digits,
-                overlay: None,
-            },
-            stats,
-            issues,
-        )
+        (ZoneTree { apex, numbers }, stats, issues)
     }
 
-    /// `digits` is the packed value and count of this node's name when every label so
-    /// far is a single digit (and not too many of them), else `None`.
-    #[allow(clippy::too_many_arguments)]
+    /// The node of the name whose records are `entries` (and those of the names below
+    /// it), `depth` key bytes below the apex. `digits` is the name's digits when every
+    /// label so far is a single digit (and not too many of them), else `None`. Returns
+    /// `None` for a name that needs no node: a number of a compact zone with nothing of
+    /// the trie below it.
     fn build_node(
         &self,
         label: Label,
         entries: &[Entry],
         depth: usize,
-        digits: Option<(u64, usize)>,
-        index: &mut DigitIndex,
-        issues: &mut Vec<BuildIssue>,
-        stats: &mut TreeStats,
-    ) -> Node {
-        stats.nodes += 1;
+        digits: Option<Digits>,
+        out: &mut Built,
+    ) -> Option<Node> {
         let mut node = Node::empty(label);
         // Entries whose key ends here sort first (a key sorts before its extensions).
         let own = entries
@@ -218,11 +237,24 @@ impl ZoneBuilder {
             .take_while(|e| e.key_len as usize == depth)
             .count();
         if own > 0 {
-            let data = self.pack(&entries[..own], depth == 0, issues, stats);
-            if let Some((value, count)) = digits.filter(|(_, c)| *c > 0) {
-                index.insert(((count as u64) << 58) | value, data.clone());
+            let data = self.pack(&entries[..own], depth == 0, &mut out.issues, &mut out.stats);
+            let number = digits
+                .filter(|d| !d.is_empty())
+                .and_then(|d| Some((d, d.key()?)));
+            match (&mut out.numbers, number) {
+                (Some((keys, shapes)), Some((d, key))) => {
+                    match shapes.intern(&data, d.as_bytes()) {
+                        Ok(id) => keys.push((key, id.0)),
+                        Err(e) => out.issues.push(BuildIssue {
+                            src: entries[0].src,
+                            error: true,
+                            message: format!("cannot index the name's records: {e}"),
+                        }),
+                    }
+                    out.stats.nodes += 1;
+                }
+                _ => node.data = Some(data),
             }
-            node.data = Some(data);
         }
         let rest = &entries[own..];
         let mut children = Vec::new();
@@ -236,24 +268,25 @@ impl ZoneBuilder {
                 j += 1;
             }
             let child_digits = match (digits, &lab[1..]) {
-                (Some((value, count)), [d @ b'0'..=b'9']) if count < DIGIT_KEY_MAX => {
-                    Some((value * 10 + u64::from(d - b'0'), count + 1))
-                }
+                (Some(d), [c]) => d.with(*c),
                 _ => None,
             };
-            children.push(self.build_node(
+            let child = self.build_node(
                 Label::new(&lab[1..]),
                 &rest[i..j],
                 depth + 1 + len,
                 child_digits,
-                index,
-                issues,
-                stats,
-            ));
+                out,
+            );
+            children.extend(child);
             i = j;
         }
         node.set_children(children);
-        node
+        if depth > 0 && node.data.is_none() && node.children().is_empty() {
+            return None;
+        }
+        out.stats.nodes += 1;
+        Some(node)
     }
 
     fn pack(

@@ -1,17 +1,20 @@
-//! Copy-on-write edits of a zone tree: one name's data set, prefix-route copies
+//! Copy-on-write edits of a zone index: names' data set, prefix-route copies
 //! refreshed.
 //!
-//! Owns: [`ZoneTree::with_data`] and [`ZoneTree::refresh_copies`] (the path from the
-//! apex copied, everything else shared), the wildcard copies of prefix routes kept in
-//! step (SPEC §7), the digit-index overlay kept in step, and the [`TreeStats`] delta an
-//! edit makes.
+//! Owns: [`ZoneTree::with_data`], [`ZoneTree::with_data_many`] and
+//! [`ZoneTree::refresh_copies`] (in the trie, the path from the apex copied, everything
+//! else shared; in a compact zone, numbers' edits made in the number set's overlay, new
+//! shapes added to a copy of the shape table), the stored wildcard copies of prefix
+//! routes kept in step in a zone with delegations (SPEC §7; a compact zone derives them,
+//! see `tree`), and the [`TreeStats`] delta an edit makes.
 //!
 //! Must not touch: the lookup (`tree`), the bulk builder (`build`), or what a change
 //! means for the zone's serial and the store (`zone`, `keeper`).
 
 use super::build::TreeStats;
 use super::node::{Node, NodeKind, RrSetIter};
-use super::tree::{ZoneTree, digit_key, overlay_max};
+use super::shape::{Digits, ShapeTable};
+use super::tree::{Numbers, ZoneTree};
 use crate::name::{Label, TYPE_NAPTR, cmp_labels};
 use std::sync::Arc;
 
@@ -36,60 +39,36 @@ impl ZoneTree {
         self.with_data_many(&[(labels, data, kind)], stats)
     }
 
-    /// [`ZoneTree::with_data`] for many names at once (each named once): the paths are
-    /// copied name by name, but the digit index's overlay is copied (and folded into
-    /// the index when it outgrows [`overlay_max`]) once for the whole batch, not once a
-    /// name — what applying a large IXFR needs.
+    /// [`ZoneTree::with_data`] for many names at once (each named once): the trie's
+    /// paths are copied name by name, and a compact zone's numbers change in one copy of
+    /// the number set's overlay (folded into a new base when it outgrows it) for the
+    /// whole batch, not once a name: what applying a large IXFR or import needs.
     pub fn with_data_many(&self, edits: &[NameEdit<'_>], stats: &mut TreeStats) -> ZoneTree {
         let mut delta = StatsDelta::default();
         let mut apex = self.apex.clone();
+        let stored_copies = self.numbers.is_none();
+        let mut number_edits = Vec::new();
         for (labels, data, kind) in edits {
-            if let Some(a) = edit_path(&apex, labels, data, *kind, None, &mut delta, true) {
+            let digits = Digits::leading(labels);
+            if self.numbers.is_some() && !labels.is_empty() && digits.len() == labels.len() {
+                number_edits.push((digits, data));
+                continue;
+            }
+            let edit = Edit {
+                data,
+                kind: *kind,
+                stored_copies,
+            };
+            if let Some(a) = edit_path(&apex, labels, &edit, None, &mut delta, true) {
                 apex = a;
             }
         }
-        delta.apply(stats);
-        let mut tree = ZoneTree {
-            apex,
-            digits: self.digits.clone(),
-            overlay: self.overlay.clone(),
+        let numbers = match &self.numbers {
+            Some(n) if !number_edits.is_empty() => Some(edit_numbers(n, &number_edits, &mut delta)),
+            other => other.clone(),
         };
-        if stats.cuts == 0 {
-            let changed: Vec<(u64, Option<Arc<[u8]>>)> = edits
-                .iter()
-                .filter(|(labels, ..)| !labels.is_empty())
-                .filter_map(|(labels, ..)| {
-                    let key = digit_key(labels)?;
-                    Some((key, tree.node_at(labels).and_then(|n| n.data.clone())))
-                })
-                .collect();
-            tree.index_changed(changed);
-        }
-        tree
-    }
-
-    /// Records changed digit names in the overlay, folding it into the index when it
-    /// outgrows [`overlay_max`] (or there is no index yet).
-    fn index_changed(&mut self, changed: Vec<(u64, Option<Arc<[u8]>>)>) {
-        if changed.is_empty() {
-            return;
-        }
-        let mut overlay = self.overlay.as_deref().cloned().unwrap_or_default();
-        overlay.extend(changed);
-        let cap = overlay_max(self.digits.as_ref().map_or(0, |d| d.len()));
-        if overlay.len() > cap || self.digits.is_none() {
-            let mut index = self.digits.as_deref().cloned().unwrap_or_default();
-            for (k, v) in overlay.drain() {
-                match v {
-                    Some(d) => index.insert(k, d),
-                    None => index.remove(&k),
-                };
-            }
-            self.digits = Some(Arc::new(index));
-            self.overlay = None;
-        } else {
-            self.overlay = Some(Arc::new(overlay));
-        }
+        delta.apply(stats);
+        ZoneTree { apex, numbers }
     }
 
     /// A new tree with every wildcard copy under the name `below_apex` recomputed: after
@@ -135,16 +114,77 @@ impl ZoneTree {
             fix_copy(&mut n, inherited, delta);
             n
         }
+        if self.numbers.is_some() {
+            // A compact zone derives its copies; there is nothing stored to refresh.
+            return self.clone();
+        }
         let labels: Vec<&[u8]> = below_apex.iter().map(|l| l.as_ref()).collect();
         let mut delta = StatsDelta::default();
         let apex = descend(&self.apex, &labels, None, &mut delta);
         delta.apply(stats);
         ZoneTree {
             apex,
-            digits: self.digits.clone(),
-            overlay: self.overlay.clone(),
+            numbers: None,
         }
     }
+}
+
+/// The numbers of `n` with `edits` made (each number's new data, `None`: removed),
+/// their shapes found in the table or added to a copy of it.
+fn edit_numbers(
+    n: &Numbers,
+    edits: &[(Digits, &Option<Arc<[u8]>>)],
+    delta: &mut StatsDelta,
+) -> Numbers {
+    let mut table: Option<ShapeTable> = None;
+    let mut changes = Vec::with_capacity(edits.len());
+    for (digits, data) in edits {
+        let Some(key) = digits.key() else { continue };
+        let old = n.data(*digits);
+        let new = match data {
+            None => None,
+            Some(block) => {
+                let shapes = table.as_ref().unwrap_or(&n.shapes);
+                let found = match shapes.find(block, digits.as_bytes()) {
+                    Ok(Some(id)) => Ok(id),
+                    _ => table
+                        .get_or_insert_with(|| (*n.shapes).clone())
+                        .intern(block, digits.as_bytes()),
+                };
+                match found {
+                    Ok(id) => Some(id.0),
+                    Err(e) => {
+                        // Only a full table (2^32 shapes) or a block the zone code did
+                        // not pack gets here: the number keeps what it had.
+                        tracing::error!(number = ?digits, "number not changed: {e}");
+                        continue;
+                    }
+                }
+            }
+        };
+        if let Some(old) = old {
+            delta.rrsets(old.rrsets(), -1);
+            delta.nodes -= 1;
+        }
+        if let Some(block) = data.as_ref().filter(|_| new.is_some()) {
+            delta.rrsets(RrSetIter::plain(block), 1);
+            delta.nodes += 1;
+        }
+        changes.push((key, new));
+    }
+    Numbers {
+        set: n.set.with_edits(changes),
+        shapes: table.map_or_else(|| n.shapes.clone(), Arc::new),
+        lineage: n.lineage,
+    }
+}
+
+/// One name's change, as [`edit_path`] carries it down.
+struct Edit<'e> {
+    data: &'e Option<Arc<[u8]>>,
+    kind: NodeKind,
+    /// Whether the trie keeps prefix-route copies (a zone with delegations).
+    stored_copies: bool,
 }
 
 /// Changes to [`TreeStats`] made by an edit, applied once at the end.
@@ -158,11 +198,15 @@ struct StatsDelta {
 impl StatsDelta {
     fn data(&mut self, data: Option<&Arc<[u8]>>, sign: isize) {
         if let Some(d) = data {
-            for set in (RrSetIter { data: d }) {
-                self.records += sign * set.count as isize;
-                if set.rtype == TYPE_NAPTR {
-                    self.naptr_records += sign * set.count as isize;
-                }
+            self.rrsets(RrSetIter::plain(d), sign);
+        }
+    }
+
+    fn rrsets(&mut self, sets: RrSetIter<'_>, sign: isize) {
+        for set in sets {
+            self.records += sign * set.count as isize;
+            if set.rtype == TYPE_NAPTR {
+                self.naptr_records += sign * set.count as isize;
             }
         }
     }
@@ -181,8 +225,7 @@ impl StatsDelta {
 fn edit_path(
     node: &Node,
     rest: &[&[u8]],
-    data: &Option<Arc<[u8]>>,
-    kind: NodeKind,
+    edit: &Edit<'_>,
     inherited: Option<&Arc<[u8]>>,
     delta: &mut StatsDelta,
     apex: bool,
@@ -193,16 +236,16 @@ fn edit_path(
             let below = node.prefix_data().or(inherited);
             let mut kids: Vec<Node> = node.children().to_vec();
             match kids.binary_search_by(|c| cmp_labels(c.label.as_bytes(), first)) {
-                Ok(i) => match edit_path(&kids[i], more, data, kind, below, delta, false) {
+                Ok(i) => match edit_path(&kids[i], more, edit, below, delta, false) {
                     Some(c) => kids[i] = c,
                     None => {
                         kids.remove(i);
                     }
                 },
-                Err(i) if data.is_some() => {
+                Err(i) if edit.data.is_some() => {
                     delta.nodes += 1;
                     let fresh = Node::empty(Label::new(first));
-                    if let Some(c) = edit_path(&fresh, more, data, kind, below, delta, false) {
+                    if let Some(c) = edit_path(&fresh, more, edit, below, delta, false) {
                         kids.insert(i, c);
                     }
                 }
@@ -212,16 +255,18 @@ fn edit_path(
         }
         None => {
             delta.data(n.data.as_ref(), -1);
-            delta.data(data.as_ref(), 1);
-            n.data = data.clone();
-            n.kind = if data.is_some() {
-                kind
+            delta.data(edit.data.as_ref(), 1);
+            n.data = edit.data.clone();
+            n.kind = if edit.data.is_some() {
+                edit.kind
             } else {
                 NodeKind::Plain
             };
         }
     }
-    fix_copy(&mut n, inherited, delta);
+    if edit.stored_copies {
+        fix_copy(&mut n, inherited, delta);
+    }
     let only_copies = n.children().iter().all(|c| c.kind == NodeKind::Copy);
     if !apex && n.data.is_none() && only_copies {
         // Nothing left here; a copy below an empty name goes with it.

@@ -1,9 +1,11 @@
-//! The in-memory zone index: a label trie built in bulk, read without locks.
+//! The in-memory zone index: a label trie built in bulk, read without locks, and the
+//! numbers of a zone without delegations in compact form.
 //!
 //! Owns: the node layout, the bulk builder ([`ZoneBuilder`]), per-node RRset packing,
-//! and the RFC 1034 §4.3.2 / RFC 4592 lookup ([`ZoneTree::lookup`]): exact matches,
-//! wildcards, empty non-terminals (which hide wildcards), NXDOMAIN versus NODATA,
-//! CNAME and delegation cuts.
+//! the compact form of numbers (keys, shapes, the number set), and the RFC 1034 §4.3.2 /
+//! RFC 4592 lookup ([`ZoneTree::lookup`]): exact matches, wildcards, empty
+//! non-terminals (which hide wildcards), NXDOMAIN versus NODATA, CNAME and delegation
+//! cuts.
 //!
 //! Must not touch: master-file syntax (see `master`), which zone a name belongs to (see
 //! `zone::ZoneSet`), or what the records mean (DDDS).
@@ -11,27 +13,31 @@
 //! Why not hickory's in-memory authority: its negative answers scan the zone and its
 //! wildcard handling deviates from RFC 4592 (see issue 2). Layout: every node holds its
 //! children inline in one shared `Arc<[Node]>`, sorted, so a lookup is one binary search
-//! per label (O(digits) for ENUM) and a later single-name update can copy just the path
-//! from the apex (siblings are shared by reference count). RRsets of a node live in one
-//! packed byte block: `[type u16][ttl u32][count u16]` then `count × [len u16][rdata]`,
-//! with rdata in uncompressed wire form, ready to be copied into a DNS answer.
+//! per label and a later single-name update can copy just the path from the apex
+//! (siblings are shared by reference count). RRsets of a node live in one packed byte
+//! block: `[type u16][ttl u32][count u16]` then `count × [len u16][rdata]`, with rdata in
+//! uncompressed wire form, ready to be copied into a DNS answer. In a zone without
+//! delegations below its apex, every number (1–15 single-digit labels) is instead a
+//! 12-byte entry of a sorted number set pointing at a shared *shape*: the block with the
+//! number cut out of its NAPTR regexps, filled back in as records are read ([`Rdata`]).
+//! At 10^8 numbers a node and a block each would cost ~330 bytes a number; the entry
+//! and its slot cost ~17 (see `tree` for the two forms).
 //!
 //! Files, each importing only those listed before it:
-//! - `node.rs`: [`Node`], [`NodeKind`], reading a node's packed RRsets ([`RrSet`],
-//!   [`RrSetIter`], [`RdataIter`]);
-//! - `tree.rs`: [`ZoneTree`], [`Lookup`], the digit index and its overlay, the lookup
-//!   (the DNS and routing hot path), [`ZoneTree::walk`], [`ZoneTree::node_at`];
+//! - `shape.rs`: number keys and [`Digits`](shape::Digits), the shape table, reading a
+//!   shape's records ([`Rdata`]);
+//! - `node.rs`: [`Node`], [`NodeKind`], reading a node's packed RRsets or a number's
+//!   shape ([`RrSet`], [`RrSetIter`], [`RdataIter`]);
+//! - `numbers.rs`: the number set ([`numbers::NumberSet`]: sorted base, position hash,
+//!   overlay of edits, folds, ordered questions);
+//! - `tree.rs`: [`ZoneTree`] and its two forms, [`Numbers`], [`Lookup`], [`NameData`],
+//!   the lookup (the DNS and routing hot path), walks, derived prefix copies;
 //! - `build.rs`: the bulk builder ([`ZoneBuilder`], [`BuildIssue`], [`Origin`]),
 //!   [`TreeStats`], [`pack_rrsets`];
 //! - `edit.rs`: the copy-on-write edits ([`ZoneTree::with_data`],
 //!   [`ZoneTree::refresh_copies`]);
-//! - `diff.rs`: which names differ between two trees ([`ZoneTree::changed_names`]),
-//!   skipping what they share;
-//! - `shape.rs`: number keys and the shape table of the compact form of number zones
-//!   (imports nothing of the index; not yet used by the tree);
-//! - `numbers.rs`: the numbers of a zone in compact form, keys and shape ids in a
-//!   [`numbers::NumberSet`] (sorted base, position hash, overlay of edits; not yet used
-//!   by the tree).
+//! - `diff.rs`: which names differ between two copies ([`ZoneTree::changed_names`]),
+//!   skipping what they share.
 //!
 //! This file holds only the module lines, the re-exports (every `zone::index::X` path)
 //! and the tests: the files import each other (`super::node::Node`), never this one, so
@@ -47,12 +53,15 @@ mod tree;
 
 pub use build::{BuildIssue, Origin, TreeStats, ZoneBuilder, pack_rrsets};
 pub use node::{Node, NodeKind, RdataIter, RrSet, RrSetIter};
-pub use tree::{DIGIT_KEY_MAX, DigitKeyHasher, Lookup, NodeData, ZoneTree, digit_key};
+pub use numbers::DigitKeyHasher;
+pub use shape::Rdata;
+pub use tree::{Lookup, NameData, Numbers, ZoneTree};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::name::{TYPE_A, TYPE_NAPTR, TYPE_SOA};
+    use crate::name::{Label, TYPE_A, TYPE_NAPTR, TYPE_SOA};
+    use std::sync::Arc;
 
     fn src() -> Origin {
         Origin { file: 0, line: 1 }
@@ -80,17 +89,13 @@ mod tests {
     }
 
     #[test]
-    fn digit_index_keeps_leading_zeros_apart() {
-        assert_ne!(digit_key(&["0", "1"]), digit_key(&["1"]));
-        assert_ne!(digit_key(&["0"]), digit_key(&["0", "0"]));
-        assert_eq!(digit_key(&["1", "x"]), None);
-        assert_eq!(digit_key(&["1"; 18]), None);
+    fn numbers_keep_leading_zeros_apart() {
         let t = tree(&[
             (&["0", "1"], TYPE_NAPTR),
             (&["1"], TYPE_A),
             (&["0", "0"], TYPE_NAPTR),
         ]);
-        assert!(t.has_digit_index());
+        assert_eq!(t.numbers().map(|n| n.len()), Some(3));
         assert!(matches!(
             t.lookup(&["0", "1"], TYPE_NAPTR),
             Lookup::Answer { .. }
@@ -161,13 +166,12 @@ mod tests {
     /// Every name with data, its kind and its data: what two trees must agree on.
     fn dump(t: &ZoneTree) -> Vec<(String, NodeKind, Vec<u8>)> {
         let mut out = Vec::new();
-        t.walk(|path, node| {
-            let name: Vec<String> = path.iter().map(|l| format!("{l:?}")).collect();
-            out.push((
-                name.join("."),
-                node.kind(),
-                node.data().map(|d| d.to_vec()).unwrap_or_default(),
-            ));
+        t.walk(|path, data| {
+            let name: Vec<String> = path
+                .iter()
+                .map(|l| format!("{:?}", Label::new(l)))
+                .collect();
+            out.push((name.join("."), data.kind(), data.to_block()));
         });
         out
     }
@@ -179,8 +183,12 @@ mod tests {
     fn oracle(
         numbers: &[Vec<u8>],
         prefixes: &[(Vec<u8>, u8)],
+        trie_only: bool,
     ) -> (ZoneTree, TreeStats, Vec<String>) {
         let mut b = ZoneBuilder::new();
+        if trie_only {
+            b = b.trie_only();
+        }
         b.add_labels::<&str>(&[], TYPE_SOA, 60, b"soa", src());
         for n in numbers {
             let labels: Vec<&[u8]> = n.chunks(1).collect();
@@ -234,6 +242,11 @@ mod tests {
 
     #[test]
     fn edits_match_a_rebuild_and_keep_prefix_copies_in_step() {
+        edits_match_a_rebuild(true);
+        edits_match_a_rebuild(false);
+    }
+
+    fn edits_match_a_rebuild(trie_only: bool) {
         let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = |n: u64| {
             rng ^= rng << 13;
@@ -243,7 +256,7 @@ mod tests {
         };
         let mut numbers: Vec<Vec<u8>> = Vec::new();
         let mut prefixes: Vec<(Vec<u8>, u8)> = Vec::new();
-        let (mut tree, mut stats, _) = oracle(&numbers, &prefixes);
+        let (mut tree, mut stats, _) = oracle(&numbers, &prefixes, trie_only);
         for step in 0..600 {
             let len = 1 + next(4) as usize;
             let name: Vec<u8> = (0..len).map(|_| b'0' + next(3) as u8).collect();
@@ -276,7 +289,7 @@ mod tests {
                     tree = tree.refresh_copies(&labels, &mut stats);
                 }
             }
-            let (want, want_stats, mut copies) = oracle(&numbers, &prefixes);
+            let (want, want_stats, mut copies) = oracle(&numbers, &prefixes, trie_only);
             let plain = |t: &ZoneTree| -> Vec<(String, Vec<u8>)> {
                 dump(t).into_iter().map(|d| (d.0, d.2)).collect()
             };
@@ -294,8 +307,14 @@ mod tests {
                 .collect();
             stars.sort();
             assert_eq!(names_of(&tree, NodeKind::Prefix), stars, "step {step}");
-            assert_eq!(stats, want_stats, "step {step}");
-            // The digit index (with its overlay) answers like the walk.
+            if trie_only {
+                assert_eq!(stats, want_stats, "step {step}");
+            } else {
+                // The oracle stores the copies as records; a compact zone derives them.
+                let copies = names_of(&tree, NodeKind::Copy).len();
+                assert_eq!(stats.records + copies, want_stats.records, "step {step}");
+            }
+            // Every number is found by its name.
             for n in &numbers {
                 let l: Vec<&[u8]> = n.chunks(1).collect();
                 assert!(matches!(
@@ -308,5 +327,175 @@ mod tests {
             }
         }
         assert!(prefixes.iter().any(|_| true) && dump(&tree).iter().any(|d| d.1 == NodeKind::Copy));
+    }
+
+    /// What a lookup says, in a form two trees can be compared by.
+    fn summary(l: Lookup<'_>) -> String {
+        let set = |r: RrSet<'_>| {
+            let rds: Vec<Vec<u8>> = r.rdatas().map(|d| d.to_vec()).collect();
+            format!("{} {} {rds:?}", r.rtype, r.ttl)
+        };
+        match l {
+            Lookup::Answer { rrset, wildcard } => format!("answer {wildcard} {}", set(rrset)),
+            Lookup::Cname { rrset, wildcard } => format!("cname {wildcard} {}", set(rrset)),
+            Lookup::NoData { wildcard } => format!("nodata {wildcard}"),
+            Lookup::NxDomain => "nxdomain".into(),
+            Lookup::Referral { ns, depth, .. } => format!("referral {depth} {}", set(ns)),
+        }
+    }
+
+    fn changes(old: &ZoneTree, new: &ZoneTree) -> Vec<String> {
+        let mut out = Vec::new();
+        ZoneTree::changed_names(old, new, |path, a, b| {
+            let name: Vec<String> = path
+                .iter()
+                .map(|l| format!("{:?}", Label::new(l)))
+                .collect();
+            let side = |d: Option<NameData<'_>>| d.map(|d| (d.kind(), d.to_block()));
+            out.push(format!("{} {:?} {:?}", name.join("."), side(a), side(b)));
+        });
+        out
+    }
+
+    /// A name's RRsets with the number in them, as a generated ENUM zone has.
+    fn number_block(digits: &[u8], variant: u8) -> Arc<[u8]> {
+        let mut rd = vec![0, 10, 0, 10 + u16::from(variant) as u8, 1, b'u', 7];
+        rd.extend_from_slice(b"E2U+sip");
+        let re = format!(
+            "!^.*$!sip:+44{}@h{}.example!",
+            String::from_utf8_lossy(digits),
+            variant % 3
+        );
+        rd.push(re.len() as u8);
+        rd.extend_from_slice(re.as_bytes());
+        rd.push(0);
+        let other = [variant, 1, 2, 3];
+        let mut sets = vec![(TYPE_NAPTR, 60, vec![&rd[..]])];
+        if variant.is_multiple_of(4) {
+            sets.push((TYPE_A, 30, vec![&other[..]]));
+        }
+        pack_rrsets(&sets).unwrap()
+    }
+
+    /// The compact form answers, walks and diffs exactly as the trie form does, through
+    /// random numbers, wildcards, prefix routes and other names, built and edited.
+    #[test]
+    fn the_compact_form_agrees_with_the_trie_form() {
+        let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let digits = |next: &mut dyn FnMut(u64) -> u64, max: u64| -> Vec<u8> {
+            let len = 1 + next(max) as usize;
+            (0..len).map(|_| b'0' + next(3) as u8).collect()
+        };
+        for zone in 0..12 {
+            let mut b = ZoneBuilder::new();
+            let mut t = ZoneBuilder::new().trie_only();
+            for b in [&mut b, &mut t] {
+                b.add_labels::<&str>(&[], TYPE_SOA, 60, b"soa", src());
+            }
+            for _ in 0..(20 + next(60)) {
+                let name = digits(&mut next, 5);
+                let mut labels: Vec<&[u8]> = name.chunks(1).collect();
+                let (rtype, data): (u16, Vec<u8>) = match next(10) {
+                    0 => {
+                        labels.push(b"*");
+                        (TYPE_NAPTR, b"star".to_vec())
+                    }
+                    1 => {
+                        labels.insert(0, b"host");
+                        (TYPE_A, vec![10, 0, 0, 1])
+                    }
+                    2 => {
+                        labels.push(b"x");
+                        (TYPE_A, vec![10, 0, 0, 2])
+                    }
+                    _ => {
+                        let block = number_block(&name, next(5) as u8);
+                        let set = RrSetIter::plain(&block).next().unwrap();
+                        let rd = set.rdatas().next().unwrap().to_vec();
+                        (TYPE_NAPTR, rd)
+                    }
+                };
+                for b in [&mut b, &mut t] {
+                    b.add_labels(&labels, rtype, 60, &data, src());
+                }
+            }
+            let (mut compact, mut cstats, _) = b.build();
+            let (mut trie, mut tstats, _) = t.build();
+            assert!(compact.numbers().is_some() && trie.numbers().is_none());
+            for step in 0..80 {
+                let (old_c, old_t) = (compact.clone(), trie.clone());
+                let name = digits(&mut next, 5);
+                let labels: Vec<&[u8]> = name.chunks(1).collect();
+                let what = next(6);
+                let edit = |tree: &ZoneTree, stats: &mut TreeStats| -> ZoneTree {
+                    match what {
+                        0..=2 => {
+                            let data = (what < 2).then(|| number_block(&name, what as u8));
+                            tree.with_data(&labels, data, NodeKind::Plain, stats)
+                        }
+                        _ => {
+                            let mut star = labels.clone();
+                            star.push(b"*");
+                            let data = (what < 5).then(|| {
+                                pack_rrsets(&[(TYPE_NAPTR, 60, vec![&[b'p', what as u8][..]])])
+                                    .unwrap()
+                            });
+                            let kind = if data.is_some() {
+                                NodeKind::Prefix
+                            } else {
+                                NodeKind::Plain
+                            };
+                            tree.with_data(&star, data, kind, stats)
+                                .refresh_copies(&labels, stats)
+                        }
+                    }
+                };
+                compact = edit(&compact, &mut cstats);
+                trie = edit(&trie, &mut tstats);
+                assert_eq!(
+                    dump(&compact),
+                    dump(&trie),
+                    "zone {zone} step {step}: walks"
+                );
+                assert_eq!(
+                    changes(&old_c, &compact),
+                    changes(&old_t, &trie),
+                    "zone {zone} step {step}: changed names"
+                );
+                for _ in 0..40 {
+                    let mut q = digits(&mut next, 6);
+                    let mut labels: Vec<&[u8]> = q.chunks(1).collect();
+                    match next(8) {
+                        0 => labels.push(b"*"),
+                        1 => labels.push(b"x"),
+                        2 => labels.insert(0, b"host"),
+                        _ => {}
+                    }
+                    for qtype in [TYPE_NAPTR, TYPE_A] {
+                        assert_eq!(
+                            summary(compact.lookup(&labels, qtype)),
+                            summary(trie.lookup(&labels, qtype)),
+                            "zone {zone} step {step}: {labels:?} type {qtype}"
+                        );
+                    }
+                    q.clear();
+                }
+                for labels in [vec![], vec![&b"*"[..]]] {
+                    assert_eq!(
+                        summary(compact.lookup(&labels, TYPE_NAPTR)),
+                        summary(trie.lookup(&labels, TYPE_NAPTR))
+                    );
+                }
+            }
+            // Both forms against a rebuild of what they hold now.
+            let copies = names_of(&trie, NodeKind::Copy).len();
+            assert_eq!(cstats.records + copies, tstats.records, "zone {zone}");
+        }
     }
 }

@@ -4,9 +4,14 @@
 //! one-step descent), [`NodeKind`], and reading a node's packed RRset block
 //! ([`RrSet`], [`RrSetIter`], [`RdataIter`]).
 //!
-//! Must not touch: the tree above a node (lookup, the digit index: `tree`), edits
-//! (`edit`), or building (`build`). Imports nothing else of the index.
+//! A block is either a node's plain packed RRsets or a number's shape (see `shape`):
+//! [`RrSetIter`] and [`RdataIter`] carry the number's [`Digits`] (none for a plain
+//! block) and read either the same way, so that callers never see which one it was.
+//!
+//! Must not touch: the tree above a node (lookup, the numbers: `tree`), edits
+//! (`edit`), or building (`build`). Imports only `shape`'s record reader.
 
+use super::shape::{Digits, Rdata, read_shape_record, shape_record_len};
 use crate::name::{Label, cmp_labels};
 use std::sync::Arc;
 
@@ -134,9 +139,7 @@ impl Node {
     }
 
     pub fn rrsets(&self) -> RrSetIter<'_> {
-        RrSetIter {
-            data: self.data.as_deref().unwrap_or(&[]),
-        }
+        RrSetIter::plain(self.data.as_deref().unwrap_or(&[]))
     }
 
     #[inline]
@@ -145,13 +148,14 @@ impl Node {
     }
 }
 
-/// One RRset borrowed from a node.
+/// One RRset borrowed from a node or a number's shape.
 #[derive(Clone, Copy, Debug)]
 pub struct RrSet<'a> {
     pub rtype: u16,
     pub ttl: u32,
     pub count: u16,
     body: &'a [u8],
+    number: Digits,
 }
 
 impl<'a> RrSet<'a> {
@@ -160,6 +164,7 @@ impl<'a> RrSet<'a> {
         RdataIter {
             body: self.body,
             left: self.count,
+            number: self.number,
         }
     }
 }
@@ -167,24 +172,45 @@ impl<'a> RrSet<'a> {
 pub struct RdataIter<'a> {
     body: &'a [u8],
     left: u16,
+    number: Digits,
 }
 
 impl<'a> Iterator for RdataIter<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        if self.left == 0 || self.body.len() < 2 {
+    type Item = Rdata<'a>;
+    #[inline]
+    fn next(&mut self) -> Option<Rdata<'a>> {
+        if self.left == 0 {
             return None;
         }
-        let len = u16::from_be_bytes([self.body[0], self.body[1]]) as usize;
-        let rd = self.body.get(2..2 + len)?;
-        self.body = &self.body[2 + len..];
+        let (rd, used) = if self.number.is_empty() {
+            let len = usize::from(u16::from_be_bytes([
+                *self.body.first()?,
+                *self.body.get(1)?,
+            ]));
+            (Rdata::Wire(self.body.get(2..2 + len)?), 2 + len)
+        } else {
+            read_shape_record(self.body, self.number.as_bytes())?
+        };
+        self.body = &self.body[used..];
         self.left -= 1;
         Some(rd)
     }
 }
 
+/// The RRsets of one block, in type order.
 pub struct RrSetIter<'a> {
     pub(super) data: &'a [u8],
+    pub(super) number: Digits,
+}
+
+impl<'a> RrSetIter<'a> {
+    /// The RRsets of a plain packed block.
+    pub fn plain(data: &'a [u8]) -> Self {
+        RrSetIter {
+            data,
+            number: Digits::NONE,
+        }
+    }
 }
 
 impl<'a> Iterator for RrSetIter<'a> {
@@ -199,15 +225,21 @@ impl<'a> Iterator for RrSetIter<'a> {
         let count = u16::from_be_bytes([d[6], d[7]]);
         let mut end = 8;
         for _ in 0..count {
-            let len = u16::from_be_bytes([d[end], d[end + 1]]) as usize;
-            end += 2 + len;
+            let rest = d.get(end..)?;
+            end += if self.number.is_empty() {
+                2 + usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]))
+            } else {
+                shape_record_len(rest)?
+            };
         }
+        let body = d.get(8..end)?;
         self.data = &d[end..];
         Some(RrSet {
             rtype,
             ttl,
             count,
-            body: &d[8..end],
+            body,
+            number: self.number,
         })
     }
 }

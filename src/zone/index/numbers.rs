@@ -10,8 +10,7 @@
 //! (the canonical order of the names), edits as an overlay, and folding.
 //!
 //! Must not touch: what a shape holds (`shape.rs`), the trie (`tree.rs`), or which
-//! names are numbers (the builder decides). Imports `shape.rs`'s key helpers and
-//! `tree.rs`'s key hasher.
+//! names are numbers (the builder decides). Imports only `shape.rs`'s key helpers.
 //!
 //! Why not a `HashMap<u64, u32>` or a `BTreeMap`: at 10^8 numbers a hash map costs
 //! ~25–30 bytes a number and answers no ordered question; a B-tree ~40 bytes and a
@@ -21,6 +20,31 @@
 use super::shape::{MAX_KEY_DIGITS, key_len};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Hasher for number keys: one multiply and a shift mix (the keys are already unique
+/// integers; SipHash would cost more than the lookup it serves).
+#[derive(Default, Clone, Copy)]
+pub struct DigitKeyHasher(u64);
+
+impl std::hash::Hasher for DigitKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        let h = (x ^ self.0 ^ (x >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+/// Ids of bases, so that a later set can say which base it was folded from.
+static NEXT_BASE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The overlay size past which [`NumberSet::with_edits`] folds it into a new base: an
 /// edit copies the overlay, so it stays small against the base (1/64 of it, at least
@@ -38,6 +62,9 @@ pub struct NumberSet {
     overlay: Option<Arc<Overlay>>,
     /// Numbers in the set (base and overlay together).
     len: usize,
+    /// No key is longer than this many digits (it may be an overestimate after
+    /// removals): a missing name at least this long cannot be an empty non-terminal.
+    max_len: u8,
 }
 
 /// Sorted keys and their shapes, and the slot table that finds a key's place.
@@ -47,12 +74,18 @@ struct Base {
     shapes: Box<[u32]>,
     /// Open addressing, linear probing: a key's position + 1 (0: empty).
     slots: Box<[u32]>,
+    /// This base's id (0 for the empty default).
+    id: u64,
+    /// The base this one was folded from and the keys the fold changed, so that the
+    /// difference between a set and its edited copy stays proportional to the edits
+    /// across a fold ([`NumberSet::changed_keys`]).
+    folded_from: Option<(u64, Box<[u64]>)>,
 }
 
 /// Edits since the base, by key, and the same keys sorted (for ordered questions).
 #[derive(Debug, Default)]
 struct Overlay {
-    map: HashMap<u64, Option<u32>, std::hash::BuildHasherDefault<super::tree::DigitKeyHasher>>,
+    map: HashMap<u64, Option<u32>, std::hash::BuildHasherDefault<DigitKeyHasher>>,
     sorted: Box<[u64]>,
 }
 
@@ -64,6 +97,8 @@ impl Base {
             keys: keys.into_boxed_slice(),
             shapes: shapes.into_boxed_slice(),
             slots: Box::new([]),
+            id: NEXT_BASE_ID.fetch_add(1, Ordering::Relaxed),
+            folded_from: None,
         };
         base.slots = base.slot_table();
         base
@@ -132,11 +167,103 @@ impl NumberSet {
             return None;
         }
         let len = entries.len();
+        let max_len = max_len_of(entries.iter().map(|e| e.0));
         Some(NumberSet {
             base: Arc::new(Base::from_sorted(entries)),
             overlay: None,
             len,
+            max_len,
         })
+    }
+
+    /// No key of the set is longer than this many digits.
+    pub fn max_len(&self) -> usize {
+        self.max_len as usize
+    }
+
+    /// The longest prefix of `key`'s digits (in digits, at most its length) that some
+    /// number of the set starts with: the depth of the deepest name on `key`'s path that
+    /// exists because of the numbers (a number, or an empty non-terminal above one).
+    /// 0 when no number shares even the first digit.
+    pub fn longest_prefix(&self, key: u64) -> usize {
+        let len = key_len(key);
+        let shared = |k: u64| common_digits(key, k).min(len);
+        let mut best = 0;
+        let removed = |k: u64| {
+            self.overlay
+                .as_ref()
+                .is_some_and(|o| matches!(o.map.get(&k), Some(None)))
+        };
+        // The keys sharing the longest prefix with `key` form a run in key order that
+        // `key`'s place touches: its live neighbours on either side are enough.
+        let at = self.base.keys.partition_point(|&k| k < key);
+        let below = self.base.keys[..at].iter().rev().find(|&&k| !removed(k));
+        let above = self.base.keys[at..].iter().find(|&&k| !removed(k));
+        for k in below.into_iter().chain(above) {
+            best = best.max(shared(*k));
+        }
+        if let Some(o) = &self.overlay {
+            let live = |k: &&u64| matches!(o.map.get(*k), Some(Some(_)));
+            let at = o.sorted.partition_point(|&k| k < key);
+            let below = o.sorted[..at].iter().rev().find(live);
+            let above = o.sorted[at..].iter().find(live);
+            for k in below.into_iter().chain(above) {
+                best = best.max(shared(*k));
+            }
+        }
+        best
+    }
+
+    /// The numbers with keys in `[from, to)` and their shapes, in key order.
+    pub fn range(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, u32)> + '_ {
+        let r = self.base.range(from, to);
+        let base = self.base.keys[r.clone()]
+            .iter()
+            .copied()
+            .zip(self.base.shapes[r].iter().copied());
+        let overlay: &[u64] = self.overlay.as_ref().map_or(&[], |o| {
+            let start = o.sorted.partition_point(|&k| k < from);
+            let end = start + o.sorted[start..].partition_point(|&k| k < to);
+            &o.sorted[start..end]
+        });
+        Merged {
+            base: base.peekable(),
+            overlay: overlay.iter().copied().peekable(),
+            set: self,
+        }
+    }
+
+    /// Whether a number of the set has `key` or extends it (the name exists).
+    pub fn exists_at(&self, key: u64) -> bool {
+        self.get(key).is_some() || self.has_below(key)
+    }
+
+    /// Keys whose shape may differ between `old` and `new` when `new` was made from
+    /// `old` by edits (the same base, or a base folded from `old`'s), sorted; `None`
+    /// when the two are unrelated (built apart), and every key must be compared.
+    pub fn changed_keys(old: &NumberSet, new: &NumberSet) -> Option<Vec<u64>> {
+        let overlay_keys = |s: &NumberSet| -> Vec<u64> {
+            s.overlay.as_ref().map_or(Vec::new(), |o| o.sorted.to_vec())
+        };
+        let mut keys = if Arc::ptr_eq(&old.base, &new.base) {
+            if old.overlay.as_ref().map(Arc::as_ptr) == new.overlay.as_ref().map(Arc::as_ptr) {
+                return Some(Vec::new());
+            }
+            overlay_keys(old)
+        } else {
+            match &new.base.folded_from {
+                Some((from, folded)) if *from == old.base.id => {
+                    let mut k = overlay_keys(old);
+                    k.extend_from_slice(folded);
+                    k
+                }
+                _ => return None,
+            }
+        };
+        keys.extend(overlay_keys(new));
+        keys.sort_unstable();
+        keys.dedup();
+        Some(keys)
     }
 
     /// How many numbers the set holds.
@@ -221,6 +348,9 @@ impl NumberSet {
             base: self.base.clone(),
             overlay: None,
             len,
+            max_len: self.max_len.max(max_len_of(
+                map.iter().filter(|(_, s)| s.is_some()).map(|(k, _)| *k),
+            )),
         };
         if map.len() > fold_above(self.base.keys.len()) {
             return set.fold_with(&map);
@@ -280,12 +410,31 @@ impl NumberSet {
         }
         entries.extend(added);
         let len = entries.len();
+        let max_len = max_len_of(entries.iter().map(|e| e.0));
+        let mut base = Base::from_sorted(entries);
+        let mut changed: Vec<u64> = map.keys().copied().collect();
+        changed.sort_unstable();
+        base.folded_from = Some((self.base.id, changed.into_boxed_slice()));
         NumberSet {
-            base: Arc::new(Base::from_sorted(entries)),
+            base: Arc::new(base),
             overlay: None,
             len,
+            max_len,
         }
     }
+}
+
+/// The longest of `keys`, in digits.
+fn max_len_of(keys: impl Iterator<Item = u64>) -> u8 {
+    keys.map(key_len).max().unwrap_or(0) as u8
+}
+
+/// How many leading digits two keys share (not capped by their lengths: a key and its
+/// own extension share the shorter one's length, two equal keys their length).
+#[inline]
+pub fn common_digits(a: u64, b: u64) -> usize {
+    let shared = ((a ^ b) << 4).leading_zeros() as usize / 4;
+    shared.min(key_len(a)).min(key_len(b))
 }
 
 /// [`NumberSet::iter`]: the base and the overlay's keys merged in key order, the
@@ -365,7 +514,19 @@ mod tests {
                 model_has_below(model, k),
                 "has_below {k:x}"
             );
+            let longest = model
+                .keys()
+                .map(|m| common_digits(k, *m))
+                .max()
+                .unwrap_or(0);
+            assert_eq!(set.longest_prefix(k), longest, "longest_prefix {k:x}");
+            assert!(model.keys().all(|m| key_len(*m) <= set.max_len()));
         }
+        let (from, to) = (rng.key(), rng.key());
+        let (from, to) = (from.min(to), from.max(to));
+        let ranged: Vec<(u64, u32)> = set.range(from, to).collect();
+        let want: Vec<(u64, u32)> = model.range(from..to).map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(ranged, want, "range {from:x}..{to:x}");
     }
 
     #[test]
@@ -392,8 +553,16 @@ mod tests {
                     None => model.remove(k),
                 };
             }
-            set = set.with_edits(edits);
+            let before = set.clone();
+            set = set.with_edits(edits.clone());
             check(&set, &model, &mut rng);
+            // The keys said to have changed cover every key that did.
+            let changed = NumberSet::changed_keys(&before, &set).expect("related sets");
+            for (k, _) in &edits {
+                if before.get(*k) != set.get(*k) {
+                    assert!(changed.binary_search(k).is_ok(), "changed {k:x}");
+                }
+            }
             if round % 10 == 9 {
                 set = set.folded();
                 assert!(set.overlay.is_none());

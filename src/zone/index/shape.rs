@@ -112,6 +112,200 @@ pub fn is_number_key(key: u64) -> bool {
         && (0..len).all(|i| matches!((key >> (56 - 4 * i)) & 0xF, 1..=10))
 }
 
+/// The digits of a number name (closest to the apex first), held inline: what a shape's
+/// templates are filled with when its records are read.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Digits {
+    bytes: [u8; MAX_KEY_DIGITS],
+    len: u8,
+}
+
+impl Digits {
+    /// No digits: what plain (non-shape) RRset blocks carry.
+    pub const NONE: Digits = Digits {
+        bytes: [0; MAX_KEY_DIGITS],
+        len: 0,
+    };
+
+    /// The leading single-digit labels of `labels` (at most [`MAX_KEY_DIGITS`]).
+    #[inline]
+    pub fn leading<L: AsRef<[u8]>>(labels: &[L]) -> Digits {
+        let mut d = Digits::NONE;
+        for l in labels.iter().take(MAX_KEY_DIGITS) {
+            match l.as_ref() {
+                [c @ b'0'..=b'9'] => {
+                    d.bytes[d.len as usize] = *c;
+                    d.len += 1;
+                }
+                _ => break,
+            }
+        }
+        d
+    }
+
+    /// The digits of a number key.
+    #[inline]
+    pub fn of_key(key: u64) -> Digits {
+        let (bytes, len) = key_digits(key);
+        Digits {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    /// The first `len` digits (all of them when there are fewer).
+    #[inline]
+    pub fn prefix(&self, len: usize) -> Digits {
+        let mut d = *self;
+        d.len = d.len.min(len as u8);
+        d.bytes[d.len as usize..].fill(0);
+        d
+    }
+
+    /// These digits and one more ASCII digit, when there is room.
+    #[inline]
+    pub fn with(&self, digit: u8) -> Option<Digits> {
+        if self.len as usize >= MAX_KEY_DIGITS || !digit.is_ascii_digit() {
+            return None;
+        }
+        let mut d = *self;
+        d.bytes[d.len as usize] = digit;
+        d.len += 1;
+        Some(d)
+    }
+
+    /// The key of these digits (`None` when there are none).
+    #[inline]
+    pub fn key(&self) -> Option<u64> {
+        number_key(self.as_bytes())
+    }
+
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for Digits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Digits({})", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// Longest rdata a template gives back: the template's limit with the number in.
+pub const BUILT_RDATA_MAX: usize = TEMPLATE_RDATA_MAX + MAX_KEY_DIGITS;
+
+/// One record's rdata read from a zone: borrowed as stored, or built from a shape's
+/// template with the name's number put in. Reads as `&[u8]` either way.
+// The built variant is large on purpose: a lookup's records are read without a heap
+// allocation, and an `Rdata` lives on the stack only while it is used.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy)]
+pub enum Rdata<'a> {
+    Wire(&'a [u8]),
+    Built {
+        len: u16,
+        buf: [u8; BUILT_RDATA_MAX],
+    },
+}
+
+impl<'a> Rdata<'a> {
+    /// The rdata as stored, when it was not built from a template (always so for the
+    /// records of names other than numbers, such as the apex's).
+    pub fn wire(self) -> Option<&'a [u8]> {
+        match self {
+            Rdata::Wire(w) => Some(w),
+            Rdata::Built { .. } => None,
+        }
+    }
+}
+
+impl std::ops::Deref for Rdata<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Rdata::Wire(w) => w,
+            Rdata::Built { len, buf } => &buf[..*len as usize],
+        }
+    }
+}
+
+impl AsRef<[u8]> for Rdata<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl std::fmt::Debug for Rdata<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Rdata({:?})", &self[..])
+    }
+}
+
+impl PartialEq for Rdata<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for Rdata<'_> {}
+
+/// How many bytes the record at the start of `s` (inside a shape) takes, or `None`
+/// when it is cut short.
+#[inline]
+pub fn shape_record_len(s: &[u8]) -> Option<usize> {
+    let mark = u16_at(s, 0)?;
+    let used = if mark == ESCAPE {
+        4 + usize::from(u16_at(s, 2)?)
+    } else if mark & MARK != 0 {
+        4 + usize::from(mark & !MARK)
+    } else {
+        2 + usize::from(mark)
+    };
+    (used <= s.len()).then_some(used)
+}
+
+/// Reads the record at the start of `s` (inside a shape) with `number` put into a
+/// template, and the bytes it takes. `None` when it is cut short or the number does not
+/// fit (not one the shape was interned for).
+#[inline]
+pub fn read_shape_record<'a>(s: &'a [u8], number: &[u8]) -> Option<(Rdata<'a>, usize)> {
+    let used = shape_record_len(s)?;
+    let mark = u16_at(s, 0)?;
+    if mark == ESCAPE {
+        return Some((Rdata::Wire(&s[4..used]), used));
+    }
+    if mark & MARK == 0 {
+        return Some((Rdata::Wire(&s[2..used]), used));
+    }
+    let (hole, strlen_at) = (usize::from(s[2]), usize::from(s[3]));
+    let body = &s[4..used];
+    let total = body.len() + number.len();
+    let strlen = usize::from(*body.get(strlen_at)?) + number.len();
+    if hole > body.len() || strlen > usize::from(u8::MAX) || total > BUILT_RDATA_MAX {
+        return None;
+    }
+    let mut buf = [0u8; BUILT_RDATA_MAX];
+    buf[..hole].copy_from_slice(&body[..hole]);
+    buf[hole..hole + number.len()].copy_from_slice(number);
+    buf[hole + number.len()..total].copy_from_slice(&body[hole..]);
+    buf[if strlen_at < hole {
+        strlen_at
+    } else {
+        strlen_at + number.len()
+    }] = strlen as u8;
+    let len = total as u16;
+    Some((Rdata::Built { len, buf }, used))
+}
+
 // ---------------------------------------------------------------------------------
 // Shapes
 
@@ -195,6 +389,14 @@ impl ShapeTable {
         self.scratch = shape;
         self.scratch_specials = specials;
         id
+    }
+
+    /// The id of the shape `block` would intern as for `number`, when the table has it
+    /// (no reference added: for owners that share the table with older copies).
+    pub fn find(&self, block: &[u8], number: &[u8]) -> Result<Option<ShapeId>, ShapeError> {
+        let (mut shape, mut specials) = (Vec::new(), Vec::new());
+        encode(block, number, &mut shape, &mut specials)?;
+        Ok(self.index.get(&shape[..]).map(|id| ShapeId(*id)))
     }
 
     fn insert(&mut self, shape: &[u8], specials: &[usize]) -> Result<ShapeId, ShapeError> {
@@ -545,7 +747,7 @@ mod tests {
         assert!(issues.iter().all(|i| !i.error), "{issues:?}");
         let mut keys = Vec::new();
         tree.walk(|path, _| {
-            let digits: Vec<u8> = path.iter().map(|l| l.as_bytes()[0]).collect();
+            let digits: Vec<u8> = path.iter().map(|l| l[0]).collect();
             if !digits.is_empty() {
                 keys.push(number_key(&digits).unwrap());
             }
@@ -1152,13 +1354,13 @@ mod tests {
             if path.is_empty() {
                 return; // the apex
             }
-            let digits: Vec<u8> = path.iter().map(|l| l.as_bytes()[0]).collect();
+            let digits: Vec<u8> = path.iter().map(|l| l[0]).collect();
             let key = number_key(&digits).unwrap();
             assert!(key > last_key, "walk in key order");
             last_key = key;
             let number = [PREFIX.as_bytes(), &digits].concat();
-            let data = node.data().unwrap();
-            let id = t.intern(data, &number).unwrap();
+            let data = node.to_block();
+            let id = t.intern(&data, &number).unwrap();
             t.materialize(id, &number, &mut out).unwrap();
             assert_eq!(&out[..], &data[..], "{}", String::from_utf8_lossy(&number));
             names += 1;
