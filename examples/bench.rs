@@ -11,13 +11,25 @@
 //! measures `route_into` over the first `MAX` (default 10,000,000) numbers of each list
 //! (one E.164 number a line, shuffled: `gen_numbers --formats lists`), so the decision
 //! rate can be taken on a zone of 10^8 numbers fed through the admin API (`scripts/bench-scale`).
+//! `bench compact COUNT ORIGIN SECONDS` builds a zone of COUNT numbers of the generator's
+//! mix (`examples/gen_numbers`, prefix +1555) straight in memory, each number's records
+//! given whole ([`ZoneBuilder::add_number`], no zone file, no store), and prints its
+//! bytes per number (RSS), the number set's and shape table's own bytes, and decisions
+//! per second on one thread over present and absent numbers: the compact form measured
+//! at 10^8 where the store cannot yet start that large a zone in time.
+
+#[allow(dead_code)]
+#[path = "gen_numbers/set.rs"]
+mod set;
 
 use enroute::config::gateway::Template;
 use enroute::config::{Config, GatewayConfig};
 use enroute::keeper::stored;
 use enroute::name::Name;
+use enroute::name::TYPE_NAPTR;
 use enroute::resolve::Router;
 use enroute::store::Store;
+use enroute::zone::index::pack_rrsets;
 use enroute::zone::{Zone, ZoneSet};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -147,6 +159,7 @@ fn main() {
             }
         }
         "route-lists" => route_lists(&args[2..], &origin),
+        "compact" => compact(&args[2..], &origin),
         other => panic!("unknown command {other}"),
     }
 }
@@ -210,6 +223,110 @@ fn route_lists(args: &[String], origin: &Name) {
         let (n, secs) = decide(&router, inputs, seconds);
         println!("{name}_inputs={}", inputs.len());
         println!("{name}_as_named={:.3}", hits as f64 / sample.len() as f64);
+        println!("{name}_decisions_per_s={:.0}", n as f64 / secs);
+        println!("{name}_ns_per_decision={:.0}", secs * 1e9 / n as f64);
+    }
+}
+
+/// `compact COUNT ORIGIN SECONDS`: see the module comment.
+fn compact(args: &[String], origin: &Name) {
+    let count: u64 = args[0].parse().expect("COUNT");
+    let seconds: f64 = args[2].parse().expect("SECONDS");
+    let options = set::Options {
+        numbers: count,
+        absent: (count / 100).clamp(1000, 1_000_000),
+        prefixes: vec!["+1555".into()],
+        digits: None,
+        seed: 6116,
+        origin: origin.to_string(),
+        ttl: 3600,
+        neg_ttl: 300,
+        ns_addr: "127.0.0.1".into(),
+        formats: set::Formats::default(),
+        out: std::env::temp_dir(),
+    };
+    // One number in `keep_every` kept as a present input (about 4M), the absent ones all.
+    let keep_every = (count / 4_000_000).max(1);
+    let t = Instant::now();
+    let head = format!(
+        "$ORIGIN {origin}\n@ 3600 SOA ns.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
+         @ 3600 NS ns.example.net.\n"
+    );
+    let mut parsed = enroute::zone::master::parse(head.as_bytes(), "compact", origin, None);
+    // SAFETY: malloc_trim only returns free heap pages to the system.
+    unsafe { libc::malloc_trim(0) };
+    let samples = (count / keep_every + options.absent) as usize * 8;
+    let rss_before = status_kb("VmRSS:") + samples as u64 / 1024;
+    let prefix_len = 1 + enroute::zone::number_prefix(origin).len();
+    let (mut present, mut absent, mut seen) = (Vec::new(), Vec::new(), 0u64);
+    set::for_each_number(&options, |e164, rdatas| {
+        // Kept as integers (8 bytes, not a String each) until the memory is measured.
+        let digits = || {
+            e164[1..]
+                .iter()
+                .fold(0u64, |v, d| v * 10 + u64::from(d - b'0'))
+        };
+        let Some(rdatas) = rdatas else {
+            absent.push(digits());
+            return;
+        };
+        let refs: Vec<&[u8]> = rdatas.iter().map(Vec::as_slice).collect();
+        let block = pack_rrsets(&[(TYPE_NAPTR, 3600, refs)]).expect("records");
+        parsed
+            .builder
+            .add_number(&e164[prefix_len..], &block)
+            .expect("the number interns");
+        if seen.is_multiple_of(keep_every) {
+            present.push(digits());
+        }
+        seen += 1;
+    })
+    .expect("the generator's plan");
+    let (zone, _) = Zone::finish(parsed, origin).expect("the zone builds");
+    let build_s = t.elapsed().as_secs_f64();
+    // SAFETY: malloc_trim only returns free heap pages to the system.
+    unsafe { libc::malloc_trim(0) };
+    let rss = status_kb("VmRSS:").saturating_sub(rss_before);
+    let numbers = zone.tree.numbers().expect("a compact zone");
+    println!("numbers={}", numbers.len());
+    println!("build_s={build_s:.1}");
+    println!("rss_kb={rss}");
+    println!("peak_rss_kb={}", status_kb("VmHWM:"));
+    println!(
+        "rss_bytes_per_number={:.1}",
+        rss as f64 * 1024.0 / numbers.len() as f64
+    );
+    println!(
+        "set_bytes_per_number={:.1}",
+        numbers.set_bytes() as f64 / numbers.len() as f64
+    );
+    println!("shapes={}", numbers.shape_count());
+    println!("shape_table_bytes={}", numbers.shape_bytes());
+    let as_text = |v: Vec<u64>| -> Vec<String> { v.into_iter().map(|n| format!("+{n}")).collect() };
+    let (mut present, mut absent) = (as_text(present), as_text(absent));
+    let mut rng = Lcg(19);
+    for list in [&mut present, &mut absent] {
+        for i in (1..list.len()).rev() {
+            list.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        }
+    }
+    let mut config = Config::builtin();
+    config.gateways = vec![GatewayConfig {
+        prefix: "+1".into(),
+        uris: vec![Template::parse("sip:{e164}@pstn-gw.example.net;user=phone").unwrap()],
+    }];
+    let router = Router::new(&config, Arc::new(ZoneSet::new(vec![zone])));
+    for (name, list, want) in [
+        ("exact", &present, enroute::resolve::Source::Local),
+        ("absent", &absent, enroute::resolve::Source::Gateway),
+    ] {
+        let inputs: Vec<&str> = list.iter().map(String::as_str).collect();
+        for i in inputs.iter().take(1000) {
+            let d = router.route(i, false);
+            assert_eq!((d.status, d.source), (302, want), "{name} {i}");
+        }
+        let (n, secs) = decide(&router, &inputs, seconds);
+        println!("{name}_inputs={}", inputs.len());
         println!("{name}_decisions_per_s={:.0}", n as f64 / secs);
         println!("{name}_ns_per_decision={:.0}", secs * 1e9 / n as f64);
     }

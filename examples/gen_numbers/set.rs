@@ -811,6 +811,59 @@ fn write_records(o: &Options, plan: &Plan, summary: &mut Summary) -> Result<(), 
     Ok(())
 }
 
+/// Calls `visit` for every slot of the plan in number order: the E.164 number (`+`
+/// and digits) and its NAPTR rdatas in wire form, or `None` for a number deliberately
+/// left out. For building a zone in memory without files (`examples/bench compact`,
+/// which includes this file; `gen_numbers` itself does not call it).
+#[allow(dead_code)]
+pub fn for_each_number(
+    o: &Options,
+    mut visit: impl FnMut(&[u8], Option<&[Vec<u8>]>),
+) -> Result<(), GenError> {
+    let plan = Plan::new(o)?;
+    let (mut e164, mut recs, mut wire) = (Vec::new(), Vec::new(), Vec::<Vec<u8>>::new());
+    for g in 0..plan.total() {
+        plan.number(g, &mut e164);
+        if plan.is_absent(g) {
+            visit(&e164, None);
+            continue;
+        }
+        records(o.seed, &e164, &mut recs);
+        wire.resize_with(recs.len(), Vec::new);
+        for (r, out) in recs.iter().zip(wire.iter_mut()) {
+            naptr_wire(out, r, &e164);
+        }
+        visit(&e164, Some(&wire));
+    }
+    Ok(())
+}
+
+/// One NAPTR rdata in wire form (RFC 3403 §4.1), replacement `.`.
+#[allow(dead_code)]
+fn naptr_wire(out: &mut Vec<u8>, r: &Rec, e164: &[u8]) {
+    out.clear();
+    out.extend_from_slice(&r.order.to_be_bytes());
+    out.extend_from_slice(&r.pref.to_be_bytes());
+    let mut regexp = Vec::new();
+    match &r.regexp {
+        Regexp::Literal(u) => {
+            regexp.extend_from_slice(b"!^.*$!");
+            push_uri(&mut regexp, u, e164);
+            regexp.push(b'!');
+        }
+        Regexp::Backref(h) => {
+            regexp.extend_from_slice(b"!^\\+([0-9]+)$!sip:\\1@");
+            regexp.extend_from_slice(h.as_bytes());
+            regexp.push(b'!');
+        }
+    }
+    for cs in [r.flags.as_bytes(), r.service.as_bytes(), &regexp] {
+        out.push(cs.len() as u8);
+        out.extend_from_slice(cs);
+    }
+    out.push(0);
+}
+
 /// The counts of [`write_records`] without writing (a run for query files only).
 fn count_records(o: &Options, plan: &Plan, summary: &mut Summary) {
     let (mut e164, mut recs) = (Vec::new(), Vec::new());

@@ -176,6 +176,16 @@ impl NumberSet {
         })
     }
 
+    /// Heap bytes of the base (keys, shapes, slots) and the overlay (approximate).
+    pub fn bytes(&self) -> usize {
+        let base = self.base.keys.len() * 12 + self.base.slots.len() * 4;
+        let overlay = self
+            .overlay
+            .as_ref()
+            .map_or(0, |o| o.map.capacity() * 17 + o.sorted.len() * 8);
+        base + overlay
+    }
+
     /// No key of the set is longer than this many digits.
     pub fn max_len(&self) -> usize {
         self.max_len as usize

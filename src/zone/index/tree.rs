@@ -102,6 +102,11 @@ impl Numbers {
         self.shapes.shape_count()
     }
 
+    /// Heap bytes of the number set (keys, shape ids, slots, overlay).
+    pub fn set_bytes(&self) -> usize {
+        self.set.bytes()
+    }
+
     /// Heap bytes of the shape table.
     pub fn shape_bytes(&self) -> usize {
         self.shapes.bytes()
