@@ -412,11 +412,8 @@ impl Zone {
     }
 
     /// Records a whole transfer of the zone carries: its own and the derived prefix
-    /// copies (which a compact zone does not count in its statistics; this walks it).
+    /// copies (which the statistics do not count; this walks the zone).
     pub fn served_records(&self) -> usize {
-        if self.tree.numbers().is_none() {
-            return self.stats.records;
-        }
         let mut copies = 0;
         self.tree.walk(|_, data| {
             if data.kind() == NodeKind::Copy {
@@ -741,7 +738,7 @@ impl crate::metrics::Source for ZoneSet {
         let zones = self.load();
         let mut records = Family::gauge(
             "enroute_zone_records",
-            "Resource records served in each zone.",
+            "Resource records of each zone's own (derived prefix-route copies not counted).",
             &["zone"],
         );
         let mut serial = Family::gauge(

@@ -131,7 +131,7 @@ pub struct BuildIssue {
 /// Statistics of a built tree.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TreeStats {
-    /// Records the zone holds (derived prefix copies of a compact zone not counted).
+    /// Records the zone holds of its own (derived prefix copies not counted).
     pub records: usize,
     pub naptr_records: usize,
     /// Names: trie nodes (empty non-terminals among them) and numbers.

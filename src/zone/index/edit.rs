@@ -254,7 +254,10 @@ fn edit_path(
             n.set_children(kids);
         }
         None => {
-            delta.data(n.data.as_ref(), -1);
+            // A derived copy's records are not the zone's own: not counted.
+            if n.kind != NodeKind::Copy {
+                delta.data(n.data.as_ref(), -1);
+            }
             delta.data(edit.data.as_ref(), 1);
             n.data = edit.data.clone();
             n.kind = if edit.data.is_some() {
@@ -270,10 +273,7 @@ fn edit_path(
     let only_copies = n.children().iter().all(|c| c.kind == NodeKind::Copy);
     if !apex && n.data.is_none() && only_copies {
         // Nothing left here; a copy below an empty name goes with it.
-        for c in n.children() {
-            delta.data(c.data.as_ref(), -1);
-            delta.nodes -= 1;
-        }
+        delta.nodes -= n.children().len() as isize;
         delta.nodes -= 1;
         return None;
     }
@@ -301,7 +301,6 @@ fn fix_copy(n: &mut Node, inherited: Option<&Arc<[u8]>>, delta: &mut StatsDelta)
     }
     let mut kids = kids.to_vec();
     if let Some(i) = star.filter(|i| kids[*i].kind == NodeKind::Copy) {
-        delta.data(kids[i].data.as_ref(), -1);
         delta.nodes -= 1;
         kids.remove(i);
     }
@@ -309,7 +308,6 @@ fn fix_copy(n: &mut Node, inherited: Option<&Arc<[u8]>>, delta: &mut StatsDelta)
         let mut copy = Node::empty(Label::new(b"*"));
         copy.kind = NodeKind::Copy;
         copy.data = Some(d.clone());
-        delta.data(Some(d), 1);
         delta.nodes += 1;
         let at = kids
             .binary_search_by(|c| cmp_labels(c.label.as_bytes(), b"*"))
