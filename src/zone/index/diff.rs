@@ -39,12 +39,8 @@ impl ZoneTree {
         match (&old.numbers, &new.numbers) {
             (None, None) => {
                 let mut path = Vec::new();
-                compare(
-                    Some(&old.apex),
-                    Some(&new.apex),
-                    &mut path,
-                    &mut |p, a, b| visit(p, a, b),
-                );
+                let cmp = (Some(&old.apex), Some(&new.apex), false);
+                compare(cmp, &mut path, &mut |p, a, b| visit(p, a, b));
             }
             (Some(a), Some(b)) => {
                 let mut changes = compact_changes(old, new, a, b);
@@ -88,16 +84,22 @@ pub(super) fn cmp_paths(a: &[&[u8]], b: &[&[u8]]) -> Ordering {
     a.len().cmp(&b.len())
 }
 
+/// The trie part of [`ZoneTree::changed_names`]: `(old, new, kinds)`, where `kinds`
+/// also reports a name whose data stayed but whose kind went to or from
+/// [`NodeKind::Prefix`] (a compact zone derives copies from that kind, so the copies
+/// below it must be looked at).
 fn compare<'a>(
-    old: Option<&'a Node>,
-    new: Option<&'a Node>,
+    (old, new, kinds): (Option<&'a Node>, Option<&'a Node>, bool),
     path: &mut Vec<&'a [u8]>,
     visit: &mut impl FnMut(&[&'a [u8]], Option<NameData<'a>>, Option<NameData<'a>>),
 ) {
     let (a, b) = (old.and_then(|n| n.data()), new.and_then(|n| n.data()));
+    let prefix = |n: Option<&Node>| n.is_some_and(|n| n.kind() == NodeKind::Prefix);
     let same_data = match (a, b) {
         (None, None) => true,
-        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || x[..] == y[..],
+        (Some(x), Some(y)) => {
+            (Arc::ptr_eq(x, y) || x[..] == y[..]) && !(kinds && prefix(old) != prefix(new))
+        }
         _ => false,
     };
     if !same_data {
@@ -129,7 +131,7 @@ fn compare<'a>(
             break;
         };
         path.push(label);
-        compare(x, y, path, visit);
+        compare((x, y, kinds), path, visit);
         path.pop();
     }
 }
@@ -152,14 +154,10 @@ fn compact_changes<'a>(
 ) -> Vec<Change<'a>> {
     let mut changes: Vec<Change<'a>> = Vec::new();
     let mut path = Vec::new();
-    compare(
-        Some(&old.apex),
-        Some(&new.apex),
-        &mut path,
-        &mut |p, x, y| {
-            changes.push((p.to_vec(), x, y));
-        },
-    );
+    let cmp = (Some(&old.apex), Some(&new.apex), true);
+    compare(cmp, &mut path, &mut |p, x, y| {
+        changes.push((p.to_vec(), x, y))
+    });
     let same_ids = a.lineage == b.lineage;
     let differ = |x: &Option<NameData<'_>>, y: &Option<NameData<'_>>| match (x, y) {
         (None, None) => false,

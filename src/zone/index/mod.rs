@@ -61,6 +61,7 @@ pub use tree::{Lookup, NameData, Numbers, ZoneTree};
 mod tests {
     use super::*;
     use crate::name::{Label, TYPE_A, TYPE_NAPTR, TYPE_SOA};
+    use edit::NameEdit;
     use std::sync::Arc;
 
     fn src() -> Origin {
@@ -403,8 +404,15 @@ mod tests {
             for b in [&mut b, &mut t] {
                 b.add_labels::<&str>(&[], TYPE_SOA, 60, b"soa", src());
             }
-            for _ in 0..(20 + next(60)) {
-                let name = digits(&mut next, 5);
+            for i in 0..(20 + next(60)) {
+                // Now and then a name of 14 to 16 digits: 16 stay in the trie.
+                let name = if i % 17 == 16 {
+                    let mut n = digits(&mut next, 2);
+                    n.resize(14 + next(3) as usize, b'1');
+                    n
+                } else {
+                    digits(&mut next, 5)
+                };
                 let mut labels: Vec<&[u8]> = name.chunks(1).collect();
                 let (rtype, data): (u16, Vec<u8>) = match next(10) {
                     0 => {
@@ -437,7 +445,7 @@ mod tests {
                 let (old_c, old_t) = (compact.clone(), trie.clone());
                 let name = digits(&mut next, 5);
                 let labels: Vec<&[u8]> = name.chunks(1).collect();
-                let what = next(6);
+                let what = next(7);
                 let edit = |tree: &ZoneTree, stats: &mut TreeStats| -> ZoneTree {
                     match what {
                         0..=2 => {
@@ -447,10 +455,15 @@ mod tests {
                         _ => {
                             let mut star = labels.clone();
                             star.push(b"*");
-                            let data = (what < 5).then(|| {
-                                pack_rrsets(&[(TYPE_NAPTR, 60, vec![&[b'p', what as u8][..]])])
-                                    .unwrap()
-                            });
+                            let data = match what {
+                                // A zone file's wildcard (same bytes) made a prefix route:
+                                // only its kind changes.
+                                6 => pack_rrsets(&[(TYPE_NAPTR, 60, vec![&b"star"[..]])]),
+                                5 => None,
+                                _ => {
+                                    pack_rrsets(&[(TYPE_NAPTR, 60, vec![&[b'p', what as u8][..]])])
+                                }
+                            };
                             let kind = if data.is_some() {
                                 NodeKind::Prefix
                             } else {
@@ -480,6 +493,11 @@ mod tests {
                         0 => labels.push(b"*"),
                         1 => labels.push(b"x"),
                         2 => labels.insert(0, b"host"),
+                        3 => labels.insert(next(labels.len() as u64 + 1) as usize, b"*"),
+                        4 => {
+                            labels.insert(next(labels.len() as u64) as usize, b"*");
+                            labels.push(b"*");
+                        }
                         _ => {}
                     }
                     for qtype in [TYPE_NAPTR, TYPE_A] {
@@ -501,6 +519,72 @@ mod tests {
             // Both forms against a rebuild of what they hold now.
             assert_eq!(cstats.records, tstats.records, "zone {zone}");
             assert_eq!(cstats.naptr_records, tstats.naptr_records, "zone {zone}");
+        }
+    }
+
+    /// A batch large enough to fold the number set, and diffs across the fold, agree
+    /// between the two forms.
+    #[test]
+    fn a_folding_batch_agrees_between_the_forms() {
+        let mut rng: u64 = 0x1234_5678_9ABC_DEF1;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let name_of = |i: u64| format!("{:06}", i).into_bytes();
+        let mut b = ZoneBuilder::new();
+        let mut t = ZoneBuilder::new().trie_only();
+        for b in [&mut b, &mut t] {
+            b.add_labels::<&str>(&[], TYPE_SOA, 60, b"soa", src());
+            b.add_labels(&[&b"1"[..], b"*"], TYPE_NAPTR, 60, b"star", src());
+        }
+        for i in 0..3000 {
+            let name = name_of(next(20_000));
+            let labels: Vec<&[u8]> = name.chunks(1).collect();
+            let block = number_block(&name, (i % 5) as u8);
+            let set = RrSetIter::plain(&block).next().unwrap();
+            let rd = set.rdatas().next().unwrap().to_vec();
+            for b in [&mut b, &mut t] {
+                b.add_labels(&labels, TYPE_NAPTR, 60, &rd, src());
+            }
+        }
+        let (compact, mut cstats, _) = b.build();
+        let (trie, mut tstats, _) = t.build();
+        // Make `1.*` a prefix route in both, then one batch of 6,000 number edits.
+        let star: [&[u8]; 2] = [b"1", b"*"];
+        let star_data = pack_rrsets(&[(TYPE_NAPTR, 60, vec![&b"star"[..]])]);
+        let compact = compact
+            .with_data(&star, star_data.clone(), NodeKind::Prefix, &mut cstats)
+            .refresh_copies(&star[..1], &mut cstats);
+        let trie = trie
+            .with_data(&star, star_data, NodeKind::Prefix, &mut tstats)
+            .refresh_copies(&star[..1], &mut tstats);
+        let names: Vec<Vec<u8>> = (0..6000).map(|_| name_of(next(20_000))).collect();
+        let mut seen = std::collections::HashSet::new();
+        let edits: Vec<NameEdit<'_>> = names
+            .iter()
+            .filter(|n| seen.insert(n.to_vec()))
+            .map(|n| {
+                let data = (next(3) > 0).then(|| number_block(n, next(5) as u8));
+                (n.chunks(1).collect(), data, NodeKind::Plain)
+            })
+            .collect();
+        let (mut cs, mut ts) = (cstats, tstats);
+        let compact2 = compact.with_data_many(&edits, &mut cs);
+        let trie2 = trie.with_data_many(&edits, &mut ts);
+        assert_eq!(dump(&compact2), dump(&trie2));
+        assert_eq!(changes(&compact, &compact2), changes(&trie, &trie2));
+        assert_eq!(cs.records, ts.records);
+        for i in 0..2000 {
+            let q = name_of(i * 10);
+            let labels: Vec<&[u8]> = q.chunks(1).collect();
+            assert_eq!(
+                summary(compact2.lookup(&labels, TYPE_NAPTR)),
+                summary(trie2.lookup(&labels, TYPE_NAPTR)),
+                "{labels:?}"
+            );
         }
     }
 }

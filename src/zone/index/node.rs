@@ -41,10 +41,12 @@ pub struct Node {
 
 /// What a node's data is, for prefix routes (SPEC §7). A prefix route is a wildcard; an
 /// empty non-terminal under it would hide it (RFC 4592 §2.2.2), so such an ENT gets a
-/// `*` child holding a copy of the covering prefix's data, kept in step by
+/// `*` child holding a copy of the covering prefix's data. In a zone with delegations
+/// the trie stores these copies, kept in step by
 /// [`ZoneTree::with_data`](super::ZoneTree::with_data) and
-/// [`ZoneTree::refresh_copies`](super::ZoneTree::refresh_copies). Copies share the prefix's
-/// bytes (one `Arc`), so they cost a node each, not a record set each.
+/// [`ZoneTree::refresh_copies`](super::ZoneTree::refresh_copies), sharing the prefix's
+/// bytes (one `Arc`); a compact zone derives them as it walks and looks up, and only
+/// walks and diffs hand out data of this kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u8)]
 pub enum NodeKind {
@@ -53,7 +55,7 @@ pub enum NodeKind {
     Plain,
     /// The `*` node of a prefix route managed through the admin API.
     Prefix,
-    /// A `*` node derived from the covering prefix route; never stored.
+    /// A `*` derived from the covering prefix route; never written to the store.
     Copy,
 }
 
@@ -117,7 +119,9 @@ impl Node {
             .map(|i| &kids[i])
     }
 
-    /// True when the node owns no RRset (an empty non-terminal, RFC 4592 §2.2.2).
+    /// True when the node owns no RRset in the trie. In a compact zone a number's
+    /// records are not in its node (see [`ZoneTree::name_data`](super::ZoneTree::name_data)),
+    /// so this alone does not make the name an empty non-terminal (RFC 4592 §2.2.2).
     pub fn is_empty_non_terminal(&self) -> bool {
         self.data.is_none()
     }

@@ -1,20 +1,22 @@
 //! The numbers of a zone in compact form: each all-digit name of 1–15 labels below the
 //! apex as a [`number_key`](super::shape::number_key) and the id of its shape, in a
-//! [`NumberSet`]: a sorted base (two parallel arrays, 12 bytes a number) with a
+//! [`NumberSet`]: a sorted base (12-byte entries, key and shape side by side) with a
 //! position hash for exact hits, and a small overlay of the edits made since the base
 //! was built, folded into a new base when it grows.
 //!
-//! Owns: the set's layout, exact lookups ([`NumberSet::get`]), the ordered questions a
-//! lookup asks of names that are not numbers themselves ([`NumberSet::has_below`]: is
-//! this name an empty non-terminal made by numbers under it), iteration in key order
-//! (the canonical order of the names), edits as an overlay, and folding.
+//! Owns: the set's layout, exact lookups ([`NumberSet::get`]), the ordered questions
+//! asked of names that are not numbers themselves ([`NumberSet::longest_prefix`]: how
+//! deep the numbers make a query's path exist, for the lookup;
+//! [`NumberSet::has_below`]: is this name an empty non-terminal made by numbers, for
+//! walks and diffs), iteration in key order (the canonical order of the names), edits
+//! as an overlay (its removals counted, never scanned one by one), and folding.
 //!
 //! Must not touch: what a shape holds (`shape.rs`), the trie (`tree.rs`), or which
 //! names are numbers (the builder decides). Imports only `shape.rs`'s key helpers.
 //!
 //! Why not a `HashMap<u64, u32>` or a `BTreeMap`: at 10^8 numbers a hash map costs
 //! ~25–30 bytes a number and answers no ordered question; a B-tree ~40 bytes and a
-//! pointer chase per level. Two sorted arrays (8 + 4 bytes) and a `u32` slot table
+//! pointer chase per level. One sorted array of 12-byte entries and a `u32` slot table
 //! (~5 bytes at load ≤ 0.75) answer both kinds of question in ~17 bytes a number.
 
 use super::shape::{MAX_KEY_DIGITS, key_len};
@@ -110,6 +112,10 @@ impl Entry {
 struct Overlay {
     map: HashMap<u64, Option<u32>, std::hash::BuildHasherDefault<DigitKeyHasher>>,
     sorted: Box<[u64]>,
+    /// The keys it gives a shape and the keys it removes, each sorted: ordered
+    /// questions binary-search and count them instead of probing key by key.
+    added: Box<[u64]>,
+    removed: Box<[u64]>,
 }
 
 impl Base {
@@ -201,9 +207,15 @@ fn huge_pages<T>(len: usize) -> Vec<T> {
 
 #[inline]
 fn slot_of(key: u64, mask: usize) -> usize {
-    // Fibonacci hashing: the keys' high bits vary most, the low ones are often 0.
-    let h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> 32) as usize & mask
+    // A key's digits sit in its high bits and its low bits are often all 0 (a short
+    // number), so the bits the mask keeps must depend on the high ones: fold them down
+    // around the multiplies (MurmurHash3's 64-bit finalizer).
+    let mut h = key ^ (key >> 33);
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^= h >> 33;
+    h as usize & mask
 }
 
 /// The first key past every extension of `key` (its subtree is `[key, end)`).
@@ -253,34 +265,92 @@ impl NumberSet {
         let len = key_len(key);
         let shared = |k: u64| common_digits(key, k).min(len);
         let mut best = 0;
-        let removed = |k: u64| {
-            self.overlay
-                .as_ref()
-                .is_some_and(|o| matches!(o.map.get(&k), Some(None)))
-        };
         // The keys sharing the longest prefix with `key` form a run in key order that
         // `key`'s place touches: its live neighbours on either side are enough.
-        let entries = &self.base.entries;
-        let at = entries.partition_point(|e| e.key() < key);
-        let below = entries[..at]
-            .iter()
-            .rev()
-            .map(Entry::key)
-            .find(|&k| !removed(k));
-        let above = entries[at..].iter().map(Entry::key).find(|&k| !removed(k));
-        for k in below.into_iter().chain(above) {
+        let at = self.base.entries.partition_point(|e| e.key() < key);
+        for k in self.live_before(at).into_iter().chain(self.live_from(at)) {
             best = best.max(shared(k));
         }
         if let Some(o) = &self.overlay {
-            let live = |k: &&u64| matches!(o.map.get(*k), Some(Some(_)));
-            let at = o.sorted.partition_point(|&k| k < key);
-            let below = o.sorted[..at].iter().rev().find(live);
-            let above = o.sorted[at..].iter().find(live);
-            for k in below.into_iter().chain(above) {
-                best = best.max(shared(*k));
+            let at = o.added.partition_point(|&k| k < key);
+            let below = at.checked_sub(1).map(|i| o.added[i]);
+            for k in below.into_iter().chain(o.added.get(at).copied()) {
+                best = best.max(shared(k));
             }
         }
         best
+    }
+
+    /// How many base keys in `[from, to)` the overlay removes (every key it removes is
+    /// a base key: [`NumberSet::with_edits`] drops the removal of one the base lacks).
+    fn removed_in(&self, from: u64, to: u64) -> usize {
+        self.overlay.as_ref().map_or(0, |o| {
+            let start = o.removed.partition_point(|&k| k < from);
+            o.removed[start..].partition_point(|&k| k < to)
+        })
+    }
+
+    /// Whether base positions `[lo, hi)` (not empty) hold a key the overlay keeps.
+    fn live_in(&self, lo: usize, hi: usize) -> bool {
+        let e = &self.base.entries;
+        hi - lo > self.removed_in(e[lo].key(), e[hi - 1].key() + 1)
+    }
+
+    /// The key of the last base entry before position `at` that the overlay does not
+    /// remove. Runs of removed keys are skipped by counting them (galloping out, then
+    /// halving), not one by one: after a bulk delete a query near it must not cost the
+    /// run's length.
+    fn live_before(&self, at: usize) -> Option<u64> {
+        if self.overlay.is_none() {
+            return at.checked_sub(1).map(|i| self.base.entries[i].key());
+        }
+        let (mut hi, mut step) = (at, 1);
+        while hi > 0 {
+            let lo = hi.saturating_sub(step);
+            if self.live_in(lo, hi) {
+                let (mut a, mut b) = (lo, hi);
+                while b - a > 1 {
+                    let mid = a + (b - a) / 2;
+                    if self.live_in(mid, b) {
+                        a = mid;
+                    } else {
+                        b = mid;
+                    }
+                }
+                return Some(self.base.entries[a].key());
+            }
+            hi = lo;
+            step *= 2;
+        }
+        None
+    }
+
+    /// The key of the first base entry at or after position `at` that the overlay
+    /// does not remove (see [`NumberSet::live_before`]).
+    fn live_from(&self, at: usize) -> Option<u64> {
+        let len = self.base.entries.len();
+        if self.overlay.is_none() {
+            return (at < len).then(|| self.base.entries[at].key());
+        }
+        let (mut lo, mut step) = (at, 1);
+        while lo < len {
+            let hi = (lo + step).min(len);
+            if self.live_in(lo, hi) {
+                let (mut a, mut b) = (lo, hi);
+                while b - a > 1 {
+                    let mid = a + (b - a) / 2;
+                    if self.live_in(a, mid) {
+                        b = mid;
+                    } else {
+                        a = mid;
+                    }
+                }
+                return Some(self.base.entries[a].key());
+            }
+            lo = hi;
+            step *= 2;
+        }
+        None
     }
 
     /// The numbers with keys in `[from, to)` and their shapes, in key order.
@@ -356,23 +426,13 @@ impl NumberSet {
     /// name of `key`, when not a number itself, is an empty non-terminal.
     pub fn has_below(&self, key: u64) -> bool {
         let (from, to) = (key + 1, subtree_end(key));
-        let removed = |k: u64| {
-            self.overlay
-                .as_ref()
-                .is_some_and(|o| matches!(o.map.get(&k), Some(None)))
-        };
         if let Some(o) = &self.overlay {
-            let start = o.sorted.partition_point(|&k| k < from);
-            let added = o.sorted[start..]
-                .iter()
-                .take_while(|&&k| k < to)
-                .any(|k| matches!(o.map.get(k), Some(Some(_))));
-            if added {
+            let start = o.added.partition_point(|&k| k < from);
+            if o.added.get(start).is_some_and(|&k| k < to) {
                 return true;
             }
         }
-        let range = self.base.range(from, to);
-        self.base.entries[range].iter().any(|e| !removed(e.key()))
+        self.base.range(from, to).len() > self.removed_in(from, to)
     }
 
     /// Every number and its shape, in key order (the canonical order of the names).
@@ -418,11 +478,16 @@ impl NumberSet {
         }
         let mut sorted: Vec<u64> = map.keys().copied().collect();
         sorted.sort_unstable();
+        let (added, removed): (Vec<u64>, Vec<u64>) = sorted
+            .iter()
+            .partition(|k| matches!(map.get(k), Some(Some(_))));
         NumberSet {
             overlay: (!map.is_empty()).then(|| {
                 Arc::new(Overlay {
                     map,
                     sorted: sorted.into_boxed_slice(),
+                    added: added.into_boxed_slice(),
+                    removed: removed.into_boxed_slice(),
                 })
             }),
             ..set
@@ -647,6 +712,50 @@ mod tests {
         assert_eq!(set.len(), 5000);
         assert!(set.has_below(number_key(b"000").unwrap()));
         assert!(!set.has_below(number_key(b"0000000").unwrap()));
+    }
+
+    #[test]
+    fn short_numbers_spread_over_the_slots() {
+        // Keys of short numbers differ only in their top bits; every one of them must
+        // still find its own slot without a long probe.
+        for digits in [3usize, 4, 5] {
+            let count = 10usize.pow(digits as u32);
+            let keys: Vec<(u64, u32)> = (0..count)
+                .map(|i| {
+                    let d = format!("{i:0digits$}");
+                    (number_key(d.as_bytes()).unwrap(), 0)
+                })
+                .collect();
+            let set = NumberSet::from_sorted(keys.clone()).unwrap();
+            let mask = set.base.slots.len() - 1;
+            let homes: std::collections::HashSet<usize> =
+                keys.iter().map(|(k, _)| slot_of(*k, mask)).collect();
+            assert!(
+                homes.len() * 2 > count,
+                "{digits} digits: {} home slots for {count} keys",
+                homes.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_removed_run_is_skipped_by_counting() {
+        let keys: Vec<(u64, u32)> = (0..100_000u32)
+            .map(|i| (number_key(format!("5{i:06}").as_bytes()).unwrap(), i))
+            .collect();
+        let set = NumberSet::from_sorted(keys.clone()).unwrap();
+        // One run of 4,000 removed numbers: 5048000 to 5051999.
+        let gone = keys[48_000..52_000].iter().map(|(k, _)| (*k, None));
+        let set = set.with_edits(gone);
+        assert!(set.overlay.is_some(), "kept as an overlay, not folded");
+        assert_eq!(set.live_before(50_000), Some(keys[47_999].0));
+        assert_eq!(set.live_from(50_000), Some(keys[52_000].0));
+        assert_eq!(set.live_from(48_000), Some(keys[52_000].0));
+        assert_eq!(set.live_before(52_000), Some(keys[47_999].0));
+        let mid = number_key(b"5050000").unwrap();
+        assert_eq!(set.longest_prefix(mid), 3, "5052000 still shares 505");
+        assert!(!set.has_below(number_key(b"5050").unwrap()));
+        assert!(set.has_below(number_key(b"5052").unwrap()));
     }
 
     #[test]

@@ -336,13 +336,16 @@ pub enum ShapeError {
 /// **Ids and their release.** The table keeps the counts: each [`intern`](Self::intern)
 /// (and [`retain`](Self::retain)) adds one reference, each [`release`](Self::release)
 /// drops one. At zero the shape's bytes are freed and its id goes on a free list, to be
-/// handed out again by a later `intern`. The owner holds one reference per number that
-/// points at the shape, so the table needs no scan to find dead shapes and churning
-/// routes (LNP data changes its hosts) do not leak. Reuse keeps the ids dense (a `Vec`
-/// index) and is safe because releasing needs `&mut self`: a reader that materializes
-/// through a shared table (`&self`, or an older clone) cannot see an id change meaning.
-/// An owner that keeps ids outside the table (a base built against an older clone, the
-/// store) must release only ids that nothing it still serves names.
+/// handed out again by a later `intern`. Reuse keeps the ids dense (a `Vec` index) and
+/// is safe because releasing needs `&mut self`: a reader that materializes through a
+/// shared table (`&self`, or an older clone) cannot see an id change meaning. An owner
+/// that keeps ids outside the table (a base built against an older clone, the store)
+/// must release only ids that nothing it still serves names.
+///
+/// The zone index today counts only what its builder interns: an edit looks a shape up
+/// with [`find`](Self::find) (no reference) and interns into a copy of the table only
+/// a shape it lacks, and nothing is released, so shapes that edits leave unused stay
+/// until the zone is next built whole (a restart or reload).
 #[derive(Clone, Default)]
 pub struct ShapeTable {
     slots: Vec<Slot>,

@@ -156,11 +156,17 @@ impl<'a> NameData<'a> {
         for set in self.rrsets() {
             out.extend_from_slice(&set.rtype.to_be_bytes());
             out.extend_from_slice(&set.ttl.to_be_bytes());
-            out.extend_from_slice(&set.count.to_be_bytes());
+            let count_at = out.len();
+            out.extend_from_slice(&[0, 0]);
+            // The count written is the records read: a template that could not be
+            // filled ends the set early rather than leave a count the bytes lack.
+            let mut count = 0u16;
             for rd in set.rdatas() {
                 out.extend_from_slice(&(rd.len() as u16).to_be_bytes());
                 out.extend_from_slice(&rd);
+                count += 1;
             }
+            out[count_at..count_at + 2].copy_from_slice(&count.to_be_bytes());
         }
         out
     }
@@ -259,8 +265,14 @@ impl ZoneTree {
                 }
                 None => {
                     let end = TrieEnd { node, depth, above };
-                    let star_query = below_apex.last().is_some_and(|l| l.as_ref() == b"*");
-                    let query = (below_apex.len(), digits, star_query);
+                    // Where the query has `*` labels (a name has at most 127 labels).
+                    let stars = below_apex
+                        .iter()
+                        .take(128)
+                        .enumerate()
+                        .filter(|(_, l)| l.as_ref() == b"*")
+                        .fold(0u128, |m, (i, _)| m | (1 << i));
+                    let query = (below_apex.len(), digits, stars);
                     return numbers.past_trie(end, query, qtype);
                 }
             }
@@ -388,24 +400,27 @@ struct TrieEnd<'a> {
 
 impl Numbers {
     /// The answer for a name the trie ends above (at `end`), given as its length in
-    /// labels, the digits its leading labels spell and whether its last label is `*`;
-    /// the name is not a number itself.
+    /// labels, the digits its leading labels spell and which of its labels are `*` (bit
+    /// i: label i below the apex); the name is not a number itself.
     #[inline]
     fn past_trie<'a>(
         &'a self,
         end: TrieEnd<'a>,
-        (len, digits, star_query): (usize, Digits, bool),
+        (len, digits, stars): (usize, Digits, u128),
         qtype: u16,
     ) -> Lookup<'a> {
         let TrieEnd { node, depth, above } = end;
-        // A derived copy asked for by its own name (`*.ENT`) is found as a name, as the
-        // stored copy of a zone with delegations is, not by wildcard synthesis.
+        // The derived copy `*` under the closest encloser answers. A query whose next
+        // label is that `*` reaches the copy as a name, as it reaches a stored copy in a
+        // zone with delegations: exactly (no wildcard synthesis) or, below it, nothing
+        // (the copy has no `*` of its own).
         let copy = |data: &'a Arc<[u8]>, encloser: usize| {
-            answer_in(
-                RrSetIter::plain(data),
-                qtype,
-                !(star_query && encloser + 1 == len),
-            )
+            let through = encloser < 128 && stars & (1 << encloser) != 0;
+            match (through, encloser + 1 == len) {
+                (false, _) => answer_in(RrSetIter::plain(data), qtype, true),
+                (true, true) => answer_in(RrSetIter::plain(data), qtype, false),
+                (true, false) => Lookup::NxDomain,
+            }
         };
         let star = node.child(b"*");
         let inherited = node.prefix_data().or(above);
