@@ -204,19 +204,37 @@ fn edited<'a>(old: &Zone, edits: &[Edit<'a>]) -> (Zone, Vec<&'a str>, bool) {
     let mut numbers = Vec::with_capacity(edits.len());
     let mut prefix = false;
     let mut new: Option<Zone> = None;
+    // Number edits go in batches (one index copy each), cut at a prefix route (its
+    // copies depend on the numbers before it) and at a number named twice.
+    let mut batch: Vec<crate::zone::NaptrEdit<'_>> = Vec::new();
+    let mut named = std::collections::HashSet::new();
+    let flush =
+        |batch: &mut Vec<_>, named: &mut std::collections::HashSet<_>, new: &mut Option<Zone>| {
+            if !batch.is_empty() {
+                *new = Some(new.as_ref().unwrap_or(old).with_naptrs_many(batch));
+                batch.clear();
+                named.clear();
+            }
+        };
     for e in edits {
-        let base = new.as_ref().unwrap_or(old);
-        new = Some(match e {
+        match e {
             Edit::Number { number, .. } => {
                 numbers.push(*number);
-                base.with_naptrs(&e.labels(), e.naptrs())
+                if !named.insert(*number) {
+                    flush(&mut batch, &mut named, &mut new);
+                    named.insert(*number);
+                }
+                batch.push((e.labels(), e.naptrs()));
             }
             Edit::Prefix { .. } => {
+                flush(&mut batch, &mut named, &mut new);
                 prefix = true;
-                base.with_prefix_naptrs(&e.labels(), e.naptrs())
+                let base = new.as_ref().unwrap_or(old);
+                new = Some(base.with_prefix_naptrs(&e.labels(), e.naptrs()));
             }
-        });
+        }
     }
+    flush(&mut batch, &mut named, &mut new);
     let new = new.as_ref().unwrap_or(old).with_serial(old.next_serial());
     (new, numbers, prefix)
 }

@@ -287,6 +287,27 @@ impl Zone {
             .prefix_marked(prefix)
     }
 
+    /// [`Zone::with_naptrs`] for many names at once, each named once: one copy of the
+    /// index for the batch (a compact zone's numbers change in one overlay copy), not
+    /// one a name.
+    pub fn with_naptrs_many(&self, edits: &[NaptrEdit<'_>]) -> Zone {
+        let batch: Vec<index::NameEdit<'_>> = edits
+            .iter()
+            .map(|(labels, naptrs)| {
+                let data = self.naptrs_data(labels, *naptrs);
+                let kind = NodeKind::Plain;
+                (labels.clone(), data, kind)
+            })
+            .collect();
+        let mut stats = self.stats;
+        let tree = self.tree.with_data_many(&batch, &mut stats);
+        Zone {
+            tree,
+            stats,
+            ..self.clone()
+        }
+    }
+
     /// [`Zone::with_naptrs`], the name's data marked `kind` (plain when nothing is left).
     fn with_naptrs_as<L: AsRef<[u8]>>(
         &self,
@@ -294,6 +315,22 @@ impl Zone {
         naptrs: Option<(u32, &[Vec<u8>])>,
         kind: NodeKind,
     ) -> Zone {
+        let data = self.naptrs_data(below_apex, naptrs);
+        let kind = if data.is_some() {
+            kind
+        } else {
+            NodeKind::Plain
+        };
+        self.with_data(below_apex, data, kind)
+    }
+
+    /// The packed RRsets of the name `below_apex` with its NAPTR RRset replaced by
+    /// `naptrs` (`None`: removed), its other RRsets kept.
+    fn naptrs_data<L: AsRef<[u8]>>(
+        &self,
+        below_apex: &[L],
+        naptrs: Option<(u32, &[Vec<u8>])>,
+    ) -> Option<Arc<[u8]>> {
         let data = self
             .tree
             .name_data(below_apex)
@@ -317,13 +354,7 @@ impl Zone {
                 rdatas.iter().map(|n| n.as_slice()).collect(),
             ));
         }
-        let data = index::pack_rrsets(&sets);
-        let kind = if data.is_some() {
-            kind
-        } else {
-            NodeKind::Plain
-        };
-        self.with_data(below_apex, data, kind)
+        index::pack_rrsets(&sets)
     }
 
     /// The apex SOA's rdata.
@@ -554,6 +585,10 @@ fn soa_with_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
     }
     out
 }
+
+/// One name's NAPTR change for [`Zone::with_naptrs_many`]: its labels below the apex
+/// and its new TTL and rdatas (`None`: no NAPTR RRset).
+pub type NaptrEdit<'a> = (Vec<&'a [u8]>, Option<(u32, &'a [Vec<u8>])>);
 
 /// The digits of the E.164 prefix a zone origin stands for: `441632` for
 /// `2.3.6.1.4.4.e164.arpa.` (its leading single-digit labels, reversed).
