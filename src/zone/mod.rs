@@ -101,9 +101,12 @@ impl Records {
 
     /// Adds one record whose owner is a key: its labels below the apex, closest first,
     /// each `[len][bytes]` (the form the store keeps).
+    /// Records must come in owner order, each owner's together (as the store's scan
+    /// gives them): numbers are packed as they come (see
+    /// [`index::ZoneBuilder::add_in_owner_order`]).
     pub fn add_key(&mut self, key: &[u8], rtype: u16, ttl: u32, rdata: &[u8], line: u32) {
         let src = index::Origin { file: 0, line };
-        self.builder.add(key, rtype, ttl, rdata, src);
+        self.builder.add_in_owner_order(key, rtype, ttl, rdata, src);
     }
 
     /// Adds one record whose owner is given as labels below the apex (closest first).

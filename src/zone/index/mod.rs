@@ -588,4 +588,85 @@ mod tests {
             );
         }
     }
+
+    /// Records fed in owner order (the store's scan, numbers packed as they come) build
+    /// the same zone as records gathered and sorted, in both forms; a delegation at a
+    /// number sends the numbers back to the trie.
+    #[test]
+    fn owner_order_feeding_builds_the_same_zone() {
+        let mut rng: u64 = 0xDEAD_BEEF_1234_5678;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for round in 0..20 {
+            let mut records: Vec<(Vec<u8>, u16, u32, Vec<u8>)> = Vec::new();
+            let key_of = |labels: &[&[u8]]| -> Vec<u8> {
+                labels
+                    .iter()
+                    .flat_map(|l| [&[l.len() as u8][..], l].concat())
+                    .collect()
+            };
+            records.push((Vec::new(), TYPE_SOA, 60, b"soa".to_vec()));
+            for _ in 0..(10 + next(80)) {
+                let len = 1 + next(5) as usize;
+                let name: Vec<u8> = (0..len).map(|_| b'0' + next(3) as u8).collect();
+                let mut labels: Vec<&[u8]> = name.chunks(1).collect();
+                let (rtype, ttl, data): (u16, u32, Vec<u8>) = match next(12) {
+                    0 => {
+                        labels.push(b"*");
+                        (TYPE_NAPTR, 60, b"star".to_vec())
+                    }
+                    1 => (TYPE_A, 30 + next(2) as u32, vec![10, 0, 0, next(3) as u8]),
+                    _ => (TYPE_NAPTR, 60, vec![b'n', next(4) as u8]),
+                };
+                records.push((key_of(&labels), rtype, ttl, data));
+            }
+            if round % 5 == 4 {
+                // A delegation at a number: the zone cannot be compact.
+                let ns = b"\x02ns\x00".to_vec();
+                records.push((key_of(&[b"1", b"2"]), crate::name::TYPE_NS, 60, ns));
+            }
+            let feed = |owner_order: bool, trie_only: bool| {
+                let mut b = ZoneBuilder::new();
+                if trie_only {
+                    b = b.trie_only();
+                }
+                let mut sorted = records.clone();
+                if owner_order {
+                    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                }
+                for (k, t, ttl, d) in &sorted {
+                    if owner_order {
+                        b.add_in_owner_order(k, *t, *ttl, d, src());
+                    } else {
+                        b.add(k, *t, *ttl, d, src());
+                    }
+                }
+                let (tree, stats, issues) = b.build();
+                let errors = issues.iter().filter(|i| i.error).count();
+                let warnings = issues.len() - errors;
+                (
+                    dump(&tree),
+                    stats,
+                    errors,
+                    warnings,
+                    tree.numbers().is_some(),
+                )
+            };
+            for trie_only in [false, true] {
+                let (d1, s1, e1, w1, c1) = feed(false, trie_only);
+                let (d2, s2, e2, w2, c2) = feed(true, trie_only);
+                assert_eq!(d1, d2, "round {round}");
+                assert_eq!(
+                    (s1.records, s1.naptr_records),
+                    (s2.records, s2.naptr_records)
+                );
+                assert_eq!((e1, w1, c1), (e2, w2, c2), "round {round}");
+                assert_eq!(c1, !trie_only && round % 5 != 4, "round {round}");
+            }
+        }
+    }
 }
