@@ -45,20 +45,19 @@ pub fn pack_rrsets(sets: &[(u16, u32, Vec<&[u8]>)]) -> Option<Arc<[u8]>> {
     Some(out.into())
 }
 
-/// The ASCII digits of a builder key made of 1–15 single-digit labels.
-fn number_digits(key: &[u8]) -> Option<Vec<u8>> {
-    if key.is_empty()
-        || key.len() > 2 * super::shape::MAX_KEY_DIGITS
-        || !key.len().is_multiple_of(2)
-    {
+/// The digits of a builder key made of 1–15 single-digit labels.
+fn number_digits(key: &[u8]) -> Option<Digits> {
+    if key.is_empty() || !key.len().is_multiple_of(2) {
         return None;
     }
-    key.chunks(2)
-        .map(|l| match l {
-            [1, d @ b'0'..=b'9'] => Some(*d),
-            _ => None,
-        })
-        .collect()
+    let mut digits = Digits::NONE;
+    for label in key.chunks(2) {
+        match label {
+            [1, d] => digits = digits.with(*d)?,
+            _ => return None,
+        }
+    }
+    Some(digits)
 }
 
 /// What [`ZoneBuilder::build`] collects on its way down: problems, statistics, and in a
@@ -180,6 +179,8 @@ pub struct ZoneBuilder {
     streamed_issues: Vec<BuildIssue>,
     /// Whether a streamed number holds NS records (a delegation: no compact form).
     streamed_ns: bool,
+    /// The block of the number being packed, reused.
+    group_block: Vec<u8>,
 }
 
 impl ZoneBuilder {
@@ -262,25 +263,28 @@ impl ZoneBuilder {
         let Some(start) = self.group.take() else {
             return;
         };
-        let mut own = self.entries.split_off(start);
         // The group's bytes are the last in the arenas: its first entry's offsets.
-        let (key_off, data_off, first_src) = (own[0].key_off, own[0].data_off, own[0].src);
-        own.sort_by_key(|e| e.rtype);
-        let digits = number_digits(self.key(&own[0])).unwrap_or_default();
-        let mut block = Vec::new();
+        let first = self.entries[start];
+        self.entries[start..].sort_by_key(|e| e.rtype);
+        let digits = number_digits(self.key(&first)).unwrap_or_default();
+        let mut block = std::mem::take(&mut self.group_block);
         let (mut issues, mut stats) = (Vec::new(), TreeStats::default());
-        self.pack(&own, false, &mut issues, &mut stats, &mut block);
+        let own = &self.entries[start..];
+        self.pack(own, false, &mut issues, &mut stats, &mut block);
         self.streamed_ns |= own.iter().any(|e| e.rtype == TYPE_NS);
-        self.keys.truncate(key_off as usize);
-        self.rdata.truncate(data_off as usize);
-        match self.stream_number(&digits, &block) {
+        self.entries.truncate(start);
+        self.keys.truncate(first.key_off as usize);
+        self.rdata.truncate(first.data_off as usize);
+        let streamed = self.stream_number(digits.as_bytes(), &block);
+        self.group_block = block;
+        match streamed {
             Ok(()) => {
                 self.streamed_stats.records += stats.records;
                 self.streamed_stats.naptr_records += stats.naptr_records;
                 self.streamed_stats.nodes += 1;
             }
             Err(e) => issues.push(BuildIssue {
-                src: first_src,
+                src: first.src,
                 error: true,
                 message: format!("cannot index the name's records: {e}"),
             }),
