@@ -290,67 +290,33 @@ impl NumberSet {
         })
     }
 
-    /// Whether base positions `[lo, hi)` (not empty) hold a key the overlay keeps.
+    /// Whether base positions `[lo, hi)` hold a key the overlay keeps.
     fn live_in(&self, lo: usize, hi: usize) -> bool {
         let e = &self.base.entries;
-        hi - lo > self.removed_in(e[lo].key(), e[hi - 1].key() + 1)
+        lo < hi && hi - lo > self.removed_in(e[lo].key(), e[hi - 1].key() + 1)
     }
 
     /// The key of the last base entry before position `at` that the overlay does not
-    /// remove. Runs of removed keys are skipped by counting them (galloping out, then
-    /// halving), not one by one: after a bulk delete a query near it must not cost the
-    /// run's length.
+    /// remove. Removed keys are counted per range, never visited one by one, so that
+    /// a query next to a bulk delete does not cost the run's length.
     fn live_before(&self, at: usize) -> Option<u64> {
-        if self.overlay.is_none() {
-            return at.checked_sub(1).map(|i| self.base.entries[i].key());
+        if at == 0 || !self.live_in(0, at) {
+            return None;
         }
-        let (mut hi, mut step) = (at, 1);
-        while hi > 0 {
-            let lo = hi.saturating_sub(step);
-            if self.live_in(lo, hi) {
-                let (mut a, mut b) = (lo, hi);
-                while b - a > 1 {
-                    let mid = a + (b - a) / 2;
-                    if self.live_in(mid, b) {
-                        a = mid;
-                    } else {
-                        b = mid;
-                    }
-                }
-                return Some(self.base.entries[a].key());
-            }
-            hi = lo;
-            step *= 2;
-        }
-        None
+        // The first p whose range [p, at) holds nothing live, less one.
+        let p = first_true(0, at, |p| !self.live_in(p, at)) - 1;
+        Some(self.base.entries[p].key())
     }
 
     /// The key of the first base entry at or after position `at` that the overlay
     /// does not remove (see [`NumberSet::live_before`]).
     fn live_from(&self, at: usize) -> Option<u64> {
         let len = self.base.entries.len();
-        if self.overlay.is_none() {
-            return (at < len).then(|| self.base.entries[at].key());
+        if at >= len || !self.live_in(at, len) {
+            return None;
         }
-        let (mut lo, mut step) = (at, 1);
-        while lo < len {
-            let hi = (lo + step).min(len);
-            if self.live_in(lo, hi) {
-                let (mut a, mut b) = (lo, hi);
-                while b - a > 1 {
-                    let mid = a + (b - a) / 2;
-                    if self.live_in(a, mid) {
-                        b = mid;
-                    } else {
-                        a = mid;
-                    }
-                }
-                return Some(self.base.entries[a].key());
-            }
-            lo = hi;
-            step *= 2;
-        }
-        None
+        let q = first_true(at, len, |q| self.live_in(at, q + 1));
+        Some(self.base.entries[q].key())
     }
 
     /// The numbers with keys in `[from, to)` and their shapes, in key order.
@@ -548,6 +514,20 @@ impl NumberSet {
             max_len,
         }
     }
+}
+
+/// The first index in `[lo, hi)` where `pred` holds (`hi` when none), for a `pred`
+/// that is false and then true.
+fn first_true(mut lo: usize, mut hi: usize, pred: impl Fn(usize) -> bool) -> usize {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
 }
 
 /// The longest of `keys`, in digits.
