@@ -59,7 +59,37 @@ const MIGRATIONS: &[&str] = &[
     // served): served at start beside the configured ones, and the only zones the API
     // may delete.
     "ALTER TABLE zones ADD COLUMN api_created INTEGER NOT NULL DEFAULT 0;",
+    // 5: numbers kept compactly. A number (the caller says which owners are numbers) is
+    // one row of integers: its key and the id of its shape, an opaque blob kept once per
+    // zone (its RRsets with the number cut out; `naptrs` counts its NAPTR records, for
+    // listing). `numbers_split` marks the zones whose numbers have left `records`; the
+    // zones of an older store are split on their first start.
+    "CREATE TABLE shapes (
+        zone INTEGER NOT NULL REFERENCES zones(id),
+        id INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        naptrs INTEGER NOT NULL,
+        PRIMARY KEY (zone, id)
+     ) WITHOUT ROWID;
+     CREATE UNIQUE INDEX shapes_by_data ON shapes (zone, data);
+     CREATE TABLE numbers (
+        zone INTEGER NOT NULL REFERENCES zones(id),
+        key INTEGER NOT NULL,     -- the number's key: a positive integer, in name order
+        shape INTEGER NOT NULL,
+        PRIMARY KEY (zone, key)
+     ) WITHOUT ROWID;
+     ALTER TABLE zones ADD COLUMN numbers_split INTEGER NOT NULL DEFAULT 0;
+     DROP INDEX records_by_number;",
 ];
+
+/// What [`Store::read_zone`] gives a zone's rows to, in this order: every record, in
+/// owner order (each owner's records together, in stored order), then every shape, then
+/// every number in key order.
+pub trait ZoneRows {
+    fn record(&mut self, owner: &[u8], rtype: u16, ttl: u32, rdata: &[u8]);
+    fn shape(&mut self, id: i64, data: &[u8]);
+    fn number(&mut self, key: i64, shape: i64);
+}
 
 /// A path as the path of an SQLite `file:` URI: `%`, `?` and `#` (and bytes outside
 /// printable ASCII) percent-encoded.
@@ -100,16 +130,6 @@ pub enum StoreError {
         found: i64,
         known: usize,
     },
-}
-
-/// One stored record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// Owner as labels below the apex, closest first, each `[len][bytes]`.
-    pub owner: Vec<u8>,
-    pub rtype: u16,
-    pub ttl: u32,
-    pub rdata: Vec<u8>,
 }
 
 /// Encodes labels below the apex (closest first) as a stored owner key: the
@@ -270,9 +290,9 @@ impl Store {
     pub fn read_zone(
         &self,
         origin: &str,
-        each: impl FnMut(&[u8], u16, u32, &[u8]),
+        rows: &mut dyn ZoneRows,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        read_zone(&self.conn, &self.path, origin, each)
+        read_zone(&self.conn, &self.path, origin, rows)
     }
 
     /// The journal of a zone from the change that starts at `serial` on, oldest first:
@@ -343,86 +363,51 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The records of one owner in a zone, in stored order.
-    pub fn records_at(&self, origin: &str, owner: &[u8]) -> Result<Vec<Record>, StoreError> {
+    /// Keys of the numbers of zone `origin` with NAPTR records, in `[from, to)`,
+    /// ascending, at most `limit`.
+    pub fn number_keys(
+        &self,
+        origin: &str,
+        (from, to): (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<i64>, StoreError> {
         let Some(id) = self.zone_id(origin)? else {
             return Ok(Vec::new());
         };
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT rtype, ttl, rdata FROM records WHERE zone = ?1 AND owner = ?2 ORDER BY rowid",
+                "SELECT key FROM numbers WHERE zone = ?1 AND key >= ?2 AND key < ?3
+                   AND shape IN (SELECT id FROM shapes WHERE zone = ?1 AND naptrs > 0)
+                 ORDER BY key LIMIT ?4",
             )
             .map_err(|e| self.err(e))?;
-        stmt.query_map(params![id, owner], |r| {
-            Ok(Record {
-                owner: owner.to_vec(),
-                rtype: r.get::<_, i64>(0)? as u16,
-                ttl: r.get::<_, i64>(1)? as u32,
-                rdata: r.get(2)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.err(e))
-    }
-
-    /// Whether `owner` is a managed prefix route of the zone.
-    pub fn is_prefix(&self, origin: &str, owner: &[u8]) -> Result<bool, StoreError> {
-        let Some(id) = self.zone_id(origin)? else {
-            return Ok(false);
-        };
-        self.conn
-            .query_row(
-                "SELECT 1 FROM prefixes WHERE zone = ?1 AND owner = ?2",
-                params![id, owner],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|o| o.is_some())
+        stmt.query_map(params![id, from, to, limit as i64], |r| r.get(0))
+            .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
     }
 
-    /// Numbers with NAPTR records, sorted, starting with `prefix`, after `after`
-    /// (exclusive), at most `limit`; each with its zone's origin.
-    pub fn list_numbers(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        // Every number starting with `prefix` sorts in [prefix, prefix + U+FFFF).
-        let upper = format!("{prefix}\u{ffff}");
-        let lower = after.filter(|a| *a >= prefix).unwrap_or(prefix);
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT DISTINCT r.number, z.origin FROM records r JOIN zones z ON z.id = r.zone
-                 WHERE r.number >= ?1 AND r.number < ?2 AND r.number > ?3 AND r.rtype = 35
-                 ORDER BY r.number LIMIT ?4",
+    /// Whether the zone's numbers have left `records` (see the migrations); `true`
+    /// when the store does not hold the zone.
+    pub fn numbers_split(&self, origin: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT numbers_split FROM zones WHERE origin = ?1",
+                [origin],
+                |r| r.get::<_, i64>(0),
             )
-            .map_err(|e| self.err(e))?;
-        let after = after.unwrap_or("");
-        stmt.query_map(params![lower, upper, after, limit as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.err(e))
+            .optional()
+            .map(|v| v.is_none_or(|v| v == 1))
+            .map_err(|e| self.err(e))
     }
 
-    /// Every number (`+digits`) of zone `origin` that has routes (a NAPTR RRset), in no
-    /// particular order; none when the zone is not held.
-    pub fn zone_numbers(&self, origin: &str) -> Result<Vec<String>, StoreError> {
-        let Some(zone) = self.zone_id(origin)? else {
-            return Ok(Vec::new());
-        };
+    /// Every zone held, by origin.
+    pub fn zones(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT DISTINCT number FROM records
-                 WHERE zone = ?1 AND rtype = 35 AND number IS NOT NULL",
-            )
+            .prepare_cached("SELECT origin FROM zones ORDER BY origin")
             .map_err(|e| self.err(e))?;
-        stmt.query_map(params![zone], |r| r.get::<_, String>(0))
+        stmt.query_map([], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
     }
@@ -474,7 +459,7 @@ fn read_zone(
     conn: &Connection,
     path: &Path,
     origin: &str,
-    mut each: impl FnMut(&[u8], u16, u32, &[u8]),
+    rows: &mut dyn ZoneRows,
 ) -> Result<Vec<Vec<u8>>, StoreError> {
     let Some(id) = zone_id(conn, path, origin)? else {
         return Ok(Vec::new());
@@ -484,8 +469,8 @@ fn read_zone(
             "SELECT owner, rtype, ttl, rdata FROM records WHERE zone = ?1 ORDER BY owner, rowid",
         )
         .map_err(|e| sqlite(path, e))?;
-    let mut rows = stmt.query([id]).map_err(|e| sqlite(path, e))?;
-    while let Some(r) = rows.next().map_err(|e| sqlite(path, e))? {
+    let mut found = stmt.query([id]).map_err(|e| sqlite(path, e))?;
+    while let Some(r) = found.next().map_err(|e| sqlite(path, e))? {
         let owner = r.get_ref(0).and_then(|v| Ok(v.as_blob()?));
         let rdata = r.get_ref(3).and_then(|v| Ok(v.as_blob()?));
         let (rtype, ttl): (i64, i64) = (
@@ -493,9 +478,29 @@ fn read_zone(
             r.get(2).map_err(|e| sqlite(path, e))?,
         );
         match (owner, rdata) {
-            (Ok(o), Ok(d)) => each(o, rtype as u16, ttl as u32, d),
+            (Ok(o), Ok(d)) => rows.record(o, rtype as u16, ttl as u32, d),
             (Err(e), _) | (_, Err(e)) => return Err(sqlite(path, e)),
         }
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT id, data FROM shapes WHERE zone = ?1 ORDER BY id")
+        .map_err(|e| sqlite(path, e))?;
+    let mut found = stmt.query([id]).map_err(|e| sqlite(path, e))?;
+    while let Some(r) = found.next().map_err(|e| sqlite(path, e))? {
+        let id: i64 = r.get(0).map_err(|e| sqlite(path, e))?;
+        let data = r.get_ref(1).and_then(|v| Ok(v.as_blob()?));
+        rows.shape(id, data.map_err(|e| sqlite(path, e))?);
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT key, shape FROM numbers WHERE zone = ?1 ORDER BY key")
+        .map_err(|e| sqlite(path, e))?;
+    let mut found = stmt.query([id]).map_err(|e| sqlite(path, e))?;
+    while let Some(r) = found.next().map_err(|e| sqlite(path, e))? {
+        let (key, shape) = (r.get(0), r.get(1));
+        rows.number(
+            key.map_err(|e| sqlite(path, e))?,
+            shape.map_err(|e| sqlite(path, e))?,
+        );
     }
     let mut stmt = conn
         .prepare_cached("SELECT owner FROM prefixes WHERE zone = ?1 ORDER BY owner")
@@ -549,13 +554,113 @@ impl Write<'_> {
             .map_err(|e| self.err(e))
     }
 
-    /// Removes every record and prefix route of a zone (before a whole-zone replace).
+    /// Removes every record, number, shape and prefix route of a zone (before a
+    /// whole-zone replace), and marks its numbers as kept apart from its records.
     pub fn clear_zone(&mut self, zone: i64) -> Result<(), StoreError> {
+        for sql in [
+            "DELETE FROM records WHERE zone = ?1",
+            "DELETE FROM numbers WHERE zone = ?1",
+            "DELETE FROM shapes WHERE zone = ?1",
+            "DELETE FROM prefixes WHERE zone = ?1",
+            "UPDATE zones SET numbers_split = 1 WHERE id = ?1",
+        ] {
+            self.tx.execute(sql, [zone]).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a shape under `id` (the zone must not have that id yet).
+    pub fn put_shape(
+        &mut self,
+        zone: i64,
+        id: i64,
+        data: &[u8],
+        naptrs: usize,
+    ) -> Result<(), StoreError> {
         self.tx
-            .execute("DELETE FROM records WHERE zone = ?1", [zone])
+            .prepare_cached("INSERT INTO shapes (zone, id, data, naptrs) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![zone, id, data, naptrs as i64]))
             .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The id of the zone's shape `data`, added under a new id when it has none.
+    pub fn shape_id(&mut self, zone: i64, data: &[u8], naptrs: usize) -> Result<i64, StoreError> {
+        let found = self
+            .tx
+            .prepare_cached("SELECT id FROM shapes WHERE zone = ?1 AND data = ?2")
+            .and_then(|mut s| s.query_row(params![zone, data], |r| r.get(0)).optional())
+            .map_err(|e| self.err(e))?;
+        if let Some(id) = found {
+            return Ok(id);
+        }
+        let id: i64 = self
+            .tx
+            .prepare_cached("SELECT COALESCE(MAX(id) + 1, 0) FROM shapes WHERE zone = ?1")
+            .and_then(|mut s| s.query_row([zone], |r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        self.put_shape(zone, id, data, naptrs)?;
+        Ok(id)
+    }
+
+    /// Sets the number `key`'s shape (`None`: removes the number).
+    pub fn put_number(
+        &mut self,
+        zone: i64,
+        key: i64,
+        shape: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let done = match shape {
+            Some(shape) => self
+                .tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO numbers (zone, key, shape) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![zone, key, shape])),
+            None => self
+                .tx
+                .prepare_cached("DELETE FROM numbers WHERE zone = ?1 AND key = ?2")
+                .and_then(|mut s| s.execute(params![zone, key])),
+        };
+        done.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The shape bytes of the number `key`, when the zone keeps it as a number.
+    pub fn number_shape(&self, zone: i64, key: i64) -> Result<Option<Vec<u8>>, StoreError> {
         self.tx
-            .execute("DELETE FROM prefixes WHERE zone = ?1", [zone])
+            .prepare_cached(
+                "SELECT s.data FROM numbers n JOIN shapes s ON s.zone = n.zone AND s.id = n.shape
+                 WHERE n.zone = ?1 AND n.key = ?2",
+            )
+            .and_then(|mut s| s.query_row(params![zone, key], |r| r.get(0)).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The records `(type, ttl, rdata)` kept at `owner`, in stored order.
+    pub fn records_at(
+        &self,
+        zone: i64,
+        owner: &[u8],
+    ) -> Result<Vec<(u16, u32, Vec<u8>)>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT rtype, ttl, rdata FROM records WHERE zone = ?1 AND owner = ?2 ORDER BY rowid",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![zone, owner], |r| {
+                    Ok((r.get::<_, i64>(0)? as u16, r.get::<_, i64>(1)? as u32, r.get(2)?))
+                })?
+                .collect()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Removes every record kept at `owner`.
+    pub fn delete_owner(&mut self, zone: i64, owner: &[u8]) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("DELETE FROM records WHERE zone = ?1 AND owner = ?2")
+            .and_then(|mut s| s.execute(params![zone, owner]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -591,30 +696,21 @@ impl Write<'_> {
         Ok(())
     }
 
-    /// Adds one record. `number` is the owner as an E.164 number when it is one.
+    /// Adds one record (its `number` column, read by stores from before the numbers
+    /// table, is left empty).
     pub fn insert(
         &mut self,
         zone: i64,
         owner: &[u8],
-        number: Option<&str>,
         rtype: u16,
         ttl: u32,
         rdata: &[u8],
     ) -> Result<(), StoreError> {
         self.tx
             .prepare_cached(
-                "INSERT INTO records (zone, owner, number, rtype, ttl, rdata) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO records (zone, owner, rtype, ttl, rdata) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
-            .and_then(|mut s| {
-                s.execute(params![
-                    zone,
-                    owner,
-                    number,
-                    rtype as i64,
-                    ttl as i64,
-                    rdata
-                ])
-            })
+            .and_then(|mut s| s.execute(params![zone, owner, rtype as i64, ttl as i64, rdata]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -636,9 +732,9 @@ impl Write<'_> {
     pub fn read_zone(
         &self,
         origin: &str,
-        each: impl FnMut(&[u8], u16, u32, &[u8]),
+        rows: &mut dyn ZoneRows,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        read_zone(&self.tx, self.path, origin, each)
+        read_zone(&self.tx, self.path, origin, rows)
     }
 
     /// Appends a change to the zone's journal and drops its oldest changes beyond
@@ -704,6 +800,8 @@ impl Write<'_> {
         for sql in [
             "DELETE FROM journal WHERE zone = ?1",
             "DELETE FROM records WHERE zone = ?1",
+            "DELETE FROM numbers WHERE zone = ?1",
+            "DELETE FROM shapes WHERE zone = ?1",
             "DELETE FROM prefixes WHERE zone = ?1",
             "DELETE FROM zones WHERE id = ?1",
         ] {
@@ -769,8 +867,9 @@ mod tests {
             let mut w = store.write().unwrap();
             for origin in [gone, kept] {
                 let z = w.zone(origin).unwrap();
-                w.insert(z, &owner_key(&["5"]), Some("+4415"), 35, 60, b"x")
-                    .unwrap();
+                w.insert(z, &owner_key(&["5"]), 35, 60, b"x").unwrap();
+                let shape = w.shape_id(z, b"shape", 1).unwrap();
+                w.put_number(z, 0x7 << 56, Some(shape)).unwrap();
                 w.set_prefix(z, &owner_key(&["6"]), true).unwrap();
                 w.journal_append(z, (1, 2), b"diff", 10).unwrap();
                 w.set_api_created(z, true).unwrap();
@@ -794,8 +893,8 @@ mod tests {
         };
         // Only the kept zone's rows remain.
         assert_eq!(
-            (rows("records"), rows("prefixes"), rows("journal")),
-            (1, 1, 1)
+            ["records", "prefixes", "journal", "numbers", "shapes"].map(rows),
+            [1; 5]
         );
     }
 
@@ -808,38 +907,74 @@ mod tests {
         {
             let mut w = store.write().unwrap();
             let z = w.zone("2.3.6.1.4.4.e164.arpa.").unwrap();
-            w.insert(z, &owner, Some("+44163296"), 35, 60, b"\x00\x01")
-                .unwrap();
+            w.insert(z, &owner, 35, 60, b"\x00\x01").unwrap();
+            // Two numbers with NAPTRs, one without, and a shape made new once.
+            let (routed, plain) = (
+                w.shape_id(z, b"r", 2).unwrap(),
+                w.shape_id(z, b"p", 0).unwrap(),
+            );
+            assert_eq!(w.shape_id(z, b"r", 2).unwrap(), routed);
+            for (key, shape) in [(30, routed), (10, routed), (20, plain)] {
+                w.put_number(z, key, Some(shape)).unwrap();
+            }
+            w.put_number(z, 40, Some(routed)).unwrap();
+            w.put_number(z, 40, None).unwrap();
+            assert_eq!(w.number_shape(z, 30).unwrap().as_deref(), Some(&b"r"[..]));
             w.set_serial(z, 7).unwrap();
             w.commit().unwrap();
         }
         {
             let mut w = store.write().unwrap();
             let z = w.zone("2.3.6.1.4.4.e164.arpa.").unwrap();
-            w.insert(z, &owner, None, 1, 60, b"gone").unwrap();
+            w.insert(z, &owner, 1, 60, b"gone").unwrap();
+            w.put_number(z, 50, Some(0)).unwrap();
             // dropped: rolled back
         }
         drop(store);
         let store = Store::open(&path).unwrap();
         assert_eq!(store.serial("2.3.6.1.4.4.e164.arpa.").unwrap(), Some(7));
-        let mut seen = Vec::new();
+        #[derive(Default)]
+        struct Seen(Vec<String>);
+        impl ZoneRows for Seen {
+            fn record(&mut self, o: &[u8], t: u16, ttl: u32, d: &[u8]) {
+                self.0.push(format!("record {o:?} {t} {ttl} {d:?}"));
+            }
+            fn shape(&mut self, id: i64, data: &[u8]) {
+                self.0.push(format!("shape {id} {data:?}"));
+            }
+            fn number(&mut self, key: i64, shape: i64) {
+                self.0.push(format!("number {key} {shape}"));
+            }
+        }
+        let mut seen = Seen::default();
         store
-            .read_zone("2.3.6.1.4.4.e164.arpa.", |o, t, ttl, d| {
-                seen.push((o.to_vec(), t, ttl, d.to_vec()))
-            })
+            .read_zone("2.3.6.1.4.4.e164.arpa.", &mut seen)
             .unwrap();
-        assert_eq!(seen, vec![(owner.clone(), 35, 60, b"\x00\x01".to_vec())]);
+        let want = [
+            format!("record {owner:?} 35 60 [0, 1]"),
+            "shape 0 [114]".into(),
+            "shape 1 [112]".into(),
+            "number 10 0".into(),
+            "number 20 1".into(),
+            "number 30 0".into(),
+        ];
+        assert_eq!(seen.0, want);
         assert_eq!(owner_labels(&owner), vec![&b"9"[..], b"6"]);
+        let keys = |range, limit| {
+            store
+                .number_keys("2.3.6.1.4.4.e164.arpa.", range, limit)
+                .unwrap()
+        };
         assert_eq!(
-            store.list_numbers("+4416", None, 10).unwrap(),
-            vec![(
-                "+44163296".to_string(),
-                "2.3.6.1.4.4.e164.arpa.".to_string()
-            )]
+            keys((0, 100), 10),
+            [10, 30],
+            "numbers without NAPTRs are not listed"
         );
+        assert_eq!(keys((11, 100), 10), [30]);
+        assert_eq!(keys((0, 100), 1), [10]);
         assert!(
             store
-                .list_numbers("+4416", Some("+44163296"), 10)
+                .number_keys("9.e164.arpa.", (0, 100), 10)
                 .unwrap()
                 .is_empty()
         );

@@ -149,10 +149,15 @@ fn number_keys(s: &AdminState, q: &Query) -> Result<Vec<String>, Problem> {
     let Some(store) = Store::open_reader(&s.store_path).map_err(internal)? else {
         return Ok(Vec::new());
     };
-    let found = store
-        .list_numbers(&q.prefix, q.after.as_deref(), q.limit + 1)
-        .map_err(internal)?;
-    Ok(found.into_iter().map(|(number, _zone)| number).collect())
+    let zones = s.keeper.zones().load();
+    crate::keeper::stored::list_numbers(
+        &store,
+        zones.iter(),
+        &q.prefix,
+        q.after.as_deref(),
+        q.limit + 1,
+    )
+    .map_err(internal)
 }
 
 /// The prefix routes the query selects, sorted, at most `limit + 1`, each from the zone

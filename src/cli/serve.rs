@@ -50,6 +50,17 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // A store from before the numbers table keeps its numbers as records: moved once.
+    match enroute::keeper::stored::split_numbers(&mut store) {
+        Ok(split) if !split.is_empty() => {
+            tracing::info!(zones = ?split, "numbers moved to the store's numbers table");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("enroute: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let zones = match load_zones(&config, Some(&mut store)) {
         Ok(z) => z,
         Err(e) => {

@@ -16,7 +16,7 @@
 use super::publish::Stale;
 use super::stored::{self, ZoneStoreError};
 use super::{Keeper, Routes};
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Store, Write};
 use crate::zone::{ContentDigest, Zone};
 use std::sync::Arc;
 
@@ -189,12 +189,10 @@ pub(crate) fn release_free_memory() {
 }
 
 /// Writes one edit of zone `id` into the transaction `w`.
-fn write_edit(w: &mut Write<'_>, id: i64, e: &Edit<'_>) -> Result<(), StoreError> {
+fn write_edit(w: &mut Write<'_>, id: i64, e: &Edit<'_>) -> Result<(), ZoneStoreError> {
     match e {
-        Edit::Number { number, .. } => {
-            stored::write_naptrs(w, id, &e.labels(), Some(number), e.naptrs())
-        }
-        Edit::Prefix { .. } => stored::write_prefix(w, id, &e.labels(), e.naptrs()),
+        Edit::Number { .. } => stored::write_naptrs(w, id, &e.labels(), e.naptrs()),
+        Edit::Prefix { .. } => Ok(stored::write_prefix(w, id, &e.labels(), e.naptrs())?),
     }
 }
 

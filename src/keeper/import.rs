@@ -190,7 +190,7 @@ fn left_out(store: &Store, located: &[Located<'_>], zones: &Zones) -> Result<Lef
             .filter(|l| l.zone == at)
             .map(|l| l.item.number.as_str())
             .collect();
-        let mut gone = store.zone_numbers(&zone.origin_text)?;
+        let mut gone = super::stored::zone_numbers(store, zone)?;
         gone.retain(|n| !kept.contains(n.as_str()));
         out.push((at, gone));
     }

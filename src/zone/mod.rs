@@ -17,6 +17,7 @@
 pub mod catalog;
 pub mod diff;
 pub mod index;
+pub mod kept;
 pub mod master;
 pub mod starter;
 

@@ -11,7 +11,7 @@
 
 use super::node::{Node, RrSetIter};
 use super::numbers::NumberSet;
-use super::shape::{Digits, ShapeError, ShapeTable, number_key};
+use super::shape::{Digits, ShapeError, ShapeId, ShapeTable, number_key};
 use super::tree::{Numbers, ZoneTree, new_lineage};
 use crate::name::{Label, TYPE_CNAME, TYPE_NAPTR, TYPE_NS, TYPE_SOA};
 use std::sync::Arc;
@@ -181,6 +181,17 @@ pub struct ZoneBuilder {
     streamed_ns: bool,
     /// The block of the number being packed, reused.
     group_block: Vec<u8>,
+    /// Shapes given as kept ([`ZoneBuilder::add_kept_shape`]) by the keeper's id.
+    kept_shapes: std::collections::HashMap<i64, KeptShape>,
+}
+
+/// A shape given as kept: its id in the streamed table and what one number of it adds
+/// to the statistics.
+#[derive(Clone, Copy)]
+struct KeptShape {
+    id: ShapeId,
+    records: usize,
+    naptr_records: usize,
 }
 
 impl ZoneBuilder {
@@ -213,6 +224,65 @@ impl ZoneBuilder {
         }
         self.streamed_stats.nodes += 1;
         Ok(())
+    }
+
+    /// Adds a shape as it was kept (the bytes [`ShapeTable::shape`] gives, checked
+    /// here), under the id `kept_id` the keeper of those bytes gave it, for
+    /// [`ZoneBuilder::add_kept_number`]. The store's load path: a number costs its key
+    /// and an id, not its records.
+    /// A damaged shape is reported as an error of the build.
+    pub fn add_kept_shape(&mut self, kept_id: i64, shape: &[u8]) {
+        let (_, table) = self.streamed.get_or_insert_with(Default::default);
+        let checked =
+            super::shape::shape_sets(shape).and_then(|sets| Ok((sets, table.intern_shape(shape)?)));
+        let (sets, id) = match checked {
+            Ok(found) => found,
+            Err(e) => {
+                self.streamed_issues.push(BuildIssue {
+                    src: Origin { file: 0, line: 0 },
+                    error: true,
+                    message: format!("kept shape {kept_id}: {e}"),
+                });
+                return;
+            }
+        };
+        let count = |pick: &dyn Fn(u16) -> bool| {
+            sets.iter()
+                .filter(|(t, _)| pick(*t))
+                .map(|(_, c)| usize::from(*c))
+                .sum::<usize>()
+        };
+        self.streamed_ns |= sets.iter().any(|(t, _)| *t == TYPE_NS);
+        let kept = KeptShape {
+            id,
+            records: count(&|_| true),
+            naptr_records: count(&|t| t == TYPE_NAPTR),
+        };
+        self.kept_shapes.insert(kept_id, kept);
+    }
+
+    /// Adds a number by its key ([`number_key`]) and the kept id of its shape (given
+    /// before by [`ZoneBuilder::add_kept_shape`]). A key that is not a number's or an
+    /// unknown shape is reported as an error of the build.
+    pub fn add_kept_number(&mut self, key: u64, kept_shape: i64) {
+        let kept = self.kept_shapes.get(&kept_shape).copied();
+        let (Some(kept), true) = (kept, super::shape::is_number_key(key)) else {
+            self.streamed_issues.push(BuildIssue {
+                src: Origin { file: 0, line: 0 },
+                error: true,
+                message: format!(
+                    "number key {key:#x} with shape {kept_shape}: no such number or shape"
+                ),
+            });
+            return;
+        };
+        let (keys, table) = self.streamed.get_or_insert_with(Default::default);
+        // The reference `intern` would have added; the id is live, so this cannot fail.
+        let _ = table.retain(kept.id);
+        keys.push((key, kept.id.0));
+        self.streamed_stats.records += kept.records;
+        self.streamed_stats.naptr_records += kept.naptr_records;
+        self.streamed_stats.nodes += 1;
     }
 
     /// Builds the trie form (numbers as nodes, prefix copies stored) whatever the zone

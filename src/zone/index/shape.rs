@@ -427,6 +427,18 @@ impl ShapeTable {
         Ok(ShapeId(id))
     }
 
+    /// Interns shape bytes as they were kept (the store's copy of [`shape`](Self::shape)),
+    /// checked first: a damaged copy is an error, never a panic when read. Adds one
+    /// reference, as [`intern`](Self::intern) does.
+    pub fn intern_shape(&mut self, shape: &[u8]) -> Result<ShapeId, ShapeError> {
+        let mut specials = std::mem::take(&mut self.scratch_specials);
+        specials.clear();
+        let checked = check_shape(shape, &mut specials);
+        let id = checked.and_then(|_| self.insert(shape, &specials));
+        self.scratch_specials = specials;
+        id
+    }
+
     /// Adds a reference to a live shape (the owner copied a number that points at it).
     pub fn retain(&mut self, id: ShapeId) -> Result<(), ShapeError> {
         match self.slots.get_mut(id.0 as usize) {
@@ -501,6 +513,14 @@ impl ShapeTable {
         Ok(())
     }
 
+    /// Every live shape and its id, by id.
+    pub fn live(&self) -> impl Iterator<Item = (ShapeId, &[u8])> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((ShapeId(i as u32), s.shape.as_deref()?)))
+    }
+
     /// Live shapes.
     pub fn shape_count(&self) -> usize {
         self.index.len()
@@ -572,6 +592,71 @@ fn encode(
         }
     }
     Ok(())
+}
+
+/// The shape of one name's packed RRset `block` for `number` (see
+/// [`ShapeTable::intern`]), without a table: what the store keeps for a number.
+pub fn encode_shape(block: &[u8], number: &[u8]) -> Result<Vec<u8>, ShapeError> {
+    let (mut shape, mut specials) = (Vec::with_capacity(block.len()), Vec::new());
+    encode(block, number, &mut shape, &mut specials)?;
+    Ok(shape)
+}
+
+/// The packed block a shape stands for with `number` put back (see
+/// [`ShapeTable::materialize`]), for shape bytes not in a table; they are checked first.
+pub fn decode_shape(shape: &[u8], number: &[u8]) -> Result<Vec<u8>, ShapeError> {
+    let mut specials = Vec::new();
+    check_shape(shape, &mut specials)?;
+    let mut out = Vec::with_capacity(shape.len() + specials.len() * number.len());
+    let mut from = 0;
+    for &at in &specials {
+        out.extend_from_slice(&shape[from..at]);
+        let len = number.len();
+        from = at
+            + put_special(&shape[at..], number, &mut out)
+                .ok_or(ShapeError::NumberTooLong { id: u32::MAX, len })?;
+    }
+    out.extend_from_slice(&shape[from..]);
+    Ok(out)
+}
+
+/// The RRsets a shape holds, `(type, record count)` each, in order: the shape's reading
+/// of [`RrSetIter`](super::node::RrSetIter) headers, for statistics. Checks the shape.
+pub fn shape_sets(shape: &[u8]) -> Result<Vec<(u16, u16)>, ShapeError> {
+    check_shape(shape, &mut Vec::new())
+}
+
+/// Checks that `shape` reads as the module header lays it out, every template's hole
+/// and length byte inside its record (so `put_special` cannot index out of bounds);
+/// pushes the offsets of its special records onto `specials` and returns its RRsets.
+fn check_shape(shape: &[u8], specials: &mut Vec<usize>) -> Result<Vec<(u16, u16)>, ShapeError> {
+    let mut sets = Vec::new();
+    let mut at = 0;
+    while at < shape.len() {
+        let header = shape.get(at..at + 8).ok_or(ShapeError::Malformed { at })?;
+        let rtype = u16::from_be_bytes([header[0], header[1]]);
+        let count = u16::from_be_bytes([header[6], header[7]]);
+        sets.push((rtype, count));
+        at += 8;
+        for _ in 0..count {
+            let rest = &shape[at..];
+            let used = shape_record_len(rest).ok_or(ShapeError::Malformed { at })?;
+            let mark = u16_at(rest, 0).ok_or(ShapeError::Malformed { at })?;
+            if mark == ESCAPE {
+                specials.push(at);
+            } else if mark & MARK != 0 {
+                // `encode` puts the length byte before the hole; `put_special` counts on it.
+                let body_len = used - 4;
+                let (hole, strlen_at) = (usize::from(rest[2]), usize::from(rest[3]));
+                if hole > body_len || strlen_at >= hole {
+                    return Err(ShapeError::Malformed { at });
+                }
+                specials.push(at);
+            }
+            at += used;
+        }
+    }
+    Ok(sets)
 }
 
 /// Where a number sits in a NAPTR rdata: its first digit, and the length byte of the

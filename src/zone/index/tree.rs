@@ -111,6 +111,16 @@ impl Numbers {
     pub fn shape_bytes(&self) -> usize {
         self.shapes.bytes()
     }
+
+    /// Every number's key and shape id, in key order (the names' canonical order).
+    pub fn keys(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.set.iter()
+    }
+
+    /// The shape table the ids of [`Numbers::keys`] name.
+    pub fn shapes(&self) -> &ShapeTable {
+        &self.shapes
+    }
 }
 
 /// One name's RRsets: a trie node's packed block, or a number's shape read with its
@@ -287,6 +297,12 @@ impl ZoneTree {
     /// Visits every name with data in canonical order (a name before the names below
     /// it, siblings in label order), with its labels below the apex (closest to the apex
     /// first), prefix-route copies included ([`NodeKind::Copy`]).
+    /// [`ZoneTree::walk`] of the trie alone: in a compact zone, every name but the
+    /// numbers (and no derived copies, which a compact zone does not store).
+    pub fn walk_trie<'a>(&'a self, mut visit: impl FnMut(&[&'a [u8]], NameData<'a>)) {
+        walk_trie(&self.apex, &mut Vec::new(), &mut visit);
+    }
+
     pub fn walk<'a>(&'a self, mut visit: impl FnMut(&[&'a [u8]], NameData<'a>)) {
         let mut path = Vec::new();
         match &self.numbers {
