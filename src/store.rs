@@ -539,11 +539,12 @@ impl Write<'_> {
         sqlite(self.path, e)
     }
 
-    /// The zone's id, creating its row (serial 0) when missing.
+    /// The zone's id, creating its row (serial 0, nothing to split) when missing.
     pub fn zone(&mut self, origin: &str) -> Result<i64, StoreError> {
         self.tx
             .execute(
-                "INSERT INTO zones (origin, serial) VALUES (?1, 0) ON CONFLICT(origin) DO NOTHING",
+                "INSERT INTO zones (origin, serial, numbers_split) VALUES (?1, 0, 1)
+                 ON CONFLICT(origin) DO NOTHING",
                 [origin],
             )
             .map_err(|e| self.err(e))?;
@@ -562,10 +563,20 @@ impl Write<'_> {
             "DELETE FROM numbers WHERE zone = ?1",
             "DELETE FROM shapes WHERE zone = ?1",
             "DELETE FROM prefixes WHERE zone = ?1",
-            "UPDATE zones SET numbers_split = 1 WHERE id = ?1",
         ] {
             self.tx.execute(sql, [zone]).map_err(|e| self.err(e))?;
         }
+        self.set_numbers_split(zone, true)
+    }
+
+    /// Marks whether the zone's numbers have left `records` (see the migrations).
+    pub fn set_numbers_split(&mut self, zone: i64, split: bool) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE zones SET numbers_split = ?2 WHERE id = ?1",
+                params![zone, split as i64],
+            )
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -624,6 +635,18 @@ impl Write<'_> {
         };
         done.map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Whether zone `zone`'s numbers have left `records` (see the migrations).
+    pub fn numbers_split(&self, zone: i64) -> Result<bool, StoreError> {
+        self.tx
+            .query_row(
+                "SELECT numbers_split FROM zones WHERE id = ?1",
+                [zone],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|v| v == 1)
+            .map_err(|e| self.err(e))
     }
 
     /// The shape bytes of the number `key`, when the zone keeps it as a number.

@@ -20,8 +20,8 @@ use crate::store::{Store, Write};
 use crate::zone::{ContentDigest, Zone};
 use std::sync::Arc;
 
-/// Above this many edits to one zone (a bulk import), the copy to serve is rebuilt from
-/// the store rather than edited in the index name by name.
+/// Above this many edits to a zone in the trie form (a bulk import), the copy to serve
+/// is rebuilt from the store rather than edited in the index name by name.
 const REBUILD_ABOVE: usize = 2000;
 
 /// One zone's change.
@@ -147,11 +147,19 @@ impl Keeper {
         let (old, ready, id) = match change {
             Change::Edit { old, edits } => {
                 let id = w.zone(&old.origin_text)?;
+                let mut naptrs = stored::NaptrWriter::new(w, id)?;
                 for e in &edits {
-                    write_edit(w, id, e)?;
+                    match e {
+                        Edit::Number { .. } => naptrs.write(w, &e.labels(), e.naptrs())?,
+                        Edit::Prefix { .. } => {
+                            stored::write_prefix(w, id, &e.labels(), e.naptrs())?
+                        }
+                    }
                 }
                 stored::write_serial(w, id, &old, serial)?;
-                let ready = if edits.len() > REBUILD_ABOVE {
+                // A compact zone takes any number of edits into its overlay; a zone in
+                // the trie form copies a path per edit.
+                let ready = if edits.len() > REBUILD_ABOVE && old.tree.numbers().is_none() {
                     // A million edits need not wait in memory for the rebuild.
                     drop(edits);
                     let new = stored::load_in(w, &old.origin)?;
@@ -185,14 +193,6 @@ pub(crate) fn release_free_memory() {
     // SAFETY: malloc_trim only returns free pages; it touches no live allocation.
     unsafe {
         libc::malloc_trim(0);
-    }
-}
-
-/// Writes one edit of zone `id` into the transaction `w`.
-fn write_edit(w: &mut Write<'_>, id: i64, e: &Edit<'_>) -> Result<(), ZoneStoreError> {
-    match e {
-        Edit::Number { .. } => stored::write_naptrs(w, id, &e.labels(), e.naptrs()),
-        Edit::Prefix { .. } => Ok(stored::write_prefix(w, id, &e.labels(), e.naptrs())?),
     }
 }
 
@@ -258,12 +258,23 @@ mod tests {
     }
 
     #[test]
-    fn a_large_import_rebuilt_from_the_store_serves_what_editing_would() {
+    fn a_large_import_serves_what_editing_would_and_what_the_store_holds() {
+        // A delegation keeps the zone in the trie form: rebuilt from the store.
+        for delegation in ["", "sub IN NS ns.sub.example.\n"] {
+            a_large_import_in(delegation);
+        }
+    }
+
+    fn a_large_import_in(delegation: &str) {
         let origin = Name::from_text("9.9.9.4.4.e164.arpa.").unwrap();
-        let text = "$TTL 300\n@ IN SOA ns.example.net. hostmaster.example.net. 7 3600 900 604800 300\n@ IN NS ns.example.net.\n";
+        let text = format!(
+            "$TTL 300\n@ IN SOA ns.example.net. hostmaster.example.net. 7 3600 900 604800 300\n@ IN NS ns.example.net.\n{delegation}"
+        );
         let (zone, _) = Zone::from_master(text.as_bytes(), "test", &origin, None).unwrap();
+        assert_eq!(zone.tree.numbers().is_none(), !delegation.is_empty());
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("enroute.db")).unwrap();
+        let path = dir.path().join("enroute.db");
+        let mut store = Store::open(&path).unwrap();
         stored::save(&mut store, &zone, None).unwrap();
         let zones = Arc::new(ZoneSet::new(vec![zone]));
         let publisher = Arc::new(Publisher::new(zones.clone(), Hooks::default()));
@@ -296,8 +307,16 @@ mod tests {
         let served = zones.load().iter().next().unwrap().clone();
         assert_eq!(served.soa.serial, 8, "one serial step for the whole import");
         assert_eq!(served.soa.serial, in_memory.soa.serial);
-        assert_eq!(served.stats.records, 2 + items.len());
+        let delegations = usize::from(!delegation.is_empty());
+        assert_eq!(served.stats.records, 2 + delegations + items.len());
         assert_eq!(served.content_digest(), in_memory.content_digest());
+        let reader = Store::open_reader(&path).unwrap().unwrap();
+        let kept = stored::load(&reader, &origin).unwrap();
+        assert_eq!(
+            kept.content_digest(),
+            served.content_digest(),
+            "the store holds what is served"
+        );
         let labels: Vec<&[u8]> = b"100042".chunks(1).collect();
         let (ttl, rdatas) = served.naptr_at(&labels).unwrap();
         let rdatas: Vec<Vec<u8>> = rdatas.iter().map(|r| r.to_vec()).collect();

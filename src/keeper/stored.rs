@@ -222,45 +222,87 @@ pub fn file_digest(store: &Store, origin: &str) -> Result<Option<ContentDigest>,
 }
 
 /// Replaces the NAPTR RRset of the name `below_apex` of zone `id` with `naptrs` (TTL and
-/// rdatas; `None`: removes it), its other records kept. A number (1–15 single-digit
-/// labels) is kept as its key and shape; any other name as records.
+/// rdatas; `None`: removes it), its other records kept: one edit (see [`NaptrWriter`]).
+#[cfg(test)]
 pub(super) fn write_naptrs(
     w: &mut Write<'_>,
     id: i64,
     below_apex: &[&[u8]],
     naptrs: Option<(u32, &[Vec<u8>])>,
 ) -> Result<(), ZoneStoreError> {
-    let digits = Digits::leading(below_apex);
-    let owner = owner_key(below_apex);
-    match digits.key().filter(|_| digits.len() == below_apex.len()) {
-        Some(key) => write_number(w, (id, key as i64), (&owner, digits.as_bytes()), naptrs),
-        None => Ok(write_records(w, id, &owner, naptrs)?),
-    }
+    NaptrWriter::new(w, id)?.write(w, below_apex, naptrs)
 }
 
-/// [`write_naptrs`] for a number: its kept shape (or, in a store from before the
-/// numbers table, its records) read, the NAPTRs replaced, the new shape kept.
-fn write_number(
-    w: &mut Write<'_>,
-    (id, key): (i64, i64),
-    (owner, digits): (&[u8], &[u8]),
-    naptrs: Option<(u32, &[Vec<u8>])>,
-) -> Result<(), ZoneStoreError> {
-    let shape = match w.number_shape(id, key)? {
-        Some(kept) => number_shape(digits, Kept::Shape(&kept), naptrs),
-        None => {
-            let rows = w.records_at(id, owner)?;
-            if !rows.is_empty() {
-                w.delete_owner(id, owner)?;
-            }
-            number_shape(digits, Kept::Records(&rows), naptrs)
+/// Writes NAPTR edits of one zone into a transaction. A number (1–15 single-digit
+/// labels) is kept as its key and shape, any other name as records. The shape ids found
+/// or added are remembered, so a bulk import asks the store once per distinct shape;
+/// a number's records are looked for only in a zone not yet split (see
+/// [`split_numbers`]).
+pub(super) struct NaptrWriter {
+    id: i64,
+    split: bool,
+    shape_ids: std::collections::HashMap<Vec<u8>, i64>,
+}
+
+impl NaptrWriter {
+    pub(super) fn new(w: &Write<'_>, id: i64) -> Result<Self, StoreError> {
+        Ok(NaptrWriter {
+            id,
+            split: w.numbers_split(id)?,
+            shape_ids: Default::default(),
+        })
+    }
+
+    /// Replaces the NAPTR RRset of the name `below_apex` with `naptrs` (TTL and rdatas;
+    /// `None`: removes it), its other records kept.
+    pub(super) fn write(
+        &mut self,
+        w: &mut Write<'_>,
+        below_apex: &[&[u8]],
+        naptrs: Option<(u32, &[Vec<u8>])>,
+    ) -> Result<(), ZoneStoreError> {
+        let digits = Digits::leading(below_apex);
+        let owner = owner_key(below_apex);
+        match digits.key().filter(|_| digits.len() == below_apex.len()) {
+            Some(key) => self.number(w, (key as i64, digits.as_bytes()), &owner, naptrs),
+            None => Ok(write_records(w, self.id, &owner, naptrs)?),
         }
-    }?;
-    let shape_id = match shape {
-        Some(s) => Some(w.shape_id(id, &s, shape_naptrs(&s))?),
-        None => None,
-    };
-    Ok(w.put_number(id, key, shape_id)?)
+    }
+
+    /// [`NaptrWriter::write`] for a number: its kept shape (or, in a zone not split,
+    /// its records) read, the NAPTRs replaced, the new shape kept.
+    fn number(
+        &mut self,
+        w: &mut Write<'_>,
+        (key, digits): (i64, &[u8]),
+        owner: &[u8],
+        naptrs: Option<(u32, &[Vec<u8>])>,
+    ) -> Result<(), ZoneStoreError> {
+        let id = self.id;
+        let shape = match w.number_shape(id, key)? {
+            Some(kept) => number_shape(digits, Kept::Shape(&kept), naptrs),
+            None if self.split => number_shape(digits, Kept::Records(&[]), naptrs),
+            None => {
+                let rows = w.records_at(id, owner)?;
+                if !rows.is_empty() {
+                    w.delete_owner(id, owner)?;
+                }
+                number_shape(digits, Kept::Records(&rows), naptrs)
+            }
+        }?;
+        let shape_id = match shape {
+            Some(s) => Some(match self.shape_ids.get(&s) {
+                Some(found) => *found,
+                None => {
+                    let found = w.shape_id(id, &s, shape_naptrs(&s))?;
+                    self.shape_ids.insert(s, found);
+                    found
+                }
+            }),
+            None => None,
+        };
+        Ok(w.put_number(id, key, shape_id)?)
+    }
 }
 
 /// [`write_naptrs`] for a name kept as records.
@@ -520,6 +562,7 @@ mod tests {
             // Rows as an older release wrote them: every record in `records`.
             let mut w = store.write().unwrap();
             let id = w.zone("4.4.e164.arpa.").unwrap();
+            w.set_numbers_split(id, false).unwrap();
             zone.for_each_name(|labels, sets| {
                 for set in sets {
                     for rd in set.rdatas() {
