@@ -17,6 +17,10 @@
 //! bytes per number (RSS), the number set's and shape table's own bytes, and decisions
 //! per second on one thread over present and absent numbers: the compact form measured
 //! at 10^8 where the store cannot yet start that large a zone in time.
+//! `bench make-store COUNT ORIGIN ABSENT SEED STORE` builds the same zone the way
+//! `compact` does (the generator's set for that seed, as `gen_numbers` makes it) and
+//! saves it into the store file `STORE` (created), as the zone's copy of record: a store
+//! of 10^8 numbers for `scripts/bench-scale --skip-import`, without an import.
 
 #[allow(dead_code)]
 #[path = "gen_numbers/set.rs"]
@@ -160,6 +164,7 @@ fn main() {
         }
         "route-lists" => route_lists(&args[2..], &origin),
         "compact" => compact(&args[2..], &origin),
+        "make-store" => make_store(&args[2..], &origin),
         other => panic!("unknown command {other}"),
     }
 }
@@ -228,6 +233,63 @@ fn route_lists(args: &[String], origin: &Name) {
     }
 }
 
+/// `make-store COUNT ORIGIN ABSENT SEED STORE`: see the module comment.
+fn make_store(args: &[String], origin: &Name) {
+    let count: u64 = args[0].parse().expect("COUNT");
+    let options = set::Options {
+        numbers: count,
+        absent: args[2].parse().expect("ABSENT"),
+        prefixes: vec!["+1555".into()],
+        digits: None,
+        seed: args[3].parse().expect("SEED"),
+        origin: origin.to_string(),
+        ttl: 3600,
+        neg_ttl: 300,
+        ns_addr: "127.0.0.1".into(),
+        formats: set::Formats::default(),
+        out: std::env::temp_dir(),
+    };
+    let t = Instant::now();
+    let zone = generated_zone(&options, origin, |_, _| {});
+    println!("numbers={}", zone.stats.nodes);
+    println!("build_s={:.1}", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let mut store = Store::open(std::path::Path::new(&args[4])).expect("open the store");
+    stored::save(&mut store, &zone, None).expect("save the zone");
+    println!("write_s={:.1}", t.elapsed().as_secs_f64());
+    println!("peak_rss_kb={}", status_kb("VmHWM:"));
+}
+
+/// The generator's set for `options` built straight into a compact zone (each number's
+/// records given whole); `each` sees every number (`+digits`) and whether it is present.
+fn generated_zone(
+    options: &set::Options,
+    origin: &Name,
+    mut each: impl FnMut(&[u8], bool),
+) -> Zone {
+    let head = format!(
+        "$ORIGIN {origin}\n@ 3600 SOA ns.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
+         @ 3600 NS ns.example.net.\n"
+    );
+    let mut parsed = enroute::zone::master::parse(head.as_bytes(), "generated", origin, None);
+    let prefix_len = 1 + enroute::zone::number_prefix(origin).len();
+    set::for_each_number(options, |e164, rdatas| {
+        let Some(rdatas) = rdatas else {
+            each(e164, false);
+            return;
+        };
+        let refs: Vec<&[u8]> = rdatas.iter().map(Vec::as_slice).collect();
+        let block = pack_rrsets(&[(TYPE_NAPTR, 3600, refs)]).expect("records");
+        parsed
+            .builder
+            .add_number(&e164[prefix_len..], &block)
+            .expect("the number interns");
+        each(e164, true);
+    })
+    .expect("the generator's plan");
+    Zone::finish(parsed, origin).expect("the zone builds").0
+}
+
 /// `compact COUNT ORIGIN SECONDS`: see the module comment.
 fn compact(args: &[String], origin: &Name) {
     let count: u64 = args[0].parse().expect("COUNT");
@@ -248,41 +310,25 @@ fn compact(args: &[String], origin: &Name) {
     // One number in `keep_every` kept as a present input (about 4M), the absent ones all.
     let keep_every = (count / 4_000_000).max(1);
     let t = Instant::now();
-    let head = format!(
-        "$ORIGIN {origin}\n@ 3600 SOA ns.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
-         @ 3600 NS ns.example.net.\n"
-    );
-    let mut parsed = enroute::zone::master::parse(head.as_bytes(), "compact", origin, None);
     // SAFETY: malloc_trim only returns free heap pages to the system.
     unsafe { libc::malloc_trim(0) };
     let samples = (count / keep_every + options.absent) as usize * 8;
     let rss_before = status_kb("VmRSS:") + samples as u64 / 1024;
-    let prefix_len = 1 + enroute::zone::number_prefix(origin).len();
     let (mut present, mut absent, mut seen) = (Vec::new(), Vec::new(), 0u64);
-    set::for_each_number(&options, |e164, rdatas| {
+    let zone = generated_zone(&options, origin, |e164, is_present| {
         // Kept as integers (8 bytes, not a String each) until the memory is measured.
-        let digits = || {
-            e164[1..]
-                .iter()
-                .fold(0u64, |v, d| v * 10 + u64::from(d - b'0'))
-        };
-        let Some(rdatas) = rdatas else {
-            absent.push(digits());
+        let digits = e164[1..]
+            .iter()
+            .fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+        if !is_present {
+            absent.push(digits);
             return;
-        };
-        let refs: Vec<&[u8]> = rdatas.iter().map(Vec::as_slice).collect();
-        let block = pack_rrsets(&[(TYPE_NAPTR, 3600, refs)]).expect("records");
-        parsed
-            .builder
-            .add_number(&e164[prefix_len..], &block)
-            .expect("the number interns");
+        }
         if seen.is_multiple_of(keep_every) {
-            present.push(digits());
+            present.push(digits);
         }
         seen += 1;
-    })
-    .expect("the generator's plan");
-    let (zone, _) = Zone::finish(parsed, origin).expect("the zone builds");
+    });
     let build_s = t.elapsed().as_secs_f64();
     // SAFETY: malloc_trim only returns free heap pages to the system.
     unsafe { libc::malloc_trim(0) };

@@ -63,7 +63,8 @@ const MIGRATIONS: &[&str] = &[
     // one row of integers: its key and the id of its shape, an opaque blob kept once per
     // zone (its RRsets with the number cut out; `naptrs` counts its NAPTR records, for
     // listing). `numbers_split` marks the zones whose numbers have left `records`; the
-    // zones of an older store are split on their first start.
+    // zones of an older store are split on their first start. Numbers the caller keeps
+    // as records (longer than a key holds) are listed by `records.number`, per zone.
     "CREATE TABLE shapes (
         zone INTEGER NOT NULL REFERENCES zones(id),
         id INTEGER NOT NULL,
@@ -79,7 +80,8 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (zone, key)
      ) WITHOUT ROWID;
      ALTER TABLE zones ADD COLUMN numbers_split INTEGER NOT NULL DEFAULT 0;
-     DROP INDEX records_by_number;",
+     DROP INDEX records_by_number;
+     CREATE INDEX records_by_number ON records (zone, number) WHERE number IS NOT NULL;",
 ];
 
 /// What [`Store::read_zone`] gives a zone's rows to, in this order: every record, in
@@ -383,6 +385,30 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         stmt.query_map(params![id, from, to, limit as i64], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Numbers (`+digits`) of zone `origin` kept as records with NAPTRs, in
+    /// `[from, to)` and after `after` (text order), ascending, at most `limit`.
+    pub fn long_numbers(
+        &self,
+        origin: &str,
+        (from, to, after): (&str, &str, &str),
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let Some(id) = self.zone_id(origin)? else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT number FROM records WHERE zone = ?1 AND number IS NOT NULL
+                   AND number >= ?2 AND number < ?3 AND number > ?4 AND rtype = 35
+                 ORDER BY number LIMIT ?5",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![id, from, to, after, limit as i64], |r| r.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
     }
@@ -719,21 +745,31 @@ impl Write<'_> {
         Ok(())
     }
 
-    /// Adds one record (its `number` column, read by stores from before the numbers
-    /// table, is left empty).
+    /// Adds one record. `number` is the owner as an E.164 number (`+digits`) when it
+    /// is one kept as records, for [`Store::long_numbers`].
     pub fn insert(
         &mut self,
         zone: i64,
         owner: &[u8],
-        rtype: u16,
-        ttl: u32,
+        number: Option<&str>,
+        (rtype, ttl): (u16, u32),
         rdata: &[u8],
     ) -> Result<(), StoreError> {
         self.tx
             .prepare_cached(
-                "INSERT INTO records (zone, owner, rtype, ttl, rdata) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO records (zone, owner, number, rtype, ttl, rdata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
-            .and_then(|mut s| s.execute(params![zone, owner, rtype as i64, ttl as i64, rdata]))
+            .and_then(|mut s| {
+                s.execute(params![
+                    zone,
+                    owner,
+                    number,
+                    rtype as i64,
+                    ttl as i64,
+                    rdata
+                ])
+            })
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -890,7 +926,8 @@ mod tests {
             let mut w = store.write().unwrap();
             for origin in [gone, kept] {
                 let z = w.zone(origin).unwrap();
-                w.insert(z, &owner_key(&["5"]), 35, 60, b"x").unwrap();
+                w.insert(z, &owner_key(&["5"]), None, (35, 60), b"x")
+                    .unwrap();
                 let shape = w.shape_id(z, b"shape", 1).unwrap();
                 w.put_number(z, 0x7 << 56, Some(shape)).unwrap();
                 w.set_prefix(z, &owner_key(&["6"]), true).unwrap();
@@ -930,7 +967,8 @@ mod tests {
         {
             let mut w = store.write().unwrap();
             let z = w.zone("2.3.6.1.4.4.e164.arpa.").unwrap();
-            w.insert(z, &owner, 35, 60, b"\x00\x01").unwrap();
+            w.insert(z, &owner, Some("+44163296"), (35, 60), b"\x00\x01")
+                .unwrap();
             // Two numbers with NAPTRs, one without, and a shape made new once.
             let (routed, plain) = (
                 w.shape_id(z, b"r", 2).unwrap(),
@@ -949,7 +987,7 @@ mod tests {
         {
             let mut w = store.write().unwrap();
             let z = w.zone("2.3.6.1.4.4.e164.arpa.").unwrap();
-            w.insert(z, &owner, 1, 60, b"gone").unwrap();
+            w.insert(z, &owner, None, (1, 60), b"gone").unwrap();
             w.put_number(z, 50, Some(0)).unwrap();
             // dropped: rolled back
         }
@@ -1001,5 +1039,13 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        let long = |after| {
+            let range = ("+4416", "+4416\u{ffff}", after);
+            store
+                .long_numbers("2.3.6.1.4.4.e164.arpa.", range, 10)
+                .unwrap()
+        };
+        assert_eq!(long(""), ["+44163296"]);
+        assert!(long("+44163296").is_empty());
     }
 }

@@ -126,7 +126,7 @@ impl Keeper {
                 Some(numbers) => Stale::Numbers(numbers),
                 None => Stale::All,
             };
-            rebuilt |= numbers.is_none();
+            rebuilt |= numbers.as_ref().is_none_or(|n| n.len() > REBUILD_ABOVE);
             self.publisher.publish(new, stale);
         }
         if rebuilt {
@@ -144,22 +144,32 @@ impl Keeper {
         change: Change<'a>,
     ) -> Result<Ready<'a>, ZoneStoreError> {
         let serial = change.serial();
+        let started = std::time::Instant::now();
         let (old, ready, id) = match change {
             Change::Edit { old, edits } => {
                 let id = w.zone(&old.origin_text)?;
+                let large = edits.len() > REBUILD_ABOVE;
                 let mut naptrs = stored::NaptrWriter::new(w, id)?;
                 for e in &edits {
                     match e {
-                        Edit::Number { .. } => naptrs.write(w, &e.labels(), e.naptrs())?,
+                        Edit::Number { number, .. } => {
+                            naptrs.write(w, (&e.labels(), Some(number)), e.naptrs())?
+                        }
                         Edit::Prefix { .. } => {
                             stored::write_prefix(w, id, &e.labels(), e.naptrs())?
                         }
                     }
                 }
                 stored::write_serial(w, id, &old, serial)?;
-                // A compact zone takes any number of edits into its overlay; a zone in
-                // the trie form copies a path per edit.
-                let ready = if edits.len() > REBUILD_ABOVE && old.tree.numbers().is_none() {
+                if large {
+                    let ms = started.elapsed().as_millis() as u64;
+                    tracing::info!(zone = %old.origin, edits = edits.len(), ms, "change: rows written");
+                }
+                // A compact zone takes edits into its overlay, one fold for all: cheaper
+                // than a rebuild unless they are a good part of the zone. A zone in the
+                // trie form copies a path per edit.
+                let numbers = old.tree.numbers().map_or(0, |n| n.len());
+                let ready = if large && (numbers == 0 || edits.len() > numbers / 4) {
                     // A million edits need not wait in memory for the rebuild.
                     drop(edits);
                     let new = stored::load_in(w, &old.origin)?;
@@ -179,7 +189,16 @@ impl Keeper {
                 (old, Ready { new, numbers: None }, id)
             }
         };
+        let built_ms = started.elapsed().as_millis() as u64;
         stored::write_journal(w, id, old.as_deref(), &ready.new, self.journal_max)?;
+        if ready
+            .numbers
+            .as_ref()
+            .is_none_or(|n| n.len() > REBUILD_ABOVE)
+        {
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::info!(zone = %ready.new.origin, built_ms, ms, "change: copy built and journaled");
+        }
         Ok(ready)
     }
 }

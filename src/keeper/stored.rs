@@ -117,7 +117,7 @@ pub(super) fn write_zone(
     file_digest: Option<ContentDigest>,
 ) -> Result<(), StoreError> {
     w.clear_zone(id)?;
-    zone.write_rows(&mut Sink { w, id })?;
+    zone.write_rows(&mut Sink { w, id, zone })?;
     w.set_serial(id, zone.soa.serial)?;
     w.set_file_digest(
         id,
@@ -129,6 +129,7 @@ pub(super) fn write_zone(
 struct Sink<'w, 's> {
     w: &'w mut Write<'s>,
     id: i64,
+    zone: &'w Zone,
 }
 
 impl RowSink for Sink<'_, '_> {
@@ -140,7 +141,10 @@ impl RowSink for Sink<'_, '_> {
         ttl: u32,
         rd: &[u8],
     ) -> Result<(), StoreError> {
-        self.w.insert(self.id, &owner_key(labels), rtype, ttl, rd)
+        let number = self.zone.number_of(labels);
+        let at = (self.id, owner_key(labels));
+        self.w
+            .insert(at.0, &at.1, number.as_deref(), (rtype, ttl), rd)
     }
     fn shape(&mut self, id: u32, shape: &[u8], naptrs: usize) -> Result<(), StoreError> {
         self.w.put_shape(self.id, i64::from(id), shape, naptrs)
@@ -230,7 +234,7 @@ pub(super) fn write_naptrs(
     below_apex: &[&[u8]],
     naptrs: Option<(u32, &[Vec<u8>])>,
 ) -> Result<(), ZoneStoreError> {
-    NaptrWriter::new(w, id)?.write(w, below_apex, naptrs)
+    NaptrWriter::new(w, id)?.write(w, (below_apex, None), naptrs)
 }
 
 /// Writes NAPTR edits of one zone into a transaction. A number (1–15 single-digit
@@ -255,17 +259,18 @@ impl NaptrWriter {
 
     /// Replaces the NAPTR RRset of the name `below_apex` with `naptrs` (TTL and rdatas;
     /// `None`: removes it), its other records kept.
+    /// `number` is the name as an E.164 number (`+digits`), when it is one.
     pub(super) fn write(
         &mut self,
         w: &mut Write<'_>,
-        below_apex: &[&[u8]],
+        (below_apex, number): (&[&[u8]], Option<&str>),
         naptrs: Option<(u32, &[Vec<u8>])>,
     ) -> Result<(), ZoneStoreError> {
         let digits = Digits::leading(below_apex);
         let owner = owner_key(below_apex);
         match digits.key().filter(|_| digits.len() == below_apex.len()) {
             Some(key) => self.number(w, (key as i64, digits.as_bytes()), &owner, naptrs),
-            None => Ok(write_records(w, self.id, &owner, naptrs)?),
+            None => Ok(write_records(w, (self.id, &owner), number, naptrs)?),
         }
     }
 
@@ -308,14 +313,14 @@ impl NaptrWriter {
 /// [`write_naptrs`] for a name kept as records.
 fn write_records(
     w: &mut Write<'_>,
-    id: i64,
-    owner: &[u8],
+    (id, owner): (i64, &[u8]),
+    number: Option<&str>,
     naptrs: Option<(u32, &[Vec<u8>])>,
 ) -> Result<(), StoreError> {
     w.delete_rrset(id, owner, TYPE_NAPTR)?;
     if let Some((ttl, rdatas)) = naptrs {
         for rd in rdatas {
-            w.insert(id, owner, TYPE_NAPTR, ttl, rd)?;
+            w.insert(id, owner, number, (TYPE_NAPTR, ttl), rd)?;
         }
     }
     Ok(())
@@ -351,14 +356,22 @@ pub fn list_numbers<'z>(
 ) -> Result<Vec<String>, StoreError> {
     let want = prefix.trim_start_matches('+');
     let after = after.map(|a| a.trim_start_matches('+'));
+    // Numbers too long for a key are kept as records, with their text.
+    let (from, after_text) = (format!("+{want}"), after.map(|a| format!("+{a}")));
+    let to = format!("{from}\u{ffff}");
+    let text_bounds = (
+        from.as_str(),
+        to.as_str(),
+        after_text.as_deref().unwrap_or(""),
+    );
     let mut found = Vec::new();
     for zone in zones {
         let zone_digits = zone.number_prefix();
-        let Some(range) = key_range(&zone_digits, want, after) else {
-            continue;
-        };
-        let keys = store.number_keys(&zone.origin_text, range, limit)?;
-        found.extend(keys.into_iter().map(|k| number_text(&zone_digits, k)));
+        if let Some(range) = key_range(&zone_digits, want, after) {
+            let keys = store.number_keys(&zone.origin_text, range, limit)?;
+            found.extend(keys.into_iter().map(|k| number_text(&zone_digits, k)));
+        }
+        found.extend(store.long_numbers(&zone.origin_text, text_bounds, limit)?);
     }
     found.sort_unstable();
     found.dedup();
@@ -408,7 +421,7 @@ pub(super) fn write_prefix(
 ) -> Result<(), StoreError> {
     let mut star = prefix.to_vec();
     star.push(b"*");
-    write_records(w, id, &owner_key(&star), naptrs)?;
+    write_records(w, (id, &owner_key(&star)), None, naptrs)?;
     w.set_prefix(id, &owner_key(prefix), naptrs.is_some())
 }
 
@@ -421,7 +434,7 @@ pub(super) fn write_serial(
 ) -> Result<(), StoreError> {
     if let Some(soa) = served.soa_rdata_with_serial(serial) {
         w.delete_rrset(id, &[], TYPE_SOA)?;
-        w.insert(id, &[], TYPE_SOA, served.soa.ttl, &soa)?;
+        w.insert(id, &[], None, (TYPE_SOA, served.soa.ttl), &soa)?;
     }
     w.set_serial(id, serial)
 }
@@ -566,7 +579,7 @@ mod tests {
             zone.for_each_name(|labels, sets| {
                 for set in sets {
                     for rd in set.rdatas() {
-                        w.insert(id, &owner_key(labels), set.rtype, set.ttl, &rd)
+                        w.insert(id, &owner_key(labels), None, (set.rtype, set.ttl), &rd)
                             .unwrap();
                     }
                 }
@@ -622,7 +635,7 @@ mod tests {
             "9.4.e164.arpa.",
             "3.e164.arpa.",
         ];
-        let mut zones = Vec::new();
+        let (mut zones, mut long) = (Vec::new(), Vec::new());
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = |n: u64| {
             seed ^= seed << 13;
@@ -655,6 +668,19 @@ mod tests {
                 w.put_number(id, key as i64, Some(if has_naptrs { routed } else { bare }))
                     .unwrap();
             }
+            // Numbers too long for a key: kept as records with their text.
+            for _ in 0..10 {
+                let len = 16 + next(3) as usize;
+                let digits: String = (0..len).map(|_| char::from(b'1' + next(3) as u8)).collect();
+                let number = format!("+{}{digits}", zone.number_prefix());
+                let owner = owner_key(&digits.as_bytes().chunks(1).collect::<Vec<_>>());
+                let rtype = if next(5) > 0 { TYPE_NAPTR } else { 16 };
+                w.insert(id, &owner, Some(&number), (rtype, 60), b"x")
+                    .unwrap();
+                if rtype == TYPE_NAPTR {
+                    long.push(number);
+                }
+            }
             zones.push(zone);
         }
         w.commit().unwrap();
@@ -670,6 +696,7 @@ mod tests {
                     .map(|k| number_text(&zone.number_prefix(), k)),
             );
         }
+        want.extend(long);
         want.sort();
         want.dedup();
         let digits = |len: u64, next: &mut dyn FnMut(u64) -> u64| -> String {
