@@ -287,8 +287,9 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Feeds every record of a zone to `each` (in owner order, an RRset's records in the
-    /// order they were stored) and returns the owners of its managed prefix routes.
+    /// Feeds a zone's rows to `rows` (see [`ZoneRows`]: records in owner order, an
+    /// RRset's records in the order they were stored, then shapes, then numbers in key
+    /// order) and returns the owners of its managed prefix routes.
     pub fn read_zone(
         &self,
         origin: &str,
@@ -661,6 +662,14 @@ impl Write<'_> {
         };
         done.map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// The zone's managed prefix routes (their owners), sorted.
+    pub fn prefixes(&self, zone: i64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.tx
+            .prepare_cached("SELECT owner FROM prefixes WHERE zone = ?1 ORDER BY owner")
+            .and_then(|mut s| s.query_map([zone], |r| r.get(0))?.collect())
+            .map_err(|e| self.err(e))
     }
 
     /// Whether zone `zone`'s numbers have left `records` (see the migrations).

@@ -17,11 +17,14 @@ use super::publish::Stale;
 use super::stored::{self, ZoneStoreError};
 use super::{Keeper, Routes};
 use crate::store::{Store, Write};
+use crate::zone::index::shape::number_key;
 use crate::zone::{ContentDigest, Zone};
 use std::sync::Arc;
 
-/// Above this many edits to a zone in the trie form (a bulk import), the copy to serve
-/// is rebuilt from the store rather than edited in the index name by name.
+/// Above this many edits to one zone (a bulk import), the copy to serve is rebuilt from
+/// the store rather than edited in the index: always for a zone in the trie form (an
+/// edit copies a path), for a compact zone when they are over a quarter of its numbers
+/// (else its overlay takes them, one fold for all).
 const REBUILD_ABOVE: usize = 2000;
 
 /// One zone's change.
@@ -150,7 +153,7 @@ impl Keeper {
                 let id = w.zone(&old.origin_text)?;
                 let large = edits.len() > REBUILD_ABOVE;
                 let mut naptrs = stored::NaptrWriter::new(w, id)?;
-                for e in &edits {
+                for e in in_key_order(&edits) {
                     match e {
                         Edit::Number { number, .. } => {
                             naptrs.write(w, (&e.labels(), Some(number)), e.naptrs())?
@@ -201,6 +204,26 @@ impl Keeper {
         }
         Ok(ready)
     }
+}
+
+/// The edits in the order of their numbers' keys (stable: a number edited twice keeps
+/// its order; names that are not numbers last). The store's rows are independent, so
+/// the order is free: in key order a large delta walks the numbers table's B-tree from
+/// one end to the other, each page read and dirtied once, where a random order reads
+/// pages over and over (a 10^6 delta on 10^8 numbers touches most of its leaves).
+fn in_key_order<'e, 'a>(edits: &'e [Edit<'a>]) -> impl Iterator<Item = &'e Edit<'a>> {
+    let key = |e: &Edit<'_>| {
+        let (Edit::Number { digits, .. } | Edit::Prefix { digits, .. }) = e;
+        match e {
+            Edit::Number { .. } => number_key(digits).unwrap_or(u64::MAX),
+            Edit::Prefix { .. } => u64::MAX,
+        }
+    };
+    let mut order: Vec<(u64, u32)> = (0..edits.len() as u32)
+        .map(|i| (key(&edits[i as usize]), i))
+        .collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, i)| &edits[i as usize])
 }
 
 /// Hands the heap's free pages back to the system after a zone was built whole: the

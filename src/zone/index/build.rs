@@ -167,8 +167,10 @@ pub struct ZoneBuilder {
     entries: Vec<Entry>,
     /// Build the trie form even without delegations (to compare the two forms).
     trie_only: bool,
-    /// Numbers given with their blocks whole ([`ZoneBuilder::add_number`]): keys and
-    /// shape ids, 16 bytes a number, and the shapes.
+    /// Numbers given with their blocks whole ([`ZoneBuilder::add_number`]), packed as
+    /// they came ([`ZoneBuilder::add_in_owner_order`]) or by kept shape
+    /// ([`ZoneBuilder::add_kept_number`]): keys and shape ids, 16 bytes a number, and the
+    /// shapes.
     streamed: Option<(Vec<(u64, u32)>, ShapeTable)>,
     /// What the streamed numbers add to the statistics.
     streamed_stats: TreeStats,
@@ -192,6 +194,8 @@ struct KeptShape {
     id: ShapeId,
     records: usize,
     naptr_records: usize,
+    /// Holds NS records: a number of this shape is a delegation (no compact form).
+    ns: bool,
 }
 
 impl ZoneBuilder {
@@ -252,11 +256,11 @@ impl ZoneBuilder {
                 .map(|(_, c)| usize::from(*c))
                 .sum::<usize>()
         };
-        self.streamed_ns |= sets.iter().any(|(t, _)| *t == TYPE_NS);
         let kept = KeptShape {
             id,
             records: count(&|_| true),
             naptr_records: count(&|t| t == TYPE_NAPTR),
+            ns: sets.iter().any(|(t, _)| *t == TYPE_NS),
         };
         self.kept_shapes.insert(kept_id, kept);
     }
@@ -280,6 +284,7 @@ impl ZoneBuilder {
         // The reference `intern` would have added; the id is live, so this cannot fail.
         let _ = table.retain(kept.id);
         keys.push((key, kept.id.0));
+        self.streamed_ns |= kept.ns;
         self.streamed_stats.records += kept.records;
         self.streamed_stats.naptr_records += kept.naptr_records;
         self.streamed_stats.nodes += 1;
@@ -450,6 +455,13 @@ impl ZoneBuilder {
     /// without NS records below its apex comes out compact (see `tree`).
     pub fn build(mut self) -> (ZoneTree, TreeStats, Vec<BuildIssue>) {
         self.flush_group();
+        // Each kept shape holds one reference of its own besides its numbers': dropped,
+        // so that the shapes no number names are freed (not served, not written back).
+        if let Some((_, table)) = self.streamed.as_mut() {
+            for kept in self.kept_shapes.values() {
+                let _ = table.release(kept.id);
+            }
+        }
         let cut = |b: &Self| {
             b.entries
                 .iter()

@@ -294,15 +294,15 @@ impl ZoneTree {
         }
     }
 
-    /// Visits every name with data in canonical order (a name before the names below
-    /// it, siblings in label order), with its labels below the apex (closest to the apex
-    /// first), prefix-route copies included ([`NodeKind::Copy`]).
     /// [`ZoneTree::walk`] of the trie alone: in a compact zone, every name but the
     /// numbers (and no derived copies, which a compact zone does not store).
     pub fn walk_trie<'a>(&'a self, mut visit: impl FnMut(&[&'a [u8]], NameData<'a>)) {
         walk_trie(&self.apex, &mut Vec::new(), &mut visit);
     }
 
+    /// Visits every name with data in canonical order (a name before the names below
+    /// it, siblings in label order), with its labels below the apex (closest to the apex
+    /// first), prefix-route copies included ([`NodeKind::Copy`]).
     pub fn walk<'a>(&'a self, mut visit: impl FnMut(&[&'a [u8]], NameData<'a>)) {
         let mut path = Vec::new();
         match &self.numbers {
