@@ -236,19 +236,8 @@ fn route_lists(args: &[String], origin: &Name) {
 /// `make-store COUNT ORIGIN ABSENT SEED STORE`: see the module comment.
 fn make_store(args: &[String], origin: &Name) {
     let count: u64 = args[0].parse().expect("COUNT");
-    let options = set::Options {
-        numbers: count,
-        absent: args[2].parse().expect("ABSENT"),
-        prefixes: vec!["+1555".into()],
-        digits: None,
-        seed: args[3].parse().expect("SEED"),
-        origin: origin.to_string(),
-        ttl: 3600,
-        neg_ttl: 300,
-        ns_addr: "127.0.0.1".into(),
-        formats: set::Formats::default(),
-        out: std::env::temp_dir(),
-    };
+    let absent = args[2].parse().expect("ABSENT");
+    let options = generator_options(count, absent, args[3].parse().expect("SEED"), origin);
     let t = Instant::now();
     let zone = generated_zone(&options, origin, |_, _| {});
     println!("numbers={}", zone.stats.nodes);
@@ -258,6 +247,24 @@ fn make_store(args: &[String], origin: &Name) {
     stored::save(&mut store, &zone, None).expect("save the zone");
     println!("write_s={:.1}", t.elapsed().as_secs_f64());
     println!("peak_rss_kb={}", status_kb("VmHWM:"));
+}
+
+/// The options `gen_numbers` takes by default, for `count` numbers, `absent` absent ones
+/// and `seed`.
+fn generator_options(count: u64, absent: u64, seed: u64, origin: &Name) -> set::Options {
+    set::Options {
+        numbers: count,
+        absent,
+        prefixes: vec!["+1555".into()],
+        digits: None,
+        seed,
+        origin: origin.to_string(),
+        ttl: 3600,
+        neg_ttl: 300,
+        ns_addr: "127.0.0.1".into(),
+        formats: set::Formats::default(),
+        out: std::env::temp_dir(),
+    }
 }
 
 /// The generator's set for `options` built straight into a compact zone (each number's
@@ -294,19 +301,7 @@ fn generated_zone(
 fn compact(args: &[String], origin: &Name) {
     let count: u64 = args[0].parse().expect("COUNT");
     let seconds: f64 = args[2].parse().expect("SECONDS");
-    let options = set::Options {
-        numbers: count,
-        absent: (count / 100).clamp(1000, 1_000_000),
-        prefixes: vec!["+1555".into()],
-        digits: None,
-        seed: 6116,
-        origin: origin.to_string(),
-        ttl: 3600,
-        neg_ttl: 300,
-        ns_addr: "127.0.0.1".into(),
-        formats: set::Formats::default(),
-        out: std::env::temp_dir(),
-    };
+    let options = generator_options(count, (count / 100).clamp(1000, 1_000_000), 6116, origin);
     // One number in `keep_every` kept as a present input (about 4M), the absent ones all.
     let keep_every = (count / 4_000_000).max(1);
     let t = Instant::now();
