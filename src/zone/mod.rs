@@ -417,18 +417,15 @@ impl Zone {
     /// The E.164 number (`+digits`) a name below the apex stands for, when every label
     /// is one digit and the name is not the apex.
     pub fn number_of<L: AsRef<[u8]>>(&self, below_apex: &[L]) -> Option<String> {
-        if below_apex.is_empty() {
+        // Checked before anything is allocated: most names asked about are not numbers.
+        let digit = |l: &L| matches!(l.as_ref(), [b'0'..=b'9']);
+        if below_apex.is_empty() || !below_apex.iter().all(digit) {
             return None;
         }
         let mut s = String::with_capacity(16);
         s.push('+');
         s.push_str(&self.number_prefix());
-        for l in below_apex {
-            match l.as_ref() {
-                [d @ b'0'..=b'9'] => s.push(*d as char),
-                _ => return None,
-            }
-        }
+        s.extend(below_apex.iter().map(|l| l.as_ref()[0] as char));
         Some(s)
     }
 

@@ -237,9 +237,7 @@ impl ZoneBuilder {
     /// A damaged shape is reported as an error of the build.
     pub fn add_kept_shape(&mut self, kept_id: i64, shape: &[u8]) {
         let (_, table) = self.streamed.get_or_insert_with(Default::default);
-        let checked =
-            super::shape::shape_sets(shape).and_then(|sets| Ok((sets, table.intern_shape(shape)?)));
-        let (sets, id) = match checked {
+        let (id, sets) = match table.intern_shape(shape) {
             Ok(found) => found,
             Err(e) => {
                 self.streamed_issues.push(BuildIssue {

@@ -429,12 +429,13 @@ impl ShapeTable {
 
     /// Interns shape bytes as they were kept (the store's copy of [`shape`](Self::shape)),
     /// checked first: a damaged copy is an error, never a panic when read. Adds one
-    /// reference, as [`intern`](Self::intern) does.
-    pub fn intern_shape(&mut self, shape: &[u8]) -> Result<ShapeId, ShapeError> {
+    /// reference, as [`intern`](Self::intern) does. Returns the id and the shape's
+    /// RRsets (see [`shape_sets`]).
+    pub fn intern_shape(&mut self, shape: &[u8]) -> Result<(ShapeId, Vec<(u16, u16)>), ShapeError> {
         let mut specials = std::mem::take(&mut self.scratch_specials);
         specials.clear();
         let checked = check_shape(shape, &mut specials);
-        let id = checked.and_then(|_| self.insert(shape, &specials));
+        let id = checked.and_then(|sets| Ok((self.insert(shape, &specials)?, sets)));
         self.scratch_specials = specials;
         id
     }
@@ -496,21 +497,13 @@ impl ShapeTable {
         else {
             return Err(ShapeError::Unknown(id.0));
         };
-        out.reserve(shape.len() + specials.len() * number.len());
-        let mut from = 0;
-        for &at in specials.iter() {
-            out.extend_from_slice(&shape[from..at]);
-            match put_special(&shape[at..], number, out) {
-                Some(used) => from = at + used,
-                None => {
-                    out.clear();
-                    let len = number.len();
-                    return Err(ShapeError::NumberTooLong { id: id.0, len });
-                }
+        fill(shape, specials, number, out).map_err(|()| {
+            out.clear();
+            ShapeError::NumberTooLong {
+                id: id.0,
+                len: number.len(),
             }
-        }
-        out.extend_from_slice(&shape[from..]);
-        Ok(())
+        })
     }
 
     /// Every live shape and its id, by id.
@@ -607,17 +600,26 @@ pub fn encode_shape(block: &[u8], number: &[u8]) -> Result<Vec<u8>, ShapeError> 
 pub fn decode_shape(shape: &[u8], number: &[u8]) -> Result<Vec<u8>, ShapeError> {
     let mut specials = Vec::new();
     check_shape(shape, &mut specials)?;
-    let mut out = Vec::with_capacity(shape.len() + specials.len() * number.len());
+    let mut out = Vec::new();
+    fill(shape, &specials, number, &mut out).map_err(|()| ShapeError::NumberTooLong {
+        id: u32::MAX,
+        len: number.len(),
+    })?;
+    Ok(out)
+}
+
+/// Appends the block `shape` stands for with `number` put into its special records
+/// (at `specials`, as `check_shape` or `encode` found them): the runs between them in
+/// one copy each. `Err` when the number does not fit a template.
+fn fill(shape: &[u8], specials: &[usize], number: &[u8], out: &mut Vec<u8>) -> Result<(), ()> {
+    out.reserve(shape.len() + specials.len() * number.len());
     let mut from = 0;
-    for &at in &specials {
+    for &at in specials {
         out.extend_from_slice(&shape[from..at]);
-        let len = number.len();
-        from = at
-            + put_special(&shape[at..], number, &mut out)
-                .ok_or(ShapeError::NumberTooLong { id: u32::MAX, len })?;
+        from = at + put_special(&shape[at..], number, out).ok_or(())?;
     }
     out.extend_from_slice(&shape[from..]);
-    Ok(out)
+    Ok(())
 }
 
 /// The RRsets a shape holds, `(type, record count)` each, in order: the shape's reading
