@@ -755,6 +755,14 @@ impl Write<'_> {
             .map_err(|e| self.err(e))
     }
 
+    /// Whether zone `zone` keeps any number as key and shape.
+    pub fn has_numbers(&self, zone: i64) -> Result<bool, StoreError> {
+        self.tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM numbers WHERE zone = ?1)")
+            .and_then(|mut s| s.query_row([zone], |r| r.get(0)))
+            .map_err(|e| self.err(e))
+    }
+
     /// The shape bytes of the number `key`, when the zone keeps it as a number.
     pub fn number_shape(&self, zone: i64, key: i64) -> Result<Option<Vec<u8>>, StoreError> {
         self.tx

@@ -14,11 +14,13 @@
 //! editing helpers), or which change to make (the callers').
 
 use super::publish::Stale;
+use super::staged::{RouteShapes, StagedZone};
 use super::stored::{self, ZoneStoreError};
 use super::{Keeper, Routes};
 use crate::store::{Store, Write};
-use crate::zone::index::shape::number_key;
+use crate::zone::index::shape::{Digits, number_key};
 use crate::zone::{ContentDigest, Zone};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Above this many edits to one zone (a bulk import), the copy to serve is rebuilt from
@@ -34,6 +36,13 @@ pub enum Change<'a> {
     Edit {
         old: Arc<Zone>,
         edits: Vec<Edit<'a>>,
+    },
+    /// A bulk import's numbers for one zone, set or deleted, in key order
+    /// ([`super::staged`]); the serial goes one up. The zone is the one served when the
+    /// keeper's lock was taken.
+    Staged {
+        numbers: StagedZone,
+        shapes: &'a RouteShapes,
     },
     /// The whole zone replaced by `new`, serial and all; `file_digest` is the digest of
     /// the zone file it came from (`None`: not from a file).
@@ -82,6 +91,7 @@ impl Change<'_> {
     pub fn serial(&self) -> u32 {
         match self {
             Change::Edit { old, .. } => old.next_serial(),
+            Change::Staged { numbers, .. } => numbers.zone.next_serial(),
             Change::Whole { new, .. } => new.soa.serial,
         }
     }
@@ -92,7 +102,7 @@ impl Change<'_> {
 pub(super) struct Ready<'a> {
     new: Zone,
     /// `None`: every cached decision; else those of these numbers.
-    numbers: Option<Vec<&'a str>>,
+    numbers: Option<Vec<Cow<'a, str>>>,
 }
 
 impl Ready<'_> {
@@ -125,7 +135,9 @@ impl Keeper {
     pub(super) fn publish(&self, ready: Vec<Ready<'_>>) {
         let mut rebuilt = false;
         for Ready { new, numbers } in ready {
-            let stale = match &numbers {
+            let texts: Option<Vec<&str>> =
+                numbers.as_ref().map(|n| n.iter().map(|n| &**n).collect());
+            let stale = match &texts {
                 Some(numbers) => Stale::Numbers(numbers),
                 None => Stale::All,
             };
@@ -179,9 +191,15 @@ impl Keeper {
                     Ready { new, numbers: None }
                 } else {
                     let (new, numbers, prefix) = edited(&old, &edits);
-                    let numbers = (!prefix).then_some(numbers);
+                    let numbers =
+                        (!prefix).then(|| numbers.into_iter().map(Cow::Borrowed).collect());
                     Ready { new, numbers }
                 };
+                (Some(old), ready, id)
+            }
+            Change::Staged { numbers, shapes } => {
+                let (old, id) = (numbers.zone.clone(), w.zone(&numbers.zone.origin_text)?);
+                let ready = write_staged(w, id, numbers, shapes, started)?;
                 (Some(old), ready, id)
             }
             Change::Whole { new, file_digest } => {
@@ -204,6 +222,75 @@ impl Keeper {
         }
         Ok(ready)
     }
+}
+
+/// Writes a staged zone's numbers (in key order) and raised serial into `w`, and builds
+/// the copy to serve: from the transaction's rows when they are many (as for a large
+/// edit list), else by editing the served copy.
+fn write_staged<'a>(
+    w: &mut Write<'_>,
+    id: i64,
+    numbers: StagedZone,
+    shapes: &RouteShapes,
+    started: std::time::Instant,
+) -> Result<Ready<'a>, ZoneStoreError> {
+    let old = numbers.zone.clone();
+    let prefix = old.number_prefix();
+    let mut naptrs = stored::NaptrWriter::new(w, id)?;
+    for k in &numbers.keyed {
+        let digits = Digits::of_key(k.key);
+        let digits = digits.as_bytes();
+        let staged = shapes.get(k.shape).map(|s| (k.shape, s));
+        naptrs.write_staged(w, (k.key, digits), staged, || {
+            shapes.naptr_set(k.shape, digits)
+        })?;
+    }
+    for n in &numbers.named {
+        let labels: Vec<&[u8]> = n.number.as_bytes()[1 + prefix.len()..].chunks(1).collect();
+        let set = shapes.naptr_set(n.shape, &n.number.as_bytes()[1 + prefix.len()..])?;
+        let set = set.as_ref().map(|(ttl, rds)| (*ttl, &rds[..]));
+        naptrs.write(w, (&labels, Some(&n.number)), set)?;
+    }
+    stored::write_serial(w, id, &old, old.next_serial())?;
+    let count = numbers.len();
+    if count > REBUILD_ABOVE {
+        let ms = started.elapsed().as_millis() as u64;
+        tracing::info!(zone = %old.origin, edits = count, ms, "change: rows written");
+    }
+    let in_zone = old.tree.numbers().map_or(0, |n| n.len());
+    if count > REBUILD_ABOVE && (in_zone == 0 || count > in_zone / 4) {
+        drop(numbers);
+        let new = stored::load_in(w, &old.origin)?;
+        return Ok(Ready { new, numbers: None });
+    }
+    let mut decoded = Vec::with_capacity(count);
+    for k in &numbers.keyed {
+        let digits = Digits::of_key(k.key).as_bytes().to_vec();
+        let set = shapes.naptr_set(k.shape, &digits)?;
+        decoded.push((digits, set));
+    }
+    for n in &numbers.named {
+        let digits = n.number.as_bytes()[1 + prefix.len()..].to_vec();
+        let set = shapes.naptr_set(n.shape, &digits)?;
+        decoded.push((digits, set));
+    }
+    let batch: Vec<crate::zone::NaptrEdit<'_>> = decoded
+        .iter()
+        .map(|(digits, set)| {
+            let set = set.as_ref().map(|(ttl, rds)| (*ttl, &rds[..]));
+            (digits.chunks(1).collect(), set)
+        })
+        .collect();
+    let new = old.with_naptrs_many(&batch).with_serial(old.next_serial());
+    let numbers = (count <= REBUILD_ABOVE).then(|| {
+        let keyed = numbers
+            .keyed
+            .iter()
+            .map(|k| stored::number_text(&prefix, k.key as i64));
+        let named = numbers.named.iter().map(|n| n.number.to_string());
+        keyed.chain(named).map(Cow::Owned).collect()
+    });
+    Ok(Ready { new, numbers })
 }
 
 /// The edits in the order of their numbers' keys (stable: a number edited twice keeps
@@ -283,7 +370,8 @@ fn edited<'a>(old: &Zone, edits: &[Edit<'a>]) -> (Zone, Vec<&'a str>, bool) {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::keeper::{Hooks, ImportItem, ImportOptions, Publisher};
+    use crate::keeper::staged::Repeats;
+    use crate::keeper::{Hooks, ImportCounts, ImportOptions, Publisher};
     use crate::name::Name;
     use crate::zone::ZoneSet;
 
@@ -321,30 +409,37 @@ mod tests {
         let zones = Arc::new(ZoneSet::new(vec![zone]));
         let publisher = Arc::new(Publisher::new(zones.clone(), Hooks::default()));
         let keeper = Keeper::new(store, publisher, &Config::builtin());
-        let items: Vec<ImportItem> = (0..REBUILD_ABOVE + 1)
-            .map(|i| ImportItem {
-                line: i + 1,
-                number: format!("+4499910{i:04}"),
-                routes: Some(Routes {
-                    ttl: 60,
-                    naptrs: vec![naptr(&format!("u{i}"))],
-                }),
+        // Every other number's route carries the number itself: one shape for all.
+        let items: Vec<(String, Routes)> = (0..REBUILD_ABOVE + 1)
+            .map(|i| {
+                let number = format!("+4499910{i:04}");
+                let user = if i % 2 == 0 {
+                    number.clone()
+                } else {
+                    format!("u{i}")
+                };
+                let naptrs = vec![naptr(&user)];
+                (number, Routes { ttl: 60, naptrs })
             })
             .collect();
         let old = zones.load().iter().next().unwrap().clone();
         let edits: Vec<Edit<'_>> = items
             .iter()
-            .map(|item| Edit::Number {
-                number: &item.number,
-                digits: old.number_labels(&item.number[1..]).unwrap(),
-                routes: item.routes.as_ref(),
+            .map(|(number, routes)| Edit::Number {
+                number,
+                digits: old.number_labels(&number[1..]).unwrap(),
+                routes: Some(routes),
             })
             .collect();
         let (in_memory, numbers, prefix) = edited(&old, &edits);
         assert_eq!((numbers.len(), prefix), (items.len(), false));
         drop(old);
 
-        let counts = keeper.import(&items, &ImportOptions::default()).unwrap();
+        let counts = import(
+            &keeper,
+            &[],
+            items.iter().map(|(n, r)| (n.as_str(), Some(r))),
+        );
         assert_eq!((counts.numbers, counts.routes), (items.len(), items.len()));
         let served = zones.load().iter().next().unwrap().clone();
         assert_eq!(served.soa.serial, 8, "one serial step for the whole import");
@@ -352,17 +447,75 @@ mod tests {
         let delegations = usize::from(!delegation.is_empty());
         assert_eq!(served.stats.records, 2 + delegations + items.len());
         assert_eq!(served.content_digest(), in_memory.content_digest());
-        let reader = Store::open_reader(&path).unwrap().unwrap();
-        let kept = stored::load(&reader, &origin).unwrap();
+        assert_store_holds_what_is_served(&path, &served);
+        let labels: Vec<&[u8]> = b"100042".chunks(1).collect();
+        let (ttl, rdatas) = served.naptr_at(&labels).unwrap();
+        let rdatas: Vec<Vec<u8>> = rdatas.iter().map(|r| r.to_vec()).collect();
+        assert_eq!((ttl, rdatas), (60, vec![naptr("+44999100042")]));
+
+        // A small merge edits the served copy: rows of one number far apart add up, a
+        // delete, a number given the routes it has, a new one.
+        let more = Routes {
+            ttl: 60,
+            naptrs: vec![naptr("more")],
+        };
+        let (kept, second) = (&items[7].1, &items[9].1);
+        let rows = [
+            ("+44999100007", Some(kept)),
+            ("+44999100008", None),
+            ("+44999100009", Some(second)),
+            ("+44999130000", Some(&more)),
+            ("+44999100007", Some(&more)),
+        ];
+        let counts = import(&keeper, &[], rows.iter().copied());
+        assert_eq!((counts.numbers, counts.deleted, counts.routes), (3, 1, 4));
+        let served = zones.load().iter().next().unwrap().clone();
+        assert_eq!(served.soa.serial, 9);
+        assert_eq!(served.stats.records, 2 + delegations + items.len() + 1);
+        let naptrs_of = |digits: &[u8]| {
+            let labels: Vec<&[u8]> = digits.chunks(1).collect();
+            served
+                .naptr_at(&labels)
+                .map(|(_, rds)| rds.iter().map(|r| r.to_vec()).collect::<Vec<_>>())
+        };
+        assert_eq!(naptrs_of(b"100007"), Some(vec![naptr("u7"), naptr("more")]));
+        assert_eq!(naptrs_of(b"100008"), None);
+        assert_eq!(naptrs_of(b"130000"), Some(vec![naptr("more")]));
+        assert_store_holds_what_is_served(&path, &served);
+    }
+
+    /// Stages `rows` (`(number, routes)`, `None` deletes) as one import into `keeper` and
+    /// commits it; `refused`: the lines the stager must refuse instead.
+    fn import<'r>(
+        keeper: &Keeper,
+        refused: &[usize],
+        rows: impl Iterator<Item = (&'r str, Option<&'r Routes>)>,
+    ) -> ImportCounts {
+        let options = ImportOptions::default();
+        let mut stager = keeper.stager(&options, Repeats::Append, 64).unwrap();
+        for (i, (number, routes)) in rows.enumerate() {
+            let routes = routes.map(|r| (r.ttl, &r.naptrs[..]));
+            stager.add(i + 1, number, routes).unwrap();
+        }
+        match stager.finish(100) {
+            Ok(staged) if refused.is_empty() => keeper.import(staged).unwrap(),
+            Ok(_) => panic!("lines {refused:?} were not refused"),
+            Err(errors) => {
+                let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+                assert_eq!(lines, refused, "{errors:?}");
+                ImportCounts::default()
+            }
+        }
+    }
+
+    fn assert_store_holds_what_is_served(path: &std::path::Path, served: &Zone) {
+        let reader = Store::open_reader(path).unwrap().unwrap();
+        let kept = stored::load(&reader, &served.origin).unwrap();
         assert_eq!(
             kept.content_digest(),
             served.content_digest(),
             "the store holds what is served"
         );
-        let labels: Vec<&[u8]> = b"100042".chunks(1).collect();
-        let (ttl, rdatas) = served.naptr_at(&labels).unwrap();
-        let rdatas: Vec<Vec<u8>> = rdatas.iter().map(|r| r.to_vec()).collect();
-        assert_eq!((ttl, rdatas), (60, vec![naptr("u42")]));
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub mod journal;
 pub mod of_record;
 pub mod publish;
 pub mod reload;
+pub mod staged;
 pub mod stored;
 
 pub use drift::{DriftError, FileDrift, file_drift};
@@ -128,16 +129,6 @@ impl Routes {
     fn set(&self) -> (u32, &[Vec<u8>]) {
         (self.ttl, &self.naptrs)
     }
-}
-
-/// One number of a bulk import, with the line it started on (for messages).
-#[derive(Debug, Clone)]
-pub struct ImportItem {
-    pub line: usize,
-    /// `+` and digits.
-    pub number: String,
-    /// The number's routes; `None`: the number is deleted (merge imports only).
-    pub routes: Option<Routes>,
 }
 
 /// What a bulk import does beyond the numbers it names (SPEC §13).
@@ -270,6 +261,23 @@ impl Keeper {
             (Some(found), None) => Ok(found),
             (None, None) => Err(EditError::NotInZone(number.to_string())),
         }
+    }
+
+    /// Whether no served zone and no secondary has a number prefix that extends
+    /// `prefix` (a zone's digits): then every longer number with those digits falls in
+    /// the zone that has them (see [`Keeper::locate`]).
+    pub fn is_leaf(&self, prefix: &str) -> bool {
+        let inside = |p: &str| p.len() > prefix.len() && p.starts_with(prefix);
+        let zones = self.zones().load();
+        let served = zones
+            .iter()
+            .filter(|z| !self.is_catalog(&z.origin))
+            .any(|z| inside(&z.number_prefix()));
+        !served
+            && !self
+                .secondary_list()
+                .iter()
+                .any(|s| inside(&crate::zone::number_prefix(s)))
     }
 
     /// The served copy of the zone with this origin.

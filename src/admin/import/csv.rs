@@ -3,16 +3,17 @@
 //! route a row; a number's rows, wherever they are, replace its routes in row order,
 //! and a number whose only row has an empty `uri` is deleted.
 //!
-//! Owns: reading a CSV body as a stream (one record at a time) into [`Import`] items,
-//! and its errors and warnings by line.
+//! Owns: reading a CSV body as a stream (one record at a time) into the keeper's
+//! [`Stager`], and its errors and warnings by line.
 //!
-//! Must not touch: the keeper (the handler hands the items over), HTTP.
+//! Must not touch: how numbers are staged, found in their zones or merged across rows
+//! (the stager's), HTTP.
 
-use super::parsed::{Import, ImportErrors, Seen, Warnings};
-use crate::admin::body::{DEFAULT_TTL, MAX_ROUTES, encode, parse_e164};
+use super::parsed::{ImportErrors, Warnings, staged_error};
+use crate::admin::body::{DEFAULT_TTL, encode, parse_e164};
 use crate::admin::problem::FieldError;
 use crate::admin::routed::{Judge, usable};
-use crate::keeper::{ImportItem, Routes};
+use crate::keeper::staged::Stager;
 use crate::naptr::route::{DEFAULT_ORDER, DEFAULT_PREFERENCE, Route};
 use std::io::{BufRead, BufReader, Read};
 
@@ -31,7 +32,8 @@ pub fn parse_csv(
     body: impl Read,
     max_digits: usize,
     routed: &mut Judge<'_>,
-) -> Result<Import, ImportErrors> {
+    stager: &mut Stager<'_>,
+) -> Result<Warnings, ImportErrors> {
     let mut body = BufReader::new(body);
     if body.fill_buf().is_ok_and(|b| b.starts_with(BOM)) {
         body.consume(BOM.len());
@@ -42,7 +44,6 @@ pub fn parse_csv(
         .trim(csv::Trim::All)
         .from_reader(body);
     let columns = Columns::read(&mut reader)?;
-    let mut numbers = Numbers::default();
     let mut warnings = Warnings::default();
     let mut errs = ImportErrors::default();
     let mut record = csv::ByteRecord::new();
@@ -72,23 +73,24 @@ pub fn parse_csv(
                     Some(route) => Some(checked_route(route, line, routed, &mut warnings)?),
                     None => None,
                 };
-                match keep {
-                    true => numbers.add(line, number, ttl.unwrap_or(DEFAULT_TTL), rdata),
-                    false => Ok(()),
+                let ttl = ttl.unwrap_or(DEFAULT_TTL);
+                if ttl > i32::MAX as u32 {
+                    return Err(FieldError::new("ttl", "must be at most 2147483647"));
                 }
+                if keep {
+                    let routes = rdata.as_ref().map(|rd| (ttl, std::slice::from_ref(rd)));
+                    stager.add(line, &number, routes).map_err(staged_error)?;
+                }
+                Ok(())
             });
         if let Err(mut e) = row {
-            e.line = Some(line);
+            e.line.get_or_insert(line);
             errs.push(e);
         }
     }
-    if errs.total > 0 {
-        Err(errs)
-    } else {
-        Ok(Import {
-            items: numbers.items,
-            warnings,
-        })
+    match errs.total {
+        0 => Ok(warnings),
+        _ => Err(errs),
     }
 }
 
@@ -221,69 +223,4 @@ fn checked_route(
         warnings.push(format!("line {line}: {w}"));
     }
     Ok(rdata)
-}
-
-/// The numbers of a CSV import so far, each with its rows' routes in row order.
-#[derive(Default)]
-struct Numbers {
-    items: Vec<ImportItem>,
-    /// Where each number is in `items`.
-    index: Seen,
-}
-
-impl Numbers {
-    /// Adds a row's route to its number (`None`: the row deletes the number): the first
-    /// row of a number makes its item, every row of it gives the same TTL (RFC 2181
-    /// §5.2), at most [`MAX_ROUTES`] rows, and a delete row is the number's only row.
-    fn add(
-        &mut self,
-        line: usize,
-        number: String,
-        ttl: u32,
-        rdata: Option<Vec<u8>>,
-    ) -> Result<(), FieldError> {
-        if ttl > i32::MAX as u32 {
-            return Err(FieldError::new("ttl", "must be at most 2147483647"));
-        }
-        let Some(k) = self.index.get(&number) else {
-            self.index.insert(&number, self.items.len());
-            let routes = rdata.map(|rd| Routes {
-                ttl,
-                naptrs: vec![rd],
-            });
-            self.items.push(ImportItem {
-                line,
-                number,
-                routes,
-            });
-            return Ok(());
-        };
-        let item = &mut self.items[k];
-        let (Some(routes), Some(rdata)) = (item.routes.as_mut(), rdata) else {
-            return Err(FieldError::new(
-                "uri",
-                format!(
-                    "{number} has rows on lines {} and {line}, one with an empty uri; an empty uri deletes a number and must be its only row",
-                    item.line
-                ),
-            ));
-        };
-        if routes.ttl != ttl {
-            return Err(FieldError::new(
-                "ttl",
-                format!(
-                    "{ttl} differs from {} given for {number} on line {}; a number's routes share one TTL (RFC 2181 §5.2)",
-                    routes.ttl, item.line
-                ),
-            ));
-        }
-        if routes.naptrs.len() >= MAX_ROUTES {
-            return Err(FieldError::new(
-                "number",
-                format!("more than {MAX_ROUTES} routes for {number}"),
-            ));
-        }
-        routes.naptrs.push(rdata);
-        Ok(())
-    }
 }

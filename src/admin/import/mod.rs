@@ -5,8 +5,9 @@
 //!
 //! Owns: the route's query (`mode=merge|replace`, `zone`), one import at a time, the
 //! hand-over of the body to the bulk thread (`stream.rs`), the two formats (`csv.rs`,
-//! `ndjson.rs`) read into the keeper's items (`parsed.rs`), and the answer: errors and
-//! warnings named by line, at most `parsed::MAX_ERRORS` of each listed. An upload that
+//! `ndjson.rs`) read into the keeper's stager (`parsed.rs`: errors and warnings), and
+//! the answer: errors and warnings named by line, at most `parsed::MAX_ERRORS` of each
+//! listed. An upload that
 //! breaks off, stalls or is cut by the client commits nothing.
 //!
 //! Must not touch: the store or the zones directly (the keeper imports).
@@ -18,13 +19,15 @@ mod stream;
 
 pub use csv::parse_csv;
 pub use ndjson::parse_ndjson;
-use parsed::{ImportErrors, Warnings};
+use parsed::{ImportErrors, MAX_ERRORS, Warnings, staged_error};
 
+use super::body::MAX_ROUTES;
 use super::body::require_type;
 use super::offload::bulk;
 use super::problem::{FieldError, Problem};
 use super::routed::Routed;
 use super::state::Shared;
+use crate::keeper::staged::Repeats;
 use crate::keeper::{ImportCounts, ImportOptions};
 use crate::name::Name;
 use axum::extract::{Request, State};
@@ -55,21 +58,31 @@ pub(super) async fn import(State(s): State<Shared>, req: Request) -> Result<Resp
     let work = bulk(move || {
         let _one_at_a_time = one_at_a_time;
         let mut routed = |rd: &[u8], result: Option<&str>| routed.judge(rd, result);
+        let repeats = match csv {
+            true => Repeats::Append,
+            false => Repeats::Refuse,
+        };
+        let mut stager = keeper
+            .stager(&options, repeats, MAX_ROUTES)
+            .map_err(Problem::from)?;
         let mut reader = BodyReader::new(from_handler, csv);
         let parsed = if csv {
-            parse_csv(&mut reader, max_digits, &mut routed)
+            parse_csv(&mut reader, max_digits, &mut routed, &mut stager)
         } else {
             let buffered = std::io::BufReader::with_capacity(64 << 10, &mut reader);
-            parse_ndjson(buffered, max_digits, &mut routed)
+            parse_ndjson(buffered, max_digits, &mut routed, &mut stager)
         };
         if let Some(ending) = reader.ending() {
             return Err(cut_off(ending));
         }
-        let import = parsed.map_err(refused)?;
-        let counts = keeper
-            .import(&import.items, &options)
-            .map_err(Problem::from)?;
-        Ok((counts, import.warnings))
+        let warnings = parsed.map_err(refused)?;
+        let staged = stager.finish(MAX_ERRORS).map_err(|list| {
+            let mut errs = ImportErrors::default();
+            list.into_iter().for_each(|e| errs.push(staged_error(e)));
+            refused(errs)
+        })?;
+        let counts = keeper.import(staged).map_err(Problem::from)?;
+        Ok((counts, warnings))
     });
     // The body is read here while the bulk thread parses it; if the client goes away,
     // this future is dropped with the sender, and the parser sees a broken upload.
@@ -192,41 +205,138 @@ mod tests {
     use super::*;
     use crate::admin::body::DEFAULT_TTL;
     use crate::admin::routed::judges::{all, sip_only};
+    use crate::config::Config;
+    use crate::keeper::staged::{DELETE, Staged, Stager};
+    use crate::keeper::{Hooks, Keeper, Publisher, stored};
+    use crate::store::Store;
+    use crate::zone::{Zone, ZoneSet};
+    use std::sync::Arc;
+
+    /// A keeper of the zone for +441632…, in a store of its own.
+    fn keeper() -> (Keeper, tempfile::TempDir) {
+        let origin = Name::from_text("2.3.6.1.4.4.e164.arpa.").unwrap();
+        let text = "$TTL 300\n@ IN SOA ns.example.net. h.example.net. 7 3600 900 604800 300\n@ IN NS ns.example.net.\n";
+        let (zone, _) = Zone::from_master(text.as_bytes(), "test", &origin, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("enroute.db")).unwrap();
+        stored::save(&mut store, &zone, None).unwrap();
+        let zones = Arc::new(ZoneSet::new(vec![zone]));
+        let publisher = Arc::new(Publisher::new(zones, Hooks::default()));
+        (Keeper::new(store, publisher, &Config::builtin()), dir)
+    }
+
+    fn stager(keeper: &Keeper, csv: bool) -> Stager<'_> {
+        let repeats = if csv {
+            Repeats::Append
+        } else {
+            Repeats::Refuse
+        };
+        keeper
+            .stager(&ImportOptions::default(), repeats, MAX_ROUTES)
+            .unwrap()
+    }
+
+    /// Parses `body` (CSV or NDJSON) into a stager: the staged import and its warnings,
+    /// or the errors of the parse or of the stager.
+    fn parse(
+        keeper: &Keeper,
+        csv: bool,
+        body: &[u8],
+        judge: &mut crate::admin::routed::Judge<'_>,
+    ) -> Result<(Staged, Warnings), ImportErrors> {
+        let mut stager = stager(keeper, csv);
+        let warnings = match csv {
+            true => parse_csv(body, 15, judge, &mut stager)?,
+            false => parse_ndjson(body, 15, judge, &mut stager)?,
+        };
+        match stager.finish(MAX_ERRORS) {
+            Ok(staged) => Ok((staged, warnings)),
+            Err(list) => {
+                let mut errs = ImportErrors::default();
+                list.into_iter().for_each(|e| errs.push(staged_error(e)));
+                Err(errs)
+            }
+        }
+    }
+
+    /// The staged numbers' `(number, NAPTR count)` (0: a delete), in key order, and the
+    /// TTL of each.
+    fn numbers(staged: &Staged) -> Vec<(String, usize, Option<u32>)> {
+        let zone = &staged.zones[0];
+        zone.keyed
+            .iter()
+            .map(|k| {
+                let digits = crate::zone::index::shape::Digits::of_key(k.key);
+                let set = staged.shapes.naptr_set(k.shape, digits.as_bytes()).unwrap();
+                let text = format!(
+                    "+441632{}",
+                    String::from_utf8(digits.as_bytes().to_vec()).unwrap()
+                );
+                let ttl = set.as_ref().map(|s| s.0);
+                (text, set.map_or(0, |s| s.1.len()), ttl)
+            })
+            .collect()
+    }
 
     #[test]
     fn csv_groups_rows_and_reports_lines() {
+        let (keeper, _dir) = keeper();
         let csv = "number,uri,order,preference,ttl\n+441632960001,sip:a@x,10,10,60\n+441632960002,sip:b@x,,,\n+441632960001,sip:c@x,20,10,60\n";
-        let items = parse_csv(csv.as_bytes(), 15, &mut all).unwrap().items;
-        assert_eq!(items.len(), 2);
-        assert_eq!(items[0].routes.as_ref().unwrap().naptrs.len(), 2);
-        assert_eq!(items[1].routes.as_ref().unwrap().ttl, DEFAULT_TTL);
+        let (staged, _) = parse(&keeper, true, csv.as_bytes(), &mut all).unwrap();
+        assert_eq!(
+            numbers(&staged),
+            [
+                ("+441632960001".into(), 2, Some(60)),
+                ("+441632960002".into(), 1, Some(DEFAULT_TTL))
+            ]
+        );
         let bad = "number,uri\n+441632960001,sip:a@x\n4416,sip:b@x\n+441632960003,nocolon\n";
-        let e = parse_csv(bad.as_bytes(), 15, &mut all).unwrap_err();
+        let e = parse(&keeper, true, bad.as_bytes(), &mut all).unwrap_err();
         let lines: Vec<_> = e.list.iter().map(|e| (e.line, e.field.as_str())).collect();
         assert_eq!(lines, vec![(Some(3), "number"), (Some(4), "uri")]);
-        let e = parse_csv(&b"number,url\n"[..], 15, &mut all).unwrap_err();
+        let e = parse(&keeper, true, &b"number,url\n"[..], &mut all).unwrap_err();
         assert_eq!(e.list[0].field, "url");
+        // Rows of a number far apart: one TTL, and a delete row only alone.
+        let ttls = "number,uri,ttl\n+441632960001,sip:a@x,60\n+441632960002,sip:b@x,60\n+441632960001,sip:c@x,90\n";
+        let e = parse(&keeper, true, ttls.as_bytes(), &mut all).unwrap_err();
+        assert_eq!((e.list[0].line, e.list[0].field.as_str()), (Some(4), "ttl"));
+        let outside = "number,uri\n+441632960001,sip:a@x\n+4930123,sip:b@x\n";
+        let e = parse(&keeper, true, outside.as_bytes(), &mut all).unwrap_err();
+        assert_eq!(
+            (e.list[0].line, e.list[0].field.as_str()),
+            (Some(3), "number")
+        );
     }
 
     #[test]
     fn ndjson_lines() {
+        let (keeper, _dir) = keeper();
         let body = b"{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n\n{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n{\"routes\":[]}\n";
-        let e = parse_ndjson(&body[..], 15, &mut all).unwrap_err();
+        let e = parse(&keeper, false, &body[..], &mut all).unwrap_err();
         let lines: Vec<_> = e.list.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![Some(3), Some(4)]);
+        // Given twice far apart: refused at the later line.
+        let body = b"{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n{\"number\":\"+441632960002\",\"routes\":[{\"uri\":\"sip:a@x\"}]}\n{\"number\":\"+441632960001\",\"routes\":[{\"uri\":\"sip:b@x\"}]}\n";
+        let e = parse(&keeper, false, &body[..], &mut all).unwrap_err();
+        assert_eq!(
+            (e.list[0].line, e.list[0].field.as_str()),
+            (Some(3), "number")
+        );
+        assert!(e.list[0].detail.contains("also on line 1"), "{:?}", e.list);
     }
 
     #[test]
     fn imports_name_the_line_of_an_unrouted_service() {
+        let (keeper, _dir) = keeper();
         let csv = "number,uri,service\n+441632960001,sip:a@x,\n+441632960002,https://x.example/,\n";
-        let e = parse_csv(csv.as_bytes(), 15, &mut sip_only).unwrap_err();
+        let e = parse(&keeper, true, csv.as_bytes(), &mut sip_only).unwrap_err();
         assert_eq!((e.list[0].line, e.list[0].field.as_str()), (Some(3), "uri"));
         let csv = csv.replace("x.example/,", "x.example/,E2U+web:https");
-        let ok = parse_csv(csv.as_bytes(), 15, &mut sip_only).unwrap();
-        assert_eq!(ok.warnings.total, 1);
-        assert!(ok.warnings.list[0].starts_with("line 3: service: E2U+web:https"));
+        let (_, warnings) = parse(&keeper, true, csv.as_bytes(), &mut sip_only).unwrap();
+        assert_eq!(warnings.total, 1);
+        assert!(warnings.list[0].starts_with("line 3: service: E2U+web:https"));
         let nd = b"{\"number\":\"+441632960001\",\"routes\":[{\"pstn\":true}]}\n";
-        let e = parse_ndjson(&nd[..], 15, &mut sip_only).unwrap_err();
+        let e = parse(&keeper, false, &nd[..], &mut sip_only).unwrap_err();
         assert_eq!(
             (e.list[0].line, e.list[0].field.as_str()),
             (Some(1), "routes[0].pstn")
@@ -235,37 +345,37 @@ mod tests {
 
     #[test]
     fn deletes_in_csv_and_ndjson() {
+        let (keeper, _dir) = keeper();
         let csv = "number,uri\n+441632960001,\n+441632960002,sip:b@x\n";
-        let items = parse_csv(csv.as_bytes(), 15, &mut all).unwrap().items;
-        assert!(items[0].routes.is_none(), "an empty uri deletes");
-        assert!(items[1].routes.is_some());
+        let (staged, _) = parse(&keeper, true, csv.as_bytes(), &mut all).unwrap();
+        assert_eq!(
+            staged.zones[0].keyed[0].shape, DELETE,
+            "an empty uri deletes"
+        );
+        assert_eq!(numbers(&staged)[1].1, 1);
         let mixed = "number,uri\n+441632960001,\n+441632960001,sip:b@x\n";
-        let e = parse_csv(mixed.as_bytes(), 15, &mut all).unwrap_err();
+        let e = parse(&keeper, true, mixed.as_bytes(), &mut all).unwrap_err();
         assert_eq!((e.list[0].line, e.list[0].field.as_str()), (Some(3), "uri"));
         let nd = b"{\"number\":\"+441632960001\",\"delete\":true}\n{\"number\":\"+441632960002\",\"delete\":true,\"routes\":[{\"uri\":\"sip:a@x\"}]}\n";
-        let e = parse_ndjson(&nd[..], 15, &mut all).unwrap_err();
+        let e = parse(&keeper, false, &nd[..], &mut all).unwrap_err();
         assert_eq!(
             (e.list[0].line, e.list[0].field.as_str()),
             (Some(2), "delete")
         );
-        let items = parse_ndjson(
-            &nd[..nd.iter().position(|b| *b == b'\n').unwrap() + 1],
-            15,
-            &mut all,
-        )
-        .unwrap()
-        .items;
-        assert!(items[0].routes.is_none());
+        let first = &nd[..nd.iter().position(|b| *b == b'\n').unwrap() + 1];
+        let (staged, _) = parse(&keeper, false, first, &mut all).unwrap();
+        assert_eq!(staged.zones[0].keyed[0].shape, DELETE);
     }
 
     #[test]
     fn errors_after_the_first_are_counted_but_nothing_more_is_kept() {
+        let (keeper, _dir) = keeper();
         let mut csv = String::from("number,uri\n+441632960001,sip:a@x\nbad,sip:b@x\n");
         for i in 0..500 {
             csv.push_str(&format!("+4416329{i:05},sip:c@x\n"));
         }
         csv.push_str("worse,sip:d@x\n");
-        let e = parse_csv(csv.as_bytes(), 15, &mut all).unwrap_err();
+        let e = parse(&keeper, true, csv.as_bytes(), &mut all).unwrap_err();
         assert_eq!(e.total, 2);
         assert_eq!(e.list[1].line, Some(504));
     }

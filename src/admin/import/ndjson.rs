@@ -2,16 +2,17 @@
 //! its `"number"`; `{"number": "+…", "delete": true}` deletes the number. Blank lines
 //! are skipped.
 //!
-//! Owns: reading an NDJSON body as a stream (one line at a time) into [`Import`]
-//! items, and its errors and warnings by line.
+//! Owns: reading an NDJSON body as a stream (one line at a time) into the keeper's
+//! [`Stager`], and its errors and warnings by line.
 //!
-//! Must not touch: the keeper (the handler hands the items over), HTTP.
+//! Must not touch: how numbers are staged or found in their zones (the stager's), HTTP.
 
-use super::parsed::{Import, ImportErrors, Seen, Warnings};
+use super::parsed::{ImportErrors, Warnings, staged_error};
 use crate::admin::body::{NumberBody, decode_json, parse_e164};
 use crate::admin::problem::FieldError;
 use crate::admin::routed::Judge;
-use crate::keeper::ImportItem;
+use crate::keeper::Routes;
+use crate::keeper::staged::Stager;
 use std::io::BufRead;
 
 /// Parses `application/x-ndjson` as it is read. Lines count from 1. After the first
@@ -21,11 +22,10 @@ pub fn parse_ndjson(
     mut body: impl BufRead,
     max_digits: usize,
     routed: &mut Judge<'_>,
-) -> Result<Import, ImportErrors> {
-    let mut items = Vec::new();
+    stager: &mut Stager<'_>,
+) -> Result<Warnings, ImportErrors> {
     let mut warnings = Warnings::default();
     let mut errs = ImportErrors::default();
-    let mut seen = Seen::default();
     let mut line = Vec::new();
     let mut line_no = 0;
     loop {
@@ -41,37 +41,44 @@ pub fn parse_ndjson(
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        match parse_line(&line, max_digits, routed, &mut seen, line_no) {
-            Ok((item, line_warnings)) => {
-                for w in line_warnings {
-                    warnings.push(format!("line {line_no}: {w}"));
-                }
-                if errs.total == 0 {
-                    items.push(item);
-                }
+        let staged = parse_line(&line, max_digits, routed).and_then(|(number, routes, said)| {
+            for w in said {
+                warnings.push(format!("line {line_no}: {w}"));
             }
-            Err(list) => list.into_iter().for_each(|mut e| {
-                e.line = Some(line_no);
+            match errs.total {
+                0 => stager
+                    .add(
+                        line_no,
+                        &number,
+                        routes.as_ref().map(|r| (r.ttl, &r.naptrs[..])),
+                    )
+                    .map_err(|e| vec![staged_error(e)]),
+                _ => Ok(()),
+            }
+        });
+        if let Err(list) = staged {
+            list.into_iter().for_each(|mut e| {
+                e.line.get_or_insert(line_no);
                 errs.push(e);
-            }),
+            });
         }
     }
-    if errs.total > 0 {
-        Err(errs)
-    } else {
-        Ok(Import { items, warnings })
+    match errs.total {
+        0 => Ok(warnings),
+        _ => Err(errs),
     }
 }
 
-/// One line: its item and warnings, or its errors (their line left to the caller).
-/// `seen` maps each number to the line that gave it (a number is given once).
+/// A line's number, its routes (`None`: a delete line) and warnings.
+type Line = (String, Option<Routes>, Vec<String>);
+
+/// One line: its number, routes and warnings, or its errors (their line left to the
+/// caller).
 fn parse_line(
     line: &[u8],
     max_digits: usize,
     routed: &mut Judge<'_>,
-    seen: &mut Seen,
-    line_no: usize,
-) -> Result<(ImportItem, Vec<String>), Vec<FieldError>> {
+) -> Result<Line, Vec<FieldError>> {
     let mut parsed: NumberBody = decode_json(line).map_err(|e| vec![e])?;
     let number = match parsed.number.as_deref() {
         Some(n) => parse_e164(n, "number", max_digits).map_err(|e| vec![e])?,
@@ -82,20 +89,9 @@ fn parse_line(
             )]);
         }
     };
-    if let Some(first) = seen.insert(&number, line_no) {
-        return Err(vec![FieldError::new(
-            "number",
-            format!("{number} is also on line {first}; give each number once"),
-        )]);
-    }
     match parsed.delete.take() {
         Some(true) if parsed.routes.is_empty() && parsed.ttl.is_none() => {
-            let item = ImportItem {
-                line: line_no,
-                number,
-                routes: None,
-            };
-            return Ok((item, Vec::new()));
+            return Ok((number, None, Vec::new()));
         }
         Some(true) => {
             return Err(vec![FieldError::new(
@@ -106,10 +102,5 @@ fn parse_line(
         Some(false) | None => {}
     }
     let checked = parsed.to_routes("", routed)?;
-    let item = ImportItem {
-        line: line_no,
-        number,
-        routes: Some(checked.routes),
-    };
-    Ok((item, checked.warnings))
+    Ok((number, Some(checked.routes), checked.warnings))
 }

@@ -1,12 +1,11 @@
-//! What the two import formats read a body into: the numbers to write ([`Import`]),
-//! the errors and warnings by line, capped ([`Capped`]), and the numbers seen so far
-//! ([`Seen`]: each number once).
+//! What the two import formats give besides the staged numbers: the errors and
+//! warnings by line, capped ([`Capped`]), and the stager's errors as the answer lists
+//! them ([`staged_error`]).
 //!
 //! Must not touch: the formats themselves (`csv.rs`, `ndjson.rs`) or HTTP (`mod.rs`).
 
 use crate::admin::problem::FieldError;
-use crate::keeper::ImportItem;
-use std::collections::HashMap;
+use crate::keeper::staged::LineError;
 
 /// Errors listed in one answer; the rest are counted.
 pub const MAX_ERRORS: usize = 100;
@@ -73,42 +72,11 @@ pub type Warnings = Capped<String>;
 /// A bulk import that failed: its errors.
 pub type ImportErrors = Capped<FieldError>;
 
-/// Numbers seen so far in one import, each with the index or line the caller keeps.
-/// Numbers of up to 15 digits (E.164) are kept as one integer with a fast hash: ten
-/// million of them are hashed once each; longer ones (private numbering plans) as text.
-#[derive(Default)]
-pub struct Seen {
-    short: HashMap<u64, usize, foldhash::fast::RandomState>,
-    long: HashMap<Box<str>, usize, foldhash::fast::RandomState>,
-}
-
-impl Seen {
-    /// Notes `number` (`+` and digits, as `parse_e164` checked it) with `value`; the
-    /// value it had when it was seen before.
-    pub fn insert(&mut self, number: &str, value: usize) -> Option<usize> {
-        match short_key(number) {
-            Some(k) => self.short.insert(k, value),
-            None => self.long.insert(number.into(), value),
-        }
+/// A line the keeper's stager refused, as the answer lists it.
+pub fn staged_error(e: LineError) -> FieldError {
+    FieldError {
+        line: Some(e.line),
+        field: e.field.into(),
+        detail: e.message,
     }
-
-    pub fn get(&self, number: &str) -> Option<usize> {
-        match short_key(number) {
-            Some(k) => self.short.get(&k).copied(),
-            None => self.long.get(number).copied(),
-        }
-    }
-}
-
-/// Up to 15 digits as one integer: the zone index's number key, whose trailing zero
-/// nibbles keep `+0123` and `+123` apart.
-fn short_key(number: &str) -> Option<u64> {
-    crate::zone::index::shape::number_key(number.trim_start_matches('+').as_bytes())
-}
-
-/// An import as parsed: the numbers to write and the warnings (each `line N: …`).
-#[derive(Debug)]
-pub struct Import {
-    pub items: Vec<ImportItem>,
-    pub warnings: Warnings,
 }
