@@ -160,6 +160,11 @@ impl Keeper {
     ) -> Result<Ready<'a>, ZoneStoreError> {
         let serial = change.serial();
         let started = std::time::Instant::now();
+        let names = match &change {
+            Change::Edit { edits, .. } => Some(edits.len()),
+            Change::Staged { numbers, .. } => Some(numbers.len()),
+            Change::Whole { .. } => None,
+        };
         let (old, ready, id) = match change {
             Change::Edit { old, edits } => {
                 let id = w.zone(&old.origin_text)?;
@@ -211,7 +216,8 @@ impl Keeper {
             }
         };
         let built_ms = started.elapsed().as_millis() as u64;
-        stored::write_journal(w, id, old.as_deref(), &ready.new, self.journal_max)?;
+        let (from, to) = (old.as_deref(), &ready.new);
+        stored::write_journal(w, id, (from, to), self.journal_max, names)?;
         if ready
             .numbers
             .as_ref()
