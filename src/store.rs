@@ -723,7 +723,10 @@ impl Write<'_> {
             Some(shape) => self
                 .tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO numbers (zone, key, shape) VALUES (?1, ?2, ?3)",
+                    // An upsert changes a kept row in place; REPLACE deletes it and
+                    // inserts it again, rebalancing the page twice.
+                    "INSERT INTO numbers (zone, key, shape) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (zone, key) DO UPDATE SET shape = excluded.shape",
                 )
                 .and_then(|mut s| s.execute(params![zone, key, shape])),
             None => self
@@ -752,14 +755,6 @@ impl Write<'_> {
                 |r| r.get::<_, i64>(0),
             )
             .map(|v| v == 1)
-            .map_err(|e| self.err(e))
-    }
-
-    /// Whether zone `zone` keeps any number as key and shape.
-    pub fn has_numbers(&self, zone: i64) -> Result<bool, StoreError> {
-        self.tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM numbers WHERE zone = ?1)")
-            .and_then(|mut s| s.query_row([zone], |r| r.get(0)))
             .map_err(|e| self.err(e))
     }
 

@@ -246,10 +246,10 @@ fn write_staged<'a>(
     for k in &numbers.keyed {
         let digits = Digits::of_key(k.key);
         let digits = digits.as_bytes();
+        let plain = old.only_naptrs_at(&digits.chunks(1).collect::<Vec<_>>());
         let staged = shapes.get(k.shape).map(|s| (k.shape, s));
-        naptrs.write_staged(w, (k.key, digits), staged, || {
-            shapes.naptr_set(k.shape, digits)
-        })?;
+        let set = || shapes.naptr_set(k.shape, digits);
+        naptrs.write_staged(w, (k.key, digits, plain), staged, set)?;
     }
     for n in &numbers.named {
         let labels: Vec<&[u8]> = n.number.as_bytes()[1 + prefix.len()..].chunks(1).collect();

@@ -14,7 +14,7 @@
 use crate::name::{Name, TYPE_NAPTR, TYPE_SOA};
 use crate::store::{Store, StoreError, Write, ZoneRows, owner_key, owner_labels};
 use crate::zone::index::shape::{Digits, ShapeError};
-use crate::zone::kept::{Kept, NaptrSet, RowSink, number_shape, only_naptrs, shape_naptrs};
+use crate::zone::kept::{Kept, NaptrSet, RowSink, number_shape, shape_naptrs};
 use crate::zone::{ContentDigest, Records, Zone, ZoneLoadError};
 use std::sync::Arc;
 
@@ -256,9 +256,6 @@ pub(super) fn write_naptrs(
 pub(super) struct NaptrWriter {
     id: i64,
     split: bool,
-    /// The zone held no number when the writer was made: a staged number (each named
-    /// once) need not look for its kept shape.
-    empty: bool,
     shape_ids: std::collections::HashMap<Vec<u8>, i64>,
     /// Store ids of the staged shapes written so far, by their id in the import.
     staged_ids: std::collections::HashMap<u32, i64>,
@@ -269,7 +266,6 @@ impl NaptrWriter {
         Ok(NaptrWriter {
             id,
             split: w.numbers_split(id)?,
-            empty: !w.has_numbers(id)?,
             shape_ids: Default::default(),
             staged_ids: Default::default(),
         })
@@ -331,22 +327,17 @@ impl NaptrWriter {
 impl NaptrWriter {
     /// Sets the NAPTR RRset of the number `key` (digits below the apex `digits`) to
     /// the staged shape `staged` (its id among the change's shapes, and its bytes: a
-    /// NAPTR RRset alone; `None` removes it). A number that holds only NAPTRs (or
-    /// nothing) takes the shape as it is, and one whose kept shape is the same is not
-    /// written again; other records of a number are kept as [`NaptrWriter::write`]
-    /// keeps them.
+    /// NAPTR RRset alone; `None` removes it). `plain`: the number holds NAPTRs and
+    /// nothing else, or nothing, as the served copy (the store's, under the keeper's
+    /// lock) says; then it takes the shape as it is, with no read. Other records of a
+    /// number are kept as [`NaptrWriter::write`] keeps them.
     pub(super) fn write_staged(
         &mut self,
         w: &mut Write<'_>,
-        (key, digits): (u64, &[u8]),
+        (key, digits, plain): (u64, &[u8], bool),
         staged: Option<(u32, &[u8])>,
         naptr_set: impl FnOnce() -> Result<Option<NaptrSet>, ShapeError>,
     ) -> Result<(), ZoneStoreError> {
-        let kept = match self.split && self.empty {
-            true => None,
-            false => w.number_shape(self.id, key as i64)?,
-        };
-        let plain = kept.as_deref().is_none_or(only_naptrs);
         if !self.split || !plain {
             let set = naptr_set()?;
             let labels: Vec<&[u8]> = digits.chunks(1).collect();
@@ -354,14 +345,8 @@ impl NaptrWriter {
             return self.write(w, (&labels, None), naptrs);
         }
         let Some((staged_id, shape)) = staged else {
-            return match kept {
-                Some(_) => Ok(w.put_number(self.id, key as i64, None)?),
-                None => Ok(()),
-            };
+            return Ok(w.put_number(self.id, key as i64, None)?);
         };
-        if kept.as_deref() == Some(shape) {
-            return Ok(());
-        }
         let slot = self.staged_ids.entry(staged_id);
         let shape_id = match slot {
             std::collections::hash_map::Entry::Occupied(o) => *o.get(),
@@ -647,13 +632,17 @@ mod tests {
         for digits in [&b"567"[..], b"568", b"569"] {
             let key = crate::zone::index::shape::number_key(digits).unwrap();
             let set = || Ok(Some((60, templated(digits).1)));
+            let at: Vec<&[u8]> = digits.chunks(1).collect();
+            let plain = zone.only_naptrs_at(&at);
+            assert_eq!(plain, digits != b"568");
+            let number = (key, digits, plain);
             naptrs
-                .write_staged(&mut w, (key, digits), Some((0, &shape)), set)
+                .write_staged(&mut w, number, Some((0, &shape)), set)
                 .unwrap();
         }
         let key = crate::zone::index::shape::number_key(b"1").unwrap();
         naptrs
-            .write_staged(&mut w, (key, b"1"), None, || Ok(None))
+            .write_staged(&mut w, (key, b"1", true), None, || Ok(None))
             .unwrap();
         w.commit().unwrap();
 

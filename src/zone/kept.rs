@@ -6,7 +6,7 @@
 //! Owns: [`RowSink`] (what a keeper is given), [`Zone::write_rows`] (a zone as rows, in
 //! either index form), [`Records::add_kept_shape`] / [`Records::add_kept_number`] (the
 //! way back), and [`number_shape`] (a number's shape after its NAPTR RRset is replaced,
-//! for writing one edit) with its readings [`only_naptrs`] and [`shape_naptr_set`]. Which names are numbers: 1–15 single-digit labels below the
+//! for writing one edit) and its reading [`shape_naptr_set`]. Which names are numbers: 1–15 single-digit labels below the
 //! apex whose RRsets encode as a shape (`index::shape`); any other name, or a number
 //! whose records do not encode, is kept as records.
 //!
@@ -177,12 +177,6 @@ pub fn number_shape(
 
 /// A NAPTR RRset as a keeper edits it: TTL and rdatas (wire form).
 pub type NaptrSet = (u32, Vec<Vec<u8>>);
-
-/// Whether a kept shape holds NAPTR records and nothing else: then the shape of the
-/// number's new NAPTR RRset alone is its whole new shape.
-pub fn only_naptrs(shape_bytes: &[u8]) -> bool {
-    shape::shape_sets(shape_bytes).is_ok_and(|sets| sets.iter().all(|s| s.0 == TYPE_NAPTR))
-}
 
 /// The NAPTR RRset (TTL and rdatas) a shape gives the number `digits` (below the apex,
 /// closest first); `Ok(None)` when it holds none.

@@ -251,6 +251,15 @@ impl Zone {
         }
     }
 
+    /// Whether the name `below_apex` holds NAPTR records and nothing else, or nothing:
+    /// then a new NAPTR RRset alone is all it will hold.
+    pub fn only_naptrs_at<L: AsRef<[u8]>>(&self, below_apex: &[L]) -> bool {
+        self.tree
+            .name_data(below_apex)
+            .filter(|d| d.kind() != NodeKind::Copy)
+            .is_none_or(|d| d.rrsets().all(|s| s.rtype == TYPE_NAPTR))
+    }
+
     /// The NAPTR RRset the name `below_apex` owns (not a derived prefix copy): its TTL
     /// and rdatas.
     pub fn naptr_at<L: AsRef<[u8]>>(&self, below_apex: &[L]) -> Option<(u32, Vec<Rdata<'_>>)> {
