@@ -19,10 +19,12 @@
 //! - [`reload`]: the same rule on SIGHUP, all or nothing.
 //! - [`drift`]: the same verdict, read-only, for `enroute zone check --config`.
 //! - [`change`]: a zone change ([`change::Change`]: the served copy and an edit list,
-//!   or a whole new copy) and the one path it takes: [`Keeper::commit`] (one store
+//!   a staged import's numbers, or a whole new copy) and the one path it takes: [`Keeper::commit`] (one store
 //!   transaction) then [`Keeper::publish`].
 //! - [`edit`]: every change the admin API makes (numbers, prefix routes, whole
 //!   zones replaced, created or deleted) but bulk imports;
+//! - [`staged`]: a bulk import held between upload and commit, 16 bytes a number, each
+//!   number found in its zone as the parser reads it ([`staged::Stager`]).
 //! - [`import`]: bulk imports, merge or replace (SPEC §13).
 //! - [`catalog`]: the catalog zone (RFC 9432), kept in the store like a store zone and
 //!   rebuilt through the same path whenever the list of zones this instance is primary
