@@ -29,6 +29,10 @@ use std::sync::Arc;
 /// (else its overlay takes them, one fold for all).
 const REBUILD_ABOVE: usize = 2000;
 
+/// Most staged numbers the overlay takes: each is decoded to its records for the edit
+/// (~100 bytes), so a larger import into a huge zone is rebuilt from the store instead.
+const OVERLAY_MAX: usize = 4_000_000;
+
 /// One zone's change.
 pub enum Change<'a> {
     /// Edits to the served copy `old`; the serial goes one up
@@ -38,9 +42,10 @@ pub enum Change<'a> {
         edits: Vec<Edit<'a>>,
     },
     /// A bulk import's numbers for one zone, set or deleted, in key order
-    /// ([`super::staged`]); the serial goes one up. The zone is the one served when the
+    /// ([`super::staged`]); the serial goes one up. `zone` is the copy served when the
     /// keeper's lock was taken.
     Staged {
+        zone: Arc<Zone>,
         numbers: StagedZone,
         shapes: &'a RouteShapes,
     },
@@ -91,7 +96,7 @@ impl Change<'_> {
     pub fn serial(&self) -> u32 {
         match self {
             Change::Edit { old, .. } => old.next_serial(),
-            Change::Staged { numbers, .. } => numbers.zone.next_serial(),
+            Change::Staged { zone, .. } => zone.next_serial(),
             Change::Whole { new, .. } => new.soa.serial,
         }
     }
@@ -202,10 +207,14 @@ impl Keeper {
                 };
                 (Some(old), ready, id)
             }
-            Change::Staged { numbers, shapes } => {
-                let (old, id) = (numbers.zone.clone(), w.zone(&numbers.zone.origin_text)?);
-                let ready = write_staged(w, id, numbers, shapes, started)?;
-                (Some(old), ready, id)
+            Change::Staged {
+                zone,
+                numbers,
+                shapes,
+            } => {
+                let id = w.zone(&zone.origin_text)?;
+                let ready = write_staged(w, (id, &zone), numbers, shapes, started)?;
+                (Some(zone), ready, id)
             }
             Change::Whole { new, file_digest } => {
                 let id = w.zone(&new.origin_text)?;
@@ -235,12 +244,11 @@ impl Keeper {
 /// edit list), else by editing the served copy.
 fn write_staged<'a>(
     w: &mut Write<'_>,
-    id: i64,
+    (id, old): (i64, &Zone),
     numbers: StagedZone,
     shapes: &RouteShapes,
     started: std::time::Instant,
 ) -> Result<Ready<'a>, ZoneStoreError> {
-    let old = numbers.zone.clone();
     let prefix = old.number_prefix();
     let mut naptrs = stored::NaptrWriter::new(w, id)?;
     for k in &numbers.keyed {
@@ -257,14 +265,14 @@ fn write_staged<'a>(
         let set = set.as_ref().map(|(ttl, rds)| (*ttl, &rds[..]));
         naptrs.write(w, (&labels, Some(&n.number)), set)?;
     }
-    stored::write_serial(w, id, &old, old.next_serial())?;
+    stored::write_serial(w, id, old, old.next_serial())?;
     let count = numbers.len();
     if count > REBUILD_ABOVE {
         let ms = started.elapsed().as_millis() as u64;
         tracing::info!(zone = %old.origin, edits = count, ms, "change: rows written");
     }
     let in_zone = old.tree.numbers().map_or(0, |n| n.len());
-    if count > REBUILD_ABOVE && (in_zone == 0 || count > in_zone / 4) {
+    if count > REBUILD_ABOVE && (in_zone == 0 || count > (in_zone / 4).min(OVERLAY_MAX)) {
         drop(numbers);
         let new = stored::load_in(w, &old.origin)?;
         return Ok(Ready { new, numbers: None });
@@ -415,7 +423,7 @@ mod tests {
         let zones = Arc::new(ZoneSet::new(vec![zone]));
         let publisher = Arc::new(Publisher::new(zones.clone(), Hooks::default()));
         let keeper = Keeper::new(store, publisher, &Config::builtin());
-        // Every other number's route carries the number itself: one shape for all.
+        // Every other number's route carries the number itself: those share one shape.
         let items: Vec<(String, Routes)> = (0..REBUILD_ABOVE + 1)
             .map(|i| {
                 let number = format!("+4499910{i:04}");
@@ -441,11 +449,7 @@ mod tests {
         assert_eq!((numbers.len(), prefix), (items.len(), false));
         drop(old);
 
-        let counts = import(
-            &keeper,
-            &[],
-            items.iter().map(|(n, r)| (n.as_str(), Some(r))),
-        );
+        let counts = import(&keeper, items.iter().map(|(n, r)| (n.as_str(), Some(r))));
         assert_eq!((counts.numbers, counts.routes), (items.len(), items.len()));
         let served = zones.load().iter().next().unwrap().clone();
         assert_eq!(served.soa.serial, 8, "one serial step for the whole import");
@@ -473,7 +477,7 @@ mod tests {
             ("+44999130000", Some(&more)),
             ("+44999100007", Some(&more)),
         ];
-        let counts = import(&keeper, &[], rows.iter().copied());
+        let counts = import(&keeper, rows.iter().copied());
         assert_eq!((counts.numbers, counts.deleted, counts.routes), (3, 1, 4));
         let served = zones.load().iter().next().unwrap().clone();
         assert_eq!(served.soa.serial, 9);
@@ -490,28 +494,124 @@ mod tests {
         assert_store_holds_what_is_served(&path, &served);
     }
 
-    /// Stages `rows` (`(number, routes)`, `None` deletes) as one import into `keeper` and
-    /// commits it; `refused`: the lines the stager must refuse instead.
+    /// Stages `rows` (`(number, routes)`, `None` deletes) as one merge import into
+    /// `keeper` and commits it.
     fn import<'r>(
         keeper: &Keeper,
-        refused: &[usize],
         rows: impl Iterator<Item = (&'r str, Option<&'r Routes>)>,
     ) -> ImportCounts {
-        let options = ImportOptions::default();
-        let mut stager = keeper.stager(&options, Repeats::Append, 64).unwrap();
+        import_with(keeper, &ImportOptions::default(), rows, |_| {})
+    }
+
+    /// [`import`] with `options`, calling `before` with each row's place (from 0) before
+    /// the row is staged.
+    fn import_with<'r>(
+        keeper: &Keeper,
+        options: &ImportOptions,
+        rows: impl Iterator<Item = (&'r str, Option<&'r Routes>)>,
+        mut before: impl FnMut(usize),
+    ) -> ImportCounts {
+        let mut stager = keeper.stager(options, Repeats::Append, 64).unwrap();
         for (i, (number, routes)) in rows.enumerate() {
+            before(i);
             let routes = routes.map(|r| (r.ttl, &r.naptrs[..]));
             stager.add(i + 1, number, routes).unwrap();
         }
-        match stager.finish(100) {
-            Ok(staged) if refused.is_empty() => keeper.import(staged).unwrap(),
-            Ok(_) => panic!("lines {refused:?} were not refused"),
-            Err(errors) => {
-                let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
-                assert_eq!(lines, refused, "{errors:?}");
-                ImportCounts::default()
+        keeper.import(stager.finish(100).unwrap()).unwrap()
+    }
+
+    /// A keeper of the compact zone 9.9.9.4.4.e164.arpa. (serial 7) in a store of its
+    /// own: the keeper, the zones it publishes to, and the store's path.
+    fn keeper_of_a_zone() -> (Keeper, Arc<ZoneSet>, tempfile::TempDir) {
+        let origin = Name::from_text("9.9.9.4.4.e164.arpa.").unwrap();
+        let text = "$TTL 300\n@ IN SOA ns.example.net. hostmaster.example.net. 7 3600 900 604800 300\n@ IN NS ns.example.net.\n";
+        let (zone, _) = Zone::from_master(text.as_bytes(), "test", &origin, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("enroute.db")).unwrap();
+        stored::save(&mut store, &zone, None).unwrap();
+        let zones = Arc::new(ZoneSet::new(vec![zone]));
+        let publisher = Arc::new(Publisher::new(zones.clone(), Hooks::default()));
+        (
+            Keeper::new(store, publisher, &Config::builtin()),
+            zones,
+            dir,
+        )
+    }
+
+    /// The numbers with NAPTRs the served zone holds, below its apex, sorted.
+    fn served_numbers(zones: &ZoneSet) -> Vec<String> {
+        let zone = zones.load().iter().next().unwrap().clone();
+        let mut out = Vec::new();
+        zone.for_each_name(|labels, mut sets| {
+            if sets.any(|s| s.rtype == crate::name::TYPE_NAPTR) && !labels.is_empty() {
+                out.push(labels.iter().map(|l| String::from_utf8_lossy(l)).collect());
             }
+        });
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn an_import_goes_on_past_edits_published_during_its_upload() {
+        let (keeper, zones, dir) = keeper_of_a_zone();
+        let routes = Routes {
+            ttl: 60,
+            naptrs: vec![naptr("a")],
+        };
+        let numbers = ["+4499910001", "+4499910002", "+4499910003", "+4499910004"];
+        let origin = Name::from_text("9.9.9.4.4.e164.arpa.").unwrap();
+        for zone in [None, Some(origin)] {
+            let options = ImportOptions {
+                replace: false,
+                zone,
+            };
+            let rows = numbers.iter().map(|n| (*n, Some(&routes)));
+            // Before the first row and after the second, an API edit publishes a new
+            // copy of the zone.
+            let counts = import_with(&keeper, &options, rows, |at| {
+                if at % 2 == 0 {
+                    let number = format!("+449992000{at}");
+                    keeper.set_number(&number, Some(&routes)).unwrap();
+                }
+            });
+            assert_eq!(counts.numbers, 4, "{options:?}");
         }
+        let served = zones.load().iter().next().unwrap().clone();
+        assert_eq!(served.soa.serial, 13, "four edits and two imports after 7");
+        assert_eq!(
+            served_numbers(&zones),
+            ["10001", "10002", "10003", "10004", "20000", "20002"]
+        );
+        assert_store_holds_what_is_served(&dir.path().join("enroute.db"), &served);
+    }
+
+    #[test]
+    fn a_replace_leaves_exactly_the_upload_with_numbers_too_long_for_a_key() {
+        let (keeper, zones, dir) = keeper_of_a_zone();
+        let routes = Routes {
+            ttl: 60,
+            naptrs: vec![naptr("a")],
+        };
+        // 16 and 17 digits below the apex: kept by text.
+        let (long, longer) = ("+449991234567890123456", "+4499912345678901234567");
+        let first = ["+4499910001", "+4499910002", long];
+        let counts = import(&keeper, first.iter().map(|n| (*n, Some(&routes))));
+        assert_eq!(counts.numbers, 3);
+        let origin = Name::from_text("9.9.9.4.4.e164.arpa.").unwrap();
+        let replace = ImportOptions {
+            replace: true,
+            zone: Some(origin),
+        };
+        let second = ["+4499910002", "+4499910003", longer];
+        let rows = second.iter().map(|n| (*n, Some(&routes)));
+        let counts = import_with(&keeper, &replace, rows, |_| {});
+        assert_eq!((counts.numbers, counts.deleted), (3, 2), "{counts:?}");
+        assert_eq!(
+            served_numbers(&zones),
+            ["10002", "10003", "12345678901234567"]
+        );
+        let served = zones.load().iter().next().unwrap().clone();
+        assert_store_holds_what_is_served(&dir.path().join("enroute.db"), &served);
     }
 
     fn assert_store_holds_what_is_served(path: &std::path::Path, served: &Zone) {

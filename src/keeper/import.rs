@@ -18,7 +18,7 @@ use super::{EditError, ImportCounts, Keeper};
 use crate::name::Name;
 use crate::store::{Store, StoreError};
 use crate::zone::Zone;
-use crate::zone::index::shape::Digits;
+use crate::zone::index::shape::{Digits, number_key};
 use std::sync::Arc;
 
 /// Delete lines of absent numbers listed in [`ImportCounts::absent`]; the rest counted.
@@ -49,12 +49,14 @@ impl Keeper {
             });
         }
         let mut counts = ImportCounts::default();
+        let mut served = Vec::with_capacity(zones.len());
         for z in &mut zones {
-            z.zone = self.import_target(&z.zone.origin)?;
-            leave_out_absent(z, &mut counts);
+            let zone = self.import_target(&z.origin)?;
+            leave_out_absent(&zone, z, &mut counts);
             if options.replace {
                 counts.deleted += left_out(&store, z)?;
             }
+            served.push(zone);
             for shape in z
                 .keyed
                 .iter()
@@ -71,10 +73,13 @@ impl Keeper {
             }
         }
         counts.absent.sort_unstable();
+        counts.absent.truncate(MAX_ABSENT_LISTED);
         let changes: Vec<Change<'_>> = zones
             .into_iter()
-            .filter(|z| !z.is_empty())
-            .map(|numbers| Change::Staged {
+            .zip(served)
+            .filter(|(z, _)| !z.is_empty())
+            .map(|(numbers, zone)| Change::Staged {
+                zone,
                 numbers,
                 shapes: &shapes,
             })
@@ -119,16 +124,18 @@ impl Keeper {
     }
 }
 
-/// Drops the delete lines of `z` whose number has no NAPTRs in the served zone (listed
-/// in `counts.absent`), and counts the others as deleted.
-fn leave_out_absent(z: &mut StagedZone, counts: &mut ImportCounts) {
-    let zone = z.zone.clone();
-    let prefix = zone.number_prefix();
-    let skip = prefix.len();
+/// Drops the delete lines of `z` whose number has no NAPTRs in the served `zone`
+/// (those of the smallest lines listed in `counts.absent`, all counted), and counts the
+/// others as deleted.
+fn leave_out_absent(zone: &Zone, z: &mut StagedZone, counts: &mut ImportCounts) {
+    let skip = z.prefix.len();
+    let prefix = z.prefix.clone();
     let mut absent = |number: String, line: u32| {
         counts.absent_total += 1;
-        if counts.absent.len() < MAX_ABSENT_LISTED {
-            counts.absent.push((line as usize, number));
+        counts.absent.push((line as usize, number));
+        if counts.absent.len() >= 2 * MAX_ABSENT_LISTED {
+            counts.absent.sort_unstable();
+            counts.absent.truncate(MAX_ABSENT_LISTED);
         }
     };
     let mut deleted = 0;
@@ -137,9 +144,8 @@ fn leave_out_absent(z: &mut StagedZone, counts: &mut ImportCounts) {
             return true;
         }
         let digits = Digits::of_key(k.key);
-        let here = zone
-            .naptr_at(&digits.as_bytes().chunks(1).collect::<Vec<_>>())
-            .is_some();
+        let labels: Vec<&[u8]> = digits.as_bytes().chunks(1).collect();
+        let here = zone.naptr_at(&labels).is_some();
         match here {
             true => deleted += 1,
             false => absent(number_text(&prefix, k.key as i64), k.line),
@@ -164,7 +170,7 @@ fn leave_out_absent(z: &mut StagedZone, counts: &mut ImportCounts) {
 /// For a replace: adds to `z` a delete of every number the store holds in its zone that
 /// the import leaves out (merged into key order); how many.
 fn left_out(store: &Store, z: &mut StagedZone) -> Result<usize, StoreError> {
-    let origin = z.zone.origin_text.to_string();
+    let origin = z.origin.to_string();
     let mut gone = Vec::new();
     let (mut from, mut staged) = (1i64, z.keyed.iter().map(|k| k.key as i64).peekable());
     loop {
@@ -180,22 +186,45 @@ fn left_out(store: &Store, z: &mut StagedZone) -> Result<usize, StoreError> {
             _ => break,
         }
     }
+    // Numbers the store keeps as records: the long ones, and in a zone not yet split
+    // (or whose records did not encode as a shape) short ones too, which the import
+    // stages by key.
     let mut named_gone: Vec<String> =
         store.long_numbers(&origin, ("+", "+\u{ffff}", ""), usize::MAX)?;
+    let skip = 1 + z.prefix.len();
     named_gone.retain(|n| {
-        z.named
-            .binary_search_by(|s| (*s.number).cmp(n.as_str()))
-            .is_err()
+        let below = n.as_bytes().get(skip..).unwrap_or_default();
+        match number_key(below) {
+            Some(key) => z.keyed.binary_search_by_key(&key, |k| k.key).is_err(),
+            None => z
+                .named
+                .binary_search_by(|s| (*s.number).cmp(n.as_str()))
+                .is_err(),
+        }
     });
+    let mut short_gone = Vec::new();
+    named_gone.retain(|n| {
+        let below = n.as_bytes().get(skip..).unwrap_or_default();
+        match number_key(below) {
+            Some(key) => {
+                short_gone.push(key);
+                false
+            }
+            None => true,
+        }
+    });
+    gone.extend(short_gone);
     let count = gone.len() + named_gone.len();
     if !gone.is_empty() {
-        let keyed = std::mem::take(&mut z.keyed);
-        let deletes = gone.into_iter().map(|key| Keyed {
+        // In place: extended and sorted again rather than merged into a second list,
+        // which a 10^8-number replace could not afford beside the first.
+        z.keyed.reserve_exact(gone.len());
+        z.keyed.extend(gone.into_iter().map(|key| Keyed {
             key,
             shape: DELETE,
             line: 0,
-        });
-        z.keyed = merge_sorted(keyed, deletes);
+        }));
+        z.keyed.sort_unstable_by_key(|k| k.key);
     }
     z.named.extend(named_gone.into_iter().map(|number| Named {
         number: number.into(),
@@ -204,22 +233,4 @@ fn left_out(store: &Store, z: &mut StagedZone) -> Result<usize, StoreError> {
     }));
     z.named.sort_by(|a, b| a.number.cmp(&b.number));
     Ok(count)
-}
-
-/// Two key-ordered lists with no key in both as one.
-fn merge_sorted(a: Vec<Keyed>, b: impl Iterator<Item = Keyed>) -> Vec<Keyed> {
-    let (mut a, mut b) = (a.into_iter().peekable(), b.peekable());
-    let mut out = Vec::with_capacity(a.len() + b.size_hint().0);
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x.key < y.key => a.next(),
-            (Some(_), Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, _) => b.next(),
-        };
-        match next {
-            Some(k) => out.push(k),
-            None => return out,
-        }
-    }
 }

@@ -1,10 +1,13 @@
 //! A bulk import held between its upload and its commit (SPEC §13), 16 bytes a number:
 //! its key below its zone's apex, the id of its routes' shape and its line. A 10^8-line
-//! upload then waits in 1.6 GB beside the zone it goes into, where numbers as text with
-//! their records as vectors took ~200 bytes each. The routes of numbers that differ only
-//! by the number they carry (`!^.*$!sip:+15551234567@sbc3…!`) are one shape, the number
-//! cut out of the regexps as the compact zone form does (`zone::index::shape`), kept
-//! once in [`RouteShapes`].
+//! upload of the generator's mix then waits in 1.6 GB beside the zone it goes into, where
+//! numbers as text with their records as vectors took ~200 bytes each. The routes of
+//! numbers that differ only by the number they carry (`!^.*$!sip:+15551234567@sbc3…!`)
+//! are one shape, the number cut out of the regexps as the compact zone form does
+//! (`zone::index::shape`), kept once in [`RouteShapes`]; routes unlike any other's cost
+//! their own bytes, and a number of more than 15 digits below its apex is kept as text.
+//! Zones are named by origin while staging: the keeper takes each one as served when
+//! the import commits, so edits and reloads during a long upload go on unhindered.
 //!
 //! Owns: [`Stager`]: numbers added as the parser reads them, each found in its zone and
 //! checked there (the zone an import names, read-only secondaries, delete lines in a
@@ -17,6 +20,7 @@
 
 use super::stored::number_text;
 use super::{EditError, ImportOptions, Keeper};
+use crate::name::Name;
 use crate::zone::Zone;
 use crate::zone::index::shape::{ShapeError, number_key};
 use crate::zone::kept::{Kept, NaptrSet, number_shape, shape_naptr_set};
@@ -25,6 +29,9 @@ use std::sync::Arc;
 
 /// The shape id of a delete: the number's NAPTRs removed.
 pub const DELETE: u32 = u32::MAX;
+
+/// The last line an import may have: lines are kept in 32 bits.
+pub const MAX_LINE: usize = u32::MAX as usize;
 
 /// A staged number that has a key: 1–15 digits below its zone's apex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +57,11 @@ pub struct Named {
 
 /// What an import does to one zone.
 pub struct StagedZone {
-    /// The served copy the numbers were found in (the keeper takes the current one
-    /// again under its lock before writing).
-    pub zone: Arc<Zone>,
+    /// The zone's origin (the keeper takes the copy served at the commit).
+    pub origin: Name,
+    /// The zone's digits ([`Zone::number_prefix`]): a number's text is `+`, these and
+    /// the digits of its key.
+    pub prefix: String,
     /// In key order, each key once.
     pub keyed: Vec<Keyed>,
     /// In text order, each number once.
@@ -60,6 +69,15 @@ pub struct StagedZone {
 }
 
 impl StagedZone {
+    fn new(zone: &Zone) -> StagedZone {
+        StagedZone {
+            origin: zone.origin.clone(),
+            prefix: zone.number_prefix(),
+            keyed: Vec::new(),
+            named: Vec::new(),
+        }
+    }
+
     /// How many numbers are set or deleted.
     pub fn len(&self) -> usize {
         self.keyed.len() + self.named.len()
@@ -74,9 +92,10 @@ impl StagedZone {
 /// [`number_shape`] of a name with no other records).
 #[derive(Default)]
 pub struct RouteShapes {
-    ids: HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
-    /// By id: the shape and how many NAPTR records it holds.
-    list: Vec<(Box<[u8]>, u32)>,
+    ids: HashMap<Arc<[u8]>, u32, foldhash::fast::RandomState>,
+    /// By id: the shape (one allocation with its key in `ids`) and how many NAPTR
+    /// records it holds.
+    list: Vec<(Arc<[u8]>, u32)>,
 }
 
 impl RouteShapes {
@@ -94,7 +113,10 @@ impl RouteShapes {
             return Ok(*id);
         }
         let id = self.list.len() as u32;
-        let shape = shape.into_boxed_slice();
+        if id == DELETE {
+            return Err(ShapeError::Unknown(id));
+        }
+        let shape: Arc<[u8]> = shape.into();
         self.ids.insert(shape.clone(), id);
         self.list.push((shape, rdatas.len() as u32));
         Ok(id)
@@ -145,6 +167,38 @@ pub struct LineError {
     pub message: String,
 }
 
+/// The lines a stager refused: the `max` of the smallest lines listed, all counted.
+#[derive(Debug, Default)]
+pub struct StageErrors {
+    pub list: Vec<LineError>,
+    pub total: usize,
+    max: usize,
+}
+
+impl StageErrors {
+    fn new(max: usize) -> StageErrors {
+        StageErrors {
+            list: Vec::new(),
+            total: 0,
+            max,
+        }
+    }
+
+    /// Counts `e`, and keeps it while it is among the `max` smallest lines so far.
+    fn push(&mut self, e: LineError) {
+        self.total += 1;
+        self.list.push(e);
+        if self.list.len() >= 2 * self.max.max(1) {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        self.list.sort_by_key(|e| e.line);
+        self.list.truncate(self.max);
+    }
+}
+
 /// An import read and checked, not yet written: per zone its numbers, and the shapes
 /// they name.
 pub struct Staged {
@@ -155,10 +209,10 @@ pub struct Staged {
 
 impl std::fmt::Debug for Staged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let zones: Vec<(&str, usize)> = self
+        let zones: Vec<(String, usize)> = self
             .zones
             .iter()
-            .map(|z| (&*z.zone.origin_text, z.len()))
+            .map(|z| (z.origin.to_string(), z.len()))
             .collect();
         f.debug_struct("Staged")
             .field("zones", &zones)
@@ -204,11 +258,7 @@ impl Keeper {
     ) -> Result<Stager<'_>, EditError> {
         let mut zones = Vec::new();
         if let Some(origin) = &options.zone {
-            zones.push(StagedZone {
-                zone: self.import_target(origin)?,
-                keyed: Vec::new(),
-                named: Vec::new(),
-            });
+            zones.push(StagedZone::new(self.import_target(origin)?.as_ref()));
         }
         Ok(Stager {
             keeper: self,
@@ -233,6 +283,13 @@ impl Stager<'_> {
         number: &str,
         routes: Option<(u32, &[Vec<u8>])>,
     ) -> Result<(), LineError> {
+        if line > MAX_LINE {
+            return Err(LineError {
+                line,
+                field: "body",
+                message: format!("an import has at most {MAX_LINE} lines"),
+            });
+        }
         if let Some(p) = self.pending.as_mut().filter(|p| p.number == number) {
             let first = p.line;
             return match self.repeats {
@@ -256,15 +313,18 @@ impl Stager<'_> {
     }
 
     /// The staged import: every zone's numbers sorted, a number's rows far apart merged
-    /// (or refused), or the errors (at most `max_errors`).
-    pub fn finish(mut self, max_errors: usize) -> Result<Staged, Vec<LineError>> {
-        self.flush().map_err(|e| vec![e])?;
-        let mut errors = Vec::new();
-        for at in 0..self.zones.len() {
-            self.merge_repeats(at, &mut errors, max_errors);
+    /// (or refused), or the errors (those of the `max_errors` smallest lines listed).
+    pub fn finish(mut self, max_errors: usize) -> Result<Staged, StageErrors> {
+        let mut errors = StageErrors::new(max_errors);
+        if let Err(e) = self.flush() {
+            errors.push(e);
+            return Err(errors);
         }
-        if !errors.is_empty() {
-            errors.sort_by_key(|e| e.line);
+        for at in 0..self.zones.len() {
+            self.merge_repeats(at, &mut errors);
+        }
+        if errors.total > 0 {
+            errors.trim();
             return Err(errors);
         }
         Ok(Staged {
@@ -324,34 +384,31 @@ impl Stager<'_> {
             return Ok((*at, prefix.len()));
         }
         let (zone, _) = self.keeper.locate(number).map_err(|e| e.to_string())?;
-        if let Some(target) = self.options.zone.as_ref().and(self.zones.first())
-            && !Arc::ptr_eq(&target.zone, &zone)
+        // By origin: a copy published during the upload is the same zone.
+        if let Some(target) = self.options.zone.as_ref()
+            && *target != zone.origin
         {
             return Err(format!(
-                "{number} is in zone {}, not in {}, the zone this import is for",
-                zone.origin_text, target.zone.origin_text
+                "{number} is in zone {}, not in {target}, the zone this import is for",
+                zone.origin_text
             ));
         }
-        let at = match self.zones.iter().position(|z| Arc::ptr_eq(&z.zone, &zone)) {
+        let at = match self.zones.iter().position(|z| z.origin == zone.origin) {
             Some(at) => at,
             None => {
-                self.zones.push(StagedZone {
-                    zone: zone.clone(),
-                    keyed: Vec::new(),
-                    named: Vec::new(),
-                });
+                self.zones.push(StagedZone::new(&zone));
                 self.zones.len() - 1
             }
         };
-        let prefix = zone.number_prefix();
+        let prefix = &self.zones[at].prefix;
         let skip = prefix.len();
-        self.leaf = self.keeper.is_leaf(&prefix).then_some((at, prefix));
+        self.leaf = self.keeper.is_leaf(prefix).then(|| (at, prefix.clone()));
         Ok((at, skip))
     }
 
     /// Sorts zone `at`'s numbers and merges (or refuses) the rows of one number that
     /// were not consecutive.
-    fn merge_repeats(&mut self, at: usize, errors: &mut Vec<LineError>, max_errors: usize) {
+    fn merge_repeats(&mut self, at: usize, errors: &mut StageErrors) {
         let zone = &mut self.zones[at];
         zone.keyed.sort_unstable_by_key(|k| (k.key, k.line));
         zone.named
@@ -363,14 +420,13 @@ impl Stager<'_> {
         }
         let mut keyed = std::mem::take(&mut zone.keyed);
         let mut named = std::mem::take(&mut zone.named);
-        let prefix = self.zones[at].zone.number_prefix();
+        let prefix = self.zones[at].prefix.clone();
         let skip = prefix.len();
         let mut merge = Merge {
             shapes: &mut self.shapes,
             repeats: self.repeats,
             max_routes: self.max_routes,
             errors,
-            max_errors,
         };
         keyed.dedup_by(|later, kept| {
             kept.key == later.key && {
@@ -406,8 +462,7 @@ struct Merge<'a> {
     shapes: &'a mut RouteShapes,
     repeats: Repeats,
     max_routes: usize,
-    errors: &'a mut Vec<LineError>,
-    max_errors: usize,
+    errors: &'a mut StageErrors,
 }
 
 impl Merge<'_> {
@@ -425,9 +480,7 @@ impl Merge<'_> {
             Repeats::Refuse => Err(given_twice(number, first, later)),
             Repeats::Append => self.append(number, skip, (kept, first), (shape, later)),
         };
-        if let Err(e) = outcome
-            && self.errors.len() < self.max_errors
-        {
+        if let Err(e) = outcome {
             self.errors.push(e);
         }
     }

@@ -24,10 +24,12 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// `number,uri,order,preference,ttl,service` (`number` and `uri` required), one route
 /// per row; a number's rows (wherever they are) replace its routes, in row order; a
 /// number's only row with an empty `uri` deletes it. A UTF-8 byte-order mark before
-/// the header (spreadsheets write one) is skipped. After the first error each row is
-/// still checked by itself (every such error counted), but no longer kept, so checks
-/// across rows (one TTL per number, a delete row alone) stop there. A read error (the
-/// upload broke off) ends the parse.
+/// the header (spreadsheets write one) is skipped. Each row goes to `stager`, which
+/// finds its zone and checks a number's consecutive rows together (one TTL, a delete
+/// row alone); rows of a number far apart are checked when the stager finishes. After
+/// the first error each row is still checked by itself (every such error counted), but
+/// no longer staged, so the checks across rows stop there. A read error (the upload
+/// broke off) ends the parse.
 pub fn parse_csv(
     body: impl Read,
     max_digits: usize,

@@ -19,7 +19,7 @@ mod stream;
 
 pub use csv::parse_csv;
 pub use ndjson::parse_ndjson;
-use parsed::{ImportErrors, MAX_ERRORS, Warnings, staged_error};
+use parsed::{ImportErrors, MAX_ERRORS, Warnings, staged_errors};
 
 use super::body::MAX_ROUTES;
 use super::body::require_type;
@@ -76,11 +76,9 @@ pub(super) async fn import(State(s): State<Shared>, req: Request) -> Result<Resp
             return Err(cut_off(ending));
         }
         let warnings = parsed.map_err(refused)?;
-        let staged = stager.finish(MAX_ERRORS).map_err(|list| {
-            let mut errs = ImportErrors::default();
-            list.into_iter().for_each(|e| errs.push(staged_error(e)));
-            refused(errs)
-        })?;
+        let staged = stager
+            .finish(MAX_ERRORS)
+            .map_err(|e| refused(staged_errors(e)))?;
         let counts = keeper.import(staged).map_err(Problem::from)?;
         Ok((counts, warnings))
     });
@@ -251,11 +249,7 @@ mod tests {
         };
         match stager.finish(MAX_ERRORS) {
             Ok(staged) => Ok((staged, warnings)),
-            Err(list) => {
-                let mut errs = ImportErrors::default();
-                list.into_iter().for_each(|e| errs.push(staged_error(e)));
-                Err(errs)
-            }
+            Err(e) => Err(staged_errors(e)),
         }
     }
 

@@ -5,7 +5,7 @@
 //! Must not touch: the formats themselves (`csv.rs`, `ndjson.rs`) or HTTP (`mod.rs`).
 
 use crate::admin::problem::FieldError;
-use crate::keeper::staged::LineError;
+use crate::keeper::staged::{LineError, StageErrors};
 
 /// Errors listed in one answer; the rest are counted.
 pub const MAX_ERRORS: usize = 100;
@@ -71,6 +71,14 @@ pub type Warnings = Capped<String>;
 
 /// A bulk import that failed: its errors.
 pub type ImportErrors = Capped<FieldError>;
+
+/// The lines the keeper's stager refused when it finished, as the answer lists them.
+pub fn staged_errors(e: StageErrors) -> ImportErrors {
+    ImportErrors {
+        list: e.list.into_iter().map(staged_error).collect(),
+        total: e.total,
+    }
+}
 
 /// A line the keeper's stager refused, as the answer lists it.
 pub fn staged_error(e: LineError) -> FieldError {
