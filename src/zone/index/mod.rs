@@ -21,7 +21,7 @@
 //! 12-byte entry of a sorted number set pointing at a shared *shape*: the block with the
 //! number cut out of its NAPTR regexps, filled back in as records are read ([`Rdata`]).
 //! At 10^8 numbers a node and a block each would cost ~330 bytes a number; the entry
-//! and its slot cost ~17 (see `tree` for the two forms).
+//! and its copy in the set's hash table cost ~28 (see `tree` for the two forms).
 //!
 //! Files, each importing only those listed before it:
 //! - `shape.rs`: number keys and [`Digits`](shape::Digits), the shape table, reading a

@@ -1,8 +1,8 @@
 //! The numbers of a zone in compact form: each all-digit name of 1–15 labels below the
 //! apex as a [`number_key`](super::shape::number_key) and the id of its shape, in a
 //! [`NumberSet`]: a sorted base (12-byte entries, key and shape side by side) with a
-//! position hash for exact hits, and a small overlay of the edits made since the base
-//! was built, folded into a new base when it grows.
+//! hash table of the same entries for exact hits, and a small overlay of the edits made
+//! since the base was built, folded into a new base when it grows.
 //!
 //! Owns: the set's layout, exact lookups ([`NumberSet::get`]), the ordered questions
 //! asked of names that are not numbers themselves ([`NumberSet::longest_prefix`]: how
@@ -14,10 +14,13 @@
 //! Must not touch: what a shape holds (`shape.rs`), the trie (`tree.rs`), or which
 //! names are numbers (the builder decides). Imports only `shape.rs`'s key helpers.
 //!
-//! Why not a `HashMap<u64, u32>` or a `BTreeMap`: at 10^8 numbers a hash map costs
-//! ~25–30 bytes a number and answers no ordered question; a B-tree ~40 bytes and a
-//! pointer chase per level. One sorted array of 12-byte entries and a `u32` slot table
-//! (~5 bytes at load ≤ 0.75) answer both kinds of question in ~17 bytes a number.
+//! Why not a `HashMap<u64, u32>` or a `BTreeMap` alone: a hash map answers no ordered
+//! question, and a B-tree costs ~40 bytes a number and a pointer chase per level. One
+//! sorted array of 12-byte entries answers the ordered questions; beside it, a table
+//! of the same entries by hash (16 bytes a number at load ≤ 0.75) answers an exact hit
+//! with one random read: ~28 bytes a number in all. (A table of `u32` positions into
+//! the array took 5.4 bytes a number but two dependent random reads a hit, and at 10^8
+//! numbers those reads were half of a routing decision.)
 
 use super::shape::{MAX_KEY_DIGITS, key_len};
 use std::collections::HashMap;
@@ -69,14 +72,18 @@ pub struct NumberSet {
     max_len: u8,
 }
 
-/// Sorted keys and their shapes, and the slot table that finds a key's place.
+/// Sorted keys and their shapes, and a hash table of the same entries that finds a
+/// key's shape.
 #[derive(Debug, Default)]
 struct Base {
-    /// Each number's key and shape side by side: a hit reads one entry (one cache
-    /// line, mostly), not a key in one array and a shape in another.
+    /// Each number's key and shape side by side, in key order: walks, ranges and folds.
     entries: Box<[Entry]>,
-    /// Open addressing, linear probing: a key's position + 1 (0: empty).
-    slots: Box<[u32]>,
+    /// The same entries by hash (open addressing, linear probing, key 0: empty, at most
+    /// 3/4 full): a hit reads its key and shape in one place, one random read where a
+    /// table of positions into `entries` took two. At 10^8 numbers each random read
+    /// costs ~300 ns even on huge pages, half of a decision; the table costs 16 bytes a
+    /// number where positions took 5.4.
+    slots: Box<[Entry]>,
     /// This base's id (0 for the empty default).
     id: u64,
     /// The base this one was folded from and the keys the fold changed, so that the
@@ -138,52 +145,40 @@ impl Base {
         base
     }
 
-    fn slot_table(&self) -> Box<[u32]> {
+    fn slot_table(&self) -> Box<[Entry]> {
         if self.entries.is_empty() {
             return Box::new([]);
         }
-        // At most 3/4 full.
-        let size = (self.entries.len() * 4 / 3 + 1).next_power_of_two();
-        let mut slots: Vec<u32> = huge_pages(size);
-        slots.resize(size, 0);
+        // At most 3/4 full; any size (the home slot is taken by multiplication).
+        let size = self.entries.len() * 4 / 3 + 1;
+        let mut slots: Vec<Entry> = huge_pages(size);
+        slots.resize(size, Entry::default());
         let mut slots = slots.into_boxed_slice();
-        let mask = size - 1;
-        let tags = SlotTags::for_len(self.entries.len());
-        for (pos, entry) in self.entries.iter().enumerate() {
-            let hash = slot_hash(entry.key());
-            let mut at = hash as usize & mask;
-            while slots[at] != 0 {
-                at = (at + 1) & mask;
+        for entry in self.entries.iter() {
+            let mut at = home_slot(entry.key(), size);
+            while slots[at].key() != 0 {
+                at = if at + 1 == size { 0 } else { at + 1 };
             }
-            slots[at] = tags.slot(pos, hash);
+            slots[at] = *entry;
         }
         slots
     }
 
+    /// The shape of `key`, when the base holds it. A miss probes until an empty slot:
+    /// ~8 slots at load 3/4, 96 bytes, one or two neighbouring cache lines.
     #[inline]
-    fn position(&self, key: u64) -> Option<usize> {
-        if self.slots.is_empty() {
+    fn shape_of(&self, key: u64) -> Option<u32> {
+        let size = self.slots.len();
+        if size == 0 {
             return None;
         }
-        let mask = self.slots.len() - 1;
-        let tags = SlotTags::for_len(self.entries.len());
-        let hash = slot_hash(key);
-        let tag = tags.tag(hash);
-        let mut at = hash as usize & mask;
+        let mut at = home_slot(key, size);
         loop {
-            match self.slots[at] {
+            let slot = &self.slots[at];
+            match slot.key() {
                 0 => return None,
-                // Only a slot with the key's tag costs a read of its entry: a miss (a
-                // number not held) probes ~8 slots at load 3/4, nearly all in one cache
-                // line, and reads ~8 / 2^tag bits entries instead of ~8.
-                s if s & !tags.pos_mask == tag => {
-                    let pos = (s & tags.pos_mask) as usize - 1;
-                    if self.entries[pos].key() == key {
-                        return Some(pos);
-                    }
-                    at = (at + 1) & mask;
-                }
-                _ => at = (at + 1) & mask,
+                k if k == key => return Some(slot.shape),
+                _ => at = if at + 1 == size { 0 } else { at + 1 },
             }
         }
     }
@@ -198,8 +193,8 @@ impl Base {
 
 /// An empty vector with room for `len` items whose pages the kernel is asked to back
 /// with transparent huge pages (Linux, where THP is `madvise`): a lookup in a base of
-/// 10^8 numbers touches two random places of 1–2 GB, and with 4 KiB pages each costs a
-/// TLB miss and a page walk besides the cache miss. Elsewhere, or when refused, the
+/// 10^8 numbers touches a random place of a 1.6 GB table, and with 4 KiB pages that
+/// costs a TLB miss and a page walk besides the cache miss. Elsewhere, or when refused, the
 /// pages are ordinary ones.
 fn huge_pages<T>(len: usize) -> Vec<T> {
     let v: Vec<T> = Vec::with_capacity(len);
@@ -219,10 +214,12 @@ fn huge_pages<T>(len: usize) -> Vec<T> {
     v
 }
 
-#[cfg(test)]
+/// The slot where probing for `key` starts in a table of `size` slots: the hash's high
+/// bits scaled to the size (Lemire's multiply-shift), so the size need not be a power of
+/// two.
 #[inline]
-fn slot_of(key: u64, mask: usize) -> usize {
-    slot_hash(key) as usize & mask
+fn home_slot(key: u64, size: usize) -> usize {
+    ((u128::from(slot_hash(key)) * size as u128) >> 64) as usize
 }
 
 #[inline]
@@ -236,39 +233,6 @@ fn slot_hash(key: u64) -> u64 {
     h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
     h ^= h >> 33;
     h
-}
-
-/// How a slot holds a position and a tag: the low bits the base's length needs hold
-/// the position + 1, the bits above it hash bits the slot's index does not use (the
-/// hash's top bits; the index takes its low ones, and a table has fewer than 2^32
-/// slots). 10^8 numbers leave 5 tag bits, 10^7 8: a probe skips the slot of another
-/// key without reading its entry, but for one in 2^bits.
-#[derive(Clone, Copy)]
-struct SlotTags {
-    pos_mask: u32,
-}
-
-impl SlotTags {
-    #[inline]
-    fn for_len(len: usize) -> SlotTags {
-        let bits = usize::BITS - len.leading_zeros();
-        let pos_mask = if bits >= 32 {
-            u32::MAX
-        } else {
-            (1u32 << bits) - 1
-        };
-        SlotTags { pos_mask }
-    }
-
-    #[inline]
-    fn tag(self, hash: u64) -> u32 {
-        ((hash >> 32) as u32) & !self.pos_mask
-    }
-
-    #[inline]
-    fn slot(self, pos: usize, hash: u64) -> u32 {
-        (pos as u32 + 1) | self.tag(hash)
-    }
 }
 
 /// The first key past every extension of `key` (its subtree is `[key, end)`).
@@ -296,8 +260,7 @@ impl NumberSet {
 
     /// Heap bytes of the base (keys, shapes, slots) and the overlay (approximate).
     pub fn bytes(&self) -> usize {
-        let base =
-            self.base.entries.len() * std::mem::size_of::<Entry>() + self.base.slots.len() * 4;
+        let base = (self.base.entries.len() + self.base.slots.len()) * std::mem::size_of::<Entry>();
         let overlay = self
             .overlay
             .as_ref()
@@ -438,7 +401,7 @@ impl NumberSet {
         {
             return *now;
         }
-        self.base.position(key).map(|p| self.base.entries[p].shape)
+        self.base.shape_of(key)
     }
 
     /// Whether the set holds a number that extends `key` (a name below it): then the
@@ -478,7 +441,7 @@ impl NumberSet {
         for (key, shape) in edits {
             let before = self.get_in(&map, key).is_some();
             len = len + usize::from(shape.is_some()) - usize::from(before);
-            if shape.is_none() && self.base.position(key).is_none() {
+            if shape.is_none() && self.base.shape_of(key).is_none() {
                 map.remove(&key);
             } else {
                 map.insert(key, shape);
@@ -528,7 +491,7 @@ impl NumberSet {
     ) -> Option<u32> {
         match map.get(&key) {
             Some(now) => *now,
-            None => self.base.position(key).map(|p| self.base.entries[p].shape),
+            None => self.base.shape_of(key),
         }
     }
 
@@ -536,7 +499,7 @@ impl NumberSet {
     fn fold_with(&self, map: &HashMap<u64, Option<u32>, impl std::hash::BuildHasher>) -> NumberSet {
         let mut added: Vec<(u64, u32)> = map
             .iter()
-            .filter(|(k, _)| self.base.position(**k).is_none())
+            .filter(|(k, _)| self.base.shape_of(**k).is_none())
             .filter_map(|(k, s)| s.map(|s| (*k, s)))
             .collect();
         added.sort_unstable();
@@ -760,9 +723,9 @@ mod tests {
                 })
                 .collect();
             let set = NumberSet::from_sorted(keys.clone()).unwrap();
-            let mask = set.base.slots.len() - 1;
+            let size = set.base.slots.len();
             let homes: std::collections::HashSet<usize> =
-                keys.iter().map(|(k, _)| slot_of(*k, mask)).collect();
+                keys.iter().map(|(k, _)| home_slot(*k, size)).collect();
             assert!(
                 homes.len() * 2 > count,
                 "{digits} digits: {} home slots for {count} keys",
@@ -772,7 +735,7 @@ mod tests {
     }
 
     #[test]
-    fn slot_tags_keep_every_position_at_power_of_two_sizes() {
+    fn every_key_is_found_and_no_other_at_sizes_around_powers_of_two() {
         for len in [1usize, 2, 3, 255, 256, 257, 65_535, 65_536, 65_537] {
             let keys: Vec<(u64, u32)> = (0..len)
                 .map(|i| (number_key(format!("7{i:06}").as_bytes()).unwrap(), i as u32))
