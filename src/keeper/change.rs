@@ -383,9 +383,8 @@ fn edited<'a>(old: &Zone, edits: &[Edit<'a>]) -> (Zone, Vec<&'a str>, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use crate::keeper::staged::Repeats;
-    use crate::keeper::{Hooks, ImportCounts, ImportOptions, Publisher};
+    use crate::keeper::{ImportCounts, ImportOptions, keeper_for_tests};
     use crate::name::Name;
     use crate::zone::ZoneSet;
 
@@ -410,19 +409,11 @@ mod tests {
     }
 
     fn a_large_import_in(delegation: &str) {
-        let origin = Name::from_text("9.9.9.4.4.e164.arpa.").unwrap();
-        let text = format!(
-            "$TTL 300\n@ IN SOA ns.example.net. hostmaster.example.net. 7 3600 900 604800 300\n@ IN NS ns.example.net.\n{delegation}"
-        );
-        let (zone, _) = Zone::from_master(text.as_bytes(), "test", &origin, None).unwrap();
-        assert_eq!(zone.tree.numbers().is_none(), !delegation.is_empty());
-        let dir = tempfile::tempdir().unwrap();
+        let (keeper, zones, dir) = keeper_for_tests("9.9.9.4.4.e164.arpa.", delegation);
         let path = dir.path().join("enroute.db");
-        let mut store = Store::open(&path).unwrap();
-        stored::save(&mut store, &zone, None).unwrap();
-        let zones = Arc::new(ZoneSet::new(vec![zone]));
-        let publisher = Arc::new(Publisher::new(zones.clone(), Hooks::default()));
-        let keeper = Keeper::new(store, publisher, &Config::builtin());
+        let zone = zones.load().iter().next().unwrap().clone();
+        assert_eq!(zone.tree.numbers().is_none(), !delegation.is_empty());
+        drop(zone);
         // Every other number's route carries the number itself: those share one shape.
         let items: Vec<(String, Routes)> = (0..REBUILD_ABOVE + 1)
             .map(|i| {
@@ -520,22 +511,9 @@ mod tests {
         keeper.import(stager.finish(100).unwrap()).unwrap()
     }
 
-    /// A keeper of the compact zone 9.9.9.4.4.e164.arpa. (serial 7) in a store of its
-    /// own: the keeper, the zones it publishes to, and the store's path.
+    /// A keeper of the compact zone 9.9.9.4.4.e164.arpa. (serial 7).
     fn keeper_of_a_zone() -> (Keeper, Arc<ZoneSet>, tempfile::TempDir) {
-        let origin = Name::from_text("9.9.9.4.4.e164.arpa.").unwrap();
-        let text = "$TTL 300\n@ IN SOA ns.example.net. hostmaster.example.net. 7 3600 900 604800 300\n@ IN NS ns.example.net.\n";
-        let (zone, _) = Zone::from_master(text.as_bytes(), "test", &origin, None).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("enroute.db")).unwrap();
-        stored::save(&mut store, &zone, None).unwrap();
-        let zones = Arc::new(ZoneSet::new(vec![zone]));
-        let publisher = Arc::new(Publisher::new(zones.clone(), Hooks::default()));
-        (
-            Keeper::new(store, publisher, &Config::builtin()),
-            zones,
-            dir,
-        )
+        keeper_for_tests("9.9.9.4.4.e164.arpa.", "")
     }
 
     /// The numbers with NAPTRs the served zone holds, below its apex, sorted.
@@ -626,16 +604,9 @@ mod tests {
 
     #[test]
     fn every_change_is_journaled_with_its_difference_and_the_journal_is_bounded() {
+        let (mut keeper, zones, dir) = keeper_of_a_zone();
         let origin = Name::from_text("9.9.9.4.4.e164.arpa.").unwrap();
-        let text = "$TTL 300\n@ IN SOA ns.example.net. hostmaster.example.net. 7 3600 900 604800 300\n@ IN NS ns.example.net.\n";
-        let (zone, _) = Zone::from_master(text.as_bytes(), "test", &origin, None).unwrap();
-        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("enroute.db");
-        let mut store = Store::open(&path).unwrap();
-        stored::save(&mut store, &zone, None).unwrap();
-        let zones = Arc::new(ZoneSet::new(vec![zone]));
-        let publisher = Arc::new(Publisher::new(zones.clone(), Hooks::default()));
-        let mut keeper = Keeper::new(store, publisher, &Config::builtin());
         keeper.journal_max = 3;
         let routes = Routes {
             ttl: 60,

@@ -288,6 +288,31 @@ impl Keeper {
     }
 }
 
+/// A keeper of the zone `origin` (an SOA of serial 7, an NS, then the master-file lines
+/// `more`) in a store of its own, for tests: the keeper, the zones it publishes to, and
+/// the directory holding the store (`enroute.db`).
+#[cfg(test)]
+pub(crate) fn keeper_for_tests(
+    origin: &str,
+    more: &str,
+) -> (Keeper, Arc<ZoneSet>, tempfile::TempDir) {
+    let origin = Name::from_text(origin).unwrap();
+    let text = format!(
+        "$TTL 300\n@ IN SOA ns.example.net. hostmaster.example.net. 7 3600 900 604800 300\n@ IN NS ns.example.net.\n{more}"
+    );
+    let (zone, _) = Zone::from_master(text.as_bytes(), "test", &origin, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("enroute.db")).unwrap();
+    stored::save(&mut store, &zone, None).unwrap();
+    let zones = Arc::new(ZoneSet::new(vec![zone]));
+    let publisher = Arc::new(Publisher::new(zones.clone(), Hooks::default()));
+    (
+        Keeper::new(store, publisher, &Config::builtin()),
+        zones,
+        dir,
+    )
+}
+
 /// Lowers the CPU priority of the calling thread (nice 10). Bulk work (imports, whole
 /// zone loads) runs on a thread of its own at this priority, so that on a busy machine
 /// SIP and DNS answers keep their latency while it runs; the thread ends with the work,

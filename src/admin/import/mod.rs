@@ -203,24 +203,13 @@ mod tests {
     use super::*;
     use crate::admin::body::DEFAULT_TTL;
     use crate::admin::routed::judges::{all, sip_only};
-    use crate::config::Config;
     use crate::keeper::staged::{DELETE, Staged, Stager};
-    use crate::keeper::{Hooks, Keeper, Publisher, stored};
-    use crate::store::Store;
-    use crate::zone::{Zone, ZoneSet};
-    use std::sync::Arc;
+    use crate::keeper::{Keeper, keeper_for_tests};
 
     /// A keeper of the zone for +441632…, in a store of its own.
     fn keeper() -> (Keeper, tempfile::TempDir) {
-        let origin = Name::from_text("2.3.6.1.4.4.e164.arpa.").unwrap();
-        let text = "$TTL 300\n@ IN SOA ns.example.net. h.example.net. 7 3600 900 604800 300\n@ IN NS ns.example.net.\n";
-        let (zone, _) = Zone::from_master(text.as_bytes(), "test", &origin, None).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("enroute.db")).unwrap();
-        stored::save(&mut store, &zone, None).unwrap();
-        let zones = Arc::new(ZoneSet::new(vec![zone]));
-        let publisher = Arc::new(Publisher::new(zones, Hooks::default()));
-        (Keeper::new(store, publisher, &Config::builtin()), dir)
+        let (keeper, _, dir) = keeper_for_tests("2.3.6.1.4.4.e164.arpa.", "");
+        (keeper, dir)
     }
 
     fn stager(keeper: &Keeper, csv: bool) -> Stager<'_> {

@@ -245,7 +245,11 @@ fn home_slot(key: u64, size: usize) -> usize {
 /// How far slot `at` lies past `home`, around the end of a table of `size` slots.
 #[inline]
 fn distance(home: usize, at: usize, size: usize) -> usize {
-    if at >= home { at - home } else { at + size - home }
+    if at >= home {
+        at - home
+    } else {
+        at + size - home
+    }
 }
 
 #[inline]
