@@ -28,8 +28,8 @@
 //!   shape's records ([`Rdata`]);
 //! - `node.rs`: [`Node`], [`NodeKind`], reading a node's packed RRsets or a number's
 //!   shape ([`RrSet`], [`RrSetIter`], [`RdataIter`]);
-//! - `numbers.rs`: the number set ([`numbers::NumberSet`]: sorted base, position hash,
-//!   overlay of edits, folds, ordered questions);
+//! - `numbers.rs`: the number set ([`numbers::NumberSet`]: sorted base, a hash table of
+//!   its entries, overlay of edits, folds, ordered questions);
 //! - `tree.rs`: [`ZoneTree`] and its two forms, [`Numbers`], [`Lookup`], [`NameData`],
 //!   the lookup (the DNS and routing hot path), walks, derived prefix copies;
 //! - `build.rs`: the bulk builder ([`ZoneBuilder`], [`BuildIssue`], [`Origin`]),
