@@ -249,7 +249,6 @@ fn write_staged<'a>(
     shapes: &RouteShapes,
     started: std::time::Instant,
 ) -> Result<Ready<'a>, ZoneStoreError> {
-    let prefix = old.number_prefix();
     let mut naptrs = stored::NaptrWriter::new(w, id)?;
     for k in &numbers.keyed {
         let digits = Digits::of_key(k.key);
@@ -260,8 +259,9 @@ fn write_staged<'a>(
         naptrs.write_staged(w, (k.key, digits, plain), staged, set)?;
     }
     for n in &numbers.named {
-        let labels: Vec<&[u8]> = n.number.as_bytes()[1 + prefix.len()..].chunks(1).collect();
-        let set = shapes.naptr_set(n.shape, &n.number.as_bytes()[1 + prefix.len()..])?;
+        let digits = numbers.digits_of(n);
+        let labels: Vec<&[u8]> = digits.chunks(1).collect();
+        let set = shapes.naptr_set(n.shape, digits)?;
         let set = set.as_ref().map(|(ttl, rds)| (*ttl, &rds[..]));
         naptrs.write(w, (&labels, Some(&n.number)), set)?;
     }
@@ -277,15 +277,36 @@ fn write_staged<'a>(
         let new = stored::load_in(w, &old.origin)?;
         return Ok(Ready { new, numbers: None });
     }
-    let mut decoded = Vec::with_capacity(count);
-    for k in &numbers.keyed {
-        let digits = Digits::of_key(k.key).as_bytes().to_vec();
-        let set = shapes.naptr_set(k.shape, &digits)?;
-        decoded.push((digits, set));
-    }
-    for n in &numbers.named {
-        let digits = n.number.as_bytes()[1 + prefix.len()..].to_vec();
-        let set = shapes.naptr_set(n.shape, &digits)?;
+    let new = staged_copy(old, &numbers, shapes)?;
+    let numbers = (count <= REBUILD_ABOVE).then(|| {
+        let keyed = numbers
+            .keyed
+            .iter()
+            .map(|k| stored::number_text(&numbers.prefix, k.key as i64));
+        let named = numbers.named.iter().map(|n| n.number.to_string());
+        keyed.chain(named).map(Cow::Owned).collect()
+    });
+    Ok(Ready { new, numbers })
+}
+
+/// `old` with the staged `numbers` edited in (one batch) and the serial raised: each
+/// number's NAPTR RRset decoded from its shape for the zone's editing helpers.
+fn staged_copy(
+    old: &Zone,
+    numbers: &StagedZone,
+    shapes: &RouteShapes,
+) -> Result<Zone, ZoneStoreError> {
+    let keyed = numbers
+        .keyed
+        .iter()
+        .map(|k| (Digits::of_key(k.key).as_bytes().to_vec(), k.shape));
+    let named = numbers
+        .named
+        .iter()
+        .map(|n| (numbers.digits_of(n).to_vec(), n.shape));
+    let mut decoded = Vec::with_capacity(numbers.len());
+    for (digits, shape) in keyed.chain(named) {
+        let set = shapes.naptr_set(shape, &digits)?;
         decoded.push((digits, set));
     }
     let batch: Vec<crate::zone::NaptrEdit<'_>> = decoded
@@ -295,16 +316,7 @@ fn write_staged<'a>(
             (digits.chunks(1).collect(), set)
         })
         .collect();
-    let new = old.with_naptrs_many(&batch).with_serial(old.next_serial());
-    let numbers = (count <= REBUILD_ABOVE).then(|| {
-        let keyed = numbers
-            .keyed
-            .iter()
-            .map(|k| stored::number_text(&prefix, k.key as i64));
-        let named = numbers.named.iter().map(|n| n.number.to_string());
-        keyed.chain(named).map(Cow::Owned).collect()
-    });
-    Ok(Ready { new, numbers })
+    Ok(old.with_naptrs_many(&batch).with_serial(old.next_serial()))
 }
 
 /// The edits in the order of their numbers' keys (stable: a number edited twice keeps

@@ -12,7 +12,7 @@
 //! lock), or the index (`zone`'s editing helpers).
 
 use super::change::Change;
-use super::staged::{DELETE, Keyed, Named, Staged, StagedZone};
+use super::staged::{DELETE, Keyed, Named, Staged, StagedZone, keep_first_lines};
 use super::stored::number_text;
 use super::{EditError, ImportCounts, Keeper};
 use crate::name::Name;
@@ -72,8 +72,7 @@ impl Keeper {
                 }
             }
         }
-        counts.absent.sort_unstable();
-        counts.absent.truncate(MAX_ABSENT_LISTED);
+        keep_first_lines(&mut counts.absent, MAX_ABSENT_LISTED, |a| a.0, true);
         let changes: Vec<Change<'_>> = zones
             .into_iter()
             .zip(served)
@@ -128,15 +127,11 @@ impl Keeper {
 /// (those of the smallest lines listed in `counts.absent`, all counted), and counts the
 /// others as deleted.
 fn leave_out_absent(zone: &Zone, z: &mut StagedZone, counts: &mut ImportCounts) {
-    let skip = z.prefix.len();
     let prefix = z.prefix.clone();
     let mut absent = |number: String, line: u32| {
         counts.absent_total += 1;
         counts.absent.push((line as usize, number));
-        if counts.absent.len() >= 2 * MAX_ABSENT_LISTED {
-            counts.absent.sort_unstable();
-            counts.absent.truncate(MAX_ABSENT_LISTED);
-        }
+        keep_first_lines(&mut counts.absent, MAX_ABSENT_LISTED, |a| a.0, false);
     };
     let mut deleted = 0;
     z.keyed.retain(|k| {
@@ -152,11 +147,12 @@ fn leave_out_absent(zone: &Zone, z: &mut StagedZone, counts: &mut ImportCounts) 
         }
         here
     });
-    z.named.retain(|n| {
+    let mut named = std::mem::take(&mut z.named);
+    named.retain(|n| {
         if n.shape != DELETE {
             return true;
         }
-        let labels: Vec<&[u8]> = n.number.as_bytes()[1 + skip..].chunks(1).collect();
+        let labels: Vec<&[u8]> = z.digits_of(n).chunks(1).collect();
         let here = zone.naptr_at(&labels).is_some();
         match here {
             true => deleted += 1,
@@ -164,6 +160,7 @@ fn leave_out_absent(zone: &Zone, z: &mut StagedZone, counts: &mut ImportCounts) 
         }
         here
     });
+    z.named = named;
     counts.deleted += deleted;
 }
 
@@ -188,29 +185,24 @@ fn left_out(store: &Store, z: &mut StagedZone) -> Result<usize, StoreError> {
     }
     // Numbers the store keeps as records: the long ones, and in a zone not yet split
     // (or whose records did not encode as a shape) short ones too, which the import
-    // stages by key.
+    // stages by key: those join the keyed deletes.
     let mut named_gone: Vec<String> =
         store.long_numbers(&origin, ("+", "+\u{ffff}", ""), usize::MAX)?;
     let skip = 1 + z.prefix.len();
-    named_gone.retain(|n| {
-        let below = n.as_bytes().get(skip..).unwrap_or_default();
-        match number_key(below) {
-            Some(key) => z.keyed.binary_search_by_key(&key, |k| k.key).is_err(),
-            None => z
-                .named
-                .binary_search_by(|s| (*s.number).cmp(n.as_str()))
-                .is_err(),
-        }
-    });
     let mut short_gone = Vec::new();
     named_gone.retain(|n| {
         let below = n.as_bytes().get(skip..).unwrap_or_default();
         match number_key(below) {
             Some(key) => {
-                short_gone.push(key);
+                if z.keyed.binary_search_by_key(&key, |k| k.key).is_err() {
+                    short_gone.push(key);
+                }
                 false
             }
-            None => true,
+            None => z
+                .named
+                .binary_search_by(|s| (*s.number).cmp(n.as_str()))
+                .is_err(),
         }
     });
     gone.extend(short_gone);

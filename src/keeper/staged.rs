@@ -23,7 +23,7 @@ use super::{EditError, ImportOptions, Keeper};
 use crate::name::Name;
 use crate::zone::Zone;
 use crate::zone::index::shape::{ShapeError, number_key};
-use crate::zone::kept::{Kept, NaptrSet, number_shape, shape_naptr_set};
+use crate::zone::kept::{Kept, NaptrSet, number_shape, shape_naptr_set, shape_naptrs};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -86,6 +86,21 @@ impl StagedZone {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The digits of a number kept by text, below the apex.
+    pub fn digits_of<'n>(&self, n: &'n Named) -> &'n [u8] {
+        &n.number.as_bytes()[1 + self.prefix.len()..]
+    }
+}
+
+/// Keeps in `list` the `max` items of the smallest `line`s once it holds twice as many:
+/// a bounded list of the first lines of a long upload, whatever order they come in.
+/// Call with `done` at the end, for the final cut.
+pub fn keep_first_lines<T>(list: &mut Vec<T>, max: usize, line: impl Fn(&T) -> usize, done: bool) {
+    if done || list.len() >= 2 * max.max(1) {
+        list.sort_by_key(|t| line(t));
+        list.truncate(max);
+    }
 }
 
 /// The NAPTR RRsets of staged numbers, each kept once as a shape (the number cut out;
@@ -116,9 +131,10 @@ impl RouteShapes {
         if id == DELETE {
             return Err(ShapeError::Unknown(id));
         }
+        let naptrs = shape_naptrs(&shape) as u32;
         let shape: Arc<[u8]> = shape.into();
         self.ids.insert(shape.clone(), id);
-        self.list.push((shape, rdatas.len() as u32));
+        self.list.push((shape, naptrs));
         Ok(id)
     }
 
@@ -188,14 +204,11 @@ impl StageErrors {
     fn push(&mut self, e: LineError) {
         self.total += 1;
         self.list.push(e);
-        if self.list.len() >= 2 * self.max.max(1) {
-            self.trim();
-        }
+        keep_first_lines(&mut self.list, self.max, |e| e.line, false);
     }
 
     fn trim(&mut self) {
-        self.list.sort_by_key(|e| e.line);
-        self.list.truncate(self.max);
+        keep_first_lines(&mut self.list, self.max, |e| e.line, true);
     }
 }
 
