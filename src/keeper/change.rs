@@ -18,6 +18,7 @@ use super::staged::{RouteShapes, StagedZone};
 use super::stored::{self, ZoneStoreError};
 use super::{Keeper, Routes};
 use crate::store::{Store, Write};
+use crate::zone::index::NumbersNow;
 use crate::zone::index::shape::{Digits, number_key};
 use crate::zone::{ContentDigest, Zone};
 use std::borrow::Cow;
@@ -250,10 +251,17 @@ fn write_staged<'a>(
     started: std::time::Instant,
 ) -> Result<Ready<'a>, ZoneStoreError> {
     let mut naptrs = stored::NaptrWriter::new(w, id)?;
-    for k in &numbers.keyed {
+    // What each number holds now, read once for the rows and the copy.
+    let keys: Vec<u64> = numbers.keyed.iter().map(|k| k.key).collect();
+    let now = old.tree.numbers_now(&keys);
+    drop(keys);
+    for (i, k) in numbers.keyed.iter().enumerate() {
         let digits = Digits::of_key(k.key);
         let digits = digits.as_bytes();
-        let plain = old.only_naptrs_at(&digits.chunks(1).collect::<Vec<_>>());
+        let plain = match &now {
+            Some(now) => now.only_naptrs(i),
+            None => old.only_naptrs_at(&digits.chunks(1).collect::<Vec<_>>()),
+        };
         let staged = shapes.get(k.shape).map(|s| (k.shape, s));
         let set = || shapes.naptr_set(k.shape, digits);
         naptrs.write_staged(w, (k.key, digits, plain), staged, set)?;
@@ -277,7 +285,7 @@ fn write_staged<'a>(
         let new = stored::load_in(w, &old.origin)?;
         return Ok(Ready { new, numbers: None });
     }
-    let new = staged_copy(old, &numbers, shapes)?;
+    let new = staged_copy(old, &numbers, shapes, now.as_ref())?;
     let numbers = (count <= REBUILD_ABOVE).then(|| {
         let keyed = numbers
             .keyed
@@ -289,16 +297,34 @@ fn write_staged<'a>(
     Ok(Ready { new, numbers })
 }
 
-/// `old` with the staged `numbers` edited in (one batch) and the serial raised: each
-/// number's NAPTR RRset decoded from its shape for the zone's editing helpers.
+/// `old` with the staged `numbers` edited in (one batch) and the serial raised. In a
+/// compact zone (`now`: what its numbers hold, read for the rows), the numbers with
+/// keys take their shapes as they are; other numbers' NAPTR RRsets are decoded from
+/// their shapes for the zone's editing helpers.
 fn staged_copy(
     old: &Zone,
     numbers: &StagedZone,
     shapes: &RouteShapes,
+    now: Option<&NumbersNow>,
 ) -> Result<Zone, ZoneStoreError> {
+    let by_shape: Vec<(usize, u64, Option<&[u8]>)> = match now {
+        Some(_) => numbers
+            .keyed
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (i, k.key, shapes.get(k.shape)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let zone = match now {
+        Some(now) => old.with_number_shapes(now, &by_shape)?,
+        None => old.clone(),
+    };
+    drop(by_shape);
     let keyed = numbers
         .keyed
         .iter()
+        .filter(|_| now.is_none())
         .map(|k| (Digits::of_key(k.key).as_bytes().to_vec(), k.shape));
     let named = numbers
         .named
@@ -316,7 +342,12 @@ fn staged_copy(
             (digits.chunks(1).collect(), set)
         })
         .collect();
-    Ok(old.with_naptrs_many(&batch).with_serial(old.next_serial()))
+    let zone = if batch.is_empty() {
+        zone
+    } else {
+        zone.with_naptrs_many(&batch)
+    };
+    Ok(zone.with_serial(old.next_serial()))
 }
 
 /// The edits in the order of their numbers' keys (stable: a number edited twice keeps
@@ -421,7 +452,9 @@ mod tests {
     }
 
     fn a_large_import_in(delegation: &str) {
-        let (keeper, zones, dir) = keeper_for_tests("9.9.9.4.4.e164.arpa.", delegation);
+        // A number with a TXT beside its routes keeps it through both imports.
+        let more_text = format!("{delegation}1.1.0.0.0.1 IN TXT \"kept\"\n");
+        let (keeper, zones, dir) = keeper_for_tests("9.9.9.4.4.e164.arpa.", &more_text);
         let path = dir.path().join("enroute.db");
         let zone = zones.load().iter().next().unwrap().clone();
         assert_eq!(zone.tree.numbers().is_none(), !delegation.is_empty());
@@ -458,7 +491,7 @@ mod tests {
         assert_eq!(served.soa.serial, 8, "one serial step for the whole import");
         assert_eq!(served.soa.serial, in_memory.soa.serial);
         let delegations = usize::from(!delegation.is_empty());
-        assert_eq!(served.stats.records, 2 + delegations + items.len());
+        assert_eq!(served.stats.records, 3 + delegations + items.len());
         assert_eq!(served.content_digest(), in_memory.content_digest());
         assert_store_holds_what_is_served(&path, &served);
         let labels: Vec<&[u8]> = b"100042".chunks(1).collect();
@@ -479,12 +512,23 @@ mod tests {
             ("+44999100009", Some(second)),
             ("+44999130000", Some(&more)),
             ("+44999100007", Some(&more)),
+            ("+44999100011", Some(&more)),
         ];
         let counts = import(&keeper, rows.iter().copied());
-        assert_eq!((counts.numbers, counts.deleted, counts.routes), (3, 1, 4));
+        assert_eq!((counts.numbers, counts.deleted, counts.routes), (4, 1, 5));
         let served = zones.load().iter().next().unwrap().clone();
         assert_eq!(served.soa.serial, 9);
-        assert_eq!(served.stats.records, 2 + delegations + items.len() + 1);
+        assert_eq!(served.stats.records, 3 + delegations + items.len() + 1);
+        let txt_of = |digits: &[u8]| {
+            let labels: Vec<&[u8]> = digits.chunks(1).collect();
+            let data = served.tree.name_data(&labels);
+            data.and_then(|d| d.rrset(16)).map(|set| set.count)
+        };
+        assert_eq!(
+            txt_of(b"100011"),
+            Some(1),
+            "the TXT beside the routes stays"
+        );
         let naptrs_of = |digits: &[u8]| {
             let labels: Vec<&[u8]> = digits.chunks(1).collect();
             served
@@ -494,6 +538,7 @@ mod tests {
         assert_eq!(naptrs_of(b"100007"), Some(vec![naptr("u7"), naptr("more")]));
         assert_eq!(naptrs_of(b"100008"), None);
         assert_eq!(naptrs_of(b"130000"), Some(vec![naptr("more")]));
+        assert_eq!(naptrs_of(b"100011"), Some(vec![naptr("more")]));
         assert_store_holds_what_is_served(&path, &served);
     }
 

@@ -212,19 +212,14 @@ pub(super) fn write_journal(
     keep: usize,
     names: Option<usize>,
 ) -> Result<(), StoreError> {
-    let diff = old
+    let bytes = old
         .filter(|_| names.is_none_or(|n| n <= JOURNAL_NAMES_MAX))
         .filter(|o| keep > 0 && crate::zone::serial_newer(new.soa.serial, o.soa.serial))
-        .and_then(|o| Zone::diff(o, new));
-    let Some(diff) = diff else {
+        .and_then(|o| Some((o, Zone::encoded_diff(o, new, JOURNAL_ENTRY_MAX)?)));
+    let Some((old, bytes)) = bytes else {
         return w.journal_clear(id);
     };
-    let mut bytes = Vec::new();
-    diff.encode(&mut bytes);
-    if bytes.len() > JOURNAL_ENTRY_MAX {
-        return w.journal_clear(id);
-    }
-    w.journal_append(id, (diff.from_serial(), diff.to_serial()), &bytes, keep)
+    w.journal_append(id, (old.soa.serial, new.soa.serial), &bytes, keep)
 }
 
 /// The digest of the zone file as last loaded into the store, if it came from one.

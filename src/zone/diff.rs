@@ -187,11 +187,7 @@ impl Diff {
         for list in [&self.removed, &self.added] {
             out.extend_from_slice(&(list.len() as u32).to_be_bytes());
             for r in list {
-                out.push(r.owner.len() as u8);
-                out.extend_from_slice(&r.owner);
-                out.extend_from_slice(&r.rtype.to_be_bytes());
-                out.extend_from_slice(&r.ttl.to_be_bytes());
-                put_bytes16(out, &r.rdata);
+                put_record(out, (&r.owner, r.rtype, r.ttl, &r.rdata));
             }
         }
     }
@@ -223,6 +219,15 @@ impl Diff {
             added,
         })
     }
+}
+
+/// One record of [`Diff::encode`]'s lists: `(owner, type, ttl, rdata)`.
+fn put_record(out: &mut Vec<u8>, (owner, rtype, ttl, rdata): (&[u8], u16, u32, &[u8])) {
+    out.push(owner.len() as u8);
+    out.extend_from_slice(owner);
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&ttl.to_be_bytes());
+    put_bytes16(out, rdata);
 }
 
 fn put_bytes16(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -288,6 +293,29 @@ fn records_of(data: Option<NameData<'_>>, apex: bool) -> Vec<(u16, u32, Rdata<'_
         .collect()
 }
 
+/// Calls `record(added, (owner, type, ttl, rdata))` for every record that one of two
+/// copies of a zone serves and the other does not: first those `old` serves (not
+/// added), then those `new` serves (added), name by name in canonical order. `owner`
+/// is the name's labels below the apex, each `[len][bytes]`.
+fn changed_records(old: &Zone, new: &Zone, mut record: impl FnMut(bool, (&[u8], u16, u32, &[u8]))) {
+    let mut owner = Vec::new();
+    ZoneTree::changed_names(&old.tree, &new.tree, |path, a, b| {
+        let apex = path.is_empty();
+        let (ra, rb) = (records_of(a, apex), records_of(b, apex));
+        owner.clear();
+        for l in path {
+            owner.push(l.len() as u8);
+            owner.extend_from_slice(l);
+        }
+        for (rtype, ttl, rd) in ra.iter().filter(|r| !rb.contains(r)) {
+            record(false, (&owner, *rtype, *ttl, rd));
+        }
+        for (rtype, ttl, rd) in rb.iter().filter(|r| !ra.contains(r)) {
+            record(true, (&owner, *rtype, *ttl, rd));
+        }
+    });
+}
+
 /// The records a difference removes from one name and adds to it.
 type Touched<'d> = (Vec<&'d DiffRecord>, Vec<&'d DiffRecord>);
 
@@ -296,34 +324,70 @@ impl Zone {
     /// serves and the other does not, derived prefix copies included (a secondary serves
     /// them as records). `None` when either copy lacks its SOA.
     pub fn diff(old: &Zone, new: &Zone) -> Option<Diff> {
-        let soa = |z: &Zone| {
-            Some(SoaRecord {
-                ttl: z.soa.ttl,
-                rdata: z.soa_rdata()?.into(),
-            })
-        };
-        let (from, to) = (soa(old)?, soa(new)?);
+        let (from, to) = (old.soa_record()?, new.soa_record()?);
         let (mut removed, mut added) = (Vec::new(), Vec::new());
-        ZoneTree::changed_names(&old.tree, &new.tree, |path, a, b| {
-            let (ra, rb) = (
-                records_of(a, path.is_empty()),
-                records_of(b, path.is_empty()),
-            );
-            let owner: Box<[u8]> = crate::name::labels_key(path).into();
-            let record = |(rtype, ttl, rd): &(u16, u32, Rdata<'_>)| DiffRecord {
-                owner: owner.clone(),
-                rtype: *rtype,
-                ttl: *ttl,
-                rdata: rd[..].into(),
+        changed_records(old, new, |is_added, (owner, rtype, ttl, rdata)| {
+            let record = DiffRecord {
+                owner: owner.into(),
+                rtype,
+                ttl,
+                rdata: rdata.into(),
             };
-            removed.extend(ra.iter().filter(|r| !rb.contains(r)).map(record));
-            added.extend(rb.iter().filter(|r| !ra.contains(r)).map(record));
+            match is_added {
+                false => removed.push(record),
+                true => added.push(record),
+            }
         });
         Some(Diff {
             from,
             to,
             removed,
             added,
+        })
+    }
+
+    /// [`Zone::diff`] in its byte form ([`Diff::encode`]'s, byte for byte), written as
+    /// the names are compared: no record is held on its own (a 10^6-number import's
+    /// difference is millions of them). `None` when either copy lacks its SOA or the
+    /// bytes would pass `max` (the rest is then skipped).
+    pub fn encoded_diff(old: &Zone, new: &Zone, max: usize) -> Option<Vec<u8>> {
+        let (from, to) = (old.soa_record()?, new.soa_record()?);
+        let mut out = vec![FORMAT];
+        for soa in [&from, &to] {
+            out.extend_from_slice(&soa.ttl.to_be_bytes());
+            put_bytes16(&mut out, &soa.rdata);
+        }
+        let count_at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let mut added = Vec::new();
+        let (mut removed_count, mut added_count) = (0u32, 0u32);
+        let mut over = false;
+        changed_records(old, new, |is_added, record| {
+            if over {
+                return;
+            }
+            let (list, count) = match is_added {
+                false => (&mut out, &mut removed_count),
+                true => (&mut added, &mut added_count),
+            };
+            put_record(list, record);
+            *count += 1;
+            over = out.len() + added.len() + 4 > max;
+        });
+        if over {
+            return None;
+        }
+        out[count_at..count_at + 4].copy_from_slice(&removed_count.to_be_bytes());
+        out.extend_from_slice(&added_count.to_be_bytes());
+        out.extend_from_slice(&added);
+        Some(out)
+    }
+
+    /// The apex SOA as a difference carries it.
+    fn soa_record(&self) -> Option<SoaRecord> {
+        Some(SoaRecord {
+            ttl: self.soa.ttl,
+            rdata: self.soa_rdata()?.into(),
         })
     }
 
@@ -561,6 +625,13 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(Diff::decode(&bytes[..cut]).is_err());
         }
+        // Written as the names are compared, the bytes are the same; past `max`, none.
+        assert_eq!(
+            Zone::encoded_diff(&zone(&format!("{A}{B}"), 1), &zone(C, 2), usize::MAX),
+            Some(bytes.clone())
+        );
+        let big = Zone::encoded_diff(&zone(&format!("{A}{B}"), 1), &zone(C, 2), bytes.len() - 1);
+        assert_eq!(big, None);
         let mut huge = vec![FORMAT];
         huge.extend_from_slice(&[0; 12]);
         huge.extend_from_slice(&u32::MAX.to_be_bytes());

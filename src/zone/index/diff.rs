@@ -164,26 +164,24 @@ fn compact_changes<'a>(
         (Some(x), Some(y)) => !x.same_as(y),
         _ => true,
     };
-    let push_key = |key: u64, changes: &mut Vec<Change<'a>>| {
-        let digits = Digits::of_key(key);
-        let (sa, sb) = (a.set.get(key), b.set.get(key));
+    let keys = NumberSet::changed_keys(&a.set, &b.set).unwrap_or_else(|| {
+        let mut keys: Vec<u64> = a.set.iter().map(|(k, _)| k).collect();
+        keys.extend(b.set.iter().map(|(k, _)| k));
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    });
+    // Each side read in one ordered walk, not a random read a key.
+    let (shapes_a, shapes_b) = (a.set.shapes_in_order(&keys), b.set.shapes_in_order(&keys));
+    for (key, (sa, sb)) in keys.into_iter().zip(shapes_a.into_iter().zip(shapes_b)) {
         if same_ids && sa == sb {
-            return;
+            continue;
         }
+        let digits = Digits::of_key(key);
         let x = sa.and_then(|s| a.data_of(digits, s));
         let y = sb.and_then(|s| b.data_of(digits, s));
         if differ(&x, &y) {
             changes.push((number_path(key), x, y));
-        }
-    };
-    match NumberSet::changed_keys(&a.set, &b.set) {
-        Some(keys) => keys.into_iter().for_each(|k| push_key(k, &mut changes)),
-        None => {
-            let mut keys: Vec<u64> = a.set.iter().map(|(k, _)| k).collect();
-            keys.extend(b.set.iter().map(|(k, _)| k));
-            keys.sort_unstable();
-            keys.dedup();
-            keys.into_iter().for_each(|k| push_key(k, &mut changes));
         }
     }
     let copies = copy_changes(old, new, &changes);

@@ -52,7 +52,7 @@ pub mod shape;
 mod tree;
 
 pub use build::{BuildIssue, Origin, TreeStats, ZoneBuilder, pack_rrsets};
-pub use edit::NameEdit;
+pub use edit::{NameEdit, NumbersNow};
 pub use node::{Node, NodeKind, RdataIter, RrSet, RrSetIter};
 pub use numbers::DigitKeyHasher;
 pub use shape::Rdata;

@@ -402,6 +402,12 @@ impl ShapeTable {
         Ok(self.index.get(&shape[..]).map(|id| ShapeId(*id)))
     }
 
+    /// The id of a shape given in its kept bytes ([`shape`](Self::shape)), when the
+    /// table has it (no reference added, as for [`find`](Self::find)).
+    pub fn id_of(&self, shape: &[u8]) -> Option<ShapeId> {
+        self.index.get(shape).map(|id| ShapeId(*id))
+    }
+
     fn insert(&mut self, shape: &[u8], specials: &[usize]) -> Result<ShapeId, ShapeError> {
         if let Some(&id) = self.index.get(shape) {
             self.slots[id as usize].refs += 1;
