@@ -36,7 +36,8 @@ the others stay; {\"number\": \"+…\", \"delete\": true} (NDJSON) or a number's
 with an empty uri (CSV) deletes it. With --replace the zone's numbers become exactly \
 those of the file.
 
-Progress goes to stderr: a bar on a terminal, otherwise a line every 5 seconds and one \
+The command runs at a lower CPU priority (nice 10): on the server's own machine, calls \
+are answered first. Progress goes to stderr: a bar on a terminal, otherwise a line every 5 seconds and one \
 when the upload is done. The result goes to stdout: imported: N numbers, M routes, D \
 deleted.";
 
@@ -104,6 +105,8 @@ pub struct ImportArgs {
 
 /// `enroute import FILE …`.
 pub fn run(args: &ImportArgs) -> ExitCode {
+    // Before any thread is started: those inherit it.
+    enroute::keeper::lower_this_threads_priority();
     // The file first: a missing one is bad usage whatever the server would say.
     let source = match Source::open(&args.file, args.format) {
         Ok(s) => s,

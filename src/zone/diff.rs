@@ -2,7 +2,8 @@
 //! journal's entries, what an incremental transfer sends, and what a secondary applies.
 //!
 //! Owns: [`Diff`] (the SOA before and after, the records removed and added), computing
-//! one from two copies ([`Zone::diff`], proportional to what the copies do not share),
+//! one from two copies ([`Zone::diff`], proportional to what the copies do not share;
+//! [`Zone::encoded_diff`] writes its byte form directly, for the journal),
 //! applying one to a copy in place of the names it touches ([`Zone::apply`]), folding a
 //! run of them into one ([`Diff::condense`], RFC 1995 §4's condensed form), and the
 //! byte form the store and a secondary's on-disk log keep ([`Diff::encode`],

@@ -27,7 +27,7 @@ use super::offload::bulk;
 use super::problem::{FieldError, Problem};
 use super::routed::Routed;
 use super::state::Shared;
-use crate::keeper::staged::Repeats;
+use crate::keeper::staged::{Repeats, Staged};
 use crate::keeper::{ImportCounts, ImportOptions};
 use crate::name::Name;
 use axum::extract::{Request, State};
@@ -57,15 +57,81 @@ pub(super) async fn import(State(s): State<Shared>, req: Request) -> Result<Resp
     let routed = Routed::now(&s.router);
     let work = bulk(move || {
         let _one_at_a_time = one_at_a_time;
+        // The upload is read and checked on a thread that runs only when a core is
+        // free (most of a large import's CPU, and no lock held); the commit, which
+        // holds the keeper's lock, here at nice 10, so that it cannot stall behind a
+        // busy machine's calls while API edits wait for it.
+        let upload = Upload {
+            keeper: &keeper,
+            options: &options,
+            csv,
+            max_digits,
+            routed,
+        };
+        let staged = std::thread::scope(|scope| {
+            let parser = std::thread::Builder::new()
+                .name("enroute-parse".into())
+                .spawn_scoped(scope, move || {
+                    crate::keeper::idle_this_thread();
+                    upload.stage(from_handler)
+                });
+            match parser.map(|p| p.join()) {
+                Ok(Ok(staged)) => staged,
+                Ok(Err(_)) => Err(Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the upload's check did not finish",
+                )),
+                Err(e) => Err(Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot start the work: {e}"),
+                )),
+            }
+        });
+        let (staged, warnings) = staged?;
+        let counts = keeper.import(staged).map_err(Problem::from)?;
+        Ok::<_, Problem>((counts, warnings))
+    });
+    // The body is read here while the bulk thread parses it; if the client goes away,
+    // this future is dropped with the sender, and the parser sees a broken upload.
+    let (_, outcome) = tokio::join!(feed(body, to_parser), work);
+    let (counts, warnings) = outcome??;
+    Ok(axum::Json(Imported::new(counts, warnings)).into_response())
+}
+
+/// What reading an upload into the keeper's stager needs.
+struct Upload<'a> {
+    keeper: &'a crate::keeper::Keeper,
+    options: &'a ImportOptions,
+    /// CSV, else NDJSON.
+    csv: bool,
+    max_digits: usize,
+    routed: Routed,
+}
+
+impl Upload<'_> {
+    /// Reads the body's chunks as they come and stages every line: the staged zones
+    /// and the warnings, or the problem that refuses the import (its errors by line,
+    /// or the upload cut off).
+    fn stage(
+        self,
+        chunks: tokio::sync::mpsc::Receiver<stream::Piece>,
+    ) -> Result<(Staged, Warnings), Problem> {
+        let Upload {
+            keeper,
+            options,
+            csv,
+            max_digits,
+            routed,
+        } = self;
         let mut routed = |rd: &[u8], result: Option<&str>| routed.judge(rd, result);
         let repeats = match csv {
             true => Repeats::Append,
             false => Repeats::Refuse,
         };
         let mut stager = keeper
-            .stager(&options, repeats, MAX_ROUTES)
+            .stager(options, repeats, MAX_ROUTES)
             .map_err(Problem::from)?;
-        let mut reader = BodyReader::new(from_handler, csv);
+        let mut reader = BodyReader::new(chunks, csv);
         let parsed = if csv {
             parse_csv(&mut reader, max_digits, &mut routed, &mut stager)
         } else {
@@ -79,14 +145,8 @@ pub(super) async fn import(State(s): State<Shared>, req: Request) -> Result<Resp
         let staged = stager
             .finish(MAX_ERRORS)
             .map_err(|e| refused(staged_errors(e)))?;
-        let counts = keeper.import(staged).map_err(Problem::from)?;
-        Ok((counts, warnings))
-    });
-    // The body is read here while the bulk thread parses it; if the client goes away,
-    // this future is dropped with the sender, and the parser sees a broken upload.
-    let (_, outcome) = tokio::join!(feed(body, to_parser), work);
-    let (counts, warnings) = outcome??;
-    Ok(axum::Json(Imported::new(counts, warnings)).into_response())
+        Ok((staged, warnings))
+    }
 }
 
 /// The query: `mode` (`merge`, the default, or `replace`) and `zone` (an origin: the

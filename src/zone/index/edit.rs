@@ -187,8 +187,9 @@ fn edit_numbers(
 pub struct NumbersNow {
     /// By position among the keys read: the number's shape now.
     shapes: Vec<Option<u32>>,
-    /// By shape id: how many NAPTR records it holds, when it holds nothing else.
-    naptr_only: Vec<Option<usize>>,
+    /// By id, for the shapes those numbers hold: how many NAPTR records the shape
+    /// holds, when it holds nothing else.
+    naptr_only: std::collections::HashMap<u32, Option<usize>>,
 }
 
 impl NumbersNow {
@@ -199,7 +200,7 @@ impl NumbersNow {
 
     /// The NAPTR records of shape `id`, when it holds nothing else.
     fn naptrs_of(&self, id: u32) -> Option<usize> {
-        self.naptr_only.get(id as usize).copied().flatten()
+        self.naptr_only.get(&id).copied().flatten()
     }
 }
 
@@ -217,17 +218,16 @@ impl ZoneTree {
     /// `None` when the tree is not compact.
     pub fn numbers_now(&self, keys: &[u64]) -> Option<NumbersNow> {
         let n = self.numbers.as_ref()?;
-        let mut naptr_only = Vec::new();
-        for (id, bytes) in n.shapes.live() {
-            let counts = shape_sets(bytes).ok().map(|sets| shape_counts(&sets));
-            let only = counts.filter(|(all, naptrs)| all == naptrs).map(|c| c.1);
-            naptr_only.resize(naptr_only.len().max(id.0 as usize + 1), None);
-            naptr_only[id.0 as usize] = only;
+        let shapes = n.set.shapes_in_order(keys);
+        let mut naptr_only = std::collections::HashMap::new();
+        for &id in shapes.iter().flatten() {
+            naptr_only.entry(id).or_insert_with(|| {
+                let sets = n.shapes.shape(ShapeId(id)).map(shape_sets)?.ok()?;
+                let (all, naptrs) = shape_counts(&sets);
+                (all == naptrs).then_some(naptrs)
+            });
         }
-        Some(NumbersNow {
-            shapes: n.set.shapes_in_order(keys),
-            naptr_only,
-        })
+        Some(NumbersNow { shapes, naptr_only })
     }
 
     /// [`ZoneTree::with_data_many`] for numbers that hold NAPTR records and nothing

@@ -8,8 +8,10 @@
 //! asked of names that are not numbers themselves ([`NumberSet::longest_prefix`]: how
 //! deep the numbers make a query's path exist, for the lookup;
 //! [`NumberSet::has_below`]: is this name an empty non-terminal made by numbers, for
-//! walks and diffs), iteration in key order (the canonical order of the names), edits
-//! as an overlay (its removals counted, never scanned one by one), and folding.
+//! walks and diffs), iteration in key order (the canonical order of the names), reads
+//! of many keys in key order by one forward walk ([`NumberSet::shapes_in_order`], for
+//! batches), edits as an overlay (its removals counted, never scanned one by one), and
+//! folding.
 //!
 //! Must not touch: what a shape holds (`shape.rs`), the trie (`tree.rs`), or which
 //! names are numbers (the builder decides). Imports only `shape.rs`'s key helpers.
