@@ -30,9 +30,15 @@ use std::sync::Arc;
 /// (else its overlay takes them, one fold for all).
 const REBUILD_ABOVE: usize = 2000;
 
-/// Most staged numbers the overlay takes: each is decoded to its records for the edit
-/// (~100 bytes), so a larger import into a huge zone is rebuilt from the store instead.
+/// Most staged numbers the overlay takes: a larger import into a huge zone is rebuilt
+/// from the store instead. Each costs the overlay ~40 bytes (its entry, its sorted key,
+/// and a copy of both at the next edit), and a number that holds other records beside
+/// its NAPTRs is decoded to its records (~100 bytes) for the edit.
 const OVERLAY_MAX: usize = 4_000_000;
+
+/// Numbers read from the served copy at a time for the store's rows when the copy is
+/// rebuilt (see [`write_staged`]).
+const READ_PART: usize = 1 << 16;
 
 /// One zone's change.
 pub enum Change<'a> {
@@ -251,20 +257,32 @@ fn write_staged<'a>(
     started: std::time::Instant,
 ) -> Result<Ready<'a>, ZoneStoreError> {
     let mut naptrs = stored::NaptrWriter::new(w, id)?;
-    // What each number holds now, read once for the rows and the copy.
-    let keys: Vec<u64> = numbers.keyed.iter().map(|k| k.key).collect();
-    let now = old.tree.numbers_now(&keys);
-    drop(keys);
-    for (i, k) in numbers.keyed.iter().enumerate() {
-        let digits = Digits::of_key(k.key);
-        let digits = digits.as_bytes();
-        let plain = match &now {
-            Some(now) => now.only_naptrs(i),
-            None => old.only_naptrs_at(&digits.chunks(1).collect::<Vec<_>>()),
-        };
-        let staged = shapes.get(k.shape).map(|s| (k.shape, s));
-        let set = || shapes.naptr_set(k.shape, digits);
-        naptrs.write_staged(w, (k.key, digits, plain), staged, set)?;
+    let count = numbers.len();
+    let in_zone = old.tree.numbers().map_or(0, |n| n.len());
+    let rebuild = count > REBUILD_ABOVE && (in_zone == 0 || count > (in_zone / 4).min(OVERLAY_MAX));
+    // What each number holds now (in a compact zone): read once for the rows and the
+    // copy when the served copy is edited, else a part at a time for the rows alone (a
+    // replace of 10^8 numbers would hold 1.6 GB of them).
+    let part_len = if rebuild {
+        READ_PART
+    } else {
+        numbers.keyed.len().max(1)
+    };
+    let mut now = None;
+    for part in numbers.keyed.chunks(part_len) {
+        let keys: Vec<u64> = part.iter().map(|k| k.key).collect();
+        now = old.tree.numbers_now(&keys);
+        for (i, k) in part.iter().enumerate() {
+            let digits = Digits::of_key(k.key);
+            let digits = digits.as_bytes();
+            let plain = match &now {
+                Some(now) => now.only_naptrs(i),
+                None => old.only_naptrs_at(&digits.chunks(1).collect::<Vec<_>>()),
+            };
+            let staged = shapes.get(k.shape).map(|s| (k.shape, s));
+            let set = || shapes.naptr_set(k.shape, digits);
+            naptrs.write_staged(w, (k.key, digits, plain), staged, set)?;
+        }
     }
     for n in &numbers.named {
         let digits = numbers.digits_of(n);
@@ -274,14 +292,12 @@ fn write_staged<'a>(
         naptrs.write(w, (&labels, Some(&n.number)), set)?;
     }
     stored::write_serial(w, id, old, old.next_serial())?;
-    let count = numbers.len();
     if count > REBUILD_ABOVE {
         let ms = started.elapsed().as_millis() as u64;
         tracing::info!(zone = %old.origin, edits = count, ms, "change: rows written");
     }
-    let in_zone = old.tree.numbers().map_or(0, |n| n.len());
-    if count > REBUILD_ABOVE && (in_zone == 0 || count > (in_zone / 4).min(OVERLAY_MAX)) {
-        drop(numbers);
+    if rebuild {
+        drop((numbers, now));
         let new = stored::load_in(w, &old.origin)?;
         return Ok(Ready { new, numbers: None });
     }
@@ -514,10 +530,44 @@ mod tests {
             ("+44999100007", Some(&more)),
             ("+44999100011", Some(&more)),
         ];
+        let before = zones.load().iter().next().unwrap().clone();
         let counts = import(&keeper, rows.iter().copied());
         assert_eq!((counts.numbers, counts.deleted, counts.routes), (4, 1, 5));
         let served = zones.load().iter().next().unwrap().clone();
         assert_eq!(served.soa.serial, 9);
+        // The same as editing the numbers one by one would serve, and journaled as the
+        // difference between the two copies.
+        let joined = Routes {
+            ttl: 60,
+            naptrs: vec![naptr("u7"), naptr("more")],
+        };
+        let wanted = [
+            ("+44999100007", Some(&joined)),
+            ("+44999100008", None),
+            ("+44999100009", Some(second)),
+            ("+44999130000", Some(&more)),
+            ("+44999100011", Some(&more)),
+        ];
+        let edits: Vec<Edit<'_>> = wanted
+            .iter()
+            .map(|(number, routes)| Edit::Number {
+                number,
+                digits: before.number_labels(&number[1..]).unwrap(),
+                routes: *routes,
+            })
+            .collect();
+        let (one_by_one, _, _) = edited(&before, &edits);
+        assert_eq!(served.content_digest(), one_by_one.content_digest());
+        let counts_of = |z: &Zone| (z.stats.records, z.stats.naptr_records, z.stats.nodes);
+        assert_eq!(counts_of(&served), counts_of(&one_by_one));
+        let reader = Store::open_reader(&path).unwrap().unwrap();
+        let journal = reader.journal_from(&served.origin.to_string(), 8).unwrap();
+        let mut diff = Vec::new();
+        Zone::diff(&before, &served).unwrap().encode(&mut diff);
+        assert_eq!(
+            journal.last().map(|j| (j.0, j.1, &j.2)),
+            Some((8, 9, &diff))
+        );
         assert_eq!(served.stats.records, 3 + delegations + items.len() + 1);
         let txt_of = |digits: &[u8]| {
             let labels: Vec<&[u8]> = digits.chunks(1).collect();

@@ -165,8 +165,9 @@ pub struct Keeper {
     publisher: Arc<Publisher>,
     /// Origins of secondary zones: read-only through the API (SPEC §10.9). Configured
     /// ones, and the members of followed catalogs as they come and go
-    /// ([`Keeper::set_secondary`]).
-    secondaries: std::sync::RwLock<Vec<Name>>,
+    /// ([`Keeper::set_secondary`]). Read without a lock: an import's parser, which
+    /// runs in the idle scheduling class, reads it for every zone it meets.
+    secondaries: arc_swap::ArcSwap<Vec<Name>>,
     /// Changes kept per zone in the IXFR journal (`dns.journal_max_changes`).
     journal_max: usize,
     /// The catalog zone's origin (`dns.catalog_zone`), when one is served.
@@ -178,7 +179,7 @@ impl Keeper {
         Keeper {
             store: Mutex::new(store),
             publisher,
-            secondaries: std::sync::RwLock::new(
+            secondaries: arc_swap::ArcSwap::from_pointee(
                 config
                     .zones
                     .iter()
@@ -219,15 +220,21 @@ impl Keeper {
     /// Marks `origin` as a secondary zone (`on`) or no longer one: a member zone of a
     /// followed catalog that appeared or went away.
     pub fn set_secondary(&self, origin: &Name, on: bool) {
-        let mut list = self.secondaries.write().unwrap_or_else(|e| e.into_inner());
-        list.retain(|s| !s.eq_ignore_case(origin));
-        if on {
-            list.push(origin.clone());
-        }
+        self.secondaries.rcu(|list| {
+            let mut list: Vec<Name> = list
+                .iter()
+                .filter(|s| !s.eq_ignore_case(origin))
+                .cloned()
+                .collect();
+            if on {
+                list.push(origin.clone());
+            }
+            list
+        });
     }
 
-    fn secondary_list(&self) -> std::sync::RwLockReadGuard<'_, Vec<Name>> {
-        self.secondaries.read().unwrap_or_else(|e| e.into_inner())
+    fn secondary_list(&self) -> arc_swap::Guard<Arc<Vec<Name>>> {
+        self.secondaries.load()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -313,12 +320,12 @@ pub(crate) fn keeper_for_tests(
     )
 }
 
-/// Puts the calling thread in the idle scheduling class (`SCHED_IDLE`): it runs only
-/// when a core has nothing else to run, and a waking SIP or DNS worker takes the core
-/// at once (at nice 10, a bulk thread could keep it for a few milliseconds of its
-/// slice: the SIP p99 during a 10^8-line upload was 1.7 ms on two cores). For work that
-/// holds no lock another thread waits on: leaving the class needs a privilege, and on
-/// a saturated machine the thread may wait long.
+/// Puts the calling thread in the idle scheduling class (`SCHED_IDLE`): the lowest
+/// weight there is (about 0.3 % of a core when others want it all), and a waking SIP
+/// or DNS worker takes its core at once, where a thread at nice 10 may keep it for the
+/// rest of its slice (milliseconds). For work that holds no lock another thread waits
+/// on: leaving the class needs a privilege, and on a saturated machine the thread may
+/// wait long.
 pub fn idle_this_thread() {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid parameter
@@ -328,10 +335,11 @@ pub fn idle_this_thread() {
     }
 }
 
-/// Lowers the CPU priority of the calling thread (nice 10). Bulk work (imports, whole
-/// zone loads) runs on a thread of its own at this priority, so that on a busy machine
-/// SIP and DNS answers keep their latency while it runs; the thread ends with the work,
-/// as raising the priority back would need a privilege.
+/// Lowers the CPU priority of the calling thread (nice 10), and of the threads it
+/// starts after. Bulk work (imports, whole zone loads) runs on a thread of its own at
+/// this priority, so that on a busy machine SIP and DNS answers keep their latency
+/// while it runs; the thread ends with the work, as raising the priority back would
+/// need a privilege. `enroute import` lowers itself so too.
 pub fn lower_this_threads_priority() {
     // SAFETY: setpriority on our own thread id has no memory effects; a failure only
     // leaves the priority as it was.

@@ -350,7 +350,7 @@ impl Zone {
     /// [`Zone::diff`] in its byte form ([`Diff::encode`]'s, byte for byte), written as
     /// the names are compared: no record is held on its own (a 10^6-number import's
     /// difference is millions of them). `None` when either copy lacks its SOA or the
-    /// bytes would pass `max` (the rest is then skipped).
+    /// bytes would pass `max` (nothing more is written once they do).
     pub fn encoded_diff(old: &Zone, new: &Zone, max: usize) -> Option<Vec<u8>> {
         let (from, to) = (old.soa_record()?, new.soa_record()?);
         let mut out = vec![FORMAT];
@@ -375,7 +375,7 @@ impl Zone {
             *count += 1;
             over = out.len() + added.len() + 4 > max;
         });
-        if over {
+        if over || out.len() + 4 + added.len() > max {
             return None;
         }
         out[count_at..count_at + 4].copy_from_slice(&removed_count.to_be_bytes());

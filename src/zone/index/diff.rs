@@ -164,16 +164,18 @@ fn compact_changes<'a>(
         (Some(x), Some(y)) => !x.same_as(y),
         _ => true,
     };
-    let keys = NumberSet::changed_keys(&a.set, &b.set).unwrap_or_else(|| {
-        let mut keys: Vec<u64> = a.set.iter().map(|(k, _)| k).collect();
-        keys.extend(b.set.iter().map(|(k, _)| k));
-        keys.sort_unstable();
-        keys.dedup();
-        keys
-    });
-    // Each side read in one ordered walk, not a random read a key.
-    let (shapes_a, shapes_b) = (a.set.shapes_in_order(&keys), b.set.shapes_in_order(&keys));
-    for (key, (sa, sb)) in keys.into_iter().zip(shapes_a.into_iter().zip(shapes_b)) {
+    let sides: Box<dyn Iterator<Item = (u64, Option<u32>, Option<u32>)> + 'a> =
+        match NumberSet::changed_keys(&a.set, &b.set) {
+            Some(keys) => {
+                // Each side read in one ordered walk, not a random read a key.
+                let (sa, sb) = (a.set.shapes_in_order(&keys), b.set.shapes_in_order(&keys));
+                let sides = keys.into_iter().zip(sa).zip(sb);
+                Box::new(sides.map(|((key, x), y)| (key, x, y)))
+            }
+            // Built apart: every number of both, merged in key order.
+            None => Box::new(both_sides(a.set.iter(), b.set.iter())),
+        };
+    for (key, sa, sb) in sides {
         if same_ids && sa == sb {
             continue;
         }
@@ -187,6 +189,26 @@ fn compact_changes<'a>(
     let copies = copy_changes(old, new, &changes);
     changes.extend(copies);
     changes
+}
+
+/// Two sets' numbers, each in key order, merged: `(key, shape in a, shape in b)`.
+fn both_sides<'s>(
+    a: impl Iterator<Item = (u64, u32)> + 's,
+    b: impl Iterator<Item = (u64, u32)> + 's,
+) -> impl Iterator<Item = (u64, Option<u32>, Option<u32>)> + 's {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+        };
+        let x = a.next_if(|_| order != Ordering::Greater);
+        let y = b.next_if(|_| order != Ordering::Less);
+        let key = x.or(y).map(|e| e.0)?;
+        Some((key, x.map(|e| e.1), y.map(|e| e.1)))
+    })
 }
 
 /// The derived prefix copies that differ between two compact copies, given the other

@@ -252,6 +252,7 @@ impl ZoneTree {
         let mut ids: std::collections::HashMap<&[u8], (u32, usize, usize)> = Default::default();
         let mut changes = Vec::new();
         for (i, key, shape) in edits {
+            debug_assert!(now.only_naptrs(i), "number {key:x} holds more than NAPTRs");
             let before = now.shapes[i];
             let new = match shape {
                 None => None,

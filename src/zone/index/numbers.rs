@@ -808,7 +808,8 @@ mod tests {
                 };
             }
             let before = set.clone();
-            set = if round % 2 == 0 {
+            // Five rounds of each kind, the read edits first on a folded set.
+            set = if (round / 5) % 2 == 0 {
                 set.with_edits(edits.clone())
             } else {
                 // Each key once, its shape now read first: the last edit of a key wins.
@@ -827,7 +828,7 @@ mod tests {
                     assert!(changed.binary_search(k).is_ok(), "changed {k:x}");
                 }
             }
-            if round % 10 == 9 {
+            if round % 10 == 4 {
                 set = set.folded();
                 assert!(set.overlay.is_none());
                 check(&set, &model, &mut rng);
@@ -837,19 +838,26 @@ mod tests {
 
     #[test]
     fn a_large_overlay_folds_by_itself() {
-        let set = NumberSet::from_sorted(Vec::new()).unwrap();
-        let edits = (0..5000u64).map(|i| {
-            let digits = format!("{:07}", i * 7);
-            (number_key(digits.as_bytes()).unwrap(), 1)
-        });
-        let set = set.with_edits(edits.map(|(k, s)| (k, Some(s))));
-        assert!(
-            set.overlay.is_none(),
-            "past fold_above, the overlay is folded"
-        );
-        assert_eq!(set.len(), 5000);
-        assert!(set.has_below(number_key(b"000").unwrap()));
-        assert!(!set.has_below(number_key(b"0000000").unwrap()));
+        let empty = NumberSet::from_sorted(vec![(number_key(b"9").unwrap(), 2)]).unwrap();
+        let keys: Vec<u64> = (0..5000u64)
+            .map(|i| number_key(format!("{:07}", i * 7).as_bytes()).unwrap())
+            .collect();
+        let now = empty.shapes_in_order(&keys);
+        let read = keys.iter().zip(now).map(|(k, now)| (*k, now, Some(1)));
+        for set in [
+            empty.with_edits(keys.iter().map(|k| (*k, Some(1)))),
+            empty.with_read_edits(read),
+        ] {
+            assert!(
+                set.overlay.is_none(),
+                "past fold_above, the overlay is folded"
+            );
+            assert_eq!(set.len(), 5001);
+            assert_eq!(set.get(keys[4999]), Some(1));
+            assert_eq!(set.get(number_key(b"9").unwrap()), Some(2));
+            assert!(set.has_below(number_key(b"000").unwrap()));
+            assert!(!set.has_below(number_key(b"0000000").unwrap()));
+        }
     }
 
     #[test]
