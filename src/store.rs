@@ -880,13 +880,14 @@ impl Write<'_> {
     }
 
     /// Appends a change to the zone's journal and drops its oldest changes beyond
-    /// `keep` (0: keeps none).
+    /// `keep` (0: keeps none), and beyond `max_bytes` of differences in all (the
+    /// newest change always stays).
     pub fn journal_append(
         &mut self,
         zone: i64,
         (serial_from, serial_to): (u32, u32),
         diff: &[u8],
-        keep: usize,
+        (keep, max_bytes): (usize, u64),
     ) -> Result<(), StoreError> {
         if keep == 0 {
             return self.journal_clear(zone);
@@ -903,6 +904,18 @@ impl Write<'_> {
                    (SELECT seq FROM journal WHERE zone = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
             )
             .and_then(|mut s| s.execute(params![zone, keep as i64]))
+            .map_err(|e| self.err(e))?;
+        // `length` of a blob reads its size, not its bytes.
+        self.tx
+            .prepare_cached(
+                "DELETE FROM journal WHERE zone = ?1 AND seq <= (
+                   SELECT seq FROM (
+                     SELECT seq, SUM(length(diff)) OVER (ORDER BY seq DESC) AS newer
+                     FROM journal WHERE zone = ?1)
+                   WHERE newer > ?2 AND seq < (SELECT max(seq) FROM journal WHERE zone = ?1)
+                   ORDER BY seq DESC LIMIT 1)",
+            )
+            .and_then(|mut s| s.execute(params![zone, max_bytes as i64]))
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -1035,6 +1048,39 @@ mod tests {
     }
 
     #[test]
+    fn the_journal_keeps_its_newest_changes_within_a_count_and_a_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("enroute.db")).unwrap();
+        let origin = "1.4.4.e164.arpa.";
+        let append = |store: &mut Store, serial: u32, len: usize, bound: (usize, u64)| {
+            let mut w = store.write().unwrap();
+            let z = w.zone(origin).unwrap();
+            w.journal_append(z, (serial, serial + 1), &vec![7; len], bound)
+                .unwrap();
+            w.commit().unwrap();
+        };
+        let kept = |store: &Store| -> Vec<u32> {
+            let mut q = store
+                .conn
+                .prepare("SELECT serial_from FROM journal ORDER BY seq")
+                .unwrap();
+            let rows = q.query_map([], |r| r.get::<_, u32>(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        for serial in 1..=5 {
+            append(&mut store, serial, 100, (4, 1000));
+        }
+        assert_eq!(kept(&store), [2, 3, 4, 5], "four by count");
+        // 100 + 100 + 300 + 600 bytes pass 1000: the oldest two go.
+        append(&mut store, 6, 300, (4, 1000));
+        append(&mut store, 7, 600, (4, 1000));
+        assert_eq!(kept(&store), [5, 6, 7], "within 1000 bytes");
+        // A change larger than the bound stays alone.
+        append(&mut store, 8, 2000, (4, 1000));
+        assert_eq!(kept(&store), [8]);
+    }
+
+    #[test]
     fn a_deleted_zone_leaves_nothing_and_others_stay() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("enroute.db")).unwrap();
@@ -1048,7 +1094,7 @@ mod tests {
                 let shape = w.shape_id(z, b"shape", 1).unwrap();
                 w.put_number(z, 0x7 << 56, Some(shape)).unwrap();
                 w.set_prefix(z, &owner_key(&["6"]), true).unwrap();
-                w.journal_append(z, (1, 2), b"diff", 10).unwrap();
+                w.journal_append(z, (1, 2), b"diff", (10, 1 << 20)).unwrap();
                 w.set_api_created(z, true).unwrap();
             }
             w.commit().unwrap();

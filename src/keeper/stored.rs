@@ -195,6 +195,11 @@ pub fn split_numbers(store: &mut Store) -> Result<Vec<String>, ZoneStoreError> {
 /// and secondaries behind it take the whole zone (smaller than such a difference).
 const JOURNAL_ENTRY_MAX: usize = 256 << 20;
 
+/// Most bytes of differences a zone's journal keeps (as Knot's `journal-max-usage`
+/// default): its oldest changes go first. A 10^6-number delta's difference is about
+/// 200–260 MB, so a daily feed keeps a few days, not `journal_max_changes` of them.
+pub(super) const JOURNAL_BYTES_MAX: u64 = 1 << 30;
+
 /// Most names a change may touch and still be journaled: beyond, its difference (every
 /// record removed and added, ~100 bytes each) would pass [`JOURNAL_ENTRY_MAX`], and
 /// computing it costs more than the change (15 s and 3 GB for 10^7 new numbers).
@@ -219,7 +224,8 @@ pub(super) fn write_journal(
     let Some((old, bytes)) = bytes else {
         return w.journal_clear(id);
     };
-    w.journal_append(id, (old.soa.serial, new.soa.serial), &bytes, keep)
+    let bound = (keep, JOURNAL_BYTES_MAX);
+    w.journal_append(id, (old.soa.serial, new.soa.serial), &bytes, bound)
 }
 
 /// The digest of the zone file as last loaded into the store, if it came from one.
