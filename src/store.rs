@@ -1052,6 +1052,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("enroute.db")).unwrap();
         let origin = "1.4.4.e164.arpa.";
+        let other = "2.4.4.e164.arpa.";
+        {
+            // Another zone's journal is not this one's to trim.
+            let mut w = store.write().unwrap();
+            let z = w.zone(other).unwrap();
+            w.journal_append(z, (100, 101), &[7; 900], (4, 1000))
+                .unwrap();
+            w.commit().unwrap();
+        }
         let append = |store: &mut Store, serial: u32, len: usize, bound: (usize, u64)| {
             let mut w = store.write().unwrap();
             let z = w.zone(origin).unwrap();
@@ -1062,22 +1071,34 @@ mod tests {
         let kept = |store: &Store| -> Vec<u32> {
             let mut q = store
                 .conn
-                .prepare("SELECT serial_from FROM journal ORDER BY seq")
+                .prepare(
+                    "SELECT serial_from FROM journal WHERE zone =
+                       (SELECT id FROM zones WHERE origin = ?1) ORDER BY seq",
+                )
                 .unwrap();
-            let rows = q.query_map([], |r| r.get::<_, u32>(0)).unwrap();
+            let rows = q.query_map([origin], |r| r.get::<_, u32>(0)).unwrap();
             rows.map(Result::unwrap).collect()
         };
         for serial in 1..=5 {
             append(&mut store, serial, 100, (4, 1000));
         }
         assert_eq!(kept(&store), [2, 3, 4, 5], "four by count");
-        // 100 + 100 + 300 + 600 bytes pass 1000: the oldest two go.
+        // Then 300 and 600 bytes: 3 goes by count, 4 by size (its 100 would make 1100).
         append(&mut store, 6, 300, (4, 1000));
         append(&mut store, 7, 600, (4, 1000));
         assert_eq!(kept(&store), [5, 6, 7], "within 1000 bytes");
         // A change larger than the bound stays alone.
         append(&mut store, 8, 2000, (4, 1000));
         assert_eq!(kept(&store), [8]);
+        let others: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM journal WHERE serial_from = 100",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(others, 1, "the other zone's change stays");
     }
 
     #[test]

@@ -321,12 +321,14 @@ impl Zone {
         }
     }
 
-    /// A copy in which numbers take new NAPTR RRsets, each given as a kept shape that
-    /// holds a NAPTR RRset alone (`None`: none): `edits` are `(i, key, shape)`, `i`
-    /// the number's position among the keys `now` read ([`ZoneTree::numbers_now`] of
-    /// this copy). A number that holds NAPTRs and nothing else takes its shape whole,
-    /// unread and undecoded; one that holds other records too keeps them, through
-    /// [`Zone::with_naptrs_many`]. `Err` for a damaged shape.
+    /// A copy in which numbers that hold NAPTRs and nothing else (or nothing) take new
+    /// NAPTR RRsets, each given as a kept shape that holds a NAPTR RRset alone (`None`:
+    /// none): `edits` are `(i, key, shape)`, `i` the number's position among the keys
+    /// `now` read ([`ZoneTree::numbers_now`] of this copy). Each takes its shape whole,
+    /// unread and undecoded. Edits of numbers that hold other records too
+    /// ([`index::NumbersNow::only_naptrs`] false) are left out: the caller makes them
+    /// with [`Zone::with_naptrs_many`], which keeps those records. `Err` for a damaged
+    /// shape.
     pub fn with_number_shapes(
         &self,
         now: &index::NumbersNow,
@@ -335,31 +337,11 @@ impl Zone {
         let mut stats = self.stats;
         let plain = edits.iter().filter(|e| now.only_naptrs(e.0)).copied();
         let tree = self.tree.with_number_shapes(now, plain, &mut stats)?;
-        let zone = Zone {
+        Ok(Zone {
             tree,
             stats,
             ..self.clone()
-        };
-        let mut decoded = Vec::new();
-        for (_, key, shape) in edits.iter().filter(|e| !now.only_naptrs(e.0)) {
-            let digits = index::shape::Digits::of_key(*key);
-            let set = match shape {
-                Some(s) => kept::shape_naptr_set(s, digits.as_bytes())?,
-                None => None,
-            };
-            decoded.push((digits, set));
-        }
-        if decoded.is_empty() {
-            return Ok(zone);
-        }
-        let batch: Vec<NaptrEdit<'_>> = decoded
-            .iter()
-            .map(|(digits, set)| {
-                let set = set.as_ref().map(|(ttl, rds)| (*ttl, &rds[..]));
-                (digits.as_bytes().chunks(1).collect(), set)
-            })
-            .collect();
-        Ok(zone.with_naptrs_many(&batch))
+        })
     }
 
     /// [`Zone::with_naptrs`], the name's data marked `kind` (plain when nothing is left).

@@ -838,15 +838,15 @@ mod tests {
 
     #[test]
     fn a_large_overlay_folds_by_itself() {
-        let empty = NumberSet::from_sorted(vec![(number_key(b"9").unwrap(), 2)]).unwrap();
+        let one = NumberSet::from_sorted(vec![(number_key(b"9").unwrap(), 2)]).unwrap();
         let keys: Vec<u64> = (0..5000u64)
             .map(|i| number_key(format!("{:07}", i * 7).as_bytes()).unwrap())
             .collect();
-        let now = empty.shapes_in_order(&keys);
+        let now = one.shapes_in_order(&keys);
         let read = keys.iter().zip(now).map(|(k, now)| (*k, now, Some(1)));
         for set in [
-            empty.with_edits(keys.iter().map(|k| (*k, Some(1)))),
-            empty.with_read_edits(read),
+            one.with_edits(keys.iter().map(|k| (*k, Some(1)))),
+            one.with_read_edits(read),
         ] {
             assert!(
                 set.overlay.is_none(),
