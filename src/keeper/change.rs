@@ -324,20 +324,16 @@ fn staged_copy(
     shapes: &RouteShapes,
     now: Option<&NumbersNow>,
 ) -> Result<Zone, ZoneStoreError> {
-    let by_shape: Vec<(usize, u64, Option<&[u8]>)> = match now {
-        Some(_) => numbers
-            .keyed
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (i, k.key, shapes.get(k.shape)))
-            .collect(),
-        None => Vec::new(),
-    };
     let zone = match now {
-        Some(now) => old.with_number_shapes(now, &by_shape)?,
+        Some(now) => {
+            let keyed = numbers.keyed.iter().enumerate();
+            let by_shape: Vec<_> = keyed
+                .map(|(i, k)| (i, k.key, shapes.get(k.shape)))
+                .collect();
+            old.with_number_shapes(now, &by_shape)?
+        }
         None => old.clone(),
     };
-    drop(by_shape);
     let keyed = numbers
         .keyed
         .iter()
@@ -348,11 +344,7 @@ fn staged_copy(
         .named
         .iter()
         .map(|n| (numbers.digits_of(n).to_vec(), n.shape));
-    let mut decoded = Vec::with_capacity(if now.is_some() {
-        numbers.named.len()
-    } else {
-        numbers.len()
-    });
+    let mut decoded = Vec::new();
     for (digits, shape) in keyed.chain(named) {
         let set = shapes.naptr_set(shape, &digits)?;
         decoded.push((digits, set));
@@ -454,6 +446,14 @@ mod tests {
     use crate::zone::ZoneSet;
 
     /// A NAPTR rdata in wire form: 100 10 "u" "E2U+sip" "!^.*$!sip:<user>@example.net!" .
+    /// A route (TTL 60) for each of `users`, in order.
+    fn routes(users: &[&str]) -> Routes {
+        Routes {
+            ttl: 60,
+            naptrs: users.iter().map(|u| naptr(u)).collect(),
+        }
+    }
+
     fn naptr(user: &str) -> Vec<u8> {
         let mut rd = vec![0, 100, 0, 10];
         let regexp = format!("!^.*$!sip:{user}@example.net!");
@@ -523,10 +523,7 @@ mod tests {
 
         // A small merge edits the served copy: rows of one number far apart add up, a
         // delete, a number given the routes it has, a new one.
-        let more = Routes {
-            ttl: 60,
-            naptrs: vec![naptr("more")],
-        };
+        let more = routes(&["more"]);
         let (kept, second) = (&items[7].1, &items[9].1);
         let rows = [
             ("+44999100007", Some(kept)),
@@ -543,10 +540,7 @@ mod tests {
         assert_eq!(served.soa.serial, 9);
         // The same as editing the numbers one by one would serve, and journaled as the
         // difference between the two copies.
-        let joined = Routes {
-            ttl: 60,
-            naptrs: vec![naptr("u7"), naptr("more")],
-        };
+        let joined = routes(&["u7", "more"]);
         let wanted = [
             ("+44999100007", Some(&joined)),
             ("+44999100008", None),
@@ -649,10 +643,7 @@ mod tests {
     #[test]
     fn an_import_goes_on_past_edits_published_during_its_upload() {
         let (keeper, zones, dir) = keeper_of_a_zone();
-        let routes = Routes {
-            ttl: 60,
-            naptrs: vec![naptr("a")],
-        };
+        let routes = routes(&["a"]);
         let numbers = ["+4499910001", "+4499910002", "+4499910003", "+4499910004"];
         let origin = Name::from_text("9.9.9.4.4.e164.arpa.").unwrap();
         for zone in [None, Some(origin)] {
@@ -683,10 +674,7 @@ mod tests {
     #[test]
     fn a_replace_leaves_exactly_the_upload_with_numbers_too_long_for_a_key() {
         let (keeper, zones, dir) = keeper_of_a_zone();
-        let routes = Routes {
-            ttl: 60,
-            naptrs: vec![naptr("a")],
-        };
+        let routes = routes(&["a"]);
         // 16 and 17 digits below the apex: kept by text.
         let (long, longer) = ("+449991234567890123456", "+4499912345678901234567");
         let first = ["+4499910001", "+4499910002", long];
@@ -725,10 +713,7 @@ mod tests {
         let origin = Name::from_text("9.9.9.4.4.e164.arpa.").unwrap();
         let path = dir.path().join("enroute.db");
         keeper.journal_max = 3;
-        let routes = Routes {
-            ttl: 60,
-            naptrs: vec![naptr("a")],
-        };
+        let routes = routes(&["a"]);
         for i in 0..5 {
             keeper
                 .set_number(&format!("+44999100{i}"), Some(&routes))

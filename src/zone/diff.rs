@@ -180,11 +180,7 @@ impl Diff {
     /// Appends the byte form: a format byte, the two SOAs, then the removed and the
     /// added records, each list counted.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.push(FORMAT);
-        for soa in [&self.from, &self.to] {
-            out.extend_from_slice(&soa.ttl.to_be_bytes());
-            put_bytes16(out, &soa.rdata);
-        }
+        put_header(out, (&self.from, &self.to));
         for list in [&self.removed, &self.added] {
             out.extend_from_slice(&(list.len() as u32).to_be_bytes());
             for r in list {
@@ -219,6 +215,15 @@ impl Diff {
             removed,
             added,
         })
+    }
+}
+
+/// [`Diff::encode`]'s start: the format byte and the two SOAs.
+fn put_header(out: &mut Vec<u8>, (from, to): (&SoaRecord, &SoaRecord)) {
+    out.push(FORMAT);
+    for soa in [from, to] {
+        out.extend_from_slice(&soa.ttl.to_be_bytes());
+        put_bytes16(out, &soa.rdata);
     }
 }
 
@@ -353,11 +358,8 @@ impl Zone {
     /// bytes would pass `max` (nothing more is written once they do).
     pub fn encoded_diff(old: &Zone, new: &Zone, max: usize) -> Option<Vec<u8>> {
         let (from, to) = (old.soa_record()?, new.soa_record()?);
-        let mut out = vec![FORMAT];
-        for soa in [&from, &to] {
-            out.extend_from_slice(&soa.ttl.to_be_bytes());
-            put_bytes16(&mut out, &soa.rdata);
-        }
+        let mut out = Vec::new();
+        put_header(&mut out, (&from, &to));
         let count_at = out.len();
         out.extend_from_slice(&[0; 4]);
         let mut added = Vec::new();
