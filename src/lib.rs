@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod name;
 pub mod naptr;
 pub mod net;
+pub mod registrar;
 pub mod resolve;
 pub mod server;
 pub mod sip;

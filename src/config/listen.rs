@@ -286,7 +286,7 @@ fn listens(key: &str, v: &[String]) -> Result<Vec<Listen>, ConfigError> {
 }
 
 /// `KEY[i]` entries as addresses or CIDRs.
-fn nets(key: &str, v: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+pub(super) fn nets(key: &str, v: &[String]) -> Result<Vec<IpNet>, ConfigError> {
     v.iter()
         .enumerate()
         .map(|(i, s)| parse_net(s).map_err(|m| invalid(format!("{key}[{i}]"), m)))

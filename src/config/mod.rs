@@ -9,7 +9,7 @@
 //! section as written (its defaults), its typed form and its checks: [`listen`]
 //! (`[sip]`, `[dns]`, `[admin]`), [`dialplan`], [`lookup`] (`[enum]`, `[cache]`),
 //! [`gateway`], [`zones`] (`[[zone]]`, `[[catalog]]`, `[store]`), [`tsig`] (`[[tsig]]`)
-//! and [`log`] (`[log]`, `[metrics]`);
+//! [`log`] (`[log]`, `[metrics]`) and [`registrar`] (`[registrar]`);
 //! [`value`] has what they share. A rule applied elsewhere is a type that parses,
 //! checks and applies itself: [`DialRule`], [`gateway::Template`], and
 //! [`crate::naptr::enumservice::Enumservice`] (enumservices belong to NAPTR).
@@ -29,6 +29,7 @@ pub mod keys;
 pub mod listen;
 pub mod log;
 pub mod lookup;
+pub mod registrar;
 pub mod tsig;
 pub mod value;
 pub mod zones;
@@ -39,6 +40,7 @@ pub use keys::KeyLocator;
 pub use listen::{AdminConfig, DnsConfig, Listen, SipConfig, TlsConfig, Transport};
 pub use log::{LogConfig, LogFormat, check_log_level};
 pub use lookup::{CacheConfig, EnumConfig, OnFailure};
+pub use registrar::{DigestAlgorithm, RegistrarConfig};
 pub use tsig::{TsigAlgorithm, TsigKey};
 pub use value::ConfigError;
 pub use zones::{CatalogConfig, ZoneConfig, ZoneSource};
@@ -79,6 +81,7 @@ struct RawConfig {
     store: zones::RawStore,
     log: log::RawLog,
     metrics: log::RawMetrics,
+    registrar: registrar::RawRegistrar,
 }
 
 /// The validated configuration.
@@ -103,6 +106,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `metrics.enabled`: count and serve `/metrics` (default true).
     pub metrics_enabled: bool,
+    /// `[registrar]`: REGISTER, digest authentication and the location service.
+    pub registrar: RegistrarConfig,
     /// Where each key was written in [`Config::file`], for messages about its values.
     pub keys: KeyLocator,
 }
@@ -212,6 +217,7 @@ impl Config {
             CatalogConfig::from_raw_list(&raw.catalog, &zones, dns.catalog_zone.as_ref(), &tsig)?;
         let admin = AdminConfig::from_raw(raw.admin, base)?;
         let log = LogConfig::from_raw(raw.log)?;
+        let registrar = RegistrarConfig::from_raw(raw.registrar)?;
         Ok(Config {
             file: file.map(Path::to_path_buf),
             sip,
@@ -226,6 +232,7 @@ impl Config {
             admin,
             store: resolve_path(base, &raw.store.path),
             metrics_enabled: raw.metrics.enabled,
+            registrar,
             keys: KeyLocator::default(),
             log,
         })

@@ -1,0 +1,415 @@
+//! The registrar and location service (RFC 3261 §10, §22; RFC 7616, RFC 8760): who
+//! may register (users and their HA1s), digest verification with nonces that cannot be
+//! forged or replayed, the throttling of sources that fail too often, and the bindings
+//! the redirect server routes to first.
+//!
+//! Files, one concern each:
+//! - [`digest`]: HA1s, `Authorization` parameters, responses, nonces;
+//! - [`replay`]: the `nc` values each nonce used;
+//! - [`throttle`]: failures per source per minute;
+//! - [`location`]: the bindings in memory and RFC 3261 §10.3's rules for changing them;
+//! - [`writer`]: the SQLite file and the one thread that commits changes (grouped) and
+//!   then applies them in memory.
+//!
+//! This file holds [`Registrar`], what the SIP side, the router and the admin API share.
+//!
+//! Sits below `resolve`, `sip` and `admin` (they call it) and imports none of them: it
+//! takes canonical AORs (`user@domain`, numbers as `+E.164`), which the caller makes
+//! with `resolve::aor`.
+
+pub mod digest;
+pub mod location;
+pub mod replay;
+pub mod throttle;
+pub mod writer;
+
+use crate::config::{DigestAlgorithm, RegistrarConfig};
+use crate::metrics::{Counters, Family};
+use digest::{Credentials, Hex, NonceCheck, Nonces};
+pub use location::{Binding, ContactRequest, Contacts, Location, Refused, Update};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use tokio::sync::oneshot;
+use writer::Job;
+
+/// A user allowed to register its AOR: the realm its HA1s were made for, and one HA1
+/// per algorithm (never the password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub realm: Box<str>,
+    ha1: [Option<Hex>; 2],
+}
+
+fn slot(alg: DigestAlgorithm) -> usize {
+    DigestAlgorithm::ALL
+        .iter()
+        .position(|&a| a == alg)
+        .expect("every algorithm has a slot")
+}
+
+impl User {
+    /// A user whose HA1s are made from `password` for `username` (the AOR's user part)
+    /// in `realm`, one per algorithm.
+    pub fn from_password(username: &str, realm: &str, password: &str) -> User {
+        let mut ha1 = [None, None];
+        for alg in DigestAlgorithm::ALL {
+            ha1[slot(alg)] = Some(digest::ha1(alg, username, realm, password));
+        }
+        User {
+            realm: realm.into(),
+            ha1,
+        }
+    }
+
+    /// A user from HA1s in hex (either may be missing; bad hex counts as missing).
+    pub fn from_hex(realm: &str, sha256: Option<&str>, md5: Option<&str>) -> User {
+        let mut ha1 = [None, None];
+        ha1[slot(DigestAlgorithm::Sha256)] =
+            sha256.and_then(|h| Hex::parse(DigestAlgorithm::Sha256, h));
+        ha1[slot(DigestAlgorithm::Md5)] = md5.and_then(|h| Hex::parse(DigestAlgorithm::Md5, h));
+        User {
+            realm: realm.into(),
+            ha1,
+        }
+    }
+
+    pub fn ha1(&self, alg: DigestAlgorithm) -> Option<&Hex> {
+        self.ha1[slot(alg)].as_ref()
+    }
+
+    /// The algorithms it has an HA1 for.
+    pub fn algorithms(&self) -> Vec<DigestAlgorithm> {
+        DigestAlgorithm::ALL
+            .into_iter()
+            .filter(|&a| self.ha1(a).is_some())
+            .collect()
+    }
+}
+
+/// Every user, by canonical AOR; read per REGISTER, changed by the writer.
+#[derive(Default)]
+pub struct Users(RwLock<HashMap<Box<str>, Arc<User>>>);
+
+impl Users {
+    pub fn get(&self, aor: &str) -> Option<Arc<User>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(aor)
+            .cloned()
+    }
+
+    fn set(&self, aor: &str, user: Option<Arc<User>>) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        match user {
+            Some(u) => {
+                map.insert(aor.into(), u);
+            }
+            None => {
+                map.remove(aor);
+            }
+        }
+    }
+
+    fn replace_all(&self, map: HashMap<Box<str>, Arc<User>>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = map;
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// AORs in order after `after`, at most `limit`.
+    pub fn page(&self, after: Option<&str>, limit: usize) -> Vec<(String, Arc<User>)> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<(String, Arc<User>)> = map
+            .iter()
+            .filter(|(k, _)| after.is_none_or(|a| &***k > a))
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        drop(map);
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all.truncate(limit);
+        all
+    }
+}
+
+/// What a REGISTER's credentials are worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid for the AOR: go on.
+    Authorized,
+    /// No usable credentials (or a stale nonce): 401 with fresh challenges.
+    Challenge { stale: bool },
+    /// Wrong credentials, an unknown user, or a replayed count: 401, counted against the
+    /// source.
+    Failed,
+    /// The source failed too often this minute: 403.
+    Throttled,
+    /// The header cannot be read: 400 with this reason phrase.
+    Malformed(&'static str),
+}
+
+/// `enroute_registrar_requests_total{result}`'s labels.
+pub const RESULTS: [&str; 8] = [
+    "ok",
+    "challenged",
+    "auth_failed",
+    "too_brief",
+    "throttled",
+    "not_found",
+    "bad_request",
+    "error",
+];
+
+/// A REGISTER's result, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Challenged,
+    AuthFailed,
+    TooBrief,
+    Throttled,
+    NotFound,
+    BadRequest,
+    /// The store failed or the writer's queue was full.
+    Error,
+}
+
+/// The registrar every SIP task, the router and the admin API share.
+pub struct Registrar {
+    pub config: RegistrarConfig,
+    pub location: Arc<Location>,
+    pub users: Arc<Users>,
+    pub nonces: Nonces,
+    replay: replay::Replay,
+    throttle: throttle::Throttle,
+    /// The writer's queue (`None` once shutting down).
+    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    results: Counters<8>,
+    /// A stand-in HA1 for users that do not exist, so their check costs the same.
+    decoy: Hex,
+}
+
+/// Unix time now, in seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Registrar {
+    /// Opens the registrar's file at `path` (creating it), loads users and live
+    /// bindings, and starts the writer thread.
+    pub fn open(config: RegistrarConfig, path: &Path) -> Result<Arc<Registrar>, writer::OpenError> {
+        let users = Arc::new(Users::default());
+        let location = Arc::new(Location::default());
+        let conn = writer::open(path, &users, &location, unix_now())?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(writer::QUEUE);
+        let thread = {
+            let (users, location) = (users.clone(), location.clone());
+            let (max, file) = (config.max_bindings, path.to_path_buf());
+            std::thread::Builder::new()
+                .name("enroute-registrar".into())
+                .spawn(move || writer::run(conn, rx, users, location, max, file))
+                .map_err(|source| writer::OpenError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+        };
+        let mut decoy_key = [0u8; 16];
+        getrandom::fill(&mut decoy_key).expect("the system's random source");
+        Ok(Arc::new(Registrar {
+            nonces: Nonces::new(config.nonce_ttl_s),
+            replay: replay::Replay::new(config.nonce_ttl_s),
+            throttle: throttle::Throttle::new(config.max_auth_failures),
+            decoy: digest::ha1(DigestAlgorithm::Sha256, "", "", &format!("{decoy_key:?}")),
+            config,
+            location,
+            users,
+            jobs: Some(tx),
+            thread: Some(thread),
+            results: Counters::default(),
+        }))
+    }
+
+    /// Counts a REGISTER's result.
+    pub fn count(&self, outcome: Outcome) {
+        self.results.inc(outcome as usize);
+    }
+
+    /// Judges a REGISTER's `Authorization` values for the AOR `aor` whose user part is
+    /// `user`, from `source`, at `now` (see [`Verdict`]). The answer never tells an
+    /// unknown user from a wrong password.
+    pub fn authenticate<'a>(
+        &self,
+        source: IpAddr,
+        aor: &str,
+        user: &str,
+        method: &str,
+        authorizations: impl Iterator<Item = &'a str>,
+        now: u64,
+    ) -> Verdict {
+        if self.throttle.throttled(source, now) {
+            return Verdict::Throttled;
+        }
+        let mut found = None;
+        for value in authorizations {
+            match Credentials::parse(value) {
+                Ok(c) if c.realm == self.config.realm => {
+                    found = Some(c);
+                    break;
+                }
+                Ok(_) | Err(digest::CredentialsError::NotDigest) => {}
+                Err(e) => return Verdict::Malformed(malformed_reason(e)),
+            }
+        }
+        let Some(c) = found else {
+            return Verdict::Challenge { stale: false };
+        };
+        let Some(alg) = c.algorithm().filter(|a| self.config.algorithms.contains(a)) else {
+            return Verdict::Challenge { stale: false };
+        };
+        if !c.qop.eq_ignore_ascii_case("auth") || c.cnonce.is_empty() {
+            return Verdict::Malformed("Digest needs qop=auth with a cnonce");
+        }
+        let Some(nc) = c.nonce_count() else {
+            return Verdict::Malformed("Malformed nc in Authorization header");
+        };
+        let stored = self
+            .users
+            .get(aor)
+            .filter(|u| *u.realm == *self.config.realm);
+        let ha1 = stored.as_ref().and_then(|u| u.ha1(alg));
+        let matches = match ha1 {
+            Some(ha1) => c.response_matches(alg, ha1, method),
+            None => {
+                // The same work for a user that does not exist.
+                let _ = c.response_matches(DigestAlgorithm::Sha256, &self.decoy, method);
+                false
+            }
+        };
+        if !matches || c.username != user {
+            self.throttle.failed(source, now);
+            return Verdict::Failed;
+        }
+        match self.nonces.check(c.nonce, now) {
+            NonceCheck::Foreign | NonceCheck::Stale => Verdict::Challenge { stale: true },
+            NonceCheck::Fresh { id, made } => match self.replay.accept(id, made, nc, now) {
+                replay::Use::New => Verdict::Authorized,
+                replay::Use::Forgotten => Verdict::Challenge { stale: true },
+                replay::Use::Replayed => {
+                    self.throttle.failed(source, now);
+                    Verdict::Failed
+                }
+            },
+        }
+    }
+
+    /// Hands `job` to the writer; `false` when its queue is full or it stopped.
+    fn submit(&self, job: Job) -> bool {
+        self.jobs.as_ref().is_some_and(|j| j.try_send(job).is_ok())
+    }
+
+    /// Queues a REGISTER's update; the receiver gets the AOR's bindings once they are
+    /// on disk and served. `None`: the writer is overloaded (answer 503).
+    pub fn register(
+        &self,
+        update: Update,
+    ) -> Option<oneshot::Receiver<Result<Vec<Binding>, Refused>>> {
+        let (tx, rx) = oneshot::channel();
+        self.submit(Job::Register(update, tx)).then_some(rx)
+    }
+
+    /// Removes every binding of `aor`; how many were live.
+    pub async fn unregister(&self, aor: &str) -> Result<usize, Refused> {
+        let (tx, rx) = oneshot::channel();
+        if !self.submit(Job::Unregister(aor.to_string(), tx)) {
+            return Err(Refused::Store);
+        }
+        rx.await.unwrap_or(Err(Refused::Store))
+    }
+
+    /// Creates or replaces a user; whether it existed.
+    pub async fn put_user(&self, aor: &str, user: User) -> Result<bool, Refused> {
+        let (tx, rx) = oneshot::channel();
+        if !self.submit(Job::PutUser(aor.to_string(), user, tx)) {
+            return Err(Refused::Store);
+        }
+        rx.await.unwrap_or(Err(Refused::Store))
+    }
+
+    /// Deletes a user and its bindings; whether it existed.
+    pub async fn delete_user(&self, aor: &str) -> Result<bool, Refused> {
+        let (tx, rx) = oneshot::channel();
+        if !self.submit(Job::DeleteUser(aor.to_string(), tx)) {
+            return Err(Refused::Store);
+        }
+        rx.await.unwrap_or(Err(Refused::Store))
+    }
+
+    /// Drops bindings expired by `now` from memory and disk (every few seconds).
+    pub fn sweep(&self, now: u64) {
+        if !self.location.expired_aors(now).is_empty() {
+            self.submit(Job::Sweep(now));
+        }
+    }
+}
+
+fn malformed_reason(e: digest::CredentialsError) -> &'static str {
+    match e {
+        digest::CredentialsError::Malformed => "Malformed Authorization header",
+        digest::CredentialsError::NotDigest => "Authorization header is not Digest",
+        digest::CredentialsError::Missing => "Authorization header lacks a required parameter",
+    }
+}
+
+impl Drop for Registrar {
+    /// Stops the writer after the jobs already queued.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl crate::metrics::Source for Registrar {
+    fn families(&self, out: &mut Vec<Family>) {
+        out.push(
+            Family::counter(
+                "enroute_registrar_requests_total",
+                "REGISTER requests answered, by result.",
+                &["result"],
+            )
+            .per_label(&self.results, &RESULTS, |i| i < 2),
+        );
+        out.push(
+            Family::gauge(
+                "enroute_registrar_bindings",
+                "Bindings held (contacts of registered AORs).",
+                &[],
+            )
+            .with(&[], self.location.bindings() as f64),
+        );
+        out.push(
+            Family::gauge(
+                "enroute_registrar_aors",
+                "AORs with at least one binding.",
+                &[],
+            )
+            .with(&[], self.location.aors() as f64),
+        );
+        out.push(
+            Family::gauge("enroute_registrar_users", "Users allowed to register.", &[])
+                .with(&[], self.users.len() as f64),
+        );
+    }
+}
