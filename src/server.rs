@@ -27,6 +27,7 @@ use crate::keeper::journal::Journal;
 use crate::keeper::reload::Reloaded;
 use crate::keeper::{Hooks, Keeper, Publisher};
 use crate::metrics::{self, Exporter, ProcessStats};
+use crate::registrar::Registrar;
 use crate::resolve::{Router, RoutingPlan};
 use crate::store::Store;
 use std::process::ExitCode;
@@ -69,7 +70,12 @@ pub enum ReloadError {
 }
 
 /// Runs until SIGINT or SIGTERM.
-pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode {
+pub async fn run(
+    config: Config,
+    router: Arc<Router>,
+    store: Store,
+    registrar: Option<Arc<Registrar>>,
+) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
     metrics::set_enabled(config.metrics_enabled);
     let Listeners {
@@ -93,7 +99,7 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         }
         Err(e) => return fatal(&e.to_string()),
     };
-    let shared = sip_shared(&config, &router);
+    let shared = sip_shared(&config, &router, registrar.clone());
     let transfer_key = config.dns.transfer_key.as_ref();
     let notify_key = transfer_key.and_then(|k| config.tsig_key(k)).cloned();
     let notifier = Arc::new(Notifier::new(config.dns.notify.clone(), notify_key));
@@ -131,7 +137,7 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     let xfr_stats = Arc::new(XfrStats::default());
     let journal = Arc::new(Journal::new(config.store.clone()));
     let exporter = config.metrics_enabled.then(|| {
-        Arc::new(Exporter::new(vec![
+        let mut sources: Vec<Arc<dyn metrics::Source>> = vec![
             process.clone() as Arc<dyn metrics::Source>,
             shared.stats.clone(),
             router.stats().clone(),
@@ -141,7 +147,11 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
             journal.clone(),
             notifier.clone(),
             router.zones().clone(),
-        ]))
+        ];
+        if let Some(r) = &registrar {
+            sources.push(r.clone());
+        }
+        Arc::new(Exporter::new(sources))
     });
     let admin_state = Arc::new(AdminState::new(
         &config,
@@ -149,6 +159,7 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         router.clone(),
         token,
         exporter,
+        registrar.clone(),
     ));
     let (refresh_tx, refresh_rx) = tokio::sync::mpsc::unbounded_channel();
     let stats = (dns_stats, xfr_stats.clone());
@@ -165,6 +176,9 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         stopped.clone(),
     ));
     let admin = crate::admin::spawn(admin_listener, admin_state.clone(), stopped.clone());
+    let sweep = registrar
+        .clone()
+        .map(|r| tokio::spawn(sweep_bindings(r, stopped.clone())));
     let registry = Registry {
         notify_from: authority.secondaries.clone(),
         keeper: keeper.clone(),
@@ -190,6 +204,16 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
         .listening
         .store(true, std::sync::atomic::Ordering::Release);
     log_summary(&config, &listening, token_source, router.zones());
+    if let Some(r) = &registrar {
+        tracing::info!(
+            path = %crate::registrar::writer::path_beside(&config.store).display(),
+            domains = ?r.config.domains,
+            users = r.users.len(),
+            aors = r.location.aors(),
+            bindings = r.location.bindings(),
+            "registrar"
+        );
+    }
     tracing::info!(
         config = %config.file.as_ref().map_or("(built-in defaults)".to_string(), |p| p.display().to_string()),
         admin = %admin_addr,
@@ -207,6 +231,9 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     let _ = stop.send(true);
     let all = async {
         let _ = tokio::join!(sip, dns, keep, admin);
+        if let Some(s) = sweep {
+            let _ = s.await;
+        }
     };
     if tokio::time::timeout(std::time::Duration::from_secs(10), all)
         .await
@@ -217,8 +244,27 @@ pub async fn run(config: Config, router: Arc<Router>, store: Store) -> ExitCode 
     ExitCode::SUCCESS
 }
 
+/// Drops expired bindings from memory and disk every few seconds (they are never used
+/// once expired; this only frees them) until shutdown.
+async fn sweep_bindings(registrar: Arc<Registrar>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                let r = registrar.clone();
+                let _ = tokio::task::spawn_blocking(move || r.sweep(crate::registrar::unix_now())).await;
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// What every SIP listener shares: the router, the limits and the counters.
-fn sip_shared(config: &Config, router: &Arc<Router>) -> Arc<crate::sip::transport::Shared> {
+fn sip_shared(
+    config: &Config,
+    router: &Arc<Router>,
+    registrar: Option<Arc<Registrar>>,
+) -> Arc<crate::sip::transport::Shared> {
     Arc::new(crate::sip::transport::Shared {
         router: router.clone(),
         max_transactions: config.sip.max_transactions,
@@ -230,6 +276,7 @@ fn sip_shared(config: &Config, router: &Arc<Router>) -> Arc<crate::sip::transpor
         max_message_bytes: config.sip.max_message_bytes,
         tcp_idle: std::time::Duration::from_secs(config.sip.tcp_idle_s),
         stats: Default::default(),
+        registrar,
     })
 }
 

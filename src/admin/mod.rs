@@ -14,7 +14,8 @@
 //! - one file per resource, with its handlers: `numbers.rs` (`/v1/numbers/{e164}`,
 //!   `/v1/prefixes/{e164prefix}`), `lists.rs` (the paged `/v1/numbers`, `/v1/prefixes`),
 //!   `import.rs` (`/v1/numbers:import`), `zones.rs` (`/v1/zones…`), `routing.rs`
-//!   (`/v1/route/{number}`, `/v1/cache…`), `ops.rs` (health, readiness, `/metrics`, the
+//!   (`/v1/route/{number}`, `/v1/cache…`), `registrar.rs` (`/v1/users…`,
+//!   `/v1/registrations…`), `ops.rs` (health, readiness, `/metrics`, the
 //!   [`openapi`] document);
 //! - `routed.rs`: whether calls can use a route, by the router's own rule;
 //! - `offload.rs`: where blocking and bulk work runs;
@@ -39,6 +40,7 @@ mod offload;
 pub mod openapi;
 mod ops;
 mod problem;
+mod registrar;
 pub mod routed;
 mod routing;
 mod state;
@@ -81,6 +83,18 @@ pub fn app(state: Shared) -> Router {
             get(zones::get_zone)
                 .put(zones::put_zone)
                 .delete(zones::delete_zone),
+        )
+        .route(
+            "/v1/users/{aor}",
+            get(registrar::get_user)
+                .put(registrar::put_user)
+                .delete(registrar::delete_user),
+        )
+        .route("/v1/users", get(registrar::list_users))
+        .route("/v1/registrations", get(registrar::list_registrations))
+        .route(
+            "/v1/registrations/{aor}",
+            delete(registrar::delete_registrations),
         )
         .route("/v1/cache", delete(routing::flush_cache))
         .route("/v1/cache/{e164}", delete(routing::flush_cached_number))

@@ -65,7 +65,7 @@ pub fn document() -> Value {
             "next": {"type": ["string", "null"], "description": "pass as 'after' for the next page"}
         }})
     };
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "enroute admin API",
@@ -193,5 +193,82 @@ pub fn document() -> Value {
                     }}
             }
         }
-    })
+    });
+    add_registrar(&mut doc, &problem);
+    doc
+}
+
+/// The registrar's paths and schemas (SPEC §11): users and registrations. Every one
+/// answers 404 while `registrar.enabled` is false.
+fn add_registrar(doc: &mut Value, problem: &Value) {
+    let errors = |codes: &[&str], ok_code: &str, ok: Value| {
+        let mut m = serde_json::Map::new();
+        for c in codes {
+            m.insert((*c).to_string(), problem.clone());
+        }
+        m.insert(ok_code.to_string(), ok);
+        Value::Object(m)
+    };
+    let schema = |name: &str| json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}}});
+    let aor = json!({"name": "aor", "in": "path", "required": true,
+        "description": "an address-of-record: user@domain, or a sip:, sips: or tel: URI; a user that the dial plan makes a number is that number, under the first of registrar.domains",
+        "schema": {"type": "string", "minLength": 1}});
+    let page = json!([
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+        {"name": "after", "in": "query", "description": "the previous page's 'next' (exclusive)", "schema": {"type": "string"}}
+    ]);
+    let mut reg_query = page.as_array().cloned().unwrap_or_default();
+    reg_query.push(json!({"name": "aor", "in": "query", "description": "only this AOR", "schema": {"type": "string"}}));
+    let paths = json!({
+        "/v1/users/{aor}": {
+            "parameters": [aor.clone()],
+            "get": {"operationId": "getUser", "responses": errors(&["401", "404", "422"], "200", schema("User"))},
+            "put": {"operationId": "putUser",
+                "description": "Creates (201) or replaces (200) the user allowed to register this AOR. Only HA1 digests are kept, for the realm registrar.realm; a password is never stored nor answered.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UserBody"}}}},
+                "responses": errors(&["401", "404", "413", "415", "422"], "200", schema("User"))},
+            "delete": {"operationId": "deleteUser", "description": "Deletes the user and its bindings.",
+                "responses": errors(&["401", "404", "422"], "204", json!({"description": "Done"}))}
+        },
+        "/v1/users": {"get": {"operationId": "listUsers", "parameters": page,
+            "responses": errors(&["401", "404", "422"], "200", schema("UserList"))}},
+        "/v1/registrations": {"get": {"operationId": "listRegistrations", "parameters": reg_query,
+            "responses": errors(&["401", "404", "422"], "200", schema("RegistrationList"))}},
+        "/v1/registrations/{aor}": {"parameters": [aor],
+            "delete": {"operationId": "deleteRegistrations", "description": "Removes every binding of the AOR (404 when it had none).",
+                "responses": errors(&["401", "404", "422"], "204", json!({"description": "Done"}))}}
+    });
+    let schemas = json!({
+        "UserBody": {"type": "object", "additionalProperties": false,
+            "description": "Exactly one of password and ha1.",
+            "properties": {
+                "password": {"type": "string", "minLength": 1, "maxLength": 1024},
+                "ha1": {"type": "object", "additionalProperties": false, "minProperties": 1, "properties": {
+                    "SHA-256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+                    "MD5": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}}}
+            }},
+        "User": {"type": "object", "required": ["aor", "realm", "algorithms"], "properties": {
+            "aor": {"type": "string"}, "realm": {"type": "string"},
+            "algorithms": {"type": "array", "items": {"enum": ["SHA-256", "MD5"]}}}},
+        "UserList": {"type": "object", "required": ["items", "next"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/User"}},
+            "next": {"type": ["string", "null"]}}},
+        "Registration": {"type": "object", "required": ["aor", "contacts"], "properties": {
+            "aor": {"type": "string"},
+            "contacts": {"type": "array", "items": {"type": "object", "required": ["uri", "q", "expires", "call_id", "cseq"], "properties": {
+                "uri": {"type": "string"}, "q": {"type": "number"},
+                "expires": {"type": "integer", "description": "seconds left"},
+                "call_id": {"type": "string"}, "cseq": {"type": "integer"}}}}}},
+        "RegistrationList": {"type": "object", "required": ["items", "next"], "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Registration"}},
+            "next": {"type": ["string", "null"]}}}
+    });
+    if let (Some(p), Value::Object(add)) = (doc["paths"].as_object_mut(), paths) {
+        p.extend(add);
+    }
+    if let (Some(s), Value::Object(add)) = (doc["components"]["schemas"].as_object_mut(), schemas) {
+        s.extend(add);
+    }
+    doc["components"]["schemas"]["Decision"]["properties"]["source"] =
+        json!({"enum": ["registrar", "local", "cache", "upstream", "gateway", "none"]});
 }

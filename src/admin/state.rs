@@ -32,6 +32,8 @@ pub struct AdminState {
     /// Held by the import running, until its commit ends (one at a time: each holds
     /// its parsed numbers).
     pub importing: Arc<tokio::sync::Mutex<()>>,
+    /// The registrar, when `registrar.enabled` (users and registrations).
+    pub registrar: Option<Arc<crate::registrar::Registrar>>,
 }
 
 impl AdminState {
@@ -41,6 +43,7 @@ impl AdminState {
         router: Arc<RouteEngine>,
         token: String,
         metrics: Option<Arc<crate::metrics::Exporter>>,
+        registrar: Option<Arc<crate::registrar::Registrar>>,
     ) -> Self {
         AdminState {
             keeper,
@@ -59,6 +62,7 @@ impl AdminState {
             main: tokio::runtime::Handle::current(),
             metrics,
             importing: Arc::new(tokio::sync::Mutex::new(())),
+            registrar,
         }
     }
 }

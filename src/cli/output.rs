@@ -214,6 +214,14 @@ fn trace_step_text(t: Step<'_>, s: &mut String) {
                     .unwrap_or_default()
             );
         }
+        "registrar" => {
+            let _ = writeln!(
+                s,
+                "  registrar: {} has {} registered contact(s)",
+                t.text("aor"),
+                t.opt_num("contacts").unwrap_or(0)
+            );
+        }
         "truncated" => {
             let _ = writeln!(
                 s,

@@ -69,7 +69,23 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
         }
     };
     let zone_set = Arc::new(ZoneSet::new(zones));
-    let router = Arc::new(Router::new(&config, zone_set));
+    let registrar = if config.registrar.enabled {
+        let path = enroute::registrar::writer::path_beside(&config.store);
+        match enroute::registrar::Registrar::open(config.registrar.clone(), &path) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("enroute: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        None
+    };
+    let mut router = Router::new(&config, zone_set);
+    if let Some(reg) = &registrar {
+        router = router.with_registrar(reg.location.clone(), config.registrar.domains.clone());
+    }
+    let router = Arc::new(router);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -80,5 +96,5 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(enroute::server::run(config, router, store))
+    runtime.block_on(enroute::server::run(config, router, store, registrar))
 }

@@ -154,9 +154,12 @@ fn same_contact(a: &str, b: &str) -> bool {
     a == b || crate::uri::equivalent(a, b)
 }
 
+/// One shard: canonical AOR → its bindings, best first.
+type Shard = HashMap<Box<str>, Vec<Binding>>;
+
 /// The bindings of every AOR, sharded; see the module doc.
 pub struct Location {
-    shards: Box<[RwLock<HashMap<Box<str>, Vec<Binding>>>]>,
+    shards: Box<[RwLock<Shard>]>,
     /// Bindings held (live or not yet swept).
     bindings: AtomicUsize,
     /// AORs with at least one binding held.

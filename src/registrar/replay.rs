@@ -27,9 +27,12 @@ pub enum Use {
     Forgotten,
 }
 
+/// Nonce id → (highest `nc` used, when the nonce was made).
+type Shard = HashMap<u64, (u32, u64)>;
+
 /// The `nc` high-water mark of each live nonce.
 pub struct Replay {
-    shards: Box<[Mutex<HashMap<u64, (u32, u64)>>]>,
+    shards: Box<[Mutex<Shard>]>,
     /// Nonces made before this (unix seconds) are no longer tracked.
     floor: AtomicU64,
     ttl_s: u64,

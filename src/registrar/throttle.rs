@@ -15,9 +15,12 @@ use std::sync::Mutex;
 const SHARDS: usize = 16;
 const MAX_PER_SHARD: usize = 65_536;
 
+/// Source → (its minute, failures in it).
+type Shard = HashMap<IpAddr, (u64, u32)>;
+
 /// Failures per source in the current minute.
 pub struct Throttle {
-    shards: Box<[Mutex<HashMap<IpAddr, (u64, u32)>>]>,
+    shards: Box<[Mutex<Shard>]>,
     max_failures: u32,
 }
 

@@ -9,6 +9,7 @@
 //! Must not touch: the network, the cache or counters beyond the DDDS skips — the
 //! [`Router`](super::Router) fetches, caches and counts around this.
 
+use super::aor::{self, Registered, registered};
 use super::cache;
 use super::ddds::{Candidate, ContactFilter, Ddds, RankKey};
 use super::decision::{Decision, PENDING, Source, TraceStep, Tracer, push_ranked, refill};
@@ -41,6 +42,7 @@ const MAX_LABELS: usize = 128;
 static DIGIT_LABELS: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
 
 /// Decides `input` into `d` (emptied by the caller) under `plan` and the local `zones`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn decide(
     plan: &RoutingPlan,
     zones: &ZoneSet,
@@ -49,9 +51,17 @@ pub(super) fn decide(
     tracer: Tracer,
     d: &mut Decision,
     up: &mut UpCtx<'_>,
+    reg: Option<&Registered<'_>>,
 ) {
+    let reg = reg.filter(|r| !r.location.is_empty());
     let mut e164 = std::mem::take(&mut d.scratch.number);
     let Some(scheme) = dial(input, plan, tracer, &mut e164, d) else {
+        if let Some(reg) = reg
+            && d.status == 404
+        {
+            // No number, but perhaps a registered name (`sip:alice@example.net`).
+            registered_name(reg, plan, input, tracer, d);
+        }
         d.scratch.number = e164;
         return;
     };
@@ -59,6 +69,21 @@ pub(super) fn decide(
         scheme == Some("sips"),
         scheme.is_some().then(|| input.trim_ascii()),
     );
+    if let Some(reg) = reg
+        && let Some(domain) = reg.domains.first()
+    {
+        let mut aor = std::mem::take(&mut d.scratch.aor);
+        aor.clear();
+        aor.push_str(&e164);
+        aor.push('@');
+        aor.push_str(domain);
+        let found = registered(reg, &aor, &filter, plan.max_contacts, tracer, d);
+        d.scratch.aor = aor;
+        if found {
+            d.number = Some(e164);
+            return;
+        }
+    }
     let zones = zones.load();
     let mut candidates = std::mem::take(&mut d.scratch.candidates);
     candidates.clear();
@@ -111,6 +136,26 @@ pub(super) fn decide(
     }
     d.scratch.candidates = candidates;
     d.number = Some(e164);
+}
+
+/// Step 1 for an input that is no number: the registered contacts of its AOR, when it
+/// names one of a served domain (`sip:alice@example.net`).
+fn registered_name(
+    reg: &Registered<'_>,
+    plan: &RoutingPlan,
+    input: &str,
+    tracer: Tracer,
+    d: &mut Decision,
+) {
+    let mut aor = std::mem::take(&mut d.scratch.aor);
+    let mut scratch = String::new();
+    if aor::canonical(input, &plan.dialplan, reg.domains, &mut aor, &mut scratch).is_ok() {
+        let trimmed = input.trim_ascii();
+        let sips = trimmed.len() > 5 && trimmed[..5].eq_ignore_ascii_case("sips:");
+        let filter = ContactFilter::new(sips, Some(trimmed));
+        registered(reg, &aor, &filter, plan.max_contacts, tracer, d);
+    }
+    d.scratch.aor = aor;
 }
 
 /// Step 1: the input as an E.164 number, through the dial plan, in `e164`. Returns the

@@ -15,6 +15,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
+    Registrar,
     Local,
     Cache,
     Upstream,
@@ -24,7 +25,8 @@ pub enum Source {
 
 impl Source {
     /// Every source, in declaration order (so `source as usize` is its index).
-    pub const ALL: [Source; 5] = [
+    pub const ALL: [Source; 6] = [
+        Source::Registrar,
         Source::Local,
         Source::Cache,
         Source::Upstream,
@@ -33,6 +35,7 @@ impl Source {
     ];
     pub fn as_str(self) -> &'static str {
         match self {
+            Source::Registrar => "registrar",
             Source::Local => "local",
             Source::Cache => "cache",
             Source::Upstream => "upstream",
@@ -54,8 +57,11 @@ impl Q {
 }
 
 impl std::fmt::Display for Q {
+    /// One decimal at least, more when the value has them (a binding's `q=0.75`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.0 / 1000, (self.0 % 1000) / 100)
+        let mut out = Vec::with_capacity(8);
+        self.write_digits(&mut out);
+        f.write_str(std::str::from_utf8(&out).expect("digits"))
     }
 }
 
@@ -63,15 +69,17 @@ impl Q {
     /// Appends the same text as `Display` (`1.0`, `0.5`) without the formatter: the SIP
     /// answer writes one per Contact.
     pub fn write_digits(self, out: &mut Vec<u8>) {
-        if self.0 >= 10_000 {
-            out.extend_from_slice(self.to_string().as_bytes());
-            return;
+        let mut whole = itoa::Buffer::new();
+        out.extend_from_slice(whole.format(self.0 / 1000).as_bytes());
+        out.push(b'.');
+        let frac = self.0 % 1000;
+        out.push(b'0' + (frac / 100) as u8);
+        if !frac.is_multiple_of(100) {
+            out.push(b'0' + (frac / 10 % 10) as u8);
+            if !frac.is_multiple_of(10) {
+                out.push(b'0' + (frac % 10) as u8);
+            }
         }
-        out.extend_from_slice(&[
-            b'0' + (self.0 / 1000) as u8,
-            b'.',
-            b'0' + ((self.0 % 1000) / 100) as u8,
-        ]);
     }
 }
 
@@ -122,6 +130,8 @@ pub enum TraceStep {
     },
     /// Contacts dropped by `sip.max_contacts`.
     Truncated { kept: usize, dropped: usize },
+    /// The AOR's registered contacts (SPEC §11), taken before any zone or ENUM lookup.
+    Registrar { aor: String, contacts: usize },
     /// The decision cache: `hit` (with the seconds left) or `miss`.
     Cache {
         result: &'static str,
@@ -204,6 +214,8 @@ pub(super) struct Scratch {
     pub(super) spare_uris: Vec<String>,
     /// An upstream name as cached answers are keyed (lower case, absolute).
     pub(super) upstream_key: String,
+    /// The canonical AOR the registrar step looks up.
+    pub(super) aor: String,
 }
 
 /// Scratch space is not part of a decision's value.

@@ -11,6 +11,7 @@
 //!
 //! Must not touch: sockets, SIP messages, or zone storage.
 
+pub mod aor;
 pub mod cache;
 pub mod ddds;
 mod decide;

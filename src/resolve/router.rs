@@ -12,6 +12,7 @@
 //! Must not touch: sockets, SIP messages, or zone storage. Local zones are read through a
 //! lock-free snapshot taken once per decision.
 
+use super::aor::Registered;
 use super::cache;
 use super::decide::{UpCtx, decide};
 use super::decision::{Decision, PENDING, TraceStep, Tracer, reason_phrase};
@@ -20,6 +21,7 @@ use super::stats::RouteStats;
 use super::upstream;
 use crate::config::Config;
 use crate::name::Name;
+use crate::registrar::Location;
 use crate::zone::ZoneSet;
 use std::sync::Arc;
 
@@ -39,6 +41,8 @@ pub struct Router {
     stats: Arc<RouteStats>,
     /// Decisions that needed upstream DNS.
     cache: Arc<cache::DecisionCache>,
+    /// The registrar's bindings and its domains, consulted first (SPEC §11).
+    registrar: Option<(Arc<Location>, Vec<String>)>,
 }
 
 impl Router {
@@ -55,7 +59,15 @@ impl Router {
                     failure_ttl_s: config.cache.failure_ttl_s,
                 },
             )),
+            registrar: None,
         }
+    }
+
+    /// Routes an AOR with live bindings (`registrar.domains`) to them before anything
+    /// else.
+    pub fn with_registrar(mut self, location: Arc<Location>, domains: Vec<String>) -> Self {
+        self.registrar = Some((location, domains));
+        self
     }
 
     /// The decision cache (flushed by reloads and admin changes).
@@ -139,7 +151,20 @@ impl Router {
         };
         let plan = self.plan.load();
         let tracer = Tracer::new(trace);
-        decide(&plan, &self.zones, &self.stats, input, tracer, d, &mut up);
+        let reg = self
+            .registrar
+            .as_ref()
+            .map(|(location, domains)| Registered { location, domains });
+        decide(
+            &plan,
+            &self.zones,
+            &self.stats,
+            input,
+            tracer,
+            d,
+            &mut up,
+            reg.as_ref(),
+        );
         up.missing
     }
 

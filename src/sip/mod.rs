@@ -10,6 +10,8 @@
 //! - [`response`]: every answer's bytes (a header all answers carry goes in its
 //!   `finish`; one some carry, in a `write_*` function there);
 //! - [`redirect`]: one request in, one outcome out (checks, status, routing);
+//! - [`register`]: REGISTER as the registrar answers it (SPEC §11), beside `redirect`
+//!   (whose handler it extends);
 //! - [`transport`]: sockets, stream framing, TLS, and the tasks that send each outcome
 //!   and keep their transactions.
 //!
@@ -18,6 +20,7 @@
 pub mod dialog;
 pub mod message;
 pub mod redirect;
+pub mod register;
 pub mod response;
 pub mod stats;
 pub mod transaction;

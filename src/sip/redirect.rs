@@ -33,8 +33,9 @@ use super::dialog::{Dialog, TagKey, TopVia};
 use super::message::{self, AddrProblem, Name, ParseError, Request, Status};
 use super::response::{self, Salvaged};
 use super::stats::{DropReason, SipStats};
-use super::transaction::{PendingInvite, TxState, tx_key};
+use super::transaction::{PendingInvite, TxState, register_tx_key, tx_key};
 use crate::config::Transport;
+use crate::registrar::{Binding, Refused, Registrar};
 use crate::resolve::{Decision, Router};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -79,6 +80,12 @@ pub enum Outcome<'h> {
     Retransmission {
         tx: u64,
     },
+    /// A REGISTER whose change the registrar's writer commits: its answer (200 with the
+    /// bindings, or 500/403) is built from `register` once `committed` has the result.
+    Register {
+        register: PendingInvite,
+        committed: tokio::sync::oneshot::Receiver<Result<Vec<Binding>, Refused>>,
+    },
     Drop(DropReason),
 }
 
@@ -95,6 +102,8 @@ pub struct Settings {
 pub struct Handler<'r> {
     pub router: &'r Router,
     pub settings: &'r Settings,
+    /// The registrar, when `registrar.enabled` (else REGISTER gets 405).
+    pub registrar: Option<&'r Registrar>,
     /// Key for deterministic To-tags and transaction keys (random per process).
     pub tag_key: &'r TagKey,
     decision: Decision,
@@ -111,6 +120,7 @@ impl<'r> Handler<'r> {
         Handler {
             router,
             settings,
+            registrar: None,
             tag_key,
             decision: Decision::default(),
             out: Vec::with_capacity(1024),
@@ -123,6 +133,12 @@ impl<'r> Handler<'r> {
     /// `transport`.
     pub fn counting(mut self, stats: &'r SipStats, transport: Transport) -> Self {
         self.counting = Some((stats, transport));
+        self
+    }
+
+    /// Answers REGISTER as the registrar (SPEC §11).
+    pub fn with_registrar(mut self, registrar: Option<&'r Registrar>) -> Self {
+        self.registrar = registrar;
         self
     }
 
@@ -166,8 +182,8 @@ impl<'r> Handler<'r> {
         }
     }
 
-    /// Copies what the answers to a pending INVITE need out of the request.
-    fn pending_invite(
+    /// Copies what the answers to a pending INVITE (or REGISTER) need out of the request.
+    pub(super) fn pending_invite(
         &self,
         req: &Request<'_>,
         d: &Dialog<'_>,
@@ -213,12 +229,25 @@ impl<'r> Handler<'r> {
     }
 
     fn allowed(&self, source: SocketAddr) -> bool {
+        self.allowed_by(source, &self.settings.allow)
+    }
+
+    fn allowed_by(&self, source: SocketAddr, allow: &[IpNet]) -> bool {
         let ip = source.ip();
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
-        self.settings.allow.iter().any(|n| n.contains(&ip))
+        allow.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Whether `source` may send this method: REGISTER by `registrar.allow` when set,
+    /// everything else (and REGISTER without it) by `sip.allow`.
+    fn allowed_method(&self, source: SocketAddr, method: &str) -> bool {
+        match self.registrar.and_then(|r| r.config.allow.as_deref()) {
+            Some(allow) if method == "REGISTER" => self.allowed_by(source, allow),
+            _ => self.allowed(source),
+        }
     }
 
     /// A parsed request: counted, its top Via and dialog headers read once (no Via: a
@@ -258,12 +287,15 @@ impl<'r> Handler<'r> {
             cseq: cseq.as_deref(),
             tx: 0,
         };
+        let register = req.method == "REGISTER" && self.registrar.is_some();
         if matches!(req.method, "INVITE" | "ACK" | "CANCEL") {
             dialog.tx = tx_key(self.tag_key, &dialog);
+        } else if register {
+            dialog.tx = register_tx_key(self.tag_key, &dialog);
         }
         let d = &dialog;
         let is_ack = req.method == "ACK";
-        if !self.allowed(source) {
+        if !self.allowed_method(source, req.method) {
             if is_ack {
                 return self.count_drop(DropReason::Denied);
             }
@@ -271,9 +303,9 @@ impl<'r> Handler<'r> {
             // not make us retransmit toward it.
             return without_state(self.reply(req, d, source, 403, "Forbidden", |_, _| {}));
         }
-        if req.method == "INVITE" && tx_state(d.tx) != TxState::None {
+        if (req.method == "INVITE" || register) && tx_state(d.tx) != TxState::None {
             // Whatever its answer was (302, 404, 484, 416, 420, 503 …), the transaction
-            // holds it.
+            // holds it; a REGISTER's, while its change commits or for Timer J after.
             return Outcome::Retransmission { tx: d.tx };
         }
         if !req.version.eq_ignore_ascii_case("SIP/2.0") {
@@ -308,7 +340,9 @@ impl<'r> Handler<'r> {
     ) -> Outcome<'_> {
         // RFC 3261 §8.2.1 before §8.2.2.3: a method we do not handle gets 405/501
         // whatever it requires; Require binds the methods we answer (not CANCEL, §9.2).
-        let handled = matches!(req.method, "INVITE" | "OPTIONS" | "BYE");
+        let registrar = self.registrar;
+        let handled = matches!(req.method, "INVITE" | "OPTIONS" | "BYE")
+            || (req.method == "REGISTER" && registrar.is_some());
         if handled && let Some(options) = unsupported(req) {
             return self.reply(req, d, source, 420, "Bad Extension", |o, _| {
                 response::write_unsupported(o, &options)
@@ -337,8 +371,9 @@ impl<'r> Handler<'r> {
                 self.reply(req, d, source, status, reason, response::write_contacts)
             }
             "OPTIONS" => self.reply(req, d, source, 200, "OK", |o, _| {
-                response::write_capabilities(o)
+                response::write_capabilities(o, registrar.is_some())
             }),
+            "REGISTER" if let Some(reg) = registrar => self.register(reg, req, d, source),
             // RFC 3261 §9.2: a CANCEL matching a transaction gets 200; a pending INVITE
             // then ends with 487 (the transport sends it); no transaction: 481.
             "CANCEL" => {
@@ -369,17 +404,17 @@ impl<'r> Handler<'r> {
             ),
             m if KNOWN.contains(&m) => {
                 self.reply(req, d, source, 405, "Method Not Allowed", |o, _| {
-                    response::write_allow(o)
+                    response::write_allow(o, registrar.is_some())
                 })
             }
             _ => self.reply(req, d, source, 501, "Not Implemented", |o, _| {
-                response::write_allow(o)
+                response::write_allow(o, registrar.is_some())
             }),
         }
     }
 
     /// Builds a response into the handler's buffer; `extra` appends header lines.
-    fn reply(
+    pub(super) fn reply(
         &mut self,
         req: &Request<'_>,
         d: &Dialog<'_>,

@@ -22,8 +22,9 @@ use crate::resolve::Decision;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
-/// The methods this server answers (`Allow`).
+/// The methods this server answers (`Allow`), without and with the registrar.
 const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS";
+const ALLOW_WITH_REGISTER: &str = "INVITE, ACK, CANCEL, OPTIONS, REGISTER";
 
 /// Writes a response per RFC 3261 §8.2.6 into `out` (cleared first): status line, the
 /// Vias (top one with `received`/`rport`), From, To (with a To-tag when it had none),
@@ -258,21 +259,71 @@ pub(super) fn write_contacts(o: &mut Vec<u8>, decision: &Decision) {
     }
 }
 
-/// `Allow` (405, 501 and the 200 to OPTIONS).
-pub(super) fn write_allow(o: &mut Vec<u8>) {
-    line(o, "Allow: ", ALLOW.as_bytes())
+/// `Allow` (405, 501 and the 200 to OPTIONS); REGISTER when the registrar is on.
+pub(super) fn write_allow(o: &mut Vec<u8>, register: bool) {
+    let allow = if register { ALLOW_WITH_REGISTER } else { ALLOW };
+    line(o, "Allow: ", allow.as_bytes())
 }
 
 /// What the 200 to OPTIONS says this server takes (RFC 3261 §11.2): Allow, Accept and
 /// an empty Supported.
-pub(super) fn write_capabilities(o: &mut Vec<u8>) {
-    write_allow(o);
+pub(super) fn write_capabilities(o: &mut Vec<u8>, register: bool) {
+    write_allow(o, register);
     o.extend_from_slice(b"Accept: application/sdp\r\nSupported: \r\n");
 }
 
 /// `Unsupported` with the options a request required (420, RFC 3261 §8.2.2.3).
 pub(super) fn write_unsupported(o: &mut Vec<u8>, options: &[u8]) {
     line(o, "Unsupported: ", options)
+}
+
+/// One `WWW-Authenticate` per algorithm, in the configured order (RFC 8760 §2.4), all
+/// with one nonce and `qop="auth"`; `stale=true` when the last nonce had expired.
+pub(super) fn write_challenges(
+    o: &mut Vec<u8>,
+    realm: &str,
+    nonce: &str,
+    algorithms: &[crate::config::DigestAlgorithm],
+    stale: bool,
+) {
+    for alg in algorithms {
+        o.extend_from_slice(b"WWW-Authenticate: Digest realm=\"");
+        o.extend_from_slice(realm.as_bytes());
+        o.extend_from_slice(b"\", nonce=\"");
+        o.extend_from_slice(nonce.as_bytes());
+        o.extend_from_slice(b"\", algorithm=");
+        o.extend_from_slice(alg.as_str().as_bytes());
+        o.extend_from_slice(b", qop=\"auth\"");
+        if stale {
+            o.extend_from_slice(b", stale=true");
+        }
+        o.extend_from_slice(b"\r\n");
+    }
+}
+
+/// `Min-Expires` (423 Interval Too Brief, RFC 3261 §10.3 step 7).
+pub(super) fn write_min_expires(o: &mut Vec<u8>, seconds: u32) {
+    o.extend_from_slice(b"Min-Expires: ");
+    o.extend_from_slice(itoa::Buffer::new().format(seconds).as_bytes());
+    o.extend_from_slice(b"\r\n");
+}
+
+/// The 200 to a REGISTER (RFC 3261 §10.3 step 8): every current binding with its
+/// remaining `expires` (and its q when not 1), then `Date`.
+pub(super) fn write_bindings(o: &mut Vec<u8>, bindings: &[crate::registrar::Binding], now: u64) {
+    for b in bindings.iter().filter(|b| b.expires_at > now) {
+        o.extend_from_slice(b"Contact: <");
+        o.extend_from_slice(b.contact.as_bytes());
+        o.extend_from_slice(b">;expires=");
+        o.extend_from_slice(itoa::Buffer::new().format(b.expires_in(now)).as_bytes());
+        if b.q != 1000 {
+            o.extend_from_slice(b";q=");
+            crate::resolve::decision::Q(b.q).write_digits(o);
+        }
+        o.extend_from_slice(b"\r\n");
+    }
+    let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now));
+    line(o, "Date: ", date.as_bytes());
 }
 
 /// `Retry-After: 5` (every 503).

@@ -35,8 +35,9 @@ pub const METHOD_LABELS: [&str; 15] = [
 pub const TRANSPORT_LABELS: [&str; 3] = ["udp", "tcp", "tls"];
 
 /// Response codes this server sends; anything else counts under the last slot (`other`).
-pub const RESPONSE_CODES: [u16; 18] = [
-    100, 200, 302, 400, 403, 404, 405, 416, 420, 481, 484, 487, 500, 501, 503, 505, 513, 0,
+pub const RESPONSE_CODES: [u16; 20] = [
+    100, 200, 302, 400, 401, 403, 404, 405, 416, 420, 423, 481, 484, 487, 500, 501, 503, 505, 513,
+    0,
 ];
 
 /// Why a message got no answer; counted by the handler (`enroute_sip_dropped_total{reason}`).

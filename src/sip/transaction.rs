@@ -26,6 +26,9 @@ use tokio::time::Instant;
 const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 const TIMER_H: Duration = Duration::from_secs(32);
+/// Timer J (64·T1 over UDP, RFC 3261 §17.2.2): how long a non-INVITE answer is held
+/// for retransmitted requests; over a reliable transport it is 0.
+const TIMER_J: Duration = Duration::from_secs(32);
 
 /// Where an INVITE server transaction stands, as the transport knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,15 @@ pub(super) fn tx_key(key: &TagKey, d: &Dialog<'_>) -> u64 {
     h.finish()
 }
 
+/// A REGISTER's server transaction (RFC 3261 §17.2.3: the method is part of the match,
+/// so a REGISTER never meets an INVITE's transaction).
+pub(super) fn register_tx_key(key: &TagKey, d: &Dialog<'_>) -> u64 {
+    let mut h = key.build_hasher();
+    h.write(b"REGISTER");
+    h.write_u64(tx_key(key, d));
+    h.finish()
+}
+
 /// The transaction state of every SIP task together, bounded by `sip.max_transactions`
 /// (SPEC §10.29): a slot is taken before anything is held and given back when it is
 /// dropped, so `enroute_transactions_active` is the truth and never passes the bound.
@@ -124,10 +136,15 @@ impl<'a> Slots<'a> {
     }
 }
 
-/// An INVITE waiting for an upstream lookup.
+/// A request waiting for its answer: an INVITE for an upstream lookup, a REGISTER for
+/// the registrar's commit.
 struct Pending {
-    /// Its 100 Trying, sent again to a retransmitted INVITE.
+    /// Its 100 Trying, sent again to a retransmitted INVITE (empty for a REGISTER: a
+    /// retransmission in the Trying state is discarded, RFC 3261 §17.2.2).
     trying: Vec<u8>,
+    /// Whether it is an INVITE (its answer is held until ACK, with Timer G over UDP) or
+    /// a REGISTER (held for Timer J, never sent again unasked).
+    is_invite: bool,
     /// What its final answer or 487 is built from.
     invite: Arc<PendingInvite>,
 }
@@ -212,12 +229,33 @@ impl<'a> Transactions<'a> {
         trying: &[u8],
         invite: PendingInvite,
     ) -> Result<Arc<PendingInvite>, PendingInvite> {
+        self.hold_waiting(trying, invite, true)
+    }
+
+    /// As [`Transactions::hold_pending`] for a REGISTER waiting for the registrar's
+    /// commit: no 100 Trying, and its answer is held for Timer J only.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn hold_register(
+        &mut self,
+        register: PendingInvite,
+    ) -> Result<Arc<PendingInvite>, PendingInvite> {
+        self.hold_waiting(&[], register, false)
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn hold_waiting(
+        &mut self,
+        trying: &[u8],
+        invite: PendingInvite,
+        is_invite: bool,
+    ) -> Result<Arc<PendingInvite>, PendingInvite> {
         if !self.slots.take() {
             return Err(invite);
         }
         let invite = Arc::new(invite);
         let pending = Pending {
             trying: trying.to_vec(),
+            is_invite,
             invite: invite.clone(),
         };
         self.pending.insert(invite.tx, pending);
@@ -233,8 +271,10 @@ impl<'a> Transactions<'a> {
         tx: u64,
         answer: impl FnOnce(&PendingInvite) -> Vec<u8>,
     ) -> Option<(&[u8], SocketAddr)> {
-        let Pending { invite, .. } = self.pending.remove(&tx)?;
-        let held = self.hold(tx, answer(&invite), invite.dest);
+        let Pending {
+            invite, is_invite, ..
+        } = self.pending.remove(&tx)?;
+        let held = self.hold(tx, answer(&invite), invite.dest, is_invite);
         Some((&held.bytes, held.dest))
     }
 
@@ -242,15 +282,20 @@ impl<'a> Transactions<'a> {
     /// new slot; without a free slot nothing is held.
     pub(super) fn complete(&mut self, tx: u64, bytes: &[u8], dest: SocketAddr) {
         if self.slots.take() {
-            self.hold(tx, bytes.to_vec(), dest);
+            self.hold(tx, bytes.to_vec(), dest, true);
         }
     }
 
-    /// Holds a final answer in a slot already taken and starts its timer.
-    fn hold(&mut self, tx: u64, bytes: Vec<u8>, dest: SocketAddr) -> &Completed {
+    /// Holds a final answer in a slot already taken and starts its timer: an INVITE's
+    /// until Timer H (with Timer G over UDP), a REGISTER's until Timer J.
+    fn hold(&mut self, tx: u64, bytes: Vec<u8>, dest: SocketAddr, is_invite: bool) -> &Completed {
         let now = Instant::now();
-        let give_up = now + TIMER_H;
-        let (interval, next) = if self.retransmit {
+        let give_up = match (is_invite, self.retransmit) {
+            (true, _) => now + TIMER_H,
+            (false, true) => now + TIMER_J,
+            (false, false) => now,
+        };
+        let (interval, next) = if self.retransmit && is_invite {
             (T1, now + T1)
         } else {
             (TIMER_H, give_up)

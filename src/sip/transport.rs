@@ -43,6 +43,8 @@ pub struct Shared {
     pub max_message_bytes: usize,
     pub tcp_idle: Duration,
     pub stats: Arc<SipStats>,
+    /// The registrar, when `registrar.enabled`.
+    pub registrar: Option<Arc<crate::registrar::Registrar>>,
 }
 
 impl Shared {
@@ -177,11 +179,33 @@ fn spawn_lookup(
     });
 }
 
+/// Waits for the registrar's commit of a REGISTER's change; its answer comes back on
+/// `done` like a lookup's.
+fn spawn_register(
+    shared: &Arc<Shared>,
+    register: Arc<PendingInvite>,
+    committed: tokio::sync::oneshot::Receiver<
+        Result<Vec<crate::registrar::Binding>, crate::registrar::Refused>,
+    >,
+    done: tokio::sync::mpsc::UnboundedSender<Done>,
+) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let result = committed.await.ok();
+        let Some(reg) = shared.registrar.as_deref() else {
+            return;
+        };
+        let (bytes, status) = super::register::committed_answer(&register, result, reg);
+        let _ = done.send((register.tx, bytes, status));
+    });
+}
+
 /// One UDP socket: a datagram is a message.
 async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut buf = vec![0u8; shared.max_message_bytes + 1];
     let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key)
-        .counting(&shared.stats, Transport::Udp);
+        .counting(&shared.stats, Transport::Udp)
+        .with_registrar(shared.registrar.as_deref());
     let mut txs = Transactions::over_udp(shared.slots());
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
     let mut out = Datagrams(&sock);
@@ -291,6 +315,8 @@ async fn answer(
         }
         Outcome::Retransmission { tx } => match txs.held_answer(tx) {
             // The answer already given, byte for byte (or 100 again while pending).
+            // A REGISTER still committing: discarded (RFC 3261 §17.2.2, Trying).
+            Some(([], _, _)) => Ok(()),
             Some((bytes, dest, is_final)) => {
                 if is_final {
                     shared.stats.retransmitted(1);
@@ -298,6 +324,20 @@ async fn answer(
                 out.send(bytes, dest).await
             }
             None => Ok(()),
+        },
+        Outcome::Register {
+            register,
+            committed,
+        } => match txs.hold_register(register) {
+            Ok(register) => {
+                spawn_register(shared, register, committed, done.clone());
+                Ok(())
+            }
+            Err(register) => {
+                // No slot: the change still commits; the client retries and gets 200.
+                shared.stats.response(503);
+                out.send(&register.unavailable(), register.dest).await
+            }
         },
         Outcome::Pending { trying, invite } => match txs.hold_pending(trying, invite) {
             Ok(invite) => {
@@ -400,7 +440,8 @@ async fn stream_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut handler = Handler::new(&shared.router, &shared.settings, &shared.tag_key)
-        .counting(&shared.stats, transport);
+        .counting(&shared.stats, transport)
+        .with_registrar(shared.registrar.as_deref());
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     let mut txs = Transactions::over_stream(shared.slots());
