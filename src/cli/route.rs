@@ -117,7 +117,19 @@ fn local(number: &str, config: Option<&Path>, json: bool) -> ExitCode {
         }
     };
     let decision = runtime.block_on(async {
-        let router = Router::new(&config, Arc::new(ZoneSet::new(zones)));
+        let mut router = Router::new(&config, Arc::new(ZoneSet::new(zones)));
+        if config.registrar.enabled {
+            // The bindings a running server has committed (read-only).
+            let path = enroute::registrar::writer::path_beside(&config.store);
+            let now = enroute::registrar::unix_now();
+            match enroute::registrar::writer::read_location(&path, now) {
+                Ok(location) => {
+                    let domains = config.registrar.domains.clone();
+                    router = router.with_registrar(Arc::new(location), domains);
+                }
+                Err(e) => eprintln!("enroute: registrations not read: {e}"),
+            }
+        }
         router.route_full(number, true).await
     });
     // --json keeps the decision's own field order (a JSON value would sort the keys);

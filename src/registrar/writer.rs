@@ -163,23 +163,27 @@ pub fn open(
         }
         users.replace_all(map);
     }
-    let mut stmt = conn
-        .prepare(
-            "SELECT aor, contact, q, expires_at, call_id, cseq, updated_ms FROM bindings
-             WHERE expires_at > ?1 ORDER BY aor",
-        )
-        .map_err(sql)?;
-    let mut rows = stmt.query([now as i64]).map_err(sql)?;
+    read_bindings(&conn, location, now).map_err(sql)?;
+    Ok(conn)
+}
+
+/// Every binding not expired at `now` into `location`.
+fn read_bindings(conn: &Connection, location: &Location, now: u64) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT aor, contact, q, expires_at, call_id, cseq, updated_ms FROM bindings
+         WHERE expires_at > ?1 ORDER BY aor",
+    )?;
+    let mut rows = stmt.query([now as i64])?;
     let mut current: Option<(String, Vec<Binding>)> = None;
-    while let Some(r) = rows.next().map_err(sql)? {
-        let aor: String = r.get(0).map_err(sql)?;
+    while let Some(r) = rows.next()? {
+        let aor: String = r.get(0)?;
         let b = Binding {
-            contact: r.get::<_, String>(1).map_err(sql)?.into(),
-            q: r.get::<_, i64>(2).map_err(sql)?.clamp(0, 1000) as u16,
-            expires_at: r.get::<_, i64>(3).map_err(sql)?.max(0) as u64,
-            call_id: r.get::<_, String>(4).map_err(sql)?.into(),
-            cseq: r.get::<_, i64>(5).map_err(sql)?.clamp(0, u32::MAX as i64) as u32,
-            updated_ms: r.get::<_, i64>(6).map_err(sql)?.max(0) as u64,
+            contact: r.get::<_, String>(1)?.into(),
+            q: r.get::<_, i64>(2)?.clamp(0, 1000) as u16,
+            expires_at: r.get::<_, i64>(3)?.max(0) as u64,
+            call_id: r.get::<_, String>(4)?.into(),
+            cseq: r.get::<_, i64>(5)?.clamp(0, u32::MAX as i64) as u32,
+            updated_ms: r.get::<_, i64>(6)?.max(0) as u64,
         };
         match &mut current {
             Some((a, list)) if *a == aor => list.push(b),
@@ -194,9 +198,26 @@ pub fn open(
     if let Some((a, list)) = current {
         location.set(&a, list);
     }
-    drop(rows);
-    drop(stmt);
-    Ok(conn)
+    Ok(())
+}
+
+/// The live bindings in the file at `path`, read without writing anything (the CLI's
+/// `enroute route` beside a running server); empty when the file does not exist.
+pub fn read_location(path: &Path, now: u64) -> Result<Location, OpenError> {
+    let location = Location::default();
+    if !path.exists() {
+        return Ok(location);
+    }
+    let sql = |source| OpenError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(sql)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(sql)?;
+    read_bindings(&conn, &location, now).map_err(sql)?;
+    Ok(location)
 }
 
 /// The writer thread's loop: runs until every sender is dropped.
