@@ -1,5 +1,6 @@
 //! Fuzz target: any bytes through the SIP parser and the redirect handler (both UDP and
-//! stream framing), against a router with a small local zone. Must never panic.
+//! stream framing), against a router with a small local zone and the registrar on (one
+//! user, its file in a temporary directory). Must never panic.
 #![no_main]
 
 use enroute::config::Config;
@@ -14,6 +15,7 @@ struct World {
     router: Router,
     settings: Settings,
     key: enroute::sip::dialog::TagKey,
+    registrar: Arc<enroute::registrar::Registrar>,
 }
 
 fn world() -> &'static World {
@@ -25,8 +27,21 @@ fn world() -> &'static World {
         let origin = Name::from_text("2.3.6.1.4.4.e164.arpa.").unwrap();
         let (zone, _) = Zone::from_master(zone.as_bytes(), "f.zone", &origin, None).unwrap();
         let config = Config::builtin();
+        let mut reg_config = enroute::config::RegistrarConfig::default();
+        reg_config.enabled = true;
+        reg_config.domains = vec!["example.net".into()];
+        reg_config.realm = "example.net".into();
+        let dir = std::env::temp_dir().join(format!("enroute-fuzz-{}", std::process::id()));
+        let registrar = enroute::registrar::Registrar::open(reg_config, &dir.join("r.db"))
+            .expect("the registrar's file in a temporary directory");
+        let user = enroute::registrar::User::from_password("alice", "example.net", "secret");
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(registrar.put_user("alice@example.net", user)).unwrap();
+        let router = Router::new(&config, Arc::new(ZoneSet::new(vec![zone])))
+            .with_registrar(registrar.location.clone(), vec!["example.net".into()]);
         World {
-            router: Router::new(&config, Arc::new(ZoneSet::new(vec![zone]))),
+            router,
+            registrar,
             settings: Settings {
                 allow: vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()],
                 server: "fuzz".into(),
@@ -38,7 +53,7 @@ fn world() -> &'static World {
 
 fuzz_target!(|data: &[u8]| {
     let w = world();
-    let mut h = Handler::new(&w.router, &w.settings, &w.key);
+    let mut h = Handler::new(&w.router, &w.settings, &w.key).with_registrar(Some(&w.registrar));
     let src = "127.0.0.1:5060".parse().unwrap();
     let _ = h.handle(data, src, false);
     // stream framing: consume messages until the buffer is used up or incomplete
