@@ -636,3 +636,264 @@ fn fifty_kilobytes_of_extension_headers_get_302_over_udp_and_tcp() {
     assert!(answer.starts_with("SIP/2.0 302 "), "{answer}");
     assert_eq!(header_line(&answer, "Contact"), contact);
 }
+
+/// A REGISTER for alice@example.net from the test's socket, with `extra` header lines.
+fn register(branch: &str, cseq: u32, extra: &str) -> String {
+    format!(
+        "REGISTER sip:example.net SIP/2.0\r\n{VIA}{branch};rport\r\nMax-Forwards: 70\r\n\
+         From: <sip:alice@example.net>;tag=r1\r\nTo: <sip:alice@example.net>\r\n\
+         Call-ID: hostile-{branch}@example.org\r\nCSeq: {cseq} REGISTER\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// A well-formed digest for alice whose response is wrong (any password but hers).
+fn wrong_digest(nonce: &str) -> String {
+    format!(
+        "Authorization: Digest username=\"alice\", realm=\"example.net\", nonce=\"{nonce}\", \
+         uri=\"sip:example.net\", response=\"{}\", algorithm=MD5, cnonce=\"c\", qop=auth, nc=00000001\r\n",
+        "0".repeat(32)
+    )
+}
+
+#[test]
+fn hostile_registers_get_clear_answers_and_brute_force_is_throttled() {
+    let server = common::Enroute::start(
+        ZONE,
+        "[registrar]\nenabled = true\ndomains = [\"example.net\"]\nmax_auth_failures = 5\n",
+    );
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(800)))
+        .unwrap();
+    let dest = ("127.0.0.1", server.sip_udp);
+    let mut buf = vec![0u8; 65536];
+    let mut ask = |msg: &str| -> String {
+        sock.send_to(msg.as_bytes(), dest).unwrap();
+        match sock.recv(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(_) => String::new(),
+        }
+    };
+    // Failures count per wall-clock minute: start well inside one.
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if secs % 60 > 40 {
+        std::thread::sleep(Duration::from_secs(61 - secs % 60));
+    }
+    let thousands: String = (0..2000)
+        .map(|i| format!("<sip:c{i}@192.0.2.1>"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "empty digest",
+            register("r01", 1, "Authorization: Digest\r\n"),
+            "400 Malformed Authorization header",
+        ),
+        (
+            "unterminated quote",
+            register(
+                "r02",
+                1,
+                "Authorization: Digest username=\"alice, realm=\"example.net\"\r\n",
+            ),
+            "400 Malformed Authorization header",
+        ),
+        (
+            "parameters without values",
+            register("r03", 1, "Authorization: Digest username, realm, nonce\r\n"),
+            "400 Malformed Authorization header",
+        ),
+        (
+            "a 20 kB nonce",
+            register("r04", 1, &wrong_digest(&"n".repeat(20_000))),
+            "401 Unauthorized",
+        ),
+        (
+            "thousands of contacts",
+            register("r05", 1, &format!("Contact: {thousands}\r\n")),
+            "403 Too many bindings",
+        ),
+        (
+            "negative Expires",
+            register("r06", 1, "Contact: <sip:a@192.0.2.1>\r\nExpires: -1\r\n"),
+            "400 Malformed Expires",
+        ),
+        (
+            "Expires in words",
+            register("r07", 1, "Contact: <sip:a@192.0.2.1>\r\nExpires: soon\r\n"),
+            "400 Malformed Expires",
+        ),
+        (
+            "expires parameter overflowing",
+            register(
+                "r08",
+                1,
+                "Contact: <sip:a@192.0.2.1>;expires=99999999999999999999999\r\n",
+            ),
+            "401 Unauthorized",
+        ),
+        (
+            "expires parameter in hex",
+            register("r09", 1, "Contact: <sip:a@192.0.2.1>;expires=0x10\r\n"),
+            "400 Malformed expires in Contact",
+        ),
+        (
+            "q above 1",
+            register("r10", 1, "Contact: <sip:a@192.0.2.1>;q=7\r\n"),
+            "400 Malformed q in Contact",
+        ),
+        (
+            "empty Contact URI",
+            register("r11", 1, "Contact: <>\r\n"),
+            "400 Malformed Contact",
+        ),
+        (
+            "star with an expiry",
+            register("r12", 1, "Contact: *\r\nExpires: 60\r\n"),
+            "400 Contact * needs Expires: 0 and no other Contact",
+        ),
+        (
+            "star beside a contact",
+            register("r13", 1, "Contact: *, <sip:a@192.0.2.1>\r\nExpires: 0\r\n"),
+            "400 Contact * needs Expires: 0 and no other Contact",
+        ),
+        (
+            "a domain not served",
+            register("r14", 1, "").replace(
+                "To: <sip:alice@example.net>",
+                "To: <sip:alice@elsewhere.org>",
+            ),
+            "404 Not Found",
+        ),
+        (
+            "To without a user",
+            register("r15", 1, "").replace("To: <sip:alice@example.net>", "To: <sip:example.net>"),
+            "404 Not Found",
+        ),
+        (
+            "Basic instead of Digest",
+            register("r16", 1, "Authorization: Basic YWxpY2U6c2VjcmV0\r\n"),
+            "401 Unauthorized",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, msg, want) in &cases {
+        let answer = ask(msg);
+        let status_line = answer.lines().next().unwrap_or("");
+        if status_line != format!("SIP/2.0 {want}") {
+            failures.push(format!("{name}: want {want:?}, got {status_line:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    // A brute-force loop: every wrong password gets 401 until the source has failed
+    // max_auth_failures (5) times this minute, then 403 without looking at the
+    // password. The 20 kB nonce's wrong digest above was the first failure.
+    let mut answers = Vec::new();
+    for i in 0..12 {
+        let challenge = ask(&register(&format!("bf{i}a"), 1, ""));
+        let nonce = challenge
+            .split("nonce=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("none")
+            .to_string();
+        let answer = ask(&register(&format!("bf{i}b"), 2, &wrong_digest(&nonce)));
+        answers.push(answer.lines().next().unwrap_or("").to_string());
+    }
+    let first_403 = answers.iter().position(|a| a.starts_with("SIP/2.0 403"));
+    assert_eq!(first_403, Some(4), "{answers:#?}");
+    let first_403 = 4;
+    assert!(
+        answers[first_403..]
+            .iter()
+            .all(|a| a == "SIP/2.0 403 Forbidden"),
+        "{answers:#?}"
+    );
+    assert!(
+        answers[..first_403]
+            .iter()
+            .all(|a| a == "SIP/2.0 401 Unauthorized"),
+        "{answers:#?}"
+    );
+    let metrics = ureq::get(format!("http://127.0.0.1:{}/metrics", server.admin))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let count = |result: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "enroute_registrar_requests_total{{result=\"{result}\"}}"
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("throttled") >= (12 - first_403) as u64, "{metrics}");
+    assert_eq!(count("auth_failed"), 5, "{metrics}");
+
+    // Random mutations of valid REGISTERs (from this throttled address: most get 403;
+    // what matters is that nothing breaks).
+    let rss_before = rss_kb(server.pid());
+    let seed = register(
+        "mut",
+        1,
+        "Contact: <sip:alice@192.0.2.1>;q=0.5;expires=60\r\nExpires: 60\r\n",
+    );
+    let mut x: u64 = 0x7e61_2026;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+    other.set_nonblocking(true).unwrap();
+    for i in 0..5_000 {
+        let mut m = seed.as_bytes().to_vec();
+        for _ in 0..1 + next() % 6 {
+            let pos = (next() as usize) % (m.len() + 1);
+            match next() % 4 {
+                0 if pos < m.len() => {
+                    m.remove(pos);
+                }
+                1 => m.insert(pos, next() as u8),
+                2 if pos < m.len() => m[pos] = b"\r\n:;,<>\"\\ @*=0"[(next() % 14) as usize],
+                _ => {
+                    let end = (pos + (next() as usize % 300)).min(m.len());
+                    let chunk = m[pos..end].to_vec();
+                    m.splice(pos..pos, chunk);
+                }
+            }
+        }
+        let _ = other.send_to(&m, dest);
+        if i % 64 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+            let mut b = [0u8; 65536];
+            while other.recv(&mut b).is_ok() {}
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let rss_after = rss_kb(server.pid());
+    assert!(
+        rss_after < rss_before + 20_000,
+        "RSS grew from {rss_before} kB to {rss_after} kB"
+    );
+    // Still answering REGISTER: another source address is not throttled.
+    let fresh = UdpSocket::bind("127.0.0.2:0").unwrap();
+    fresh
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    fresh
+        .send_to(register("alive", 1, "").as_bytes(), dest)
+        .unwrap();
+    let n = fresh.recv(&mut buf).expect("a REGISTER is still answered");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("SIP/2.0 401"), "{answer}");
+}

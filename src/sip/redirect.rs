@@ -50,14 +50,15 @@ const KNOWN: &[&str] = super::stats::METHOD_LABELS
 #[derive(Debug)]
 pub enum Outcome<'h> {
     /// Send these bytes (to `dest` over UDP; on the same connection otherwise). They live
-    /// in the handler's reused buffer until its next message. `invite_tx` identifies the
-    /// INVITE server transaction a final answer belongs to, for retransmission until ACK
-    /// over UDP (RFC 3261 §17.2.1).
+    /// in the handler's reused buffer until its next message. `held` names the server
+    /// transaction that keeps a final answer: an INVITE's, for retransmission until ACK
+    /// over UDP (RFC 3261 §17.2.1), or a REGISTER's, given again to a retransmitted
+    /// request (§17.2.2).
     Reply {
         bytes: &'h [u8],
         dest: SocketAddr,
         status: u16,
-        invite_tx: Option<u64>,
+        held: Option<Held>,
     },
     /// An ACK for the INVITE transaction `tx`: stop retransmitting; never answered.
     Ack {
@@ -87,6 +88,13 @@ pub enum Outcome<'h> {
         committed: tokio::sync::oneshot::Receiver<Result<Vec<Binding>, Refused>>,
     },
     Drop(DropReason),
+}
+
+/// The server transaction a final answer belongs to (see [`Outcome::Reply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    Invite(u64),
+    Register(u64),
 }
 
 /// Settings the handler needs, taken from `[sip]`.
@@ -217,7 +225,7 @@ impl<'r> Handler<'r> {
             bytes: &self.out,
             dest,
             status,
-            invite_tx: None,
+            held: None,
         }
     }
 
@@ -424,12 +432,19 @@ impl<'r> Handler<'r> {
         extra: impl FnOnce(&mut Vec<u8>, &Decision),
     ) -> Outcome<'_> {
         let (dest, invite_tx) = self.write_reply(req, d, source, status, reason, extra);
+        let held = match invite_tx {
+            Some(tx) => Some(Held::Invite(tx)),
+            None if req.method == "REGISTER" && self.registrar.is_some() && status >= 200 => {
+                Some(Held::Register(d.tx))
+            }
+            None => None,
+        };
         tracing::debug!(method = req.method, uri = req.uri, status, %source, "SIP answer");
         Outcome::Reply {
             bytes: &self.out,
             dest,
             status,
-            invite_tx,
+            held,
         }
     }
 
@@ -472,8 +487,8 @@ impl<'r> Handler<'r> {
 /// An answer no transaction keeps (see the module doc): no retransmission, and a
 /// retransmitted request is answered anew.
 fn without_state(mut out: Outcome<'_>) -> Outcome<'_> {
-    if let Outcome::Reply { invite_tx, .. } = &mut out {
-        *invite_tx = None;
+    if let Outcome::Reply { held, .. } = &mut out {
+        *held = None;
     }
     out
 }

@@ -120,6 +120,21 @@ impl<'a> Slots<'a> {
         self.held.load(Ordering::Relaxed) >= self.max
     }
 
+    /// Takes a slot while fewer than half are taken: what a REGISTER's answer may use,
+    /// so that a registration storm never leaves INVITEs without slots.
+    fn take_below_half(self) -> bool {
+        self.held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max / 2).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Whether no more than half the slots are taken.
+    fn at_most_half(self) -> bool {
+        self.held.load(Ordering::Relaxed) <= self.max / 2
+    }
+
     /// Takes a slot if one is free.
     fn take(self) -> bool {
         self.held
@@ -286,14 +301,25 @@ impl<'a> Transactions<'a> {
         }
     }
 
+    /// Holds the final answer `bytes` of REGISTER transaction `tx`, given at once, for
+    /// Timer J over UDP (RFC 3261 §17.2.2: a retransmitted request gets it again, byte
+    /// for byte); over a stream Timer J is 0 and nothing is held. REGISTER answers use
+    /// at most half the slots; beyond that they are given without state.
+    pub(super) fn complete_register(&mut self, tx: u64, bytes: &[u8], dest: SocketAddr) {
+        if self.retransmit && self.slots.take_below_half() {
+            self.hold(tx, bytes.to_vec(), dest, false);
+        }
+    }
+
     /// Holds a final answer in a slot already taken and starts its timer: an INVITE's
-    /// until Timer H (with Timer G over UDP), a REGISTER's until Timer J.
+    /// until Timer H (with Timer G over UDP), a REGISTER's until Timer J (over UDP, and
+    /// while at most half the slots are taken; else it is dropped at the next timer).
     fn hold(&mut self, tx: u64, bytes: Vec<u8>, dest: SocketAddr, is_invite: bool) -> &Completed {
         let now = Instant::now();
         let give_up = match (is_invite, self.retransmit) {
             (true, _) => now + TIMER_H,
-            (false, true) => now + TIMER_J,
-            (false, false) => now,
+            (false, true) if self.slots.at_most_half() => now + TIMER_J,
+            (false, _) => now,
         };
         let (interval, next) = if self.retransmit && is_invite {
             (T1, now + T1)

@@ -16,7 +16,7 @@
 //! `sip::transaction`). No lock is held across an await: each task owns its buffers,
 //! its [`Handler`] and its transactions.
 
-use super::redirect::{Handler, Outcome, Settings};
+use super::redirect::{Handler, Held, Outcome, Settings};
 use super::stats::{DropReason, SipStats};
 use super::transaction::{PendingInvite, Slots, Transactions};
 use crate::config::{Listen, TlsConfig, Transport};
@@ -302,14 +302,13 @@ async fn answer(
 ) -> std::io::Result<()> {
     match outcome {
         Outcome::Reply {
-            bytes,
-            dest,
-            invite_tx,
-            ..
+            bytes, dest, held, ..
         } => {
             let sent = out.send(bytes, dest).await;
-            if let Some(tx) = invite_tx {
-                txs.complete(tx, bytes, dest);
+            match held {
+                Some(Held::Invite(tx)) => txs.complete(tx, bytes, dest),
+                Some(Held::Register(tx)) => txs.complete_register(tx, bytes, dest),
+                None => {}
             }
             sent
         }
