@@ -93,7 +93,8 @@ fn dashboard_and_alerts_name_only_exported_metrics() {
         "$ORIGIN 2.3.6.1.4.4.e164.arpa.\n$TTL 60\n@ SOA ns.example. h.example. 1 3600 900 604800 60\n",
         &format!(
             "[enum]\nsuffixes = [\"e164.test.\"]\nnameservers = [\"127.0.0.1:{nobody}\"]\ntimeout_ms = 200\n\n\
-             [[gateway]]\nprefix = \"+\"\nuris = [\"sip:{{e164}}@gw.example\"]\n"
+             [[gateway]]\nprefix = \"+\"\nuris = [\"sip:{{e164}}@gw.example\"]\n\n\
+             [registrar]\nenabled = true\ndomains = [\"example.net\"]\n"
         ),
     );
     let client = common::SipUdp::new(server.sip_udp, Duration::from_secs(5));
@@ -300,6 +301,48 @@ fn multi_instance_example_routes_through_a_secondary_and_stops_everything() {
     // SIPp calls the number through the secondary: 302 with the primary's Contact.
     let (code, err, _) = common::sipp_run("uac-302-multi.xml", sip_port, "u1", number, 5);
     assert_eq!(code, 0, "SIPp through secondary-1 failed: {err}");
+
+    // Registrations (deploy/scale-out.md "Registrations"): the users' domain is
+    // published with the registrar instance alone; a user registers there and is
+    // called there, while a secondary, which holds no bindings, does not know it.
+    let srv = common::dns_query(port("SECONDARY_2_DNS"), "_sip._udp.users.enroute.test.", 33)
+        .expect("SRV answer");
+    let registrar: Vec<u16> = srv
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            hickory_proto::rr::RData::SRV(s) => Some(s.port),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(registrar, [port("PRIMARY_SIP")]);
+    let user = common::http(
+        port("PRIMARY_ADMIN"),
+        "PUT",
+        "/v1/users/alice@users.enroute.test",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"password":"multi-secret"}"#,
+    );
+    assert_eq!(user.status, 201, "{}", user.text());
+    let ok = register_md5(registrar[0], "alice", "users.enroute.test", "multi-secret");
+    assert_eq!(common::sip_status(&ok), 200, "{ok}");
+    let call = |sip_port: u16| {
+        let client = common::SipUdp::new(sip_port, Duration::from_secs(5));
+        let invite = common::invite("alice", "reg1", client.port())
+            .replace("sip:alice@127.0.0.1", "sip:alice@users.enroute.test");
+        client.ask(&invite)
+    };
+    let on_registrar = call(registrar[0]);
+    assert!(
+        on_registrar.starts_with("SIP/2.0 302")
+            && on_registrar.contains("<sip:alice@192.0.2.55:5060>"),
+        "{on_registrar}"
+    );
+    let on_secondary = call(port("SECONDARY_1_SIP"));
+    assert_eq!(common::sip_status(&on_secondary), 404, "{on_secondary}");
 
     // Stopping the script stops all three servers.
     let pids: Vec<u32> = std::fs::read_to_string(multi.state.path().join("pids"))
@@ -526,4 +569,43 @@ fn docs_describe_every_metric_family_and_admin_route() {
         .filter(|p| !page.contains(&format!(" {p}")))
         .collect();
     assert!(missing.is_empty(), "not in docs/admin-api.md: {missing:?}");
+}
+
+/// Registers `user@domain` at `sip_port` over UDP with MD5 digest (computed here), the
+/// contact `sip:USER@192.0.2.55:5060`; returns the final answer.
+fn register_md5(sip_port: u16, user: &str, domain: &str, password: &str) -> String {
+    use md5::Digest;
+    let hex = |s: String| -> String {
+        md5::Md5::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let client = common::SipUdp::new(sip_port, Duration::from_secs(5));
+    let me = client.port();
+    let message = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sip:{domain} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bKmreg{cseq};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:{user}@{domain}>;tag=m1\r\nTo: <sip:{user}@{domain}>\r\n\
+             Call-ID: multi-reg@127.0.0.1\r\nCSeq: {cseq} REGISTER\r\n\
+             Contact: <sip:{user}@192.0.2.55:5060>;expires=600\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    let challenge = client.ask(&message(1, ""));
+    assert_eq!(common::sip_status(&challenge), 401, "{challenge}");
+    let nonce = challenge
+        .lines()
+        .find(|l| l.starts_with("WWW-Authenticate:") && l.contains("algorithm=MD5"))
+        .and_then(|l| l.split("nonce=\"").nth(1)?.split('"').next())
+        .unwrap_or_else(|| panic!("no MD5 challenge: {challenge}"))
+        .to_string();
+    let ha1 = hex(format!("{user}:{domain}:{password}"));
+    let ha2 = hex(format!("REGISTER:sip:{domain}"));
+    let response = hex(format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
+    let auth = format!(
+        "Authorization: Digest username=\"{user}\", realm=\"{domain}\", nonce=\"{nonce}\", \
+         uri=\"sip:{domain}\", response=\"{response}\", algorithm=MD5, cnonce=\"c0ffee\", \
+         qop=auth, nc=00000001\r\n"
+    );
+    client.ask(&message(2, &auth))
 }
