@@ -70,7 +70,7 @@ impl Query {
 }
 
 /// `application/x-www-form-urlencoded` pairs, percent-decoded (`+` becomes a space).
-fn form_pairs(q: &str) -> Vec<(String, String)> {
+pub(super) fn form_pairs(q: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(q.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()

@@ -17,7 +17,7 @@ use super::state::{AdminState, Shared};
 use crate::config::DigestAlgorithm;
 use crate::registrar::{Refused, Registrar, User, digest::Hex};
 use crate::resolve::aor;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -194,29 +194,55 @@ pub(super) async fn delete_user(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A page's query: `after` (exclusive) and `limit`.
-#[derive(Deserialize)]
-pub(super) struct Page {
+/// A page's query: `after` (exclusive), `limit` (default 100), and `aor` for the
+/// registrations; other keys are ignored.
+struct Page {
     after: Option<String>,
-    limit: Option<usize>,
+    limit: usize,
     aor: Option<String>,
 }
 
-fn limit_of(p: &Page) -> Result<usize, Problem> {
-    match p.limit {
-        None => Ok(100),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(FieldError::new("limit", format!("must be 1 to {MAX_LIMIT}")).into()),
+impl Page {
+    /// Reads the query string; a bad `limit` is 422 naming it.
+    fn parse(raw: Option<&str>) -> Result<Page, Problem> {
+        let mut p = Page {
+            after: None,
+            limit: 100,
+            aor: None,
+        };
+        for (k, v) in super::lists::form_pairs(raw.unwrap_or("")) {
+            // A literal '+' in a query string decodes as a space; here it means plus.
+            let v = v.replace(' ', "+");
+            match k.as_str() {
+                "after" => p.after = Some(v),
+                "aor" => p.aor = Some(v),
+                "limit" => {
+                    p.limit = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or_else(|| {
+                            FieldError::new(
+                                "limit",
+                                format!("{v:?} is not a number from 1 to {MAX_LIMIT}"),
+                            )
+                        })?;
+                }
+                _ => {}
+            }
+        }
+        Ok(p)
     }
 }
 
 /// `GET /v1/users`: `{"items": [users], "next": cursor-or-null}` by AOR.
 pub(super) async fn list_users(
     State(s): State<Shared>,
-    Query(p): Query<Page>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, Problem> {
     let reg = registrar(&s)?;
-    let limit = limit_of(&p)?;
+    let p = Page::parse(q.as_deref())?;
+    let limit = p.limit;
     let page = reg.users.page(p.after.as_deref(), limit + 1);
     let next = (page.len() > limit).then(|| page[limit - 1].0.clone());
     let items: Vec<UserView> = page
@@ -264,9 +290,10 @@ fn registration(reg: &Registrar, aor: String, now: u64) -> Registration {
 /// `GET /v1/registrations`: every registered AOR (paged), or `?aor=` one.
 pub(super) async fn list_registrations(
     State(s): State<Shared>,
-    Query(p): Query<Page>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, Problem> {
     let reg = registrar(&s)?;
+    let p = Page::parse(q.as_deref())?;
     let now = crate::registrar::unix_now();
     if let Some(text) = &p.aor {
         let aor = canonical(&s, reg, text, "aor")?;
@@ -278,7 +305,7 @@ pub(super) async fn list_registrations(
         };
         return Ok(axum::Json(serde_json::json!({ "items": items, "next": null })).into_response());
     }
-    let limit = limit_of(&p)?;
+    let limit = p.limit;
     let page = reg.location.aors_page(p.after.as_deref(), limit + 1);
     let next = (page.len() > limit).then(|| page[limit - 1].clone());
     let items: Vec<Registration> = page
