@@ -1,5 +1,6 @@
 //! SIP over TLS (rustls): a certificate generated for the test, the server's `[sip.tls]`,
-//! and rustls' own client. A `sips:` Request-URI gets only `sips:` Contacts.
+//! and rustls' own client. A `sips:` Request-URI gets only `sips:` Contacts. A user
+//! registers over TLS (SHA-256 digest) and is called by `sips:`.
 
 mod common;
 
@@ -31,7 +32,8 @@ fn sip_over_tls() {
     let port = common::free_port();
     let server = common::Enroute::start_with(
         ZONE,
-        "[sip.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n",
+        "[sip.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\n\
+         [registrar]\nenabled = true\ndomains = [\"example.net\"]\n",
         &[format!("tls:127.0.0.1:{port}")],
         |dir| {
             std::fs::write(dir.join("cert.pem"), &cert_pem).unwrap();
@@ -83,6 +85,71 @@ fn sip_over_tls() {
     // no sips: route at all: no record for this request
     let r = ask(invite("sips:+441632960002@example.net", "s3"));
     assert!(r.starts_with("SIP/2.0 404"), "{r}");
+
+    // REGISTER over TLS: challenged, then a SHA-256 digest (computed here) is taken.
+    let user = server.api(
+        "PUT",
+        "/v1/users/alice@example.net",
+        "application/json",
+        br#"{"password":"tls-secret"}"#,
+    );
+    assert_eq!(user.status, 201, "{}", user.text());
+    let register = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sips:example.net SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKtr{cseq}\r\n\
+             Max-Forwards: 70\r\nFrom: <sips:alice@example.net>;tag=t1\r\nTo: <sips:alice@example.net>\r\n\
+             Call-ID: tls-reg@example.org\r\nCSeq: {cseq} REGISTER\r\n\
+             Contact: <sips:alice@192.0.2.9:5061>, <sip:alice@192.0.2.9:5060>;q=0.5\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    let r = ask(register(1, ""));
+    assert!(r.starts_with("SIP/2.0 401"), "{r}");
+    let nonce = r
+        .lines()
+        .find(|l| l.contains("algorithm=SHA-256"))
+        .and_then(|l| l.split("nonce=\"").nth(1)?.split('"').next())
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    let h = |s: String| -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let ha1 = h("alice:example.net:tls-secret".into());
+    let ha2 = h("REGISTER:sips:example.net".into());
+    let response = h(format!("{ha1}:{nonce}:00000001:abc:auth:{ha2}"));
+    let auth = format!(
+        "Authorization: Digest username=\"alice\", realm=\"example.net\", nonce=\"{nonce}\", \
+         uri=\"sips:example.net\", response=\"{response}\", algorithm=SHA-256, cnonce=\"abc\", \
+         qop=auth, nc=00000001\r\n"
+    );
+    let r = ask(register(2, &auth));
+    assert!(r.starts_with("SIP/2.0 200"), "{r}");
+    assert!(
+        r.contains("Contact: <sips:alice@192.0.2.9:5061>;expires="),
+        "{r}"
+    );
+    assert!(
+        r.contains("Contact: <sip:alice@192.0.2.9:5060>;expires="),
+        "{r}"
+    );
+    // Called by sips:, only the sips: binding; by sip:, both, by q.
+    let r = ask(invite("sips:alice@example.net", "s4"));
+    assert!(r.starts_with("SIP/2.0 302"), "{r}");
+    assert_eq!(r.matches("Contact:").count(), 1, "{r}");
+    assert!(
+        r.contains("Contact: <sips:alice@192.0.2.9:5061>;q=1.0\r\n"),
+        "{r}"
+    );
+    let r = ask(invite("sip:alice@example.net", "s5"));
+    let sips_at = r.find("Contact: <sips:alice@192.0.2.9:5061>;q=1.0");
+    let sip_at = r.find("Contact: <sip:alice@192.0.2.9:5060>;q=0.5");
+    assert!(
+        sips_at.is_some() && sip_at.is_some() && sips_at < sip_at,
+        "{r}"
+    );
 }
 
 #[test]
