@@ -70,14 +70,7 @@ pub fn canonical(
     if scheme == "tel" {
         return number_aor(uri, dialplan, first_domain, out, scratch).ok_or(AorError::NoUser);
     }
-    let Some((user, hostport)) = rest.rsplit_once('@') else {
-        return Err(AorError::NoUser);
-    };
-    let user = user.split([';', ':']).next().unwrap_or("");
-    if user.is_empty() {
-        return Err(AorError::NoUser);
-    }
-    let host = host_of(hostport);
+    let (user, host) = user_and_host(rest)?;
     let served = domains.iter().any(|d| d.eq_ignore_ascii_case(host));
     // `sip:` + the user and host: how the number reader takes a Request-URI.
     scratch.clear();
@@ -93,10 +86,49 @@ pub fn canonical(
     if !served {
         return Err(AorError::NotServed);
     }
+    push_name(out, user, host);
+    Ok(())
+}
+
+/// The AOR of a `sip:`/`sips:` URI whose user is known not to be a number (the dial
+/// plan refused it): `user@host` into `out` when the host is served. The routing path's
+/// [`canonical`], without reading the user as a number again.
+pub fn name_aor(uri: &str, domains: &[String], out: &mut String) -> bool {
+    out.clear();
+    let uri = uri.trim_ascii();
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return false;
+    };
+    if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
+        return false;
+    }
+    let Ok((user, host)) = user_and_host(rest) else {
+        return false;
+    };
+    if !domains.iter().any(|d| d.eq_ignore_ascii_case(host)) {
+        return false;
+    }
+    push_name(out, user, host);
+    true
+}
+
+/// The user (without parameters or password) and host of `user@host…`.
+fn user_and_host(rest: &str) -> Result<(&str, &str), AorError> {
+    let Some((user, hostport)) = rest.rsplit_once('@') else {
+        return Err(AorError::NoUser);
+    };
+    let user = user.split([';', ':']).next().unwrap_or("");
+    if user.is_empty() {
+        return Err(AorError::NoUser);
+    }
+    Ok((user, host_of(hostport)))
+}
+
+/// `user@host`, the host in lower case.
+fn push_name(out: &mut String, user: &str, host: &str) {
     out.push_str(user);
     out.push('@');
     out.extend(host.chars().map(|c| c.to_ascii_lowercase()));
-    Ok(())
 }
 
 /// Whether the host of `sip:`/`sips:` URI `uri` is one of `domains` (a REGISTER's To
@@ -236,5 +268,15 @@ mod tests {
             &["example.net".into()]
         ));
         assert!(!served_host("sip:x@192.0.2.1", &["example.net".into()]));
+        let mut out = String::new();
+        let domains = ["example.net".to_string()];
+        assert!(name_aor(
+            "sip:Bob;x=1@Example.Net:5060;transport=tcp",
+            &domains,
+            &mut out
+        ));
+        assert_eq!(out, "Bob@example.net");
+        assert!(!name_aor("sip:bob@other.org", &domains, &mut out));
+        assert!(!name_aor("tel:bob", &domains, &mut out));
     }
 }

@@ -148,8 +148,7 @@ fn registered_name(
     d: &mut Decision,
 ) {
     let mut aor = std::mem::take(&mut d.scratch.aor);
-    let mut scratch = String::new();
-    if aor::canonical(input, &plan.dialplan, reg.domains, &mut aor, &mut scratch).is_ok() {
+    if aor::name_aor(input, reg.domains, &mut aor) {
         let trimmed = input.trim_ascii();
         let sips = trimmed.len() > 5 && trimmed[..5].eq_ignore_ascii_case("sips:");
         let filter = ContactFilter::new(sips, Some(trimmed));
