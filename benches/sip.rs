@@ -1,6 +1,11 @@
 //! Criterion bench: one INVITE through the SIP path as a UDP worker runs it — parse,
 //! route (local zone, reused decision), build the 302 — without the socket.
 //! `cargo bench --bench sip`. Target (issue 3): ≤ 1.5 µs per INVITE.
+//!
+//! `invite_to_registered` runs the same path with 100,000 registered AORs: an INVITE
+//! for a registered name and for a registered number (302 from the bindings), and a
+//! local-zone hit that misses the bindings first. Target (issue 20): within 10 % of
+//! `invite_to_302/one_contact`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use enroute::config::Config;
@@ -64,6 +69,82 @@ fn bench(c: &mut Criterion) {
         let msg = invite(number, 776);
         match handler.handle(&msg, src, false) {
             Some((Outcome::Reply { status: 302, .. }, _)) => {}
+            other => panic!("{name}: {other:?}"),
+        }
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let out = handler.handle(black_box(&msg), src, false);
+                black_box(out.map(|(o, n)| match o {
+                    Outcome::Reply { bytes, .. } => bytes.len() + n,
+                    _ => n,
+                }))
+            })
+        });
+    }
+    group.finish();
+
+    // 100,000 AORs registered, one binding each (as the registrar's writer leaves them).
+    let location = Arc::new(enroute::registrar::Location::default());
+    let now = enroute::registrar::unix_now();
+    for i in 0..100_000u32 {
+        let binding = |contact: String| enroute::registrar::Binding {
+            contact: contact.into(),
+            q: 1000,
+            expires_at: now + 86_400,
+            call_id: format!("call-{i}").into(),
+            cseq: 1,
+            updated_ms: 0,
+        };
+        location.set(
+            &format!("user{i:05}@example.net"),
+            vec![binding(format!("sip:user{i:05}@192.0.2.77:5060"))],
+        );
+    }
+    location.set(
+        "+441632960003@example.net",
+        vec![enroute::registrar::Binding {
+            contact: "sip:desk@192.0.2.78:5060".into(),
+            q: 1000,
+            expires_at: now + 86_400,
+            call_id: "desk".into(),
+            cseq: 1,
+            updated_ms: 0,
+        }],
+    );
+    let (zone, _) = Zone::from_master(ZONE.as_bytes(), "z", &origin, None).unwrap();
+    let registered = Router::new(&config, Arc::new(ZoneSet::new(vec![zone])))
+        .with_registrar(location, vec!["example.net".into()]);
+    let mut handler = Handler::new(&registered, &settings, &key)
+        .counting(&stats, enroute::config::Transport::Udp);
+    let mut group = c.benchmark_group("invite_to_registered");
+    for (name, uri, contact) in [
+        (
+            "name",
+            "sip:user04242@example.net",
+            "sip:user04242@192.0.2.77:5060",
+        ),
+        (
+            "number",
+            "sip:+441632960003@192.0.2.10:5060;user=phone",
+            "sip:desk@192.0.2.78:5060",
+        ),
+        (
+            "local_zone_miss_first",
+            "sip:+441632960001@192.0.2.10:5060;user=phone",
+            "sip:",
+        ),
+    ] {
+        let msg = String::from_utf8(invite("X", 777))
+            .unwrap()
+            .replace("sip:X@192.0.2.10:5060;user=phone", uri)
+            .into_bytes();
+        match handler.handle(&msg, src, false) {
+            Some((
+                Outcome::Reply {
+                    status: 302, bytes, ..
+                },
+                _,
+            )) if String::from_utf8_lossy(bytes).contains(&format!("Contact: <{contact}")) => {}
             other => panic!("{name}: {other:?}"),
         }
         group.bench_function(name, |b| {

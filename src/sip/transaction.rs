@@ -515,6 +515,44 @@ mod tests {
     }
 
     #[test]
+    fn register_answers_are_held_for_timer_j_over_udp_within_half_the_slots() {
+        let held = AtomicUsize::new(0);
+        let dest = DEST.parse().unwrap();
+        let mut udp = Transactions::over_udp(Slots::new(&held, 4));
+        udp.complete_register(1, b"200", dest);
+        udp.complete_register(2, b"401", dest);
+        // Half the slots are REGISTERs': the third is answered without state.
+        udp.complete_register(3, b"401", dest);
+        assert_eq!(
+            (udp.state(1), udp.state(2), udp.state(3)),
+            (TxState::Completed, TxState::Completed, TxState::None)
+        );
+        assert_eq!(udp.held_answer(1), Some((&b"200"[..], dest, true)));
+        // Never sent again unasked (no Timer G); gone after Timer J.
+        let start = Instant::now();
+        assert_eq!(udp.fire(start + T1 * 4), None);
+        assert_eq!(udp.state(1), TxState::Completed);
+        assert_eq!(udp.fire(start + TIMER_J + T1), None);
+        assert_eq!(udp.state(1), TxState::None);
+        assert_eq!(held.load(Ordering::Relaxed), 0);
+        // Over a stream Timer J is 0: nothing is held.
+        let mut tcp = Transactions::over_stream(Slots::new(&held, 4));
+        tcp.complete_register(5, b"200", dest);
+        assert_eq!(tcp.state(5), TxState::None);
+        // A REGISTER waiting for its commit: retransmissions get nothing (empty), its
+        // answer is then held for Timer J.
+        let mut register = invite(6);
+        register.dest = dest;
+        assert!(udp.hold_register(register).is_ok());
+        assert_eq!(udp.held_answer(6), Some((&b""[..], dest, false)));
+        let (bytes, _) = udp.answer_pending(6, |_| b"200 listing".to_vec()).unwrap();
+        assert_eq!(bytes, b"200 listing");
+        assert_eq!(udp.held_answer(6), Some((&b"200 listing"[..], dest, true)));
+        assert_eq!(udp.fire(Instant::now() + T1 * 4), None, "no Timer G");
+        assert_eq!(udp.state(6), TxState::Completed);
+    }
+
+    #[test]
     fn acknowledged_answers_leave_no_timers_behind() {
         let held = AtomicUsize::new(0);
         let mut txs = Transactions::over_stream(Slots::new(&held, 1000));
