@@ -778,16 +778,14 @@ fn malformed_contact_and_expires_values_get_400_with_their_reason() {
         ),
     ];
     for (extra, why) in cases {
-        // Read before authentication: the same answer with or without credentials.
+        // Read after authentication (RFC 3261 §10.3: steps 3-4 before 6-7): without
+        // credentials the challenge comes first.
         let r = ua.plain(extra);
-        assert_answer(&r, 400, why);
+        assert_eq!(status(&r), 401, "{r}");
         let r = ua.register(extra);
         assert_answer(&r, 400, why);
     }
-    assert_eq!(
-        counted(&server, "bad_request") - before,
-        2.0 * cases.len() as f64
-    );
+    assert_eq!(counted(&server, "bad_request") - before, cases.len() as f64);
     let v = registrations(&server, "");
     assert_eq!(v["items"], serde_json::json!([]), "{v}");
 }
@@ -830,9 +828,9 @@ fn max_bindings_refuses_more_with_403_and_adds_nothing() {
     create_user(&server, "alice@example.net", "pw");
     let mut ua = Ua::of(T::Udp, &server, "alice", "pw");
     let three = "Contact: <sip:a@192.0.2.1>, <sip:a@192.0.2.2>\r\nContact: <sip:a@192.0.2.3>\r\n";
-    // More contacts in one request than allowed: refused before authentication.
+    // More contacts in one request than allowed: challenged first, then refused.
     let r = ua.plain(three);
-    assert_answer(&r, 403, "Too many bindings");
+    assert_eq!(status(&r), 401, "{r}");
     let r = ua.register(three);
     assert_answer(&r, 403, "Too many bindings");
     let r = ua.register("Contact: <sip:a@192.0.2.1>, <sip:a@192.0.2.2>\r\n");
@@ -1056,6 +1054,24 @@ fn a_number_aor_is_one_aor_by_tel_sip_and_dial_plan_forms() {
         "sip:01632960001@127.0.0.1",
         &["<sip:alice@pbx.example.net>;q=1.0"],
     );
+}
+
+#[test]
+fn an_extension_that_is_no_e164_number_registers_and_is_called() {
+    // No dial-plan rule makes 1001 a number: it is a name, 1001@example.net.
+    let server = start("", "");
+    create_user(&server, "1001@example.net", "pw");
+    let mut ua = Ua::of(T::Udp, &server, "1001", "pw");
+    let r = ua.register("Contact: <sip:desk1001@192.0.2.31>\r\n");
+    assert_eq!(status(&r), 200, "{r}");
+    assert_redirect(
+        &server,
+        "sip:1001@example.net",
+        &["<sip:desk1001@192.0.2.31>;q=1.0"],
+    );
+    // Without a binding it is what it was: 484 (digits no rule turns into E.164).
+    let (code, _) = invite(&server, "sip:1002@example.net");
+    assert_eq!(code, 484);
 }
 
 #[test]
@@ -1836,9 +1852,13 @@ fn route_api_and_cli_show_the_registrar_as_source() {
             "{d}"
         );
     }
-    // A number without a binding keeps its zone route.
+    // A number without a binding gets the usual chain: no zone route, no gateway here.
     let d = server.api("GET", "/v1/route/+441632960002", "", b"").json();
-    assert_ne!(d["source"], "registrar", "{d}");
+    assert_eq!(
+        (&d["status"], &d["source"]),
+        (&serde_json::json!(404), &serde_json::json!("none")),
+        "{d}"
+    );
 
     // The CLI reads the committed bindings.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_enroute"))

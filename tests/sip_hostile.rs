@@ -655,12 +655,48 @@ fn wrong_digest(nonce: &str) -> String {
     )
 }
 
+/// A good MD5 digest for alice (password "secret") on `nonce` with count `nc`.
+fn good_digest(nonce: &str, nc: u32) -> String {
+    use md5::Digest;
+    let hex = |s: String| -> String {
+        md5::Md5::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let ha1 = hex("alice:example.net:secret".into());
+    let ha2 = hex("REGISTER:sip:example.net".into());
+    let nc = format!("{nc:08x}");
+    let response = hex(format!("{ha1}:{nonce}:{nc}:c:auth:{ha2}"));
+    format!(
+        "Authorization: Digest username=\"alice\", realm=\"example.net\", nonce=\"{nonce}\", \
+         uri=\"sip:example.net\", response=\"{response}\", algorithm=MD5, cnonce=\"c\", qop=auth, nc={nc}\r\n"
+    )
+}
+
+/// The nonce of a 401's first challenge.
+fn nonce_of(challenge: &str) -> String {
+    challenge
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("none")
+        .to_string()
+}
+
 #[test]
 fn hostile_registers_get_clear_answers_and_brute_force_is_throttled() {
     let server = common::Enroute::start(
         ZONE,
         "[registrar]\nenabled = true\ndomains = [\"example.net\"]\nmax_auth_failures = 5\n",
     );
+    let user = server.api(
+        "PUT",
+        "/v1/users/alice@example.net",
+        "application/json",
+        br#"{"password":"secret"}"#,
+    );
+    assert_eq!(user.status, 201, "{}", user.text());
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(800)))
         .unwrap();
@@ -681,109 +717,135 @@ fn hostile_registers_get_clear_answers_and_brute_force_is_throttled() {
     if secs % 60 > 40 {
         std::thread::sleep(Duration::from_secs(61 - secs % 60));
     }
+    let nonce = nonce_of(&ask(&register("r00", 1, "")));
     let thousands: String = (0..2000)
         .map(|i| format!("<sip:c{i}@192.0.2.1>"))
         .collect::<Vec<_>>()
         .join(", ");
-    let cases: Vec<(&str, String, &str)> = vec![
+    let unroutable = register("r14", 1, "").replace(
+        "To: <sip:alice@example.net>",
+        "To: <sip:alice@elsewhere.org>",
+    );
+    let no_user =
+        register("r15", 1, "").replace("To: <sip:alice@example.net>", "To: <sip:example.net>");
+    // (name, the request's own lines, whether it carries good credentials, answer)
+    let cases: Vec<(&str, String, bool, &str)> = vec![
         (
             "empty digest",
-            register("r01", 1, "Authorization: Digest\r\n"),
+            "Authorization: Digest\r\n".into(),
+            false,
             "400 Malformed Authorization header",
         ),
         (
             "unterminated quote",
-            register(
-                "r02",
-                1,
-                "Authorization: Digest username=\"alice, realm=\"example.net\"\r\n",
-            ),
+            "Authorization: Digest username=\"alice, realm=\"example.net\"\r\n".into(),
+            false,
             "400 Malformed Authorization header",
         ),
         (
             "parameters without values",
-            register("r03", 1, "Authorization: Digest username, realm, nonce\r\n"),
+            "Authorization: Digest username, realm, nonce\r\n".into(),
+            false,
             "400 Malformed Authorization header",
         ),
         (
             "a 20 kB nonce",
-            register("r04", 1, &wrong_digest(&"n".repeat(20_000))),
+            wrong_digest(&"n".repeat(20_000)),
+            false,
+            "401 Unauthorized",
+        ),
+        (
+            "Basic instead of Digest",
+            "Authorization: Basic YWxpY2U6c2VjcmV0\r\n".into(),
+            false,
+            "401 Unauthorized",
+        ),
+        // Contacts are read only once the credentials are good (RFC 3261 §10.3).
+        (
+            "thousands of contacts, unauthenticated",
+            format!("Contact: {thousands}\r\n"),
+            false,
             "401 Unauthorized",
         ),
         (
             "thousands of contacts",
-            register("r05", 1, &format!("Contact: {thousands}\r\n")),
+            format!("Contact: {thousands}\r\n"),
+            true,
             "403 Too many bindings",
         ),
         (
             "negative Expires",
-            register("r06", 1, "Contact: <sip:a@192.0.2.1>\r\nExpires: -1\r\n"),
+            "Contact: <sip:a@192.0.2.1>\r\nExpires: -1\r\n".into(),
+            true,
             "400 Malformed Expires",
         ),
         (
             "Expires in words",
-            register("r07", 1, "Contact: <sip:a@192.0.2.1>\r\nExpires: soon\r\n"),
+            "Contact: <sip:a@192.0.2.1>\r\nExpires: soon\r\n".into(),
+            true,
             "400 Malformed Expires",
         ),
         (
-            "expires parameter overflowing",
-            register(
-                "r08",
-                1,
-                "Contact: <sip:a@192.0.2.1>;expires=99999999999999999999999\r\n",
-            ),
-            "401 Unauthorized",
+            "expires parameter overflowing (cut to the maximum)",
+            "Contact: <sip:a@192.0.2.1>;expires=99999999999999999999999\r\n".into(),
+            true,
+            "200 OK",
         ),
         (
             "expires parameter in hex",
-            register("r09", 1, "Contact: <sip:a@192.0.2.1>;expires=0x10\r\n"),
+            "Contact: <sip:a@192.0.2.1>;expires=0x10\r\n".into(),
+            true,
             "400 Malformed expires in Contact",
         ),
         (
             "q above 1",
-            register("r10", 1, "Contact: <sip:a@192.0.2.1>;q=7\r\n"),
+            "Contact: <sip:a@192.0.2.1>;q=7\r\n".into(),
+            true,
             "400 Malformed q in Contact",
         ),
         (
             "empty Contact URI",
-            register("r11", 1, "Contact: <>\r\n"),
+            "Contact: <>\r\n".into(),
+            true,
             "400 Malformed Contact",
         ),
         (
             "star with an expiry",
-            register("r12", 1, "Contact: *\r\nExpires: 60\r\n"),
+            "Contact: *\r\nExpires: 60\r\n".into(),
+            true,
             "400 Contact * needs Expires: 0 and no other Contact",
         ),
         (
             "star beside a contact",
-            register("r13", 1, "Contact: *, <sip:a@192.0.2.1>\r\nExpires: 0\r\n"),
+            "Contact: *, <sip:a@192.0.2.1>\r\nExpires: 0\r\n".into(),
+            true,
             "400 Contact * needs Expires: 0 and no other Contact",
-        ),
-        (
-            "a domain not served",
-            register("r14", 1, "").replace(
-                "To: <sip:alice@example.net>",
-                "To: <sip:alice@elsewhere.org>",
-            ),
-            "404 Not Found",
-        ),
-        (
-            "To without a user",
-            register("r15", 1, "").replace("To: <sip:alice@example.net>", "To: <sip:example.net>"),
-            "404 Not Found",
-        ),
-        (
-            "Basic instead of Digest",
-            register("r16", 1, "Authorization: Basic YWxpY2U6c2VjcmV0\r\n"),
-            "401 Unauthorized",
         ),
     ];
     let mut failures = Vec::new();
-    for (name, msg, want) in &cases {
-        let answer = ask(msg);
+    for (i, (name, lines, good, want)) in cases.iter().enumerate() {
+        let auth = if *good {
+            good_digest(&nonce, i as u32 + 1)
+        } else {
+            String::new()
+        };
+        let answer = ask(&register(
+            &format!("r{i:02}x"),
+            i as u32 + 2,
+            &format!("{auth}{lines}"),
+        ));
         let status_line = answer.lines().next().unwrap_or("");
         if status_line != format!("SIP/2.0 {want}") {
             failures.push(format!("{name}: want {want:?}, got {status_line:?}"));
+        }
+    }
+    for (name, msg) in [
+        ("a domain not served", &unroutable),
+        ("To without a user", &no_user),
+    ] {
+        let status_line = ask(msg).lines().next().unwrap_or("").to_string();
+        if status_line != "SIP/2.0 404 Not Found" {
+            failures.push(format!("{name}: want 404, got {status_line:?}"));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -793,29 +855,18 @@ fn hostile_registers_get_clear_answers_and_brute_force_is_throttled() {
     // password. The 20 kB nonce's wrong digest above was the first failure.
     let mut answers = Vec::new();
     for i in 0..12 {
-        let challenge = ask(&register(&format!("bf{i}a"), 1, ""));
-        let nonce = challenge
-            .split("nonce=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or("none")
-            .to_string();
-        let answer = ask(&register(&format!("bf{i}b"), 2, &wrong_digest(&nonce)));
+        let nonce = nonce_of(&ask(&register(&format!("bf{i}a"), 100, "")));
+        let answer = ask(&register(&format!("bf{i}b"), 101, &wrong_digest(&nonce)));
         answers.push(answer.lines().next().unwrap_or("").to_string());
     }
     let first_403 = answers.iter().position(|a| a.starts_with("SIP/2.0 403"));
     assert_eq!(first_403, Some(4), "{answers:#?}");
-    let first_403 = 4;
     assert!(
-        answers[first_403..]
-            .iter()
-            .all(|a| a == "SIP/2.0 403 Forbidden"),
+        answers[4..].iter().all(|a| a == "SIP/2.0 403 Forbidden"),
         "{answers:#?}"
     );
     assert!(
-        answers[..first_403]
-            .iter()
-            .all(|a| a == "SIP/2.0 401 Unauthorized"),
+        answers[..4].iter().all(|a| a == "SIP/2.0 401 Unauthorized"),
         "{answers:#?}"
     );
     let metrics = ureq::get(format!("http://127.0.0.1:{}/metrics", server.admin))
@@ -835,17 +886,73 @@ fn hostile_registers_get_clear_answers_and_brute_force_is_throttled() {
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
             .unwrap_or(0)
     };
-    assert!(count("throttled") >= (12 - first_403) as u64, "{metrics}");
+    assert!(count("throttled") >= 8, "{metrics}");
     assert_eq!(count("auth_failed"), 5, "{metrics}");
+    // Another source address is not throttled.
+    let fresh = UdpSocket::bind("127.0.0.2:0").unwrap();
+    fresh
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    fresh
+        .send_to(register("alive", 1, "").as_bytes(), dest)
+        .unwrap();
+    let n = fresh.recv(&mut buf).expect("a REGISTER is still answered");
+    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(answer.starts_with("SIP/2.0 401"), "{answer}");
+    drop(server);
 
-    // Random mutations of valid REGISTERs (from this throttled address: most get 403;
-    // what matters is that nothing breaks).
-    let rss_before = rss_kb(server.pid());
+    // Random mutations of REGISTERs with credentials, against a server that does not
+    // throttle (so that every one reaches the digest and contact readers), with one
+    // binding held (so that INVITEs reach the registrar step too).
+    let server = common::Enroute::start(
+        ZONE,
+        "[registrar]\nenabled = true\ndomains = [\"example.net\"]\nmax_auth_failures = 1000000\n",
+    );
+    let user = server.api(
+        "PUT",
+        "/v1/users/alice@example.net",
+        "application/json",
+        br#"{"password":"secret"}"#,
+    );
+    assert_eq!(user.status, 201, "{}", user.text());
+    let dest = ("127.0.0.1", server.sip_udp);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    sock.send_to(register("m0", 1, "").as_bytes(), dest)
+        .unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    let nonce = nonce_of(&String::from_utf8_lossy(&buf[..n]));
     let seed = register(
         "mut",
-        1,
-        "Contact: <sip:alice@192.0.2.1>;q=0.5;expires=60\r\nExpires: 60\r\n",
+        2,
+        &format!(
+            "{}Contact: <sip:alice@192.0.2.1>;q=0.5;expires=60\r\nExpires: 60\r\n",
+            good_digest(&nonce, 1)
+        ),
     );
+    sock.send_to(seed.as_bytes(), dest).unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"SIP/2.0 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // A Request-URI user that is not ASCII, with a binding held: 404, no panic.
+    sock.send_to(
+        "INVITE sip:\u{e9}@example.net SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKutf;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:a@example.org>;tag=1\r\nTo: <sip:b@example.net>\r\n\
+         Call-ID: utf@example.org\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+            .as_bytes(),
+        dest,
+    )
+    .unwrap();
+    let n = sock.recv(&mut buf).expect("an answer to a non-ASCII user");
+    assert!(
+        buf[..n].starts_with(b"SIP/2.0 404"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let rss_before = rss_kb(server.pid());
     let mut x: u64 = 0x7e61_2026;
     let mut next = || {
         x ^= x << 13;
@@ -853,10 +960,11 @@ fn hostile_registers_get_clear_answers_and_brute_force_is_throttled() {
         x ^= x << 17;
         x
     };
-    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
-    other.set_nonblocking(true).unwrap();
+    let invite = cases_invite_to_alice();
+    sock.set_nonblocking(true).unwrap();
     for i in 0..5_000 {
-        let mut m = seed.as_bytes().to_vec();
+        let base = if i % 4 == 0 { &invite } else { &seed };
+        let mut m = base.as_bytes().to_vec();
         for _ in 0..1 + next() % 6 {
             let pos = (next() as usize) % (m.len() + 1);
             match next() % 4 {
@@ -872,28 +980,41 @@ fn hostile_registers_get_clear_answers_and_brute_force_is_throttled() {
                 }
             }
         }
-        let _ = other.send_to(&m, dest);
+        let _ = sock.send_to(&m, dest);
         if i % 64 == 0 {
             std::thread::sleep(Duration::from_millis(1));
-            let mut b = [0u8; 65536];
-            while other.recv(&mut b).is_ok() {}
+            while sock.recv(&mut buf).is_ok() {}
         }
     }
     std::thread::sleep(Duration::from_millis(300));
+    while sock.recv(&mut buf).is_ok() {}
     let rss_after = rss_kb(server.pid());
     assert!(
         rss_after < rss_before + 20_000,
         "RSS grew from {rss_before} kB to {rss_after} kB"
     );
-    // Still answering REGISTER: another source address is not throttled.
-    let fresh = UdpSocket::bind("127.0.0.2:0").unwrap();
-    fresh
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    fresh
-        .send_to(register("alive", 1, "").as_bytes(), dest)
-        .unwrap();
-    let n = fresh.recv(&mut buf).expect("a REGISTER is still answered");
-    let answer = String::from_utf8_lossy(&buf[..n]);
-    assert!(answer.starts_with("SIP/2.0 401"), "{answer}");
+    // Still answering, and alice still reached.
+    sock.set_nonblocking(false).unwrap();
+    let check = invite
+        .replace("z9hG4bKinvA", "z9hG4bKinvCheck")
+        .replace("inv-a@", "inv-check@");
+    sock.send_to(check.as_bytes(), dest).unwrap();
+    let answer = loop {
+        let n = sock
+            .recv(&mut buf)
+            .expect("the server answers after the mutations");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.contains("inv-check@") {
+            break text;
+        }
+    };
+    assert!(answer.starts_with("SIP/2.0 302"), "{answer}");
+}
+
+/// An INVITE for alice@example.net.
+fn cases_invite_to_alice() -> String {
+    "INVITE sip:alice@example.net SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKinvA;rport\r\n\
+     Max-Forwards: 70\r\nFrom: <sip:a@example.org>;tag=1\r\nTo: <sip:alice@example.net>\r\n\
+     Call-ID: inv-a@example.org\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        .to_string()
 }

@@ -37,6 +37,18 @@ fn world() -> &'static World {
         let user = enroute::registrar::User::from_password("alice", "example.net", "secret");
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(registrar.put_user("alice@example.net", user)).unwrap();
+        // One binding held, so that INVITEs reach the registrar step of routing.
+        registrar.location.set(
+            "alice@example.net",
+            vec![enroute::registrar::Binding {
+                contact: "sip:alice@192.0.2.1".into(),
+                q: 1000,
+                expires_at: u64::MAX / 2,
+                call_id: "fuzz".into(),
+                cseq: 1,
+                updated_ms: 0,
+            }],
+        );
         let router = Router::new(&config, Arc::new(ZoneSet::new(vec![zone])))
             .with_registrar(registrar.location.clone(), vec!["example.net".into()]);
         World {

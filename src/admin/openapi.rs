@@ -219,6 +219,8 @@ fn add_registrar(doc: &mut Value, problem: &Value) {
     ]);
     let mut reg_query = page.as_array().cloned().unwrap_or_default();
     reg_query.push(json!({"name": "aor", "in": "query", "description": "only this AOR", "schema": {"type": "string"}}));
+    let mut put_user_answers = errors(&["401", "404", "413", "415", "422"], "200", schema("User"));
+    put_user_answers["201"] = json!({"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/User"}}}});
     let paths = json!({
         "/v1/users/{aor}": {
             "parameters": [aor.clone()],
@@ -226,7 +228,7 @@ fn add_registrar(doc: &mut Value, problem: &Value) {
             "put": {"operationId": "putUser",
                 "description": "Creates (201) or replaces (200) the user allowed to register this AOR. Only HA1 digests are kept, for the realm registrar.realm; a password is never stored nor answered.",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UserBody"}}}},
-                "responses": errors(&["401", "404", "413", "415", "422"], "200", schema("User"))},
+                "responses": put_user_answers},
             "delete": {"operationId": "deleteUser", "description": "Deletes the user and its bindings.",
                 "responses": errors(&["401", "404", "422"], "204", json!({"description": "Done"}))}
         },

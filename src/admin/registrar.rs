@@ -151,8 +151,7 @@ pub(super) async fn put_user(
     let (headers, bytes) = read_body(&s, req).await?;
     require_json(&headers)?;
     let body: UserBody = decode_json(&bytes)?;
-    let username = aor.rsplit_once('@').map_or(&*aor, |(u, _)| u);
-    let user = user_from(body, username, &reg.config.realm)?;
+    let user = user_from(body, crate::registrar::username_of(&aor), &reg.config.realm)?;
     let view = user_view(aor.clone(), &user);
     let existed = reg.put_user(&aor, user).await.map_err(store_failed)?;
     let status = if existed {
@@ -240,17 +239,24 @@ pub(super) async fn list_users(
     State(s): State<Shared>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, Problem> {
-    let reg = registrar(&s)?;
+    registrar(&s)?;
     let p = Page::parse(q.as_deref())?;
-    let limit = p.limit;
-    let page = reg.users.page(p.after.as_deref(), limit + 1);
-    let next = (page.len() > limit).then(|| page[limit - 1].0.clone());
-    let items: Vec<UserView> = page
-        .into_iter()
-        .take(limit)
-        .map(|(aor, u)| user_view(aor, &u))
-        .collect();
-    Ok(axum::Json(serde_json::json!({ "items": items, "next": next })).into_response())
+    // Off the admin's one thread: a walk over every user.
+    let page = tokio::task::spawn_blocking(move || {
+        let reg = s.registrar.as_deref().expect("checked above");
+        let limit = p.limit;
+        let page = reg.users.page(p.after.as_deref(), limit + 1);
+        let next = (page.len() > limit).then(|| page[limit - 1].0.clone());
+        let items: Vec<UserView> = page
+            .into_iter()
+            .take(limit)
+            .map(|(aor, u)| user_view(aor, &u))
+            .collect();
+        serde_json::json!({ "items": items, "next": next })
+    })
+    .await
+    .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(axum::Json(page).into_response())
 }
 
 /// One AOR's live bindings as answered.
@@ -305,15 +311,24 @@ pub(super) async fn list_registrations(
         };
         return Ok(axum::Json(serde_json::json!({ "items": items, "next": null })).into_response());
     }
-    let limit = p.limit;
-    let page = reg.location.aors_page(p.after.as_deref(), limit + 1);
-    let next = (page.len() > limit).then(|| page[limit - 1].clone());
-    let items: Vec<Registration> = page
-        .into_iter()
-        .take(limit)
-        .map(|aor| registration(reg, aor, now))
-        .collect();
-    Ok(axum::Json(serde_json::json!({ "items": items, "next": next })).into_response())
+    // Off the admin's one thread: a walk over every AOR.
+    let page = tokio::task::spawn_blocking(move || {
+        let reg = s.registrar.as_deref().expect("checked above");
+        let limit = p.limit;
+        let page = reg.location.aors_page(p.after.as_deref(), limit + 1);
+        let next = (page.len() > limit).then(|| page[limit - 1].clone());
+        // AORs whose bindings all expired since the last sweep are left out.
+        let items: Vec<Registration> = page
+            .into_iter()
+            .take(limit)
+            .map(|aor| registration(reg, aor, now))
+            .filter(|r| !r.contacts.is_empty())
+            .collect();
+        serde_json::json!({ "items": items, "next": next })
+    })
+    .await
+    .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(axum::Json(page).into_response())
 }
 
 /// `DELETE /v1/registrations/{aor}`: every binding of the AOR; 404 when it had none.

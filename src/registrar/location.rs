@@ -85,6 +85,12 @@ pub enum Refused {
     /// The store could not be written (500); nothing changed.
     #[error("Registrar store failed")]
     Store,
+    /// The writer's queue is full (503): nothing was queued.
+    #[error("Registrar busy")]
+    Busy,
+    /// The AOR has no user any more (deleted since the REGISTER was authenticated).
+    #[error("No such user")]
+    NoUser,
 }
 
 /// Applies `u` at `now` (seconds; `now_ms` for ordering) to `current` (an AOR's
@@ -112,19 +118,22 @@ pub fn apply(
             next.clear();
         }
         Contacts::Set(contacts) => {
+            // Step 7's ordering is judged against the bindings as they were before this
+            // request (a contact listed twice is not out of order with itself).
+            let stale = contacts.iter().any(|c| {
+                next.iter().any(|b| {
+                    same_contact(&b.contact, &c.uri) && *b.call_id == *u.call_id && u.cseq <= b.cseq
+                })
+            });
+            if stale {
+                return Err(Refused::OutOfOrder);
+            }
             for c in contacts {
                 let found = next.iter().position(|b| same_contact(&b.contact, &c.uri));
-                if let Some(i) = found {
-                    let b = &next[i];
-                    if *b.call_id == *u.call_id && u.cseq <= b.cseq {
-                        return Err(Refused::OutOfOrder);
-                    }
-                    if c.expires == 0 {
-                        next.remove(i);
-                        continue;
-                    }
-                }
                 if c.expires == 0 {
+                    if let Some(i) = found {
+                        next.remove(i);
+                    }
                     continue;
                 }
                 let binding = Binding {
@@ -251,6 +260,16 @@ impl Location {
         self.bindings.fetch_sub(removed_n, Ordering::Relaxed);
     }
 
+    /// Whether any binding has expired by `now` (the sweep's cue; stops at the first).
+    pub fn any_expired(&self, now: u64) -> bool {
+        self.shards.iter().any(|shard| {
+            let shard = shard.read().unwrap_or_else(|e| e.into_inner());
+            shard
+                .values()
+                .any(|l| l.iter().any(|b| b.expires_at <= now))
+        })
+    }
+
     /// Every AOR with a binding that has expired by `now`, for the sweep.
     pub fn expired_aors(&self, now: u64) -> Vec<String> {
         let mut out = Vec::new();
@@ -363,6 +382,14 @@ mod tests {
             apply(&a, &update(6, set(&[("sip:c@h", 60)])), 1, 1, 2),
             Err(Refused::TooMany)
         );
+        // A removal and an addition in one request: within the bound.
+        let swap = set(&[("sip:a@h", 0), ("sip:c@h", 60)]);
+        let b = apply(&a, &update(6, swap), 1, 1, 2).unwrap();
+        assert_eq!(b.len(), 2);
+        // The same contact twice in one request: the last one wins, no 500.
+        let twice = set(&[("sip:d@h", 60), ("sip:d@h", 90)]);
+        let c = apply(&[], &update(1, twice), 0, 0, 2).unwrap();
+        assert_eq!((c.len(), c[0].expires_at), (1, 90));
     }
 
     #[test]

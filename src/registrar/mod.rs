@@ -194,8 +194,21 @@ pub struct Registrar {
     jobs: Option<std::sync::mpsc::SyncSender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
     results: Counters<8>,
-    /// A stand-in HA1 for users that do not exist, so their check costs the same.
-    decoy: Hex,
+    /// Stand-in HA1s (one per algorithm, in [`DigestAlgorithm::ALL`]'s order) for users
+    /// that do not exist, so that their check costs what a wrong password's does.
+    decoy: [Hex; 2],
+}
+
+/// A 64-bit key of an AOR, to tell its uses of one nonce from another AOR's.
+fn key_of(aor: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0xa0c).hash_one(aor)
+}
+
+/// The digest username of a canonical AOR: its user part (`alice`, `+441632960123`).
+/// HA1s are made over it and REGISTERs must give it.
+pub fn username_of(aor: &str) -> &str {
+    aor.rsplit_once('@').map_or(aor, |(user, _)| user)
 }
 
 /// Unix time now, in seconds.
@@ -226,11 +239,12 @@ impl Registrar {
         };
         let mut decoy_key = [0u8; 16];
         getrandom::fill(&mut decoy_key).expect("the system's random source");
+        let decoy = format!("{decoy_key:?}");
         Ok(Arc::new(Registrar {
             nonces: Nonces::new(config.nonce_ttl_s),
             replay: replay::Replay::new(config.nonce_ttl_s),
             throttle: throttle::Throttle::new(config.max_auth_failures),
-            decoy: digest::ha1(DigestAlgorithm::Sha256, "", "", &format!("{decoy_key:?}")),
+            decoy: DigestAlgorithm::ALL.map(|alg| digest::ha1(alg, "", "", &decoy)),
             config,
             location,
             users,
@@ -245,18 +259,19 @@ impl Registrar {
         self.results.inc(outcome as usize);
     }
 
-    /// Judges a REGISTER's `Authorization` values for the AOR `aor` whose user part is
-    /// `user`, from `source`, at `now` (see [`Verdict`]). The answer never tells an
-    /// unknown user from a wrong password.
+    /// Judges a REGISTER's `Authorization` values for the canonical AOR `aor`, from
+    /// `source`, at `now` (see [`Verdict`]). The digest username must be the AOR's user
+    /// part ([`username_of`]). The answer never tells an unknown user from a wrong
+    /// password.
     pub fn authenticate<'a>(
         &self,
         source: IpAddr,
         aor: &str,
-        user: &str,
         method: &str,
         authorizations: impl Iterator<Item = &'a str>,
         now: u64,
     ) -> Verdict {
+        let user = username_of(aor);
         if self.throttle.throttled(source, now) {
             return Verdict::Throttled;
         }
@@ -292,7 +307,7 @@ impl Registrar {
             Some(ha1) => c.response_matches(alg, ha1, method),
             None => {
                 // The same work for a user that does not exist.
-                let _ = c.response_matches(DigestAlgorithm::Sha256, &self.decoy, method);
+                let _ = c.response_matches(alg, &self.decoy[slot(alg)], method);
                 false
             }
         };
@@ -302,14 +317,16 @@ impl Registrar {
         }
         match self.nonces.check(c.nonce, now) {
             NonceCheck::Foreign | NonceCheck::Stale => Verdict::Challenge { stale: true },
-            NonceCheck::Fresh { id, made } => match self.replay.accept(id, made, nc, now) {
-                replay::Use::New => Verdict::Authorized,
-                replay::Use::Forgotten => Verdict::Challenge { stale: true },
-                replay::Use::Replayed => {
-                    self.throttle.failed(source, now);
-                    Verdict::Failed
+            NonceCheck::Fresh { id, made } => {
+                match self.replay.accept(id ^ key_of(aor), made, nc, now) {
+                    replay::Use::New => Verdict::Authorized,
+                    replay::Use::Forgotten => Verdict::Challenge { stale: true },
+                    replay::Use::Replayed => {
+                        self.throttle.failed(source, now);
+                        Verdict::Failed
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -319,45 +336,50 @@ impl Registrar {
     }
 
     /// Queues a REGISTER's update; the receiver gets the AOR's bindings once they are
-    /// on disk and served. `None`: the writer is overloaded (answer 503).
+    /// on disk and served. [`Refused::Busy`]: the writer's queue is full (answer 503).
     pub fn register(
         &self,
         update: Update,
-    ) -> Option<oneshot::Receiver<Result<Vec<Binding>, Refused>>> {
+    ) -> Result<oneshot::Receiver<Result<Vec<Binding>, Refused>>, Refused> {
         let (tx, rx) = oneshot::channel();
-        self.submit(Job::Register(update, tx)).then_some(rx)
+        if self.submit(Job::Register(update, tx)) {
+            Ok(rx)
+        } else {
+            Err(Refused::Busy)
+        }
+    }
+
+    /// Hands the job `make` builds to the writer and waits for its answer (an admin
+    /// change, committed before this returns).
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, Refused>>) -> Job,
+    ) -> Result<T, Refused> {
+        let (tx, rx) = oneshot::channel();
+        if !self.submit(make(tx)) {
+            return Err(Refused::Busy);
+        }
+        rx.await.unwrap_or(Err(Refused::Store))
     }
 
     /// Removes every binding of `aor`; how many were live.
     pub async fn unregister(&self, aor: &str) -> Result<usize, Refused> {
-        let (tx, rx) = oneshot::channel();
-        if !self.submit(Job::Unregister(aor.to_string(), tx)) {
-            return Err(Refused::Store);
-        }
-        rx.await.unwrap_or(Err(Refused::Store))
+        self.ask(|tx| Job::Unregister(aor.to_string(), tx)).await
     }
 
     /// Creates or replaces a user; whether it existed.
     pub async fn put_user(&self, aor: &str, user: User) -> Result<bool, Refused> {
-        let (tx, rx) = oneshot::channel();
-        if !self.submit(Job::PutUser(aor.to_string(), user, tx)) {
-            return Err(Refused::Store);
-        }
-        rx.await.unwrap_or(Err(Refused::Store))
+        self.ask(|tx| Job::PutUser(aor.to_string(), user, tx)).await
     }
 
     /// Deletes a user and its bindings; whether it existed.
     pub async fn delete_user(&self, aor: &str) -> Result<bool, Refused> {
-        let (tx, rx) = oneshot::channel();
-        if !self.submit(Job::DeleteUser(aor.to_string(), tx)) {
-            return Err(Refused::Store);
-        }
-        rx.await.unwrap_or(Err(Refused::Store))
+        self.ask(|tx| Job::DeleteUser(aor.to_string(), tx)).await
     }
 
     /// Drops bindings expired by `now` from memory and disk (every few seconds).
     pub fn sweep(&self, now: u64) {
-        if !self.location.expired_aors(now).is_empty() {
+        if self.location.any_expired(now) {
             self.submit(Job::Sweep(now));
         }
     }

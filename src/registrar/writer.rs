@@ -5,8 +5,9 @@
 //!
 //! Group commit: the thread takes every job waiting (up to [`BATCH`]) into one
 //! transaction and one fsync, so REGISTERs arriving together share the disk's latency.
-//! Jobs of one batch see each other's effects in order (an overlay of the AORs they
-//! touched), exactly as if committed one by one.
+//! Jobs of one batch see each other's effects in order (an overlay of the AORs and
+//! users they touched), as if committed one by one; a commit that fails fails every
+//! job of its batch (500), and nothing of it is applied.
 //!
 //! A file of its own beside the zone store (`enroute-registrar.db` next to
 //! `enroute.db`): a bulk number import holds the zone store's write lock for seconds to
@@ -44,7 +45,8 @@ CREATE TABLE IF NOT EXISTS bindings (
     cseq INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL,
     PRIMARY KEY (aor, contact)
-) WITHOUT ROWID;";
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS bindings_by_expiry ON bindings (expires_at);";
 
 /// Why the registrar's file could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -239,7 +241,8 @@ pub fn run(
             }
         }
         let mut effects = Effects::default();
-        let done = write_batch(&mut conn, batch, &location, max_bindings, &mut effects);
+        let state = (&*location, &*users);
+        let done = write_batch(&mut conn, batch, state, max_bindings, &mut effects);
         let committed = match done {
             Ok(()) => true,
             Err(e) => {
@@ -281,7 +284,7 @@ fn now_s_ms() -> (u64, u64) {
 fn write_batch(
     conn: &mut Connection,
     batch: Vec<Job>,
-    location: &Location,
+    (location, users): (&Location, &Users),
     max_bindings: usize,
     fx: &mut Effects,
 ) -> rusqlite::Result<()> {
@@ -290,9 +293,12 @@ fn write_batch(
     for job in batch {
         match job {
             Job::Register(u, reply) => {
-                let result = {
+                let result = if has_user(fx, users, &u.aor) {
                     let current = current(fx, location, &u.aor);
                     apply(&current, &u, now, now_ms, max_bindings)
+                } else {
+                    // Deleted since the REGISTER was authenticated.
+                    Err(Refused::NoUser)
                 };
                 if let Ok(next) = &result {
                     write_aor(&tx, &u.aor, next)?;
@@ -351,6 +357,14 @@ fn write_batch(
         }
     }
     tx.commit()
+}
+
+/// Whether `aor` has a user, as the batch so far left the users.
+fn has_user(fx: &Effects, users: &Users, aor: &str) -> bool {
+    match fx.users.iter().rev().find(|(a, _)| a == aor) {
+        Some((_, user)) => user.is_some(),
+        None => users.get(aor).is_some(),
+    }
 }
 
 /// An AOR's bindings as the batch so far left them.

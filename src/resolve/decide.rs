@@ -57,9 +57,10 @@ pub(super) fn decide(
     let mut e164 = std::mem::take(&mut d.scratch.number);
     let Some(scheme) = dial(input, plan, tracer, &mut e164, d) else {
         if let Some(reg) = reg
-            && d.status == 404
+            && matches!(d.status, 404 | 484)
         {
-            // No number, but perhaps a registered name (`sip:alice@example.net`).
+            // No number, but perhaps a registered name (`sip:alice@example.net`, or an
+            // extension `sip:1001@example.net` that no dial-plan rule makes E.164).
             registered_name(reg, plan, input, tracer, d);
         }
         d.scratch.number = e164;
@@ -150,7 +151,9 @@ fn registered_name(
     let mut aor = std::mem::take(&mut d.scratch.aor);
     if aor::name_aor(input, reg.domains, &mut aor) {
         let trimmed = input.trim_ascii();
-        let sips = trimmed.len() > 5 && trimmed[..5].eq_ignore_ascii_case("sips:");
+        let sips = trimmed
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
         let filter = ContactFilter::new(sips, Some(trimmed));
         registered(reg, &aor, &filter, plan.max_contacts, tracer, d);
     }

@@ -19,7 +19,7 @@
 //! INVITE of a live transaction is recognised here before anything else and becomes
 //! [`Outcome::Retransmission`]: the transport re-sends what is held, byte for byte, and
 //! nothing is routed again. An INVITE that needs upstream DNS becomes
-//! [`Outcome::Pending`]: 100 Trying now, and a [`PendingInvite`] holding the copied
+//! [`Outcome::Pending`]: 100 Trying now, and a [`PendingRequest`] holding the copied
 //! headers from which the final answer (or the 487 after a CANCEL) is built when the
 //! lookup ends. Kept stateful rather than RFC 3261 §8.2.7 stateless with signed
 //! To-tags: the state is small, bounded by
@@ -33,9 +33,9 @@ use super::dialog::{Dialog, TagKey, TopVia};
 use super::message::{self, AddrProblem, Name, ParseError, Request, Status};
 use super::response::{self, Salvaged};
 use super::stats::{DropReason, SipStats};
-use super::transaction::{PendingInvite, TxState, register_tx_key, tx_key};
+use super::transaction::{PendingRequest, TxState, register_tx_key, tx_key};
 use crate::config::Transport;
-use crate::registrar::{Binding, Refused, Registrar};
+use crate::registrar::{Registrar, Update};
 use crate::resolve::{Decision, Router};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -68,7 +68,7 @@ pub enum Outcome<'h> {
     /// `invite.uri` with `Router::route_full`, answer with `invite.answer`.
     Pending {
         trying: &'h [u8],
-        invite: PendingInvite,
+        invite: PendingRequest,
     },
     /// A CANCEL for the pending INVITE `tx`: send `ok` (its 200), then the INVITE's 487.
     Cancel {
@@ -81,11 +81,12 @@ pub enum Outcome<'h> {
     Retransmission {
         tx: u64,
     },
-    /// A REGISTER whose change the registrar's writer commits: its answer (200 with the
-    /// bindings, or 500/403) is built from `register` once `committed` has the result.
+    /// A REGISTER whose change the registrar's writer is to commit, once the transport
+    /// holds its transaction: its answer (200 with the bindings, or 500/403) is built
+    /// from `register` when the result comes.
     Register {
-        register: PendingInvite,
-        committed: tokio::sync::oneshot::Receiver<Result<Vec<Binding>, Refused>>,
+        register: PendingRequest,
+        update: Update,
     },
     Drop(DropReason),
 }
@@ -191,13 +192,13 @@ impl<'r> Handler<'r> {
     }
 
     /// Copies what the answers to a pending INVITE (or REGISTER) need out of the request.
-    pub(super) fn pending_invite(
+    pub(super) fn pending_request(
         &self,
         req: &Request<'_>,
         d: &Dialog<'_>,
         source: SocketAddr,
-    ) -> PendingInvite {
-        PendingInvite::new(req, d, source, self.tag_key, &self.settings.server)
+    ) -> PendingRequest {
+        PendingRequest::new(req, d, source, self.tag_key, &self.settings.server)
     }
 
     /// An answer to a message that cannot be handled as a request — 400 for one the
@@ -368,7 +369,7 @@ impl<'r> Handler<'r> {
             "INVITE" => {
                 self.router.route_into(req.uri, false, &mut self.decision);
                 if self.decision.is_pending() {
-                    let invite = self.pending_invite(req, d, source);
+                    let invite = self.pending_request(req, d, source);
                     self.write_reply(req, d, source, 100, "Trying", |_, _| {});
                     return Outcome::Pending {
                         trying: &self.out,

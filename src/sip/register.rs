@@ -1,11 +1,12 @@
-//! REGISTER (RFC 3261 §10.3) as the registrar answers it: the checks in the RFC's
-//! order — the AOR from To (step 1 and 5: a served domain, else 404), the Contact and
-//! Expires values (400 when they cannot be read, 403 past `registrar.max_bindings`),
-//! digest authentication (steps 3–4: 401 with one challenge per algorithm, 403 once a
-//! source is throttled), 423 for an interval too brief (step 7) — then a query answered
-//! from memory, or the change handed to the registrar's writer
-//! ([`Outcome::Register`]), whose result becomes the 200 listing the bindings (step 8),
-//! or 500/403 when it was refused.
+//! REGISTER (RFC 3261 §10.3) as the registrar answers it, in the RFC's order: the AOR
+//! from To (steps 1 and 5: a served domain, else 404; the domain is no secret), digest
+//! authentication (steps 3–4: 401 with one challenge per algorithm, 403 once a source
+//! is throttled), then the Contact and Expires values (steps 6–7: 400 when they cannot
+//! be read, 403 for far more contacts than `registrar.max_bindings`, 423 for an interval
+//! too brief) — so nothing of an unauthenticated request is parsed beyond its
+//! credentials. Then a query is answered from memory, or the change goes to the
+//! registrar's writer once the transport holds its transaction ([`Outcome::Register`]),
+//! and its result becomes the 200 listing the bindings (step 8), or 500/403/503.
 //!
 //! Owns: reading Contact, Expires and Authorization from a REGISTER, and which answer
 //! it gets. Must not touch: the answer's bytes (`sip::response`), sockets and
@@ -16,7 +17,7 @@ use super::dialog::Dialog;
 use super::message::{self, Request};
 use super::redirect::{Handler, Outcome};
 use super::response;
-use super::transaction::PendingInvite;
+use super::transaction::PendingRequest;
 use crate::registrar::{
     self, Binding, ContactRequest, Contacts, Outcome as Counted, Refused, Registrar, Update,
     Verdict,
@@ -38,7 +39,8 @@ enum ContactError {
 }
 
 impl<'r> Handler<'r> {
-    /// The answer to a REGISTER that passed the common checks, with the registrar on.
+    /// The answer to a REGISTER that passed the common checks, with the registrar on:
+    /// the AOR (404 for a domain not served), authentication, then the contacts.
     pub(super) fn register(
         &mut self,
         reg: &'r Registrar,
@@ -46,61 +48,11 @@ impl<'r> Handler<'r> {
         d: &Dialog<'_>,
         source: SocketAddr,
     ) -> Outcome<'_> {
-        let cfg = &reg.config;
-        let Some(to_uri) = d.to.map(addr_uri) else {
-            return self.refuse(
-                reg,
-                req,
-                d,
-                source,
-                400,
-                "Missing To header",
-                Counted::BadRequest,
-            );
-        };
-        let mut aor = String::new();
-        let mut scratch = String::new();
-        let plan = self.router.plan();
-        let known = aor::served_host(to_uri, &cfg.domains)
-            && aor::canonical(to_uri, &plan.dialplan, &cfg.domains, &mut aor, &mut scratch).is_ok();
-        drop(plan);
-        if !known {
+        let Some(aor) = self.aor_of(reg, d) else {
             return self.refuse(reg, req, d, source, 404, "Not Found", Counted::NotFound);
-        }
-        let contacts = match read_contacts(req, reg) {
-            Ok(c) => Some(c),
-            Err(ContactError::Bad(why)) => {
-                return self.refuse(reg, req, d, source, 400, why, Counted::BadRequest);
-            }
-            Err(ContactError::TooMany) => {
-                return self.refuse(
-                    reg,
-                    req,
-                    d,
-                    source,
-                    403,
-                    "Too many bindings",
-                    Counted::BadRequest,
-                );
-            }
-            Err(ContactError::TooBrief) => None,
         };
         let now = registrar::unix_now();
-        let user = aor.rsplit_once('@').map_or(&*aor, |(u, _)| u);
-        let authorizations = req
-            .all_headers()
-            .filter(|h| h.raw_name.eq_ignore_ascii_case("Authorization"))
-            .map(|h| h.value().into_owned())
-            .collect::<Vec<_>>();
-        let verdict = reg.authenticate(
-            source.ip(),
-            &aor,
-            user,
-            req.method,
-            authorizations.iter().map(String::as_str),
-            now,
-        );
-        match verdict {
+        match self.authenticate(reg, req, &aor, source, now) {
             Verdict::Authorized => {}
             Verdict::Challenge { stale } => {
                 reg.count(Counted::Challenged);
@@ -117,12 +69,9 @@ impl<'r> Handler<'r> {
                 return self.refuse(reg, req, d, source, 400, why, Counted::BadRequest);
             }
         }
-        let Some(contacts) = contacts else {
-            reg.count(Counted::TooBrief);
-            let min = cfg.min_expires_s;
-            return self.reply(req, d, source, 423, "Interval Too Brief", move |o, _| {
-                response::write_min_expires(o, min)
-            });
+        let contacts = match read_contacts(req, reg) {
+            Ok(c) => c,
+            Err(e) => return self.contact_error(reg, req, d, source, e),
         };
         if contacts == Contacts::Query {
             reg.count(Counted::Ok);
@@ -142,16 +91,71 @@ impl<'r> Handler<'r> {
             cseq,
             contacts,
         };
-        let register = self.pending_invite(req, d, source);
-        match reg.register(update) {
-            Some(committed) => Outcome::Register {
-                register,
-                committed,
-            },
-            None => {
-                reg.count(Counted::Error);
-                self.reply(req, d, source, 503, "Service Unavailable", |o, _| {
-                    response::write_retry_after(o)
+        Outcome::Register {
+            register: self.pending_request(req, d, source),
+            update,
+        }
+    }
+
+    /// The canonical AOR of the To URI, when it is in a served domain (RFC 3261 §10.3
+    /// steps 1 and 5).
+    fn aor_of(&self, reg: &Registrar, d: &Dialog<'_>) -> Option<String> {
+        let to_uri = d.to.map(addr_uri)?;
+        let domains = &reg.config.domains;
+        if !aor::served_host(to_uri, domains) {
+            return None;
+        }
+        let (mut aor, mut scratch) = (String::new(), String::new());
+        let plan = self.router.plan();
+        aor::canonical(to_uri, &plan.dialplan, domains, &mut aor, &mut scratch).ok()?;
+        Some(aor)
+    }
+
+    /// Steps 3 and 4: the request's credentials for `aor`.
+    fn authenticate(
+        &self,
+        reg: &Registrar,
+        req: &Request<'_>,
+        aor: &str,
+        source: SocketAddr,
+        now: u64,
+    ) -> Verdict {
+        let authorizations: Vec<_> = req
+            .all_headers()
+            .filter(|h| h.raw_name.eq_ignore_ascii_case("Authorization"))
+            .map(|h| h.value())
+            .collect();
+        let values = authorizations.iter().map(|v| &**v);
+        reg.authenticate(source.ip(), aor, req.method, values, now)
+    }
+
+    /// The answer to contacts that cannot be taken (steps 6 and 7).
+    fn contact_error(
+        &mut self,
+        reg: &Registrar,
+        req: &Request<'_>,
+        d: &Dialog<'_>,
+        source: SocketAddr,
+        e: ContactError,
+    ) -> Outcome<'_> {
+        match e {
+            ContactError::Bad(why) => {
+                self.refuse(reg, req, d, source, 400, why, Counted::BadRequest)
+            }
+            ContactError::TooMany => self.refuse(
+                reg,
+                req,
+                d,
+                source,
+                403,
+                "Too many bindings",
+                Counted::BadRequest,
+            ),
+            ContactError::TooBrief => {
+                reg.count(Counted::TooBrief);
+                let min = reg.config.min_expires_s;
+                self.reply(req, d, source, 423, "Interval Too Brief", move |o, _| {
+                    response::write_min_expires(o, min)
                 })
             }
         }
@@ -197,9 +201,11 @@ fn digest_len() -> usize {
 }
 
 /// The answer to a REGISTER once the registrar's writer has its result: 200 with the
-/// bindings, or why nothing changed. Counted in `reg`; returns the bytes and status.
+/// bindings, or why nothing changed (`None`: no result in time, or the writer stopped:
+/// 500, the change may or may not have been made). Counted in `reg`; returns the bytes
+/// and status.
 pub(super) fn committed_answer(
-    register: &PendingInvite,
+    register: &PendingRequest,
     result: Option<Result<Vec<Binding>, Refused>>,
     reg: &Registrar,
 ) -> (Vec<u8>, u16) {
@@ -220,9 +226,19 @@ pub(super) fn committed_answer(
             let reason = "Server Internal Error: CSeq out of order";
             (register.respond(500, reason, |_| {}), 500)
         }
+        Some(Err(Refused::NoUser)) => {
+            // Deleted between this REGISTER's authentication and its commit.
+            reg.count(Counted::AuthFailed);
+            (register.respond(403, "Forbidden", |_| {}), 403)
+        }
+        Some(Err(Refused::Busy)) => {
+            reg.count(Counted::Error);
+            (register.unavailable(), 503)
+        }
         Some(Err(Refused::Store)) | None => {
             reg.count(Counted::Error);
-            (register.internal_error(), 500)
+            let reason = "Server Internal Error: registrar store";
+            (register.respond(500, reason, |_| {}), 500)
         }
     }
 }
@@ -264,7 +280,9 @@ fn read_contacts(req: &Request<'_>, reg: &Registrar) -> Result<Contacts, Contact
                 star = true;
                 continue;
             }
-            if list.len() >= cfg.max_bindings {
+            // Removals beside additions are fine; the list is only bounded here (the
+            // registrar judges the bindings that result).
+            if list.len() >= contacts_read_at_most(cfg.max_bindings) {
                 return Err(ContactError::TooMany);
             }
             let (head, params) = message::head_and_params(part);
@@ -313,6 +331,12 @@ fn read_contacts(req: &Request<'_>, reg: &Registrar) -> Result<Contacts, Contact
         return Err(ContactError::TooBrief);
     }
     Ok(Contacts::Set(contacts))
+}
+
+/// How many Contact values one REGISTER may carry: every binding removed and as many
+/// added, and some slack.
+fn contacts_read_at_most(max_bindings: usize) -> usize {
+    2 * max_bindings + 10
 }
 
 /// delta-seconds (RFC 3261 §20.19): digits; values past 2^32-1 are that.

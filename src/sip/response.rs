@@ -4,20 +4,20 @@
 //! a To-tag; Call-ID; CSeq; the answer's extra lines; Server; Content-Length: 0), the
 //! extra lines some answers carry (Contacts with q, Allow, Accept/Supported,
 //! Unsupported, Retry-After), the answers to a pending INVITE from the headers it
-//! copied ([`PendingInvite`]: final answer, 487, 503, 500), and answers salvaged from a
+//! copied ([`PendingRequest`]: final answer, 487, 503, 500), and answers salvaged from a
 //! message the parser would not take or that is too large (`Salvaged`, one header
 //! scan), and where a UDP answer goes.
 //!
 //! A header every answer carries goes in `finish`; one that some answers carry gets a
 //! `write_*` function here, passed as `extra` by `sip::redirect` (or by the
-//! `PendingInvite` answer that needs it).
+//! `PendingRequest` answer that needs it).
 //!
 //! Must not touch: which answer a request gets (see `sip::redirect`), sockets or what a
 //! transaction holds (see `sip::transport`, `sip::transaction`).
 
 use super::dialog::{Dialog, TagKey, TopVia, has_tag, to_tag};
 use super::message::{self, Name, Request};
-use super::transaction::PendingInvite;
+use super::transaction::PendingRequest;
 use crate::resolve::Decision;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -183,7 +183,7 @@ fn line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-impl PendingInvite {
+impl PendingRequest {
     /// Copies what the answers to a pending INVITE need out of the request, section by
     /// section as every answer writes them.
     pub(super) fn new(
@@ -199,7 +199,7 @@ impl PendingInvite {
         write_to(&mut to, key, d, true);
         let mut tail = Vec::with_capacity(96);
         write_call_id_and_cseq(&mut tail, d);
-        PendingInvite {
+        PendingRequest {
             uri: req.uri.to_string(),
             tx: d.tx,
             dest,
@@ -239,7 +239,8 @@ impl PendingInvite {
         self.respond(503, "Service Unavailable", write_retry_after)
     }
 
-    /// 500: the lookup failed in a way it could not answer (a panic).
+    /// 500: the lookup failed in a way it could not answer (a panic), or a REGISTER's
+    /// commit could not be confirmed.
     pub fn internal_error(&self) -> Vec<u8> {
         self.respond(500, "Server Internal Error", |_| {})
     }

@@ -1,6 +1,6 @@
 //! INVITE server transactions (RFC 3261 §17.2.1): what identifies one (`tx_key`),
 //! where one stands ([`TxState`]), what a pending INVITE keeps of its request
-//! ([`PendingInvite`]) so that its final answer can be written when the lookup ends,
+//! ([`PendingRequest`]) so that its final answer can be written when the lookup ends,
 //! and the one set every SIP task keeps them in (`Transactions`): INVITEs waiting for
 //! an upstream lookup, final answers held until the ACK or Timer H and given again to
 //! a retransmitted INVITE, Timer G retransmission over UDP, and the bound on all sets
@@ -41,12 +41,13 @@ pub enum TxState {
     Completed,
 }
 
-/// An INVITE waiting for its answer: the parts of the response copied out of the
-/// request (the receive buffer is reused), so the final answer or 487 can be built later.
-/// Copied and answered by `sip::response` (`PendingInvite::new`,
-/// [`PendingInvite::answer`] …).
+/// A request waiting for its answer — an INVITE for its upstream lookup, a REGISTER for
+/// the registrar's commit: the parts of the response copied out of the request (the
+/// receive buffer is reused), so the final answer (or an INVITE's 487) can be built
+/// later. Copied and answered by `sip::response` (`PendingRequest::new`,
+/// [`PendingRequest::answer`] …).
 #[derive(Debug, Clone)]
-pub struct PendingInvite {
+pub struct PendingRequest {
     /// The Request-URI to route.
     pub uri: String,
     /// The transaction key (RFC 3261 branch or RFC 2543 match).
@@ -161,7 +162,7 @@ struct Pending {
     /// a REGISTER (held for Timer J, never sent again unasked).
     is_invite: bool,
     /// What its final answer or 487 is built from.
-    invite: Arc<PendingInvite>,
+    invite: Arc<PendingRequest>,
 }
 
 /// A final INVITE answer sent and not acknowledged yet.
@@ -242,18 +243,19 @@ impl<'a> Transactions<'a> {
     pub(super) fn hold_pending(
         &mut self,
         trying: &[u8],
-        invite: PendingInvite,
-    ) -> Result<Arc<PendingInvite>, PendingInvite> {
+        invite: PendingRequest,
+    ) -> Result<Arc<PendingRequest>, PendingRequest> {
         self.hold_waiting(trying, invite, true)
     }
 
-    /// As [`Transactions::hold_pending`] for a REGISTER waiting for the registrar's
-    /// commit: no 100 Trying, and its answer is held for Timer J only.
+    /// As [`Transactions::hold_pending`] for a REGISTER about to be handed to the
+    /// registrar's writer: no 100 Trying, at most half the slots (as for every REGISTER
+    /// answer), and its answer is held for Timer J only.
     #[allow(clippy::result_large_err)]
     pub(super) fn hold_register(
         &mut self,
-        register: PendingInvite,
-    ) -> Result<Arc<PendingInvite>, PendingInvite> {
+        register: PendingRequest,
+    ) -> Result<Arc<PendingRequest>, PendingRequest> {
         self.hold_waiting(&[], register, false)
     }
 
@@ -261,10 +263,15 @@ impl<'a> Transactions<'a> {
     fn hold_waiting(
         &mut self,
         trying: &[u8],
-        invite: PendingInvite,
+        invite: PendingRequest,
         is_invite: bool,
-    ) -> Result<Arc<PendingInvite>, PendingInvite> {
-        if !self.slots.take() {
+    ) -> Result<Arc<PendingRequest>, PendingRequest> {
+        let taken = if is_invite {
+            self.slots.take()
+        } else {
+            self.slots.take_below_half()
+        };
+        if !taken {
             return Err(invite);
         }
         let invite = Arc::new(invite);
@@ -284,7 +291,7 @@ impl<'a> Transactions<'a> {
     pub(super) fn answer_pending(
         &mut self,
         tx: u64,
-        answer: impl FnOnce(&PendingInvite) -> Vec<u8>,
+        answer: impl FnOnce(&PendingRequest) -> Vec<u8>,
     ) -> Option<(&[u8], SocketAddr)> {
         let Pending {
             invite, is_invite, ..
@@ -406,9 +413,13 @@ impl<'a> Transactions<'a> {
         Some((&c.bytes, c.dest))
     }
 
-    /// The INVITEs still waiting for their lookup.
-    pub(super) fn pending_invites(&self) -> impl Iterator<Item = &PendingInvite> {
-        self.pending.values().map(|p| &*p.invite)
+    /// The INVITEs still waiting for their lookup (not the REGISTERs waiting for their
+    /// commit: those changes are being made, and must not be answered 503).
+    pub(super) fn pending_invites(&self) -> impl Iterator<Item = &PendingRequest> {
+        self.pending
+            .values()
+            .filter(|p| p.is_invite)
+            .map(|p| &*p.invite)
     }
 }
 
@@ -424,8 +435,8 @@ impl Drop for Transactions<'_> {
 mod tests {
     use super::*;
 
-    fn invite(tx: u64) -> PendingInvite {
-        PendingInvite {
+    fn invite(tx: u64) -> PendingRequest {
+        PendingRequest {
             uri: "sip:+441632960002@h".into(),
             tx,
             dest: "192.0.2.1:5060".parse().unwrap(),

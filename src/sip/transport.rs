@@ -18,7 +18,7 @@
 
 use super::redirect::{Handler, Held, Outcome, Settings};
 use super::stats::{DropReason, SipStats};
-use super::transaction::{PendingInvite, Slots, Transactions};
+use super::transaction::{PendingRequest, Slots, Transactions};
 use crate::config::{Listen, TlsConfig, Transport};
 use crate::resolve::Router;
 use std::net::SocketAddr;
@@ -164,7 +164,7 @@ type Done = (u64, Vec<u8>, u16);
 /// its slot always end.
 fn spawn_lookup(
     shared: &Arc<Shared>,
-    invite: Arc<PendingInvite>,
+    invite: Arc<PendingRequest>,
     done: tokio::sync::mpsc::UnboundedSender<Done>,
 ) {
     let shared = shared.clone();
@@ -179,21 +179,30 @@ fn spawn_lookup(
     });
 }
 
-/// Waits for the registrar's commit of a REGISTER's change; its answer comes back on
-/// `done` like a lookup's.
+/// Timer F (64·T1): how long a REGISTER waits for its commit before it is answered 500.
+const TIMER_F: Duration = Duration::from_secs(32);
+
+/// Hands a REGISTER's change (its transaction already held) to the registrar's writer
+/// and waits for the commit, at most Timer F; its answer comes back on `done` like a
+/// lookup's.
 fn spawn_register(
     shared: &Arc<Shared>,
-    register: Arc<PendingInvite>,
-    committed: tokio::sync::oneshot::Receiver<
-        Result<Vec<crate::registrar::Binding>, crate::registrar::Refused>,
-    >,
+    register: Arc<PendingRequest>,
+    update: crate::registrar::Update,
     done: tokio::sync::mpsc::UnboundedSender<Done>,
 ) {
     let shared = shared.clone();
     tokio::spawn(async move {
-        let result = committed.await.ok();
         let Some(reg) = shared.registrar.as_deref() else {
+            let _ = done.send((register.tx, register.internal_error(), 500));
             return;
+        };
+        let result = match reg.register(update) {
+            Err(refused) => Some(Err(refused)),
+            Ok(committed) => tokio::time::timeout(TIMER_F, committed)
+                .await
+                .ok()
+                .and_then(Result::ok),
         };
         let (bytes, status) = super::register::committed_answer(&register, result, reg);
         let _ = done.send((register.tx, bytes, status));
@@ -324,16 +333,16 @@ async fn answer(
             }
             None => Ok(()),
         },
-        Outcome::Register {
-            register,
-            committed,
-        } => match txs.hold_register(register) {
+        Outcome::Register { register, update } => match txs.hold_register(register) {
             Ok(register) => {
-                spawn_register(shared, register, committed, done.clone());
+                spawn_register(shared, register, update, done.clone());
                 Ok(())
             }
             Err(register) => {
-                // No slot: the change still commits; the client retries and gets 200.
+                // No slot: nothing was handed to the registrar; the client retries.
+                if let Some(reg) = &shared.registrar {
+                    reg.count(crate::registrar::Outcome::Error);
+                }
                 shared.stats.response(503);
                 out.send(&register.unavailable(), register.dest).await
             }
@@ -352,7 +361,8 @@ async fn answer(
         },
         Outcome::Cancel { ok, tx } => {
             // The lookup goes on (its answer fills the cache) but is not sent.
-            let Some((terminated, dest)) = txs.answer_pending(tx, PendingInvite::terminated) else {
+            let Some((terminated, dest)) = txs.answer_pending(tx, PendingRequest::terminated)
+            else {
                 return Ok(()); // the handler sends Cancel only for a pending INVITE
             };
             out.send(ok, dest).await?;
