@@ -321,10 +321,11 @@ impl Registrar {
                 match self.replay.accept(id ^ key_of(aor), made, nc, now) {
                     replay::Use::New => Verdict::Authorized,
                     replay::Use::Forgotten => Verdict::Challenge { stale: true },
-                    replay::Use::Replayed => {
-                        self.throttle.failed(source, now);
-                        Verdict::Failed
-                    }
+                    // Refused, but not held against the source: the response was
+                    // right, and a retransmission whose first answer was not held (a
+                    // server past its share of transactions) looks the same. Counting
+                    // those would lock out everyone behind the address under load.
+                    replay::Use::Replayed => Verdict::Failed,
                 }
             }
         }
