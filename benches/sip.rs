@@ -34,6 +34,37 @@ fn invite(number: &str, branch: u32) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Checks that `msg` gets a 302 whose Contacts start with `contact`, then times it
+/// through `handler` as case `name` of `group`.
+fn bench_invite(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    handler: &mut Handler<'_>,
+    name: &str,
+    msg: &[u8],
+    contact: &str,
+) {
+    let src: std::net::SocketAddr = "192.0.2.1:5060".parse().unwrap();
+    let want = format!("Contact: <{contact}");
+    match handler.handle(msg, src, false) {
+        Some((
+            Outcome::Reply {
+                status: 302, bytes, ..
+            },
+            _,
+        )) if String::from_utf8_lossy(bytes).contains(&want) => {}
+        other => panic!("{name}: {other:?}"),
+    }
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let out = handler.handle(black_box(msg), src, false);
+            black_box(out.map(|(o, n)| match o {
+                Outcome::Reply { bytes, .. } => bytes.len() + n,
+                _ => n,
+            }))
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let origin = Name::from_text("2.3.6.1.4.4.e164.arpa.").unwrap();
     let (zone, _) = Zone::from_master(ZONE.as_bytes(), "z", &origin, None).unwrap();
@@ -58,7 +89,6 @@ fn bench(c: &mut Criterion) {
     }
     let mut handler =
         Handler::new(&router, &settings, &key).counting(&stats, enroute::config::Transport::Udp);
-    let src = "192.0.2.1:5060".parse().unwrap();
     let mut group = c.benchmark_group("invite_to_302");
     for (name, number) in [
         ("one_contact", "+441632960001"),
@@ -67,19 +97,7 @@ fn bench(c: &mut Criterion) {
         ("gateway", "+441632969999"),
     ] {
         let msg = invite(number, 776);
-        match handler.handle(&msg, src, false) {
-            Some((Outcome::Reply { status: 302, .. }, _)) => {}
-            other => panic!("{name}: {other:?}"),
-        }
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let out = handler.handle(black_box(&msg), src, false);
-                black_box(out.map(|(o, n)| match o {
-                    Outcome::Reply { bytes, .. } => bytes.len() + n,
-                    _ => n,
-                }))
-            })
-        });
+        bench_invite(&mut group, &mut handler, name, &msg, "");
     }
     group.finish();
 
@@ -138,24 +156,7 @@ fn bench(c: &mut Criterion) {
             .unwrap()
             .replace("sip:X@192.0.2.10:5060;user=phone", uri)
             .into_bytes();
-        match handler.handle(&msg, src, false) {
-            Some((
-                Outcome::Reply {
-                    status: 302, bytes, ..
-                },
-                _,
-            )) if String::from_utf8_lossy(bytes).contains(&format!("Contact: <{contact}")) => {}
-            other => panic!("{name}: {other:?}"),
-        }
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let out = handler.handle(black_box(&msg), src, false);
-                black_box(out.map(|(o, n)| match o {
-                    Outcome::Reply { bytes, .. } => bytes.len() + n,
-                    _ => n,
-                }))
-            })
-        });
+        bench_invite(&mut group, &mut handler, name, &msg, contact);
     }
     group.finish();
 

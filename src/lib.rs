@@ -12,6 +12,8 @@
 //! - [`sip`]: the SIP redirect server.
 //! - [`dns`]: the authoritative DNS listener, zone transfers, NOTIFY, secondary zones.
 //! - [`store`]: the durable SQLite store, the zone data of record.
+//! - [`registrar`]: REGISTER's users, digests, nonces and bindings (the location
+//!   service), with their own SQLite file.
 //! - [`keeper`]: keeps the served zones in step with the store (start-up, reload, admin).
 //! - [`logging`]: log set-up (text or JSON) and rate limits for repeated errors.
 //! - [`metrics`]: counters, histograms and the Prometheus `/metrics` text.

@@ -195,14 +195,6 @@ fn bindings(server: &Enroute) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// The first value of header `name` in a SIP message.
-fn header<'m>(msg: &'m str, name: &str) -> Option<&'m str> {
-    msg.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim_ascii())
-    })
-}
-
 #[test]
 fn baresip_registers_and_calls_to_its_aor_are_redirected_to_it() {
     let server = Enroute::start(
@@ -255,7 +247,7 @@ fn baresip_registers_and_calls_to_its_aor_are_redirected_to_it() {
     ));
     assert_eq!(sip_status(&r), 302, "{r}");
     assert_eq!(
-        header(&r, "Contact"),
+        common::sip_header(&r, "Contact"),
         Some(format!("<{contact}>;q=1.0").as_str()),
         "{r}"
     );

@@ -574,13 +574,6 @@ fn docs_describe_every_metric_family_and_admin_route() {
 /// Registers `user@domain` at `sip_port` over UDP with MD5 digest (computed here), the
 /// contact `sip:USER@192.0.2.55:5060`; returns the final answer.
 fn register_md5(sip_port: u16, user: &str, domain: &str, password: &str) -> String {
-    use md5::Digest;
-    let hex = |s: String| -> String {
-        md5::Md5::digest(s.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
     let client = common::SipUdp::new(sip_port, Duration::from_secs(5));
     let me = client.port();
     let message = |cseq: u32, auth: &str| {
@@ -599,13 +592,6 @@ fn register_md5(sip_port: u16, user: &str, domain: &str, password: &str) -> Stri
         .and_then(|l| l.split("nonce=\"").nth(1)?.split('"').next())
         .unwrap_or_else(|| panic!("no MD5 challenge: {challenge}"))
         .to_string();
-    let ha1 = hex(format!("{user}:{domain}:{password}"));
-    let ha2 = hex(format!("REGISTER:sip:{domain}"));
-    let response = hex(format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
-    let auth = format!(
-        "Authorization: Digest username=\"{user}\", realm=\"{domain}\", nonce=\"{nonce}\", \
-         uri=\"sip:{domain}\", response=\"{response}\", algorithm=MD5, cnonce=\"c0ffee\", \
-         qop=auth, nc=00000001\r\n"
-    );
+    let auth = common::md5_authorization(user, domain, password, &nonce, 1, "c0ffee") + "\r\n";
     client.ask(&message(2, &auth))
 }

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["name", "uri", "net", "metrics"],
     &["naptr"],
     &["config"],
-    &["logging", "zone", "store", "client"],
+    &["logging", "zone", "store", "registrar", "client"],
     &["keeper", "resolve"],
     &["dns", "sip", "admin"],
     &["server"],

@@ -532,15 +532,7 @@ fn hostile_messages_get_their_answers_and_mutations_never_hurt() {
         .replace("z9hG4bKh01", "z9hG4bKafter")
         .replace("h01@example.org", "after@example.org");
     sock.send_to(ok.as_bytes(), dest).unwrap();
-    let answer = loop {
-        let n = sock
-            .recv(&mut buf)
-            .expect("the server answers after the mutations");
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if text.contains("after@example.org") {
-            break text;
-        }
-    };
+    let answer = answer_with(&sock, "after@example.org");
     assert!(answer.starts_with("SIP/2.0 302"), "{answer}");
     let rss_after = rss_kb(server.pid());
     assert!(
@@ -655,23 +647,9 @@ fn wrong_digest(nonce: &str) -> String {
     )
 }
 
-/// A good MD5 digest for alice (password "secret") on `nonce` with count `nc`.
+/// A good MD5 digest line for alice (password "secret") on `nonce` with count `nc`.
 fn good_digest(nonce: &str, nc: u32) -> String {
-    use md5::Digest;
-    let hex = |s: String| -> String {
-        md5::Md5::digest(s.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
-    let ha1 = hex("alice:example.net:secret".into());
-    let ha2 = hex("REGISTER:sip:example.net".into());
-    let nc = format!("{nc:08x}");
-    let response = hex(format!("{ha1}:{nonce}:{nc}:c:auth:{ha2}"));
-    format!(
-        "Authorization: Digest username=\"alice\", realm=\"example.net\", nonce=\"{nonce}\", \
-         uri=\"sip:example.net\", response=\"{response}\", algorithm=MD5, cnonce=\"c\", qop=auth, nc={nc}\r\n"
-    )
+    common::md5_authorization("alice", "example.net", "secret", nonce, nc, "c") + "\r\n"
 }
 
 /// The nonce of a 401's first challenge.
@@ -999,16 +977,23 @@ fn hostile_registers_get_clear_answers_and_brute_force_is_throttled() {
         .replace("z9hG4bKinvA", "z9hG4bKinvCheck")
         .replace("inv-a@", "inv-check@");
     sock.send_to(check.as_bytes(), dest).unwrap();
-    let answer = loop {
+    let answer = answer_with(&sock, "inv-check@");
+    assert!(answer.starts_with("SIP/2.0 302"), "{answer}");
+}
+
+/// The next answer on `sock` that holds `needle` (earlier answers' retransmissions are
+/// passed over); panics when none comes.
+fn answer_with(sock: &UdpSocket, needle: &str) -> String {
+    let mut buf = vec![0u8; 65536];
+    loop {
         let n = sock
             .recv(&mut buf)
             .expect("the server answers after the mutations");
         let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if text.contains("inv-check@") {
-            break text;
+        if text.contains(needle) {
+            return text;
         }
-    };
-    assert!(answer.starts_with("SIP/2.0 302"), "{answer}");
+    }
 }
 
 /// An INVITE for alice@example.net.

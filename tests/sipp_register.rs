@@ -142,14 +142,6 @@ fn invite_aor(server: &Enroute) -> String {
     ))
 }
 
-/// The value of the first header `name` in a SIP message.
-fn header<'m>(msg: &'m str, name: &str) -> Option<&'m str> {
-    msg.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim_ascii())
-    })
-}
-
 #[test]
 fn sipp_registers_refreshes_is_found_by_invite_and_unregisters() {
     let server = registrar("algorithms = [\"MD5\"]");
@@ -267,14 +259,6 @@ fn param<'v>(value: &'v str, name: &str) -> &'v str {
     }
 }
 
-fn md5_hex(text: &str) -> String {
-    use md5::{Digest, Md5};
-    Md5::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[test]
 fn a_replayed_authorization_is_refused() {
     let server = registrar("algorithms = [\"MD5\"]");
@@ -320,17 +304,10 @@ fn a_replayed_authorization_is_refused() {
     // so what refused the replays was the nonce count.
     let r = client.ask(&register(&client, "fresh1", 10, &mallory, ""));
     assert_eq!(sip_status(&r), 401, "{r}");
-    let challenge = header(&r, "WWW-Authenticate").unwrap();
+    let challenge = common::sip_header(&r, "WWW-Authenticate").unwrap();
     let nonce = param(challenge, "nonce");
-    let (cnonce, nc) = ("0a4f113b", "00000001");
-    let ha1 = md5_hex("alice:example.net:secret");
-    let ha2 = md5_hex("REGISTER:sip:example.net");
-    let response = md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
-    let authorization = format!(
-        "Authorization: Digest username=\"alice\", realm=\"example.net\", nonce=\"{nonce}\", \
-         uri=\"sip:example.net\", response=\"{response}\", algorithm=MD5, cnonce=\"{cnonce}\", \
-         qop=auth, nc={nc}"
-    );
+    let authorization =
+        common::md5_authorization("alice", "example.net", "secret", nonce, 1, "0a4f113b");
     let r = client.ask(&register(&client, "fresh2", 11, &mallory, &authorization));
     assert_eq!(sip_status(&r), 200, "fresh credentials refused:\n{r}");
     let mut want = vec![sipps, mallory];

@@ -16,7 +16,7 @@
 //! Must not touch: SIP messages, digests, routing.
 
 use super::location::{Binding, Location, Refused, Update, apply};
-use super::{User, Users};
+use super::users::{User, Users};
 use crate::config::DigestAlgorithm;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;

@@ -1188,3 +1188,40 @@ pub fn stderr(o: &std::process::Output) -> String {
 pub fn code(o: &std::process::Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
+
+/// The first value of header `name` (any case) in a SIP message.
+pub fn sip_header<'m>(msg: &'m str, name: &str) -> Option<&'m str> {
+    msg.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim_ascii())
+    })
+}
+
+/// An `Authorization: Digest …` line (no CRLF) answering `nonce` for a REGISTER whose
+/// Request-URI is `sip:REALM`: MD5 with `qop=auth` and count `nc`, computed here with
+/// the md-5 crate (not with enroute's own code).
+pub fn md5_authorization(
+    user: &str,
+    realm: &str,
+    password: &str,
+    nonce: &str,
+    nc: u32,
+    cnonce: &str,
+) -> String {
+    use md5::Digest;
+    let hex = |s: String| -> String {
+        md5::Md5::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let ha1 = hex(format!("{user}:{realm}:{password}"));
+    let ha2 = hex(format!("REGISTER:sip:{realm}"));
+    let nc = format!("{nc:08x}");
+    let response = hex(format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
+    format!(
+        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
+         uri=\"sip:{realm}\", response=\"{response}\", algorithm=MD5, cnonce=\"{cnonce}\", \
+         qop=auth, nc={nc}"
+    )
+}
