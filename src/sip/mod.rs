@@ -5,8 +5,8 @@
 //! - [`message`]: framing and parsing;
 //! - [`dialog`]: what a request's answers copy or derive from it (top Via, From, To,
 //!   Call-ID, CSeq, the To-tag);
-//! - [`transaction`]: INVITE server transactions: keys, pending INVITEs, and the one
-//!   set per task with Timers G and H and the bound on all of them;
+//! - [`transaction`]: INVITE and REGISTER server transactions: keys, waiting requests,
+//!   and the one set per task with Timers G, H and J and the bound on all of them;
 //! - [`response`]: every answer's bytes (a header all answers carry goes in its
 //!   `finish`; one some carry, in a `write_*` function there);
 //! - [`redirect`]: one request in, one outcome out (checks, status, routing);

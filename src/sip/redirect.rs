@@ -4,7 +4,8 @@
 //! scheme (416, from the router)).
 //!
 //! Owns: validating a parsed request, choosing the status and which extra lines its
-//! answer carries, asking the [`Router`] for INVITEs, and telling retransmissions,
+//! answer carries, asking the [`Router`] for INVITEs (REGISTER, with the registrar on,
+//! goes to `sip::register`, which extends this handler), and telling retransmissions,
 //! ACKs and CANCELs of a live transaction apart. The request's top Via and dialog
 //! headers are read by `sip::dialog`; the answer's bytes (and where a UDP answer goes)
 //! are written by `sip::response`.

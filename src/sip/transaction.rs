@@ -1,10 +1,12 @@
-//! INVITE server transactions (RFC 3261 §17.2.1): what identifies one (`tx_key`),
-//! where one stands ([`TxState`]), what a pending INVITE keeps of its request
-//! ([`PendingRequest`]) so that its final answer can be written when the lookup ends,
-//! and the one set every SIP task keeps them in (`Transactions`): INVITEs waiting for
-//! an upstream lookup, final answers held until the ACK or Timer H and given again to
-//! a retransmitted INVITE, Timer G retransmission over UDP, and the bound on all sets
-//! together (`sip.max_transactions`, the `Slots` behind `enroute_transactions_active`).
+//! Server transactions: INVITE (RFC 3261 §17.2.1) and REGISTER (§17.2.2): what
+//! identifies one (`tx_key`, `register_tx_key`), where one stands ([`TxState`]), what
+//! a waiting request keeps of itself ([`PendingRequest`]) so that its final answer can
+//! be written when the lookup or the registrar's commit ends, and the one set every SIP
+//! task keeps them in (`Transactions`): requests waiting, final INVITE answers held
+//! until the ACK or Timer H and given again to a retransmitted INVITE, Timer G
+//! retransmission over UDP, REGISTER answers held for Timer J (at most half the
+//! slots), and the bound on all sets together (`sip.max_transactions`, the `Slots`
+//! behind `enroute_transactions_active`).
 //!
 //! Must not touch: sockets (see `sip::transport`: this file hands back the bytes to
 //! send), the answer's bytes (see `sip::response`), which answer a request gets (see

@@ -6,10 +6,10 @@
 //! framing, several messages per read, messages split across reads, `sip.tcp_idle_s`,
 //! 513 then close for an oversized message, a connection limit), sending what each
 //! message gets (`answer`, over a `Sink`: the socket or the connection) while
-//! keeping the task's INVITE transactions in step (one `Transactions` set per task,
-//! the same for UDP and streams: lookups spawned here and their answers sent when they
-//! end, timers fired on the task's clock), and stopping every task on shutdown after
-//! the message in hand.
+//! keeping the task's transactions in step (one `Transactions` set per task, the same
+//! for UDP and streams: lookups and REGISTER commits spawned here and their answers
+//! sent when they end, timers fired on the task's clock), and stopping every task on
+//! shutdown after the message in hand.
 //!
 //! Must not touch: what the answer is (see `sip::redirect`), its bytes (see
 //! `sip::response`), what a transaction holds and for how long (see
