@@ -753,10 +753,16 @@ fn contact_star_removes_all_and_only_alone_with_expires_zero() {
 }
 
 #[test]
-fn malformed_contact_and_expires_values_get_400_with_their_reason() {
+fn malformed_contact_and_expires_values_get_400_with_their_reason_over_udp_and_tcp() {
+    for t in BOTH {
+        malformed_case(t);
+    }
+}
+
+fn malformed_case(t: T) {
     let server = start("", "");
     create_user(&server, "alice@example.net", "pw");
-    let mut ua = Ua::of(T::Udp, &server, "alice", "pw");
+    let mut ua = Ua::of(t, &server, "alice", "pw");
     let before = counted(&server, "bad_request");
     let cases = [
         ("Contact: <not a uri>\r\n", "Malformed Contact"),
@@ -791,10 +797,16 @@ fn malformed_contact_and_expires_values_get_400_with_their_reason() {
 }
 
 #[test]
-fn an_interval_too_brief_gets_423_with_min_expires_after_authentication() {
+fn an_interval_too_brief_gets_423_with_min_expires_after_authentication_over_udp_and_tcp() {
+    for t in BOTH {
+        too_brief_case(t);
+    }
+}
+
+fn too_brief_case(t: T) {
     let server = start("", "");
     create_user(&server, "alice@example.net", "pw");
-    let mut ua = Ua::of(T::Tcp, &server, "alice", "pw");
+    let mut ua = Ua::of(t, &server, "alice", "pw");
     let before = counted(&server, "too_brief");
     // Without credentials the challenge comes first.
     let r = ua.plain("Contact: <sip:alice@192.0.2.1>;expires=30\r\n");
@@ -823,10 +835,16 @@ fn an_interval_too_brief_gets_423_with_min_expires_after_authentication() {
 }
 
 #[test]
-fn max_bindings_refuses_more_with_403_and_adds_nothing() {
+fn max_bindings_refuses_more_with_403_and_adds_nothing_over_udp_and_tcp() {
+    for t in BOTH {
+        max_bindings_case(t);
+    }
+}
+
+fn max_bindings_case(t: T) {
     let server = start("max_bindings = 2\n", "");
     create_user(&server, "alice@example.net", "pw");
-    let mut ua = Ua::of(T::Udp, &server, "alice", "pw");
+    let mut ua = Ua::of(t, &server, "alice", "pw");
     let three = "Contact: <sip:a@192.0.2.1>, <sip:a@192.0.2.2>\r\nContact: <sip:a@192.0.2.3>\r\n";
     // More contacts in one request than allowed: challenged first, then refused.
     let r = ua.plain(three);
@@ -856,10 +874,16 @@ fn max_bindings_refuses_more_with_403_and_adds_nothing() {
 }
 
 #[test]
-fn cseq_out_of_order_on_one_call_id_gets_500_and_changes_nothing() {
+fn cseq_out_of_order_on_one_call_id_gets_500_and_changes_nothing_over_udp_and_tcp() {
+    for t in BOTH {
+        cseq_case(t);
+    }
+}
+
+fn cseq_case(t: T) {
     let server = start("", "");
     create_user(&server, "alice@example.net", "pw");
-    let mut ua = Ua::of(T::Udp, &server, "alice", "pw");
+    let mut ua = Ua::of(t, &server, "alice", "pw");
     let c = "Contact: <sip:alice@192.0.2.1>;expires=600\r\n";
     let r = ua.register_as("first@ua", 10, c);
     assert_listing(&r, &[("sip:alice@192.0.2.1", 598, 600, None)]);
