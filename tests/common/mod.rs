@@ -277,9 +277,16 @@ impl FakeDns {
         tcp: impl Fn(&mut std::net::TcpStream) + Send + 'static,
     ) -> FakeDns {
         use std::sync::atomic::{AtomicBool, Ordering};
-        let port = free_port();
-        let sock = UdpSocket::bind(("127.0.0.1", port)).unwrap();
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        // The port is free when handed out, but a socket of a parallel test's server
+        // (an ephemeral source port) may take it before it is bound here: take another.
+        let (port, sock, listener) = (0..20)
+            .find_map(|_| {
+                let port = free_port();
+                let sock = UdpSocket::bind(("127.0.0.1", port)).ok()?;
+                let listener = TcpListener::bind(("127.0.0.1", port)).ok()?;
+                Some((port, sock, listener))
+            })
+            .expect("a free loopback port for the fake DNS server in 20 tries");
         // Both loops wake up now and then to see the stop flag.
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
