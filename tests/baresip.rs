@@ -202,13 +202,7 @@ fn baresip_registers_and_calls_to_its_aor_are_redirected_to_it() {
         "[registrar]\nenabled = true\ndomains = [\"example.net\"]\nalgorithms = [\"MD5\"]\n\
          min_expires_s = 60\n",
     );
-    let r = server.api(
-        "PUT",
-        &format!("/v1/users/{AOR}"),
-        "application/json",
-        br#"{"password":"secret"}"#,
-    );
-    assert_eq!(r.status, 201, "creating the user: {}", r.text());
+    server.create_user(AOR, "secret");
 
     let mut ua = Baresip::start(server.sip_udp);
     ua.wait_registered();

@@ -547,12 +547,6 @@ fn put_user(server: &Enroute, aor: &str, password: &str) -> HttpResponse {
     )
 }
 
-/// Creates the user `aor` with `password`; panics unless 201.
-fn create_user(server: &Enroute, aor: &str, password: &str) {
-    let r = put_user(server, aor, password);
-    assert_eq!(r.status, 201, "PUT /v1/users/{aor}: {}", r.text());
-}
-
 /// `GET /v1/registrations{query}`'s JSON (200 asserted).
 fn registrations(server: &Enroute, query: &str) -> serde_json::Value {
     let r = server.api("GET", &format!("/v1/registrations{query}"), "", b"");
@@ -615,7 +609,7 @@ fn register_is_challenged_then_accepted_with_sha256_and_md5_over_udp_and_tcp() {
     for t in BOTH {
         for alg in DEFAULT_ALGS {
             let name = format!("{t:?}{alg:?}").to_lowercase();
-            create_user(&server, &format!("{name}@example.net"), "s3cret");
+            server.create_user(&format!("{name}@example.net"), "s3cret");
             let mut ua = Ua::of(t, &server, &name, "s3cret").with_alg(alg);
             let contact = format!("sip:{name}@192.0.2.7:5062");
             let extra = format!("Contact: <{contact}>\r\nExpires: 600\r\n");
@@ -658,7 +652,7 @@ fn realm_and_algorithms_settings_shape_the_challenges() {
 
     // One algorithm only: one challenge; credentials in the other are not taken.
     let server = start("algorithms = [\"SHA-256\"]\n", "");
-    create_user(&server, "alice@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
     let mut ua = Ua::of(T::Udp, &server, "alice", "pw").with_alg(Alg::Sha256);
     let r = ua.challenge();
     let nonce = assert_challenge(&r, REALM, &[Alg::Sha256], false);
@@ -675,7 +669,7 @@ fn refresh_and_removal_with_expires_zero_over_udp_and_tcp() {
     let server = start("max_expires_s = 7200\ndefault_expires_s = 1800\n", "");
     for t in BOTH {
         let name = format!("{t:?}").to_lowercase();
-        create_user(&server, &format!("{name}@example.net"), "pw");
+        server.create_user(&format!("{name}@example.net"), "pw");
         let mut ua = Ua::of(t, &server, &name, "pw");
         let a = format!("sip:{name}@192.0.2.1:5060");
         let b = format!("sip:{name}@192.0.2.2:5060");
@@ -722,7 +716,7 @@ fn contact_star_removes_all_and_only_alone_with_expires_zero() {
     let server = start("", "");
     for t in BOTH {
         let name = format!("star{t:?}").to_lowercase();
-        create_user(&server, &format!("{name}@example.net"), "pw");
+        server.create_user(&format!("{name}@example.net"), "pw");
         let mut ua = Ua::of(t, &server, &name, "pw");
         let r = ua.register(&format!(
             "Contact: <sip:{name}@192.0.2.1>, <sip:{name}@192.0.2.2>;q=0.5\r\n"
@@ -761,7 +755,7 @@ fn malformed_contact_and_expires_values_get_400_with_their_reason_over_udp_and_t
 
 fn malformed_case(t: T) {
     let server = start("", "");
-    create_user(&server, "alice@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
     let mut ua = Ua::of(t, &server, "alice", "pw");
     let before = counted(&server, "bad_request");
     let cases = [
@@ -805,7 +799,7 @@ fn an_interval_too_brief_gets_423_with_min_expires_after_authentication_over_udp
 
 fn too_brief_case(t: T) {
     let server = start("", "");
-    create_user(&server, "alice@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
     let mut ua = Ua::of(t, &server, "alice", "pw");
     let before = counted(&server, "too_brief");
     // Without credentials the challenge comes first.
@@ -843,7 +837,7 @@ fn max_bindings_refuses_more_with_403_and_adds_nothing_over_udp_and_tcp() {
 
 fn max_bindings_case(t: T) {
     let server = start("max_bindings = 2\n", "");
-    create_user(&server, "alice@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
     let mut ua = Ua::of(t, &server, "alice", "pw");
     let three = "Contact: <sip:a@192.0.2.1>, <sip:a@192.0.2.2>\r\nContact: <sip:a@192.0.2.3>\r\n";
     // More contacts in one request than allowed: challenged first, then refused.
@@ -882,7 +876,7 @@ fn cseq_out_of_order_on_one_call_id_gets_500_and_changes_nothing_over_udp_and_tc
 
 fn cseq_case(t: T) {
     let server = start("", "");
-    create_user(&server, "alice@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
     let mut ua = Ua::of(t, &server, "alice", "pw");
     let c = "Contact: <sip:alice@192.0.2.1>;expires=600\r\n";
     let r = ua.register_as("first@ua", 10, c);
@@ -941,7 +935,7 @@ fn register_without_contact_lists_the_bindings_over_udp_and_tcp() {
     let server = start("", "");
     for t in BOTH {
         let name = format!("q{t:?}").to_lowercase();
-        create_user(&server, &format!("{name}@example.net"), "pw");
+        server.create_user(&format!("{name}@example.net"), "pw");
         let mut ua = Ua::of(t, &server, &name, "pw");
         // A query needs credentials too.
         let r = ua.plain("");
@@ -974,7 +968,7 @@ fn invite_redirects_to_bindings_by_q_then_most_recent_cut_to_max_contacts() {
         ZONE,
         &format!("max_contacts = 3\n{}", registrar_config("", "")),
     );
-    create_user(&server, "alice@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
     let mut ua = Ua::of(T::Udp, &server, "alice", "pw");
     for c in [
         "<sip:a@192.0.2.1>;q=0.5",
@@ -1084,7 +1078,7 @@ fn a_number_aor_is_one_aor_by_tel_sip_and_dial_plan_forms() {
 fn an_extension_that_is_no_e164_number_registers_and_is_called() {
     // No dial-plan rule makes 1001 a number: it is a name, 1001@example.net.
     let server = start("", "");
-    create_user(&server, "1001@example.net", "pw");
+    server.create_user("1001@example.net", "pw");
     let mut ua = Ua::of(T::Udp, &server, "1001", "pw");
     let r = ua.register("Contact: <sip:desk1001@192.0.2.31>\r\n");
     assert_eq!(status(&r), 200, "{r}");
@@ -1101,7 +1095,7 @@ fn an_extension_that_is_no_e164_number_registers_and_is_called() {
 #[test]
 fn a_domain_not_served_gets_404() {
     let server = start("", "");
-    create_user(&server, "alice@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
     let before = counted(&server, "not_found");
     for aor in [
         "sip:alice@elsewhere.example",
@@ -1135,8 +1129,8 @@ fn shape(resp: &str, user: &str) -> String {
 #[test]
 fn wrong_password_unknown_user_and_foreign_username_get_the_same_401() {
     let server = start("", "");
-    create_user(&server, "alice@example.net", "right");
-    create_user(&server, "bob@example.net", "bobs");
+    server.create_user("alice@example.net", "right");
+    server.create_user("bob@example.net", "bobs");
     let mut ua = Ua::of(T::Udp, &server, "alice", "right");
     ua.call_id = "same@ua".into();
     let first = ua.challenge();
@@ -1180,7 +1174,7 @@ fn wrong_password_unknown_user_and_foreign_username_get_the_same_401() {
 #[test]
 fn malformed_or_incomplete_authorization_gets_400_and_other_realms_a_challenge() {
     let server = start("", "");
-    create_user(&server, "alice@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
     let mut ua = Ua::of(T::Udp, &server, "alice", "pw");
     ua.challenge();
     let nonce = ua.nonce.clone().unwrap();
@@ -1212,7 +1206,7 @@ fn malformed_or_incomplete_authorization_gets_400_and_other_realms_a_challenge()
 #[test]
 fn a_source_failing_too_often_gets_403_until_the_minute_ends() {
     let server = start("max_auth_failures = 3\n", "");
-    create_user(&server, "alice@example.net", "right");
+    server.create_user("alice@example.net", "right");
     // All of it within one wall-clock minute (unix seconds / 60).
     let into = unix_now() % 60.0;
     if into > 45.0 {
@@ -1256,7 +1250,7 @@ fn a_source_failing_too_often_gets_403_until_the_minute_ends() {
 #[test]
 fn an_expired_nonce_gets_a_stale_challenge() {
     let server = start("nonce_ttl_s = 1\n", "");
-    create_user(&server, "alice@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
     let mut ua = Ua::of(T::Udp, &server, "alice", "pw");
     ua.challenge();
     let old = ua.nonce.clone().unwrap();
@@ -1281,7 +1275,7 @@ fn an_expired_nonce_gets_a_stale_challenge() {
 #[test]
 fn a_replayed_nonce_count_is_refused() {
     let server = start("", "");
-    create_user(&server, "alice@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
     let mut ua = Ua::of(T::Udp, &server, "alice", "pw");
     let c = "Contact: <sip:alice@192.0.2.1>\r\n";
     let r = ua.register(c); // nc=1
@@ -1313,7 +1307,7 @@ fn retransmission_mismatches(code: u16) -> Vec<String> {
     let mut wrong = Vec::new();
     for t in BOTH {
         let name = format!("rt{t:?}").to_lowercase();
-        create_user(&server, &format!("{name}@example.net"), "pw");
+        server.create_user(&format!("{name}@example.net"), "pw");
         let mut ua = Ua::of(t, &server, &name, "pw");
         let expires = if code == 423 { 5 } else { 600 };
         let contact = format!("Contact: <sip:{name}@192.0.2.1>;expires={expires}\r\n");
@@ -1379,8 +1373,8 @@ fn a_retransmitted_register_gets_the_same_423_over_udp_and_a_new_answer_over_tcp
 #[test]
 fn bindings_survive_sigkill_and_restart() {
     let mut server = start("", "");
-    create_user(&server, "alice@example.net", "pw");
-    create_user(&server, "tel:+441632960001", "npw");
+    server.create_user("alice@example.net", "pw");
+    server.create_user("tel:+441632960001", "npw");
     let mut alice = Ua::of(T::Udp, &server, "alice", "pw");
     let r = alice.register(
         "Contact: <sip:alice@192.0.2.1>;q=0.5\r\nContact: <sip:alice@192.0.2.2>\r\nExpires: 900\r\n",
@@ -1445,8 +1439,8 @@ fn bindings_survive_sigkill_and_restart() {
 #[test]
 fn expired_bindings_are_not_used_and_are_swept() {
     let server = start("min_expires_s = 1\n", "");
-    create_user(&server, "alice@example.net", "pw");
-    create_user(&server, "bob@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
+    server.create_user("bob@example.net", "pw");
     let mut bob = Ua::of(T::Udp, &server, "bob", "pw");
     assert_eq!(
         status(&bob.register("Contact: <sip:bob@192.0.2.8>;expires=600\r\n")),
@@ -1699,9 +1693,9 @@ fn admin_users_are_created_replaced_read_without_secrets_and_deleted() {
 #[test]
 fn admin_registrations_list_filter_and_delete() {
     let mut server = start("", "");
-    create_user(&server, "alice@example.net", "pw");
-    create_user(&server, "bob@example.net", "pw");
-    create_user(&server, "tel:+441632960123", "pw");
+    server.create_user("alice@example.net", "pw");
+    server.create_user("bob@example.net", "pw");
+    server.create_user("tel:+441632960123", "pw");
     let mut alice = Ua::of(T::Udp, &server, "alice", "pw");
     alice.call_id = "alice-call".into();
     let r = alice.register(
@@ -1824,8 +1818,8 @@ fn admin_registrations_list_filter_and_delete() {
 #[test]
 fn route_api_and_cli_show_the_registrar_as_source() {
     let server = start("", DIALPLAN);
-    create_user(&server, "alice@example.net", "pw");
-    create_user(&server, "tel:+441632960001", "pw");
+    server.create_user("alice@example.net", "pw");
+    server.create_user("tel:+441632960001", "pw");
     let mut alice = Ua::of(T::Udp, &server, "alice", "pw");
     alice.register("Contact: <sip:alice@192.0.2.1>;q=0.5, <sip:alice@192.0.2.2>\r\n");
     let mut num = Ua::new(
@@ -1913,8 +1907,8 @@ fn registrar_metrics_count_results_and_hold_gauges() {
     }
     assert_eq!(counted(&server, "ok"), 0.0);
     assert_eq!(counted(&server, "challenged"), 0.0);
-    create_user(&server, "alice@example.net", "pw");
-    create_user(&server, "bob@example.net", "pw");
+    server.create_user("alice@example.net", "pw");
+    server.create_user("bob@example.net", "pw");
     assert_eq!(server.metric("enroute_registrar_users"), 2.0);
 
     let mut ua = Ua::of(T::Udp, &server, "alice", "pw");

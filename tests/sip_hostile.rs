@@ -668,13 +668,7 @@ fn hostile_registers_get_clear_answers_and_brute_force_is_throttled() {
         ZONE,
         "[registrar]\nenabled = true\ndomains = [\"example.net\"]\nmax_auth_failures = 5\n",
     );
-    let user = server.api(
-        "PUT",
-        "/v1/users/alice@example.net",
-        "application/json",
-        br#"{"password":"secret"}"#,
-    );
-    assert_eq!(user.status, 201, "{}", user.text());
+    server.create_user("alice@example.net", "secret");
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(800)))
         .unwrap();
@@ -886,13 +880,7 @@ fn hostile_registers_get_clear_answers_and_brute_force_is_throttled() {
         ZONE,
         "[registrar]\nenabled = true\ndomains = [\"example.net\"]\nmax_auth_failures = 1000000\n",
     );
-    let user = server.api(
-        "PUT",
-        "/v1/users/alice@example.net",
-        "application/json",
-        br#"{"password":"secret"}"#,
-    );
-    assert_eq!(user.status, 201, "{}", user.text());
+    server.create_user("alice@example.net", "secret");
     let dest = ("127.0.0.1", server.sip_udp);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();

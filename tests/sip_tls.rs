@@ -87,13 +87,7 @@ fn sip_over_tls() {
     assert!(r.starts_with("SIP/2.0 404"), "{r}");
 
     // REGISTER over TLS: challenged, then a SHA-256 digest (computed here) is taken.
-    let user = server.api(
-        "PUT",
-        "/v1/users/alice@example.net",
-        "application/json",
-        br#"{"password":"tls-secret"}"#,
-    );
-    assert_eq!(user.status, 201, "{}", user.text());
+    server.create_user("alice@example.net", "tls-secret");
     let register = |cseq: u32, auth: &str| {
         format!(
             "REGISTER sips:example.net SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKtr{cseq}\r\n\

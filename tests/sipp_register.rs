@@ -32,13 +32,7 @@ fn registrar(more: &str) -> Enroute {
         "",
         &format!("[registrar]\nenabled = true\ndomains = [\"example.net\"]\n{more}\n"),
     );
-    let r = server.api(
-        "PUT",
-        &format!("/v1/users/{AOR}"),
-        "application/json",
-        br#"{"password":"secret"}"#,
-    );
-    assert_eq!(r.status, 201, "creating the user: {}", r.text());
+    server.create_user(AOR, "secret");
     server
 }
 

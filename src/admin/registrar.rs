@@ -43,10 +43,9 @@ fn canonical(s: &AdminState, reg: &Registrar, text: &str, field: &str) -> Result
     let (mut out, mut scratch) = (String::new(), String::new());
     let plan = s.router.plan();
     let domains = &reg.config.domains;
-    let served = !text.contains(':') || aor::served_host(text, domains);
-    match aor::canonical(text, &plan.dialplan, domains, &mut out, &mut scratch) {
-        Ok(()) if served || text.trim_start().to_ascii_lowercase().starts_with("tel:") => Ok(out),
-        Ok(()) | Err(aor::AorError::NotServed) => Err(FieldError::new(
+    match aor::of_registration(text, &plan.dialplan, domains, &mut out, &mut scratch) {
+        Ok(()) => Ok(out),
+        Err(aor::AorError::NotServed) => Err(FieldError::new(
             field,
             format!(
                 "{text:?} is not in a served domain (registrar.domains: {})",

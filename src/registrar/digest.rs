@@ -124,15 +124,25 @@ pub struct Credentials<'a> {
     pub nc: &'a str,
 }
 
-/// Why an `Authorization` value could not be read (answered 400).
+/// Why an `Authorization` value could not be read (answered 400 with
+/// [`CredentialsError::reason`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.reason())]
 pub enum CredentialsError {
-    #[error("Malformed Authorization header")]
     Malformed,
-    #[error("Authorization header is not Digest")]
     NotDigest,
-    #[error("Authorization header lacks a required parameter")]
     Missing,
+}
+
+impl CredentialsError {
+    /// The 400's reason phrase.
+    pub fn reason(self) -> &'static str {
+        match self {
+            CredentialsError::Malformed => "Malformed Authorization header",
+            CredentialsError::NotDigest => "Authorization header is not Digest",
+            CredentialsError::Missing => "Authorization header lacks a required parameter",
+        }
+    }
 }
 
 /// Most parameters read from one value: a longer list is malformed.

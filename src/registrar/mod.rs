@@ -180,7 +180,7 @@ impl Registrar {
                     break;
                 }
                 Ok(_) | Err(digest::CredentialsError::NotDigest) => {}
-                Err(e) => return Verdict::Malformed(malformed_reason(e)),
+                Err(e) => return Verdict::Malformed(e.reason()),
             }
         }
         let Some(c) = found else {
@@ -280,14 +280,6 @@ impl Registrar {
         if self.location.any_expired(now) {
             self.submit(Job::Sweep(now));
         }
-    }
-}
-
-fn malformed_reason(e: digest::CredentialsError) -> &'static str {
-    match e {
-        digest::CredentialsError::Malformed => "Malformed Authorization header",
-        digest::CredentialsError::NotDigest => "Authorization header is not Digest",
-        digest::CredentialsError::Missing => "Authorization header lacks a required parameter",
     }
 }
 

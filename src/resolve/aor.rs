@@ -131,16 +131,32 @@ fn push_name(out: &mut String, user: &str, host: &str) {
     out.extend(host.chars().map(|c| c.to_ascii_lowercase()));
 }
 
-/// Whether the host of `sip:`/`sips:` URI `uri` is one of `domains` (a REGISTER's To
-/// must name a served domain, numbers included).
-pub fn served_host(uri: &str, domains: &[String]) -> bool {
-    let uri = uri.trim_ascii();
-    let Some((scheme, rest)) = uri.split_once(':') else {
-        return false;
-    };
-    if scheme.eq_ignore_ascii_case("tel") {
-        return true;
+/// The canonical AOR of a registration — a REGISTER's To URI, or an AOR the admin API
+/// names (`user@host` without a scheme reads as `sip:`) — into `out`: as [`canonical`],
+/// but the host must be served whatever the user is (a `tel:` URI has none).
+pub fn of_registration(
+    uri: &str,
+    dialplan: &DialplanConfig,
+    domains: &[String],
+    out: &mut String,
+    scratch: &mut String,
+) -> Result<(), AorError> {
+    if !served_host(uri, domains) {
+        out.clear();
+        return Err(AorError::NotServed);
     }
+    canonical(uri, dialplan, domains, out, scratch)
+}
+
+/// Whether the host of `sip:`/`sips:` URI (or scheme-less `user@host`) `uri` is one of
+/// `domains`; a `tel:` URI has none and passes.
+fn served_host(uri: &str, domains: &[String]) -> bool {
+    let uri = uri.trim_ascii();
+    let rest = match uri.split_once(':') {
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("tel") => return true,
+        Some((scheme, rest)) if !scheme.contains('@') => rest,
+        _ => uri,
+    };
     let Some((_, hostport)) = rest.rsplit_once('@') else {
         return false;
     };
@@ -268,6 +284,7 @@ mod tests {
             &["example.net".into()]
         ));
         assert!(!served_host("sip:x@192.0.2.1", &["example.net".into()]));
+        assert!(served_host("x@example.net", &["example.net".into()]));
         let mut out = String::new();
         let domains = ["example.net".to_string()];
         assert!(name_aor(

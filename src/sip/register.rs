@@ -101,13 +101,10 @@ impl<'r> Handler<'r> {
     /// steps 1 and 5).
     fn aor_of(&self, reg: &Registrar, d: &Dialog<'_>) -> Option<String> {
         let to_uri = d.to.map(addr_uri)?;
-        let domains = &reg.config.domains;
-        if !aor::served_host(to_uri, domains) {
-            return None;
-        }
         let (mut aor, mut scratch) = (String::new(), String::new());
         let plan = self.router.plan();
-        aor::canonical(to_uri, &plan.dialplan, domains, &mut aor, &mut scratch).ok()?;
+        let domains = &reg.config.domains;
+        aor::of_registration(to_uri, &plan.dialplan, domains, &mut aor, &mut scratch).ok()?;
         Some(aor)
     }
 
@@ -187,17 +184,13 @@ impl<'r> Handler<'r> {
         stale: bool,
         now: u64,
     ) -> Outcome<'_> {
-        let mut nonce = String::with_capacity(digest_len());
+        let mut nonce = String::with_capacity(registrar::digest::NONCE_LEN);
         reg.nonces.make(now, &mut nonce);
         let (realm, algorithms) = (&reg.config.realm, &reg.config.algorithms);
         self.reply(req, d, source, 401, "Unauthorized", |o, _| {
             response::write_challenges(o, realm, &nonce, algorithms, stale)
         })
     }
-}
-
-fn digest_len() -> usize {
-    registrar::digest::NONCE_LEN
 }
 
 /// The answer to a REGISTER once the registrar's writer has its result: 200 with the

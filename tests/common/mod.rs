@@ -996,6 +996,19 @@ impl Enroute {
             .to_string()
     }
 
+    /// Creates the registrar user `aor` with `password` (`PUT /v1/users/{aor}`, 201
+    /// asserted).
+    pub fn create_user(&self, aor: &str, password: &str) {
+        let body = serde_json::json!({ "password": password }).to_string();
+        let r = self.api(
+            "PUT",
+            &format!("/v1/users/{aor}"),
+            "application/json",
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 201, "PUT /v1/users/{aor}: {}", r.text());
+    }
+
     /// An authenticated admin request; `content_type` only when there is a body.
     pub fn api(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> HttpResponse {
         let auth = format!("Bearer {}", self.token());
