@@ -187,11 +187,17 @@ fn number_aor(
 ) -> Option<()> {
     number::extract_into(uri, scratch).ok()?;
     number::normalize_in_place(scratch, dialplan).ok()?;
+    number_key(scratch, first_domain, out);
+    Some(())
+}
+
+/// The AOR of the E.164 number `e164` (`+…`) into `out`: always under the first served
+/// domain.
+pub(super) fn number_key(e164: &str, first_domain: &str, out: &mut String) {
     out.clear();
-    out.push_str(scratch);
+    out.push_str(e164);
     out.push('@');
     out.push_str(first_domain);
-    Some(())
 }
 
 /// The registrar step: when `aor` has live bindings that `filter` lets through, fills

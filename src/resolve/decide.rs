@@ -74,10 +74,7 @@ pub(super) fn decide(
         && let Some(domain) = reg.domains.first()
     {
         let mut aor = std::mem::take(&mut d.scratch.aor);
-        aor.clear();
-        aor.push_str(&e164);
-        aor.push('@');
-        aor.push_str(domain);
+        aor::number_key(&e164, domain, &mut aor);
         let found = registered(reg, &aor, &filter, plan.max_contacts, tracer, d);
         d.scratch.aor = aor;
         if found {
