@@ -134,7 +134,7 @@ pub async fn run(
     }
     let process = Arc::new(ProcessStats::new());
     let dns_stats = Arc::new(DnsStats::default());
-    let xfr_stats = Arc::new(XfrStats::default());
+    let xfr_stats = Arc::new(XfrStats::new(keeper.transfers().clone()));
     let journal = Arc::new(Journal::new(config.store.clone()));
     let exporter = config.metrics_enabled.then(|| {
         let mut sources: Vec<Arc<dyn metrics::Source>> = vec![

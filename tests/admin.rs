@@ -1103,7 +1103,7 @@ fn prefix_routes_are_listed_in_pages_and_answers_keep_one_key_order() {
 }
 
 #[test]
-fn the_openapi_document_needs_no_token_and_the_root_points_at_it() {
+fn the_openapi_document_needs_no_token_and_the_root_points_at_the_console() {
     let server = Enroute::start(&zone(1), "");
     let r = http(server.admin, "GET", "/v1/openapi.json", &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -1119,7 +1119,7 @@ fn the_openapi_document_needs_no_token_and_the_root_points_at_it() {
     problem(&http(server.admin, "GET", "/v1/prefixes", &[], b""), 401);
     let r = http(server.admin, "GET", "/", &[], b"");
     assert!(matches!(r.status, 302 | 307), "{} {}", r.status, r.text());
-    assert_eq!(r.header("location"), Some("/v1/openapi.json"));
+    assert_eq!(r.header("location"), Some("/ui/"));
     // The metrics name the new routes by their templates.
     server.api("GET", "/v1/prefixes", "", b"");
     server.api("GET", "/v1/prefixes/+4416329", "", b"");

@@ -1,7 +1,8 @@
 //! The admin HTTP API (SPEC §7) with axum: numbers, prefixes, bulk import, zones,
-//! routing decisions, cache flushes, health and readiness. `GET /` redirects to the
-//! OpenAPI document, which like `/healthz`, `/readyz` and `/metrics` needs no token (it
-//! holds no data).
+//! routing decisions, cache flushes, health and readiness; and the operator console at
+//! `/ui/` (SPEC §14). `GET /` redirects to the console. The console's files, the OpenAPI
+//! document, `/healthz`, `/readyz` and `/metrics` need no token (they hold no data the
+//! token guards).
 //!
 //! Owns: start-up (the API's own thread and runtime, [`spawn`]) and the router ([`app`]):
 //! which path and method go to which handler, and the layers around them (token, route
@@ -16,7 +17,8 @@
 //!   `import.rs` (`/v1/numbers:import`), `zones.rs` (`/v1/zones…`), `routing.rs`
 //!   (`/v1/route/{number}`, `/v1/cache…`), `registrar.rs` (`/v1/users…`,
 //!   `/v1/registrations…`), `ops.rs` (health, readiness, `/metrics`, the
-//!   [`openapi`] document);
+//!   [`openapi`] document), `console.rs` (the console's files under `/ui/`, embedded at
+//!   build time, and the headers that keep the page to this origin);
 //! - `routed.rs`: whether calls can use a route, by the router's own rule;
 //! - `offload.rs`: where blocking and bulk work runs;
 //! - `state.rs`: what every handler shares ([`AdminState`]).
@@ -33,6 +35,7 @@
 
 mod auth;
 pub mod body;
+mod console;
 mod import;
 mod lists;
 mod numbers;
@@ -100,19 +103,24 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/cache/{e164}", delete(routing::flush_cached_number))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .route_layer(middleware::from_fn(tag_route));
+    // The console's files: no token (they hold no data), and headers that keep the
+    // page to this origin.
+    let console = Router::new()
+        .route("/ui", get(console::to_index))
+        .route("/ui/", get(console::index))
+        .route("/ui/{*path}", get(console::asset))
+        .route_layer(middleware::from_fn(tag_route))
+        .layer(middleware::from_fn(console::page_headers));
     Router::new()
-        // A browser pointed at the listener lands on what describes it (the console's
-        // page, once there is one).
-        .route(
-            "/",
-            get(|| async { Redirect::temporary("/v1/openapi.json") }),
-        )
+        // A browser pointed at the listener lands on the console.
+        .route("/", get(|| async { Redirect::temporary("/ui/") }))
         .route("/v1/openapi.json", get(ops::openapi_doc))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_text))
         .route_layer(middleware::from_fn(tag_route))
         .merge(v1)
+        .merge(console)
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(

@@ -170,9 +170,17 @@ pub fn document() -> Value {
                     "warnings": warnings.clone(),
                     "total_warnings": {"type": "integer", "description": "how many warnings in all (at most 100 are listed)"}}},
                 "ZoneList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
-                    "type": "object", "required": ["origin", "serial", "records", "type"], "properties": {
+                    "type": "object", "required": ["origin", "serial", "records", "type", "last_transfer_in", "last_transfer_out"], "properties": {
                         "origin": {"type": "string"}, "serial": {"type": "integer"}, "records": {"type": "integer"},
-                        "type": {"enum": ["primary", "secondary", "catalog"]}}}}}},
+                        "type": {"enum": ["primary", "secondary", "catalog"]},
+                        "last_transfer_in": {"description": "the last transfer received from the zone's primary since start (secondary zones)", "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Transfer"}]},
+                        "last_transfer_out": {"description": "the last transfer answered to a secondary since start", "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Transfer"}]}}}}}},
+                "Transfer": {"type": "object", "required": ["type", "result", "serial", "peer", "at"], "properties": {
+                    "type": {"enum": ["axfr", "ixfr"], "description": "the form that went over the wire"},
+                    "result": {"enum": ["ok", "failed"]},
+                    "serial": {"type": "integer", "description": "the serial it carried (asked for, when an inbound one failed)"},
+                    "peer": {"type": ["string", "null"], "description": "the secondary that asked, or the primary asked (address:port)"},
+                    "at": {"type": "string", "format": "date-time", "description": "when it ended (UTC)"}}},
                 "ZoneReplaced": {"type": "object", "required": ["origin", "serial", "records"], "properties": {
                     "origin": {"type": "string"}, "serial": {"type": "integer"}, "records": {"type": "integer"}}},
                 "Decision": {"type": "object",

@@ -11,6 +11,7 @@ use super::offload::bulk;
 use super::problem::{FieldError, Problem};
 use super::state::{AdminState, Shared};
 use crate::keeper::ZoneError;
+use crate::keeper::transfers::TransferRecord;
 use crate::name::Name;
 use crate::zone::Zone;
 use axum::extract::{Path, Request, State};
@@ -25,15 +26,53 @@ pub(super) async fn list_zones(State(s): State<Shared>) -> Response {
     let items: Vec<_> = zones
         .iter()
         .map(|z| {
+            let last = s.keeper.transfers().last(&z.origin);
             json!({
                 "origin": &*z.origin_text,
                 "serial": z.soa.serial,
                 "records": z.stats.records,
                 "type": zone_type(&s, &z.origin),
+                "last_transfer_in": last.inbound.as_ref().map(transfer_json),
+                "last_transfer_out": last.outbound.as_ref().map(transfer_json),
             })
         })
         .collect();
     axum::Json(json!({"items": items})).into_response()
+}
+
+/// A zone's last transfer one way, as `GET /v1/zones` shows it.
+fn transfer_json(t: &TransferRecord) -> serde_json::Value {
+    json!({
+        "type": t.kind,
+        "result": if t.ok { "ok" } else { "failed" },
+        "serial": t.serial,
+        "peer": t.peer.map(|p| p.to_string()),
+        "at": rfc3339(t.at),
+    })
+}
+
+/// `2026-12-05T00:11:21Z`: a time in UTC as RFC 3339 writes it (whole seconds).
+fn rfc3339(at: std::time::SystemTime) -> String {
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (H. Hinnant's days_from_civil, inverted).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
 }
 
 /// How the zone is served: `secondary` (transferred from its primary), `catalog` (the
@@ -142,5 +181,20 @@ fn zone_problem(e: ZoneError) -> Problem {
         }
         .into(),
         ZoneError::Edit(e) => Problem::from(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn times_are_written_as_rfc3339_in_utc() {
+        let at = |s| UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(at(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(at(1_796_429_481)), "2026-12-05T00:11:21Z");
+        assert_eq!(rfc3339(at(4_107_542_399)), "2100-02-28T23:59:59Z");
     }
 }

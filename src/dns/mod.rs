@@ -121,7 +121,7 @@ async fn udp_loop(sock: UdpSocket, auth: Arc<Authority>, mut shutdown: watch::Re
                 let query = buf[..n].to_vec();
                 let limit = Query::parse(&query).map_or(512, |q| q.udp_limit());
                 if in_flight.load(Ordering::Relaxed) >= UDP_IXFR_IN_FLIGHT {
-                    if let Some(out) = xfr::ixfr_udp_soa(&query, &t, limit, &auth.xfr) {
+                    if let Some(out) = xfr::ixfr_udp_soa(&query, &t, limit, (&auth.xfr, src)) {
                         let _ = sock.send_to(&out, src).await;
                     }
                     continue;
@@ -130,7 +130,9 @@ async fn udp_loop(sock: UdpSocket, auth: Arc<Authority>, mut shutdown: watch::Re
                 in_flight.fetch_add(1, Ordering::Relaxed);
                 let (sock, auth, in_flight) = (sock.clone(), auth.clone(), in_flight.clone());
                 tokio::spawn(async move {
-                    if let Some(out) = xfr::ixfr_udp(query, t, journal, limit, &auth.xfr).await {
+                    if let Some(out) =
+                        xfr::ixfr_udp(query, t, journal, limit, (&auth.xfr, src)).await
+                    {
                         let _ = sock.send_to(&out, src).await;
                     }
                     in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -209,7 +211,7 @@ async fn tcp_conn(
             Action::Transfer(t) => {
                 let span = tracing::info_span!("transfer", to = %src);
                 let journal = auth.journal.clone();
-                let sent = xfr::send(&mut stream, buf.clone(), t, journal, &auth.xfr);
+                let sent = xfr::send(&mut stream, buf.clone(), t, journal, (&auth.xfr, src));
                 tracing::Instrument::instrument(sent, span).await?;
             }
             Action::Drop => {}

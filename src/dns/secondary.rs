@@ -24,6 +24,7 @@
 use super::fetch::{self, Fetched, XfrError};
 use super::xfr::{XfrKind, XfrStats};
 use crate::config::TsigKey;
+use crate::keeper::transfers::Direction;
 use crate::keeper::{Publisher, Stale};
 use crate::name::Name;
 use crate::zone::Zone;
@@ -210,6 +211,16 @@ pub struct Task {
     pub catalog_copies: Option<mpsc::UnboundedSender<(Name, Arc<Zone>)>>,
 }
 
+impl Task {
+    /// A transfer in ended (`ok`: served): counted, and noted as the zone's last.
+    fn received(&self, kind: XfrKind, ok: bool, serial: u32) {
+        self.stats.received(kind, ok);
+        let z = &self.z;
+        self.stats
+            .logged(&z.origin, Direction::In, kind, ok, serial, z.primary);
+    }
+}
+
 /// Keeps one secondary zone until shutdown; `kick` asks for a refresh now (an accepted
 /// NOTIFY).
 pub async fn keep(
@@ -286,7 +297,7 @@ async fn check(t: &Task) -> Result<(), XfrError> {
         match incremental(t, have).await {
             Ok(()) => return Ok(()),
             Err(e) => {
-                t.stats.received(XfrKind::Ixfr, false);
+                t.received(XfrKind::Ixfr, false, serial);
                 tracing::warn!(zone = %z.origin, primary = %z.primary, "IXFR in failed ({e}); transferring the whole zone");
             }
         }
@@ -296,7 +307,7 @@ async fn check(t: &Task) -> Result<(), XfrError> {
         Ok(Fetched::Whole(zone)) => zone,
         Ok(_) => Err(XfrError::Bad("an AXFR answered with changes".into()))?,
         Err(e) => {
-            t.stats.received(XfrKind::Axfr, false);
+            t.received(XfrKind::Axfr, false, serial);
             return Err(e);
         }
     };
@@ -339,7 +350,7 @@ async fn incremental(t: &Task, have: Arc<Zone>) -> Result<(), XfrError> {
     })
     .await
     .map_err(|e| XfrError::Io(std::io::Error::other(format!("applying: {e}"))))??;
-    t.stats.received(XfrKind::Ixfr, true);
+    t.received(XfrKind::Ixfr, true, serial);
     tracing::info!(zone = %z.origin, primary = %z.primary, serial, changes, ms = started.elapsed().as_millis() as u64, "IXFR in: serving the new copy");
     if let Some(copy) = kept {
         keep_whole(t, copy).await;
@@ -358,7 +369,7 @@ async fn serve_whole(t: &Task, zone: Zone, started: std::time::Instant) -> Resul
     tokio::task::spawn_blocking(move || p.publish(zone, Stale::All))
         .await
         .map_err(|e| XfrError::Io(std::io::Error::other(format!("publishing: {e}"))))?;
-    t.stats.received(XfrKind::Axfr, true);
+    t.received(XfrKind::Axfr, true, serial);
     tracing::info!(zone = %z.origin, primary = %z.primary, serial, records, ms = started.elapsed().as_millis() as u64, "AXFR in: serving the new copy");
     Ok(())
 }

@@ -17,11 +17,13 @@
 use super::tsig::{self, StreamSigner};
 use super::wire::{Query, Response};
 use crate::keeper::journal::Journal;
+use crate::keeper::transfers::{Direction, TransferLog, TransferRecord};
 use crate::metrics::{Counters, Family};
 use crate::name::Name;
 use crate::name::TYPE_SOA;
 use crate::zone::Zone;
 use crate::zone::diff::Diff;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
@@ -50,7 +52,7 @@ pub async fn send<W: tokio::io::AsyncWrite + Unpin>(
     query: Vec<u8>,
     t: Transfer,
     journal: Option<Arc<Journal>>,
-    stats: &XfrStats,
+    (stats, peer): (&XfrStats, SocketAddr),
 ) -> std::io::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let (origin, serial) = (t.zone.origin.clone(), t.zone.soa.serial);
@@ -90,6 +92,14 @@ pub async fn send<W: tokio::io::AsyncWrite + Unpin>(
     }
     let form = producer.await.unwrap_or(Form::Axfr);
     stats.sent(form.kind(), sent.is_ok(), bytes);
+    stats.logged(
+        &origin,
+        Direction::Out,
+        form.kind(),
+        sent.is_ok(),
+        serial,
+        peer,
+    );
     form.log(&origin, serial, bytes, sent.is_ok());
     sent
 }
@@ -102,24 +112,41 @@ pub async fn ixfr_udp(
     t: Transfer,
     journal: Option<Arc<Journal>>,
     limit: usize,
-    stats: &XfrStats,
+    (stats, peer): (&XfrStats, SocketAddr),
 ) -> Option<Vec<u8>> {
+    let (origin, serial) = (t.zone.origin.clone(), t.zone.soa.serial);
     let built =
         tokio::task::spawn_blocking(move || ixfr_udp_answer(&query, &t, journal.as_deref(), limit))
             .await
             .ok()??;
-    Some(counted_udp(built, stats))
+    Some(counted_udp(built, stats, (&origin, serial, peer)))
 }
 
 /// [`ixfr_udp`] without the journal, on the caller's thread: our SOA alone (for a
 /// listener with too many journal reads under way).
-pub fn ixfr_udp_soa(query: &[u8], t: &Transfer, limit: usize, stats: &XfrStats) -> Option<Vec<u8>> {
-    Some(counted_udp(ixfr_udp_answer(query, t, None, limit)?, stats))
+pub fn ixfr_udp_soa(
+    query: &[u8],
+    t: &Transfer,
+    limit: usize,
+    (stats, peer): (&XfrStats, SocketAddr),
+) -> Option<Vec<u8>> {
+    let answer = ixfr_udp_answer(query, t, None, limit)?;
+    Some(counted_udp(
+        answer,
+        stats,
+        (&t.zone.origin, t.zone.soa.serial, peer),
+    ))
 }
 
-fn counted_udp((out, incremental): (Vec<u8>, bool), stats: &XfrStats) -> Vec<u8> {
+/// Counts a UDP IXFR answer; one that carried changes is the zone's last transfer out.
+fn counted_udp(
+    (out, incremental): (Vec<u8>, bool),
+    stats: &XfrStats,
+    (origin, serial, peer): (&Name, u32, SocketAddr),
+) -> Vec<u8> {
     stats.sent(XfrKind::Ixfr, true, out.len() as u64);
     if incremental {
+        stats.logged(origin, Direction::Out, XfrKind::Ixfr, true, serial, peer);
         tracing::info!(to = "udp", bytes = out.len(), "IXFR out");
     }
     out
@@ -384,9 +411,12 @@ pub enum XfrKind {
 const KINDS: [&str; 2] = ["axfr", "ixfr"];
 const RESULTS: [&str; 3] = ["ok", "failed", "refused"];
 
-/// Transfers out and in, counted (`enroute_xfr_*`).
+/// Transfers out and in, counted (`enroute_xfr_*`), and each zone's last one noted in
+/// the keeper's [`TransferLog`] (for `GET /v1/zones`).
 #[derive(Default)]
 pub struct XfrStats {
+    /// Where each zone's last transfer is noted.
+    log: Arc<TransferLog>,
     /// Out, by kind sent × result.
     out: Counters<6>,
     /// Bytes sent, by kind.
@@ -396,6 +426,34 @@ pub struct XfrStats {
 }
 
 impl XfrStats {
+    /// Counters that note each zone's last transfer in `log`.
+    pub fn new(log: Arc<TransferLog>) -> XfrStats {
+        XfrStats {
+            log,
+            ..XfrStats::default()
+        }
+    }
+
+    /// Notes a transfer of `origin` that ended as the zone's last one that way.
+    pub fn logged(
+        &self,
+        origin: &Name,
+        direction: Direction,
+        kind: XfrKind,
+        ok: bool,
+        serial: u32,
+        peer: SocketAddr,
+    ) {
+        let record = TransferRecord {
+            at: std::time::SystemTime::now(),
+            kind: KINDS[kind as usize],
+            ok,
+            serial,
+            peer: Some(peer),
+        };
+        self.log.record(origin, direction, record);
+    }
+
     /// A transfer out of kind `kind` ended, all of it sent or not.
     pub fn sent(&self, kind: XfrKind, ok: bool, bytes: u64) {
         self.out.inc(kind as usize * 3 + usize::from(!ok));

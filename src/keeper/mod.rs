@@ -32,6 +32,8 @@
 //! - [`stored`]: the store↔zone mapping, the one place that knows both, and each
 //!   change's journal entry.
 //! - [`journal`]: the journal read back for IXFR ([`journal::Journal`]).
+//! - [`transfers`]: each zone's last transfer in and out since start, noted by `dns`
+//!   and shown by `admin`.
 //! - [`publish`]: the [`Publisher`], the one path every zone change takes to the
 //!   readers: the keeper's (admin, SIGHUP) and the secondary zones' transfers and
 //!   withdrawals, which `dns::secondary` hands to it. It needs no store, so the
@@ -61,6 +63,7 @@ pub mod publish;
 pub mod reload;
 pub mod staged;
 pub mod stored;
+pub mod transfers;
 
 pub use drift::{DriftError, FileDrift, file_drift};
 pub use of_record::{
@@ -172,6 +175,8 @@ pub struct Keeper {
     journal_max: usize,
     /// The catalog zone's origin (`dns.catalog_zone`), when one is served.
     catalog: Option<Name>,
+    /// Each zone's last transfer in and out (noted by `dns`).
+    transfers: Arc<transfers::TransferLog>,
 }
 
 impl Keeper {
@@ -190,6 +195,7 @@ impl Keeper {
             ),
             journal_max: config.dns.journal_max_changes,
             catalog: config.dns.catalog_zone.clone(),
+            transfers: Arc::default(),
         }
     }
 
@@ -198,6 +204,11 @@ impl Keeper {
     pub fn with_catalog(mut self, origin: Option<Name>) -> Keeper {
         self.catalog = origin;
         self
+    }
+
+    /// Each zone's last transfer in and out since start.
+    pub fn transfers(&self) -> &Arc<transfers::TransferLog> {
+        &self.transfers
     }
 
     pub fn zones(&self) -> &Arc<ZoneSet> {

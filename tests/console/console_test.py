@@ -1,0 +1,496 @@
+"""The operator console in headless Chromium, driven by Selenium, against a running
+`enroute serve` (started by tests/console.rs on free loopback ports).
+
+Walks what an operator does: sign in (a wrong token first), create a number with a bad
+URI then a good one (keyboard only), find it in the list, trace it, send an INVITE and
+watch the status view's counters move, import a CSV with a bad line (nothing committed)
+then a good one, look at zones (after a real AXFR), prefix routes and registrations,
+delete the number, use a narrow window, lose the server, sign out. Every view is
+checked with axe-core (no serious or critical violation), each step leaves a
+screenshot in --artifacts, and at the end every request the page made must have gone
+to the admin listener and nowhere else.
+
+Exit status 0 when every check held; otherwise the failing check is printed.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+NUMBER = "+441632960777"
+GOOD_URI = "sip:console@pbx.example.net"
+
+
+class Console:
+    """The browser, the server's addresses, and what the run has collected."""
+
+    def __init__(self, args):
+        self.args = args
+        self.base = args.base.rstrip("/")
+        self.host = urllib.parse.urlparse(self.base).netloc
+        self.shots = 0
+        self.requests = []
+        self.axe_source = open(args.axe, encoding="utf-8").read()
+        self.axe_results = {}
+        self.console_errors = []
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = args.chromium
+        for flag in (
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--disable-extensions",
+            "--disable-default-apps", "--disable-dev-shm-usage", "--lang=en-GB",
+            f"--user-data-dir={args.profile}", "--window-size=1280,900",
+        ):
+            opts.add_argument(flag)
+        opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+        self.driver = webdriver.Chrome(options=opts, service=Service(args.chromedriver))
+        self.driver.set_window_size(1280, 900)
+        self.wait = WebDriverWait(self.driver, 15)
+
+    # ---- helpers -------------------------------------------------------------------
+
+    def shot(self, name):
+        """A screenshot of the step, numbered in order, into the artifacts folder."""
+        self.shots += 1
+        path = os.path.join(self.args.artifacts, f"{self.shots:02d}-{name}.png")
+        self.driver.save_screenshot(path)
+        return path
+
+    def collect_logs(self):
+        """Every request the page sent so far, and its console errors."""
+        for entry in self.driver.get_log("performance"):
+            msg = json.loads(entry["message"])["message"]
+            if msg.get("method") == "Network.requestWillBeSent":
+                self.requests.append(msg["params"]["request"]["url"])
+        for entry in self.driver.get_log("browser"):
+            if entry.get("level") == "SEVERE":
+                self.console_errors.append(entry["message"])
+
+    def go(self, hash_route):
+        self.driver.get(f"{self.base}/ui/{hash_route}")
+        return self.heading()
+
+    def heading(self):
+        return self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, "main h1"))).text
+
+    def view(self, link_text, title):
+        """Opens a view through the navigation, as an operator would."""
+        self.driver.find_element(By.CSS_SELECTOR, "#nav").find_element(By.LINK_TEXT, link_text).click()
+        self.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "main h1").text == title)
+
+    def el(self, css):
+        return self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def text_in(self, css, needle, timeout=15):
+        WebDriverWait(self.driver, timeout).until(
+            lambda d: needle in d.find_element(By.CSS_SELECTOR, css).text,
+            f"{needle!r} never appeared in {css}")
+        return self.driver.find_element(By.CSS_SELECTOR, css).text
+
+    def tab_to(self, element_id, limit=80):
+        """Presses Tab until `element_id` has the focus: it is reachable by keyboard."""
+        for _ in range(limit):
+            active = self.driver.switch_to.active_element
+            if active.get_attribute("id") == element_id:
+                return active
+            active.send_keys(Keys.TAB)
+        raise AssertionError(f"#{element_id} not reached with Tab")
+
+    def keys(self, *keys):
+        self.driver.switch_to.active_element.send_keys(*keys)
+
+    def axe_self_check(self):
+        """axe-core finds a violation planted on purpose (so that its silence means something)."""
+        self.driver.execute_script(
+            "const i = document.createElement('img'); i.id = 'planted'; i.src = 'icon.svg';"
+            "document.querySelector('main').append(i);")
+        found = self.axe_violations()
+        self.driver.execute_script("document.getElementById('planted').remove();")
+        assert any(v["id"] == "image-alt" for v in found), f"axe-core missed an image without alt: {found}"
+
+    def axe(self, view):
+        """axe-core on the page as it is: no serious or critical violation."""
+        result = self.axe_violations()
+        self.axe_results[view] = result
+        bad = [v for v in result if v["impact"] in ("serious", "critical")]
+        assert not bad, f"accessibility violations on {view}: {json.dumps(bad, indent=1)}"
+
+    def axe_violations(self):
+        self.driver.execute_script(self.axe_source)
+        result = self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document, {resultTypes: ['violations']})"
+            ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+            " nodes: v.nodes.map(n => n.target.join(' '))}))))"
+            ".catch(e => done({error: String(e)}));")
+        if isinstance(result, dict) and "error" in result:
+            raise AssertionError(f"axe-core failed: {result['error']}")
+        return result
+
+    def api(self, method, path, body=None, content_type="application/json"):
+        """The admin API directly (to check what the console claims)."""
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.args.token}")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as res:
+                return res.status, res.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    # ---- steps -----------------------------------------------------------------------
+
+    def sign_in(self):
+        assert self.go("") == "Sign in"
+        assert not self.driver.find_element(By.ID, "nav").is_displayed(), "navigation before sign-in"
+        self.axe_self_check()
+        self.axe("sign-in")
+        self.el("#token").send_keys("not-the-token", Keys.ENTER)
+        text = self.text_in("#signin-error", "401")
+        assert "not valid" in text, text
+        assert self.driver.execute_script("return sessionStorage.getItem('enroute.token')") is None
+        self.shot("sign-in-wrong-token")
+        token = self.el("#token")
+        token.clear()
+        token.send_keys(self.args.token, Keys.ENTER)
+        self.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "main h1").text == "Numbers")
+        stored = self.driver.execute_script("return sessionStorage.getItem('enroute.token')")
+        assert stored == self.args.token, "the token is not in sessionStorage"
+        assert self.driver.execute_script("return localStorage.length") == 0, "something went to localStorage"
+        assert self.driver.get_cookies() == [], "the console set a cookie"
+        self.axe("numbers")
+        self.shot("signed-in")
+
+    def create_number(self):
+        """With the keyboard alone: Tab to "New number", fill the form, Enter."""
+        self.tab_to("new-number")
+        self.keys(Keys.ENTER)
+        self.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "main h1").text == "New number")
+        self.tab_to("e164")
+        self.keys(NUMBER)
+        self.tab_to("ttl")
+        self.keys(Keys.CONTROL, "a")
+        self.keys("600")
+        self.tab_to("route-0-uri")
+        self.keys("not a uri", Keys.ENTER)
+        err = self.text_in("[data-field='route-0-uri'] .field-error", "not a URI")
+        uri = self.driver.find_element(By.ID, "route-0-uri")
+        assert uri.get_attribute("aria-invalid") == "true"
+        assert "route-0-uri-error" in uri.get_attribute("aria-describedby")
+        assert self.driver.switch_to.active_element.get_attribute("id") == "route-0-uri", "focus not on the bad field"
+        assert self.api("GET", f"/v1/numbers/{urllib.parse.quote(NUMBER)}")[0] == 404
+        self.axe("number-form-error")
+        self.shot("number-bad-uri")
+        print(f"inline error: {err}")
+        self.keys(Keys.CONTROL, "a")
+        self.keys(GOOD_URI, Keys.ENTER)
+        self.text_in("#edit-status", "Saved")
+        self.text_in("#saved-naptr", GOOD_URI)
+        assert not self.driver.find_elements(By.CSS_SELECTOR, ".field-error")
+        status, body = self.api("GET", f"/v1/numbers/{urllib.parse.quote(NUMBER)}")
+        assert status == 200 and json.loads(body)["ttl"] == 600, body
+        self.shot("number-saved")
+
+    def list_numbers(self):
+        self.view("Numbers", "Numbers")
+        search = self.el("#number-search")
+        search.clear()
+        search.send_keys(NUMBER[:-1], Keys.ENTER)
+        row = self.el(f"tr[data-id='{NUMBER}']")
+        assert GOOD_URI in row.text, row.text
+        self.text_in("#number-list-status", "Page 1")
+        self.axe("numbers-list")
+        self.shot("numbers")
+
+    def trace(self):
+        row = self.el(f"tr[data-id='{NUMBER}']")
+        row.find_element(By.LINK_TEXT, "Trace").click()
+        self.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "main h1").text == "Route tracer")
+        self.text_in("#trace-status-code", "302 Moved Temporarily")
+        contacts = self.el("#trace-contacts").text
+        assert GOOD_URI in contacts and "1.0" in contacts, contacts
+        steps = self.el("#trace-steps")
+        kinds = [li.get_attribute("data-step") for li in steps.find_elements(By.CSS_SELECTOR, "li")]
+        assert kinds[0] == "number" and "lookup" in kinds and "record" in kinds, kinds
+        lookup = steps.find_element(By.CSS_SELECTOR, "li[data-step='lookup']").text
+        assert "e164.arpa." in lookup and "local zone 2.3.6.1.4.4.e164.arpa." in lookup, lookup
+        assert "answer" in lookup, lookup
+        record = steps.find_element(By.CSS_SELECTOR, "li[data-step='record']").text
+        assert "Record used" in record and GOOD_URI in record, record
+        self.axe("tracer")
+        self.shot("tracer")
+        # For the README: a number with two SIP routes and a PSTN one an order behind.
+        box = self.el("#trace-input")
+        box.clear()
+        box.send_keys("+44 1632 960002", Keys.ENTER)
+        self.text_in("#trace-contacts", "0.9")
+        skipped = self.el("#trace-steps li.step-skip").text
+        assert "Record skipped" in skipped and "higher order" in skipped, skipped
+        self.docs_shot("console-tracer.png", 1500)
+        # A number nobody routes: 404 and why, not an error.
+        box = self.el("#trace-input")
+        box.clear()
+        box.send_keys("+449999", Keys.ENTER)
+        self.text_in("#trace-status-code", "404")
+        self.shot("tracer-not-found")
+
+    def status_moves(self):
+        self.view("Status", "Status")
+        self.text_in("#status-updated", "Updated")
+        before = int(self.el("#decisions-redirect").text.replace(",", ""))
+        invites_before = self.el("#calls-detail").text
+        answer = sip_invite(self.args.sip_port, NUMBER)
+        assert answer.startswith("SIP/2.0 302"), answer
+        assert GOOD_URI in answer, answer
+        WebDriverWait(self.driver, 20).until(
+            lambda d: int(d.find_element(By.ID, "decisions-redirect").text.replace(",", "")) > before,
+            "the redirect count did not move")
+        self.wait.until(lambda d: d.find_element(By.ID, "calls-detail").text != invites_before)
+        # A second read after the INVITE gives a rate and a chart.
+        WebDriverWait(self.driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tile-calls svg.chart"))
+        self.axe("status")
+        self.shot("status")
+
+    def zones(self):
+        axfr = subprocess.run(
+            ["kdig", "-p", str(self.args.dns_port), "@127.0.0.1", "AXFR", "2.3.6.1.4.4.e164.arpa."],
+            capture_output=True, text=True, timeout=20)
+        assert "NAPTR" in axfr.stdout, axfr.stdout + axfr.stderr
+        self.view("Zones", "Zones")
+        row = self.el("tr[data-origin='2.3.6.1.4.4.e164.arpa.']")
+        text = row.text
+        assert "primary" in text and "AXFR" in text and "to 127.0.0.1:" in text, text
+        serial = json.loads(self.api("GET", "/v1/zones")[1])["items"]
+        serial = next(z["serial"] for z in serial if z["origin"] == "2.3.6.1.4.4.e164.arpa.")
+        assert str(serial) in text, (serial, text)
+        self.axe("zones")
+        self.shot("zones")
+
+    def import_csv(self):
+        bad = os.path.join(self.args.artifacts, "bad.csv")
+        with open(bad, "w", encoding="utf-8") as f:
+            f.write("number,uri,order,preference,ttl\n")
+            f.write("+441632960801,sip:imported1@pbx.example.net,100,10,300\n")
+            f.write("+441632960802,no uri here,100,10,300\n")
+        self.view("Import", "Import numbers")
+        self.el("#import-file").send_keys(bad)
+        self.el("#import-button").click()
+        err = self.text_in("#import-error", "line 3")
+        assert "not imported" in err, err
+        self.text_in("#import-status", "Nothing was committed")
+        assert self.api("GET", "/v1/numbers/%2B441632960801")[0] == 404, "a refused import committed a line"
+        self.axe("import-error")
+        self.shot("import-bad-line")
+        good = os.path.join(self.args.artifacts, "good.csv")
+        count = 5000
+        with open(good, "w", encoding="utf-8") as f:
+            f.write("number,uri,order,preference,ttl\n")
+            for i in range(count):
+                f.write(f"+4416329{i:05d},sip:bulk{i}@pbx.example.net,100,10,300\n")
+        self.el("#import-file").send_keys(good)
+        self.el("#import-button").click()
+        self.text_in("#import-status", "committed and already served", timeout=60)
+        counts = self.el("#import-counts").text
+        assert f"Numbers set\n{count}" in counts, counts
+        progress = self.driver.find_element(By.ID, "import-progress")
+        assert progress.get_attribute("value") == "100", progress.get_attribute("value")
+        assert "100%" in self.driver.find_element(By.ID, "import-progress-text").text
+        assert self.driver.find_element(By.ID, "import-error").is_displayed() is False
+        status, body = self.api("GET", "/v1/numbers/%2B441632904999")
+        assert status == 200 and b"bulk4999" in body, body
+        self.axe("import")
+        self.shot("import-done")
+        # The list at scale, for the README: a page of the imported numbers.
+        self.view("Numbers", "Numbers")
+        search = self.el("#number-search")
+        search.clear()
+        search.send_keys("+441632", Keys.ENTER)
+        self.el("tr[data-id='+441632900000']")
+        self.docs_shot("console-numbers.png", 1000)
+
+    def prefixes(self):
+        self.view("Prefix routes", "Prefix routes")
+        self.el("#new-prefix").click()
+        self.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "main h1").text == "New prefix")
+        self.el("#e164prefix").send_keys("+4416329")
+        kind = self.el("#route-0-kind")
+        kind.send_keys("PSTN")  # picks "PSTN gateway" by typing, as a keyboard user does
+        self.wait.until(lambda d: d.find_elements(By.ID, "route-0-rn"))
+        self.el("#route-0-rn").send_keys("+441632000000")
+        self.el("#save").click()
+        self.text_in("#edit-status", "Saved")
+        self.text_in("#saved-naptr", "E2U+pstn:tel")
+        self.view("Prefix routes", "Prefix routes")
+        self.el("tr[data-id='+4416329']")
+        self.axe("prefixes")
+        self.shot("prefixes")
+
+    def registrations(self):
+        self.view("Registrations", "Registrations")
+        self.text_in("#registrations-status", "No AOR has a live binding")
+        self.axe("registrations")
+        self.shot("registrations")
+
+    def delete_number(self):
+        self.view("Numbers", "Numbers")
+        search = self.el("#number-search")
+        search.clear()
+        search.send_keys(NUMBER, Keys.ENTER)
+        row = self.el(f"tr[data-id='{NUMBER}']")
+        row.find_element(By.CSS_SELECTOR, "button.danger").click()
+        dialog = self.el("dialog.confirm")
+        assert NUMBER in dialog.text, dialog.text
+        self.axe("delete-dialog")
+        self.shot("delete-confirm")
+        # Escape cancels: nothing deleted.
+        self.keys(Keys.ESCAPE)
+        self.wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog.confirm"))
+        assert self.api("GET", f"/v1/numbers/{urllib.parse.quote(NUMBER)}")[0] == 200
+        self.el(f"tr[data-id='{NUMBER}'] button.danger").click()
+        self.el("#confirm-ok").click()
+        self.text_in("#number-list-status", f"Deleted {NUMBER}")
+        self.wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, f"tr[data-id='{NUMBER}']"))
+        assert self.api("GET", f"/v1/numbers/{urllib.parse.quote(NUMBER)}")[0] == 404
+        self.shot("deleted")
+
+    def narrow(self):
+        self.driver.set_window_size(390, 844)
+        self.view("Numbers", "Numbers")
+        search = self.el("#number-search")
+        search.clear()
+        search.send_keys("+4416329", Keys.ENTER)
+        self.el("tr[data-id='+441632900000']")
+        overflow = self.driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"the page scrolls sideways by {overflow}px on a narrow window"
+        # Paging at scale: the next page follows the API's cursor.
+        self.el("#number-next").click()
+        self.text_in("#number-list-status", "Page 2")
+        self.el("#number-prev").click()
+        self.text_in("#number-list-status", "Page 1")
+        self.axe("numbers-narrow")
+        self.shot("numbers-narrow")
+        self.driver.set_window_size(1280, 900)
+
+    def lost_connection(self):
+        self.view("Zones", "Zones")
+        os.kill(self.args.server_pid, signal.SIGKILL)
+        time.sleep(0.5)
+        self.el("#zones-refresh").click()
+        banner = self.text_in("#banner", "Cannot reach enroute")
+        assert self.host in banner, banner
+        self.text_in("#zones-error", "Could not list zones")
+        self.shot("connection-lost")
+
+    def sign_out(self):
+        self.el("#sign-out").click()
+        self.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "main h1").text == "Sign in")
+        assert self.driver.execute_script("return sessionStorage.getItem('enroute.token')") is None
+        assert not self.driver.find_element(By.ID, "nav").is_displayed()
+        self.shot("signed-out")
+
+    def docs_shot(self, name, height):
+        """A screenshot for the README, `height` pixels tall, when refreshing them."""
+        if self.args.docs:
+            self.driver.set_window_size(1280, height)
+            time.sleep(0.3)
+            self.driver.save_screenshot(os.path.join(self.args.docs, name))
+            self.driver.set_window_size(1280, 900)
+
+    def only_this_origin(self):
+        """Every request went to the admin listener, nowhere else."""
+        self.collect_logs()
+        # chrome:// pages are the browser's own (its first empty tab), not the network.
+        network = [u for u in self.requests if urllib.parse.urlparse(u).scheme not in ("chrome", "data")]
+        others = [u for u in network if urllib.parse.urlparse(u).netloc != self.host]
+        assert self.requests, "no request was seen at all"
+        assert not others, f"requests to other hosts: {others}"
+        # Nothing loads everything: every list was asked for one page.
+        for u in network:
+            url = urllib.parse.urlparse(u)
+            if url.path in ("/v1/numbers", "/v1/prefixes", "/v1/registrations"):
+                limit = urllib.parse.parse_qs(url.query).get("limit", ["none"])[0]
+                assert limit.isdigit() and int(limit) <= 250, f"a list asked without a page limit: {u}"
+        csp = [e for e in self.console_errors if "Content Security Policy" in e or "Uncaught" in e]
+        assert not csp, f"script errors or CSP violations: {csp}"
+        print(f"{len(self.requests)} requests, all to {self.host}")
+
+
+def sip_invite(port, number):
+    """One INVITE over UDP; the answer's text."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    me = sock.getsockname()[1]
+    branch = f"z9hG4bKconsole{time.time_ns()}"
+    msg = (f"INVITE sip:{number}@127.0.0.1 SIP/2.0\r\n"
+           f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch={branch}\r\n"
+           "Max-Forwards: 70\r\nFrom: <sip:console-test@127.0.0.1>;tag=1\r\n"
+           f"To: <sip:{number}@127.0.0.1>\r\nCall-ID: {branch}@console\r\n"
+           "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    sock.sendto(msg.encode(), ("127.0.0.1", port))
+    while True:
+        data = sock.recv(65536).decode(errors="replace")
+        if not data.startswith("SIP/2.0 100"):
+            return data
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--base", required=True, help="http://127.0.0.1:PORT (the admin listener)")
+    p.add_argument("--token", required=True)
+    p.add_argument("--sip-port", type=int, required=True)
+    p.add_argument("--dns-port", type=int, required=True)
+    p.add_argument("--server-pid", type=int, required=True)
+    p.add_argument("--artifacts", required=True)
+    p.add_argument("--profile", required=True, help="an empty folder for Chromium's profile")
+    p.add_argument("--axe", required=True, help="axe.min.js")
+    p.add_argument("--docs", help="where the README's screenshots go (when refreshing them)")
+    p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    args = p.parse_args()
+    os.makedirs(args.artifacts, exist_ok=True)
+    c = Console(args)
+    steps = [c.sign_in, c.create_number, c.list_numbers, c.trace, c.status_moves, c.zones,
+             c.import_csv, c.prefixes, c.registrations, c.delete_number, c.narrow,
+             c.lost_connection, c.sign_out, c.only_this_origin]
+    try:
+        for step in steps:
+            print(f"step: {step.__name__}", flush=True)
+            step()
+            c.collect_logs()
+    except (AssertionError, TimeoutException) as e:
+        try:
+            c.shot(f"FAILED-{step.__name__}")
+        finally:
+            print(f"FAILED at {step.__name__}: {e}", flush=True)
+            print(f"page: {c.driver.find_element(By.TAG_NAME, 'body').text[:3000]}", flush=True)
+        sys.exit(1)
+    finally:
+        with open(os.path.join(args.artifacts, "axe.json"), "w", encoding="utf-8") as f:
+            json.dump(c.axe_results, f, indent=1)
+        c.driver.quit()
+    print("console: every step passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+// What every view shares: its heading (focused when the view opens, so keyboard and
+// screen-reader users land on it), the alert box for API errors, and status lines.
+
+import { h, fill } from '../dom.js';
+import { ApiError } from '../api.js';
+
+/** Starts a view: clears `main`, sets the title and the focused heading. */
+export function page(main, title, ...intro) {
+  document.title = `${title} · enroute console`;
+  const heading = h('h1', { tabindex: '-1', id: 'view-title' }, title);
+  fill(main, heading, intro.length ? h('p', { class: 'intro' }, intro) : null);
+  heading.focus();
+  return heading;
+}
+
+/** A box that shows an API error (role=alert, empty and hidden until then). */
+export function errorBox(id) {
+  return h('div', { class: 'error-box', role: 'alert', id, hidden: true });
+}
+
+/** Shows `err` in `box`: the status and the problem's detail, or the connection failure. */
+export function showError(box, err, lead) {
+  const lines = [];
+  if (err instanceof ApiError) {
+    lines.push(h('strong', {}, `${lead ? `${lead}: ` : ''}${err.status} ${err.title}`), ' ', err.detail);
+    if (err.errors.length) {
+      lines.push(h('ul', {}, err.errors.map((e) => h('li', {},
+        e.line ? `line ${e.line}: ` : '', e.field ? h('code', {}, e.field) : null, e.field ? ': ' : '', e.detail))));
+      if (err.total > err.errors.length) lines.push(h('p', {}, `${err.total} errors in all; the first ${err.errors.length} are listed.`));
+    }
+  } else {
+    lines.push(h('strong', {}, lead || 'Error'), ' ', err.message || String(err));
+  }
+  fill(box, lines);
+  box.hidden = false;
+}
+
+export function clearError(box) {
+  fill(box);
+  box.hidden = true;
+}
+
+/** A polite status line (screen readers announce its changes). */
+export function statusLine(id) {
+  return h('p', { class: 'status-line', role: 'status', id });
+}
+
+/** Short text for a route of a number body. */
+export function routeSummary(r) {
+  if (r.pstn) return `PSTN gateway${r.rn ? `, rn ${r.rn}` : ''}${r.npdi ? ', npdi' : ''}`;
+  if (r.uri) return r.uri;
+  return `${r.service || ''} ${r.regexp || ''}`.trim();
+}
