@@ -10,6 +10,7 @@ mod common;
 use common::{Enroute, Knot, free_port, record_lines, soa_serial, wait_serial, zone_lines};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use serde_json::json;
 use std::net::TcpStream;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -559,10 +560,42 @@ fn enroute_follows_enroute_by_ixfr_and_keeps_the_copy_across_restarts() {
     };
     put("eight");
     served_by_ixfr_in(&second, s_dns, 8);
+    // Each side's zone list names the last transfer, its form and the other end.
+    let last = |server: &Enroute, way: &str| {
+        let zones = server.api("GET", "/v1/zones", "", b"").json();
+        let zone = zones["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["origin"] == ORIGIN)
+            .cloned()
+            .unwrap();
+        zone[format!("last_transfer_{way}")].clone()
+    };
+    let got = last(&second, "in");
+    assert_eq!(
+        (&got["type"], &got["result"], &got["serial"]),
+        (&json!("ixfr"), &json!("ok"), &json!(8)),
+        "{got}"
+    );
+    assert_eq!(got["peer"], json!(format!("127.0.0.1:{p_dns}")));
+    assert!(got["at"].as_str().unwrap().ends_with('Z'), "{got}");
+    assert_eq!(last(&second, "out"), serde_json::Value::Null);
+    // The primary notes it once the last message is written, maybe after the secondary
+    // has read it.
+    common::eventually(Duration::from_secs(5), || !last(&primary, "out").is_null());
+    let sent = last(&primary, "out");
+    assert_eq!(
+        (&sent["type"], &sent["serial"]),
+        (&json!("ixfr"), &json!(8)),
+        "{sent}"
+    );
+    assert!(sent["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!(last(&primary, "in"), serde_json::Value::Null);
+
     assert_eq!(zone_lines(s_dns, ORIGIN), zone_lines(p_dns, ORIGIN));
     let ok = "enroute_xfr_in_total{type=\"ixfr\",result=\"ok\"}";
     assert!(second.metric(ok) >= 1.0);
-
     // Restarted, the secondary serves its kept copy at once and goes on by IXFR from it.
     second.restart();
     assert_eq!(soa_serial(s_dns, ORIGIN), Some(8));
