@@ -18,6 +18,11 @@ fn main() {
     let mut files = Vec::new();
     walk(&root, &mut files);
     files.sort();
+    assert!(
+        files.iter().any(|f| f.ends_with("index.html")),
+        "{}: no index.html: the console's files are missing from the source tree",
+        root.display()
+    );
     let mut out = String::from("&[\n");
     for path in &files {
         let rel = path.strip_prefix(&root).expect("under ui/");
@@ -45,6 +50,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     };
     for entry in entries {
         let path = entry.expect("ui/ entry").path();
+        // Editors' swap and backup files are not the console's.
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name.ends_with('~') {
+            continue;
+        }
         if path.is_dir() {
             walk(&path, out);
         } else {

@@ -435,7 +435,10 @@ impl Store {
     }
 
     /// Keys of the numbers of zone `origin` with NAPTR records, in `[from, to)`,
-    /// ascending, at most `limit`.
+    /// ascending, at most `limit`. Each number's shape is looked up by its key (a
+    /// correlated `EXISTS`), so a page costs its own rows: `shape IN (SELECT …)` built the
+    /// zone's whole shape list first, 130 ms a page with a million numbers each routed
+    /// its own way.
     pub fn number_keys(
         &self,
         origin: &str,
@@ -448,8 +451,9 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT key FROM numbers WHERE zone = ?1 AND key >= ?2 AND key < ?3
-                   AND shape IN (SELECT id FROM shapes WHERE zone = ?1 AND naptrs > 0)
+                "SELECT key FROM numbers n WHERE zone = ?1 AND key >= ?2 AND key < ?3
+                   AND EXISTS (SELECT 1 FROM shapes s
+                               WHERE s.zone = ?1 AND s.id = n.shape AND s.naptrs > 0)
                  ORDER BY key LIMIT ?4",
             )
             .map_err(|e| self.err(e))?;

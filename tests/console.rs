@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{Enroute, http};
+use common::{Enroute, Knot, http};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -49,9 +49,18 @@ fn an_operator_works_through_every_view_in_headless_chromium() {
             "Debian's chromium and chromium-driver",
         );
     }
+    // Upstream ENUM: Knot serving +1 202 555 01xx (answers to cache), and refusing
+    // every other name under e164.arpa. (upstream failures).
+    let us = std::fs::read_to_string(Path::new(ROOT).join("zones/5.5.5.2.0.2.1.e164.arpa.zone"))
+        .unwrap();
+    let knot = Knot::start(&[("5.5.5.2.0.2.1.e164.arpa.", &us)]);
     let server = Enroute::start(
         &zone_text(),
-        "[registrar]\nenabled = true\ndomains = [\"example.net\"]\n",
+        &format!(
+            "[registrar]\nenabled = true\ndomains = [\"example.net\"]\nalgorithms = [\"MD5\"]\n\
+             [enum]\nsuffixes = [\"e164.arpa.\"]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout_ms = 1000\n",
+            knot.port
+        ),
     );
     let token = std::fs::read_to_string(server.dir.path().join("admin.token")).unwrap();
     let artifacts = Path::new(ROOT).join("target/console-artifacts");
@@ -64,6 +73,9 @@ fn an_operator_works_through_every_view_in_headless_chromium() {
         .arg(format!("--sip-port={}", server.sip_udp))
         .arg(format!("--dns-port={}", server.dns))
         .arg(format!("--server-pid={}", server.pid()))
+        // To start it again after the test has killed it (the banner must go).
+        .arg(format!("--server-binary={}", env!("CARGO_BIN_EXE_enroute")))
+        .arg(format!("--server-dir={}", server.dir.path().display()))
         .arg(format!("--artifacts={}", artifacts.display()))
         .arg(format!("--profile={}", profile.path().display()))
         .arg(format!("--axe={}", axe.display()));
@@ -79,7 +91,7 @@ fn an_operator_works_through_every_view_in_headless_chromium() {
         artifacts.display()
     );
     assert!(stdout.contains("console: every step passed"), "{stdout}");
-    // The README's screenshots exist (made by this test with ENROUTE_UPDATE_SCREENSHOTS=1).
+    // The README's images are there (this test writes them with ENROUTE_UPDATE_SCREENSHOTS=1).
     for shot in ["docs/console-numbers.png", "docs/console-tracer.png"] {
         let bytes = std::fs::read(Path::new(ROOT).join(shot)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "{shot} is not a PNG");
@@ -195,8 +207,18 @@ fn the_page_loads_without_a_token_from_this_origin_only() {
         Some("application/problem+json")
     );
     assert_page_headers(&missing, "a missing file");
-    let traversal = http(port, "GET", "/ui/../v1/zones", &[], b"");
-    assert_ne!(traversal.status, 200);
+    // Answers the router itself gives carry the headers too: a method not allowed, a
+    // path that is not UTF-8.
+    let post = http(port, "POST", "/ui/", &[], b"");
+    assert_eq!(post.status, 405);
+    assert_page_headers(&post, "a POST");
+    let bad = http(port, "GET", "/ui/%FF", &[], b"");
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_page_headers(&bad, "a path that is not UTF-8");
+    // The API's answers are not the page's: no page policy, but nosniff.
+    let api = http(port, "GET", "/v1/zones", &[], b"");
+    assert_eq!(api.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(api.header("content-security-policy"), None);
 
     // The data still needs the token.
     assert_eq!(http(port, "GET", "/v1/zones", &[], b"").status, 401);

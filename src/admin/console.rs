@@ -4,10 +4,12 @@
 //! operator types in; loading it needs no token, since the files hold no data.
 //!
 //! Owns: which file a `/ui/…` path names, its content type and ETag (a `304` to a
-//! browser that has it), and the headers every console answer carries, which keep the
-//! page to its own origin: a Content-Security-Policy that allows scripts, styles,
-//! images and API calls from this listener only (no inline script, no other host, no
-//! framing), `nosniff`, no referrer, and a cross-origin isolation of the window.
+//! browser that has it), and the headers every answer under `/ui` carries, errors
+//! included, which keep the page to its own origin: a Content-Security-Policy that
+//! allows scripts, styles, images and API calls from this listener only (no inline
+//! script, no other host, no framing), no referrer, and a window no other origin's
+//! page can reach (`Cross-Origin-Opener-Policy`). Every answer of the listener, API
+//! included, gets `X-Content-Type-Options: nosniff`.
 //!
 //! Must not touch: the API's data (the page asks `/v1` like any client) or the token.
 
@@ -77,13 +79,21 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
     (head, asset.body).into_response()
 }
 
-/// The headers of every `/ui` answer, errors included.
+/// The headers of every `/ui` answer, errors included (the router's outermost layer);
+/// `nosniff` on every answer.
 pub(super) async fn page_headers(req: Request, next: Next) -> Response {
+    let console = req.uri().path() == "/ui" || req.uri().path().starts_with("/ui/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !console {
+        return res;
+    }
     let fixed = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
     ];

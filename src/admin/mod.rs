@@ -103,14 +103,12 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/cache/{e164}", delete(routing::flush_cached_number))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .route_layer(middleware::from_fn(tag_route));
-    // The console's files: no token (they hold no data), and headers that keep the
-    // page to this origin.
+    // The console's files: no token (they hold no data).
     let console = Router::new()
         .route("/ui", get(console::to_index))
         .route("/ui/", get(console::index))
         .route("/ui/{*path}", get(console::asset))
-        .route_layer(middleware::from_fn(tag_route))
-        .layer(middleware::from_fn(console::page_headers));
+        .route_layer(middleware::from_fn(tag_route));
     Router::new()
         // A browser pointed at the listener lands on the console.
         .route("/", get(|| async { Redirect::temporary("/ui/") }))
@@ -133,6 +131,9 @@ pub fn app(state: Shared) -> Router {
             state.clone(),
             count_requests,
         ))
+        // Outermost, so that every answer under /ui (405s and rejections rewritten as
+        // problems included) leaves with the headers that keep the page to its origin.
+        .layer(middleware::from_fn(console::page_headers))
         .with_state(state)
 }
 

@@ -33,7 +33,7 @@
 //!   change's journal entry.
 //! - [`journal`]: the journal read back for IXFR ([`journal::Journal`]).
 //! - [`transfers`]: each zone's last transfer in and out since start, noted by `dns`
-//!   and shown by `admin`.
+//!   and shown by `admin`; the [`Publisher`] holds it and forgets a withdrawn zone's.
 //! - [`publish`]: the [`Publisher`], the one path every zone change takes to the
 //!   readers: the keeper's (admin, SIGHUP) and the secondary zones' transfers and
 //!   withdrawals, which `dns::secondary` hands to it. It needs no store, so the
@@ -175,8 +175,6 @@ pub struct Keeper {
     journal_max: usize,
     /// The catalog zone's origin (`dns.catalog_zone`), when one is served.
     catalog: Option<Name>,
-    /// Each zone's last transfer in and out (noted by `dns`).
-    transfers: Arc<transfers::TransferLog>,
 }
 
 impl Keeper {
@@ -195,7 +193,6 @@ impl Keeper {
             ),
             journal_max: config.dns.journal_max_changes,
             catalog: config.dns.catalog_zone.clone(),
-            transfers: Arc::default(),
         }
     }
 
@@ -208,7 +205,7 @@ impl Keeper {
 
     /// Each zone's last transfer in and out since start.
     pub fn transfers(&self) -> &Arc<transfers::TransferLog> {
-        &self.transfers
+        self.publisher.transfers()
     }
 
     pub fn zones(&self) -> &Arc<ZoneSet> {

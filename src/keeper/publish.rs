@@ -8,6 +8,7 @@
 //! without the keeper's lock), or the modules it tells: `server` sets the hooks up, so
 //! nothing here names `dns` or `resolve`.
 
+use super::transfers::TransferLog;
 use crate::name::Name;
 use crate::zone::{Zone, ZoneSet};
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub enum Stale<'a> {
 pub struct Publisher {
     zones: Arc<ZoneSet>,
     hooks: Hooks,
+    /// Each zone's last transfer in and out.
+    transfers: Arc<TransferLog>,
 }
 
 /// What a published change tells the rest of the service, each called after the swap
@@ -66,7 +69,17 @@ impl Default for Hooks {
 
 impl Publisher {
     pub fn new(zones: Arc<ZoneSet>, hooks: Hooks) -> Self {
-        Publisher { zones, hooks }
+        Publisher {
+            zones,
+            hooks,
+            transfers: Arc::default(),
+        }
+    }
+
+    /// Each zone's last transfer in and out, noted by `dns` (forgotten when the zone is
+    /// withdrawn, so that a zone made again under its origin starts with none).
+    pub fn transfers(&self) -> &Arc<TransferLog> {
+        &self.transfers
     }
 
     /// The zones published to.
@@ -101,6 +114,7 @@ impl Publisher {
     pub fn withdraw(&self, origin: &Name) {
         let old = self.current(origin);
         self.zones.remove(origin);
+        self.transfers.forget(origin);
         (self.hooks.invalidate_all)();
         free(old, origin);
     }

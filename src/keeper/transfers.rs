@@ -4,8 +4,9 @@
 //!
 //! Owns: one [`TransferLog`], written by `dns` (a transfer answered to a secondary, a
 //! transfer received for a secondary zone) and read by `admin`. Kept in memory only: it
-//! says what this process saw, and one entry per zone ever transferred bounds it (only
-//! served zones are transferred).
+//! says what this process saw. Only served zones are transferred, and the
+//! [`Publisher`](super::Publisher) forgets a zone's entry when it withdraws the zone, so
+//! it holds at most one entry per zone served.
 //!
 //! Must not touch: the transfers themselves, counters (`dns::xfr::XfrStats` counts them
 //! for `/metrics`), or the zones.
@@ -66,6 +67,13 @@ impl TransferLog {
         }
     }
 
+    /// Forgets `origin`'s transfers (the zone is no longer served).
+    pub fn forget(&self, origin: &Name) {
+        let key = origin.to_string().to_ascii_lowercase();
+        let mut zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+        zones.remove(&key);
+    }
+
     /// The last transfers of `origin` (any case), if it had any since start.
     pub fn last(&self, origin: &Name) -> LastTransfers {
         let key = origin.to_string().to_ascii_lowercase();
@@ -102,5 +110,7 @@ mod tests {
         assert_eq!(last.inbound, Some(record("axfr", 3)));
         let other = Name::from_text("example.net.").unwrap();
         assert_eq!(log.last(&other), LastTransfers::default());
+        log.forget(&b);
+        assert_eq!(log.last(&a), LastTransfers::default());
     }
 }

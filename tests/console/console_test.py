@@ -14,6 +14,7 @@ Exit status 0 when every check held; otherwise the failing check is printed.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -26,7 +27,8 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,
+                                        TimeoutException, WebDriverException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -49,6 +51,7 @@ class Console:
         self.axe_source = open(args.axe, encoding="utf-8").read()
         self.axe_results = {}
         self.console_errors = []
+        self.restarted = None
         opts = webdriver.ChromeOptions()
         opts.binary_location = args.chromium
         for flag in (
@@ -62,9 +65,14 @@ class Console:
         opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
         self.driver = webdriver.Chrome(options=opts, service=Service(args.chromedriver))
         self.driver.set_window_size(1280, 900)
-        self.wait = WebDriverWait(self.driver, 15)
+        self.wait = self.waiter(15)
 
     # ---- helpers -------------------------------------------------------------------
+
+    def waiter(self, seconds):
+        """A wait that reads again an element a redraw replaced under it."""
+        return WebDriverWait(self.driver, seconds,
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
 
     def shot(self, name):
         """A screenshot of the step, numbered in order, into the artifacts folder."""
@@ -99,7 +107,7 @@ class Console:
         return self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
 
     def text_in(self, css, needle, timeout=15):
-        WebDriverWait(self.driver, timeout).until(
+        self.waiter(timeout).until(
             lambda d: needle in d.find_element(By.CSS_SELECTOR, css).text,
             f"{needle!r} never appeared in {css}")
         return self.driver.find_element(By.CSS_SELECTOR, css).text
@@ -162,6 +170,7 @@ class Console:
     def sign_in(self):
         assert self.go("") == "Sign in"
         assert not self.driver.find_element(By.ID, "nav").is_displayed(), "navigation before sign-in"
+        assert not self.driver.find_element(By.ID, "sign-out").is_displayed(), "Sign out before sign-in"
         self.axe_self_check()
         self.axe("sign-in")
         self.el("#token").send_keys("not-the-token", Keys.ENTER)
@@ -221,6 +230,34 @@ class Console:
         self.axe("numbers-list")
         self.shot("numbers")
 
+    def edit_number(self):
+        """An existing number opened from the list, its TTL changed; "New number" with the
+        same number refuses to replace it."""
+        self.el(f"tr[data-id='{NUMBER}'] th a").click()
+        self.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "main h1").text == f"Number {NUMBER}")
+        assert self.el("#route-0-uri").get_attribute("value") == GOOD_URI
+        assert self.el("#e164").get_attribute("readonly") is not None
+        ttl = self.el("#ttl")
+        ttl.clear()
+        ttl.send_keys(Keys.ENTER)
+        self.text_in("[data-field='ttl'] .field-error", "TTL")
+        ttl.send_keys("900", Keys.ENTER)
+        self.text_in("#edit-status", "Saved")
+        status, body = self.api("GET", f"/v1/numbers/{urllib.parse.quote(NUMBER)}")
+        assert status == 200 and json.loads(body)["ttl"] == 900, body
+        self.go("#/numbers/new")
+        self.el("#e164").send_keys(NUMBER)
+        self.el("#route-0-uri").send_keys("sip:other@pbx.example.net", Keys.ENTER)
+        self.text_in("[data-field='e164'] .field-error", "already has routes")
+        status, body = self.api("GET", f"/v1/numbers/{urllib.parse.quote(NUMBER)}")
+        assert GOOD_URI.encode() in body, body
+        self.shot("number-exists")
+        self.view("Numbers", "Numbers")
+        search = self.el("#number-search")
+        search.clear()
+        search.send_keys(NUMBER[:-1], Keys.ENTER)
+        self.el(f"tr[data-id='{NUMBER}']")
+
     def trace(self):
         row = self.el(f"tr[data-id='{NUMBER}']")
         row.find_element(By.LINK_TEXT, "Trace").click()
@@ -246,12 +283,32 @@ class Console:
         skipped = self.el("#trace-steps li.step-skip").text
         assert "Record skipped" in skipped and "higher order" in skipped, skipped
         self.docs_shot("console-tracer.png", 1500)
-        # A number nobody routes: 404 and why, not an error.
+        # Upstream: asked of Knot, the answer cached.
+        box = self.el("#trace-input")
+        box.clear()
+        box.send_keys("+1 202 555 0100", Keys.ENTER)
+        self.text_in("#trace-contacts", "sip:dave@voip.enroute.example.com")
+        steps = self.el("#trace-steps")
+        lookup = steps.find_element(By.CSS_SELECTOR, "li[data-step='lookup']").text
+        assert "Lookup (upstream)" in lookup and "upstream 127.0.0.1:" in lookup and "answer" in lookup, lookup
+        cache = steps.find_element(By.CSS_SELECTOR, "li[data-step='cache']").text
+        assert "miss" in cache, cache
+        self.shot("tracer-upstream")
+        # A number upstream refuses, with no gateway: 503 and why, not an error.
         box = self.el("#trace-input")
         box.clear()
         box.send_keys("+449999", Keys.ENTER)
-        self.text_in("#trace-status-code", "404")
-        self.shot("tracer-not-found")
+        self.text_in("#trace-status-code", "503")
+        failed = self.el("#trace-steps li.step-bad").text
+        assert "Lookup (upstream)" in failed and "refused" in failed, failed
+        self.shot("tracer-upstream-refused")
+
+    def read_status(self):
+        """Clicks "Read now" and waits for the read to land."""
+        before = self.el("#status-updated").text
+        time.sleep(1.1)  # the line shows seconds: a new read shows a new time
+        self.el("#status-refresh").click()
+        self.wait.until(lambda d: d.find_element(By.ID, "status-updated").text not in ("", before))
 
     def status_moves(self):
         self.view("Status", "Status")
@@ -261,12 +318,23 @@ class Console:
         answer = sip_invite(self.args.sip_port, NUMBER)
         assert answer.startswith("SIP/2.0 302"), answer
         assert GOOD_URI in answer, answer
-        WebDriverWait(self.driver, 20).until(
-            lambda d: int(d.find_element(By.ID, "decisions-redirect").text.replace(",", "")) > before,
-            "the redirect count did not move")
-        self.wait.until(lambda d: d.find_element(By.ID, "calls-detail").text != invites_before)
-        # A second read after the INVITE gives a rate and a chart.
-        WebDriverWait(self.driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tile-calls svg.chart"))
+        self.read_status()
+        after = int(self.el("#decisions-redirect").text.replace(",", ""))
+        assert after > before, (before, after)
+        assert self.el("#calls-detail").text != invites_before
+        self.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tile-calls svg.chart"))
+        # Upstream: a cache hit (the tracer's lookup was the miss) and a refused lookup.
+        for number in ("%2B12025550100", "%2B33123456789"):
+            assert self.api("GET", f"/v1/route/{number}")[0] == 200
+        self.read_status()
+        metrics = urllib.request.urlopen(self.base + "/metrics", timeout=10).read().decode()
+        hits = metric_sum(metrics, "enroute_cache_hits_total")
+        misses = metric_sum(metrics, "enroute_cache_misses_total")
+        failed = metric_sum(metrics, "enroute_enum_lookups_total", 'result="refused"')
+        assert hits >= 1 and failed >= 1, (hits, misses, failed)
+        ratio = f"{100 * hits / (hits + misses):.1f}% since start"
+        self.text_in("#cache-detail", ratio)
+        self.text_in("#upstream-detail", f"refused {int(failed)}")
         self.axe("status")
         self.shot("status")
 
@@ -347,8 +415,20 @@ class Console:
     def registrations(self):
         self.view("Registrations", "Registrations")
         self.text_in("#registrations-status", "No AOR has a live binding")
+        status, body = self.api("PUT", "/v1/users/alice@example.net", {"password": "correct-horse"})
+        assert status in (200, 201), body
+        answer = sip_register(self.args.sip_port, "alice", "example.net", "correct-horse")
+        assert answer.startswith("SIP/2.0 200"), answer
+        self.driver.find_element(By.CSS_SELECTOR, "main form.toolbar button[type='submit']").click()
+        row = self.el("#registrations-table tbody tr")
+        assert "alice@example.net" in row.text and "sip:alice@127.0.0.1:5999" in row.text, row.text
         self.axe("registrations")
         self.shot("registrations")
+        row.find_element(By.CSS_SELECTOR, "button.danger").click()
+        self.el("#confirm-ok").click()
+        self.text_in("#registrations-status", "Removed the bindings of alice@example.net")
+        status, body = self.api("GET", "/v1/registrations?aor=alice@example.net")
+        assert status == 200 and json.loads(body)["items"] in ([], [{"aor": "alice@example.net", "contacts": []}]), body
 
     def delete_number(self):
         self.view("Numbers", "Numbers")
@@ -379,17 +459,41 @@ class Console:
         search.clear()
         search.send_keys("+4416329", Keys.ENTER)
         self.el("tr[data-id='+441632900000']")
-        overflow = self.driver.execute_script(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0, f"the page scrolls sideways by {overflow}px on a narrow window"
-        # Paging at scale: the next page follows the API's cursor.
+        self.no_sideways_scroll("numbers")
+        # Paging: the next page follows the API's cursor, the previous one comes back.
         self.el("#number-next").click()
         self.text_in("#number-list-status", "Page 2")
+        first = self.el("#number-results tbody tr").get_attribute("data-id")
+        assert first == "+441632900050", first
         self.el("#number-prev").click()
         self.text_in("#number-list-status", "Page 1")
+        assert self.el("#number-results tbody tr").get_attribute("data-id") == "+441632900000"
         self.axe("numbers-narrow")
         self.shot("numbers-narrow")
+        for link, title in (("Route tracer", "Route tracer"), ("Zones", "Zones"), ("Status", "Status"),
+                            ("Import", "Import numbers")):
+            self.view(link, title)
+            time.sleep(0.3)
+            self.no_sideways_scroll(title)
+            self.shot(f"narrow-{link.lower().replace(' ', '-')}")
         self.driver.set_window_size(1280, 900)
+
+    def no_sideways_scroll(self, what):
+        overflow = self.driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{what} scrolls sideways by {overflow}px on a narrow window"
+
+    def revoked_token(self):
+        """A token the server stops accepting: back to sign-in, with the API's 401."""
+        self.view("Zones", "Zones")
+        self.driver.execute_script("sessionStorage.setItem('enroute.token', 'revoked-on-the-server')")
+        self.el("#zones-refresh").click()
+        self.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "main h1").text == "Sign in")
+        self.text_in("#banner", "401")
+        self.shot("token-refused")
+        self.el("#token").send_keys(self.args.token, Keys.ENTER)
+        self.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "main h1").text == "Zones")
+        assert not self.driver.find_element(By.ID, "banner").is_displayed()
 
     def lost_connection(self):
         self.view("Zones", "Zones")
@@ -400,6 +504,13 @@ class Console:
         assert self.host in banner, banner
         self.text_in("#zones-error", "Could not list zones")
         self.shot("connection-lost")
+        # Back: the banner goes by itself (the page checks every 3 s).
+        self.restarted = start_again(self.args.server_binary, self.args.server_dir, self.base)
+        self.waiter(30).until(
+            lambda d: not d.find_element(By.ID, "banner").is_displayed(), "the banner stayed")
+        self.el("#zones-refresh").click()
+        self.el("tr[data-origin='2.3.6.1.4.4.e164.arpa.']")
+        self.shot("connection-back")
 
     def sign_out(self):
         self.el("#sign-out").click()
@@ -435,6 +546,64 @@ class Console:
         print(f"{len(self.requests)} requests, all to {self.host}")
 
 
+def metric_sum(text, name, label=""):
+    """The sum of a metric family's samples (with `label` among their labels)."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and (line[len(name)] in "{ ") and label in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def start_again(binary, folder, base):
+    """Starts the server again in its folder (same config and ports); waits for /healthz."""
+    for _ in range(50):
+        proc = subprocess.Popen([binary, "serve", "--config", "e.toml"], cwd=folder,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(50):
+            if proc.poll() is not None:
+                break  # could not bind yet: the old sockets linger
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                return proc
+            except OSError:
+                time.sleep(0.1)
+        if proc.poll() is None:
+            proc.kill()
+        time.sleep(0.2)
+    raise AssertionError("the server did not start again")
+
+
+def sip_register(port, user, domain, password):
+    """REGISTER with MD5 digest (qop=auth) over UDP: the 401's challenge answered."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    me = sock.getsockname()[1]
+    call_id = f"console{time.time_ns()}"
+
+    def send(cseq, auth):
+        msg = (f"REGISTER sip:{domain} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK{call_id}{cseq}\r\n"
+               f"Max-Forwards: 70\r\nFrom: <sip:{user}@{domain}>;tag=c1\r\nTo: <sip:{user}@{domain}>\r\n"
+               f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n"
+               f"Contact: <sip:{user}@127.0.0.1:5999>\r\nExpires: 600\r\n{auth}Content-Length: 0\r\n\r\n")
+        sock.sendto(msg.encode(), ("127.0.0.1", port))
+        return sock.recv(65536).decode(errors="replace")
+
+    challenge = send(1, "")
+    assert challenge.startswith("SIP/2.0 401"), challenge
+    line = next(l for l in challenge.split("\r\n") if l.lower().startswith("www-authenticate:"))
+    realm = line.split('realm="', 1)[1].split('"', 1)[0]
+    nonce = line.split('nonce="', 1)[1].split('"', 1)[0]
+    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()
+    ha1, ha2 = md5(f"{user}:{realm}:{password}"), md5(f"REGISTER:sip:{domain}")
+    response = md5(f"{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}")
+    auth = (f'Authorization: Digest username="{user}", realm="{realm}", nonce="{nonce}", '
+            f'uri="sip:{domain}", response="{response}", algorithm=MD5, cnonce="c0ffee", qop=auth, nc=00000001\r\n')
+    return send(2, auth)
+
+
 def sip_invite(port, number):
     """One INVITE over UDP; the answer's text."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -461,6 +630,8 @@ def main():
     p.add_argument("--sip-port", type=int, required=True)
     p.add_argument("--dns-port", type=int, required=True)
     p.add_argument("--server-pid", type=int, required=True)
+    p.add_argument("--server-binary", required=True, help="to start the server again after killing it")
+    p.add_argument("--server-dir", required=True, help="its folder (e.toml)")
     p.add_argument("--artifacts", required=True)
     p.add_argument("--profile", required=True, help="an empty folder for Chromium's profile")
     p.add_argument("--axe", required=True, help="axe.min.js")
@@ -470,15 +641,15 @@ def main():
     args = p.parse_args()
     os.makedirs(args.artifacts, exist_ok=True)
     c = Console(args)
-    steps = [c.sign_in, c.create_number, c.list_numbers, c.trace, c.status_moves, c.zones,
-             c.import_csv, c.prefixes, c.registrations, c.delete_number, c.narrow,
-             c.lost_connection, c.sign_out, c.only_this_origin]
+    steps = [c.sign_in, c.create_number, c.list_numbers, c.edit_number, c.trace, c.status_moves,
+             c.zones, c.import_csv, c.prefixes, c.registrations, c.delete_number, c.narrow,
+             c.revoked_token, c.lost_connection, c.sign_out, c.only_this_origin]
     try:
         for step in steps:
             print(f"step: {step.__name__}", flush=True)
             step()
             c.collect_logs()
-    except (AssertionError, TimeoutException) as e:
+    except (AssertionError, TimeoutException, WebDriverException, OSError) as e:
         try:
             c.shot(f"FAILED-{step.__name__}")
         finally:
@@ -489,6 +660,9 @@ def main():
         with open(os.path.join(args.artifacts, "axe.json"), "w", encoding="utf-8") as f:
             json.dump(c.axe_results, f, indent=1)
         c.driver.quit()
+        if c.restarted:
+            c.restarted.kill()
+            c.restarted.wait()
     print("console: every step passed")
 
 

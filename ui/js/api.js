@@ -42,6 +42,15 @@ function connection(ok, error) {
   for (const fn of listeners.connection) fn(ok, error);
 }
 
+/**
+ * A 502, 503 or 504 that is not enroute's own problem+json: a proxy in front of it
+ * saying that enroute does not answer, which is a lost connection, not an API error.
+ */
+function isGateway(res) {
+  const type = res.headers.get('content-type') || '';
+  return [502, 503, 504].includes(res.status) && !type.includes('problem+json');
+}
+
 async function problemOf(res) {
   const type = res.headers.get('content-type') || '';
   if (type.includes('json')) {
@@ -73,6 +82,11 @@ export async function api(method, path, { body, type, token } = {}) {
     connection(false, err);
     throw err;
   }
+  if (isGateway(res)) {
+    const err = new ConnectionError(`${res.status} ${res.statusText} from a proxy in front of it`);
+    connection(false, err);
+    throw err;
+  }
   connection(true);
   if (!res.ok) {
     const err = new ApiError(res.status, res.statusText, await problemOf(res));
@@ -96,6 +110,11 @@ export async function metricsText() {
     connection(false, err);
     throw err;
   }
+  if (isGateway(res)) {
+    const err = new ConnectionError(`${res.status} ${res.statusText} from a proxy in front of it`);
+    connection(false, err);
+    throw err;
+  }
   connection(true);
   if (res.status === 404) return null;
   if (!res.ok) throw new ApiError(res.status, res.statusText, await problemOf(res));
@@ -106,7 +125,7 @@ export async function metricsText() {
 export async function alive() {
   try {
     const res = await fetch('/healthz', { cache: 'no-store', credentials: 'omit' });
-    connection(res.ok);
+    if (res.ok) connection(true);
     return res.ok;
   } catch {
     return false;
@@ -126,7 +145,16 @@ export function upload(path, file, type, progress) {
     xhr.setRequestHeader('Accept', 'application/json, application/problem+json');
     xhr.upload.addEventListener('progress', (e) => progress(e.loaded, e.lengthComputable ? e.total : file.size));
     xhr.upload.addEventListener('load', () => progress(file.size, file.size, true));
+    let uploaded = false;
+    xhr.upload.addEventListener('load', () => { uploaded = true; });
     xhr.addEventListener('load', () => {
+      if ([502, 503, 504].includes(xhr.status) && !(xhr.getResponseHeader('content-type') || '').includes('problem+json')) {
+        const err = new ConnectionError(`${xhr.status} ${xhr.statusText} from a proxy in front of it`);
+        err.uploaded = uploaded;
+        connection(false, err);
+        reject(err);
+        return;
+      }
       connection(true);
       let body = {};
       try { body = JSON.parse(xhr.responseText || '{}'); } catch { /* not JSON */ }
@@ -139,7 +167,8 @@ export function upload(path, file, type, progress) {
       }
     });
     const failed = () => {
-      const err = new ConnectionError('the upload was cut off');
+      const err = new ConnectionError(uploaded ? 'no answer after the upload' : 'the upload was cut off');
+      err.uploaded = uploaded;
       connection(false, err);
       reject(err);
     };

@@ -17,32 +17,51 @@ const signOutButton = document.getElementById('sign-out');
 const banner = document.getElementById('banner');
 const bannerText = document.getElementById('banner-text');
 
-/** Hash routes: pattern → (match) → view drawing into `main`, maybe returning a cleanup. */
+/**
+ * Hash routes: pattern → (match, slot) → the view drawing into `slot`, maybe returning
+ * a cleanup (the status view's timer).
+ */
 const routes = [
-  [/^#\/numbers$/, () => numbers.list(main, 'number')],
-  [/^#\/numbers\/new$/, () => numbers.edit(main, 'number', null)],
-  [/^#\/numbers\/(\+[0-9]+)$/, (m) => numbers.edit(main, 'number', m[1])],
-  [/^#\/prefixes$/, () => numbers.list(main, 'prefix')],
-  [/^#\/prefixes\/new$/, () => numbers.edit(main, 'prefix', null)],
-  [/^#\/prefixes\/(\+[0-9]*)$/, (m) => numbers.edit(main, 'prefix', m[1])],
-  [/^#\/trace(?:\/(.+))?$/, (m) => tracer.show(main, m[1] ? decodeURIComponent(m[1]) : '')],
-  [/^#\/zones$/, () => zones.show(main)],
-  [/^#\/import$/, () => importer.show(main)],
-  [/^#\/registrations$/, () => registrations.show(main)],
-  [/^#\/status$/, () => status.show(main)],
+  [/^#\/numbers$/, (m, slot) => numbers.list(slot, 'number')],
+  [/^#\/numbers\/new$/, (m, slot) => numbers.edit(slot, 'number', null)],
+  [/^#\/numbers\/(\+[0-9]+)$/, (m, slot) => numbers.edit(slot, 'number', m[1])],
+  [/^#\/prefixes$/, (m, slot) => numbers.list(slot, 'prefix')],
+  [/^#\/prefixes\/new$/, (m, slot) => numbers.edit(slot, 'prefix', null)],
+  [/^#\/prefixes\/(\+[0-9]*)$/, (m, slot) => numbers.edit(slot, 'prefix', m[1])],
+  [/^#\/trace(?:\/(.+))?$/, (m, slot) => tracer.show(slot, m[1] ? decoded(m[1]) : '')],
+  [/^#\/zones$/, (m, slot) => zones.show(slot)],
+  [/^#\/import$/, (m, slot) => importer.show(slot)],
+  [/^#\/registrations$/, (m, slot) => registrations.show(slot)],
+  [/^#\/status$/, (m, slot) => status.show(slot)],
 ];
 
-let cleanup = null;
+/** A path part as typed: percent-decoded, or as it is when it is not valid encoding. */
+function decoded(text) {
+  try { return decodeURIComponent(text); } catch { return text; }
+}
 
-/** Draws the view the hash names (the numbers list by default). */
+let cleanup = null;
+let drawn = 0;
+
+/**
+ * Draws the view the hash names (the numbers list by default) into a fresh slot of
+ * `main`: a view still loading when the next one opens draws into its own slot, no
+ * longer on the page, and its cleanup runs at once.
+ */
 async function route() {
   const hash = location.hash;
-  // In-page anchors (the skip link) are not routes.
-  if (hash && !hash.startsWith('#/')) return;
+  const mine = ++drawn;
   if (cleanup) { cleanup(); cleanup = null; }
+  const slot = document.createElement('div');
+  main.replaceChildren(slot);
   if (!session.token) {
     showSignedIn(false);
-    signIn(main, (token) => { session.set(token); showSignedIn(true); route(); });
+    signIn(slot, (token) => {
+      session.set(token);
+      if (banner.dataset.kind === 'token') hideBanner();
+      showSignedIn(true);
+      route();
+    });
     return;
   }
   showSignedIn(true);
@@ -50,7 +69,8 @@ async function route() {
     const m = pattern.exec(hash);
     if (m) {
       markCurrent(hash);
-      cleanup = (await view(m)) || null;
+      const done = (await view(m, slot)) || null;
+      if (mine === drawn) cleanup = done; else if (done) done();
       return;
     }
   }
@@ -129,6 +149,12 @@ function hideBanner() {
   delete banner.dataset.kind;
   if (retryTimer) { clearInterval(retryTimer); retryTimer = null; }
 }
+
+// The skip link moves the focus without touching the hash (the hash is the route).
+document.getElementById('skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
 
 window.addEventListener('hashchange', route);
 route();

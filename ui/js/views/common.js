@@ -42,7 +42,8 @@ export function clearError(box) {
 
 /** A polite status line (screen readers announce its changes). */
 export function statusLine(id) {
-  return h('p', { class: 'status-line', role: 'status', id });
+  // Focusable from script: it takes the focus when an action removed what had it.
+  return h('p', { class: 'status-line', role: 'status', id, tabindex: '-1' });
 }
 
 /** Short text for a route of a number body. */

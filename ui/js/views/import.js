@@ -75,7 +75,6 @@ export async function show(main) {
         progressText.textContent = `${pct}% (${bytes(sent)} of ${bytes(total)})`;
         if (done) status.textContent = `Uploaded ${chosen.name}; the server is checking and committing it\u2026`;
       });
-      progressBar.value = 100;
       status.textContent = `Imported ${chosen.name}: committed and already served.`;
       fill(result,
         h('h2', {}, 'Imported'),
@@ -83,11 +82,21 @@ export async function show(main) {
           h('dt', {}, 'Numbers set'), h('dd', {}, String(counts.numbers)),
           h('dt', {}, 'Routes written'), h('dd', {}, String(counts.routes)),
           h('dt', {}, 'Numbers deleted'), h('dd', {}, String(counts.deleted))),
-        counts.warnings?.length ? [h('h3', {}, 'Warnings'), h('ul', { class: 'warnings' }, counts.warnings.map((w) => h('li', {}, `${w.line ? `line ${w.line}: ` : ''}${w.field ? `${w.field}: ` : ''}${w.detail ?? w}`)))] : null);
+        counts.warnings?.length ? [
+          h('h3', {}, 'Warnings'),
+          h('ul', { class: 'warnings' }, counts.warnings.map((w) => h('li', {}, `${w.line ? `line ${w.line}: ` : ''}${w.field ? `${w.field}: ` : ''}${w.detail ?? w}`))),
+          counts.total_warnings > counts.warnings.length ? h('p', {}, `${counts.total_warnings} warnings in all; the first ${counts.warnings.length} are listed.`) : null,
+        ] : null);
       result.hidden = false;
     } catch (err) {
-      status.textContent = 'Nothing was committed.';
-      showError(errors, err, `${chosen.name} was not imported`);
+      if (err.uploaded) {
+        // The server commits an upload it has whole even when its answer is lost.
+        status.textContent = 'The connection was lost after the upload: the import may have been committed. Look the numbers up before importing again.';
+        showError(errors, err, `No answer about ${chosen.name}`);
+      } else {
+        status.textContent = 'Nothing was committed.';
+        showError(errors, err, `${chosen.name} was not imported`);
+      }
     } finally {
       submit.disabled = false;
     }

@@ -47,7 +47,12 @@ export async function list(main, kind) {
   main.append(search, errors, status, results, pager);
 
   let nextCursor = null;
+  let asked = 0;
+  /** Loads the page the cursors name; an answer to an older request is dropped. */
   async function load() {
+    const mine = ++asked;
+    prev.disabled = true;
+    next.disabled = true;
     clearError(errors);
     const after = st.cursors[st.cursors.length - 1];
     const q = new URLSearchParams({ limit: String(st.limit) });
@@ -56,6 +61,7 @@ export async function list(main, kind) {
     status.textContent = 'Loading\u2026';
     try {
       const body = await api('GET', `${k.api}?${q}`);
+      if (mine !== asked) return;
       nextCursor = body.next;
       const n = st.cursors.length;
       status.textContent = body.items.length
@@ -63,12 +69,14 @@ export async function list(main, kind) {
         : `No ${k.one === 'prefix' ? 'prefix routes' : 'numbers'}${st.prefix ? ` start with ${st.prefix}` : ''}.`;
       fill(results, body.items.length ? rows(body.items) : null);
     } catch (err) {
+      if (mine !== asked) return;
       status.textContent = '';
       nextCursor = null;
       showError(errors, err, `Could not list ${k.title.toLowerCase()}`);
     }
     prev.disabled = st.cursors.length <= 1;
     next.disabled = !nextCursor;
+    keepFocus(status);
   }
 
   function rows(items) {
@@ -78,9 +86,9 @@ export async function list(main, kind) {
         const del = h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete ${id}` }, 'Delete');
         del.addEventListener('click', async () => {
           if (await remove(kind, id, errors)) {
-            status.textContent = `Deleted ${id}.`;
             await load();
             status.textContent = `Deleted ${id}. ${status.textContent}`;
+            status.focus();
           }
         });
         return h('tr', { 'data-id': id },
@@ -98,12 +106,16 @@ export async function list(main, kind) {
   search.addEventListener('submit', (e) => {
     e.preventDefault();
     st.prefix = prefixInput.value.replace(/[\s().-]/g, '');
+    // Digits alone are the start of an E.164 number.
+    if (/^[0-9]/.test(st.prefix)) st.prefix = `+${st.prefix}`;
     st.limit = Number(sizeSelect.value);
     st.cursors = [null];
     load();
   });
   prev.addEventListener('click', () => { if (st.cursors.length > 1) { st.cursors.pop(); load(); } });
-  next.addEventListener('click', () => { if (nextCursor) { st.cursors.push(nextCursor); load(); } });
+  next.addEventListener('click', () => {
+    if (nextCursor) { st.cursors.push(nextCursor); nextCursor = null; load(); }
+  });
   await load();
 }
 
@@ -165,7 +177,12 @@ function form(kind, id, body, errors, status) {
 
   function drawRoutes() {
     fill(routesBox, routes.map((r, i) => routeFields(r, i, routes.length, {
-      remove: () => { read(); routes.splice(i, 1); drawRoutes(); routesBox.querySelector('select')?.focus(); },
+      remove: () => {
+        read();
+        routes.splice(i, 1);
+        drawRoutes();
+        document.getElementById(`route-${Math.min(i, routes.length - 1)}-kind`)?.focus();
+      },
       kindChanged: () => { read(); drawRoutes(); document.getElementById(`route-${i}-kind`).focus(); },
     })));
   }
@@ -200,12 +217,22 @@ function form(kind, id, body, errors, status) {
     saved.hidden = true;
     const target = idInput.value.replace(/[\s().-]/g, '');
     if (!target) {
-      fieldError(f, k.pathField, `enter the ${k.one} in E.164 form, + then digits`);
+      fieldError(f, k.pathField, `enter the ${k.one} in E.164 form, + then digits`)?.focus();
+      return;
+    }
+    if (ttl.value.trim() === '') {
+      fieldError(f, 'ttl', 'enter the TTL in seconds (300 is usual)')?.focus();
       return;
     }
     save.disabled = true;
     status.textContent = 'Saving\u2026';
     try {
+      // A new one must not replace routes that exist: a PUT would, whole.
+      if (!idInput.readOnly && await exists(`${k.api}/${e164Path(target)}`)) {
+        status.textContent = '';
+        fieldError(f, k.pathField, `${target} already has routes: open it from the list to edit them`)?.focus();
+        return;
+      }
       const answer = await api('PUT', `${k.api}/${e164Path(target)}`, {
         body: { ttl: Number(ttl.value), routes: routes.map(clean) },
       });
@@ -263,7 +290,9 @@ function routeFields(r, i, count, { remove, kindChanged }) {
     field(id('order'), 'Order', num(r.order ?? 100)),
     field(id('preference'), 'Preference', num(r.preference ?? 10)),
     field(id('service'), 'Service (optional)', text('service', r.service, { placeholder: kind === 'regexp' ? 'E2U+sip' : 'from the scheme' })),
-    field(id('flags'), 'Flags (optional)', text('flags', r.flags, { placeholder: 'u' })),
+    field(id('flags'), 'Flags', h('select', {},
+      h('option', { value: 'u', selected: r.flags !== '' }, 'u: terminal (the result is the URI)'),
+      h('option', { value: '', selected: r.flags === '' }, 'none: non-terminal (leads to another name)'))),
   );
   const removeButton = h('button', { type: 'button', class: 'secondary small', id: id('remove'), disabled: count <= 1 }, `Remove route ${i + 1}`);
   removeButton.addEventListener('click', remove);
@@ -289,15 +318,32 @@ function readRoute(i) {
   for (const name of ['order', 'preference']) {
     if (val(name) !== '') r[name] = Number(val(name));
   }
-  for (const name of ['service', 'flags']) {
-    if (val(name) !== '') r[name] = val(name);
-  }
+  if (val('service') !== '') r.service = val('service');
+  // `u` is what the API writes when flags are left out; none is said explicitly.
+  if (get('flags') && val('flags') === '') r.flags = '';
   return r;
 }
 
-/** Drops empty optional fields. */
+/** Drops empty optional fields (empty flags say "non-terminal" and stay). */
 function clean(r) {
-  return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== '' && v !== undefined));
+  return Object.fromEntries(Object.entries(r).filter(([k, v]) => v !== undefined && (v !== '' || k === 'flags')));
+}
+
+/** Whether the API has something at `path` (a 404 says no; other errors are thrown). */
+async function exists(path) {
+  try {
+    await api('GET', path);
+    return true;
+  } catch (err) {
+    if (err.status === 404) return false;
+    throw err;
+  }
+}
+
+/** After a redraw took the focused control away (or disabled it), the status line. */
+function keepFocus(status) {
+  const active = document.activeElement;
+  if (!active || active === document.body || active.disabled || !active.isConnected) status.focus();
 }
 
 /** The API's field name → the form control's id. */

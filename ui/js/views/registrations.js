@@ -20,8 +20,13 @@ export async function show(main) {
   const cursors = [null];
   let nextCursor = null;
   let aor = '';
+  let asked = 0;
 
+  /** Loads the page (or the AOR) asked for; an answer to an older request is dropped. */
   async function load() {
+    const mine = ++asked;
+    prev.disabled = true;
+    next.disabled = true;
     clearError(errors);
     const q = new URLSearchParams({ limit: '50' });
     if (aor) q.set('aor', aor);
@@ -29,6 +34,7 @@ export async function show(main) {
     if (after && !aor) q.set('after', after);
     try {
       const body = await api('GET', `/v1/registrations?${q}`);
+      if (mine !== asked) return;
       nextCursor = aor ? null : body.next;
       status.textContent = body.items.length
         ? `${body.items.length} ${body.items.length === 1 ? 'AOR' : 'AORs'} with live bindings${aor ? '' : ` (page ${cursors.length})`}.`
@@ -42,6 +48,7 @@ export async function show(main) {
               await api('DELETE', `/v1/registrations/${encodeURIComponent(r.aor)}`);
               await load();
               status.textContent = `Removed the bindings of ${r.aor}. ${status.textContent}`;
+              status.focus();
             } catch (err) {
               showError(errors, err, `Could not remove the bindings of ${r.aor}`);
             }
@@ -53,6 +60,7 @@ export async function show(main) {
             h('td', { class: 'actions' }, del));
         })) : null);
     } catch (err) {
+      if (mine !== asked) return;
       status.textContent = '';
       nextCursor = null;
       if (err.status === 404 && !aor) {
@@ -63,6 +71,8 @@ export async function show(main) {
     }
     prev.disabled = aor !== '' || cursors.length <= 1;
     next.disabled = !nextCursor;
+    const active = document.activeElement;
+    if (!active || active === document.body || active.disabled || !active.isConnected) status.focus();
   }
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -71,6 +81,8 @@ export async function show(main) {
     load();
   });
   prev.addEventListener('click', () => { if (cursors.length > 1) { cursors.pop(); load(); } });
-  next.addEventListener('click', () => { if (nextCursor) { cursors.push(nextCursor); load(); } });
+  next.addEventListener('click', () => {
+    if (nextCursor) { cursors.push(nextCursor); nextCursor = null; load(); }
+  });
   await load();
 }

@@ -6,7 +6,7 @@
 import { h, s, fill } from '../dom.js';
 import { metricsText } from '../api.js';
 import { parse, sum, byLabel } from '../metrics.js';
-import { page, errorBox, showError, clearError, statusLine } from './common.js';
+import { page, errorBox, showError, clearError } from './common.js';
 
 const EVERY_MS = 5000;
 const KEEP = 60;
@@ -24,7 +24,9 @@ function figures(samples, at) {
     hits: sum(samples, 'enroute_cache_hits_total') ?? 0,
     misses: sum(samples, 'enroute_cache_misses_total') ?? 0,
     failures: sum(samples, 'enroute_enum_lookups_total', (l) => FAILURES.has(l.result)) ?? 0,
-    failuresBy: byLabel(samples.filter((x) => FAILURES.has(x.labels.result)), 'enroute_enum_lookups_total', 'result'),
+    failuresBy: Object.fromEntries(Object.entries(
+      byLabel(samples.filter((x) => FAILURES.has(x.labels.result)), 'enroute_enum_lookups_total', 'result'),
+    ).filter(([, n]) => n > 0)),
     lookups: sum(samples, 'enroute_enum_lookups_total') ?? 0,
     dns: sum(samples, 'enroute_dns_queries_total') ?? 0,
     bindings: sum(samples, 'enroute_registrar_bindings'),
@@ -35,9 +37,11 @@ function figures(samples, at) {
 export function show(main) {
   page(main, 'Status', `Read from /metrics every ${EVERY_MS / 1000} seconds while this view is open; rates are over the last interval.`);
   const errors = errorBox('status-error');
-  const status = statusLine('status-updated');
+  // Not a live region: a line that changes every few seconds would be read out each time.
+  const status = h('p', { class: 'status-line', id: 'status-updated' });
+  const now = h('button', { type: 'button', class: 'secondary', id: 'status-refresh' }, 'Read now');
   const tiles = h('div', { class: 'tiles', id: 'status-tiles' });
-  main.append(errors, status, tiles);
+  main.append(h('div', { class: 'buttons' }, now), errors, status, tiles);
   const history = [];
   let stopped = false;
 
@@ -87,7 +91,7 @@ export function show(main) {
         chart(series((x) => x.invites), 'Calls per second')),
       decisionsTile(now, rate),
       tile('cache', 'Cache hit ratio', windowRatio !== null ? pct(windowRatio) : (sinceStart !== null ? pct(sinceStart) : '\u2014'),
-        sinceStart === null ? 'no decision has needed upstream ENUM yet' : `${pct(sinceStart)} since start (${now.hits.toLocaleString()} hits, ${now.misses.toLocaleString()} misses)`,
+        sinceStart === null ? 'no decision has needed upstream ENUM yet' : `${pct(sinceStart)} since start (${plural(now.hits, 'hit')}, ${plural(now.misses, 'miss', 'misses')})`,
         chart(ratioSeries, 'Cache hit ratio', 1)),
       tile('upstream', 'Upstream failures per second', fmt(failRate, 2),
         `${now.failures.toLocaleString()} failed of ${now.lookups.toLocaleString()} upstream lookups since start${Object.keys(now.failuresBy).length ? ` (${Object.entries(now.failuresBy).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`,
@@ -97,6 +101,7 @@ export function show(main) {
       now.bindings !== null ? tile('registrar', 'Registrations', `${now.aors.toLocaleString()} AORs`, `${now.bindings.toLocaleString()} bindings held`, null) : null);
   }
 
+  now.addEventListener('click', read);
   read();
   const timer = setInterval(read, EVERY_MS);
   return () => { stopped = true; clearInterval(timer); };
@@ -142,12 +147,19 @@ function chart(values, label, fixedMax) {
   const x0 = w - step * (values.length - 1);
   const points = values.map((v, i) => `${(x0 + i * step).toFixed(1)},${(hgt - (v / max) * (hgt - 2) - 1).toFixed(1)}`).join(' ');
   const last = values.at(-1);
-  return s('svg', { class: 'chart', viewBox: `0 0 ${w} ${hgt}`, role: 'img', 'aria-label': `${label}, last ${Math.round((values.length * EVERY_MS) / 60000) || 1} min: now ${fmt(last, 2)}, highest ${fmt(Math.max(...values), 2)}` },
+  const area = `${x0.toFixed(1)},${hgt} ${points} ${w},${hgt}`;
+  return s('svg', { class: 'chart', viewBox: `0 0 ${w} ${hgt}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': `${label}, last ${Math.round((values.length * EVERY_MS) / 60000) || 1} min: now ${fmt(last, 2)}, highest ${fmt(Math.max(...values), 2)}` },
+    s('rect', { x: 0, y: 0, width: w, height: hgt, class: 'chart-bg' }),
+    s('polygon', { points: area, class: 'chart-area' }),
     s('polyline', { points, fill: 'none', class: 'chart-line' }));
 }
 
 function fmt(v, digits) {
   return v === null || v === undefined ? '\u2014' : v.toFixed(digits);
+}
+
+function plural(n, one, many = `${one}s`) {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
 }
 
 function pct(r) {
