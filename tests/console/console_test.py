@@ -276,17 +276,13 @@ class Console:
         self.axe("tracer")
         self.shot("tracer")
         # For the README: a number with two SIP routes and a PSTN one an order behind.
-        box = self.el("#trace-input")
-        box.clear()
-        box.send_keys("+44 1632 960002", Keys.ENTER)
+        self.trace_again("+44 1632 960002")
         self.text_in("#trace-contacts", "0.9")
         skipped = self.el("#trace-steps li.step-skip").text
         assert "Record skipped" in skipped and "higher order" in skipped, skipped
         self.docs_shot("console-tracer.png", 1500)
         # Upstream: asked of Knot, the answer cached.
-        box = self.el("#trace-input")
-        box.clear()
-        box.send_keys("+1 202 555 0100", Keys.ENTER)
+        self.trace_again("+1 202 555 0100")
         self.text_in("#trace-contacts", "sip:dave@voip.enroute.example.com")
         steps = self.el("#trace-steps")
         lookup = steps.find_element(By.CSS_SELECTOR, "li[data-step='lookup']").text
@@ -295,13 +291,17 @@ class Console:
         assert "miss" in cache, cache
         self.shot("tracer-upstream")
         # A number upstream refuses, with no gateway: 503 and why, not an error.
-        box = self.el("#trace-input")
-        box.clear()
-        box.send_keys("+449999", Keys.ENTER)
+        self.trace_again("+449999")
         self.text_in("#trace-status-code", "503")
         failed = self.el("#trace-steps li.step-bad").text
         assert "Lookup (upstream)" in failed and "refused" in failed, failed
         self.shot("tracer-upstream-refused")
+
+    def trace_again(self, number):
+        """Traces another number from the tracer's own form."""
+        box = self.el("#trace-input")
+        box.clear()
+        box.send_keys(number, Keys.ENTER)
 
     def read_status(self):
         """Clicks "Read now" and waits for the read to land."""

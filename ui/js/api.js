@@ -46,9 +46,30 @@ function connection(ok, error) {
  * A 502, 503 or 504 that is not enroute's own problem+json: a proxy in front of it
  * saying that enroute does not answer, which is a lost connection, not an API error.
  */
-function isGateway(res) {
-  const type = res.headers.get('content-type') || '';
-  return [502, 503, 504].includes(res.status) && !type.includes('problem+json');
+function fromGateway(status, contentType) {
+  return [502, 503, 504].includes(status) && !(contentType || '').includes('problem+json');
+}
+
+/**
+ * fetch, with the connection's state told to the listeners: the answer when enroute
+ * gave one, else a ConnectionError (no answer, or a proxy's 5xx).
+ */
+async function reach(path, init) {
+  let res;
+  try {
+    res = await fetch(path, { ...init, cache: 'no-store', credentials: 'omit' });
+  } catch (e) {
+    const err = new ConnectionError(e.message || e);
+    connection(false, err);
+    throw err;
+  }
+  if (fromGateway(res.status, res.headers.get('content-type'))) {
+    const err = new ConnectionError(`${res.status} ${res.statusText} from a proxy in front of it`);
+    connection(false, err);
+    throw err;
+  }
+  connection(true);
+  return res;
 }
 
 async function problemOf(res) {
@@ -68,26 +89,11 @@ export async function api(method, path, { body, type, token } = {}) {
   const bearer = token ?? session.token;
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
   if (body !== undefined) headers['Content-Type'] = type || 'application/json';
-  let res;
-  try {
-    res = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
-      cache: 'no-store',
-      credentials: 'omit',
-    });
-  } catch (e) {
-    const err = new ConnectionError(e.message || e);
-    connection(false, err);
-    throw err;
-  }
-  if (isGateway(res)) {
-    const err = new ConnectionError(`${res.status} ${res.statusText} from a proxy in front of it`);
-    connection(false, err);
-    throw err;
-  }
-  connection(true);
+  const res = await reach(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
+  });
   if (!res.ok) {
     const err = new ApiError(res.status, res.statusText, await problemOf(res));
     if (res.status === 401 && token === undefined && session.token) {
@@ -102,20 +108,7 @@ export async function api(method, path, { body, type, token } = {}) {
 
 /** `/metrics` as text (no token needed); null when metrics are off (404). */
 export async function metricsText() {
-  let res;
-  try {
-    res = await fetch('/metrics', { cache: 'no-store', credentials: 'omit' });
-  } catch (e) {
-    const err = new ConnectionError(e.message || e);
-    connection(false, err);
-    throw err;
-  }
-  if (isGateway(res)) {
-    const err = new ConnectionError(`${res.status} ${res.statusText} from a proxy in front of it`);
-    connection(false, err);
-    throw err;
-  }
-  connection(true);
+  const res = await reach('/metrics', {});
   if (res.status === 404) return null;
   if (!res.ok) throw new ApiError(res.status, res.statusText, await problemOf(res));
   return res.text();
@@ -148,7 +141,7 @@ export function upload(path, file, type, progress) {
     let uploaded = false;
     xhr.upload.addEventListener('load', () => { uploaded = true; });
     xhr.addEventListener('load', () => {
-      if ([502, 503, 504].includes(xhr.status) && !(xhr.getResponseHeader('content-type') || '').includes('problem+json')) {
+      if (fromGateway(xhr.status, xhr.getResponseHeader('content-type'))) {
         const err = new ConnectionError(`${xhr.status} ${xhr.statusText} from a proxy in front of it`);
         err.uploaded = uploaded;
         connection(false, err);

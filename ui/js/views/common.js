@@ -52,3 +52,51 @@ export function routeSummary(r) {
   if (r.uri) return r.uri;
   return `${r.service || ''} ${r.regexp || ''}`.trim();
 }
+
+/** After a redraw took the focused control away (or disabled it), the status line. */
+export function keepFocus(status) {
+  const active = document.activeElement;
+  if (!active || active === document.body || active.disabled || !active.isConnected) status.focus();
+}
+
+/**
+ * Previous and next pages over the API's cursor. `cursors` holds the `after` of each
+ * page up to the one shown (`null` for the first), so Previous needs no request of its
+ * own. `fetchPage(after)` resolves to the API's `{items, next}`, `show(body, pageNo)`
+ * draws it, `fail(err)` says why not. The buttons are off while a page loads, and an
+ * answer to an older request is dropped, so quick clicks cannot skip or repeat a page.
+ */
+export function cursorPager({ cursors, idPrefix, status, fetchPage, show, fail }) {
+  const prev = h('button', { type: 'button', class: 'secondary', id: idPrefix && `${idPrefix}-prev` }, 'Previous page');
+  const next = h('button', { type: 'button', class: 'secondary', id: idPrefix && `${idPrefix}-next` }, 'Next page');
+  let nextCursor = null;
+  let asked = 0;
+  async function load() {
+    const mine = ++asked;
+    prev.disabled = true;
+    next.disabled = true;
+    try {
+      const body = await fetchPage(cursors[cursors.length - 1]);
+      if (mine !== asked) return;
+      nextCursor = body.next;
+      show(body, cursors.length);
+    } catch (err) {
+      if (mine !== asked) return;
+      nextCursor = null;
+      fail(err);
+    }
+    prev.disabled = cursors.length <= 1;
+    next.disabled = !nextCursor;
+    keepFocus(status);
+  }
+  prev.addEventListener('click', () => { if (cursors.length > 1) { cursors.pop(); load(); } });
+  next.addEventListener('click', () => {
+    if (nextCursor) { cursors.push(nextCursor); nextCursor = null; load(); }
+  });
+  return {
+    nav: h('nav', { class: 'pager', 'aria-label': 'Pages' }, prev, next),
+    load,
+    /** Back to the first page (a new search), loaded. */
+    first() { cursors.length = 1; return load(); },
+  };
+}

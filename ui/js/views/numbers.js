@@ -4,7 +4,7 @@
 
 import { h, fill, table, field, confirmDialog } from '../dom.js';
 import { api, e164Path } from '../api.js';
-import { page, errorBox, showError, clearError, statusLine, routeSummary } from './common.js';
+import { page, errorBox, showError, clearError, statusLine, routeSummary, cursorPager } from './common.js';
 
 const KINDS = {
   number: {
@@ -41,43 +41,31 @@ export async function list(main, kind) {
   const errors = errorBox(`${kind}-list-error`);
   const status = statusLine(`${kind}-list-status`);
   const results = h('div', { id: `${kind}-results` });
-  const prev = h('button', { type: 'button', class: 'secondary', id: `${kind}-prev` }, 'Previous page');
-  const next = h('button', { type: 'button', class: 'secondary', id: `${kind}-next` }, 'Next page');
-  const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' }, prev, next);
-  main.append(search, errors, status, results, pager);
-
-  let nextCursor = null;
-  let asked = 0;
-  /** Loads the page the cursors name; an answer to an older request is dropped. */
-  async function load() {
-    const mine = ++asked;
-    prev.disabled = true;
-    next.disabled = true;
-    clearError(errors);
-    const after = st.cursors[st.cursors.length - 1];
-    const q = new URLSearchParams({ limit: String(st.limit) });
-    if (st.prefix) q.set('prefix', st.prefix);
-    if (after) q.set('after', after);
-    status.textContent = 'Loading\u2026';
-    try {
-      const body = await api('GET', `${k.api}?${q}`);
-      if (mine !== asked) return;
-      nextCursor = body.next;
-      const n = st.cursors.length;
+  const pager = cursorPager({
+    cursors: st.cursors,
+    idPrefix: kind,
+    status,
+    fetchPage(after) {
+      clearError(errors);
+      const q = new URLSearchParams({ limit: String(st.limit) });
+      if (st.prefix) q.set('prefix', st.prefix);
+      if (after) q.set('after', after);
+      status.textContent = 'Loading\u2026';
+      return api('GET', `${k.api}?${q}`);
+    },
+    show(body, n) {
+      const many = k.one === 'prefix' ? 'prefixes' : 'numbers';
       status.textContent = body.items.length
-        ? `Page ${n}: ${body.items.length} ${body.items.length === 1 ? k.one : `${k.one === 'prefix' ? 'prefixes' : 'numbers'}`}${st.prefix ? ` starting with ${st.prefix}` : ''}${body.next ? '' : ' (last page)'}.`
+        ? `Page ${n}: ${body.items.length} ${body.items.length === 1 ? k.one : many}${st.prefix ? ` starting with ${st.prefix}` : ''}${body.next ? '' : ' (last page)'}.`
         : `No ${k.one === 'prefix' ? 'prefix routes' : 'numbers'}${st.prefix ? ` start with ${st.prefix}` : ''}.`;
       fill(results, body.items.length ? rows(body.items) : null);
-    } catch (err) {
-      if (mine !== asked) return;
+    },
+    fail(err) {
       status.textContent = '';
-      nextCursor = null;
       showError(errors, err, `Could not list ${k.title.toLowerCase()}`);
-    }
-    prev.disabled = st.cursors.length <= 1;
-    next.disabled = !nextCursor;
-    keepFocus(status);
-  }
+    },
+  });
+  main.append(search, errors, status, results, pager.nav);
 
   function rows(items) {
     return table(k.title, [k.one === 'prefix' ? 'Prefix' : 'Number', 'Routes', 'TTL', 'Zone', 'Actions'],
@@ -86,7 +74,7 @@ export async function list(main, kind) {
         const del = h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete ${id}` }, 'Delete');
         del.addEventListener('click', async () => {
           if (await remove(kind, id, errors)) {
-            await load();
+            await pager.load();
             status.textContent = `Deleted ${id}. ${status.textContent}`;
             status.focus();
           }
@@ -109,14 +97,9 @@ export async function list(main, kind) {
     // Digits alone are the start of an E.164 number.
     if (/^[0-9]/.test(st.prefix)) st.prefix = `+${st.prefix}`;
     st.limit = Number(sizeSelect.value);
-    st.cursors = [null];
-    load();
+    pager.first();
   });
-  prev.addEventListener('click', () => { if (st.cursors.length > 1) { st.cursors.pop(); load(); } });
-  next.addEventListener('click', () => {
-    if (nextCursor) { st.cursors.push(nextCursor); nextCursor = null; load(); }
-  });
-  await load();
+  await pager.load();
 }
 
 /** Deletes after confirmation; true when deleted. */
@@ -340,11 +323,7 @@ async function exists(path) {
   }
 }
 
-/** After a redraw took the focused control away (or disabled it), the status line. */
-function keepFocus(status) {
-  const active = document.activeElement;
-  if (!active || active === document.body || active.disabled || !active.isConnected) status.focus();
-}
+
 
 /** The API's field name → the form control's id. */
 function controlId(field, pathField) {
