@@ -2,7 +2,7 @@
 //!
 //! In a real browser: headless Chromium driven by Selenium (`tests/console/console_test.py`)
 //! against `enroute serve` on free loopback ports, with axe-core checking every view;
-//! the script's steps are listed in its doc string. Screenshots of every step go to
+//! SIPp sends the INVITE and the REGISTER; the script's steps are listed in its doc string. Screenshots of every step go to
 //! `target/console-artifacts/`; with `ENROUTE_UPDATE_SCREENSHOTS=1` the README's two
 //! (`docs/console-numbers.png`, `docs/console-tracer.png`) are written again.
 //! `scripts/test` installs Chromium, ChromeDriver, Selenium (PyPI) and axe-core (npm).
@@ -78,7 +78,9 @@ fn an_operator_works_through_every_view_in_headless_chromium() {
         .arg(format!("--server-dir={}", server.dir.path().display()))
         .arg(format!("--artifacts={}", artifacts.display()))
         .arg(format!("--profile={}", profile.path().display()))
-        .arg(format!("--axe={}", axe.display()));
+        .arg(format!("--axe={}", axe.display()))
+        .arg(format!("--sipp={}", common::sipp()))
+        .arg(format!("--scenarios={ROOT}/tests/sipp"));
     if std::env::var("ENROUTE_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
         cmd.arg(format!("--docs={}", Path::new(ROOT).join("docs").display()));
     }

@@ -2,8 +2,8 @@
 `enroute serve` (started by tests/console.rs on free loopback ports).
 
 Walks what an operator does: sign in (a wrong token first), create a number with a bad
-URI then a good one (keyboard only), find it in the list, trace it, send an INVITE and
-watch the status view's counters move, import a CSV with a bad line (nothing committed)
+URI then a good one (keyboard only), find it in the list, trace it, send an INVITE (SIPp)
+and watch the status view's counters move, import a CSV with a bad line (nothing committed)
 then a good one, look at zones (after a real AXFR), prefix routes and registrations,
 delete the number, use a narrow window, lose the server, sign out. Every view is
 checked with axe-core (no serious or critical violation), each step leaves a
@@ -14,13 +14,13 @@ Exit status 0 when every check held; otherwise the failing check is printed.
 """
 
 import argparse
-import hashlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -315,9 +315,8 @@ class Console:
         self.text_in("#status-updated", "Updated")
         before = int(self.el("#decisions-redirect").text.replace(",", ""))
         invites_before = self.el("#calls-detail").text
-        answer = sip_invite(self.args.sip_port, NUMBER)
-        assert answer.startswith("SIP/2.0 302"), answer
-        assert GOOD_URI in answer, answer
+        # SIPp's INVITE, answered 302 with the number's route first.
+        sipp(self.args, "uac-302-contact.xml", NUMBER, "-key", "contact", GOOD_URI)
         self.read_status()
         after = int(self.el("#decisions-redirect").text.replace(",", ""))
         assert after > before, (before, after)
@@ -417,11 +416,12 @@ class Console:
         self.text_in("#registrations-status", "No AOR has a live binding")
         status, body = self.api("PUT", "/v1/users/alice@example.net", {"password": "correct-horse"})
         assert status in (200, 201), body
-        answer = sip_register(self.args.sip_port, "alice", "example.net", "correct-horse")
-        assert answer.startswith("SIP/2.0 200"), answer
+        # SIPp's REGISTER with its own MD5 digest: 401, then 200 (and a refresh).
+        port = sipp(self.args, "reg-register.xml", "alice", "-au", "alice",
+                    "-ap", "correct-horse", "-auth_uri", "example.net")
         self.driver.find_element(By.CSS_SELECTOR, "main form.toolbar button[type='submit']").click()
         row = self.el("#registrations-table tbody tr")
-        assert "alice@example.net" in row.text and "sip:alice@127.0.0.1:5999" in row.text, row.text
+        assert "alice@example.net" in row.text and f"sip:alice@127.0.0.1:{port}" in row.text, row.text
         self.axe("registrations")
         self.shot("registrations")
         row.find_element(By.CSS_SELECTOR, "button.danger").click()
@@ -574,53 +574,27 @@ def start_again(binary, folder, base):
     raise AssertionError("the server did not start again")
 
 
-def sip_register(port, user, domain, password):
-    """REGISTER with MD5 digest (qop=auth) over UDP: the 401's challenge answered."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5)
-    me = sock.getsockname()[1]
-    call_id = f"console{time.time_ns()}"
-
-    def send(cseq, auth):
-        msg = (f"REGISTER sip:{domain} SIP/2.0\r\n"
-               f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK{call_id}{cseq}\r\n"
-               f"Max-Forwards: 70\r\nFrom: <sip:{user}@{domain}>;tag=c1\r\nTo: <sip:{user}@{domain}>\r\n"
-               f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n"
-               f"Contact: <sip:{user}@127.0.0.1:5999>\r\nExpires: 600\r\n{auth}Content-Length: 0\r\n\r\n")
-        sock.sendto(msg.encode(), ("127.0.0.1", port))
-        return sock.recv(65536).decode(errors="replace")
-
-    challenge = send(1, "")
-    assert challenge.startswith("SIP/2.0 401"), challenge
-    line = next(l for l in challenge.split("\r\n") if l.lower().startswith("www-authenticate:"))
-    realm = line.split('realm="', 1)[1].split('"', 1)[0]
-    nonce = line.split('nonce="', 1)[1].split('"', 1)[0]
-    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()
-    ha1, ha2 = md5(f"{user}:{realm}:{password}"), md5(f"REGISTER:sip:{domain}")
-    response = md5(f"{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}")
-    auth = (f'Authorization: Digest username="{user}", realm="{realm}", nonce="{nonce}", '
-            f'uri="sip:{domain}", response="{response}", algorithm=MD5, cnonce="c0ffee", qop=auth, nc=00000001\r\n')
-    return send(2, auth)
+def free_udp_port():
+    """A UDP port on 127.0.0.1 nobody holds now (SIPp's own; never 5060)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-def sip_invite(port, number):
-    """One INVITE over UDP; the answer's text."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5)
-    me = sock.getsockname()[1]
-    branch = f"z9hG4bKconsole{time.time_ns()}"
-    msg = (f"INVITE sip:{number}@127.0.0.1 SIP/2.0\r\n"
-           f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch={branch}\r\n"
-           "Max-Forwards: 70\r\nFrom: <sip:console-test@127.0.0.1>;tag=1\r\n"
-           f"To: <sip:{number}@127.0.0.1>\r\nCall-ID: {branch}@console\r\n"
-           "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
-    sock.sendto(msg.encode(), ("127.0.0.1", port))
-    while True:
-        data = sock.recv(65536).decode(errors="replace")
-        if not data.startswith("SIP/2.0 100"):
-            return data
+def sipp(args, scenario, service, *extra):
+    """Runs SIPp once over UDP with tests/sipp/SCENARIO as user SERVICE from a free port;
+    the scenario's own regexp checks decide its exit status. Returns SIPp's local port."""
+    port = free_udp_port()
+    with tempfile.TemporaryDirectory() as folder:
+        run = subprocess.run(
+            [args.sipp, f"127.0.0.1:{args.sip_port}", "-sf", os.path.join(args.scenarios, scenario),
+             "-s", service, "-i", "127.0.0.1", "-p", str(port), "-t", "u1", "-m", "1",
+             "-timeout", "30", "-timeout_error", "-nostdin", "-trace_err", *extra],
+            cwd=folder, capture_output=True, text=True, timeout=60)
+        errors = "".join(open(os.path.join(folder, f), errors="replace").read()
+                         for f in os.listdir(folder))
+    assert run.returncode == 0, f"SIPp {scenario} exited {run.returncode}:\n{run.stderr}\n{errors}"
+    return port
 
 
 def main():
@@ -636,6 +610,8 @@ def main():
     p.add_argument("--profile", required=True, help="an empty folder for Chromium's profile")
     p.add_argument("--axe", required=True, help="axe.min.js")
     p.add_argument("--docs", help="where the README's screenshots go (when refreshing them)")
+    p.add_argument("--sipp", required=True, help="SIPp (Debian's sip-tester)")
+    p.add_argument("--scenarios", required=True, help="tests/sipp (its scenarios)")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     args = p.parse_args()
