@@ -93,10 +93,24 @@ fn an_operator_works_through_every_view_in_headless_chromium() {
         artifacts.display()
     );
     assert!(stdout.contains("console: every step passed"), "{stdout}");
-    // The README's images are there (this test writes them with ENROUTE_UPDATE_SCREENSHOTS=1).
-    for shot in ["docs/console-numbers.png", "docs/console-tracer.png"] {
-        let bytes = std::fs::read(Path::new(ROOT).join(shot)).unwrap();
-        assert!(bytes.starts_with(b"\x89PNG"), "{shot} is not a PNG");
+    // This run took the README's two pictures (into the artifacts; over docs/ with
+    // ENROUTE_UPDATE_SCREENSHOTS=1), and every picture the docs show is in the tree.
+    for shot in ["console-numbers.png", "console-tracer.png"] {
+        let taken = artifacts.join(format!("docs-{shot}"));
+        let bytes = std::fs::read(&taken).unwrap_or_else(|e| panic!("{}: {e}", taken.display()));
+        assert!(
+            bytes.starts_with(b"\x89PNG"),
+            "{} is not a PNG",
+            taken.display()
+        );
+    }
+    let pictures = regex::Regex::new(r"!\[[^\]]*\]\(([^)]+\.png)\)").unwrap();
+    for (doc, dir) in [("README.md", ""), ("docs/console.md", "docs/")] {
+        let text = std::fs::read_to_string(Path::new(ROOT).join(doc)).unwrap();
+        for m in pictures.captures_iter(&text) {
+            let path = Path::new(ROOT).join(dir).join(&m[1]);
+            assert!(path.is_file(), "{doc} shows {}, which is missing", &m[1]);
+        }
     }
 }
 

@@ -252,11 +252,27 @@ class Console:
         status, body = self.api("GET", f"/v1/numbers/{urllib.parse.quote(NUMBER)}")
         assert GOOD_URI.encode() in body, body
         self.shot("number-exists")
+        self.flags_kept()
         self.view("Numbers", "Numbers")
         search = self.el("#number-search")
         search.clear()
         search.send_keys(NUMBER[:-1], Keys.ENTER)
         self.el(f"tr[data-id='{NUMBER}']")
+
+    def flags_kept(self):
+        """Flags the form has no word for (U) survive an edit: shown, saved as they were."""
+        other = "+441632960779"
+        path = f"/v1/numbers/{urllib.parse.quote(other)}"
+        status, body = self.api("PUT", path, {"routes": [{"uri": "sip:flags@pbx.example.net", "flags": "U"}]})
+        assert status in (200, 201), body
+        self.go(f"#/numbers/{other}")
+        flags = self.el("#route-0-flags")
+        assert flags.get_attribute("value") == "U", flags.get_attribute("value")
+        self.el("#ttl").send_keys(Keys.ENTER)
+        self.text_in("#edit-status", "Saved")
+        status, body = self.api("GET", path)
+        assert status == 200 and json.loads(body)["routes"][0].get("flags") == "U", body
+        assert self.api("DELETE", path)[0] == 204
 
     def trace(self):
         row = self.el(f"tr[data-id='{NUMBER}']")
@@ -343,6 +359,9 @@ class Console:
             capture_output=True, text=True, timeout=20)
         assert "NAPTR" in axfr.stdout, axfr.stdout + axfr.stderr
         self.view("Zones", "Zones")
+        left_status = time.monotonic()
+        self.collect_logs()
+        seen = len(self.requests)
         row = self.el("tr[data-origin='2.3.6.1.4.4.e164.arpa.']")
         text = row.text
         assert "primary" in text and "AXFR" in text and "to 127.0.0.1:" in text, text
@@ -351,6 +370,11 @@ class Console:
         assert str(serial) in text, (serial, text)
         self.axe("zones")
         self.shot("zones")
+        # The status view read /metrics every 5 s while open, and not once after.
+        time.sleep(max(0.0, left_status + 6 - time.monotonic()))
+        self.collect_logs()
+        polls = [u for u in self.requests[seen:] if urllib.parse.urlparse(u).path == "/metrics"]
+        assert not polls, f"/metrics still read after leaving the status view: {polls}"
 
     def import_csv(self):
         bad = os.path.join(self.args.artifacts, "bad.csv")
@@ -520,12 +544,18 @@ class Console:
         self.shot("signed-out")
 
     def docs_shot(self, name, height):
-        """A screenshot for the README, `height` pixels tall, when refreshing them."""
+        """A screenshot for the README, `height` pixels tall: into --artifacts as docs-NAME,
+        and over docs/NAME too when refreshing them (--docs)."""
+        self.driver.set_window_size(1280, height)
+        time.sleep(0.3)
+        png = self.driver.get_screenshot_as_png()
+        self.driver.set_window_size(1280, 900)
+        folders = [(self.args.artifacts, f"docs-{name}")]
         if self.args.docs:
-            self.driver.set_window_size(1280, height)
-            time.sleep(0.3)
-            self.driver.save_screenshot(os.path.join(self.args.docs, name))
-            self.driver.set_window_size(1280, 900)
+            folders.append((self.args.docs, name))
+        for folder, file in folders:
+            with open(os.path.join(folder, file), "wb") as f:
+                f.write(png)
 
     def only_this_origin(self):
         """Every request went to the admin listener, nowhere else."""

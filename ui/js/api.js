@@ -46,6 +46,18 @@ function connection(ok, error) {
  * A 502, 503 or 504 that is not enroute's own problem+json: a proxy in front of it
  * saying that enroute does not answer, which is a lost connection, not an API error.
  */
+/**
+ * How long an API call may go unanswered before it counts as a lost connection: longer
+ * than any trace (upstream timeouts included) or page takes; an upload has no limit.
+ */
+const ANSWER_WITHIN_MS = 30000;
+const ALIVE_WITHIN_MS = 5000;
+/**
+ * Same-origin credentials: a TLS proxy in front with its own sign-in (a cookie) keeps
+ * working; the API itself reads only the bearer token, so cookies add no CSRF risk.
+ */
+const FETCH = { cache: 'no-store', credentials: 'same-origin' };
+
 function fromGateway(status, contentType) {
   return [502, 503, 504].includes(status) && !(contentType || '').includes('problem+json');
 }
@@ -57,9 +69,10 @@ function fromGateway(status, contentType) {
 async function reach(path, init) {
   let res;
   try {
-    res = await fetch(path, { ...init, cache: 'no-store', credentials: 'omit' });
+    res = await fetch(path, { ...init, ...FETCH, signal: AbortSignal.timeout(ANSWER_WITHIN_MS) });
   } catch (e) {
-    const err = new ConnectionError(e.message || e);
+    const err = new ConnectionError(e.name === 'TimeoutError'
+      ? `no answer within ${ANSWER_WITHIN_MS / 1000} s` : (e.message || e));
     connection(false, err);
     throw err;
   }
@@ -117,7 +130,7 @@ export async function metricsText() {
 /** Whether the server answers at all (the banner's check while it is away). */
 export async function alive() {
   try {
-    const res = await fetch('/healthz', { cache: 'no-store', credentials: 'omit' });
+    const res = await fetch('/healthz', { ...FETCH, signal: AbortSignal.timeout(ALIVE_WITHIN_MS) });
     if (res.ok) connection(true);
     return res.ok;
   } catch {

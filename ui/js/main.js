@@ -52,6 +52,8 @@ async function route() {
   const hash = location.hash;
   const mine = ++drawn;
   if (cleanup) { cleanup(); cleanup = null; }
+  // A question the last view asked (Delete …?) is not answered in the next one.
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close('cancel');
   const slot = document.createElement('div');
   main.replaceChildren(slot);
   if (!session.token) {

@@ -5,7 +5,7 @@
 
 import { h, fill, field } from '../dom.js';
 import { api, upload } from '../api.js';
-import { page, errorBox, showError, clearError, statusLine } from './common.js';
+import { page, errorBox, showError, clearError, statusLine, keepFocus } from './common.js';
 
 const TYPES = { csv: 'text/csv', ndjson: 'application/x-ndjson' };
 
@@ -99,6 +99,7 @@ export async function show(main) {
       }
     } finally {
       submit.disabled = false;
+      keepFocus(status);
     }
   });
 }

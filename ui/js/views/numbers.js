@@ -4,7 +4,7 @@
 
 import { h, fill, table, field, confirmDialog } from '../dom.js';
 import { api, e164Path } from '../api.js';
-import { page, errorBox, showError, clearError, statusLine, routeSummary, cursorPager } from './common.js';
+import { page, errorBox, showError, clearError, statusLine, keepFocus, routeSummary, cursorPager } from './common.js';
 
 const KINDS = {
   number: {
@@ -221,7 +221,8 @@ function form(kind, id, body, errors, status) {
       });
       status.textContent = `Saved ${answer[k.key]} in zone ${answer.zone}: committed and already served.`;
       showSaved(saved, answer, kind);
-      if (!id) history.replaceState(null, '', `${k.hash}/${answer[k.key]}`);
+      // The address names what is on screen: not if the operator has moved on meanwhile.
+      if (!id && f.isConnected) history.replaceState(null, '', `${k.hash}/${answer[k.key]}`);
       idInput.readOnly = true;
     } catch (err) {
       status.textContent = '';
@@ -229,6 +230,8 @@ function form(kind, id, body, errors, status) {
       placeFieldErrors(f, err, k.pathField);
     } finally {
       save.disabled = false;
+      // An error naming no field leaves the focus on the (disabled) button: the status.
+      keepFocus(status);
     }
   });
 
@@ -236,7 +239,7 @@ function form(kind, id, body, errors, status) {
   if (id) {
     const del = h('button', { type: 'button', class: 'danger', id: 'delete' }, `Delete ${id}`);
     del.addEventListener('click', async () => {
-      if (await remove(kind, id, errors)) {
+      if (await remove(kind, id, errors) && del.isConnected) {
         status.textContent = `Deleted ${id}.`;
         location.hash = k.hash;
       }
@@ -274,8 +277,10 @@ function routeFields(r, i, count, { remove, kindChanged }) {
     field(id('preference'), 'Preference', num(r.preference ?? 10)),
     field(id('service'), 'Service (optional)', text('service', r.service, { placeholder: kind === 'regexp' ? 'E2U+sip' : 'from the scheme' })),
     field(id('flags'), 'Flags', h('select', {},
-      h('option', { value: 'u', selected: r.flags !== '' }, 'u: terminal (the result is the URI)'),
-      h('option', { value: '', selected: r.flags === '' }, 'none: non-terminal (leads to another name)'))),
+      h('option', { value: 'u', selected: (r.flags ?? 'u') === 'u' }, 'u: terminal (the result is the URI)'),
+      h('option', { value: '', selected: r.flags === '' }, 'none: non-terminal (leads to another name)'),
+      // Other flags (U, s, a, p) are kept as they are stored, never rewritten to u.
+      r.flags && r.flags !== 'u' ? h('option', { value: r.flags, selected: true }, `${r.flags}: as stored`) : null)),
   );
   const removeButton = h('button', { type: 'button', class: 'secondary small', id: id('remove'), disabled: count <= 1 }, `Remove route ${i + 1}`);
   removeButton.addEventListener('click', remove);
@@ -302,8 +307,8 @@ function readRoute(i) {
     if (val(name) !== '') r[name] = Number(val(name));
   }
   if (val('service') !== '') r.service = val('service');
-  // `u` is what the API writes when flags are left out; none is said explicitly.
-  if (get('flags') && val('flags') === '') r.flags = '';
+  // `u` is what the API writes when flags are left out; any other (none included) is said.
+  if (get('flags') && val('flags') !== 'u') r.flags = val('flags');
   return r;
 }
 

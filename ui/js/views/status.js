@@ -44,16 +44,23 @@ export function show(main) {
   main.append(h('div', { class: 'buttons' }, now), errors, status, tiles);
   const history = [];
   let stopped = false;
+  let reading = false;
 
   async function read() {
+    // A slow server must not pile reads up: the next tick skips while one is out.
+    if (reading) return;
+    reading = true;
     let text;
     try {
       text = await metricsText();
     } catch (err) {
+      if (stopped) return;
       const last = history.at(-1);
       status.textContent = last ? `Not current: last read at ${new Date(last.at).toLocaleTimeString()}.` : '';
       showError(errors, err, 'Could not read /metrics');
       return;
+    } finally {
+      reading = false;
     }
     if (stopped) return;
     clearError(errors);

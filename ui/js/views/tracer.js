@@ -19,15 +19,20 @@ export async function show(main, initial) {
   const result = h('section', { id: 'trace-result', 'aria-label': 'Decision' });
   main.append(form, errors, status, result);
 
+  // Traces can answer out of order: only the last one asked for is drawn.
+  let asked = 0;
   async function trace(text) {
+    const mine = ++asked;
     clearError(errors);
     fill(result);
     status.textContent = `Tracing ${text}\u2026`;
     try {
       const d = await api('GET', `/v1/route/${encodeURIComponent(text)}`);
+      if (mine !== asked) return;
       status.textContent = `Traced ${text}.`;
       fill(result, decision(d));
     } catch (err) {
+      if (mine !== asked) return;
       status.textContent = '';
       showError(errors, err, `Could not trace ${text}`);
     }
