@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Enroute, HttpResponse, http, sip_status as status};
+use common::{DigestAlg as Alg, Enroute, HttpResponse, http, sip_status as status};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -323,43 +323,13 @@ fn assert_challenge(resp: &str, realm: &str, algs: &[Alg], stale: bool) -> Strin
 }
 
 // ---------------------------------------------------------------------------------
-// Digest, computed here
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Alg {
-    Sha256,
-    Md5,
-}
+// Digest, computed by the test client (common::DigestAlg), not by enroute
 
 /// The default `registrar.algorithms`, in order.
 const DEFAULT_ALGS: [Alg; 2] = [Alg::Sha256, Alg::Md5];
 
-impl Alg {
-    fn name(self) -> &'static str {
-        match self {
-            Alg::Sha256 => "SHA-256",
-            Alg::Md5 => "MD5",
-        }
-    }
-
-    /// Lower-case hex of the hash of `text`.
-    fn hash(self, text: &str) -> String {
-        use sha2::Digest;
-        let bytes: Vec<u8> = match self {
-            Alg::Sha256 => sha2::Sha256::digest(text.as_bytes()).to_vec(),
-            Alg::Md5 => md5::Md5::digest(text.as_bytes()).to_vec(),
-        };
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    fn ha1(self, user: &str, realm: &str, password: &str) -> String {
-        self.hash(&format!("{user}:{realm}:{password}"))
-    }
-}
-
 /// The digest credentials a client computes (RFC 7616 §3.4.1, qop=auth) for a
 /// REGISTER to [`RURI`], as a whole `Authorization:` line.
-#[allow(clippy::too_many_arguments)]
 fn authorization(
     alg: Alg,
     user: &str,
@@ -369,16 +339,8 @@ fn authorization(
     nc: u32,
     cnonce: &str,
 ) -> String {
-    let ha1 = alg.ha1(user, realm, password);
-    let ha2 = alg.hash(&format!("REGISTER:{RURI}"));
-    let nc = format!("{nc:08x}");
-    let response = alg.hash(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
-    format!(
-        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
-         uri=\"{RURI}\", response=\"{response}\", algorithm={}, cnonce=\"{cnonce}\", \
-         qop=auth, nc={nc}\r\n",
-        alg.name()
-    )
+    let credentials = (user, realm, password);
+    common::digest_authorization(alg, RURI, credentials, nonce, nc, cnonce) + "\r\n"
 }
 
 /// A registering user agent: an AOR (To and From), digest username and password, the

@@ -12,8 +12,8 @@ both HA1s, H(user:realm:password) in MD5 and SHA-256 hex, as enroute's admin API
 store them. --bindings adds one binding per AOR: contact sip:user<i>@10.x.y.z:5060,
 q 1000, expiring in --expires-in seconds (default 86400).
 
-The file is created with the same DDL enroute uses (CREATE TABLE IF NOT EXISTS, so an
-existing file is added to); enroute switches it to WAL when it opens it. Rows go in
+The file is created with the DDL enroute runs, read from src/registrar/writer.rs
+(CREATE TABLE IF NOT EXISTS, so an existing file is added to); enroute switches it to WAL when it opens it. Rows go in
 primary-key order, in one transaction, with synchronous=OFF: about 1 s per 100,000 AORs.
 
 CSV files (SIPp -inf, SEQUENTIAL):
@@ -28,23 +28,16 @@ import sqlite3
 import sys
 import time
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    aor TEXT PRIMARY KEY,
-    realm TEXT NOT NULL,
-    ha1_sha256 TEXT,
-    ha1_md5 TEXT
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS bindings (
-    aor TEXT NOT NULL,
-    contact TEXT NOT NULL,
-    q INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,   -- unix seconds
-    call_id TEXT NOT NULL,
-    cseq INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    PRIMARY KEY (aor, contact)
-) WITHOUT ROWID;"""
+WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "registrar", "writer.rs")
+
+
+def schema():
+    """The DDL enroute itself runs (`const SCHEMA` in src/registrar/writer.rs), read from
+    there so the two cannot drift apart."""
+    with open(WRITER, encoding="utf-8") as f:
+        source = f.read()
+    start = source.index('const SCHEMA: &str = "') + len('const SCHEMA: &str = "')
+    return source[start:source.index('";', start)]
 
 
 def main():
@@ -72,7 +65,7 @@ def main():
             os.makedirs(d, exist_ok=True)
         db = sqlite3.connect(a.db)
         db.execute("PRAGMA synchronous = OFF")
-        db.executescript(SCHEMA)
+        db.executescript(schema())
         realm = a.realm.encode()
         pw = a.password.encode()
         if not a.no_users:

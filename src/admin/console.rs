@@ -14,7 +14,7 @@
 //! Must not touch: the API's data (the page asks `/v1` like any client) or the token.
 
 use axum::extract::{Path, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -92,23 +92,19 @@ pub(super) async fn page_headers(req: Request, next: Next) -> Response {
     if !console {
         return res;
     }
+    let named = HeaderName::from_static;
     let fixed = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
-    ];
-    for (name, value) in fixed {
-        h.insert(name, HeaderValue::from_static(value));
-    }
-    let named = [
-        ("cross-origin-opener-policy", "same-origin"),
-        ("cross-origin-resource-policy", "same-origin"),
+        (named("cross-origin-opener-policy"), "same-origin"),
+        (named("cross-origin-resource-policy"), "same-origin"),
         (
-            "permissions-policy",
+            named("permissions-policy"),
             "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
         ),
     ];
-    for (name, value) in named {
+    for (name, value) in fixed {
         h.insert(name, HeaderValue::from_static(value));
     }
     res

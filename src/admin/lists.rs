@@ -24,7 +24,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-/// Most items one page may hold.
+/// Most items one page may hold (numbers, prefixes, users, registrations).
 const MAX_LIMIT: usize = 1000;
 
 /// A list's query: which items (`prefix`, `+` alone for all), where to start (after
@@ -48,25 +48,26 @@ impl Query {
             match k.as_str() {
                 "prefix" if v == "+" => q.prefix = v,
                 "prefix" => q.prefix = parse_e164(&v, "prefix", max_digits)?,
-                "limit" => {
-                    q.limit = v
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=MAX_LIMIT).contains(n))
-                        .ok_or_else(|| {
-                            Problem::from(FieldError {
-                                line: None,
-                                field: "limit".into(),
-                                detail: format!("{v:?} is not a number from 1 to {MAX_LIMIT}"),
-                            })
-                        })?;
-                }
+                "limit" => q.limit = page_limit(&v)?,
                 "after" => q.after = Some(parse_e164(&v, "after", max_digits)?),
                 _ => {}
             }
         }
         Ok(q)
     }
+}
+
+/// A page's `limit`: 1 to [`MAX_LIMIT`], else an error naming the field.
+pub(super) fn page_limit(v: &str) -> Result<usize, FieldError> {
+    v.parse()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            FieldError::new(
+                "limit",
+                format!("{v:?} is not a number from 1 to {MAX_LIMIT}"),
+            )
+        })
 }
 
 /// `application/x-www-form-urlencoded` pairs, percent-decoded (`+` becomes a space).

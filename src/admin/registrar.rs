@@ -25,8 +25,6 @@ use std::collections::BTreeMap;
 
 /// The path parameter naming an AOR.
 const AOR: &str = "aor";
-/// Most items a page lists.
-const MAX_LIMIT: usize = 1000;
 
 /// The registrar, or 404 when it is not enabled.
 fn registrar(s: &AdminState) -> Result<&Registrar, Problem> {
@@ -214,18 +212,7 @@ impl Page {
             match k.as_str() {
                 "after" => p.after = Some(v),
                 "aor" => p.aor = Some(v),
-                "limit" => {
-                    p.limit = v
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=MAX_LIMIT).contains(n))
-                        .ok_or_else(|| {
-                            FieldError::new(
-                                "limit",
-                                format!("{v:?} is not a number from 1 to {MAX_LIMIT}"),
-                            )
-                        })?;
-                }
+                "limit" => p.limit = super::lists::page_limit(&v)?,
                 _ => {}
             }
         }

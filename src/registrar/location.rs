@@ -287,19 +287,20 @@ impl Location {
 
     /// Every AOR held, in order, from after `after`, at most `limit` (admin listing).
     pub fn aors_page(&self, after: Option<&str>, limit: usize) -> Vec<String> {
-        let mut all: Vec<String> = Vec::new();
+        // Each shard's first `limit`, then the first `limit` of those.
+        let mut firsts: Vec<String> = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.read().unwrap_or_else(|e| e.into_inner());
-            all.extend(
-                shard
-                    .keys()
-                    .filter(|k| after.is_none_or(|a| &***k > a))
-                    .map(|k| k.to_string()),
+            let keys = shard.keys().map(|k| (&**k, ()));
+            firsts.extend(
+                super::first_after(keys, after, limit)
+                    .into_iter()
+                    .map(|(k, ())| k.to_string()),
             );
         }
-        all.sort_unstable();
-        all.truncate(limit);
-        all
+        firsts.sort_unstable();
+        firsts.truncate(limit);
+        firsts
     }
 }
 

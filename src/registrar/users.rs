@@ -104,14 +104,10 @@ impl Users {
     /// AORs in order after `after`, at most `limit`.
     pub fn page(&self, after: Option<&str>, limit: usize) -> Vec<(String, Arc<User>)> {
         let map = self.0.read().unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<(String, Arc<User>)> = map
-            .iter()
-            .filter(|(k, _)| after.is_none_or(|a| &***k > a))
+        let all = map.iter().map(|(k, v)| (&**k, v));
+        super::first_after(all, after, limit)
+            .into_iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        drop(map);
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        all.truncate(limit);
-        all
+            .collect()
     }
 }

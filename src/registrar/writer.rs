@@ -29,6 +29,8 @@ const BATCH: usize = 1024;
 /// Jobs waiting at most; more are refused (503) rather than queued without bound.
 pub const QUEUE: usize = 65_536;
 
+/// The registrar file's tables (`scripts/peers/gen-registrar.py` reads this constant
+/// from here to write benchmark files: keep it one string literal).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
     aor TEXT PRIMARY KEY,

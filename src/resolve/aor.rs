@@ -50,14 +50,11 @@ pub fn canonical(
     let Some(first_domain) = domains.first() else {
         return Err(AorError::NotServed);
     };
-    let (scheme, rest) = match uri.split_once(':') {
-        Some((s, r))
-            if ["sip", "sips", "tel"]
-                .iter()
-                .any(|k| s.eq_ignore_ascii_case(k)) =>
-        {
-            (s.to_ascii_lowercase(), r)
+    let rest = match uri.split_once(':') {
+        Some((s, _)) if s.eq_ignore_ascii_case("tel") => {
+            return number_aor(uri, dialplan, first_domain, out, scratch).ok_or(AorError::NoUser);
         }
+        Some((s, r)) if s.eq_ignore_ascii_case("sip") || s.eq_ignore_ascii_case("sips") => r,
         Some((s, _))
             if s.bytes().all(|b| b.is_ascii_alphabetic())
                 && !s.contains('@')
@@ -65,11 +62,8 @@ pub fn canonical(
         {
             return Err(AorError::Scheme);
         }
-        _ => ("sip".to_string(), uri),
+        _ => uri,
     };
-    if scheme == "tel" {
-        return number_aor(uri, dialplan, first_domain, out, scratch).ok_or(AorError::NoUser);
-    }
     let (user, host) = user_and_host(rest)?;
     let served = domains.iter().any(|d| d.eq_ignore_ascii_case(host));
     // `sip:` + the user and host: how the number reader takes a Request-URI.

@@ -80,8 +80,9 @@ pub fn date_serial_now() -> u32 {
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`; a date crate for one conversion is not worth it).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// (Howard Hinnant's `civil_from_days`; a date crate for the serial here and the admin
+/// API's RFC 3339 times is not worth it).
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

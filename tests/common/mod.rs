@@ -1217,9 +1217,63 @@ pub fn sip_header<'m>(msg: &'m str, name: &str) -> Option<&'m str> {
     })
 }
 
-/// An `Authorization: Digest …` line (no CRLF) answering `nonce` for a REGISTER whose
-/// Request-URI is `sip:REALM`: MD5 with `qop=auth` and count `nc`, computed here with
-/// the md-5 crate (not with enroute's own code).
+/// A digest algorithm as a SIP client computes it (RFC 7616, RFC 8760), with the
+/// md-5 and sha2 crates (not with enroute's own code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigestAlg {
+    Sha256,
+    Md5,
+}
+
+impl DigestAlg {
+    /// Its `algorithm=` token.
+    pub fn name(self) -> &'static str {
+        match self {
+            DigestAlg::Sha256 => "SHA-256",
+            DigestAlg::Md5 => "MD5",
+        }
+    }
+
+    /// Lower-case hex of the hash of `text`.
+    pub fn hash(self, text: &str) -> String {
+        use sha2::Digest;
+        let bytes: Vec<u8> = match self {
+            DigestAlg::Sha256 => sha2::Sha256::digest(text.as_bytes()).to_vec(),
+            DigestAlg::Md5 => md5::Md5::digest(text.as_bytes()).to_vec(),
+        };
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// H(user:realm:password).
+    pub fn ha1(self, user: &str, realm: &str, password: &str) -> String {
+        self.hash(&format!("{user}:{realm}:{password}"))
+    }
+}
+
+/// An `Authorization: Digest …` line (no CRLF) answering `nonce` with `qop=auth` and
+/// count `nc` for a REGISTER whose Request-URI is `uri`; `credentials` are the digest
+/// username, realm and password.
+pub fn digest_authorization(
+    alg: DigestAlg,
+    uri: &str,
+    (user, realm, password): (&str, &str, &str),
+    nonce: &str,
+    nc: u32,
+    cnonce: &str,
+) -> String {
+    let ha1 = alg.ha1(user, realm, password);
+    let ha2 = alg.hash(&format!("REGISTER:{uri}"));
+    let nc = format!("{nc:08x}");
+    let response = alg.hash(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
+    format!(
+        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
+         uri=\"{uri}\", response=\"{response}\", algorithm={}, cnonce=\"{cnonce}\", \
+         qop=auth, nc={nc}",
+        alg.name()
+    )
+}
+
+/// [`digest_authorization`] in MD5 for a REGISTER to `sip:REALM`.
 pub fn md5_authorization(
     user: &str,
     realm: &str,
@@ -1228,20 +1282,13 @@ pub fn md5_authorization(
     nc: u32,
     cnonce: &str,
 ) -> String {
-    use md5::Digest;
-    let hex = |s: String| -> String {
-        md5::Md5::digest(s.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
-    let ha1 = hex(format!("{user}:{realm}:{password}"));
-    let ha2 = hex(format!("REGISTER:sip:{realm}"));
-    let nc = format!("{nc:08x}");
-    let response = hex(format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
-    format!(
-        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
-         uri=\"sip:{realm}\", response=\"{response}\", algorithm=MD5, cnonce=\"{cnonce}\", \
-         qop=auth, nc={nc}"
+    let uri = format!("sip:{realm}");
+    digest_authorization(
+        DigestAlg::Md5,
+        &uri,
+        (user, realm, password),
+        nonce,
+        nc,
+        cnonce,
     )
 }
