@@ -293,7 +293,7 @@ impl Location {
             let shard = shard.read().unwrap_or_else(|e| e.into_inner());
             let keys = shard.keys().map(|k| (&**k, ()));
             firsts.extend(
-                super::first_after(keys, after, limit)
+                super::page::first_after(keys, after, limit)
                     .into_iter()
                     .map(|(k, ())| k.to_string()),
             );

@@ -7,6 +7,7 @@
 //! - [`digest`]: HA1s, `Authorization` parameters, responses, nonces;
 //! - [`replay`]: the `nc` values each nonce used;
 //! - [`throttle`]: failures per source per minute;
+//! - [`page`]: the first keys after a cursor, for the admin lists;
 //! - [`users`]: who may register (HA1s per algorithm);
 //! - [`location`]: the bindings in memory and RFC 3261 §10.3's rules for changing them;
 //! - [`writer`]: the SQLite file and the one thread that commits changes (grouped) and
@@ -20,6 +21,7 @@
 
 pub mod digest;
 pub mod location;
+pub mod page;
 pub mod replay;
 pub mod throttle;
 pub mod users;
@@ -106,25 +108,6 @@ fn key_of(aor: &str) -> u64 {
 /// HA1s are made over it and REGISTERs must give it.
 pub fn username_of(aor: &str) -> &str {
     aor.rsplit_once('@').map_or(aor, |(user, _)| user)
-}
-
-/// The first `limit` of `items` by key after `after` (exclusive), in order: the admin
-/// lists' page. A selection, not a sort of every AOR, and no copy of a key that is not
-/// on the page, so a page of a million AORs costs one pass.
-pub(crate) fn first_after<'a, V>(
-    items: impl Iterator<Item = (&'a str, V)>,
-    after: Option<&str>,
-    limit: usize,
-) -> Vec<(&'a str, V)> {
-    let mut page: Vec<_> = items
-        .filter(|(k, _)| after.is_none_or(|a| *k > a))
-        .collect();
-    if page.len() > limit {
-        page.select_nth_unstable_by(limit, |a, b| a.0.cmp(b.0));
-        page.truncate(limit);
-    }
-    page.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    page
 }
 
 /// Unix time now, in seconds.
@@ -342,26 +325,5 @@ impl crate::metrics::Source for Registrar {
             Family::gauge("enroute_registrar_users", "Users allowed to register.", &[])
                 .with(&[], self.users.len() as f64),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::first_after;
-
-    #[test]
-    fn a_page_is_the_first_keys_after_the_cursor_in_order() {
-        let keys = ["d@x", "a@x", "c@x", "e@x", "b@x"];
-        let page = |after, limit| -> Vec<&str> {
-            first_after(keys.iter().map(|k| (*k, ())), after, limit)
-                .into_iter()
-                .map(|(k, ())| k)
-                .collect()
-        };
-        assert_eq!(page(None, 2), ["a@x", "b@x"]);
-        assert_eq!(page(Some("b@x"), 2), ["c@x", "d@x"]);
-        assert_eq!(page(Some("c@x"), 10), ["d@x", "e@x"]);
-        assert!(page(Some("e@x"), 10).is_empty());
-        assert!(page(None, 0).is_empty());
     }
 }

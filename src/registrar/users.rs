@@ -105,7 +105,7 @@ impl Users {
     pub fn page(&self, after: Option<&str>, limit: usize) -> Vec<(String, Arc<User>)> {
         let map = self.0.read().unwrap_or_else(|e| e.into_inner());
         let all = map.iter().map(|(k, v)| (&**k, v));
-        super::first_after(all, after, limit)
+        super::page::first_after(all, after, limit)
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect()
