@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=ui");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    // Read when the script runs, not baked in when it was compiled: a checkout moved (or
+    // another one sharing a target dir) must embed its own files.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("ui");
     let mut files = Vec::new();
     walk(&root, &mut files);
     files.sort();
